@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Backend is the storage driver underneath Store. Keys are slash-separated
+// relative paths such as "blobs/sha256/ab/abcd…" or "uploads/<id>".
+//
+// Implementations must satisfy the contract checked by store/storetest:
+//   - Put makes key visible only if r returned io.EOF (never when r returned
+//     another error) and only with the complete body: a reader that fails
+//     aborts the write and leaves nothing behind under key.
+//   - Put of an existing key replaces it atomically; concurrent Puts of the
+//     same key leave one complete object.
+//   - Missing keys are reported as an error that errors.Is(err, ErrNotFound).
+type Backend interface {
+	// Put stores the body read from r under key. size is the exact length
+	// when known, or -1.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get opens key for reading from offset. length < 0 reads to the end.
+	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// Stat reports the size and modification time of key.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Move renames src to dst; dst is replaced if it exists.
+	Move(ctx context.Context, src, dst string) error
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every key under prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+}
+
+// Info describes one stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Sweeper is implemented by backends that keep hidden partial state of their
+// own (S3 incomplete multipart uploads, temporary files) which must be
+// removed after a crash. Store calls it from CleanStaging.
+type Sweeper interface {
+	// Sweep removes partial writes started before the given time.
+	Sweep(ctx context.Context, startedBefore time.Time) (removed int, err error)
+}
+
+// SizeLimiter is implemented by backends that cannot store objects above a
+// certain size (S3 multipart: part size × 10,000 parts).
+type SizeLimiter interface {
+	MaxObjectSize() int64
+}

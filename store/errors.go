@@ -1,0 +1,21 @@
+package store
+
+import "errors"
+
+// Sentinel errors. They are wrapped with context (the digest, the key) and
+// tested with errors.Is.
+var (
+	// ErrNotFound: no blob or object under that digest or key.
+	ErrNotFound = errors.New("not found")
+	// ErrDigestMismatch: the body did not hash to the digest it was sent with.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrSizeMismatch: the body was shorter or longer than declared.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrInvalidDigest: the digest string is malformed or uses an
+	// unsupported algorithm.
+	ErrInvalidDigest = errors.New("invalid digest")
+	// ErrTooLarge: the body exceeds what the backend can hold.
+	ErrTooLarge = errors.New("object too large")
+	// ErrInvalidRange: offset/length outside the blob.
+	ErrInvalidRange = errors.New("invalid range")
+)
