@@ -1,0 +1,181 @@
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/gin-gonic/gin"
+	"github.com/opencontainers/go-digest"
+)
+
+// Artifact names contain slashes (payments/api), which gin parameters
+// cannot hold, so every route under /artifacts/ is one catch-all that
+// artifactPath splits: NAME/versions/VERSION[/ACTION].
+func (s *Server) routeArtifacts(g *gin.RouterGroup) {
+	g.GET("/artifacts", s.listArtifacts)
+	g.GET("/artifacts/*path", s.dispatchArtifact)
+	g.HEAD("/artifacts/*path", s.dispatchArtifact)
+	g.PUT("/artifacts/*path", s.dispatchArtifact)
+	g.POST("/artifacts/*path", s.dispatchArtifact)
+}
+
+// artifactRef is a parsed /artifacts/ path.
+type artifactRef struct {
+	Name, Version, Action string
+}
+
+// artifactActions are the sub-resources of a version.
+var artifactActions = map[string]bool{"content": true}
+
+// parseArtifactPath splits "/payments/api/versions/1.4.2/content". The
+// version and action are taken from the end, so a name may itself contain
+// a "versions" component.
+func parseArtifactPath(p string) (artifactRef, bool) {
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	n := len(parts)
+	if n >= 4 && parts[n-3] == "versions" && artifactActions[parts[n-1]] {
+		return artifactRef{Name: strings.Join(parts[:n-3], "/"), Version: parts[n-2], Action: parts[n-1]}, true
+	}
+	if n >= 3 && parts[n-2] == "versions" {
+		return artifactRef{Name: strings.Join(parts[:n-2], "/"), Version: parts[n-1]}, true
+	}
+	return artifactRef{}, false
+}
+
+type artifactHandler func(*gin.Context, artifactRef)
+
+func (s *Server) artifactRoutes() map[string]artifactHandler {
+	return map[string]artifactHandler{
+		"PUT ":         s.pushArtifact,
+		"GET ":         s.getArtifact,
+		"HEAD ":        s.getArtifact,
+		"GET content":  s.getContent,
+		"HEAD content": s.getContent,
+	}
+}
+
+func (s *Server) dispatchArtifact(c *gin.Context) {
+	ref, ok := parseArtifactPath(c.Param("path"))
+	if !ok {
+		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
+		return
+	}
+	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.Action]
+	if !ok {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
+		return
+	}
+	h(c, ref)
+}
+
+// artifactJSON is the wire form of an artifact.
+type artifactJSON struct {
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	Digest    string    `json:"digest"`
+	Size      int64     `json:"size"`
+	MediaType string    `json:"mediaType"`
+	State     string    `json:"state"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func toArtifactJSON(a releases.Artifact) artifactJSON {
+	return artifactJSON{
+		Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size,
+		MediaType: a.MediaType, State: string(a.State), CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
+	}
+}
+
+func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
+	var d digest.Digest
+	if sum := c.GetHeader("X-Checksum-Sha256"); sum != "" {
+		sum = strings.ToLower(strings.TrimSpace(sum))
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
+			s.writeError(c, fmt.Errorf("%w: X-Checksum-Sha256 must be 64 hex characters", errDigestHeader), nil)
+			return
+		}
+		d = digest.NewDigestFromEncoded(digest.SHA256, sum)
+	}
+	a, created, err := s.svc.Push(c.Request.Context(), principal(c), releases.PushRequest{
+		Name:      ref.Name,
+		Version:   ref.Version,
+		MediaType: c.ContentType(),
+		Digest:    d,
+		Size:      c.Request.ContentLength,
+		Body:      c.Request.Body,
+	})
+	if err != nil {
+		var detail any
+		if errors.Is(err, releases.ErrVersionExists) {
+			detail = map[string]string{"digest": a.Digest.String()}
+		}
+		s.writeError(c, err, detail)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		c.Header("Location", "/api/v1/artifacts/"+a.Name+"/versions/"+a.Version)
+	}
+	c.JSON(status, toArtifactJSON(a))
+}
+
+func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
+	a, err := s.svc.Artifact(c.Request.Context(), ref.Name, ref.Version)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	c.JSON(http.StatusOK, toArtifactJSON(a))
+}
+
+func (s *Server) getContent(c *gin.Context, ref artifactRef) {
+	content, err := s.svc.OpenContent(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	defer content.Reader.Close()
+	a := content.Artifact
+	h := c.Writer.Header()
+	h.Set("Content-Type", a.MediaType)
+	h.Set("ETag", `"`+a.Digest.String()+`"`)
+	h.Set("Docker-Content-Digest", a.Digest.String())
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	// ServeContent answers Range, If-Range and If-None-Match and sets
+	// Content-Length; the reader opens the backend only at the first Read.
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, content.Reader)
+}
+
+func (s *Server) listArtifacts(c *gin.Context) {
+	f := releases.ArtifactFilter{
+		Name:   c.Query("name"),
+		State:  releases.ArtifactState(c.Query("state")),
+		Cursor: c.Query("cursor"),
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			s.writeError(c, fmt.Errorf("%w: limit must be a positive integer", releases.ErrInvalidInput), nil)
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := s.svc.Artifacts(c.Request.Context(), f)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	out := make([]artifactJSON, len(list))
+	for i, a := range list {
+		out[i] = toArtifactJSON(a)
+	}
+	c.JSON(http.StatusOK, gin.H{"artifacts": out, "nextCursor": next})
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
+	"github.com/dmlproject/dml/store/s3"
+	"github.com/spf13/cobra"
+)
+
+type serveOptions struct {
+	listen          string
+	dataDir         string
+	logLevel        string
+	logFormat       string
+	stagingMaxAge   time.Duration
+	shutdownTimeout time.Duration
+	s3              s3.Config
+	s3PartSizeMiB   int64
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the dml server",
+		Long: `Run the dml server.
+
+With no flags it listens on 127.0.0.1:8080 and keeps everything under ./dml-data:
+blobs in ./dml-data/blobs, metadata in ./dml-data/dml.db (SQLite).
+With --s3-endpoint, blobs go to that S3-compatible bucket instead; credentials come from
+DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY.
+
+On first start an admin token is created: from DML_BOOTSTRAP_TOKEN if set, otherwise
+a generated one that is printed once on stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.s3.AccessKey = os.Getenv("DML_S3_ACCESS_KEY")
+			o.s3.SecretKey = os.Getenv("DML_S3_SECRET_KEY")
+			o.s3.PartSize = o.s3PartSizeMiB << 20
+			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
+	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.DurationVar(&o.stagingMaxAge, "staging-max-age", time.Hour, "remove unfinished uploads older than this (swept at start and every 10 minutes)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT; when set, blobs are stored in S3")
+	f.StringVar(&o.s3.Bucket, "s3-bucket", "dml", "S3 bucket (created if missing)")
+	f.StringVar(&o.s3.Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. dml/")
+	f.StringVar(&o.s3.Region, "s3-region", "us-east-1", "S3 region")
+	f.BoolVar(&o.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
+	f.BoolVar(&o.s3.PathStyle, "s3-path-style", true, "use path-style bucket addressing (needed by most self-hosted S3 servers)")
+	f.Int64Var(&o.s3PartSizeMiB, "s3-part-size-mib", 16, "multipart part size in MiB; the largest blob is 10,000 parts; each upload buffers one part")
+	return cmd
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	backend, closeBackend, err := openBackend(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
+	blobs := store.New(backend, store.WithLogger(log))
+
+	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.dataDir, "dml.db"))
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer meta.Close()
+
+	svc := releases.NewService(meta, blobs, log)
+	secret, err := svc.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
+	if err != nil {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	if secret != "" {
+		fmt.Fprintf(stderr, "\nBootstrap admin token (shown once, store it now):\n\n    %s\n\n", secret)
+	}
+
+	if n, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil {
+		log.Warn("staging sweep failed", "err", err)
+	} else if n > 0 {
+		log.Info("removed unfinished uploads", "count", n)
+	}
+	go sweepStaging(ctx, svc, o.stagingMaxAge, log)
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.New(api.Config{Service: svc, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "blobs", describeBackend(o))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func openBackend(ctx context.Context, o serveOptions) (store.Backend, func(), error) {
+	if o.s3.Endpoint == "" {
+		b, err := fs.New(filepath.Join(o.dataDir, "blobs"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("blob directory: %w", err)
+		}
+		return b, func() { _ = b.Close() }, nil
+	}
+	if o.s3.AccessKey == "" || o.s3.SecretKey == "" {
+		return nil, nil, errors.New("--s3-endpoint needs DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY")
+	}
+	cfg := o.s3
+	cfg.CreateBucket = true
+	b, err := s3.New(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("s3: %w", err)
+	}
+	return b, func() {}, nil
+}
+
+func describeBackend(o serveOptions) string {
+	if o.s3.Endpoint == "" {
+		return "fs:" + filepath.Join(o.dataDir, "blobs")
+	}
+	return "s3://" + o.s3.Endpoint + "/" + o.s3.Bucket + "/" + o.s3.Prefix
+}
+
+func sweepStaging(ctx context.Context, svc *releases.Service, maxAge time.Duration, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := svc.CleanStaging(ctx, maxAge); err != nil && ctx.Err() == nil {
+				log.Warn("staging sweep failed", "err", err)
+			}
+		}
+	}
+}

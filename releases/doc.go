@@ -1,0 +1,9 @@
+// Package releases is the DML's domain: artifacts and their admission,
+// principals and tokens, and (later) releases, gates, approvals,
+// deployments, reviews and the audit log.
+//
+// It depends on store (blob bytes) and signing (verification), never on
+// HTTP. Persistence goes through the Metadata interface; releases/sqlstore
+// implements it over SQLite (and, later, PostgreSQL) and
+// releases/metadatatest is the conformance suite every implementation runs.
+package releases

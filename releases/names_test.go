@@ -1,0 +1,61 @@
+package releases
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"payments/api", true},
+		{"a", true},
+		{"a.b_c__d---e/f0", true},
+		{"Payments/api", false},
+		{"payments//api", false},
+		{"/payments", false},
+		{"payments/", false},
+		{"pay..ments", false},
+		{"-payments", false},
+		{"", false},
+		{strings.Repeat("a", 256), false},
+		{"../etc", false},
+	} {
+		err := ValidateName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrNameInvalid) {
+			t.Errorf("ValidateName(%q) error %v is not ErrNameInvalid", tc.name, err)
+		}
+	}
+}
+
+func TestValidateVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{
+		{"1.4.2", true},
+		{"v1.0.0-rc.1", true},
+		{"_latest", true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{".hidden", false},
+		{"-x", false},
+		{"1.0/2", false},
+		{"1.0+build", false},
+		{"", false},
+	} {
+		err := ValidateVersion(tc.version)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateVersion(%q) = %v, want ok=%v", tc.version, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrVersionInvalid) {
+			t.Errorf("ValidateVersion(%q) error %v is not ErrVersionInvalid", tc.version, err)
+		}
+	}
+}

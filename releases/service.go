@@ -1,0 +1,187 @@
+package releases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/dmlproject/dml/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// Service is the domain's entry point: the API layer calls it and nothing
+// underneath it.
+type Service struct {
+	meta  Metadata
+	blobs *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewService wires the domain to its metadata store and blob store. A nil
+// logger keeps the service silent.
+func NewService(meta Metadata, blobs *store.Store, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Blobs returns the blob store (for readiness checks and sweeps).
+func (s *Service) Blobs() *store.Store { return s.blobs }
+
+// Ready reports whether the database and the blob backend answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.meta.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := s.blobs.Backend().Ping(ctx); err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	return nil
+}
+
+// PushRequest is one artifact upload.
+type PushRequest struct {
+	Name      string
+	Version   string
+	MediaType string
+	// Digest, when known (X-Checksum-Sha256), is verified while streaming.
+	Digest digest.Digest
+	// Size is the body length, or -1.
+	Size int64
+	Body io.Reader
+}
+
+// DefaultMediaType is used when a push names none.
+const DefaultMediaType = "application/octet-stream"
+
+// Push stores an artifact version. Re-pushing identical bytes is a no-op
+// (created=false); different bytes for an existing version is
+// ErrVersionExists. A body that does not match its declared digest stores
+// nothing: no blob and no catalogue row.
+func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artifact, bool, error) {
+	if !p.Has(RolePublisher, RoleAdmin) {
+		return Artifact{}, false, fmt.Errorf("%w: pushing needs the publisher or admin role", ErrDenied)
+	}
+	if err := ValidateName(req.Name); err != nil {
+		return Artifact{}, false, err
+	}
+	if err := ValidateVersion(req.Version); err != nil {
+		return Artifact{}, false, err
+	}
+	if req.MediaType == "" {
+		req.MediaType = DefaultMediaType
+	}
+	if req.Digest != "" {
+		if err := store.ValidateDigest(req.Digest); err != nil {
+			return Artifact{}, false, err
+		}
+		// Refuse a known conflict before reading a byte of the body.
+		existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
+		switch {
+		case err == nil && existing.Digest != req.Digest:
+			return existing, false, fmt.Errorf("%w: %s:%s holds %s", ErrVersionExists, req.Name, req.Version, existing.Digest)
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Artifact{}, false, err
+		}
+	}
+	blob, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	a := Artifact{
+		Name:      req.Name,
+		Version:   req.Version,
+		Digest:    blob.Digest,
+		Size:      blob.Size,
+		MediaType: req.MediaType,
+		State:     StateQuarantined,
+		CreatedBy: p.Name,
+		CreatedAt: s.now(),
+	}
+	stored, created, err := s.meta.CreateArtifact(ctx, p.Actor(), a)
+	if err != nil {
+		if errors.Is(err, ErrVersionExists) {
+			// The blob stays: it is content-addressed and may be shared;
+			// an unreferenced blob is only garbage, never wrong data.
+			return stored, false, err
+		}
+		return Artifact{}, false, err
+	}
+	if created {
+		s.log.Info("artifact pushed", "name", a.Name, "version", a.Version, "digest", a.Digest, "size", a.Size, "by", p.Name)
+	}
+	return stored, created, nil
+}
+
+// Artifact returns one artifact. Any authenticated principal may read metadata.
+func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact, error) {
+	if err := ValidateName(name); err != nil {
+		return Artifact{}, err
+	}
+	if err := ValidateVersion(version); err != nil {
+		return Artifact{}, err
+	}
+	return s.meta.GetArtifact(ctx, name, version)
+}
+
+// Artifacts lists artifacts, one page at a time.
+func (s *Service) Artifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, string, error) {
+	if f.Name != "" {
+		if err := ValidateName(f.Name); err != nil {
+			return nil, "", err
+		}
+	}
+	if f.State != "" && !f.State.Valid() {
+		return nil, "", fmt.Errorf("%w: unknown state %q", ErrInvalidInput, f.State)
+	}
+	if f.Limit < 0 || f.Limit > MaxPageSize {
+		return nil, "", fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidInput, MaxPageSize)
+	}
+	return s.meta.ListArtifacts(ctx, f)
+}
+
+// MaxPageSize bounds list pages.
+const MaxPageSize = 1000
+
+// Content is an artifact's bytes, ready to be served with Range support.
+type Content struct {
+	Artifact Artifact
+	Reader   *store.ReadSeeker
+}
+
+// OpenContent authorises p to read the artifact's bytes and opens them
+// lazily. Content that is not admitted is served only to its publisher,
+// admins and auditors.
+func (s *Service) OpenContent(ctx context.Context, p Principal, name, version string) (Content, error) {
+	a, err := s.Artifact(ctx, name, version)
+	if err != nil {
+		return Content{}, err
+	}
+	if err := s.authorizeRead(p, a); err != nil {
+		return Content{}, err
+	}
+	return Content{Artifact: a, Reader: s.blobs.ReadSeeker(ctx, a.Digest, a.Size)}, nil
+}
+
+// ErrNotAdmitted refuses content that has not passed admission.
+var ErrNotAdmitted = errors.New("not admitted")
+
+func (s *Service) authorizeRead(p Principal, a Artifact) error {
+	if a.State == StateAdmitted {
+		return nil
+	}
+	if p.Has(RoleAdmin, RoleAuditor) || (p.Has(RolePublisher) && a.CreatedBy == p.Name) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s:%s is %s; only its publisher, admins and auditors may read it", ErrNotAdmitted, a.Name, a.Version, a.State)
+}
+
+// CleanStaging removes what crashed uploads left behind.
+func (s *Service) CleanStaging(ctx context.Context, maxAge time.Duration) (int, error) {
+	return s.blobs.CleanStaging(ctx, maxAge)
+}

@@ -1,0 +1,182 @@
+package releases
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// tokenPrefix marks dml secrets so secret scanners can find leaked ones.
+const tokenPrefix = "dml_"
+
+// NewSecret returns a fresh random bearer token.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashSecret is what is stored for a secret: its SHA-256.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func newTokenID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "tok_" + hex.EncodeToString(b)
+}
+
+var (
+	tokenNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
+	environmentRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+)
+
+// ValidateEnvironment checks an environment name ("staging", "prod-eu").
+func ValidateEnvironment(env string) error {
+	if !environmentRE.MatchString(env) {
+		return fmt.Errorf("%w: environment %q must be lowercase letters, digits, '-' or '_' (at most 63)", ErrInvalidInput, env)
+	}
+	return nil
+}
+
+// TokenRequest asks for a new token.
+type TokenRequest struct {
+	Name         string   `json:"name"`
+	Roles        []Role   `json:"roles"`
+	Environments []string `json:"environments"`
+}
+
+// IssuedToken is a new token and its secret, shown once.
+type IssuedToken struct {
+	Token  Token  `json:"token"`
+	Secret string `json:"secret"`
+}
+
+// IssueToken creates a token (admin only). The principal name is the token
+// name: several tokens with one name are one principal (rotation).
+func (s *Service) IssueToken(ctx context.Context, p Principal, req TokenRequest) (IssuedToken, error) {
+	if !p.Has(RoleAdmin) {
+		return IssuedToken{}, fmt.Errorf("%w: issuing tokens needs the admin role", ErrDenied)
+	}
+	return s.issueToken(ctx, p.Actor(), p.Name, req, NewSecret())
+}
+
+func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string, req TokenRequest, secret string) (IssuedToken, error) {
+	if !tokenNameRE.MatchString(req.Name) {
+		return IssuedToken{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", ErrInvalidInput, req.Name)
+	}
+	if len(req.Roles) == 0 {
+		return IssuedToken{}, fmt.Errorf("%w: a token needs at least one role (%s)", ErrInvalidInput, roleList())
+	}
+	roles := slices.Clone(req.Roles)
+	for _, r := range roles {
+		if !r.Valid() {
+			return IssuedToken{}, fmt.Errorf("%w: unknown role %q (known: %s)", ErrInvalidInput, r, roleList())
+		}
+	}
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	envs := slices.Clone(req.Environments)
+	for _, e := range envs {
+		if err := ValidateEnvironment(e); err != nil {
+			return IssuedToken{}, err
+		}
+	}
+	slices.Sort(envs)
+	envs = slices.Compact(envs)
+	if envs == nil {
+		envs = []string{}
+	}
+	if slices.Contains(roles, RoleDeployer) && len(envs) == 0 {
+		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", ErrInvalidInput)
+	}
+	t := Token{
+		ID:           newTokenID(),
+		Name:         req.Name,
+		Roles:        roles,
+		Environments: envs,
+		CreatedBy:    createdBy,
+		CreatedAt:    s.now(),
+	}
+	if err := s.meta.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
+		return IssuedToken{}, err
+	}
+	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "by", createdBy)
+	return IssuedToken{Token: t, Secret: secret}, nil
+}
+
+func roleList() string {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
+
+// RevokeToken revokes a token (admin only).
+func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error {
+	if !p.Has(RoleAdmin) {
+		return fmt.Errorf("%w: revoking tokens needs the admin role", ErrDenied)
+	}
+	if err := s.meta.RevokeToken(ctx, p.Actor(), id); err != nil {
+		return err
+	}
+	s.log.Info("token revoked", "id", id, "by", p.Name)
+	return nil
+}
+
+// Authenticate resolves a bearer secret to its principal.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" {
+		return Principal{}, fmt.Errorf("%w: no token", ErrUnauthorized)
+	}
+	t, err := s.meta.TokenByHash(ctx, HashSecret(secret))
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthorized)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if t.RevokedAt != nil {
+		return Principal{}, fmt.Errorf("%w: token %s was revoked", ErrUnauthorized, t.ID)
+	}
+	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments}, nil
+}
+
+// BootstrapAdmin makes sure an admin can log in on first start. When no
+// token has ever been issued it creates an admin token "bootstrap-admin"
+// whose secret is the given one, or a generated one. It returns the secret
+// only when it generated it (so the caller prints it once), and "" when
+// tokens already existed or the secret was supplied.
+func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated string, err error) {
+	n, err := s.meta.CountTokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return "", nil
+	}
+	supplied := secret != ""
+	if !supplied {
+		secret = NewSecret()
+	} else if len(secret) < 16 {
+		return "", fmt.Errorf("%w: DML_BOOTSTRAP_TOKEN must be at least 16 characters", ErrInvalidInput)
+	}
+	system := Actor{Name: "dml-bootstrap"}
+	if _, err := s.issueToken(ctx, system, system.Name, TokenRequest{Name: "bootstrap-admin", Roles: []Role{RoleAdmin}}, secret); err != nil {
+		return "", err
+	}
+	if supplied {
+		return "", nil
+	}
+	return secret, nil
+}

@@ -1,0 +1,170 @@
+package releases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Sentinel errors of the domain and of every Metadata implementation.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrVersionExists  = errors.New("version exists with different content")
+	ErrNameInvalid    = errors.New("invalid artifact name")
+	ErrVersionInvalid = errors.New("invalid version")
+	ErrInvalidInput   = errors.New("invalid input")
+	ErrUnauthorized   = errors.New("unauthorized")
+	ErrDenied         = errors.New("denied")
+	ErrConflict       = errors.New("conflict")
+)
+
+// ArtifactState is where an artifact stands in admission.
+type ArtifactState string
+
+const (
+	StateQuarantined ArtifactState = "quarantined"
+	StateAdmitted    ArtifactState = "admitted"
+	StateRejected    ArtifactState = "rejected"
+)
+
+// Valid reports whether s is a known state.
+func (s ArtifactState) Valid() bool {
+	switch s {
+	case StateQuarantined, StateAdmitted, StateRejected:
+		return true
+	}
+	return false
+}
+
+// Artifact is name + version → one blob.
+type Artifact struct {
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	MediaType string        `json:"mediaType"`
+	State     ArtifactState `json:"state"`
+	CreatedBy string        `json:"createdBy"`
+	CreatedAt time.Time     `json:"createdAt"`
+}
+
+// ArtifactFilter selects artifacts for listing. Results are ordered by
+// (name, version); Cursor is opaque and comes from the previous page.
+type ArtifactFilter struct {
+	Name   string
+	State  ArtifactState
+	Limit  int
+	Cursor string
+}
+
+// Role is what a token may do.
+type Role string
+
+const (
+	RoleAdmin          Role = "admin"
+	RolePublisher      Role = "publisher"
+	RoleReleaseManager Role = "release-manager"
+	RoleApprover       Role = "approver"
+	RoleDeployer       Role = "deployer"
+	RoleAuditor        Role = "auditor"
+)
+
+// Roles lists every role, in a stable order.
+var Roles = []Role{RoleAdmin, RolePublisher, RoleReleaseManager, RoleApprover, RoleDeployer, RoleAuditor}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	for _, k := range Roles {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Token is an issued bearer token. The secret itself is never stored, only
+// its SHA-256 hash.
+type Token struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Roles        []Role     `json:"roles"`
+	Environments []string   `json:"environments"`
+	CreatedBy    string     `json:"createdBy"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
+}
+
+// Principal is who is acting: the token behind a request.
+type Principal struct {
+	TokenID      string
+	Name         string
+	Roles        []Role
+	Environments []string
+}
+
+// Has reports whether the principal holds any of the roles.
+func (p Principal) Has(roles ...Role) bool {
+	for _, have := range p.Roles {
+		for _, want := range roles {
+			if have == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Actor is how a principal is named in records: "name (token id)".
+func (p Principal) Actor() Actor { return Actor{TokenID: p.TokenID, Name: p.Name} }
+
+// Actor names who made a change, in events.
+type Actor struct {
+	TokenID string `json:"tokenId"`
+	Name    string `json:"name"`
+}
+
+// Event is one recorded change, written in the same transaction as the
+// change itself. The audit issue turns these into a Merkle log.
+type Event struct {
+	Seq     int64           `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Actor   Actor           `json:"actor"`
+	Action  string          `json:"action"`
+	Subject string          `json:"subject"`
+	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// Metadata is the SQL-backed persistence of the domain. Every mutating
+// method records exactly one Event in the same transaction as its change,
+// and records none when it fails.
+type Metadata interface {
+	// CreateArtifact inserts a. If name+version exists with the same digest
+	// it returns the stored artifact and created=false; with a different
+	// digest it returns ErrVersionExists (wrapped) and the stored artifact.
+	CreateArtifact(ctx context.Context, actor Actor, a Artifact) (stored Artifact, created bool, err error)
+	// GetArtifact returns ErrNotFound when name+version is unknown.
+	GetArtifact(ctx context.Context, name, version string) (Artifact, error)
+	// ListArtifacts returns one page and the cursor of the next ("" at the end).
+	ListArtifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, string, error)
+
+	// CreateToken stores a token and the SHA-256 hash of its secret.
+	CreateToken(ctx context.Context, actor Actor, t Token, secretHash []byte) error
+	// TokenByHash finds a token by the hash of its secret; revoked tokens
+	// are returned too (the caller checks RevokedAt).
+	TokenByHash(ctx context.Context, secretHash []byte) (Token, error)
+	// RevokeToken marks a token revoked; ErrNotFound if unknown. Revoking a
+	// revoked token is a no-op that records nothing.
+	RevokeToken(ctx context.Context, actor Actor, id string) error
+	// CountTokens counts all tokens ever issued (revoked or not).
+	CountTokens(ctx context.Context) (int, error)
+
+	// Events returns recorded events with Seq > after, oldest first.
+	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
