@@ -283,4 +283,4 @@ func (s *Store) CleanStaging(ctx context.Context, maxAge time.Duration) (int, er
 func StagingKey(key string) bool { return strings.HasPrefix(key, stagingPrefix) }
 
 // IsBlobKey reports whether key is a blob key.
-func IsBlobKey(key string) bool { return strings.HasPrefix(path.Clean(key), strings.TrimSuffix(blobsPrefix, "/")) }
+func IsBlobKey(key string) bool { return strings.HasPrefix(path.Clean(key), blobsPrefix) }

@@ -61,11 +61,14 @@ func (v *VerifyingReader) Read(p []byte) (int, error) {
 		if verr := v.check(); verr != nil {
 			return n, verr
 		}
-		if err == nil {
-			// Deliver the last bytes together with EOF.
-			err = io.EOF
+		if err != nil && err != io.EOF {
+			// The bytes are all there, but the body did not end cleanly.
+			// Keep failing: a caller that drops an error delivered with
+			// data (minio-go does) must not see io.EOF on its next Read.
+			return n, v.fail(err)
 		}
-		return n, err
+		// Deliver the last bytes together with EOF.
+		return n, io.EOF
 	case err == io.EOF:
 		if v.size >= 0 {
 			return n, v.fail(fmt.Errorf("%w: body ended after %d of %d bytes", ErrSizeMismatch, v.n, v.size))
