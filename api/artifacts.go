@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -28,17 +30,22 @@ func (s *Server) routeArtifacts(g *gin.RouterGroup) {
 // artifactRef is a parsed /artifacts/ path.
 type artifactRef struct {
 	Name, Version, Action string
+	// Item is the evidence digest in .../evidence/{digest}.
+	Item string
 }
 
 // artifactActions are the sub-resources of a version.
-var artifactActions = map[string]bool{"content": true}
+var artifactActions = map[string]bool{"content": true, "signatures": true, "attestations": true, "evidence": true}
 
-// parseArtifactPath splits "/payments/api/versions/1.4.2/content". The
-// version and action are taken from the end, so a name may itself contain
-// a "versions" component.
+// parseArtifactPath splits "/payments/api/versions/1.4.2/content" and
+// ".../versions/1.4.2/evidence/sha256:…". The version and action are taken
+// from the end, so a name may itself contain a "versions" component.
 func parseArtifactPath(p string) (artifactRef, bool) {
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	n := len(parts)
+	if n >= 5 && parts[n-4] == "versions" && parts[n-2] == "evidence" {
+		return artifactRef{Name: strings.Join(parts[:n-4], "/"), Version: parts[n-3], Action: "evidence", Item: parts[n-1]}, true
+	}
 	if n >= 4 && parts[n-3] == "versions" && artifactActions[parts[n-1]] {
 		return artifactRef{Name: strings.Join(parts[:n-3], "/"), Version: parts[n-2], Action: parts[n-1]}, true
 	}
@@ -52,11 +59,14 @@ type artifactHandler func(*gin.Context, artifactRef)
 
 func (s *Server) artifactRoutes() map[string]artifactHandler {
 	return map[string]artifactHandler{
-		"PUT ":         s.pushArtifact,
-		"GET ":         s.getArtifact,
-		"HEAD ":        s.getArtifact,
-		"GET content":  s.getContent,
-		"HEAD content": s.getContent,
+		"PUT ":              s.pushArtifact,
+		"GET ":              s.getArtifact,
+		"HEAD ":             s.getArtifact,
+		"GET content":       s.getContent,
+		"HEAD content":      s.getContent,
+		"POST signatures":   s.addSignature,
+		"POST attestations": s.addAttestation,
+		"GET evidence":      s.getEvidence,
 	}
 }
 
@@ -76,21 +86,55 @@ func (s *Server) dispatchArtifact(c *gin.Context) {
 
 // artifactJSON is the wire form of an artifact.
 type artifactJSON struct {
-	Name      string    `json:"name"`
-	Version   string    `json:"version"`
-	Digest    string    `json:"digest"`
-	Size      int64     `json:"size"`
-	MediaType string    `json:"mediaType"`
-	State     string    `json:"state"`
-	CreatedBy string    `json:"createdBy"`
-	CreatedAt time.Time `json:"createdAt"`
+	Name      string         `json:"name"`
+	Version   string         `json:"version"`
+	Digest    string         `json:"digest"`
+	Size      int64          `json:"size"`
+	MediaType string         `json:"mediaType"`
+	State     string         `json:"state"`
+	CreatedBy string         `json:"createdBy"`
+	CreatedAt time.Time      `json:"createdAt"`
+	Admission *admissionJSON `json:"admission,omitempty"`
+}
+
+// admissionJSON is the wire form of an admission decision; receipt is the
+// server-signed DSSE envelope (null until admitted).
+type admissionJSON struct {
+	State         string          `json:"state"`
+	Unmet         []string        `json:"unmet"`
+	Reason        string          `json:"reason,omitempty"`
+	Rule          string          `json:"rule,omitempty"`
+	PolicyVersion int64           `json:"policyVersion,omitempty"`
+	Evidence      []string        `json:"evidence,omitempty"`
+	DecidedAt     *time.Time      `json:"decidedAt,omitempty"`
+	Receipt       json.RawMessage `json:"receipt"`
 }
 
 func toArtifactJSON(a releases.Artifact) artifactJSON {
-	return artifactJSON{
+	out := artifactJSON{
 		Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size,
 		MediaType: a.MediaType, State: string(a.State), CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
 	}
+	if adm := a.Admission; adm != nil {
+		j := &admissionJSON{State: string(a.State), Unmet: adm.Unmet, Reason: adm.Reason, Rule: adm.Rule, PolicyVersion: adm.PolicyVersion, Receipt: adm.Receipt}
+		if j.Unmet == nil {
+			j.Unmet = []string{}
+		}
+		if len(j.Receipt) == 0 {
+			j.Receipt = json.RawMessage("null")
+		}
+		for _, d := range adm.Evidence {
+			j.Evidence = append(j.Evidence, d.String())
+		}
+		if !adm.DecidedAt.IsZero() {
+			t := adm.DecidedAt
+			j.DecidedAt = &t
+		}
+		out.Admission = j
+	} else {
+		out.Admission = &admissionJSON{State: string(a.State), Unmet: []string{}, Receipt: json.RawMessage("null")}
+	}
+	return out
 }
 
 func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
@@ -151,7 +195,43 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
 	// ServeContent answers Range, If-Range and If-None-Match and sets
 	// Content-Length; the reader opens the backend only at the first Read.
-	http.ServeContent(c.Writer, c.Request, "", time.Time{}, content.Reader)
+	// Its own plain-text errors are replaced by the API's error shape.
+	w := &serveContentWriter{ResponseWriter: c.Writer}
+	http.ServeContent(w, c.Request, "", time.Time{}, content.Reader)
+	switch w.failed {
+	case 0:
+	case http.StatusRequestedRangeNotSatisfiable:
+		h.Del("Content-Type")
+		s.writeError(c, fmt.Errorf("%w: the requested range is outside the %d bytes of %s:%s", store.ErrInvalidRange, a.Size, a.Name, a.Version), map[string]int64{"size": a.Size})
+	case http.StatusPreconditionFailed:
+		h.Del("Content-Type")
+		c.AbortWithStatusJSON(http.StatusPreconditionFailed, ErrorBody{Errors: []ErrorItem{{Code: "PRECONDITION_FAILED", Message: "a precondition (If-Match, If-Unmodified-Since) failed"}}})
+	default:
+		h.Del("Content-Type")
+		s.writeError(c, fmt.Errorf("serving %s:%s: status %d", a.Name, a.Version, w.failed), nil)
+	}
+}
+
+// serveContentWriter swallows the error responses http.ServeContent writes
+// itself, so the handler can answer them in the API's error shape.
+type serveContentWriter struct {
+	gin.ResponseWriter
+	failed int
+}
+
+func (w *serveContentWriter) WriteHeader(code int) {
+	if code >= 400 {
+		w.failed = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *serveContentWriter) Write(b []byte) (int, error) {
+	if w.failed != 0 {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) listArtifacts(c *gin.Context) {

@@ -8,11 +8,13 @@ func TestParseArtifactPath(t *testing.T) {
 		want artifactRef
 		ok   bool
 	}{
-		{"/payments/api/versions/1.4.2", artifactRef{"payments/api", "1.4.2", ""}, true},
-		{"/payments/api/versions/1.4.2/content", artifactRef{"payments/api", "1.4.2", "content"}, true},
-		{"/a/versions/content", artifactRef{"a", "content", ""}, true},
-		{"/x/versions/1/versions/2", artifactRef{"x/versions/1", "2", ""}, true},
-		{"/x/versions/1/versions/2/content", artifactRef{"x/versions/1", "2", "content"}, true},
+		{"/payments/api/versions/1.4.2", artifactRef{"payments/api", "1.4.2", "", ""}, true},
+		{"/payments/api/versions/1.4.2/content", artifactRef{"payments/api", "1.4.2", "content", ""}, true},
+		{"/a/versions/content", artifactRef{"a", "content", "", ""}, true},
+		{"/x/versions/1/versions/2", artifactRef{"x/versions/1", "2", "", ""}, true},
+		{"/x/versions/1/versions/2/content", artifactRef{"x/versions/1", "2", "content", ""}, true},
+		{"/payments/api/versions/1.4.2/evidence/sha256:abc", artifactRef{"payments/api", "1.4.2", "evidence", "sha256:abc"}, true},
+		{"/payments/api/versions/1.4.2/signatures", artifactRef{"payments/api", "1.4.2", "signatures", ""}, true},
 		{"/payments/api/versions/1.4.2/unknown", artifactRef{}, false},
 		{"/payments/api", artifactRef{}, false},
 		{"/versions/1", artifactRef{}, false},

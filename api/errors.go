@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 )
@@ -38,6 +39,8 @@ var errorMapping = []struct {
 	{releases.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
 	{releases.ErrVersionInvalid, http.StatusBadRequest, "VERSION_INVALID"},
 	{releases.ErrVersionExists, http.StatusConflict, "VERSION_EXISTS"},
+	{releases.ErrWrongEvidenceKind, http.StatusBadRequest, "MALFORMED"},
+	{signing.ErrInvalidPolicy, http.StatusBadRequest, "POLICY_INVALID"},
 	{releases.ErrInvalidInput, http.StatusBadRequest, "INVALID_INPUT"},
 	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{releases.ErrNotAdmitted, http.StatusForbidden, "NOT_ADMITTED"},
@@ -57,11 +60,30 @@ var (
 	errDigestHeader = errors.New("invalid checksum header")
 )
 
+// verificationCodes maps why evidence failed verification to a status and code.
+var verificationCodes = map[signing.Reason]struct {
+	status int
+	code   string
+}{
+	signing.BadSignature:    {http.StatusBadRequest, "SIGNATURE_INVALID"},
+	signing.UntrustedKey:    {http.StatusForbidden, "KEY_UNTRUSTED"},
+	signing.SubjectMismatch: {http.StatusBadRequest, "SUBJECT_MISMATCH"},
+	signing.Malformed:       {http.StatusBadRequest, "MALFORMED"},
+	signing.Unsupported:     {http.StatusBadRequest, "UNSUPPORTED"},
+}
+
 // statusOf maps err to its status and code; unknown errors are 500.
 func statusOf(err error) (int, string) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return http.StatusRequestEntityTooLarge, "TOO_LARGE"
+	}
+	var ve *signing.VerificationError
+	if errors.As(err, &ve) {
+		if m, ok := verificationCodes[ve.Reason]; ok {
+			return m.status, m.code
+		}
+		return http.StatusBadRequest, "MALFORMED"
 	}
 	for _, m := range errorMapping {
 		if errors.Is(err, m.err) {
@@ -85,4 +107,20 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 		c.Header("WWW-Authenticate", `Bearer realm="dml"`)
 	}
 	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{{Code: code, Message: msg, Detail: detail}}})
+}
+
+// verificationDetail says why evidence was refused, for the error body.
+func verificationDetail(err error) any {
+	var ve *signing.VerificationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	d := map[string]string{"reason": string(ve.Reason)}
+	if ve.KeyID != "" {
+		d["keyId"] = ve.KeyID
+	}
+	if ve.Format != "" {
+		d["format"] = string(ve.Format)
+	}
+	return d
 }

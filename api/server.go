@@ -65,6 +65,7 @@ func New(cfg Config) *Server {
 	v1 := e.Group("/api/v1", s.authenticate)
 	s.routeArtifacts(v1)
 	s.routeTokens(v1)
+	s.routeTrust(v1)
 	return s
 }
 

@@ -2,12 +2,16 @@ package releases
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -15,20 +19,50 @@ import (
 // Service is the domain's entry point: the API layer calls it and nothing
 // underneath it.
 type Service struct {
-	meta  Metadata
-	blobs *store.Store
-	log   *slog.Logger
-	now   func() time.Time
+	meta   Metadata
+	blobs  *store.Store
+	signer *signing.ServerSigner
+	log    *slog.Logger
+	now    func() time.Time
+	// admitting serialises admission decisions per artifact version, so
+	// two pieces of evidence arriving together are evaluated one after the
+	// other and the second sees the first.
+	admitting keyedMutex
 }
+
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithSigner sets the server's own signer (admission receipts, sealed
+// releases). Without it the service makes an ephemeral key, which is only
+// fit for tests: receipts would not verify after a restart.
+func WithSigner(s *signing.ServerSigner) ServiceOption { return func(svc *Service) { svc.signer = s } }
 
 // NewService wires the domain to its metadata store and blob store. A nil
 // logger keeps the service silent.
-func NewService(meta Metadata, blobs *store.Store, log *slog.Logger) *Service {
+func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...ServiceOption) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
+	s := &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.signer == nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(fmt.Sprintf("generating an ephemeral server key: %v", err))
+		}
+		s.signer, err = signing.NewServerSigner(key)
+		if err != nil {
+			panic(fmt.Sprintf("ephemeral server key: %v", err))
+		}
+	}
+	return s
 }
+
+// ServerPublicKeyPEM is the public half of the server's signing key.
+func (s *Service) ServerPublicKeyPEM() []byte { return s.signer.PublicKeyPEM() }
 
 // Blobs returns the blob store (for readiness checks and sweeps).
 func (s *Service) Blobs() *store.Store { return s.blobs }
@@ -114,6 +148,13 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 	}
 	if created {
 		s.log.Info("artifact pushed", "name", a.Name, "version", a.Version, "digest", a.Digest, "size", a.Size, "by", p.Name)
+		// A policy may need nothing this push lacks (or the push may be
+		// re-admitting known evidence): decide right away.
+		if admitted, err := s.evaluate(ctx, p.Actor(), stored.Name, stored.Version); err != nil {
+			s.log.Warn("admission evaluation after push failed", "name", a.Name, "version", a.Version, "err", err)
+		} else {
+			stored = admitted
+		}
 	}
 	return stored, created, nil
 }
@@ -126,7 +167,25 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 	if err := ValidateVersion(version); err != nil {
 		return Artifact{}, err
 	}
-	return s.meta.GetArtifact(ctx, name, version)
+	a, err := s.meta.GetArtifact(ctx, name, version)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if a.State == StateQuarantined {
+		// What is still missing depends on the current policy, keys and
+		// evidence: say it as of now.
+		d, _, err := s.decide(ctx, a)
+		if err != nil {
+			return Artifact{}, err
+		}
+		adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason}
+		if a.Admission != nil {
+			adm.DecidedAt = a.Admission.DecidedAt
+			adm.PolicyVersion = a.Admission.PolicyVersion
+		}
+		a.Admission = &adm
+	}
+	return a, nil
 }
 
 // Artifacts lists artifacts, one page at a time.

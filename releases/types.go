@@ -49,6 +49,9 @@ type Artifact struct {
 	State     ArtifactState `json:"state"`
 	CreatedBy string        `json:"createdBy"`
 	CreatedAt time.Time     `json:"createdAt"`
+	// Admission is the latest admission decision; nil until the first
+	// evaluation.
+	Admission *Admission `json:"admission,omitempty"`
 }
 
 // ArtifactFilter selects artifacts for listing. Results are ordered by
@@ -160,6 +163,31 @@ type Metadata interface {
 	RevokeToken(ctx context.Context, actor Actor, id string) error
 	// CountTokens counts all tokens ever issued (revoked or not).
 	CountTokens(ctx context.Context) (int, error)
+
+	// AddTrustKey registers a key; ErrConflict if the ID is taken (revoked
+	// IDs stay taken, so an ID always names one key).
+	AddTrustKey(ctx context.Context, actor Actor, k TrustKey) error
+	// TrustKeys lists every key, revoked ones included, ordered by ID.
+	TrustKeys(ctx context.Context) ([]TrustKey, error)
+	// RevokeTrustKey marks a key revoked; ErrNotFound if unknown; revoking a
+	// revoked key is a no-op that records nothing.
+	RevokeTrustKey(ctx context.Context, actor Actor, id string) error
+	// SetTrustPolicy stores a new policy version (the document as given).
+	SetTrustPolicy(ctx context.Context, actor Actor, doc json.RawMessage) (PolicyVersion, error)
+	// TrustPolicy returns the current policy; ErrNotFound if none was set.
+	TrustPolicy(ctx context.Context) (PolicyVersion, error)
+
+	// AddEvidence records verified evidence for an artifact version.
+	// Adding the same evidence digest to the same version again returns
+	// created=false and records nothing. ErrNotFound if the artifact is unknown.
+	AddEvidence(ctx context.Context, actor Actor, e Evidence) (created bool, err error)
+	// ListEvidence returns the evidence of one version, oldest first.
+	ListEvidence(ctx context.Context, name, version string) ([]Evidence, error)
+	// SetAdmission stores a decision and, when adm.State differs, moves the
+	// artifact to it — only if the artifact is still in state from
+	// (compare-and-set; ErrConflict otherwise). It records one
+	// "admission.decided" event.
+	SetAdmission(ctx context.Context, actor Actor, name, version string, from ArtifactState, adm Admission) (Artifact, error)
 
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)

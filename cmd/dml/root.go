@@ -15,21 +15,35 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "dml",
 		Short:         "dml — the Definitive Media Library",
-		Long:          "dml keeps the definitive, authorised versions of an organisation's software packages.\n\nEvery flag can also be set as an environment variable DML_<FLAG> (e.g. DML_SERVER, DML_TOKEN,\nDML_DATA_DIR) or as a key in the config file (--config, default $XDG_CONFIG_HOME/dml/config.yaml).\nFlags win over the environment, which wins over the file.",
+		Long:          "dml keeps the definitive, authorised versions of an organisation's software packages.\n\nThe server flags and --server, --token, --output can also be set as environment variables\nDML_<FLAG> (e.g. DML_SERVER, DML_TOKEN, DML_DATA_DIR) or as a key in the config file (--config, default $XDG_CONFIG_HOME/dml/config.yaml).\nFlags win over the environment, which wins over the file.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyEnvAndConfig(cmd)
 		},
 	}
-	root.PersistentFlags().String("config", "", "config file (YAML: flag names as keys)")
+	root.PersistentFlags().String("config", "", "config file (YAML: flag names as keys; env DML_CONFIG)")
 	root.AddCommand(newServeCmd())
 	addClientCommands(root)
 	return root
 }
 
-// applyEnvAndConfig fills every flag the user did not set from DML_<FLAG>,
-// then from the config file.
+// envAnnotation marks the flags that DML_<FLAG> and the config file may
+// set. Only marked flags are filled: a stray DML_ENV=prod in a shell must
+// not silently add an environment to every `token create`.
+const envAnnotation = "dml.env"
+
+// fromEnv marks flags as settable from the environment and config file.
+func fromEnv(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.SetAnnotation(n, envAnnotation, []string{"true"}); err != nil {
+			panic(fmt.Sprintf("fromEnv: %v", err)) // a programming error: the flag does not exist
+		}
+	}
+}
+
+// applyEnvAndConfig fills every marked flag the user did not set from
+// DML_<FLAG>, then from the config file.
 func applyEnvAndConfig(cmd *cobra.Command) error {
 	file, err := loadConfigFile(cmd)
 	if err != nil {
@@ -37,7 +51,7 @@ func applyEnvAndConfig(cmd *cobra.Command) error {
 	}
 	var firstErr error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Changed || firstErr != nil {
+		if f.Changed || firstErr != nil || f.Annotations[envAnnotation] == nil {
 			return
 		}
 		key := "DML_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

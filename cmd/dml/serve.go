@@ -15,10 +15,12 @@ import (
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 	"github.com/dmlproject/dml/store/s3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type serveOptions struct {
@@ -30,6 +32,7 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	s3              s3.Config
 	s3PartSizeMiB   int64
+	serverKey       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -57,6 +60,7 @@ a generated one that is printed once on stderr.`,
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
 	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
+	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.stagingMaxAge, "staging-max-age", time.Hour, "remove unfinished uploads older than this (swept at start and every 10 minutes)")
@@ -68,6 +72,7 @@ a generated one that is printed once on stderr.`,
 	f.BoolVar(&o.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	f.BoolVar(&o.s3.PathStyle, "s3-path-style", true, "use path-style bucket addressing (needed by most self-hosted S3 servers)")
 	f.Int64Var(&o.s3PartSizeMiB, "s3-part-size-mib", 16, "multipart part size in MiB; the largest blob is 10,000 parts; each upload buffers one part")
+	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
 }
 
@@ -108,7 +113,15 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	defer meta.Close()
 
-	svc := releases.NewService(meta, blobs, log)
+	keyPath := o.serverKey
+	if keyPath == "" {
+		keyPath = filepath.Join(o.dataDir, "server-key.pem")
+	}
+	signer, err := signing.LoadOrCreateServerKey(keyPath)
+	if err != nil {
+		return fmt.Errorf("server key: %w", err)
+	}
+	svc := releases.NewService(meta, blobs, log, releases.WithSigner(signer))
 	secret, err := svc.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap admin token: %w", err)

@@ -1,0 +1,107 @@
+package testserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
+)
+
+// AdminToken is the bootstrap admin secret of every test server.
+const AdminToken = "bootstrap-secret-123456"
+
+// Server is a running test server.
+type Server struct {
+	HTTP       *httptest.Server
+	URL        string
+	AdminToken string
+	Service    *releases.Service
+	closers    []func() error
+}
+
+// Start starts a server keeping its data under dir. Close it when done.
+// Tests use New; Start serves examples, which have no testing.T.
+func Start(dir string) (*Server, error) {
+	ctx := context.Background()
+	s := &Server{AdminToken: AdminToken}
+	backend, err := fs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("blob directory: %w", err)
+	}
+	s.closers = append(s.closers, backend.Close)
+	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s.closers = append(s.closers, meta.Close)
+	s.Service = releases.NewService(meta, store.New(backend), nil)
+	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	s.HTTP = httptest.NewServer(api.New(api.Config{Service: s.Service}))
+	s.URL = s.HTTP.URL
+	return s, nil
+}
+
+// Close stops the HTTP server, then closes the database and the backend.
+func (s *Server) Close() error {
+	if s.HTTP != nil {
+		s.HTTP.Close()
+	}
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// New starts a server whose data lives in t.TempDir and which is closed
+// when the test ends. It returns the HTTP server, the admin token and the
+// domain service (to look behind the API, e.g. at the blob store).
+func New(t testing.TB) (*httptest.Server, string, *releases.Service) {
+	t.Helper()
+	s, err := Start(t.TempDir())
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("testserver close: %v", err)
+		}
+	})
+	return s.HTTP, s.AdminToken, s.Service
+}
+
+// Token issues a token with the given name and roles through the service
+// (as the bootstrap admin) and returns its secret. Deployer tokens get the
+// environment "staging".
+func Token(t testing.TB, svc *releases.Service, name string, roles ...releases.Role) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := svc.Authenticate(ctx, AdminToken)
+	if err != nil {
+		t.Fatalf("testserver: admin: %v", err)
+	}
+	req := releases.TokenRequest{Name: name, Roles: roles}
+	for _, r := range roles {
+		if r == releases.RoleDeployer {
+			req.Environments = []string{"staging"}
+		}
+	}
+	issued, err := svc.IssueToken(ctx, admin, req)
+	if err != nil {
+		t.Fatalf("testserver: issue token %s: %v", name, err)
+	}
+	return issued.Secret
+}

@@ -1,0 +1,330 @@
+package releases
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/dmlproject/dml/signing"
+	"github.com/dmlproject/dml/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// MaxEvidenceSize bounds one signature, bundle or attestation.
+const MaxEvidenceSize = 1 << 20
+
+// Evidence media types, as stored with the evidence bytes.
+const (
+	MediaTypeSignature = "application/vnd.dev.cosign.signature.v1+base64"
+	MediaTypeBundle    = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	MediaTypeDSSE      = "application/vnd.dsse.envelope.v1+json"
+)
+
+// ErrWrongEvidenceKind refuses a signature posted as an attestation and
+// the other way round.
+var ErrWrongEvidenceKind = errors.New("wrong kind of evidence")
+
+// EvidenceRequest is evidence posted for an artifact version.
+type EvidenceRequest struct {
+	Name, Version string
+	Kind          EvidenceKind
+	// Body is a Sigstore bundle, a DSSE envelope, a raw base64 signature,
+	// or {"keyId","signature"}.
+	Body []byte
+}
+
+// keyedSignature is the {"keyId","signature"} form of a raw signature.
+type keyedSignature struct {
+	KeyID     string `json:"keyId"`
+	Signature string `json:"signature"`
+}
+
+// AddEvidence verifies evidence against the artifact's digest and the
+// trusted keys, stores it content-addressed, records it, and re-evaluates
+// admission. Invalid evidence stores nothing and records nothing.
+func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequest) (Evidence, Artifact, error) {
+	if !p.Has(RolePublisher, RoleAdmin) {
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: adding evidence needs the publisher or admin role", ErrDenied)
+	}
+	a, err := s.Artifact(ctx, req.Name, req.Version)
+	if err != nil {
+		return Evidence{}, Artifact{}, err
+	}
+	if len(req.Body) == 0 {
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: empty evidence", ErrInvalidInput)
+	}
+	if len(req.Body) > MaxEvidenceSize {
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: evidence is larger than %d bytes", store.ErrTooLarge, MaxEvidenceSize)
+	}
+	trusted, active, err := s.trustedKeys(ctx)
+	if err != nil {
+		return Evidence{}, Artifact{}, err
+	}
+	body := req.Body
+	// Ed25519 keys sign the whole message; the content is read lazily and
+	// only if such a key has to check a signature.
+	content := s.blobs.ReadSeeker(ctx, a.Digest, a.Size)
+	defer content.Close()
+
+	var ve signing.VerifiedEvidence
+	var ks keyedSignature
+	if req.Kind == EvidenceSignature && json.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
+		// The raw signature names its key: store the signature text itself,
+		// exactly what `cosign sign-blob` writes to a .sig file.
+		key := findKey(trusted, ks.KeyID)
+		if key == nil || !active[ks.KeyID] {
+			return Evidence{}, Artifact{}, &signing.VerificationError{Reason: signing.UntrustedKey, KeyID: ks.KeyID, Format: signing.FormatSignature, Err: fmt.Errorf("key %q is not a trusted, unrevoked key", ks.KeyID)}
+		}
+		body = []byte(ks.Signature)
+		ve, err = signing.VerifyEvidenceWithKey(key, a.Digest, body, content)
+	} else {
+		ve, err = signing.VerifyEvidence(activeKeys(trusted, active), a.Digest, body, content)
+	}
+	if err != nil {
+		return Evidence{}, Artifact{}, err
+	}
+	if string(ve.Kind) != string(req.Kind) {
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: this is %s evidence; post it to the %ss endpoint", ErrWrongEvidenceKind, ve.Kind, ve.Kind)
+	}
+	mediaType := map[signing.Format]string{
+		signing.FormatSignature: MediaTypeSignature,
+		signing.FormatBundle:    MediaTypeBundle,
+		signing.FormatDSSE:      MediaTypeDSSE,
+	}[ve.Format]
+	blob, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
+	if err != nil {
+		return Evidence{}, Artifact{}, fmt.Errorf("storing evidence: %w", err)
+	}
+	e := Evidence{
+		Digest:          blob.Digest,
+		ArtifactName:    a.Name,
+		ArtifactVersion: a.Version,
+		ArtifactDigest:  a.Digest,
+		Kind:            req.Kind,
+		Format:          string(ve.Format),
+		MediaType:       mediaType,
+		Size:            blob.Size,
+		KeyID:           ve.KeyID,
+		PredicateType:   ve.PredicateType,
+		Predicate:       ve.Predicate,
+		CreatedBy:       p.Name,
+		CreatedAt:       s.now(),
+	}
+	if _, err := s.meta.AddEvidence(ctx, p.Actor(), e); err != nil {
+		return Evidence{}, Artifact{}, err
+	}
+	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "key", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
+	updated, err := s.evaluate(ctx, p.Actor(), a.Name, a.Version)
+	if err != nil {
+		return e, a, err
+	}
+	return e, updated, nil
+}
+
+// ListEvidence returns an artifact version's evidence.
+func (s *Service) ListEvidence(ctx context.Context, name, version string) ([]Evidence, error) {
+	if _, err := s.Artifact(ctx, name, version); err != nil {
+		return nil, err
+	}
+	return s.meta.ListEvidence(ctx, name, version)
+}
+
+// OpenEvidence returns the stored bytes of one piece of evidence.
+func (s *Service) OpenEvidence(ctx context.Context, name, version string, d digest.Digest) (Evidence, io.ReadCloser, error) {
+	list, err := s.ListEvidence(ctx, name, version)
+	if err != nil {
+		return Evidence{}, nil, err
+	}
+	for _, e := range list {
+		if e.Digest == d {
+			rc, err := s.blobs.Open(ctx, d, 0, -1)
+			return e, rc, err
+		}
+	}
+	return Evidence{}, nil, fmt.Errorf("%w: evidence %s of %s:%s", ErrNotFound, d, name, version)
+}
+
+func findKey(keys []*signing.PublicKey, id string) *signing.PublicKey {
+	for _, k := range keys {
+		if k.ID() == id {
+			return k
+		}
+	}
+	return nil
+}
+
+func activeKeys(keys []*signing.PublicKey, active map[string]bool) []*signing.PublicKey {
+	out := make([]*signing.PublicKey, 0, len(keys))
+	for _, k := range keys {
+		if active[k.ID()] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// trustedKeys loads every registered key and the set of unrevoked ones.
+func (s *Service) trustedKeys(ctx context.Context) ([]*signing.PublicKey, map[string]bool, error) {
+	rows, err := s.meta.TrustKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]*signing.PublicKey, 0, len(rows))
+	active := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		k, err := signing.LoadPublicKey(r.ID, []byte(r.PublicKeyPEM))
+		if err != nil {
+			// Keys were validated when added; a bad row is corruption.
+			return nil, nil, fmt.Errorf("trust key %s: %w", r.ID, err)
+		}
+		keys = append(keys, k)
+		active[r.ID] = r.RevokedAt == nil
+	}
+	return keys, active, nil
+}
+
+// currentPolicy returns the parsed current policy, or nil and version 0
+// when none is set.
+func (s *Service) currentPolicy(ctx context.Context) (*signing.Policy, int64, error) {
+	pv, err := s.meta.TrustPolicy(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := signing.ParsePolicy(pv.Document)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stored trust policy v%d: %w", pv.Version, err)
+	}
+	return p, pv.Version, nil
+}
+
+// decide evaluates the policy for a without changing anything.
+func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int64, error) {
+	policy, version, err := s.currentPolicy(ctx)
+	if err != nil {
+		return signing.Decision{}, 0, err
+	}
+	if policy == nil {
+		msg := "no trust policy is set; nothing is admissible"
+		return signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}, 0, nil
+	}
+	_, active, err := s.trustedKeys(ctx)
+	if err != nil {
+		return signing.Decision{}, 0, err
+	}
+	rows, err := s.meta.ListEvidence(ctx, a.Name, a.Version)
+	if err != nil {
+		return signing.Decision{}, 0, err
+	}
+	evidence := make([]signing.VerifiedEvidence, len(rows))
+	for i, r := range rows {
+		evidence[i] = signing.VerifiedEvidence{
+			Kind: signing.Kind(r.Kind), Format: signing.Format(r.Format), KeyID: r.KeyID,
+			Digest: r.Digest, PredicateType: r.PredicateType, Predicate: r.Predicate,
+		}
+	}
+	return signing.Evaluate(policy, a.Name, evidence, active), version, nil
+}
+
+// receiptPredicate is what the server signs when it admits an artifact.
+type receiptPredicate struct {
+	Name          string          `json:"name"`
+	Version       string          `json:"version"`
+	Rule          string          `json:"rule"`
+	PolicyVersion int64           `json:"policyVersion"`
+	Evidence      []digest.Digest `json:"evidence"`
+	AdmittedAt    string          `json:"admittedAt"`
+	Server        string          `json:"server"`
+}
+
+// evaluate re-decides admission for a quarantined artifact and stores a
+// decision that changes its state. Admitted and rejected artifacts are
+// final: admission is never taken back (a later key revocation affects
+// only new admissions).
+func (s *Service) evaluate(ctx context.Context, actor Actor, name, version string) (Artifact, error) {
+	unlock := s.admitting.Lock(name + ":" + version)
+	defer unlock()
+	a, err := s.meta.GetArtifact(ctx, name, version)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if a.State != StateQuarantined {
+		return a, nil
+	}
+	d, policyVersion, err := s.decide(ctx, a)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if d.State == signing.Quarantined {
+		a.Admission = &Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
+		return a, nil
+	}
+	now := s.now()
+	adm := Admission{
+		State:         ArtifactState(d.State),
+		Rule:          d.Rule,
+		Unmet:         nonNil(d.Unmet),
+		Reason:        d.Reason,
+		PolicyVersion: policyVersion,
+		Evidence:      slices.Clone(d.Evidence),
+		DecidedAt:     now,
+	}
+	if d.State == signing.Admitted {
+		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, receiptPredicate{
+			Name: a.Name, Version: a.Version, Rule: d.Rule, PolicyVersion: policyVersion,
+			Evidence: nonNilDigests(d.Evidence), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
+			Server: s.signer.KeyHint(),
+		})
+		if err != nil {
+			return Artifact{}, fmt.Errorf("signing the admission receipt: %w", err)
+		}
+		adm.Receipt = receipt
+	}
+	updated, err := s.meta.SetAdmission(ctx, actor, a.Name, a.Version, StateQuarantined, adm)
+	if err != nil {
+		return Artifact{}, err
+	}
+	s.log.Info("admission decided", "name", a.Name, "version", a.Version, "state", adm.State, "rule", adm.Rule, "reason", adm.Reason)
+	return updated, nil
+}
+
+// reevaluateQuarantined re-decides every quarantined artifact, after the
+// policy or the keys changed.
+func (s *Service) reevaluateQuarantined(ctx context.Context, actor Actor) error {
+	cursor := ""
+	for {
+		page, next, err := s.meta.ListArtifacts(ctx, ArtifactFilter{State: StateQuarantined, Limit: MaxPageSize, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for _, a := range page {
+			if _, err := s.evaluate(ctx, actor, a.Name, a.Version); err != nil {
+				return fmt.Errorf("re-evaluating %s:%s: %w", a.Name, a.Version, err)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilDigests(s []digest.Digest) []digest.Digest {
+	if s == nil {
+		return []digest.Digest{}
+	}
+	return s
+}

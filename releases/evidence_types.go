@@ -1,0 +1,90 @@
+package releases
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Event actions recorded by Metadata implementations.
+const (
+	ActionArtifactPushed   = "artifact.pushed"
+	ActionTokenIssued      = "token.issued"
+	ActionTokenRevoked     = "token.revoked"
+	ActionTrustKeyAdded    = "trust.key.added"
+	ActionTrustKeyRevoked  = "trust.key.revoked"
+	ActionTrustPolicySet   = "trust.policy.set"
+	ActionEvidenceAdded    = "evidence.added"
+	ActionAdmissionDecided = "admission.decided"
+)
+
+// TrustKey is a public key that may sign evidence, registered by an admin.
+type TrustKey struct {
+	ID           string     `json:"id"`
+	PublicKeyPEM string     `json:"publicKey"`
+	Algorithm    string     `json:"algorithm"`
+	Comment      string     `json:"comment"`
+	CreatedBy    string     `json:"createdBy"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
+	RevokedBy    string     `json:"revokedBy,omitempty"`
+}
+
+// PolicyVersion is one version of the trust policy document. Every PUT
+// makes a new version; the highest is current.
+type PolicyVersion struct {
+	Version   int64           `json:"version"`
+	Document  json.RawMessage `json:"document"`
+	CreatedBy string          `json:"createdBy"`
+	CreatedAt time.Time       `json:"createdAt"`
+}
+
+// EvidenceKind says what a piece of evidence is.
+type EvidenceKind string
+
+const (
+	EvidenceSignature   EvidenceKind = "signature"
+	EvidenceAttestation EvidenceKind = "attestation"
+)
+
+// Evidence is a verified signature or attestation attached to an artifact.
+// Its bytes are in the blob store under Digest; the row keeps what
+// verification established, so admission can be re-evaluated without
+// re-verifying.
+type Evidence struct {
+	Digest          digest.Digest `json:"digest"`
+	ArtifactName    string        `json:"artifactName"`
+	ArtifactVersion string        `json:"artifactVersion"`
+	ArtifactDigest  digest.Digest `json:"artifactDigest"`
+	Kind            EvidenceKind  `json:"kind"`
+	// Format is how it arrived: "raw-signature", "bundle", "dsse".
+	Format    string `json:"format"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// KeyID is the trusted key that verified it.
+	KeyID string `json:"keyId"`
+	// PredicateType and Predicate are set for attestations.
+	PredicateType string          `json:"predicateType,omitempty"`
+	Predicate     json.RawMessage `json:"predicate,omitempty"`
+	CreatedBy     string          `json:"createdBy"`
+	CreatedAt     time.Time       `json:"createdAt"`
+}
+
+// Admission is the latest admission decision about an artifact.
+type Admission struct {
+	State ArtifactState `json:"state"`
+	// Rule is the "match" of the policy rule that applied ("" if none).
+	Rule string `json:"rule,omitempty"`
+	// Unmet lists, in words, what the policy still needs.
+	Unmet []string `json:"unmet"`
+	// Reason explains a rejection.
+	Reason string `json:"reason,omitempty"`
+	// PolicyVersion is the trust policy version the decision used.
+	PolicyVersion int64 `json:"policyVersion,omitempty"`
+	// Evidence lists the evidence digests that satisfied the rule.
+	Evidence []digest.Digest `json:"evidence,omitempty"`
+	// Receipt is the server-signed DSSE envelope issued on admission.
+	Receipt   json.RawMessage `json:"receipt,omitempty"`
+	DecidedAt time.Time       `json:"decidedAt"`
+}

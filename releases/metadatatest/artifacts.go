@@ -1,0 +1,317 @@
+package metadatatest
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+func testCreateArtifact(t *testing.T, m releases.Metadata) {
+	want := artifact("payments/api", "1.4.2", "payments-api-1.4.2.tgz")
+	want.State = releases.StateAdmitted // stored as given, not reset
+
+	got, created, err := m.CreateArtifact(t.Context(), publisher, want)
+	if err != nil || !created {
+		t.Fatalf("CreateArtifact = created %v, %v; want created", created, err)
+	}
+	checkArtifact(t, "CreateArtifact", got, want)
+	read, err := m.GetArtifact(t.Context(), want.Name, want.Version)
+	if err != nil {
+		t.Fatalf("GetArtifact: %v", err)
+	}
+	checkArtifact(t, "GetArtifact", read, want)
+	checkUTC(t, "GetArtifact CreatedAt", read.CreatedAt)
+
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionArtifactPushed, "payments/api:1.4.2", publisher, map[string]any{
+		"digest":    want.Digest.String(),
+		"size":      float64(want.Size),
+		"mediaType": want.MediaType,
+	})
+}
+
+func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
+	a := artifact("payments/api", "1.0.0", "x")
+	a.State = ""
+	a.CreatedAt = time.Time{}
+	before := time.Now()
+	got, _, err := m.CreateArtifact(t.Context(), publisher, a)
+	if err != nil {
+		t.Fatalf("CreateArtifact: %v", err)
+	}
+	if got.State != releases.StateQuarantined {
+		t.Errorf("State = %q; want %q for an artifact created without one", got.State, releases.StateQuarantined)
+	}
+	checkUTC(t, "CreatedAt", got.CreatedAt)
+	// A generous window: the point is "the time of the call", not 1970 or
+	// garbage, and an implementation may read a database server's clock.
+	if d := got.CreatedAt.Sub(before); d < -time.Minute || d > time.Minute {
+		t.Errorf("CreatedAt = %v; want about %v", got.CreatedAt, before)
+	}
+	read, err := m.GetArtifact(t.Context(), a.Name, a.Version)
+	if err != nil {
+		t.Fatalf("GetArtifact: %v", err)
+	}
+	checkArtifact(t, "GetArtifact after defaults", read, got)
+}
+
+func testCreateArtifactInvalid(t *testing.T, m releases.Metadata) {
+	tests := []struct {
+		name   string
+		mutate func(a *releases.Artifact)
+	}{
+		{"empty name", func(a *releases.Artifact) { a.Name = "" }},
+		{"empty version", func(a *releases.Artifact) { a.Version = "" }},
+		{"empty digest", func(a *releases.Artifact) { a.Digest = "" }},
+		{"malformed digest", func(a *releases.Artifact) { a.Digest = "sha256:not-hex" }},
+		{"short digest", func(a *releases.Artifact) { a.Digest = "sha256:abcd" }},
+		{"digest without algorithm", func(a *releases.Artifact) { a.Digest = digest.Digest(a.Digest.Encoded()) }},
+		{"unknown state", func(a *releases.Artifact) { a.State = "pending" }},
+		{"negative size", func(a *releases.Artifact) { a.Size = -1 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := artifact("payments/api", "1.0.0", "x")
+			tc.mutate(&a)
+			_, created, err := m.CreateArtifact(t.Context(), publisher, a)
+			checkErr(t, "CreateArtifact", err, releases.ErrInvalidInput)
+			if created {
+				t.Error("created = true for invalid input")
+			}
+		})
+	}
+	list, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{})
+	if err != nil || len(list) != 0 {
+		t.Errorf("ListArtifacts after invalid creates = %d artifacts, %v; want none", len(list), err)
+	}
+	checkEventCount(t, m, 0)
+}
+
+func testCreateArtifactIdempotent(t *testing.T, m releases.Metadata) {
+	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
+
+	// Same bytes again, described differently: the stored artifact wins.
+	again := artifact("payments/api", "1.4.2", "bytes")
+	again.CreatedBy = "someone-else"
+	again.CreatedAt = t0.Add(time.Hour)
+	again.State = releases.StateAdmitted
+	again.MediaType = "application/octet-stream"
+	stored, created, err := m.CreateArtifact(t.Context(), admin, again)
+	if err != nil || created {
+		t.Fatalf("CreateArtifact again = created %v, %v; want not created, no error", created, err)
+	}
+	checkArtifact(t, "CreateArtifact again", stored, first)
+	read, err := m.GetArtifact(t.Context(), first.Name, first.Version)
+	if err != nil {
+		t.Fatalf("GetArtifact: %v", err)
+	}
+	checkArtifact(t, "GetArtifact", read, first)
+	checkEventCount(t, m, 1)
+}
+
+func testCreateArtifactConflict(t *testing.T, m releases.Metadata) {
+	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "original bytes"))
+
+	stored, created, err := m.CreateArtifact(t.Context(), publisher, artifact("payments/api", "1.4.2", "other bytes"))
+	checkErr(t, "CreateArtifact with other bytes", err, releases.ErrVersionExists)
+	if created {
+		t.Error("created = true on conflict")
+	}
+	checkArtifact(t, "artifact returned with the conflict", stored, first)
+	read, err := m.GetArtifact(t.Context(), first.Name, first.Version)
+	if err != nil {
+		t.Fatalf("GetArtifact: %v", err)
+	}
+	checkArtifact(t, "GetArtifact after conflict", read, first)
+	checkEventCount(t, m, 1)
+}
+
+func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
+	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
+	tests := []struct{ name, version string }{
+		{"payments/api", "2.0.0"},
+		{"payments/ap", "1.0.0"},
+		{"payments/api/x", "1.0.0"},
+		{"PAYMENTS/API", "1.0.0"}, // names are case-sensitive
+		{"payments/api", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
+			_, err := m.GetArtifact(t.Context(), tc.name, tc.version)
+			checkErr(t, "GetArtifact", err, releases.ErrNotFound)
+			if ref := tc.name + ":" + tc.version; err != nil && tc.name != "" && !strings.Contains(err.Error(), ref) {
+				t.Errorf("error %q does not name %s", err, ref)
+			}
+		})
+	}
+}
+
+// listFixture creates artifacts whose names differ only by punctuation,
+// so bytewise order ('-' < '.' < '/' < '_' < letters) differs from a
+// natural-language collation, in an order unlike the sorted one. It
+// returns them sorted as ListArtifacts must.
+func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
+	t.Helper()
+	names := []string{"app", "app-cli", "app.web", "app/api", "app_x", "lib"}
+	versions := []string{"1.0.0", "1.10.0", "1.2.0"}
+	states := []releases.ArtifactState{releases.StateQuarantined, releases.StateAdmitted, releases.StateRejected}
+	var all []releases.Artifact
+	for i, n := range slices.Backward(names) {
+		for j, v := range slices.Backward(versions) {
+			a := artifact(n, v, n+"@"+v)
+			a.State = states[(i+j)%len(states)]
+			all = append(all, mustCreate(t, m, a))
+		}
+	}
+	slices.SortFunc(all, func(a, b releases.Artifact) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Version, b.Version))
+	})
+	return all
+}
+
+// listAll pages through ListArtifacts with f and checks the pagination
+// contract on the way: full pages but the last, a cursor on every page but
+// the last, and no empty trailing page.
+func listAll(t *testing.T, m releases.Metadata, f releases.ArtifactFilter, pageSize int) (all []releases.Artifact, pages int) {
+	t.Helper()
+	for {
+		page, next, err := m.ListArtifacts(t.Context(), f)
+		if err != nil {
+			t.Fatalf("ListArtifacts(%+v): %v", f, err)
+		}
+		pages++
+		all = append(all, page...)
+		if len(page) > pageSize {
+			t.Fatalf("page %d has %d artifacts; limit %d", pages, len(page), pageSize)
+		}
+		if next == "" {
+			return all, pages
+		}
+		if len(page) != pageSize {
+			t.Fatalf("page %d has %d artifacts and a next cursor; want a full page of %d", pages, len(page), pageSize)
+		}
+		if pages > 1000 {
+			t.Fatal("ListArtifacts never returned an empty cursor")
+		}
+		f.Cursor = next
+	}
+}
+
+func testListArtifacts(t *testing.T, m releases.Metadata) {
+	all := listFixture(t, m)
+	pick := func(keep func(releases.Artifact) bool) []releases.Artifact {
+		var out []releases.Artifact
+		for _, a := range all {
+			if keep(a) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	byName := func(n string) func(releases.Artifact) bool {
+		return func(a releases.Artifact) bool { return a.Name == n }
+	}
+	byState := func(s releases.ArtifactState) func(releases.Artifact) bool {
+		return func(a releases.Artifact) bool { return a.State == s }
+	}
+
+	tests := []struct {
+		name     string
+		filter   releases.ArtifactFilter
+		pageSize int // what the limit amounts to
+		want     []releases.Artifact
+	}{
+		{"all, default limit", releases.ArtifactFilter{}, 100, all},
+		{"all, limit 1", releases.ArtifactFilter{Limit: 1}, 1, all},
+		{"all, limit 4", releases.ArtifactFilter{Limit: 4}, 4, all},
+		{"all, limit divides total", releases.ArtifactFilter{Limit: 6}, 6, all},
+		{"all, limit equals total", releases.ArtifactFilter{Limit: len(all)}, len(all), all},
+		{"all, limit above maximum", releases.ArtifactFilter{Limit: 1 << 20}, 1 << 20, all},
+		{"name", releases.ArtifactFilter{Name: "app/api", Limit: 2}, 2, pick(byName("app/api"))},
+		{"name is exact, not a prefix", releases.ArtifactFilter{Name: "app"}, 100, pick(byName("app"))},
+		{"state", releases.ArtifactFilter{State: releases.StateAdmitted, Limit: 4}, 4, pick(byState(releases.StateAdmitted))},
+		{"name and state", releases.ArtifactFilter{Name: "app.web", State: releases.StateRejected, Limit: 1}, 1,
+			pick(func(a releases.Artifact) bool { return a.Name == "app.web" && a.State == releases.StateRejected })},
+		{"unknown name", releases.ArtifactFilter{Name: "nothing"}, 100, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.want) == 0 && tc.filter.Name != "nothing" {
+				t.Fatal("the fixture has nothing for this filter; the case would prove nothing")
+			}
+			got, pages := listAll(t, m, tc.filter, tc.pageSize)
+			if !slices.EqualFunc(got, tc.want, sameArtifact) {
+				t.Errorf("listed %s\nwant %s", refs(got), refs(tc.want))
+			}
+			if want := max(1, (len(tc.want)+tc.pageSize-1)/tc.pageSize); pages != want {
+				t.Errorf("%d pages for %d artifacts at %d per page; want %d", pages, len(tc.want), tc.pageSize, want)
+			}
+		})
+	}
+}
+
+func refs(list []releases.Artifact) string {
+	s := make([]string, len(list))
+	for i, a := range list {
+		s[i] = a.Name + ":" + a.Version
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// testListArtifactsKeyset checks that a cursor marks a position, not an
+// offset: artifacts added before it do not shift the next page.
+func testListArtifactsKeyset(t *testing.T, m releases.Metadata) {
+	for _, n := range []string{"b", "d", "f"} {
+		mustCreate(t, m, artifact(n, "1", n))
+	}
+	page, next, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 2})
+	if err != nil || refs(page) != "[b:1 d:1]" || next == "" {
+		t.Fatalf("first page = %s, cursor %q, %v; want [b:1 d:1] and a cursor", refs(page), next, err)
+	}
+	for _, n := range []string{"a", "c", "e"} {
+		mustCreate(t, m, artifact(n, "1", n))
+	}
+	page, next, err = m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 2, Cursor: next})
+	if err != nil || refs(page) != "[e:1 f:1]" || next != "" {
+		t.Fatalf("second page = %s, cursor %q, %v; want [e:1 f:1] and no cursor", refs(page), next, err)
+	}
+}
+
+func testListArtifactsInvalid(t *testing.T, m releases.Metadata) {
+	mustCreate(t, m, artifact("a", "1", "a"))
+	mustCreate(t, m, artifact("b", "1", "b"))
+	tests := []struct {
+		name   string
+		filter releases.ArtifactFilter
+	}{
+		{"cursor of punctuation", releases.ArtifactFilter{Cursor: "!!!"}},
+		{"cursor with spaces", releases.ArtifactFilter{Cursor: "not a cursor"}},
+		{"cursor with a NUL", releases.ArtifactFilter{Cursor: "\x00"}},
+		{"unknown state", releases.ArtifactFilter{State: "pending"}},
+		{"negative limit", releases.ArtifactFilter{Limit: -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			list, next, err := m.ListArtifacts(t.Context(), tc.filter)
+			checkErr(t, "ListArtifacts", err, releases.ErrInvalidInput)
+			if len(list) != 0 || next != "" {
+				t.Errorf("ListArtifacts = %s, cursor %q with an error; want nothing", refs(list), next)
+			}
+		})
+	}
+	// The cursor of a real page still works after the failures.
+	_, next, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 1, Cursor: next})
+	if err != nil || refs(page) != "[b:1]" {
+		t.Errorf("page after cursor = %s, %v; want [b:1]", refs(page), err)
+	}
+}

@@ -1,0 +1,279 @@
+package metadatatest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/dmlproject/dml/releases"
+)
+
+// Goroutine counts: well above the number of database connections of a
+// typical pool, so that writers really queue.
+const (
+	distinctWriters = 50
+	racingWriters   = 20
+)
+
+// race runs fn(i) for i in [0, n) in n goroutines released together, to
+// make their calls overlap as much as a test can.
+func race(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+type createResult struct {
+	stored  releases.Artifact
+	created bool
+	err     error
+}
+
+func raceCreate(t *testing.T, m releases.Metadata, n int, artifactFor func(i int) releases.Artifact) []createResult {
+	t.Helper()
+	results := make([]createResult, n)
+	race(n, func(i int) {
+		r := &results[i]
+		r.stored, r.created, r.err = m.CreateArtifact(t.Context(), publisher, artifactFor(i))
+	})
+	return results
+}
+
+func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
+	results := raceCreate(t, m, distinctWriters, func(i int) releases.Artifact {
+		return artifact(fmt.Sprintf("concurrent/app-%02d", i), "1.0.0", fmt.Sprint(i))
+	})
+	for i, r := range results {
+		if r.err != nil || !r.created {
+			t.Errorf("writer %d: created %v, %v; want created", i, r.created, r.err)
+		}
+	}
+	list, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: distinctWriters + 1})
+	if err != nil || len(list) != distinctWriters {
+		t.Errorf("ListArtifacts = %d artifacts, %v; want %d", len(list), err, distinctWriters)
+	}
+	evs := checkEventCount(t, m, distinctWriters)
+	subjects := map[string]bool{}
+	for _, e := range evs {
+		subjects[e.Subject] = true
+	}
+	if len(subjects) != distinctWriters {
+		t.Errorf("%d distinct event subjects; want %d", len(subjects), distinctWriters)
+	}
+}
+
+func testConcurrentSameDigest(t *testing.T, m releases.Metadata) {
+	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
+		a := artifact("payments/api", "1.0.0", "same bytes")
+		a.CreatedBy = fmt.Sprintf("writer-%d", i) // tells the winner apart
+		return a
+	})
+	var winners []createResult
+	for i, r := range results {
+		if r.err != nil {
+			t.Errorf("writer %d: %v; want no error for identical bytes", i, r.err)
+		}
+		if r.created {
+			winners = append(winners, r)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d writers created the version; want exactly 1", len(winners))
+	}
+	for i, r := range results {
+		checkArtifact(t, fmt.Sprintf("writer %d got", i), r.stored, winners[0].stored)
+	}
+	read, err := m.GetArtifact(t.Context(), "payments/api", "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArtifact(t, "GetArtifact", read, winners[0].stored)
+	checkEventCount(t, m, 1)
+}
+
+func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
+	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
+		return artifact("payments/api", "1.0.0", fmt.Sprintf("bytes of writer %d", i))
+	})
+	var winners []createResult
+	for _, r := range results {
+		if r.err == nil && r.created {
+			winners = append(winners, r)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d writers created the version; want exactly 1", len(winners))
+	}
+	win := winners[0].stored
+	for i, r := range results {
+		if r.created {
+			continue
+		}
+		if !errors.Is(r.err, releases.ErrVersionExists) {
+			t.Errorf("loser %d: %v; want ErrVersionExists", i, r.err)
+		}
+		checkArtifact(t, fmt.Sprintf("loser %d got", i), r.stored, win)
+	}
+	read, err := m.GetArtifact(t.Context(), "payments/api", "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArtifact(t, "GetArtifact", read, win)
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionArtifactPushed, "payments/api:1.0.0", publisher, map[string]any{
+		"digest": win.Digest.String(), "size": float64(win.Size), "mediaType": win.MediaType,
+	})
+}
+
+func testConcurrentRevoke(t *testing.T, m releases.Metadata) {
+	tok := token("tok_1", "one", releases.RolePublisher)
+	mustCreateToken(t, m, tok, secretHash("one"))
+	errs := make([]error, racingWriters)
+	race(racingWriters, func(i int) { errs[i] = m.RevokeToken(t.Context(), admin, tok.ID) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("revoker %d: %v", i, err)
+		}
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionTokenRevoked, tok.ID, admin, nil)
+}
+
+// testConcurrentReadersAndWriters checks that reads never fail because
+// writes are under way (a locked database is the implementation's problem,
+// not the caller's).
+func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
+	const writers, perWriter, readers, reads = 10, 5, 10, 10
+	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAuditor), secretHash("one"))
+	race(writers+readers, func(i int) {
+		ctx := t.Context()
+		if i < writers {
+			for j := range perWriter {
+				a := artifact(fmt.Sprintf("rw/app-%d", i), fmt.Sprint(j), fmt.Sprint(i, j))
+				if _, _, err := m.CreateArtifact(ctx, publisher, a); err != nil {
+					t.Errorf("CreateArtifact: %v", err)
+				}
+			}
+			return
+		}
+		for range reads {
+			if _, _, err := m.ListArtifacts(ctx, releases.ArtifactFilter{Limit: 10}); err != nil {
+				t.Errorf("ListArtifacts: %v", err)
+			}
+			if _, err := m.Events(ctx, 0, 10); err != nil {
+				t.Errorf("Events: %v", err)
+			}
+			if _, err := m.TokenByHash(ctx, secretHash("one")); err != nil {
+				t.Errorf("TokenByHash: %v", err)
+			}
+			if _, err := m.GetArtifact(ctx, "rw/app-0", "0"); err != nil && !errors.Is(err, releases.ErrNotFound) {
+				t.Errorf("GetArtifact: %v", err)
+			}
+		}
+	})
+	checkEventCount(t, m, 1+writers*perWriter)
+}
+
+// testConcurrentSetTrustPolicy checks that racing policy changes each get
+// their own version, with none skipped.
+func testConcurrentSetTrustPolicy(t *testing.T, m releases.Metadata) {
+	versions := make([]int64, racingWriters)
+	race(racingWriters, func(i int) {
+		p, err := m.SetTrustPolicy(t.Context(), admin, json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)))
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+		versions[i] = p.Version
+	})
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("versions %v; want 1 to %d, each once", versions, racingWriters)
+		}
+	}
+	cur, err := m.TrustPolicy(t.Context())
+	if err != nil || cur.Version != racingWriters {
+		t.Errorf("TrustPolicy = version %d, %v; want %d", cur.Version, err, racingWriters)
+	}
+	evs := checkEventCount(t, m, racingWriters)
+	seen := map[string]bool{}
+	for _, e := range evs {
+		seen[string(e.Details)] = true
+	}
+	if len(seen) != racingWriters {
+		t.Errorf("%d distinct policy events; want %d", len(seen), racingWriters)
+	}
+}
+
+func testConcurrentRevokeTrustKey(t *testing.T, m releases.Metadata) {
+	mustAddKey(t, m, trustKey("ci"))
+	errs := make([]error, racingWriters)
+	race(racingWriters, func(i int) { errs[i] = m.RevokeTrustKey(t.Context(), admin, "ci") })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("revoker %d: %v", i, err)
+		}
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionTrustKeyRevoked, "ci", admin, nil)
+}
+
+func testConcurrentAddEvidence(t *testing.T, m releases.Metadata) {
+	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
+	created := make([]bool, racingWriters)
+	race(racingWriters, func(i int) {
+		var err error
+		created[i], err = m.AddEvidence(t.Context(), publisher, signature(a, "sig", "ci"))
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
+	if n := len(slices.DeleteFunc(created, func(c bool) bool { return !c })); n != 1 {
+		t.Errorf("%d writers added the evidence; want exactly 1", n)
+	}
+	checkEvidence(t, m, a.Name, a.Version, signature(a, "sig", "ci"))
+	checkEventCount(t, m, 2)
+}
+
+// testConcurrentSetAdmission races decisions made against the same state:
+// one moves the artifact, the others find it moved.
+func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
+	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
+	errs := make([]error, racingWriters)
+	race(racingWriters, func(i int) {
+		adm := admitted()
+		adm.Rule = fmt.Sprint("rule of writer ", i) // tells the winner apart
+		_, errs[i] = m.SetAdmission(t.Context(), admin, a.Name, a.Version, releases.StateQuarantined, adm)
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("writers %d and %d both moved the artifact", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, releases.ErrConflict):
+			t.Errorf("writer %d: %v; want ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer moved the artifact")
+	}
+	got, err := m.GetArtifact(t.Context(), a.Name, a.Version)
+	if err != nil || got.State != releases.StateAdmitted || got.Admission == nil ||
+		got.Admission.Rule != fmt.Sprint("rule of writer ", winner) {
+		t.Errorf("GetArtifact = %+v, %v; want admitted by writer %d", got, err, winner)
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+}

@@ -1,0 +1,236 @@
+package metadatatest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/dmlproject/dml/releases"
+)
+
+// testEventsOnePerChange runs successes, no-ops and failures of every
+// mutating method, and checks that exactly the successes were recorded, in
+// order.
+func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
+	ctx := t.Context()
+	a1 := artifact("payments/api", "1.0.0", "a1")
+	a2 := artifact("payments/api", "1.1.0", "a2")
+	tok := token("tok_1", "one", releases.RolePublisher)
+	invalid := a2
+	invalid.Digest = "sha256:nope"
+	key := trustKey("ci")
+	sig := signature(a1, "sig", key.ID)
+
+	steps := []struct {
+		name   string
+		do     func() error
+		record bool
+	}{
+		{"push", func() error { _, _, err := m.CreateArtifact(ctx, publisher, a1); return err }, true},
+		{"push same bytes", func() error { _, _, err := m.CreateArtifact(ctx, publisher, a1); return err }, false},
+		{"push other bytes", func() error {
+			_, _, err := m.CreateArtifact(ctx, publisher, artifact(a1.Name, a1.Version, "other"))
+			return ignore(err, releases.ErrVersionExists)
+		}, false},
+		{"push invalid", func() error {
+			_, _, err := m.CreateArtifact(ctx, publisher, invalid)
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+		{"push another version", func() error { _, _, err := m.CreateArtifact(ctx, publisher, a2); return err }, true},
+		{"issue token", func() error { return m.CreateToken(ctx, admin, tok, secretHash("s1")) }, true},
+		{"issue duplicate token", func() error {
+			return ignore(m.CreateToken(ctx, admin, tok, secretHash("s2")), releases.ErrConflict)
+		}, false},
+		{"revoke", func() error { return m.RevokeToken(ctx, admin, tok.ID) }, true},
+		{"revoke again", func() error { return m.RevokeToken(ctx, admin, tok.ID) }, false},
+		{"revoke unknown", func() error { return ignore(m.RevokeToken(ctx, admin, "tok_unknown"), releases.ErrNotFound) }, false},
+
+		{"add key", func() error { return m.AddTrustKey(ctx, admin, key) }, true},
+		{"add key with a taken id", func() error { return ignore(m.AddTrustKey(ctx, admin, key), releases.ErrConflict) }, false},
+		{"add invalid key", func() error {
+			return ignore(m.AddTrustKey(ctx, admin, releases.TrustKey{ID: "bare"}), releases.ErrInvalidInput)
+		}, false},
+		{"revoke key", func() error { return m.RevokeTrustKey(ctx, admin, key.ID) }, true},
+		{"revoke key again", func() error { return m.RevokeTrustKey(ctx, admin, key.ID) }, false},
+		{"revoke unknown key", func() error { return ignore(m.RevokeTrustKey(ctx, admin, "unknown"), releases.ErrNotFound) }, false},
+
+		{"set policy", func() error { _, err := m.SetTrustPolicy(ctx, admin, json.RawMessage(`{"rules":[]}`)); return err }, true},
+		{"set invalid policy", func() error {
+			_, err := m.SetTrustPolicy(ctx, admin, json.RawMessage(`{`))
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+		{"set same policy again", func() error { _, err := m.SetTrustPolicy(ctx, admin, json.RawMessage(`{"rules":[]}`)); return err }, true},
+
+		{"add evidence", func() error { _, err := m.AddEvidence(ctx, publisher, sig); return err }, true},
+		{"add same evidence", func() error { _, err := m.AddEvidence(ctx, publisher, sig); return err }, false},
+		{"add evidence to unknown version", func() error {
+			e := sig
+			e.ArtifactVersion = "9.9.9"
+			_, err := m.AddEvidence(ctx, publisher, e)
+			return ignore(err, releases.ErrNotFound)
+		}, false},
+		{"add invalid evidence", func() error {
+			e := sig
+			e.Kind = "sbom"
+			_, err := m.AddEvidence(ctx, publisher, e)
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+
+		{"keep quarantined", func() error {
+			_, err := m.SetAdmission(ctx, admin, a1.Name, a1.Version, releases.StateQuarantined, pending("attestation"))
+			return err
+		}, true},
+		{"admit", func() error {
+			_, err := m.SetAdmission(ctx, admin, a1.Name, a1.Version, releases.StateQuarantined, admitted(sig.Digest))
+			return err
+		}, true},
+		{"admit from a stale state", func() error {
+			_, err := m.SetAdmission(ctx, admin, a1.Name, a1.Version, releases.StateQuarantined, admitted(sig.Digest))
+			return ignore(err, releases.ErrConflict)
+		}, false},
+		{"admit unknown", func() error {
+			_, err := m.SetAdmission(ctx, admin, a1.Name, "9.9.9", releases.StateQuarantined, admitted())
+			return ignore(err, releases.ErrNotFound)
+		}, false},
+		{"admit invalid", func() error {
+			_, err := m.SetAdmission(ctx, admin, a2.Name, a2.Version, "pending", admitted())
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+	}
+	recorded := 0
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if s.record {
+			recorded++
+		}
+		if evs := allEvents(t, m); len(evs) != recorded {
+			t.Fatalf("after %q: %d events; want %d: %s", s.name, len(evs), recorded, describeEvents(evs))
+		}
+	}
+
+	evs := allEvents(t, m)
+	checkEvent(t, evs[0], releases.ActionArtifactPushed, "payments/api:1.0.0", publisher, nil)
+	checkEvent(t, evs[1], releases.ActionArtifactPushed, "payments/api:1.1.0", publisher, nil)
+	checkEvent(t, evs[2], releases.ActionTokenIssued, tok.ID, admin, nil)
+	checkEvent(t, evs[3], releases.ActionTokenRevoked, tok.ID, admin, nil)
+	checkEvent(t, evs[4], releases.ActionTrustKeyAdded, key.ID, admin, nil)
+	checkEvent(t, evs[5], releases.ActionTrustKeyRevoked, key.ID, admin, nil)
+	checkEvent(t, evs[6], releases.ActionTrustPolicySet, "policy", admin, nil)
+	checkEvent(t, evs[7], releases.ActionTrustPolicySet, "policy", admin, nil)
+	checkEvent(t, evs[8], releases.ActionEvidenceAdded, "payments/api:1.0.0", publisher, nil)
+	checkEvent(t, evs[9], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+	checkEvent(t, evs[10], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq <= evs[i-1].Seq {
+			t.Errorf("seq %d follows %d; want increasing", evs[i].Seq, evs[i-1].Seq)
+		}
+	}
+}
+
+// ignore returns nil if err is the expected failure, so that a step of a
+// table can say "this fails with want" and still stop on anything else.
+func ignore(err, want error) error {
+	if err == nil {
+		return fmt.Errorf("succeeded; want %v", want)
+	}
+	if errors.Is(err, want) {
+		return nil
+	}
+	return err
+}
+
+func testEventsPaging(t *testing.T, m releases.Metadata) {
+	ctx := t.Context()
+	for _, v := range []string{"1", "2", "3", "4", "5"} {
+		mustCreate(t, m, artifact("app", v, v))
+	}
+	all := checkEventCount(t, m, 5)
+
+	tests := []struct {
+		name  string
+		after int64
+		limit int
+		want  []releases.Event
+	}{
+		{"from the start", 0, 0, all},
+		{"before the start", -1, 0, all},
+		{"limit 1", 0, 1, all[:1]},
+		{"limit 2 after the first", all[0].Seq, 2, all[1:3]},
+		{"after the middle", all[2].Seq, 0, all[3:]},
+		{"after the last", all[4].Seq, 0, nil},
+		{"limit above maximum", 0, 1 << 20, all},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := m.Events(ctx, tc.after, tc.limit)
+			if err != nil {
+				t.Fatalf("Events(%d, %d): %v", tc.after, tc.limit, err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Events(%d, %d) = %s; want %s", tc.after, tc.limit, describeEvents(got), describeEvents(tc.want))
+			}
+			for i := range got {
+				if got[i].Seq != tc.want[i].Seq || got[i].Subject != tc.want[i].Subject {
+					t.Errorf("event %d = seq %d %q; want seq %d %q", i, got[i].Seq, got[i].Subject, tc.want[i].Seq, tc.want[i].Subject)
+				}
+			}
+		})
+	}
+	t.Run("negative limit", func(t *testing.T) {
+		_, err := m.Events(ctx, 0, -1)
+		checkErr(t, "Events(0, -1)", err, releases.ErrInvalidInput)
+	})
+}
+
+// testCancelledContext checks that a write whose context is already done
+// fails as such and leaves nothing behind.
+func testCancelledContext(t *testing.T, m releases.Metadata) {
+	tok := token("tok_live", "live", releases.RoleAdmin)
+	mustCreateToken(t, m, tok, secretHash("live"))
+	key := trustKey("live")
+	mustAddKey(t, m, key)
+	live := mustCreate(t, m, artifact("payments/api", "0.9.0", "live"))
+
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	a := artifact("payments/api", "1.0.0", "x")
+	_, created, err := m.CreateArtifact(cancelled, publisher, a)
+	checkErr(t, "CreateArtifact", err, context.Canceled)
+	if created {
+		t.Error("created = true with a cancelled context")
+	}
+	err = m.CreateToken(cancelled, admin, token("tok_2", "two", releases.RoleAdmin), secretHash("two"))
+	checkErr(t, "CreateToken", err, context.Canceled)
+	err = m.RevokeToken(cancelled, admin, tok.ID)
+	checkErr(t, "RevokeToken", err, context.Canceled)
+	err = m.AddTrustKey(cancelled, admin, trustKey("new"))
+	checkErr(t, "AddTrustKey", err, context.Canceled)
+	err = m.RevokeTrustKey(cancelled, admin, key.ID)
+	checkErr(t, "RevokeTrustKey", err, context.Canceled)
+	_, err = m.SetTrustPolicy(cancelled, admin, json.RawMessage(`{}`))
+	checkErr(t, "SetTrustPolicy", err, context.Canceled)
+	_, err = m.AddEvidence(cancelled, publisher, signature(live, "sig", key.ID))
+	checkErr(t, "AddEvidence", err, context.Canceled)
+	_, err = m.SetAdmission(cancelled, admin, live.Name, live.Version, releases.StateQuarantined, admitted())
+	checkErr(t, "SetAdmission", err, context.Canceled)
+
+	if _, err := m.GetArtifact(t.Context(), a.Name, a.Version); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("GetArtifact after a cancelled create: %v; want ErrNotFound", err)
+	}
+	if got, err := m.TokenByHash(t.Context(), secretHash("live")); err != nil || got.RevokedAt != nil {
+		t.Errorf("token after a cancelled revoke = %+v, %v; want not revoked", got, err)
+	}
+	if n, err := m.CountTokens(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountTokens = %d, %v; want 1", n, err)
+	}
+	checkTrustKeys(t, m, key)
+	_, err = m.TrustPolicy(t.Context())
+	checkErr(t, "TrustPolicy after a cancelled set", err, releases.ErrNotFound)
+	checkEvidence(t, m, live.Name, live.Version)
+	checkStored(t, m, live)
+	checkEventCount(t, m, 3)
+}

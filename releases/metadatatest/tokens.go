@@ -1,0 +1,199 @@
+package metadatatest
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+)
+
+func testCreateToken(t *testing.T, m releases.Metadata) {
+	tok := token("tok_deploy", "deployer-prod", releases.RoleDeployer, releases.RoleAuditor)
+	tok.Environments = []string{"prod", "staging"}
+	hash := secretHash("dml_secret-one")
+	mustCreateToken(t, m, tok, hash)
+
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	checkToken(t, "TokenByHash", got, tok)
+	checkUTC(t, "CreatedAt", got.CreatedAt)
+
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+		"name":         tok.Name,
+		"roles":        jsonList(tok.Roles...),
+		"environments": jsonList(tok.Environments...),
+	})
+	// The hash is as good as the secret to anyone holding the audit log.
+	details := string(evs[0].Details)
+	for _, enc := range []string{
+		hex.EncodeToString(hash),
+		strings.ToUpper(hex.EncodeToString(hash)),
+		base64.StdEncoding.EncodeToString(hash),
+		base64.RawURLEncoding.EncodeToString(hash),
+	} {
+		if strings.Contains(details, enc) {
+			t.Errorf("token.issued details %s contain the secret hash", details)
+		}
+	}
+}
+
+func testCreateTokenDefaults(t *testing.T, m releases.Metadata) {
+	tok := token("tok_admin2", "bootstrap-admin", releases.RoleAdmin)
+	tok.Environments = nil
+	tok.CreatedAt = time.Time{}
+	hash := secretHash("dml_secret-two")
+	before := time.Now()
+	mustCreateToken(t, m, tok, hash)
+
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	checkUTC(t, "CreatedAt", got.CreatedAt)
+	if d := got.CreatedAt.Sub(before); d < -time.Minute || d > time.Minute {
+		t.Errorf("CreatedAt = %v; want about %v", got.CreatedAt, before)
+	}
+	if len(got.Environments) != 0 || got.RevokedAt != nil {
+		t.Errorf("TokenByHash = %+v; want no environments, not revoked", got)
+	}
+}
+
+func testCreateTokenInvalid(t *testing.T, m releases.Metadata) {
+	revoked := t0
+	tests := []struct {
+		name   string
+		mutate func(tok *releases.Token, hash *[]byte)
+	}{
+		{"empty id", func(tok *releases.Token, _ *[]byte) { tok.ID = "" }},
+		{"no hash", func(_ *releases.Token, hash *[]byte) { *hash = nil }},
+		{"short hash", func(_ *releases.Token, hash *[]byte) { *hash = (*hash)[:31] }},
+		{"hex text instead of hash", func(_ *releases.Token, hash *[]byte) { *hash = []byte(hex.EncodeToString(*hash)) }},
+		{"unknown role", func(tok *releases.Token, _ *[]byte) { tok.Roles = []releases.Role{releases.RoleAdmin, "root"} }},
+		{"created revoked", func(tok *releases.Token, _ *[]byte) { tok.RevokedAt = &revoked }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := token("tok_x", "x", releases.RoleAdmin)
+			hash := secretHash("dml_secret-x")
+			tc.mutate(&tok, &hash)
+			err := m.CreateToken(t.Context(), admin, tok, hash)
+			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+		})
+	}
+	if n, err := m.CountTokens(t.Context()); err != nil || n != 0 {
+		t.Errorf("CountTokens = %d, %v; want 0", n, err)
+	}
+	checkEventCount(t, m, 0)
+}
+
+func testCreateTokenDuplicate(t *testing.T, m releases.Metadata) {
+	tok := token("tok_1", "one", releases.RolePublisher)
+	hash := secretHash("dml_secret-1")
+	mustCreateToken(t, m, tok, hash)
+
+	tests := []struct {
+		name string
+		tok  releases.Token
+		hash []byte
+	}{
+		{"same id", token("tok_1", "other", releases.RoleAdmin), secretHash("dml_secret-2")},
+		{"same secret", token("tok_2", "other", releases.RoleAdmin), hash},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := m.CreateToken(t.Context(), admin, tc.tok, tc.hash)
+			checkErr(t, "CreateToken", err, releases.ErrConflict)
+		})
+	}
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	checkToken(t, "token after duplicates", got, tok)
+	if n, err := m.CountTokens(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountTokens = %d, %v; want 1", n, err)
+	}
+	checkEventCount(t, m, 1)
+}
+
+func testTokenByHashNotFound(t *testing.T, m releases.Metadata) {
+	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAdmin), secretHash("dml_known"))
+	tests := []struct {
+		name string
+		hash []byte
+	}{
+		{"unknown", secretHash("dml_unknown")},
+		{"nil", nil},
+		{"empty", []byte{}},
+		{"prefix of a known hash", secretHash("dml_known")[:16]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := m.TokenByHash(t.Context(), tc.hash)
+			checkErr(t, "TokenByHash", err, releases.ErrNotFound)
+		})
+	}
+}
+
+func testRevokeToken(t *testing.T, m releases.Metadata) {
+	tok := token("tok_1", "one", releases.RolePublisher)
+	hash := secretHash("dml_secret-1")
+	mustCreateToken(t, m, tok, hash)
+
+	if err := m.RevokeToken(t.Context(), admin, tok.ID); err != nil {
+		t.Fatalf("RevokeToken: %v", err)
+	}
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash of a revoked token: %v", err)
+	}
+	if got.RevokedAt == nil {
+		t.Fatal("RevokedAt = nil after RevokeToken")
+	}
+	checkUTC(t, "RevokedAt", *got.RevokedAt)
+	revokedAt := *got.RevokedAt
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionTokenRevoked, tok.ID, admin, nil)
+
+	t.Run("again", func(t *testing.T) {
+		if err := m.RevokeToken(t.Context(), publisher, tok.ID); err != nil {
+			t.Fatalf("RevokeToken of a revoked token: %v; want nil", err)
+		}
+		got, err := m.TokenByHash(t.Context(), hash)
+		if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(revokedAt) {
+			t.Errorf("after revoking twice: %+v, %v; want RevokedAt still %v", got, err, revokedAt)
+		}
+		checkEventCount(t, m, 2)
+	})
+	t.Run("unknown", func(t *testing.T) {
+		for _, id := range []string{"tok_unknown", ""} {
+			err := m.RevokeToken(t.Context(), admin, id)
+			checkErr(t, "RevokeToken("+id+")", err, releases.ErrNotFound)
+		}
+		checkEventCount(t, m, 2)
+	})
+}
+
+func testCountTokens(t *testing.T, m releases.Metadata) {
+	count := func(want int) {
+		t.Helper()
+		if n, err := m.CountTokens(t.Context()); err != nil || n != want {
+			t.Fatalf("CountTokens = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	for _, id := range []string{"tok_1", "tok_2", "tok_3"} {
+		mustCreateToken(t, m, token(id, "n", releases.RoleAuditor), secretHash(id))
+	}
+	count(3)
+	if err := m.RevokeToken(t.Context(), admin, "tok_2"); err != nil {
+		t.Fatal(err)
+	}
+	count(3) // ever issued, revoked or not
+}

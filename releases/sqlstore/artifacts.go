@@ -1,0 +1,235 @@
+package sqlstore
+
+import (
+	"context"
+	_ "crypto/sha256" // digest.Validate accepts only algorithms linked into the binary
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+// artifactColumns are what CreateArtifact writes; selectArtifact reads them
+// and the latest admission decision (admission.go) in the order
+// scanArtifact expects.
+const (
+	artifactColumns = `name, version, digest, size, media_type, state, created_by, created_at`
+	selectArtifact  = `SELECT ` + artifactColumns + `, ` + admissionColumns + ` FROM artifacts`
+)
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanArtifact(r rowScanner) (releases.Artifact, error) {
+	var (
+		a       releases.Artifact
+		d       string
+		state   string
+		created int64
+		adm     admissionRow
+	)
+	dest := append([]any{&a.Name, &a.Version, &d, &a.Size, &a.MediaType, &state, &a.CreatedBy, &created}, adm.dest()...)
+	if err := r.Scan(dest...); err != nil {
+		return releases.Artifact{}, err
+	}
+	a.Digest = digest.Digest(d)
+	a.State = releases.ArtifactState(state)
+	a.CreatedAt = fromNanos(created)
+	var err error
+	if a.Admission, err = adm.admission(); err != nil {
+		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", a.Name, a.Version, err)
+	}
+	return a, nil
+}
+
+// checkArtifact validates what the store needs to keep rows meaningful and
+// fills the defaults: an empty State is quarantined (every artifact starts
+// there) and a zero CreatedAt is now. Name and version grammar is the
+// domain's business (releases.ValidateName and friends), not the store's.
+func (db *DB) checkArtifact(a releases.Artifact) (releases.Artifact, error) {
+	ref := a.Name + ":" + a.Version
+	switch {
+	case a.Name == "" || a.Version == "":
+		return a, fmt.Errorf("%w: artifact %q needs a name and a version", releases.ErrInvalidInput, ref)
+	case a.Digest.Validate() != nil:
+		return a, fmt.Errorf("%w: artifact %s: digest %q: %v", releases.ErrInvalidInput, ref, a.Digest, a.Digest.Validate())
+	case a.Size < 0:
+		return a, fmt.Errorf("%w: artifact %s: negative size %d", releases.ErrInvalidInput, ref, a.Size)
+	}
+	if a.State == "" {
+		a.State = releases.StateQuarantined
+	}
+	if !a.State.Valid() {
+		return a, fmt.Errorf("%w: artifact %s: unknown state %q", releases.ErrInvalidInput, ref, a.State)
+	}
+	t, ok := db.timeOrNow(a.CreatedAt)
+	if !ok {
+		return a, fmt.Errorf("%w: artifact %s: creation time %s out of range", releases.ErrInvalidInput, ref, a.CreatedAt)
+	}
+	a.CreatedAt = t
+	return a, nil
+}
+
+// CreateArtifact inserts a and records "artifact.pushed". If name+version
+// exists with the same digest it returns the stored artifact and
+// created=false; with another digest it returns the stored artifact and an
+// error wrapping releases.ErrVersionExists. Neither records an event.
+//
+// The insert relies on the primary key (ON CONFLICT DO NOTHING) rather
+// than a read-then-insert, so two callers racing on one version get one
+// winner and one clean answer on any dialect, not a constraint error.
+func (db *DB) CreateArtifact(ctx context.Context, actor releases.Actor, a releases.Artifact) (releases.Artifact, bool, error) {
+	a, err := db.checkArtifact(a)
+	if err != nil {
+		return releases.Artifact{}, false, err
+	}
+	ref := a.Name + ":" + a.Version
+	var (
+		stored  releases.Artifact
+		created bool
+	)
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name, version) DO NOTHING`),
+			a.Name, a.Version, a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			stored, created = a, true
+			return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionArtifactPushed, ref, struct {
+				Digest    digest.Digest `json:"digest"`
+				Size      int64         `json:"size"`
+				MediaType string        `json:"mediaType"`
+			}{a.Digest, a.Size, a.MediaType})
+		}
+		// Someone else holds this version (possibly committed a moment
+		// ago by a racing caller): answer with what is stored.
+		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), a.Name, a.Version))
+		if err != nil {
+			return err
+		}
+		if stored.Digest != a.Digest {
+			return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, a.Digest, releases.ErrVersionExists)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, releases.ErrVersionExists):
+		return stored, false, err
+	case err != nil:
+		return releases.Artifact{}, false, fmt.Errorf("sqlstore: create artifact %s: %w", ref, db.translate(err))
+	}
+	return stored, created, nil
+}
+
+// GetArtifact returns releases.ErrNotFound when name+version is unknown.
+func (db *DB) GetArtifact(ctx context.Context, name, version string) (releases.Artifact, error) {
+	a, err := scanArtifact(db.sql.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", name, version, releases.ErrNotFound)
+	case err != nil:
+		return releases.Artifact{}, fmt.Errorf("sqlstore: get artifact %s:%s: %w", name, version, db.translate(err))
+	}
+	return a, nil
+}
+
+// cursor is the position after which the next page starts. It is sent to
+// clients as base64url JSON: opaque to them, and a keyset rather than an
+// offset, so pages stay correct while artifacts are being added.
+type cursor struct {
+	Name    string `json:"n"`
+	Version string `json:"v"`
+}
+
+func encodeCursor(a releases.Artifact) string {
+	b, _ := json.Marshal(cursor{Name: a.Name, Version: a.Version}) // two strings cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Name == "" || c.Version == "" {
+		return cursor{}, fmt.Errorf("%w: malformed cursor %q", releases.ErrInvalidInput, s)
+	}
+	return c, nil
+}
+
+// ListArtifacts returns one page ordered by (name, version), filtered by
+// exact name and state when set, and the cursor of the next page ("" when
+// this page is the last). Limit 0 means 100; at most 1000 are returned.
+func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]releases.Artifact, string, error) {
+	limit, err := pageLimit(f.Limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list artifacts: %w", err)
+	}
+	if f.State != "" && !f.State.Valid() {
+		return nil, "", fmt.Errorf("list artifacts: %w: unknown state %q", releases.ErrInvalidInput, f.State)
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.Name != "" {
+		where = append(where, "name = ?")
+		args = append(args, f.Name)
+	}
+	if f.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, string(f.State))
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list artifacts: %w", err)
+		}
+		// A row-value comparison is standard SQL (SQLite >= 3.15,
+		// PostgreSQL) and matches ORDER BY name, version exactly.
+		where = append(where, "(name, version) > (?, ?)")
+		args = append(args, c.Name, c.Version)
+	}
+	q := selectArtifact
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// One row more than the page tells whether another page exists, so the
+	// last page carries no cursor and clients never fetch an empty page.
+	q += ` ORDER BY name, version LIMIT ?`
+	args = append(args, limit+1)
+
+	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
+	}
+	defer rows.Close()
+	list := make([]releases.Artifact, 0, min(limit+1, 64))
+	for rows.Next() {
+		a, err := scanArtifact(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
+		}
+		list = append(list, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
+	}
+	if len(list) <= limit {
+		return list, "", nil
+	}
+	list = list[:limit]
+	return list, encodeCursor(list[limit-1]), nil
+}

@@ -1,0 +1,16 @@
+// Package sqlstore implements releases.Metadata over SQL.
+//
+// SQLite (modernc.org/sqlite, pure Go) is the embedded default; the code is
+// written so that a PostgreSQL dialect can be added without touching
+// callers: queries use standard SQL with "?" placeholders that a dialect
+// rebinds, times are BIGINT Unix nanoseconds in UTC, lists are JSON text,
+// and the schema comes from numbered migrations embedded per dialect.
+//
+// Every mutating method writes its change and exactly one releases.Event in
+// one transaction, so the event stream is a complete record of what changed.
+// Driver errors are translated here (releases.ErrNotFound, ErrConflict,
+// ErrVersionExists, ErrInvalidInput) and never leak to callers as
+// sql.ErrNoRows or driver types.
+//
+// releases/metadatatest is the conformance suite this package passes.
+package sqlstore

@@ -1,0 +1,92 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+)
+
+// Page sizes for ListArtifacts and Events: a caller that asks for nothing
+// gets a useful page, and no caller can make one query return everything.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("%w: limit %d is negative", releases.ErrInvalidInput, limit)
+	case limit == 0:
+		return defaultLimit, nil
+	case limit > maxLimit:
+		return maxLimit, nil
+	}
+	return limit, nil
+}
+
+// recordEvent appends one event inside the caller's transaction, which is
+// what makes "a change and its event, or neither" hold. details is
+// marshalled once here; the stored bytes are what Events returns, so the
+// audit log hashes exactly what was recorded.
+//
+// On SQLite writers are serialised, so seq order is commit order. A
+// PostgreSQL dialect must keep that true (e.g. take a transaction-level
+// advisory lock before inserting), or a reader paging by seq could skip an
+// event whose transaction commits after a later seq.
+func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor releases.Actor, action, subject string, details any) error {
+	var d sql.NullString
+	if details != nil {
+		b, err := json.Marshal(details)
+		if err != nil {
+			return fmt.Errorf("event details: %w", err)
+		}
+		d = sql.NullString{String: string(b), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO events (time, actor_token_id, actor_name, action, subject, details)
+		VALUES (?, ?, ?, ?, ?, ?)`),
+		toNanos(at), actor.TokenID, actor.Name, action, subject, d)
+	if err != nil {
+		return fmt.Errorf("record %s event: %w", action, err)
+	}
+	return nil
+}
+
+// Events returns recorded events with Seq > after, oldest first; limit 0
+// means 100 and at most 1000 are returned.
+func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Event, error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, action, subject, details
+		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
+	}
+	defer rows.Close()
+	var out []releases.Event
+	for rows.Next() {
+		var (
+			e       releases.Event
+			t       int64
+			details sql.NullString
+		)
+		if err := rows.Scan(&e.Seq, &t, &e.Actor.TokenID, &e.Actor.Name, &e.Action, &e.Subject, &details); err != nil {
+			return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
+		}
+		e.Time = fromNanos(t)
+		if details.Valid {
+			e.Details = json.RawMessage(details.String)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+const evidenceColumns = `artifact_name, artifact_version, digest, artifact_digest, kind, format, media_type, size,
+	key_id, predicate_type, predicate, created_by, created_at`
+
+func scanEvidence(r rowScanner) (releases.Evidence, error) {
+	var (
+		e                 releases.Evidence
+		d, artifactDigest string
+		kind              string
+		predicate         sql.NullString
+		created           int64
+	)
+	if err := r.Scan(&e.ArtifactName, &e.ArtifactVersion, &d, &artifactDigest, &kind, &e.Format, &e.MediaType, &e.Size,
+		&e.KeyID, &e.PredicateType, &predicate, &e.CreatedBy, &created); err != nil {
+		return releases.Evidence{}, err
+	}
+	e.Digest = digest.Digest(d)
+	e.ArtifactDigest = digest.Digest(artifactDigest)
+	e.Kind = releases.EvidenceKind(kind)
+	if predicate.Valid {
+		e.Predicate = json.RawMessage(predicate.String)
+	}
+	e.CreatedAt = fromNanos(created)
+	return e, nil
+}
+
+// checkEvidence validates what makes an evidence row usable by a later
+// re-evaluation, and fills a zero CreatedAt with now. Whether the evidence
+// verifies is the caller's business (package signing), done before this.
+func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
+	ref := e.ArtifactName + ":" + e.ArtifactVersion
+	bad := func(format string, args ...any) (releases.Evidence, error) {
+		return e, fmt.Errorf("%w: evidence %s for %s: %s", releases.ErrInvalidInput, e.Digest, ref, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case e.ArtifactName == "" || e.ArtifactVersion == "":
+		return bad("needs an artifact name and version")
+	case e.Digest.Validate() != nil:
+		return bad("digest: %v", e.Digest.Validate())
+	case e.ArtifactDigest.Validate() != nil:
+		return bad("artifact digest %q: %v", e.ArtifactDigest, e.ArtifactDigest.Validate())
+	case e.Kind != releases.EvidenceSignature && e.Kind != releases.EvidenceAttestation:
+		return bad("unknown kind %q", e.Kind)
+	case e.Format == "":
+		return bad("needs a format")
+	case e.KeyID == "":
+		return bad("needs the id of the key that verified it")
+	case e.Size < 0:
+		return bad("negative size %d", e.Size)
+	case e.Kind == releases.EvidenceAttestation && e.PredicateType == "":
+		return bad("an attestation needs a predicate type")
+	case e.Kind == releases.EvidenceSignature && (e.PredicateType != "" || len(e.Predicate) > 0):
+		return bad("a signature has no predicate")
+	}
+	if len(e.Predicate) > 0 {
+		if err := checkJSON(e.Predicate); err != nil {
+			return e, fmt.Errorf("evidence %s for %s: predicate: %w", e.Digest, ref, err)
+		}
+	}
+	t, ok := db.timeOrNow(e.CreatedAt)
+	if !ok {
+		return bad("creation time %s out of range", e.CreatedAt)
+	}
+	e.CreatedAt = t
+	return e, nil
+}
+
+// AddEvidence stores e and records "evidence.added". Evidence already
+// stored for the version under e.Digest is a no-op (created=false, the
+// stored row unchanged): the digest names the bytes, so it is the same
+// evidence. releases.ErrNotFound if the artifact version is unknown;
+// releases.ErrInvalidInput if e.ArtifactDigest is not that version's digest,
+// since then it vouches for other bytes.
+func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.Evidence) (bool, error) {
+	e, err := db.checkEvidence(e)
+	if err != nil {
+		return false, err
+	}
+	ref := e.ArtifactName + ":" + e.ArtifactVersion
+	var predicate sql.NullString
+	if len(e.Predicate) > 0 {
+		predicate = sql.NullString{String: string(e.Predicate), Valid: true}
+	}
+	var created bool
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		var d string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT digest FROM artifacts WHERE name = ? AND version = ?`),
+			e.ArtifactName, e.ArtifactVersion).Scan(&d)
+		if err != nil {
+			return err
+		}
+		if digest.Digest(d) != e.ArtifactDigest {
+			return fmt.Errorf("%w: evidence %s covers %s, but artifact %s is %s", releases.ErrInvalidInput, e.Digest, e.ArtifactDigest, ref, d)
+		}
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (artifact_name, artifact_version, digest) DO NOTHING`),
+			e.ArtifactName, e.ArtifactVersion, e.Digest.String(), e.ArtifactDigest.String(), string(e.Kind), e.Format, e.MediaType, e.Size,
+			e.KeyID, e.PredicateType, predicate, e.CreatedBy, toNanos(e.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		created = true
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionEvidenceAdded, ref, struct {
+			Digest        digest.Digest         `json:"digest"`
+			Kind          releases.EvidenceKind `json:"kind"`
+			Format        string                `json:"format"`
+			KeyID         string                `json:"keyId"`
+			PredicateType string                `json:"predicateType"`
+		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType})
+	})
+	switch err := db.translate(err); {
+	case errors.Is(err, releases.ErrNotFound):
+		return false, fmt.Errorf("artifact %s: %w", ref, err)
+	case errors.Is(err, releases.ErrInvalidInput):
+		return false, err
+	case err != nil:
+		return false, fmt.Errorf("sqlstore: add evidence %s to %s: %w", e.Digest, ref, err)
+	}
+	return created, nil
+}
+
+// ListEvidence returns the evidence of one version, oldest first (ties in
+// digest order, so the order is stable). An unknown version has none.
+func (db *DB) ListEvidence(ctx context.Context, name, version string) ([]releases.Evidence, error) {
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+evidenceColumns+` FROM evidence
+		WHERE artifact_name = ? AND artifact_version = ? ORDER BY created_at, digest`), name, version)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
+	}
+	defer rows.Close()
+	var out []releases.Evidence
+	for rows.Next() {
+		e, err := scanEvidence(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
+	}
+	return out, nil
+}

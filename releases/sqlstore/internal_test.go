@@ -1,0 +1,479 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+func openTemp(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dml.db")
+	db, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func testArtifact(name string) releases.Artifact {
+	return releases.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
+}
+
+// Pragmas are per connection; check two connections held at once, so the
+// second is not the first one reused from the pool.
+func TestOpenSQLitePragmas(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	for i := range 2 {
+		conn, err := db.sql.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, p := range []struct{ pragma, want string }{
+			{"journal_mode", "wal"},
+			{"busy_timeout", "10000"},
+			{"foreign_keys", "1"},
+			{"synchronous", "1"}, // NORMAL
+		} {
+			var got string
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+				t.Fatalf("PRAGMA %s: %v", p.pragma, err)
+			}
+			if got != p.want {
+				t.Errorf("connection %d: PRAGMA %s = %s; want %s", i, p.pragma, got, p.want)
+			}
+		}
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		open func(ctx context.Context) (*DB, error)
+	}{
+		{"empty DSN", func(ctx context.Context) (*DB, error) { return Open(ctx, "") }},
+		{"PostgreSQL URL", func(ctx context.Context) (*DB, error) { return Open(ctx, "postgres://dml@localhost/dml") }},
+		{"empty path", func(ctx context.Context) (*DB, error) { return OpenSQLite(ctx, "") }},
+		{"path with '?'", func(ctx context.Context) (*DB, error) {
+			return OpenSQLite(ctx, filepath.Join(t.TempDir(), "dml.db?mode=ro"))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := tc.open(t.Context())
+			if !errors.Is(err, releases.ErrInvalidInput) {
+				t.Errorf("err = %v; want ErrInvalidInput", err)
+			}
+			if db != nil {
+				db.Close()
+				t.Error("got a DB along with the error")
+			}
+		})
+	}
+}
+
+func TestMigrationsApplyOnce(t *testing.T) {
+	_, path := openTemp(t)
+	// Reopening twice must neither fail on existing tables nor re-run a
+	// migration.
+	for range 2 {
+		db, err := OpenSQLite(t.Context(), path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		db.Close()
+	}
+	db, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fsys, err := sqliteDialect.migrationFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.sql.QueryContext(t.Context(), `SELECT version, name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var v int64
+		var name string
+		if err := rows.Scan(&v, &name); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(v, " ", name))
+	}
+	var want []string
+	for _, m := range ms {
+		want = append(want, fmt.Sprint(m.version, " ", m.name))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("schema_migrations = %v; want %v", got, want)
+	}
+}
+
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	db, path := openTemp(t)
+	if _, err := db.sql.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err := OpenSQLite(t.Context(), path); err == nil || !strings.Contains(err.Error(), "newer") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("OpenSQLite on a newer schema: %v; want a refusal", err)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	tests := []struct {
+		name    string
+		fsys    fstest.MapFS
+		want    []int64
+		wantErr string
+	}{
+		{"numeric order", fstest.MapFS{"10_c.sql": file("c"), "2_b.sql": file("b"), "0001_a.sql": file("a")}, []int64{1, 2, 10}, ""},
+		{"other files ignored", fstest.MapFS{"0001_a.sql": file("a"), "README.md": file("x")}, nil, "NNNN_description.sql"},
+		{"unnumbered", fstest.MapFS{"init.sql": file("a")}, nil, "NNNN_description.sql"},
+		{"version zero", fstest.MapFS{"0000_a.sql": file("a")}, nil, "bad version"},
+		{"duplicate version", fstest.MapFS{"0001_a.sql": file("a"), "1_b.sql": file("b")}, nil, "share version 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := loadMigrations(tc.fsys)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v; want it to mention %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, m := range ms {
+				got = append(got, m.version)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("versions = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRebind(t *testing.T) {
+	numbered := dialect{numbered: true}
+	tests := []struct {
+		d    dialect
+		q    string
+		want string
+	}{
+		{sqliteDialect, "SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = ? AND c = ?"},
+		{numbered, "SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = $1 AND c = $2"},
+		{numbered, "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+		{numbered, "SELECT 1", "SELECT 1"},
+	}
+	for _, tc := range tests {
+		if got := tc.d.rebind(tc.q); got != tc.want {
+			t.Errorf("rebind(%q) = %q; want %q", tc.q, got, tc.want)
+		}
+	}
+}
+
+// TestChangeAndEventShareATransaction makes recording the event fail and
+// checks that the change did not happen either.
+func TestChangeAndEventShareATransaction(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	actor := releases.Actor{TokenID: "tok_a", Name: "a"}
+	tok := releases.Token{ID: "tok_1", Name: "one", Roles: []releases.Role{releases.RoleAdmin}}
+	hash := make([]byte, 32)
+	live := releases.Token{ID: "tok_live", Name: "live"}
+	liveHash := []byte(strings.Repeat("l", 32))
+	if err := db.CreateToken(ctx, actor, live, liveHash); err != nil {
+		t.Fatal(err)
+	}
+	liveKey := releases.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
+	if err := db.AddTrustKey(ctx, actor, liveKey); err != nil {
+		t.Fatal(err)
+	}
+	quarantined, _, err := db.CreateArtifact(ctx, actor, testArtifact("quarantined"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := releases.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
+		ArtifactDigest: quarantined.Digest, Kind: releases.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
+
+	if _, err := db.sql.ExecContext(ctx, `CREATE TRIGGER events_fail BEFORE INSERT ON events
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		change    func() error
+		unchanged func() error
+	}{
+		{"CreateArtifact", func() error {
+			_, _, err := db.CreateArtifact(ctx, actor, testArtifact("app"))
+			return err
+		}, func() error {
+			if _, err := db.GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, releases.ErrNotFound) {
+				return fmt.Errorf("artifact stored without its event (%v)", err)
+			}
+			return nil
+		}},
+		{"CreateToken", func() error {
+			return db.CreateToken(ctx, actor, tok, hash)
+		}, func() error {
+			if _, err := db.TokenByHash(ctx, hash); !errors.Is(err, releases.ErrNotFound) {
+				return fmt.Errorf("token stored without its event (%v)", err)
+			}
+			return nil
+		}},
+		{"RevokeToken", func() error {
+			return db.RevokeToken(ctx, actor, live.ID)
+		}, func() error {
+			got, err := db.TokenByHash(ctx, liveHash)
+			if err != nil || got.RevokedAt != nil {
+				return fmt.Errorf("token revoked without its event (%+v, %v)", got, err)
+			}
+			return nil
+		}},
+		{"AddTrustKey", func() error {
+			return db.AddTrustKey(ctx, actor, releases.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
+		}, func() error {
+			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 {
+				return fmt.Errorf("trust key stored without its event (%+v, %v)", keys, err)
+			}
+			return nil
+		}},
+		{"RevokeTrustKey", func() error {
+			return db.RevokeTrustKey(ctx, actor, liveKey.ID)
+		}, func() error {
+			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil || keys[0].RevokedBy != "" {
+				return fmt.Errorf("trust key revoked without its event (%+v, %v)", keys, err)
+			}
+			return nil
+		}},
+		{"SetTrustPolicy", func() error {
+			_, err := db.SetTrustPolicy(ctx, actor, []byte(`{}`))
+			return err
+		}, func() error {
+			if p, err := db.TrustPolicy(ctx); !errors.Is(err, releases.ErrNotFound) {
+				return fmt.Errorf("policy stored without its event (%+v, %v)", p, err)
+			}
+			return nil
+		}},
+		{"AddEvidence", func() error {
+			_, err := db.AddEvidence(ctx, actor, sig)
+			return err
+		}, func() error {
+			if list, err := db.ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
+				return fmt.Errorf("evidence stored without its event (%+v, %v)", list, err)
+			}
+			return nil
+		}},
+		{"SetAdmission", func() error {
+			_, err := db.SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, releases.StateQuarantined,
+				releases.Admission{State: releases.StateAdmitted})
+			return err
+		}, func() error {
+			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			if err != nil || got.State != releases.StateQuarantined || got.Admission != nil {
+				return fmt.Errorf("admission stored without its event (%+v, %v)", got, err)
+			}
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.change(); err == nil || !strings.Contains(err.Error(), "injected failure") {
+				t.Fatalf("err = %v; want the injected failure", err)
+			}
+			if err := tc.unchanged(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
+		t.Errorf("CountTokens = %d, %v; want 1", n, err)
+	}
+	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 3 {
+		t.Errorf("%d events, %v; want the 3 of the setup", len(evs), err)
+	}
+}
+
+// TestMigrateFromVersion1 opens a database written before migration 0002
+// existed: it must gain the new tables and columns and keep its rows, with
+// no admission decision on the artifacts it already had.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "dml.db")
+	fsys, err := sqliteDialect.migrationFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(fsys)
+	if err != nil || len(ms) < 2 || ms[0].version != 1 {
+		t.Fatalf("migrations %v, %v; want 0001 and more", ms, err)
+	}
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+		ms[0].sql,
+		`INSERT INTO schema_migrations VALUES (1, '` + ms[0].name + `', 0)`,
+		`INSERT INTO artifacts VALUES ('app', '1.0.0', '` + digest.FromString("app").String() + `', 3, 'application/gzip', 'admitted', 'ci', 0)`,
+	} {
+		if _, err := old.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%.40s...: %v", stmt, err)
+		}
+	}
+	old.Close()
+
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatalf("OpenSQLite on a version 1 database: %v", err)
+	}
+	defer db.Close()
+	a, err := db.GetArtifact(ctx, "app", "1.0.0")
+	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil {
+		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision", a, err)
+	}
+	a, err = db.SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
+	if err != nil || a.Admission == nil {
+		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
+	}
+}
+
+// TestPolicyVersionsAcrossHandles is two processes setting the policy at
+// once: the version is read and written under SQLite's write lock (BEGIN
+// IMMEDIATE), not only under one handle's in-process queue.
+func TestPolicyVersionsAcrossHandles(t *testing.T) {
+	a, path := openTemp(t)
+	b, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	handles := []*DB{a, b}
+	const n = 40
+	versions := make([]int64, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			p, err := handles[i%2].SetTrustPolicy(t.Context(), releases.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+			versions[i] = p.Version
+		})
+	}
+	close(start)
+	wg.Wait()
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("versions %v; want 1 to %d, each once", versions, n)
+		}
+	}
+}
+
+func TestEventsAreAppendOnly(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`UPDATE events SET subject = 'forged'`,
+		`DELETE FROM events`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
+		}
+	}
+	evs, err := db.Events(ctx, 0, 0)
+	if err != nil || len(evs) != 1 || evs[0].Subject != "app:1.0.0" {
+		t.Errorf("events = %+v, %v; want the original one", evs, err)
+	}
+}
+
+// TestWritersQueueInProcess opens the file with busy_timeout 0, so SQLite
+// itself would fail any writer that finds the database locked: all of them
+// succeeding shows the in-process queue, not SQLite's busy handler (or
+// luck with timing), keeps concurrent writers apart.
+func TestWritersQueueInProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dml.db")
+	db, err := Open(t.Context(), path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runWriters(t, 50, func(int) *DB { return db })
+}
+
+// TestTwoHandlesOneFile is two dml processes on one data directory (say
+// the server and a maintenance command): each queues its own writers, and
+// BEGIN IMMEDIATE plus the busy timeout make them wait for each other
+// rather than fail.
+func TestTwoHandlesOneFile(t *testing.T) {
+	a, path := openTemp(t)
+	b, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	handles := []*DB{a, b}
+	runWriters(t, 50, func(i int) *DB { return handles[i%2] })
+}
+
+func runWriters(t *testing.T, n int, handle func(i int) *DB) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, _, errs[i] = handle(i).CreateArtifact(t.Context(), releases.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	evs, err := handle(0).Events(t.Context(), 0, 0)
+	if err != nil || len(evs) != n {
+		t.Errorf("%d events, %v; want %d", len(evs), err, n)
+	}
+}

@@ -1,0 +1,211 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dmlproject/dml/releases"
+
+	// Registers the pure-Go "sqlite" database/sql driver.
+	_ "modernc.org/sqlite"
+)
+
+var _ releases.Metadata = (*DB)(nil)
+
+// sqlitePragmas are applied by the driver to every new connection.
+//   - busy_timeout: another process (a second dml on the same file) holding
+//     the write lock makes us wait up to 10s instead of failing at once.
+//   - journal_mode WAL: readers never block the writer nor each other.
+//   - foreign_keys: SQLite leaves them off unless asked, per connection.
+//   - synchronous NORMAL: with WAL, durable against application crashes;
+//     only an OS crash may lose the last commits, never corrupt the file.
+//   - _txlock=immediate: write transactions take the write lock at BEGIN,
+//     so a transaction that reads before it writes cannot fail half-way
+//     with SQLITE_BUSY when it upgrades its lock.
+const sqlitePragmas = "_pragma=busy_timeout(10000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_txlock=immediate"
+
+// DB is the SQL implementation of releases.Metadata. It is safe for
+// concurrent use.
+type DB struct {
+	sql     *sql.DB
+	dialect dialect
+	// writer is a one-slot semaphore held for each write transaction when
+	// the dialect admits one writer (SQLite). Waiting on a channel can be
+	// cancelled by the context; waiting in SQLite's busy handler cannot,
+	// and under load it times out with SQLITE_BUSY.
+	writer chan struct{}
+	now    func() time.Time
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database file at path
+// with the pragmas dml relies on, and migrates it to the current schema.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	// The driver splits the DSN at the first "?", so a path containing one
+	// would silently open another file.
+	if path == "" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("sqlstore: %w: database path %q must be non-empty and contain no '?'", releases.ErrInvalidInput, path)
+	}
+	return Open(ctx, path+"?"+sqlitePragmas)
+}
+
+// Open opens the database named by dsn and migrates it to the current
+// schema. dsn is a modernc.org/sqlite DSN (a file path or "file:" URI,
+// with optional "_pragma=" parameters); prefer OpenSQLite, which adds the
+// pragmas this package is tuned for. PostgreSQL URLs are recognised and
+// refused until that dialect exists.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if dsn == "" {
+		// SQLite would give every pooled connection its own private
+		// temporary database.
+		return nil, fmt.Errorf("sqlstore: %w: empty DSN", releases.ErrInvalidInput)
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return nil, fmt.Errorf("sqlstore: %w: PostgreSQL is not supported yet", releases.ErrInvalidInput)
+	}
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	}
+	if inMemory(dsn) {
+		// Each connection to ":memory:" is a separate, empty database.
+		sqldb.SetMaxOpenConns(1)
+	} else {
+		// Readers run in parallel under WAL; bound the pool because every
+		// SQLite connection carries its own page cache, and keep the
+		// connections idle rather than re-running the pragmas on each.
+		n := max(4, runtime.GOMAXPROCS(0))
+		sqldb.SetMaxOpenConns(n)
+		sqldb.SetMaxIdleConns(n)
+	}
+	db := newDB(sqldb, sqliteDialect)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return db, nil
+}
+
+func newDB(sqldb *sql.DB, d dialect) *DB {
+	db := &DB{sql: sqldb, dialect: d, now: time.Now}
+	if d.oneWriter {
+		db.writer = make(chan struct{}, 1)
+	}
+	return db
+}
+
+func inMemory(dsn string) bool {
+	return strings.HasPrefix(dsn, ":memory:") ||
+		strings.HasPrefix(dsn, "file::memory:") ||
+		strings.Contains(dsn, "mode=memory")
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database; calls in flight finish first.
+func (db *DB) Close() error {
+	return db.sql.Close()
+}
+
+// write runs fn in one transaction, committing if it returns nil and
+// rolling back otherwise. It is the only way this package writes, so that
+// a change and its event share a transaction and, on SQLite, writers are
+// serialised.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error from fn is the one that matters
+		return err
+	}
+	return tx.Commit()
+}
+
+// q adapts a query to the dialect.
+func (db *DB) q(query string) string { return db.dialect.rebind(query) }
+
+// translate maps driver errors to the domain's sentinels; anything else is
+// returned as is (wrapped by the caller with what was being done).
+func (db *DB) translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.ErrNotFound
+	case db.dialect.isUniqueViolation(err):
+		return releases.ErrConflict
+	}
+	return err
+}
+
+// Times are stored as Unix nanoseconds; these keep the conversion in one
+// place and always hand back UTC without a monotonic reading, so a value
+// returned by a write equals the value read back later.
+func toNanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// storableTime normalises t, or reports that it lies outside the years
+// 1678-2262 that Unix nanoseconds can hold.
+func storableTime(t time.Time) (time.Time, bool) {
+	n := fromNanos(toNanos(t))
+	return n, n.Equal(t)
+}
+
+// timeOrNow is storableTime for a creation time the caller may leave zero,
+// meaning "now".
+func (db *DB) timeOrNow(t time.Time) (time.Time, bool) {
+	if t.IsZero() {
+		t = db.now()
+	}
+	return storableTime(t)
+}
+
+// checkJSON accepts doc if it can be stored as TEXT and handed back byte for
+// byte: valid JSON in valid UTF-8. encoding/json alone lets invalid UTF-8
+// through, which PostgreSQL's TEXT would refuse.
+func checkJSON(doc []byte) error {
+	if !utf8.Valid(doc) || !json.Valid(doc) {
+		return fmt.Errorf("%w: not valid JSON in UTF-8", releases.ErrInvalidInput)
+	}
+	return nil
+}
+
+// sha256Hex names stored bytes in event details, so the audit log commits
+// to a document or key without repeating it.
+func sha256Hex[T ~string | ~[]byte](b T) string {
+	sum := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(sum[:])
+}
