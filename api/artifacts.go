@@ -35,7 +35,7 @@ type artifactRef struct {
 }
 
 // artifactActions are the sub-resources of a version.
-var artifactActions = map[string]bool{"content": true, "signatures": true, "attestations": true, "evidence": true}
+var artifactActions = map[string]bool{"content": true, "signatures": true, "attestations": true, "evidence": true, "retire": true}
 
 // parseArtifactPath splits "/payments/api/versions/1.4.2/content" and
 // ".../versions/1.4.2/evidence/sha256:…". The version and action are taken
@@ -67,6 +67,7 @@ func (s *Server) artifactRoutes() map[string]artifactHandler {
 		"POST signatures":   s.addSignature,
 		"POST attestations": s.addAttestation,
 		"GET evidence":      s.getEvidence,
+		"POST retire":       s.retireArtifact,
 	}
 }
 
@@ -94,6 +95,8 @@ type artifactJSON struct {
 	State     string         `json:"state"`
 	CreatedBy string         `json:"createdBy"`
 	CreatedAt time.Time      `json:"createdAt"`
+	RetiredAt *time.Time     `json:"retiredAt,omitempty"`
+	RetiredBy string         `json:"retiredBy,omitempty"`
 	Admission *admissionJSON `json:"admission,omitempty"`
 }
 
@@ -114,6 +117,7 @@ func toArtifactJSON(a releases.Artifact) artifactJSON {
 	out := artifactJSON{
 		Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size,
 		MediaType: a.MediaType, State: string(a.State), CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
+		RetiredAt: a.RetiredAt, RetiredBy: a.RetiredBy,
 	}
 	if adm := a.Admission; adm != nil {
 		j := &admissionJSON{State: string(a.State), Unmet: adm.Unmet, Reason: adm.Reason, Rule: adm.Rule, PolicyVersion: adm.PolicyVersion, Receipt: adm.Receipt}

@@ -66,6 +66,7 @@ func New(cfg Config) *Server {
 	s.routeArtifacts(v1)
 	s.routeTokens(v1)
 	s.routeTrust(v1)
+	s.routeReleases(v1)
 	return s
 }
 

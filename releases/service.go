@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/dmlproject/dml/signing"
@@ -221,7 +222,7 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 	if err != nil {
 		return Content{}, err
 	}
-	if err := s.authorizeRead(p, a); err != nil {
+	if err := s.authorizeRead(ctx, p, a); err != nil {
 		return Content{}, err
 	}
 	return Content{Artifact: a, Reader: s.blobs.ReadSeeker(ctx, a.Digest, a.Size)}, nil
@@ -230,14 +231,39 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 // ErrNotAdmitted refuses content that has not passed admission.
 var ErrNotAdmitted = errors.New("not admitted")
 
-func (s *Service) authorizeRead(p Principal, a Artifact) error {
-	if a.State == StateAdmitted {
+func (s *Service) authorizeRead(ctx context.Context, p Principal, a Artifact) error {
+	if p.Has(RoleAdmin, RoleAuditor) {
 		return nil
 	}
-	if p.Has(RoleAdmin, RoleAuditor) || (p.Has(RolePublisher) && a.CreatedBy == p.Name) {
+	if a.State != StateAdmitted {
+		if p.Has(RolePublisher) && a.CreatedBy == p.Name {
+			return nil
+		}
+		return fmt.Errorf("%w: %s:%s is %s; only its publisher, admins and auditors may read it", ErrNotAdmitted, a.Name, a.Version, a.State)
+	}
+	if p.Has(RolePublisher, RoleReleaseManager, RoleApprover) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s:%s is %s; only its publisher, admins and auditors may read it", ErrNotAdmitted, a.Name, a.Version, a.State)
+	if p.Has(RoleDeployer) {
+		// A deployment agent pulls only what a release authorised for one
+		// of its environments contains.
+		rels, err := s.meta.ReleasesContaining(ctx, a.Name, a.Version)
+		if err != nil {
+			return err
+		}
+		for _, r := range rels {
+			if r.State == ReleaseCancelled {
+				continue
+			}
+			for _, env := range p.Environments {
+				if r.DeployAuthorized(env) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%w: %s:%s is in no release authorised for deployment to %s", ErrNotAuthorizedForEnv, a.Name, a.Version, strings.Join(p.Environments, ", "))
+	}
+	return fmt.Errorf("%w: reading content needs a role", ErrDenied)
 }
 
 // CleanStaging removes what crashed uploads left behind.

@@ -52,6 +52,10 @@ type Artifact struct {
 	// Admission is the latest admission decision; nil until the first
 	// evaluation.
 	Admission *Admission `json:"admission,omitempty"`
+	// RetiredAt is set once the artifact is retired: it stays, but no new
+	// release may include it.
+	RetiredAt *time.Time `json:"retiredAt,omitempty"`
+	RetiredBy string     `json:"retiredBy,omitempty"`
 }
 
 // ArtifactFilter selects artifacts for listing. Results are ordered by
@@ -188,6 +192,25 @@ type Metadata interface {
 	// (compare-and-set; ErrConflict otherwise). It records one
 	// "admission.decided" event.
 	SetAdmission(ctx context.Context, actor Actor, name, version string, from ArtifactState, adm Admission) (Artifact, error)
+
+	// CreateRelease stores a new release with Revision 1 and records
+	// "release.created"; ErrConflict if the name is taken.
+	CreateRelease(ctx context.Context, actor Actor, r Release) (Release, error)
+	// GetRelease returns ErrNotFound for an unknown name.
+	GetRelease(ctx context.Context, name string) (Release, error)
+	// ListReleases returns one page ordered by name and the next cursor.
+	ListReleases(ctx context.Context, f ReleaseFilter) ([]Release, string, error)
+	// UpdateRelease replaces the stored release if its revision is still
+	// r.Revision (compare-and-set; ErrConflict otherwise), stores it with
+	// Revision+1, and records one event with change.Action and
+	// change.Details. The artifact index follows r.Artifacts.
+	UpdateRelease(ctx context.Context, actor Actor, r Release, change ReleaseChange) (Release, error)
+	// ReleasesContaining lists the releases that include name:version.
+	ReleasesContaining(ctx context.Context, name, version string) ([]Release, error)
+	// RetireArtifact marks an artifact retired and records
+	// "artifact.retired"; ErrNotFound if unknown; retiring a retired
+	// artifact is a no-op that records nothing.
+	RetireArtifact(ctx context.Context, actor Actor, name, version string) (Artifact, error)
 
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)

@@ -24,6 +24,10 @@ type Artifact struct {
 	State     string        `json:"state"`
 	CreatedBy string        `json:"createdBy"`
 	CreatedAt time.Time     `json:"createdAt"`
+	// Admission is the admission decision: what the trust policy still
+	// needs, or the signed receipt once admitted. Servers that predate
+	// admission leave it nil.
+	Admission *Admission `json:"admission,omitempty"`
 }
 
 // PushRequest is one artifact upload.

@@ -91,7 +91,12 @@ func TestPush(t *testing.T) {
 		t.Fatalf("first push: created=%v err=%v", created, err)
 	}
 	want := client.Artifact{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(data), Size: int64(len(data)), MediaType: "application/gzip", State: "quarantined", CreatedBy: "bootstrap-admin"}
-	a.CreatedAt = want.CreatedAt
+	// Without a trust policy nothing is admissible, and the server says so.
+	if a.Admission == nil || a.Admission.State != "quarantined" || len(a.Admission.Unmet) != 1 ||
+		!strings.Contains(a.Admission.Unmet[0], "no trust policy") || a.Admission.Receipt != nil {
+		t.Errorf("pushed artifact admission = %+v, want quarantined for want of a policy, no receipt", a.Admission)
+	}
+	a.CreatedAt, a.Admission = want.CreatedAt, nil
 	if a != want {
 		t.Fatalf("pushed artifact = %+v, want %+v", a, want)
 	}

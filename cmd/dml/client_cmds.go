@@ -22,9 +22,16 @@ func addClientCommands(root *cobra.Command) {
 		newPushCmd(),
 		newPullCmd(),
 		newArtifactCmd(),
+		newStatusCmd(),
+		newEvidenceCmd(),
+		newVerifyCmd(),
+		newSignCmd(),
+		newAttestCmd(),
+		newTrustCmd(),
 		newTokenCmd(),
 		newWhoamiCmd(),
 	)
+	addReleaseCommands(root)
 }
 
 // clientFlags are the connection flags every client command has. The

@@ -80,7 +80,7 @@ func TestCLIPushPull(t *testing.T) {
 	if errOut != "" {
 		t.Errorf("push wrote to a non-terminal stderr: %q", errOut)
 	}
-	for _, want := range []string{"payments/api:1.4.2 created", digest.FromBytes(data).String(), "quarantined"} {
+	for _, want := range []string{"payments/api:1.4.2 created", digest.FromBytes(data).String(), "admission: QUARANTINED"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push output %q lacks %q", out, want)
 		}

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 )
 
@@ -16,74 +20,181 @@ func newPushCmd() *cobra.Command {
 		cf        clientFlags
 		out       outputFormat
 		mediaType string
+		signKey   string
+		attests   []string
+		types     []string
 	)
 	cmd := &cobra.Command{
-		Use:   "push NAME VERSION FILE",
-		Short: "Upload a package file as an artifact version",
+		Use:   "push NAME VERSION FILE [--sign-key KEY [--attest PREDICATE.json --type URI]...]",
+		Short: "Upload a package file as an artifact version, optionally signed and attested",
 		Long: `Upload FILE as version VERSION of artifact NAME (e.g. payments/api 1.4.2 api.tar.gz).
 
 The file's SHA-256 is computed first and sent with the upload, so the server verifies the
 bytes while they stream and refuses a conflicting version before reading them. A version
 is immutable: pushing the same bytes again succeeds without storing anything; pushing
-different bytes fails with VERSION_EXISTS. New artifacts start quarantined until admitted.`,
-		Example: `  DML_TOKEN=... dml push payments/api 1.4.2 dist/api.tar.gz --media-type application/gzip`,
-		Args:    cobra.ExactArgs(3),
+different bytes fails with VERSION_EXISTS. New artifacts start quarantined until admitted.
+
+With --sign-key the file is also signed (as ` + "`cosign sign-blob --key`" + ` would) in the same pass that
+hashes it, each --attest predicate is attested with the matching --type (as
+` + "`cosign attest-blob --key`" + ` would; pairs are taken in order), and after the upload the signature
+and attestations are posted. The admission decision that results is printed: admitted,
+or what the trust policy still needs. The key and its password are checked and every
+predicate is read before anything is uploaded, so a mistake there pushes nothing.
+
+` + keyPasswordHelp,
+		Example: `  DML_TOKEN=... dml push payments/api 1.4.2 dist/api.tar.gz --media-type application/gzip
+  dml push payments/api 1.4.2 dist/api.tar.gz --sign-key cosign.key \
+      --attest test-result.json --type https://in-toto.io/attestation/test-result/v0.1`,
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
+				return err
+			}
+			ev, err := prepareEvidence(signKey, attests, types)
+			if err != nil {
 				return err
 			}
 			c, err := cf.client()
 			if err != nil {
 				return err
 			}
-			a, created, err := pushFile(cmd.Context(), c, args[0], args[1], args[2], mediaType, cmd.ErrOrStderr())
+			name, version, path := args[0], args[1], args[2]
+			res, err := pushFile(cmd.Context(), c, name, version, path, mediaType, cmd.ErrOrStderr(), ev)
 			if err != nil {
 				return err
 			}
 			if out.json() {
 				return printJSON(cmd.OutOrStdout(), struct {
 					client.Artifact
-					Created bool `json:"created"`
-				}{a, created})
+					Created  bool              `json:"created"`
+					Evidence []client.Evidence `json:"evidence,omitempty"`
+				}{res.artifact, res.created, res.evidence})
 			}
 			status := "created"
-			if !created {
+			if !res.created {
 				status = "already present (identical bytes; nothing stored)"
 			}
 			w := cmd.OutOrStdout()
+			a := res.artifact
 			fmt.Fprintf(w, "%s:%s %s\n", a.Name, a.Version, status)
-			return printFields(w, [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"state", a.State}})
+			fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}}
+			for _, e := range res.evidence {
+				fields = append(fields, [2]string{"posted " + e.Kind, evidenceSummary(e)})
+			}
+			if err := printFields(w, append(fields, admissionFields(a)...)); err != nil {
+				return err
+			}
+			printUnmet(w, a)
+			return nil
 		},
 	}
 	cf.register(cmd)
 	out.register(cmd)
-	cmd.Flags().StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")
+	f := cmd.Flags()
+	f.StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")
+	f.StringVar(&signKey, "sign-key", "", "cosign private key: sign the file and post the signature after the upload")
+	f.StringArrayVar(&attests, "attest", nil, "predicate file (JSON) to attest and post; repeatable, each with a --type (needs --sign-key)")
+	f.StringArrayVar(&types, "type", nil, "predicate type URI of the matching --attest")
 	return cmd
 }
 
+// pushEvidence is what push signs and posts besides the file.
+type pushEvidence struct {
+	signer       signature.Signer // nil: push only
+	attestations []pushAttestation
+}
+
+type pushAttestation struct {
+	predicateType string
+	predicate     []byte
+}
+
+// prepareEvidence checks the signing flags and loads everything they name,
+// so that nothing is uploaded when the key, its password or a predicate
+// is wrong.
+func prepareEvidence(keyPath string, attests, types []string) (pushEvidence, error) {
+	if len(attests) != len(types) {
+		return pushEvidence{}, fmt.Errorf("%d --attest but %d --type: give one --type per --attest, in the same order", len(attests), len(types))
+	}
+	if keyPath == "" {
+		if len(attests) > 0 {
+			return pushEvidence{}, errors.New("--attest needs --sign-key: attestations are signed")
+		}
+		return pushEvidence{}, nil
+	}
+	var ev pushEvidence
+	for i, path := range attests {
+		if err := validatePredicateType(types[i]); err != nil {
+			return pushEvidence{}, err
+		}
+		predicate, err := readPredicate(path)
+		if err != nil {
+			return pushEvidence{}, err
+		}
+		ev.attestations = append(ev.attestations, pushAttestation{predicateType: types[i], predicate: predicate})
+	}
+	signer, err := loadSigningKey(keyPath)
+	if err != nil {
+		return pushEvidence{}, err
+	}
+	ev.signer = signer
+	return ev, nil
+}
+
+// pushResult is what a push did.
+type pushResult struct {
+	artifact client.Artifact
+	created  bool
+	evidence []client.Evidence
+}
+
 // pushFile hashes the file, then streams it. Memory stays bounded: both
-// passes read through a fixed buffer.
-func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaType string, stderr io.Writer) (client.Artifact, bool, error) {
+// passes read through a fixed buffer. With a signer, the hashing pass also
+// feeds the signer (cosign signs the SHA-256 of the bytes, so the
+// signature covers exactly the bytes hashed and uploaded) and attestations
+// are made from the digest; they are posted after the upload, and the
+// artifact is read again for the decision they lead to.
+func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaType string, stderr io.Writer, ev pushEvidence) (pushResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return client.Artifact{}, false, err
+		return pushResult{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return client.Artifact{}, false, err
+		return pushResult{}, err
 	}
 	if !st.Mode().IsRegular() {
 		// The file is read twice (hash, then upload), which a pipe cannot do.
-		return client.Artifact{}, false, fmt.Errorf("%s is not a regular file", path)
+		return pushResult{}, fmt.Errorf("%s is not a regular file", path)
 	}
 
 	h := digest.SHA256.Digester()
+	hashed := &countingWriter{w: h.Hash()}
 	r, done := withProgress(stderr, f, st.Size(), "hashing  ")
-	n, err := io.Copy(h.Hash(), r)
+	var sig string
+	if ev.signer != nil {
+		sig, err = signing.SignBlobCosign(ev.signer, io.TeeReader(r, hashed))
+		if err == nil && hashed.n != st.Size() {
+			// The signer must have read exactly the bytes that are hashed.
+			err = fmt.Errorf("%s changed while it was being signed (%d bytes read, %d expected)", path, hashed.n, st.Size())
+		}
+	} else {
+		_, err = io.Copy(hashed, r)
+	}
 	done(err == nil)
 	if err != nil {
-		return client.Artifact{}, false, fmt.Errorf("hashing %s: %w", path, err)
+		return pushResult{}, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	n, sum := hashed.n, h.Digest()
+
+	var envelopes [][]byte
+	for _, att := range ev.attestations {
+		env, err := signing.AttestBlob(ev.signer, filepath.Base(path), sum, att.predicateType, att.predicate)
+		if err != nil {
+			return pushResult{}, fmt.Errorf("attesting %s: %w", att.predicateType, err)
+		}
+		envelopes = append(envelopes, env)
 	}
 
 	// Send exactly the bytes that were hashed; if the file changed since,
@@ -91,8 +202,45 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading")
 	a, created, err := c.Push(ctx, client.PushRequest{
 		Name: name, Version: version, MediaType: mediaType,
-		Digest: h.Digest(), Size: n, Body: body,
+		Digest: sum, Size: n, Body: body,
 	})
 	done(err == nil)
-	return a, created, err
+	if err != nil {
+		return pushResult{}, err
+	}
+	res := pushResult{artifact: a, created: created}
+	if ev.signer == nil {
+		return res, nil
+	}
+
+	e, _, err := c.AddSignature(ctx, name, version, signatureFile(sig))
+	if err != nil {
+		return res, fmt.Errorf("%s:%s was pushed, but its signature was refused: %w", name, version, err)
+	}
+	res.evidence = append(res.evidence, e)
+	for i, env := range envelopes {
+		e, _, err := c.AddAttestation(ctx, name, version, env)
+		if err != nil {
+			return res, fmt.Errorf("%s:%s was pushed and signed, but its %s attestation was refused: %w", name, version, ev.attestations[i].predicateType, err)
+		}
+		res.evidence = append(res.evidence, e)
+	}
+	// The decision as of now, with the unmet list the server computes
+	// live for quarantined artifacts.
+	if res.artifact, err = c.Artifact(ctx, name, version); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

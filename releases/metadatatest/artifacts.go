@@ -73,6 +73,8 @@ func testCreateArtifactInvalid(t *testing.T, m releases.Metadata) {
 		{"digest without algorithm", func(a *releases.Artifact) { a.Digest = digest.Digest(a.Digest.Encoded()) }},
 		{"unknown state", func(a *releases.Artifact) { a.State = "pending" }},
 		{"negative size", func(a *releases.Artifact) { a.Size = -1 }},
+		{"pushed retired", func(a *releases.Artifact) { a.RetiredAt = &t0 }},
+		{"pushed with a retirer", func(a *releases.Artifact) { a.RetiredBy = admin.Name }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,31 +177,42 @@ func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
 	return all
 }
 
-// listAll pages through ListArtifacts with f and checks the pagination
-// contract on the way: full pages but the last, a cursor on every page but
-// the last, and no empty trailing page.
+// listAll pages through ListArtifacts with f, checking the pagination
+// contract on the way (pageThrough).
 func listAll(t *testing.T, m releases.Metadata, f releases.ArtifactFilter, pageSize int) (all []releases.Artifact, pages int) {
 	t.Helper()
+	return pageThrough(t, "ListArtifacts", pageSize, func(cursor string) ([]releases.Artifact, string, error) {
+		f.Cursor = cursor
+		return m.ListArtifacts(t.Context(), f)
+	})
+}
+
+// pageThrough calls list with each next cursor in turn, from "", and
+// checks the pagination contract on the way: full pages but the last, a
+// cursor on every page but the last, and no empty trailing page.
+func pageThrough[T any](t *testing.T, what string, pageSize int, list func(cursor string) ([]T, string, error)) (all []T, pages int) {
+	t.Helper()
+	cursor := ""
 	for {
-		page, next, err := m.ListArtifacts(t.Context(), f)
+		page, next, err := list(cursor)
 		if err != nil {
-			t.Fatalf("ListArtifacts(%+v): %v", f, err)
+			t.Fatalf("%s, page %d: %v", what, pages+1, err)
 		}
 		pages++
 		all = append(all, page...)
 		if len(page) > pageSize {
-			t.Fatalf("page %d has %d artifacts; limit %d", pages, len(page), pageSize)
+			t.Fatalf("%s: page %d has %d items; limit %d", what, pages, len(page), pageSize)
 		}
 		if next == "" {
 			return all, pages
 		}
 		if len(page) != pageSize {
-			t.Fatalf("page %d has %d artifacts and a next cursor; want a full page of %d", pages, len(page), pageSize)
+			t.Fatalf("%s: page %d has %d items and a next cursor; want a full page of %d", what, pages, len(page), pageSize)
 		}
 		if pages > 1000 {
-			t.Fatal("ListArtifacts never returned an empty cursor")
+			t.Fatalf("%s never returned an empty cursor", what)
 		}
-		f.Cursor = next
+		cursor = next
 	}
 }
 

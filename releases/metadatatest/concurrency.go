@@ -255,20 +255,7 @@ func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
 		adm.Rule = fmt.Sprint("rule of writer ", i) // tells the winner apart
 		_, errs[i] = m.SetAdmission(t.Context(), admin, a.Name, a.Version, releases.StateQuarantined, adm)
 	})
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Errorf("writers %d and %d both moved the artifact", winner, i)
-		case err == nil:
-			winner = i
-		case !errors.Is(err, releases.ErrConflict):
-			t.Errorf("writer %d: %v; want ErrConflict", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no writer moved the artifact")
-	}
+	winner := oneWinner(t, errs, releases.ErrConflict)
 	got, err := m.GetArtifact(t.Context(), a.Name, a.Version)
 	if err != nil || got.State != releases.StateAdmitted || got.Admission == nil ||
 		got.Admission.Rule != fmt.Sprint("rule of writer ", winner) {
@@ -276,4 +263,88 @@ func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
 	}
 	evs := checkEventCount(t, m, 2)
 	checkEvent(t, evs[1], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+}
+
+// testConcurrentCreateRelease races creations of one name: one creates it,
+// the others find it taken.
+func testConcurrentCreateRelease(t *testing.T, m releases.Metadata) {
+	errs := make([]error, racingWriters)
+	race(racingWriters, func(i int) {
+		r := release("payments-march")
+		r.Plan.Title = fmt.Sprint("plan of writer ", i) // tells the winner apart
+		_, errs[i] = m.CreateRelease(t.Context(), manager, r)
+	})
+	winner := oneWinner(t, errs, releases.ErrConflict)
+	got := mustGetRelease(t, m, "payments-march")
+	if got.Revision != 1 || got.Plan.Title != fmt.Sprint("plan of writer ", winner) {
+		t.Errorf("GetRelease = revision %d, %q; want revision 1 by writer %d", got.Revision, got.Plan.Title, winner)
+	}
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionReleaseCreated, "release:payments-march", manager, nil)
+}
+
+// testConcurrentUpdateRelease races updates from the same revision: one
+// stores its release, the others find the revision moved on.
+func testConcurrentUpdateRelease(t *testing.T, m releases.Metadata) {
+	created := mustCreateRelease(t, m, release("payments-march"))
+	errs := make([]error, racingWriters)
+	race(racingWriters, func(i int) {
+		r := created
+		r.Plan.Title = fmt.Sprint("plan of writer ", i)
+		_, errs[i] = m.UpdateRelease(t.Context(), manager, r, releases.ReleaseChange{
+			Action:  releases.ActionReleasePlanSet,
+			Details: json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)),
+		})
+	})
+	winner := oneWinner(t, errs, releases.ErrConflict)
+	got := mustGetRelease(t, m, created.Name)
+	if got.Revision != 2 || got.Plan.Title != fmt.Sprint("plan of writer ", winner) {
+		t.Errorf("GetRelease = revision %d, %q; want revision 2 by writer %d", got.Revision, got.Plan.Title, winner)
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionReleasePlanSet, "release:payments-march", manager, nil)
+	if want := fmt.Sprintf(`{"writer":%d}`, winner); string(evs[1].Details) != want {
+		t.Errorf("event details = %s; want the winner's %s", evs[1].Details, want)
+	}
+}
+
+// oneWinner checks that exactly one of errs is nil and the others are
+// want, and returns the index of the nil one.
+func oneWinner(t *testing.T, errs []error, want error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("writers %d and %d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, want):
+			t.Errorf("writer %d: %v; want %v", i, err, want)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer succeeded")
+	}
+	return winner
+}
+
+func testConcurrentRetireArtifact(t *testing.T, m releases.Metadata) {
+	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
+	got := make([]releases.Artifact, racingWriters)
+	race(racingWriters, func(i int) {
+		var err error
+		if got[i], err = m.RetireArtifact(t.Context(), admin, a.Name, a.Version); err != nil {
+			t.Errorf("retirer %d: %v", i, err)
+		}
+	})
+	stored := mustGet(t, m, a.Name, a.Version)
+	if stored.RetiredAt == nil {
+		t.Fatal("RetiredAt = nil after RetireArtifact")
+	}
+	for i, r := range got {
+		checkArtifact(t, fmt.Sprintf("retirer %d got", i), r, stored)
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[1], releases.ActionArtifactRetired, "payments/api:1.0.0", admin, nil)
 }

@@ -22,6 +22,15 @@ func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
 	invalid.Digest = "sha256:nope"
 	key := trustKey("ci")
 	sig := signature(a1, "sig", key.ID)
+	rel := release("payments-march", a1)
+	change := releases.ReleaseChange{Action: releases.ActionReleasePlanSet, Details: json.RawMessage(`{"risk":"low"}`)}
+	current := func() releases.Release {
+		r, err := m.GetRelease(ctx, rel.Name)
+		if err != nil {
+			t.Fatalf("GetRelease: %v", err)
+		}
+		return r
+	}
 
 	steps := []struct {
 		name   string
@@ -98,6 +107,44 @@ func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
 			_, err := m.SetAdmission(ctx, admin, a2.Name, a2.Version, "pending", admitted())
 			return ignore(err, releases.ErrInvalidInput)
 		}, false},
+
+		{"create release", func() error { _, err := m.CreateRelease(ctx, manager, rel); return err }, true},
+		{"create release with a taken name", func() error {
+			_, err := m.CreateRelease(ctx, manager, rel)
+			return ignore(err, releases.ErrConflict)
+		}, false},
+		{"create invalid release", func() error {
+			_, err := m.CreateRelease(ctx, manager, release(""))
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+		{"update release", func() error { _, err := m.UpdateRelease(ctx, manager, current(), change); return err }, true},
+		{"update release from a stale revision", func() error {
+			stale := current()
+			stale.Revision--
+			_, err := m.UpdateRelease(ctx, manager, stale, change)
+			return ignore(err, releases.ErrConflict)
+		}, false},
+		{"update unknown release", func() error {
+			unknown := current()
+			unknown.Name = "payments-april"
+			_, err := m.UpdateRelease(ctx, manager, unknown, change)
+			return ignore(err, releases.ErrNotFound)
+		}, false},
+		{"update release without an action", func() error {
+			_, err := m.UpdateRelease(ctx, manager, current(), releases.ReleaseChange{})
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+		{"update release with invalid details", func() error {
+			_, err := m.UpdateRelease(ctx, manager, current(), releases.ReleaseChange{Action: change.Action, Details: json.RawMessage(`{`)})
+			return ignore(err, releases.ErrInvalidInput)
+		}, false},
+
+		{"retire", func() error { _, err := m.RetireArtifact(ctx, admin, a2.Name, a2.Version); return err }, true},
+		{"retire again", func() error { _, err := m.RetireArtifact(ctx, admin, a2.Name, a2.Version); return err }, false},
+		{"retire unknown", func() error {
+			_, err := m.RetireArtifact(ctx, admin, a2.Name, "9.9.9")
+			return ignore(err, releases.ErrNotFound)
+		}, false},
 	}
 	recorded := 0
 	for _, s := range steps {
@@ -124,6 +171,9 @@ func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
 	checkEvent(t, evs[8], releases.ActionEvidenceAdded, "payments/api:1.0.0", publisher, nil)
 	checkEvent(t, evs[9], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
 	checkEvent(t, evs[10], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+	checkEvent(t, evs[11], releases.ActionReleaseCreated, "release:payments-march", manager, nil)
+	checkEvent(t, evs[12], releases.ActionReleasePlanSet, "release:payments-march", manager, nil)
+	checkEvent(t, evs[13], releases.ActionArtifactRetired, "payments/api:1.1.0", admin, nil)
 	for i := 1; i < len(evs); i++ {
 		if evs[i].Seq <= evs[i-1].Seq {
 			t.Errorf("seq %d follows %d; want increasing", evs[i].Seq, evs[i-1].Seq)
@@ -194,6 +244,7 @@ func testCancelledContext(t *testing.T, m releases.Metadata) {
 	key := trustKey("live")
 	mustAddKey(t, m, key)
 	live := mustCreate(t, m, artifact("payments/api", "0.9.0", "live"))
+	liveRelease := mustCreateRelease(t, m, release("payments-march", live))
 
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -217,6 +268,15 @@ func testCancelledContext(t *testing.T, m releases.Metadata) {
 	checkErr(t, "AddEvidence", err, context.Canceled)
 	_, err = m.SetAdmission(cancelled, admin, live.Name, live.Version, releases.StateQuarantined, admitted())
 	checkErr(t, "SetAdmission", err, context.Canceled)
+	_, err = m.CreateRelease(cancelled, manager, release("payments-april", live))
+	checkErr(t, "CreateRelease", err, context.Canceled)
+	closed := liveRelease
+	closed.State = releases.ReleaseClosed
+	closed.Artifacts = attached()
+	_, err = m.UpdateRelease(cancelled, manager, closed, releases.ReleaseChange{Action: releases.ActionReleaseClosed})
+	checkErr(t, "UpdateRelease", err, context.Canceled)
+	_, err = m.RetireArtifact(cancelled, admin, live.Name, live.Version)
+	checkErr(t, "RetireArtifact", err, context.Canceled)
 
 	if _, err := m.GetArtifact(t.Context(), a.Name, a.Version); !errors.Is(err, releases.ErrNotFound) {
 		t.Errorf("GetArtifact after a cancelled create: %v; want ErrNotFound", err)
@@ -231,6 +291,10 @@ func testCancelledContext(t *testing.T, m releases.Metadata) {
 	_, err = m.TrustPolicy(t.Context())
 	checkErr(t, "TrustPolicy after a cancelled set", err, releases.ErrNotFound)
 	checkEvidence(t, m, live.Name, live.Version)
-	checkStored(t, m, live)
-	checkEventCount(t, m, 3)
+	checkStored(t, m, live) // neither admitted nor retired
+	_, err = m.GetRelease(t.Context(), "payments-april")
+	checkErr(t, "GetRelease after a cancelled create", err, releases.ErrNotFound)
+	checkRelease(t, "GetRelease after a cancelled update", mustGetRelease(t, m, liveRelease.Name), liveRelease)
+	checkContaining(t, m, live.Name, live.Version, liveRelease.Name)
+	checkEventCount(t, m, 4)
 }

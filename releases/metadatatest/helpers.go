@@ -18,6 +18,7 @@ import (
 var (
 	publisher = releases.Actor{TokenID: "tok_publisher", Name: "ci-pipeline"}
 	admin     = releases.Actor{TokenID: "tok_admin", Name: "alice"}
+	manager   = releases.Actor{TokenID: "tok_manager", Name: "bob"}
 )
 
 // t0 has microsecond precision, which every SQL database stores exactly,
@@ -74,9 +75,10 @@ func sameArtifact(got, want releases.Artifact) bool {
 	norm := func(a releases.Artifact) releases.Artifact {
 		a.CreatedAt = a.CreatedAt.UTC().Round(0)
 		a.Admission = nil // compared by sameAdmission: it holds slices
+		a.RetiredAt = nil // compared by sameTime: a pointer
 		return a
 	}
-	return norm(got) == norm(want) && sameAdmission(got.Admission, want.Admission)
+	return norm(got) == norm(want) && sameAdmission(got.Admission, want.Admission) && sameTime(got.RetiredAt, want.RetiredAt)
 }
 
 // sameAdmission compares decisions field by field; an empty list equals a

@@ -12,9 +12,10 @@
 // callers rely on and that the interface leaves open:
 //
 //   - CreateArtifact stores an empty State as quarantined; a zero CreatedAt
-//     (artifact or token) becomes the time of the call; times come back in
-//     UTC, exactly as stored (the suite's own times have microsecond
-//     precision, which any SQL database can hold).
+//     (artifact, token, trust key, evidence) or DecidedAt (admission)
+//     becomes the time of the call; times come back in UTC, exactly as
+//     stored (the suite's own times have microsecond precision, which any
+//     SQL database can hold).
 //   - Invalid input is releases.ErrInvalidInput: an empty name, version or
 //     token id, a malformed digest, an unknown state or role, a negative
 //     size or limit, a secret hash that is not 32 bytes, a token created
@@ -27,11 +28,62 @@
 //     behind the cursor do not shift later pages), returns "" as the next
 //     cursor of the last page and no empty trailing page. Limit 0 is a
 //     default page; a limit above the maximum is clamped, not refused.
+//   - Trust keys: an empty id, public key or algorithm, or a key added
+//     revoked, is releases.ErrInvalidInput; the store does not parse the
+//     key. RevokeTrustKey sets RevokedAt and RevokedBy (the actor's name).
+//     TrustKeys orders bytewise by ID and returns no error when empty.
+//   - Trust policy: the document must be JSON in valid UTF-8
+//     (releases.ErrInvalidInput otherwise) and comes back byte for byte;
+//     versions are 1, 2, 3... with no gaps, also when set concurrently and
+//     after a reopen; CreatedBy is the actor's name.
+//   - Evidence: releases.ErrInvalidInput for an empty or malformed digest
+//     or artifact digest, an artifact digest other than the version's, a
+//     kind other than signature or attestation, an empty format or key id,
+//     a negative size, an attestation without a predicate type, a
+//     signature with a predicate, or a predicate that is not JSON in UTF-8.
+//     The predicate comes back byte for byte. ListEvidence orders by
+//     CreatedAt and lists nothing (no error) for an unknown version.
+//   - Admission: the receipt comes back byte for byte; nil Unmet and
+//     Evidence come back empty. An unknown from or target state, a negative
+//     policy version, a malformed evidence digest or a receipt that is not
+//     JSON is releases.ErrInvalidInput; the ErrConflict of a failed
+//     compare-and-set names the current state. Every successful
+//     SetAdmission is recorded, also one that keeps the state.
+//   - Releases: CreateRelease stores revision 1, whatever it is given, and
+//     a zero CreatedAt or UpdatedAt becomes the time of the call.
+//     UpdateRelease stores revision+1 with UpdatedAt the time of the call,
+//     and keeps CreatedBy and CreatedAt as created. A release comes back
+//     exactly as encoding/json would decode it, every field, with times in
+//     UTC and nil and empty lists apart. An empty name, an unknown state, an
+//     artifact without a name, version or valid digest, or one included
+//     twice is releases.ErrInvalidInput, as is an update without an action
+//     or whose details are not JSON in UTF-8; the ErrConflict of a stale
+//     revision names the stored and the given revision. ListReleases orders
+//     bytewise by name and pages like ListArtifacts (a cursor of either list
+//     is malformed for the other). ReleasesContaining follows the artifacts
+//     of each release's current revision, orders by name and returns an
+//     empty list, not nil, when there are none.
+//   - RetireArtifact sets RetiredAt and RetiredBy (the actor's name), which
+//     GetArtifact and ListArtifacts return, and changes nothing else; an
+//     artifact pushed retired is releases.ErrInvalidInput.
 //   - Events: "artifact.pushed" (subject "name:version", details exactly
 //     {digest, size, mediaType}), "token.issued" (subject the token id,
-//     details exactly {name, roles, environments}, never the hash) and
-//     "token.revoked" (subject the token id), one per successful change and
-//     none for a no-op or a failure, with increasing Seq.
+//     details exactly {name, roles, environments}, never the hash),
+//     "token.revoked" (subject the token id), "trust.key.added" (subject
+//     the key id, details exactly {algorithm, comment, publicKeySha256}),
+//     "trust.key.revoked" (subject the key id), "trust.policy.set" (subject
+//     "policy", details exactly {version, documentSha256}),
+//     "evidence.added" (subject "name:version", details exactly {digest,
+//     kind, format, keyId, predicateType}), "admission.decided" (subject
+//     "name:version", details exactly {from, state, rule, unmet, reason,
+//     policyVersion, evidence} plus receiptSha256 when there is a receipt),
+//     "release.created" (subject "release:NAME", details exactly {state,
+//     planDigest, artifacts}, each artifact as "name:version@digest"), an
+//     update's own action (subject "release:NAME", details the change's
+//     byte for byte, none when empty) and "artifact.retired" (subject
+//     "name:version", details exactly {digest}); hashes are lowercase hex
+//     SHA-256 of the stored bytes. One event per successful change and none
+//     for a no-op or a failure, with increasing Seq.
 //   - A write with a cancelled context fails with an error matching
 //     context.Canceled and records nothing.
 package metadatatest
@@ -95,6 +147,23 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Admission/Invalid", testSetAdmissionInvalid},
 		{"Admission/Defaults", testSetAdmissionDefaults},
 
+		{"Releases/Create", testCreateRelease},
+		{"Releases/CreateDefaults", testCreateReleaseDefaults},
+		{"Releases/CreateInvalid", testCreateReleaseInvalid},
+		{"Releases/CreateDuplicate", testCreateReleaseDuplicate},
+		{"Releases/GetNotFound", testGetReleaseNotFound},
+		{"Releases/List", testListReleases},
+		{"Releases/ListCursorIsKeyset", testListReleasesKeyset},
+		{"Releases/ListInvalid", testListReleasesInvalid},
+		{"Releases/Update", testUpdateRelease},
+		{"Releases/UpdateKeepsCreation", testUpdateReleaseKeepsCreation},
+		{"Releases/UpdateConflict", testUpdateReleaseConflict},
+		{"Releases/UpdateNotFound", testUpdateReleaseNotFound},
+		{"Releases/UpdateInvalid", testUpdateReleaseInvalid},
+		{"Releases/Containing", testReleasesContaining},
+
+		{"Artifacts/Retire", testRetireArtifact},
+
 		{"Events/OnePerChange", testEventsOnePerChange},
 		{"Events/Paging", testEventsPaging},
 		{"CancelledContext", testCancelledContext},
@@ -108,6 +177,9 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Concurrent/RevokeTrustKey", testConcurrentRevokeTrustKey},
 		{"Concurrent/AddEvidence", testConcurrentAddEvidence},
 		{"Concurrent/SetAdmission", testConcurrentSetAdmission},
+		{"Concurrent/CreateRelease", testConcurrentCreateRelease},
+		{"Concurrent/UpdateRelease", testConcurrentUpdateRelease},
+		{"Concurrent/RetireArtifact", testConcurrentRetireArtifact},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

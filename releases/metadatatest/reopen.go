@@ -42,6 +42,12 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	mustAddEvidence(t, m1, att)
 	mustAddEvidence(t, m1, sig)
 	a1 = mustSetAdmission(t, m1, a1, releases.StateQuarantined, admitted(att.Digest, sig.Digest))
+	mustCreateRelease(t, m1, fullRelease("payments-march", time.UTC, a1, a2))
+	mustCreateRelease(t, m1, release("payments-april", a1))
+	rel := mustUpdateRelease(t, m1, "payments-march", releases.ActionReleaseClosed, `{"outcome": "successful"}`, func(r *releases.Release) {
+		r.State = releases.ReleaseClosed
+	})
+	a2 = mustRetire(t, m1, a2)
 	before := allEvents(t, m1)
 	close1()
 
@@ -68,6 +74,12 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	}
 	checkPolicy(t, "TrustPolicy after reopen", cur, policy)
 	checkEvidence(t, m2, a1.Name, a1.Version, att, sig)
+	checkRelease(t, "GetRelease after reopen", mustGetRelease(t, m2, rel.Name), rel)
+	checkContaining(t, m2, a1.Name, a1.Version, "payments-april", "payments-march")
+	checkContaining(t, m2, a2.Name, a2.Version, "payments-march")
+	if page, _, err := m2.ListReleases(ctx, releases.ReleaseFilter{State: releases.ReleaseClosed}); err != nil || releaseNames(page) != "[payments-march]" {
+		t.Errorf("closed releases after reopen = %s, %v; want [payments-march]", releaseNames(page), err)
+	}
 
 	after := allEvents(t, m2)
 	if len(after) != len(before) {
@@ -95,11 +107,25 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	}
 	_, err = m2.SetAdmission(ctx, admin, a1.Name, a1.Version, releases.StateQuarantined, pending())
 	checkErr(t, "SetAdmission from a stale state after reopen", err, releases.ErrConflict)
+	_, err = m2.CreateRelease(ctx, manager, release(rel.Name))
+	checkErr(t, "CreateRelease with a taken name after reopen", err, releases.ErrConflict)
+	stale := rel
+	stale.Revision--
+	_, err = m2.UpdateRelease(ctx, manager, stale, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+	checkErr(t, "UpdateRelease from a stale revision after reopen", err, releases.ErrConflict)
+	if again := mustRetire(t, m2, a2); !sameArtifact(again, a2) {
+		t.Errorf("retiring again after reopen = %+v; want %+v unchanged", again, a2)
+	}
 	// Versions continue where they were.
 	if p := mustSetPolicy(t, m2, `{}`); p.Version != policy.Version+1 {
 		t.Errorf("policy version after reopen = %d; want %d", p.Version, policy.Version+1)
 	}
 	mustCreate(t, m2, artifact("payments/api", "1.1.0", "a3"))
+	// Revisions continue where they were.
+	rel = mustUpdateRelease(t, m2, rel.Name, releases.ActionReleaseReview, "", func(r *releases.Release) { r.ReviewDigest = "" })
+	if rel.Revision != 3 {
+		t.Errorf("revision after reopen = %d; want 3", rel.Revision)
+	}
 	evs := allEvents(t, m2)
 	if last := evs[len(evs)-1]; last.Seq <= before[len(before)-1].Seq {
 		t.Errorf("new event seq %d after reopen; want above %d", last.Seq, before[len(before)-1].Seq)
@@ -110,10 +136,11 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	if n, err := m3.CountTokens(ctx); err != nil || n != 2 {
 		t.Errorf("CountTokens after second reopen = %d, %v; want 2", n, err)
 	}
-	checkEventCount(t, m3, len(before)+2)
+	checkEventCount(t, m3, len(before)+3)
 	if _, err := m3.TrustPolicy(ctx); err != nil {
 		t.Errorf("TrustPolicy after second reopen: %v", err)
 	}
+	checkRelease(t, "GetRelease after second reopen", mustGetRelease(t, m3, rel.Name), rel)
 }
 
 func mustGet(t *testing.T, m releases.Metadata, name, version string) releases.Artifact {

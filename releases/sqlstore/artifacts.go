@@ -14,12 +14,13 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// artifactColumns are what CreateArtifact writes; selectArtifact reads them
-// and the latest admission decision (admission.go) in the order
-// scanArtifact expects.
+// artifactColumns are what CreateArtifact writes; selectArtifact reads them,
+// the retirement (RetireArtifact) and the latest admission decision
+// (admission.go) in the order scanArtifact expects.
 const (
 	artifactColumns = `name, version, digest, size, media_type, state, created_by, created_at`
-	selectArtifact  = `SELECT ` + artifactColumns + `, ` + admissionColumns + ` FROM artifacts`
+	retiredColumns  = `retired_at, retired_by`
+	selectArtifact  = `SELECT ` + artifactColumns + `, ` + retiredColumns + `, ` + admissionColumns + ` FROM artifacts`
 )
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -30,15 +31,21 @@ func scanArtifact(r rowScanner) (releases.Artifact, error) {
 		d       string
 		state   string
 		created int64
+		retired sql.NullInt64
 		adm     admissionRow
 	)
-	dest := append([]any{&a.Name, &a.Version, &d, &a.Size, &a.MediaType, &state, &a.CreatedBy, &created}, adm.dest()...)
+	dest := append([]any{&a.Name, &a.Version, &d, &a.Size, &a.MediaType, &state, &a.CreatedBy, &created,
+		&retired, &a.RetiredBy}, adm.dest()...)
 	if err := r.Scan(dest...); err != nil {
 		return releases.Artifact{}, err
 	}
 	a.Digest = digest.Digest(d)
 	a.State = releases.ArtifactState(state)
 	a.CreatedAt = fromNanos(created)
+	if retired.Valid {
+		at := fromNanos(retired.Int64)
+		a.RetiredAt = &at
+	}
 	var err error
 	if a.Admission, err = adm.admission(); err != nil {
 		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", a.Name, a.Version, err)
@@ -59,6 +66,8 @@ func (db *DB) checkArtifact(a releases.Artifact) (releases.Artifact, error) {
 		return a, fmt.Errorf("%w: artifact %s: digest %q: %v", releases.ErrInvalidInput, ref, a.Digest, a.Digest.Validate())
 	case a.Size < 0:
 		return a, fmt.Errorf("%w: artifact %s: negative size %d", releases.ErrInvalidInput, ref, a.Size)
+	case a.RetiredAt != nil || a.RetiredBy != "":
+		return a, fmt.Errorf("%w: artifact %s: an artifact is pushed unretired", releases.ErrInvalidInput, ref)
 	}
 	if a.State == "" {
 		a.State = releases.StateQuarantined
@@ -146,27 +155,42 @@ func (db *DB) GetArtifact(ctx context.Context, name, version string) (releases.A
 
 // cursor is the position after which the next page starts. It is sent to
 // clients as base64url JSON: opaque to them, and a keyset rather than an
-// offset, so pages stay correct while artifacts are being added.
+// offset, so pages stay correct while items are being added. Artifacts are
+// ordered by (name, version), releases by name alone and without Version.
 type cursor struct {
 	Name    string `json:"n"`
-	Version string `json:"v"`
+	Version string `json:"v,omitempty"`
 }
 
-func encodeCursor(a releases.Artifact) string {
-	b, _ := json.Marshal(cursor{Name: a.Name, Version: a.Version}) // two strings cannot fail
+func (c cursor) String() string {
+	b, _ := json.Marshal(c) // two strings cannot fail
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string) (cursor, error) {
+// decodeCursor parses s, which must carry a version exactly when
+// withVersion is set: a cursor of one list is malformed for the other.
+func decodeCursor(s string, withVersion bool) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
-	if err != nil || c.Name == "" || c.Version == "" {
+	if err != nil || c.Name == "" || withVersion != (c.Version != "") {
 		return cursor{}, fmt.Errorf("%w: malformed cursor %q", releases.ErrInvalidInput, s)
 	}
 	return c, nil
+}
+
+// onePage cuts list, read with a LIMIT of limit+1, to one page and returns
+// the cursor of the next ("" when this page is the last). The extra row
+// tells whether another page exists, so the last page carries no cursor
+// and clients never fetch an empty page.
+func onePage[T any](list []T, limit int, cursorOf func(T) cursor) ([]T, string) {
+	if len(list) <= limit {
+		return list, ""
+	}
+	list = list[:limit]
+	return list, cursorOf(list[limit-1]).String()
 }
 
 // ListArtifacts returns one page ordered by (name, version), filtered by
@@ -193,7 +217,7 @@ func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]r
 		args = append(args, string(f.State))
 	}
 	if f.Cursor != "" {
-		c, err := decodeCursor(f.Cursor)
+		c, err := decodeCursor(f.Cursor, true)
 		if err != nil {
 			return nil, "", fmt.Errorf("list artifacts: %w", err)
 		}
@@ -206,8 +230,6 @@ func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]r
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	// One row more than the page tells whether another page exists, so the
-	// last page carries no cursor and clients never fetch an empty page.
 	q += ` ORDER BY name, version LIMIT ?`
 	args = append(args, limit+1)
 
@@ -227,9 +249,46 @@ func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]r
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
 	}
-	if len(list) <= limit {
-		return list, "", nil
+	list, next := onePage(list, limit, func(a releases.Artifact) cursor { return cursor{Name: a.Name, Version: a.Version} })
+	return list, next, nil
+}
+
+// RetireArtifact marks an artifact retired by actor and records
+// "artifact.retired"; releases.ErrNotFound if unknown. Retiring a retired
+// artifact returns it unchanged and records nothing.
+//
+// Whether the artifact may be retired (say, while a release is being
+// deployed with it) is the domain's question; the store keeps the mark.
+func (db *DB) RetireArtifact(ctx context.Context, actor releases.Actor, name, version string) (releases.Artifact, error) {
+	ref := name + ":" + version
+	var stored releases.Artifact
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		now := db.now()
+		// "AND retired_at IS NULL" makes a second retirement, or the loser
+		// of a race on a database with several writers, update nothing.
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET retired_at = ?, retired_by = ?
+			WHERE name = ? AND version = ? AND retired_at IS NULL`), toNanos(now), actor.Name, name, version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		// Read either way: an unknown artifact is sql.ErrNoRows here, a
+		// retired one is returned as it was retired.
+		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
+		if err != nil || n == 0 {
+			return err
+		}
+		return db.recordEvent(ctx, tx, now, actor, releases.ActionArtifactRetired, ref, struct {
+			Digest digest.Digest `json:"digest"`
+		}{stored.Digest})
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+		return releases.Artifact{}, fmt.Errorf("artifact %s: %w", ref, err)
+	} else if err != nil {
+		return releases.Artifact{}, fmt.Errorf("sqlstore: retire artifact %s: %w", ref, err)
 	}
-	list = list[:limit]
-	return list, encodeCursor(list[limit-1]), nil
+	return stored, nil
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/dmlproject/dml/releases"
 )
 
-// Page sizes for ListArtifacts and Events: a caller that asks for nothing
-// gets a useful page, and no caller can make one query return everything.
+// Page sizes for ListArtifacts, ListReleases and Events: a caller that asks
+// for nothing gets a useful page, and no caller can make one query return
+// everything.
 const (
 	defaultLimit = 100
 	maxLimit     = 1000
@@ -31,8 +32,11 @@ func pageLimit(limit int) (int, error) {
 
 // recordEvent appends one event inside the caller's transaction, which is
 // what makes "a change and its event, or neither" hold. details is
-// marshalled once here; the stored bytes are what Events returns, so the
-// audit log hashes exactly what was recorded.
+// marshalled once here, except a json.RawMessage, which the caller encoded
+// and checked (checkJSON) and which is stored byte for byte (json.Marshal
+// would compact it and escape HTML); an empty one means no details. The
+// stored bytes are what Events returns, so the audit log hashes exactly
+// what was recorded.
 //
 // On SQLite writers are serialised, so seq order is commit order. A
 // PostgreSQL dialect must keep that true (e.g. take a transaction-level
@@ -40,7 +44,11 @@ func pageLimit(limit int) (int, error) {
 // event whose transaction commits after a later seq.
 func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor releases.Actor, action, subject string, details any) error {
 	var d sql.NullString
-	if details != nil {
+	switch details := details.(type) {
+	case nil:
+	case json.RawMessage:
+		d = sql.NullString{String: string(details), Valid: len(details) > 0}
+	default:
 		b, err := json.Marshal(details)
 		if err != nil {
 			return fmt.Errorf("event details: %w", err)

@@ -2,6 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,4 +47,44 @@ func ExampleOpenSQLite() {
 	// Output:
 	// true false quarantined
 	// 1 artifact.pushed payments/api:1.4.2 {"digest":"sha256:2e547448dcd0f2fcd9dbc386d33f1553369883451898177559bcf3e3b1083d16","size":13,"mediaType":"application/gzip"}
+}
+
+// A release is updated with compare-and-set on its revision: an update
+// made from a release that has changed since it was read is refused.
+func ExampleDB_UpdateRelease() {
+	dir, err := os.MkdirTemp("", "dml-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	ctx := context.Background()
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+
+	bob := releases.Actor{TokenID: "tok_bob", Name: "bob"}
+	r, _ := db.CreateRelease(ctx, bob, releases.Release{Name: "payments-march", State: releases.ReleasePlanning})
+
+	planned := r
+	planned.Plan.Title = "Payments, with refunds"
+	stored, _ := db.UpdateRelease(ctx, bob, planned, releases.ReleaseChange{
+		Action:  releases.ActionReleasePlanSet,
+		Details: json.RawMessage(`{"title": "Payments, with refunds"}`),
+	})
+	cancelled := r // read before the plan was set
+	cancelled.State = releases.ReleaseCancelled
+	_, err = db.UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+
+	fmt.Println(stored.Revision, errors.Is(err, releases.ErrConflict))
+	events, _ := db.Events(ctx, 0, 0)
+	for _, e := range events {
+		fmt.Println(e.Seq, e.Action, e.Subject, string(e.Details))
+	}
+	// Output:
+	// 2 true
+	// 1 release.created release:payments-march {"state":"planning","planDigest":"","artifacts":[]}
+	// 2 release.plan.set release:payments-march {"title": "Payments, with refunds"}
 }

@@ -225,6 +225,11 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	}
 	sig := releases.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
 		ArtifactDigest: quarantined.Digest, Kind: releases.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
+	liveRelease, err := db.CreateRelease(ctx, actor, releases.Release{Name: "live", State: releases.ReleasePlanning,
+		Artifacts: []releases.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if _, err := db.sql.ExecContext(ctx, `CREATE TRIGGER events_fail BEFORE INSERT ON events
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
@@ -306,6 +311,41 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			}
 			return nil
 		}},
+		{"CreateRelease", func() error {
+			_, err := db.CreateRelease(ctx, actor, releases.Release{Name: "new", State: releases.ReleasePlanning})
+			return err
+		}, func() error {
+			if r, err := db.GetRelease(ctx, "new"); !errors.Is(err, releases.ErrNotFound) {
+				return fmt.Errorf("release stored without its event (%+v, %v)", r, err)
+			}
+			return nil
+		}},
+		{"UpdateRelease", func() error {
+			r := liveRelease
+			r.State, r.Artifacts = releases.ReleaseCancelled, nil
+			_, err := db.UpdateRelease(ctx, actor, r, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+			return err
+		}, func() error {
+			r, err := db.GetRelease(ctx, liveRelease.Name)
+			if err != nil || r.Revision != 1 || r.State != releases.ReleasePlanning {
+				return fmt.Errorf("release updated without its event (%+v, %v)", r, err)
+			}
+			// The artifact index is rewritten in the same transaction.
+			if list, err := db.ReleasesContaining(ctx, quarantined.Name, quarantined.Version); err != nil || len(list) != 1 {
+				return fmt.Errorf("artifact index changed without the event (%+v, %v)", list, err)
+			}
+			return nil
+		}},
+		{"RetireArtifact", func() error {
+			_, err := db.RetireArtifact(ctx, actor, quarantined.Name, quarantined.Version)
+			return err
+		}, func() error {
+			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			if err != nil || got.RetiredAt != nil || got.RetiredBy != "" {
+				return fmt.Errorf("artifact retired without its event (%+v, %v)", got, err)
+			}
+			return nil
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,14 +360,14 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
 	}
-	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 3 {
-		t.Errorf("%d events, %v; want the 3 of the setup", len(evs), err)
+	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 4 {
+		t.Errorf("%d events, %v; want the 4 of the setup", len(evs), err)
 	}
 }
 
 // TestMigrateFromVersion1 opens a database written before migration 0002
 // existed: it must gain the new tables and columns and keep its rows, with
-// no admission decision on the artifacts it already had.
+// no admission decision on the artifacts it already had and none retired.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "dml.db")
@@ -361,12 +401,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	defer db.Close()
 	a, err := db.GetArtifact(ctx, "app", "1.0.0")
-	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil {
-		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision", a, err)
+	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
+		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision, not retired", a, err)
 	}
 	a, err = db.SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
 	if err != nil || a.Admission == nil {
 		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
+	}
+	a, err = db.RetireArtifact(ctx, releases.Actor{Name: "a"}, "app", "1.0.0")
+	if err != nil || a.RetiredAt == nil || a.RetiredBy != "a" {
+		t.Errorf("RetireArtifact on the old row = %+v, %v; want it retired by a", a, err)
 	}
 }
 
@@ -475,5 +519,50 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 	evs, err := handle(0).Events(t.Context(), 0, 0)
 	if err != nil || len(evs) != n {
 		t.Errorf("%d events, %v; want %d", len(evs), err, n)
+	}
+}
+
+// TestUpdateReleaseAcrossHandles is two processes updating one release
+// from the same revision: the revision is read and compared under
+// SQLite's write lock (BEGIN IMMEDIATE), so exactly one wins.
+func TestUpdateReleaseAcrossHandles(t *testing.T) {
+	a, path := openTemp(t)
+	b, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	actor := releases.Actor{Name: "w"}
+	r, err := a.CreateRelease(t.Context(), actor, releases.Release{Name: "r", State: releases.ReleasePlanning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles := []*DB{a, b}
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = handles[i%2].UpdateRelease(t.Context(), actor, r, releases.ReleaseChange{Action: releases.ActionReleasePlanSet})
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, releases.ErrConflict):
+			t.Errorf("writer %d: %v; want ErrConflict", i, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d writers updated revision 1; want exactly 1", won)
+	}
+	if evs, err := a.Events(t.Context(), 0, 0); err != nil || len(evs) != 2 {
+		t.Errorf("%d events, %v; want 2", len(evs), err)
 	}
 }

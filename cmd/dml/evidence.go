@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dmlproject/dml/api/client"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+func newEvidenceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "evidence",
+		Short: "Attach and list signatures and attestations",
+	}
+	cmd.AddCommand(newEvidenceAddCmd(), newEvidenceListCmd())
+	return cmd
+}
+
+// Evidence kinds as the server names them.
+const (
+	kindSignature   = "signature"
+	kindAttestation = "attestation"
+)
+
+func newEvidenceAddCmd() *cobra.Command {
+	var (
+		cf   clientFlags
+		out  outputFormat
+		kind string
+	)
+	cmd := &cobra.Command{
+		Use:   "add NAME VERSION FILE [--kind signature|attestation]",
+		Short: "Attach a signature or attestation made by cosign (or dml sign/attest)",
+		Long: `Post FILE as evidence about version VERSION of artifact NAME (FILE - reads stdin).
+
+Accepted: what ` + "`cosign sign-blob --key`" + ` writes (the base64 signature, or with --bundle a
+Sigstore bundle), and what ` + "`cosign attest-blob --key`" + ` writes (a DSSE envelope, or a bundle
+holding one). The server verifies it against the artifact's digest with its trusted
+keys, stores it, and decides admission again; the decision is printed.
+
+--kind auto (the default) posts JSON with a payloadType (a DSSE envelope) or a
+dsseEnvelope (a bundle holding one) as an attestation and anything else as a signature.`,
+		Example: `  dml evidence add payments/api 1.4.2 api.tar.gz.sig
+  dml evidence add payments/api 1.4.2 test-result.dsse.json`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			body, err := readBounded(cmd.InOrStdin(), args[2], client.MaxEvidenceSize, "evidence")
+			if err != nil {
+				return err
+			}
+			switch kind {
+			case "auto":
+				kind = detectEvidenceKind(body)
+			case kindSignature, kindAttestation:
+			default:
+				return fmt.Errorf("--kind must be auto, signature or attestation, not %q", kind)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			add := c.AddSignature
+			if kind == kindAttestation {
+				add = c.AddAttestation
+			}
+			e, a, err := add(cmd.Context(), args[0], args[1], body)
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Evidence client.Evidence `json:"evidence"`
+					Artifact client.Artifact `json:"artifact"`
+				}{e, a})
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s:%s: %s accepted\n", a.Name, a.Version, e.Kind)
+			if err := printFields(w, append([][2]string{{"evidence", evidenceSummary(e)}}, admissionFields(a)...)); err != nil {
+				return err
+			}
+			printUnmet(w, a)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringVar(&kind, "kind", "auto", "auto, signature or attestation")
+	return cmd
+}
+
+// detectEvidenceKind tells an attestation (a DSSE envelope, or a Sigstore
+// bundle holding one) from a signature (anything else: a base64
+// signature, a bundle holding a message signature).
+func detectEvidenceKind(body []byte) string {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return kindSignature
+	}
+	var probe struct {
+		PayloadType  *string         `json:"payloadType"`
+		DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
+	}
+	if json.Unmarshal(trimmed, &probe) != nil {
+		// Not JSON after all: let the server say what is wrong with it.
+		return kindSignature
+	}
+	if probe.PayloadType != nil || (len(probe.DSSEEnvelope) > 0 && string(probe.DSSEEnvelope) != "null") {
+		return kindAttestation
+	}
+	return kindSignature
+}
+
+func newEvidenceListCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "list NAME VERSION",
+		Short: "List the evidence attached to an artifact version",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if list == nil {
+				list = []client.Evidence{}
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Evidence []client.Evidence `json:"evidence"`
+				}{list})
+			}
+			return printEvidenceTable(cmd.OutOrStdout(), list)
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func printEvidenceTable(w io.Writer, list []client.Evidence) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DIGEST\tKIND\tFORMAT\tKEY\tPREDICATE TYPE\tRESULT\tADDED BY\tADDED")
+	for _, e := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(e.Digest), e.Kind, e.Format, e.KeyID,
+			orDash(e.PredicateType), orDash(e.Result), e.CreatedBy, e.CreatedAt.Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+// evidenceSummary is one line about a piece of evidence.
+func evidenceSummary(e client.Evidence) string {
+	s := fmt.Sprintf("%s %s, key %s", short(e.Digest), e.Format, e.KeyID)
+	if e.PredicateType != "" {
+		s += ", " + e.PredicateType
+	}
+	if e.Result != "" {
+		s += " " + e.Result
+	}
+	return s
+}
+
+// admissionFields describe where the artifact stands: the state in
+// capitals, the rule, and why it was decided so. Callers print them with
+// their own fields, then printUnmet.
+func admissionFields(a client.Artifact) [][2]string {
+	fields := [][2]string{{"admission", strings.ToUpper(a.State)}}
+	adm := a.Admission
+	if adm == nil {
+		return fields
+	}
+	if adm.Rule != "" {
+		fields = append(fields, [2]string{"rule", adm.Rule})
+	}
+	if adm.PolicyVersion != 0 {
+		fields = append(fields, [2]string{"policy version", fmt.Sprint(adm.PolicyVersion)})
+	}
+	// A quarantined artifact's reason only restates its unmet list.
+	if adm.Reason != "" && (a.State != "quarantined" || len(adm.Unmet) == 0) {
+		fields = append(fields, [2]string{"reason", adm.Reason})
+	}
+	if adm.DecidedAt != nil && a.State != "quarantined" {
+		fields = append(fields, [2]string{"decided at", adm.DecidedAt.Format("2006-01-02 15:04:05 MST")})
+	}
+	if len(adm.Receipt) > 0 {
+		fields = append(fields, [2]string{"receipt", "signed by the server (check it: dml verify " + a.Name + " " + a.Version + " --key KEY.pub)"})
+	}
+	return fields
+}
+
+// printUnmet lists what the trust policy still needs, if anything.
+func printUnmet(w io.Writer, a client.Artifact) {
+	if a.Admission == nil || len(a.Admission.Unmet) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "still needed:")
+	for _, u := range a.Admission.Unmet {
+		fmt.Fprintf(w, "  - %s\n", u)
+	}
+}
+
+// short abbreviates a digest for tables, like git and docker do.
+func short(d digest.Digest) string {
+	if d.Validate() != nil {
+		return d.String() // Encoded would panic on a digest without a colon
+	}
+	return d.Algorithm().String() + ":" + d.Encoded()[:12]
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,866 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dmlproject/dml/api/client"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// addReleaseCommands registers `dml release` and `dml artifact retire`
+// (`dml retire` when there is no artifact command group).
+func addReleaseCommands(root *cobra.Command) {
+	root.AddCommand(newReleaseCmd())
+	for _, c := range root.Commands() {
+		if c.Name() == "artifact" {
+			c.AddCommand(newArtifactRetireCmd("retire NAME VERSION"))
+			return
+		}
+	}
+	root.AddCommand(newArtifactRetireCmd("retire NAME VERSION"))
+}
+
+func newReleaseCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "release",
+		Aliases: []string{"releases"},
+		Short:   "Plan, authorise, deploy and review releases (ITIL release and deployment management)",
+		Long: `A release moves through planning → building → released → deploying → deployed → review →
+closed (or cancelled). Each step past planning is authorised at a gate by approvers:
+
+  plan          authorises the plan (its digest)            planning  → building
+  build         authorises the artifacts; seals the manifest building  → released
+  deploy:ENV    authorises deployment of the sealed manifest released  → deploying
+  close         authorises the review                       review    → closed
+
+Approvals name the digest they approve and count only while it is current. The release's
+creator and the publishers of its artifacts cannot approve it. See docs/itil.md.`,
+	}
+	cmd.AddCommand(
+		newReleaseCreateCmd(),
+		newReleaseShowCmd(),
+		newReleaseListCmd(),
+		newReleaseSetPlanCmd(),
+		newReleaseSetArtifactsCmd(),
+		newReleaseDecideCmd(client.DecisionApprove),
+		newReleaseDecideCmd(client.DecisionReject),
+		newReleaseDeployCmd(),
+		newReleaseReviewCmd(),
+		newReleaseCancelCmd(),
+		newReleaseManifestCmd(),
+	)
+	return cmd
+}
+
+// releasePlanFlags are the plan flags of create and set-plan. Flags the
+// user sets override the --file document.
+type releasePlanFlags struct {
+	file        string
+	changeRef   string
+	title       string
+	envs        []string
+	description string
+	windowStart string
+	windowEnd   string
+	backoutPlan string
+	risk        string
+}
+
+func (p *releasePlanFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&p.file, "file", "", "JSON request body to start from (- for stdin); flags override its fields")
+	f.StringVar(&p.changeRef, "change-ref", "", "change record that authorises the release (e.g. CHG-1234)")
+	f.StringVar(&p.title, "title", "", "release title")
+	f.StringSliceVar(&p.envs, "env", nil, "environment, in deployment order (repeatable, or comma-separated)")
+	f.StringVar(&p.description, "description", "", "what the release changes")
+	f.StringVar(&p.windowStart, "window-start", "", "start of the deployment window (RFC 3339)")
+	f.StringVar(&p.windowEnd, "window-end", "", "end of the deployment window (RFC 3339)")
+	f.StringVar(&p.backoutPlan, "backout-plan", "", "how a failed deployment is backed out")
+	f.StringVar(&p.risk, "risk", "", "risk assessment")
+}
+
+// apply overrides req with the flags the user set.
+func (p *releasePlanFlags) apply(f *pflag.FlagSet, req *client.PlanRequest) error {
+	set := func(name string, dst *string, v string) {
+		if f.Changed(name) {
+			*dst = v
+		}
+	}
+	set("change-ref", &req.ChangeRef, p.changeRef)
+	set("title", &req.Title, p.title)
+	set("description", &req.Plan.Description, p.description)
+	set("backout-plan", &req.Plan.BackoutPlan, p.backoutPlan)
+	set("risk", &req.Plan.Risk, p.risk)
+	if f.Changed("env") {
+		req.Environments = p.envs
+	}
+	if f.Changed("window-start") || f.Changed("window-end") {
+		w := client.Window{}
+		if req.Plan.Window != nil {
+			w = *req.Plan.Window
+		}
+		for _, x := range []struct {
+			flag, v string
+			dst     *time.Time
+		}{{"window-start", p.windowStart, &w.Start}, {"window-end", p.windowEnd, &w.End}} {
+			if !f.Changed(x.flag) {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, x.v)
+			if err != nil {
+				return fmt.Errorf("--%s: want an RFC 3339 time such as 2026-11-14T22:00:00Z: %w", x.flag, err)
+			}
+			*x.dst = t
+		}
+		if w.Start.IsZero() || w.End.IsZero() {
+			return errors.New("--window-start and --window-end go together")
+		}
+		req.Plan.Window = &w
+	}
+	return nil
+}
+
+// readReleaseFile decodes the JSON document at path ("-": stdin) into v,
+// refusing unknown fields.
+func readReleaseFile(cmd *cobra.Command, path string, v any) error {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("--file %s: %w", path, err)
+	}
+	return nil
+}
+
+// parseArtifactRefs parses NAME:VERSION arguments.
+func parseArtifactRefs(list []string) ([]client.ReleaseArtifactRef, error) {
+	out := make([]client.ReleaseArtifactRef, 0, len(list))
+	for _, s := range list {
+		i := strings.LastIndex(s, ":")
+		if i <= 0 || i == len(s)-1 {
+			return nil, fmt.Errorf("--artifact %q: want NAME:VERSION", s)
+		}
+		out = append(out, client.ReleaseArtifactRef{Name: s[:i], Version: s[i+1:]})
+	}
+	return out, nil
+}
+
+// parseGates parses GATE=N arguments into gates.
+func parseGateQuorums(list []string, gates map[string]client.GateSetting) error {
+	for _, s := range list {
+		i := strings.LastIndex(s, "=")
+		n, err := strconv.Atoi(s[i+1:])
+		if i <= 0 || err != nil {
+			return fmt.Errorf("--gate %q: want GATE=APPROVALS, e.g. deploy:production=2", s)
+		}
+		gates[s[:i]] = client.GateSetting{Approvals: n}
+	}
+	return nil
+}
+
+// releaseRun is the common shape of a release command: validate --output,
+// build the client, run fn, print its release.
+func releaseRun(cf *clientFlags, out *outputFormat, fn func(cmd *cobra.Command, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := out.validate(); err != nil {
+			return err
+		}
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		r, err := fn(cmd, c)
+		if err != nil {
+			return err
+		}
+		if out.json() {
+			return printJSON(cmd.OutOrStdout(), r)
+		}
+		return printRelease(cmd.OutOrStdout(), r)
+	}
+}
+
+func newReleaseCreateCmd() *cobra.Command {
+	var (
+		cf        clientFlags
+		out       outputFormat
+		plan      releasePlanFlags
+		artifacts []string
+		gates     []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --change-ref C --title T --env ENV... [flags]",
+		Short: "Plan a new release (release managers)",
+		Long: `Create a release in the planning state. Environments are deployed to in the order given.
+Every gate needs one approval unless --gate sets its quorum; gates are plan, build,
+deploy:ENV for each environment, and close.
+
+--file starts from a JSON request body ({"name","changeRef","title","environments","plan":
+{"description","window":{"start","end"},"backoutPlan","risk"},"artifacts":[{"name","version"}],
+"gates":{"deploy:production":{"approvals":2}}}); flags override its fields.`,
+		Example: `  dml release create 2026.11-payments --change-ref CHG-4711 --title "Payments November release" \
+    --env staging --env production --risk medium --backout-plan "redeploy 2026.10-payments" \
+    --window-start 2026-11-14T22:00:00Z --window-end 2026-11-15T02:00:00Z \
+    --artifact payments/api:1.4.2 --gate deploy:production=2
+  dml release create --file release.json`,
+		Args: cobra.MaximumNArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			var req client.CreateReleaseRequest
+			if plan.file != "" {
+				if err := readReleaseFile(cmd, plan.file, &req); err != nil {
+					return client.Release{}, err
+				}
+			}
+			if len(args) == 1 {
+				if req.Name != "" && req.Name != args[0] {
+					return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
+				}
+				req.Name = args[0]
+			}
+			if req.Name == "" {
+				return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
+			}
+			if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
+				return client.Release{}, err
+			}
+			if cmd.Flags().Changed("artifact") {
+				refs, err := parseArtifactRefs(artifacts)
+				if err != nil {
+					return client.Release{}, err
+				}
+				req.Artifacts = refs
+			}
+			if len(gates) > 0 {
+				if req.Gates == nil {
+					req.Gates = map[string]client.GateSetting{}
+				}
+				if err := parseGateQuorums(gates, req.Gates); err != nil {
+					return client.Release{}, err
+				}
+			}
+			return c.CreateRelease(cmd.Context(), req)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	plan.register(cmd.Flags())
+	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION to include (repeatable)")
+	cmd.Flags().StringArrayVar(&gates, "gate", nil, "gate quorum GATE=APPROVALS, e.g. deploy:production=2 (repeatable)")
+	return cmd
+}
+
+func newReleaseShowCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a release: plan, artifacts, gates, deployments, review and what can happen next",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			return c.Release(cmd.Context(), args[0])
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func newReleaseListCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+		f   client.ReleaseFilter
+		all bool
+	)
+	cmd := &cobra.Command{
+		Use:     "list [--state STATE] [--limit N] [--all]",
+		Short:   "List releases, ordered by name",
+		Example: "  dml release list --state deploying\n  dml release list --all --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var page client.ReleasePage
+			if all {
+				for r, err := range c.AllReleases(cmd.Context(), f) {
+					if err != nil {
+						return err
+					}
+					page.Releases = append(page.Releases, r)
+				}
+			} else if page, err = c.ListReleases(cmd.Context(), f); err != nil {
+				return err
+			}
+			if page.Releases == nil {
+				page.Releases = []client.Release{}
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), page)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
+			for _, r := range page.Releases {
+				var open []string
+				for _, g := range r.Gates {
+					if g.Open {
+						open = append(open, fmt.Sprintf("%s (%d/%d)", g.Gate, g.Received, g.Required))
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, r.Plan.ChangeRef, listOrNone(r.Plan.Environments),
+					listOrNone(open), r.UpdatedAt.Format("2006-01-02 15:04"), releaseOneLine(r.Plan.Title))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if page.NextCursor != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more: --cursor %s (or --all)\n", page.NextCursor)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.State, "state", "", "only this state: planning, building, released, deploying, deployed, review, closed or cancelled")
+	fl.IntVar(&f.Limit, "limit", 0, "page size (default: the server's)")
+	fl.StringVar(&f.Cursor, "cursor", "", "start at this page (from a previous listing)")
+	fl.BoolVar(&all, "all", false, "follow cursors and list every page")
+	return cmd
+}
+
+func newReleaseSetPlanCmd() *cobra.Command {
+	var (
+		cf   clientFlags
+		out  outputFormat
+		plan releasePlanFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "set-plan NAME [plan flags | --file plan.json]",
+		Short: "Replace the plan of a planning release (discards its plan approvals)",
+		Long: `Replace the whole plan of a release in planning. Without --file the plan starts from the
+current one, so only the flags given change. Changing the plan changes its digest: plan
+approvals given so far are discarded and approvers must approve the new digest.`,
+		Example: `  dml release set-plan 2026.11-payments --risk high --backout-plan "restore DB snapshot, redeploy 2026.10-payments"`,
+		Args:    cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			var req client.PlanRequest
+			if plan.file != "" {
+				var doc client.CreateReleaseRequest
+				if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
+					return client.Release{}, err
+				}
+				if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
+					return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
+				}
+				req = doc.PlanRequest
+			} else {
+				cur, err := c.Release(cmd.Context(), args[0])
+				if err != nil {
+					return client.Release{}, err
+				}
+				p := cur.Plan
+				req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
+					Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
+			}
+			if err := plan.apply(cmd.Flags(), &req); err != nil {
+				return client.Release{}, err
+			}
+			return c.SetPlan(cmd.Context(), args[0], req)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	plan.register(cmd.Flags())
+	return cmd
+}
+
+func newReleaseSetArtifactsCmd() *cobra.Command {
+	var (
+		cf        clientFlags
+		out       outputFormat
+		artifacts []string
+	)
+	cmd := &cobra.Command{
+		Use:     "set-artifacts NAME --artifact NAME:VERSION...",
+		Short:   "Replace the artifacts of a planning or building release",
+		Example: `  dml release set-artifacts 2026.11-payments --artifact payments/api:1.4.3 --artifact payments/worker:2.0.1`,
+		Args:    cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			refs, err := parseArtifactRefs(artifacts)
+			if err != nil {
+				return client.Release{}, err
+			}
+			return c.SetArtifacts(cmd.Context(), args[0], refs)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION (repeatable; the list replaces the current one)")
+	_ = cmd.MarkFlagRequired("artifact")
+	return cmd
+}
+
+// digestKind says what a gate's digest is a digest of.
+func gateDigestKind(gate string) string {
+	switch {
+	case gate == client.GatePlan:
+		return "plan"
+	case gate == client.GateClose:
+		return "review"
+	}
+	return "manifest"
+}
+
+func newReleaseDecideCmd(decision string) *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+		req = client.ApprovalRequest{Decision: decision}
+		dg  string
+	)
+	cmd := &cobra.Command{
+		Use:   decision + " NAME --gate GATE [--digest DIGEST] [--comment TEXT]",
+		Short: "Approve a gate of a release (approvers)",
+		Long: `Approve a gate: plan, build, deploy:ENV or close. The approval is bound to a digest (plan,
+release manifest or review) and counts only while that digest is current.
+
+Without --digest the gate's current expected digest is fetched, printed and approved: check
+it against what you reviewed (` + "`dml release show`" + `). With --digest, a digest that is no longer
+current is refused with STALE_APPROVAL.`,
+		Example: `  dml release approve 2026.11-payments --gate plan
+  dml release approve 2026.11-payments --gate deploy:production --digest sha256:... --comment "CAB 2026-11-12"`,
+		Args: cobra.ExactArgs(1),
+	}
+	verb := "approving"
+	if decision == client.DecisionReject {
+		cmd.Use = "reject NAME --gate GATE --comment REASON [--digest DIGEST]"
+		cmd.Short = "Reject a gate of a release with a reason (approvers)"
+		cmd.Long = `Reject a gate. The reason (--comment) is required and shown on the release. Rejecting plan
+sends the release back to planning, build back to building, close back to review; a
+rejected deploy gate stays closed. Approvals already given for the gate are discarded.
+Without --digest the gate's current expected digest is used.`
+		cmd.Example = `  dml release reject 2026.11-payments --gate plan --comment "backout plan does not cover the DB migration"`
+		verb = "rejecting"
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			req.Digest = digest.Digest(dg)
+			if req.Digest == "" {
+				r, err := c.Release(cmd.Context(), args[0])
+				if err != nil {
+					return client.Release{}, err
+				}
+				// A gate that is unknown or not open is left to the
+				// server, which says why (INVALID_STATE, INVALID_INPUT).
+				if g, ok := r.Gate(req.Gate); ok && g.Open && g.ExpectedDigest != "" {
+					req.Digest = g.ExpectedDigest
+					w := cmd.OutOrStdout()
+					if out.json() {
+						w = cmd.ErrOrStderr()
+					}
+					fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
+				}
+			}
+			return c.Decide(cmd.Context(), args[0], req)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&req.Gate, "gate", "", "gate: plan, build, deploy:ENV or close")
+	f.StringVar(&dg, "digest", "", "digest being decided on (default: the gate's current expected digest)")
+	f.StringVar(&req.Comment, "comment", "", "comment (required to reject)")
+	_ = cmd.MarkFlagRequired("gate")
+	if decision == client.DecisionReject {
+		_ = cmd.MarkFlagRequired("comment")
+	}
+	return cmd
+}
+
+func newReleaseDeployCmd() *cobra.Command {
+	var (
+		cf       clientFlags
+		out      outputFormat
+		env      string
+		target   string
+		status   string
+		notes    string
+		verified []string
+		update   string
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy NAME (--env ENV --target TARGET | --update ID) [--status S] [--notes N] [--verified DIGEST]...",
+		Short: "Record a deployment, or update one (deployers of the environment)",
+		Long: `Record a deployment of a release to one of its environments, or (--update ID) change the
+status, notes or verified digests of a recorded one.
+
+A deployment needs the release in deploying, deploy:ENV authorised, a token whose
+environments include ENV, and a successful deployment to every earlier environment of
+the plan. --verified names digests the agent checked (the release manifest's or the
+artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
+		Example: `  dml release deploy 2026.11-payments --env staging --target k8s/staging-eu --status succeeded \
+    --verified sha256:...
+  dml release deploy 2026.11-payments --update dep_0123456789ab --status succeeded`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			digests := make([]digest.Digest, len(verified))
+			for i, v := range verified {
+				digests[i] = digest.Digest(v)
+			}
+			var res client.DeploymentResult
+			if update != "" {
+				if cmd.Flags().Changed("env") || cmd.Flags().Changed("target") {
+					return errors.New("--update changes a recorded deployment: --env and --target do not apply")
+				}
+				upd := client.DeploymentUpdate{Status: status}
+				if cmd.Flags().Changed("notes") {
+					upd.Notes = &notes
+				}
+				if len(digests) > 0 {
+					upd.VerifiedDigests = digests
+				}
+				if upd.Status == "" && upd.Notes == nil && upd.VerifiedDigests == nil {
+					return errors.New("--update needs --status, --notes or --verified")
+				}
+				res, err = c.UpdateDeployment(cmd.Context(), args[0], update, upd)
+			} else {
+				if env == "" || target == "" {
+					return errors.New("--env and --target are required (or --update ID)")
+				}
+				res, err = c.RecordDeployment(cmd.Context(), args[0], client.DeploymentRequest{
+					Environment: env, Target: target, Status: status, Notes: notes, VerifiedDigests: digests,
+				})
+			}
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			d := res.Deployment
+			return printFields(cmd.OutOrStdout(), [][2]string{
+				{"deployment", d.ID},
+				{"environment", d.Environment},
+				{"target", d.Target},
+				{"status", d.Status},
+				{"by", d.By},
+				{"started", d.StartedAt.Format(time.RFC3339)},
+				{"finished", releaseTime(d.FinishedAt)},
+				{"verified", listOrNone(releaseDigestList(d.VerifiedDigests))},
+				{"notes", releaseOrDash(releaseOneLine(d.Notes))},
+				{"release", res.Release.Name},
+				{"release state", res.Release.State},
+				{"next", listOrNone(res.Release.AllowedActions)},
+			})
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&env, "env", "", "environment deployed to")
+	f.StringVar(&target, "target", "", "what was deployed to (cluster, host group, ...)")
+	f.StringVar(&status, "status", "", "in_progress (default for new deployments), succeeded, failed or rolled_back")
+	f.StringVar(&notes, "notes", "", "notes")
+	f.StringArrayVar(&verified, "verified", nil, "digest verified before deploying (repeatable)")
+	f.StringVar(&update, "update", "", "update the deployment with this id instead of recording a new one")
+	return cmd
+}
+
+func newReleaseReviewCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+		req client.ReviewRequest
+	)
+	cmd := &cobra.Command{
+		Use:   "review NAME --outcome OUTCOME --summary TEXT [--incident ID]... [--objectives-met]",
+		Short: "File the post-implementation review of a deployed release (release managers)",
+		Long: `File (or re-file) the post-implementation review. The release moves to review, and the
+close gate then approves the review's digest; re-filing discards close approvals.
+Outcomes: successful, successful_with_issues, failed, rolled_back.`,
+		Example: `  dml release review 2026.11-payments --outcome successful --summary "no incidents" --objectives-met`,
+		Args:    cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			return c.FileReview(cmd.Context(), args[0], req)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&req.Outcome, "outcome", "", "successful, successful_with_issues, failed or rolled_back")
+	f.StringVar(&req.Summary, "summary", "", "summary of the review")
+	f.StringArrayVar(&req.Incidents, "incident", nil, "incident reference (repeatable)")
+	f.BoolVar(&req.ObjectivesMet, "objectives-met", false, "the release met its objectives")
+	_ = cmd.MarkFlagRequired("outcome")
+	_ = cmd.MarkFlagRequired("summary")
+	return cmd
+}
+
+func newReleaseCancelCmd() *cobra.Command {
+	var (
+		cf     clientFlags
+		out    outputFormat
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use:   "cancel NAME [--reason TEXT]",
+		Short: "Cancel a release before its first deployment (release managers)",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
+			return c.CancelRelease(cmd.Context(), args[0], reason)
+		})(cmd, args)
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled")
+	return cmd
+}
+
+func newReleaseManifestCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		dst string
+	)
+	cmd := &cobra.Command{
+		Use:   "manifest NAME [-o FILE]",
+		Short: "Fetch the sealed release manifest (OCI image index) and the server's signature",
+		Long: `Fetch the release manifest sealed when the build gate was authorised: an OCI image index
+listing every artifact by digest. The bytes are checked against the announced digest.
+Without -o (or with -o -) they go to stdout and the digest and signature to stderr.`,
+		Example: `  dml release manifest 2026.11-payments -o 2026.11-payments.index.json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			m, err := c.ReleaseManifest(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			summary := cmd.OutOrStdout()
+			if dst == "" || dst == "-" {
+				if _, err := cmd.OutOrStdout().Write(m.Body); err != nil {
+					return err
+				}
+				summary = cmd.ErrOrStderr()
+			} else {
+				if err := os.WriteFile(dst, m.Body, 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(summary, "wrote %s (%d bytes)\n", dst, len(m.Body))
+			}
+			return printFields(summary, [][2]string{{"digest", m.Digest.String()}, {"signature", releaseOrDash(m.Signature)}})
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVarP(&dst, "output-file", "o", "", "file to write (default and -: stdout)")
+	return cmd
+}
+
+func newArtifactRetireCmd(use string) *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: "Retire an artifact version: kept, but no new release may include it (admins, release managers)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.RetireArtifact(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), a)
+			}
+			return printFields(cmd.OutOrStdout(), append(artifactFields(a.Artifact),
+				[2]string{"retired at", releaseTime(a.RetiredAt)}, [2]string{"retired by", releaseOrDash(a.RetiredBy)}))
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+// printRelease prints the readable view of a release.
+func printRelease(w io.Writer, r client.Release) error {
+	p := r.Plan
+	window := "-"
+	if p.Window != nil {
+		window = p.Window.Start.Format(time.RFC3339) + " – " + p.Window.End.Format(time.RFC3339)
+	}
+	manifest := "- (sealed when the build gate is authorised)"
+	if r.ManifestDigest != "" {
+		manifest = r.ManifestDigest.String() + " (sealed " + releaseTime(r.SealedAt) + ")"
+	}
+	fields := [][2]string{
+		{"release", r.Name},
+		{"state", r.State},
+		{"change ref", p.ChangeRef},
+		{"title", releaseOneLine(p.Title)},
+		{"environments", releaseOrDash(strings.Join(p.Environments, " → "))},
+		{"window", window},
+		{"risk", releaseOrDash(releaseOneLine(p.Risk))},
+		{"backout plan", releaseOrDash(releaseOneLine(p.BackoutPlan))},
+	}
+	if p.Description != "" {
+		fields = append(fields, [2]string{"description", releaseOneLine(p.Description)})
+	}
+	fields = append(fields,
+		[2]string{"plan digest", r.PlanDigest.String()},
+		[2]string{"manifest digest", manifest},
+		[2]string{"created", r.CreatedBy + " at " + r.CreatedAt.Format(time.RFC3339)},
+		[2]string{"updated", r.UpdatedAt.Format(time.RFC3339) + fmt.Sprintf(" (revision %d)", r.Revision)},
+	)
+	if err := printFields(w, fields); err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nARTIFACTS")
+	if len(r.Artifacts) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	} else {
+		fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tPUBLISHED BY")
+		for _, a := range r.Artifacts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, a.Digest, formatBytes(a.Size), a.CreatedBy)
+		}
+	}
+
+	fmt.Fprintln(tw, "\nGATES")
+	fmt.Fprintln(tw, "GATE\tREQUIRED\tRECEIVED\tSTATUS\tAPPROVERS\tEXPECTED DIGEST")
+	for _, g := range r.Gates {
+		status := "-"
+		switch {
+		case g.Authorized:
+			status = "authorized"
+		case g.Open:
+			status = "open"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", g.Gate, g.Required, g.Received, status, listOrNone(g.Approvers), releaseOrDash(g.ExpectedDigest.String()))
+	}
+
+	if len(r.Deployments) > 0 {
+		fmt.Fprintln(tw, "\nDEPLOYMENTS")
+		fmt.Fprintln(tw, "ID\tENVIRONMENT\tTARGET\tSTATUS\tBY\tSTARTED\tFINISHED\tVERIFIED")
+		for _, d := range r.Deployments {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, d.Status, d.By,
+				d.StartedAt.Format(time.RFC3339), releaseTime(d.FinishedAt), listOrNone(releaseDigestList(d.VerifiedDigests)))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	if rv := r.Review; rv != nil {
+		fmt.Fprintln(w, "\nREVIEW")
+		if err := printFields(w, [][2]string{
+			{"outcome", rv.Outcome},
+			{"summary", releaseOneLine(rv.Summary)},
+			{"incidents", listOrNone(rv.Incidents)},
+			{"objectives met", strconv.FormatBool(rv.ObjectivesMet)},
+			{"by", rv.By + " at " + rv.At.Format(time.RFC3339)},
+			{"review digest", r.ReviewDigest.String()},
+		}); err != nil {
+			return err
+		}
+	}
+	if rj := r.LastRejection; rj != nil {
+		fmt.Fprintln(w, "\nLAST REJECTION")
+		if err := printFields(w, [][2]string{
+			{"gate", rj.Gate},
+			{"by", rj.By + " at " + rj.At.Format(time.RFC3339)},
+			{"digest", rj.Digest.String()},
+			{"reason", releaseOneLine(rj.Comment)},
+		}); err != nil {
+			return err
+		}
+	}
+	next := "none (final state)"
+	if len(r.AllowedActions) > 0 {
+		next = strings.Join(r.AllowedActions, ", ")
+	}
+	_, err := fmt.Fprintf(w, "\nnext: %s\n", next)
+	return err
+}
+
+// oneLine folds a multi-line text for a table cell.
+func releaseOneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ⏎ ")), " ")
+}
+
+func releaseOrDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func releaseTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func releaseDigestList(ds []digest.Digest) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}

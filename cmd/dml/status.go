@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dmlproject/dml/api/client"
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "status NAME VERSION",
+		Short: "Show an artifact's admission: its state and what the trust policy still needs",
+		Long: `Show where version VERSION of artifact NAME stands against the trust policy: its state
+(QUARANTINED, ADMITTED or REJECTED), the policy rule that applies, what admission still
+needs, the reason for the decision, and the evidence attached so far.
+
+The command is informational: it exits 0 whatever the state. To check the evidence and the
+admission receipt yourself, use ` + "`dml verify`" + `.`,
+		Example: `  dml status payments/api 1.4.2`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.Artifact(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if list == nil {
+				list = []client.Evidence{}
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Artifact client.Artifact   `json:"artifact"`
+					Evidence []client.Evidence `json:"evidence"`
+				}{a, list})
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
+			fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
+			fields = append(fields, admissionFields(a)...)
+			fields = append(fields, [2]string{"evidence", countEvidence(list)})
+			if err := printFields(w, fields); err != nil {
+				return err
+			}
+			printUnmet(w, a)
+			if len(list) == 0 {
+				return nil
+			}
+			fmt.Fprintln(w)
+			return printEvidenceTable(w, list)
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+// countEvidence says "2 signatures, 1 attestation" or "none".
+func countEvidence(list []client.Evidence) string {
+	var sigs, atts int
+	for _, e := range list {
+		if e.Kind == kindAttestation {
+			atts++
+		} else {
+			sigs++
+		}
+	}
+	if sigs+atts == 0 {
+		return "none"
+	}
+	return plural(sigs, "signature") + ", " + plural(atts, "attestation")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/dmlproject/dml/api/client"
+	"github.com/spf13/cobra"
+)
+
+func newTrustCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "trust",
+		Short: "Manage the trusted keys and the trust policy (admins)",
+		Long: `Trusted keys are the public keys whose signatures and attestations count; the trust
+policy says, per artifact name pattern, which of them must sign and which attestations
+are required for an artifact to be admitted. Anyone may read both; only admins change
+them, and every change is audited. See docs/signing.md.`,
+	}
+	key := &cobra.Command{Use: "key", Short: "Register, list and revoke trusted public keys"}
+	key.AddCommand(newTrustKeyAddCmd(), newTrustKeyListCmd(), newTrustKeyRevokeCmd())
+	policy := &cobra.Command{Use: "policy", Short: "Set and show the trust policy"}
+	policy.AddCommand(newTrustPolicySetCmd(), newTrustPolicyShowCmd())
+	cmd.AddCommand(key, policy)
+	return cmd
+}
+
+func newTrustKeyAddCmd() *cobra.Command {
+	var (
+		cf      clientFlags
+		out     outputFormat
+		comment string
+	)
+	cmd := &cobra.Command{
+		Use:   "add ID PEMFILE [--comment C]",
+		Short: "Register a public key (cosign.pub) under ID",
+		Long: `Register the public key in PEMFILE (a PEM "PUBLIC KEY" as ` + "`cosign generate-key-pair`" + ` writes
+cosign.pub: ECDSA P-256/384/521, Ed25519 or RSA >= 2048 bits) under ID, the name
+policies use. Quarantined artifacts are re-evaluated: the new key may admit some.`,
+		Example: `  dml trust key add ci cosign.pub --comment "payments build pipeline"`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			pem, err := readBounded(nil, args[1], 64<<10, "public key")
+			if err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			k, err := c.AddTrustKey(cmd.Context(), client.TrustKeyRequest{ID: args[0], PublicKey: string(pem), Comment: comment})
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), k)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "trusted key %s added\n", k.ID)
+			return printFields(cmd.OutOrStdout(), [][2]string{{"algorithm", k.Algorithm}, {"comment", orDash(k.Comment)}})
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringVar(&comment, "comment", "", "what the key is for, who holds it")
+	return cmd
+}
+
+func newTrustKeyListCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List trusted keys, revoked ones included",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			keys, err := c.TrustKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if keys == nil {
+				keys = []client.TrustKey{}
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Keys []client.TrustKey `json:"keys"`
+				}{keys})
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
+			for _, k := range keys {
+				status := "active"
+				if k.RevokedAt != nil {
+					status = "revoked " + k.RevokedAt.Format("2006-01-02 15:04")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, k.CreatedAt.Format("2006-01-02 15:04"), orDash(k.Comment))
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func newTrustKeyRevokeCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a trusted key",
+		Long: `Revoke a trusted key. Evidence it signed no longer counts towards admission, and new
+evidence signed with it is refused (KEY_UNTRUSTED). Artifacts already admitted stay
+admitted: their receipts record what was true when they were admitted.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeTrustKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked trusted key %s\n", args[0])
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func newTrustPolicySetCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "set FILE",
+		Short: "Replace the trust policy with FILE (YAML or JSON; - for stdin)",
+		Long: `Store the policy in FILE (YAML or JSON, - for stdin) as the new current version. The
+server validates it and reports every problem at once (POLICY_INVALID); unknown fields are
+errors, so a misspelt "treshold" cannot weaken a rule. Quarantined artifacts are then
+re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
+		Example: `  dml trust policy set policy.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			doc, err := readBounded(cmd.InOrStdin(), args[0], 1<<20, "policy")
+			if err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.SetTrustPolicy(cmd.Context(), doc)
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "trust policy version %d set\n", p.Version)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func newTrustPolicyShowCmd() *cobra.Command {
+	var (
+		cf  clientFlags
+		out outputFormat
+	)
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Print the current trust policy",
+		Long: `Print the current trust policy. The document goes to stdout as indented JSON, which
+` + "`dml trust policy set`" + ` accepts back; its version and author go to stderr. With --output json
+the version, author and document are printed together.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.TrustPolicy(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "trust policy version %d, set by %s at %s\n", p.Version, p.CreatedBy, p.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+			var buf bytes.Buffer
+			if err := json.Indent(&buf, p.Policy, "", "  "); err != nil {
+				return fmt.Errorf("the server sent a policy that is not JSON: %w", err)
+			}
+			buf.WriteByte('\n')
+			_, err = cmd.OutOrStdout().Write(buf.Bytes())
+			return err
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	return cmd
+}

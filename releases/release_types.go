@@ -1,0 +1,169 @@
+package releases
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ReleaseState is a release's ITIL phase.
+type ReleaseState string
+
+const (
+	ReleasePlanning  ReleaseState = "planning"
+	ReleaseBuilding  ReleaseState = "building"
+	ReleaseReleased  ReleaseState = "released"
+	ReleaseDeploying ReleaseState = "deploying"
+	ReleaseDeployed  ReleaseState = "deployed"
+	ReleaseReview    ReleaseState = "review"
+	ReleaseClosed    ReleaseState = "closed"
+	ReleaseCancelled ReleaseState = "cancelled"
+)
+
+// ReleaseStates lists every state in process order.
+var ReleaseStates = []ReleaseState{ReleasePlanning, ReleaseBuilding, ReleaseReleased, ReleaseDeploying, ReleaseDeployed, ReleaseReview, ReleaseClosed, ReleaseCancelled}
+
+// Event actions of releases.
+const (
+	ActionReleaseCreated      = "release.created"
+	ActionReleasePlanSet      = "release.plan.set"
+	ActionReleaseArtifactsSet = "release.artifacts.set"
+	ActionReleaseApproval     = "release.approval"
+	ActionReleaseSealed       = "release.sealed"
+	ActionReleaseDeployment   = "release.deployment"
+	ActionReleaseReview       = "release.review"
+	ActionReleaseClosed       = "release.closed"
+	ActionReleaseCancelled    = "release.cancelled"
+	ActionArtifactRetired     = "artifact.retired"
+)
+
+// Window is the planned deployment window.
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Plan is what the plan gate authorises. Its canonical JSON encoding is
+// hashed into PlanDigest.
+type Plan struct {
+	ChangeRef    string   `json:"changeRef"`
+	Title        string   `json:"title"`
+	Description  string   `json:"description"`
+	Environments []string `json:"environments"`
+	Window       *Window  `json:"window,omitempty"`
+	BackoutPlan  string   `json:"backoutPlan"`
+	Risk         string   `json:"risk"`
+}
+
+// ReleaseArtifact is an artifact version attached to a release, with the
+// digest it had when attached.
+type ReleaseArtifact struct {
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	MediaType string        `json:"mediaType"`
+	CreatedBy string        `json:"createdBy"`
+}
+
+// Decision of an approver.
+type Decision string
+
+const (
+	DecisionApprove Decision = "approve"
+	DecisionReject  Decision = "reject"
+)
+
+// Approval is one approver's decision on a gate, bound to the digest of
+// what was approved.
+type Approval struct {
+	Gate     string        `json:"gate"`
+	Decision Decision      `json:"decision"`
+	Digest   digest.Digest `json:"digest"`
+	Comment  string        `json:"comment"`
+	By       string        `json:"by"`
+	TokenID  string        `json:"tokenId"`
+	At       time.Time     `json:"at"`
+	// Discarded is set when the approved thing changed afterwards (a new
+	// plan): the approval stays on record but no longer counts.
+	Discarded bool `json:"discarded,omitempty"`
+}
+
+// DeploymentStatus is where a deployment stands.
+type DeploymentStatus string
+
+const (
+	DeploymentInProgress DeploymentStatus = "in_progress"
+	DeploymentSucceeded  DeploymentStatus = "succeeded"
+	DeploymentFailed     DeploymentStatus = "failed"
+	DeploymentRolledBack DeploymentStatus = "rolled_back"
+)
+
+// Deployment is a deployment agent's record of one rollout.
+type Deployment struct {
+	ID              string           `json:"id"`
+	Environment     string           `json:"environment"`
+	Target          string           `json:"target"`
+	Status          DeploymentStatus `json:"status"`
+	StartedAt       time.Time        `json:"startedAt"`
+	FinishedAt      *time.Time       `json:"finishedAt,omitempty"`
+	Notes           string           `json:"notes"`
+	VerifiedDigests []digest.Digest  `json:"verifiedDigests"`
+	By              string           `json:"by"`
+	UpdatedAt       time.Time        `json:"updatedAt"`
+}
+
+// Review is the post-implementation review.
+type Review struct {
+	Outcome       string    `json:"outcome"`
+	Summary       string    `json:"summary"`
+	Incidents     []string  `json:"incidents"`
+	ObjectivesMet bool      `json:"objectivesMet"`
+	By            string    `json:"by"`
+	At            time.Time `json:"at"`
+}
+
+// Release is the whole release record. It is persisted as one document
+// (plus an index of its artifacts) and updated with compare-and-set on
+// Revision.
+type Release struct {
+	Name  string       `json:"name"`
+	State ReleaseState `json:"state"`
+	Plan  Plan         `json:"plan"`
+	// PlanDigest is the digest of the canonical plan document.
+	PlanDigest digest.Digest     `json:"planDigest"`
+	Artifacts  []ReleaseArtifact `json:"artifacts"`
+	// Gates maps a gate ("plan", "build", "deploy:ENV", "close") to the
+	// number of distinct approvers it needs.
+	Gates     map[string]int `json:"gates"`
+	Approvals []Approval     `json:"approvals"`
+	// Manifest is set when the release is sealed: the digest of the OCI
+	// image index in the blob store and the server's signature over it.
+	ManifestDigest    digest.Digest `json:"manifestDigest,omitempty"`
+	ManifestSignature string        `json:"manifestSignature,omitempty"`
+	SealedAt          *time.Time    `json:"sealedAt,omitempty"`
+	Deployments       []Deployment  `json:"deployments"`
+	Review            *Review       `json:"review,omitempty"`
+	ReviewDigest      digest.Digest `json:"reviewDigest,omitempty"`
+	// LastRejection records the latest rejection, shown until the next
+	// approval round.
+	LastRejection *Approval `json:"lastRejection,omitempty"`
+	CreatedBy     string    `json:"createdBy"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	Revision      int64     `json:"revision"`
+}
+
+// ReleaseFilter selects releases for listing, ordered by name.
+type ReleaseFilter struct {
+	State  ReleaseState
+	Limit  int
+	Cursor string
+}
+
+// ReleaseChange describes one update of a release, for its event record.
+type ReleaseChange struct {
+	Action  string
+	Details json.RawMessage
+}

@@ -1,0 +1,340 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+// A release is stored as one JSON document rather than a table per part
+// (approvals, deployments, review): the domain reads and replaces it whole,
+// under compare-and-set on its revision, so one row per release is one
+// read and one write per change. The columns beside the document, and the
+// release_artifacts index, are copies written from the same struct in the
+// same statement or transaction.
+
+// releaseSubject is the subject of every event about release name.
+func releaseSubject(name string) string { return "release:" + name }
+
+// checkRelease validates what keeps the release row and its artifact index
+// meaningful. Which releases and changes make sense (the order of states,
+// gates, what an approval covers) is the domain's business.
+func checkRelease(r releases.Release) error {
+	switch {
+	case r.Name == "":
+		return fmt.Errorf("%w: a release needs a name", releases.ErrInvalidInput)
+	case !slices.Contains(releases.ReleaseStates, r.State):
+		return fmt.Errorf("%w: release %s: unknown state %q", releases.ErrInvalidInput, r.Name, r.State)
+	}
+	seen := make(map[[2]string]bool, len(r.Artifacts))
+	for _, a := range r.Artifacts {
+		ref := a.Name + ":" + a.Version
+		key := [2]string{a.Name, a.Version}
+		switch {
+		case a.Name == "" || a.Version == "":
+			return fmt.Errorf("%w: release %s: artifact %q needs a name and a version", releases.ErrInvalidInput, r.Name, ref)
+		case a.Digest.Validate() != nil:
+			return fmt.Errorf("%w: release %s: artifact %s: digest %q: %v", releases.ErrInvalidInput, r.Name, ref, a.Digest, a.Digest.Validate())
+		case seen[key]:
+			// The index has one row per version; a second, perhaps with
+			// another digest, could only be a mistake.
+			return fmt.Errorf("%w: release %s: artifact %s included twice", releases.ErrInvalidInput, r.Name, ref)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// encodeRelease returns r as it will read back, and the document that
+// says so: a deep copy (by way of its JSON, which leaves the caller's
+// slices alone) with every time in UTC, so that what a write returns and
+// what a later read decodes are the same.
+func encodeRelease(r releases.Release) (releases.Release, string, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		// Only a time outside the years 0-9999 fails to encode.
+		return releases.Release{}, "", fmt.Errorf("%w: release %s: %v", releases.ErrInvalidInput, r.Name, err)
+	}
+	var s releases.Release
+	if err := json.Unmarshal(b, &s); err != nil {
+		return releases.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
+	}
+	releaseInUTC(&s)
+	if b, err = json.Marshal(s); err != nil {
+		return releases.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
+	}
+	return s, string(b), nil
+}
+
+// releaseInUTC moves every time of r to UTC. A time field added to
+// releases.Release belongs here too; the suite's round trip, which uses
+// another zone, catches one that is missing and set by its fixture.
+func releaseInUTC(r *releases.Release) {
+	utc := func(t *time.Time) {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
+	if w := r.Plan.Window; w != nil {
+		utc(&w.Start)
+		utc(&w.End)
+	}
+	for i := range r.Approvals {
+		utc(&r.Approvals[i].At)
+	}
+	utc(r.SealedAt)
+	for i := range r.Deployments {
+		d := &r.Deployments[i]
+		utc(&d.StartedAt)
+		utc(d.FinishedAt)
+		utc(&d.UpdatedAt)
+	}
+	if r.Review != nil {
+		utc(&r.Review.At)
+	}
+	if r.LastRejection != nil {
+		utc(&r.LastRejection.At)
+	}
+	utc(&r.CreatedAt)
+	utc(&r.UpdatedAt)
+}
+
+func scanRelease(row rowScanner) (releases.Release, error) {
+	var doc string
+	if err := row.Scan(&doc); err != nil {
+		return releases.Release{}, err
+	}
+	var r releases.Release
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return releases.Release{}, fmt.Errorf("stored release document: %w", err)
+	}
+	return r, nil
+}
+
+// scanReleases reads every row of a query for documents; never nil, so
+// that "no releases" encodes as [] and not null.
+func scanReleases(rows *sql.Rows) ([]releases.Release, error) {
+	defer rows.Close()
+	out := []releases.Release{}
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// indexArtifacts makes release_artifacts list exactly r.Artifacts.
+func (db *DB) indexArtifacts(ctx context.Context, tx *sql.Tx, r releases.Release) error {
+	if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM release_artifacts WHERE release_name = ?`), r.Name); err != nil {
+		return err
+	}
+	for _, a := range r.Artifacts {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO release_artifacts (release_name, artifact_name, artifact_version, digest)
+			VALUES (?, ?, ?, ?)`), r.Name, a.Name, a.Version, a.Digest.String())
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateRelease stores r with Revision 1 (whatever r says) and records
+// "release.created"; a zero CreatedAt or UpdatedAt is now. A name already
+// taken is releases.ErrConflict.
+func (db *DB) CreateRelease(ctx context.Context, actor releases.Actor, r releases.Release) (releases.Release, error) {
+	if err := checkRelease(r); err != nil {
+		return releases.Release{}, err
+	}
+	createdAt, okCreated := db.timeOrNow(r.CreatedAt)
+	updatedAt, okUpdated := db.timeOrNow(r.UpdatedAt)
+	if !okCreated || !okUpdated {
+		return releases.Release{}, fmt.Errorf("%w: release %s: creation or update time out of range", releases.ErrInvalidInput, r.Name)
+	}
+	r.CreatedAt, r.UpdatedAt, r.Revision = createdAt, updatedAt, 1
+	stored, doc, err := encodeRelease(r)
+	if err != nil {
+		return releases.Release{}, err
+	}
+	artifacts := make([]string, len(stored.Artifacts))
+	for i, a := range stored.Artifacts {
+		artifacts[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
+	}
+
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO releases (name, state, revision, document, created_by, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			stored.Name, string(stored.State), stored.Revision, doc, stored.CreatedBy, toNanos(stored.CreatedAt), toNanos(stored.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if err := db.indexArtifacts(ctx, tx, stored); err != nil {
+			return err
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionReleaseCreated, releaseSubject(stored.Name), struct {
+			State      releases.ReleaseState `json:"state"`
+			PlanDigest digest.Digest         `json:"planDigest"`
+			Artifacts  []string              `json:"artifacts"`
+		}{stored.State, stored.PlanDigest, artifacts})
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrConflict) {
+		return releases.Release{}, fmt.Errorf("release %s: name already taken: %w", r.Name, err)
+	} else if err != nil {
+		return releases.Release{}, fmt.Errorf("sqlstore: create release %s: %w", r.Name, err)
+	}
+	return stored, nil
+}
+
+// GetRelease returns releases.ErrNotFound for an unknown name.
+func (db *DB) GetRelease(ctx context.Context, name string) (releases.Release, error) {
+	r, err := scanRelease(db.sql.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`), name))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.Release{}, fmt.Errorf("release %s: %w", name, releases.ErrNotFound)
+	case err != nil:
+		return releases.Release{}, fmt.Errorf("sqlstore: get release %s: %w", name, db.translate(err))
+	}
+	return r, nil
+}
+
+// ListReleases returns one page ordered by name, filtered by state when
+// set, and the cursor of the next page ("" when this page is the last).
+// Limit 0 means 100; at most 1000 are returned.
+func (db *DB) ListReleases(ctx context.Context, f releases.ReleaseFilter) ([]releases.Release, string, error) {
+	limit, err := pageLimit(f.Limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list releases: %w", err)
+	}
+	if f.State != "" && !slices.Contains(releases.ReleaseStates, f.State) {
+		return nil, "", fmt.Errorf("list releases: %w: unknown state %q", releases.ErrInvalidInput, f.State)
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, string(f.State))
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor, false)
+		if err != nil {
+			return nil, "", fmt.Errorf("list releases: %w", err)
+		}
+		where = append(where, "name > ?")
+		args = append(args, c.Name)
+	}
+	q := `SELECT document FROM releases`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY name LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := db.sql.QueryContext(ctx, db.q(q), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlstore: list releases: %w", db.translate(err))
+	}
+	list, err := scanReleases(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlstore: list releases: %w", db.translate(err))
+	}
+	list, next := onePage(list, limit, func(r releases.Release) cursor { return cursor{Name: r.Name} })
+	return list, next, nil
+}
+
+// UpdateRelease replaces the stored release with r if it is still at
+// r.Revision, storing it with Revision+1 and UpdatedAt now, and records one
+// event: change.Action about "release:NAME", with change.Details byte for
+// byte (none when empty). CreatedBy and CreatedAt stay as created, whatever
+// r says. A stale revision is releases.ErrConflict naming both revisions;
+// an unknown name is releases.ErrNotFound.
+func (db *DB) UpdateRelease(ctx context.Context, actor releases.Actor, r releases.Release, change releases.ReleaseChange) (releases.Release, error) {
+	if change.Action == "" {
+		return releases.Release{}, fmt.Errorf("%w: change of release %s needs an action", releases.ErrInvalidInput, r.Name)
+	}
+	if len(change.Details) > 0 {
+		if err := checkJSON(change.Details); err != nil {
+			return releases.Release{}, fmt.Errorf("change of release %s: details: %w", r.Name, err)
+		}
+	}
+	if err := checkRelease(r); err != nil {
+		return releases.Release{}, err
+	}
+	from := r.Revision
+	var stored releases.Release
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var (
+			revision, createdAt int64
+			createdBy           string
+		)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT revision, created_by, created_at FROM releases WHERE name = ?`), r.Name).
+			Scan(&revision, &createdBy, &createdAt)
+		if err != nil {
+			return err
+		}
+		if revision != from {
+			return fmt.Errorf("release %s is at revision %d, not %d: %w", r.Name, revision, from, releases.ErrConflict)
+		}
+		now := db.now()
+		r.Revision, r.UpdatedAt = from+1, now
+		r.CreatedBy, r.CreatedAt = createdBy, fromNanos(createdAt)
+		s, doc, err := encodeRelease(r)
+		if err != nil {
+			return err
+		}
+		// The revision condition repeats the check above for a dialect with
+		// several writers, where another transaction may commit between
+		// the two statements.
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE releases SET state = ?, revision = ?, document = ?, updated_at = ?
+			WHERE name = ? AND revision = ?`),
+			string(s.State), s.Revision, doc, toNanos(s.UpdatedAt), s.Name, from)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("release %s changed concurrently from revision %d: %w", r.Name, from, releases.ErrConflict)
+		}
+		if err := db.indexArtifacts(ctx, tx, s); err != nil {
+			return err
+		}
+		stored = s
+		return db.recordEvent(ctx, tx, now, actor, change.Action, releaseSubject(s.Name), change.Details)
+	})
+	switch err := db.translate(err); {
+	case errors.Is(err, releases.ErrNotFound):
+		return releases.Release{}, fmt.Errorf("release %s: %w", r.Name, err)
+	case errors.Is(err, releases.ErrConflict), errors.Is(err, releases.ErrInvalidInput):
+		return releases.Release{}, err
+	case err != nil:
+		return releases.Release{}, fmt.Errorf("sqlstore: update release %s: %w", r.Name, err)
+	}
+	return stored, nil
+}
+
+// ReleasesContaining lists the releases whose artifacts include
+// name:version, ordered by name; none is an empty list, not an error.
+func (db *DB) ReleasesContaining(ctx context.Context, name, version string) ([]releases.Release, error) {
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT r.document FROM releases r
+		JOIN release_artifacts a ON a.release_name = r.name
+		WHERE a.artifact_name = ? AND a.artifact_version = ? ORDER BY r.name`), name, version)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: releases containing %s:%s: %w", name, version, db.translate(err))
+	}
+	list, err := scanReleases(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: releases containing %s:%s: %w", name, version, db.translate(err))
+	}
+	return list, nil
+}
