@@ -35,7 +35,7 @@ type artifactRef struct {
 }
 
 // artifactActions are the sub-resources of a version.
-var artifactActions = map[string]bool{"content": true, "signatures": true, "attestations": true, "evidence": true, "retire": true}
+var artifactActions = map[string]bool{"content": true, "signatures": true, "attestations": true, "evidence": true, "retire": true, "provenance": true}
 
 // parseArtifactPath splits "/payments/api/versions/1.4.2/content" and
 // ".../versions/1.4.2/evidence/sha256:…". The version and action are taken
@@ -68,6 +68,7 @@ func (s *Server) artifactRoutes() map[string]artifactHandler {
 		"POST attestations": s.addAttestation,
 		"GET evidence":      s.getEvidence,
 		"POST retire":       s.retireArtifact,
+		"GET provenance":    s.getProvenance,
 	}
 }
 

@@ -67,6 +67,7 @@ func New(cfg Config) *Server {
 	s.routeTokens(v1)
 	s.routeTrust(v1)
 	s.routeReleases(v1)
+	s.routeAudit(v1)
 	return s
 }
 

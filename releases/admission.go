@@ -120,7 +120,10 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "key", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
 	updated, err := s.evaluate(ctx, p.Actor(), a.Name, a.Version)
 	if err != nil {
-		return e, a, err
+		// The evidence is stored; the decision is retried with the next
+		// evidence or trust change.
+		s.log.Error("admission evaluation after evidence failed", "name", a.Name, "version", a.Version, "err", err)
+		return e, a, nil
 	}
 	return e, updated, nil
 }

@@ -58,7 +58,8 @@ type Evidence struct {
 	ArtifactVersion string        `json:"artifactVersion"`
 	ArtifactDigest  digest.Digest `json:"artifactDigest"`
 	Kind            EvidenceKind  `json:"kind"`
-	// Format is how it arrived: "raw-signature", "bundle", "dsse".
+	// Format is how it arrived: "signature" (raw base64), "sigstore-bundle"
+	// or "dsse".
 	Format    string `json:"format"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`

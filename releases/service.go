@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Service is the domain's entry point: the API layer calls it and nothing
@@ -23,8 +25,11 @@ type Service struct {
 	meta   Metadata
 	blobs  *store.Store
 	signer *signing.ServerSigner
-	log    *slog.Logger
-	now    func() time.Time
+	// logKey signs audit log checkpoints; logOrigin is their first line.
+	logKey    *auditlog.LogKey
+	logOrigin string
+	log       *slog.Logger
+	now       func() time.Time
 	// admitting serialises admission decisions per artifact version, so
 	// two pieces of evidence arriving together are evaluated one after the
 	// other and the second sees the first.
@@ -48,6 +53,16 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 	s := &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.logKey == nil {
+		skey, _, err := note.GenerateKey(rand.Reader, "dml-ephemeral")
+		if err != nil {
+			panic(fmt.Sprintf("generating an ephemeral log key: %v", err))
+		}
+		if s.logKey, err = auditlog.NewLogKey(skey); err != nil {
+			panic(fmt.Sprintf("ephemeral log key: %v", err))
+		}
+		s.logOrigin = "dml-ephemeral"
 	}
 	if s.signer == nil {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -175,14 +190,13 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 	if a.State == StateQuarantined {
 		// What is still missing depends on the current policy, keys and
 		// evidence: say it as of now.
-		d, _, err := s.decide(ctx, a)
+		d, policyVersion, err := s.decide(ctx, a)
 		if err != nil {
 			return Artifact{}, err
 		}
-		adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason}
+		adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
 		if a.Admission != nil {
 			adm.DecidedAt = a.Admission.DecidedAt
-			adm.PolicyVersion = a.Admission.PolicyVersion
 		}
 		a.Admission = &adm
 	}

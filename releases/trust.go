@@ -47,7 +47,8 @@ func (s *Service) AddTrustKey(ctx context.Context, p Principal, req AddTrustKeyR
 		return TrustKey{}, err
 	}
 	s.log.Info("trust key added", "id", tk.ID, "algorithm", tk.Algorithm, "by", p.Name)
-	return tk, s.reevaluateQuarantined(ctx, p.Actor())
+	s.reevaluateAfterChange(ctx, p.Actor())
+	return tk, nil
 }
 
 // TrustKeys lists the registered keys. Public keys are not secret; any
@@ -92,10 +93,20 @@ func (s *Service) SetTrustPolicy(ctx context.Context, p Principal, doc []byte) (
 		return PolicyVersion{}, err
 	}
 	s.log.Info("trust policy set", "version", pv.Version, "rules", len(policy.Rules), "by", p.Name)
-	return pv, s.reevaluateQuarantined(ctx, p.Actor())
+	s.reevaluateAfterChange(ctx, p.Actor())
+	return pv, nil
 }
 
 // TrustPolicy returns the current policy version; ErrNotFound if none.
 func (s *Service) TrustPolicy(ctx context.Context) (PolicyVersion, error) {
 	return s.meta.TrustPolicy(ctx)
+}
+
+// reevaluateAfterChange re-decides quarantined artifacts after a stored
+// trust change. The change itself succeeded, so a failure here is logged,
+// not returned: the next evidence or trust change re-evaluates again.
+func (s *Service) reevaluateAfterChange(ctx context.Context, actor Actor) {
+	if err := s.reevaluateQuarantined(ctx, actor); err != nil {
+		s.log.Error("re-evaluating quarantined artifacts after a trust change", "err", err)
+	}
 }

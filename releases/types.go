@@ -212,6 +212,9 @@ type Metadata interface {
 	// artifact is a no-op that records nothing.
 	RetireArtifact(ctx context.Context, actor Actor, name, version string) (Artifact, error)
 
+	// The audit log over the recorded events.
+	AuditLog
+
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 

@@ -26,15 +26,17 @@ var ErrInvalidKey = errors.New("invalid public key")
 const minRSABits = 2048
 
 // keyIDPattern keeps key IDs readable in policies, unmet lists and logs:
-// no spaces or commas that would make "keys: ci, release" ambiguous.
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$`)
+// no spaces or commas that would make "keys: ci, release" ambiguous, and no
+// slash, so an ID is one URL path segment (/trust/keys/{id}/revoke) and a
+// file name (--trusted-keys DIR/ID.pub).
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$`)
 
 // ValidateKeyID reports whether id can name a trusted key: 1 to 128
-// characters, letters, digits and . _ : @ / + -, starting with a letter or
+// characters, letters, digits and . _ : @ + -, starting with a letter or
 // digit.
 func ValidateKeyID(id string) error {
 	if !keyIDPattern.MatchString(id) {
-		return fmt.Errorf("key ID %q: want 1-128 characters of letters, digits and . _ : @ / + -, starting with a letter or digit", id)
+		return fmt.Errorf("key ID %q: want 1-128 characters of letters, digits and . _ : @ + -, starting with a letter or digit", id)
 	}
 	return nil
 }

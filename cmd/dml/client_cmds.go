@@ -30,6 +30,8 @@ func addClientCommands(root *cobra.Command) {
 		newTrustCmd(),
 		newTokenCmd(),
 		newWhoamiCmd(),
+		newAuditCmd(),
+		newProvenanceCmd(),
 	)
 	addReleaseCommands(root)
 }

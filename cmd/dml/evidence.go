@@ -53,16 +53,15 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 			if err := out.validate(); err != nil {
 				return err
 			}
+			if kind != "auto" && kind != kindSignature && kind != kindAttestation {
+				return fmt.Errorf("--kind must be auto, signature or attestation, not %q", kind)
+			}
 			body, err := readBounded(cmd.InOrStdin(), args[2], client.MaxEvidenceSize, "evidence")
 			if err != nil {
 				return err
 			}
-			switch kind {
-			case "auto":
+			if kind == "auto" {
 				kind = detectEvidenceKind(body)
-			case kindSignature, kindAttestation:
-			default:
-				return fmt.Errorf("--kind must be auto, signature or attestation, not %q", kind)
 			}
 			c, err := cf.client()
 			if err != nil {

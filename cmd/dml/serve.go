@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -33,6 +34,7 @@ type serveOptions struct {
 	s3              s3.Config
 	s3PartSizeMiB   int64
 	serverKey       string
+	logOrigin       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -61,6 +63,7 @@ a generated one that is printed once on stderr.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
 	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
 	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start)")
+	f.StringVar(&o.logOrigin, "log-origin", "dml", "origin line of audit log checkpoints (name this DML, e.g. dml.example.com); also names a new log key")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.stagingMaxAge, "staging-max-age", time.Hour, "remove unfinished uploads older than this (swept at start and every 10 minutes)")
@@ -121,7 +124,11 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("server key: %w", err)
 	}
-	svc := releases.NewService(meta, blobs, log, releases.WithSigner(signer))
+	logKey, err := auditlog.LoadOrCreateLogKey(filepath.Join(o.dataDir, "log-key"), o.logOrigin)
+	if err != nil {
+		return fmt.Errorf("audit log key: %w", err)
+	}
+	svc := releases.NewService(meta, blobs, log, releases.WithSigner(signer), releases.WithLogKey(logKey, o.logOrigin))
 	secret, err := svc.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap admin token: %w", err)

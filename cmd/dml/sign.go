@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -151,7 +152,11 @@ func readPredicate(path string) ([]byte, error) {
 		return nil, err
 	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
+	err = json.Unmarshal(data, &obj)
+	if err == nil && obj == nil {
+		err = errors.New("it is null") // null decodes into a nil map
+	}
+	if err != nil {
 		return nil, fmt.Errorf("predicate %s must be a JSON object: %w", path, err)
 	}
 	return data, nil

@@ -215,8 +215,13 @@ func TestCLISigningPipeline(t *testing.T) {
 	})
 }
 
+// fetchServerKey saves the server's public key with `dml trust
+// server-key`, as an admin would at install time, and checks it is the
+// key the API serves.
 func fetchServerKey(t *testing.T, serverURL, token string) string {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "dml-server.pub")
+	mustRunCLI(t, "trust", "server-key", "-o", path, "--token", token)
 	c, err := client.New(serverURL, token)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +230,10 @@ func fetchServerKey(t *testing.T, serverURL, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeTemp(t, "server.pub", string(pem))
+	if saved := mustRead(t, path); !bytes.Equal(saved, pem) {
+		t.Fatalf("dml trust server-key wrote %q, the server serves %q", saved, pem)
+	}
+	return path
 }
 
 // TestCLISign: the signature is cosign's: base64 of an ASN.1 DER ECDSA

@@ -23,7 +23,40 @@ them, and every change is audited. See docs/signing.md.`,
 	key.AddCommand(newTrustKeyAddCmd(), newTrustKeyListCmd(), newTrustKeyRevokeCmd())
 	policy := &cobra.Command{Use: "policy", Short: "Set and show the trust policy"}
 	policy.AddCommand(newTrustPolicySetCmd(), newTrustPolicyShowCmd())
-	cmd.AddCommand(key, policy)
+	cmd.AddCommand(key, policy, newTrustServerKeyCmd())
+	return cmd
+}
+
+func newTrustServerKeyCmd() *cobra.Command {
+	var (
+		cf      clientFlags
+		outPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "server-key [-o FILE]",
+		Short: "Print the server's public key, which signs admission receipts",
+		Long: `Print the server's public key (PEM). Its admission receipts verify with this key alone
+(` + "`dml verify --server-key FILE`" + `, or ` + "`cosign verify-blob-attestation --key FILE`" + `).
+
+Fetch it once, when the server is installed, and hand the copy to those who verify: a key
+fetched from the server at verification time proves only that the server agrees with
+itself.`,
+		Example: `  dml trust server-key -o dml-server.pub`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			pem, err := c.ServerKey(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return writeResult(cmd.OutOrStdout(), outPath, pem)
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVarP(&outPath, "output-file", "o", "", "write the key to this file instead of stdout")
 	return cmd
 }
 

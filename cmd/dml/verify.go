@@ -248,11 +248,10 @@ func (v *verifier) run(ctx context.Context, name, version string) (*verifyReport
 		rep.Problems = append(rep.Problems, "no signature verifies with the given keys")
 	}
 
-	if c, ok := v.checkReceipt(ctx, a, list); ok {
-		rep.add(c)
-		if c.Status == checkFailed {
-			rep.Problems = append(rep.Problems, "receipt: "+c.Detail)
-		}
+	c := v.checkReceipt(ctx, a, list)
+	rep.add(c)
+	if c.Status == checkFailed {
+		rep.Problems = append(rep.Problems, "receipt: "+c.Detail)
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep, nil
@@ -343,41 +342,41 @@ type receiptPredicate struct {
 }
 
 // checkReceipt verifies the admission receipt with the server's public
-// key. ok is false when there is nothing to report (no receipt, and none
-// expected).
-func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence []client.Evidence) (c check, ok bool) {
-	c = check{Item: "receipt", Status: checkFailed}
+// key: it must name this artifact and cite only evidence the server lists.
+// An artifact that is not admitted has none, and needs none.
+func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence []client.Evidence) check {
+	c := check{Item: "receipt", Status: checkFailed}
 	if a.Admission == nil || len(a.Admission.Receipt) == 0 {
 		if a.State == "admitted" {
 			c.Detail = "the artifact is admitted but the server sent no receipt"
-			return c, true
+			return c
 		}
-		return check{Item: "receipt", Status: checkNone, Detail: "none: the artifact is " + a.State}, true
+		return check{Item: "receipt", Status: checkNone, Detail: "none: the artifact is " + a.State}
 	}
 	key := v.serverKey
 	source := "the given server key"
 	if key == nil {
-		fmt.Fprintln(v.stderr, "warning: the server's public key was fetched from the server being verified; a compromised server could send its own. Pass --server-key with a copy obtained out of band.")
+		fmt.Fprintln(v.stderr, "warning: the server's public key was fetched from the server being verified; a compromised server could send its own. Pass --server-key with a copy obtained out of band (dml trust server-key, at install time).")
 		var err error
 		if key, err = v.c.ServerKey(ctx); err != nil {
 			c.Detail = "cannot fetch the server key: " + err.Error()
-			return c, true
+			return c
 		}
 		source = "the server key fetched from the server"
 	}
 	st, err := signing.VerifyReceipt(key, a.Admission.Receipt, a.Digest)
 	if err != nil {
-		c.Detail = err.Error()
-		return c, true
+		c.Detail = fmt.Sprintf("does not verify with %s: %v", source, err)
+		return c
 	}
 	var p receiptPredicate
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		c.Detail = "unreadable receipt predicate: " + err.Error()
-		return c, true
+		return c
 	}
 	if p.Name != a.Name || p.Version != a.Version {
 		c.Detail = fmt.Sprintf("the receipt is for %s:%s", p.Name, p.Version)
-		return c, true
+		return c
 	}
 	var missing []string
 	for _, d := range p.Evidence {
@@ -387,11 +386,11 @@ func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence
 	}
 	if len(missing) > 0 {
 		c.Detail = "the receipt cites evidence the server does not list: " + strings.Join(missing, ", ")
-		return c, true
+		return c
 	}
 	c.Status = checkOK
 	c.Detail = fmt.Sprintf("admitted at %s under rule %q (policy v%d) on %s; verified with %s", p.AdmittedAt, p.Rule, p.PolicyVersion, plural(len(p.Evidence), "piece")+" of evidence", source)
-	return c, true
+	return c
 }
 
 // errVerificationFailed is returned when verify finds a problem.

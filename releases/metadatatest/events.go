@@ -12,7 +12,7 @@ import (
 
 // testEventsOnePerChange runs successes, no-ops and failures of every
 // mutating method, and checks that exactly the successes were recorded, in
-// order.
+// order, in the events and in the audit log.
 func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
 	ctx := t.Context()
 	a1 := artifact("payments/api", "1.0.0", "a1")
@@ -154,9 +154,13 @@ func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
 		if s.record {
 			recorded++
 		}
-		if evs := allEvents(t, m); len(evs) != recorded {
+		evs := allEvents(t, m)
+		if len(evs) != recorded {
 			t.Fatalf("after %q: %d events; want %d: %s", s.name, len(evs), recorded, describeEvents(evs))
 		}
+		// One record per event, appended with it, and none for a no-op
+		// or a failure.
+		checkAuditLog(t, m, evs)
 	}
 
 	evs := allEvents(t, m)

@@ -160,12 +160,15 @@ func allEvents(t *testing.T, m releases.Metadata) []releases.Event {
 	}
 }
 
+// checkEventCount checks that want events were recorded, and that the
+// audit log holds exactly those events (checkAuditLog).
 func checkEventCount(t *testing.T, m releases.Metadata, want int) []releases.Event {
 	t.Helper()
 	evs := allEvents(t, m)
 	if len(evs) != want {
 		t.Fatalf("%d events recorded; want %d: %s", len(evs), want, describeEvents(evs))
 	}
+	checkAuditLog(t, m, evs)
 	return evs
 }
 

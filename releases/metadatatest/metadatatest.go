@@ -84,6 +84,17 @@
 //     "name:version", details exactly {digest}); hashes are lowercase hex
 //     SHA-256 of the stored bytes. One event per successful change and none
 //     for a no-op or a failure, with increasing Seq.
+//   - Audit log: every recorded event is also a record of the log, and
+//     nothing else is: record i (indexes 0, 1, 2… with no gaps) is
+//     auditlog.Encode of the i-th event, with the event's time, actor,
+//     action, subject and details. AuditHashes serves tlog's stored hashes
+//     of exactly those records (stored-hash index for index), in the order
+//     asked, and fails for a hash not stored. AuditEntries with limit <= 0
+//     runs to the end of the log as it was when the call began; a negative
+//     start is releases.ErrInvalidInput; fn's error stops the walk and is
+//     returned; fn may call the store. AuditEntriesFor orders by index and
+//     returns an empty list, not nil, when nothing matches. The log and its
+//     root survive a reopen, and later trees are provably extensions of it.
 //   - A write with a cancelled context fails with an error matching
 //     context.Canceled and records nothing.
 package metadatatest
@@ -166,6 +177,14 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 
 		{"Events/OnePerChange", testEventsOnePerChange},
 		{"Events/Paging", testEventsPaging},
+
+		{"Audit/Records", testAuditRecords},
+		{"Audit/Proofs", testAuditProofs},
+		{"Audit/Entries", testAuditEntries},
+		{"Audit/EntriesLongLog", testAuditEntriesLongLog},
+		{"Audit/EntriesFor", testAuditEntriesFor},
+		{"Audit/Hashes", testAuditHashes},
+
 		{"CancelledContext", testCancelledContext},
 
 		{"Concurrent/DistinctArtifacts", testConcurrentDistinct},
@@ -180,6 +199,7 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Concurrent/CreateRelease", testConcurrentCreateRelease},
 		{"Concurrent/UpdateRelease", testConcurrentUpdateRelease},
 		{"Concurrent/RetireArtifact", testConcurrentRetireArtifact},
+		{"Concurrent/AuditLog", testConcurrentAuditLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

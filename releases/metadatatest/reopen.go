@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metadata) {
@@ -49,6 +50,8 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	})
 	a2 = mustRetire(t, m1, a2)
 	before := allEvents(t, m1)
+	logBefore := checkAuditLog(t, m1, before)
+	rootBefore := treeHash(t, int64(len(logBefore)), m1.AuditHashes(ctx))
 	close1()
 
 	m2, close2 := openStore(t, open)
@@ -94,6 +97,13 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 		}
 	}
 
+	if logAfter := checkAuditLog(t, m2, after); !slices.EqualFunc(logAfter, logBefore, sameEntry) {
+		t.Errorf("audit log after reopen = %s; want %s as before", entryIndexes(logAfter), entryIndexes(logBefore))
+	}
+	if root := treeHash(t, int64(len(logBefore)), m2.AuditHashes(ctx)); root != rootBefore {
+		t.Errorf("audit root after reopen = %v; want %v", root, rootBefore)
+	}
+
 	// The reopened store still enforces what it stored.
 	if _, created, err := m2.CreateArtifact(ctx, publisher, artifact("payments/api", "1.0.0", "a1")); err != nil || created {
 		t.Errorf("re-push after reopen = created %v, %v; want an idempotent no-op", created, err)
@@ -136,7 +146,17 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	if n, err := m3.CountTokens(ctx); err != nil || n != 2 {
 		t.Errorf("CountTokens after second reopen = %d, %v; want 2", n, err)
 	}
-	checkEventCount(t, m3, len(before)+3)
+	checkEventCount(t, m3, len(before)+3) // and the log, record for record
+	// The log after the reopens extends the one before them.
+	hashes := m3.AuditHashes(ctx)
+	size := int64(len(before) + 3)
+	proof, err := tlog.ProveTree(size, int64(len(before)), hashes)
+	if err != nil {
+		t.Fatalf("ProveTree(%d, %d): %v", size, len(before), err)
+	}
+	if err := tlog.CheckTree(proof, size, treeHash(t, size, hashes), int64(len(before)), rootBefore); err != nil {
+		t.Errorf("audit log after reopens does not extend the one before: %v", err)
+	}
 	if _, err := m3.TrustPolicy(ctx); err != nil {
 		t.Errorf("TrustPolicy after second reopen: %v", err)
 	}
@@ -164,4 +184,5 @@ func testEmptyReopens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	}
 	checkEventCount(t, m2, 0)
 	mustCreate(t, m2, artifact("app", "1", "x"))
+	checkEventCount(t, m2, 1)
 }

@@ -36,7 +36,9 @@ func pageLimit(limit int) (int, error) {
 // and checked (checkJSON) and which is stored byte for byte (json.Marshal
 // would compact it and escape HTML); an empty one means no details. The
 // stored bytes are what Events returns, so the audit log hashes exactly
-// what was recorded.
+// what was recorded. The event's audit record (appendAudit) is written
+// here too: this is the one place events are written, so every event is in
+// the log, and a change that rolls back leaves neither.
 //
 // On SQLite writers are serialised, so seq order is commit order. A
 // PostgreSQL dialect must keep that true (e.g. take a transaction-level
@@ -55,10 +57,19 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor r
 		}
 		d = sql.NullString{String: string(b), Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO events (time, actor_token_id, actor_name, action, subject, details)
-		VALUES (?, ?, ?, ?, ?, ?)`),
-		toNanos(at), actor.TokenID, actor.Name, action, subject, d)
+	e := releases.Event{Time: fromNanos(toNanos(at)), Actor: actor, Action: action, Subject: subject}
+	if d.Valid {
+		e.Details = json.RawMessage(d.String)
+	}
+	// RETURNING (SQLite 3.35, PostgreSQL) rather than LastInsertId, which
+	// PostgreSQL drivers do not implement.
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO events (time, actor_token_id, actor_name, action, subject, details)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`),
+		toNanos(e.Time), actor.TokenID, actor.Name, action, subject, d).Scan(&e.Seq)
 	if err != nil {
+		return fmt.Errorf("record %s event: %w", action, err)
+	}
+	if err := db.appendAudit(ctx, tx, e); err != nil {
 		return fmt.Errorf("record %s event: %w", action, err)
 	}
 	return nil
@@ -71,10 +82,20 @@ func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Ev
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, action, subject, details
-		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+	evs, err := db.events(ctx, db.sql, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
+	}
+	return evs, nil
+}
+
+// events reads one page of events through q: the database, or the
+// migration that backfills the audit log.
+func (db *DB) events(ctx context.Context, q querier, after int64, limit int) ([]releases.Event, error) {
+	rows, err := q.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, action, subject, details
+		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []releases.Event
@@ -85,7 +106,7 @@ func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Ev
 			details sql.NullString
 		)
 		if err := rows.Scan(&e.Seq, &t, &e.Actor.TokenID, &e.Actor.Name, &e.Action, &e.Subject, &details); err != nil {
-			return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
+			return nil, err
 		}
 		e.Time = fromNanos(t)
 		if details.Valid {
@@ -93,8 +114,5 @@ func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Ev
 		}
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
-	}
-	return out, nil
+	return out, rows.Err()
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func openTemp(t *testing.T) (*DB, string) {
@@ -203,7 +203,8 @@ func TestRebind(t *testing.T) {
 }
 
 // TestChangeAndEventShareATransaction makes recording the event fail and
-// checks that the change did not happen either.
+// checks that the change did not happen either, nor the event's audit
+// record or hashes.
 func TestChangeAndEventShareATransaction(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
@@ -231,10 +232,6 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := db.sql.ExecContext(ctx, `CREATE TRIGGER events_fail BEFORE INSERT ON events
-		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name      string
 		change    func() error
@@ -347,21 +344,51 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.change(); err == nil || !strings.Contains(err.Error(), "injected failure") {
-				t.Fatalf("err = %v; want the injected failure", err)
-			}
-			if err := tc.unchanged(); err != nil {
-				t.Error(err)
-			}
-		})
+	// Recording fails at each of its writes in turn: the event, its audit
+	// record, the record's hashes.
+	for _, table := range []string{"events", "audit_records", "audit_hashes"} {
+		if _, err := db.sql.ExecContext(ctx, `CREATE TRIGGER inject_failure BEFORE INSERT ON `+table+`
+			BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tests {
+			t.Run(table+"/"+tc.name, func(t *testing.T) {
+				if err := tc.change(); err == nil || !strings.Contains(err.Error(), "injected failure") {
+					t.Fatalf("err = %v; want the injected failure", err)
+				}
+				if err := tc.unchanged(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		if _, err := db.sql.ExecContext(ctx, `DROP TRIGGER inject_failure`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
 	}
 	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 4 {
 		t.Errorf("%d events, %v; want the 4 of the setup", len(evs), err)
+	}
+	// Neither a record nor a hash of a failed change is left behind.
+	checkAuditRows(t, db, 4)
+}
+
+// checkAuditRows counts the audit log's rows directly: size records and
+// exactly the stored hashes of a tree of size records.
+func checkAuditRows(t *testing.T, db *DB, size int64) {
+	t.Helper()
+	var records, hashes int64
+	err := db.sql.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM audit_records), (SELECT COUNT(*) FROM audit_hashes)`).Scan(&records, &hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if records != size || hashes != tlog.StoredHashCount(size) {
+		t.Errorf("%d audit records and %d hashes; want %d and %d", records, hashes, size, tlog.StoredHashCount(size))
+	}
+	if n, err := db.AuditSize(t.Context()); err != nil || n != size {
+		t.Errorf("AuditSize = %d, %v; want %d", n, err, size)
 	}
 }
 
@@ -371,29 +398,8 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "dml.db")
-	fsys, err := sqliteDialect.migrationFS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := loadMigrations(fsys)
-	if err != nil || len(ms) < 2 || ms[0].version != 1 {
-		t.Fatalf("migrations %v, %v; want 0001 and more", ms, err)
-	}
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
-		`CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
-		ms[0].sql,
-		`INSERT INTO schema_migrations VALUES (1, '` + ms[0].name + `', 0)`,
-		`INSERT INTO artifacts VALUES ('app', '1.0.0', '` + digest.FromString("app").String() + `', 3, 'application/gzip', 'admitted', 'ci', 0)`,
-	} {
-		if _, err := old.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%.40s...: %v", stmt, err)
-		}
-	}
-	old.Close()
+	writeOldDatabase(t, path, 1,
+		`INSERT INTO artifacts VALUES ('app', '1.0.0', '`+digest.FromString("app").String()+`', 3, 'application/gzip', 'admitted', 'ci', 0)`)
 
 	db, err := OpenSQLite(ctx, path)
 	if err != nil {

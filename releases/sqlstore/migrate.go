@@ -55,6 +55,18 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
+// migrationStep is the Go half of a migration, if it has one: work that
+// SQL cannot do portably, such as hashing. It runs after the migration's
+// SQL, in its transaction, so the two are applied together or not at all.
+// Versions mean the same change in every dialect.
+func (db *DB) migrationStep(version int64) func(context.Context, *sql.Tx) error {
+	switch version {
+	case 4: // 0004_audit_log: log the events recorded before the log existed.
+		return db.backfillAuditLog
+	}
+	return nil
+}
+
 // migrate brings the schema up to date. Each migration runs in its own
 // transaction together with its schema_migrations row, so a failure leaves
 // the previous version intact and re-opening applies only what is missing.
@@ -105,6 +117,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
+			}
+			if step := db.migrationStep(m.version); step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, toNanos(db.now()))

@@ -1,0 +1,199 @@
+package provenance
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/auditlog"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// details are the event details the document's items are checked against.
+type details struct {
+	Digest          string   `json:"digest"`
+	Size            int64    `json:"size"`
+	MediaType       string   `json:"mediaType"`
+	Kind            string   `json:"kind"`
+	Format          string   `json:"format"`
+	KeyID           string   `json:"keyId"`
+	PredicateType   string   `json:"predicateType"`
+	PublicKeySHA256 string   `json:"publicKeySha256"`
+	State           string   `json:"state"`
+	Rule            string   `json:"rule"`
+	PolicyVersion   int64    `json:"policyVersion"`
+	ReceiptSHA256   string   `json:"receiptSha256"`
+	PlanDigest      string   `json:"planDigest"`
+	Gate            string   `json:"gate"`
+	Decision        string   `json:"decision"`
+	Sealed          string   `json:"sealed"`
+	ID              string   `json:"id"`
+	Environment     string   `json:"environment"`
+	Target          string   `json:"target"`
+	Status          string   `json:"status"`
+	Outcome         string   `json:"outcome"`
+	ReviewDigest    string   `json:"reviewDigest"`
+	Artifacts       []string `json:"artifacts"`
+}
+
+type record struct {
+	auditlog.Record
+	d details
+}
+
+func decodeRecord(b []byte) (record, error) {
+	r, err := auditlog.Decode(b)
+	if err != nil {
+		return record{}, err
+	}
+	rec := record{Record: r}
+	if len(r.Details) > 0 {
+		if err := json.Unmarshal(r.Details, &rec.d); err != nil {
+			return record{}, fmt.Errorf("record %d details: %w", r.Index, err)
+		}
+	}
+	return rec, nil
+}
+
+// Build turns what the service gathered into a document. Item times are
+// the times of their audit records.
+func Build(src releases.ProvenanceSources) (*Document, error) {
+	recs := make([]record, 0, len(src.Entries))
+	for _, e := range src.Entries {
+		if e.Index >= src.CheckpointState.Size {
+			continue // appended after the checkpoint was taken
+		}
+		r, err := decodeRecord(e.Record)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	find := func(pred func(record) bool) (record, bool) {
+		for _, r := range recs {
+			if pred(r) {
+				return r, true
+			}
+		}
+		return record{}, false
+	}
+	findLast := func(pred func(record) bool) (record, bool) {
+		for i := len(recs) - 1; i >= 0; i-- {
+			if pred(recs[i]) {
+				return recs[i], true
+			}
+		}
+		return record{}, false
+	}
+	used := map[int64]bool{}
+	use := func(r record) int64 { used[r.Index] = true; return r.Index }
+
+	a := src.Artifact
+	subject := a.Name + ":" + a.Version
+	pushed, ok := find(func(r record) bool { return r.Action == releases.ActionArtifactPushed && r.Subject == subject })
+	if !ok {
+		return nil, fmt.Errorf("no audit record of the push of %s", subject)
+	}
+	doc := &Document{
+		Format: FormatVersion,
+		Artifact: Artifact{Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size, MediaType: a.MediaType,
+			State: string(a.State), PushedBy: pushed.Actor.Name, PushedAt: pushed.Time, LogIndex: use(pushed)},
+		TrustKeys: []TrustKey{}, Evidence: []Evidence{}, Releases: []Release{},
+	}
+	for _, k := range src.TrustKeys {
+		r, ok := find(func(r record) bool { return r.Action == releases.ActionTrustKeyAdded && r.Subject == k.ID })
+		if !ok {
+			return nil, fmt.Errorf("no audit record of trust key %s", k.ID)
+		}
+		doc.TrustKeys = append(doc.TrustKeys, TrustKey{ID: k.ID, PublicKey: k.PublicKeyPEM, AddedBy: r.Actor.Name, AddedAt: r.Time, LogIndex: use(r)})
+	}
+	for _, e := range src.Evidence {
+		r, ok := find(func(r record) bool {
+			return r.Action == releases.ActionEvidenceAdded && r.Subject == subject && r.d.Digest == e.Digest.String()
+		})
+		if !ok {
+			continue // added after the checkpoint
+		}
+		doc.Evidence = append(doc.Evidence, Evidence{
+			Digest: e.Digest.String(), Kind: string(e.Kind), Format: e.Format, KeyID: e.KeyID, PredicateType: e.PredicateType,
+			Result: predicateResult(e.Predicate), Content: src.Contents[e.Digest], AddedBy: r.Actor.Name, AddedAt: r.Time, LogIndex: use(r),
+		})
+	}
+	if adm := a.Admission; adm != nil && (a.State == releases.StateAdmitted || a.State == releases.StateRejected) {
+		if r, ok := findLast(func(r record) bool { return r.Action == releases.ActionAdmissionDecided && r.Subject == subject }); ok {
+			doc.Admission = &Admission{State: string(adm.State), Rule: adm.Rule, PolicyVersion: adm.PolicyVersion, Receipt: adm.Receipt, DecidedAt: r.Time, LogIndex: use(r)}
+		}
+	}
+	for _, rel := range src.Releases {
+		rs := "release:" + rel.Name
+		created, ok := find(func(r record) bool { return r.Action == releases.ActionReleaseCreated && r.Subject == rs })
+		if !ok {
+			continue
+		}
+		out := Release{Name: rel.Name, State: string(rel.State), ChangeRef: rel.Plan.ChangeRef, PlanDigest: rel.PlanDigest.String(),
+			CreatedBy: created.Actor.Name, CreatedAt: created.Time, CreatedLogIndex: use(created), Approvals: []Approval{}, Deployments: []Deployment{}}
+		if rel.ManifestDigest != "" {
+			out.Manifest = src.Manifests[rel.ManifestDigest]
+			out.ManifestDigest = rel.ManifestDigest.String()
+			out.ManifestSignature = rel.ManifestSignature
+		}
+		for _, r := range recs {
+			if r.Subject != rs || r.Action != releases.ActionReleaseApproval {
+				continue
+			}
+			out.Approvals = append(out.Approvals, Approval{Gate: r.d.Gate, Decision: r.d.Decision, Digest: r.d.Digest, By: r.Actor.Name, At: r.Time, Sealed: r.d.Sealed, LogIndex: use(r)})
+		}
+		for _, d := range rel.Deployments {
+			r, ok := findLast(func(r record) bool {
+				return r.Subject == rs && r.Action == releases.ActionReleaseDeployment && r.d.ID == d.ID
+			})
+			if !ok {
+				continue
+			}
+			out.Deployments = append(out.Deployments, Deployment{ID: d.ID, Environment: r.d.Environment, Target: d.Target, Status: r.d.Status, By: r.Actor.Name, At: r.Time, LogIndex: use(r)})
+		}
+		if rv := rel.Review; rv != nil {
+			if r, ok := findLast(func(r record) bool { return r.Subject == rs && r.Action == releases.ActionReleaseReview }); ok {
+				out.Review = &Review{Outcome: rv.Outcome, Summary: rv.Summary, Incidents: rv.Incidents, ObjectivesMet: rv.ObjectivesMet,
+					By: rv.By, At: rv.At, Digest: rel.ReviewDigest.String(), LogIndex: use(r)}
+			}
+		}
+		doc.Releases = append(doc.Releases, out)
+	}
+	doc.Log.Checkpoint = string(src.Checkpoint)
+	indexes := make([]int64, 0, len(used))
+	for i := range used {
+		indexes = append(indexes, i)
+	}
+	slices.Sort(indexes)
+	for _, i := range indexes {
+		var raw []byte
+		for _, e := range src.Entries {
+			if e.Index == i {
+				raw = e.Record
+			}
+		}
+		proof, err := tlog.ProveRecord(src.CheckpointState.Size, i, src.Hashes)
+		if err != nil {
+			return nil, fmt.Errorf("inclusion proof of record %d: %w", i, err)
+		}
+		hs := make([]string, len(proof))
+		for j, h := range proof {
+			hs[j] = base64.StdEncoding.EncodeToString(h[:])
+		}
+		doc.Log.Entries = append(doc.Log.Entries, Entry{Index: i, Record: string(raw), Proof: hs})
+	}
+	return doc, nil
+}
+
+func predicateResult(p json.RawMessage) string {
+	var v struct {
+		Result string `json:"result"`
+	}
+	if len(p) == 0 || json.Unmarshal(p, &v) != nil {
+		return ""
+	}
+	return v.Result
+}
