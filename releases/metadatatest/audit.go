@@ -198,8 +198,7 @@ func testAuditRecords(t *testing.T, m releases.Metadata) {
 // the records.
 func testAuditProofs(t *testing.T, m releases.Metadata) {
 	const n = 21
-	checkAuditLog(t, m, recordChanges(t, m, n))
-	records := auditEntries(t, m, 0, 0)
+	records := checkAuditLog(t, m, recordChanges(t, m, n))
 	mem := referenceTree(t, records)
 	hashes := m.AuditHashes(t.Context())
 	roots := map[int64]tlog.Hash{}
@@ -244,7 +243,8 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 	for _, v := range []string{"1", "2", "3", "4", "5"} {
 		mustCreate(t, m, artifact("app", v, v))
 	}
-	all := checkAuditLog(t, m, checkEventCount(t, m, 5))
+	checkEventCount(t, m, 5)
+	all := auditEntries(t, m, 0, 0)
 	tests := []struct {
 		name         string
 		start, limit int64
@@ -316,12 +316,13 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 // testAuditEntriesLongLog streams a log longer than any reasonable page,
 // so that an implementation reading it in pages crosses several of them.
 func testAuditEntriesLongLog(t *testing.T, m releases.Metadata) {
-	const n = 700
+	const n = 530
 	for i := range n {
 		mustCreate(t, m, artifact("long/app", fmt.Sprint(i), fmt.Sprint(i)))
 	}
-	all := checkAuditLog(t, m, checkEventCount(t, m, n))
-	for _, tc := range []struct{ start, limit int64 }{{0, 0}, {1, 0}, {255, 258}, {256, 256}, {600, 500}} {
+	checkEventCount(t, m, n)
+	all := auditEntries(t, m, 0, 0)
+	for _, tc := range []struct{ start, limit int64 }{{0, 0}, {1, 0}, {255, 258}, {256, 256}, {500, 100}} {
 		got := auditEntries(t, m, tc.start, tc.limit)
 		end := int64(n)
 		if tc.limit > 0 {
@@ -344,7 +345,8 @@ func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
 	mustUpdateRelease(t, m, "payments-march", releases.ActionReleaseCancelled, "", func(r *releases.Release) {
 		r.State = releases.ReleaseCancelled
 	})
-	all := checkAuditLog(t, m, checkEventCount(t, m, 8))
+	checkEventCount(t, m, 8)
+	all := auditEntries(t, m, 0, 0)
 
 	tests := []struct {
 		name     string

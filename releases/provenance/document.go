@@ -1,7 +1,6 @@
 package provenance
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -57,12 +56,14 @@ type Evidence struct {
 
 // Admission is the admission decision and the server-signed receipt.
 type Admission struct {
-	State         string          `json:"state"`
-	Rule          string          `json:"rule"`
-	PolicyVersion int64           `json:"policyVersion"`
-	Receipt       json.RawMessage `json:"receipt,omitempty"`
-	DecidedAt     time.Time       `json:"decidedAt"`
-	LogIndex      int64           `json:"logIndex"`
+	State         string `json:"state"`
+	Rule          string `json:"rule"`
+	PolicyVersion int64  `json:"policyVersion"`
+	// Receipt is the exact bytes of the server-signed DSSE envelope
+	// (base64 in JSON, so re-encoding the document cannot change them).
+	Receipt   []byte    `json:"receipt,omitempty"`
+	DecidedAt time.Time `json:"decidedAt"`
+	LogIndex  int64     `json:"logIndex"`
 }
 
 // Release is a release that contains the artifact.

@@ -262,11 +262,7 @@ func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *sig
 		if err != nil || digest.FromBytes(rel.Manifest) != md {
 			return fail("release %s: the manifest does not hash to %s", rel.Name, rel.ManifestDigest)
 		}
-		sig, err := base64.StdEncoding.DecodeString(rel.ManifestSignature)
-		if err != nil {
-			return fail("release %s: manifest signature is not base64", rel.Name)
-		}
-		if err := signing.VerifyBlobSignature(serverKey, md, sig, bytes.NewReader(rel.Manifest)); err != nil {
+		if err := signing.VerifyBlobSignature(serverKey, md, []byte(rel.ManifestSignature), bytes.NewReader(rel.Manifest)); err != nil {
 			return fmt.Errorf("%w: release %s: manifest signature: %w", ErrInvalid, rel.Name, err)
 		}
 		var idx ocispec.Index

@@ -8,6 +8,9 @@
 //
 // Every mutating method writes its change and exactly one releases.Event in
 // one transaction, so the event stream is a complete record of what changed.
+// The same transaction appends the event's audit record (releases/auditlog)
+// and the Merkle hashes it completes, so the tamper-evident log holds every
+// event, in order, with no gaps.
 // Driver errors are translated here (releases.ErrNotFound, ErrConflict,
 // ErrVersionExists, ErrInvalidInput) and never leak to callers as
 // sql.ErrNoRows or driver types.
