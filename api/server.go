@@ -68,6 +68,7 @@ func New(cfg Config) *Server {
 	s.routeTrust(v1)
 	s.routeReleases(v1)
 	s.routeAudit(v1)
+	s.routeSettings(v1)
 	return s
 }
 

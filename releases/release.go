@@ -399,6 +399,9 @@ func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateRele
 	if err != nil {
 		return Release{}, err
 	}
+	if err := s.applyGateDefaults(ctx, plan, gates); err != nil {
+		return Release{}, err
+	}
 	arts, err := s.resolveArtifacts(ctx, req.Artifacts)
 	if err != nil {
 		return Release{}, err

@@ -36,7 +36,16 @@ const (
 	ActionReleaseClosed       = "release.closed"
 	ActionReleaseCancelled    = "release.cancelled"
 	ActionArtifactRetired     = "artifact.retired"
+	ActionSettingSet          = "settings.set"
 )
+
+// Setting is one run-time setting: a JSON document under a key.
+type Setting struct {
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	UpdatedBy string          `json:"updatedBy"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
 
 // Window is the planned deployment window.
 type Window struct {

@@ -212,6 +212,11 @@ type Metadata interface {
 	// artifact is a no-op that records nothing.
 	RetireArtifact(ctx context.Context, actor Actor, name, version string) (Artifact, error)
 
+	// SetSetting stores a JSON value under key (replacing it) and records
+	// "settings.set"; Setting returns it, ErrNotFound if never set.
+	SetSetting(ctx context.Context, actor Actor, key string, value json.RawMessage) (Setting, error)
+	Setting(ctx context.Context, key string) (Setting, error)
+
 	// The audit log over the recorded events.
 	AuditLog
 

@@ -59,6 +59,7 @@ creator and the publishers of its artifacts cannot approve it. See docs/itil.md.
 		newReleaseReviewCmd(),
 		newReleaseCancelCmd(),
 		newReleaseManifestCmd(),
+		newGateDefaultsCmd(),
 	)
 	return cmd
 }
@@ -211,7 +212,8 @@ func newReleaseCreateCmd() *cobra.Command {
 		Use:   "create NAME --change-ref C --title T --env ENV... [flags]",
 		Short: "Plan a new release (release managers)",
 		Long: `Create a release in the planning state. Environments are deployed to in the order given.
-Every gate needs one approval unless --gate sets its quorum; gates are plan, build,
+Every gate needs one approval unless --gate or the admin's defaults (dml release gate-defaults)
+set its quorum; gates are plan, build,
 deploy:ENV for each environment, and close.
 
 --file starts from a JSON request body ({"name","changeRef","title","environments","plan":

@@ -182,3 +182,45 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 		t.Fatalf("create with a retired artifact: %v", err)
 	}
 }
+
+// TestCLIGateDefaults: an admin sets default quorums with the CLI and a
+// new release picks them up.
+func TestCLIGateDefaults(t *testing.T) {
+	cliEnv(t)
+	out := mustRunCLI(t, "release", "gate-defaults")
+	if !strings.Contains(out, "no defaults") {
+		t.Fatalf("defaults before any set:\n%s", out)
+	}
+	out = mustRunCLI(t, "release", "gate-defaults", "--set", "deploy:production=2", "--set", "close=2")
+	if !strings.Contains(out, "deploy:production  2") || !strings.Contains(out, "close              2") {
+		t.Fatalf("defaults after set:\n%s", out)
+	}
+	if _, _, err := runCLI(t, "release", "gate-defaults", "--set", "merge=2"); err == nil || !strings.Contains(err.Error(), "INVALID_INPUT") {
+		t.Fatalf("unknown gate: %v", err)
+	}
+	rm := strings.TrimSpace(mustRunCLI(t, "token", "create", "--name", "rm", "--role", "release-manager", "--output", "json"))
+	var tok struct{ Token string }
+	if err := json.Unmarshal([]byte(rm), &tok); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DML_TOKEN", tok.Token)
+	out = mustRunCLI(t, "release", "create", "r1", "--change-ref", "CHG-1", "--title", "t", "--env", "staging", "--env", "production", "--output", "json")
+	var rel struct {
+		Gates []struct {
+			Gate     string `json:"gate"`
+			Required int    `json:"required"`
+		} `json:"gates"`
+	}
+	if err := json.Unmarshal([]byte(out), &rel); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, g := range rel.Gates {
+		want := 1
+		if g.Gate == "deploy:production" || g.Gate == "close" {
+			want = 2
+		}
+		if g.Required != want {
+			t.Errorf("gate %s needs %d, want %d", g.Gate, g.Required, want)
+		}
+	}
+}

@@ -139,6 +139,7 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"TrustKeys/AddDuplicate", testAddTrustKeyDuplicate},
 		{"TrustKeys/Revoke", testRevokeTrustKey},
 
+		{"Settings", testSettings},
 		{"TrustPolicy/None", testTrustPolicyNone},
 		{"TrustPolicy/Set", testSetTrustPolicy},
 		{"TrustPolicy/ByteForByte", testTrustPolicyByteForByte},

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/gin-gonic/gin"
+)
+
+func (s *Server) routeSettings(g *gin.RouterGroup) {
+	g.GET("/settings/gates", s.getGateDefaults)
+	g.PUT("/settings/gates", s.requireRole(releases.RoleAdmin), s.setGateDefaults)
+}
+
+type gateDefaultsJSON struct {
+	Gates     map[string]releases.GateSetting `json:"gates"`
+	UpdatedBy string                          `json:"updatedBy,omitempty"`
+	UpdatedAt any                             `json:"updatedAt,omitempty"`
+}
+
+func (s *Server) getGateDefaults(c *gin.Context) {
+	gates, st, err := s.svc.GateDefaults(c.Request.Context())
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	out := gateDefaultsJSON{Gates: gates, UpdatedBy: st.UpdatedBy}
+	if !st.UpdatedAt.IsZero() {
+		out.UpdatedAt = st.UpdatedAt
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// setGateDefaults takes {"deploy:production":{"approvals":2},...}.
+func (s *Server) setGateDefaults(c *gin.Context) {
+	var gates map[string]releases.GateSetting
+	if !s.bindJSON(c, &gates) {
+		return
+	}
+	st, err := s.svc.SetGateDefaults(c.Request.Context(), principal(c), gates)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	c.JSON(http.StatusOK, gateDefaultsJSON{Gates: gates, UpdatedBy: st.UpdatedBy, UpdatedAt: st.UpdatedAt})
+}

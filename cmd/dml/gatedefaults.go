@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/dmlproject/dml/api/client"
+	"github.com/spf13/cobra"
+)
+
+func newGateDefaultsCmd() *cobra.Command {
+	var (
+		cf    clientFlags
+		out   outputFormat
+		set   []string
+		clear bool
+	)
+	cmd := &cobra.Command{
+		Use:   "gate-defaults [--set GATE=N]... [--clear]",
+		Short: "Show or set (admins) the default approvals each gate needs in new releases",
+		Long: `Show the default quorums, or replace them with --set (admins). GATE is plan, build, close,
+deploy:ENV, or deploy:* for every environment without its own default. A release's own
+--gate settings win; releases keep the quorums they were created with.`,
+		Example: `  dml release gate-defaults --set deploy:production=2 --set close=1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var d client.GateDefaults
+			if len(set) > 0 || clear {
+				gates := map[string]client.GateSetting{}
+				if err := parseGateQuorums(set, gates); err != nil {
+					return err
+				}
+				d, err = c.SetGateDefaults(cmd.Context(), gates)
+			} else {
+				d, err = c.GateDefaults(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if out.json() {
+				return printJSON(w, d)
+			}
+			if len(d.Gates) == 0 {
+				fmt.Fprintln(w, "no defaults: every gate needs 1 approval unless a release sets its own")
+				return nil
+			}
+			gates := make([]string, 0, len(d.Gates))
+			for g := range d.Gates {
+				gates = append(gates, g)
+			}
+			sort.Strings(gates)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GATE\tAPPROVALS")
+			for _, g := range gates {
+				fmt.Fprintf(tw, "%s\t%d\n", g, d.Gates[g].Approvals)
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	cmd.Flags().StringArrayVar(&set, "set", nil, "GATE=N default quorum (repeatable); replaces all defaults")
+	cmd.Flags().BoolVar(&clear, "clear", false, "remove every default")
+	return cmd
+}
