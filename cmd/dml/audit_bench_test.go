@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
@@ -29,26 +30,14 @@ func BenchmarkAuditVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	srv, err := testserver.Start(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
+	// The testing package calls a benchmark more than once; build the log
+	// once per process.
+	benchLogOnce.Do(func() { benchLog, benchLogErr = buildBenchLog(n) })
+	if benchLogErr != nil {
+		b.Fatal(benchLogErr)
 	}
-	defer srv.Close()
 	ctx := context.Background()
-	admin, err := srv.Service.Authenticate(ctx, srv.AdminToken)
-	if err != nil {
-		b.Fatal(err)
-	}
-	auditor, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: "auditor", Roles: []releases.Role{releases.RoleAuditor}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := int64(2); i < n; i++ {
-		if _, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: fmt.Sprintf("svc-%d", i), Roles: []releases.Role{releases.RolePublisher}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	c, err := client.New(srv.URL, auditor.Secret)
+	c, err := client.New(benchLog.srv.URL, benchLog.auditor)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,4 +60,43 @@ func BenchmarkAuditVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n), "records")
+}
+
+type benchAuditLog struct {
+	srv     *testserver.Server
+	auditor string
+}
+
+var (
+	benchLogOnce sync.Once
+	benchLog     benchAuditLog
+	benchLogErr  error
+)
+
+// buildBenchLog starts a server (left running until the process exits)
+// whose log holds n records.
+func buildBenchLog(n int64) (benchAuditLog, error) {
+	dir, err := os.MkdirTemp("", "dml-bench-audit-")
+	if err != nil {
+		return benchAuditLog{}, err
+	}
+	srv, err := testserver.Start(dir)
+	if err != nil {
+		return benchAuditLog{}, err
+	}
+	ctx := context.Background()
+	admin, err := srv.Service.Authenticate(ctx, srv.AdminToken)
+	if err != nil {
+		return benchAuditLog{}, err
+	}
+	auditor, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: "auditor", Roles: []releases.Role{releases.RoleAuditor}})
+	if err != nil {
+		return benchAuditLog{}, err
+	}
+	for i := int64(2); i < n; i++ {
+		if _, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: fmt.Sprintf("svc-%d", i), Roles: []releases.Role{releases.RolePublisher}}); err != nil {
+			return benchAuditLog{}, err
+		}
+	}
+	return benchAuditLog{srv: srv, auditor: auditor.Secret}, nil
 }

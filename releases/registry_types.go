@@ -1,0 +1,244 @@
+package releases
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dmlproject/dml/store"
+	"github.com/opencontainers/go-digest"
+)
+
+// The OCI registry (/v2/) over the same catalogue: a repository is an
+// artifact name and a tag is a version. A tag is an artifact whose digest
+// is the manifest's; manifests, the blobs pushed into each repository and
+// the upload sessions in progress are kept beside the artifacts.
+
+// Manifest media types the registry stores. Docker's schema 2 types are
+// accepted because crane, docker and skopeo still push them; schema 1 is
+// not.
+const (
+	MediaTypeOCIManifest        = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeOCIIndex           = "application/vnd.oci.image.index.v1+json"
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+// MaxManifestSize is the largest manifest the registry accepts (4 MiB, the
+// limit the distribution spec suggests and common registries apply).
+const MaxManifestSize = 4 << 20
+
+// Registry events, recorded like every other change. Tag-level events use
+// the artifact's subject "name:version"; manifest and blob events use
+// "name@digest". A tag pushed together with its new artifact is recorded as
+// ActionArtifactPushed, exactly as a REST push, so the artifact's history
+// starts the same way whichever API created it.
+const (
+	ActionOCIBlobPushed      = "oci.blob.pushed"
+	ActionOCIBlobMounted     = "oci.blob.mounted"
+	ActionOCIBlobDeleted     = "oci.blob.deleted"
+	ActionOCIManifestPushed  = "oci.manifest.pushed"
+	ActionOCIManifestDeleted = "oci.manifest.deleted"
+	ActionOCITagPushed       = "oci.tag.pushed"
+	ActionOCITagMoved        = "oci.tag.moved"
+	ActionOCITagDeleted      = "oci.tag.deleted"
+)
+
+// Registry errors. Each wraps the domain sentinel it refines, so code that
+// only knows ErrNotFound or ErrInvalidInput still classifies them, while the
+// OCI error table can name the spec's codes.
+var (
+	ErrBlobUnknown         = fmt.Errorf("%w: blob unknown to repository", ErrNotFound)
+	ErrManifestUnknown     = fmt.Errorf("%w: manifest unknown", ErrNotFound)
+	ErrNameUnknown         = fmt.Errorf("%w: repository name not known to registry", ErrNotFound)
+	ErrUploadUnknown       = fmt.Errorf("%w: blob upload unknown", ErrNotFound)
+	ErrManifestInvalid     = fmt.Errorf("%w: manifest invalid", ErrInvalidInput)
+	ErrManifestBlobUnknown = fmt.Errorf("%w: manifest references a blob or manifest unknown to the repository", ErrInvalidInput)
+	ErrUploadInvalid       = fmt.Errorf("%w: blob upload invalid", ErrInvalidInput)
+	// ErrChunkOutOfOrder: a chunk that does not start where the upload ends.
+	ErrChunkOutOfOrder = fmt.Errorf("%w: chunk out of order", store.ErrInvalidRange)
+	// ErrUnsupported: a manifest media type (or a request) the registry
+	// does not handle.
+	ErrUnsupported = fmt.Errorf("%w: unsupported", ErrInvalidInput)
+	// ErrImmutable: admitted content never changes, so its tag cannot move
+	// and it cannot be deleted.
+	ErrImmutable = fmt.Errorf("%w: admitted content is immutable", ErrConflict)
+)
+
+// RefKind says how a manifest refers to another digest.
+type RefKind string
+
+const (
+	RefConfig   RefKind = "config"   // an image manifest's config blob
+	RefLayer    RefKind = "layer"    // an image manifest's layer blob
+	RefManifest RefKind = "manifest" // an index's child manifest
+)
+
+// ManifestRef is one digest a manifest refers to.
+type ManifestRef struct {
+	Kind   RefKind       `json:"kind"`
+	Digest digest.Digest `json:"digest"`
+	// External is set for layers with URLs (non-distributable layers),
+	// which need not be pushed.
+	External bool `json:"external,omitempty"`
+}
+
+// Manifest is a manifest stored in one repository. Its bytes are the blob
+// Digest in the blob store.
+type Manifest struct {
+	Repository string        `json:"repository"`
+	Digest     digest.Digest `json:"digest"`
+	MediaType  string        `json:"mediaType"`
+	Size       int64         `json:"size"`
+	// ArtifactType is what the referrers API reports: the manifest's
+	// artifactType, or an image manifest's config media type.
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Subject      digest.Digest     `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	Refs         []ManifestRef     `json:"refs,omitempty"`
+	CreatedBy    string            `json:"createdBy"`
+	CreatedAt    time.Time         `json:"createdAt"`
+}
+
+// Tag points a name in a repository at a manifest. Its artifact is
+// Repository:Name.
+type Tag struct {
+	Repository string        `json:"repository"`
+	Name       string        `json:"name"`
+	Digest     digest.Digest `json:"digest"`
+	UpdatedBy  string        `json:"updatedBy"`
+	UpdatedAt  time.Time     `json:"updatedAt"`
+}
+
+// BlobLink records that a principal pushed (or mounted) a blob into a
+// repository. A blob is in a repository while any link holds it.
+type BlobLink struct {
+	Repository string        `json:"repository"`
+	Digest     digest.Digest `json:"digest"`
+	Size       int64         `json:"size"`
+	CreatedBy  string        `json:"createdBy"`
+	CreatedAt  time.Time     `json:"createdAt"`
+}
+
+// UploadSession is a chunked blob upload in progress. The chunks are in the
+// blob store (store.PutChunk); the session keeps where the upload stands and
+// the running SHA-256 and SHA-512 states (hash.Hash marshalled with
+// encoding.BinaryMarshaler), so an upload resumes after a restart without
+// re-reading what it already received.
+type UploadSession struct {
+	ID         string `json:"id"`
+	Repository string `json:"repository"`
+	// Offset is the number of bytes received; Chunks the number of chunks
+	// stored (chunk i is store.ChunkKey(ID, i)).
+	Offset      int64     `json:"offset"`
+	Chunks      int       `json:"chunks"`
+	SHA256State []byte    `json:"-"`
+	SHA512State []byte    `json:"-"`
+	Owner       string    `json:"owner"`
+	StartedAt   time.Time `json:"startedAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// TagChange asks PutManifest to point a tag at the manifest.
+type TagChange struct {
+	// Tag is the tag to set; "" sets none.
+	Tag string
+	// Expect is the digest the tag points at now ("" when it must not
+	// exist): a compare-and-set, so a tag that moved meanwhile is
+	// ErrConflict rather than overwritten.
+	Expect digest.Digest
+}
+
+// ManifestPutResult says what PutManifest changed.
+type ManifestPutResult struct {
+	// ManifestCreated is false when the repository already held the manifest.
+	ManifestCreated bool
+	// TagChanged is true when the tag was created or moved; Artifact is
+	// then the tag's artifact as stored.
+	TagChanged bool
+	Artifact   Artifact
+}
+
+// BlobLinkStore keeps which blobs were pushed into which repository.
+type BlobLinkStore interface {
+	// LinkBlob records l and one event (ActionOCIBlobMounted when
+	// mountedFrom is set, else ActionOCIBlobPushed); created=false and no
+	// event when the principal had linked it already.
+	LinkBlob(ctx context.Context, actor Actor, l BlobLink, mountedFrom string) (created bool, err error)
+	// BlobLinks returns the links of d in repo (empty when it is not there).
+	BlobLinks(ctx context.Context, repo string, d digest.Digest) ([]BlobLink, error)
+	// RepositoriesWithBlob lists up to limit repositories holding d, ordered.
+	RepositoriesWithBlob(ctx context.Context, d digest.Digest, limit int) ([]string, error)
+	// UnlinkBlob removes the links of d in repo made by createdBy ("": all
+	// of them) and records ActionOCIBlobDeleted; ErrNotFound when none.
+	UnlinkBlob(ctx context.Context, actor Actor, repo string, d digest.Digest, createdBy string) (removed int, err error)
+}
+
+// ManifestStore keeps manifests and tags, and the artifacts tags create.
+type ManifestStore interface {
+	// PutManifest stores m in its repository (a no-op if it is there) and,
+	// when t.Tag is set, points the tag at it in the same transaction. A new
+	// tag creates the artifact Repository:Tag (quarantined, created by
+	// m.CreatedBy) with CreateArtifact's semantics: an existing artifact
+	// with another digest and no tag is ErrVersionExists. A tag that moves
+	// replaces its artifact (and drops its evidence) unless the artifact is
+	// admitted: ErrImmutable. One event is recorded for what changed
+	// (ActionArtifactPushed, ActionOCITagPushed, ActionOCITagMoved or
+	// ActionOCIManifestPushed), none when nothing did.
+	PutManifest(ctx context.Context, actor Actor, m Manifest, t TagChange) (ManifestPutResult, error)
+	// Manifest returns a manifest of repo with its refs; ErrNotFound if absent.
+	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
+	// Tag returns a tag; ErrNotFound if absent.
+	Tag(ctx context.Context, repo, tag string) (Tag, error)
+	// Tags lists up to limit tag names of repo after last, bytewise ordered.
+	Tags(ctx context.Context, repo, last string, limit int) ([]string, error)
+	// TagsPointingAt lists the tags of repo whose digest is d, ordered.
+	TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]Tag, error)
+	// TagsReaching lists up to limit tags of repo from which d can be
+	// reached: tags of d itself, of manifests that refer to d (as config,
+	// layer or child), transitively, and of the subjects of d when d is a
+	// referrer. Pull and delete rules follow these tags.
+	TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error)
+	// DeleteTag removes a tag pointing at expect, and its artifact with the
+	// artifact's evidence, recording ActionOCITagDeleted. ErrNotFound if the
+	// tag is absent, ErrConflict if it points elsewhere, ErrImmutable if its
+	// artifact is admitted.
+	DeleteTag(ctx context.Context, actor Actor, repo, tag string, expect digest.Digest) error
+	// DeleteManifest removes a manifest, its refs and the tags pointing at
+	// it (with their artifacts) and records ActionOCIManifestDeleted; it
+	// returns the tags removed. ErrNotFound if absent, ErrImmutable if one
+	// of the tags' artifacts is admitted.
+	DeleteManifest(ctx context.Context, actor Actor, repo string, d digest.Digest) ([]string, error)
+	// Referrers lists the manifests of repo whose subject is d, filtered by
+	// artifact type when artifactType is set, ordered by digest.
+	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Manifest, error)
+	// RepositoryKnown reports whether repo holds any manifest, tag or blob.
+	RepositoryKnown(ctx context.Context, repo string) (bool, error)
+}
+
+// UploadStore keeps chunked upload sessions. Sessions are working state,
+// like the staging objects of the blob store: they record no events; the
+// blob they produce is recorded when it is linked.
+type UploadStore interface {
+	// CreateUpload stores a new session; ErrConflict if the ID is taken.
+	CreateUpload(ctx context.Context, u UploadSession) error
+	// Upload returns a session; ErrNotFound if unknown.
+	Upload(ctx context.Context, id string) (UploadSession, error)
+	// UpdateUpload stores u if the session still has the given offset and
+	// chunk count (compare-and-set; ErrConflict otherwise, ErrNotFound if
+	// it is gone).
+	UpdateUpload(ctx context.Context, u UploadSession, offset int64, chunks int) error
+	// DeleteUpload removes a session; deleting an unknown one is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+	// StaleUploads lists up to limit sessions last updated before before.
+	StaleUploads(ctx context.Context, before time.Time, limit int) ([]UploadSession, error)
+}
+
+// RegistryStore is the persistence of the OCI registry. It is separate from
+// Metadata so that the registry can be added to a Metadata implementation
+// on its own; the Service finds it by type assertion or WithRegistry.
+type RegistryStore interface {
+	BlobLinkStore
+	ManifestStore
+	UploadStore
+}
