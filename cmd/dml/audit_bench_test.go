@@ -32,7 +32,12 @@ func BenchmarkAuditVerify(b *testing.B) {
 	}
 	// The testing package calls a benchmark more than once; build the log
 	// once per process.
-	benchLogOnce.Do(func() { benchLog, benchLogErr = buildBenchLog(n) })
+	benchLogOnce.Do(func() {
+		var l benchAuditLog
+		if l, benchLogErr = buildBenchLog(n); benchLogErr == nil {
+			benchLog = l
+		}
+	})
 	if benchLogErr != nil {
 		b.Fatal(benchLogErr)
 	}
@@ -63,8 +68,19 @@ func BenchmarkAuditVerify(b *testing.B) {
 }
 
 type benchAuditLog struct {
+	dir     string
 	srv     *testserver.Server
 	auditor string
+}
+
+// close stops the benchmark's server and removes its data (TestMain).
+func (l benchAuditLog) close() {
+	if l.srv != nil {
+		_ = l.srv.Close()
+	}
+	if l.dir != "" {
+		_ = os.RemoveAll(l.dir)
+	}
 }
 
 var (
@@ -82,8 +98,10 @@ func buildBenchLog(n int64) (benchAuditLog, error) {
 	}
 	srv, err := testserver.Start(dir)
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return benchAuditLog{}, err
 	}
+	benchLog = benchAuditLog{dir: dir, srv: srv} // removed by TestMain even if setup fails below
 	ctx := context.Background()
 	admin, err := srv.Service.Authenticate(ctx, srv.AdminToken)
 	if err != nil {
@@ -98,5 +116,5 @@ func buildBenchLog(n int64) (benchAuditLog, error) {
 			return benchAuditLog{}, err
 		}
 	}
-	return benchAuditLog{srv: srv, auditor: auditor.Secret}, nil
+	return benchAuditLog{dir: dir, srv: srv, auditor: auditor.Secret}, nil
 }

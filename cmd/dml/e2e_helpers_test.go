@@ -53,6 +53,7 @@ func (b *buildFailure) Error() string { return b.err.Error() + "\n" + b.out }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	benchLog.close()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
