@@ -65,6 +65,15 @@ func (s *Server) writeRelease(c *gin.Context, status int, r releases.Release) {
 	c.JSON(status, out)
 }
 
+// answerRelease answers a release change: the release, or the error.
+func (s *Server) answerRelease(c *gin.Context, r releases.Release, err error) {
+	if err != nil {
+		s.releaseError(c, err)
+		return
+	}
+	s.writeRelease(c, http.StatusOK, r)
+}
+
 // releaseError writes err, with the state and allowed actions for an
 // illegal transition.
 func (s *Server) releaseError(c *gin.Context, err error) {
@@ -151,11 +160,7 @@ func (s *Server) setReleasePlan(c *gin.Context) {
 		return
 	}
 	r, err := s.svc.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	s.writeRelease(c, http.StatusOK, r)
+	s.answerRelease(c, r, err)
 }
 
 func (s *Server) setReleaseArtifacts(c *gin.Context) {
@@ -164,11 +169,7 @@ func (s *Server) setReleaseArtifacts(c *gin.Context) {
 		return
 	}
 	r, err := s.svc.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	s.writeRelease(c, http.StatusOK, r)
+	s.answerRelease(c, r, err)
 }
 
 func (s *Server) decideGate(c *gin.Context) {
@@ -177,11 +178,7 @@ func (s *Server) decideGate(c *gin.Context) {
 		return
 	}
 	r, err := s.svc.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	s.writeRelease(c, http.StatusOK, r)
+	s.answerRelease(c, r, err)
 }
 
 func (s *Server) recordDeployment(c *gin.Context) {
@@ -190,6 +187,12 @@ func (s *Server) recordDeployment(c *gin.Context) {
 		return
 	}
 	r, dep, err := s.svc.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
+	s.writeDeployment(c, http.StatusCreated, r, dep, err)
+}
+
+// writeDeployment answers a deployment change with the deployment and the
+// release it belongs to.
+func (s *Server) writeDeployment(c *gin.Context, status int, r releases.Release, dep releases.Deployment, err error) {
 	if err != nil {
 		s.releaseError(c, err)
 		return
@@ -199,7 +202,7 @@ func (s *Server) recordDeployment(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"deployment": dep, "release": out})
+	c.JSON(status, gin.H{"deployment": dep, "release": out})
 }
 
 func (s *Server) updateDeployment(c *gin.Context) {
@@ -208,16 +211,7 @@ func (s *Server) updateDeployment(c *gin.Context) {
 		return
 	}
 	r, dep, err := s.svc.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	out, err := s.toReleaseJSON(c, r)
-	if err != nil {
-		s.writeError(c, err, nil)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"deployment": dep, "release": out})
+	s.writeDeployment(c, http.StatusOK, r, dep, err)
 }
 
 func (s *Server) fileReview(c *gin.Context) {
@@ -226,11 +220,7 @@ func (s *Server) fileReview(c *gin.Context) {
 		return
 	}
 	r, err := s.svc.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	s.writeRelease(c, http.StatusOK, r)
+	s.answerRelease(c, r, err)
 }
 
 func (s *Server) cancelRelease(c *gin.Context) {
@@ -241,11 +231,7 @@ func (s *Server) cancelRelease(c *gin.Context) {
 		return
 	}
 	r, err := s.svc.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
-	if err != nil {
-		s.releaseError(c, err)
-		return
-	}
-	s.writeRelease(c, http.StatusOK, r)
+	s.answerRelease(c, r, err)
 }
 
 func (s *Server) retireArtifact(c *gin.Context, ref artifactRef) {
