@@ -1,5 +1,7 @@
-// Package api is the HTTP layer: gin routes for /api/v1 (REST), health and
-// metrics. Handlers are thin: parse, call releases.Service, map the error,
-// write. Errors are mapped to status codes and error codes in one table
-// (errors.go) and written by one function.
+// Package api is the HTTP layer: gin routes for /api/v1 (REST), the OCI
+// distribution API under /v2/ (oci*.go), health and metrics. Handlers are
+// thin: parse, call releases.Service, map the error, write. Errors are
+// mapped to status codes and error codes in one table per API (errors.go,
+// and oci_errors.go with the OCI spec's codes) and written by one function
+// each.
 package api

@@ -69,6 +69,7 @@ func New(cfg Config) *Server {
 	s.routeReleases(v1)
 	s.routeAudit(v1)
 	s.routeSettings(v1)
+	s.routeOCI(e)
 	return s
 }
 

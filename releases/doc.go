@@ -2,6 +2,9 @@
 // principals and tokens, and (later) releases, gates, approvals,
 // deployments, reviews and the audit log.
 //
+// The OCI registry (registry*.go) is the same catalogue seen through the
+// distribution spec: repositories are artifact names, tags are versions.
+//
 // It depends on store (blob bytes) and signing (verification), never on
 // HTTP. Persistence goes through the Metadata interface; releases/sqlstore
 // implements it over SQLite (and, later, PostgreSQL) and

@@ -32,7 +32,10 @@ const MaxManifestSize = 4 << 20
 // the artifact's subject "name:version"; manifest and blob events use
 // "name@digest". A tag pushed together with its new artifact is recorded as
 // ActionArtifactPushed, exactly as a REST push, so the artifact's history
-// starts the same way whichever API created it.
+// starts the same way whichever API created it; so is a quarantined tag
+// moved to another manifest (with "replaces": the digest it held), since
+// the version then names new bytes. A version may thus have several
+// pushes in the log: the last one is the current.
 const (
 	ActionOCIBlobPushed      = "oci.blob.pushed"
 	ActionOCIBlobMounted     = "oci.blob.mounted"
@@ -40,7 +43,6 @@ const (
 	ActionOCIManifestPushed  = "oci.manifest.pushed"
 	ActionOCIManifestDeleted = "oci.manifest.deleted"
 	ActionOCITagPushed       = "oci.tag.pushed"
-	ActionOCITagMoved        = "oci.tag.moved"
 	ActionOCITagDeleted      = "oci.tag.deleted"
 )
 
@@ -183,8 +185,9 @@ type ManifestStore interface {
 	// with another digest and no tag is ErrVersionExists. A tag that moves
 	// replaces its artifact (and drops its evidence) unless the artifact is
 	// admitted: ErrImmutable. One event is recorded for what changed
-	// (ActionArtifactPushed, ActionOCITagPushed, ActionOCITagMoved or
-	// ActionOCIManifestPushed), none when nothing did.
+	// (ActionArtifactPushed for a new or moved tag, ActionOCITagPushed for a
+	// tag over an existing artifact, ActionOCIManifestPushed for an untagged
+	// manifest), none when nothing did.
 	PutManifest(ctx context.Context, actor Actor, m Manifest, t TagChange) (ManifestPutResult, error)
 	// Manifest returns a manifest of repo with its refs; ErrNotFound if absent.
 	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)

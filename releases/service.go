@@ -34,6 +34,11 @@ type Service struct {
 	// two pieces of evidence arriving together are evaluated one after the
 	// other and the second sees the first.
 	admitting keyedMutex
+	// registry is the OCI registry's persistence (registry.go); nil when
+	// the metadata store has none.
+	registry RegistryStore
+	// uploading serialises the requests of one chunked upload.
+	uploading keyedMutex
 }
 
 // ServiceOption configures a Service.
@@ -51,6 +56,9 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
+	if r, ok := meta.(RegistryStore); ok {
+		s.registry = r
+	}
 	for _, o := range opts {
 		o(s)
 	}

@@ -5,11 +5,17 @@
 # $(go env GOPATH)/bin between runs), starts a real S3 server (versitygw,
 # posix backend) on a free loopback port with a temporary directory, runs
 # gofmt/vet and `go test -race ./...` with the endpoint exported, and stops
-# the server. Extra arguments go to `go test` (e.g. -run TestX ./store/...).
+# the server. Then, for the full suite, it runs the OCI distribution-spec
+# conformance test (pinned below) against fresh `dml serve`s built from the
+# tree (embedded default, then blobs in the S3 server), with a publisher
+# token, and fails on any failure (docs/oci.md).
+# Extra arguments go to `go test` (e.g. -run TestX ./store/...) and skip
+# the conformance run, unless DML_OCI_CONFORMANCE=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSITYGW_VERSION=v1.8.0
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 GOBIN="$(go env GOPATH)/bin"
 export PATH="$GOBIN:$PATH"
 
@@ -24,6 +30,15 @@ need_versitygw() {
 	echo "$VERSITYGW_VERSION" >"$GOBIN/.versitygw-version"
 }
 
+need_conformance() {
+	if [ -x "$GOBIN/conformance" ] && [ "$(cat "$GOBIN/.conformance-version" 2>/dev/null)" = "$CONFORMANCE_VERSION" ]; then
+		return
+	fi
+	log "installing the OCI conformance test $CONFORMANCE_VERSION"
+	go install "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION"
+	echo "$CONFORMANCE_VERSION" >"$GOBIN/.conformance-version"
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_port() {
@@ -36,9 +51,22 @@ free_port() {
 	return 1
 }
 
+# wait_port waits for a server (pid $2) to listen on port $1.
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		if port_in_use "$1"; then return 0; fi
+		if ! kill -0 "$2" 2>/dev/null; then return 1; fi
+		sleep 0.1
+	done
+	port_in_use "$1"
+}
+
 WORK="$(mktemp -d)"
 VGW_PID=""
+DML_PID=""
 cleanup() {
+	if [ -n "$DML_PID" ]; then kill "$DML_PID" 2>/dev/null || true; wait "$DML_PID" 2>/dev/null || true; fi
 	if [ -n "$VGW_PID" ]; then kill "$VGW_PID" 2>/dev/null || true; wait "$VGW_PID" 2>/dev/null || true; fi
 	rm -rf "$WORK"
 }
@@ -61,15 +89,61 @@ log "starting versitygw on $DML_TEST_S3_ENDPOINT"
 ROOT_ACCESS_KEY="$DML_TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$DML_TEST_S3_SECRET_KEY" \
 	versitygw --port "$DML_TEST_S3_ENDPOINT" posix "$WORK/s3" >"$WORK/versitygw.log" 2>&1 &
 VGW_PID=$!
-for i in $(seq 1 100); do
-	if port_in_use "$PORT"; then break; fi
-	if ! kill -0 "$VGW_PID" 2>/dev/null; then
-		echo "versitygw exited:" >&2; cat "$WORK/versitygw.log" >&2; exit 1
+if ! wait_port "$PORT" "$VGW_PID"; then echo "versitygw did not start:" >&2; cat "$WORK/versitygw.log" >&2; exit 1; fi
+
+# oci_conformance LABEL [SERVE ARGS...] runs the distribution-spec
+# conformance test with its default settings against a fresh `dml serve`
+# in a temporary directory, authenticated as a publisher: any user name,
+# the token as password. Any failure or error fails the script.
+oci_conformance() {
+	local label="$1"; shift
+	local dir="$WORK/oci-$label"
+	log "OCI conformance $CONFORMANCE_VERSION against a fresh dml serve ($label)"
+	local port admin token status=0
+	port="$(free_port)"
+	admin="conformance-admin-$RANDOM$RANDOM$RANDOM"
+	mkdir -p "$dir"
+	DML_BOOTSTRAP_TOKEN="$admin" DML_S3_ACCESS_KEY="$DML_TEST_S3_ACCESS_KEY" DML_S3_SECRET_KEY="$DML_TEST_S3_SECRET_KEY" \
+		"$WORK/dml" serve --listen "127.0.0.1:$port" --data-dir "$dir/data" --log-level warn "$@" >"$dir/dml.log" 2>&1 &
+	DML_PID=$!
+	if ! wait_port "$port" "$DML_PID"; then
+		echo "dml serve did not start:" >&2; cat "$dir/dml.log" >&2; exit 1
 	fi
-	sleep 0.1
-done
-if ! port_in_use "$PORT"; then echo "versitygw did not start" >&2; cat "$WORK/versitygw.log" >&2; exit 1; fi
+	token="$("$WORK/dml" token create --server "http://127.0.0.1:$port" --token "$admin" \
+		--name conformance --role publisher 2>/dev/null | awk '$1 == "token:" { print $2 }')"
+	if [ -z "$token" ]; then echo "could not issue the conformance publisher token" >&2; exit 1; fi
+	# Default settings: only the registry and the credentials are set, and
+	# nothing from the caller's environment (OCI_*) or working directory
+	# (oci-conformance.yaml) may change them.
+	(
+		cd "$dir"
+		for v in $(compgen -e | grep '^OCI_' || true); do unset "$v"; done
+		OCI_REGISTRY="127.0.0.1:$port" OCI_TLS=disabled OCI_USERNAME=conformance OCI_PASSWORD="$token" \
+			OCI_RESULTS_DIR="$dir/results" conformance >"$dir/report.txt" 2>&1
+	) || status=$?
+	sed -n '/^OCI Conformance Result/,/^  Total/p' "$dir/report.txt" >&2
+	local failed errors
+	failed="$(awk '/^  FAIL\.+:/ { print $2 }' "$dir/report.txt")"
+	errors="$(awk '/^  Error\.+:/ { print $2 }' "$dir/report.txt")"
+	if [ "$status" -ne 0 ] || [ "${failed:-x}" != 0 ] || [ "${errors:-x}" != 0 ]; then
+		echo "OCI conformance ($label) failed (exit $status):" >&2
+		grep -E ': (FAIL|Error)$|^ *- ' "$dir/report.txt" | head -100 >&2 || true
+		echo "--- dml serve log (last 50 lines) ---" >&2; tail -50 "$dir/dml.log" >&2
+		exit 1
+	fi
+	kill "$DML_PID" 2>/dev/null || true; wait "$DML_PID" 2>/dev/null || true; DML_PID=""
+}
 
 log "go test -race"
+conformance=0
+if [ $# -eq 0 ] || [ "${DML_OCI_CONFORMANCE:-}" = 1 ]; then conformance=1; fi
 if [ $# -eq 0 ]; then set -- ./...; fi
 go test -race -count=1 -timeout 45m "$@"
+
+if [ "$conformance" = 1 ]; then
+	need_conformance
+	go build -o "$WORK/dml" ./cmd/dml
+	# The embedded default (fs blobs, SQLite), then blobs in the S3 server.
+	oci_conformance fs
+	oci_conformance s3 --s3-endpoint "$DML_TEST_S3_ENDPOINT" --s3-bucket "conformance-$RANDOM$RANDOM" --s3-insecure
+fi

@@ -29,6 +29,9 @@ import (
 //	  <uuid>                 staging for bodies whose digest is not known up
 //	                         front; moved under blobs/ after verification,
 //	                         deleted on failure, swept after a crash
+//	  <upload id>.0, .1, …   the chunks of a chunked upload (upload.go), one
+//	                         object per request; streamed through Ingest
+//	                         when the upload completes, then deleted
 const (
 	blobsPrefix   = "blobs/"
 	stagingPrefix = "uploads/"
@@ -251,6 +254,12 @@ func (s *Store) CleanStaging(ctx context.Context, maxAge time.Duration) (int, er
 	cutoff := time.Now().Add(-maxAge)
 	var stale []string
 	err := s.backend.List(ctx, stagingPrefix, func(info Info) error {
+		if _, chunk := chunkUpload(info.Key); chunk {
+			// Chunks of an upload in progress may be much older than a
+			// staging object should ever be: CleanUploads dates them by
+			// the upload's last chunk.
+			return nil
+		}
 		if !info.ModTime.After(cutoff) {
 			stale = append(stale, info.Key)
 		}

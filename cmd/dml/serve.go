@@ -30,6 +30,7 @@ type serveOptions struct {
 	logLevel        string
 	logFormat       string
 	stagingMaxAge   time.Duration
+	uploadMaxAge    time.Duration
 	shutdownTimeout time.Duration
 	s3              s3.Config
 	s3PartSizeMiB   int64
@@ -67,6 +68,7 @@ a generated one that is printed once on stderr.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.stagingMaxAge, "staging-max-age", time.Hour, "remove unfinished uploads older than this (swept at start and every 10 minutes)")
+	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove OCI chunked uploads (/v2/) that received nothing for this long (swept with the staging sweep)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT; when set, blobs are stored in S3")
 	f.StringVar(&o.s3.Bucket, "s3-bucket", "dml", "S3 bucket (created if missing)")
@@ -142,7 +144,10 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Info("removed unfinished uploads", "count", n)
 	}
-	go sweepStaging(ctx, svc, o.stagingMaxAge, log)
+	if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil {
+		log.Warn("upload sweep failed", "err", err)
+	}
+	go sweepStaging(ctx, svc, o.stagingMaxAge, o.uploadMaxAge, log)
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -202,7 +207,7 @@ func describeBackend(o serveOptions) string {
 	return "s3://" + o.s3.Endpoint + "/" + o.s3.Bucket + "/" + o.s3.Prefix
 }
 
-func sweepStaging(ctx context.Context, svc *releases.Service, maxAge time.Duration, log *slog.Logger) {
+func sweepStaging(ctx context.Context, svc *releases.Service, maxAge, uploadMaxAge time.Duration, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -212,6 +217,9 @@ func sweepStaging(ctx context.Context, svc *releases.Service, maxAge time.Durati
 		case <-t.C:
 			if _, err := svc.CleanStaging(ctx, maxAge); err != nil && ctx.Err() == nil {
 				log.Warn("staging sweep failed", "err", err)
+			}
+			if _, err := svc.SweepUploads(ctx, uploadMaxAge); err != nil && ctx.Err() == nil {
+				log.Warn("upload sweep failed", "err", err)
 			}
 		}
 	}

@@ -92,7 +92,9 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 
 	a := src.Artifact
 	subject := a.Name + ":" + a.Version
-	pushed, ok := find(func(r record) bool { return r.Action == releases.ActionArtifactPushed && r.Subject == subject })
+	// The latest push names the current bytes: over OCI a quarantined tag
+	// may have been moved (or deleted and pushed again) before admission.
+	pushed, ok := findLast(func(r record) bool { return r.Action == releases.ActionArtifactPushed && r.Subject == subject })
 	if !ok {
 		return nil, fmt.Errorf("no audit record of the push of %s", subject)
 	}

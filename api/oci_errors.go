@@ -1,0 +1,95 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/store"
+	"github.com/gin-gonic/gin"
+)
+
+// ociErrorMapping maps domain and store errors to the status and error
+// code of the OCI distribution spec, for everything under /v2/. The body
+// has the REST API's shape ({"errors":[{code, message, detail}]}), which is
+// the spec's; only the codes differ, since OCI clients know the spec's
+// codes and nothing else. The first entry that matches wins.
+var ociErrorMapping = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{releases.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
+	{releases.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
+	{releases.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
+	{releases.ErrUploadUnknown, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"},
+	{releases.ErrManifestBlobUnknown, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
+	{releases.ErrManifestInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{releases.ErrUploadInvalid, http.StatusBadRequest, "BLOB_UPLOAD_INVALID"},
+	{releases.ErrUnsupported, http.StatusUnsupportedMediaType, "UNSUPPORTED"},
+	{releases.ErrImmutable, http.StatusConflict, "DENIED"},
+	{releases.ErrVersionExists, http.StatusConflict, "DENIED"},
+	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
+	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
+	{errDigestParam, http.StatusBadRequest, "DIGEST_INVALID"},
+	{store.ErrSizeMismatch, http.StatusBadRequest, "SIZE_INVALID"},
+	{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+	{store.ErrInvalidRange, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
+	{releases.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
+	{releases.ErrVersionInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
+	{releases.ErrNotAdmitted, http.StatusForbidden, "DENIED"},
+	{releases.ErrNotAuthorizedForEnv, http.StatusForbidden, "DENIED"},
+	{releases.ErrDenied, http.StatusForbidden, "DENIED"},
+	{releases.ErrConflict, http.StatusConflict, "DENIED"},
+	{releases.ErrInvalidInput, http.StatusBadRequest, "UNSUPPORTED"},
+	{releases.ErrNotFound, http.StatusNotFound, "NAME_UNKNOWN"},
+	{store.ErrNotFound, http.StatusNotFound, "BLOB_UNKNOWN"},
+	{errNoRoute, http.StatusNotFound, "NAME_UNKNOWN"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
+	{errMalformed, http.StatusBadRequest, "UNSUPPORTED"},
+}
+
+var (
+	errDigestParam      = errors.New("missing or invalid digest parameter")
+	errMethodNotAllowed = errors.New("method not allowed")
+)
+
+// ociStatusOf maps err to its OCI status and code; unknown errors are 500.
+func ociStatusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "SIZE_INVALID"
+	}
+	for _, m := range ociErrorMapping {
+		if errors.Is(err, m.err) {
+			return m.status, m.code
+		}
+	}
+	return http.StatusInternalServerError, "UNKNOWN"
+}
+
+// writeOCIError writes err in the OCI error shape. A 401 carries the
+// challenge that makes docker-login-style clients send credentials:
+// Basic (any user name, the token as password). When the request carried
+// a bearer token, a Bearer challenge follows with error="invalid_token";
+// it is never the only or first one, because clients that see a Bearer
+// challenge first (crane, docker) would try a token service dml does not
+// run.
+func (s *Server) writeOCIError(c *gin.Context, err error, detail any) {
+	status, code := ociStatusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	if status == http.StatusUnauthorized {
+		c.Writer.Header().Add("WWW-Authenticate", `Basic realm="dml"`)
+		if scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " "); strings.EqualFold(scheme, "bearer") {
+			c.Writer.Header().Add("WWW-Authenticate", `Bearer realm="dml",error="invalid_token"`)
+		}
+	}
+	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{{Code: code, Message: msg, Detail: detail}}})
+}

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/gin-gonic/gin"
+)
+
+// ociGetManifest serves GET and HEAD /v2/NAME/manifests/REFERENCE. The
+// manifest is served as pushed, with the media type it was pushed with,
+// whatever the Accept header says: dml converts nothing.
+func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
+	content, err := s.svc.OpenManifest(c.Request.Context(), principal(c), r.Name, r.Ref)
+	if err != nil {
+		s.writeOCIError(c, err, nil)
+		return
+	}
+	defer content.Reader.Close()
+	m := content.Manifest
+	c.Writer.Header().Set("Content-Type", m.MediaType)
+	s.serveOCIContent(c, m.Digest, m.Size, content.Reader)
+}
+
+// ociPutManifest serves PUT /v2/NAME/manifests/REFERENCE. Manifests are
+// small (at most releases.MaxManifestSize) and must be parsed whole, so
+// this is the one /v2/ body that is read into memory.
+func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
+	if c.Request.ContentLength > releases.MaxManifestSize {
+		s.writeOCIError(c, fmt.Errorf("%w: a manifest of %d bytes; the limit is %d", errBodyTooLarge, c.Request.ContentLength, releases.MaxManifestSize), nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, releases.MaxManifestSize))
+	if err != nil {
+		s.writeOCIError(c, err, nil)
+		return
+	}
+	m, err := s.svc.PushManifest(c.Request.Context(), principal(c), releases.PushManifestRequest{
+		Repository:  r.Name,
+		Reference:   r.Ref,
+		ContentType: c.ContentType(),
+		Body:        body,
+		Tags:        c.QueryArray("tag"),
+	})
+	if err != nil {
+		s.writeOCIError(c, err, nil)
+		return
+	}
+	c.Header("Location", "/v2/"+m.Repository+"/manifests/"+m.Digest.String())
+	c.Header("Docker-Content-Digest", m.Digest.String())
+	if m.Subject != "" {
+		c.Header("OCI-Subject", m.Subject.String())
+	}
+	for _, t := range c.QueryArray("tag") {
+		c.Writer.Header().Add("OCI-Tag", t)
+	}
+	c.Status(http.StatusCreated)
+}
+
+// ociDeleteManifest serves DELETE /v2/NAME/manifests/REFERENCE: a tag, or
+// a manifest with its tags.
+func (s *Server) ociDeleteManifest(c *gin.Context, r ociRoute) {
+	if err := s.svc.DeleteManifest(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
+		s.writeOCIError(c, err, nil)
+		return
+	}
+	c.Status(http.StatusAccepted)
+}

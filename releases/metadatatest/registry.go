@@ -1,0 +1,512 @@
+package metadatatest
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+// RunRegistry is the conformance suite for releases.RegistryStore, run
+// against Metadata implementations that keep the OCI registry too (the
+// registry's tags are artifacts, so the two share a store). Beyond the
+// interface's documentation it pins:
+//
+//   - Events: "oci.blob.pushed" (subject "repo@digest", details exactly
+//     {size}), "oci.blob.mounted" ({size, from}), "oci.blob.deleted"
+//     ({links}), "oci.manifest.pushed" ({mediaType, size} plus
+//     artifactType and subject when set), "artifact.pushed" for a new tag
+//     (subject "repo:tag", details exactly {digest, size, mediaType}, as a
+//     REST push), a moved tag as "artifact.pushed" too ({digest, size,
+//     mediaType, replaces}), "oci.tag.pushed" ({digest}),
+//     "oci.tag.deleted" ({digest}) and "oci.manifest.deleted" ({tags}).
+//     Upload sessions record none.
+//   - A tag's artifact is quarantined, created by the manifest's creator,
+//     with the manifest's digest, size and media type; moving the tag
+//     resets it so (evidence and admission dropped), deleting the tag or
+//     its manifest deletes it.
+//   - Lists (tags, referrers, links, repositories) are empty, not nil,
+//     when there is nothing; tags order bytewise.
+func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, m releases.Metadata, r releases.RegistryStore)
+	}{
+		{"BlobLinks", testBlobLinks},
+		{"Manifests", testManifests},
+		{"TagCreatesArtifact", testTagCreatesArtifact},
+		{"TagMoves", testTagMoves},
+		{"TagOverRESTArtifact", testTagOverRESTArtifact},
+		{"AdmittedIsImmutable", testAdmittedIsImmutable},
+		{"TagsList", testTagsList},
+		{"TagsReaching", testTagsReaching},
+		{"DeleteManifest", testDeleteManifest},
+		{"Referrers", testReferrers},
+		{"Uploads", testUploads},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := openStore(t, open)
+			r, ok := m.(releases.RegistryStore)
+			if !ok {
+				t.Fatalf("%T does not implement releases.RegistryStore", m)
+			}
+			tc.fn(t, m, r)
+		})
+	}
+}
+
+const repo = "conformance/repo1"
+
+// ociManifest is a manifest of repo whose bytes would be content.
+func ociManifest(content string, refs ...releases.ManifestRef) releases.Manifest {
+	return releases.Manifest{
+		Repository: repo,
+		Digest:     digest.FromString(content),
+		MediaType:  releases.MediaTypeOCIManifest,
+		Size:       int64(len(content)),
+		Refs:       refs,
+		CreatedBy:  publisher.Name,
+		CreatedAt:  t0,
+	}
+}
+
+func mustPutManifest(t *testing.T, r releases.RegistryStore, m releases.Manifest, tc releases.TagChange) releases.ManifestPutResult {
+	t.Helper()
+	res, err := r.PutManifest(t.Context(), publisher, m, tc)
+	if err != nil {
+		t.Fatalf("PutManifest(%s, %+v): %v", m.Digest, tc, err)
+	}
+	return res
+}
+
+func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	d := digest.FromString("layer")
+	l := releases.BlobLink{Repository: repo, Digest: d, Size: 5, CreatedBy: publisher.Name, CreatedAt: t0}
+	if created, err := r.LinkBlob(ctx, publisher, l, ""); err != nil || !created {
+		t.Fatalf("LinkBlob = %v, %v; want created", created, err)
+	}
+	if created, err := r.LinkBlob(ctx, publisher, l, ""); err != nil || created {
+		t.Fatalf("LinkBlob again = %v, %v; want not created", created, err)
+	}
+	other := l
+	other.Repository, other.CreatedBy = "conformance/repo2", admin.Name
+	if created, err := r.LinkBlob(ctx, admin, other, repo); err != nil || !created {
+		t.Fatalf("mount = %v, %v; want created", created, err)
+	}
+	second := l
+	second.CreatedBy, second.CreatedAt = admin.Name, t0.Add(time.Minute)
+	if _, err := r.LinkBlob(ctx, admin, second, ""); err != nil {
+		t.Fatal(err)
+	}
+	links, err := r.BlobLinks(ctx, repo, d)
+	if err != nil || len(links) != 2 || links[0] != l {
+		t.Errorf("BlobLinks = %+v, %v; want %+v and admin's", links, err, l)
+	}
+	if links, err := r.BlobLinks(ctx, repo, digest.FromString("nothing")); err != nil || links == nil || len(links) != 0 {
+		t.Errorf("BlobLinks of an unknown blob = %#v, %v; want an empty list", links, err)
+	}
+	if repos, err := r.RepositoriesWithBlob(ctx, d, 10); err != nil || !slices.Equal(repos, []string{repo, "conformance/repo2"}) {
+		t.Errorf("RepositoriesWithBlob = %v, %v", repos, err)
+	}
+	if known, err := r.RepositoryKnown(ctx, "conformance/repo2"); err != nil || !known {
+		t.Errorf("RepositoryKnown(repo2) = %v, %v; want true", known, err)
+	}
+	if known, err := r.RepositoryKnown(ctx, "nobody/here"); err != nil || known {
+		t.Errorf("RepositoryKnown(unknown) = %v, %v; want false", known, err)
+	}
+	if n, err := r.UnlinkBlob(ctx, publisher, repo, d, publisher.Name); err != nil || n != 1 {
+		t.Errorf("UnlinkBlob(own) = %d, %v; want 1", n, err)
+	}
+	if _, err := r.UnlinkBlob(ctx, publisher, repo, d, publisher.Name); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("UnlinkBlob(own) again: %v, want ErrNotFound", err)
+	}
+	if n, err := r.UnlinkBlob(ctx, admin, repo, d, ""); err != nil || n != 1 {
+		t.Errorf("UnlinkBlob(all) = %d, %v; want 1", n, err)
+	}
+	evs := checkEventCount(t, m, 5)
+	subject := repo + "@" + d.String()
+	checkEvent(t, evs[0], releases.ActionOCIBlobPushed, subject, publisher, map[string]any{"size": 5.0})
+	checkEvent(t, evs[1], releases.ActionOCIBlobMounted, "conformance/repo2@"+d.String(), admin, map[string]any{"size": 5.0, "from": repo})
+	checkEvent(t, evs[3], releases.ActionOCIBlobDeleted, subject, publisher, map[string]any{"links": 1.0})
+}
+
+func testManifests(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	cfg, layer := digest.FromString("config"), digest.FromString("layer")
+	man := ociManifest("manifest",
+		releases.ManifestRef{Kind: releases.RefConfig, Digest: cfg},
+		releases.ManifestRef{Kind: releases.RefLayer, Digest: layer, External: true})
+	man.ArtifactType = "application/vnd.example"
+	man.Subject = digest.FromString("subject")
+	man.Annotations = map[string]string{"org.example": "yes"}
+	res := mustPutManifest(t, r, man, releases.TagChange{})
+	if !res.ManifestCreated || res.TagChanged {
+		t.Errorf("first put = %+v; want the manifest created", res)
+	}
+	if res := mustPutManifest(t, r, man, releases.TagChange{}); res.ManifestCreated {
+		t.Errorf("second put = %+v; want nothing created", res)
+	}
+	got, err := r.Manifest(ctx, repo, man.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(man.Refs, func(a, b releases.ManifestRef) int { return compareRefs(a, b) })
+	if got.Digest != man.Digest || got.MediaType != man.MediaType || got.Size != man.Size || got.ArtifactType != man.ArtifactType ||
+		got.Subject != man.Subject || got.Annotations["org.example"] != "yes" || !slices.Equal(got.Refs, man.Refs) ||
+		got.CreatedBy != man.CreatedBy || !got.CreatedAt.Equal(t0) {
+		t.Errorf("Manifest =\n %+v\nwant\n %+v", got, man)
+	}
+	if _, err := r.Manifest(ctx, repo, digest.FromString("unknown")); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("unknown manifest: %v, want ErrNotFound", err)
+	}
+	if _, err := r.Manifest(ctx, "conformance/repo2", man.Digest); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("manifest of another repository: %v, want ErrNotFound", err)
+	}
+	bad := man
+	bad.Digest = "sha256:nope"
+	if _, err := r.PutManifest(ctx, publisher, bad, releases.TagChange{}); !errors.Is(err, releases.ErrInvalidInput) {
+		t.Errorf("invalid manifest: %v, want ErrInvalidInput", err)
+	}
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionOCIManifestPushed, repo+"@"+man.Digest.String(), publisher, map[string]any{
+		"mediaType": man.MediaType, "size": float64(man.Size), "artifactType": man.ArtifactType, "subject": man.Subject.String(),
+	})
+}
+
+func compareRefs(a, b releases.ManifestRef) int {
+	if a.Kind != b.Kind {
+		if a.Kind < b.Kind {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.Digest < b.Digest:
+		return -1
+	case a.Digest > b.Digest:
+		return 1
+	}
+	return 0
+}
+
+func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	man := ociManifest("v1")
+	res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0"})
+	if !res.ManifestCreated || !res.TagChanged || res.Artifact.Digest != man.Digest {
+		t.Errorf("put with a tag = %+v", res)
+	}
+	a, err := m.GetArtifact(ctx, repo, "1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := releases.Artifact{Name: repo, Version: "1.0", Digest: man.Digest, Size: man.Size, MediaType: man.MediaType,
+		State: releases.StateQuarantined, CreatedBy: publisher.Name, CreatedAt: t0}
+	checkArtifact(t, "artifact of the tag", a, want)
+	tag, err := r.Tag(ctx, repo, "1.0")
+	if err != nil || tag.Digest != man.Digest || tag.UpdatedBy != publisher.Name {
+		t.Errorf("Tag = %+v, %v", tag, err)
+	}
+	// The same tag again changes nothing, and must be asked with the
+	// digest it holds.
+	if res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0", Expect: man.Digest}); res.TagChanged || res.ManifestCreated {
+		t.Errorf("same tag again = %+v; want no change", res)
+	}
+	if _, err := r.PutManifest(ctx, publisher, man, releases.TagChange{Tag: "1.0"}); !errors.Is(err, releases.ErrConflict) {
+		t.Errorf("tag expected absent but present: %v, want ErrConflict", err)
+	}
+	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("unknown tag: %v, want ErrNotFound", err)
+	}
+	if tags, err := r.TagsPointingAt(ctx, repo, man.Digest); err != nil || len(tags) != 1 || tags[0].Name != "1.0" {
+		t.Errorf("TagsPointingAt = %+v, %v", tags, err)
+	}
+	// Deleting the tag deletes its artifact.
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", digest.FromString("other")); !errors.Is(err, releases.ErrConflict) {
+		t.Errorf("delete with a stale digest: %v, want ErrConflict", err)
+	}
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", man.Digest); err != nil {
+		t.Fatalf("DeleteTag: %v", err)
+	}
+	if _, err := m.GetArtifact(ctx, repo, "1.0"); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("artifact after its tag was deleted: %v, want ErrNotFound", err)
+	}
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", man.Digest); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("delete a deleted tag: %v, want ErrNotFound", err)
+	}
+	if _, err := r.Manifest(ctx, repo, man.Digest); err != nil {
+		t.Errorf("the manifest stays when its tag goes: %v", err)
+	}
+	evs := checkEventCount(t, m, 2)
+	checkEvent(t, evs[0], releases.ActionArtifactPushed, repo+":1.0", publisher, map[string]any{
+		"digest": man.Digest.String(), "size": float64(man.Size), "mediaType": man.MediaType,
+	})
+	checkEvent(t, evs[1], releases.ActionOCITagDeleted, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
+}
+
+func testTagMoves(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	v1, v2 := ociManifest("v1"), ociManifest("v2")
+	mustPutManifest(t, r, v1, releases.TagChange{Tag: "latest"})
+	a1, _ := m.GetArtifact(ctx, repo, "latest")
+	if _, err := m.AddEvidence(ctx, publisher, signature(a1, "sig", "ci")); err != nil {
+		t.Fatal(err)
+	}
+	mustSetAdmission(t, m, a1, releases.StateQuarantined, pending("a test result"))
+	if _, err := r.PutManifest(ctx, admin, v2, releases.TagChange{Tag: "latest"}); !errors.Is(err, releases.ErrConflict) {
+		t.Errorf("move without the current digest: %v, want ErrConflict", err)
+	}
+	v2.CreatedBy = admin.Name
+	res, err := r.PutManifest(ctx, admin, v2, releases.TagChange{Tag: "latest", Expect: v1.Digest})
+	if err != nil || !res.TagChanged {
+		t.Fatalf("move = %+v, %v", res, err)
+	}
+	a2, err := m.GetArtifact(ctx, repo, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkArtifact(t, "artifact after the move", a2, releases.Artifact{Name: repo, Version: "latest", Digest: v2.Digest, Size: v2.Size,
+		MediaType: v2.MediaType, State: releases.StateQuarantined, CreatedBy: admin.Name, CreatedAt: t0})
+	if ev, err := m.ListEvidence(ctx, repo, "latest"); err != nil || len(ev) != 0 {
+		t.Errorf("evidence after the move = %v, %v; want none (it was about other bytes)", ev, err)
+	}
+	evs := checkEventCount(t, m, 4)
+	checkEvent(t, evs[3], releases.ActionArtifactPushed, repo+":latest", admin, map[string]any{
+		"replaces": v1.Digest.String(), "digest": v2.Digest.String(), "size": float64(v2.Size), "mediaType": v2.MediaType,
+	})
+}
+
+func testTagOverRESTArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	man := ociManifest("manifest bytes")
+	rest := artifact(repo, "1.0", "manifest bytes") // same digest
+	rest.MediaType = man.MediaType
+	mustCreate(t, m, rest)
+	mustCreate(t, m, artifact(repo, "2.0", "a tarball"))
+	res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0"})
+	if !res.TagChanged {
+		t.Errorf("tag over the same bytes = %+v; want the tag set", res)
+	}
+	if _, err := r.PutManifest(ctx, publisher, man, releases.TagChange{Tag: "2.0"}); !errors.Is(err, releases.ErrVersionExists) {
+		t.Errorf("tag over other bytes: %v, want ErrVersionExists", err)
+	}
+	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("refused tag exists: %v", err)
+	}
+	evs := checkEventCount(t, m, 3)
+	checkEvent(t, evs[2], releases.ActionOCITagPushed, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
+}
+
+func testAdmittedIsImmutable(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	v1, v2 := ociManifest("v1"), ociManifest("v2")
+	mustPutManifest(t, r, v1, releases.TagChange{Tag: "1.0"})
+	mustPutManifest(t, r, v2, releases.TagChange{})
+	a, _ := m.GetArtifact(ctx, repo, "1.0")
+	mustSetAdmission(t, m, a, releases.StateQuarantined, admitted())
+	before := len(allEvents(t, m))
+	if _, err := r.PutManifest(ctx, publisher, v2, releases.TagChange{Tag: "1.0", Expect: v1.Digest}); !errors.Is(err, releases.ErrImmutable) {
+		t.Errorf("move an admitted tag: %v, want ErrImmutable", err)
+	}
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", v1.Digest); !errors.Is(err, releases.ErrImmutable) {
+		t.Errorf("delete an admitted tag: %v, want ErrImmutable", err)
+	}
+	if _, err := r.DeleteManifest(ctx, publisher, repo, v1.Digest); !errors.Is(err, releases.ErrImmutable) {
+		t.Errorf("delete an admitted manifest: %v, want ErrImmutable", err)
+	}
+	if tag, err := r.Tag(ctx, repo, "1.0"); err != nil || tag.Digest != v1.Digest {
+		t.Errorf("admitted tag after refusals = %+v, %v", tag, err)
+	}
+	checkEventCount(t, m, before)
+}
+
+func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	if tags, err := r.Tags(ctx, repo, "", 0); err != nil || tags == nil || len(tags) != 0 {
+		t.Errorf("tags of an empty repository = %#v, %v; want an empty list", tags, err)
+	}
+	man := ociManifest("m")
+	for _, tag := range []string{"b", "a", "C", "c", "1.0"} {
+		cur := digest.Digest("")
+		if res := mustPutManifest(t, r, man, releases.TagChange{Tag: tag, Expect: cur}); !res.TagChanged {
+			t.Fatalf("tag %s not set", tag)
+		}
+	}
+	for _, tc := range []struct {
+		last  string
+		limit int
+		want  []string
+	}{
+		{"", 0, []string{"1.0", "C", "a", "b", "c"}},
+		{"", 2, []string{"1.0", "C"}},
+		{"C", 2, []string{"a", "b"}},
+		{"b", 10, []string{"c"}},
+		{"c", 10, []string{}},
+	} {
+		if got, err := r.Tags(ctx, repo, tc.last, tc.limit); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Tags(last %q, limit %d) = %v, %v; want %v", tc.last, tc.limit, got, err, tc.want)
+		}
+	}
+}
+
+func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	layer := digest.FromString("layer")
+	img := ociManifest("image", releases.ManifestRef{Kind: releases.RefLayer, Digest: layer})
+	idx := ociManifest("index", releases.ManifestRef{Kind: releases.RefManifest, Digest: img.Digest})
+	idx.MediaType = releases.MediaTypeOCIIndex
+	sig := ociManifest("signature")
+	sig.Subject = idx.Digest
+	sigOfSig := ociManifest("signature of the signature")
+	sigOfSig.Subject = sig.Digest
+	mustPutManifest(t, r, img, releases.TagChange{Tag: "img"})
+	mustPutManifest(t, r, idx, releases.TagChange{Tag: "v1"})
+	mustPutManifest(t, r, sig, releases.TagChange{})
+	mustPutManifest(t, r, sigOfSig, releases.TagChange{})
+	other := ociManifest("unrelated")
+	mustPutManifest(t, r, other, releases.TagChange{Tag: "other"})
+	for _, tc := range []struct {
+		what string
+		d    digest.Digest
+		want []string
+	}{
+		{"layer", layer, []string{"img", "v1"}},
+		{"image", img.Digest, []string{"img", "v1"}},
+		{"index", idx.Digest, []string{"v1"}},
+		{"referrer", sig.Digest, []string{"v1"}},
+		{"referrer of a referrer", sigOfSig.Digest, []string{"v1"}},
+		{"unknown", digest.FromString("unknown"), []string{}},
+	} {
+		tags, err := r.TagsReaching(ctx, repo, tc.d, 10)
+		if err != nil {
+			t.Fatalf("TagsReaching(%s): %v", tc.what, err)
+		}
+		names := []string{}
+		for _, tag := range tags {
+			names = append(names, tag.Name)
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("TagsReaching(%s) = %v; want %v", tc.what, names, tc.want)
+		}
+	}
+	if tags, err := r.TagsReaching(ctx, "conformance/repo2", layer, 10); err != nil || len(tags) != 0 {
+		t.Errorf("TagsReaching in another repository = %v, %v; want none", tags, err)
+	}
+}
+
+func testDeleteManifest(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	man := ociManifest("m", releases.ManifestRef{Kind: releases.RefConfig, Digest: digest.FromString("c")})
+	mustPutManifest(t, r, man, releases.TagChange{Tag: "a"})
+	mustPutManifest(t, r, man, releases.TagChange{Tag: "b"})
+	tags, err := r.DeleteManifest(ctx, admin, repo, man.Digest)
+	if err != nil || !slices.Equal(tags, []string{"a", "b"}) {
+		t.Fatalf("DeleteManifest = %v, %v; want tags a and b", tags, err)
+	}
+	for _, v := range []string{"a", "b"} {
+		if _, err := m.GetArtifact(ctx, repo, v); !errors.Is(err, releases.ErrNotFound) {
+			t.Errorf("artifact %s after its manifest was deleted: %v", v, err)
+		}
+	}
+	if _, err := r.Manifest(ctx, repo, man.Digest); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("deleted manifest: %v, want ErrNotFound", err)
+	}
+	if _, err := r.DeleteManifest(ctx, admin, repo, man.Digest); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("delete again: %v, want ErrNotFound", err)
+	}
+	// It can be pushed again, tags and all.
+	if res := mustPutManifest(t, r, man, releases.TagChange{Tag: "a"}); !res.ManifestCreated || !res.TagChanged {
+		t.Errorf("push after delete = %+v", res)
+	}
+	evs := checkEventCount(t, m, 4)
+	checkEvent(t, evs[2], releases.ActionOCIManifestDeleted, repo+"@"+man.Digest.String(), admin, map[string]any{"tags": []any{"a", "b"}})
+}
+
+func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	subject := digest.FromString("subject, never pushed")
+	var want []digest.Digest
+	for i, at := range []string{"application/vnd.example.sig", "application/vnd.example.sbom", "application/vnd.example.sig"} {
+		man := ociManifest("referrer " + string(rune('a'+i)))
+		man.Subject, man.ArtifactType = subject, at
+		man.Annotations = map[string]string{"n": string(rune('a' + i))}
+		mustPutManifest(t, r, man, releases.TagChange{})
+		if at == "application/vnd.example.sig" {
+			want = append(want, man.Digest)
+		}
+	}
+	all, err := r.Referrers(ctx, repo, subject, "")
+	if err != nil || len(all) != 3 {
+		t.Fatalf("Referrers = %d, %v; want 3", len(all), err)
+	}
+	sigs, err := r.Referrers(ctx, repo, subject, "application/vnd.example.sig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []digest.Digest
+	for _, s := range sigs {
+		got = append(got, s.Digest)
+		if s.Annotations["n"] == "" || s.ArtifactType != "application/vnd.example.sig" {
+			t.Errorf("referrer %+v lacks its annotations or artifact type", s)
+		}
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("filtered referrers = %v; want %v", got, want)
+	}
+	if none, err := r.Referrers(ctx, "conformance/repo2", subject, ""); err != nil || none == nil || len(none) != 0 {
+		t.Errorf("referrers in another repository = %#v, %v; want an empty list", none, err)
+	}
+}
+
+func testUploads(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	u := releases.UploadSession{
+		ID: "7f8e2d6c-0000-4000-8000-000000000001", Repository: repo, Owner: publisher.Name,
+		SHA256State: []byte("state-256"), SHA512State: []byte("state-512"), StartedAt: t0, UpdatedAt: t0,
+	}
+	if err := r.CreateUpload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CreateUpload(ctx, u); !errors.Is(err, releases.ErrConflict) {
+		t.Errorf("create twice: %v, want ErrConflict", err)
+	}
+	next := u
+	next.Offset, next.Chunks, next.SHA256State, next.UpdatedAt = 1024, 1, []byte("state-256-after"), t0.Add(time.Minute)
+	if err := r.UpdateUpload(ctx, next, 0, 0); err != nil {
+		t.Fatalf("UpdateUpload: %v", err)
+	}
+	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, releases.ErrConflict) {
+		t.Errorf("stale update: %v, want ErrConflict", err)
+	}
+	got, err := r.Upload(ctx, u.ID)
+	if err != nil || got.Offset != 1024 || got.Chunks != 1 || !bytes.Equal(got.SHA256State, next.SHA256State) ||
+		!bytes.Equal(got.SHA512State, u.SHA512State) || !got.StartedAt.Equal(t0) || !got.UpdatedAt.Equal(next.UpdatedAt) || got.Owner != u.Owner {
+		t.Errorf("Upload = %+v, %v", got, err)
+	}
+	if stale, err := r.StaleUploads(ctx, t0.Add(time.Minute), 10); err != nil || len(stale) != 0 {
+		t.Errorf("StaleUploads before its update = %v, %v; want none", stale, err)
+	}
+	if stale, err := r.StaleUploads(ctx, t0.Add(time.Hour), 10); err != nil || len(stale) != 1 || stale[0].ID != u.ID {
+		t.Errorf("StaleUploads after its update = %v, %v; want it", stale, err)
+	}
+	if err := r.DeleteUpload(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeleteUpload(ctx, u.ID); err != nil {
+		t.Errorf("delete twice: %v", err)
+	}
+	if _, err := r.Upload(ctx, u.ID); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("deleted upload: %v, want ErrNotFound", err)
+	}
+	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("update a deleted upload: %v, want ErrNotFound", err)
+	}
+	checkEventCount(t, m, 0)
+}

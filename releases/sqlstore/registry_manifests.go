@@ -1,0 +1,558 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+const manifestColumns = `repository, digest, media_type, size, artifact_type, subject, annotations, created_by, created_at`
+
+func scanManifest(r rowScanner) (releases.Manifest, error) {
+	var (
+		m                   releases.Manifest
+		d                   string
+		subject, annotation sql.NullString
+		created             int64
+	)
+	if err := r.Scan(&m.Repository, &d, &m.MediaType, &m.Size, &m.ArtifactType, &subject, &annotation, &m.CreatedBy, &created); err != nil {
+		return releases.Manifest{}, err
+	}
+	m.Digest = digest.Digest(d)
+	m.Subject = digest.Digest(subject.String)
+	if annotation.Valid {
+		if err := json.Unmarshal([]byte(annotation.String), &m.Annotations); err != nil {
+			return releases.Manifest{}, fmt.Errorf("manifest %s annotations: %w", ociSubject(m.Repository, m.Digest), err)
+		}
+	}
+	m.CreatedAt = fromNanos(created)
+	return m, nil
+}
+
+const tagColumns = `repository, tag, digest, updated_by, updated_at`
+
+func scanTag(r rowScanner) (releases.Tag, error) {
+	var (
+		t       releases.Tag
+		d       string
+		updated int64
+	)
+	if err := r.Scan(&t.Repository, &t.Name, &d, &t.UpdatedBy, &updated); err != nil {
+		return releases.Tag{}, err
+	}
+	t.Digest = digest.Digest(d)
+	t.UpdatedAt = fromNanos(updated)
+	return t, nil
+}
+
+// checkManifest validates what keeps the rows meaningful; parsing the
+// manifest and deciding what may be pushed is the domain's business.
+func (db *DB) checkManifest(m releases.Manifest) (releases.Manifest, error) {
+	ref := ociSubject(m.Repository, m.Digest)
+	bad := func(format string, args ...any) (releases.Manifest, error) {
+		return m, fmt.Errorf("%w: manifest %s: %s", releases.ErrInvalidInput, ref, fmt.Sprintf(format, args...))
+	}
+	if err := checkRepoDigest(m.Repository, m.Digest); err != nil {
+		return m, err
+	}
+	switch {
+	case m.MediaType == "":
+		return bad("needs a media type")
+	case m.Size < 0:
+		return bad("negative size %d", m.Size)
+	case m.CreatedBy == "":
+		return bad("needs its creator")
+	case m.Subject != "" && m.Subject.Validate() != nil:
+		return bad("subject %q: %v", m.Subject, m.Subject.Validate())
+	}
+	for _, r := range m.Refs {
+		switch {
+		case r.Kind != releases.RefConfig && r.Kind != releases.RefLayer && r.Kind != releases.RefManifest:
+			return bad("unknown reference kind %q", r.Kind)
+		case r.Digest.Validate() != nil:
+			return bad("reference %q: %v", r.Digest, r.Digest.Validate())
+		}
+	}
+	t, ok := db.timeOrNow(m.CreatedAt)
+	if !ok {
+		return bad("creation time %s out of range", m.CreatedAt)
+	}
+	m.CreatedAt = t
+	return m, nil
+}
+
+// PutManifest stores m and moves t.Tag to it in one transaction; see
+// releases.ManifestStore.
+func (db *DB) PutManifest(ctx context.Context, actor releases.Actor, m releases.Manifest, t releases.TagChange) (releases.ManifestPutResult, error) {
+	m, err := db.checkManifest(m)
+	if err != nil {
+		return releases.ManifestPutResult{}, err
+	}
+	var annotations sql.NullString
+	if len(m.Annotations) > 0 {
+		b, err := json.Marshal(m.Annotations)
+		if err != nil {
+			return releases.ManifestPutResult{}, fmt.Errorf("%w: manifest annotations: %v", releases.ErrInvalidInput, err)
+		}
+		annotations = sql.NullString{String: string(b), Valid: true}
+	}
+	subject := sql.NullString{String: m.Subject.String(), Valid: m.Subject != ""}
+	var res releases.ManifestPutResult
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		res = releases.ManifestPutResult{}
+		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_manifests (`+manifestColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING`),
+			m.Repository, m.Digest.String(), m.MediaType, m.Size, m.ArtifactType, subject, annotations, m.CreatedBy, toNanos(m.CreatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := ins.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if res.ManifestCreated = n == 1; res.ManifestCreated {
+			for _, r := range m.Refs {
+				_, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_manifest_refs (repository, manifest, kind, ref, external)
+					VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, manifest, kind, ref) DO NOTHING`),
+					m.Repository, m.Digest.String(), string(r.Kind), r.Digest.String(), boolInt(r.External))
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if t.Tag == "" {
+			if !res.ManifestCreated {
+				return nil
+			}
+			return db.recordEvent(ctx, tx, m.CreatedAt, actor, releases.ActionOCIManifestPushed, ociSubject(m.Repository, m.Digest), struct {
+				MediaType    string        `json:"mediaType"`
+				Size         int64         `json:"size"`
+				ArtifactType string        `json:"artifactType,omitempty"`
+				Subject      digest.Digest `json:"subject,omitempty"`
+			}{m.MediaType, m.Size, m.ArtifactType, m.Subject})
+		}
+		return db.setTag(ctx, tx, actor, m, t, &res)
+	})
+	if err != nil {
+		if errors.Is(err, releases.ErrVersionExists) || errors.Is(err, releases.ErrImmutable) {
+			return res, err
+		}
+		return releases.ManifestPutResult{}, fmt.Errorf("sqlstore: put manifest %s: %w", ociSubject(m.Repository, m.Digest), db.translate(err))
+	}
+	return res, nil
+}
+
+// setTag points t.Tag at m inside PutManifest's transaction, creating,
+// keeping or replacing the tag's artifact, and records the one event.
+func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor releases.Actor, m releases.Manifest, t releases.TagChange, res *releases.ManifestPutResult) error {
+	ref := m.Repository + ":" + t.Tag
+	cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), m.Repository, t.Tag))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		cur = releases.Tag{}
+	case err != nil:
+		return err
+	}
+	if cur.Digest != t.Expect {
+		return fmt.Errorf("%w: tag %s points at %q, not %q", releases.ErrConflict, ref, cur.Digest, t.Expect)
+	}
+	selectOne := func() (releases.Artifact, error) {
+		return scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), m.Repository, t.Tag))
+	}
+	if cur.Digest == m.Digest {
+		res.Artifact, err = selectOne()
+		return err
+	}
+	now := db.now()
+	a := releases.Artifact{
+		Name: m.Repository, Version: t.Tag, Digest: m.Digest, Size: m.Size, MediaType: m.MediaType,
+		State: releases.StateQuarantined, CreatedBy: m.CreatedBy, CreatedAt: m.CreatedAt,
+	}
+	pushed := struct {
+		Digest    digest.Digest `json:"digest"`
+		Size      int64         `json:"size"`
+		MediaType string        `json:"mediaType"`
+	}{m.Digest, m.Size, m.MediaType}
+	var (
+		action  string
+		details any
+	)
+	if cur.Digest == "" {
+		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING`),
+			a.Name, a.Version, a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := ins.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			action, details = releases.ActionArtifactPushed, pushed
+		} else {
+			// The version exists without a tag (pushed over REST): it
+			// becomes the tag only if it holds this very manifest.
+			stored, err := selectOne()
+			if err != nil {
+				return err
+			}
+			if stored.Digest != m.Digest {
+				res.Artifact = stored
+				return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, m.Digest, releases.ErrVersionExists)
+			}
+			a = stored
+			action, details = releases.ActionOCITagPushed, struct {
+				Digest digest.Digest `json:"digest"`
+			}{m.Digest}
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO oci_tags (`+tagColumns+`) VALUES (?, ?, ?, ?, ?)`),
+			m.Repository, t.Tag, m.Digest.String(), actor.Name, toNanos(now))
+		if err != nil {
+			return err
+		}
+	} else {
+		stored, err := selectOne()
+		if err != nil {
+			return err
+		}
+		if stored.State == releases.StateAdmitted {
+			res.Artifact = stored
+			return fmt.Errorf("tag %s of an admitted artifact cannot move: %w", ref, releases.ErrImmutable)
+		}
+		// The version now names other bytes: evidence about the old ones
+		// no longer applies, nor does any admission decision.
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`), a.Name, a.Version); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET digest = ?, size = ?, media_type = ?, state = ?, created_by = ?, created_at = ?,
+			retired_at = NULL, retired_by = '',
+			admission_state = NULL, admission_rule = NULL, admission_unmet = NULL, admission_reason = NULL,
+			admission_policy_version = NULL, admission_evidence = NULL, admission_receipt = NULL, admission_decided_at = NULL
+			WHERE name = ? AND version = ?`),
+			a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt), a.Name, a.Version)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_tags SET digest = ?, updated_by = ?, updated_at = ? WHERE repository = ? AND tag = ?`),
+			m.Digest.String(), actor.Name, toNanos(now), m.Repository, t.Tag)
+		if err != nil {
+			return err
+		}
+		// The version is pushed anew: recorded as a push, so that the
+		// artifact's last push names the bytes it holds, with the bytes
+		// it replaces.
+		action, details = releases.ActionArtifactPushed, struct {
+			Digest    digest.Digest `json:"digest"`
+			Size      int64         `json:"size"`
+			MediaType string        `json:"mediaType"`
+			Replaces  digest.Digest `json:"replaces"`
+		}{m.Digest, m.Size, m.MediaType, cur.Digest}
+	}
+	res.TagChanged = true
+	res.Artifact = a
+	return db.recordEvent(ctx, tx, now, actor, action, ref, details)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Manifest returns a manifest of repo with its references.
+func (db *DB) Manifest(ctx context.Context, repo string, d digest.Digest) (releases.Manifest, error) {
+	m, err := scanManifest(db.sql.QueryRowContext(ctx, db.q(`SELECT `+manifestColumns+` FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.Manifest{}, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), releases.ErrNotFound)
+	case err != nil:
+		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s: %w", ociSubject(repo, d), db.translate(err))
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT kind, ref, external FROM oci_manifest_refs
+		WHERE repository = ? AND manifest = ? ORDER BY kind, ref`), repo, d.String())
+	if err != nil {
+		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r        releases.ManifestRef
+			kind, rd string
+			external int64
+		)
+		if err := rows.Scan(&kind, &rd, &external); err != nil {
+			return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+		}
+		r.Kind, r.Digest, r.External = releases.RefKind(kind), digest.Digest(rd), external != 0
+		m.Refs = append(m.Refs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+	}
+	return m, nil
+}
+
+// Tag returns one tag of repo.
+func (db *DB) Tag(ctx context.Context, repo, tag string) (releases.Tag, error) {
+	t, err := scanTag(db.sql.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.Tag{}, fmt.Errorf("tag %s:%s: %w", repo, tag, releases.ErrNotFound)
+	case err != nil:
+		return releases.Tag{}, fmt.Errorf("sqlstore: tag %s:%s: %w", repo, tag, db.translate(err))
+	}
+	return t, nil
+}
+
+// Tags lists up to limit tag names of repo after last, ordered bytewise.
+// Limit 0 means 100; at most 1000 are returned.
+func (db *DB) Tags(ctx context.Context, repo, last string, limit int) ([]string, error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, fmt.Errorf("tags of %s: %w", repo, err)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT tag FROM oci_tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ?`), repo, last, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
+	}
+	tags, err := scanStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
+	}
+	return tags, nil
+}
+
+// TagsPointingAt lists the tags of repo whose digest is d.
+func (db *DB) TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]releases.Tag, error) {
+	return db.tagsAt(ctx, db.sql, repo, []string{d.String()}, maxLimit)
+}
+
+func (db *DB) tagsAt(ctx context.Context, q querier, repo string, digests []string, limit int) ([]releases.Tag, error) {
+	tags := []releases.Tag{}
+	for chunk := range slices.Chunk(digests, maxInList) {
+		args := []any{repo}
+		for _, d := range chunk {
+			args = append(args, d)
+		}
+		args = append(args, limit)
+		rows, err := q.QueryContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags
+			WHERE repository = ? AND digest IN (`+placeholders("?", len(chunk))+`) ORDER BY tag LIMIT ?`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
+		}
+		for rows.Next() {
+			t, err := scanTag(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
+			}
+			tags = append(tags, t)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
+		}
+	}
+	slices.SortFunc(tags, func(a, b releases.Tag) int { return strings.Compare(a.Name, b.Name) })
+	if len(tags) > limit {
+		tags = tags[:limit]
+	}
+	return tags, nil
+}
+
+// maxReachDepth bounds the upward walk of TagsReaching: image → index →
+// nested index, plus referrers of referrers, is a handful of levels; a
+// deeper graph is not content anybody pulls.
+const maxReachDepth = 16
+
+// TagsReaching walks upwards from d, one level per query pair, inside one
+// read transaction so the graph it sees is consistent: from a digest to
+// the manifests that refer to it, and from a referrer to its subject.
+// (A recursive CTE would do it in one query, but needs two recursive terms,
+// which PostgreSQL does not allow.)
+func (db *DB) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]releases.Tag, error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
+	}
+	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	seen := map[string]bool{d.String(): true}
+	all := []string{d.String()}
+	frontier := []string{d.String()}
+	for depth := 0; len(frontier) > 0 && depth < maxReachDepth; depth++ {
+		var next []string
+		for chunk := range slices.Chunk(frontier, maxInList) {
+			args := []any{repo}
+			for _, x := range chunk {
+				args = append(args, x)
+			}
+			in := placeholders("?", len(chunk))
+			for _, q := range []string{
+				`SELECT DISTINCT manifest FROM oci_manifest_refs WHERE repository = ? AND ref IN (` + in + `)`,
+				`SELECT DISTINCT subject FROM oci_manifests WHERE repository = ? AND digest IN (` + in + `) AND subject IS NOT NULL`,
+			} {
+				rows, err := tx.QueryContext(ctx, db.q(q), args...)
+				if err != nil {
+					return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
+				}
+				up, err := scanStrings(rows)
+				if err != nil {
+					return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
+				}
+				for _, u := range up {
+					if !seen[u] {
+						seen[u] = true
+						next = append(next, u)
+						all = append(all, u)
+					}
+				}
+			}
+		}
+		frontier = next
+	}
+	return db.tagsAt(ctx, tx, repo, all, limit)
+}
+
+// deleteTagTx removes a tag and its artifact (with the artifact's
+// evidence), refusing an admitted one.
+func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) error {
+	a, err := scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), repo, tag))
+	if err != nil {
+		return err
+	}
+	if a.State == releases.StateAdmitted {
+		return fmt.Errorf("%s:%s is admitted: %w", repo, tag, releases.ErrImmutable)
+	}
+	for _, q := range []string{
+		`DELETE FROM oci_tags WHERE repository = ? AND tag = ?`,
+		`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`,
+		`DELETE FROM artifacts WHERE name = ? AND version = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, db.q(q), repo, tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteTag removes a tag pointing at expect, and its artifact.
+func (db *DB) DeleteTag(ctx context.Context, actor releases.Actor, repo, tag string, expect digest.Digest) error {
+	ref := repo + ":" + tag
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
+		if err != nil {
+			return err
+		}
+		if cur.Digest != expect {
+			return fmt.Errorf("%w: tag %s points at %s, not %s", releases.ErrConflict, ref, cur.Digest, expect)
+		}
+		if err := db.deleteTagTx(ctx, tx, repo, tag); err != nil {
+			return err
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCITagDeleted, ref, struct {
+			Digest digest.Digest `json:"digest"`
+		}{cur.Digest})
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+		return fmt.Errorf("tag %s: %w", ref, err)
+	} else if err != nil {
+		return fmt.Errorf("sqlstore: delete tag %s: %w", ref, err)
+	}
+	return nil
+}
+
+// DeleteManifest removes a manifest of repo with its tags and references.
+func (db *DB) DeleteManifest(ctx context.Context, actor releases.Actor, repo string, d digest.Digest) ([]string, error) {
+	var deleted []string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		deleted = []string{}
+		var one int
+		err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&one)
+		if err != nil {
+			return err
+		}
+		tags, err := db.tagsAt(ctx, tx, repo, []string{d.String()}, maxLimit)
+		if err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if err := db.deleteTagTx(ctx, tx, repo, t.Name); err != nil {
+				return err
+			}
+			deleted = append(deleted, t.Name)
+		}
+		for _, q := range []string{
+			`DELETE FROM oci_manifest_refs WHERE repository = ? AND manifest = ?`,
+			`DELETE FROM oci_manifests WHERE repository = ? AND digest = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, db.q(q), repo, d.String()); err != nil {
+				return err
+			}
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCIManifestDeleted, ociSubject(repo, d), struct {
+			Tags []string `json:"tags"`
+		}{deleted})
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+		return nil, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), err)
+	} else if err != nil {
+		if errors.Is(err, releases.ErrImmutable) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlstore: delete manifest %s: %w", ociSubject(repo, d), err)
+	}
+	return deleted, nil
+}
+
+// Referrers lists the manifests of repo whose subject is subject.
+func (db *DB) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]releases.Manifest, error) {
+	q := `SELECT ` + manifestColumns + ` FROM oci_manifests WHERE repository = ? AND subject = ?`
+	args := []any{repo, subject.String()}
+	if artifactType != "" {
+		q += ` AND artifact_type = ?`
+		args = append(args, artifactType)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(q+` ORDER BY digest`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: referrers of %s: %w", ociSubject(repo, subject), db.translate(err))
+	}
+	defer rows.Close()
+	out := []releases.Manifest{}
+	for rows.Next() {
+		m, err := scanManifest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: referrers of %s: %w", ociSubject(repo, subject), db.translate(err))
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: referrers of %s: %w", ociSubject(repo, subject), db.translate(err))
+	}
+	return out, nil
+}
+
+// RepositoryKnown reports whether repo holds a manifest or a blob (a tag
+// needs a manifest).
+func (db *DB) RepositoryKnown(ctx context.Context, repo string) (bool, error) {
+	var known bool
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM oci_manifests WHERE repository = ?)
+		OR EXISTS (SELECT 1 FROM oci_blob_links WHERE repository = ?)`), repo, repo).Scan(&known)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: repository %s: %w", repo, db.translate(err))
+	}
+	return known, nil
+}

@@ -1,0 +1,148 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+)
+
+// Upload sessions are working state, like the blob store's staging
+// objects: they change with every chunk, so they record no events. What
+// they produce, a blob in a repository, is recorded by LinkBlob.
+
+const uploadColumns = `id, repository, received, chunks, sha256_state, sha512_state, owner, started_at, updated_at`
+
+func scanUpload(r rowScanner) (releases.UploadSession, error) {
+	var (
+		u                releases.UploadSession
+		chunks           int64
+		started, updated int64
+	)
+	if err := r.Scan(&u.ID, &u.Repository, &u.Offset, &chunks, &u.SHA256State, &u.SHA512State, &u.Owner, &started, &updated); err != nil {
+		return releases.UploadSession{}, err
+	}
+	u.Chunks = int(chunks)
+	u.StartedAt, u.UpdatedAt = fromNanos(started), fromNanos(updated)
+	return u, nil
+}
+
+func (db *DB) checkUpload(s releases.UploadSession) (releases.UploadSession, error) {
+	switch {
+	case s.ID == "" || s.Repository == "" || s.Owner == "":
+		return s, fmt.Errorf("%w: upload session needs an id, a repository and an owner", releases.ErrInvalidInput)
+	case s.Offset < 0 || s.Chunks < 0:
+		return s, fmt.Errorf("%w: upload %s: negative offset or chunk count", releases.ErrInvalidInput, s.ID)
+	case s.SHA256State == nil || s.SHA512State == nil:
+		return s, fmt.Errorf("%w: upload %s: missing hash state", releases.ErrInvalidInput, s.ID)
+	}
+	var ok bool
+	if s.StartedAt, ok = db.timeOrNow(s.StartedAt); !ok {
+		return s, fmt.Errorf("%w: upload %s: start time out of range", releases.ErrInvalidInput, s.ID)
+	}
+	if s.UpdatedAt, ok = db.timeOrNow(s.UpdatedAt); !ok {
+		return s, fmt.Errorf("%w: upload %s: update time out of range", releases.ErrInvalidInput, s.ID)
+	}
+	return s, nil
+}
+
+// CreateUpload stores a new upload session.
+func (db *DB) CreateUpload(ctx context.Context, s releases.UploadSession) error {
+	s, err := db.checkUpload(s)
+	if err != nil {
+		return err
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_uploads (`+uploadColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			s.ID, s.Repository, s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, s.Owner, toNanos(s.StartedAt), toNanos(s.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: create upload %s: %w", s.ID, db.translate(err))
+	}
+	return nil
+}
+
+// Upload returns one upload session.
+func (db *DB) Upload(ctx context.Context, id string) (releases.UploadSession, error) {
+	s, err := scanUpload(db.sql.QueryRowContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE id = ?`), id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.UploadSession{}, fmt.Errorf("upload %s: %w", id, releases.ErrNotFound)
+	case err != nil:
+		return releases.UploadSession{}, fmt.Errorf("sqlstore: upload %s: %w", id, db.translate(err))
+	}
+	return s, nil
+}
+
+// UpdateUpload stores s if the session is still at offset and chunks.
+func (db *DB) UpdateUpload(ctx context.Context, s releases.UploadSession, offset int64, chunks int) error {
+	s, err := db.checkUpload(s)
+	if err != nil {
+		return err
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE oci_uploads SET received = ?, chunks = ?, sha256_state = ?, sha512_state = ?, updated_at = ?
+			WHERE id = ? AND received = ? AND chunks = ?`),
+			s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, toNanos(s.UpdatedAt), s.ID, offset, int64(chunks))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 1 {
+			return err
+		}
+		var cur int64
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT received FROM oci_uploads WHERE id = ?`), s.ID).Scan(&cur); err != nil {
+			return err // sql.ErrNoRows: the session is gone
+		}
+		return fmt.Errorf("%w: upload %s is at %d bytes, not %d", releases.ErrConflict, s.ID, cur, offset)
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+		return fmt.Errorf("upload %s: %w", s.ID, err)
+	} else if err != nil {
+		return fmt.Errorf("sqlstore: update upload %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// DeleteUpload removes a session.
+func (db *DB) DeleteUpload(ctx context.Context, id string) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM oci_uploads WHERE id = ?`), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete upload %s: %w", id, db.translate(err))
+	}
+	return nil
+}
+
+// StaleUploads lists up to limit sessions last updated before before,
+// oldest first.
+func (db *DB) StaleUploads(ctx context.Context, before time.Time, limit int) ([]releases.UploadSession, error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?`), toNanos(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: stale uploads: %w", db.translate(err))
+	}
+	defer rows.Close()
+	out := []releases.UploadSession{}
+	for rows.Next() {
+		s, err := scanUpload(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: stale uploads: %w", db.translate(err))
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: stale uploads: %w", db.translate(err))
+	}
+	return out, nil
+}

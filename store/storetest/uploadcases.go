@@ -1,0 +1,136 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dmlproject/dml/store"
+)
+
+// runUploads checks chunked uploads (store.PutChunk and friends) over a
+// backend.
+func runUploads(t *testing.T, fresh func(*testing.T) store.Backend) {
+	t.Run("ChunksCommit", func(t *testing.T) {
+		ctx := t.Context()
+		b := fresh(t)
+		s := store.New(b)
+		data := BodyBytes(20, 3*70_000+11)
+		parts := [][]byte{data[:70_000], data[70_000:140_000], data[140_000:]}
+		for i, p := range parts {
+			size := int64(len(p))
+			if i == 1 {
+				size = -1 // a streamed PATCH without Content-Length
+			}
+			n, err := s.PutChunk(ctx, "up1", i, bytes.NewReader(p), size, -1)
+			if err != nil || n != int64(len(p)) {
+				t.Fatalf("put chunk %d = %d, %v; want %d", i, n, err, len(p))
+			}
+		}
+		// A retried chunk replaces the one before it.
+		if _, err := s.PutChunk(ctx, "up1", 2, bytes.NewReader(parts[2]), int64(len(parts[2])), -1); err != nil {
+			t.Fatalf("put chunk 2 again: %v", err)
+		}
+		rc, err := s.OpenChunks(ctx, "up1", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("chunks read back: %d bytes, %v; want the %d bytes written", len(got), err, len(data))
+		}
+		d := digest.SHA512.FromBytes(data)
+		blob, err := s.CommitChunks(ctx, "up1", 3, d, int64(len(data)))
+		if err != nil || blob.Digest != d || !blob.Created {
+			t.Fatalf("commit = %+v, %v", blob, err)
+		}
+		assertBlob(t, ctx, s, d, int64(len(data)))
+		if err := s.DeleteChunks(ctx, "up1"); err != nil {
+			t.Fatal(err)
+		}
+		if keys := listKeys(t, ctx, b, "uploads/"); len(keys) > 0 {
+			t.Errorf("chunks left after DeleteChunks: %v", keys)
+		}
+	})
+
+	t.Run("ChunksWrongDigest", func(t *testing.T) {
+		ctx := t.Context()
+		b := fresh(t)
+		s := store.New(b)
+		data := BodyBytes(21, 5000)
+		if _, err := s.PutChunk(ctx, "up2", 0, bytes.NewReader(data), int64(len(data)), -1); err != nil {
+			t.Fatal(err)
+		}
+		wrong := digest.FromString("something else")
+		if _, err := s.CommitChunks(ctx, "up2", 1, wrong, int64(len(data))); !errors.Is(err, store.ErrDigestMismatch) {
+			t.Errorf("commit with the wrong digest: %v, want ErrDigestMismatch", err)
+		}
+		if ok, err := s.Exists(ctx, wrong); ok || err != nil {
+			t.Errorf("blob under the wrong digest exists: %v, %v", ok, err)
+		}
+		if err := s.DeleteChunks(ctx, "up2"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("ChunkRefused", func(t *testing.T) {
+		ctx := t.Context()
+		b := fresh(t)
+		s := store.New(b)
+		for _, tc := range []struct {
+			name        string
+			id          string
+			body        io.Reader
+			size, limit int64
+			want        error
+		}{
+			{"short body", "up3", strings.NewReader("abc"), 4, -1, store.ErrSizeMismatch},
+			{"long body", "up3", strings.NewReader("abcde"), 4, -1, store.ErrSizeMismatch},
+			{"declared over the limit", "up3", strings.NewReader("abcde"), 5, 4, store.ErrTooLarge},
+			{"streamed over the limit", "up3", strings.NewReader("abcde"), -1, 4, store.ErrTooLarge},
+			{"reader fails", "up3", FaultyReader(Body(22, 3000), 1500, false), 3000, -1, ErrReader},
+			{"bad id", "../up", strings.NewReader("abc"), 3, -1, store.ErrInvalidUploadID},
+			{"id with a dot", "up.3", strings.NewReader("abc"), 3, -1, store.ErrInvalidUploadID},
+		} {
+			if _, err := s.PutChunk(ctx, tc.id, 0, tc.body, tc.size, tc.limit); !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		if keys := listKeys(t, ctx, b, ""); len(keys) > 0 {
+			t.Errorf("refused chunks left keys: %v", keys)
+		}
+	})
+
+	t.Run("CleanUploads", func(t *testing.T) {
+		ctx := t.Context()
+		b := fresh(t)
+		s := store.New(b)
+		for i := range 2 {
+			if _, err := s.PutChunk(ctx, "up4", i, strings.NewReader("chunk"), 5, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(t, ctx, b, "uploads/left-by-a-crash", []byte("partial"))
+		// Staging sweeps leave chunks alone, however old: an upload may
+		// pause longer than a staging object may live.
+		if n, err := s.CleanStaging(ctx, -time.Hour); err != nil || n != 1 {
+			t.Errorf("clean staging = %d, %v; want 1 (the staging key only)", n, err)
+		}
+		if n, err := s.CleanUploads(ctx, time.Hour); err != nil || n != 0 {
+			t.Errorf("clean fresh uploads = %d, %v; want 0", n, err)
+		}
+		if keys := listKeys(t, ctx, b, "uploads/"); len(keys) != 2 {
+			t.Errorf("keys after cleaning nothing = %v, want the two chunks", keys)
+		}
+		if n, err := s.CleanUploads(ctx, -time.Hour); err != nil || n != 1 {
+			t.Errorf("clean uploads = %d, %v; want 1", n, err)
+		}
+		assertEmpty(t, ctx, b)
+	})
+}
