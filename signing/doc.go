@@ -14,6 +14,19 @@
 // Keyless (certificate) bundles are refused as Unsupported. Failures are
 // *VerificationError with a Reason.
 //
+// A container-image signature that `cosign sign --key` pushed to a
+// registry is in two parts: the simple-signing payload (a layer blob that
+// names the image manifest's digest) and a signature annotation on that
+// layer. CosignOCISignatureEvidence joins them into one JSON document,
+//
+//	{"mediaType":"application/vnd.dml.cosign.oci-signature.v1+json",
+//	 "payload":"<base64 payload bytes>","signature":"<base64 signature>"}
+//
+// so it is stored like any other evidence and verified later from its bytes
+// alone: the signature over the payload, then that the payload's
+// docker-manifest-digest is the manifest's digest. The DSSE and bundle
+// layers of `cosign attest` need no wrapping.
+//
 // Policy and Evaluate turn verified evidence into a decision: admitted,
 // quarantined or rejected. Evaluation is pure, so a decision can be
 // recomputed when keys are revoked or the policy changes.

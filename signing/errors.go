@@ -18,9 +18,11 @@ const (
 	// UntrustedKey: the evidence is well formed but no trusted key verifies it.
 	UntrustedKey Reason = "untrusted_key"
 	// SubjectMismatch: the evidence is about something else: the bundle's
-	// messageDigest or the in-toto subjects name another digest (for DSSE,
-	// found after the signature verified), or content supplied for an
-	// Ed25519 check does not hash to the artifact digest.
+	// messageDigest, the in-toto subjects or a cosign simple-signing
+	// payload's docker-manifest-digest name another digest (for DSSE and
+	// cosign OCI signatures, found after the signature verified), or
+	// content supplied for an Ed25519 check does not hash to the artifact
+	// digest.
 	SubjectMismatch Reason = "subject_mismatch"
 	// Malformed: the evidence cannot be parsed (bad JSON, bad base64,
 	// missing fields).

@@ -1,6 +1,7 @@
 package signing_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -174,4 +175,47 @@ func ExampleAttestBlob() {
 	fmt.Println(ev.Kind, ev.KeyID, ev.Statement.Type)
 	// Output:
 	// attestation ci https://in-toto.io/Statement/v1
+}
+
+func ExampleCosignOCISignatureEvidence() {
+	// What `cosign sign --key cosign.key IMAGE@DIGEST` pushed: the layer blob
+	// (the simple-signing payload) and, in the manifest, the layer's
+	// signature annotation.
+	dir := "../testdata/cosign-oci"
+	payload, err := os.ReadFile(filepath.Join(dir, "signature-payload.json"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var manifest struct {
+		Layers []struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"layers"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "signature-manifest.json"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		log.Fatal(err)
+	}
+	evidence, err := signing.CosignOCISignatureEvidence(payload, manifest.Layers[0].Annotations[signing.CosignSignatureAnnotation])
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Later, from the evidence bytes alone: the image manifest's digest and
+	// the trusted keys are all it takes.
+	image := digest.Digest("sha256:83821f6877f98621c3eb3add77bfd52de7267ef4ba0b8454fa3d641e6da9e2bc")
+	ci, _ := signing.LoadPublicKey("ci", read("cosign.pub"))
+	ev, err := signing.VerifyEvidence([]*signing.PublicKey{ci}, image, evidence, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ev.Kind, ev.Format, ev.KeyID)
+
+	_, err = signing.VerifyEvidence([]*signing.PublicKey{ci}, artifact, evidence, nil)
+	fmt.Println(signing.ReasonOf(err))
+	// Output:
+	// signature cosign-oci-signature ci
+	// subject_mismatch
 }

@@ -20,6 +20,10 @@ const (
 	FormatBundle Format = "sigstore-bundle"
 	// FormatDSSE is a DSSE envelope, as `cosign attest-blob` writes it.
 	FormatDSSE Format = "dsse"
+	// FormatCosignOCI is a cosign container-image signature taken out of a
+	// registry and made self-contained (MediaTypeCosignOCISignature; see
+	// CosignOCISignatureEvidence).
+	FormatCosignOCI Format = "cosign-oci-signature"
 )
 
 // Sigstore bundle media types. v0.1 and v0.2 differ from v0.3 only in
@@ -66,7 +70,9 @@ type bundle struct {
 }
 
 // detectFormat tells a bare signature from the JSON formats. A JSON object
-// with a mediaType is a bundle, one with a payloadType a DSSE envelope.
+// whose mediaType is MediaTypeCosignOCISignature is a cosign OCI signature,
+// one with another mediaType a bundle, one with a payloadType a DSSE
+// envelope.
 func detectFormat(evidence []byte) (Format, error) {
 	trimmed := bytes.TrimSpace(evidence)
 	if len(trimmed) == 0 {
@@ -83,12 +89,14 @@ func detectFormat(evidence []byte) (Format, error) {
 		return "", err
 	}
 	switch {
+	case probe.MediaType != nil && *probe.MediaType == MediaTypeCosignOCISignature:
+		return FormatCosignOCI, nil
 	case probe.MediaType != nil:
 		return FormatBundle, nil
 	case probe.PayloadType != nil:
 		return FormatDSSE, nil
 	}
-	return "", errors.New("JSON is neither a Sigstore bundle (no mediaType) nor a DSSE envelope (no payloadType)")
+	return "", errors.New("JSON is neither a Sigstore bundle or cosign OCI signature (no mediaType) nor a DSSE envelope (no payloadType)")
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not: the

@@ -54,8 +54,9 @@ func EvidenceDigest(evidence []byte) digest.Digest {
 	return digest.SHA256.FromBytes(evidence)
 }
 
-// VerifyEvidence verifies a signature, Sigstore bundle or DSSE attestation
-// about the artifact with SHA-256 digest artifact, trying every trusted key.
+// VerifyEvidence verifies a signature, Sigstore bundle, DSSE attestation or
+// cosign OCI image signature (CosignOCISignatureEvidence) about the
+// artifact with SHA-256 digest artifact, trying every trusted key.
 // The format is recognised from the bytes. Keys are tried in order (a
 // bundle's key hint only moves its key to the front); the first that
 // verifies is reported, also for a DSSE envelope signed by several. If no
@@ -64,7 +65,8 @@ func EvidenceDigest(evidence []byte) digest.Digest {
 // trust comes from the administrator's keys.
 //
 // The artifact is not re-read: ECDSA and RSA signatures are verified
-// against the digest. content, which may be nil, is read only when an
+// against the digest, and attestations and cosign OCI signatures sign a
+// payload they carry. content, which may be nil, is read only when an
 // Ed25519 key must check a signature over the artifact's bytes (see
 // VerifyBlobSignature).
 func VerifyEvidence(trusted []*PublicKey, artifact digest.Digest, evidence []byte, content io.Reader) (VerifiedEvidence, error) {
@@ -150,6 +152,8 @@ func verifyEvidence(v *verification, evidence []byte) (VerifiedEvidence, error) 
 			return VerifiedEvidence{}, verr(Malformed, FormatDSSE, "", "%w", err)
 		}
 		ev, err = v.verifyEnvelope(FormatDSSE, &env, "")
+	case FormatCosignOCI:
+		ev, err = v.verifyCosignOCISignature(evidence)
 	}
 	if err != nil {
 		return VerifiedEvidence{}, err
