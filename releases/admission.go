@@ -31,9 +31,12 @@ var ErrWrongEvidenceKind = errors.New("wrong kind of evidence")
 // EvidenceRequest is evidence posted for an artifact version.
 type EvidenceRequest struct {
 	Name, Version string
-	Kind          EvidenceKind
+	// Kind is what the evidence must be; empty accepts what it verifies
+	// as (a Sigstore bundle pushed as an OCI referrer may be either).
+	Kind EvidenceKind
 	// Body is a Sigstore bundle, a DSSE envelope, a raw base64 signature,
-	// or {"keyId","signature"}.
+	// {"keyId","signature"}, or a cosign OCI image signature
+	// (signing.CosignOCISignatureEvidence).
 	Body []byte
 }
 
@@ -87,13 +90,14 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
-	if string(ve.Kind) != string(req.Kind) {
+	if req.Kind != "" && string(ve.Kind) != string(req.Kind) {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: this is %s evidence; post it to the %ss endpoint", ErrWrongEvidenceKind, ve.Kind, ve.Kind)
 	}
 	mediaType := map[signing.Format]string{
 		signing.FormatSignature: MediaTypeSignature,
 		signing.FormatBundle:    MediaTypeBundle,
 		signing.FormatDSSE:      MediaTypeDSSE,
+		signing.FormatCosignOCI: signing.MediaTypeCosignOCISignature,
 	}[ve.Format]
 	blob, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
 	if err != nil {
@@ -104,7 +108,7 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 		ArtifactName:    a.Name,
 		ArtifactVersion: a.Version,
 		ArtifactDigest:  a.Digest,
-		Kind:            req.Kind,
+		Kind:            EvidenceKind(ve.Kind),
 		Format:          string(ve.Format),
 		MediaType:       mediaType,
 		Size:            blob.Size,

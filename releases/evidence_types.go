@@ -58,8 +58,9 @@ type Evidence struct {
 	ArtifactVersion string        `json:"artifactVersion"`
 	ArtifactDigest  digest.Digest `json:"artifactDigest"`
 	Kind            EvidenceKind  `json:"kind"`
-	// Format is how it arrived: "signature" (raw base64), "sigstore-bundle"
-	// or "dsse".
+	// Format is how it arrived: "signature" (raw base64), "sigstore-bundle",
+	// "dsse" or "cosign-oci-signature" (a cosign image signature pushed as
+	// an OCI referrer; registry_evidence.go).
 	Format    string `json:"format"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`

@@ -132,7 +132,9 @@ type PushManifestRequest struct {
 // reference when it is a tag, and req.Tags) and their artifacts at it. A digest reference
 // must be the body's digest, in its algorithm; a tag names the body's
 // SHA-256. Everything the manifest refers to must already be in the
-// repository and pullable by p.
+// repository and pullable by p. Signatures and attestations pushed as
+// referrers become evidence of the tags of their subject
+// (registry_evidence.go).
 func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifestRequest) (Manifest, error) {
 	reg, err := s.reg()
 	if err != nil {
@@ -183,6 +185,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		if _, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
 		}
+		s.importReferrerEvidence(ctx, reg, p, m, req.Body)
 		return m, nil
 	}
 	// One change per tag: each tag is an artifact of its own.
@@ -191,6 +194,11 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		if err != nil {
 			return Manifest{}, err
 		}
+		// Referrers pushed before the tag carry evidence for it; pushing
+		// the tag again retries what did not verify then.
+		s.importTagEvidence(ctx, reg, p, m.Repository, tag, m.Digest)
+		s.importCosignTagsOf(ctx, reg, p, m.Repository, tag, m.Digest)
+		s.importCosignTagEvidence(ctx, reg, p, m, tag, req.Body)
 		if res.TagChanged {
 			s.log.Info("manifest tagged", "repository", m.Repository, "tag", tag, "digest", m.Digest, "by", p.Name)
 			if _, err := s.evaluate(ctx, p.Actor(), m.Repository, tag); err != nil {
@@ -198,6 +206,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 			}
 		}
 	}
+	s.importReferrerEvidence(ctx, reg, p, m, req.Body)
 	return m, nil
 }
 

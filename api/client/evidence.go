@@ -24,7 +24,8 @@ type Evidence struct {
 	// Kind is "signature" or "attestation".
 	Kind string `json:"kind"`
 	// Format is how it arrived: "signature" (a bare base64 signature),
-	// "sigstore-bundle" or "dsse".
+	// "sigstore-bundle", "dsse", or "cosign-oci-signature" (a cosign image
+	// signature pushed over /v2/: its payload and signature together).
 	Format    string `json:"format"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`
