@@ -575,3 +575,29 @@ func TestOCIQuarantinedChanges(t *testing.T) {
 	}
 	e.pub.expect(e.pub.pushManifest(repo, "2.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusConflict, "DENIED")
 }
+
+// TestOCIReleasedTagStays: a quarantined tag that a release includes can
+// be neither moved nor deleted (the release recorded its digest); once the
+// release is cancelled it can.
+func TestOCIReleasedTagStays(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/planned"
+	v1 := e.pub.pushImage(repo, "v1", nil, "")
+	v2 := e.pub.pushImage(repo, "v2", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v1.manifest), http.StatusCreated, "")
+	rm := testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager)
+	body := `{"name":"r1","changeRef":"CHG-1","title":"t","environments":["staging"],"artifacts":[{"name":"` + repo + `","version":"1.0"}]}`
+	if code := apiCall(t, http.MethodPost, e.url+"/api/v1/releases", rm, []byte(body), nil); code != http.StatusCreated {
+		t.Fatalf("create release: %d", code)
+	}
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusConflict, "DENIED")
+	e.pub.expect(e.pub.do(http.MethodDelete, "/v2/"+repo+"/manifests/1.0", nil), http.StatusConflict, "DENIED")
+	e.pub.expect(e.pub.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+v1.desc.Digest.String(), nil), http.StatusConflict, "DENIED")
+	if a, _ := e.artifact(repo, "1.0"); a.Digest != v1.desc.Digest.String() {
+		t.Fatalf("the released tag moved to %s", a.Digest)
+	}
+	if code := apiCall(t, http.MethodPost, e.url+"/api/v1/releases/r1/cancel", rm, []byte(`{"reason":"replanned"}`), nil); code != http.StatusOK {
+		t.Fatalf("cancel: %d", code)
+	}
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusCreated, "")
+}

@@ -133,14 +133,24 @@ func (s *Service) refuseIfAdmitted(ctx context.Context, reg RegistryStore, repo 
 }
 
 // mayChangeArtifact refuses changing (moving, deleting) the artifact of a
-// tag: admitted artifacts never change, and others only by their
-// publisher or an admin.
-func mayChangeArtifact(p Principal, a Artifact) error {
+// tag: admitted artifacts never change, an artifact that a release (not
+// cancelled) includes stays as that release recorded it, and others change
+// only by their publisher or an admin.
+func (s *Service) mayChangeArtifact(ctx context.Context, p Principal, a Artifact) error {
 	if a.State == StateAdmitted {
 		return fmt.Errorf("%w: %s:%s is admitted", ErrImmutable, a.Name, a.Version)
 	}
 	if !p.Has(RoleAdmin) && a.CreatedBy != p.Name {
 		return fmt.Errorf("%w: %s:%s was pushed by %s; only they or an admin may change it", ErrDenied, a.Name, a.Version, a.CreatedBy)
+	}
+	rels, err := s.meta.ReleasesContaining(ctx, a.Name, a.Version)
+	if err != nil {
+		return err
+	}
+	for _, r := range rels {
+		if r.State != ReleaseCancelled {
+			return fmt.Errorf("%w: %s:%s is part of release %s (%s)", ErrImmutable, a.Name, a.Version, r.Name, r.State)
+		}
 	}
 	return nil
 }

@@ -231,7 +231,7 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 			if err != nil {
 				return ManifestPutResult{}, err
 			}
-			if err := mayChangeArtifact(p, a); err != nil {
+			if err := s.mayChangeArtifact(ctx, p, a); err != nil {
 				return ManifestPutResult{}, fmt.Errorf("tag %s:%s points at %s: %w", m.Repository, tag, cur.Digest, err)
 			}
 		}
@@ -371,7 +371,7 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 		if err != nil {
 			return err
 		}
-		if err := mayChangeArtifact(p, a); err != nil {
+		if err := s.mayChangeArtifact(ctx, p, a); err != nil {
 			return err
 		}
 	}
@@ -400,7 +400,7 @@ func (s *Service) deleteTag(ctx context.Context, reg RegistryStore, p Principal,
 	if err != nil {
 		return err
 	}
-	if err := mayChangeArtifact(p, a); err != nil {
+	if err := s.mayChangeArtifact(ctx, p, a); err != nil {
 		return err
 	}
 	if err := reg.DeleteTag(ctx, p.Actor(), repo, tag, t.Digest); err != nil {
