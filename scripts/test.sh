@@ -2,7 +2,8 @@
 # The whole test suite, as a new user and CI run it: `./scripts/test.sh`.
 #
 # It installs what the tests need from the Go module proxy (cached in
-# $(go env GOPATH)/bin between runs), starts a real S3 server (versitygw,
+# $(go env GOPATH)/bin between runs: versitygw, cosign, the OCI conformance
+# test), starts a real S3 server (versitygw,
 # posix backend) on a free loopback port with a temporary directory, runs
 # gofmt/vet and `go test -race ./...` with the endpoint exported, and stops
 # the server. Then, for the full suite, it runs the OCI distribution-spec
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSITYGW_VERSION=v1.8.0
+COSIGN_VERSION=v2.6.2
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 GOBIN="$(go env GOPATH)/bin"
 export PATH="$GOBIN:$PATH"
@@ -28,6 +30,17 @@ need_versitygw() {
 	log "installing versitygw $VERSITYGW_VERSION"
 	go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 	echo "$VERSITYGW_VERSION" >"$GOBIN/.versitygw-version"
+}
+
+# The real cosign CLI, for the interop tests that run it against what dml
+# makes and serves (cmd/dml TestCosignInterop, TestCosignOCIInterop).
+need_cosign() {
+	if [ -x "$GOBIN/cosign" ] && [ "$(cat "$GOBIN/.cosign-version" 2>/dev/null)" = "$COSIGN_VERSION" ]; then
+		return
+	fi
+	log "installing cosign $COSIGN_VERSION (a few minutes the first time)"
+	go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+	echo "$COSIGN_VERSION" >"$GOBIN/.cosign-version"
 }
 
 need_conformance() {
@@ -80,6 +93,7 @@ fi
 go vet ./...
 
 need_versitygw
+need_cosign
 PORT="$(free_port)"
 mkdir -p "$WORK/s3"
 export DML_TEST_S3_ENDPOINT="127.0.0.1:$PORT"

@@ -12,13 +12,13 @@ import (
 // what dml makes and what dml serves: `cosign verify-blob` accepts `dml
 // sign`, `cosign verify-blob-attestation` accepts `dml attest` and the
 // server's admission receipt (with only the server's public key), and
-// `dml evidence add` accepts a fresh `cosign sign-blob`. Without cosign it
-// skips: the fixtures in testdata/cosign, made by cosign v2.6.2, stand in
-// for it everywhere else.
+// `dml evidence add` accepts a fresh `cosign sign-blob`. ./scripts/test.sh
+// installs cosign v2.6.2; run alone without it, the test skips (outside CI)
+// and the fixtures in testdata/cosign, made by cosign, stand in for it.
 func TestCosignInterop(t *testing.T) {
 	cosign, err := exec.LookPath("cosign")
 	if err != nil {
-		t.Skip("cosign is not on PATH")
+		cosignMissing(t)
 	}
 	serverURL, publisher := signingEnv(t)
 	home := t.TempDir() // cosign's TUF cache goes here, not into ~
@@ -63,4 +63,15 @@ func TestCosignInterop(t *testing.T) {
 	}
 	run("verify-blob-attestation", "--key", fetchServerKey(t, serverURL, publisher), "--signature", receipt,
 		"--type", "https://dml.dev/admission/v1", "--insecure-ignore-tlog=true", pkg)
+}
+
+// cosignMissing skips a test that needs the real cosign CLI, except in CI
+// (CI set), where ./scripts/test.sh installs it and a missing one is a
+// failure.
+func cosignMissing(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal("cosign is not on PATH; ./scripts/test.sh installs it (go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.2)")
+	}
+	t.Skip("cosign is not on PATH (./scripts/test.sh installs it)")
 }
