@@ -292,22 +292,34 @@ func (c *Client) ListArtifacts(ctx context.Context, f ArtifactFilter) (ArtifactP
 // from f.Cursor on; f.Limit is the page size. It stops at the first error,
 // which it yields.
 func (c *Client) AllArtifacts(ctx context.Context, f ArtifactFilter) iter.Seq2[Artifact, error] {
-	return func(yield func(Artifact, error) bool) {
+	return allPages(f.Cursor, func(cursor string) ([]Artifact, string, error) {
+		f.Cursor = cursor
+		page, err := c.ListArtifacts(ctx, f)
+		return page.Artifacts, page.NextCursor, err
+	})
+}
+
+// allPages yields the items of every page from cursor on, where page
+// fetches one page and the cursor of the next ("" at the end). It stops at
+// the first error, which it yields, and at a cursor that does not move.
+func allPages[T any](cursor string, page func(cursor string) ([]T, string, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		for {
-			page, err := c.ListArtifacts(ctx, f)
+			items, next, err := page(cursor)
 			if err != nil {
-				yield(Artifact{}, err)
+				var zero T
+				yield(zero, err)
 				return
 			}
-			for _, a := range page.Artifacts {
-				if !yield(a, nil) {
+			for _, it := range items {
+				if !yield(it, nil) {
 					return
 				}
 			}
-			if page.NextCursor == "" || page.NextCursor == f.Cursor {
+			if next == "" || next == cursor {
 				return
 			}
-			f.Cursor = page.NextCursor
+			cursor = next
 		}
 	}
 }

@@ -363,24 +363,11 @@ func (c *Client) ListReleases(ctx context.Context, f ReleaseFilter) (ReleasePage
 // from f.Cursor on; f.Limit is the page size. It stops at the first error,
 // which it yields.
 func (c *Client) AllReleases(ctx context.Context, f ReleaseFilter) iter.Seq2[Release, error] {
-	return func(yield func(Release, error) bool) {
-		for {
-			page, err := c.ListReleases(ctx, f)
-			if err != nil {
-				yield(Release{}, err)
-				return
-			}
-			for _, r := range page.Releases {
-				if !yield(r, nil) {
-					return
-				}
-			}
-			if page.NextCursor == "" || page.NextCursor == f.Cursor {
-				return
-			}
-			f.Cursor = page.NextCursor
-		}
-	}
+	return allPages(f.Cursor, func(cursor string) ([]Release, string, error) {
+		f.Cursor = cursor
+		page, err := c.ListReleases(ctx, f)
+		return page.Releases, page.NextCursor, err
+	})
 }
 
 // SetPlan replaces a planning release's plan. Plan approvals given for the

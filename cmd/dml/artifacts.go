@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"iter"
 	"text/tabwriter"
 
 	"github.com/dmlproject/dml/api/client"
@@ -77,18 +78,12 @@ is then the page size.`,
 				return err
 			}
 			var page client.ArtifactPage
-			if all {
-				for a, err := range c.AllArtifacts(cmd.Context(), f) {
-					if err != nil {
-						return err
-					}
-					page.Artifacts = append(page.Artifacts, a)
-				}
-			} else if page, err = c.ListArtifacts(cmd.Context(), f); err != nil {
+			page.Artifacts, page.NextCursor, err = onePageOrAll(all, c.AllArtifacts(cmd.Context(), f), func() ([]client.Artifact, string, error) {
+				p, err := c.ListArtifacts(cmd.Context(), f)
+				return p.Artifacts, p.NextCursor, err
+			})
+			if err != nil {
 				return err
-			}
-			if page.Artifacts == nil {
-				page.Artifacts = []client.Artifact{}
 			}
 			if out.json() {
 				return printJSON(cmd.OutOrStdout(), page)
@@ -96,7 +91,7 @@ is then the page size.`,
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tSTATE\tCREATED")
 			for _, a := range page.Artifacts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, shortDigest(a), formatBytes(a.Size), a.State, a.CreatedAt.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, short(a.Digest), formatBytes(a.Size), a.State, a.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -118,12 +113,23 @@ is then the page size.`,
 	return cmd
 }
 
-// shortDigest abbreviates a digest for tables, like git and docker do.
-func shortDigest(a client.Artifact) string {
-	s := a.Digest.String()
-	alg, enc := a.Digest.Algorithm().String(), a.Digest.Encoded()
-	if len(enc) > 12 {
-		s = alg + ":" + enc[:12]
+// onePageOrAll returns every item of all (when all is set) or the items
+// of one page and the next page's cursor; never a nil slice, so JSON
+// output says [] rather than null.
+func onePageOrAll[T any](all bool, every iter.Seq2[T, error], page func() ([]T, string, error)) ([]T, string, error) {
+	items := []T{}
+	if !all {
+		got, cursor, err := page()
+		if err != nil {
+			return nil, "", err
+		}
+		return append(items, got...), cursor, nil
 	}
-	return s
+	for it, err := range every {
+		if err != nil {
+			return nil, "", err
+		}
+		items = append(items, it)
+	}
+	return items, "", nil
 }

@@ -313,18 +313,12 @@ func newReleaseListCmd() *cobra.Command {
 				return err
 			}
 			var page client.ReleasePage
-			if all {
-				for r, err := range c.AllReleases(cmd.Context(), f) {
-					if err != nil {
-						return err
-					}
-					page.Releases = append(page.Releases, r)
-				}
-			} else if page, err = c.ListReleases(cmd.Context(), f); err != nil {
+			page.Releases, page.NextCursor, err = onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
+				p, err := c.ListReleases(cmd.Context(), f)
+				return p.Releases, p.NextCursor, err
+			})
+			if err != nil {
 				return err
-			}
-			if page.Releases == nil {
-				page.Releases = []client.Release{}
 			}
 			if out.json() {
 				return printJSON(cmd.OutOrStdout(), page)
