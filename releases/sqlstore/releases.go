@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -406,4 +407,81 @@ func (db *DB) ReleasesContaining(ctx context.Context, name, version string) ([]r
 		return nil, fmt.Errorf("sqlstore: releases containing %s:%s: %w", name, version, db.translate(err))
 	}
 	return list, nil
+}
+
+// backfillReleaseEdits is the Go step of migration 0008: every release
+// stored before releases kept Edits gets them from its events, oldest
+// first. The events are the record of who changed what, so nothing is
+// invented: creation edited the plan and the artifacts, and each
+// plan.set, artifacts.set and review event one part, with the digest the
+// event names (none for artifacts, whose event lists the artifacts). The
+// revision stays: the release itself did not change. A release that has
+// Edits already is left alone, so the step can be repeated.
+func (db *DB) backfillReleaseEdits(ctx context.Context, tx *sql.Tx) error {
+	parts := map[string][]string{
+		releases.ActionReleaseCreated:      {releases.PartPlan, releases.PartArtifacts},
+		releases.ActionReleasePlanSet:      {releases.PartPlan},
+		releases.ActionReleaseArtifactsSet: {releases.PartArtifacts},
+		releases.ActionReleaseReview:       {releases.PartReview},
+	}
+	edits := map[string][]releases.Edit{}
+	var after int64
+	for {
+		evs, err := db.events(ctx, tx, after, backfillBatchSize)
+		if err != nil {
+			return fmt.Errorf("backfill release edits after event %d: %w", after, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			name, ok := strings.CutPrefix(e.Subject, "release:")
+			if !ok || parts[e.Action] == nil {
+				continue
+			}
+			var d struct {
+				PlanDigest   digest.Digest `json:"planDigest"`
+				ReviewDigest digest.Digest `json:"reviewDigest"`
+			}
+			_ = json.Unmarshal(e.Details, &d) // details without digests leave them empty
+			for _, part := range parts[e.Action] {
+				ed := releases.Edit{Part: part, By: e.Actor.Name, TokenID: e.Actor.TokenID, At: e.Time}
+				switch part {
+				case releases.PartPlan:
+					ed.Digest = d.PlanDigest
+				case releases.PartReview:
+					ed.Digest = d.ReviewDigest
+				}
+				edits[name] = append(edits[name], ed)
+			}
+		}
+		after = evs[len(evs)-1].Seq
+	}
+	names := slices.Sorted(maps.Keys(edits))
+	for _, name := range names {
+		var doc string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`), name).Scan(&doc)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // events of a release that was never stored
+		}
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		r, err := decodeRelease(doc)
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		if r.Edits != nil {
+			continue
+		}
+		r.Edits = edits[name]
+		_, doc, err = encodeRelease(r)
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE releases SET document = ? WHERE name = ?`), doc, name); err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+	}
+	return nil
 }
