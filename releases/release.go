@@ -577,6 +577,10 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			return Release{}, fmt.Errorf("decision on gate %s: %w", req.Gate, err)
 		}
 	}
+	stored, err := s.storeManifestAhead(ctx, p, name, req)
+	if err != nil {
+		return Release{}, err
+	}
 	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
@@ -640,7 +644,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		case req.Gate == GatePlan:
 			r.State = ReleaseBuilding
 		case req.Gate == GateBuild:
-			if err := s.seal(ctx, r, now); err != nil {
+			if err := s.seal(ctx, r, now, stored); err != nil {
 				return ReleaseChange{}, err
 			}
 			r.State = ReleaseReleased
@@ -738,14 +742,55 @@ func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 	return nil
 }
 
-// seal stores the release manifest in the blob store and signs it.
-func (s *Service) seal(ctx context.Context, r *Release, now time.Time) error {
+// storeManifestAhead stores the manifest that approval req of the build
+// gate would seal, before the change's transaction begins, when req
+// looks like the approval that completes the quorum; it returns the
+// manifest's digest, or "" when it stored nothing. Writing the blob inside
+// the transaction would hold the database's write lock for as long as the
+// blob store takes, stalling every writer (on SQLite, every write of the
+// server) behind a slow bucket. The blob is content-addressed: if the
+// approval does not seal after all, it is an unreferenced blob, never
+// wrong data; and if the release changed in between, seal stores the
+// right manifest itself.
+func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name string, req ApprovalRequest) (digest.Digest, error) {
+	if req.Gate != GateBuild || req.Decision != DecisionApprove {
+		return "", nil
+	}
+	r, err := s.meta.GetRelease(ctx, name)
+	if err != nil || r.State != ReleaseBuilding || separationOfDuties(r, p, req.Gate) != nil {
+		return "", nil // the change itself reports what is wrong
+	}
+	d, b, err := s.releaseManifest(r)
+	if err != nil || d != req.Digest {
+		return "", err
+	}
+	if approvers := approversOf(r, GateBuild, d); slices.Contains(approvers, p.Name) || len(approvers)+1 < required(r, GateBuild) {
+		return "", nil
+	}
+	if err := s.storeManifest(ctx, d, b); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+func (s *Service) storeManifest(ctx context.Context, d digest.Digest, b []byte) error {
+	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
+		return fmt.Errorf("storing the release manifest: %w", err)
+	}
+	return nil
+}
+
+// seal signs the release manifest and records it in r; the manifest is
+// stored in the blob store unless stored names it already.
+func (s *Service) seal(ctx context.Context, r *Release, now time.Time, stored digest.Digest) error {
 	d, b, err := s.releaseManifest(*r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
-		return fmt.Errorf("storing the release manifest: %w", err)
+	if d != stored {
+		if err := s.storeManifest(ctx, d, b); err != nil {
+			return err
+		}
 	}
 	sig, err := s.signer.SignBlob(b)
 	if err != nil {

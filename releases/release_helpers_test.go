@@ -37,15 +37,23 @@ const (
 	relVersion  = "1.4.2"
 )
 
-func newRelEnv(t *testing.T) *relEnv {
+func newRelEnv(t *testing.T) *relEnv { return newRelEnvOver(t, nil) }
+
+// newRelEnvOver is newRelEnv with the blob backend wrapped by wrap (nil:
+// the directory backend as it is).
+func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
+	fsBackend, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { backend.Close() })
+	t.Cleanup(func() { fsBackend.Close() })
+	var backend store.Backend = fsBackend
+	if wrap != nil {
+		backend = wrap(fsBackend)
+	}
 	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
 	if err != nil {
 		t.Fatal(err)

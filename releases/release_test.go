@@ -1,15 +1,19 @@
 package releases_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -489,5 +493,63 @@ func TestApprovalDigestMalformed(t *testing.T) {
 	}
 	if got := e.get(r.Name); got.Revision != r.Revision || len(got.Approvals) != 0 {
 		t.Errorf("malformed approvals changed the release: revision %d→%d, %d approvals", r.Revision, got.Revision, len(got.Approvals))
+	}
+}
+
+// hookedBackend calls onPut, once it is set, before each Put.
+type hookedBackend struct {
+	*fs.Backend
+	mu    sync.Mutex
+	onPut func()
+}
+
+func (b *hookedBackend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	b.mu.Lock()
+	hook := b.onPut
+	b.onPut = nil
+	b.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return b.Backend.Put(ctx, key, r, size)
+}
+
+// TestSealWritesTheManifestOutsideTheTransaction: the approval that seals
+// a release stores the manifest blob before its database transaction, so
+// a slow blob store never holds the database's write lock. While the
+// manifest is being written, another change to the database goes
+// through; were the lock held, it would wait until its context ends.
+func TestSealWritesTheManifestOutsideTheTransaction(t *testing.T) {
+	var hooked *hookedBackend
+	e := newRelEnvOver(t, func(b *fs.Backend) store.Backend {
+		hooked = &hookedBackend{Backend: b}
+		return hooked
+	})
+	r := e.driveTo("building")
+	var during error
+	hooked.mu.Lock()
+	hooked.onPut = func() {
+		// A deadlock detector, not a timing assertion: without the write
+		// lock this returns at once, with it never.
+		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+		defer cancel()
+		_, during = e.svc.CreateRelease(ctx, e.rm, createRequest("written-while-sealing", nil))
+	}
+	hooked.mu.Unlock()
+	r = e.approve(e.cab[0], r.Name, releases.GateBuild)
+	if r.State != releases.ReleaseReleased || r.ManifestDigest == "" {
+		t.Fatalf("after the build approval: %s, manifest %q", r.State, r.ManifestDigest)
+	}
+	hooked.mu.Lock()
+	wrote := hooked.onPut == nil
+	hooked.mu.Unlock()
+	if !wrote {
+		t.Fatal("sealing wrote no blob")
+	}
+	if during != nil {
+		t.Fatalf("a change while the manifest was being written: %v", during)
+	}
+	if _, manifest, err := e.svc.ReleaseManifest(e.ctx, r.Name); err != nil || digest.FromBytes(manifest) != r.ManifestDigest {
+		t.Fatalf("sealed manifest: %v", err)
 	}
 }
