@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
@@ -743,6 +744,54 @@ func TestReleaseQuorumFloors(t *testing.T) {
 	for gate, want := range map[string]int{"plan": 2, "deploy:staging": 2, "deploy:qa": 2, "deploy:production": 2, "build": 1} {
 		if got := r.gate(t, gate).Required; got != want {
 			t.Errorf("gate %s needs %d approvals, want %d", gate, got, want)
+		}
+	}
+}
+
+// TestReleaseParallelApprovals: ten approvers approving a quorum-10 gate
+// at the same moment all get 200, and the gate is authorised once. The
+// finding it guards: 7 of 40 such approvals answered 409 CONFLICT.
+func TestReleaseParallelApprovals(t *testing.T) {
+	e := newRelEnv(t, true)
+	approvers := make([]string, 10)
+	for i := range approvers {
+		approvers[i] = testserver.Token(t, e.svc, fmt.Sprintf("parallel-cab-%d", i), releases.RoleApprover)
+	}
+	for trial := range 4 {
+		r := e.create(t, map[string]any{"plan": map[string]int{"approvals": 10}})
+		body, _ := json.Marshal(map[string]string{"gate": "plan", "decision": "approve", "digest": r.PlanDigest})
+		codes := make([]int, len(approvers))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, token := range approvers {
+			wg.Go(func() {
+				<-start
+				req, err := http.NewRequest(http.MethodPost, e.releaseURL(r.Name)+"/approvals", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				codes[i] = resp.StatusCode
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, code := range codes {
+			if code != http.StatusOK {
+				t.Errorf("trial %d: approver %d answered %d, want 200", trial, i, code)
+			}
+		}
+		got := e.get(t, r.Name)
+		wantState(t, fmt.Sprintf("trial %d", trial), got, "building")
+		if g := got.gate(t, "plan"); g.Received != 10 || !g.Authorized {
+			t.Errorf("trial %d: plan gate %+v, want 10 approvals and authorised", trial, g)
 		}
 	}
 }
