@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
@@ -643,4 +644,154 @@ func TestReleaseDeploymentOutOfOrder(t *testing.T) {
 	}
 	_, r = e.mustDeploy(t, e.prodDeployer, r.Name, "production", "succeeded")
 	wantState(t, "production after staging", r, "deployed")
+}
+
+// TestReleaseFailedDeploymentFinishedThroughReview: after a failed
+// deployment the release is finished through review and close, as
+// docs/itil.md says; cancel is refused and names review as the way out.
+func TestReleaseFailedDeploymentFinishedThroughReview(t *testing.T) {
+	e := newRelEnv(t, true)
+	r := e.driveTo(t, "deploying+active")
+	code, r, ev := e.updateDeployment(t, e.stagingDeployer, r.Name, r.Deployments[0].ID, "failed")
+	if code != http.StatusOK {
+		t.Fatalf("staging failed: %d %+v", code, ev)
+	}
+	wantState(t, "staging failed", r, "deploying")
+	if !slices.Contains(r.AllowedActions, "review") || slices.Contains(r.AllowedActions, "cancel") {
+		t.Errorf("allowedActions %q after a failed deployment, want review and no cancel", r.AllowedActions)
+	}
+
+	code, _, ev = e.cancel(t, r.Name)
+	wantError(t, "cancel after a deployment", code, ev, http.StatusConflict, "INVALID_STATE")
+	if allowed, _ := ev.Errors[0].Detail["allowed"].([]any); !slices.Contains(allowed, any("review")) {
+		t.Errorf("cancel refusal allows %v, want review among them", ev.Errors[0].Detail["allowed"])
+	}
+
+	review := map[string]any{"outcome": "failed", "summary": "staging rollout failed; backed out", "incidents": []string{"INC-9"}, "objectivesMet": false}
+	code, r, ev = e.send(t, http.MethodPost, e.releaseURL(r.Name)+"/review", e.rm, review)
+	if code != http.StatusOK {
+		t.Fatalf("review after a failed deployment: %d %+v", code, ev)
+	}
+	wantState(t, "review filed", r, "review")
+	if r.Review == nil || r.Review.Outcome != "failed" {
+		t.Fatalf("review %+v", r.Review)
+	}
+	wantState(t, "closed", e.approve(t, e.cab2, r.Name, "close"), "closed")
+}
+
+// TestReleaseUpdateDeploymentRoleFirst: PATCH of a deployment refuses a
+// principal without the deployer role with 403 before the release's
+// state, or whether the release or the deployment exists, shows.
+func TestReleaseUpdateDeploymentRoleFirst(t *testing.T) {
+	e := newRelEnv(t, true)
+	planning := e.driveTo(t, "planning")
+	active := e.driveTo(t, "deploying+active")
+	for _, token := range []string{e.auditor, e.rm, e.cab1} {
+		for _, target := range []struct{ what, release, id string }{
+			{"a planning release", planning.Name, "dep_000000000000"},
+			{"an unknown release", "no-such-release", active.Deployments[0].ID},
+			{"an unknown deployment", active.Name, "dep_000000000000"},
+			{"a running deployment", active.Name, active.Deployments[0].ID},
+		} {
+			code, _, ev := e.updateDeployment(t, token, target.release, target.id, "succeeded")
+			wantError(t, "a non-deployer updating "+target.what, code, ev, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT")
+		}
+	}
+	// A deployer learns the state.
+	code, _, ev := e.updateDeployment(t, e.stagingDeployer, planning.Name, "dep_000000000000", "succeeded")
+	wantError(t, "a deployer updating in planning", code, ev, http.StatusConflict, "INVALID_STATE")
+	if got := e.get(t, active.Name); got.Revision != active.Revision || got.Deployments[0].Status != "in_progress" {
+		t.Errorf("refused updates changed the release: revision %d→%d, %+v", active.Revision, got.Revision, got.Deployments[0])
+	}
+}
+
+// TestReleaseApprovalDigestMalformed: an approval naming something that is
+// not a digest is a 400 DIGEST_INVALID, not a stale approval.
+func TestReleaseApprovalDigestMalformed(t *testing.T) {
+	e := newRelEnv(t, true)
+	r := e.create(t, nil)
+	for _, d := range []string{"not-a-digest", "sha256:zz", "md5:d41d8cd98f00b204e9800998ecf8427e"} {
+		code, _, ev := e.decideWith(t, e.cab1, r.Name, "plan", "approve", d)
+		wantError(t, "approval naming "+d, code, ev, http.StatusBadRequest, "DIGEST_INVALID")
+	}
+	if got := e.get(t, r.Name); got.Revision != r.Revision || len(got.Approvals) != 0 {
+		t.Errorf("malformed approvals changed the release: revision %d→%d", r.Revision, got.Revision)
+	}
+}
+
+// TestReleaseQuorumFloors: the admin's defaults are floors: a release
+// asking for less is refused with QUORUM_TOO_LOW, and an environment a new
+// plan adds gets the default.
+func TestReleaseQuorumFloors(t *testing.T) {
+	e := newRelEnv(t, true)
+	if code := apiCall(t, http.MethodPut, e.url+"/api/v1/settings/gates", e.admin, []byte(`{"plan":{"approvals":2},"deploy:*":{"approvals":2}}`), nil); code != http.StatusOK {
+		t.Fatalf("setting defaults: %d", code)
+	}
+	var ev errorView
+	code := apiCall(t, http.MethodPost, e.url+"/api/v1/releases", e.rm, createBody("below", map[string]any{"plan": map[string]int{"approvals": 1}}), &ev)
+	wantError(t, "creating below the default", code, ev, http.StatusBadRequest, "QUORUM_TOO_LOW")
+	if code := apiCall(t, http.MethodGet, e.releaseURL("below"), e.rm, nil, nil); code != http.StatusNotFound {
+		t.Errorf("refused release exists: %d", code)
+	}
+
+	r := e.create(t, nil)
+	body := planBody("add qa")
+	body["environments"] = []string{"staging", "qa", "production"}
+	code, r, ev = e.send(t, http.MethodPut, e.releaseURL(r.Name)+"/plan", e.rm, body)
+	if code != http.StatusOK {
+		t.Fatalf("set plan: %d %+v", code, ev)
+	}
+	for gate, want := range map[string]int{"plan": 2, "deploy:staging": 2, "deploy:qa": 2, "deploy:production": 2, "build": 1} {
+		if got := r.gate(t, gate).Required; got != want {
+			t.Errorf("gate %s needs %d approvals, want %d", gate, got, want)
+		}
+	}
+}
+
+// TestReleaseParallelApprovals: ten approvers approving a quorum-10 gate
+// at the same moment all get 200, and the gate is authorised once. The
+// finding it guards: 7 of 40 such approvals answered 409 CONFLICT.
+func TestReleaseParallelApprovals(t *testing.T) {
+	e := newRelEnv(t, true)
+	approvers := make([]string, 10)
+	for i := range approvers {
+		approvers[i] = testserver.Token(t, e.svc, fmt.Sprintf("parallel-cab-%d", i), releases.RoleApprover)
+	}
+	for trial := range 4 {
+		r := e.create(t, map[string]any{"plan": map[string]int{"approvals": 10}})
+		body, _ := json.Marshal(map[string]string{"gate": "plan", "decision": "approve", "digest": r.PlanDigest})
+		codes := make([]int, len(approvers))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, token := range approvers {
+			wg.Go(func() {
+				<-start
+				req, err := http.NewRequest(http.MethodPost, e.releaseURL(r.Name)+"/approvals", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				codes[i] = resp.StatusCode
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, code := range codes {
+			if code != http.StatusOK {
+				t.Errorf("trial %d: approver %d answered %d, want 200", trial, i, code)
+			}
+		}
+		got := e.get(t, r.Name)
+		wantState(t, fmt.Sprintf("trial %d", trial), got, "building")
+		if g := got.gate(t, "plan"); g.Received != 10 || !g.Authorized {
+			t.Errorf("trial %d: plan gate %+v, want 10 approvals and authorised", trial, g)
+		}
+	}
 }

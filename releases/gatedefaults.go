@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -32,8 +33,10 @@ func (s *Service) GateDefaults(ctx context.Context) (map[string]GateSetting, Set
 	return out, st, nil
 }
 
-// SetGateDefaults replaces the default quorums (admins). Releases keep the
-// quorums they were created with; the defaults apply to new releases.
+// SetGateDefaults replaces the default quorums (admins). They are floors
+// for the gates of new releases and for the deploy gates that a new plan
+// adds to an existing release; gates a release already has keep their
+// quorums.
 func (s *Service) SetGateDefaults(ctx context.Context, p Principal, defaults map[string]GateSetting) (Setting, error) {
 	if !p.Has(RoleAdmin) {
 		return Setting{}, fmt.Errorf("%w: setting gate defaults needs the admin role", ErrDenied)
@@ -62,26 +65,40 @@ func (s *Service) SetGateDefaults(ctx context.Context, p Principal, defaults map
 	return s.meta.SetSetting(ctx, p.Actor(), settingGateDefaults, b)
 }
 
-// applyGateDefaults fills the quorum of every gate of plan that the
-// release did not set, from the admin's defaults.
-func (s *Service) applyGateDefaults(ctx context.Context, plan Plan, gates map[string]int) error {
-	defaults, _, err := s.GateDefaults(ctx)
-	if err != nil {
-		return err
+// quorumFloor is the fewest approvals gate may need: the admin's default
+// for it, for a deploy gate without one of its own the deploy:* default,
+// and otherwise 1.
+func quorumFloor(defaults map[string]GateSetting, gate string) int {
+	if d, ok := defaults[gate]; ok {
+		return d.Approvals
 	}
-	all := []string{GatePlan, GateBuild, GateClose}
-	for _, e := range plan.Environments {
-		all = append(all, DeployGate(e))
+	if d, ok := defaults[gateAllDeploys]; ok && strings.HasPrefix(gate, gateDeployPrefix) {
+		return d.Approvals
 	}
-	for _, g := range all {
-		if _, set := gates[g]; set {
-			continue
+	return 1
+}
+
+// gateQuorums is the quorum of every gate of a new release with plan:
+// what the release asks for, but never less than the admin's default. The
+// defaults are floors a release manager cannot lower, so asking for less
+// is refused (ErrQuorumTooLow) rather than silently raised: the request
+// names a number, and the release would otherwise not be what was asked.
+func gateQuorums(plan Plan, requested, defaults map[string]GateSetting) (map[string]int, error) {
+	gates := planGates(plan)
+	for g, set := range requested {
+		if !slices.Contains(gates, g) {
+			return nil, fmt.Errorf("%w: unknown gate %q (gates: plan, build, deploy:ENV for each environment, close)", ErrInvalidInput, g)
 		}
-		if d, ok := defaults[g]; ok {
-			gates[g] = d.Approvals
-		} else if d, ok := defaults[gateAllDeploys]; ok && strings.HasPrefix(g, gateDeployPrefix) {
-			gates[g] = d.Approvals
+		if set.Approvals < 1 || set.Approvals > maxApprovals {
+			return nil, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", ErrInvalidInput, g, maxApprovals)
+		}
+		if floor := quorumFloor(defaults, g); set.Approvals < floor {
+			return nil, fmt.Errorf("%w: gate %s asks for %d approvals; the admin's default, a minimum, is %d", ErrQuorumTooLow, g, set.Approvals, floor)
 		}
 	}
-	return nil
+	out := make(map[string]int, len(gates))
+	for _, g := range gates {
+		out[g] = max(quorumFloor(defaults, g), requested[g].Approvals)
+	}
+	return out, nil
 }

@@ -6,8 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -162,31 +162,52 @@ func canonicalDigest(v any) (digest.Digest, []byte, error) {
 	return digest.FromBytes(b), b, nil
 }
 
-// PlanDigest is the digest of a plan's canonical document.
-func PlanDigest(p Plan) digest.Digest {
+// planDocument is what the plan gate approves: the plan, and how many
+// approvers each of its gates needs, so that no quorum can change under
+// an approval.
+type planDocument struct {
+	Plan
+	Quorums map[string]int `json:"quorums"`
+}
+
+// PlanDigest is the digest of the plan document of p with the quorums of
+// gates: the plan's fields, then "quorums" with the quorum of every gate of
+// the plan (a gate missing from gates needs 1), as compact JSON.
+func PlanDigest(p Plan, gates map[string]int) digest.Digest {
 	if p.Window != nil {
 		w := Window{Start: p.Window.Start.UTC(), End: p.Window.End.UTC()}
 		p.Window = &w
 	}
-	d, _, _ := canonicalDigest(p)
+	doc := planDocument{Plan: p, Quorums: map[string]int{}}
+	for _, g := range planGates(p) {
+		doc.Quorums[g] = quorum(gates, g)
+	}
+	d, _, _ := canonicalDigest(doc)
 	return d
 }
 
-// gateOrder lists a release's gates in process order.
-func gateOrder(r Release) []string {
+// planGates lists the gates of a plan in process order.
+func planGates(p Plan) []string {
 	gates := []string{GatePlan, GateBuild}
-	for _, e := range r.Plan.Environments {
+	for _, e := range p.Environments {
 		gates = append(gates, DeployGate(e))
 	}
 	return append(gates, GateClose)
 }
 
-func required(r Release, gate string) int {
-	if n, ok := r.Gates[gate]; ok && n > 0 {
+// gateOrder lists a release's gates in process order.
+func gateOrder(r Release) []string { return planGates(r.Plan) }
+
+// quorum is how many approvers gate needs under gates; releases stored
+// before every gate had an entry need 1.
+func quorum(gates map[string]int, gate string) int {
+	if n, ok := gates[gate]; ok && n > 0 {
 		return n
 	}
 	return 1
 }
+
+func required(r Release, gate string) int { return quorum(r.Gates, gate) }
 
 // approversOf lists the distinct principals whose approvals of gate for
 // digest d still count.
@@ -251,7 +272,8 @@ func AllowedActions(r Release) []string {
 		out = append(out, "set-artifacts")
 	case ReleaseDeploying:
 		out = append(out, "deploy", "update-deployment")
-	case ReleaseDeployed, ReleaseReview:
+	}
+	if reviewable(r) {
 		out = append(out, "review")
 	}
 	for _, g := range openGates(r) {
@@ -263,6 +285,25 @@ func AllowedActions(r Release) []string {
 	return out
 }
 
+// reviewable reports whether the review can be filed: once every
+// environment is deployed, again while the review is open, and — to
+// finish a release that will not go out everywhere, which can no longer
+// be cancelled — once a deployment was recorded and none is running.
+func reviewable(r Release) bool {
+	switch r.State {
+	case ReleaseDeployed, ReleaseReview:
+		return true
+	case ReleaseDeploying:
+		return len(r.Deployments) > 0 && !slices.ContainsFunc(r.Deployments, func(d Deployment) bool {
+			return d.Status == DeploymentInProgress
+		})
+	}
+	return false
+}
+
+// cancellable reports whether the release can be cancelled: until its
+// first deployment is recorded. After that something touched an
+// environment, and the release is finished through review instead.
 func cancellable(r Release) bool {
 	switch r.State {
 	case ReleasePlanning, ReleaseBuilding, ReleaseReleased:
@@ -365,24 +406,6 @@ func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRe
 	return out, nil
 }
 
-func (s *Service) validateGates(p Plan, gates map[string]GateSetting) (map[string]int, error) {
-	out := map[string]int{}
-	valid := map[string]bool{GatePlan: true, GateBuild: true, GateClose: true}
-	for _, e := range p.Environments {
-		valid[DeployGate(e)] = true
-	}
-	for g, set := range gates {
-		if !valid[g] {
-			return nil, fmt.Errorf("%w: unknown gate %q (gates: plan, build, deploy:ENV for each environment, close)", ErrInvalidInput, g)
-		}
-		if set.Approvals < 1 || set.Approvals > maxApprovals {
-			return nil, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", ErrInvalidInput, g, maxApprovals)
-		}
-		out[g] = set.Approvals
-	}
-	return out, nil
-}
-
 // CreateRelease plans a new release (release managers).
 func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateReleaseRequest) (Release, error) {
 	if !p.Has(RoleReleaseManager) {
@@ -395,11 +418,12 @@ func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateRele
 	if err := validatePlan(plan); err != nil {
 		return Release{}, err
 	}
-	gates, err := s.validateGates(plan, req.Gates)
+	defaults, _, err := s.GateDefaults(ctx)
 	if err != nil {
 		return Release{}, err
 	}
-	if err := s.applyGateDefaults(ctx, plan, gates); err != nil {
+	gates, err := gateQuorums(plan, req.Gates, defaults)
+	if err != nil {
 		return Release{}, err
 	}
 	arts, err := s.resolveArtifacts(ctx, req.Artifacts)
@@ -408,10 +432,15 @@ func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateRele
 	}
 	now := s.now()
 	r := Release{
-		Name: req.Name, State: ReleasePlanning, Plan: plan, PlanDigest: PlanDigest(plan),
+		Name: req.Name, State: ReleasePlanning, Plan: plan, PlanDigest: PlanDigest(plan, gates),
 		Artifacts: arts, Gates: gates, Approvals: []Approval{}, Deployments: []Deployment{},
 		CreatedBy: p.Name, CreatedAt: now, UpdatedAt: now,
 	}
+	build, _, err := s.releaseManifest(r)
+	if err != nil {
+		return Release{}, err
+	}
+	r.Edits = []Edit{edit(PartPlan, r.PlanDigest, p, now), edit(PartArtifacts, build, p, now)}
 	return s.meta.CreateRelease(ctx, p.Actor(), r)
 }
 
@@ -428,28 +457,18 @@ func (s *Service) Releases(ctx context.Context, f ReleaseFilter) ([]Release, str
 	return s.meta.ListReleases(ctx, f)
 }
 
-// change applies fn to the current release and stores the result with one
-// event, retrying when another change got in first.
-func (s *Service) change(ctx context.Context, p Principal, name string, fn func(r *Release) (ReleaseChange, error)) (Release, error) {
-	for attempt := 0; ; attempt++ {
-		r, err := s.meta.GetRelease(ctx, name)
-		if err != nil {
-			return Release{}, err
-		}
-		ch, err := fn(&r)
-		if err != nil {
-			return Release{}, err
-		}
-		if ch.Action == "" { // nothing changed
-			return r, nil
-		}
-		r.UpdatedAt = s.now()
-		updated, err := s.meta.UpdateRelease(ctx, p.Actor(), r, ch)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
-			continue
-		}
-		return updated, err
-	}
+// change applies fn to release name and stores the result with one event,
+// all in one write transaction that no other change of the release can
+// enter: every rule fn checks holds when the change commits, and no valid
+// change is refused because another came at the same moment. fn returns a
+// change without an Action when nothing changed.
+func (s *Service) change(ctx context.Context, p Principal, name string, fn func(tx ReleaseTx, r *Release) (ReleaseChange, error)) (Release, error) {
+	return s.meta.ModifyRelease(ctx, p.Actor(), name, fn)
+}
+
+// edit records that p changed part, after which its gate expects d.
+func edit(part string, d digest.Digest, p Principal, at time.Time) Edit {
+	return Edit{Part: part, Digest: d, By: p.Name, TokenID: p.TokenID, At: at}
 }
 
 func details(v any) json.RawMessage {
@@ -470,16 +489,27 @@ func (s *Service) SetPlan(ctx context.Context, p Principal, name string, req Pla
 	if err := validatePlan(plan); err != nil {
 		return Release{}, err
 	}
-	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
+	defaults, _, err := s.GateDefaults(ctx)
+	if err != nil {
+		return Release{}, err
+	}
+	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleasePlanning {
 			return ReleaseChange{}, invalidState(*r, "set-plan")
 		}
-		for g := range r.Gates {
-			if strings.HasPrefix(g, gateDeployPrefix) && !slices.Contains(plan.Environments, strings.TrimPrefix(g, gateDeployPrefix)) {
-				delete(r.Gates, g)
+		// An environment the plan adds gets at least the default quorum,
+		// and at least what its gate had if it was in the plan before:
+		// entries of removed environments stay in Gates for that.
+		gates := maps.Clone(r.Gates)
+		if gates == nil {
+			gates = map[string]int{}
+		}
+		for _, e := range plan.Environments {
+			if g := DeployGate(e); !slices.Contains(r.Plan.Environments, e) {
+				gates[g] = max(gates[g], quorumFloor(defaults, g))
 			}
 		}
-		d := PlanDigest(plan)
+		d := PlanDigest(plan, gates)
 		if d == r.PlanDigest {
 			return ReleaseChange{}, nil
 		}
@@ -491,7 +521,8 @@ func (s *Service) SetPlan(ctx context.Context, p Principal, name string, req Pla
 			}
 		}
 		old := r.PlanDigest
-		r.Plan, r.PlanDigest = plan, d
+		r.Plan, r.PlanDigest, r.Gates = plan, d, gates
+		r.Edits = append(r.Edits, edit(PartPlan, d, p, s.now()))
 		return ReleaseChange{Action: ActionReleasePlanSet, Details: details(map[string]any{
 			"planDigest": d, "previousPlanDigest": old, "discardedApprovals": discarded,
 		})}, nil
@@ -507,11 +538,16 @@ func (s *Service) SetArtifacts(ctx context.Context, p Principal, name string, re
 	if err != nil {
 		return Release{}, err
 	}
-	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
+	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleasePlanning && r.State != ReleaseBuilding {
 			return ReleaseChange{}, invalidState(*r, "set-artifacts")
 		}
 		r.Artifacts = arts
+		build, _, err := s.releaseManifest(*r)
+		if err != nil {
+			return ReleaseChange{}, err
+		}
+		r.Edits = append(r.Edits, edit(PartArtifacts, build, p, s.now()))
 		list := make([]string, len(arts))
 		for i, a := range arts {
 			list[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
@@ -534,7 +570,18 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 	if req.Decision == DecisionReject && strings.TrimSpace(req.Comment) == "" {
 		return Release{}, fmt.Errorf("%w: a rejection needs a comment giving the reason", ErrInvalidInput)
 	}
-	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
+	if req.Digest != "" {
+		// Something that is not a digest is bad input, not a digest that
+		// the gate has moved on from.
+		if err := store.ValidateDigest(req.Digest); err != nil {
+			return Release{}, fmt.Errorf("decision on gate %s: %w", req.Gate, err)
+		}
+	}
+	stored, err := s.storeManifestAhead(ctx, p, name, req)
+	if err != nil {
+		return Release{}, err
+	}
+	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
 			if !slices.Contains(gateOrder(*r), req.Gate) {
@@ -542,12 +589,17 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			}
 			return ReleaseChange{}, invalidState(*r, action)
 		}
-		if err := separationOfDuties(*r, p); err != nil {
+		if err := separationOfDuties(*r, p, req.Gate); err != nil {
 			return ReleaseChange{}, err
 		}
 		expected, err := s.ExpectedDigest(ctx, *r, req.Gate)
 		if err != nil {
 			return ReleaseChange{}, err
+		}
+		if req.Digest == "" {
+			// Checked here rather than with the other input so that the
+			// answer can name the digest to approve.
+			return ReleaseChange{}, fmt.Errorf("%w: a decision names the digest it decides on; gate %s of %s expects %s", store.ErrInvalidDigest, req.Gate, r.Name, expected)
 		}
 		if req.Digest != expected {
 			return ReleaseChange{}, fmt.Errorf("%w: gate %s of %s expects %s, the approval names %s", ErrStaleApproval, req.Gate, r.Name, expected, req.Digest)
@@ -576,7 +628,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			return ReleaseChange{}, nil
 		}
 		if req.Gate == GateBuild {
-			if err := s.checkBuildable(ctx, *r); err != nil {
+			if err := checkBuildable(ctx, tx, *r); err != nil {
 				return ReleaseChange{}, err
 			}
 		}
@@ -592,7 +644,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		case req.Gate == GatePlan:
 			r.State = ReleaseBuilding
 		case req.Gate == GateBuild:
-			if err := s.seal(ctx, r, now); err != nil {
+			if err := s.seal(ctx, r, now, stored); err != nil {
 				return ReleaseChange{}, err
 			}
 			r.State = ReleaseReleased
@@ -622,15 +674,41 @@ func stateBeforeGate(r Release, gate string) ReleaseState {
 	return r.State // deploy gates: stays released or deploying
 }
 
-// separationOfDuties refuses the release's creator and the publishers of
-// its artifacts.
-func separationOfDuties(r Release, p Principal) error {
+// approvedPart is the part of a release whose changes gate approves; ""
+// for the deploy gates, which approve the sealed build.
+func approvedPart(gate string) string {
+	switch gate {
+	case GatePlan:
+		return PartPlan
+	case GateBuild:
+		return PartArtifacts
+	case GateClose:
+		return PartReview
+	}
+	return ""
+}
+
+// separationOfDuties says whether p may decide gate of r. The release's
+// creator and the publishers of its artifacts decide none of its gates;
+// whoever edited the plan, the artifacts or the review does not decide the
+// gate that approves that part. A part can only be edited while its gate
+// is still to be passed, and each gate is passed once, so every edit on
+// record comes after the gate's last authorisation: a rejection does not
+// clear it, since the editor still shaped what is being decided.
+func separationOfDuties(r Release, p Principal, gate string) error {
 	if p.Name == r.CreatedBy {
-		return fmt.Errorf("%w: %s created release %s and cannot approve its gates", ErrSeparationOfDuties, p.Name, r.Name)
+		return fmt.Errorf("%w: %s created release %s and cannot decide its gates", ErrSeparationOfDuties, p.Name, r.Name)
 	}
 	for _, a := range r.Artifacts {
 		if a.CreatedBy == p.Name {
-			return fmt.Errorf("%w: %s published %s:%s in release %s and cannot approve its gates", ErrSeparationOfDuties, p.Name, a.Name, a.Version, r.Name)
+			return fmt.Errorf("%w: %s published %s:%s in release %s and cannot decide its gates", ErrSeparationOfDuties, p.Name, a.Name, a.Version, r.Name)
+		}
+	}
+	if part := approvedPart(gate); part != "" {
+		for _, e := range r.Edits {
+			if e.Part == part && e.By == p.Name {
+				return fmt.Errorf("%w: %s changed the %s of release %s and cannot decide its %s gate", ErrSeparationOfDuties, p.Name, part, r.Name, gate)
+			}
 		}
 	}
 	return nil
@@ -638,13 +716,13 @@ func separationOfDuties(r Release, p Principal) error {
 
 // checkBuildable refuses the build gate unless every artifact is admitted,
 // not retired, and still has the digest it was attached with.
-func (s *Service) checkBuildable(ctx context.Context, r Release) error {
+func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 	if len(r.Artifacts) == 0 {
 		return fmt.Errorf("%w: release %s has no artifacts", ErrBuildBlocked, r.Name)
 	}
 	var problems []string
 	for _, ra := range r.Artifacts {
-		a, err := s.meta.GetArtifact(ctx, ra.Name, ra.Version)
+		a, err := tx.GetArtifact(ctx, ra.Name, ra.Version)
 		if err != nil {
 			return err
 		}
@@ -664,14 +742,55 @@ func (s *Service) checkBuildable(ctx context.Context, r Release) error {
 	return nil
 }
 
-// seal stores the release manifest in the blob store and signs it.
-func (s *Service) seal(ctx context.Context, r *Release, now time.Time) error {
+// storeManifestAhead stores the manifest that approval req of the build
+// gate would seal, before the change's transaction begins, when req
+// looks like the approval that completes the quorum; it returns the
+// manifest's digest, or "" when it stored nothing. Writing the blob inside
+// the transaction would hold the database's write lock for as long as the
+// blob store takes, stalling every writer (on SQLite, every write of the
+// server) behind a slow bucket. The blob is content-addressed: if the
+// approval does not seal after all, it is an unreferenced blob, never
+// wrong data; and if the release changed in between, seal stores the
+// right manifest itself.
+func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name string, req ApprovalRequest) (digest.Digest, error) {
+	if req.Gate != GateBuild || req.Decision != DecisionApprove {
+		return "", nil
+	}
+	r, err := s.meta.GetRelease(ctx, name)
+	if err != nil || r.State != ReleaseBuilding || separationOfDuties(r, p, req.Gate) != nil {
+		return "", nil // the change itself reports what is wrong
+	}
+	d, b, err := s.releaseManifest(r)
+	if err != nil || d != req.Digest {
+		return "", err
+	}
+	if approvers := approversOf(r, GateBuild, d); slices.Contains(approvers, p.Name) || len(approvers)+1 < required(r, GateBuild) {
+		return "", nil
+	}
+	if err := s.storeManifest(ctx, d, b); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+func (s *Service) storeManifest(ctx context.Context, d digest.Digest, b []byte) error {
+	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
+		return fmt.Errorf("storing the release manifest: %w", err)
+	}
+	return nil
+}
+
+// seal signs the release manifest and records it in r; the manifest is
+// stored in the blob store unless stored names it already.
+func (s *Service) seal(ctx context.Context, r *Release, now time.Time, stored digest.Digest) error {
 	d, b, err := s.releaseManifest(*r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
-		return fmt.Errorf("storing the release manifest: %w", err)
+	if d != stored {
+		if err := s.storeManifest(ctx, d, b); err != nil {
+			return err
+		}
 	}
 	sig, err := s.signer.SignBlob(b)
 	if err != nil {
@@ -729,7 +848,7 @@ func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string
 		return Release{}, Deployment{}, fmt.Errorf("%w: target is required (what was deployed to)", ErrInvalidInput)
 	}
 	var dep Deployment
-	r, err := s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
+	r, err := s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleaseDeploying {
 			return ReleaseChange{}, invalidState(*r, "deploy")
 		}
@@ -770,13 +889,18 @@ func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string
 
 // UpdateDeployment changes a deployment's status or notes.
 func (s *Service) UpdateDeployment(ctx context.Context, p Principal, name, id string, upd DeploymentUpdate) (Release, Deployment, error) {
+	// The role comes first: without it nothing about the release, not even
+	// whether it or the deployment exists, is any of p's business.
+	if !p.Has(RoleDeployer) {
+		return Release{}, Deployment{}, fmt.Errorf("%w: %s is not a deployer", ErrNotAuthorizedForEnv, p.Name)
+	}
 	if upd.Status != "" && !validDeploymentStatus(upd.Status) {
 		return Release{}, Deployment{}, fmt.Errorf("%w: status must be in_progress, succeeded, failed or rolled_back", ErrInvalidInput)
 	}
 	var dep Deployment
-	r, err := s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
-		// The state comes first: outside deploying no deployment can be
-		// updated, whether or not the id names one.
+	r, err := s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
+		// Then the state: outside deploying no deployment can be updated,
+		// whether or not the id names one.
 		if r.State != ReleaseDeploying {
 			return ReleaseChange{}, invalidState(*r, "update-deployment")
 		}
@@ -870,9 +994,12 @@ func (s *Service) FileReview(ctx context.Context, p Principal, name string, req 
 	if strings.TrimSpace(req.Summary) == "" {
 		return Release{}, fmt.Errorf("%w: summary is required", ErrInvalidInput)
 	}
-	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
-		if r.State != ReleaseDeployed && r.State != ReleaseReview {
+	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
+		if !reviewable(*r) {
 			return ReleaseChange{}, invalidState(*r, "review")
+		}
+		if r.State == ReleaseDeploying && (req.Outcome == "successful" || req.Outcome == "successful_with_issues") {
+			return ReleaseChange{}, fmt.Errorf("%w: release %s is not deployed to every environment; its review outcome is failed or rolled_back", ErrInvalidInput, r.Name)
 		}
 		incidents := req.Incidents
 		if incidents == nil {
@@ -886,6 +1013,7 @@ func (s *Service) FileReview(ctx context.Context, p Principal, name string, req 
 			}
 		}
 		r.Review, r.ReviewDigest, r.State = &rv, d, ReleaseReview
+		r.Edits = append(r.Edits, edit(PartReview, d, p, rv.At))
 		return ReleaseChange{Action: ActionReleaseReview, Details: details(map[string]any{"outcome": rv.Outcome, "reviewDigest": d})}, nil
 	})
 }
@@ -902,7 +1030,7 @@ func (s *Service) CancelRelease(ctx context.Context, p Principal, name, reason s
 	if !p.Has(RoleReleaseManager) {
 		return Release{}, fmt.Errorf("%w: cancelling releases needs the release-manager role", ErrDenied)
 	}
-	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
+	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if !cancellable(*r) {
 			return ReleaseChange{}, invalidState(*r, "cancel")
 		}

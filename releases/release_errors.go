@@ -15,6 +15,9 @@ var (
 	ErrBuildBlocked         = errors.New("build gate blocked")
 	ErrDeploymentOutOfOrder = errors.New("deployment out of order")
 	ErrArtifactRetired      = errors.New("artifact retired")
+	// ErrQuorumTooLow: a release asked for fewer approvals than the
+	// admin's default for the gate, which is a floor.
+	ErrQuorumTooLow = errors.New("quorum below the default")
 )
 
 // InvalidStateError says which state a release is in and what it allows.

@@ -133,18 +133,40 @@ type Review struct {
 	At            time.Time `json:"at"`
 }
 
+// Parts of a release that a change can touch and a gate approves (Edit).
+const (
+	PartPlan      = "plan"      // approved by the plan gate
+	PartArtifacts = "artifacts" // approved by the build gate
+	PartReview    = "review"    // approved by the close gate
+)
+
+// Edit records one change of a part of a release that a gate approves:
+// who changed it, and the digest that gate expected right after. Whoever
+// edited a part cannot decide the gate that approves it (separation of
+// duties).
+type Edit struct {
+	Part    string        `json:"part"`
+	Digest  digest.Digest `json:"digest"`
+	By      string        `json:"by"`
+	TokenID string        `json:"tokenId"`
+	At      time.Time     `json:"at"`
+}
+
 // Release is the whole release record. It is persisted as one document
-// (plus an index of its artifacts) and updated with compare-and-set on
-// Revision.
+// (plus an index of its artifacts) and changed by one writer at a time
+// (Metadata.ModifyRelease); Revision counts the changes.
 type Release struct {
 	Name  string       `json:"name"`
 	State ReleaseState `json:"state"`
 	Plan  Plan         `json:"plan"`
-	// PlanDigest is the digest of the canonical plan document.
+	// PlanDigest is the digest of the plan document: the plan and the
+	// quorum of each of its gates (PlanDigest).
 	PlanDigest digest.Digest     `json:"planDigest"`
 	Artifacts  []ReleaseArtifact `json:"artifacts"`
 	// Gates maps a gate ("plan", "build", "deploy:ENV", "close") to the
-	// number of distinct approvers it needs.
+	// number of distinct approvers it needs. A deploy gate whose
+	// environment left the plan keeps its entry, so that adding the
+	// environment back cannot lower its quorum; quorums only ever rise.
 	Gates     map[string]int `json:"gates"`
 	Approvals []Approval     `json:"approvals"`
 	// Manifest is set when the release is sealed: the digest of the OCI
@@ -158,10 +180,13 @@ type Release struct {
 	// LastRejection records the latest rejection, shown until the next
 	// approval round.
 	LastRejection *Approval `json:"lastRejection,omitempty"`
-	CreatedBy     string    `json:"createdBy"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
-	Revision      int64     `json:"revision"`
+	// Edits lists every change of the plan, the artifacts and the review,
+	// oldest first, creation included.
+	Edits     []Edit    `json:"edits"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Revision  int64     `json:"revision"`
 }
 
 // ReleaseFilter selects releases for listing, ordered by name.

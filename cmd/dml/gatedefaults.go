@@ -20,8 +20,9 @@ func newGateDefaultsCmd() *cobra.Command {
 		Use:   "gate-defaults [--set GATE=N]... [--clear]",
 		Short: "Show or set (admins) the default approvals each gate needs in new releases",
 		Long: `Show the default quorums, or replace them with --set (admins). GATE is plan, build, close,
-deploy:ENV, or deploy:* for every environment without its own default. A release's own
---gate settings win; releases keep the quorums they were created with.`,
+deploy:ENV, or deploy:* for every environment without its own default. The defaults are
+minimums: a release may ask for more with --gate, never for less. They apply to new releases
+and to environments a new plan adds; gates a release already has keep their quorums.`,
 		Example: `  dml release gate-defaults --set deploy:production=2 --set close=1`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

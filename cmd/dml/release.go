@@ -45,7 +45,8 @@ closed (or cancelled). Each step past planning is authorised at a gate by approv
   close         authorises the review                       review    → closed
 
 Approvals name the digest they approve and count only while it is current. The release's
-creator and the publishers of its artifacts cannot approve it. See docs/itil.md.`,
+creator and the publishers of its artifacts cannot approve it, nor can whoever changed its
+plan, artifacts or review approve the plan, build or close gate. See docs/itil.md.`,
 	}
 	cmd.AddCommand(
 		newReleaseCreateCmd(),
@@ -213,8 +214,8 @@ func newReleaseCreateCmd() *cobra.Command {
 		Short: "Plan a new release (release managers)",
 		Long: `Create a release in the planning state. Environments are deployed to in the order given.
 Every gate needs one approval unless --gate or the admin's defaults (dml release gate-defaults)
-set its quorum; gates are plan, build,
-deploy:ENV for each environment, and close.
+set its quorum; the defaults are minimums, and a --gate below one is refused (QUORUM_TOO_LOW).
+Gates are plan, build, deploy:ENV for each environment, and close.
 
 --file starts from a JSON request body ({"name","changeRef","title","environments","plan":
 {"description","window":{"start","end"},"backoutPlan","risk"},"artifacts":[{"name","version"}],
@@ -614,7 +615,11 @@ func newReleaseReviewCmd() *cobra.Command {
 		Short: "File the post-implementation review of a deployed release (release managers)",
 		Long: `File (or re-file) the post-implementation review. The release moves to review, and the
 close gate then approves the review's digest; re-filing discards close approvals.
-Outcomes: successful, successful_with_issues, failed, rolled_back.`,
+Outcomes: successful, successful_with_issues, failed, rolled_back.
+
+A release still deploying (a deployment failed or was rolled back, none running) is finished
+this way too, with outcome failed or rolled_back: once a deployment is recorded it can no
+longer be cancelled.`,
 		Example: `  dml release review 2026.11-payments --outcome successful --summary "no incidents" --objectives-met`,
 		Args:    cobra.ExactArgs(1),
 	}

@@ -51,8 +51,11 @@
 //     SetAdmission is recorded, also one that keeps the state.
 //   - Releases: CreateRelease stores revision 1, whatever it is given, and
 //     a zero CreatedAt or UpdatedAt becomes the time of the call.
-//     UpdateRelease stores revision+1 with UpdatedAt the time of the call,
-//     and keeps CreatedBy and CreatedAt as created. A release comes back
+//     UpdateRelease and ModifyRelease store revision+1 with UpdatedAt the
+//     time of the call, and keep CreatedBy and CreatedAt as created.
+//     ModifyRelease hands fn the release as stored and fn's error back as
+//     it is; concurrent ModifyRelease calls of one release all succeed,
+//     each applied on top of the others. A release comes back
 //     exactly as encoding/json would decode it, every field, with times in
 //     UTC and nil and empty lists apart. An empty name, an unknown state, an
 //     artifact without a name, version or valid digest, or one included
@@ -173,6 +176,12 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Releases/UpdateNotFound", testUpdateReleaseNotFound},
 		{"Releases/UpdateInvalid", testUpdateReleaseInvalid},
 		{"Releases/Containing", testReleasesContaining},
+		{"Releases/Modify", testModifyRelease},
+		{"Releases/ModifyNoChange", testModifyReleaseNoChange},
+		{"Releases/ModifyFnError", testModifyReleaseFnError},
+		{"Releases/ModifyNotFound", testModifyReleaseNotFound},
+		{"Releases/ModifyKeepsIdentity", testModifyReleaseKeepsIdentity},
+		{"Releases/ModifyReadsInTx", testModifyReleaseReadsInTx},
 
 		{"Artifacts/Retire", testRetireArtifact},
 
@@ -199,6 +208,7 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Concurrent/SetAdmission", testConcurrentSetAdmission},
 		{"Concurrent/CreateRelease", testConcurrentCreateRelease},
 		{"Concurrent/UpdateRelease", testConcurrentUpdateRelease},
+		{"Concurrent/ModifyRelease", testConcurrentModifyRelease},
 		{"Concurrent/RetireArtifact", testConcurrentRetireArtifact},
 		{"Concurrent/AuditLog", testConcurrentAuditLog},
 	}

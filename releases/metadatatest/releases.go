@@ -95,10 +95,14 @@ func fullRelease(name string, loc *time.Location, artifacts ...releases.Artifact
 		},
 		ReviewDigest:  digest.FromString("review of " + name),
 		LastRejection: &rejection,
-		CreatedBy:     manager.Name,
-		CreatedAt:     at(0),
-		UpdatedAt:     at(7 * time.Hour),
-		Revision:      7, // a new release is revision 1, whatever it says
+		Edits: []releases.Edit{
+			{Part: releases.PartPlan, Digest: digest.FromString("old plan"), By: manager.Name, TokenID: manager.TokenID, At: at(0)},
+			{Part: releases.PartReview, Digest: digest.FromString("review of " + name), By: "erin", TokenID: "tok_erin", At: at(7 * time.Hour)},
+		},
+		CreatedBy: manager.Name,
+		CreatedAt: at(0),
+		UpdatedAt: at(7 * time.Hour),
+		Revision:  7, // a new release is revision 1, whatever it says
 	}
 }
 
@@ -260,7 +264,7 @@ func testCreateRelease(t *testing.T, m releases.Metadata) {
 		"CreatedAt": read.CreatedAt, "UpdatedAt": read.UpdatedAt, "SealedAt": *read.SealedAt,
 		"Plan.Window.Start": read.Plan.Window.Start, "Approvals[1].At": read.Approvals[1].At,
 		"Deployments[0].FinishedAt": *read.Deployments[0].FinishedAt, "Review.At": read.Review.At,
-		"LastRejection.At": read.LastRejection.At,
+		"LastRejection.At": read.LastRejection.At, "Edits[1].At": read.Edits[1].At,
 	} {
 		checkUTC(t, "GetRelease "+what, tm)
 	}

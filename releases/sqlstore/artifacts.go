@@ -143,7 +143,13 @@ func (db *DB) CreateArtifact(ctx context.Context, actor releases.Actor, a releas
 
 // GetArtifact returns releases.ErrNotFound when name+version is unknown.
 func (db *DB) GetArtifact(ctx context.Context, name, version string) (releases.Artifact, error) {
-	a, err := scanArtifact(db.sql.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
+	return db.getArtifact(ctx, db.sql, name, version)
+}
+
+// getArtifact reads through q: the database, or the transaction of a
+// release change (txReads).
+func (db *DB) getArtifact(ctx context.Context, q querier, name, version string) (releases.Artifact, error) {
+	a, err := scanArtifact(q.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", name, version, releases.ErrNotFound)

@@ -27,6 +27,11 @@ type dialect struct {
 	// oneWriter: the database admits a single writer at a time (SQLite),
 	// so writers queue in process instead of failing with SQLITE_BUSY.
 	oneWriter bool
+	// lockRow ends a SELECT of one row inside a write transaction to keep
+	// other writers off that row until the commit (" FOR UPDATE" on
+	// PostgreSQL). Empty for a dialect with one writer, whose write
+	// transaction already excludes every other (ModifyRelease).
+	lockRow string
 	// migrations is the directory of migrationFiles for this dialect.
 	migrations string
 	// isUniqueViolation reports a primary-key or UNIQUE constraint failure.

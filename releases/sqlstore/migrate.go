@@ -63,6 +63,8 @@ func (db *DB) migrationStep(version int64) func(context.Context, *sql.Tx) error 
 	switch version {
 	case 4: // 0004_audit_log: log the events recorded before the log existed.
 		return db.backfillAuditLog
+	case 8: // 0008_release_edits: who changed what, from the events.
+		return db.backfillReleaseEdits
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,11 +16,11 @@ import (
 )
 
 // A release is stored as one JSON document rather than a table per part
-// (approvals, deployments, review): the domain reads and replaces it whole,
-// under compare-and-set on its revision, so one row per release is one
-// read and one write per change. The columns beside the document, and the
-// release_artifacts index, are copies written from the same struct in the
-// same statement or transaction.
+// (approvals, deployments, review): the domain reads and replaces it whole
+// inside one write transaction (ModifyRelease), so one row per release is
+// one read and one write per change. The columns beside the document, and
+// the release_artifacts index, are copies written from the same struct in
+// the same statement or transaction.
 
 // releaseSubject is the subject of every event about release name.
 func releaseSubject(name string) string { return "release:" + name }
@@ -103,6 +104,9 @@ func releaseInUTC(r *releases.Release) {
 	if r.LastRejection != nil {
 		utc(&r.LastRejection.At)
 	}
+	for i := range r.Edits {
+		utc(&r.Edits[i].At)
+	}
 	utc(&r.CreatedAt)
 	utc(&r.UpdatedAt)
 }
@@ -112,6 +116,10 @@ func scanRelease(row rowScanner) (releases.Release, error) {
 	if err := row.Scan(&doc); err != nil {
 		return releases.Release{}, err
 	}
+	return decodeRelease(doc)
+}
+
+func decodeRelease(doc string) (releases.Release, error) {
 	var r releases.Release
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
 		return releases.Release{}, fmt.Errorf("stored release document: %w", err)
@@ -252,12 +260,118 @@ func (db *DB) ListReleases(ctx context.Context, f releases.ReleaseFilter) ([]rel
 	return list, next, nil
 }
 
+// txReads are the reads a change of a release makes inside its
+// transaction (releases.ReleaseTx).
+type txReads struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (r txReads) GetArtifact(ctx context.Context, name, version string) (releases.Artifact, error) {
+	return r.db.getArtifact(ctx, r.tx, name, version)
+}
+
+// ModifyRelease loads release name in a write transaction, lets fn change
+// it and stores the result with its event in that transaction. On SQLite
+// the transaction holds the database's only write lock from its BEGIN
+// (db.write, _txlock=immediate), so changes of a release run one after the
+// other and each sees the one before; a dialect with several writers
+// locks the row instead (dialect.lockRow). Nothing is retried and nothing
+// is refused for contention: a change waits its turn.
+func (db *DB) ModifyRelease(ctx context.Context, actor releases.Actor, name string, fn func(tx releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error)) (releases.Release, error) {
+	var (
+		stored releases.Release
+		fnErr  error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var doc string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`+db.dialect.lockRow), name).Scan(&doc)
+		if err != nil {
+			return err
+		}
+		current, err := decodeRelease(doc)
+		if err != nil {
+			return err
+		}
+		next, _ := decodeRelease(doc) // fn's own copy: no slice shared with current
+		change, err := fn(txReads{db: db, tx: tx}, &next)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if change.Action == "" {
+			stored = current
+			return nil
+		}
+		stored, err = db.storeChange(ctx, tx, actor, current, next, change)
+		return err
+	})
+	if fnErr != nil {
+		return releases.Release{}, fnErr
+	}
+	switch err := db.translate(err); {
+	case err == nil:
+		return stored, nil
+	case errors.Is(err, releases.ErrNotFound):
+		return releases.Release{}, fmt.Errorf("release %s: %w", name, err)
+	case errors.Is(err, releases.ErrConflict), errors.Is(err, releases.ErrInvalidInput):
+		return releases.Release{}, err
+	default:
+		return releases.Release{}, fmt.Errorf("sqlstore: modify release %s: %w", name, err)
+	}
+}
+
+// storeChange replaces current with next in tx: revision+1, UpdatedAt
+// now, name and creation as stored, the artifact index rewritten, and one
+// event for change.
+func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor releases.Actor, current, next releases.Release, change releases.ReleaseChange) (releases.Release, error) {
+	if len(change.Details) > 0 {
+		if err := checkJSON(change.Details); err != nil {
+			return releases.Release{}, fmt.Errorf("change of release %s: details: %w", current.Name, err)
+		}
+	}
+	if next.Name != current.Name {
+		return releases.Release{}, fmt.Errorf("%w: release %s cannot be renamed to %q", releases.ErrInvalidInput, current.Name, next.Name)
+	}
+	if err := checkRelease(next); err != nil {
+		return releases.Release{}, err
+	}
+	now := db.now()
+	next.Revision, next.UpdatedAt = current.Revision+1, now
+	next.CreatedBy, next.CreatedAt = current.CreatedBy, current.CreatedAt
+	s, doc, err := encodeRelease(next)
+	if err != nil {
+		return releases.Release{}, err
+	}
+	// The revision condition is for a dialect with several writers that
+	// failed to lock the row: a lost update is refused, never stored.
+	res, err := tx.ExecContext(ctx, db.q(`UPDATE releases SET state = ?, revision = ?, document = ?, updated_at = ?
+		WHERE name = ? AND revision = ?`),
+		string(s.State), s.Revision, doc, toNanos(s.UpdatedAt), s.Name, current.Revision)
+	if err != nil {
+		return releases.Release{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return releases.Release{}, err
+	} else if n != 1 {
+		return releases.Release{}, fmt.Errorf("release %s changed concurrently from revision %d: %w", s.Name, current.Revision, releases.ErrConflict)
+	}
+	if err := db.indexArtifacts(ctx, tx, s); err != nil {
+		return releases.Release{}, err
+	}
+	if err := db.recordEvent(ctx, tx, now, actor, change.Action, releaseSubject(s.Name), change.Details); err != nil {
+		return releases.Release{}, err
+	}
+	return s, nil
+}
+
 // UpdateRelease replaces the stored release with r if it is still at
 // r.Revision, storing it with Revision+1 and UpdatedAt now, and records one
 // event: change.Action about "release:NAME", with change.Details byte for
 // byte (none when empty). CreatedBy and CreatedAt stay as created, whatever
 // r says. A stale revision is releases.ErrConflict naming both revisions;
-// an unknown name is releases.ErrNotFound.
+// an unknown name is releases.ErrNotFound. It is ModifyRelease with a
+// compare-and-set for fn, so both write the same way.
 func (db *DB) UpdateRelease(ctx context.Context, actor releases.Actor, r releases.Release, change releases.ReleaseChange) (releases.Release, error) {
 	if change.Action == "" {
 		return releases.Release{}, fmt.Errorf("%w: change of release %s needs an action", releases.ErrInvalidInput, r.Name)
@@ -270,57 +384,13 @@ func (db *DB) UpdateRelease(ctx context.Context, actor releases.Actor, r release
 	if err := checkRelease(r); err != nil {
 		return releases.Release{}, err
 	}
-	from := r.Revision
-	var stored releases.Release
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		var (
-			revision, createdAt int64
-			createdBy           string
-		)
-		err := tx.QueryRowContext(ctx, db.q(`SELECT revision, created_by, created_at FROM releases WHERE name = ?`), r.Name).
-			Scan(&revision, &createdBy, &createdAt)
-		if err != nil {
-			return err
+	return db.ModifyRelease(ctx, actor, r.Name, func(_ releases.ReleaseTx, current *releases.Release) (releases.ReleaseChange, error) {
+		if current.Revision != r.Revision {
+			return releases.ReleaseChange{}, fmt.Errorf("release %s is at revision %d, not %d: %w", r.Name, current.Revision, r.Revision, releases.ErrConflict)
 		}
-		if revision != from {
-			return fmt.Errorf("release %s is at revision %d, not %d: %w", r.Name, revision, from, releases.ErrConflict)
-		}
-		now := db.now()
-		r.Revision, r.UpdatedAt = from+1, now
-		r.CreatedBy, r.CreatedAt = createdBy, fromNanos(createdAt)
-		s, doc, err := encodeRelease(r)
-		if err != nil {
-			return err
-		}
-		// The revision condition repeats the check above for a dialect with
-		// several writers, where another transaction may commit between
-		// the two statements.
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE releases SET state = ?, revision = ?, document = ?, updated_at = ?
-			WHERE name = ? AND revision = ?`),
-			string(s.State), s.Revision, doc, toNanos(s.UpdatedAt), s.Name, from)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("release %s changed concurrently from revision %d: %w", r.Name, from, releases.ErrConflict)
-		}
-		if err := db.indexArtifacts(ctx, tx, s); err != nil {
-			return err
-		}
-		stored = s
-		return db.recordEvent(ctx, tx, now, actor, change.Action, releaseSubject(s.Name), change.Details)
+		*current = r
+		return change, nil
 	})
-	switch err := db.translate(err); {
-	case errors.Is(err, releases.ErrNotFound):
-		return releases.Release{}, fmt.Errorf("release %s: %w", r.Name, err)
-	case errors.Is(err, releases.ErrConflict), errors.Is(err, releases.ErrInvalidInput):
-		return releases.Release{}, err
-	case err != nil:
-		return releases.Release{}, fmt.Errorf("sqlstore: update release %s: %w", r.Name, err)
-	}
-	return stored, nil
 }
 
 // ReleasesContaining lists the releases whose artifacts include
@@ -337,4 +407,81 @@ func (db *DB) ReleasesContaining(ctx context.Context, name, version string) ([]r
 		return nil, fmt.Errorf("sqlstore: releases containing %s:%s: %w", name, version, db.translate(err))
 	}
 	return list, nil
+}
+
+// backfillReleaseEdits is the Go step of migration 0008: every release
+// stored before releases kept Edits gets them from its events, oldest
+// first. The events are the record of who changed what, so nothing is
+// invented: creation edited the plan and the artifacts, and each
+// plan.set, artifacts.set and review event one part, with the digest the
+// event names (none for artifacts, whose event lists the artifacts). The
+// revision stays: the release itself did not change. A release that has
+// Edits already is left alone, so the step can be repeated.
+func (db *DB) backfillReleaseEdits(ctx context.Context, tx *sql.Tx) error {
+	parts := map[string][]string{
+		releases.ActionReleaseCreated:      {releases.PartPlan, releases.PartArtifacts},
+		releases.ActionReleasePlanSet:      {releases.PartPlan},
+		releases.ActionReleaseArtifactsSet: {releases.PartArtifacts},
+		releases.ActionReleaseReview:       {releases.PartReview},
+	}
+	edits := map[string][]releases.Edit{}
+	var after int64
+	for {
+		evs, err := db.events(ctx, tx, after, backfillBatchSize)
+		if err != nil {
+			return fmt.Errorf("backfill release edits after event %d: %w", after, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			name, ok := strings.CutPrefix(e.Subject, "release:")
+			if !ok || parts[e.Action] == nil {
+				continue
+			}
+			var d struct {
+				PlanDigest   digest.Digest `json:"planDigest"`
+				ReviewDigest digest.Digest `json:"reviewDigest"`
+			}
+			_ = json.Unmarshal(e.Details, &d) // details without digests leave them empty
+			for _, part := range parts[e.Action] {
+				ed := releases.Edit{Part: part, By: e.Actor.Name, TokenID: e.Actor.TokenID, At: e.Time}
+				switch part {
+				case releases.PartPlan:
+					ed.Digest = d.PlanDigest
+				case releases.PartReview:
+					ed.Digest = d.ReviewDigest
+				}
+				edits[name] = append(edits[name], ed)
+			}
+		}
+		after = evs[len(evs)-1].Seq
+	}
+	names := slices.Sorted(maps.Keys(edits))
+	for _, name := range names {
+		var doc string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`), name).Scan(&doc)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // events of a release that was never stored
+		}
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		r, err := decodeRelease(doc)
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		if r.Edits != nil {
+			continue
+		}
+		r.Edits = edits[name]
+		_, doc, err = encodeRelease(r)
+		if err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE releases SET document = ? WHERE name = ?`), doc, name); err != nil {
+			return fmt.Errorf("backfill release edits of %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,340 @@
+package releases_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
+)
+
+// relEnv is the domain service over real storage (SQLite in a file, blobs
+// in a directory), with payments/api:1.4.2 admitted and one principal per
+// duty. It drives releases without HTTP.
+type relEnv struct {
+	t    *testing.T
+	ctx  context.Context
+	svc  *releases.Service
+	meta *sqlstore.DB
+
+	admin, pipeline, rm, auditor releases.Principal
+	// cab are ten approvers, cab-1 to cab-10.
+	cab                    []releases.Principal
+	staging, prod, anyEnvs releases.Principal
+	seq                    int
+}
+
+const (
+	relArtifact = "payments/api"
+	relVersion  = "1.4.2"
+)
+
+func newRelEnv(t *testing.T) *relEnv { return newRelEnvOver(t, nil) }
+
+// newRelEnvOver is newRelEnv with the blob backend wrapped by wrap (nil:
+// the directory backend as it is).
+func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	fsBackend, err := fs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsBackend.Close() })
+	var backend store.Backend = fsBackend
+	if wrap != nil {
+		backend = wrap(fsBackend)
+	}
+	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	svc := releases.NewService(meta, store.New(backend), nil)
+	const adminSecret = "bootstrap-secret-123456"
+	if _, err := svc.BootstrapAdmin(ctx, adminSecret); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := svc.Authenticate(ctx, adminSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &relEnv{t: t, ctx: ctx, svc: svc, meta: meta, admin: admin}
+	e.pipeline = e.principal("pipeline", nil, releases.RolePublisher)
+	e.rm = e.principal("rm", nil, releases.RoleReleaseManager)
+	e.auditor = e.principal("audit", nil, releases.RoleAuditor)
+	for i := 1; i <= 10; i++ {
+		e.cab = append(e.cab, e.principal(fmt.Sprintf("cab-%d", i), nil, releases.RoleApprover))
+	}
+	e.staging = e.principal("deploy-staging", []string{"staging"}, releases.RoleDeployer)
+	e.prod = e.principal("deploy-prod", []string{"production"}, releases.RoleDeployer)
+	e.anyEnvs = e.principal("deploy-all", []string{"staging", "qa", "production"}, releases.RoleDeployer)
+
+	if _, err := svc.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	content := ociFixture(t, "cosign/payments-api-1.4.2.tar.gz")
+	if _, _, err := svc.Push(ctx, e.pipeline, releases.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
+		Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
+		t.Fatal(err)
+	}
+	sig := `{"keyId":"ci","signature":"` + strings.TrimSpace(string(ociFixture(t, "cosign/payments-api-1.4.2.tar.gz.sig"))) + `"}`
+	if _, _, err := svc.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceSignature, Body: []byte(sig)}); err != nil {
+		t.Fatal(err)
+	}
+	_, a, err := svc.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceAttestation,
+		Body: ociFixture(t, "cosign/test-result-passed.dsse.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != releases.StateAdmitted {
+		t.Fatalf("%s:%s is %s, want admitted", relArtifact, relVersion, a.State)
+	}
+	return e
+}
+
+// use makes e report to t until t ends: subtests call it first.
+func (e *relEnv) use(t *testing.T) {
+	parent := e.t
+	e.t = t
+	t.Cleanup(func() { e.t = parent })
+}
+
+// principal issues a token and returns the principal behind it.
+func (e *relEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
+	e.t.Helper()
+	issued, err := e.svc.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	if err != nil {
+		e.t.Fatalf("issue token %s: %v", name, err)
+	}
+	p, err := e.svc.Authenticate(e.ctx, issued.Secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *relEnv) nextName() string {
+	e.seq++
+	return fmt.Sprintf("rel-%d", e.seq)
+}
+
+// planRequest is a plan to deploy to envs, in that order.
+func planRequest(description string, envs ...string) releases.PlanRequest {
+	return releases.PlanRequest{
+		ChangeRef: "CHG-1001", Title: "Payments API 1.4.2", Environments: envs,
+		Plan: releases.PlanDetails{Description: description, BackoutPlan: "Redeploy 1.4.1", Risk: "low"},
+	}
+}
+
+// createRequest creates a release of payments/api:1.4.2 to staging then
+// production with the given quorums.
+func createRequest(name string, quorums map[string]int) releases.CreateReleaseRequest {
+	req := releases.CreateReleaseRequest{
+		Name: name, PlanRequest: planRequest("Roll out payments API 1.4.2", "staging", "production"),
+		Artifacts: []releases.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}},
+	}
+	if quorums != nil {
+		req.Gates = map[string]releases.GateSetting{}
+		for g, n := range quorums {
+			req.Gates[g] = releases.GateSetting{Approvals: n}
+		}
+	}
+	return req
+}
+
+// create makes a release as the release manager.
+func (e *relEnv) create(quorums map[string]int) releases.Release {
+	e.t.Helper()
+	r, err := e.svc.CreateRelease(e.ctx, e.rm, createRequest(e.nextName(), quorums))
+	if err != nil {
+		e.t.Fatalf("create release: %v", err)
+	}
+	return r
+}
+
+func (e *relEnv) get(name string) releases.Release {
+	e.t.Helper()
+	r, err := e.svc.Release(e.ctx, name)
+	if err != nil {
+		e.t.Fatalf("get release %s: %v", name, err)
+	}
+	return r
+}
+
+// expected is the digest an approval of gate must name now.
+func (e *relEnv) expected(name, gate string) releases.ApprovalRequest {
+	e.t.Helper()
+	r := e.get(name)
+	d, err := e.svc.ExpectedDigest(e.ctx, r, gate)
+	if err != nil {
+		e.t.Fatalf("expected digest of %s: %v", gate, err)
+	}
+	return releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"}
+}
+
+// decide approves gate as p, naming the digest the gate expects now.
+func (e *relEnv) decide(p releases.Principal, name, gate string) (releases.Release, error) {
+	e.t.Helper()
+	return e.svc.Decide(e.ctx, p, name, e.expected(name, gate))
+}
+
+func (e *relEnv) approve(p releases.Principal, name, gate string) releases.Release {
+	e.t.Helper()
+	r, err := e.decide(p, name, gate)
+	if err != nil {
+		e.t.Fatalf("%s approving %s of %s: %v", p.Name, gate, name, err)
+	}
+	return r
+}
+
+func (e *relEnv) deploy(p releases.Principal, name, env string, status releases.DeploymentStatus) releases.Deployment {
+	e.t.Helper()
+	_, dep, err := e.svc.RecordDeployment(e.ctx, p, name, releases.DeploymentRequest{Environment: env, Target: "k8s/" + env, Status: status})
+	if err != nil {
+		e.t.Fatalf("deploy %s to %s (%s): %v", name, env, status, err)
+	}
+	return dep
+}
+
+func (e *relEnv) updateDeployment(p releases.Principal, name, id string, status releases.DeploymentStatus) releases.Release {
+	e.t.Helper()
+	r, _, err := e.svc.UpdateDeployment(e.ctx, p, name, id, releases.DeploymentUpdate{Status: status})
+	if err != nil {
+		e.t.Fatalf("update deployment %s of %s to %s: %v", id, name, status, err)
+	}
+	return r
+}
+
+func reviewRequest(outcome string) releases.ReviewRequest {
+	return releases.ReviewRequest{Outcome: outcome, Summary: "what happened", Incidents: []string{}, ObjectivesMet: outcome == "successful"}
+}
+
+// driveStates are the states driveTo reaches, in order of the path that
+// reaches them. "deploying+active" has an in-progress staging deployment,
+// "deploying+failed" a failed one and "deploying+rolledback" one rolled
+// back.
+var driveStates = []string{
+	"planning", "building", "released", "deploying", "deploying+active", "deploying+failed", "deploying+rolledback",
+	"deployed", "review", "closed", "cancelled",
+}
+
+// driveTo creates a release with one approval per gate and drives it to
+// state, with cab-1 deciding every gate.
+func (e *relEnv) driveTo(state string) releases.Release {
+	e.t.Helper()
+	if !slices.Contains(driveStates, state) {
+		e.t.Fatalf("driveTo: unknown state %s", state)
+	}
+	r := e.create(nil)
+	name, cab := r.Name, e.cab[0]
+	step := func(s string) bool { return state == s }
+	if step("cancelled") {
+		r, err := e.svc.CancelRelease(e.ctx, e.rm, name, "not needed")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return r
+	}
+	if step("planning") {
+		return r
+	}
+	r = e.approve(cab, name, releases.GatePlan)
+	if step("building") {
+		return r
+	}
+	r = e.approve(cab, name, releases.GateBuild)
+	if step("released") {
+		return r
+	}
+	r = e.approve(cab, name, releases.DeployGate("staging"))
+	switch state {
+	case "deploying":
+		return r
+	case "deploying+active":
+		e.deploy(e.staging, name, "staging", releases.DeploymentInProgress)
+		return e.get(name)
+	case "deploying+failed":
+		e.deploy(e.staging, name, "staging", releases.DeploymentFailed)
+		return e.get(name)
+	case "deploying+rolledback":
+		dep := e.deploy(e.staging, name, "staging", releases.DeploymentInProgress)
+		return e.updateDeployment(e.staging, name, dep.ID, releases.DeploymentRolledBack)
+	}
+	e.deploy(e.staging, name, "staging", releases.DeploymentSucceeded)
+	e.approve(cab, name, releases.DeployGate("production"))
+	e.deploy(e.prod, name, "production", releases.DeploymentSucceeded)
+	r = e.get(name)
+	if step("deployed") {
+		return r
+	}
+	r, err := e.svc.FileReview(e.ctx, e.rm, name, reviewRequest("successful"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if step("review") {
+		return r
+	}
+	return e.approve(cab, name, releases.GateClose)
+}
+
+// wantErr fails unless err matches want (nil: no error).
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("%s: %v, want success", what, err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// quorums returns the quorum each gate of r shows.
+func (e *relEnv) quorums(r releases.Release) map[string]int {
+	e.t.Helper()
+	views, err := e.svc.GateViews(e.ctx, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, v := range views {
+		out[v.Gate] = v.Required
+	}
+	return out
+}
+
+// releaseEvents lists the events about release name, oldest first.
+func (e *relEnv) releaseEvents(name string) []releases.Event {
+	e.t.Helper()
+	var out []releases.Event
+	var after int64
+	for range 1000 { // bounded: a test makes far fewer events
+		page, err := e.meta.Events(e.ctx, after, 1000)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		for _, ev := range page {
+			if ev.Subject == "release:"+name {
+				out = append(out, ev)
+			}
+		}
+		after = page[len(page)-1].Seq
+	}
+	e.t.Fatal("events did not end")
+	return nil
+}
