@@ -27,6 +27,8 @@ type Server struct {
 	log     *slog.Logger
 	engine  *gin.Engine
 	metrics *httpMetrics
+	// rules is the access matrix by route (authz.go).
+	rules map[string]accessRule
 }
 
 // maxJSONBody bounds every JSON request body.
@@ -44,13 +46,15 @@ func New(cfg Config) *Server {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg)}
+	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg), rules: indexRules(accessMatrix)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	e.Use(s.recover, s.observe)
+	// authorize enforces the access matrix (authz.go) on every route,
+	// authenticating first, before any handler runs.
+	e.Use(s.recover, s.observe, s.ociHeaders, s.authorize)
 	e.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})
@@ -62,7 +66,7 @@ func New(cfg Config) *Server {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	v1 := e.Group("/api/v1", s.authenticate)
+	v1 := e.Group("/api/v1")
 	s.routeArtifacts(v1)
 	s.routeTokens(v1)
 	s.routeTrust(v1)
