@@ -22,6 +22,7 @@ func (s *Server) routeAudit(g *gin.RouterGroup) {
 	g.GET("/audit/entries", s.auditEntries)
 	g.GET("/audit/proofs/inclusion", s.auditInclusion)
 	g.GET("/audit/proofs/consistency", s.auditConsistency)
+	g.GET("/audit/access", s.auditAccess)
 }
 
 func (s *Server) auditKey(c *gin.Context) {

@@ -17,6 +17,9 @@ type Config struct {
 	Service *releases.Service
 	// Logger receives one line per request and internal errors. Nil: silent.
 	Logger *slog.Logger
+	// AccessLogger receives the access log (refused requests, downloads);
+	// nil: Logger with the attribute log=access.
+	AccessLogger *slog.Logger
 	// Registry receives the HTTP metrics; nil creates a private one.
 	Registry *prometheus.Registry
 }
@@ -25,6 +28,7 @@ type Config struct {
 type Server struct {
 	svc     *releases.Service
 	log     *slog.Logger
+	access  *slog.Logger
 	engine  *gin.Engine
 	metrics *httpMetrics
 	// rules is the access matrix by route (authz.go).
@@ -46,15 +50,16 @@ func New(cfg Config) *Server {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg), rules: indexRules(accessMatrix)}
+	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg), rules: indexRules(accessMatrix), access: accessLogger(cfg, log)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	// authorize enforces the access matrix (authz.go) on every route,
-	// authenticating first, before any handler runs.
-	e.Use(s.recover, s.observe, s.ociHeaders, s.authorize)
+	// recordAccess keeps the access log (accesslog.go); authorize enforces
+	// the access matrix (authz.go) on every route, authenticating first,
+	// before any handler runs.
+	e.Use(s.recover, s.observe, s.recordAccess, s.ociHeaders, s.authorize)
 	e.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})

@@ -32,7 +32,7 @@ func (s *Server) addTrustKey(c *gin.Context) {
 	k, err := s.svc.AddTrustKey(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, releases.ErrConflict) {
-			c.AbortWithStatusJSON(http.StatusConflict, ErrorBody{Errors: []ErrorItem{{Code: "KEY_EXISTS", Message: err.Error(), Detail: map[string]string{"id": req.ID}}}})
+			abortWithError(c, http.StatusConflict, ErrorItem{Code: "KEY_EXISTS", Message: err.Error(), Detail: map[string]string{"id": req.ID}})
 			return
 		}
 		s.writeError(c, err, nil)
