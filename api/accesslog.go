@@ -55,10 +55,21 @@ func (s *Server) recordAccess(c *gin.Context) {
 			return
 		}
 		outcome = releases.AccessServed
+		if short(c) {
+			outcome = releases.AccessAborted
+		}
 	default:
 		return
 	}
 	s.logAccess(c, outcome)
+}
+
+// short reports whether fewer bytes were written than the Content-Length
+// announced: the client went away, or the content could not be read to
+// its end.
+func short(c *gin.Context) bool {
+	n, err := strconv.ParseInt(c.Writer.Header().Get("Content-Length"), 10, 64)
+	return err == nil && int64(c.Writer.Size()) < n
 }
 
 // accessRecordTimeout bounds the database write of one record; it runs
