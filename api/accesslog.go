@@ -55,7 +55,7 @@ func (s *Server) recordAccess(c *gin.Context) {
 			return
 		}
 		outcome = releases.AccessServed
-		if short(c) {
+		if incomplete(c) {
 			outcome = releases.AccessAborted
 		}
 	default:
@@ -64,10 +64,10 @@ func (s *Server) recordAccess(c *gin.Context) {
 	s.logAccess(c, outcome)
 }
 
-// short reports whether fewer bytes were written than the Content-Length
+// incomplete reports whether fewer bytes were written than the Content-Length
 // announced: the client went away, or the content could not be read to
 // its end.
-func short(c *gin.Context) bool {
+func incomplete(c *gin.Context) bool {
 	n, err := strconv.ParseInt(c.Writer.Header().Get("Content-Length"), 10, 64)
 	return err == nil && int64(c.Writer.Size()) < n
 }

@@ -29,7 +29,7 @@ type accessCapture struct {
 }
 
 func (h *accessCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (h *accessCapture) WithGroup(string) slog.Handler             { return h }
+func (h *accessCapture) WithGroup(string) slog.Handler            { return h }
 func (h *accessCapture) WithAttrs(as []slog.Attr) slog.Handler {
 	return &withAttrs{h, as}
 }
@@ -65,7 +65,7 @@ type withAttrs struct {
 }
 
 func (w *withAttrs) Enabled(context.Context, slog.Level) bool { return true }
-func (w *withAttrs) WithGroup(string) slog.Handler             { return w }
+func (w *withAttrs) WithGroup(string) slog.Handler            { return w }
 func (w *withAttrs) WithAttrs(as []slog.Attr) slog.Handler {
 	return &withAttrs{w.h, append(slices.Clone(w.as), as...)}
 }
