@@ -48,12 +48,12 @@ type grant struct {
 const (
 	noteAdmittedOrOwn = "admitted content, and content it pushed itself"
 	noteAdmitted      = "admitted content only"
-	noteDeployScope   = "only content of a release whose deploy gate is authorised for one of its environments"
+	noteDeployScope   = "only admitted content of a release whose deploy gate is authorised for one of its environments"
 	noteOwnEnv        = "only for the environments its token names"
 	noteSeparation    = "never for a release it created or content it published (separation of duties)"
 	noteOwnUpload     = "only its own upload sessions"
-	noteOwnUnadmitted = "only what it pushed, and never admitted content or content a release includes"
-	noteNotAdmitted   = "never admitted content or content a release includes"
+	noteOwnUnadmitted = "only what it pushed, and never admitted content"
+	noteNotAdmitted   = "never admitted content"
 )
 
 const (
