@@ -43,6 +43,8 @@ func (s *Server) recordAccess(c *gin.Context) {
 
 	var outcome releases.AccessOutcome
 	switch status := c.Writer.Status(); {
+	case status == http.StatusUnauthorized && s.isChallengePing(c):
+		return
 	case status == http.StatusUnauthorized:
 		outcome = releases.AccessUnauthorized
 	case status == http.StatusForbidden:
@@ -62,6 +64,15 @@ func (s *Server) recordAccess(c *gin.Context) {
 		return
 	}
 	s.logAccess(c, outcome)
+}
+
+// isChallengePing reports an OCI client's opening move: GET or HEAD /v2/
+// without credentials, to learn how to authenticate (docker, oras and
+// crane all start so). Its 401 is the protocol's challenge, not a refusal
+// of anything, and recording it would put one line per pull in the log.
+func (s *Server) isChallengePing(c *gin.Context) bool {
+	key, _ := s.routeOf(c)
+	return (key == "GET /v2/" || key == "HEAD /v2/") && c.GetHeader("Authorization") == ""
 }
 
 // incomplete reports whether fewer bytes were written than the Content-Length

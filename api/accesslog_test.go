@@ -226,6 +226,10 @@ func TestAccessLogRecords(t *testing.T) {
 		{"GET", "/v2/team/app/manifests/v1", tok["pipeline"], nil, 200, accessView{Outcome: "served", Subject: "team/app:v1", Version: "v1", Digest: w.manifest.String()}},
 		{"GET", "/v2/team/app/blobs/" + w.layer.String(), tok["rm"], nil, 403, accessView{Outcome: "denied", Code: "DENIED", Principal: "rm"}},
 		{"GET", "/v2/team/app/tags/list", tok["pipeline"], nil, 200, accessView{}},
+		// An OCI client's anonymous ping is the auth challenge, not a
+		// refusal; with a wrong token it is one.
+		{"GET", "/v2/", "", nil, 401, accessView{}},
+		{"GET", "/v2/", "dml_wrong", nil, 401, accessView{Outcome: "unauthorized", Route: "/v2/", Message: "unauthorized: unknown token"}},
 	}
 	var wantRecorded []accessView
 	for _, st := range steps {
@@ -305,7 +309,7 @@ func TestAccessLogRecords(t *testing.T) {
 // matches compares the fields want sets.
 func matches(got, want accessView) bool {
 	eq := func(g, w string) bool { return w == "" || g == w }
-	return eq(got.Outcome, want.Outcome) && eq(got.Code, want.Code) && eq(got.Principal, want.Principal) &&
+	return eq(got.Outcome, want.Outcome) && eq(got.Code, want.Code) && eq(got.Message, want.Message) && eq(got.Principal, want.Principal) &&
 		eq(got.Route, want.Route) && eq(got.Subject, want.Subject) && eq(got.Name, want.Name) &&
 		eq(got.Version, want.Version) && eq(got.Digest, want.Digest) && eq(got.Method, want.Method) &&
 		eq(got.Path, want.Path) && (want.Status == 0 || got.Status == want.Status)

@@ -317,3 +317,22 @@ func newHTTPServer(t *testing.T, s *api.Server) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestAuditKeyOpenToEveryRole: the audit log's verifier key is a public
+// key, served to every token (and the same to all), as the README and
+// docs/audit.md say; without a token it is 401 like the rest of /api/v1.
+func TestAuditKeyOpenToEveryRole(t *testing.T) {
+	_, _, svc := testserver.New(t)
+	url := newHTTPServer(t, api.New(api.Config{Service: svc}))
+	want := svc.LogVerifierKey() + "\n"
+	for _, role := range releases.Roles {
+		token := testserver.Token(t, svc, "key-reader-"+string(role), role)
+		code, _, body := fetch(t, url+"/api/v1/audit/key", token)
+		if code != http.StatusOK || string(body) != want {
+			t.Errorf("%s: %d %q; want 200 and the key", role, code, body)
+		}
+	}
+	if code, _, _ := fetch(t, url+"/api/v1/audit/key", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d; want 401", code)
+	}
+}
