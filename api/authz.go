@@ -98,6 +98,16 @@ func contentReaders() []grant {
 	)
 }
 
+// uploaders are the grants of a /v2/ upload session's routes.
+func uploaders() []grant {
+	return []grant{{admin, noteOwnUpload}, {publisher, noteOwnUpload}}
+}
+
+// registryDeleters are the grants of deleting /v2/ blobs and manifests.
+func registryDeleters() []grant {
+	return []grant{{admin, noteNotAdmitted}, {publisher, noteOwnUnadmitted}}
+}
+
 const (
 	v1Prefix = "/api/v1"
 	// artifactVersion is the root of the /api/v1/artifacts/*path sub-routes.
@@ -180,17 +190,17 @@ var accessMatrix = []accessRule{
 	{Method: "GET", Path: "/v2/", Grants: everyRole()},
 	{Method: "HEAD", Path: "/v2/", Grants: everyRole()},
 	{Method: "POST", Path: "/v2/{name}/blobs/uploads/", Grants: only(admin, publisher)},
-	{Method: "GET", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: []grant{{admin, noteOwnUpload}, {publisher, noteOwnUpload}}},
-	{Method: "PATCH", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: []grant{{admin, noteOwnUpload}, {publisher, noteOwnUpload}}},
-	{Method: "PUT", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: []grant{{admin, noteOwnUpload}, {publisher, noteOwnUpload}}},
-	{Method: "DELETE", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: []grant{{admin, noteOwnUpload}, {publisher, noteOwnUpload}}},
+	{Method: "GET", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
+	{Method: "PATCH", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
+	{Method: "PUT", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
+	{Method: "DELETE", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
 	{Method: "GET", Path: "/v2/{name}/blobs/{digest}", Grants: contentReaders(), Download: true},
 	{Method: "HEAD", Path: "/v2/{name}/blobs/{digest}", Grants: contentReaders()},
-	{Method: "DELETE", Path: "/v2/{name}/blobs/{digest}", Grants: []grant{{admin, noteNotAdmitted}, {publisher, noteOwnUnadmitted}}},
+	{Method: "DELETE", Path: "/v2/{name}/blobs/{digest}", Grants: registryDeleters()},
 	{Method: "GET", Path: "/v2/{name}/manifests/{reference}", Grants: contentReaders(), Download: true},
 	{Method: "HEAD", Path: "/v2/{name}/manifests/{reference}", Grants: contentReaders()},
 	{Method: "PUT", Path: "/v2/{name}/manifests/{reference}", Grants: only(admin, publisher)},
-	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Grants: []grant{{admin, noteNotAdmitted}, {publisher, noteOwnUnadmitted}}},
+	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Grants: registryDeleters()},
 	{Method: "GET", Path: "/v2/{name}/tags/list", Grants: everyRole()},
 	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Grants: everyRole()},
 }
