@@ -80,7 +80,8 @@ func (s *Server) isChallengePing(c *gin.Context) bool {
 // its end.
 func incomplete(c *gin.Context) bool {
 	n, err := strconv.ParseInt(c.Writer.Header().Get("Content-Length"), 10, 64)
-	return err == nil && int64(c.Writer.Size()) < n
+	// Size is -1 when nothing was written, which a length of 0 expects.
+	return err == nil && int64(max(c.Writer.Size(), 0)) < n
 }
 
 // accessRecordTimeout bounds the database write of one record; it runs

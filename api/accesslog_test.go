@@ -353,6 +353,21 @@ func TestAccessLogAbortedDownload(t *testing.T) {
 	}
 }
 
+// TestAccessLogEmptyDownload: an empty blob served whole is served, not
+// aborted (found by the OCI conformance run: nothing written is not
+// fewer bytes than a Content-Length of 0).
+func TestAccessLogEmptyDownload(t *testing.T) {
+	w := newAccessWorld(t)
+	reg := registry{t: t, base: w.url, token: w.lc.Tokens["pipeline"]}
+	empty := reg.pushBlob("team/app", nil, "application/octet-stream")
+	resp := reg.do(http.MethodGet, "/v2/team/app/blobs/"+empty.Digest.String(), nil)
+	reg.expect(resp, http.StatusOK, "")
+	recs := w.all(t, url.Values{"subject": {"team/app@" + empty.Digest.String()}}, 10)
+	if len(recs) != 1 || recs[0].Outcome != "served" {
+		t.Fatalf("records of the empty download: %+v; want one, served", recs)
+	}
+}
+
 // TestAccessLogRetention: PruneAccessLog drops records older than the
 // maximum age, then the oldest beyond the maximum count.
 func TestAccessLogRetention(t *testing.T) {
