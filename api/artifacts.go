@@ -55,20 +55,35 @@ func parseArtifactPath(p string) (artifactRef, bool) {
 	return artifactRef{}, false
 }
 
+// suffix is the sub-route below /versions/{version}: "", "/content",
+// "/evidence/{digest}"...
+func (r artifactRef) suffix() string {
+	switch {
+	case r.Item != "":
+		return "/" + r.Action + "/{digest}"
+	case r.Action != "":
+		return "/" + r.Action
+	}
+	return ""
+}
+
 type artifactHandler func(*gin.Context, artifactRef)
 
+// artifactRoutes are the sub-routes of /artifacts/*path, by method and
+// suffix; each has a row in the access matrix (authz.go).
 func (s *Server) artifactRoutes() map[string]artifactHandler {
 	return map[string]artifactHandler{
-		"PUT ":              s.pushArtifact,
-		"GET ":              s.getArtifact,
-		"HEAD ":             s.getArtifact,
-		"GET content":       s.getContent,
-		"HEAD content":      s.getContent,
-		"POST signatures":   s.addSignature,
-		"POST attestations": s.addAttestation,
-		"GET evidence":      s.getEvidence,
-		"POST retire":       s.retireArtifact,
-		"GET provenance":    s.getProvenance,
+		"PUT ":                   s.pushArtifact,
+		"GET ":                   s.getArtifact,
+		"HEAD ":                  s.getArtifact,
+		"GET /content":           s.getContent,
+		"HEAD /content":          s.getContent,
+		"POST /signatures":       s.addSignature,
+		"POST /attestations":     s.addAttestation,
+		"GET /evidence":          s.getEvidence,
+		"GET /evidence/{digest}": s.getEvidence,
+		"POST /retire":           s.retireArtifact,
+		"GET /provenance":        s.getProvenance,
 	}
 }
 
@@ -78,7 +93,7 @@ func (s *Server) dispatchArtifact(c *gin.Context) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 		return
 	}
-	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.Action]
+	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.suffix()]
 	if !ok {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
 		return

@@ -114,7 +114,15 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="dml"`)
 	}
-	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{{Code: code, Message: msg, Detail: detail}}})
+	abortWithError(c, status, ErrorItem{Code: code, Message: msg, Detail: detail})
+}
+
+const errorItemKey = "dml.error"
+
+// abortWithError answers item and keeps it for the access log.
+func abortWithError(c *gin.Context, status int, item ErrorItem) {
+	c.Set(errorItemKey, item)
+	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{item}})
 }
 
 // verificationDetail says why evidence was refused, for the error body.

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -23,7 +24,7 @@ import (
 // oci_manifests.go, oci_tags.go (tags and referrers); errors in
 // oci_errors.go; authentication below.
 func (s *Server) routeOCI(e *gin.Engine) {
-	v2 := e.Group("/v2", s.ociHeaders, s.ociAuthenticate)
+	v2 := e.Group("/v2")
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		v2.Handle(method, "/*path", s.dispatchOCI)
 	}
@@ -108,26 +109,18 @@ func (s *Server) dispatchOCI(c *gin.Context) {
 	h(c, route)
 }
 
-// ociHeaders marks every /v2/ response as the registry API version 2,
-// which Docker clients check for.
+// ociHeaders marks every /v2/ response, refusals included, as the registry
+// API version 2, which Docker clients check for. (authorize authenticates
+// /v2/ requests, the ping too, so that `docker login` learns whether the
+// credentials work; OCI errors carry the Basic challenge.)
 func (s *Server) ociHeaders(c *gin.Context) {
-	c.Header("Docker-Distribution-API-Version", "registry/2.0")
+	if isOCIPath(c.Request.URL.Path) {
+		c.Header("Docker-Distribution-API-Version", "registry/2.0")
+	}
 	c.Next()
 }
 
-// ociAuthenticate is authenticate with OCI errors and the Basic challenge:
-// a Bearer token, or Basic with any user name and the token as password.
-// The ping requires it too, so that `docker login` learns whether the
-// credentials work.
-func (s *Server) ociAuthenticate(c *gin.Context) {
-	p, err := s.svc.Authenticate(c.Request.Context(), tokenFrom(c.Request))
-	if err != nil {
-		s.writeOCIError(c, err, nil)
-		return
-	}
-	c.Set(principalKey, p)
-	c.Next()
-}
+func isOCIPath(p string) bool { return p == "/v2" || strings.HasPrefix(p, "/v2/") }
 
 func (s *Server) ociPing(c *gin.Context, _ ociRoute) {
 	c.JSON(http.StatusOK, gin.H{})

@@ -91,5 +91,5 @@ func (s *Server) writeOCIError(c *gin.Context, err error, detail any) {
 			c.Writer.Header().Add("WWW-Authenticate", `Bearer realm="dml",error="invalid_token"`)
 		}
 	}
-	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{{Code: code, Message: msg, Detail: detail}}})
+	abortWithError(c, status, ErrorItem{Code: code, Message: msg, Detail: detail})
 }

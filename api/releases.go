@@ -93,7 +93,7 @@ func (s *Server) createRelease(c *gin.Context) {
 	r, err := s.svc.CreateRelease(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, releases.ErrConflict) {
-			c.AbortWithStatusJSON(http.StatusConflict, ErrorBody{Errors: []ErrorItem{{Code: "RELEASE_EXISTS", Message: err.Error(), Detail: gin.H{"name": req.Name}}}})
+			abortWithError(c, http.StatusConflict, ErrorItem{Code: "RELEASE_EXISTS", Message: err.Error(), Detail: gin.H{"name": req.Name}})
 			return
 		}
 		s.releaseError(c, err)

@@ -97,15 +97,18 @@ func TestReleaseLifecycle(t *testing.T) {
 		t.Fatalf("deploy:production after two approvals %+v", g)
 	}
 
-	// The auditor cannot deploy.
+	// The auditor cannot deploy: it lacks the deployer role, which the
+	// access matrix checks before any environment (DENIED, not
+	// NOT_AUTHORIZED_FOR_ENVIRONMENT, which a deployer gets outside its
+	// environments).
 	code, _, _, ev = e.deploy(t, e.auditor, name, "production", "in_progress")
-	wantError(t, "auditor deploying", code, ev, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT")
+	wantError(t, "auditor deploying", code, ev, http.StatusForbidden, "DENIED")
 
 	// Production: in_progress, then PATCH succeeded → deployed.
 	prod, r := e.mustDeploy(t, e.prodDeployer, name, "production", "in_progress")
 	wantState(t, "production in progress", r, "deploying")
 	code, _, ev = e.updateDeployment(t, e.auditor, name, prod.ID, "succeeded")
-	wantError(t, "auditor updating a deployment", code, ev, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT")
+	wantError(t, "auditor updating a deployment", code, ev, http.StatusForbidden, "DENIED")
 	code, r, ev = e.updateDeployment(t, e.prodDeployer, name, prod.ID, "succeeded")
 	if code != http.StatusOK {
 		t.Fatalf("production succeeded: %d %+v", code, ev)

@@ -17,6 +17,9 @@ type Config struct {
 	Service *releases.Service
 	// Logger receives one line per request and internal errors. Nil: silent.
 	Logger *slog.Logger
+	// AccessLogger receives the access log (refused requests, downloads);
+	// nil: Logger with the attribute log=access.
+	AccessLogger *slog.Logger
 	// Registry receives the HTTP metrics; nil creates a private one.
 	Registry *prometheus.Registry
 }
@@ -25,8 +28,11 @@ type Config struct {
 type Server struct {
 	svc     *releases.Service
 	log     *slog.Logger
+	access  *slog.Logger
 	engine  *gin.Engine
 	metrics *httpMetrics
+	// rules is the access matrix by route (authz.go).
+	rules map[string]accessRule
 }
 
 // maxJSONBody bounds every JSON request body.
@@ -44,13 +50,16 @@ func New(cfg Config) *Server {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg)}
+	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg), rules: indexRules(accessMatrix), access: accessLogger(cfg, log)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	e.Use(s.recover, s.observe)
+	// recordAccess keeps the access log (accesslog.go); authorize enforces
+	// the access matrix (authz.go) on every route, authenticating first,
+	// before any handler runs.
+	e.Use(s.recover, s.observe, s.recordAccess, s.ociHeaders, s.authorize)
 	e.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})
@@ -62,7 +71,7 @@ func New(cfg Config) *Server {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	v1 := e.Group("/api/v1", s.authenticate)
+	v1 := e.Group("/api/v1")
 	s.routeArtifacts(v1)
 	s.routeTokens(v1)
 	s.routeTrust(v1)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/gin-gonic/gin"
@@ -11,9 +12,9 @@ import (
 
 func (s *Server) routeTokens(g *gin.RouterGroup) {
 	g.GET("/whoami", s.whoami)
-	admin := g.Group("", s.requireRole(releases.RoleAdmin))
-	admin.POST("/tokens", s.createToken)
-	admin.DELETE("/tokens/:id", s.revokeToken)
+	g.GET("/tokens", s.listTokens)
+	g.POST("/tokens", s.createToken)
+	g.DELETE("/tokens/:id", s.revokeToken)
 }
 
 func (s *Server) whoami(c *gin.Context) {
@@ -38,7 +39,42 @@ func (s *Server) createToken(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{
 		"id": t.Token.ID, "token": t.Secret, "name": t.Token.Name,
 		"roles": t.Token.Roles, "environments": t.Token.Environments, "createdAt": t.Token.CreatedAt,
+		"expiresAt": t.Token.ExpiresAt,
 	})
+}
+
+// tokenJSON is a token as listed: never its secret nor the secret's hash
+// (releases.Token holds neither). Times that are not set are null.
+type tokenJSON struct {
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Roles        []releases.Role `json:"roles"`
+	Environments []string        `json:"environments"`
+	CreatedBy    string          `json:"createdBy"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	LastUsedAt   *time.Time      `json:"lastUsedAt"`
+	ExpiresAt    *time.Time      `json:"expiresAt"`
+	RevokedAt    *time.Time      `json:"revokedAt"`
+}
+
+// listTokens answers every token, revoked and expired ones included,
+// oldest first.
+func (s *Server) listTokens(c *gin.Context) {
+	list, err := s.svc.Tokens(c.Request.Context(), principal(c))
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	out := make([]tokenJSON, len(list))
+	for i, t := range list {
+		envs := t.Environments
+		if envs == nil {
+			envs = []string{}
+		}
+		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Roles: t.Roles, Environments: envs, CreatedBy: t.CreatedBy,
+			CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": out})
 }
 
 func (s *Server) revokeToken(c *gin.Context) {

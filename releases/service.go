@@ -39,6 +39,8 @@ type Service struct {
 	registry RegistryStore
 	// uploading serialises the requests of one chunked upload.
 	uploading keyedMutex
+	// tokenUse throttles the writes of tokens' last use.
+	tokenUse tokenUse
 }
 
 // ServiceOption configures a Service.
@@ -48,6 +50,10 @@ type ServiceOption func(*Service)
 // releases). Without it the service makes an ephemeral key, which is only
 // fit for tests: receipts would not verify after a restart.
 func WithSigner(s *signing.ServerSigner) ServiceOption { return func(svc *Service) { svc.signer = s } }
+
+// WithClock sets the service's clock (token expiry, last use, retention),
+// for tests that move time.
+func WithClock(now func() time.Time) ServiceOption { return func(svc *Service) { svc.now = now } }
 
 // NewService wires the domain to its metadata store and blob store. A nil
 // logger keeps the service silent.

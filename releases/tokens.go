@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 )
 
 // tokenPrefix marks dml secrets so secret scanners can find leaked ones.
@@ -53,6 +55,26 @@ type TokenRequest struct {
 	Name         string   `json:"name"`
 	Roles        []Role   `json:"roles"`
 	Environments []string `json:"environments"`
+	// ExpiresIn, when set, is how long the token authenticates: a Go
+	// duration such as "720h" (at most MaxTokenLifetime).
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// MaxTokenLifetime bounds ExpiresIn. A longer-lived credential is one
+// without an expiry, which an admin may still issue deliberately.
+const MaxTokenLifetime = 10 * 365 * 24 * time.Hour
+
+// expiry parses ExpiresIn into the expiry of a token issued at now.
+func (req TokenRequest) expiry(now time.Time) (*time.Time, error) {
+	if req.ExpiresIn == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(req.ExpiresIn)
+	if err != nil || d <= 0 || d > MaxTokenLifetime {
+		return nil, fmt.Errorf("%w: expiresIn %q must be a positive duration such as 720h, at most %s", ErrInvalidInput, req.ExpiresIn, MaxTokenLifetime)
+	}
+	at := now.Add(d)
+	return &at, nil
 }
 
 // IssuedToken is a new token and its secret, shown once.
@@ -99,18 +121,24 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 	if slices.Contains(roles, RoleDeployer) && len(envs) == 0 {
 		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", ErrInvalidInput)
 	}
+	now := s.now()
+	expires, err := req.expiry(now)
+	if err != nil {
+		return IssuedToken{}, err
+	}
 	t := Token{
 		ID:           newTokenID(),
 		Name:         req.Name,
 		Roles:        roles,
 		Environments: envs,
 		CreatedBy:    createdBy,
-		CreatedAt:    s.now(),
+		CreatedAt:    now,
+		ExpiresAt:    expires,
 	}
 	if err := s.meta.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
 		return IssuedToken{}, err
 	}
-	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "by", createdBy)
+	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "expiresAt", t.ExpiresAt, "by", createdBy)
 	return IssuedToken{Token: t, Secret: secret}, nil
 }
 
@@ -134,7 +162,18 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error
 	return nil
 }
 
-// Authenticate resolves a bearer secret to its principal.
+// Tokens lists every token, revoked and expired ones included (admins).
+// A Token never holds its secret nor the secret's hash.
+func (s *Service) Tokens(ctx context.Context, p Principal) ([]Token, error) {
+	if !p.Has(RoleAdmin) {
+		return nil, fmt.Errorf("%w: listing tokens needs the admin role", ErrDenied)
+	}
+	return s.meta.ListTokens(ctx)
+}
+
+// Authenticate resolves a bearer secret to its principal. Revoked and
+// expired tokens are ErrUnauthorized, with a message naming the token and
+// why (the token's id is no secret).
 func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	if secret == "" {
 		return Principal{}, fmt.Errorf("%w: no token", ErrUnauthorized)
@@ -149,7 +188,51 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if t.RevokedAt != nil {
 		return Principal{}, fmt.Errorf("%w: token %s was revoked", ErrUnauthorized, t.ID)
 	}
+	now := s.now()
+	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return Principal{}, fmt.Errorf("%w: token %s expired at %s; ask an admin for a new one", ErrUnauthorized, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	s.tokenUse.note(ctx, s, t, now)
 	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments}, nil
+}
+
+// lastUseInterval is how often, at most, a token's last use is written:
+// authentication reads the database on every request but writes it only
+// when a token's recorded last use is older than this.
+const lastUseInterval = time.Minute
+
+// tokenUse remembers when each token's last use was last written, so that
+// concurrent requests with one token write it once, not once each.
+type tokenUse struct {
+	mu      sync.Mutex
+	written map[string]time.Time
+}
+
+// note writes t's last use as now, unless it was written (by this process
+// or, as t.LastUsedAt shows, by another) less than lastUseInterval ago.
+// A failure is logged, never the request's: last use is bookkeeping.
+func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time) {
+	u.mu.Lock()
+	last := u.written[t.ID]
+	if t.LastUsedAt != nil && t.LastUsedAt.After(last) {
+		last = *t.LastUsedAt
+	}
+	if !last.IsZero() && now.Sub(last) < lastUseInterval {
+		u.mu.Unlock()
+		return
+	}
+	if u.written == nil {
+		u.written = map[string]time.Time{}
+	}
+	u.written[t.ID] = now
+	u.mu.Unlock()
+	// The request may be cancelled as soon as it is answered; the write
+	// is the token's, not the request's.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.meta.TouchToken(ctx, t.ID, now); err != nil {
+		s.log.Warn("recording a token's last use failed", "token", t.ID, "err", err)
+	}
 }
 
 // BootstrapAdmin makes sure an admin can log in on first start. When no

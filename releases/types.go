@@ -102,6 +102,11 @@ type Token struct {
 	CreatedBy    string     `json:"createdBy"`
 	CreatedAt    time.Time  `json:"createdAt"`
 	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
+	// ExpiresAt, when set, is when the token stops authenticating.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// LastUsedAt is when the token last authenticated, to within a minute
+	// (it is written at most once a minute); nil if never.
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 }
 
 // Principal is who is acting: the token behind a request.
@@ -175,6 +180,13 @@ type Metadata interface {
 	RevokeToken(ctx context.Context, actor Actor, id string) error
 	// CountTokens counts all tokens ever issued (revoked or not).
 	CountTokens(ctx context.Context) (int, error)
+	// ListTokens returns every token, revoked and expired ones included,
+	// oldest first (by CreatedAt, then ID).
+	ListTokens(ctx context.Context) ([]Token, error)
+	// TouchToken sets a token's LastUsedAt to at unless it already holds
+	// at or a later time; an unknown id changes nothing. It records no
+	// event: last use is bookkeeping, not a change.
+	TouchToken(ctx context.Context, id string, at time.Time) error
 
 	// AddTrustKey registers a key; ErrConflict if the ID is taken (revoked
 	// IDs stay taken, so an ID always names one key).
@@ -242,6 +254,8 @@ type Metadata interface {
 
 	// The audit log over the recorded events.
 	AuditLog
+	// The access log (refused requests, downloads); not part of the audit log.
+	AccessLog
 
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)

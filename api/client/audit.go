@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -100,4 +102,78 @@ func (c *Client) Provenance(ctx context.Context, name, version string) ([]byte, 
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(io.LimitReader(resp.Body, maxJSONResponse))
+}
+
+// AccessRecord is one entry of the access log: a refused request or a
+// content download.
+type AccessRecord struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Principal string    `json:"principal"`
+	TokenID   string    `json:"tokenId"`
+	Method    string    `json:"method"`
+	Route     string    `json:"route"`
+	Path      string    `json:"path"`
+	Status    int       `json:"status"`
+	// Outcome is served, aborted, unauthorized, denied or conflict.
+	Outcome string `json:"outcome"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+	Remote  string `json:"remote,omitempty"`
+}
+
+// AccessFilter selects access records. Zero fields select everything.
+type AccessFilter struct {
+	// Subject: an artifact name (every version and digest of it), or
+	// exactly name:version, name@digest, release:NAME.
+	Subject   string
+	Principal string
+	Since     time.Time
+	// Limit is the page size; 0 lets the server choose.
+	Limit  int
+	Cursor string
+}
+
+// AccessPage is one page of the access log.
+type AccessPage struct {
+	Records    []AccessRecord `json:"records"`
+	NextCursor string         `json:"nextCursor"`
+}
+
+// AccessLog returns one page of the access log, oldest first (auditors
+// and admins).
+func (c *Client) AccessLog(ctx context.Context, f AccessFilter) (AccessPage, error) {
+	q := url.Values{}
+	if f.Subject != "" {
+		q.Set("subject", f.Subject)
+	}
+	if f.Principal != "" {
+		q.Set("principal", f.Principal)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Limit != 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Cursor != "" {
+		q.Set("cursor", f.Cursor)
+	}
+	var page AccessPage
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/access", query: q}, &page, http.StatusOK)
+	return page, err
+}
+
+// AllAccessRecords yields every record the filter selects, following
+// cursors from f.Cursor on; it stops at the first error, which it yields.
+func (c *Client) AllAccessRecords(ctx context.Context, f AccessFilter) iter.Seq2[AccessRecord, error] {
+	return allPages(f.Cursor, func(cursor string) ([]AccessRecord, string, error) {
+		f.Cursor = cursor
+		page, err := c.AccessLog(ctx, f)
+		return page.Records, page.NextCursor, err
+	})
 }

@@ -14,6 +14,9 @@ type TokenRequest struct {
 	Roles []string `json:"roles"`
 	// Environments a deployer token may deploy to.
 	Environments []string `json:"environments"`
+	// ExpiresIn, when set, is how long the token works: a Go duration
+	// such as "720h".
+	ExpiresIn string `json:"expiresIn,omitempty"`
 }
 
 // IssuedToken is a new token. Token is the secret, shown only here.
@@ -24,6 +27,32 @@ type IssuedToken struct {
 	Roles        []string  `json:"roles"`
 	Environments []string  `json:"environments"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// ExpiresAt is nil for a token that does not expire.
+	ExpiresAt *time.Time `json:"expiresAt"`
+}
+
+// TokenInfo is a token as listed: never its secret. Times that are not
+// set are nil.
+type TokenInfo struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Roles        []string   `json:"roles"`
+	Environments []string   `json:"environments"`
+	CreatedBy    string     `json:"createdBy"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	LastUsedAt   *time.Time `json:"lastUsedAt"`
+	ExpiresAt    *time.Time `json:"expiresAt"`
+	RevokedAt    *time.Time `json:"revokedAt"`
+}
+
+// ListTokens lists every token, revoked and expired ones included, oldest
+// first (admins).
+func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	var out struct {
+		Tokens []TokenInfo `json:"tokens"`
+	}
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/tokens"}, &out, http.StatusOK)
+	return out.Tokens, err
 }
 
 // Identity is who the client's token authenticates as.

@@ -13,15 +13,18 @@ import (
 	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 func newAuditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Verify and read the tamper-evident audit log (auditors, admins)"}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditLogCmd())
+	cmd := &cobra.Command{Use: "audit", Short: "Verify and read the tamper-evident audit log, and read the access log (auditors, admins)"}
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditLogCmd(), newAuditAccessCmd())
 	return cmd
 }
 
@@ -255,4 +258,90 @@ func newAuditLogCmd() *cobra.Command {
 	cmd.Flags().Int64Var(&start, "start", 0, "first record index")
 	cmd.Flags().Int64Var(&limit, "limit", 1_000_000, "at most this many records")
 	return cmd
+}
+
+func newAuditAccessCmd() *cobra.Command {
+	var (
+		cf    clientFlags
+		out   outputFormat
+		f     client.AccessFilter
+		since string
+		all   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "access [--subject S] [--principal P] [--since T] [--limit N] [--all]",
+		Short: "Print the access log: refused requests and content downloads",
+		Long: `Print the access log, oldest first: every request refused with 401, 403 or 409, and every
+content download (artifact content, evidence, /v2/ blobs and manifests, release manifests),
+with who, which route, which artifact and how it ended (served, aborted, unauthorized,
+denied, conflict). It is not the tamper-evident audit log of changes, and the server keeps
+it for a limited time (dml serve --access-log-max-age, --access-log-max-records).
+
+Without --all one page is printed and, when there are more, the cursor of the next one
+(on stderr for tables, as nextCursor in JSON).`,
+		Example: `  dml audit access --subject payments/api --since 24h
+  dml audit access --principal deploy-eu --since 2026-11-01T00:00:00Z --all --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				f.Since = t
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var page client.AccessPage
+			page.Records, page.NextCursor, err = onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
+				p, err := c.AccessLog(cmd.Context(), f)
+				return p.Records, p.NextCursor, err
+			})
+			if err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(cmd.OutOrStdout(), page)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
+			for _, r := range page.Records {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format("2006-01-02 15:04:05Z"), orDash(r.Principal),
+					r.Outcome, r.Status, orDash(r.Code), r.Method, orDash(r.Subject), orDash(short(digest.Digest(r.Digest))), orDash(r.Route))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if page.NextCursor != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more: --cursor %s (or --all)\n", page.NextCursor)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	out.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.Subject, "subject", "", "only records about this subject: an artifact name (all versions and digests), name:version, name@digest or release:NAME")
+	fl.StringVar(&f.Principal, "principal", "", "only records of this principal (token name)")
+	fl.StringVar(&since, "since", "", "only records from this time on: RFC 3339 (2026-11-25T10:00:00Z) or a duration back from now (24h)")
+	fl.IntVar(&f.Limit, "limit", 0, "page size (default: the server's)")
+	fl.StringVar(&f.Cursor, "cursor", "", "start at this page (from a previous listing)")
+	fl.BoolVar(&all, "all", false, "follow cursors and list every page")
+	return cmd
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration back from now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-11-25T10:00:00Z) or a positive duration (24h)", s)
 }

@@ -36,6 +36,9 @@ type serveOptions struct {
 	s3PartSizeMiB   int64
 	serverKey       string
 	logOrigin       string
+	// The access log's retention.
+	accessMaxAge     time.Duration
+	accessMaxRecords int
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,6 +72,8 @@ a generated one that is printed once on stderr.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.stagingMaxAge, "staging-max-age", time.Hour, "remove unfinished uploads older than this (swept at start and every 10 minutes)")
 	f.DurationVar(&o.uploadMaxAge, "upload-max-age", 24*time.Hour, "remove OCI chunked uploads (/v2/) that received nothing for this long (swept with the staging sweep)")
+	f.DurationVar(&o.accessMaxAge, "access-log-max-age", 90*24*time.Hour, "drop access log records (refusals, downloads) older than this (pruned at start and every 10 minutes)")
+	f.IntVar(&o.accessMaxRecords, "access-log-max-records", 1_000_000, "keep at most this many access log records, dropping the oldest (0: no limit)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT; when set, blobs are stored in S3")
 	f.StringVar(&o.s3.Bucket, "s3-bucket", "dml", "S3 bucket (created if missing)")
@@ -100,6 +105,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
+	}
+	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
+		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
 	}
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -147,7 +155,10 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil {
 		log.Warn("upload sweep failed", "err", err)
 	}
-	go sweepStaging(ctx, svc, o.stagingMaxAge, o.uploadMaxAge, log)
+	if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil {
+		log.Warn("access log pruning failed", "err", err)
+	}
+	go sweep(ctx, svc, o, log)
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -207,7 +218,9 @@ func describeBackend(o serveOptions) string {
 	return "s3://" + o.s3.Endpoint + "/" + o.s3.Bucket + "/" + o.s3.Prefix
 }
 
-func sweepStaging(ctx context.Context, svc *releases.Service, maxAge, uploadMaxAge time.Duration, log *slog.Logger) {
+// sweep removes, every 10 minutes, what crashed or abandoned uploads left
+// and what the access log no longer keeps.
+func sweep(ctx context.Context, svc *releases.Service, o serveOptions, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -215,11 +228,14 @@ func sweepStaging(ctx context.Context, svc *releases.Service, maxAge, uploadMaxA
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := svc.CleanStaging(ctx, maxAge); err != nil && ctx.Err() == nil {
+			if _, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("staging sweep failed", "err", err)
 			}
-			if _, err := svc.SweepUploads(ctx, uploadMaxAge); err != nil && ctx.Err() == nil {
+			if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("upload sweep failed", "err", err)
+			}
+			if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil && ctx.Err() == nil {
+				log.Warn("access log pruning failed", "err", err)
 			}
 		}
 	}

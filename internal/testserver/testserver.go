@@ -27,9 +27,10 @@ type Server struct {
 	closers    []func() error
 }
 
-// Start starts a server keeping its data under dir. Close it when done.
-// Tests use New; Start serves examples, which have no testing.T.
-func Start(dir string) (*Server, error) {
+// Start starts a server keeping its data under dir, its service built
+// with opts. Close it when done. Tests use New; Start serves examples,
+// which have no testing.T.
+func Start(dir string, opts ...releases.ServiceOption) (*Server, error) {
 	ctx := context.Background()
 	s := &Server{AdminToken: AdminToken}
 	backend, err := fs.New(filepath.Join(dir, "blobs"))
@@ -43,7 +44,7 @@ func Start(dir string) (*Server, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.closers = append(s.closers, meta.Close)
-	s.Service = releases.NewService(meta, store.New(backend), nil)
+	s.Service = releases.NewService(meta, store.New(backend), nil, opts...)
 	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -69,9 +70,9 @@ func (s *Server) Close() error {
 // New starts a server whose data lives in t.TempDir and which is closed
 // when the test ends. It returns the HTTP server, the admin token and the
 // domain service (to look behind the API, e.g. at the blob store).
-func New(t testing.TB) (*httptest.Server, string, *releases.Service) {
+func New(t testing.TB, opts ...releases.ServiceOption) (*httptest.Server, string, *releases.Service) {
 	t.Helper()
-	s, err := Start(t.TempDir())
+	s, err := Start(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}

@@ -115,7 +115,8 @@ func checkToken(t *testing.T, what string, got, want releases.Token) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.CreatedBy != want.CreatedBy ||
 		!slices.Equal(got.Roles, want.Roles) || !slices.Equal(got.Environments, want.Environments) ||
-		!got.CreatedAt.Equal(want.CreatedAt) || !sameTime(got.RevokedAt, want.RevokedAt) {
+		!got.CreatedAt.Equal(want.CreatedAt) || !sameTime(got.RevokedAt, want.RevokedAt) ||
+		!sameTime(got.ExpiresAt, want.ExpiresAt) || !sameTime(got.LastUsedAt, want.LastUsedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }

@@ -87,6 +87,22 @@
 //     "name:version", details exactly {digest}); hashes are lowercase hex
 //     SHA-256 of the stored bytes. One event per successful change and none
 //     for a no-op or a failure, with increasing Seq.
+//   - Tokens: ExpiresAt comes back as stored and is in the token.issued
+//     details (as expiresAt, RFC 3339) when set; an expiry not after the
+//     creation time, or a token created with a LastUsedAt, is
+//     releases.ErrInvalidInput. ListTokens returns every token, revoked
+//     ones too, ordered by CreatedAt then ID, and an empty list, not nil,
+//     when there are none. TouchToken only moves LastUsedAt forward,
+//     ignores unknown ids, and records no event.
+//   - Access log: RecordAccess and PruneAccess record no event (the access
+//     log is not in the audit log). Records come back field for field with
+//     Seq increasing from 1, in Seq order; a zero Time becomes the time of
+//     the call; a record without a method or outcome is
+//     releases.ErrInvalidInput. The subject filter matches the subject
+//     exactly or the artifact name; filters combine; Since is inclusive.
+//     Pages work like ListArtifacts' (a cursor of another list is
+//     malformed). PruneAccess deletes exactly the records older than the
+//     time given, then all but the newest keep, and returns the count.
 //   - Audit log: every recorded event is also a record of the log, and
 //     nothing else is: record i (indexes 0, 1, 2… with no gaps) is
 //     auditlog.Encode of the i-th event, with the event's time, actor,
@@ -135,6 +151,10 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Tokens/ByHashNotFound", testTokenByHashNotFound},
 		{"Tokens/Revoke", testRevokeToken},
 		{"Tokens/Count", testCountTokens},
+		{"Tokens/Expiry", testTokenExpiry},
+		{"Tokens/ExpiryInvalid", testTokenExpiryInvalid},
+		{"Tokens/List", testListTokens},
+		{"Tokens/Touch", testTouchToken},
 
 		{"TrustKeys/Add", testAddTrustKey},
 		{"TrustKeys/AddDefaults", testAddTrustKeyDefaults},
@@ -194,6 +214,13 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Audit/EntriesLongLog", testAuditEntriesLongLog},
 		{"Audit/EntriesFor", testAuditEntriesFor},
 		{"Audit/Hashes", testAuditHashes},
+
+		{"AccessLog/Record", testRecordAccess},
+		{"AccessLog/Filter", testAccessFilter},
+		{"AccessLog/Paging", testAccessPaging},
+		{"AccessLog/Invalid", testAccessInvalid},
+		{"AccessLog/PruneByAge", testPruneAccessByAge},
+		{"AccessLog/PruneByCount", testPruneAccessByCount},
 
 		{"CancelledContext", testCancelledContext},
 

@@ -197,3 +197,121 @@ func testCountTokens(t *testing.T, m releases.Metadata) {
 	}
 	count(3) // ever issued, revoked or not
 }
+
+func testTokenExpiry(t *testing.T, m releases.Metadata) {
+	tok := token("tok_exp", "short-lived", releases.RolePublisher)
+	expires := t0.Add(720 * time.Hour)
+	tok.ExpiresAt = &expires
+	hash := secretHash("dml_expiring")
+	mustCreateToken(t, m, tok, hash)
+
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	checkToken(t, "TokenByHash", got, tok)
+	checkUTC(t, "ExpiresAt", *got.ExpiresAt)
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+		"name":         tok.Name,
+		"roles":        jsonList(tok.Roles...),
+		"environments": jsonList[string](),
+		"expiresAt":    expires.Format(time.RFC3339Nano),
+	})
+}
+
+func testTokenExpiryInvalid(t *testing.T, m releases.Metadata) {
+	used := t0.Add(time.Hour)
+	tests := []struct {
+		name   string
+		mutate func(tok *releases.Token)
+	}{
+		{"expires at creation", func(tok *releases.Token) { at := tok.CreatedAt; tok.ExpiresAt = &at }},
+		{"expires before creation", func(tok *releases.Token) { at := tok.CreatedAt.Add(-time.Second); tok.ExpiresAt = &at }},
+		{"created used", func(tok *releases.Token) { tok.LastUsedAt = &used }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := token("tok_x", "x", releases.RoleAdmin)
+			tc.mutate(&tok)
+			err := m.CreateToken(t.Context(), admin, tok, secretHash("dml_x"))
+			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+		})
+	}
+	checkEventCount(t, m, 0)
+}
+
+func testListTokens(t *testing.T, m releases.Metadata) {
+	list, err := m.ListTokens(t.Context())
+	if err != nil || list == nil || len(list) != 0 {
+		t.Fatalf("ListTokens of an empty store = %v, %v; want [], nil", list, err)
+	}
+	// Created out of order, one revoked, one expiring.
+	later := token("tok_b", "later", releases.RoleAuditor)
+	later.CreatedAt = t0.Add(time.Minute)
+	sameTimeHigherID := token("tok_c", "same-time", releases.RoleApprover)
+	first := token("tok_a", "first", releases.RoleDeployer)
+	first.Environments = []string{"prod"}
+	expires := t0.Add(time.Hour)
+	first.ExpiresAt = &expires
+	for i, tok := range []releases.Token{later, sameTimeHigherID, first} {
+		mustCreateToken(t, m, tok, secretHash(tok.ID+string(rune('0'+i))))
+	}
+	if err := m.RevokeToken(t.Context(), admin, later.ID); err != nil {
+		t.Fatal(err)
+	}
+	list, err = m.ListTokens(t.Context())
+	if err != nil {
+		t.Fatalf("ListTokens: %v", err)
+	}
+	if len(list) != 3 {
+		t.Fatalf("ListTokens = %d tokens; want 3: %+v", len(list), list)
+	}
+	checkToken(t, "first", list[0], first)
+	checkToken(t, "second (same time, higher id)", list[1], sameTimeHigherID)
+	if list[2].ID != later.ID || list[2].RevokedAt == nil {
+		t.Errorf("third = %+v; want %s, revoked", list[2], later.ID)
+	}
+}
+
+func testTouchToken(t *testing.T, m releases.Metadata) {
+	tok := token("tok_used", "used", releases.RolePublisher)
+	hash := secretHash("dml_used")
+	mustCreateToken(t, m, tok, hash)
+	lastUse := func() *time.Time {
+		t.Helper()
+		got, err := m.TokenByHash(t.Context(), hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.LastUsedAt
+	}
+	if at := lastUse(); at != nil {
+		t.Fatalf("LastUsedAt of a new token = %v; want nil", at)
+	}
+	touch := func(at time.Time) {
+		t.Helper()
+		if err := m.TouchToken(t.Context(), tok.ID, at); err != nil {
+			t.Fatalf("TouchToken(%v): %v", at, err)
+		}
+	}
+	t1 := t0.Add(time.Hour)
+	touch(t1)
+	if at := lastUse(); at == nil || !at.Equal(t1) {
+		t.Fatalf("LastUsedAt = %v; want %v", at, t1)
+	}
+	checkUTC(t, "LastUsedAt", *lastUse())
+	touch(t0.Add(time.Minute)) // earlier: ignored
+	if at := lastUse(); !at.Equal(t1) {
+		t.Errorf("LastUsedAt after an earlier touch = %v; want still %v", at, t1)
+	}
+	t2 := t1.Add(time.Minute)
+	touch(t2)
+	if at := lastUse(); !at.Equal(t2) {
+		t.Errorf("LastUsedAt = %v; want %v", at, t2)
+	}
+	if err := m.TouchToken(t.Context(), "tok_unknown", t2); err != nil {
+		t.Errorf("TouchToken of an unknown token: %v; want nil", err)
+	}
+	checkEventCount(t, m, 1) // the issue only
+}

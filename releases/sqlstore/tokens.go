@@ -8,22 +8,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dmlproject/dml/releases"
 )
 
-const tokenColumns = `id, name, roles, environments, created_by, created_at, revoked_at`
+const tokenColumns = `id, name, roles, environments, created_by, created_at, revoked_at, expires_at, last_used_at`
+
+// optionalTime reads a nullable time column.
+func optionalTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
 
 func scanToken(r rowScanner) (releases.Token, error) {
 	var (
-		t           releases.Token
-		roles, envs string
-		created     int64
-		revoked     sql.NullInt64
+		t                        releases.Token
+		roles, envs              string
+		created                  int64
+		revoked, expires, usedAt sql.NullInt64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &roles, &envs, &t.CreatedBy, &created, &revoked); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &roles, &envs, &t.CreatedBy, &created, &revoked, &expires, &usedAt); err != nil {
 		return releases.Token{}, err
 	}
+	t.ExpiresAt, t.LastUsedAt = optionalTime(expires), optionalTime(usedAt)
 	if err := errors.Join(
 		json.Unmarshal([]byte(roles), &t.Roles),
 		json.Unmarshal([]byte(envs), &t.Environments),
@@ -68,6 +79,18 @@ func (db *DB) CreateToken(ctx context.Context, actor releases.Actor, t releases.
 	if !ok {
 		return fmt.Errorf("%w: token %s: creation time %s out of range", releases.ErrInvalidInput, t.ID, t.CreatedAt)
 	}
+	var expires sql.NullInt64
+	if t.ExpiresAt != nil {
+		at, ok := storableTime(*t.ExpiresAt)
+		if !ok || !at.After(createdAt) {
+			return fmt.Errorf("%w: token %s: expiry %s must be after its creation and representable", releases.ErrInvalidInput, t.ID, t.ExpiresAt)
+		}
+		t.ExpiresAt = &at
+		expires = sql.NullInt64{Int64: toNanos(at), Valid: true}
+	}
+	if t.LastUsedAt != nil {
+		return fmt.Errorf("%w: token %s: a token is issued unused", releases.ErrInvalidInput, t.ID)
+	}
 	roles, envs := nonNil(t.Roles), nonNil(t.Environments)
 	rolesJSON, err := json.Marshal(roles)
 	if err != nil {
@@ -79,9 +102,9 @@ func (db *DB) CreateToken(ctx context.Context, actor releases.Actor, t releases.
 	}
 
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (id, name, roles, environments, secret_hash, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			t.ID, t.Name, string(rolesJSON), string(envsJSON), hex.EncodeToString(secretHash), t.CreatedBy, toNanos(createdAt))
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (id, name, roles, environments, secret_hash, created_by, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			t.ID, t.Name, string(rolesJSON), string(envsJSON), hex.EncodeToString(secretHash), t.CreatedBy, toNanos(createdAt), expires)
 		if err != nil {
 			return err
 		}
@@ -89,7 +112,8 @@ func (db *DB) CreateToken(ctx context.Context, actor releases.Actor, t releases.
 			Name         string          `json:"name"`
 			Roles        []releases.Role `json:"roles"`
 			Environments []string        `json:"environments"`
-		}{t.Name, roles, envs})
+			ExpiresAt    *time.Time      `json:"expiresAt,omitempty"`
+		}{t.Name, roles, envs, t.ExpiresAt})
 	})
 	if err := db.translate(err); errors.Is(err, releases.ErrConflict) {
 		return fmt.Errorf("token %s: id or secret already issued: %w", t.ID, err)
@@ -161,4 +185,44 @@ func (db *DB) CountTokens(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sqlstore: count tokens: %w", db.translate(err))
 	}
 	return n, nil
+}
+
+// ListTokens returns every token, revoked and expired ones included,
+// ordered by creation time, then id.
+func (db *DB) ListTokens(ctx context.Context) ([]releases.Token, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list tokens: %w", db.translate(err))
+	}
+	defer rows.Close()
+	out := []releases.Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list tokens: %w", db.translate(err))
+	}
+	return out, nil
+}
+
+// TouchToken moves a token's last use forward to at; it never moves it
+// back, and records no event.
+func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	at, ok := storableTime(at)
+	if !ok {
+		return fmt.Errorf("%w: token %s: last use %s out of range", releases.ErrInvalidInput, id, at)
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`UPDATE tokens SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), toNanos(at), id, toNanos(at))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: touch token %s: %w", id, db.translate(err))
+	}
+	return nil
 }
