@@ -180,7 +180,14 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 			stored = admitted
 		}
 	}
-	return stored, created, nil
+	// The first push and a push again answer what a GET answers: where
+	// admission stands now, with what is still needed and why.
+	view, err := s.currentAdmission(ctx, stored)
+	if err != nil {
+		s.log.Warn("admission view after push failed", "name", a.Name, "version", a.Version, "err", err)
+		return stored, created, nil
+	}
+	return view, created, nil
 }
 
 // Artifact returns one artifact. Any authenticated principal may read metadata.
@@ -195,19 +202,25 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 	if err != nil {
 		return Artifact{}, err
 	}
-	if a.State == StateQuarantined {
-		// What is still missing depends on the current policy, keys and
-		// evidence: say it as of now.
-		d, policyVersion, err := s.decide(ctx, a)
-		if err != nil {
-			return Artifact{}, err
-		}
-		adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
-		if a.Admission != nil {
-			adm.DecidedAt = a.Admission.DecidedAt
-		}
-		a.Admission = &adm
+	return s.currentAdmission(ctx, a)
+}
+
+// currentAdmission fills a quarantined artifact's admission as of now:
+// what is still missing depends on the current policy, keys and evidence.
+// Admitted and rejected artifacts keep their recorded decision.
+func (s *Service) currentAdmission(ctx context.Context, a Artifact) (Artifact, error) {
+	if a.State != StateQuarantined {
+		return a, nil
 	}
+	d, policyVersion, err := s.decide(ctx, a)
+	if err != nil {
+		return Artifact{}, err
+	}
+	adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
+	if a.Admission != nil {
+		adm.DecidedAt = a.Admission.DecidedAt
+	}
+	a.Admission = &adm
 	return a, nil
 }
 
