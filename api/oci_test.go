@@ -453,7 +453,7 @@ func TestOCITagList(t *testing.T) {
 			t.Errorf("tags%s: Link %q; want %q", tc.query, link, tc.link)
 		}
 	}
-	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list?n=x", nil), http.StatusBadRequest, "UNSUPPORTED")
+	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list?n=x", nil), http.StatusBadRequest, "PAGINATION_NUMBER_INVALID")
 }
 
 // TestOCIPullRules: the REST API's pull rules, over OCI, for manifests and
@@ -600,4 +600,37 @@ func TestOCIReleasedTagStays(t *testing.T) {
 		t.Fatalf("cancel: %d", code)
 	}
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusCreated, "")
+}
+
+// TestOCITagListParameters (issue 9, item 9): n must be a non-negative
+// integer and last a tag; anything else is a 400 with a code that says
+// which (distribution's PAGINATION_NUMBER_INVALID for n, TAG_INVALID for
+// last), not UNSUPPORTED.
+func TestOCITagListParameters(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/paged"
+	img := e.pub.pushImage(repo, "t", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	for _, tc := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"?n=-1", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=x", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=1.5", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=99999999999999999999999", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=1&last=" + strings.Repeat("a", 129), http.StatusBadRequest, "TAG_INVALID"},
+		{"?last=-leading-dash", http.StatusBadRequest, "TAG_INVALID"},
+		{"?last=a/b", http.StatusBadRequest, "TAG_INVALID"},
+		{"?n=5000", http.StatusOK, ""},
+		{"?n=1&last=0", http.StatusOK, ""},
+		{"?last=", http.StatusOK, ""},
+	} {
+		resp := e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list"+tc.query, nil)
+		if resp.StatusCode != tc.status || resp.errorCode() != tc.code {
+			t.Errorf("tags/list%s: %d %s; want %d %s", tc.query, resp.StatusCode, resp.body, tc.status, tc.code)
+		}
+	}
 }

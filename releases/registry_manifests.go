@@ -420,7 +420,11 @@ type TagList struct {
 	More bool
 }
 
-// Tags lists the tags of repo after last, at most n (0: MaxPageSize).
+// Tags lists at most n tags of repo after last (n above MaxPageSize is
+// MaxPageSize: the page then says More, and the client follows it). n is
+// the spec's: 0 asks for an empty list, a negative n is
+// ErrPaginationNumberInvalid; last must be a tag ("" starts at the
+// beginning), or it is ErrTagInvalid.
 func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, error) {
 	reg, err := s.reg()
 	if err != nil {
@@ -429,18 +433,24 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 	if err := ValidateName(repo); err != nil {
 		return TagList{}, err
 	}
-	if n < 0 || n > MaxPageSize {
-		return TagList{}, fmt.Errorf("%w: n must be between 1 and %d", ErrInvalidInput, MaxPageSize)
+	if n < 0 {
+		return TagList{}, fmt.Errorf("%w: n is %d; it must be a non-negative integer", ErrPaginationNumberInvalid, n)
 	}
-	if n == 0 {
-		n = MaxPageSize
+	if last != "" {
+		if err := ValidateVersion(last); err != nil {
+			return TagList{}, fmt.Errorf("%w: last: %w", ErrTagInvalid, err)
+		}
 	}
+	n = min(n, MaxPageSize)
 	known, err := reg.RepositoryKnown(ctx, repo)
 	if err != nil {
 		return TagList{}, err
 	}
 	if !known {
 		return TagList{}, fmt.Errorf("%w: %s", ErrNameUnknown, repo)
+	}
+	if n == 0 {
+		return TagList{Tags: []string{}}, nil
 	}
 	tags, err := reg.Tags(ctx, repo, last, n)
 	if err != nil {

@@ -65,6 +65,12 @@ var (
 	// ErrImmutable: admitted content never changes, so its tag cannot move
 	// and it cannot be deleted.
 	ErrImmutable = fmt.Errorf("%w: admitted content is immutable", ErrConflict)
+	// ErrPaginationNumberInvalid: a page size (tags/list?n=) that is not a
+	// non-negative integer.
+	ErrPaginationNumberInvalid = fmt.Errorf("%w: invalid number of results requested", ErrInvalidInput)
+	// ErrTagInvalid: a tag given as a parameter (tags/list?last=) that is
+	// not a tag.
+	ErrTagInvalid = fmt.Errorf("%w: invalid tag", ErrInvalidInput)
 )
 
 // RefKind says how a manifest refers to another digest.
