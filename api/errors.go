@@ -48,6 +48,7 @@ var errorMapping = []struct {
 	{releases.ErrBuildBlocked, http.StatusConflict, "BUILD_BLOCKED"},
 	{releases.ErrDeploymentOutOfOrder, http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER"},
 	{releases.ErrArtifactRetired, http.StatusConflict, "ARTIFACT_RETIRED"},
+	{releases.ErrMediaTypeInvalid, http.StatusBadRequest, "MEDIA_TYPE_INVALID"},
 	{releases.ErrInvalidInput, http.StatusBadRequest, "INVALID_INPUT"},
 	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{releases.ErrNotAdmitted, http.StatusForbidden, "NOT_ADMITTED"},

@@ -634,3 +634,96 @@ func TestOCITagListParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaTypeBounds (issue 9, item 9): media types follow RFC 6838
+// (type/subtype, restricted names of at most 127 characters each) — the
+// Content-Type of a REST push, a manifest's mediaType and artifactType,
+// every descriptor's mediaType and a manifest PUT's Content-Type. A
+// 20,000-character one is refused with a specific 400 and stores nothing.
+func TestMediaTypeBounds(t *testing.T) {
+	e := newOCIEnv(t)
+	long := "application/" + strings.Repeat("x", 20000)
+	t.Run("REST push", func(t *testing.T) {
+		for i, ct := range []string{long, "application", "application/", "/json", "appli cation/json", "application/json/x", "application/" + strings.Repeat("x", 128), "-application/json"} {
+			url := fmt.Sprintf("%s/api/v1/artifacts/apps/typed/versions/1.%d", e.url, i)
+			req, err := http.NewRequest(http.MethodPut, url, strings.NewReader("bytes"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+e.pub.token)
+			req.Header.Set("Content-Type", ct)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev errorView
+			err = json.NewDecoder(resp.Body).Decode(&ev)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || err != nil || len(ev.Errors) != 1 || ev.Errors[0].Code != "MEDIA_TYPE_INVALID" || len(ev.Errors[0].Message) > 1000 {
+				t.Errorf("Content-Type %.40q: %d %+v; want 400 MEDIA_TYPE_INVALID with a short message", ct, resp.StatusCode, ev)
+			}
+			if _, code := e.artifact("apps/typed", fmt.Sprintf("1.%d", i)); code != http.StatusNotFound {
+				t.Errorf("Content-Type %.40q: the artifact exists (%d)", ct, code)
+			}
+		}
+		for i, ct := range []string{"application/vnd.example.package+tar", "text/plain; charset=utf-8", "application/x.y-z_w!#$&^"} {
+			version := fmt.Sprintf("2.%d", i)
+			if code := apiCallType(t, e.url+"/api/v1/artifacts/apps/typed/versions/"+version, e.pub.token, ct); code != http.StatusCreated {
+				t.Errorf("Content-Type %q: %d; want 201", ct, code)
+			}
+		}
+	})
+	t.Run("manifests", func(t *testing.T) {
+		const repo = "apps/typed-manifests"
+		img := e.pub.pushImage(repo, "typed", nil, "")
+		edit := func(change func(m map[string]any)) []byte {
+			var c map[string]any
+			if err := json.Unmarshal(img.manifest, &c); err != nil {
+				t.Fatal(err)
+			}
+			change(c)
+			return mustJSON(t, c)
+		}
+		for i, tc := range []struct {
+			name, contentType string
+			body              []byte
+		}{
+			{"long mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["mediaType"] = long })},
+			{"long artifactType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["artifactType"] = long })},
+			{"artifactType without a subtype", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["artifactType"] = "application" })},
+			{"long config mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["config"].(map[string]any)["mediaType"] = long })},
+			{"long layer mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["mediaType"] = long })},
+			{"layer mediaType with a space", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["mediaType"] = "application/x y" })},
+			{"long Content-Type", long, img.manifest},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pub := e.pub
+				pub.t = t
+				tag := fmt.Sprintf("1.%d", i)
+				resp := pub.pushManifest(repo, tag, tc.contentType, tc.body)
+				if len(resp.body) > 1000 {
+					t.Errorf("the error echoes the media type: %d bytes", len(resp.body))
+				}
+				pub.expect(resp, http.StatusBadRequest, "MANIFEST_INVALID")
+				pub.expect(pub.do(http.MethodHead, "/v2/"+repo+"/manifests/"+tag, nil), http.StatusNotFound, "")
+			})
+		}
+	})
+}
+
+// apiCallType PUTs a small body with the given Content-Type.
+func apiCallType(t *testing.T, url, token, contentType string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader("bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"slices"
 
 	"github.com/dmlproject/dml/store"
@@ -42,9 +41,12 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %v", ErrManifestInvalid, err)
 	}
-	ct := contentType
-	if mt, _, err := mime.ParseMediaType(contentType); err == nil {
-		ct = mt
+	ct, err := ParseContentType(contentType)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+	}
+	if err := checkMediaTypes("the manifest", doc.MediaType, doc.ArtifactType); err != nil {
+		return Manifest{}, err
 	}
 	mt := doc.MediaType
 	switch {
@@ -105,12 +107,30 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	return m, nil
 }
 
+// checkDescriptor checks what a descriptor must be on its own: a valid
+// digest, a size that is not negative, and media types (when given) in
+// the RFC 6838 grammar. Whether the size is the blob's is checked against
+// the repository (checkManifestRefs).
 func checkDescriptor(what string, d ocispec.Descriptor) error {
 	if err := store.ValidateDigest(d.Digest); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrManifestInvalid, what, err)
 	}
 	if d.Size < 0 {
 		return fmt.Errorf("%w: %s: negative size", ErrManifestInvalid, what)
+	}
+	return checkMediaTypes(what, d.MediaType, d.ArtifactType)
+}
+
+// checkMediaTypes checks the mediaType and artifactType of a manifest or
+// descriptor, when they are given.
+func checkMediaTypes(what, mediaType, artifactType string) error {
+	for _, f := range []struct{ name, value string }{{"mediaType", mediaType}, {"artifactType", artifactType}} {
+		if f.value == "" {
+			continue
+		}
+		if err := ValidateMediaType(f.value); err != nil {
+			return fmt.Errorf("%w: %s: %s: %w", ErrManifestInvalid, what, f.name, err)
+		}
 	}
 	return nil
 }

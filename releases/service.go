@@ -104,8 +104,11 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // PushRequest is one artifact upload.
 type PushRequest struct {
-	Name      string
-	Version   string
+	Name    string
+	Version string
+	// MediaType is the Content-Type the client sent: its parameters are
+	// dropped, the rest must be an RFC 6838 media type
+	// (ErrMediaTypeInvalid), and "" means DefaultMediaType.
 	MediaType string
 	// Digest, when known (X-Checksum-Sha256), is verified while streaming.
 	Digest digest.Digest
@@ -131,7 +134,11 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 	if err := ValidateVersion(req.Version); err != nil {
 		return Artifact{}, false, err
 	}
-	if req.MediaType == "" {
+	mt, err := ParseContentType(req.MediaType)
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	if req.MediaType = mt; mt == "" {
 		req.MediaType = DefaultMediaType
 	}
 	if req.Digest != "" {
