@@ -602,6 +602,48 @@ func TestOCIReleasedTagStays(t *testing.T) {
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusCreated, "")
 }
 
+// TestOCIDescriptorSizes (issue 9, item 9): a descriptor's size must be
+// the size of what its digest names; the spec's code for "provided length
+// did not match content length" is SIZE_INVALID.
+func TestOCIDescriptorSizes(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/sizes"
+	img := e.pub.pushImage(repo, "sized", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	image := func(config, layer ocispec.Descriptor, subject *ocispec.Descriptor) []byte {
+		return mustJSON(t, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			Config: config, Layers: []ocispec.Descriptor{layer}, Subject: subject})
+	}
+	index := func(child ocispec.Descriptor) []byte {
+		return mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{child}})
+	}
+	off := func(d ocispec.Descriptor, delta int64) ocispec.Descriptor { d.Size += delta; return d }
+	for _, tc := range []struct {
+		name, mediaType string
+		body            []byte
+		status          int
+		code            string
+	}{
+		{"config one byte short", ocispec.MediaTypeImageManifest, image(off(img.config, -1), img.layer, nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"layer one byte long", ocispec.MediaTypeImageManifest, image(img.config, off(img.layer, 1), nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"layer of size zero", ocispec.MediaTypeImageManifest, image(img.config, off(img.layer, -img.layer.Size), nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"child manifest with the wrong size", ocispec.MediaTypeImageIndex, index(off(img.desc, 7)), http.StatusBadRequest, "SIZE_INVALID"},
+		{"subject with the wrong size", ocispec.MediaTypeImageManifest, image(img.config, img.layer, &ocispec.Descriptor{MediaType: img.desc.MediaType, Digest: img.desc.Digest, Size: 3}), http.StatusBadRequest, "SIZE_INVALID"},
+		{"right sizes", ocispec.MediaTypeImageIndex, index(img.desc), http.StatusCreated, ""},
+		{"unknown subject, any size", ocispec.MediaTypeImageManifest, image(img.config, img.layer, &ocispec.Descriptor{MediaType: img.desc.MediaType, Digest: digest.FromString("elsewhere"), Size: 3}), http.StatusCreated, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := e.pub
+			pub.t = t
+			d := digest.FromBytes(tc.body)
+			pub.expect(pub.pushManifest(repo, d.String(), tc.mediaType, tc.body), tc.status, tc.code)
+			if tc.status != http.StatusCreated {
+				pub.expect(pub.do(http.MethodHead, "/v2/"+repo+"/manifests/"+d.String(), nil), http.StatusNotFound, "")
+			}
+		})
+	}
+}
+
 // TestOCITagListParameters (issue 9, item 9): n must be a non-negative
 // integer and last a tag; anything else is a 400 with a code that says
 // which (distribution's PAGINATION_NUMBER_INVALID for n, TAG_INVALID for

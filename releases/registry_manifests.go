@@ -77,12 +77,12 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 		if err := checkDescriptor("config", *doc.Config); err != nil {
 			return Manifest{}, err
 		}
-		m.Refs = append(m.Refs, ManifestRef{Kind: RefConfig, Digest: doc.Config.Digest})
+		m.Refs = append(m.Refs, ManifestRef{Kind: RefConfig, Digest: doc.Config.Digest, Size: doc.Config.Size})
 		for i, l := range doc.Layers {
 			if err := checkDescriptor(fmt.Sprintf("layer %d", i), l); err != nil {
 				return Manifest{}, err
 			}
-			m.Refs = append(m.Refs, ManifestRef{Kind: RefLayer, Digest: l.Digest, External: len(l.URLs) > 0})
+			m.Refs = append(m.Refs, ManifestRef{Kind: RefLayer, Digest: l.Digest, Size: l.Size, External: len(l.URLs) > 0})
 		}
 		if m.ArtifactType == "" {
 			m.ArtifactType = doc.Config.MediaType
@@ -95,14 +95,14 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 			if err := checkDescriptor(fmt.Sprintf("manifest %d", i), c); err != nil {
 				return Manifest{}, err
 			}
-			m.Refs = append(m.Refs, ManifestRef{Kind: RefManifest, Digest: c.Digest})
+			m.Refs = append(m.Refs, ManifestRef{Kind: RefManifest, Digest: c.Digest, Size: c.Size})
 		}
 	}
 	if doc.Subject != nil {
 		if err := checkDescriptor("subject", *doc.Subject); err != nil {
 			return Manifest{}, err
 		}
-		m.Subject = doc.Subject.Digest
+		m.Subject, m.subjectSize = doc.Subject.Digest, doc.Subject.Size
 	}
 	return m, nil
 }
@@ -265,15 +265,22 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 }
 
 // checkManifestRefs requires every reference of m (except external
-// layers) to be in m's repository and pullable by p.
+// layers) to be in m's repository, pullable by p, and of the size its
+// descriptor gives (store.ErrSizeMismatch, the spec's SIZE_INVALID); and
+// the subject, when the repository holds it and p may pull it, to be of
+// its descriptor's size too. A size is compared only once p may pull the
+// thing, so a refusal reveals no size.
 func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Principal, m Manifest) error {
-	seen := map[digest.Digest]bool{}
+	seen := map[ManifestRef]bool{}
 	for _, r := range m.Refs {
-		if r.External || seen[r.Digest] {
+		if r.External || seen[r] {
 			continue
 		}
-		seen[r.Digest] = true
-		var pushers []string
+		seen[r] = true
+		var (
+			pushers []string
+			size    int64
+		)
 		if r.Kind == RefManifest {
 			child, err := reg.Manifest(ctx, m.Repository, r.Digest)
 			if errors.Is(err, ErrNotFound) {
@@ -282,7 +289,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			if err != nil {
 				return err
 			}
-			pushers = []string{child.CreatedBy}
+			pushers, size = []string{child.CreatedBy}, child.Size
 		} else {
 			links, err := reg.BlobLinks(ctx, m.Repository, r.Digest)
 			if err != nil {
@@ -291,11 +298,33 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			if len(links) == 0 {
 				return fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, r.Kind, r.Digest)
 			}
-			pushers = pushersOf(links)
+			pushers, size = pushersOf(links), links[0].Size
 		}
 		if err := s.authorizeRegistryRead(ctx, reg, p, m.Repository, r.Digest, pushers); err != nil {
 			return fmt.Errorf("the manifest refers to %s: %w", r.Digest, err)
 		}
+		if r.Size != size {
+			return fmt.Errorf("%w: the manifest gives %s %s a size of %d bytes; it is %d", store.ErrSizeMismatch, r.Kind, r.Digest, r.Size, size)
+		}
+	}
+	if m.Subject == "" {
+		return nil
+	}
+	subject, err := reg.Manifest(ctx, m.Repository, m.Subject)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // a subject may come after its referrers
+	case err != nil:
+		return err
+	}
+	err = s.authorizeRegistryRead(ctx, reg, p, m.Repository, m.Subject, []string{subject.CreatedBy})
+	switch {
+	case isDenial(err):
+		return nil // not p's to know
+	case err != nil:
+		return err
+	case subject.Size != m.subjectSize:
+		return fmt.Errorf("%w: the manifest gives its subject %s a size of %d bytes; it is %d", store.ErrSizeMismatch, m.Subject, m.subjectSize, subject.Size)
 	}
 	return nil
 }

@@ -86,6 +86,10 @@ const (
 type ManifestRef struct {
 	Kind   RefKind       `json:"kind"`
 	Digest digest.Digest `json:"digest"`
+	// Size is the size the manifest's descriptor gives. PushManifest
+	// checks it against what Digest names before storing anything; stores
+	// need not keep it (a ref read back may have 0).
+	Size int64 `json:"size,omitempty"`
 	// External is set for layers with URLs (non-distributable layers),
 	// which need not be pushed.
 	External bool `json:"external,omitempty"`
@@ -100,12 +104,16 @@ type Manifest struct {
 	Size       int64         `json:"size"`
 	// ArtifactType is what the referrers API reports: the manifest's
 	// artifactType, or an image manifest's config media type.
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Subject      digest.Digest     `json:"subject,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	Refs         []ManifestRef     `json:"refs,omitempty"`
-	CreatedBy    string            `json:"createdBy"`
-	CreatedAt    time.Time         `json:"createdAt"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	Subject      digest.Digest `json:"subject,omitempty"`
+	// subjectSize is the size the subject's descriptor gives, checked on
+	// a push like the refs' sizes (ParseManifest sets it).
+	subjectSize int64
+
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Refs        []ManifestRef     `json:"refs,omitempty"`
+	CreatedBy   string            `json:"createdBy"`
+	CreatedAt   time.Time         `json:"createdAt"`
 }
 
 // Tag points a name in a repository at a manifest. Its artifact is
