@@ -467,6 +467,25 @@ func (e *env) postBody(t *testing.T, endpoint string, body []byte) {
 	}
 }
 
+// TestEvidenceReplayRefused (issue 9, item 9): the pipeline's signature,
+// replayed by another publisher onto the same bytes under another name,
+// is refused with 409 EVIDENCE_REPLAYED and says where it belongs.
+func TestEvidenceReplayRefused(t *testing.T) {
+	e := newEnv(t, ciPolicy)
+	e.postBody(t, "signatures", keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")))
+	other := testserver.Token(t, e.svc, "other-pipeline", releases.RolePublisher)
+	copyURL := e.url + "/api/v1/artifacts/payments/web/versions/1.0"
+	if code := apiCall(t, http.MethodPut, copyURL, other, fixture(t, "payments-api-1.4.2.tar.gz"), nil); code != http.StatusCreated {
+		t.Fatalf("push the copy: %d", code)
+	}
+	var ev errorView
+	code := apiCall(t, http.MethodPost, copyURL+"/signatures", other, keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")), &ev)
+	if code != http.StatusConflict || len(ev.Errors) != 1 || ev.Errors[0].Code != "EVIDENCE_REPLAYED" ||
+		!strings.Contains(ev.Errors[0].Message, "payments/api:1.4.2") {
+		t.Fatalf("replay: %d %+v; want 409 EVIDENCE_REPLAYED naming payments/api:1.4.2", code, ev)
+	}
+}
+
 // TestPushAgainShowsAdmission (issue 9, item 9): pushing an identical
 // version again answers with the same admission view as a GET — what is
 // still needed and why — not an empty one.

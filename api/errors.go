@@ -40,6 +40,7 @@ var errorMapping = []struct {
 	{releases.ErrVersionInvalid, http.StatusBadRequest, "VERSION_INVALID"},
 	{releases.ErrVersionExists, http.StatusConflict, "VERSION_EXISTS"},
 	{releases.ErrWrongEvidenceKind, http.StatusBadRequest, "MALFORMED"},
+	{releases.ErrEvidenceReplayed, http.StatusConflict, "EVIDENCE_REPLAYED"},
 	{signing.ErrInvalidPolicy, http.StatusBadRequest, "POLICY_INVALID"},
 	{releases.ErrInvalidState, http.StatusConflict, "INVALID_STATE"},
 	{releases.ErrStaleApproval, http.StatusConflict, "STALE_APPROVAL"},

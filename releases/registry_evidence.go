@@ -248,6 +248,9 @@ func evidenceRefusal(err error) string {
 	if errors.Is(err, ErrWrongEvidenceKind) {
 		return "wrong_kind"
 	}
+	if errors.Is(err, ErrEvidenceReplayed) {
+		return "replayed"
+	}
 	return "error"
 }
 

@@ -39,6 +39,9 @@ type Service struct {
 	registry RegistryStore
 	// uploading serialises the requests of one chunked upload.
 	uploading keyedMutex
+	// presenting serialises the check and the recording of an evidence
+	// claim's first presentation (admission.go).
+	presenting keyedMutex
 }
 
 // ServiceOption configures a Service.
