@@ -47,11 +47,11 @@ func truncate(s string, n int) string {
 }
 
 // ociListReferrers serves GET /v2/NAME/referrers/DIGEST[?artifactType=T]:
-// an image index of the manifests whose subject is DIGEST (empty when
-// there are none, or when the subject is unknown).
+// an image index of the manifests whose subject is DIGEST that the caller
+// may pull (empty when there are none, or when the subject is unknown).
 func (s *Server) ociListReferrers(c *gin.Context, r ociRoute) {
 	artifactType := c.Query("artifactType")
-	list, err := s.svc.Referrers(c.Request.Context(), r.Name, digest.Digest(r.Ref), artifactType)
+	list, err := s.svc.Referrers(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref), artifactType)
 	if err != nil {
 		s.writeOCIError(c, err, nil)
 		return

@@ -378,10 +378,12 @@ func TestOCIReferrers(t *testing.T) {
 		d.ArtifactType, d.Annotations = at, map[string]string{"org.example.content": at}
 		want = append(want, d)
 	}
+	// Their pusher lists them (another publisher would not: they are
+	// not evidence that verified; TestOCIUnverifiedReferrers).
 	list := func(query string) ([]ocispec.Descriptor, ociResponse) {
 		t.Helper()
-		resp := e.pub2.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String()+query, nil)
-		e.pub2.expect(resp, http.StatusOK, "")
+		resp := e.pub.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String()+query, nil)
+		e.pub.expect(resp, http.StatusOK, "")
 		if ct := resp.Header.Get("Content-Type"); ct != ocispec.MediaTypeImageIndex {
 			t.Errorf("Content-Type %s", ct)
 		}
@@ -402,6 +404,11 @@ func TestOCIReferrers(t *testing.T) {
 	}
 	if resp.Header.Get("OCI-Filters-Applied") != "" {
 		t.Errorf("OCI-Filters-Applied without a filter")
+	}
+	others := e.pub2.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String(), nil)
+	e.pub2.expect(others, http.StatusOK, "")
+	if !bytes.Contains(others.body, []byte(`"manifests":[]`)) {
+		t.Errorf("another publisher lists referrers it may not pull: %s", others.body)
 	}
 	sigs, resp := list("?artifactType=application/vnd.dev.cosign.artifact.sig.v1%2Bjson")
 	if len(sigs) != 1 || sigs[0].ArtifactType != "application/vnd.dev.cosign.artifact.sig.v1+json" || resp.Header.Get("OCI-Filters-Applied") != "artifactType" {
@@ -512,7 +519,10 @@ func TestOCIPullRules(t *testing.T) {
 	run("admitted", []check{
 		{e.pub2, manifest, http.StatusOK},
 		{e.pub2, layer, http.StatusOK},
-		{e.pub2, sigLayer, http.StatusOK}, // the signature of admitted content
+		// sig is a referrer whose layer is no evidence that verified, so
+		// it is not served with the admitted image (issue 9, finding 4;
+		// verified signatures are: TestRegistryReferrerAccess).
+		{e.pub2, sigLayer, http.StatusForbidden},
 		{e.deployer, manifest, http.StatusForbidden},
 		{e.deployer, layer, http.StatusForbidden},
 	})
@@ -523,8 +533,10 @@ func TestOCIPullRules(t *testing.T) {
 		who.expect(who.do(http.MethodDelete, manifest, nil), http.StatusConflict, "DENIED")
 		who.expect(who.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+img.desc.Digest.String(), nil), http.StatusConflict, "DENIED")
 		who.expect(who.do(http.MethodDelete, layer, nil), http.StatusConflict, "DENIED")
-		who.expect(who.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+sig.desc.Digest.String(), nil), http.StatusConflict, "DENIED")
 	}
+	// What never verified does not become immutable with it: its pusher
+	// may delete it (issue 9, finding 4).
+	e.pub.expect(e.pub.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+sig.desc.Digest.String(), nil), http.StatusAccepted, "")
 	// Pushing it again under its tag is a no-op, not a move.
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
 	if a, _ := e.artifact(repo, "1.0"); a.State != "admitted" || a.Digest != img.desc.Digest.String() {
@@ -600,6 +612,59 @@ func TestOCIReleasedTagStays(t *testing.T) {
 		t.Fatalf("cancel: %d", code)
 	}
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusCreated, "")
+}
+
+// TestOCIUnverifiedReferrers (issue 9, finding 4), over HTTP: another
+// publisher's referrer of an admitted image is neither served nor listed
+// to other roles, and its pusher can delete it.
+func TestOCIUnverifiedReferrers(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/carrier"
+	img := e.pub.pushImage(repo, "carrier", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	e.admit(repo, "1.0", img.manifest)
+	approver := registry{t: t, base: e.url, token: testserver.Token(t, e.svc, "cab", releases.RoleApprover)}
+
+	ref := e.pub2.pushImage(repo, "not admitted", &img.desc, "application/vnd.example.tool")
+	e.pub2.expect(e.pub2.pushManifest(repo, ref.desc.Digest.String(), ocispec.MediaTypeImageManifest, ref.manifest), http.StatusCreated, "")
+	manifest := "/v2/" + repo + "/manifests/" + ref.desc.Digest.String()
+	layer := "/v2/" + repo + "/blobs/" + ref.layer.Digest.String()
+	listed := func(who registry) bool {
+		t.Helper()
+		resp := who.do(http.MethodGet, "/v2/"+repo+"/referrers/"+img.desc.Digest.String(), nil)
+		who.expect(resp, http.StatusOK, "")
+		var idx ocispec.Index
+		if err := json.Unmarshal(resp.body, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == ref.desc.Digest })
+	}
+	for _, tc := range []struct {
+		name   string
+		who    registry
+		status int
+	}{
+		{"its pusher", e.pub2, http.StatusOK},
+		{"an auditor", e.auditor, http.StatusOK},
+		{"the image's publisher", e.pub, http.StatusForbidden},
+		{"an approver", approver, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{manifest, layer} {
+				resp := tc.who.do(http.MethodGet, path, nil)
+				if resp.StatusCode != tc.status || (tc.status == http.StatusForbidden && resp.errorCode() != "DENIED") {
+					t.Errorf("GET %s: %d %s; want %d", path, resp.StatusCode, resp.body, tc.status)
+				}
+			}
+			if got, want := listed(tc.who), tc.status == http.StatusOK; got != want {
+				t.Errorf("listed among the referrers: %v; want %v", got, want)
+			}
+		})
+	}
+	e.pub.expect(e.pub.do(http.MethodDelete, manifest, nil), http.StatusForbidden, "DENIED")
+	e.pub2.expect(e.pub2.do(http.MethodDelete, manifest, nil), http.StatusAccepted, "")
+	e.pub2.expect(e.pub2.do(http.MethodDelete, layer, nil), http.StatusAccepted, "")
+	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/manifests/1.0", nil), http.StatusOK, "")
 }
 
 // TestOCIDescriptorSizes (issue 9, item 9): a descriptor's size must be

@@ -518,8 +518,11 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 }
 
 // Referrers lists the manifests of repo whose subject is subject, filtered
-// by artifactType when it is set. The subject need not exist.
-func (s *Service) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
+// by artifactType when it is set, that p may pull: a listing advertises
+// nothing its reader would be refused (another publisher's unverified
+// referrer is listed to its pusher, admins and auditors only). The
+// subject need not exist.
+func (s *Service) Referrers(ctx context.Context, p Principal, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
 	reg, err := s.reg()
 	if err != nil {
 		return nil, err
@@ -534,5 +537,18 @@ func (s *Service) Referrers(ctx context.Context, repo string, subject digest.Dig
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clip(list), nil
+	if p.Has(RoleAdmin, RoleAuditor) {
+		return slices.Clip(list), nil
+	}
+	readable := list[:0]
+	for _, m := range list {
+		err := s.authorizeRegistryRead(ctx, reg, p, repo, m.Digest, []string{m.CreatedBy})
+		switch {
+		case err == nil:
+			readable = append(readable, m)
+		case !isDenial(err):
+			return nil, err
+		}
+	}
+	return slices.Clip(readable), nil
 }

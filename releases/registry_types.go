@@ -44,6 +44,9 @@ const (
 	ActionOCIManifestDeleted = "oci.manifest.deleted"
 	ActionOCITagPushed       = "oci.tag.pushed"
 	ActionOCITagDeleted      = "oci.tag.deleted"
+	// ActionOCIReferrerVerified: every layer of a referrer carried
+	// verified evidence, so it is now served with its subject.
+	ActionOCIReferrerVerified = "oci.referrer.verified"
 )
 
 // Registry errors. Each wraps the domain sentinel it refines, so code that
@@ -109,11 +112,16 @@ type Manifest struct {
 	// subjectSize is the size the subject's descriptor gives, checked on
 	// a push like the refs' sizes (ParseManifest sets it).
 	subjectSize int64
-
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Refs        []ManifestRef     `json:"refs,omitempty"`
-	CreatedBy   string            `json:"createdBy"`
-	CreatedAt   time.Time         `json:"createdAt"`
+	// Verified is set on a referrer every layer of which carried evidence
+	// that verified against a trusted key and was recorded for a tag of its
+	// subject (MarkReferrerVerified; PutManifest stores every manifest
+	// unverified). Only such referrers are reached from their subject
+	// (TagsReaching).
+	Verified  bool      `json:"verified,omitempty"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // Tag points a name in a repository at a manifest. Its artifact is
@@ -212,10 +220,19 @@ type ManifestStore interface {
 	// TagsPointingAt lists the tags of repo whose digest is d, ordered.
 	TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]Tag, error)
 	// TagsReaching lists up to limit tags of repo from which d can be
-	// reached: tags of d itself, of manifests that refer to d (as config,
-	// layer or child), transitively, and of the subjects of d when d is a
-	// referrer. Pull and delete rules follow these tags.
+	// reached through content and verified evidence: tags of d itself and
+	// of the manifests that refer to d (as config, layer or child),
+	// transitively; and, when d is a verified referrer or a layer of one,
+	// the tags reaching its subject, through chains of verified
+	// referrers. An unverified referrer, and what is reached only through
+	// it (its layers, its config), reaches no tag of its subject, nor does
+	// the config of a verified one. Pull and delete rules follow these
+	// tags.
 	TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error)
+	// MarkReferrerVerified sets Verified on a manifest of repo and records
+	// ActionOCIReferrerVerified; a no-op (no event) when it is set already,
+	// ErrNotFound when the manifest is absent.
+	MarkReferrerVerified(ctx context.Context, actor Actor, repo string, d digest.Digest) error
 	// DeleteTag removes a tag pointing at expect, and its artifact with the
 	// artifact's evidence, recording ActionOCITagDeleted. ErrNotFound if the
 	// tag is absent, ErrConflict if it points elsewhere, ErrImmutable if its

@@ -14,3 +14,14 @@ CREATE TABLE evidence_claims (
     presented_by     TEXT   NOT NULL,
     presented_at     BIGINT NOT NULL
 );
+
+-- A referrer (a manifest with a subject) is verified when every one of its
+-- layers carried evidence that verified against a trusted key and was
+-- recorded for a tag of its subject. Only verified referrers, and their
+-- layers, are reached from the subject's tags: they are served to whoever
+-- may pull the subject and are immutable once it is admitted. Any other
+-- referrer is content its pusher attached, served to its pusher, admins
+-- and auditors, and deletable by its pusher and admins. Referrers stored
+-- before this migration start unverified (fail closed); pushing the
+-- subject's tag again re-reads them.
+ALTER TABLE oci_manifests ADD COLUMN verified BIGINT NOT NULL DEFAULT 0;
