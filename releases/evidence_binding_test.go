@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/signing"
+	"github.com/opencontainers/go-digest"
 )
 
 // push pushes the cosign fixture tarball as name:version, as p.
@@ -82,11 +84,17 @@ func TestEvidenceBindsToArtifact(t *testing.T) {
 				t.Fatalf("payments/api:1.4.2 is %s; want admitted", st)
 			}
 
+			stored := map[digest.Digest]bool{}
+			for _, ev := range e.evidence("payments/api", "1.4.2") {
+				stored[ev.Digest] = true
+			}
+
 			by := map[string]releases.Principal{"other": other, "same": e.pub, "admin": e.admin}[tc.by]
 			name, version, _ := strings.Cut(tc.artifact, ":")
 			e.pushTarball(by, name, version)
 			before := e.eventCount()
-			err := e.present(by, name, version, tc.kind, tc.body(t))
+			body := tc.body(t)
+			err := e.present(by, name, version, tc.kind, body)
 			list := e.evidence(name, version)
 			if tc.counts {
 				if err != nil || len(list) != 1 {
@@ -109,6 +117,11 @@ func TestEvidenceBindsToArtifact(t *testing.T) {
 			}
 			if after := e.eventCount(); after != before {
 				t.Errorf("the refusal recorded %d events", after-before)
+			}
+			if d := signing.EvidenceDigest(body); !stored[d] {
+				if ok, err := e.svc.Blobs().Exists(e.ctx, d); ok || err != nil {
+					t.Errorf("the refused evidence is in the blob store (%v)", err)
+				}
 			}
 			if st := e.state(name, version); st != releases.StateQuarantined {
 				t.Errorf("%s is %s; want quarantined", tc.artifact, st)
