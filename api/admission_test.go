@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -463,5 +464,50 @@ func (e *env) postBody(t *testing.T, endpoint string, body []byte) {
 	var ev errorView
 	if code := apiCall(t, http.MethodPost, e.artifactURL+"/"+endpoint, e.publisher, body, &ev); code != http.StatusCreated {
 		t.Fatalf("POST %s: %d %+v", endpoint, code, ev)
+	}
+}
+
+// TestEvidenceReplayRefused (issue 9, item 9): the pipeline's signature,
+// replayed by another publisher onto the same bytes under another name,
+// is refused with 409 EVIDENCE_REPLAYED and says where it belongs.
+func TestEvidenceReplayRefused(t *testing.T) {
+	e := newEnv(t, ciPolicy)
+	e.postBody(t, "signatures", keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")))
+	other := testserver.Token(t, e.svc, "other-pipeline", releases.RolePublisher)
+	copyURL := e.url + "/api/v1/artifacts/payments/web/versions/1.0"
+	if code := apiCall(t, http.MethodPut, copyURL, other, fixture(t, "payments-api-1.4.2.tar.gz"), nil); code != http.StatusCreated {
+		t.Fatalf("push the copy: %d", code)
+	}
+	var ev errorView
+	code := apiCall(t, http.MethodPost, copyURL+"/signatures", other, keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")), &ev)
+	if code != http.StatusConflict || len(ev.Errors) != 1 || ev.Errors[0].Code != "EVIDENCE_REPLAYED" ||
+		!strings.Contains(ev.Errors[0].Message, "payments/api:1.4.2") {
+		t.Fatalf("replay: %d %+v; want 409 EVIDENCE_REPLAYED naming payments/api:1.4.2", code, ev)
+	}
+}
+
+// TestPushAgainShowsAdmission (issue 9, item 9): pushing an identical
+// version again answers with the same admission view as a GET — what is
+// still needed and why — not an empty one.
+func TestPushAgainShowsAdmission(t *testing.T) {
+	e := newEnv(t, ciPolicy)
+	url := e.url + "/api/v1/artifacts/payments/api/versions/2.0.0"
+	var first, again, got artifactView
+	if code := apiCall(t, http.MethodPut, url, e.publisher, fixture(t, "payments-api-1.4.2.tar.gz"), &first); code != http.StatusCreated {
+		t.Fatalf("first push: %d", code)
+	}
+	if code := apiCall(t, http.MethodPut, url, e.publisher, fixture(t, "payments-api-1.4.2.tar.gz"), &again); code != http.StatusOK {
+		t.Fatalf("second push: %d", code)
+	}
+	if code := apiCall(t, http.MethodGet, url, e.publisher, nil, &got); code != http.StatusOK {
+		t.Fatalf("get: %d", code)
+	}
+	if len(first.Admission.Unmet) != 2 || first.Admission.Reason == "" {
+		t.Fatalf("first push: admission %+v; want two unmet requirements and a reason", first.Admission)
+	}
+	for what, v := range map[string]artifactView{"the first push": first, "the push again": again} {
+		if !slices.Equal(v.Admission.Unmet, got.Admission.Unmet) || v.Admission.Reason != got.Admission.Reason || v.Admission.State != got.Admission.State {
+			t.Errorf("%s answered admission %+v; GET answers %+v", what, v.Admission, got.Admission)
+		}
 	}
 }

@@ -170,7 +170,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 	a, created, err := s.svc.Push(c.Request.Context(), principal(c), releases.PushRequest{
 		Name:      ref.Name,
 		Version:   ref.Version,
-		MediaType: c.ContentType(),
+		MediaType: c.GetHeader("Content-Type"),
 		Digest:    d,
 		Size:      c.Request.ContentLength,
 		Body:      c.Request.Body,

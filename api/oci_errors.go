@@ -38,6 +38,10 @@ var ociErrorMapping = []struct {
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
 	{store.ErrInvalidRange, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
 	{releases.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
+	// Not in the spec's table, but the reference registry's (distribution)
+	// codes for these, which clients know: more telling than UNSUPPORTED.
+	{releases.ErrPaginationNumberInvalid, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+	{releases.ErrTagInvalid, http.StatusBadRequest, "TAG_INVALID"},
 	{releases.ErrVersionInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
 	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
 	{releases.ErrNotAdmitted, http.StatusForbidden, "DENIED"},

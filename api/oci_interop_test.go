@@ -336,10 +336,20 @@ func TestOCIReferrerEvidenceAdmits(t *testing.T) {
 				if n := receiptEvidence(t, pub, a.Admission.Receipt, cosignImageDigest); n != 2 {
 					t.Errorf("the receipt names %d pieces of evidence; want 2", n)
 				}
-				// Admitted: an approver may now pull the image with oras.
+				// Admitted: an approver may now pull the image with oras,
+				// and list and fetch the evidence that admitted it.
 				approver := orasRepository(t, srv.URL, "payments/api", testserver.Token(t, svc, "cab", releases.RoleApprover))
 				if _, err := oras.Copy(t.Context(), approver, "1.0.0", memory.New(), "", oras.DefaultCopyOptions); err != nil {
 					t.Errorf("approver pulling the admitted image: %v", err)
+				}
+				seen := orasReferrers(t, approver, image, "")
+				for _, ref := range []ocispec.Descriptor{sig, att} {
+					if !slices.ContainsFunc(seen, func(d ocispec.Descriptor) bool { return d.Digest == ref.Digest }) {
+						t.Errorf("the approver's referrers %+v lack the verified %s", seen, ref.Digest)
+					}
+					if _, _, err := oras.FetchBytes(t.Context(), approver, ref.Digest.String(), oras.DefaultFetchBytesOptions); err != nil {
+						t.Errorf("the approver fetching the verified referrer %s: %v", ref.Digest, err)
+					}
 				}
 			} else {
 				if string(a.Admission.Receipt) != "" && string(a.Admission.Receipt) != "null" {

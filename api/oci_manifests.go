@@ -40,7 +40,7 @@ func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
 	m, err := s.svc.PushManifest(c.Request.Context(), principal(c), releases.PushManifestRequest{
 		Repository:  r.Name,
 		Reference:   r.Ref,
-		ContentType: c.ContentType(),
+		ContentType: c.GetHeader("Content-Type"),
 		Body:        body,
 		Tags:        c.QueryArray("tag"),
 	})

@@ -14,22 +14,17 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// ociListTags serves GET /v2/NAME/tags/list[?n=N][&last=TAG]. A page that
-// is not the last carries a Link header to the next, also without n (the
-// page size is then releases.MaxPageSize).
+// ociListTags serves GET /v2/NAME/tags/list[?n=N][&last=TAG]. Without n
+// a page is releases.MaxPageSize tags; a page that is not the last
+// carries a Link header to the next.
 func (s *Server) ociListTags(c *gin.Context, r ociRoute) {
-	n := 0
+	n := releases.MaxPageSize
 	if v, ok := c.GetQuery("n"); ok {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			s.writeOCIError(c, fmt.Errorf("%w: n must be a non-negative integer", errMalformed), nil)
+		if n, err = strconv.Atoi(v); err != nil {
+			s.writeOCIError(c, fmt.Errorf("%w: n is %.40q, not an integer", releases.ErrPaginationNumberInvalid, v), map[string]string{"n": truncate(v, 40)})
 			return
 		}
-		if n == 0 {
-			c.JSON(http.StatusOK, gin.H{"name": r.Name, "tags": []string{}})
-			return
-		}
-		n = min(n, releases.MaxPageSize)
 	}
 	list, err := s.svc.Tags(c.Request.Context(), r.Name, c.Query("last"), n)
 	if err != nil {
@@ -43,12 +38,20 @@ func (s *Server) ociListTags(c *gin.Context, r ociRoute) {
 	c.JSON(http.StatusOK, gin.H{"name": r.Name, "tags": list.Tags})
 }
 
+// truncate shortens s to at most n bytes, for echoing client input.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 // ociListReferrers serves GET /v2/NAME/referrers/DIGEST[?artifactType=T]:
-// an image index of the manifests whose subject is DIGEST (empty when
-// there are none, or when the subject is unknown).
+// an image index of the manifests whose subject is DIGEST that the caller
+// may pull (empty when there are none, or when the subject is unknown).
 func (s *Server) ociListReferrers(c *gin.Context, r ociRoute) {
 	artifactType := c.Query("artifactType")
-	list, err := s.svc.Referrers(c.Request.Context(), r.Name, digest.Digest(r.Ref), artifactType)
+	list, err := s.svc.Referrers(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref), artifactType)
 	if err != nil {
 		s.writeOCIError(c, err, nil)
 		return

@@ -378,10 +378,12 @@ func TestOCIReferrers(t *testing.T) {
 		d.ArtifactType, d.Annotations = at, map[string]string{"org.example.content": at}
 		want = append(want, d)
 	}
+	// Their pusher lists them (another publisher would not: they are
+	// not evidence that verified; TestOCIUnverifiedReferrers).
 	list := func(query string) ([]ocispec.Descriptor, ociResponse) {
 		t.Helper()
-		resp := e.pub2.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String()+query, nil)
-		e.pub2.expect(resp, http.StatusOK, "")
+		resp := e.pub.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String()+query, nil)
+		e.pub.expect(resp, http.StatusOK, "")
 		if ct := resp.Header.Get("Content-Type"); ct != ocispec.MediaTypeImageIndex {
 			t.Errorf("Content-Type %s", ct)
 		}
@@ -402,6 +404,11 @@ func TestOCIReferrers(t *testing.T) {
 	}
 	if resp.Header.Get("OCI-Filters-Applied") != "" {
 		t.Errorf("OCI-Filters-Applied without a filter")
+	}
+	others := e.pub2.do(http.MethodGet, "/v2/"+repo+"/referrers/"+subject.desc.Digest.String(), nil)
+	e.pub2.expect(others, http.StatusOK, "")
+	if !bytes.Contains(others.body, []byte(`"manifests":[]`)) {
+		t.Errorf("another publisher lists referrers it may not pull: %s", others.body)
 	}
 	sigs, resp := list("?artifactType=application/vnd.dev.cosign.artifact.sig.v1%2Bjson")
 	if len(sigs) != 1 || sigs[0].ArtifactType != "application/vnd.dev.cosign.artifact.sig.v1+json" || resp.Header.Get("OCI-Filters-Applied") != "artifactType" {
@@ -453,7 +460,7 @@ func TestOCITagList(t *testing.T) {
 			t.Errorf("tags%s: Link %q; want %q", tc.query, link, tc.link)
 		}
 	}
-	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list?n=x", nil), http.StatusBadRequest, "UNSUPPORTED")
+	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list?n=x", nil), http.StatusBadRequest, "PAGINATION_NUMBER_INVALID")
 }
 
 // TestOCIPullRules: the REST API's pull rules, over OCI, for manifests and
@@ -512,7 +519,10 @@ func TestOCIPullRules(t *testing.T) {
 	run("admitted", []check{
 		{e.pub2, manifest, http.StatusOK},
 		{e.pub2, layer, http.StatusOK},
-		{e.pub2, sigLayer, http.StatusOK}, // the signature of admitted content
+		// sig is a referrer whose layer is no evidence that verified, so
+		// it is not served with the admitted image (issue 9, finding 4;
+		// verified signatures are: TestRegistryReferrerAccess).
+		{e.pub2, sigLayer, http.StatusForbidden},
 		{e.deployer, manifest, http.StatusForbidden},
 		{e.deployer, layer, http.StatusForbidden},
 	})
@@ -523,8 +533,10 @@ func TestOCIPullRules(t *testing.T) {
 		who.expect(who.do(http.MethodDelete, manifest, nil), http.StatusConflict, "DENIED")
 		who.expect(who.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+img.desc.Digest.String(), nil), http.StatusConflict, "DENIED")
 		who.expect(who.do(http.MethodDelete, layer, nil), http.StatusConflict, "DENIED")
-		who.expect(who.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+sig.desc.Digest.String(), nil), http.StatusConflict, "DENIED")
 	}
+	// What never verified does not become immutable with it: its pusher
+	// may delete it (issue 9, finding 4).
+	e.pub.expect(e.pub.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+sig.desc.Digest.String(), nil), http.StatusAccepted, "")
 	// Pushing it again under its tag is a no-op, not a move.
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
 	if a, _ := e.artifact(repo, "1.0"); a.State != "admitted" || a.Digest != img.desc.Digest.String() {
@@ -600,4 +612,225 @@ func TestOCIReleasedTagStays(t *testing.T) {
 		t.Fatalf("cancel: %d", code)
 	}
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v2.manifest), http.StatusCreated, "")
+}
+
+// TestOCIUnverifiedReferrers (issue 9, finding 4), over HTTP: another
+// publisher's referrer of an admitted image is neither served nor listed
+// to other roles, and its pusher can delete it.
+func TestOCIUnverifiedReferrers(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/carrier"
+	img := e.pub.pushImage(repo, "carrier", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	e.admit(repo, "1.0", img.manifest)
+	approver := registry{t: t, base: e.url, token: testserver.Token(t, e.svc, "cab", releases.RoleApprover)}
+
+	ref := e.pub2.pushImage(repo, "not admitted", &img.desc, "application/vnd.example.tool")
+	e.pub2.expect(e.pub2.pushManifest(repo, ref.desc.Digest.String(), ocispec.MediaTypeImageManifest, ref.manifest), http.StatusCreated, "")
+	manifest := "/v2/" + repo + "/manifests/" + ref.desc.Digest.String()
+	layer := "/v2/" + repo + "/blobs/" + ref.layer.Digest.String()
+	listed := func(who registry) bool {
+		t.Helper()
+		resp := who.do(http.MethodGet, "/v2/"+repo+"/referrers/"+img.desc.Digest.String(), nil)
+		who.expect(resp, http.StatusOK, "")
+		var idx ocispec.Index
+		if err := json.Unmarshal(resp.body, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return d.Digest == ref.desc.Digest })
+	}
+	for _, tc := range []struct {
+		name   string
+		who    registry
+		status int
+	}{
+		{"its pusher", e.pub2, http.StatusOK},
+		{"an auditor", e.auditor, http.StatusOK},
+		{"the image's publisher", e.pub, http.StatusForbidden},
+		{"an approver", approver, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{manifest, layer} {
+				resp := tc.who.do(http.MethodGet, path, nil)
+				if resp.StatusCode != tc.status || (tc.status == http.StatusForbidden && resp.errorCode() != "DENIED") {
+					t.Errorf("GET %s: %d %s; want %d", path, resp.StatusCode, resp.body, tc.status)
+				}
+			}
+			if got, want := listed(tc.who), tc.status == http.StatusOK; got != want {
+				t.Errorf("listed among the referrers: %v; want %v", got, want)
+			}
+		})
+	}
+	e.pub.expect(e.pub.do(http.MethodDelete, manifest, nil), http.StatusForbidden, "DENIED")
+	e.pub2.expect(e.pub2.do(http.MethodDelete, manifest, nil), http.StatusAccepted, "")
+	e.pub2.expect(e.pub2.do(http.MethodDelete, layer, nil), http.StatusAccepted, "")
+	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/manifests/1.0", nil), http.StatusOK, "")
+}
+
+// TestOCIDescriptorSizes (issue 9, item 9): a descriptor's size must be
+// the size of what its digest names; the spec's code for "provided length
+// did not match content length" is SIZE_INVALID.
+func TestOCIDescriptorSizes(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/sizes"
+	img := e.pub.pushImage(repo, "sized", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	image := func(config, layer ocispec.Descriptor, subject *ocispec.Descriptor) []byte {
+		return mustJSON(t, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			Config: config, Layers: []ocispec.Descriptor{layer}, Subject: subject})
+	}
+	index := func(child ocispec.Descriptor) []byte {
+		return mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{child}})
+	}
+	off := func(d ocispec.Descriptor, delta int64) ocispec.Descriptor { d.Size += delta; return d }
+	for _, tc := range []struct {
+		name, mediaType string
+		body            []byte
+		status          int
+		code            string
+	}{
+		{"config one byte short", ocispec.MediaTypeImageManifest, image(off(img.config, -1), img.layer, nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"layer one byte long", ocispec.MediaTypeImageManifest, image(img.config, off(img.layer, 1), nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"layer of size zero", ocispec.MediaTypeImageManifest, image(img.config, off(img.layer, -img.layer.Size), nil), http.StatusBadRequest, "SIZE_INVALID"},
+		{"child manifest with the wrong size", ocispec.MediaTypeImageIndex, index(off(img.desc, 7)), http.StatusBadRequest, "SIZE_INVALID"},
+		{"subject with the wrong size", ocispec.MediaTypeImageManifest, image(img.config, img.layer, &ocispec.Descriptor{MediaType: img.desc.MediaType, Digest: img.desc.Digest, Size: 3}), http.StatusBadRequest, "SIZE_INVALID"},
+		{"right sizes", ocispec.MediaTypeImageIndex, index(img.desc), http.StatusCreated, ""},
+		{"unknown subject, any size", ocispec.MediaTypeImageManifest, image(img.config, img.layer, &ocispec.Descriptor{MediaType: img.desc.MediaType, Digest: digest.FromString("elsewhere"), Size: 3}), http.StatusCreated, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := e.pub
+			pub.t = t
+			d := digest.FromBytes(tc.body)
+			pub.expect(pub.pushManifest(repo, d.String(), tc.mediaType, tc.body), tc.status, tc.code)
+			if tc.status != http.StatusCreated {
+				pub.expect(pub.do(http.MethodHead, "/v2/"+repo+"/manifests/"+d.String(), nil), http.StatusNotFound, "")
+			}
+		})
+	}
+}
+
+// TestOCITagListParameters (issue 9, item 9): n must be a non-negative
+// integer and last a tag; anything else is a 400 with a code that says
+// which (distribution's PAGINATION_NUMBER_INVALID for n, TAG_INVALID for
+// last), not UNSUPPORTED.
+func TestOCITagListParameters(t *testing.T) {
+	e := newOCIEnv(t)
+	const repo = "apps/paged"
+	img := e.pub.pushImage(repo, "t", nil, "")
+	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
+	for _, tc := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"?n=-1", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=x", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=1.5", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=99999999999999999999999", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=", http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+		{"?n=1&last=" + strings.Repeat("a", 129), http.StatusBadRequest, "TAG_INVALID"},
+		{"?last=-leading-dash", http.StatusBadRequest, "TAG_INVALID"},
+		{"?last=a/b", http.StatusBadRequest, "TAG_INVALID"},
+		{"?n=5000", http.StatusOK, ""},
+		{"?n=1&last=0", http.StatusOK, ""},
+		{"?last=", http.StatusOK, ""},
+	} {
+		resp := e.pub.do(http.MethodGet, "/v2/"+repo+"/tags/list"+tc.query, nil)
+		if resp.StatusCode != tc.status || resp.errorCode() != tc.code {
+			t.Errorf("tags/list%s: %d %s; want %d %s", tc.query, resp.StatusCode, resp.body, tc.status, tc.code)
+		}
+	}
+}
+
+// TestMediaTypeBounds (issue 9, item 9): media types follow RFC 6838
+// (type/subtype, restricted names of at most 127 characters each) — the
+// Content-Type of a REST push, a manifest's mediaType and artifactType,
+// every descriptor's mediaType and a manifest PUT's Content-Type. A
+// 20,000-character one is refused with a specific 400 and stores nothing.
+func TestMediaTypeBounds(t *testing.T) {
+	e := newOCIEnv(t)
+	long := "application/" + strings.Repeat("x", 20000)
+	t.Run("REST push", func(t *testing.T) {
+		for i, ct := range []string{long, "application", "application/", "/json", "appli cation/json", "application/json/x", "application/" + strings.Repeat("x", 128), "-application/json"} {
+			url := fmt.Sprintf("%s/api/v1/artifacts/apps/typed/versions/1.%d", e.url, i)
+			req, err := http.NewRequest(http.MethodPut, url, strings.NewReader("bytes"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+e.pub.token)
+			req.Header.Set("Content-Type", ct)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev errorView
+			err = json.NewDecoder(resp.Body).Decode(&ev)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || err != nil || len(ev.Errors) != 1 || ev.Errors[0].Code != "MEDIA_TYPE_INVALID" || len(ev.Errors[0].Message) > 1000 {
+				t.Errorf("Content-Type %.40q: %d %+v; want 400 MEDIA_TYPE_INVALID with a short message", ct, resp.StatusCode, ev)
+			}
+			if _, code := e.artifact("apps/typed", fmt.Sprintf("1.%d", i)); code != http.StatusNotFound {
+				t.Errorf("Content-Type %.40q: the artifact exists (%d)", ct, code)
+			}
+		}
+		for i, ct := range []string{"application/vnd.example.package+tar", "text/plain; charset=utf-8", "application/x.y-z_w!#$&^"} {
+			version := fmt.Sprintf("2.%d", i)
+			if code := apiCallType(t, e.url+"/api/v1/artifacts/apps/typed/versions/"+version, e.pub.token, ct); code != http.StatusCreated {
+				t.Errorf("Content-Type %q: %d; want 201", ct, code)
+			}
+		}
+	})
+	t.Run("manifests", func(t *testing.T) {
+		const repo = "apps/typed-manifests"
+		img := e.pub.pushImage(repo, "typed", nil, "")
+		edit := func(change func(m map[string]any)) []byte {
+			var c map[string]any
+			if err := json.Unmarshal(img.manifest, &c); err != nil {
+				t.Fatal(err)
+			}
+			change(c)
+			return mustJSON(t, c)
+		}
+		for i, tc := range []struct {
+			name, contentType string
+			body              []byte
+		}{
+			{"long mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["mediaType"] = long })},
+			{"long artifactType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["artifactType"] = long })},
+			{"artifactType without a subtype", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["artifactType"] = "application" })},
+			{"long config mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["config"].(map[string]any)["mediaType"] = long })},
+			{"long layer mediaType", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["mediaType"] = long })},
+			{"layer mediaType with a space", ocispec.MediaTypeImageManifest, edit(func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["mediaType"] = "application/x y" })},
+			{"long Content-Type", long, img.manifest},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pub := e.pub
+				pub.t = t
+				tag := fmt.Sprintf("1.%d", i)
+				resp := pub.pushManifest(repo, tag, tc.contentType, tc.body)
+				if len(resp.body) > 1000 {
+					t.Errorf("the error echoes the media type: %d bytes", len(resp.body))
+				}
+				pub.expect(resp, http.StatusBadRequest, "MANIFEST_INVALID")
+				pub.expect(pub.do(http.MethodHead, "/v2/"+repo+"/manifests/"+tag, nil), http.StatusNotFound, "")
+			})
+		}
+	})
+}
+
+// apiCallType PUTs a small body with the given Content-Type.
+func apiCallType(t *testing.T, url, token, contentType string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader("bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

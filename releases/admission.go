@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -27,6 +29,10 @@ const (
 // ErrWrongEvidenceKind refuses a signature posted as an attestation and
 // the other way round.
 var ErrWrongEvidenceKind = errors.New("wrong kind of evidence")
+
+// ErrEvidenceReplayed refuses evidence whose claims were first presented
+// for another artifact by another principal (checkClaims).
+var ErrEvidenceReplayed = fmt.Errorf("%w: evidence already presented for another artifact", ErrConflict)
 
 // EvidenceRequest is evidence posted for an artifact version.
 type EvidenceRequest struct {
@@ -99,6 +105,13 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 		signing.FormatDSSE:      MediaTypeDSSE,
 		signing.FormatCosignOCI: signing.MediaTypeCosignOCISignature,
 	}[ve.Format]
+	// The claims are checked and recorded under their locks, so that two
+	// principals presenting the same claims at once cannot both be first.
+	unlock := s.lockClaims(ve.Claims)
+	defer unlock()
+	if err := s.checkClaims(ctx, p, a, ve.Claims); err != nil {
+		return Evidence{}, Artifact{}, err
+	}
 	blob, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
 	if err != nil {
 		return Evidence{}, Artifact{}, fmt.Errorf("storing evidence: %w", err)
@@ -117,10 +130,12 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 		Predicate:       ve.Predicate,
 		CreatedBy:       p.Name,
 		CreatedAt:       s.now(),
+		Claims:          ve.Claims,
 	}
 	if _, err := s.meta.AddEvidence(ctx, p.Actor(), e); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
+	unlock()
 	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "key", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
 	updated, err := s.evaluate(ctx, p.Actor(), a.Name, a.Version)
 	if err != nil {
@@ -130,6 +145,64 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 		return e, a, nil
 	}
 	return e, updated, nil
+}
+
+// Evidence binds to the artifact it was first presented for. A signature
+// made with `cosign sign-blob` covers only the bytes, so the same
+// signature would verify for the same bytes pushed under any other name
+// or version; counting it there would let one principal relabel what
+// another published — old bytes as a new version, one component's bytes
+// as another's — and have them admitted on evidence their signer gave for
+// something else. So evidence counts for the artifact its claims (what it
+// asserts, however encoded: signing.VerifiedEvidence.Claims) were first
+// presented for. The principal that first presented them may present them
+// again for another artifact — a pipeline publishing the same bytes under
+// two names, with one signature — and so may an admin, who could set the
+// policy anyway; anyone else is refused with ErrEvidenceReplayed.
+// docs/signing.md says the same for users.
+
+// checkClaims refuses claims first presented for another artifact than a
+// by another principal than p, unless p is an admin.
+func (s *Service) checkClaims(ctx context.Context, p Principal, a Artifact, claims []digest.Digest) error {
+	if p.Has(RoleAdmin) {
+		return nil
+	}
+	for _, c := range claims {
+		first, err := s.meta.ClaimPresentation(ctx, c)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if (first.ArtifactName == a.Name && first.ArtifactVersion == a.Version) || first.PresentedBy == p.Name {
+			continue
+		}
+		return fmt.Errorf("%w: it was first presented for %s:%s by %s (%s); evidence counts only for the artifact it was presented for, unless its presenter or an admin presents it again",
+			ErrEvidenceReplayed, first.ArtifactName, first.ArtifactVersion, first.PresentedBy, first.PresentedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// lockClaims locks every claim, in order so that two callers cannot
+// deadlock, and returns a function that unlocks them once (later calls do
+// nothing).
+func (s *Service) lockClaims(claims []digest.Digest) func() {
+	sorted := slices.Clone(claims)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	unlocks := make([]func(), 0, len(sorted))
+	for _, c := range sorted {
+		unlocks = append(unlocks, s.presenting.Lock(c.String()))
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, u := range slices.Backward(unlocks) {
+				u()
+			}
+		})
+	}
 }
 
 // ListEvidence returns an artifact version's evidence.

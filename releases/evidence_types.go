@@ -71,6 +71,21 @@ type Evidence struct {
 	Predicate     json.RawMessage `json:"predicate,omitempty"`
 	CreatedBy     string          `json:"createdBy"`
 	CreatedAt     time.Time       `json:"createdAt"`
+	// Claims are what it asserts (signing.VerifiedEvidence.Claims).
+	// AddEvidence records where each was first presented
+	// (ClaimPresentation); ListEvidence need not return them.
+	Claims []digest.Digest `json:"-"`
+}
+
+// ClaimPresentation is where a claim was first presented: the artifact
+// whose evidence carried it, and the principal who presented it. It never
+// changes afterwards, even if that artifact goes away.
+type ClaimPresentation struct {
+	Claim           digest.Digest `json:"claim"`
+	ArtifactName    string        `json:"artifactName"`
+	ArtifactVersion string        `json:"artifactVersion"`
+	PresentedBy     string        `json:"presentedBy"`
+	PresentedAt     time.Time     `json:"presentedAt"`
 }
 
 // Admission is the latest admission decision about an artifact.

@@ -3,6 +3,7 @@ package releases
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // The OCI distribution spec grammars: a repository name is path components
@@ -12,6 +13,16 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 	versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 )
+
+// mediaTypeRE is RFC 6838 (section 4.2): type "/" subtype, each a
+// restricted-name — a letter or digit, then at most 126 of letters,
+// digits and ! # $ & - ^ _ . + — so a media type is at most 255
+// characters. The OCI image spec requires this grammar of every
+// mediaType and artifactType.
+var mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
+
+// ErrMediaTypeInvalid refuses a media type outside the RFC 6838 grammar.
+var ErrMediaTypeInvalid = fmt.Errorf("%w: invalid media type", ErrInvalidInput)
 
 // maxNameLength keeps names within what common registries and file systems accept.
 const maxNameLength = 255
@@ -30,4 +41,31 @@ func ValidateVersion(version string) error {
 		return fmt.Errorf("%w: %q must match the OCI tag grammar [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", ErrVersionInvalid, version)
 	}
 	return nil
+}
+
+// ValidateMediaType checks a media type (without parameters) against the
+// RFC 6838 grammar, which also bounds its length. The error quotes at
+// most the first 64 characters: a media type is echoed, never a
+// 20,000-character header.
+func ValidateMediaType(mt string) error {
+	if !mediaTypeRE.MatchString(mt) {
+		return fmt.Errorf("%w: %.64q is not type/subtype of RFC 6838 names (a letter or digit, then letters, digits and !#$&^_.+-, at most 127 characters each)", ErrMediaTypeInvalid, mt)
+	}
+	return nil
+}
+
+// ParseContentType returns the media type of a Content-Type header value:
+// its parameters dropped (the OCI spec tells registries to ignore them,
+// and the REST API keeps the bare type), the rest checked by
+// ValidateMediaType. An empty header gives "".
+func ParseContentType(header string) (string, error) {
+	mt, _, _ := strings.Cut(header, ";")
+	mt = strings.TrimSpace(mt)
+	if mt == "" && strings.TrimSpace(header) == "" {
+		return "", nil
+	}
+	if err := ValidateMediaType(mt); err != nil {
+		return "", fmt.Errorf("Content-Type: %w", err)
+	}
+	return mt, nil
 }

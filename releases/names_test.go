@@ -59,3 +59,61 @@ func TestValidateVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateMediaType(t *testing.T) {
+	for _, tc := range []struct {
+		mt string
+		ok bool
+	}{
+		{"application/octet-stream", true},
+		{"application/vnd.oci.image.manifest.v1+json", true},
+		{"application/vnd.dev.cosign.simplesigning.v1+json", true},
+		{"Text/HTML", true},
+		{"a/b", true},
+		{"x/y!#$&^_.+-z", true},
+		{strings.Repeat("a", 127) + "/" + strings.Repeat("b", 127), true},
+		{strings.Repeat("a", 128) + "/b", false},
+		{"a/" + strings.Repeat("b", 128), false},
+		{"application/" + strings.Repeat("x", 20000), false},
+		{"", false},
+		{"application", false},
+		{"application/", false},
+		{"/json", false},
+		{"application/json/x", false},
+		{"application/json; charset=utf-8", false},
+		{"appli cation/json", false},
+		{"-application/json", false},
+		{"application/-json", false},
+		{"application/js\x00on", false},
+		{"application/jsön", false},
+		{"*/*", false},
+	} {
+		err := ValidateMediaType(tc.mt)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateMediaType(%.40q) = %v, want ok=%v", tc.mt, err, tc.ok)
+		}
+		if err != nil && (!errors.Is(err, ErrMediaTypeInvalid) || !errors.Is(err, ErrInvalidInput) || len(err.Error()) > 300) {
+			t.Errorf("ValidateMediaType(%.40q) error %.300q is not a short ErrMediaTypeInvalid", tc.mt, err)
+		}
+	}
+}
+
+func TestParseContentType(t *testing.T) {
+	for _, tc := range []struct {
+		header, want string
+		ok           bool
+	}{
+		{"", "", true},
+		{"application/gzip", "application/gzip", true},
+		{"text/plain; charset=utf-8", "text/plain", true},
+		{" application/json ;x=y", "application/json", true},
+		{"application/json garbage", "", false},
+		{"; charset=utf-8", "", false},
+		{"application/" + strings.Repeat("x", 20000), "", false},
+	} {
+		got, err := ParseContentType(tc.header)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseContentType(%.40q) = %q, %v; want %q, ok=%v", tc.header, got, err, tc.want, tc.ok)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // The OCI registry's rules, the same as the REST API's:
@@ -21,18 +22,27 @@ import (
 //     (authorizeRead: quarantined content only for its publisher, admitted
 //     content for publishers, release managers and approvers, deployers only
 //     within a release authorised for their environment). "Reached" follows
-//     a manifest to its config, layers and child manifests, and a referrer
-//     (a signature, an attestation) to its subject, so a deployer that may
-//     pull an image may also pull its layers and verify its signatures.
+//     a manifest to its config, layers and child manifests — content the
+//     tag's digest covers — and a subject to its verified referrers and
+//     their layers: evidence that verified against a trusted key
+//     (markIfVerified). So a deployer that may pull an image may also pull
+//     its layers and verify its signatures, but nothing else anybody hung
+//     on it: an unverified referrer, its layers and the config of any
+//     referrer (which no evidence covers) stay with their pusher, admins
+//     and auditors. The empty JSON blob ({}, the config of most
+//     artifacts) carries nothing and is served to any principal.
 //   - A manifest may only refer to blobs and manifests of its repository
 //     that its pusher may pull, so nobody gains access to content by
 //     referring to its digest.
 //   - Admitted content is immutable: its tag never moves, and neither the
-//     manifest nor anything reachable from it can be deleted (ErrImmutable).
-//     Quarantined tags may move or be deleted by their publisher or an
-//     admin; the artifact goes with them, and the audit log keeps it all.
-//   - Metadata (tag lists, referrers) is readable by any principal, as
-//     artifact metadata is on the REST API.
+//     manifest nor anything reachable from it (as above: never an
+//     unverified referrer) can be deleted (ErrImmutable). Quarantined
+//     tags, and what is reachable from no admitted tag, may be deleted by
+//     their publisher or an admin; a tag's artifact goes with it, and the
+//     audit log keeps it all.
+//   - Metadata is readable by any principal, as artifact metadata is on
+//     the REST API: tag lists, and the referrers each principal may pull
+//     (a listing advertises nothing its reader would be refused).
 
 // WithRegistry sets the registry's persistence. Without it the service
 // uses its Metadata when that implements RegistryStore.
@@ -73,7 +83,7 @@ func isDenial(err error) bool {
 // authorizeRegistryRead decides whether p may pull d from repo; pushers are
 // the principals that pushed it (see the rules above).
 func (s *Service) authorizeRegistryRead(ctx context.Context, reg RegistryStore, p Principal, repo string, d digest.Digest, pushers []string) error {
-	if p.Has(RoleAdmin, RoleAuditor) {
+	if p.Has(RoleAdmin, RoleAuditor) || d == ocispec.DescriptorEmptyJSON.Digest {
 		return nil
 	}
 	if p.Has(RolePublisher) && slices.Contains(pushers, p.Name) {

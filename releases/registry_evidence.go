@@ -71,24 +71,58 @@ type referrerManifest struct {
 
 // importReferrerEvidence adds the evidence of referrer m (body: its bytes),
 // just pushed by p, to every tag of m's repository that points at m's
-// subject. Nothing it finds fails the push; see the rules above.
+// subject, and marks m verified when all of it counts. Nothing it finds
+// fails the push; see the rules above.
 func (s *Service) importReferrerEvidence(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte) {
 	if m.Subject == "" {
 		return
 	}
 	ctx = context.WithoutCancel(ctx) // the manifest is stored: finish the import
+	layers, recorded := s.importSubjectEvidence(ctx, reg, p, m, body)
+	s.markIfVerified(ctx, reg, p, m, layers, recorded)
+}
+
+// importSubjectEvidence adds the evidence of m to every tag pointing at
+// m.Subject and returns m's layers and those whose evidence is recorded.
+func (s *Service) importSubjectEvidence(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte) ([]digest.Digest, map[digest.Digest]bool) {
 	tags, err := reg.TagsPointingAt(ctx, m.Repository, m.Subject)
 	if err != nil {
 		s.log.Warn("referrer evidence: listing the subject's tags failed", "repository", m.Repository, "referrer", m.Digest, "subject", m.Subject, "err", err)
-		return
+		return nil, nil
 	}
 	if len(tags) == 0 {
-		return // imported when a tag comes to point at the subject
+		return nil, nil // imported when a tag comes to point at the subject
 	}
-	evidence := s.referrerEvidence(ctx, m, body)
+	evidence, layers := s.referrerEvidence(ctx, m, body)
+	recorded := map[digest.Digest]bool{}
 	for _, t := range tags {
-		s.addReferrerEvidence(ctx, p, m, t.Name, evidence)
+		for l := range s.addReferrerEvidence(ctx, p, m, t.Name, evidence) {
+			recorded[l] = true
+		}
 	}
+	return layers, recorded
+}
+
+// markIfVerified marks referrer m verified when every one of its layers
+// carried evidence now recorded for a tag of its subject: it is then
+// served, with those layers, to whoever may pull the subject, and becomes
+// immutable with it. A referrer with any other layer (an SBOM, a copy of
+// a real signature next to something else) stays its pusher's: evidence
+// vouches for the layers that hold it, not for what travels beside them.
+func (s *Service) markIfVerified(ctx context.Context, reg RegistryStore, p Principal, m Manifest, layers []digest.Digest, recorded map[digest.Digest]bool) {
+	if m.Subject == "" || m.Verified || len(layers) == 0 {
+		return
+	}
+	for _, l := range layers {
+		if !recorded[l] {
+			return
+		}
+	}
+	if err := reg.MarkReferrerVerified(ctx, p.Actor(), m.Repository, m.Digest); err != nil {
+		s.log.Warn("referrer evidence: marking the referrer verified failed", "repository", m.Repository, "referrer", m.Digest, "err", err)
+		return
+	}
+	s.log.Info("referrer verified", "repository", m.Repository, "referrer", m.Digest, "subject", m.Subject)
 }
 
 // importTagEvidence adds the evidence of the referrers of d, the manifest
@@ -111,32 +145,34 @@ func (s *Service) importTagEvidence(ctx context.Context, reg RegistryStore, p Pr
 			s.log.Warn("referrer evidence: reading a referrer failed", "repository", repo, "referrer", m.Digest, "err", err)
 			continue
 		}
-		s.addReferrerEvidence(ctx, p, m, tag, s.referrerEvidence(ctx, m, body))
+		evidence, layers := s.referrerEvidence(ctx, m, body)
+		s.markIfVerified(ctx, reg, p, m, layers, s.addReferrerEvidence(ctx, p, m, tag, evidence))
 	}
 }
 
-// referrerEvidence reads the evidence referrer m carries, layer by layer.
-// Layers that cannot be read are logged and left out.
-func (s *Service) referrerEvidence(ctx context.Context, m Manifest, body []byte) []referrerEvidence {
+// referrerEvidence reads the evidence referrer m carries, layer by layer,
+// and returns it with the digests of all of m's layers. Layers that cannot
+// be read are logged and left out of the evidence.
+func (s *Service) referrerEvidence(ctx context.Context, m Manifest, body []byte) (evidence []referrerEvidence, layers []digest.Digest) {
 	var doc referrerManifest
 	if err := json.Unmarshal(body, &doc); err != nil {
 		// PushManifest parsed it already; this is corruption.
 		s.log.Warn("referrer evidence: unreadable referrer", "repository", m.Repository, "referrer", m.Digest, "err", err)
-		return nil
+		return nil, nil
 	}
 	cosignSig := doc.ArtifactType == signing.CosignSignatureArtifactType ||
 		(doc.Config != nil && doc.Config.MediaType == signing.CosignSignatureArtifactType)
-	var out []referrerEvidence
 	for _, l := range doc.Layers {
+		layers = append(layers, l.Digest)
 		ev, ok, err := s.layerEvidence(ctx, l, cosignSig)
 		switch {
 		case err != nil:
 			s.log.Warn("referrer evidence does not count", "repository", m.Repository, "referrer", m.Digest, "layer", l.Digest, "mediaType", l.MediaType, "err", err)
 		case ok:
-			out = append(out, ev)
+			evidence = append(evidence, ev)
 		}
 	}
-	return out
+	return evidence, layers
 }
 
 // layerEvidence makes the evidence of one referrer layer; ok is false for
@@ -209,15 +245,17 @@ func (s *Service) readBlob(ctx context.Context, d digest.Digest, limit int64) ([
 }
 
 // addReferrerEvidence adds each piece of evidence of referrer m to the
-// artifact repo:tag through AddEvidence, skipping what the artifact has.
-func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manifest, tag string, evidence []referrerEvidence) {
+// artifact repo:tag through AddEvidence, skipping what the artifact has,
+// and returns the layers whose evidence the artifact now holds.
+func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manifest, tag string, evidence []referrerEvidence) map[digest.Digest]bool {
+	recorded := map[digest.Digest]bool{}
 	if len(evidence) == 0 {
-		return
+		return recorded
 	}
 	known, err := s.meta.ListEvidence(ctx, m.Repository, tag)
 	if err != nil {
 		s.log.Warn("referrer evidence: listing the artifact's evidence failed", "name", m.Repository, "version", tag, "err", err)
-		return
+		return recorded
 	}
 	have := make(map[digest.Digest]bool, len(known))
 	for _, e := range known {
@@ -226,6 +264,7 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manife
 	for _, ev := range evidence {
 		d := signing.EvidenceDigest(ev.body)
 		if have[d] {
+			recorded[ev.layer] = true
 			continue
 		}
 		e, _, err := s.AddEvidence(ctx, p, EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
@@ -234,10 +273,11 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manife
 				"reason", evidenceRefusal(err), "err", err)
 			continue
 		}
-		have[d] = true
+		have[d], recorded[ev.layer] = true, true
 		s.log.Info("referrer evidence added", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", ev.layer,
 			"kind", e.Kind, "format", e.Format, "key", e.KeyID, "digest", e.Digest)
 	}
+	return recorded
 }
 
 // evidenceRefusal names why evidence was refused, for the log.
@@ -247,6 +287,9 @@ func evidenceRefusal(err error) string {
 	}
 	if errors.Is(err, ErrWrongEvidenceKind) {
 		return "wrong_kind"
+	}
+	if errors.Is(err, ErrEvidenceReplayed) {
+		return "replayed"
 	}
 	return "error"
 }
@@ -274,8 +317,10 @@ func (s *Service) importCosignTagEvidence(ctx context.Context, reg RegistryStore
 	if !ok || m.Subject != "" {
 		return
 	}
+	// Imported, never marked verified: a cosign tag has no subject in the
+	// registry, so it is reached through its own tag only.
 	m.Subject = subject
-	s.importReferrerEvidence(ctx, reg, p, m, body)
+	s.importSubjectEvidence(context.WithoutCancel(ctx), reg, p, m, body)
 }
 
 // importCosignTagsOf imports, into tag (pointing at d), the evidence of
@@ -300,6 +345,7 @@ func (s *Service) importCosignTagsOf(ctx context.Context, reg RegistryStore, p P
 			continue
 		}
 		m.Subject = d
-		s.addReferrerEvidence(ctx, p, m, tag, s.referrerEvidence(ctx, m, body))
+		evidence, _ := s.referrerEvidence(ctx, m, body)
+		s.addReferrerEvidence(ctx, p, m, tag, evidence)
 	}
 }

@@ -79,12 +79,13 @@ func (r *logRecorder) warnings() []string {
 // evidenceEnv is a service with the trusted key "ci", ciPolicy and a
 // publisher, its warnings recorded.
 type evidenceEnv struct {
-	t    *testing.T
-	ctx  context.Context
-	svc  *releases.Service
-	meta *sqlstore.DB
-	pub  releases.Principal
-	logs *logRecorder
+	t     *testing.T
+	ctx   context.Context
+	svc   *releases.Service
+	meta  *sqlstore.DB
+	pub   releases.Principal
+	admin releases.Principal
+	logs  *logRecorder
 }
 
 func newEvidenceEnv(t *testing.T) *evidenceEnv {
@@ -125,7 +126,28 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	if _, err := svc.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	return &evidenceEnv{t: t, ctx: ctx, svc: svc, meta: meta, pub: pub, logs: logs}
+	return &evidenceEnv{t: t, ctx: ctx, svc: svc, meta: meta, pub: pub, admin: admin, logs: logs}
+}
+
+// principal issues a token and returns its principal.
+func (e *evidenceEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
+	e.t.Helper()
+	issued, err := e.svc.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	if err != nil {
+		e.t.Fatalf("issue %s: %v", name, err)
+	}
+	p, err := e.svc.Authenticate(e.ctx, issued.Secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// as returns the env acting as publisher p.
+func (e *evidenceEnv) as(p releases.Principal) *evidenceEnv {
+	c := *e
+	c.pub = p
+	return &c
 }
 
 // blob pushes data into repo and returns its descriptor.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"slices"
 
 	"github.com/dmlproject/dml/store"
@@ -42,9 +41,12 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %v", ErrManifestInvalid, err)
 	}
-	ct := contentType
-	if mt, _, err := mime.ParseMediaType(contentType); err == nil {
-		ct = mt
+	ct, err := ParseContentType(contentType)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+	}
+	if err := checkMediaTypes("the manifest", doc.MediaType, doc.ArtifactType); err != nil {
+		return Manifest{}, err
 	}
 	mt := doc.MediaType
 	switch {
@@ -75,12 +77,12 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 		if err := checkDescriptor("config", *doc.Config); err != nil {
 			return Manifest{}, err
 		}
-		m.Refs = append(m.Refs, ManifestRef{Kind: RefConfig, Digest: doc.Config.Digest})
+		m.Refs = append(m.Refs, ManifestRef{Kind: RefConfig, Digest: doc.Config.Digest, Size: doc.Config.Size})
 		for i, l := range doc.Layers {
 			if err := checkDescriptor(fmt.Sprintf("layer %d", i), l); err != nil {
 				return Manifest{}, err
 			}
-			m.Refs = append(m.Refs, ManifestRef{Kind: RefLayer, Digest: l.Digest, External: len(l.URLs) > 0})
+			m.Refs = append(m.Refs, ManifestRef{Kind: RefLayer, Digest: l.Digest, Size: l.Size, External: len(l.URLs) > 0})
 		}
 		if m.ArtifactType == "" {
 			m.ArtifactType = doc.Config.MediaType
@@ -93,24 +95,42 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 			if err := checkDescriptor(fmt.Sprintf("manifest %d", i), c); err != nil {
 				return Manifest{}, err
 			}
-			m.Refs = append(m.Refs, ManifestRef{Kind: RefManifest, Digest: c.Digest})
+			m.Refs = append(m.Refs, ManifestRef{Kind: RefManifest, Digest: c.Digest, Size: c.Size})
 		}
 	}
 	if doc.Subject != nil {
 		if err := checkDescriptor("subject", *doc.Subject); err != nil {
 			return Manifest{}, err
 		}
-		m.Subject = doc.Subject.Digest
+		m.Subject, m.subjectSize = doc.Subject.Digest, doc.Subject.Size
 	}
 	return m, nil
 }
 
+// checkDescriptor checks what a descriptor must be on its own: a valid
+// digest, a size that is not negative, and media types (when given) in
+// the RFC 6838 grammar. Whether the size is the blob's is checked against
+// the repository (checkManifestRefs).
 func checkDescriptor(what string, d ocispec.Descriptor) error {
 	if err := store.ValidateDigest(d.Digest); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrManifestInvalid, what, err)
 	}
 	if d.Size < 0 {
 		return fmt.Errorf("%w: %s: negative size", ErrManifestInvalid, what)
+	}
+	return checkMediaTypes(what, d.MediaType, d.ArtifactType)
+}
+
+// checkMediaTypes checks the mediaType and artifactType of a manifest or
+// descriptor, when they are given.
+func checkMediaTypes(what, mediaType, artifactType string) error {
+	for _, f := range []struct{ name, value string }{{"mediaType", mediaType}, {"artifactType", artifactType}} {
+		if f.value == "" {
+			continue
+		}
+		if err := ValidateMediaType(f.value); err != nil {
+			return fmt.Errorf("%w: %s: %s: %w", ErrManifestInvalid, what, f.name, err)
+		}
 	}
 	return nil
 }
@@ -245,15 +265,22 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 }
 
 // checkManifestRefs requires every reference of m (except external
-// layers) to be in m's repository and pullable by p.
+// layers) to be in m's repository, pullable by p, and of the size its
+// descriptor gives (store.ErrSizeMismatch, the spec's SIZE_INVALID); and
+// the subject, when the repository holds it and p may pull it, to be of
+// its descriptor's size too. A size is compared only once p may pull the
+// thing, so a refusal reveals no size.
 func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Principal, m Manifest) error {
-	seen := map[digest.Digest]bool{}
+	seen := map[ManifestRef]bool{}
 	for _, r := range m.Refs {
-		if r.External || seen[r.Digest] {
+		if r.External || seen[r] {
 			continue
 		}
-		seen[r.Digest] = true
-		var pushers []string
+		seen[r] = true
+		var (
+			pushers []string
+			size    int64
+		)
 		if r.Kind == RefManifest {
 			child, err := reg.Manifest(ctx, m.Repository, r.Digest)
 			if errors.Is(err, ErrNotFound) {
@@ -262,7 +289,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			if err != nil {
 				return err
 			}
-			pushers = []string{child.CreatedBy}
+			pushers, size = []string{child.CreatedBy}, child.Size
 		} else {
 			links, err := reg.BlobLinks(ctx, m.Repository, r.Digest)
 			if err != nil {
@@ -271,11 +298,33 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			if len(links) == 0 {
 				return fmt.Errorf("%w: %s %s", ErrManifestBlobUnknown, r.Kind, r.Digest)
 			}
-			pushers = pushersOf(links)
+			pushers, size = pushersOf(links), links[0].Size
 		}
 		if err := s.authorizeRegistryRead(ctx, reg, p, m.Repository, r.Digest, pushers); err != nil {
 			return fmt.Errorf("the manifest refers to %s: %w", r.Digest, err)
 		}
+		if r.Size != size {
+			return fmt.Errorf("%w: the manifest gives %s %s a size of %d bytes; it is %d", store.ErrSizeMismatch, r.Kind, r.Digest, r.Size, size)
+		}
+	}
+	if m.Subject == "" {
+		return nil
+	}
+	subject, err := reg.Manifest(ctx, m.Repository, m.Subject)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // a subject may come after its referrers
+	case err != nil:
+		return err
+	}
+	err = s.authorizeRegistryRead(ctx, reg, p, m.Repository, m.Subject, []string{subject.CreatedBy})
+	switch {
+	case isDenial(err):
+		return nil // not p's to know
+	case err != nil:
+		return err
+	case subject.Size != m.subjectSize:
+		return fmt.Errorf("%w: the manifest gives its subject %s a size of %d bytes; it is %d", store.ErrSizeMismatch, m.Subject, m.subjectSize, subject.Size)
 	}
 	return nil
 }
@@ -420,7 +469,11 @@ type TagList struct {
 	More bool
 }
 
-// Tags lists the tags of repo after last, at most n (0: MaxPageSize).
+// Tags lists at most n tags of repo after last (n above MaxPageSize is
+// MaxPageSize: the page then says More, and the client follows it). n is
+// the spec's: 0 asks for an empty list, a negative n is
+// ErrPaginationNumberInvalid; last must be a tag ("" starts at the
+// beginning), or it is ErrTagInvalid.
 func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, error) {
 	reg, err := s.reg()
 	if err != nil {
@@ -429,18 +482,24 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 	if err := ValidateName(repo); err != nil {
 		return TagList{}, err
 	}
-	if n < 0 || n > MaxPageSize {
-		return TagList{}, fmt.Errorf("%w: n must be between 1 and %d", ErrInvalidInput, MaxPageSize)
+	if n < 0 {
+		return TagList{}, fmt.Errorf("%w: n is %d; it must be a non-negative integer", ErrPaginationNumberInvalid, n)
 	}
-	if n == 0 {
-		n = MaxPageSize
+	if last != "" {
+		if err := ValidateVersion(last); err != nil {
+			return TagList{}, fmt.Errorf("%w: last: %w", ErrTagInvalid, err)
+		}
 	}
+	n = min(n, MaxPageSize)
 	known, err := reg.RepositoryKnown(ctx, repo)
 	if err != nil {
 		return TagList{}, err
 	}
 	if !known {
 		return TagList{}, fmt.Errorf("%w: %s", ErrNameUnknown, repo)
+	}
+	if n == 0 {
+		return TagList{Tags: []string{}}, nil
 	}
 	tags, err := reg.Tags(ctx, repo, last, n)
 	if err != nil {
@@ -459,8 +518,11 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 }
 
 // Referrers lists the manifests of repo whose subject is subject, filtered
-// by artifactType when it is set. The subject need not exist.
-func (s *Service) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
+// by artifactType when it is set, that p may pull: a listing advertises
+// nothing its reader would be refused (another publisher's unverified
+// referrer is listed to its pusher, admins and auditors only). The
+// subject need not exist.
+func (s *Service) Referrers(ctx context.Context, p Principal, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
 	reg, err := s.reg()
 	if err != nil {
 		return nil, err
@@ -475,5 +537,18 @@ func (s *Service) Referrers(ctx context.Context, repo string, subject digest.Dig
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clip(list), nil
+	if p.Has(RoleAdmin, RoleAuditor) {
+		return slices.Clip(list), nil
+	}
+	readable := list[:0]
+	for _, m := range list {
+		err := s.authorizeRegistryRead(ctx, reg, p, repo, m.Digest, []string{m.CreatedBy})
+		switch {
+		case err == nil:
+			readable = append(readable, m)
+		case !isDenial(err):
+			return nil, err
+		}
+	}
+	return slices.Clip(readable), nil
 }

@@ -44,6 +44,9 @@ const (
 	ActionOCIManifestDeleted = "oci.manifest.deleted"
 	ActionOCITagPushed       = "oci.tag.pushed"
 	ActionOCITagDeleted      = "oci.tag.deleted"
+	// ActionOCIReferrerVerified: every layer of a referrer carried
+	// verified evidence, so it is now served with its subject.
+	ActionOCIReferrerVerified = "oci.referrer.verified"
 )
 
 // Registry errors. Each wraps the domain sentinel it refines, so code that
@@ -65,6 +68,12 @@ var (
 	// ErrImmutable: admitted content never changes, so its tag cannot move
 	// and it cannot be deleted.
 	ErrImmutable = fmt.Errorf("%w: admitted content is immutable", ErrConflict)
+	// ErrPaginationNumberInvalid: a page size (tags/list?n=) that is not a
+	// non-negative integer.
+	ErrPaginationNumberInvalid = fmt.Errorf("%w: invalid number of results requested", ErrInvalidInput)
+	// ErrTagInvalid: a tag given as a parameter (tags/list?last=) that is
+	// not a tag.
+	ErrTagInvalid = fmt.Errorf("%w: invalid tag", ErrInvalidInput)
 )
 
 // RefKind says how a manifest refers to another digest.
@@ -80,6 +89,10 @@ const (
 type ManifestRef struct {
 	Kind   RefKind       `json:"kind"`
 	Digest digest.Digest `json:"digest"`
+	// Size is the size the manifest's descriptor gives. PushManifest
+	// checks it against what Digest names before storing anything; stores
+	// need not keep it (a ref read back may have 0).
+	Size int64 `json:"size,omitempty"`
 	// External is set for layers with URLs (non-distributable layers),
 	// which need not be pushed.
 	External bool `json:"external,omitempty"`
@@ -94,12 +107,21 @@ type Manifest struct {
 	Size       int64         `json:"size"`
 	// ArtifactType is what the referrers API reports: the manifest's
 	// artifactType, or an image manifest's config media type.
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Subject      digest.Digest     `json:"subject,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	Refs         []ManifestRef     `json:"refs,omitempty"`
-	CreatedBy    string            `json:"createdBy"`
-	CreatedAt    time.Time         `json:"createdAt"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	Subject      digest.Digest `json:"subject,omitempty"`
+	// subjectSize is the size the subject's descriptor gives, checked on
+	// a push like the refs' sizes (ParseManifest sets it).
+	subjectSize int64
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Refs        []ManifestRef     `json:"refs,omitempty"`
+	// Verified is set on a referrer every layer of which carried evidence
+	// that verified against a trusted key and was recorded for a tag of its
+	// subject (MarkReferrerVerified; PutManifest stores every manifest
+	// unverified). Only such referrers are reached from their subject
+	// (TagsReaching).
+	Verified  bool      `json:"verified,omitempty"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // Tag points a name in a repository at a manifest. Its artifact is
@@ -198,10 +220,19 @@ type ManifestStore interface {
 	// TagsPointingAt lists the tags of repo whose digest is d, ordered.
 	TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]Tag, error)
 	// TagsReaching lists up to limit tags of repo from which d can be
-	// reached: tags of d itself, of manifests that refer to d (as config,
-	// layer or child), transitively, and of the subjects of d when d is a
-	// referrer. Pull and delete rules follow these tags.
+	// reached through content and verified evidence: tags of d itself and
+	// of the manifests that refer to d (as config, layer or child),
+	// transitively; and, when d is a verified referrer or a layer of one,
+	// the tags reaching its subject, through chains of verified
+	// referrers. An unverified referrer, and what is reached only through
+	// it (its layers, its config), reaches no tag of its subject, nor does
+	// the config of a verified one. Pull and delete rules follow these
+	// tags.
 	TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error)
+	// MarkReferrerVerified sets Verified on a manifest of repo and records
+	// ActionOCIReferrerVerified; a no-op (no event) when it is set already,
+	// ErrNotFound when the manifest is absent.
+	MarkReferrerVerified(ctx context.Context, actor Actor, repo string, d digest.Digest) error
 	// DeleteTag removes a tag pointing at expect, and its artifact with the
 	// artifact's evidence, recording ActionOCITagDeleted. ErrNotFound if the
 	// tag is absent, ErrConflict if it points elsewhere, ErrImmutable if its

@@ -41,6 +41,9 @@ type Service struct {
 	uploading keyedMutex
 	// tokenUse throttles the writes of tokens' last use.
 	tokenUse tokenUse
+	// presenting serialises the check and the recording of an evidence
+	// claim's first presentation (admission.go).
+	presenting keyedMutex
 }
 
 // ServiceOption configures a Service.
@@ -110,8 +113,11 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // PushRequest is one artifact upload.
 type PushRequest struct {
-	Name      string
-	Version   string
+	Name    string
+	Version string
+	// MediaType is the Content-Type the client sent: its parameters are
+	// dropped, the rest must be an RFC 6838 media type
+	// (ErrMediaTypeInvalid), and "" means DefaultMediaType.
 	MediaType string
 	// Digest, when known (X-Checksum-Sha256), is verified while streaming.
 	Digest digest.Digest
@@ -137,7 +143,11 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 	if err := ValidateVersion(req.Version); err != nil {
 		return Artifact{}, false, err
 	}
-	if req.MediaType == "" {
+	mt, err := ParseContentType(req.MediaType)
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	if req.MediaType = mt; mt == "" {
 		req.MediaType = DefaultMediaType
 	}
 	if req.Digest != "" {
@@ -186,7 +196,14 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 			stored = admitted
 		}
 	}
-	return stored, created, nil
+	// The first push and a push again answer what a GET answers: where
+	// admission stands now, with what is still needed and why.
+	view, err := s.currentAdmission(ctx, stored)
+	if err != nil {
+		s.log.Warn("admission view after push failed", "name", a.Name, "version", a.Version, "err", err)
+		return stored, created, nil
+	}
+	return view, created, nil
 }
 
 // Artifact returns one artifact. Any authenticated principal may read metadata.
@@ -201,19 +218,25 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 	if err != nil {
 		return Artifact{}, err
 	}
-	if a.State == StateQuarantined {
-		// What is still missing depends on the current policy, keys and
-		// evidence: say it as of now.
-		d, policyVersion, err := s.decide(ctx, a)
-		if err != nil {
-			return Artifact{}, err
-		}
-		adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
-		if a.Admission != nil {
-			adm.DecidedAt = a.Admission.DecidedAt
-		}
-		a.Admission = &adm
+	return s.currentAdmission(ctx, a)
+}
+
+// currentAdmission fills a quarantined artifact's admission as of now:
+// what is still missing depends on the current policy, keys and evidence.
+// Admitted and rejected artifacts keep their recorded decision.
+func (s *Service) currentAdmission(ctx context.Context, a Artifact) (Artifact, error) {
+	if a.State != StateQuarantined {
+		return a, nil
 	}
+	d, policyVersion, err := s.decide(ctx, a)
+	if err != nil {
+		return Artifact{}, err
+	}
+	adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
+	if a.Admission != nil {
+		adm.DecidedAt = a.Admission.DecidedAt
+	}
+	a.Admission = &adm
 	return a, nil
 }
 

@@ -201,10 +201,15 @@ type Metadata interface {
 	// TrustPolicy returns the current policy; ErrNotFound if none was set.
 	TrustPolicy(ctx context.Context) (PolicyVersion, error)
 
-	// AddEvidence records verified evidence for an artifact version.
+	// AddEvidence records verified evidence for an artifact version, and
+	// in the same transaction, for each of e.Claims presented nowhere yet,
+	// its ClaimPresentation (e's artifact, e.CreatedBy, e.CreatedAt).
 	// Adding the same evidence digest to the same version again returns
 	// created=false and records nothing. ErrNotFound if the artifact is unknown.
 	AddEvidence(ctx context.Context, actor Actor, e Evidence) (created bool, err error)
+	// ClaimPresentation returns where a claim was first presented;
+	// ErrNotFound if it never was.
+	ClaimPresentation(ctx context.Context, claim digest.Digest) (ClaimPresentation, error)
 	// ListEvidence returns the evidence of one version, oldest first.
 	ListEvidence(ctx context.Context, name, version string) ([]Evidence, error)
 	// SetAdmission stores a decision and, when adm.State differs, moves the

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // What cosign v2 pushes to a registry (see testdata/cosign-oci/README.md).
@@ -128,16 +130,17 @@ func (v *verification) verifyCosignOCISignature(evidence []byte) (VerifiedEviden
 
 	// The payload is small and in hand, so every key type, Ed25519
 	// included, verifies the message itself; the artifact is never read.
-	var keyID string
+	var key *PublicKey
 	for _, k := range v.keys {
 		if k.verifyMessage(payload, sig) == nil {
-			keyID = k.id
+			key = k
 			break
 		}
 	}
-	if keyID == "" {
+	if key == nil {
 		return VerifiedEvidence{}, v.noKeyVerified(FormatCosignOCI, false)
 	}
+	keyID := key.id
 
 	p, err := parseSimpleSigning(payload, keyID)
 	if err != nil {
@@ -147,7 +150,7 @@ func (v *verification) verifyCosignOCISignature(evidence []byte) (VerifiedEviden
 	if signed := p.Critical.Image.DockerManifestDigest; !strings.EqualFold(signed, string(v.artifact)) {
 		return VerifiedEvidence{}, verr(SubjectMismatch, FormatCosignOCI, keyID, "payload signs %s, not %s", signed, v.artifact)
 	}
-	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID}, nil
+	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID, Claims: []digest.Digest{claimOf(key, claimSimpleSigning, payload)}}, nil
 }
 
 // parseSimpleSigning reads a cosign simple-signing payload. Errors are

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -46,6 +47,44 @@ type VerifiedEvidence struct {
 	Predicate     json.RawMessage `json:"predicate,omitempty"`
 	// Statement is the whole verified in-toto statement, for attestations.
 	Statement *Statement `json:"-"`
+	// Claims name what the evidence asserts, whatever its encoding: one
+	// per trusted key whose signature verified, each naming that key's
+	// material (not its ID, which an admin could register twice) and the
+	// message it signed — the artifact's digest for a signature over the
+	// artifact (bare, keyed or in a bundle), PAE(payloadType, payload) for
+	// a DSSE envelope (bare or in a bundle), the simple-signing payload for
+	// a cosign image signature. Re-encoding evidence, wrapping it in a
+	// bundle, or making another signature with the same key over the same
+	// message changes its bytes and Digest, never its Claims; dropping
+	// signatures from an envelope leaves a subset. The server binds
+	// evidence to where it was first presented by its claims.
+	Claims []digest.Digest `json:"claims,omitempty"`
+}
+
+// Claim messages: what a verified signature was made over.
+const (
+	claimArtifact      = "artifact-digest"
+	claimDSSE          = "dsse-pae"
+	claimSimpleSigning = "cosign-simple-signing"
+)
+
+// claimOf names the claim "the key with this material signed message of
+// this kind". Fields are length-prefixed so that no two triples collide.
+func claimOf(k *PublicKey, kind string, message []byte) digest.Digest {
+	h := sha256.New()
+	fmt.Fprintf(h, "dml-evidence-claim-v1\n%d:%s\n%d:%s\n%d:", len(k.hint), k.hint, len(kind), kind, len(message))
+	h.Write(message)
+	return digest.NewDigest(digest.SHA256, h)
+}
+
+// keyByID returns the key of v with that ID.
+func (v *verification) keyByID(id string) *PublicKey {
+	for _, k := range v.keys {
+		if k.id == id {
+			return k
+		}
+	}
+	return nil
 }
 
 // EvidenceDigest is the content address of evidence: the SHA-256 of the
@@ -172,7 +211,12 @@ func (v *verification) verifyRawSignature(evidence []byte) (VerifiedEvidence, er
 	if err != nil {
 		return VerifiedEvidence{}, err
 	}
-	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID}, nil
+	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID, Claims: v.artifactClaim(keyID)}, nil
+}
+
+// artifactClaim is the claim of a signature over the artifact.
+func (v *verification) artifactClaim(keyID string) []digest.Digest {
+	return []digest.Digest{claimOf(v.keyByID(keyID), claimArtifact, []byte(v.artifact.String()))}
 }
 
 func (v *verification) verifyBundle(evidence []byte) (VerifiedEvidence, error) {
@@ -231,7 +275,7 @@ func (v *verification) verifyBundle(evidence []byte) (VerifiedEvidence, error) {
 	if err != nil {
 		return VerifiedEvidence{}, err
 	}
-	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID}, nil
+	return VerifiedEvidence{Kind: KindSignature, KeyID: keyID, Claims: v.artifactClaim(keyID)}, nil
 }
 
 // verifyEnvelope verifies a DSSE envelope carrying an in-toto statement:
@@ -256,16 +300,23 @@ func (v *verification) verifyEnvelope(f Format, env *envelope, hint string) (Ver
 	}
 	pae := ssldsse.PAE(env.PayloadType, payload)
 
-	var keyID string
+	// The first key that verifies is reported; every key that verifies
+	// makes a claim, so that dropping signatures cannot make it new.
+	var (
+		keyID  string
+		claims []digest.Digest
+	)
 	for _, k := range orderKeys(v.keys, hint) {
 		for _, sig := range sigs {
 			if k.verifyMessage(pae, sig) == nil {
-				keyID = k.id
+				if keyID == "" {
+					keyID = k.id
+				}
+				if c := claimOf(k, claimDSSE, pae); !slices.Contains(claims, c) {
+					claims = append(claims, c)
+				}
 				break
 			}
-		}
-		if keyID != "" {
-			break
 		}
 	}
 	if keyID == "" {
@@ -292,6 +343,7 @@ func (v *verification) verifyEnvelope(f Format, env *envelope, hint string) (Ver
 		PredicateType: st.PredicateType,
 		Predicate:     st.Predicate,
 		Statement:     &st,
+		Claims:        claims,
 	}, nil
 }
 

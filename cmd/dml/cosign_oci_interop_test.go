@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/api/client"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -27,6 +28,10 @@ func TestCosignOCIInterop(t *testing.T) {
 		cosignMissing(t)
 	}
 	serverURL, publisher := signingEnv(t)
+	var approver client.IssuedToken // for pulling what the pipeline pushed, at the end
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "token", "create", "--name", "cab", "--role", "approver", "--output", "json")), &approver); err != nil {
+		t.Fatal(err)
+	}
 	registry := strings.TrimPrefix(serverURL, "http://")
 	home := t.TempDir() // cosign's TUF cache and docker login go here, not into ~
 	run := func(args ...string) string {
@@ -102,5 +107,15 @@ func TestCosignOCIInterop(t *testing.T) {
 	out := run("verify", "--key", fixturePath("cosign.pub"), "--experimental-oci11", "--insecure-ignore-tlog", "--allow-http-registry", image)
 	if !strings.Contains(out, digest.FromBytes(manifest).String()) {
 		t.Errorf("cosign verify printed %s", out)
+	}
+
+	// So does an approver, who did not push the signature: a verified
+	// referrer and its layer are served with the admitted image (the
+	// signature's config is not, and cosign does not need it).
+	home = t.TempDir()
+	run("login", registry, "-u", "cab", "-p", approver.Token)
+	out = run("verify", "--key", fixturePath("cosign.pub"), "--experimental-oci11", "--insecure-ignore-tlog", "--allow-http-registry", image)
+	if !strings.Contains(out, digest.FromBytes(manifest).String()) {
+		t.Errorf("cosign verify as an approver printed %s", out)
 	}
 }

@@ -3,6 +3,7 @@ package metadatatest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -247,4 +248,43 @@ func evidenceFor(t *testing.T, m releases.Metadata, a releases.Artifact, n int) 
 		out = append(out, e.Digest)
 	}
 	return out
+}
+
+func testClaimPresentation(t *testing.T, m releases.Metadata) {
+	ctx := t.Context()
+	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "same bytes"))
+	b := mustCreate(t, m, artifact("payments/web", "1.0.0", "same bytes"))
+	claim, other := digest.FromString("claim"), digest.FromString("another claim")
+	if _, err := m.ClaimPresentation(ctx, claim); !errors.Is(err, releases.ErrNotFound) {
+		t.Fatalf("ClaimPresentation of a claim never presented: %v; want ErrNotFound", err)
+	}
+	first := signature(a, "sig", "ci")
+	first.Claims = []digest.Digest{claim}
+	mustAddEvidence(t, m, first)
+	// The same claim again, for another artifact, by someone else, with a
+	// claim of its own: the first presentation stays, the new claim is
+	// recorded as presented here.
+	again := signature(b, "sig, re-encoded", "ci")
+	again.CreatedBy, again.CreatedAt = "someone-else", t0.Add(time.Hour)
+	again.Claims = []digest.Digest{claim, other}
+	mustAddEvidence(t, m, again)
+	for _, tc := range []struct {
+		claim digest.Digest
+		want  releases.ClaimPresentation
+	}{
+		{claim, releases.ClaimPresentation{Claim: claim, ArtifactName: a.Name, ArtifactVersion: a.Version, PresentedBy: publisher.Name, PresentedAt: t0}},
+		{other, releases.ClaimPresentation{Claim: other, ArtifactName: b.Name, ArtifactVersion: b.Version, PresentedBy: "someone-else", PresentedAt: t0.Add(time.Hour)}},
+	} {
+		got, err := m.ClaimPresentation(ctx, tc.claim)
+		if err != nil || got != tc.want {
+			t.Errorf("ClaimPresentation(%s) = %+v, %v; want %+v", tc.claim, got, err, tc.want)
+		}
+	}
+	// A malformed claim stores nothing.
+	bad := signature(a, "sig with a bad claim", "ci")
+	bad.Claims = []digest.Digest{"sha256:nope"}
+	if _, err := m.AddEvidence(ctx, publisher, bad); !errors.Is(err, releases.ErrInvalidInput) {
+		t.Errorf("AddEvidence with a malformed claim: %v; want ErrInvalidInput", err)
+	}
+	checkEvidence(t, m, a.Name, a.Version, first)
 }

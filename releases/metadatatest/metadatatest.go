@@ -43,6 +43,9 @@
 //     signature with a predicate, or a predicate that is not JSON in UTF-8.
 //     The predicate comes back byte for byte. ListEvidence orders by
 //     CreatedAt and lists nothing (no error) for an unknown version.
+//     Each claim keeps its first presentation (the artifact, CreatedBy and
+//     CreatedAt of the evidence that first carried it); later evidence
+//     with the claim leaves it; a malformed claim is ErrInvalidInput.
 //   - Admission: the receipt comes back byte for byte; nil Unmet and
 //     Evidence come back empty. An unknown from or target state, a negative
 //     policy version, a malformed evidence digest or a receipt that is not
@@ -173,6 +176,7 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Evidence/AddIdempotent", testAddEvidenceIdempotent},
 		{"Evidence/AddUnknownArtifact", testAddEvidenceUnknownArtifact},
 		{"Evidence/AddInvalid", testAddEvidenceInvalid},
+		{"Evidence/ClaimPresentation", testClaimPresentation},
 
 		{"Admission/Admit", testSetAdmission},
 		{"Admission/KeepState", testSetAdmissionKeepsState},

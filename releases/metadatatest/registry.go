@@ -23,8 +23,10 @@ import (
 //     (subject "repo:tag", details exactly {digest, size, mediaType}, as a
 //     REST push), a moved tag as "artifact.pushed" too ({digest, size,
 //     mediaType, replaces}), "oci.tag.pushed" ({digest}),
-//     "oci.tag.deleted" ({digest}) and "oci.manifest.deleted" ({tags}).
-//     Upload sessions record none.
+//     "oci.tag.deleted" ({digest}), "oci.manifest.deleted" ({tags}) and
+//     "oci.referrer.verified" ({subject}). Upload sessions record none.
+//   - A manifest is stored unverified; only MarkReferrerVerified sets
+//     Verified, and pushing the manifest again keeps it.
 //   - A tag's artifact is quarantined, created by the manifest's creator,
 //     with the manifest's digest, size and media type; moving the tag
 //     resets it so (evidence and admission dropped), deleting the tag or
@@ -44,6 +46,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"AdmittedIsImmutable", testAdmittedIsImmutable},
 		{"TagsList", testTagsList},
 		{"TagsReaching", testTagsReaching},
+		{"MarkReferrerVerified", testMarkReferrerVerified},
 		{"DeleteManifest", testDeleteManifest},
 		{"Referrers", testReferrers},
 		{"Uploads", testUploads},
@@ -361,43 +364,118 @@ func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStor
 	img := ociManifest("image", releases.ManifestRef{Kind: releases.RefLayer, Digest: layer})
 	idx := ociManifest("index", releases.ManifestRef{Kind: releases.RefManifest, Digest: img.Digest})
 	idx.MediaType = releases.MediaTypeOCIIndex
-	sig := ociManifest("signature")
+	sigLayer, sigConfig := digest.FromString("signature layer"), digest.FromString("signature config")
+	sig := ociManifest("signature", releases.ManifestRef{Kind: releases.RefConfig, Digest: sigConfig}, releases.ManifestRef{Kind: releases.RefLayer, Digest: sigLayer})
 	sig.Subject = idx.Digest
 	sigOfSig := ociManifest("signature of the signature")
 	sigOfSig.Subject = sig.Digest
+	other := ociManifest("unrelated")
 	mustPutManifest(t, r, img, releases.TagChange{Tag: "img"})
 	mustPutManifest(t, r, idx, releases.TagChange{Tag: "v1"})
 	mustPutManifest(t, r, sig, releases.TagChange{})
 	mustPutManifest(t, r, sigOfSig, releases.TagChange{})
-	other := ociManifest("unrelated")
 	mustPutManifest(t, r, other, releases.TagChange{Tag: "other"})
-	for _, tc := range []struct {
+	check := func(stage string, cases []struct {
 		what string
 		d    digest.Digest
 		want []string
-	}{
+	}) {
+		t.Helper()
+		for _, tc := range cases {
+			tags, err := r.TagsReaching(ctx, repo, tc.d, 10)
+			if err != nil {
+				t.Fatalf("%s: TagsReaching(%s): %v", stage, tc.what, err)
+			}
+			names := []string{}
+			for _, tag := range tags {
+				names = append(names, tag.Name)
+			}
+			if !slices.Equal(names, tc.want) {
+				t.Errorf("%s: TagsReaching(%s) = %v; want %v", stage, tc.what, names, tc.want)
+			}
+		}
+	}
+	type reach = []struct {
+		what string
+		d    digest.Digest
+		want []string
+	}
+	// Referrers nobody verified reach nothing of their subject.
+	check("unverified", reach{
 		{"layer", layer, []string{"img", "v1"}},
 		{"image", img.Digest, []string{"img", "v1"}},
 		{"index", idx.Digest, []string{"v1"}},
-		{"referrer", sig.Digest, []string{"v1"}},
-		{"referrer of a referrer", sigOfSig.Digest, []string{"v1"}},
+		{"referrer", sig.Digest, []string{}},
+		{"referrer's layer", sigLayer, []string{}},
+		{"referrer's config", sigConfig, []string{}},
+		{"referrer of a referrer", sigOfSig.Digest, []string{}},
 		{"unknown", digest.FromString("unknown"), []string{}},
-	} {
-		tags, err := r.TagsReaching(ctx, repo, tc.d, 10)
-		if err != nil {
-			t.Fatalf("TagsReaching(%s): %v", tc.what, err)
-		}
-		names := []string{}
-		for _, tag := range tags {
-			names = append(names, tag.Name)
-		}
-		if !slices.Equal(names, tc.want) {
-			t.Errorf("TagsReaching(%s) = %v; want %v", tc.what, names, tc.want)
-		}
+	})
+	if err := r.MarkReferrerVerified(ctx, publisher, repo, sig.Digest); err != nil {
+		t.Fatal(err)
 	}
+	// A verified referrer and its layers are reached from its subject;
+	// its config is not, and its own unverified referrer is not either.
+	check("signature verified", reach{
+		{"referrer", sig.Digest, []string{"v1"}},
+		{"referrer's layer", sigLayer, []string{"v1"}},
+		{"referrer's config", sigConfig, []string{}},
+		{"referrer of a referrer", sigOfSig.Digest, []string{}},
+	})
+	if err := r.MarkReferrerVerified(ctx, publisher, repo, sigOfSig.Digest); err != nil {
+		t.Fatal(err)
+	}
+	check("both verified", reach{
+		{"referrer of a referrer", sigOfSig.Digest, []string{"v1"}},
+		{"layer", layer, []string{"img", "v1"}},
+	})
+	// A verified referrer's subject is not reached through the referrer's
+	// content: a manifest that refers to the signature's layer reaches its
+	// own tags, not the signature's subject.
+	carrier := ociManifest("carrier", releases.ManifestRef{Kind: releases.RefLayer, Digest: sigLayer})
+	carrier.Subject = img.Digest
+	mustPutManifest(t, r, carrier, releases.TagChange{})
+	check("a carrier of a verified layer", reach{
+		{"carrier", carrier.Digest, []string{}},
+		{"verified layer", sigLayer, []string{"v1"}},
+	})
 	if tags, err := r.TagsReaching(ctx, "conformance/repo2", layer, 10); err != nil || len(tags) != 0 {
 		t.Errorf("TagsReaching in another repository = %v, %v; want none", tags, err)
 	}
+}
+
+func testMarkReferrerVerified(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+	ctx := t.Context()
+	subject := ociManifest("subject")
+	sig := ociManifest("signature")
+	sig.Subject = subject.Digest
+	mustPutManifest(t, r, subject, releases.TagChange{})
+	mustPutManifest(t, r, sig, releases.TagChange{})
+	got, err := r.Manifest(ctx, repo, sig.Digest)
+	if err != nil || got.Verified {
+		t.Fatalf("Manifest before marking = %+v, %v; want unverified", got, err)
+	}
+	for range 2 { // the second time is a no-op
+		if err := r.MarkReferrerVerified(ctx, admin, repo, sig.Digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := r.Manifest(ctx, repo, sig.Digest); err != nil || !got.Verified {
+		t.Errorf("Manifest after marking = %+v, %v; want verified", got, err)
+	}
+	if refs, err := r.Referrers(ctx, repo, subject.Digest, ""); err != nil || len(refs) != 1 || !refs[0].Verified {
+		t.Errorf("Referrers after marking = %+v, %v; want the verified referrer", refs, err)
+	}
+	// Pushing it again leaves it verified.
+	mustPutManifest(t, r, sig, releases.TagChange{})
+	if got, err := r.Manifest(ctx, repo, sig.Digest); err != nil || !got.Verified {
+		t.Errorf("Manifest after pushing it again = %+v, %v; want verified", got, err)
+	}
+	if err := r.MarkReferrerVerified(ctx, admin, repo, digest.FromString("absent")); !errors.Is(err, releases.ErrNotFound) {
+		t.Errorf("MarkReferrerVerified of an absent manifest: %v; want ErrNotFound", err)
+	}
+	evs := checkEventCount(t, m, 3)
+	checkEvent(t, evs[2], releases.ActionOCIReferrerVerified, repo+"@"+sig.Digest.String(), admin, map[string]any{"subject": subject.Digest.String()})
 }
 
 func testDeleteManifest(t *testing.T, m releases.Metadata, r releases.RegistryStore) {

@@ -64,6 +64,11 @@ func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
 	case e.Kind == releases.EvidenceSignature && (e.PredicateType != "" || len(e.Predicate) > 0):
 		return bad("a signature has no predicate")
 	}
+	for _, c := range e.Claims {
+		if c.Validate() != nil {
+			return bad("claim %q: %v", c, c.Validate())
+		}
+	}
 	if len(e.Predicate) > 0 {
 		if err := checkJSON(e.Predicate); err != nil {
 			return e, fmt.Errorf("evidence %s for %s: predicate: %w", e.Digest, ref, err)
@@ -116,6 +121,16 @@ func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.
 			return err
 		}
 		created = true
+		// The first presentation of each claim is kept; later ones leave
+		// it as it is.
+		for _, c := range e.Claims {
+			_, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence_claims (claim, artifact_name, artifact_version, presented_by, presented_at)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim) DO NOTHING`),
+				c.String(), e.ArtifactName, e.ArtifactVersion, e.CreatedBy, toNanos(e.CreatedAt))
+			if err != nil {
+				return err
+			}
+		}
 		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionEvidenceAdded, ref, struct {
 			Digest        digest.Digest         `json:"digest"`
 			Kind          releases.EvidenceKind `json:"kind"`
@@ -156,4 +171,22 @@ func (db *DB) ListEvidence(ctx context.Context, name, version string) ([]release
 		return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
 	}
 	return out, nil
+}
+
+// ClaimPresentation returns where claim was first presented.
+func (db *DB) ClaimPresentation(ctx context.Context, claim digest.Digest) (releases.ClaimPresentation, error) {
+	var (
+		cp        = releases.ClaimPresentation{Claim: claim}
+		presented int64
+	)
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT artifact_name, artifact_version, presented_by, presented_at
+		FROM evidence_claims WHERE claim = ?`), claim.String()).Scan(&cp.ArtifactName, &cp.ArtifactVersion, &cp.PresentedBy, &presented)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return releases.ClaimPresentation{}, fmt.Errorf("claim %s: %w", claim, releases.ErrNotFound)
+	case err != nil:
+		return releases.ClaimPresentation{}, fmt.Errorf("sqlstore: claim %s: %w", claim, db.translate(err))
+	}
+	cp.PresentedAt = fromNanos(presented)
+	return cp, nil
 }

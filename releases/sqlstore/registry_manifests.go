@@ -13,18 +13,24 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-const manifestColumns = `repository, digest, media_type, size, artifact_type, subject, annotations, created_by, created_at`
+// manifestColumns are written by PutManifest; selectManifest reads them
+// and whether the manifest is a verified referrer.
+const (
+	manifestColumns = `repository, digest, media_type, size, artifact_type, subject, annotations, created_by, created_at`
+	selectManifest  = `SELECT ` + manifestColumns + `, verified FROM oci_manifests`
+)
 
 func scanManifest(r rowScanner) (releases.Manifest, error) {
 	var (
 		m                   releases.Manifest
 		d                   string
 		subject, annotation sql.NullString
-		created             int64
+		created, verified   int64
 	)
-	if err := r.Scan(&m.Repository, &d, &m.MediaType, &m.Size, &m.ArtifactType, &subject, &annotation, &m.CreatedBy, &created); err != nil {
+	if err := r.Scan(&m.Repository, &d, &m.MediaType, &m.Size, &m.ArtifactType, &subject, &annotation, &m.CreatedBy, &created, &verified); err != nil {
 		return releases.Manifest{}, err
 	}
+	m.Verified = verified != 0
 	m.Digest = digest.Digest(d)
 	m.Subject = digest.Digest(subject.String)
 	if annotation.Valid {
@@ -270,7 +276,7 @@ func boolInt(b bool) int64 {
 
 // Manifest returns a manifest of repo with its references.
 func (db *DB) Manifest(ctx context.Context, repo string, d digest.Digest) (releases.Manifest, error) {
-	m, err := scanManifest(db.sql.QueryRowContext(ctx, db.q(`SELECT `+manifestColumns+` FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()))
+	m, err := scanManifest(db.sql.QueryRowContext(ctx, db.q(selectManifest+` WHERE repository = ? AND digest = ?`), repo, d.String()))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return releases.Manifest{}, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), releases.ErrNotFound)
@@ -375,56 +381,136 @@ func (db *DB) tagsAt(ctx context.Context, q querier, repo string, digests []stri
 // deeper graph is not content anybody pulls.
 const maxReachDepth = 16
 
-// TagsReaching walks upwards from d, one level per query pair, inside one
-// read transaction so the graph it sees is consistent: from a digest to
-// the manifests that refer to it, and from a referrer to its subject.
-// (A recursive CTE would do it in one query, but needs two recursive terms,
-// which PostgreSQL does not allow.)
+// reachQueries are the upward steps of TagsReaching, each from a set of
+// digests (the IN list) to the manifests above them. A content step goes
+// from a digest to the manifests that refer to it. The two evidence steps
+// go only through verified referrers: from a layer of one to the referrer,
+// and from a verified referrer to its subject.
+var reachQueries = struct{ content, verifiedLayerOf, subjectOfVerified string }{
+	content: `SELECT DISTINCT manifest FROM oci_manifest_refs WHERE repository = ? AND ref IN (%s)`,
+	verifiedLayerOf: `SELECT DISTINCT r.manifest FROM oci_manifest_refs r
+		JOIN oci_manifests m ON m.repository = r.repository AND m.digest = r.manifest
+		WHERE r.repository = ? AND r.kind = 'layer' AND m.verified = 1 AND m.subject IS NOT NULL AND r.ref IN (%s)`,
+	subjectOfVerified: `SELECT DISTINCT subject FROM oci_manifests
+		WHERE repository = ? AND verified = 1 AND subject IS NOT NULL AND digest IN (%s)`,
+}
+
+// TagsReaching walks upwards from d, one level per round of queries,
+// inside one read transaction so the graph it sees is consistent. Every
+// digest reached climbs content steps; only d itself, the verified
+// referrers reached from one of their layers and the subjects reached
+// from a verified referrer climb the evidence steps — so a config, or
+// anything reached through an unverified referrer, never reaches the
+// subject's tags. (A recursive CTE would do it in one query, but needs
+// several recursive terms, which PostgreSQL does not allow.)
 func (db *DB) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]releases.Tag, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
+	fail := func(err error) ([]releases.Tag, error) {
 		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
 	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fail(err)
+	}
 	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
-	seen := map[string]bool{d.String(): true}
-	all := []string{d.String()}
-	frontier := []string{d.String()}
-	for depth := 0; len(frontier) > 0 && depth < maxReachDepth; depth++ {
-		var next []string
+	// up runs one step from frontier and returns the digests it reaches.
+	up := func(query string, frontier []string) ([]string, error) {
+		var out []string
 		for chunk := range slices.Chunk(frontier, maxInList) {
 			args := []any{repo}
 			for _, x := range chunk {
 				args = append(args, x)
 			}
-			in := placeholders("?", len(chunk))
-			for _, q := range []string{
-				`SELECT DISTINCT manifest FROM oci_manifest_refs WHERE repository = ? AND ref IN (` + in + `)`,
-				`SELECT DISTINCT subject FROM oci_manifests WHERE repository = ? AND digest IN (` + in + `) AND subject IS NOT NULL`,
-			} {
-				rows, err := tx.QueryContext(ctx, db.q(q), args...)
-				if err != nil {
-					return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
-				}
-				up, err := scanStrings(rows)
-				if err != nil {
-					return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
-				}
-				for _, u := range up {
-					if !seen[u] {
-						seen[u] = true
-						next = append(next, u)
-						all = append(all, u)
-					}
-				}
+			rows, err := tx.QueryContext(ctx, db.q(fmt.Sprintf(query, placeholders("?", len(chunk)))), args...)
+			if err != nil {
+				return nil, err
+			}
+			found, err := scanStrings(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+		}
+		return out, nil
+	}
+	// content: digests reached (all of them climb content steps);
+	// evidence: those that also climb the evidence steps.
+	content := map[string]bool{d.String(): true}
+	evidence := map[string]bool{d.String(): true}
+	all := []string{d.String()}
+	cFrontier, eFrontier := []string{d.String()}, []string{d.String()}
+	add := func(x string, viaEvidence bool, cNext, eNext *[]string) {
+		if !content[x] {
+			content[x] = true
+			all = append(all, x)
+			*cNext = append(*cNext, x)
+		}
+		if viaEvidence && !evidence[x] {
+			evidence[x] = true
+			*eNext = append(*eNext, x)
+		}
+	}
+	for depth := 0; (len(cFrontier) > 0 || len(eFrontier) > 0) && depth < maxReachDepth; depth++ {
+		var cNext, eNext []string
+		parents, err := up(reachQueries.content, cFrontier)
+		if err != nil {
+			return fail(err)
+		}
+		for _, x := range parents {
+			add(x, false, &cNext, &eNext)
+		}
+		for _, q := range []string{reachQueries.verifiedLayerOf, reachQueries.subjectOfVerified} {
+			found, err := up(q, eFrontier)
+			if err != nil {
+				return fail(err)
+			}
+			for _, x := range found {
+				add(x, true, &cNext, &eNext)
 			}
 		}
-		frontier = next
+		cFrontier, eFrontier = cNext, eNext
 	}
-	return db.tagsAt(ctx, tx, repo, all, limit)
+	tags, err := db.tagsAt(ctx, tx, repo, all, limit)
+	if err != nil {
+		return nil, err
+	}
+	return tags, nil
+}
+
+// MarkReferrerVerified sets the verified flag of a manifest and records
+// ActionOCIReferrerVerified, once.
+func (db *DB) MarkReferrerVerified(ctx context.Context, actor releases.Actor, repo string, d digest.Digest) error {
+	if err := checkRepoDigest(repo, d); err != nil {
+		return err
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var (
+			subject  sql.NullString
+			verified int64
+		)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT subject, verified FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject, &verified)
+		if err != nil {
+			return err
+		}
+		if verified != 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE oci_manifests SET verified = 1 WHERE repository = ? AND digest = ?`), repo, d.String()); err != nil {
+			return err
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCIReferrerVerified, ociSubject(repo, d), struct {
+			Subject string `json:"subject,omitempty"`
+		}{subject.String})
+	})
+	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+		return fmt.Errorf("manifest %s: %w", ociSubject(repo, d), err)
+	} else if err != nil {
+		return fmt.Errorf("sqlstore: mark %s verified: %w", ociSubject(repo, d), err)
+	}
+	return nil
 }
 
 // deleteTagTx removes a tag and its artifact (with the artifact's
@@ -520,7 +606,7 @@ func (db *DB) DeleteManifest(ctx context.Context, actor releases.Actor, repo str
 
 // Referrers lists the manifests of repo whose subject is subject.
 func (db *DB) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]releases.Manifest, error) {
-	q := `SELECT ` + manifestColumns + ` FROM oci_manifests WHERE repository = ? AND subject = ?`
+	q := selectManifest + ` WHERE repository = ? AND subject = ?`
 	args := []any{repo, subject.String()}
 	if artifactType != "" {
 		q += ` AND artifact_type = ?`
