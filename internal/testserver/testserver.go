@@ -27,16 +27,32 @@ type Server struct {
 	closers    []func() error
 }
 
+// Options adjust a test server.
+type Options struct {
+	// Backend holds the blobs instead of a directory under dir (an S3
+	// bucket, or a fault-injecting wrapper). The server does not close it.
+	Backend store.Backend
+	// API adjusts the HTTP layer's configuration; Service is already set.
+	API func(*api.Config)
+}
+
 // Start starts a server keeping its data under dir. Close it when done.
 // Tests use New; Start serves examples, which have no testing.T.
-func Start(dir string) (*Server, error) {
+func Start(dir string) (*Server, error) { return StartWith(dir, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(dir string, o Options) (*Server, error) {
 	ctx := context.Background()
 	s := &Server{AdminToken: AdminToken}
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("blob directory: %w", err)
+	backend := o.Backend
+	if backend == nil {
+		b, err := fs.New(filepath.Join(dir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("blob directory: %w", err)
+		}
+		s.closers = append(s.closers, b.Close)
+		backend = b
 	}
-	s.closers = append(s.closers, backend.Close)
 	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
 	if err != nil {
 		s.Close()
@@ -48,7 +64,11 @@ func Start(dir string) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	s.HTTP = httptest.NewServer(api.New(api.Config{Service: s.Service}))
+	cfg := api.Config{Service: s.Service}
+	if o.API != nil {
+		o.API(&cfg)
+	}
+	s.HTTP = httptest.NewServer(api.New(cfg))
 	s.URL = s.HTTP.URL
 	return s, nil
 }
@@ -71,7 +91,13 @@ func (s *Server) Close() error {
 // domain service (to look behind the API, e.g. at the blob store).
 func New(t testing.TB) (*httptest.Server, string, *releases.Service) {
 	t.Helper()
-	s, err := Start(t.TempDir())
+	return NewWith(t, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(t testing.TB, o Options) (*httptest.Server, string, *releases.Service) {
+	t.Helper()
+	s, err := StartWith(t.TempDir(), o)
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
