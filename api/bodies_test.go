@@ -136,17 +136,18 @@ func TestStalledBodiesAreCut(t *testing.T) {
 // TestSlowSteadyUploadSucceeds: an upload slower than any total deadline
 // would allow, but steady, goes through: the window is a minimum rate.
 func TestSlowSteadyUploadSucceeds(t *testing.T) {
-	url, svc := bodyServer(t, 2*time.Second, 1024, nil)
+	url, svc := bodyServer(t, 3*time.Second, 1024, nil)
 	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
-	content := bytes.Repeat([]byte("slow but steady "), 5<<10) // 80 KiB
+	content := bytes.Repeat([]byte("slow but steady "), 3<<10) // 48 KiB
 	pr, pw := io.Pipe()
 	go func() {
-		// 2 KiB every 100 ms: 4 s in all, twice the window.
+		// 2 KiB every 200 ms: 4.8 s in all, longer than the window, and
+		// each piece more than the minimum.
 		for off := 0; off < len(content); off += 2 << 10 {
 			if _, err := pw.Write(content[off:min(off+2<<10, len(content))]); err != nil {
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 		}
 		pw.Close()
 	}()
@@ -257,7 +258,7 @@ func TestClientAbortIs499(t *testing.T) {
 	}
 	// Wait (bounded) until the three requests are counted.
 	var metrics string
-	for range 400 {
+	for range 1200 {
 		metrics = metricLines(t, url, "dml_http_requests_total")
 		if countRequests(metrics, "PUT", "/api/v1/artifacts/*path") >= 2 && countRequests(metrics, "PATCH", "/v2/*path") >= 1 {
 			break
