@@ -95,6 +95,7 @@ func (s *Server) dispatchArtifact(c *gin.Context) {
 	}
 	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.suffix()]
 	if !ok {
+		refuseUnreadBody(c)
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
 		return
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -63,6 +64,33 @@ var errorMapping = []struct {
 	{errNoRoute, http.StatusNotFound, "NOT_FOUND"},
 }
 
+// conditionMapping maps what is not the request's fault: a client gone
+// or too slow, a blob store unreachable or full. Both APIs (REST and
+// /v2/) answer these the same way and check them first, whatever else
+// wraps them.
+var conditionMapping = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{errClientGone, StatusClientClosedRequest, "CLIENT_CLOSED_REQUEST"},
+	// Request contexts are cancelled only when the client goes away.
+	{context.Canceled, StatusClientClosedRequest, "CLIENT_CLOSED_REQUEST"},
+	{errBodyTimeout, http.StatusRequestTimeout, "REQUEST_TIMEOUT"},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "STORAGE_UNAVAILABLE"},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"},
+}
+
+// conditionOf maps err through conditionMapping.
+func conditionOf(err error) (int, string, bool) {
+	for _, m := range conditionMapping {
+		if errors.Is(err, m.err) {
+			return m.status, m.code, true
+		}
+	}
+	return 0, "", false
+}
+
 var (
 	errBodyTooLarge = errors.New("request body too large")
 	errMalformed    = errors.New("malformed request")
@@ -84,6 +112,9 @@ var verificationCodes = map[signing.Reason]struct {
 
 // statusOf maps err to its status and code; unknown errors are 500.
 func statusOf(err error) (int, string) {
+	if status, code, ok := conditionOf(err); ok {
+		return status, code
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return http.StatusRequestEntityTooLarge, "TOO_LARGE"
@@ -103,16 +134,10 @@ func statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, "INTERNAL"
 }
 
-// writeError writes err in the API's error shape. Internal errors are
-// logged with their detail and answered with a generic message, so
-// database or S3 internals never reach clients.
+// writeError writes err in the API's error shape.
 func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	status, code := statusOf(err)
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
-		msg = "internal error"
-	}
+	msg := s.prepareError(c, status, err)
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="dml"`)
 	}
@@ -125,6 +150,45 @@ const errorItemKey = "dml.error"
 func abortWithError(c *gin.Context, status int, item ErrorItem) {
 	c.Set(errorItemKey, item)
 	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{item}})
+}
+
+// retryAfter is the Retry-After of a 503: long enough for a restarted
+// storage server to come back, short enough not to stall a pipeline.
+const retryAfter = "5"
+
+// withheldMessages replace the error text of statuses whose cause is on
+// the server side: it names paths, endpoints and buckets, which the log
+// keeps and clients must not see.
+var withheldMessages = map[int]string{
+	http.StatusInternalServerError: "internal error",
+	http.StatusServiceUnavailable:  "the blob store cannot be reached; retry later",
+	http.StatusInsufficientStorage: "the blob store is out of space",
+	StatusClientClosedRequest:      "the client closed the request",
+	http.StatusRequestTimeout:      "the request body arrived too slowly",
+}
+
+// prepareError does what every error answer needs besides its body, for
+// both error writers (REST and /v2/): it logs the error at the level its
+// status deserves, asks for a retry after a 503, lets the connection go
+// when the body was not read (refuseUnreadBody), and returns the message
+// the client may see.
+func (s *Server) prepareError(c *gin.Context, status int, err error) string {
+	refuseUnreadBody(c)
+	args := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err}
+	switch status {
+	case http.StatusInternalServerError, http.StatusInsufficientStorage:
+		s.log.Error("request failed", args...)
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", retryAfter)
+		s.log.Warn("storage unavailable", args...)
+	case StatusClientClosedRequest, http.StatusRequestTimeout:
+		// The client's doing, not the server's: no one to page.
+		s.log.Info("request ended by the client", args...)
+	}
+	if msg, ok := withheldMessages[status]; ok {
+		return msg
+	}
+	return err.Error()
 }
 
 // verificationDetail says why evidence was refused, for the error body.

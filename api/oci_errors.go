@@ -14,7 +14,11 @@ import (
 // code of the OCI distribution spec, for everything under /v2/. The body
 // has the REST API's shape ({"errors":[{code, message, detail}]}), which is
 // the spec's; only the codes differ, since OCI clients know the spec's
-// codes and nothing else. The first entry that matches wins.
+// codes and nothing else. The first entry that matches wins. The spec has
+// no code for what is not the request's fault (an unreachable or full
+// blob store, a client gone or too slow): conditionMapping (errors.go)
+// answers those for both APIs, with the REST API's codes, and clients act
+// on their status (a 503 with Retry-After is retried).
 var ociErrorMapping = []struct {
 	err    error
 	status int
@@ -63,6 +67,9 @@ var (
 
 // ociStatusOf maps err to its OCI status and code; unknown errors are 500.
 func ociStatusOf(err error) (int, string) {
+	if status, code, ok := conditionOf(err); ok {
+		return status, code
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return http.StatusRequestEntityTooLarge, "SIZE_INVALID"
@@ -84,11 +91,7 @@ func ociStatusOf(err error) (int, string) {
 // run.
 func (s *Server) writeOCIError(c *gin.Context, err error, detail any) {
 	status, code := ociStatusOf(err)
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
-		msg = "internal error"
-	}
+	msg := s.prepareError(c, status, err)
 	if status == http.StatusUnauthorized {
 		c.Writer.Header().Add("WWW-Authenticate", `Basic realm="dml"`)
 		if scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " "); strings.EqualFold(scheme, "bearer") {

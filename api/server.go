@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dmlproject/dml/releases"
@@ -22,6 +24,12 @@ type Config struct {
 	AccessLogger *slog.Logger
 	// Registry receives the HTTP metrics; nil creates a private one.
 	Registry *prometheus.Registry
+	// A request body must deliver at least BodyMinBytes bytes in every
+	// BodyTimeout of waiting, or the request fails with 408 and its
+	// connection is closed (body.go). Zero values take the defaults
+	// (DefaultBodyTimeout, DefaultBodyMinBytes).
+	BodyTimeout  time.Duration
+	BodyMinBytes int64
 }
 
 // Server is the HTTP API.
@@ -32,7 +40,9 @@ type Server struct {
 	engine  *gin.Engine
 	metrics *httpMetrics
 	// rules is the access matrix by route (authz.go).
-	rules map[string]accessRule
+	rules        map[string]accessRule
+	bodyTimeout  time.Duration
+	bodyMinBytes int64
 }
 
 // maxJSONBody bounds every JSON request body.
@@ -50,20 +60,30 @@ func New(cfg Config) *Server {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg), rules: indexRules(accessMatrix), access: accessLogger(cfg, log)}
+	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg),
+		rules: indexRules(accessMatrix), access: accessLogger(cfg, log),
+		bodyTimeout: cfg.BodyTimeout, bodyMinBytes: cfg.BodyMinBytes}
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
+	}
+	if s.bodyMinBytes <= 0 {
+		s.bodyMinBytes = DefaultBodyMinBytes
+	}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	// recordAccess keeps the access log (accesslog.go); authorize enforces
-	// the access matrix (authz.go) on every route, authenticating first,
-	// before any handler runs.
-	e.Use(s.recover, s.observe, s.recordAccess, s.ociHeaders, s.authorize)
+	// guardBody bounds how long a body may stall (body.go); recordAccess
+	// keeps the access log (accesslog.go); authorize enforces the access
+	// matrix (authz.go) on every route, authenticating first, before any
+	// handler runs.
+	e.Use(s.recover, s.observe, s.guardBody, s.recordAccess, s.ociHeaders, s.authorize)
 	e.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})
 	e.NoMethod(func(c *gin.Context) {
+		refuseUnreadBody(c)
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
 	})
 
@@ -89,13 +109,43 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
+// readyTimeout bounds a readiness check, whatever the dependencies do.
+const readyTimeout = 10 * time.Second
+
+// readyz says whether the database and the blob store answer, and which
+// one does not. It is unauthenticated, so it names neither: their errors,
+// which hold addresses, bucket names and paths, go to the log.
 func (s *Server) readyz(c *gin.Context) {
-	if err := s.svc.Ready(c.Request.Context()); err != nil {
-		s.log.Warn("not ready", "err", err)
-		c.JSON(http.StatusServiceUnavailable, ErrorBody{Errors: []ErrorItem{{Code: "UNAVAILABLE", Message: err.Error()}}})
+	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+	defer cancel()
+	r := s.svc.Readiness(ctx)
+	state := func(err error) string {
+		if err != nil {
+			return "unavailable"
+		}
+		return "ok"
+	}
+	detail := gin.H{"database": state(r.Database), "blobStore": state(r.BlobStore)}
+	if r.Ready() {
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "dependencies": detail})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	var down []string
+	for _, d := range []struct {
+		name string
+		err  error
+	}{{"the database", r.Database}, {"the blob store", r.BlobStore}} {
+		if d.err != nil {
+			s.log.Warn("not ready", "err", d.err)
+			down = append(down, d.name)
+		}
+	}
+	c.Header("Retry-After", retryAfter)
+	c.JSON(http.StatusServiceUnavailable, ErrorBody{Errors: []ErrorItem{{
+		Code:    "UNAVAILABLE",
+		Message: "not ready: " + strings.Join(down, " and ") + " cannot be reached",
+		Detail:  detail,
+	}}})
 }
 
 func (s *Server) recover(c *gin.Context) {

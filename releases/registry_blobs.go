@@ -25,7 +25,8 @@ type BlobContent struct {
 	Reader *store.ReadSeeker
 }
 
-// OpenBlob authorises p to pull d from repo and opens it lazily.
+// OpenBlob authorises p to pull d from repo and opens it (see
+// OpenContent).
 func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d digest.Digest) (BlobContent, error) {
 	reg, err := s.reg()
 	if err != nil {
@@ -48,7 +49,11 @@ func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d dige
 		return BlobContent{}, err
 	}
 	size := links[0].Size
-	return BlobContent{Digest: d, Size: size, Reader: s.blobs.ReadSeeker(ctx, d, size)}, nil
+	rs, err := s.blobs.OpenReadSeeker(ctx, d, size)
+	if err != nil {
+		return BlobContent{}, err
+	}
+	return BlobContent{Digest: d, Size: size, Reader: rs}, nil
 }
 
 // PushBlob stores a whole blob whose digest the client declared (the

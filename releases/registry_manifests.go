@@ -198,10 +198,10 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 	if err := s.checkManifestRefs(ctx, reg, p, m); err != nil {
 		return Manifest{}, err
 	}
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(req.Body), store.IngestOptions{Digest: m.Digest, Size: m.Size}); err != nil {
-		return Manifest{}, fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
-	}
 	if len(tags) == 0 {
+		if err := s.storeManifest(ctx, m, req.Body); err != nil {
+			return Manifest{}, err
+		}
 		if _, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
 		}
@@ -209,11 +209,9 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		return m, nil
 	}
 	// One change per tag: each tag is an artifact of its own.
-	for _, tag := range tags {
-		res, err := s.tagManifest(ctx, reg, p, m, tag)
-		if err != nil {
-			return Manifest{}, err
-		}
+	results, err := s.tagManifest(ctx, reg, p, m, req.Body, tags)
+	for i, res := range results {
+		tag := tags[i]
 		// Referrers pushed before the tag carry evidence for it; pushing
 		// the tag again retries what did not verify then.
 		s.importTagEvidence(ctx, reg, p, m.Repository, tag, m.Digest)
@@ -226,42 +224,101 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 			}
 		}
 	}
+	if err != nil {
+		return Manifest{}, err
+	}
 	s.importReferrerEvidence(ctx, reg, p, m, req.Body)
 	return m, nil
 }
 
-// tagManifest stores m and points tag at it, deciding about a tag that
-// moves under the artifact's admission lock, so that no admission decided
-// for the old manifest lands on the new one.
-func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string) (ManifestPutResult, error) {
-	unlock := s.admitting.Lock(m.Repository + ":" + tag)
-	defer unlock()
-	// The compare-and-set fails only if another replica moved the tag
-	// between the read and the write; decide again then.
+// storeManifest writes the manifest's bytes to the blob store.
+func (s *Service) storeManifest(ctx context.Context, m Manifest, body []byte) error {
+	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size}); err != nil {
+		return fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
+	}
+	return nil
+}
+
+// tagManifest stores m and points each of tags at it. It holds the
+// admission locks of all the tags (in order, so that two pushes cannot
+// deadlock) while it decides whether every tag may move to m and until
+// the tags are recorded: so no admission decided for an old manifest
+// lands on the new one, and a push refused for any tag (an admitted or
+// released artifact, another publisher's tag, a REST version) writes
+// nothing, not even the manifest's bytes. It returns the results of the
+// tags it pointed at m, in the order of tags, up to the first failure.
+func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte, tags []string) ([]ManifestPutResult, error) {
+	locked := slices.Clone(tags)
+	slices.Sort(locked)
+	for _, tag := range slices.Compact(locked) {
+		defer s.admitting.Lock(m.Repository + ":" + tag)()
+	}
+	for _, tag := range tags {
+		if _, err := s.checkTagMove(ctx, reg, p, m, tag); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.storeManifest(ctx, m, body); err != nil {
+		return nil, err
+	}
+	results := make([]ManifestPutResult, 0, len(tags))
+	for _, tag := range tags {
+		res, err := s.putTag(ctx, reg, p, m, tag)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// putTag points tag at m, the tag's lock held. The compare-and-set fails
+// only if another replica moved the tag between the check and the write;
+// decide again then.
+func (s *Service) putTag(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string) (ManifestPutResult, error) {
 	for range 3 {
-		cur, err := reg.Tag(ctx, m.Repository, tag)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			cur = Tag{}
-		case err != nil:
+		cur, err := s.checkTagMove(ctx, reg, p, m, tag)
+		if err != nil {
 			return ManifestPutResult{}, err
 		}
-		if cur.Digest != "" && cur.Digest != m.Digest {
-			a, err := s.meta.GetArtifact(ctx, m.Repository, tag)
-			if err != nil {
-				return ManifestPutResult{}, err
-			}
-			if err := s.mayChangeArtifact(ctx, p, a); err != nil {
-				return ManifestPutResult{}, fmt.Errorf("tag %s:%s points at %s: %w", m.Repository, tag, cur.Digest, err)
-			}
-		}
-		res, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{Tag: tag, Expect: cur.Digest})
+		res, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{Tag: tag, Expect: cur})
 		if errors.Is(err, ErrConflict) && !errors.Is(err, ErrImmutable) {
 			continue
 		}
 		return res, err
 	}
 	return ManifestPutResult{}, fmt.Errorf("%w: tag %s:%s keeps moving; try again", ErrConflict, m.Repository, tag)
+}
+
+// checkTagMove refuses pointing tag at m when its artifact may not change
+// (mayChangeArtifact), or when the version exists without a tag (pushed
+// over REST) and holds other bytes; it returns where the tag points now
+// ("" for nowhere).
+func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string) (digest.Digest, error) {
+	cur, err := reg.Tag(ctx, m.Repository, tag)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a, err := s.meta.GetArtifact(ctx, m.Repository, tag)
+		if err == nil && a.Digest != m.Digest {
+			return "", fmt.Errorf("%w: %s:%s holds %s, not %s", ErrVersionExists, m.Repository, tag, a.Digest, m.Digest)
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	if cur.Digest != m.Digest {
+		a, err := s.meta.GetArtifact(ctx, m.Repository, tag)
+		if err != nil {
+			return "", err
+		}
+		if err := s.mayChangeArtifact(ctx, p, a); err != nil {
+			return "", fmt.Errorf("tag %s:%s points at %s: %w", m.Repository, tag, cur.Digest, err)
+		}
+	}
+	return cur.Digest, nil
 }
 
 // checkManifestRefs requires every reference of m (except external
@@ -337,7 +394,7 @@ type ManifestContent struct {
 }
 
 // OpenManifest resolves a tag or digest of repo, authorises p to pull it
-// and opens its bytes lazily.
+// and opens its bytes (see OpenContent).
 func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference string) (ManifestContent, error) {
 	reg, err := s.reg()
 	if err != nil {
@@ -370,7 +427,11 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, []string{m.CreatedBy}); err != nil {
 		return ManifestContent{}, err
 	}
-	return ManifestContent{Manifest: m, Reader: s.blobs.ReadSeeker(ctx, m.Digest, m.Size)}, nil
+	rs, err := s.blobs.OpenReadSeeker(ctx, m.Digest, m.Size)
+	if err != nil {
+		return ManifestContent{}, err
+	}
+	return ManifestContent{Manifest: m, Reader: rs}, nil
 }
 
 // DeleteManifest deletes a tag (reference is a tag) or a manifest with

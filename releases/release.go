@@ -767,13 +767,13 @@ func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name stri
 	if approvers := approversOf(r, GateBuild, d); slices.Contains(approvers, p.Name) || len(approvers)+1 < required(r, GateBuild) {
 		return "", nil
 	}
-	if err := s.storeManifest(ctx, d, b); err != nil {
+	if err := s.storeReleaseManifest(ctx, d, b); err != nil {
 		return "", err
 	}
 	return d, nil
 }
 
-func (s *Service) storeManifest(ctx context.Context, d digest.Digest, b []byte) error {
+func (s *Service) storeReleaseManifest(ctx context.Context, d digest.Digest, b []byte) error {
 	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
 		return fmt.Errorf("storing the release manifest: %w", err)
 	}
@@ -788,7 +788,7 @@ func (s *Service) seal(ctx context.Context, r *Release, now time.Time, stored di
 		return err
 	}
 	if d != stored {
-		if err := s.storeManifest(ctx, d, b); err != nil {
+		if err := s.storeReleaseManifest(ctx, d, b); err != nil {
 			return err
 		}
 	}

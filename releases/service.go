@@ -32,7 +32,8 @@ type Service struct {
 	now       func() time.Time
 	// admitting serialises admission decisions per artifact version, so
 	// two pieces of evidence arriving together are evaluated one after the
-	// other and the second sees the first.
+	// other and the second sees the first; pushes of a new version and
+	// tag moves take it too, to decide about the version before writing.
 	admitting keyedMutex
 	// registry is the OCI registry's persistence (registry.go); nil when
 	// the metadata store has none.
@@ -100,15 +101,27 @@ func (s *Service) ServerPublicKeyPEM() []byte { return s.signer.PublicKeyPEM() }
 // Blobs returns the blob store (for readiness checks and sweeps).
 func (s *Service) Blobs() *store.Store { return s.blobs }
 
-// Ready reports whether the database and the blob backend answer.
-func (s *Service) Ready(ctx context.Context) error {
+// Readiness says whether each dependency answered; a nil error is up.
+// The errors name addresses and are for logs, not for clients.
+type Readiness struct {
+	Database  error
+	BlobStore error
+}
+
+// Ready reports whether every dependency answered.
+func (r Readiness) Ready() bool { return r.Database == nil && r.BlobStore == nil }
+
+// Readiness asks the database and the blob backend whether they answer.
+// Both are asked, so that the answer says which one is down.
+func (s *Service) Readiness(ctx context.Context) Readiness {
+	var r Readiness
 	if err := s.meta.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
+		r.Database = fmt.Errorf("database: %w", err)
 	}
 	if err := s.blobs.Backend().Ping(ctx); err != nil {
-		return fmt.Errorf("blob store: %w", err)
+		r.BlobStore = fmt.Errorf("blob store: %w", err)
 	}
-	return nil
+	return r
 }
 
 // PushRequest is one artifact upload.
@@ -154,44 +167,27 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 		if err := store.ValidateDigest(req.Digest); err != nil {
 			return Artifact{}, false, err
 		}
-		// Refuse a known conflict before reading a byte of the body.
-		existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
-		switch {
-		case err == nil && existing.Digest != req.Digest:
-			return existing, false, fmt.Errorf("%w: %s:%s holds %s", ErrVersionExists, req.Name, req.Version, existing.Digest)
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return Artifact{}, false, err
-		}
 	}
-	blob, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	// A version that exists is only compared with the body, never written
+	// to: nothing a refused push sends stays on disk.
+	var stored Artifact
+	var created bool
+	existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
+	switch {
+	case err == nil:
+		stored, created, err = s.comparePush(ctx, existing, req)
+	case errors.Is(err, ErrNotFound):
+		stored, created, err = s.pushNew(ctx, p, req)
+	}
 	if err != nil {
-		return Artifact{}, false, err
-	}
-	a := Artifact{
-		Name:      req.Name,
-		Version:   req.Version,
-		Digest:    blob.Digest,
-		Size:      blob.Size,
-		MediaType: req.MediaType,
-		State:     StateQuarantined,
-		CreatedBy: p.Name,
-		CreatedAt: s.now(),
-	}
-	stored, created, err := s.meta.CreateArtifact(ctx, p.Actor(), a)
-	if err != nil {
-		if errors.Is(err, ErrVersionExists) {
-			// The blob stays: it is content-addressed and may be shared;
-			// an unreferenced blob is only garbage, never wrong data.
-			return stored, false, err
-		}
-		return Artifact{}, false, err
+		return stored, false, err
 	}
 	if created {
-		s.log.Info("artifact pushed", "name", a.Name, "version", a.Version, "digest", a.Digest, "size", a.Size, "by", p.Name)
+		s.log.Info("artifact pushed", "name", stored.Name, "version", stored.Version, "digest", stored.Digest, "size", stored.Size, "by", p.Name)
 		// A policy may need nothing this push lacks (or the push may be
 		// re-admitting known evidence): decide right away.
 		if admitted, err := s.evaluate(ctx, p.Actor(), stored.Name, stored.Version); err != nil {
-			s.log.Warn("admission evaluation after push failed", "name", a.Name, "version", a.Version, "err", err)
+			s.log.Warn("admission evaluation after push failed", "name", stored.Name, "version", stored.Version, "err", err)
 		} else {
 			stored = admitted
 		}
@@ -200,10 +196,73 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 	// admission stands now, with what is still needed and why.
 	view, err := s.currentAdmission(ctx, stored)
 	if err != nil {
-		s.log.Warn("admission view after push failed", "name", a.Name, "version", a.Version, "err", err)
+		s.log.Warn("admission view after push failed", "name", stored.Name, "version", stored.Version, "err", err)
 		return stored, created, nil
 	}
 	return view, created, nil
+}
+
+// pushNew stores a version that did not exist when Push looked. The
+// version's lock (the one admission decisions and OCI tag pushes of the
+// same name:version take) is held from the second look until the version
+// is recorded, so of two pushes of one new version only the first writes
+// its bytes; the other waits, finds the version and compares
+// (comparePush), writing nothing.
+//
+// A refused push therefore never leaves bytes behind, and nothing is ever
+// deleted here: once a blob is visible, a concurrent push of the same
+// bytes under another name, an OCI blob push or a mount may already count
+// on it (its Ingest found the blob and did not write it), and no lock
+// taken here could tell. Only another process sharing the database could
+// still record the version between the look and CreateArtifact; what
+// this push stored is then unreferenced garbage, never wrong data.
+func (s *Service) pushNew(ctx context.Context, p Principal, req PushRequest) (Artifact, bool, error) {
+	unlock := s.admitting.Lock(req.Name + ":" + req.Version)
+	defer unlock()
+	existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
+	switch {
+	case err == nil:
+		return s.comparePush(ctx, existing, req)
+	case !errors.Is(err, ErrNotFound):
+		return Artifact{}, false, err
+	}
+	blob, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	return s.meta.CreateArtifact(ctx, p.Actor(), Artifact{
+		Name:      req.Name,
+		Version:   req.Version,
+		Digest:    blob.Digest,
+		Size:      blob.Size,
+		MediaType: req.MediaType,
+		State:     StateQuarantined,
+		CreatedBy: p.Name,
+		CreatedAt: s.now(),
+	})
+}
+
+// comparePush answers a push of a version that exists: identical bytes
+// are an idempotent no-op (created=false), other bytes are
+// ErrVersionExists. The body is streamed through a reader that verifies
+// it against the stored digest; nothing is written unless the stored blob
+// has gone missing, and then only these very bytes. A declared digest or
+// length that differs from the stored one conflicts before any byte is
+// read.
+func (s *Service) comparePush(ctx context.Context, existing Artifact, req PushRequest) (Artifact, bool, error) {
+	conflict := fmt.Errorf("%w: %s:%s holds %s", ErrVersionExists, req.Name, req.Version, existing.Digest)
+	if (req.Digest != "" && req.Digest != existing.Digest) || (req.Size >= 0 && req.Size != existing.Size) {
+		return existing, false, conflict
+	}
+	_, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: existing.Digest, Size: req.Size})
+	switch {
+	case err == nil:
+		return existing, false, nil
+	case req.Digest == "" && errors.Is(err, store.ErrDigestMismatch):
+		// Other bytes, not a body that contradicts its own checksum.
+		return existing, false, conflict
+	}
+	return Artifact{}, false, err
 }
 
 // Artifact returns one artifact. Any authenticated principal may read metadata.
@@ -265,8 +324,8 @@ type Content struct {
 	Reader   *store.ReadSeeker
 }
 
-// OpenContent authorises p to read the artifact's bytes and opens them
-// lazily. Content that is not admitted is served only to its publisher,
+// OpenContent authorises p to read the artifact's bytes and opens them:
+// the backend is reached before the caller starts a response. Content that is not admitted is served only to its publisher,
 // admins and auditors.
 func (s *Service) OpenContent(ctx context.Context, p Principal, name, version string) (Content, error) {
 	a, err := s.Artifact(ctx, name, version)
@@ -276,7 +335,11 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 	if err := s.authorizeRead(ctx, p, a); err != nil {
 		return Content{}, err
 	}
-	return Content{Artifact: a, Reader: s.blobs.ReadSeeker(ctx, a.Digest, a.Size)}, nil
+	rs, err := s.blobs.OpenReadSeeker(ctx, a.Digest, a.Size)
+	if err != nil {
+		return Content{}, err
+	}
+	return Content{Artifact: a, Reader: rs}, nil
 }
 
 // ErrNotAdmitted refuses content that has not passed admission.

@@ -18,4 +18,12 @@ var (
 	ErrTooLarge = errors.New("object too large")
 	// ErrInvalidRange: offset/length outside the blob.
 	ErrInvalidRange = errors.New("invalid range")
+	// ErrUnavailable: the backend cannot be reached (connection refused,
+	// timed out, or the server answered that it is unavailable). Nothing
+	// is wrong with the request: it may succeed when retried later.
+	ErrUnavailable = errors.New("storage unavailable")
+	// ErrNoSpace: the backend has no room left for the write (a full
+	// filesystem or an exhausted quota). What was being written is gone;
+	// what was stored before is intact.
+	ErrNoSpace = errors.New("no space left in storage")
 )

@@ -11,7 +11,9 @@ import (
 
 // ReadSeeker presents a stored blob of known size as an io.ReadSeeker
 // without reading anything until Read is called, so http.ServeContent can
-// answer Range requests with one ranged backend read.
+// answer Range requests with one ranged backend read. Seeking only moves
+// the position; the backend reader is reopened at the next Read if the
+// position moved away from it.
 type ReadSeeker struct {
 	ctx    context.Context
 	store  *Store
@@ -19,6 +21,7 @@ type ReadSeeker struct {
 	size   int64
 	pos    int64
 	rc     io.ReadCloser
+	rcPos  int64 // where rc will read next
 }
 
 // ReadSeeker returns a lazily opened reader over blob d of the given size.
@@ -27,19 +30,47 @@ func (s *Store) ReadSeeker(ctx context.Context, d digest.Digest, size int64) *Re
 	return &ReadSeeker{ctx: ctx, store: s, digest: d, size: size}
 }
 
+// OpenReadSeeker is ReadSeeker, opened at once (see Open). Servers use it:
+// once a response has started, a backend error can no longer change its
+// status, so the backend is reached before anything is written.
+func (s *Store) OpenReadSeeker(ctx context.Context, d digest.Digest, size int64) (*ReadSeeker, error) {
+	r := s.ReadSeeker(ctx, d, size)
+	if err := r.Open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open opens the backend reader at the current position now rather than
+// at the first Read, so that a backend that cannot serve the blob (it is
+// unreachable, or the blob is gone) is an error before anything was
+// written to a client. The reader serves the next Read if the position
+// has not moved by then, as it does not for a whole-blob GET.
+func (r *ReadSeeker) Open() error {
+	if r.rc != nil {
+		_ = r.rc.Close()
+		r.rc = nil
+	}
+	rc, err := r.store.Open(r.ctx, r.digest, r.pos, -1)
+	if err != nil {
+		return err
+	}
+	r.rc, r.rcPos = rc, r.pos
+	return nil
+}
+
 func (r *ReadSeeker) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
-	if r.rc == nil {
-		rc, err := r.store.Open(r.ctx, r.digest, r.pos, -1)
-		if err != nil {
+	if r.rc == nil || r.rcPos != r.pos {
+		if err := r.Open(); err != nil {
 			return 0, err
 		}
-		r.rc = rc
 	}
 	n, err := r.rc.Read(p)
 	r.pos += int64(n)
+	r.rcPos = r.pos
 	if errors.Is(err, io.EOF) && r.pos < r.size {
 		return n, fmt.Errorf("blob %s: %w: ended at %d of %d bytes", r.digest, ErrSizeMismatch, r.pos, r.size)
 	}
@@ -60,10 +91,6 @@ func (r *ReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	}
 	if abs < 0 {
 		return 0, fmt.Errorf("%w: negative position", ErrInvalidRange)
-	}
-	if abs != r.pos && r.rc != nil {
-		_ = r.rc.Close()
-		r.rc = nil
 	}
 	r.pos = abs
 	return abs, nil

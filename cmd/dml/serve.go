@@ -39,6 +39,8 @@ type serveOptions struct {
 	// The access log's retention.
 	accessMaxAge     time.Duration
 	accessMaxRecords int
+	bodyTimeout      time.Duration
+	bodyMinBytes     int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -75,6 +77,8 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.accessMaxAge, "access-log-max-age", 90*24*time.Hour, "drop access log records (refusals, downloads) older than this (pruned at start and every 10 minutes)")
 	f.IntVar(&o.accessMaxRecords, "access-log-max-records", 1_000_000, "keep at most this many access log records, dropping the oldest (0: no limit)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
+	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
 	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT; when set, blobs are stored in S3")
 	f.StringVar(&o.s3.Bucket, "s3-bucket", "dml", "S3 bucket (created if missing)")
 	f.StringVar(&o.s3.Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. dml/")
@@ -164,12 +168,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           api.New(api.Config{Service: svc, Logger: log}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(api.New(api.Config{Service: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes}), log)
 	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)
@@ -189,6 +188,23 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// newHTTPServer bounds what a client can hold without sending: headers
+// must arrive within ReadHeaderTimeout and an idle keep-alive connection
+// is closed after IdleTimeout. Bodies are the handler's: api reads them
+// at a minimum rate (--body-timeout, --body-min-bytes), because
+// ReadTimeout, one deadline for the whole request, would fail honest slow
+// uploads of large artifacts, and its expiry while a response is still
+// being written cancels the request. No WriteTimeout either, for the same
+// reason on downloads: it would cut a long download of a large artifact.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func openBackend(ctx context.Context, o serveOptions) (store.Backend, func(), error) {

@@ -27,29 +27,52 @@ type Server struct {
 	closers    []func() error
 }
 
-// Start starts a server keeping its data under dir, its service built
-// with opts. Close it when done. Tests use New; Start serves examples,
-// which have no testing.T.
+// Options adjust a test server.
+type Options struct {
+	// Backend holds the blobs instead of a directory under dir (an S3
+	// bucket, or a fault-injecting wrapper). The server does not close it.
+	Backend store.Backend
+	// API adjusts the HTTP layer's configuration; Service is already set.
+	API func(*api.Config)
+	// Service configures the domain service.
+	Service []releases.ServiceOption
+}
+
+// Start starts a server keeping its data under dir. Close it when done.
+// Tests use New; Start serves examples, which have no testing.T.
 func Start(dir string, opts ...releases.ServiceOption) (*Server, error) {
+	return StartWith(dir, Options{Service: opts})
+}
+
+// StartWith is Start with options.
+func StartWith(dir string, o Options) (*Server, error) {
 	ctx := context.Background()
 	s := &Server{AdminToken: AdminToken}
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("blob directory: %w", err)
+	backend := o.Backend
+	if backend == nil {
+		b, err := fs.New(filepath.Join(dir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("blob directory: %w", err)
+		}
+		s.closers = append(s.closers, b.Close)
+		backend = b
 	}
-	s.closers = append(s.closers, backend.Close)
 	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.closers = append(s.closers, meta.Close)
-	s.Service = releases.NewService(meta, store.New(backend), nil, opts...)
+	s.Service = releases.NewService(meta, store.New(backend), nil, o.Service...)
 	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	s.HTTP = httptest.NewServer(api.New(api.Config{Service: s.Service}))
+	cfg := api.Config{Service: s.Service}
+	if o.API != nil {
+		o.API(&cfg)
+	}
+	s.HTTP = httptest.NewServer(api.New(cfg))
 	s.URL = s.HTTP.URL
 	return s, nil
 }
@@ -72,7 +95,13 @@ func (s *Server) Close() error {
 // domain service (to look behind the API, e.g. at the blob store).
 func New(t testing.TB, opts ...releases.ServiceOption) (*httptest.Server, string, *releases.Service) {
 	t.Helper()
-	s, err := Start(t.TempDir(), opts...)
+	return NewWith(t, Options{Service: opts})
+}
+
+// NewWith is New with options.
+func NewWith(t testing.TB, o Options) (*httptest.Server, string, *releases.Service) {
+	t.Helper()
+	s, err := StartWith(t.TempDir(), o)
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}

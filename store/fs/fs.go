@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dmlproject/dml/store"
@@ -91,7 +92,8 @@ func (b *Backend) Close() error {
 }
 
 // Put writes r to a temporary file, fsyncs it and renames it to key, so
-// the key never holds a partial body.
+// the key never holds a partial body. A full filesystem fails the write
+// with store.ErrNoSpace and leaves nothing behind.
 func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
 	dst, err := b.path(key)
 	if err != nil {
@@ -99,7 +101,7 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	}
 	f, err := os.CreateTemp(b.tmp, "put-*")
 	if err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, err)
+		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	defer func() {
 		if err != nil {
@@ -109,19 +111,19 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	}()
 	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
 	if err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, err)
+		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	if size >= 0 && n != size {
 		return fmt.Errorf("fs: put %s: %w: %d bytes declared, %d read", key, store.ErrSizeMismatch, size, n)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, err)
+		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, err)
+		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	if err := b.rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, err)
+		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	return nil
 }
@@ -408,9 +410,15 @@ func syncDir(dir string) error {
 	return err
 }
 
+// translate is the one place operating system errors become store errors.
 func translate(err error) error {
-	if errors.Is(err, iofs.ErrNotExist) {
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
 		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// A full filesystem, or the owner's quota, both mean the same to
+		// the store: no room for this write.
+		return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +32,14 @@ const (
 	// unknownSizeHead is how much of a body of unknown size is read into
 	// memory to find out whether it is small enough for a single PUT.
 	unknownSizeHead = 1 << 20
+	// DefaultMaxRetries is how many times a request is tried when
+	// Config.MaxRetries is 0. minio-go's own default is 10 tries with a
+	// backoff of up to a second each: 5 to 8 s before a request that
+	// cannot reach the server gives up, for every request of an upload.
+	DefaultMaxRetries = 3
+	// DefaultDialTimeout bounds connecting to the server when
+	// Config.DialTimeout is 0 (minio-go's default is 30 s, per try).
+	DefaultDialTimeout = 5 * time.Second
 )
 
 // ErrInvalidKey is returned for keys with empty, "." or ".." segments or a
@@ -60,6 +69,13 @@ type Config struct {
 	PartSize int64
 	// CreateBucket creates the bucket when it does not exist yet.
 	CreateBucket bool
+	// MaxRetries is how many times one request is tried before the
+	// backend reports store.ErrUnavailable (DefaultMaxRetries when 0);
+	// DialTimeout bounds each connection attempt (DefaultDialTimeout
+	// when 0). Together they bound how long a request waits for a server
+	// that cannot be reached.
+	MaxRetries  int
+	DialTimeout time.Duration
 }
 
 // Backend stores keys as objects in one bucket, under an optional prefix.
@@ -103,11 +119,26 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
+	retries := cfg.MaxRetries
+	if retries <= 0 {
+		retries = DefaultMaxRetries
+	}
+	dial := cfg.DialTimeout
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	transport, err := minio.DefaultTransport(!cfg.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("s3: transport: %w", err)
+	}
+	transport.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:       !cfg.Insecure,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
+		Transport:    transport,
+		MaxRetries:   retries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: %s: %w", cfg.Endpoint, err)
@@ -423,7 +454,11 @@ func (b *Backend) object(key string) (string, error) {
 	return b.prefix + key, nil
 }
 
-// translate is the one place minio-go errors become store errors.
+// translate is the one place minio-go errors become store errors. A
+// server that cannot be reached (connection refused or reset, timeouts,
+// and what minio-go makes of them) or that says it is unavailable is
+// store.ErrUnavailable; a cancelled context is not: that is the caller
+// giving up, not the server.
 func translate(op, key string, err error) error {
 	if err == nil {
 		return nil
@@ -431,6 +466,9 @@ func translate(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	var sentinel error
 	switch {
+	case errors.Is(err, context.Canceled):
+	case minio.IsNetworkOrHostDown(err, false) || unavailableStatus[resp.StatusCode] || resp.Code == "SlowDown" || resp.Code == "ServiceUnavailable":
+		sentinel = store.ErrUnavailable
 	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchBucket" || resp.Code == "NotFound" ||
 		(resp.Code == "" && resp.StatusCode == http.StatusNotFound):
 		sentinel = store.ErrNotFound
@@ -443,4 +481,12 @@ func translate(op, key string, err error) error {
 		return fmt.Errorf("s3: %s %s: %w: %v", op, key, sentinel, err)
 	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+}
+
+// unavailableStatus are the HTTP statuses of a server (or a proxy in
+// front of it) that cannot serve now but may later.
+var unavailableStatus = map[int]bool{
+	http.StatusBadGateway:         true,
+	http.StatusServiceUnavailable: true,
+	http.StatusGatewayTimeout:     true,
 }

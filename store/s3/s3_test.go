@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/s3"
@@ -168,5 +169,62 @@ func TestFailedPutLeavesNoIncompleteUpload(t *testing.T) {
 	}
 	if _, err := b.Stat(ctx, "blobs/x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("stat: %v, want ErrNotFound", err)
+	}
+}
+
+// TestUnavailable: with the server stopped, every operation fails with
+// store.ErrUnavailable, not with minio-go's own errors, within minio-go's
+// bounded retries; once the server is back the same backend works again.
+func TestUnavailable(t *testing.T) {
+	gw := s3test.StartGateway(t)
+	b, err := s3.New(t.Context(), gw.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := b.Put(ctx, "blobs/kept", strings.NewReader("kept"), 4); err != nil {
+		t.Fatal(err)
+	}
+	gw.Stop()
+	ops := map[string]func() error{
+		"ping": func() error { return b.Ping(ctx) },
+		"stat": func() error { _, err := b.Stat(ctx, "blobs/kept"); return err },
+		"get": func() error {
+			rc, err := b.Get(ctx, "blobs/kept", 0, -1)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		},
+		"put":               func() error { return b.Put(ctx, "blobs/new", strings.NewReader("new"), 3) },
+		"put, unknown size": func() error { return b.Put(ctx, "blobs/new", strings.NewReader("new"), -1) },
+		"move":              func() error { return b.Move(ctx, "blobs/kept", "blobs/moved") },
+		"delete":            func() error { return b.Delete(ctx, "blobs/kept") },
+		"list":              func() error { return b.List(ctx, "blobs/", func(store.Info) error { return nil }) },
+		"sweep":             func() error { _, err := b.Sweep(ctx, time.Now()); return err },
+	}
+	for name, op := range ops {
+		if err := op(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with the server stopped: %v; want ErrUnavailable", name, err)
+		}
+	}
+	gw.Start()
+	rc, err := b.Get(ctx, "blobs/kept", 0, -1)
+	if err != nil {
+		t.Fatalf("get after the restart: %v", err)
+	}
+	defer rc.Close()
+	if got, _ := storetest.ReadDigest(t, "sha256", rc); got != digest.FromString("kept") {
+		t.Errorf("the object read back after the restart is not what was stored")
+	}
+}
+
+// A cancelled context is the caller giving up, not the server being down.
+func TestCancelledIsNotUnavailable(t *testing.T) {
+	b := s3test.NewBackend(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := b.Stat(ctx, "blobs/x"); err == nil || errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("stat with a cancelled context: %v; want an error that is not ErrUnavailable", err)
 	}
 }

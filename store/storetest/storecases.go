@@ -312,27 +312,41 @@ func runStore(t *testing.T, fresh func(*testing.T) store.Backend) {
 			{"bytes=20000-", http.StatusRequestedRangeNotSatisfiable, nil},
 		} {
 			// ServeContent seeks to the end for the size, reads the start to
-			// sniff the content type, and seeks back to each range.
-			rs := s.ReadSeeker(ctx, blob.Digest, blob.Size)
-			req := httptest.NewRequest(http.MethodGet, "/blob", nil)
-			if tc.rangeHeader != "" {
-				req.Header.Set("Range", tc.rangeHeader)
+			// sniff the content type, and seeks back to each range; opened
+			// at once (as servers do) or at the first Read, the reader must
+			// follow.
+			for _, opened := range []bool{false, true} {
+				rs := s.ReadSeeker(ctx, blob.Digest, blob.Size)
+				if opened {
+					if rs, err = s.OpenReadSeeker(ctx, blob.Digest, blob.Size); err != nil {
+						t.Fatalf("open: %v", err)
+					}
+				}
+				req := httptest.NewRequest(http.MethodGet, "/blob", nil)
+				if tc.rangeHeader != "" {
+					req.Header.Set("Range", tc.rangeHeader)
+				}
+				rec := httptest.NewRecorder()
+				http.ServeContent(rec, req, "", time.Time{}, rs)
+				if err := rs.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+				if rec.Code != tc.status {
+					t.Errorf("range %q (opened %v): status %d, want %d", tc.rangeHeader, opened, rec.Code, tc.status)
+					continue
+				}
+				if tc.want == nil {
+					continue
+				}
+				if got := responseParts(t, rec); !equalParts(got, tc.want) {
+					t.Errorf("range %q (opened %v): wrong body (%d parts)", tc.rangeHeader, opened, len(got))
+				}
 			}
-			rec := httptest.NewRecorder()
-			http.ServeContent(rec, req, "", time.Time{}, rs)
-			if err := rs.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-			if rec.Code != tc.status {
-				t.Errorf("range %q: status %d, want %d", tc.rangeHeader, rec.Code, tc.status)
-				continue
-			}
-			if tc.want == nil {
-				continue
-			}
-			if got := responseParts(t, rec); !equalParts(got, tc.want) {
-				t.Errorf("range %q: wrong body (%d parts)", tc.rangeHeader, len(got))
-			}
+		}
+		// Opening reaches the backend: a missing blob fails before any Read.
+		missing := digest.FromString("never stored")
+		if _, err := s.OpenReadSeeker(ctx, missing, 12); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("open a missing blob: %v, want ErrNotFound", err)
 		}
 
 		rs := s.ReadSeeker(ctx, blob.Digest, blob.Size)
