@@ -67,10 +67,16 @@ func (s *Server) guardBody(c *gin.Context) {
 		c.Next()
 		return
 	}
-	b := &guardedBody{body: r.Body, rc: rc, window: s.bodyTimeout, minBytes: s.bodyMinBytes, budget: s.bodyTimeout}
+	orig := r.Body
+	b := &guardedBody{body: orig, rc: rc, window: s.bodyTimeout, minBytes: s.bodyMinBytes, budget: s.bodyTimeout}
 	r.Body = b
 	c.Set(bodyKey, b)
 	c.Next()
+	// After the handler net/http looks at the request's own body to tell
+	// whether it was closed early with bytes unread; only then does it
+	// half-close and linger (closeWriteAndWait) so that the client reads
+	// the answer before the connection is reset under its unsent body.
+	r.Body = orig
 }
 
 // guardedBody is a request body read at a minimum rate.
@@ -125,10 +131,14 @@ func isNetError(err error) bool {
 }
 
 // refuseUnreadBody makes an answer sent before the body was read the last
-// one on its connection, at once: "Connection: close" keeps net/http from
-// reading (up to 256 KiB of) the body before writing the answer, and an
-// expired read deadline keeps it from reading any after. The client gets
-// its answer without sending the rest, and the connection is closed.
+// one on its connection: "Connection: close" keeps net/http from reading
+// (up to 256 KiB of) the body before writing the answer, so the client
+// gets its answer without sending the rest. After the answer net/http
+// still drains a small unread body (up to 256 KiB) so that closing does
+// not reset the connection under an answer the client has not read yet;
+// that drain may wait at most refusedBodyGrace, then the connection is
+// closed. A larger unread body is not drained: the server half-closes
+// and lingers instead.
 func refuseUnreadBody(c *gin.Context) {
 	v, ok := c.Get(bodyKey)
 	b, _ := v.(*guardedBody)
@@ -136,5 +146,8 @@ func refuseUnreadBody(c *gin.Context) {
 		return
 	}
 	c.Header("Connection", "close")
-	_ = b.rc.SetReadDeadline(time.Now())
+	_ = b.rc.SetReadDeadline(time.Now().Add(min(b.window, refusedBodyGrace)))
 }
+
+// refusedBodyGrace bounds the drain of a refused request's small body.
+const refusedBodyGrace = 2 * time.Second
