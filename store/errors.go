@@ -18,4 +18,9 @@ var (
 	ErrTooLarge = errors.New("object too large")
 	// ErrInvalidRange: offset/length outside the blob.
 	ErrInvalidRange = errors.New("invalid range")
+	// ErrCorrupt: a stored blob's bytes do not hash to its digest, or it
+	// is not the size it should be. Unlike ErrDigestMismatch and
+	// ErrSizeMismatch, which blame a body being written, it blames what is
+	// stored; the two are never wrapped together.
+	ErrCorrupt = errors.New("stored blob is corrupt")
 )

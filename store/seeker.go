@@ -12,6 +12,14 @@ import (
 // ReadSeeker presents a stored blob of known size as an io.ReadSeeker
 // without reading anything until Read is called, so http.ServeContent can
 // answer Range requests with one ranged backend read.
+//
+// A read that starts at offset 0 goes through a VerifyingReader: when the
+// bytes do not hash to the digest, or end before or after the size, the
+// Read that would deliver the last byte returns no data and an error that
+// wraps ErrCorrupt instead. Whatever copies from it (an HTTP response)
+// never delivers a complete body that is wrong. Reads from another offset
+// (Range requests) cannot be checked that way: the caller verifies the
+// whole blob first when it has to (see Verify).
 type ReadSeeker struct {
 	ctx    context.Context
 	store  *Store
@@ -19,6 +27,8 @@ type ReadSeeker struct {
 	size   int64
 	pos    int64
 	rc     io.ReadCloser
+	// vr verifies a read that started at offset 0; nil otherwise.
+	vr *VerifyingReader
 }
 
 // ReadSeeker returns a lazily opened reader over blob d of the given size.
@@ -28,7 +38,10 @@ func (s *Store) ReadSeeker(ctx context.Context, d digest.Digest, size int64) *Re
 }
 
 func (r *ReadSeeker) Read(p []byte) (int, error) {
-	if r.pos >= r.size {
+	if r.vr != nil && r.vr.Verified() {
+		return 0, io.EOF
+	}
+	if r.pos >= r.size && r.vr == nil {
 		return 0, io.EOF
 	}
 	if r.rc == nil {
@@ -37,14 +50,34 @@ func (r *ReadSeeker) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		r.rc = rc
+		if r.pos == 0 {
+			r.vr = NewVerifyingReader(rc, r.digest, r.size, -1)
+		}
+	}
+	if r.vr != nil {
+		n, err := r.vr.Read(p)
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
+			// Withhold the bytes of this Read: they include the last one.
+			return 0, r.corrupt(err)
+		}
+		r.pos += int64(n)
+		return n, err
 	}
 	n, err := r.rc.Read(p)
 	r.pos += int64(n)
 	if errors.Is(err, io.EOF) && r.pos < r.size {
-		return n, fmt.Errorf("blob %s: %w: ended at %d of %d bytes", r.digest, ErrSizeMismatch, r.pos, r.size)
+		return n, r.corrupt(fmt.Errorf("%w: ended at %d of %d bytes", ErrSizeMismatch, r.pos, r.size))
 	}
 	return n, err
 }
+
+func (r *ReadSeeker) corrupt(err error) error {
+	return fmt.Errorf("%w: blob %s: %v", ErrCorrupt, r.digest, err)
+}
+
+// Verified reports whether the reader has read the whole blob from offset
+// 0 and found that it hashes to its digest.
+func (r *ReadSeeker) Verified() bool { return r.vr != nil && r.vr.Verified() }
 
 func (r *ReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	var abs int64
@@ -64,6 +97,7 @@ func (r *ReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	if abs != r.pos && r.rc != nil {
 		_ = r.rc.Close()
 		r.rc = nil
+		r.vr = nil
 	}
 	r.pos = abs
 	return abs, nil
