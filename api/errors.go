@@ -30,6 +30,7 @@ var errorMapping = []struct {
 	status int
 	code   string
 }{
+	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
 	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
 	{errDigestHeader, http.StatusBadRequest, "DIGEST_INVALID"},
 	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
@@ -58,6 +59,7 @@ var errorMapping = []struct {
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
 	{errMalformed, http.StatusBadRequest, "MALFORMED"},
 	{errNoRoute, http.StatusNotFound, "NOT_FOUND"},
+	{errPreconditionFailed, http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
 }
 
 var (
@@ -106,7 +108,7 @@ func statusOf(err error) (int, string) {
 func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	status, code := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	if code == "INTERNAL" {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		msg = "internal error"
 	}

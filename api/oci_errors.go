@@ -20,6 +20,7 @@ var ociErrorMapping = []struct {
 	status int
 	code   string
 }{
+	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
 	{releases.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
 	{releases.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
 	{releases.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
@@ -50,6 +51,7 @@ var ociErrorMapping = []struct {
 	{errNoRoute, http.StatusNotFound, "NAME_UNKNOWN"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errMalformed, http.StatusBadRequest, "UNSUPPORTED"},
+	{errPreconditionFailed, http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
 }
 
 var (
@@ -81,7 +83,7 @@ func ociStatusOf(err error) (int, string) {
 func (s *Server) writeOCIError(c *gin.Context, err error, detail any) {
 	status, code := ociStatusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	if code == "UNKNOWN" {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		msg = "internal error"
 	}

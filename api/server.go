@@ -45,6 +45,7 @@ func New(cfg Config) *Server {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg)}
+	registerIntegrityMetrics(reg, cfg.Service)
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
@@ -69,6 +70,7 @@ func New(cfg Config) *Server {
 	s.routeReleases(v1)
 	s.routeAudit(v1)
 	s.routeSettings(v1)
+	s.routeAdmin(v1)
 	s.routeOCI(e)
 	return s
 }

@@ -178,9 +178,11 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 	if err := s.checkManifestRefs(ctx, reg, p, m); err != nil {
 		return Manifest{}, err
 	}
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(req.Body), store.IngestOptions{Digest: m.Digest, Size: m.Size}); err != nil {
+	_, release, err := s.ingest(ctx, p.Actor(), bytes.NewReader(req.Body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
+	if err != nil {
 		return Manifest{}, fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
 	}
+	defer release()
 	if len(tags) == 0 {
 		if _, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
@@ -284,7 +286,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 type ManifestContent struct {
 	Manifest Manifest
 	// Reader serves the manifest's bytes; close it when done.
-	Reader *store.ReadSeeker
+	Reader *BlobReader
 }
 
 // OpenManifest resolves a tag or digest of repo, authorises p to pull it
@@ -321,7 +323,11 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, []string{m.CreatedBy}); err != nil {
 		return ManifestContent{}, err
 	}
-	return ManifestContent{Manifest: m, Reader: s.blobs.ReadSeeker(ctx, m.Digest, m.Size)}, nil
+	r, err := s.openBlob(ctx, p, m.Digest, m.Size)
+	if err != nil {
+		return ManifestContent{}, err
+	}
+	return ManifestContent{Manifest: m, Reader: r}, nil
 }
 
 // DeleteManifest deletes a tag (reference is a tag) or a manifest with

@@ -534,6 +534,14 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 	if req.Decision == DecisionReject && strings.TrimSpace(req.Comment) == "" {
 		return Release{}, fmt.Errorf("%w: a rejection needs a comment giving the reason", ErrInvalidInput)
 	}
+	// A sealed manifest's blob is held against gc until the release that
+	// names it is stored.
+	var sealed []func()
+	defer func() {
+		for _, release := range sealed {
+			release()
+		}
+	}()
 	return s.change(ctx, p, name, func(r *Release) (ReleaseChange, error) {
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
@@ -592,9 +600,11 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		case req.Gate == GatePlan:
 			r.State = ReleaseBuilding
 		case req.Gate == GateBuild:
-			if err := s.seal(ctx, r, now); err != nil {
+			release, err := s.seal(ctx, p, r, now)
+			if err != nil {
 				return ReleaseChange{}, err
 			}
+			sealed = append(sealed, release)
 			r.State = ReleaseReleased
 			det["sealed"] = r.ManifestDigest
 		case strings.HasPrefix(req.Gate, gateDeployPrefix):
@@ -665,44 +675,70 @@ func (s *Service) checkBuildable(ctx context.Context, r Release) error {
 }
 
 // seal stores the release manifest in the blob store and signs it.
-func (s *Service) seal(ctx context.Context, r *Release, now time.Time) error {
+func (s *Service) seal(ctx context.Context, p Principal, r *Release, now time.Time) (release func(), err error) {
 	d, b, err := s.releaseManifest(*r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
-		return fmt.Errorf("storing the release manifest: %w", err)
+	_, release, err = s.ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
+	if err != nil {
+		return nil, fmt.Errorf("storing the release manifest: %w", err)
 	}
 	sig, err := s.signer.SignBlob(b)
 	if err != nil {
-		return fmt.Errorf("signing the release manifest: %w", err)
+		release()
+		return nil, fmt.Errorf("signing the release manifest: %w", err)
 	}
 	r.ManifestDigest, r.ManifestSignature, r.SealedAt = d, sig, &now
-	return nil
+	return release, nil
 }
 
-// ReleaseManifest returns the sealed manifest bytes and signature.
+// ReleaseManifest returns the sealed manifest's bytes, verified, for the
+// domain's own use (provenance documents).
 func (s *Service) ReleaseManifest(ctx context.Context, name string) (Release, []byte, error) {
+	r, err := s.sealedRelease(ctx, name)
+	if err != nil {
+		return r, nil, err
+	}
+	b, err := s.readVerified(ctx, serverActor, r.ManifestDigest, MaxManifestSize)
+	return r, b, err
+}
+
+// OpenReleaseManifest opens the sealed manifest of a release for p, to be
+// served like any stored blob (verified while it streams).
+func (s *Service) OpenReleaseManifest(ctx context.Context, p Principal, name string) (Release, *BlobReader, error) {
+	r, err := s.sealedRelease(ctx, name)
+	if err != nil {
+		return r, nil, err
+	}
+	br, err := s.openBlob(ctx, p, r.ManifestDigest, s.sealedSize(ctx, r))
+	return r, br, err
+}
+
+// sealedSize is the size of a release's sealed manifest. The release
+// records only its digest, but the manifest is a function of the release:
+// when rebuilding it gives the sealed digest, its size is known; otherwise
+// (a release sealed by another version of dml) the stored size stands in,
+// and a wrong size shows as a wrong digest when the manifest is read.
+func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
+	if d, b, err := s.releaseManifest(r); err == nil && d == r.ManifestDigest {
+		return int64(len(b))
+	}
+	if info, err := s.blobs.StatBlob(ctx, r.ManifestDigest); err == nil {
+		return info.Size
+	}
+	return -1 // openBlob's Stat fails the same way
+}
+
+func (s *Service) sealedRelease(ctx context.Context, name string) (Release, error) {
 	r, err := s.meta.GetRelease(ctx, name)
 	if err != nil {
-		return Release{}, nil, err
+		return Release{}, err
 	}
 	if r.ManifestDigest == "" {
-		return r, nil, fmt.Errorf("%w: release %s is not sealed yet", ErrNotFound, name)
+		return r, fmt.Errorf("%w: release %s is not sealed yet", ErrNotFound, name)
 	}
-	rc, err := s.blobs.Open(ctx, r.ManifestDigest, 0, -1)
-	if err != nil {
-		return r, nil, err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return r, nil, err
-	}
-	if digest.FromBytes(buf.Bytes()) != r.ManifestDigest {
-		return r, nil, fmt.Errorf("%w: stored manifest of %s does not match its digest", store.ErrDigestMismatch, name)
-	}
-	return r, buf.Bytes(), nil
+	return r, nil
 }
 
 func deployerFor(p Principal, env string) error {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dmlproject/dml/releases/auditlog"
@@ -39,6 +40,13 @@ type Service struct {
 	registry RegistryStore
 	// uploading serialises the requests of one chunked upload.
 	uploading keyedMutex
+	// verifying serialises the verifications of one blob before a Range
+	// read (integrity.go), so concurrent requests read it once.
+	verifying keyedMutex
+	// integrity counts corrupt blobs found and repaired (integrity.go).
+	integrity integrityCounters
+	// maintenance is held by a running fsck or gc: one at a time.
+	maintenance sync.Mutex
 }
 
 // ServiceOption configures a Service.
@@ -147,10 +155,11 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 			return Artifact{}, false, err
 		}
 	}
-	blob, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	blob, release, err := s.ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
 	if err != nil {
 		return Artifact{}, false, err
 	}
+	defer release()
 	a := Artifact{
 		Name:      req.Name,
 		Version:   req.Version,
@@ -233,7 +242,7 @@ const MaxPageSize = 1000
 // Content is an artifact's bytes, ready to be served with Range support.
 type Content struct {
 	Artifact Artifact
-	Reader   *store.ReadSeeker
+	Reader   *BlobReader
 }
 
 // OpenContent authorises p to read the artifact's bytes and opens them
@@ -247,7 +256,11 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 	if err := s.authorizeRead(ctx, p, a); err != nil {
 		return Content{}, err
 	}
-	return Content{Artifact: a, Reader: s.blobs.ReadSeeker(ctx, a.Digest, a.Size)}, nil
+	r, err := s.openBlob(ctx, p, a.Digest, a.Size)
+	if err != nil {
+		return Content{}, err
+	}
+	return Content{Artifact: a, Reader: r}, nil
 }
 
 // ErrNotAdmitted refuses content that has not passed admission.

@@ -220,6 +220,9 @@ type Metadata interface {
 	// The audit log over the recorded events.
 	AuditLog
 
+	// Blob integrity and gc coordination (integrity_types.go).
+	IntegrityStore
+
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -27,28 +28,52 @@ type Server struct {
 	closers    []func() error
 }
 
+// Option configures a test server.
+type Option func(*options)
+
+type options struct {
+	backend store.Backend
+	log     *slog.Logger
+}
+
+// WithBackend keeps the blobs in b (which the caller closes) instead of a
+// directory under the server's data directory.
+func WithBackend(b store.Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithLogger gives the service and the HTTP layer a logger; without it
+// they are silent.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
 // Start starts a server keeping its data under dir. Close it when done.
 // Tests use New; Start serves examples, which have no testing.T.
-func Start(dir string) (*Server, error) {
+func Start(dir string, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx := context.Background()
 	s := &Server{AdminToken: AdminToken}
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("blob directory: %w", err)
+	backend := o.backend
+	if backend == nil {
+		b, err := fs.New(filepath.Join(dir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("blob directory: %w", err)
+		}
+		s.closers = append(s.closers, b.Close)
+		backend = b
 	}
-	s.closers = append(s.closers, backend.Close)
 	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.closers = append(s.closers, meta.Close)
-	s.Service = releases.NewService(meta, store.New(backend), nil)
+	s.Service = releases.NewService(meta, store.New(backend), o.log)
 	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	s.HTTP = httptest.NewServer(api.New(api.Config{Service: s.Service}))
+	s.HTTP = httptest.NewServer(api.New(api.Config{Service: s.Service, Logger: o.log}))
 	s.URL = s.HTTP.URL
 	return s, nil
 }
@@ -69,9 +94,9 @@ func (s *Server) Close() error {
 // New starts a server whose data lives in t.TempDir and which is closed
 // when the test ends. It returns the HTTP server, the admin token and the
 // domain service (to look behind the API, e.g. at the blob store).
-func New(t testing.TB) (*httptest.Server, string, *releases.Service) {
+func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.Service) {
 	t.Helper()
-	s, err := Start(t.TempDir())
+	s, err := Start(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
