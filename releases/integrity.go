@@ -356,13 +356,13 @@ func (s *Service) ingest(ctx context.Context, actor Actor, r io.Reader, opts sto
 // itself, which records them as verified (clearing a corrupt mark: the
 // repair). Call release once the reference is committed.
 func (s *Service) holdBlob(ctx context.Context, actor Actor, d digest.Digest, written bool) (release func(), err error) {
-	release, err = s.claimBlob(ctx, d)
+	drop, err := s.claimBlob(ctx, d)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			release()
+			drop()
 		}
 	}()
 	info, err := s.blobs.StatBlob(ctx, d)
@@ -379,5 +379,5 @@ func (s *Service) holdBlob(ctx context.Context, actor Actor, d digest.Digest, wr
 			return nil, err
 		}
 	}
-	return release, nil
+	return drop, nil
 }
