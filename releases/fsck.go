@@ -126,8 +126,8 @@ func (f *fsck) blobs(ctx context.Context) error {
 		case errors.Is(err, store.ErrNotFound):
 			return nil // deleted since it was listed
 		case errors.Is(err, store.ErrCorrupt):
-			s.blobCorrupt(ctx, f.p.Actor(), d, info.Fingerprint(), err.Error(), sourceFsck)
-			return f.find(Finding{Kind: FindingCorrupt, Digest: d, Holders: s.holderNames(ctx, d), Detail: err.Error()})
+			s.blobCorrupt(ctx, f.p.Actor(), d, info.Fingerprint(), corruptReason(err), sourceFsck)
+			return f.find(Finding{Kind: FindingCorrupt, Digest: d, Holders: s.holderNames(ctx, d), Detail: corruptReason(err)})
 		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()

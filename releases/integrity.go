@@ -71,8 +71,17 @@ func (s *Service) BlobsRepaired() int64 { return s.integrity.repaired.Load() }
 
 // corruptError is the refusal of a blob marked corrupt.
 func corruptError(rec BlobIntegrity) error {
-	return fmt.Errorf("%w: %s was found corrupt at %s (%s); an admin repairs it by pushing the same bytes again",
+	return fmt.Errorf("%w: %s, found %s (%s); an admin repairs it by pushing the same bytes again",
 		ErrBlobCorrupt, rec.Digest, rec.CorruptAt.Format(time.RFC3339), rec.CorruptReason)
+}
+
+// corruptReason is why the store found a blob corrupt, for the record.
+func corruptReason(err error) string {
+	var ce *store.CorruptError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return err.Error()
 }
 
 // blobCorrupt marks d corrupt after a read found its bytes wrong. state is
@@ -151,9 +160,9 @@ func (s *Service) openBlob(ctx context.Context, p Principal, d digest.Digest, si
 		return nil, err
 	}
 	if size >= 0 && info.Size != size {
-		reason := fmt.Sprintf("%d bytes stored, %d recorded", info.Size, size)
-		s.blobCorrupt(ctx, p.Actor(), d, info.Fingerprint(), reason, sourceRead)
-		return nil, fmt.Errorf("%w: %s: %s", ErrBlobCorrupt, d, reason)
+		err := &store.CorruptError{Digest: d, Reason: fmt.Sprintf("%d bytes stored, %d recorded", info.Size, size)}
+		s.blobCorrupt(ctx, p.Actor(), d, info.Fingerprint(), err.Reason, sourceRead)
+		return nil, err
 	}
 	size = info.Size
 	return &BlobReader{
@@ -187,7 +196,7 @@ func (b *BlobReader) Read(p []byte) (int, error) {
 			b.err = err
 		}
 		if errors.Is(err, store.ErrCorrupt) {
-			b.svc.blobCorrupt(b.ctx, b.actor, b.d, b.state, err.Error(), sourceRead)
+			b.svc.blobCorrupt(b.ctx, b.actor, b.d, b.state, corruptReason(err), sourceRead)
 		}
 	}
 	return n, err
@@ -230,7 +239,7 @@ func (b *BlobReader) VerifyForRange() error {
 	}
 	info, err := s.blobs.Verify(b.ctx, b.d, b.size)
 	if errors.Is(err, store.ErrCorrupt) {
-		s.blobCorrupt(b.ctx, b.actor, b.d, info.Fingerprint(), err.Error(), sourceRead)
+		s.blobCorrupt(b.ctx, b.actor, b.d, info.Fingerprint(), corruptReason(err), sourceRead)
 		return err
 	}
 	if err != nil {

@@ -33,7 +33,7 @@ func (s *Store) StatBlob(ctx context.Context, d digest.Digest) (Info, error) {
 // is not negative, that it is size bytes long. It returns the object as
 // Stat saw it before the read, so that the caller can tell later whether
 // what it verified is still what is stored (Info.Fingerprint). A blob that
-// fails is ErrCorrupt; a missing one ErrNotFound; anything else is a
+// fails is a *CorruptError (ErrCorrupt); a missing one ErrNotFound; anything else is a
 // failure to read it, which says nothing about its bytes.
 func (s *Store) Verify(ctx context.Context, d digest.Digest, size int64) (Info, error) {
 	info, err := s.StatBlob(ctx, d)
@@ -41,7 +41,7 @@ func (s *Store) Verify(ctx context.Context, d digest.Digest, size int64) (Info, 
 		return Info{}, err
 	}
 	if size >= 0 && info.Size != size {
-		return info, fmt.Errorf("%w: blob %s: %d bytes stored, %d expected", ErrCorrupt, d, info.Size, size)
+		return info, corrupt(d, fmt.Sprintf("%d bytes stored, %d expected", info.Size, size))
 	}
 	rc, err := s.backend.Get(ctx, BlobKey(d), 0, -1)
 	if err != nil {
@@ -51,7 +51,7 @@ func (s *Store) Verify(ctx context.Context, d digest.Digest, size int64) (Info, 
 	vr := NewVerifyingReader(rc, d, info.Size, -1)
 	if _, err := io.Copy(io.Discard, vr); err != nil {
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
-			return info, fmt.Errorf("%w: blob %s: %v", ErrCorrupt, d, err)
+			return info, corrupt(d, err.Error())
 		}
 		return info, fmt.Errorf("blob %s: %w", d, err)
 	}

@@ -16,7 +16,7 @@ import (
 // A read that starts at offset 0 goes through a VerifyingReader: when the
 // bytes do not hash to the digest, or end before or after the size, the
 // Read that would deliver the last byte returns no data and an error that
-// wraps ErrCorrupt instead. Whatever copies from it (an HTTP response)
+// matches ErrCorrupt (a *CorruptError) instead. Whatever copies from it (an HTTP response)
 // never delivers a complete body that is wrong. Reads from another offset
 // (Range requests) cannot be checked that way: the caller verifies the
 // whole blob first when it has to (see Verify).
@@ -72,7 +72,7 @@ func (r *ReadSeeker) Read(p []byte) (int, error) {
 }
 
 func (r *ReadSeeker) corrupt(err error) error {
-	return fmt.Errorf("%w: blob %s: %v", ErrCorrupt, r.digest, err)
+	return corrupt(r.digest, err.Error())
 }
 
 // Verified reports whether the reader has read the whole blob from offset
