@@ -3,5 +3,6 @@
 // thin: parse, call releases.Service, map the error, write. Errors are
 // mapped to status codes and error codes in one table per API (errors.go,
 // and oci_errors.go with the OCI spec's codes) and written by one function
-// each.
+// each. Every handler that serves stored bytes answers through one
+// function, serveStored (serve.go).
 package api
