@@ -615,3 +615,57 @@ func TestGCKeepsYoungUploads(t *testing.T) {
 		t.Errorf("the young staging object is gone: %v", err)
 	}
 }
+
+// TestChunkedUploadRepairs: a chunked OCI upload of a corrupt blob's bytes
+// repairs it, whether the upload ends with its last chunk in the PUT or
+// with all of it already saved.
+func TestChunkedUploadRepairs(t *testing.T) {
+	for _, lastInPut := range []bool{true, false} {
+		e := newIntegrityEnv(t, fsStorage(t))
+		reg := registry{t: t, base: e.url, token: e.publisher}
+		body := bytes.Repeat([]byte("chunked repair "), 5000)
+		desc := reg.pushBlob("integrity/app", body, "application/octet-stream")
+		url := e.url + "/v2/integrity/app/blobs/" + desc.Digest.String()
+		e.st.put(t, blobKey(desc.Digest), flipByte(body))
+		wantCorrupt(t, "Range of a changed blob", download(t, http.MethodGet, url, e.admin, "Range", "bytes=0-0"))
+
+		start := reg.do(http.MethodPost, "/v2/integrity/app/blobs/uploads/", nil)
+		reg.expect(start, http.StatusAccepted, "")
+		loc := start.Header.Get("Location")
+		half := len(body) / 2
+		reg.expect(reg.do(http.MethodPatch, loc, bytes.NewReader(body[:half]), "Content-Type", "application/octet-stream"), http.StatusAccepted, "")
+		var put ociResponse
+		if lastInPut {
+			put = reg.do(http.MethodPut, loc+"?digest="+desc.Digest.String(), bytes.NewReader(body[half:]), "Content-Type", "application/octet-stream")
+		} else {
+			reg.expect(reg.do(http.MethodPatch, loc, bytes.NewReader(body[half:]), "Content-Type", "application/octet-stream"), http.StatusAccepted, "")
+			put = reg.do(http.MethodPut, loc+"?digest="+desc.Digest.String(), nil)
+		}
+		reg.expect(put, http.StatusCreated, "")
+		if got := e.st.get(t, blobKey(desc.Digest)); !bytes.Equal(got, body) {
+			t.Fatalf("last chunk in the PUT %v: the backend holds %d bytes, not the pushed ones", lastInPut, len(got))
+		}
+		if tr := download(t, http.MethodGet, url, e.admin); tr.status != http.StatusOK || !bytes.Equal(tr.body, body) {
+			t.Fatalf("last chunk in the PUT %v: GET after the repair: %d", lastInPut, tr.status)
+		}
+	}
+}
+
+// TestMountOfCorruptBlobUploads: a blob marked corrupt is not mounted into
+// another repository; the client gets an upload session instead (the
+// spec's fallback), and its upload repairs the blob.
+func TestMountOfCorruptBlobUploads(t *testing.T) {
+	e := newIntegrityEnv(t, fsStorage(t))
+	reg := registry{t: t, base: e.url, token: e.publisher}
+	body := bytes.Repeat([]byte("mounted "), 1000)
+	desc := reg.pushBlob("integrity/app", body, "application/octet-stream")
+	mount := "/v2/integrity/other/blobs/uploads/?mount=" + desc.Digest.String() + "&from=integrity/app"
+	reg.expect(reg.do(http.MethodPost, mount, nil), http.StatusCreated, "")
+	e.st.put(t, blobKey(desc.Digest), flipByte(body))
+	wantCorrupt(t, "Range of a changed blob", download(t, http.MethodGet, e.url+"/v2/integrity/app/blobs/"+desc.Digest.String(), e.admin, "Range", "bytes=0-0"))
+	reg.expect(reg.do(http.MethodPost, "/v2/integrity/third/blobs/uploads/?mount="+desc.Digest.String()+"&from=integrity/app", nil), http.StatusAccepted, "")
+	reg.pushBlob("integrity/third", body, "application/octet-stream")
+	if got := e.st.get(t, blobKey(desc.Digest)); !bytes.Equal(got, body) {
+		t.Fatal("the upload that followed the refused mount did not repair the blob")
+	}
+}
