@@ -19,8 +19,8 @@ type FsckSummary struct {
 	// Blobs and Bytes: the stored objects read and hashed.
 	Blobs int64 `json:"blobs"`
 	Bytes int64 `json:"bytes"`
-	// References: the distinct digests the catalogue and the sealed
-	// releases refer to, each checked to be stored at the size recorded.
+	// References: the distinct digests the catalogue refers to, each
+	// checked to be stored at the size recorded.
 	References int64 `json:"references"`
 	// Admissions: the admissions of the audit log checked against the
 	// catalogue.
@@ -43,8 +43,7 @@ const referencePage = 500
 // Fsck checks the whole store, as an admin: it re-hashes every stored blob
 // (marking the corrupt ones exactly as a failed download does, and
 // clearing the mark of a marked blob that verifies again), checks that
-// every blob the catalogue and the sealed releases refer to is stored at
-// the size recorded, and that every admission in the audit log still
+// every blob the catalogue refers to is stored at the size recorded, and that every admission in the audit log still
 // holds in the catalogue. It reports each finding through report as it
 // goes, then the summary, which it also returns. Only one fsck or gc runs
 // at a time.
@@ -62,7 +61,6 @@ func (s *Service) Fsck(ctx context.Context, p Principal, report func(Maintenance
 	}{
 		{"blobs", f.blobs},
 		{"references", f.references},
-		{"releases", f.releases},
 		{"audit", f.audit},
 	} {
 		if err := f.rep.phase(phase.name); err != nil {
@@ -208,39 +206,6 @@ func (f *fsck) references(ctx context.Context) error {
 			return nil
 		}
 		after = page[len(page)-1]
-	}
-}
-
-// releases checks that the manifest of every sealed release is stored.
-func (f *fsck) releases(ctx context.Context) error {
-	s := f.svc
-	filter := ReleaseFilter{Limit: referencePage}
-	for {
-		page, next, err := s.meta.ListReleases(ctx, filter)
-		if err != nil {
-			return err
-		}
-		for _, r := range page {
-			if r.ManifestDigest == "" {
-				continue
-			}
-			f.sum.References++
-			if err := f.rep.step(0); err != nil {
-				return err
-			}
-			_, err := s.blobs.StatBlob(ctx, r.ManifestDigest)
-			if errors.Is(err, store.ErrNotFound) {
-				if err := f.find(Finding{Kind: FindingMissing, Digest: r.ManifestDigest, Holders: []string{"release release:" + r.Name + " (sealed manifest)"}, Detail: "referred to, not stored"}); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			return nil
-		}
-		filter.Cursor = next
 	}
 }
 

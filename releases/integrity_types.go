@@ -67,8 +67,9 @@ type BlobRef struct {
 // BlobHolder is one catalogue entry that refers to a blob.
 type BlobHolder struct {
 	// Kind is "artifact", "evidence", "release" (a release's artifact),
-	// "oci-manifest", "oci-ref" (a manifest's config, layer or child) or
-	// "oci-link" (a blob pushed or mounted into a repository).
+	// "release-manifest" (a release's sealed manifest), "oci-manifest",
+	// "oci-ref" (a manifest's config, layer or child) or "oci-link" (a
+	// blob pushed or mounted into a repository).
 	Kind string
 	// Name says which: "name:version", "release:NAME", "repo@digest"
 	// or "repo".
@@ -103,12 +104,10 @@ type IntegrityStore interface {
 	BlobReferenced(ctx context.Context, d digest.Digest) (bool, error)
 	// ReferencedBlobs lists up to limit distinct (digest, size) pairs the
 	// catalogue refers to that sort after the given one, ordered by
-	// digest then size; sealed release manifests are left out (the
-	// domain reads them from the releases). A zero after starts at the
-	// beginning.
+	// digest then size. A zero after starts at the beginning.
 	ReferencedBlobs(ctx context.Context, after BlobRef, limit int) ([]BlobRef, error)
-	// BlobHolders lists up to limit catalogue entries that refer to d
-	// (sealed release manifests left out), ordered by kind and name.
+	// BlobHolders lists up to limit catalogue entries that refer to d,
+	// ordered by kind and name.
 	BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]BlobHolder, error)
 
 	// ClaimBlob records claim id: a writer is about to refer to d. A

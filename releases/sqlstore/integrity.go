@@ -148,15 +148,8 @@ var referenceArms = []struct {
 	{"oci_manifests", "digest", "size", "oci-manifest", "repository || '@' || digest", ""},
 	{"oci_manifest_refs", "ref", "-1", "oci-ref", "repository || '@' || manifest", "external = 0 AND "},
 	{"oci_blob_links", "digest", "size", "oci-link", "repository", ""},
-}
-
-// sealedManifestPattern matches the document of a release sealed with
-// manifest d. Documents are encodeRelease's compact encoding/json output,
-// where the field appears exactly so; digests hold no LIKE wildcards.
-// A release names its sealed manifest only inside its document, and
-// reading every document would be a scan either way.
-func sealedManifestPattern(d digest.Digest) string {
-	return `%"manifestDigest":"` + d.String() + `"%`
+	// manifest_digest is computed from the document (migration 0007).
+	{"releases", "manifest_digest", "-1", "release-manifest", "'release:' || name", ""},
 }
 
 // referenced reports whether the catalogue refers to d.
@@ -170,8 +163,7 @@ func (db *DB) referenced(ctx context.Context, q querier, d digest.Digest) (bool,
 		query += " EXISTS (SELECT 1 FROM " + a.table + " WHERE " + a.where + a.digest + " = ?)"
 		args = append(args, d.String())
 	}
-	query += " OR EXISTS (SELECT 1 FROM releases WHERE document LIKE ?) THEN 1 ELSE 0 END"
-	args = append(args, sealedManifestPattern(d))
+	query += " THEN 1 ELSE 0 END"
 	var n int
 	if err := q.QueryRowContext(ctx, db.q(query), args...).Scan(&n); err != nil {
 		return false, err
@@ -192,11 +184,18 @@ func (db *DB) BlobReferenced(ctx context.Context, d digest.Digest) (bool, error)
 }
 
 // ReferencedBlobs pages through the distinct (digest, size) pairs the
-// catalogue refers to. Each arm starts at the cursor's digest through its
-// index, so a page costs its own size, not the catalogue's.
+// catalogue refers to. Each arm reads at most one page, in order, from
+// its digest index, starting at the cursor; the union of those is sorted
+// and cut to the page. A page costs its own size, not the catalogue's:
+// a UNION filtered and limited only from outside would be sorted whole
+// for every page.
 func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit int) ([]releases.BlobRef, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit must be positive", releases.ErrInvalidInput)
+	}
+	afterSize := after.Size
+	if after.Digest == "" {
+		afterSize = -2 // below any recorded size, -1 included
 	}
 	query := "SELECT digest, size FROM ("
 	var args []any
@@ -204,14 +203,13 @@ func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit
 		if i > 0 {
 			query += " UNION"
 		}
-		query += " SELECT " + a.digest + " AS digest, " + a.size + " AS size FROM " + a.table + " WHERE " + a.where + a.digest + " >= ?"
-		args = append(args, after.Digest.String())
+		query += " SELECT * FROM (SELECT " + a.digest + " AS digest, " + a.size + " AS size FROM " + a.table +
+			" WHERE " + a.where + a.digest + " >= ? AND (" + a.digest + " > ? OR " + a.size + " > ?)" +
+			" ORDER BY 1, 2 LIMIT ?) AS " + a.table
+		args = append(args, after.Digest.String(), after.Digest.String(), afterSize, limit)
 	}
-	query += ") AS refs WHERE digest > ? OR (digest = ? AND size > ?) ORDER BY digest, size LIMIT ?"
-	args = append(args, after.Digest.String(), after.Digest.String(), after.Size, limit)
-	if after.Digest == "" {
-		args[len(args)-2] = int64(-2) // below any recorded size
-	}
+	query += ") AS refs ORDER BY digest, size LIMIT ?"
+	args = append(args, limit)
 	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: referenced blobs: %w", db.translate(err))

@@ -35,7 +35,14 @@ CREATE TABLE blob_deletions (
 );
 
 -- "Is this digest referenced, and by what?" is asked per blob by gc and
--- fsck: each table that names a digest can answer it from an index.
+-- fsck: each table that names a digest can answer it from an index. A
+-- release names its sealed manifest only inside its document; the
+-- column below reads it out (computed, so it can never disagree with the
+-- document, and existing releases have it at once), to be indexed.
+-- PostgreSQL: GENERATED ALWAYS AS ((document::jsonb)->>'manifestDigest') STORED.
+ALTER TABLE releases ADD COLUMN manifest_digest TEXT
+    GENERATED ALWAYS AS (json_extract(document, '$.manifestDigest')) VIRTUAL;
+CREATE INDEX releases_manifest_digest ON releases (manifest_digest);
 CREATE INDEX evidence_digest ON evidence (digest);
 CREATE INDEX release_artifacts_digest ON release_artifacts (digest);
 CREATE INDEX oci_manifests_digest ON oci_manifests (digest);
