@@ -700,9 +700,13 @@ func (s *Service) ReleaseManifest(ctx context.Context, name string) (Release, []
 	if err != nil {
 		return r, nil, err
 	}
-	b, err := s.readVerified(ctx, serverActor, r.ManifestDigest, MaxManifestSize)
+	b, err := s.readVerified(ctx, serverActor, r.ManifestDigest, maxReleaseManifestSize)
 	return r, b, err
 }
+
+// maxReleaseManifestSize bounds a sealed manifest read whole: some 200,000
+// artifacts, far beyond any release.
+const maxReleaseManifestSize = 64 << 20
 
 // OpenReleaseManifest opens the sealed manifest of a release for p, to be
 // served like any stored blob (verified while it streams).
