@@ -372,7 +372,7 @@ func TestAccessLogEmptyDownload(t *testing.T) {
 // maximum age, then the oldest beyond the maximum count.
 func TestAccessLogRetention(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	srv, admin, svc := testserver.New(t, releases.WithClock(clock.now))
+	srv, admin, svc := testserver.New(t, testserver.WithService(releases.WithClock(clock.now)))
 	for range 3 {
 		apiCall(t, http.MethodGet, srv.URL+"/api/v1/whoami", "", nil, nil) // 401, recorded
 		clock.add(time.Hour)

@@ -97,9 +97,9 @@ type env struct {
 	artifactURL           string
 }
 
-func newEnv(t *testing.T, policy string) *env {
+func newEnv(t *testing.T, policy string, opts ...testserver.Option) *env {
 	t.Helper()
-	srv, admin, svc := testserver.New(t)
+	srv, admin, svc := testserver.New(t, opts...)
 	e := &env{url: srv.URL, admin: admin, svc: svc, artifactURL: srv.URL + "/api/v1/artifacts/payments/api/versions/1.4.2"}
 	e.publisher = testserver.Token(t, svc, "pipeline", releases.RolePublisher)
 	e.addKey(t, "ci", fixture(t, "cosign.pub"))

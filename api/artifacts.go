@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
-	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -73,17 +72,18 @@ type artifactHandler func(*gin.Context, artifactRef)
 // suffix; each has a row in the access matrix (authz.go).
 func (s *Server) artifactRoutes() map[string]artifactHandler {
 	return map[string]artifactHandler{
-		"PUT ":                   s.pushArtifact,
-		"GET ":                   s.getArtifact,
-		"HEAD ":                  s.getArtifact,
-		"GET /content":           s.getContent,
-		"HEAD /content":          s.getContent,
-		"POST /signatures":       s.addSignature,
-		"POST /attestations":     s.addAttestation,
-		"GET /evidence":          s.getEvidence,
-		"GET /evidence/{digest}": s.getEvidence,
-		"POST /retire":           s.retireArtifact,
-		"GET /provenance":        s.getProvenance,
+		"PUT ":                    s.pushArtifact,
+		"GET ":                    s.getArtifact,
+		"HEAD ":                   s.getArtifact,
+		"GET /content":            s.getContent,
+		"HEAD /content":           s.getContent,
+		"POST /signatures":        s.addSignature,
+		"POST /attestations":      s.addAttestation,
+		"GET /evidence":           s.getEvidence,
+		"GET /evidence/{digest}":  s.getEvidence,
+		"HEAD /evidence/{digest}": s.getEvidence,
+		"POST /retire":            s.retireArtifact,
+		"GET /provenance":         s.getProvenance,
 	}
 }
 
@@ -207,52 +207,10 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 		s.writeError(c, err, nil)
 		return
 	}
-	defer content.Reader.Close()
-	a := content.Artifact
 	h := c.Writer.Header()
-	h.Set("Content-Type", a.MediaType)
-	h.Set("ETag", `"`+a.Digest.String()+`"`)
-	h.Set("Docker-Content-Digest", a.Digest.String())
+	h.Set("Content-Type", content.Artifact.MediaType)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	// ServeContent answers Range, If-Range and If-None-Match and sets
-	// Content-Length; the reader opens the backend only at the first Read.
-	// Its own plain-text errors are replaced by the API's error shape.
-	w := &serveContentWriter{ResponseWriter: c.Writer}
-	http.ServeContent(w, c.Request, "", time.Time{}, content.Reader)
-	switch w.failed {
-	case 0:
-	case http.StatusRequestedRangeNotSatisfiable:
-		h.Del("Content-Type")
-		s.writeError(c, fmt.Errorf("%w: the requested range is outside the %d bytes of %s:%s", store.ErrInvalidRange, a.Size, a.Name, a.Version), map[string]int64{"size": a.Size})
-	case http.StatusPreconditionFailed:
-		h.Del("Content-Type")
-		c.AbortWithStatusJSON(http.StatusPreconditionFailed, ErrorBody{Errors: []ErrorItem{{Code: "PRECONDITION_FAILED", Message: "a precondition (If-Match, If-Unmodified-Since) failed"}}})
-	default:
-		h.Del("Content-Type")
-		s.writeError(c, fmt.Errorf("serving %s:%s: status %d", a.Name, a.Version, w.failed), nil)
-	}
-}
-
-// serveContentWriter swallows the error responses http.ServeContent writes
-// itself, so the handler can answer them in the API's error shape.
-type serveContentWriter struct {
-	gin.ResponseWriter
-	failed int
-}
-
-func (w *serveContentWriter) WriteHeader(code int) {
-	if code >= 400 {
-		w.failed = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *serveContentWriter) Write(b []byte) (int, error) {
-	if w.failed != 0 {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
+	s.serveStored(c, content.Reader, s.writeError)
 }
 
 func (s *Server) listArtifacts(c *gin.Context) {

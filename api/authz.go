@@ -150,6 +150,7 @@ var accessMatrix = []accessRule{
 	{Method: "POST", Path: artifactVersion + "/attestations", Grants: only(admin, publisher)},
 	{Method: "GET", Path: artifactVersion + "/evidence", Grants: everyRole()},
 	{Method: "GET", Path: artifactVersion + "/evidence/{digest}", Grants: everyRole(), Download: true},
+	{Method: "HEAD", Path: artifactVersion + "/evidence/{digest}", Grants: everyRole()},
 
 	{Method: "GET", Path: v1Prefix + "/keys/server", Grants: everyRole()},
 	{Method: "GET", Path: v1Prefix + "/trust/keys", Grants: everyRole()},
@@ -162,6 +163,7 @@ var accessMatrix = []accessRule{
 	{Method: "POST", Path: v1Prefix + "/releases", Grants: only(releaseManager)},
 	{Method: "GET", Path: v1Prefix + "/releases/{name}", Grants: everyRole()},
 	{Method: "GET", Path: v1Prefix + "/releases/{name}/manifest", Grants: everyRole(), Download: true},
+	{Method: "HEAD", Path: v1Prefix + "/releases/{name}/manifest", Grants: everyRole()},
 	{Method: "PUT", Path: v1Prefix + "/releases/{name}/plan", Grants: only(releaseManager)},
 	{Method: "PUT", Path: v1Prefix + "/releases/{name}/artifacts", Grants: only(releaseManager)},
 	{Method: "POST", Path: v1Prefix + "/releases/{name}/approvals", Grants: []grant{{approver, noteSeparation}}},
@@ -181,6 +183,10 @@ var accessMatrix = []accessRule{
 	{Method: "GET", Path: v1Prefix + "/audit/proofs/inclusion", Grants: only(admin, auditor)},
 	{Method: "GET", Path: v1Prefix + "/audit/proofs/consistency", Grants: only(admin, auditor)},
 	{Method: "GET", Path: v1Prefix + "/audit/access", Grants: only(admin, auditor)},
+
+	// Maintenance runs on the server, with its storage credentials.
+	{Method: "POST", Path: v1Prefix + "/admin/fsck", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/admin/gc", Grants: only(admin)},
 
 	{Method: "GET", Path: v1Prefix + "/whoami", Grants: everyRole()},
 	{Method: "GET", Path: v1Prefix + "/tokens", Grants: only(admin)},

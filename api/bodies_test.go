@@ -31,11 +31,11 @@ const hangGuard = 60 * time.Second
 // within every window.
 func bodyServer(t *testing.T, window time.Duration, minBytes int64, log *slog.Logger) (url string, svc *releases.Service) {
 	t.Helper()
-	srv, _, svc := testserver.NewWith(t, testserver.Options{API: func(c *api.Config) {
+	srv, _, svc := testserver.New(t, testserver.WithAPI(func(c *api.Config) {
 		c.BodyTimeout = window
 		c.BodyMinBytes = minBytes
 		c.Logger = log
-	}})
+	}))
 	return srv.URL, svc
 }
 

@@ -6,4 +6,6 @@
 // conditions both answer alike (a storage outage, a full disk, a client
 // gone), and written by one function each. Request bodies are read at a
 // minimum rate (body.go).
+// Every handler that serves stored bytes answers through one function,
+// serveStored (serve.go).
 package api

@@ -31,6 +31,7 @@ var errorMapping = []struct {
 	status int
 	code   string
 }{
+	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
 	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
 	{errDigestHeader, http.StatusBadRequest, "DIGEST_INVALID"},
 	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
@@ -62,6 +63,7 @@ var errorMapping = []struct {
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
 	{errMalformed, http.StatusBadRequest, "MALFORMED"},
 	{errNoRoute, http.StatusNotFound, "NOT_FOUND"},
+	{errPreconditionFailed, http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
 }
 
 // conditionMapping maps what is not the request's fault: a client gone
@@ -137,7 +139,7 @@ func statusOf(err error) (int, string) {
 // writeError writes err in the API's error shape.
 func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	status, code := statusOf(err)
-	msg := s.prepareError(c, status, err)
+	msg := s.prepareError(c, status, code, err)
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="dml"`)
 	}
@@ -156,15 +158,17 @@ func abortWithError(c *gin.Context, status int, item ErrorItem) {
 // storage server to come back, short enough not to stall a pipeline.
 const retryAfter = "5"
 
-// withheldMessages replace the error text of statuses whose cause is on
-// the server side: it names paths, endpoints and buckets, which the log
-// keeps and clients must not see.
-var withheldMessages = map[int]string{
-	http.StatusInternalServerError: "internal error",
-	http.StatusServiceUnavailable:  "the blob store cannot be reached; retry later",
-	http.StatusInsufficientStorage: "the blob store is out of space",
-	StatusClientClosedRequest:      "the client closed the request",
-	http.StatusRequestTimeout:      "the request body arrived too slowly",
+// withheldMessages replace the error text of codes whose cause is on the
+// server side: it names paths, endpoints and buckets, which the log keeps
+// and clients must not see. (BLOB_CORRUPT is a 500 too, but its text
+// names only the digest, which the client asked for.)
+var withheldMessages = map[string]string{
+	"INTERNAL":              "internal error",
+	"UNKNOWN":               "internal error",
+	"STORAGE_UNAVAILABLE":   "the blob store cannot be reached; retry later",
+	"INSUFFICIENT_STORAGE":  "the blob store is out of space",
+	"CLIENT_CLOSED_REQUEST": "the client closed the request",
+	"REQUEST_TIMEOUT":       "the request body arrived too slowly",
 }
 
 // prepareError does what every error answer needs besides its body, for
@@ -172,7 +176,7 @@ var withheldMessages = map[int]string{
 // status deserves, asks for a retry after a 503, lets the connection go
 // when the body was not read (refuseUnreadBody), and returns the message
 // the client may see.
-func (s *Server) prepareError(c *gin.Context, status int, err error) string {
+func (s *Server) prepareError(c *gin.Context, status int, code string, err error) string {
 	refuseUnreadBody(c)
 	args := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err}
 	switch status {
@@ -185,7 +189,7 @@ func (s *Server) prepareError(c *gin.Context, status int, err error) string {
 		// The client's doing, not the server's: no one to page.
 		s.log.Info("request ended by the client", args...)
 	}
-	if msg, ok := withheldMessages[status]; ok {
+	if msg, ok := withheldMessages[code]; ok {
 		return msg
 	}
 	return err.Error()

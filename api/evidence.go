@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/dmlproject/dml/releases"
@@ -67,19 +66,17 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 			s.writeError(c, fmt.Errorf("%w: %q: %v", errDigestHeader, ref.Item, err), nil)
 			return
 		}
-		e, rc, err := s.svc.OpenEvidence(c.Request.Context(), ref.Name, ref.Version, d)
+		e, r, err := s.svc.OpenEvidence(c.Request.Context(), principal(c), ref.Name, ref.Version, d)
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
 		}
-		defer rc.Close()
-		c.Header("Docker-Content-Digest", e.Digest.String())
-		c.Header("Content-Length", strconv.FormatInt(e.Size, 10))
-		c.Status(http.StatusOK)
 		c.Header("Content-Type", e.MediaType)
-		if _, err := io.Copy(c.Writer, rc); err != nil {
-			s.log.Warn("serving evidence", "digest", e.Digest, "err", err)
-		}
+		s.serveStored(c, r, s.writeError)
+		return
+	}
+	if c.Request.Method == http.MethodHead {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: "HEAD is allowed on one piece of evidence, not on the list"}}})
 		return
 	}
 	list, err := s.svc.ListEvidence(c.Request.Context(), ref.Name, ref.Version)

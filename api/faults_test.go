@@ -204,7 +204,7 @@ func TestFullDiskAnswers507(t *testing.T) {
 	t.Cleanup(func() { inner.Close() })
 	disk := &fullDisk{Backend: inner}
 	disk.free.Store(1 << 30)
-	srv, _, svc := testserver.NewWith(t, testserver.Options{Backend: disk})
+	srv, _, svc := testserver.New(t, testserver.WithBackend(disk))
 	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
 	reg := registry{t: t, base: srv.URL, token: pub}
 	url := srv.URL + "/api/v1/artifacts/apps/full/versions/"

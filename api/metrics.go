@@ -32,3 +32,26 @@ func (m *httpMetrics) observe(method, route string, status int, d time.Duration)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
 }
+
+// integritySources name where a corrupt blob can be found.
+var integritySources = []string{"read", "fsck"}
+
+// registerIntegrityMetrics exports the service's counts of corrupt blobs
+// found and repaired. They are the service's own counters (the domain
+// knows nothing of Prometheus), read at each scrape.
+func registerIntegrityMetrics(reg prometheus.Registerer, svc interface {
+	CorruptionsFound(source string) int64
+	BlobsRepaired() int64
+}) {
+	for _, source := range integritySources {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "dml_blob_corruption_detected_total",
+			Help:        "Stored blobs found corrupt and marked (refused until repaired), by how they were found: read (a download) or fsck.",
+			ConstLabels: prometheus.Labels{"source": source},
+		}, func() float64 { return float64(svc.CorruptionsFound(source)) }))
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dml_blob_repaired_total",
+		Help: "Corrupt blobs repaired: the same bytes pushed again, or verified again by fsck.",
+	}, func() float64 { return float64(svc.BlobsRepaired()) }))
+}

@@ -1,11 +1,8 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
-	"time"
 
-	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -18,30 +15,8 @@ func (s *Server) ociGetBlob(c *gin.Context, r ociRoute) {
 		s.writeOCIError(c, err, nil)
 		return
 	}
-	defer content.Reader.Close()
-	h := c.Writer.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	s.serveOCIContent(c, content.Digest, content.Size, content.Reader)
-}
-
-// serveOCIContent answers a GET or HEAD of content whose Content-Type is
-// set: http.ServeContent handles Range, HEAD and Content-Length; its own
-// plain-text errors are replaced by OCI errors.
-func (s *Server) serveOCIContent(c *gin.Context, d digest.Digest, size int64, rs *store.ReadSeeker) {
-	h := c.Writer.Header()
-	h.Set("Docker-Content-Digest", d.String())
-	h.Set("ETag", `"`+d.String()+`"`)
-	w := &serveContentWriter{ResponseWriter: c.Writer}
-	http.ServeContent(w, c.Request, "", time.Time{}, rs)
-	switch w.failed {
-	case 0:
-	case http.StatusRequestedRangeNotSatisfiable:
-		h.Del("Content-Type")
-		s.writeOCIError(c, fmt.Errorf("%w: the requested range is outside the %d bytes of %s", store.ErrInvalidRange, size, d), map[string]int64{"size": size})
-	default: // 412: a failed If-Match or If-Unmodified-Since
-		h.Del("Content-Type")
-		c.AbortWithStatus(w.failed)
-	}
+	c.Writer.Header().Set("Content-Type", "application/octet-stream")
+	s.serveStored(c, content.Reader, s.writeOCIError)
 }
 
 // ociDeleteBlob serves DELETE /v2/NAME/blobs/DIGEST.

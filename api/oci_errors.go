@@ -24,6 +24,7 @@ var ociErrorMapping = []struct {
 	status int
 	code   string
 }{
+	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
 	{releases.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
 	{releases.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
 	{releases.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
@@ -58,6 +59,7 @@ var ociErrorMapping = []struct {
 	{errNoRoute, http.StatusNotFound, "NAME_UNKNOWN"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
 	{errMalformed, http.StatusBadRequest, "UNSUPPORTED"},
+	{errPreconditionFailed, http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
 }
 
 var (
@@ -91,7 +93,7 @@ func ociStatusOf(err error) (int, string) {
 // run.
 func (s *Server) writeOCIError(c *gin.Context, err error, detail any) {
 	status, code := ociStatusOf(err)
-	msg := s.prepareError(c, status, err)
+	msg := s.prepareError(c, status, code, err)
 	if status == http.StatusUnauthorized {
 		c.Writer.Header().Add("WWW-Authenticate", `Basic realm="dml"`)
 		if scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " "); strings.EqualFold(scheme, "bearer") {

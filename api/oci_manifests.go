@@ -18,10 +18,8 @@ func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
 		s.writeOCIError(c, err, nil)
 		return
 	}
-	defer content.Reader.Close()
-	m := content.Manifest
-	c.Writer.Header().Set("Content-Type", m.MediaType)
-	s.serveOCIContent(c, m.Digest, m.Size, content.Reader)
+	c.Writer.Header().Set("Content-Type", content.Manifest.MediaType)
+	s.serveStored(c, content.Reader, s.writeOCIError)
 }
 
 // ociPutManifest serves PUT /v2/NAME/manifests/REFERENCE. Manifests are

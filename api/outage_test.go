@@ -47,7 +47,7 @@ func newOutageEnv(t *testing.T) *outageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _, svc := testserver.NewWith(t, testserver.Options{Backend: b})
+	srv, _, svc := testserver.New(t, testserver.WithBackend(b))
 	mc, err := minio.New(gw.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(gw.AccessKey, gw.SecretKey, ""), BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ func (s *Server) routeReleases(g *gin.RouterGroup) {
 	g.GET("/releases", s.listReleases)
 	g.GET("/releases/:name", s.getRelease)
 	g.GET("/releases/:name/manifest", s.getReleaseManifest)
+	g.HEAD("/releases/:name/manifest", s.getReleaseManifest)
 	g.PUT("/releases/:name/plan", s.setReleasePlan)
 	g.PUT("/releases/:name/artifacts", s.setReleaseArtifacts)
 	g.POST("/releases/:name/approvals", s.decideGate)
@@ -143,15 +144,14 @@ func (s *Server) getRelease(c *gin.Context) {
 // signature over its exact bytes (X-Dml-Signature, base64 ECDSA P-256
 // SHA-256, verifiable with GET /api/v1/keys/server).
 func (s *Server) getReleaseManifest(c *gin.Context) {
-	r, b, err := s.svc.ReleaseManifest(c.Request.Context(), c.Param("name"))
+	r, b, err := s.svc.OpenReleaseManifest(c.Request.Context(), principal(c), c.Param("name"))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.Header("Docker-Content-Digest", r.ManifestDigest.String())
+	c.Header("Content-Type", ocispec.MediaTypeImageIndex)
 	c.Header("X-Dml-Signature", r.ManifestSignature)
-	c.Header("ETag", `"`+r.ManifestDigest.String()+`"`)
-	c.Data(http.StatusOK, ocispec.MediaTypeImageIndex, b)
+	s.serveStored(c, b, s.writeError)
 }
 
 func (s *Server) setReleasePlan(c *gin.Context) {

@@ -99,9 +99,9 @@ const (
 
 // newRelEnv starts a server with payments/api:1.4.2 pushed by "pipeline"
 // and, when admit is set, admitted.
-func newRelEnv(t *testing.T, admit bool) *relEnv {
+func newRelEnv(t *testing.T, admit bool, opts ...testserver.Option) *relEnv {
 	t.Helper()
-	e := newEnv(t, ciPolicy)
+	e := newEnv(t, ciPolicy, opts...)
 	if admit {
 		e.postBody(t, "signatures", keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")))
 		e.postBody(t, "attestations", fixture(t, "test-result-passed.dsse.json"))

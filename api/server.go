@@ -69,6 +69,7 @@ func New(cfg Config) *Server {
 	if s.bodyMinBytes <= 0 {
 		s.bodyMinBytes = DefaultBodyMinBytes
 	}
+	registerIntegrityMetrics(reg, cfg.Service)
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
@@ -98,6 +99,7 @@ func New(cfg Config) *Server {
 	s.routeReleases(v1)
 	s.routeAudit(v1)
 	s.routeSettings(v1)
+	s.routeAdmin(v1)
 	s.routeOCI(e)
 	return s
 }

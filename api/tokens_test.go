@@ -36,7 +36,7 @@ type issuedView struct {
 // API and on /v2/ alike.
 func TestTokenExpiryOverHTTP(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	srv, admin, _ := testserver.New(t, releases.WithClock(clock.now))
+	srv, admin, _ := testserver.New(t, testserver.WithService(releases.WithClock(clock.now)))
 	var tok issuedView
 	var ev errorView
 	code := apiCall(t, http.MethodPost, srv.URL+"/api/v1/tokens", admin,

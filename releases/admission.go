@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -76,7 +75,10 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	body := req.Body
 	// Ed25519 keys sign the whole message; the content is read lazily and
 	// only if such a key has to check a signature.
-	content := s.blobs.ReadSeeker(ctx, a.Digest, a.Size)
+	content, err := s.openBlob(ctx, p, a.Digest, a.Size)
+	if err != nil {
+		return Evidence{}, Artifact{}, err
+	}
 	defer content.Close()
 
 	var ve signing.VerifiedEvidence
@@ -112,10 +114,11 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	if err := s.checkClaims(ctx, p, a, ve.Claims); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
-	blob, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
+	blob, release, err := s.ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
 	if err != nil {
 		return Evidence{}, Artifact{}, fmt.Errorf("storing evidence: %w", err)
 	}
+	defer release()
 	e := Evidence{
 		Digest:          blob.Digest,
 		ArtifactName:    a.Name,
@@ -213,16 +216,16 @@ func (s *Service) ListEvidence(ctx context.Context, name, version string) ([]Evi
 	return s.meta.ListEvidence(ctx, name, version)
 }
 
-// OpenEvidence returns the stored bytes of one piece of evidence.
-func (s *Service) OpenEvidence(ctx context.Context, name, version string, d digest.Digest) (Evidence, io.ReadCloser, error) {
+// OpenEvidence opens the stored bytes of one piece of evidence for p.
+func (s *Service) OpenEvidence(ctx context.Context, p Principal, name, version string, d digest.Digest) (Evidence, *BlobReader, error) {
 	list, err := s.ListEvidence(ctx, name, version)
 	if err != nil {
 		return Evidence{}, nil, err
 	}
 	for _, e := range list {
 		if e.Digest == d {
-			rc, err := s.blobs.Open(ctx, d, 0, -1)
-			return e, rc, err
+			r, err := s.openBlob(ctx, p, d, e.Size)
+			return e, r, err
 		}
 	}
 	return Evidence{}, nil, fmt.Errorf("%w: evidence %s of %s:%s", ErrNotFound, d, name, version)

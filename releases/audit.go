@@ -3,7 +3,6 @@ package releases
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
 
 	"github.com/dmlproject/dml/releases/auditlog"
@@ -148,12 +147,7 @@ func (s *Service) Provenance(ctx context.Context, p Principal, name, version str
 	subjects := []string{name + ":" + version}
 	keyIDs := map[string]bool{}
 	for _, e := range src.Evidence {
-		rc, err := s.blobs.Open(ctx, e.Digest, 0, MaxEvidenceSize)
-		if err != nil {
-			return src, err
-		}
-		b, err := io.ReadAll(io.LimitReader(rc, MaxEvidenceSize+1))
-		rc.Close()
+		b, err := s.readVerified(ctx, p.Actor(), e.Digest, MaxEvidenceSize)
 		if err != nil {
 			return src, err
 		}

@@ -22,7 +22,7 @@ type BlobContent struct {
 	Digest digest.Digest
 	Size   int64
 	// Reader serves the bytes; close it when done.
-	Reader *store.ReadSeeker
+	Reader *BlobReader
 }
 
 // OpenBlob authorises p to pull d from repo and opens it (see
@@ -49,11 +49,11 @@ func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d dige
 		return BlobContent{}, err
 	}
 	size := links[0].Size
-	rs, err := s.blobs.OpenReadSeeker(ctx, d, size)
+	r, err := s.openBlob(ctx, p, d, size)
 	if err != nil {
 		return BlobContent{}, err
 	}
-	return BlobContent{Digest: d, Size: size, Reader: rs}, nil
+	return BlobContent{Digest: d, Size: size, Reader: r}, nil
 }
 
 // PushBlob stores a whole blob whose digest the client declared (the
@@ -73,10 +73,11 @@ func (s *Service) PushBlob(ctx context.Context, p Principal, repo string, d dige
 	if err := store.ValidateDigest(d); err != nil {
 		return BlobLink{}, err
 	}
-	blob, err := s.blobs.Ingest(ctx, body, store.IngestOptions{Digest: d, Size: size})
+	blob, release, err := s.ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
 	if err != nil {
 		return BlobLink{}, err
 	}
+	defer release()
 	return s.linkBlob(ctx, reg, p, repo, blob.Digest, blob.Size, "")
 }
 
@@ -132,9 +133,19 @@ func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string,
 		if err != nil {
 			return BlobLink{}, false, err
 		}
+		// A blob that is corrupt (or gone) is not mounted: the client
+		// then uploads it, which repairs it.
+		if rec, err := s.meta.BlobIntegrity(ctx, d); err != nil || rec.Corrupt() {
+			return BlobLink{}, false, err
+		}
 		if ok, err := s.blobs.Exists(ctx, d); err != nil || !ok {
 			return BlobLink{}, false, err
 		}
+		release, err := s.holdBlob(ctx, p.Actor(), d, false)
+		if err != nil {
+			return BlobLink{}, false, err
+		}
+		defer release()
 		l, err := s.linkBlob(ctx, reg, p, repo, d, links[0].Size, src)
 		return l, err == nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 
@@ -224,24 +223,11 @@ func (s *Service) readLayer(ctx context.Context, l ocispec.Descriptor, limit int
 	return data, nil
 }
 
-// readBlob reads a whole blob of at most limit bytes and checks its digest.
+// readBlob reads a whole blob of at most limit bytes, verified: the
+// server reads it on its own account (serverActor marks it if it is
+// corrupt).
 func (s *Service) readBlob(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
-	rc, err := s.blobs.Open(ctx, d, 0, -1)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading blob %s: %w", d, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", store.ErrTooLarge, d, limit)
-	}
-	if got := d.Algorithm().FromBytes(data); got != d {
-		return nil, fmt.Errorf("%w: blob %s hashes to %s", store.ErrDigestMismatch, d, got)
-	}
-	return data, nil
+	return s.readVerified(ctx, serverActor, d, limit)
 }
 
 // addReferrerEvidence adds each piece of evidence of referrer m to the

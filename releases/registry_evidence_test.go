@@ -472,7 +472,7 @@ func TestReferrerEvidenceStored(t *testing.T) {
 	if list[0].MediaType != signing.MediaTypeCosignOCISignature || list[0].ArtifactDigest != imageDigest {
 		t.Errorf("evidence %+v; want media type %s about %s", list[0], signing.MediaTypeCosignOCISignature, imageDigest)
 	}
-	_, rc, err := e.svc.OpenEvidence(e.ctx, imageRepo, "1.0.0", list[0].Digest)
+	_, rc, err := e.svc.OpenEvidence(e.ctx, e.pub, imageRepo, "1.0.0", list[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,9 +199,11 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		return Manifest{}, err
 	}
 	if len(tags) == 0 {
-		if err := s.storeManifest(ctx, m, req.Body); err != nil {
+		release, err := s.storeManifest(ctx, p, m, req.Body)
+		if err != nil {
 			return Manifest{}, err
 		}
+		defer release()
 		if _, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
 		}
@@ -231,12 +233,15 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 	return m, nil
 }
 
-// storeManifest writes the manifest's bytes to the blob store.
-func (s *Service) storeManifest(ctx context.Context, m Manifest, body []byte) error {
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size}); err != nil {
-		return fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
+// storeManifest writes the manifest's bytes to the blob store (repairing
+// a corrupt copy) and holds them against gc: call release once the
+// manifest is recorded.
+func (s *Service) storeManifest(ctx context.Context, p Principal, m Manifest, body []byte) (release func(), err error) {
+	_, release, err = s.ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
+	if err != nil {
+		return nil, fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
 	}
-	return nil
+	return release, nil
 }
 
 // tagManifest stores m and points each of tags at it. It holds the
@@ -258,9 +263,11 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 			return nil, err
 		}
 	}
-	if err := s.storeManifest(ctx, m, body); err != nil {
+	release, err := s.storeManifest(ctx, p, m, body)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	results := make([]ManifestPutResult, 0, len(tags))
 	for _, tag := range tags {
 		res, err := s.putTag(ctx, reg, p, m, tag)
@@ -390,7 +397,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 type ManifestContent struct {
 	Manifest Manifest
 	// Reader serves the manifest's bytes; close it when done.
-	Reader *store.ReadSeeker
+	Reader *BlobReader
 }
 
 // OpenManifest resolves a tag or digest of repo, authorises p to pull it
@@ -427,11 +434,11 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, []string{m.CreatedBy}); err != nil {
 		return ManifestContent{}, err
 	}
-	rs, err := s.blobs.OpenReadSeeker(ctx, m.Digest, m.Size)
+	r, err := s.openBlob(ctx, p, m.Digest, m.Size)
 	if err != nil {
 		return ManifestContent{}, err
 	}
-	return ManifestContent{Manifest: m, Reader: rs}, nil
+	return ManifestContent{Manifest: m, Reader: r}, nil
 }
 
 // DeleteManifest deletes a tag (reference is a tag) or a manifest with

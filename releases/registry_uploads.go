@@ -170,8 +170,9 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		return BlobLink{}, err
 	}
 	total := u.Offset
+	var release func()
 	if size == 0 {
-		if err := s.commitSaved(ctx, u, d); err != nil {
+		if release, err = s.commitSaved(ctx, p, u, d); err != nil {
 			return BlobLink{}, err
 		}
 	} else {
@@ -190,15 +191,16 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		if size > 0 {
 			expected = u.Offset + size
 		}
-		blob, err := s.blobs.Ingest(ctx, r, store.IngestOptions{Digest: d, Size: expected})
+		blob, hold, err := s.ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
 		if err != nil {
 			if errors.Is(err, store.ErrDigestMismatch) {
 				s.discardUpload(ctx, reg, u)
 			}
 			return BlobLink{}, err
 		}
-		total = blob.Size
+		release, total = hold, blob.Size
 	}
+	defer release()
 	l, err := s.linkBlob(ctx, reg, p, repo, d, total, "")
 	if err != nil {
 		return BlobLink{}, err
@@ -207,30 +209,40 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 	return l, nil
 }
 
-// commitSaved completes an upload whose bytes are all in its chunks.
-func (s *Service) commitSaved(ctx context.Context, u UploadSession, d digest.Digest) error {
+// commitSaved completes an upload whose bytes are all in its chunks, and
+// holds the blob against gc until release is called (see holdBlob).
+func (s *Service) commitSaved(ctx context.Context, p Principal, u UploadSession, d digest.Digest) (release func(), err error) {
 	h256, h512, err := restoreHashes(u)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h := map[digest.Algorithm]hash.Hash{digest.SHA256: h256, digest.SHA512: h512}[d.Algorithm()]
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		s.discardUpload(ctx, s.registry, u)
-		return fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
+		return nil, fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
 	}
-	if ok, err := s.blobs.Exists(ctx, d); err != nil || ok {
-		return err // stored already: the hash state proves the client sent these bytes
+	replace, err := s.mustReplace(ctx, d)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := s.blobs.CommitChunks(ctx, u.ID, u.Chunks, d, u.Offset); err != nil {
+	if ok, err := s.blobs.Exists(ctx, d); err != nil {
+		return nil, err
+	} else if ok && !replace {
+		// Stored already, and sound: the hash state proves the client
+		// sent these bytes.
+		return s.holdBlob(ctx, p.Actor(), d, false)
+	}
+	always := func(digest.Digest) (bool, error) { return true, nil }
+	if _, err := s.blobs.CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
 		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) {
 			// The chunks are not what the session says (lost, or
 			// overwritten by a misbehaving client): the upload is unusable.
 			s.discardUpload(ctx, s.registry, u)
-			return fmt.Errorf("%w: %s: %w", ErrUploadInvalid, u.ID, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrUploadInvalid, u.ID, err)
 		}
-		return err
+		return nil, err
 	}
-	return nil
+	return s.holdBlob(ctx, p.Actor(), d, true)
 }
 
 // CancelUpload ends an upload and removes what it stored.

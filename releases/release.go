@@ -577,10 +577,14 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			return Release{}, fmt.Errorf("decision on gate %s: %w", req.Gate, err)
 		}
 	}
-	stored, err := s.storeManifestAhead(ctx, p, name, req)
+	// The manifest a build approval may seal is stored, and held against
+	// gc, before the change's transaction begins, until the release that
+	// names it is stored.
+	stored, release, err := s.storeManifestAhead(ctx, p, name, req)
 	if err != nil {
 		return Release{}, err
 	}
+	defer release()
 	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
@@ -644,7 +648,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		case req.Gate == GatePlan:
 			r.State = ReleaseBuilding
 		case req.Gate == GateBuild:
-			if err := s.seal(ctx, r, now, stored); err != nil {
+			if err := s.seal(r, now, stored); err != nil {
 				return ReleaseChange{}, err
 			}
 			r.State = ReleaseReleased
@@ -743,54 +747,52 @@ func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 }
 
 // storeManifestAhead stores the manifest that approval req of the build
-// gate would seal, before the change's transaction begins, when req
-// looks like the approval that completes the quorum; it returns the
-// manifest's digest, or "" when it stored nothing. Writing the blob inside
-// the transaction would hold the database's write lock for as long as the
-// blob store takes, stalling every writer (on SQLite, every write of the
-// server) behind a slow bucket. The blob is content-addressed: if the
-// approval does not seal after all, it is an unreferenced blob, never
-// wrong data; and if the release changed in between, seal stores the
-// right manifest itself.
-func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name string, req ApprovalRequest) (digest.Digest, error) {
+// gate would seal, before the change's transaction begins, and holds it
+// against gc (see ingest); it returns the manifest's digest, or "" when
+// req cannot seal (another gate, a rejection, a digest that is not the
+// release's manifest), and the function that drops the hold. Writing the
+// blob inside the transaction would hold the database's write lock for as
+// long as the blob store takes, stalling every writer (on SQLite, every
+// write of the server) behind a slow bucket, and the hold is itself a
+// database write. Every approval of the current manifest stores it, not
+// only the one that looks like the last: approvals racing each other
+// cannot tell which will complete the quorum. The blob is
+// content-addressed: storing it again only verifies it.
+func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name string, req ApprovalRequest) (digest.Digest, func(), error) {
+	noop := func() {}
 	if req.Gate != GateBuild || req.Decision != DecisionApprove {
-		return "", nil
+		return "", noop, nil
 	}
 	r, err := s.meta.GetRelease(ctx, name)
 	if err != nil || r.State != ReleaseBuilding || separationOfDuties(r, p, req.Gate) != nil {
-		return "", nil // the change itself reports what is wrong
+		return "", noop, nil // the change itself reports what is wrong
 	}
 	d, b, err := s.releaseManifest(r)
-	if err != nil || d != req.Digest {
-		return "", err
+	if err != nil {
+		return "", noop, err
 	}
-	if approvers := approversOf(r, GateBuild, d); slices.Contains(approvers, p.Name) || len(approvers)+1 < required(r, GateBuild) {
-		return "", nil
+	if d != req.Digest {
+		return "", noop, nil // stale: the change refuses it
 	}
-	if err := s.storeReleaseManifest(ctx, d, b); err != nil {
-		return "", err
+	_, release, err := s.ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
+	if err != nil {
+		return "", noop, fmt.Errorf("storing the release manifest: %w", err)
 	}
-	return d, nil
+	return d, release, nil
 }
 
-func (s *Service) storeReleaseManifest(ctx context.Context, d digest.Digest, b []byte) error {
-	if _, err := s.blobs.Ingest(ctx, bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
-		return fmt.Errorf("storing the release manifest: %w", err)
-	}
-	return nil
-}
-
-// seal signs the release manifest and records it in r; the manifest is
-// stored in the blob store unless stored names it already.
-func (s *Service) seal(ctx context.Context, r *Release, now time.Time, stored digest.Digest) error {
+// seal signs the release manifest and records it in r. The manifest was
+// stored ahead (storeManifestAhead) under the digest stored: an approval
+// that seals names the current manifest, so the two agree unless the
+// release changed in a way that left the approved digest unchanged, which
+// would be a bug.
+func (s *Service) seal(r *Release, now time.Time, stored digest.Digest) error {
 	d, b, err := s.releaseManifest(*r)
 	if err != nil {
 		return err
 	}
 	if d != stored {
-		if err := s.storeReleaseManifest(ctx, d, b); err != nil {
-			return err
-		}
+		return fmt.Errorf("sealing %s: manifest %s was not stored ahead (stored %q)", r.Name, d, stored)
 	}
 	sig, err := s.signer.SignBlob(b)
 	if err != nil {
@@ -800,28 +802,56 @@ func (s *Service) seal(ctx context.Context, r *Release, now time.Time, stored di
 	return nil
 }
 
-// ReleaseManifest returns the sealed manifest bytes and signature.
+// ReleaseManifest returns the sealed manifest's bytes, verified, for the
+// domain's own use (provenance documents).
 func (s *Service) ReleaseManifest(ctx context.Context, name string) (Release, []byte, error) {
+	r, err := s.sealedRelease(ctx, name)
+	if err != nil {
+		return r, nil, err
+	}
+	b, err := s.readVerified(ctx, serverActor, r.ManifestDigest, maxReleaseManifestSize)
+	return r, b, err
+}
+
+// maxReleaseManifestSize bounds a sealed manifest read whole: some 200,000
+// artifacts, far beyond any release.
+const maxReleaseManifestSize = 64 << 20
+
+// OpenReleaseManifest opens the sealed manifest of a release for p, to be
+// served like any stored blob (verified while it streams).
+func (s *Service) OpenReleaseManifest(ctx context.Context, p Principal, name string) (Release, *BlobReader, error) {
+	r, err := s.sealedRelease(ctx, name)
+	if err != nil {
+		return r, nil, err
+	}
+	br, err := s.openBlob(ctx, p, r.ManifestDigest, s.sealedSize(ctx, r))
+	return r, br, err
+}
+
+// sealedSize is the size of a release's sealed manifest. The release
+// records only its digest, but the manifest is a function of the release:
+// when rebuilding it gives the sealed digest, its size is known; otherwise
+// (a release sealed by another version of dml) the stored size stands in,
+// and a wrong size shows as a wrong digest when the manifest is read.
+func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
+	if d, b, err := s.releaseManifest(r); err == nil && d == r.ManifestDigest {
+		return int64(len(b))
+	}
+	if info, err := s.blobs.StatBlob(ctx, r.ManifestDigest); err == nil {
+		return info.Size
+	}
+	return -1 // openBlob's Stat fails the same way
+}
+
+func (s *Service) sealedRelease(ctx context.Context, name string) (Release, error) {
 	r, err := s.meta.GetRelease(ctx, name)
 	if err != nil {
-		return Release{}, nil, err
+		return Release{}, err
 	}
 	if r.ManifestDigest == "" {
-		return r, nil, fmt.Errorf("%w: release %s is not sealed yet", ErrNotFound, name)
+		return r, fmt.Errorf("%w: release %s is not sealed yet", ErrNotFound, name)
 	}
-	rc, err := s.blobs.Open(ctx, r.ManifestDigest, 0, -1)
-	if err != nil {
-		return r, nil, err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return r, nil, err
-	}
-	if digest.FromBytes(buf.Bytes()) != r.ManifestDigest {
-		return r, nil, fmt.Errorf("%w: stored manifest of %s does not match its digest", store.ErrDigestMismatch, name)
-	}
-	return r, buf.Bytes(), nil
+	return r, nil
 }
 
 func deployerFor(p Principal, env string) error {

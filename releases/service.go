@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dmlproject/dml/releases/auditlog"
@@ -45,6 +46,13 @@ type Service struct {
 	// presenting serialises the check and the recording of an evidence
 	// claim's first presentation (admission.go).
 	presenting keyedMutex
+	// verifying serialises the verifications of one blob before a Range
+	// read (integrity.go), so concurrent requests read it once.
+	verifying keyedMutex
+	// integrity counts corrupt blobs found and repaired (integrity.go).
+	integrity integrityCounters
+	// maintenance is held by a running fsck or gc: one at a time.
+	maintenance sync.Mutex
 }
 
 // ServiceOption configures a Service.
@@ -175,7 +183,7 @@ func (s *Service) Push(ctx context.Context, p Principal, req PushRequest) (Artif
 	existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
 	switch {
 	case err == nil:
-		stored, created, err = s.comparePush(ctx, existing, req)
+		stored, created, err = s.comparePush(ctx, p, existing, req)
 	case errors.Is(err, ErrNotFound):
 		stored, created, err = s.pushNew(ctx, p, req)
 	}
@@ -222,14 +230,15 @@ func (s *Service) pushNew(ctx context.Context, p Principal, req PushRequest) (Ar
 	existing, err := s.meta.GetArtifact(ctx, req.Name, req.Version)
 	switch {
 	case err == nil:
-		return s.comparePush(ctx, existing, req)
+		return s.comparePush(ctx, p, existing, req)
 	case !errors.Is(err, ErrNotFound):
 		return Artifact{}, false, err
 	}
-	blob, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	blob, release, err := s.ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
 	if err != nil {
 		return Artifact{}, false, err
 	}
+	defer release()
 	return s.meta.CreateArtifact(ctx, p.Actor(), Artifact{
 		Name:      req.Name,
 		Version:   req.Version,
@@ -246,17 +255,19 @@ func (s *Service) pushNew(ctx context.Context, p Principal, req PushRequest) (Ar
 // are an idempotent no-op (created=false), other bytes are
 // ErrVersionExists. The body is streamed through a reader that verifies
 // it against the stored digest; nothing is written unless the stored blob
-// has gone missing, and then only these very bytes. A declared digest or
-// length that differs from the stored one conflicts before any byte is
-// read.
-func (s *Service) comparePush(ctx context.Context, existing Artifact, req PushRequest) (Artifact, bool, error) {
+// has gone missing, is marked corrupt or changed since it was verified
+// (the repair: see ingest), and then only these very bytes. A declared
+// digest or length that differs from the stored one conflicts before any
+// byte is read.
+func (s *Service) comparePush(ctx context.Context, p Principal, existing Artifact, req PushRequest) (Artifact, bool, error) {
 	conflict := fmt.Errorf("%w: %s:%s holds %s", ErrVersionExists, req.Name, req.Version, existing.Digest)
 	if (req.Digest != "" && req.Digest != existing.Digest) || (req.Size >= 0 && req.Size != existing.Size) {
 		return existing, false, conflict
 	}
-	_, err := s.blobs.Ingest(ctx, req.Body, store.IngestOptions{Digest: existing.Digest, Size: req.Size})
+	_, release, err := s.ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: existing.Digest, Size: req.Size})
 	switch {
 	case err == nil:
+		release()
 		return existing, false, nil
 	case req.Digest == "" && errors.Is(err, store.ErrDigestMismatch):
 		// Other bytes, not a body that contradicts its own checksum.
@@ -321,12 +332,13 @@ const MaxPageSize = 1000
 // Content is an artifact's bytes, ready to be served with Range support.
 type Content struct {
 	Artifact Artifact
-	Reader   *store.ReadSeeker
+	Reader   *BlobReader
 }
 
-// OpenContent authorises p to read the artifact's bytes and opens them:
-// the backend is reached before the caller starts a response. Content that is not admitted is served only to its publisher,
-// admins and auditors.
+// OpenContent authorises p to read the artifact's bytes and opens them
+// (openBlob): the backend is reached, and a corrupt blob refused, before
+// the caller starts a response. Content that is not admitted is served
+// only to its publisher, admins and auditors.
 func (s *Service) OpenContent(ctx context.Context, p Principal, name, version string) (Content, error) {
 	a, err := s.Artifact(ctx, name, version)
 	if err != nil {
@@ -335,11 +347,11 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 	if err := s.authorizeRead(ctx, p, a); err != nil {
 		return Content{}, err
 	}
-	rs, err := s.blobs.OpenReadSeeker(ctx, a.Digest, a.Size)
+	r, err := s.openBlob(ctx, p, a.Digest, a.Size)
 	if err != nil {
 		return Content{}, err
 	}
-	return Content{Artifact: a, Reader: rs}, nil
+	return Content{Artifact: a, Reader: r}, nil
 }
 
 // ErrNotAdmitted refuses content that has not passed admission.

@@ -262,6 +262,9 @@ type Metadata interface {
 	// The access log (refused requests, downloads); not part of the audit log.
 	AccessLog
 
+	// Blob integrity and gc coordination (integrity_types.go).
+	IntegrityStore
+
 	// Events returns recorded events with Seq > after, oldest first.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 

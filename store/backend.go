@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -39,6 +40,21 @@ type Info struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// ETag is an opaque token that changes whenever the object is written,
+	// where the backend has one: the S3 ETag, or on a Unix filesystem the
+	// file's device, inode and change time (which, unlike the modification
+	// time, no one can set back). Empty otherwise.
+	ETag string
+}
+
+// Fingerprint names the state of the object as Stat saw it: its size,
+// modification time and ETag. A write of the object, even one that keeps
+// its size and modification time, gives it another fingerprint on every
+// backend with an ETag; so a blob verified with one fingerprint and found
+// with another has been written since. Compare fingerprints from Stat
+// only: listings may report times at another precision.
+func (i Info) Fingerprint() string {
+	return fmt.Sprintf("%d/%d/%s", i.Size, i.ModTime.UnixNano(), i.ETag)
 }
 
 // Sweeper is implemented by backends that keep hidden partial state of their

@@ -1,6 +1,11 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // Sentinel errors. They are wrapped with context (the digest, the key) and
 // tested with errors.Is.
@@ -26,4 +31,30 @@ var (
 	// filesystem or an exhausted quota). What was being written is gone;
 	// what was stored before is intact.
 	ErrNoSpace = errors.New("no space left in storage")
+	// ErrCorrupt: a stored blob's bytes do not hash to its digest, or it
+	// is not the size it should be. Unlike ErrDigestMismatch and
+	// ErrSizeMismatch, which blame a body being written, it blames what is
+	// stored; the two are never wrapped together.
+	ErrCorrupt = errors.New("stored blob is corrupt")
 )
+
+// CorruptError says which stored blob is corrupt and why. It matches
+// ErrCorrupt, and only ErrCorrupt: the mismatch it describes is the
+// stored copy's, not a body's being written.
+type CorruptError struct {
+	Digest digest.Digest
+	// Reason is what is wrong: the digest its bytes hash to, or its size.
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrCorrupt, e.Digest, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// corrupt reports d corrupt, the reason taken from the verification error.
+func corrupt(d digest.Digest, reason string) error {
+	return &CorruptError{Digest: d, Reason: reason}
+}

@@ -10,10 +10,18 @@ import (
 )
 
 // ReadSeeker presents a stored blob of known size as an io.ReadSeeker
-// without reading anything until Read is called, so http.ServeContent can
-// answer Range requests with one ranged backend read. Seeking only moves
-// the position; the backend reader is reopened at the next Read if the
-// position moved away from it.
+// without reading anything until Read (or Open) is called, so
+// http.ServeContent can answer Range requests with one ranged backend
+// read. Seeking only moves the position; the backend reader is reopened at
+// the next Read if the position moved away from it.
+//
+// A read that starts at offset 0 goes through a VerifyingReader: when the
+// bytes do not hash to the digest, or end before or after the size, the
+// Read that would deliver the last byte returns no data and an error that
+// matches ErrCorrupt (a *CorruptError) instead. Whatever copies from it
+// (an HTTP response) never delivers a complete body that is wrong. Reads
+// from another offset (Range requests) cannot be checked that way: the
+// caller verifies the whole blob first when it has to (see Verify).
 type ReadSeeker struct {
 	ctx    context.Context
 	store  *Store
@@ -22,6 +30,8 @@ type ReadSeeker struct {
 	pos    int64
 	rc     io.ReadCloser
 	rcPos  int64 // where rc will read next
+	// vr verifies a read that started at offset 0; nil otherwise.
+	vr *VerifyingReader
 }
 
 // ReadSeeker returns a lazily opened reader over blob d of the given size.
@@ -49,33 +59,59 @@ func (s *Store) OpenReadSeeker(ctx context.Context, d digest.Digest, size int64)
 func (r *ReadSeeker) Open() error {
 	if r.rc != nil {
 		_ = r.rc.Close()
-		r.rc = nil
+		r.rc, r.vr = nil, nil
 	}
 	rc, err := r.store.Open(r.ctx, r.digest, r.pos, -1)
 	if err != nil {
 		return err
 	}
 	r.rc, r.rcPos = rc, r.pos
+	if r.pos == 0 {
+		r.vr = NewVerifyingReader(rc, r.digest, r.size, -1)
+	}
 	return nil
 }
 
 func (r *ReadSeeker) Read(p []byte) (int, error) {
-	if r.pos >= r.size {
-		return 0, io.EOF
-	}
 	if r.rc == nil || r.rcPos != r.pos {
+		if r.pos >= r.size && r.pos > 0 {
+			return 0, io.EOF
+		}
 		if err := r.Open(); err != nil {
 			return 0, err
 		}
+	}
+	if r.vr != nil {
+		// Read through to the verifying reader's EOF even at the size: a
+		// stored copy longer than its size is corrupt too.
+		n, err := r.vr.Read(p)
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
+			// Withhold the bytes of this Read: they include the last one.
+			return 0, r.corrupt(err)
+		}
+		r.pos += int64(n)
+		r.rcPos = r.pos
+		return n, err
+	}
+	if r.pos >= r.size {
+		return 0, io.EOF
 	}
 	n, err := r.rc.Read(p)
 	r.pos += int64(n)
 	r.rcPos = r.pos
 	if errors.Is(err, io.EOF) && r.pos < r.size {
-		return n, fmt.Errorf("blob %s: %w: ended at %d of %d bytes", r.digest, ErrSizeMismatch, r.pos, r.size)
+		return n, r.corrupt(fmt.Errorf("%w: ended at %d of %d bytes", ErrSizeMismatch, r.pos, r.size))
 	}
 	return n, err
 }
+
+func (r *ReadSeeker) corrupt(err error) error {
+	return corrupt(r.digest, err.Error())
+}
+
+// Verified reports whether the reader has read the whole blob from offset
+// 0 and found that it hashes to its digest.
+func (r *ReadSeeker) Verified() bool { return r.vr != nil && r.vr.Verified() }
 
 func (r *ReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	var abs int64

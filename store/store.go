@@ -79,7 +79,9 @@ func (s *Store) MaxSize() int64 { return s.maxSize }
 type Blob struct {
 	Digest digest.Digest
 	Size   int64
-	// Created is false when the blob was already stored and nothing was written.
+	// Created is false when the blob was already stored and nothing was
+	// written; true when the bytes were written, also over a stored copy
+	// that IngestOptions.Replace asked to replace.
 	Created bool
 }
 
@@ -93,6 +95,22 @@ type IngestOptions struct {
 	Size int64
 	// Algorithm is used when Digest is empty; the default is SHA-256.
 	Algorithm digest.Algorithm
+	// Replace, when set, is asked whether a copy of the blob that is
+	// already stored must be written over rather than kept (it is known
+	// or suspected to be corrupt): the body is then written as if the
+	// blob were new, and replaces the stored copy only once it verified.
+	// It is called once the digest is known and before the store looks
+	// for a stored copy: before the body is read when Digest is set,
+	// after it is hashed otherwise. Its error ends the ingest.
+	Replace func(digest.Digest) (bool, error)
+}
+
+// replace asks opts.Replace, if set.
+func (o IngestOptions) replace(d digest.Digest) (bool, error) {
+	if o.Replace == nil {
+		return false, nil
+	}
+	return o.Replace(d)
 }
 
 // BlobKey returns the backend key of a digest.
@@ -137,15 +155,21 @@ func (s *Store) ingestKnown(ctx context.Context, r io.Reader, opts IngestOptions
 	}
 	vr := NewVerifyingReader(r, d, opts.Size, s.maxSize)
 	key := BlobKey(d)
-	if _, err := s.backend.Stat(ctx, key); err == nil {
+	replace, err := opts.replace(d)
+	if err != nil {
+		return Blob{}, err
+	}
+	if _, err := s.backend.Stat(ctx, key); err == nil && !replace {
 		// Already stored: prove the caller holds the same bytes, write nothing.
 		if _, err := io.Copy(io.Discard, vr); err != nil {
 			return Blob{}, err
 		}
 		return Blob{Digest: d, Size: vr.Count(), Created: false}, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return Blob{}, fmt.Errorf("stat %s: %w", d, err)
 	}
+	// Put replaces a stored copy only with a body that verified: a reader
+	// that fails aborts the write and leaves the old object in place.
 	if err := s.backend.Put(ctx, key, vr, opts.Size); err != nil {
 		return Blob{}, s.classify(vr, d, err)
 	}
@@ -180,7 +204,12 @@ func (s *Store) ingestStaged(ctx context.Context, r io.Reader, opts IngestOption
 	}
 	d := hr.Digest()
 	key := BlobKey(d)
-	if _, err := s.backend.Stat(ctx, key); err == nil {
+	replace, err := opts.replace(d)
+	if err != nil {
+		cleanup()
+		return Blob{}, err
+	}
+	if _, err := s.backend.Stat(ctx, key); err == nil && !replace {
 		cleanup()
 		return Blob{Digest: d, Size: hr.Count(), Created: false}, nil
 	}

@@ -148,17 +148,20 @@ func (c *chunkReader) Close() error {
 	return err
 }
 
-// CommitChunks ingests chunks 0..count-1 of upload id as blob d of the
-// given size, verified while it is written (see Ingest). The chunks are
-// left in place; DeleteChunks removes them once the caller has recorded
-// the blob.
-func (s *Store) CommitChunks(ctx context.Context, id string, count int, d digest.Digest, size int64) (Blob, error) {
+// CommitChunks ingests chunks 0..count-1 of upload id as a blob, verified
+// while it is written (see Ingest; opts.Digest must be set). The chunks
+// are left in place; DeleteChunks removes them once the caller has
+// recorded the blob.
+func (s *Store) CommitChunks(ctx context.Context, id string, count int, opts IngestOptions) (Blob, error) {
+	if opts.Digest == "" {
+		return Blob{}, fmt.Errorf("%w: committing upload %s needs the digest", ErrInvalidDigest, id)
+	}
 	rc, err := s.OpenChunks(ctx, id, count)
 	if err != nil {
 		return Blob{}, err
 	}
 	defer rc.Close()
-	return s.Ingest(ctx, rc, IngestOptions{Digest: d, Size: size})
+	return s.Ingest(ctx, rc, opts)
 }
 
 // DeleteChunks removes every chunk of upload id, including one a failed

@@ -32,6 +32,8 @@ func addClientCommands(root *cobra.Command) {
 		newWhoamiCmd(),
 		newAuditCmd(),
 		newProvenanceCmd(),
+		newFsckCmd(),
+		newGCCmd(),
 	)
 	addReleaseCommands(root)
 }

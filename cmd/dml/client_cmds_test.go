@@ -20,7 +20,7 @@ import (
 // cliEnv points the client commands at a fresh in-process server through
 // DML_SERVER and DML_TOKEN, with no config file and no other DML_*
 // variable leaking in from the developer's shell.
-func cliEnv(t *testing.T) (serverURL, adminToken string) {
+func cliEnv(t *testing.T, opts ...testserver.Option) (serverURL, adminToken string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DML_") {
@@ -29,7 +29,7 @@ func cliEnv(t *testing.T) (serverURL, adminToken string) {
 		}
 	}
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	srv, admin, _ := testserver.New(t)
+	srv, admin, _ := testserver.New(t, opts...)
 	t.Setenv("DML_SERVER", srv.URL)
 	t.Setenv("DML_TOKEN", admin)
 	return srv.URL, admin

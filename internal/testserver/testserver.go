@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -27,28 +28,44 @@ type Server struct {
 	closers    []func() error
 }
 
-// Options adjust a test server.
-type Options struct {
-	// Backend holds the blobs instead of a directory under dir (an S3
-	// bucket, or a fault-injecting wrapper). The server does not close it.
-	Backend store.Backend
-	// API adjusts the HTTP layer's configuration; Service is already set.
-	API func(*api.Config)
-	// Service configures the domain service.
-	Service []releases.ServiceOption
+// Option configures a test server.
+type Option func(*options)
+
+type options struct {
+	backend store.Backend
+	log     *slog.Logger
+	api     func(*api.Config)
+	service []releases.ServiceOption
+}
+
+// WithBackend keeps the blobs in b (an S3 bucket, or a fault-injecting
+// wrapper; the caller closes it) instead of a directory under the
+// server's data directory.
+func WithBackend(b store.Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithLogger gives the service and the HTTP layer a logger; without it
+// they are silent.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithAPI adjusts the HTTP layer's configuration (Service and Logger are
+// already set).
+func WithAPI(f func(*api.Config)) Option { return func(o *options) { o.api = f } }
+
+// WithService configures the domain service.
+func WithService(opts ...releases.ServiceOption) Option {
+	return func(o *options) { o.service = append(o.service, opts...) }
 }
 
 // Start starts a server keeping its data under dir. Close it when done.
 // Tests use New; Start serves examples, which have no testing.T.
-func Start(dir string, opts ...releases.ServiceOption) (*Server, error) {
-	return StartWith(dir, Options{Service: opts})
-}
-
-// StartWith is Start with options.
-func StartWith(dir string, o Options) (*Server, error) {
+func Start(dir string, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx := context.Background()
 	s := &Server{AdminToken: AdminToken}
-	backend := o.Backend
+	backend := o.backend
 	if backend == nil {
 		b, err := fs.New(filepath.Join(dir, "blobs"))
 		if err != nil {
@@ -63,14 +80,14 @@ func StartWith(dir string, o Options) (*Server, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.closers = append(s.closers, meta.Close)
-	s.Service = releases.NewService(meta, store.New(backend), nil, o.Service...)
+	s.Service = releases.NewService(meta, store.New(backend), o.log, o.service...)
 	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	cfg := api.Config{Service: s.Service}
-	if o.API != nil {
-		o.API(&cfg)
+	cfg := api.Config{Service: s.Service, Logger: o.log}
+	if o.api != nil {
+		o.api(&cfg)
 	}
 	s.HTTP = httptest.NewServer(api.New(cfg))
 	s.URL = s.HTTP.URL
@@ -93,15 +110,9 @@ func (s *Server) Close() error {
 // New starts a server whose data lives in t.TempDir and which is closed
 // when the test ends. It returns the HTTP server, the admin token and the
 // domain service (to look behind the API, e.g. at the blob store).
-func New(t testing.TB, opts ...releases.ServiceOption) (*httptest.Server, string, *releases.Service) {
+func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.Service) {
 	t.Helper()
-	return NewWith(t, Options{Service: opts})
-}
-
-// NewWith is New with options.
-func NewWith(t testing.TB, o Options) (*httptest.Server, string, *releases.Service) {
-	t.Helper()
-	s, err := StartWith(t.TempDir(), o)
+	s, err := Start(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}

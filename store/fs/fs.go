@@ -177,7 +177,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (store.Info, error) {
 	if fi.IsDir() {
 		return store.Info{}, fmt.Errorf("fs: stat %s: %w", key, store.ErrNotFound)
 	}
-	return store.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	return store.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag(fi)}, nil
 }
 
 // Move renames src to dst.
@@ -260,7 +260,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(store.Info) e
 		} else if err != nil {
 			return err
 		}
-		return fn(store.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+		return fn(store.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag(fi)})
 	})
 	if err != nil {
 		return fmt.Errorf("fs: list %q: %w", prefix, err)

@@ -342,7 +342,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (store.Info, error) {
 	if err != nil {
 		return store.Info{}, translate("stat", key, err)
 	}
-	return store.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified}, nil
+	return store.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified, ETag: oi.ETag}, nil
 }
 
 // Move copies src to dst and removes src. ComposeObject is used rather than
@@ -393,7 +393,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(store.Info) e
 		if oi.Err != nil {
 			return translate("list", prefix, oi.Err)
 		}
-		info := store.Info{Key: strings.TrimPrefix(oi.Key, b.prefix), Size: oi.Size, ModTime: oi.LastModified}
+		info := store.Info{Key: strings.TrimPrefix(oi.Key, b.prefix), Size: oi.Size, ModTime: oi.LastModified, ETag: oi.ETag}
 		if err := fn(info); err != nil {
 			return err
 		}

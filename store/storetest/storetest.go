@@ -41,6 +41,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("Backend", func(t *testing.T) { runBackend(t, fresh) })
 	t.Run("Store", func(t *testing.T) { runStore(t, fresh) })
 	t.Run("Uploads", func(t *testing.T) { runUploads(t, fresh) })
+	t.Run("Integrity", func(t *testing.T) { runIntegrity(t, fresh) })
 }
 
 // assertNoLeftovers fails t if staging keys or backend partial writes

@@ -46,7 +46,7 @@ func runUploads(t *testing.T, fresh func(*testing.T) store.Backend) {
 			t.Fatalf("chunks read back: %d bytes, %v; want the %d bytes written", len(got), err, len(data))
 		}
 		d := digest.SHA512.FromBytes(data)
-		blob, err := s.CommitChunks(ctx, "up1", 3, d, int64(len(data)))
+		blob, err := s.CommitChunks(ctx, "up1", 3, store.IngestOptions{Digest: d, Size: int64(len(data))})
 		if err != nil || blob.Digest != d || !blob.Created {
 			t.Fatalf("commit = %+v, %v", blob, err)
 		}
@@ -68,7 +68,7 @@ func runUploads(t *testing.T, fresh func(*testing.T) store.Backend) {
 			t.Fatal(err)
 		}
 		wrong := digest.FromString("something else")
-		if _, err := s.CommitChunks(ctx, "up2", 1, wrong, int64(len(data))); !errors.Is(err, store.ErrDigestMismatch) {
+		if _, err := s.CommitChunks(ctx, "up2", 1, store.IngestOptions{Digest: wrong, Size: int64(len(data))}); !errors.Is(err, store.ErrDigestMismatch) {
 			t.Errorf("commit with the wrong digest: %v, want ErrDigestMismatch", err)
 		}
 		if ok, err := s.Exists(ctx, wrong); ok || err != nil {

@@ -1,0 +1,387 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dmlproject/dml/releases"
+	"github.com/opencontainers/go-digest"
+)
+
+var _ releases.IntegrityStore = (*DB)(nil)
+
+func checkDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%w: digest %q: %v", releases.ErrInvalidInput, d, err)
+	}
+	return nil
+}
+
+// BlobIntegrity returns what is known of d; a zero record when nothing is.
+func (db *DB) BlobIntegrity(ctx context.Context, d digest.Digest) (releases.BlobIntegrity, error) {
+	if err := checkDigest(d); err != nil {
+		return releases.BlobIntegrity{}, err
+	}
+	rec, _, err := db.blobIntegrity(ctx, db.sql, d)
+	if err != nil {
+		return releases.BlobIntegrity{}, fmt.Errorf("sqlstore: integrity of %s: %w", d, err)
+	}
+	return rec, nil
+}
+
+// blobIntegrity reads the record of d and whether there is one.
+func (db *DB) blobIntegrity(ctx context.Context, q querier, d digest.Digest) (releases.BlobIntegrity, bool, error) {
+	rec := releases.BlobIntegrity{Digest: d}
+	var verifiedAt, corruptAt sql.NullInt64
+	err := q.QueryRowContext(ctx, db.q(`SELECT verified_state, verified_at, corrupt_at, corrupt_reason
+		FROM blob_integrity WHERE digest = ?`), d.String()).
+		Scan(&rec.VerifiedState, &verifiedAt, &corruptAt, &rec.CorruptReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, db.translate(err)
+	}
+	if verifiedAt.Valid {
+		rec.VerifiedAt = fromNanos(verifiedAt.Int64)
+	}
+	if corruptAt.Valid {
+		t := fromNanos(corruptAt.Int64)
+		rec.CorruptAt = &t
+	}
+	return rec, true, nil
+}
+
+// RecordBlobVerified stores d's verified state, clearing a corrupt mark
+// (and then recording blob.repaired).
+func (db *DB) RecordBlobVerified(ctx context.Context, actor releases.Actor, d digest.Digest, state, source string, at time.Time) (bool, error) {
+	if err := checkDigest(d); err != nil {
+		return false, err
+	}
+	if state == "" || source == "" {
+		return false, fmt.Errorf("%w: a verified blob needs its state and source", releases.ErrInvalidInput)
+	}
+	at, ok := db.timeOrNow(at)
+	if !ok {
+		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+	}
+	var repaired bool
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		rec, _, err := db.blobIntegrity(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_integrity (digest, verified_state, verified_at, corrupt_at, corrupt_reason)
+			VALUES (?, ?, ?, NULL, '')
+			ON CONFLICT (digest) DO UPDATE SET verified_state = excluded.verified_state, verified_at = excluded.verified_at,
+				corrupt_at = NULL, corrupt_reason = ''`),
+			d.String(), state, toNanos(at)); err != nil {
+			return err
+		}
+		if !rec.Corrupt() {
+			return nil
+		}
+		repaired = true
+		return db.recordEvent(ctx, tx, at, actor, releases.ActionBlobRepaired, d.String(), struct {
+			Source string `json:"source"`
+		}{source})
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: record %s verified: %w", d, db.translate(err))
+	}
+	return repaired, nil
+}
+
+// MarkBlobCorrupt marks d corrupt and records blob.corrupt, unless it is
+// marked already.
+func (db *DB) MarkBlobCorrupt(ctx context.Context, actor releases.Actor, d digest.Digest, reason, source string, at time.Time) (bool, error) {
+	if err := checkDigest(d); err != nil {
+		return false, err
+	}
+	if reason == "" || source == "" {
+		return false, fmt.Errorf("%w: a corrupt blob needs a reason and a source", releases.ErrInvalidInput)
+	}
+	at, ok := db.timeOrNow(at)
+	if !ok {
+		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+	}
+	var marked bool
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		rec, _, err := db.blobIntegrity(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		if rec.Corrupt() {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_integrity (digest, verified_state, verified_at, corrupt_at, corrupt_reason)
+			VALUES (?, '', NULL, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET verified_state = '', verified_at = NULL,
+				corrupt_at = excluded.corrupt_at, corrupt_reason = excluded.corrupt_reason`),
+			d.String(), toNanos(at), reason); err != nil {
+			return err
+		}
+		marked = true
+		return db.recordEvent(ctx, tx, at, actor, releases.ActionBlobCorrupt, d.String(), struct {
+			Reason string `json:"reason"`
+			Source string `json:"source"`
+		}{reason, source})
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: mark %s corrupt: %w", d, db.translate(err))
+	}
+	return marked, nil
+}
+
+// referenceArms are the catalogue's references to blobs, one SELECT per
+// table that names digests: the digest, the size it records (-1 for none),
+// and which entry holds it. Each arm's digest column is indexed.
+var referenceArms = []struct {
+	table, digest, size, kind, name, where string
+}{
+	{"artifacts", "digest", "size", "artifact", "name || ':' || version", ""},
+	{"evidence", "digest", "size", "evidence", "artifact_name || ':' || artifact_version", ""},
+	{"release_artifacts", "digest", "-1", "release", "'release:' || release_name", ""},
+	{"oci_manifests", "digest", "size", "oci-manifest", "repository || '@' || digest", ""},
+	{"oci_manifest_refs", "ref", "-1", "oci-ref", "repository || '@' || manifest", "external = 0 AND "},
+	{"oci_blob_links", "digest", "size", "oci-link", "repository", ""},
+	// manifest_digest is computed from the document (migration 0007).
+	{"releases", "manifest_digest", "-1", "release-manifest", "'release:' || name", ""},
+}
+
+// referenced reports whether the catalogue refers to d.
+func (db *DB) referenced(ctx context.Context, q querier, d digest.Digest) (bool, error) {
+	query := "SELECT CASE WHEN"
+	args := []any{}
+	for i, a := range referenceArms {
+		if i > 0 {
+			query += " OR"
+		}
+		query += " EXISTS (SELECT 1 FROM " + a.table + " WHERE " + a.where + a.digest + " = ?)"
+		args = append(args, d.String())
+	}
+	query += " THEN 1 ELSE 0 END"
+	var n int
+	if err := q.QueryRowContext(ctx, db.q(query), args...).Scan(&n); err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// BlobReferenced reports whether the catalogue refers to d.
+func (db *DB) BlobReferenced(ctx context.Context, d digest.Digest) (bool, error) {
+	if err := checkDigest(d); err != nil {
+		return false, err
+	}
+	ok, err := db.referenced(ctx, db.sql, d)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: references to %s: %w", d, db.translate(err))
+	}
+	return ok, nil
+}
+
+// ReferencedBlobs pages through the distinct (digest, size) pairs the
+// catalogue refers to. Each arm reads at most one page, in order, from
+// its digest index, starting at the cursor; the union of those is sorted
+// and cut to the page. A page costs its own size, not the catalogue's:
+// a UNION filtered and limited only from outside would be sorted whole
+// for every page.
+func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit int) ([]releases.BlobRef, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", releases.ErrInvalidInput)
+	}
+	afterSize := after.Size
+	if after.Digest == "" {
+		afterSize = -2 // below any recorded size, -1 included
+	}
+	query := "SELECT digest, size FROM ("
+	var args []any
+	for i, a := range referenceArms {
+		if i > 0 {
+			query += " UNION"
+		}
+		query += " SELECT * FROM (SELECT " + a.digest + " AS digest, " + a.size + " AS size FROM " + a.table +
+			" WHERE " + a.where + a.digest + " >= ? AND (" + a.digest + " > ? OR " + a.size + " > ?)" +
+			" ORDER BY 1, 2 LIMIT ?) AS " + a.table
+		args = append(args, after.Digest.String(), after.Digest.String(), afterSize, limit)
+	}
+	query += ") AS refs ORDER BY digest, size LIMIT ?"
+	args = append(args, limit)
+	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: referenced blobs: %w", db.translate(err))
+	}
+	defer rows.Close()
+	out := []releases.BlobRef{}
+	for rows.Next() {
+		var d string
+		var r releases.BlobRef
+		if err := rows.Scan(&d, &r.Size); err != nil {
+			return nil, fmt.Errorf("sqlstore: referenced blobs: %w", err)
+		}
+		r.Digest = digest.Digest(d)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: referenced blobs: %w", db.translate(err))
+	}
+	return out, nil
+}
+
+// BlobHolders lists the catalogue entries that refer to d.
+func (db *DB) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]releases.BlobHolder, error) {
+	if err := checkDigest(d); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", releases.ErrInvalidInput)
+	}
+	query := "SELECT kind, name FROM ("
+	var args []any
+	for i, a := range referenceArms {
+		if i > 0 {
+			query += " UNION"
+		}
+		query += " SELECT '" + a.kind + "' AS kind, " + a.name + " AS name FROM " + a.table + " WHERE " + a.where + a.digest + " = ?"
+		args = append(args, d.String())
+	}
+	query += ") AS holders ORDER BY kind, name LIMIT ?"
+	args = append(args, limit)
+	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: holders of %s: %w", d, db.translate(err))
+	}
+	defer rows.Close()
+	out := []releases.BlobHolder{}
+	for rows.Next() {
+		var h releases.BlobHolder
+		if err := rows.Scan(&h.Kind, &h.Name); err != nil {
+			return nil, fmt.Errorf("sqlstore: holders of %s: %w", d, err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: holders of %s: %w", d, db.translate(err))
+	}
+	return out, nil
+}
+
+// ClaimBlob records a writer's claim on d, unless a deletion of d begun at
+// or after deletionsAfter is under way.
+func (db *DB) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
+	if err := checkDigest(d); err != nil {
+		return err
+	}
+	if id == "" {
+		return fmt.Errorf("%w: empty claim id", releases.ErrInvalidInput)
+	}
+	at, ok := db.timeOrNow(at)
+	if !ok {
+		return fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var started int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT started_at FROM blob_deletions WHERE digest = ?`), d.String()).Scan(&started)
+		switch {
+		case err == nil && started >= toNanos(deletionsAfter):
+			return fmt.Errorf("%w: %s, since %s", releases.ErrBlobCollecting, d, fromNanos(started).Format(time.RFC3339Nano))
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO blob_claims (id, digest, claimed_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, claimed_at = excluded.claimed_at`),
+			id, d.String(), toNanos(at))
+		return err
+	})
+	if errors.Is(err, releases.ErrBlobCollecting) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: claim %s: %w", d, db.translate(err))
+	}
+	return nil
+}
+
+// DropBlobClaim removes a claim.
+func (db *DB) DropBlobClaim(ctx context.Context, id string) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_claims WHERE id = ?`), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: drop claim %s: %w", id, db.translate(err))
+	}
+	return nil
+}
+
+// BeginBlobDeletion records that d is about to be deleted, unless it is
+// referenced or claimed. The checks and the record share one transaction:
+// a writer's claim or reference commits either before it (and the
+// deletion does not begin) or after it (and the writer sees the deletion).
+func (db *DB) BeginBlobDeletion(ctx context.Context, d digest.Digest, at, claimsAfter time.Time) (bool, error) {
+	if err := checkDigest(d); err != nil {
+		return false, err
+	}
+	at, ok := db.timeOrNow(at)
+	if !ok {
+		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+	}
+	var begun bool
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		ref, err := db.referenced(ctx, tx, d)
+		if err != nil || ref {
+			return err
+		}
+		var claims int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM blob_claims WHERE digest = ? AND claimed_at >= ?`),
+			d.String(), toNanos(claimsAfter)).Scan(&claims); err != nil {
+			return err
+		}
+		if claims > 0 {
+			return nil
+		}
+		// Claims older than that were left by writers that died.
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_claims WHERE digest = ?`), d.String()); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_deletions (digest, started_at) VALUES (?, ?)
+			ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at`), d.String(), toNanos(at)); err != nil {
+			return err
+		}
+		begun = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: begin deleting %s: %w", d, db.translate(err))
+	}
+	return begun, nil
+}
+
+// EndBlobDeletion ends a deletion; when the blob was deleted its integrity
+// record goes and blob.collected is recorded.
+func (db *DB) EndBlobDeletion(ctx context.Context, actor releases.Actor, d digest.Digest, deleted bool, size int64) error {
+	if err := checkDigest(d); err != nil {
+		return err
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_deletions WHERE digest = ?`), d.String()); err != nil {
+			return err
+		}
+		if !deleted {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_integrity WHERE digest = ?`), d.String()); err != nil {
+			return err
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionBlobCollected, d.String(), struct {
+			Size int64 `json:"size"`
+		}{size})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: end deleting %s: %w", d, db.translate(err))
+	}
+	return nil
+}
