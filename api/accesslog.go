@@ -51,6 +51,13 @@ func (s *Server) recordAccess(c *gin.Context) {
 		outcome = releases.AccessDenied
 	case status == http.StatusConflict:
 		outcome = releases.AccessConflict
+	case status >= 500 && c.Request.Method == http.MethodGet:
+		// A download the server could not serve (BLOB_CORRUPT,
+		// STORAGE_UNAVAILABLE): who asked for what is worth keeping.
+		if key, ok := s.routeOf(c); !ok || !s.rules[key].Download {
+			return
+		}
+		outcome = releases.AccessFailed
 	case status >= 200 && status < 300 && c.Request.Method == http.MethodGet:
 		key, ok := s.routeOf(c)
 		if !ok || !s.rules[key].Download {

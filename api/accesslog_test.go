@@ -315,41 +315,69 @@ func matches(got, want accessView) bool {
 		eq(got.Path, want.Path) && (want.Status == 0 || got.Status == want.Status)
 }
 
-// TestAccessLogAbortedDownload: a download that ends before its
-// Content-Length (here a blob cut short on disk) is recorded as aborted,
-// not served.
+// TestAccessLogAbortedDownload: a download cut off after its headers
+// (here a blob whose last byte was flipped on disk) is recorded as
+// aborted, not served; one refused before any content (a blob cut short,
+// 500 BLOB_CORRUPT) is recorded as failed.
 func TestAccessLogAbortedDownload(t *testing.T) {
 	w := newAccessWorld(t)
-	var blobFile string
-	err := filepath.WalkDir(filepath.Join(w.dir, "blobs"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && d.Name() == w.layer.Encoded() {
-			blobFile = p
+	blobFile := func(d digest.Digest) string {
+		var found string
+		err := filepath.WalkDir(filepath.Join(w.dir, "blobs"), func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && e.Name() == d.Encoded() {
+				found = p
+			}
+			return err
+		})
+		if err != nil || found == "" {
+			t.Fatalf("blob file of %s not found: %v", d, err)
 		}
-		return err
-	})
-	if err != nil || blobFile == "" {
-		t.Fatalf("blob file of %s not found: %v", w.layer, err)
+		return found
 	}
-	data, err := os.ReadFile(blobFile)
+	download := func(path string) {
+		req, _ := http.NewRequest(http.MethodGet, w.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+w.lc.Tokens["pipeline"])
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			got, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && rerr == nil {
+				t.Fatalf("GET %s: the damaged blob was served whole (%d bytes)", path, len(got))
+			}
+		}
+	}
+
+	// A large blob with its last byte flipped: the headers and most of
+	// the body are out when the mismatch shows, so the transfer is cut.
+	big := bytes.Repeat([]byte("access-log "), 100_000)
+	if code := apiCall(t, http.MethodPut, w.url+"/api/v1/artifacts/payments/big/versions/1.0", w.lc.Tokens["pipeline"], big, nil); code != http.StatusCreated {
+		t.Fatalf("push payments/big: %d", code)
+	}
+	file := blobFile(digest.FromBytes(big))
+	flipped := bytes.Clone(big)
+	flipped[len(flipped)-1] ^= 0xff
+	if err := os.WriteFile(file, flipped, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	download("/api/v1/artifacts/payments/big/versions/1.0/content")
+	recs := w.all(t, url.Values{"subject": {"payments/big:1.0"}}, 10)
+	if len(recs) != 1 || recs[0].Outcome != "aborted" {
+		t.Fatalf("records of the cut download: %+v; want one, aborted", recs)
+	}
+
+	// A truncated blob is refused before anything is sent (500
+	// BLOB_CORRUPT): a failed download, recorded as such.
+	data, err := os.ReadFile(blobFile(w.layer))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(blobFile, data[:len(data)/2], 0o600); err != nil {
+	if err := os.WriteFile(blobFile(w.layer), data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, w.url+"/v2/team/app/blobs/"+w.layer.String(), nil)
-	req.Header.Set("Authorization", "Bearer "+w.lc.Tokens["pipeline"])
-	resp, err := http.DefaultClient.Do(req)
-	if err == nil {
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && bytes.Equal(got, data) {
-			t.Fatal("the cut blob was served whole")
-		}
-	}
-	recs := w.all(t, url.Values{"subject": {"team/app@" + w.layer.String()}}, 10)
-	if len(recs) != 1 || recs[0].Outcome != "aborted" {
-		t.Fatalf("records of the cut download: %+v; want one, aborted", recs)
+	download("/v2/team/app/blobs/" + w.layer.String())
+	recs = w.all(t, url.Values{"subject": {"team/app@" + w.layer.String()}}, 10)
+	if len(recs) != 1 || recs[0].Outcome != "failed" || recs[0].Status != http.StatusInternalServerError {
+		t.Fatalf("records of the refused download: %+v; want one, failed with 500", recs)
 	}
 }
 

@@ -26,6 +26,9 @@ const (
 	AccessServed AccessOutcome = "served"
 	// AccessAborted: a download was cut off after its headers were sent.
 	AccessAborted AccessOutcome = "aborted"
+	// AccessFailed: a download answered with a server-side error before
+	// any content (a corrupt blob, the blob store unreachable).
+	AccessFailed AccessOutcome = "failed"
 	// AccessUnauthorized: no valid token (401).
 	AccessUnauthorized AccessOutcome = "unauthorized"
 	// AccessDenied: the token may not do this (403).
