@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/dmlproject/dml/internal/strictjson"
 )
 
 // What cosign v2 pushes to a registry (see testdata/cosign-oci/README.md).
@@ -157,7 +159,7 @@ func parseSimpleSigning(payload []byte, keyID string) (*simpleSigningPayload, er
 		return nil, verr(Malformed, FormatCosignOCI, keyID, "empty payload")
 	}
 	var p simpleSigningPayload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	if err := strictjson.Unmarshal(payload, &p); err != nil {
 		return nil, verr(Malformed, FormatCosignOCI, keyID, "simple-signing payload: %w", err)
 	}
 	switch {

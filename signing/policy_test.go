@@ -51,6 +51,38 @@ func TestParsePolicy(t *testing.T) {
 	}
 }
 
+// TestParsePolicyRefusesAmbiguity: a policy that two readers could take
+// differently is refused, in JSON and in YAML. Before, the last of two
+// equal keys won (JSON and YAML), keys differing only in case were merged
+// by the decoder, and a second JSON value or YAML document was ignored.
+func TestParsePolicyRefusesAmbiguity(t *testing.T) {
+	rule := `{"match":"payments/*","signatures":{"keys":["ci"]}}`
+	for _, tc := range []struct{ name, doc string }{
+		{"JSON duplicate key", `{"rules":[` + rule + `],"rules":[]}`},
+		{"JSON duplicate key in a rule", `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},"match":"*"}]}`},
+		{"JSON duplicate by case", `{"rules":[` + rule + `],"RULES":[]}`},
+		{"JSON duplicate by escape", `{"rules":[` + rule + `],"rul\u0065s":[]}`},
+		{"JSON second value", `{"rules":[` + rule + `]} {"rules":[]}`},
+		{"JSON trailing garbage", `{"rules":[` + rule + `]} x`},
+		{"JSON too deep", `{"rules":[` + rule + `],"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`},
+		{"YAML duplicate key", "rules: []\nrules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n"},
+		{"YAML duplicate key in a rule", "rules:\n  - match: payments/*\n    match: '*'\n    signatures: {keys: [ci]}\n"},
+		{"YAML duplicate by case", "rules: []\nRules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n"},
+		{"YAML second document", "rules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n---\nrules: []\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte(tc.doc))
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("ParsePolicy(%q) = %+v, %v; want ErrInvalidPolicy", tc.doc, p, err)
+			}
+		})
+	}
+	// Flow-style YAML, which is not JSON, is still YAML.
+	if _, err := ParsePolicy([]byte("{rules: [{match: payments/*, signatures: {keys: [ci]}}]}")); err != nil {
+		t.Errorf("flow-style YAML: %v", err)
+	}
+}
+
 func TestPolicyValidation(t *testing.T) {
 	tests := []struct {
 		name   string

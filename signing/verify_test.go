@@ -85,6 +85,15 @@ func TestVerifyRefusals(t *testing.T) {
 			_ = json.Unmarshal(dsse, &env)
 			m["dsseEnvelope"] = env
 		}), artifactDigest, Malformed},
+		// A key named twice: the last one wins for encoding/json, the
+		// first for other parsers, so the evidence could verify as one
+		// thing here and mean another elsewhere.
+		{"DSSE envelope naming a key twice", appendKey(dsse, `"payloadType":"text/plain"`), artifactDigest, Malformed},
+		{"bundle naming a key twice", appendKey(msgBundle, `"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"`), artifactDigest, Malformed},
+		{"signed statement naming its subject twice", signEnvelope(t, sv, InTotoPayloadType, []byte(`{"_type":"`+StatementV1+`","predicateType":"`+PredicateTestResult+
+			`","subject":[{"name":"x","digest":{"sha256":"`+otherDigest.Encoded()+`"}}],"subject":[{"name":"a","digest":{"sha256":"`+artifactDigest.Encoded()+`"}}],"predicate":{"result":"PASSED"}}`)), artifactDigest, Malformed},
+		{"signed statement naming its subject twice by case", signEnvelope(t, sv, InTotoPayloadType, []byte(`{"_type":"`+StatementV1+`","predicateType":"`+PredicateTestResult+
+			`","Subject":[{"name":"x","digest":{"sha256":"`+otherDigest.Encoded()+`"}}],"subject":[{"name":"a","digest":{"sha256":"`+artifactDigest.Encoded()+`"}}],"predicate":{"result":"PASSED"}}`)), artifactDigest, Malformed},
 		{"keyless bundle (certificate)", keyless("certificate", map[string]any{"rawBytes": "MIIB"}), artifactDigest, Unsupported},
 		{"keyless bundle (chain)", keyless("x509CertificateChain", map[string]any{"certificates": []any{map[string]any{"rawBytes": "MIIB"}}}), artifactDigest, Unsupported},
 		{"keyless attestation bundle", editJSON(t, attBundle, func(m map[string]any) {
@@ -125,6 +134,12 @@ func TestVerifyRefusals(t *testing.T) {
 		err = VerifyBlobSignature(ci, artifactDigest, []byte("%%%"), nil)
 		wantReason(t, err, Malformed)
 	})
+}
+
+// appendKey adds member (`"key":value`) at the end of the JSON object b.
+func appendKey(b []byte, member string) []byte {
+	b = bytes.Clone(bytes.TrimSuffix(bytes.TrimSpace(b), []byte("}")))
+	return append(append(b, ','), member+"}"...)
 }
 
 // DSSE allows either base64 alphabet; tools differ on padding.
