@@ -122,7 +122,9 @@ func uploadState(c *gin.Context, u releases.UploadSession) {
 }
 
 // contentRange parses a chunk's Content-Range, "START-END" (inclusive; a
-// "bytes " prefix is tolerated); nil when there is none.
+// "bytes " prefix is tolerated); nil when there is none. A header that is
+// not such a range is a bad request (BLOB_UPLOAD_INVALID), not an
+// out-of-order chunk: resuming from the upload's offset would not help.
 func contentRange(c *gin.Context) (*releases.ChunkRange, error) {
 	h := strings.TrimSpace(c.GetHeader("Content-Range"))
 	if h == "" {
@@ -134,7 +136,7 @@ func contentRange(c *gin.Context) (*releases.ChunkRange, error) {
 	a, err1 := strconv.ParseInt(start, 10, 64)
 	b, err2 := strconv.ParseInt(end, 10, 64)
 	if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
-		return nil, fmt.Errorf("%w: Content-Range %q is not START-END", releases.ErrChunkOutOfOrder, c.GetHeader("Content-Range"))
+		return nil, fmt.Errorf("%w: Content-Range %q is not START-END", releases.ErrUploadInvalid, c.GetHeader("Content-Range"))
 	}
 	return &releases.ChunkRange{Start: a, End: b}, nil
 }
