@@ -434,11 +434,6 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 	if n < 0 || n > MaxPageSize {
 		return TagList{}, fmt.Errorf("%w: n must be between 1 and %d", ErrInvalidInput, MaxPageSize)
 	}
-	if last != "" {
-		if err := ValidateVersion(last); err != nil {
-			return TagList{}, fmt.Errorf("last: %w", err)
-		}
-	}
 	if n == 0 {
 		n = MaxPageSize
 	}
