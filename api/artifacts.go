@@ -202,7 +202,7 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 	// Content-Length; the reader opens the backend only at the first Read.
 	// Its own plain-text errors are replaced by the API's error shape.
 	w := &serveContentWriter{ResponseWriter: c.Writer}
-	http.ServeContent(w, c.Request, "", time.Time{}, content.Reader)
+	serveContent(w, c.Request, content.Reader)
 	switch w.failed {
 	case 0:
 	case http.StatusRequestedRangeNotSatisfiable:

@@ -393,6 +393,8 @@ func TestHostileInput(t *testing.T) {
 		{name: "Basic credentials not base64", method: "GET", target: "/v2/payments/web/tags/list", headers: []string{"Authorization", "Basic %%%"}, status: 401, code: "UNAUTHORIZED"},
 		{name: "Basic credentials with SQL", method: "GET", target: "/v2/payments/web/tags/list", headers: []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin' --:' OR '1'='1"))}, status: 401, code: "UNAUTHORIZED"},
 		{name: "Range past the end", method: "GET", target: art + "/content", as: "publisher", headers: []string{"Range", "bytes=99999999-"}, status: 416, code: "RANGE_INVALID"},
+		{name: "Range of an empty suffix", method: "GET", target: art + "/content", as: "publisher", headers: []string{"Range", "bytes=-0"}, status: 416, code: "RANGE_INVALID"},
+		{name: "OCI Range of an empty suffix", method: "GET", target: "/v2/payments/web/blobs/" + e.image.layer.Digest.String(), as: "publisher", headers: []string{"Range", "bytes=-+0"}, status: 416, code: "RANGE_INVALID"},
 		{name: "OCI Range past the end", method: "GET", target: "/v2/payments/web/blobs/" + e.image.layer.Digest.String(), as: "publisher", headers: []string{"Range", "bytes=" + strconv.Itoa(1<<30) + "-"}, status: 416, code: "RANGE_INVALID"},
 	}
 

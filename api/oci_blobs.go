@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
@@ -32,7 +31,7 @@ func (s *Server) serveOCIContent(c *gin.Context, d digest.Digest, size int64, rs
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("ETag", `"`+d.String()+`"`)
 	w := &serveContentWriter{ResponseWriter: c.Writer}
-	http.ServeContent(w, c.Request, "", time.Time{}, rs)
+	serveContent(w, c.Request, rs)
 	switch w.failed {
 	case 0:
 	case http.StatusRequestedRangeNotSatisfiable:
