@@ -1,9 +1,15 @@
 package releases
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dmlproject/dml/internal/strictjson"
+	"github.com/dmlproject/dml/store"
 )
 
 const (
@@ -31,4 +37,50 @@ func TestParseManifestRefusesAmbiguity(t *testing.T) {
 			t.Errorf("%s: ParseManifest = %v, want ErrManifestInvalid", name, err)
 		}
 	}
+}
+
+// FuzzParseManifest: a manifest that parses is unambiguous JSON of a known
+// type whose references are all valid digests, and parsing it is stable:
+// the same body parses to the same result, and so does the body decoded
+// and encoded again (parse(format(x)) == parse(x)).
+func FuzzParseManifest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
+		m, err := ParseManifest(body, contentType)
+		if err != nil {
+			if !errors.Is(err, ErrManifestInvalid) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("ParseManifest(%q) = %v, neither invalid nor unsupported", body, err)
+			}
+			return
+		}
+		if err := strictjson.Check(body); err != nil {
+			t.Fatalf("ParseManifest accepted ambiguous JSON %q: %v", body, err)
+		}
+		if !knownManifestTypes[m.MediaType] {
+			t.Fatalf("ParseManifest accepted media type %q", m.MediaType)
+		}
+		for _, r := range m.Refs {
+			if err := store.ValidateDigest(r.Digest); err != nil {
+				t.Fatalf("ParseManifest(%q) refers to %q", body, r.Digest)
+			}
+		}
+		if m.Subject != "" && store.ValidateDigest(m.Subject) != nil {
+			t.Fatalf("ParseManifest(%q) has the subject %q", body, m.Subject)
+		}
+		if again, err := ParseManifest(body, contentType); err != nil || !reflect.DeepEqual(again, m) {
+			t.Fatalf("ParseManifest(%q) is not stable: %+v, then %+v, %v", body, m, again, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		reencoded, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := ParseManifest(reencoded, contentType); err != nil || !reflect.DeepEqual(again, m) {
+			t.Fatalf("ParseManifest(%q) = %+v, but its re-encoding %q gives %+v, %v", body, m, reencoded, again, err)
+		}
+	})
 }

@@ -1,10 +1,14 @@
 package signing
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 const examplePolicyJSON = `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"],"threshold":1},
@@ -174,4 +178,39 @@ func TestRuleFor(t *testing.T) {
 	if r := (&Policy{Rules: []Rule{rule("payments/*")}}).RuleFor("orders/api"); r != nil {
 		t.Errorf("RuleFor without a match = %s, want nil", r.Match)
 	}
+}
+
+// FuzzParsePolicy: a policy that parses validates, and its canonical JSON
+// is a fixed point: format(parse(format(parse(x)))) == format(parse(x)),
+// through JSON and through YAML alike.
+func FuzzParsePolicy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("ParsePolicy(%q) = %v, not ErrInvalidPolicy", doc, err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParsePolicy(%q) accepted an invalid policy: %v", doc, err)
+		}
+		canonical, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asYAML, err := yaml.JSONToYAML(canonical)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, again := range [][]byte{canonical, asYAML} {
+			q, err := ParsePolicy(again)
+			if err != nil {
+				t.Fatalf("ParsePolicy(%q) = %s, which does not parse again: %v", doc, again, err)
+			}
+			if b, _ := json.Marshal(q); !bytes.Equal(b, canonical) {
+				t.Fatalf("ParsePolicy(%q) = %s, but %q parses to %s", doc, canonical, again, b)
+			}
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/strictjson"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -350,4 +351,68 @@ func TestVerificationErrorMessage(t *testing.T) {
 	if ReasonOf(err) != BadSignature || ReasonOf(errors.New("x")) != "" {
 		t.Error("ReasonOf")
 	}
+}
+
+// FuzzVerifyEvidence feeds any bytes to the evidence verifier, as
+// signatures, Sigstore bundles, DSSE envelopes or cosign OCI signatures
+// about the fixture tarball and the fixture image. It must never panic;
+// a refusal is a *VerificationError with a known reason; and evidence that
+// verifies is verified by the trusted key, is stored under the SHA-256 of
+// its bytes, and, as an attestation, names the artifact.
+func FuzzVerifyEvidence(f *testing.F) {
+	keys := []*PublicKey{ciKey(f)}
+	reasons := map[Reason]bool{BadSignature: true, UntrustedKey: true, SubjectMismatch: true, Malformed: true, Unsupported: true}
+	f.Fuzz(func(t *testing.T, evidence []byte) {
+		for _, artifact := range []digest.Digest{artifactDigest, imageDigest} {
+			ev, err := VerifyEvidence(keys, artifact, evidence, nil)
+			if err != nil {
+				var ve *VerificationError
+				if !errors.As(err, &ve) || !reasons[ve.Reason] {
+					t.Fatalf("VerifyEvidence(%q) = %v, not a verification error with a known reason", evidence, err)
+				}
+				continue
+			}
+			if ev.KeyID != "ci" || ev.Digest != EvidenceDigest(evidence) || ev.Format == "" {
+				t.Fatalf("VerifyEvidence(%q) = %+v", evidence, ev)
+			}
+			switch ev.Kind {
+			case KindSignature:
+			case KindAttestation:
+				if ev.Statement == nil || !ev.Statement.Names(artifact) || ev.PredicateType == "" {
+					t.Fatalf("attestation %q verified without naming %s: %+v", evidence, artifact, ev.Statement)
+				}
+			default:
+				t.Fatalf("VerifyEvidence(%q) = kind %q", evidence, ev.Kind)
+			}
+		}
+	})
+}
+
+// FuzzVerifySignedStatement signs any payload with the trusted key, as an
+// in-toto DSSE envelope, so the statement parser behind the signature
+// check is reached: a statement that verifies is unambiguous JSON of a
+// known type that names the artifact, and one that is ambiguous is
+// refused as malformed.
+func FuzzVerifySignedStatement(f *testing.F) {
+	keys := []*PublicKey{ciKey(f)}
+	signer := ciSigner(f)
+	f.Fuzz(func(t *testing.T, statement []byte) {
+		env := signEnvelope(t, signer, InTotoPayloadType, statement)
+		ev, err := VerifyEvidence(keys, artifactDigest, env, nil)
+		if err != nil {
+			var ve *VerificationError
+			// An empty payload is refused before any key is tried.
+			if !errors.As(err, &ve) || (ve.Reason != Malformed && ve.Reason != Unsupported && ve.Reason != SubjectMismatch) || (ve.KeyID != "ci" && len(statement) > 0) {
+				t.Fatalf("statement %q: %v (a signed statement is malformed, unsupported or about something else)", statement, err)
+			}
+			return
+		}
+		if err := strictjson.Check(statement); err != nil {
+			t.Fatalf("statement %q verified although it is ambiguous: %v", statement, err)
+		}
+		st := ev.Statement
+		if st == nil || (st.Type != StatementV1 && st.Type != StatementV01) || st.PredicateType == "" || !st.Names(artifactDigest) || ev.Kind != KindAttestation {
+			t.Fatalf("statement %q verified as %+v", statement, ev)
+		}
+	})
 }
