@@ -22,7 +22,9 @@ func (s *Server) bindJSON(c *gin.Context, v any) bool {
 			s.writeError(c, fmt.Errorf("%w: at most %d bytes", errBodyTooLarge, maxJSONBody), nil)
 			return false
 		}
-		s.writeError(c, fmt.Errorf("%w: reading the body: %v", errMalformed, err), nil)
+		// Wrapped, so that a client gone or too slow is told apart
+		// from a malformed body by whatever recognises those.
+		s.writeError(c, fmt.Errorf("%w: reading the body: %w", errMalformed, err), nil)
 		return false
 	}
 	if err := decodeJSON(body, v); err != nil {

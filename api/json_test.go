@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/testserver"
+	"github.com/dmlproject/dml/releases"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -24,6 +26,7 @@ func TestJSONBodiesAreUnambiguous(t *testing.T) {
 	reg := registry{t: t, base: e.url, token: e.publisher}
 	img := reg.pushImage("payments/web", "json test", nil, "")
 	dupManifest := append(bytes.TrimSuffix(img.manifest, []byte("}")), []byte(`,"layers":[]}`)...)
+	rm := testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager)
 	state := observer{svc: e.svc}
 	before := state.capture(t)
 
@@ -40,7 +43,7 @@ func TestJSONBodiesAreUnambiguous(t *testing.T) {
 		{"token: duplicate by case", "POST", "/api/v1/tokens", e.admin, []byte(`{"name":"t1","roles":["auditor"],"ROLES":["admin"]}`), "", 400, "MALFORMED", "duplicate_key"},
 		{"token: duplicate by escape", "POST", "/api/v1/tokens", e.admin, []byte(`{"name":"t1","roles":["auditor"],"r\u006fles":["admin"]}`), "", 400, "MALFORMED", "duplicate_key"},
 		{"gate defaults: nested duplicate", "PUT", "/api/v1/settings/gates", e.admin, []byte(`{"deploy:*":{"approvals":3,"approvals":1}}`), "", 400, "MALFORMED", "duplicate_key"},
-		{"release: too deep", "POST", "/api/v1/releases", e.admin, []byte(`{"name":"r1","plan":` + deep + `}`), "", 400, "MALFORMED", "too_deep"},
+		{"release: too deep", "POST", "/api/v1/releases", rm, []byte(`{"name":"r1","plan":` + deep + `}`), "", 400, "MALFORMED", "too_deep"},
 		{"trust policy: duplicate rules", "PUT", "/api/v1/trust/policy", e.admin, []byte(`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]}}],"rules":[]}`), "", 400, "POLICY_INVALID", ""},
 		{"trust policy: duplicate by case", "PUT", "/api/v1/trust/policy", e.admin, []byte(`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]}}],"Rules":[]}`), "", 400, "POLICY_INVALID", ""},
 		{"trust policy: trailing data", "PUT", "/api/v1/trust/policy", e.admin, []byte(`{"rules":[]} {"rules":[]}`), "", 400, "POLICY_INVALID", ""},
