@@ -118,7 +118,10 @@ func (b *guardedBody) Read(p []byte) (int, error) {
 		b.done.Store(true)
 		err = fmt.Errorf("%w: %w", errClientGone, err)
 	default:
+		// What net/http's body reader refuses itself: a chunked body that
+		// is not chunked, bad trailers. The client's doing.
 		b.done.Store(true)
+		err = fmt.Errorf("%w: request body: %w", errMalformed, err)
 	}
 	return n, err
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/dmlproject/dml/releases"
 	"github.com/gin-gonic/gin"
 )
 
@@ -40,9 +41,10 @@ type ociRoute struct {
 	Ref string
 }
 
-// ociName is the OCI repository grammar (releases.ValidateName checks it
-// again, with its length limit and a helpful message).
-const ociName = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*`
+// ociName takes any name: the route is recognised by its fixed part, and
+// dispatchOCI refuses a name outside the OCI repository grammar
+// (releases.ValidateName) as NAME_INVALID rather than as an unknown route.
+const ociName = `.+`
 
 var ociPaths = []struct {
 	kind string
@@ -105,6 +107,12 @@ func (s *Server) dispatchOCI(c *gin.Context) {
 	if h == nil {
 		s.writeOCIError(c, errMethodNotAllowed, map[string]string{"method": c.Request.Method, "path": c.Request.URL.Path})
 		return
+	}
+	if route.Kind != "ping" {
+		if err := releases.ValidateName(route.Name); err != nil {
+			s.writeOCIError(c, err, nil)
+			return
+		}
 	}
 	h(c, route)
 }

@@ -185,7 +185,8 @@ func TestOCIPushPull(t *testing.T) {
 	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/manifests/sha256:nothex", nil), http.StatusBadRequest, "DIGEST_INVALID")
 	e.pub.expect(e.pub.do(http.MethodGet, "/v2/"+repo+"/blobs/uploads/nonsense", nil), http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 	e.pub.expect(e.pub.do(http.MethodPost, "/v2/"+repo+"/tags/list", nil), http.StatusMethodNotAllowed, "UNSUPPORTED")
-	e.pub.expect(e.pub.do(http.MethodGet, "/v2/Bad_Name/tags/list", nil), http.StatusNotFound, "NAME_UNKNOWN")
+	// A name outside the grammar is invalid, not unknown.
+	e.pub.expect(e.pub.do(http.MethodGet, "/v2/Bad_Name/tags/list", nil), http.StatusBadRequest, "NAME_INVALID")
 
 	// One catalogue: the tag is an artifact whose digest is the manifest's.
 	a, code := e.artifact(repo, "1.0")

@@ -122,19 +122,39 @@ func uploadState(c *gin.Context, u releases.UploadSession) {
 }
 
 // contentRange parses a chunk's Content-Range, "START-END" (inclusive; a
-// "bytes " prefix is tolerated); nil when there is none.
+// "bytes " prefix is tolerated); nil when there is none. A header that is
+// not such a range is a bad request (BLOB_UPLOAD_INVALID), not an
+// out-of-order chunk: resuming from the upload's offset would not help.
 func contentRange(c *gin.Context) (*releases.ChunkRange, error) {
-	h := strings.TrimSpace(c.GetHeader("Content-Range"))
+	return parseContentRange(c.GetHeader("Content-Range"))
+}
+
+// parseContentRange is contentRange on the header's value.
+func parseContentRange(header string) (*releases.ChunkRange, error) {
+	h := strings.TrimSpace(header)
 	if h == "" {
 		return nil, nil
 	}
 	h = strings.TrimPrefix(h, "bytes ")
-	h, _, _ = strings.Cut(h, "/")
+	h, length, hasLength := strings.Cut(h, "/")
 	start, end, ok := strings.Cut(h, "-")
-	a, err1 := strconv.ParseInt(start, 10, 64)
-	b, err2 := strconv.ParseInt(end, 10, 64)
-	if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
-		return nil, fmt.Errorf("%w: Content-Range %q is not START-END", releases.ErrChunkOutOfOrder, c.GetHeader("Content-Range"))
+	a, okA := decimal(start)
+	b, okB := decimal(end)
+	if !ok || !okA || !okB || b < a || (hasLength && length != "*" && !isDigits(length)) {
+		return nil, fmt.Errorf("%w: Content-Range %.64q is not START-END", releases.ErrUploadInvalid, header)
 	}
 	return &releases.ChunkRange{Start: a, End: b}, nil
+}
+
+// decimal parses digits only: strconv.ParseInt alone would take "+5".
+func decimal(s string) (int64, bool) {
+	if !isDigits(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

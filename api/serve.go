@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/store"
@@ -23,7 +22,7 @@ type errorWriter func(c *gin.Context, err error, detail any)
 // evidence, the sealed release manifest, /v2/ blobs and manifests). The
 // caller has set Content-Type and its own headers. It sets the digest
 // headers and nosniff, and lets http.ServeContent answer Range, If-Range,
-// If-None-Match and HEAD.
+// If-None-Match and HEAD (through serveContent, ranges.go).
 //
 // The bytes are verified as they stream (releases.BlobReader). A Range
 // request of a blob not verified since its backend object was last
@@ -51,7 +50,7 @@ func (s *Server) serveStored(c *gin.Context, b *releases.BlobReader, writeErr er
 		}
 	}
 	w := &serveContentWriter{ResponseWriter: c.Writer}
-	http.ServeContent(w, c.Request, "", time.Time{}, b)
+	serveContent(w, c.Request, b)
 	if err := b.Err(); err != nil && w.failed == 0 {
 		if !c.Writer.Written() {
 			// gin sends the status line with the first byte of the body:

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -83,21 +81,4 @@ func (s *Server) revokeToken(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
-}
-
-// bindJSON decodes a bounded JSON body, refusing unknown fields, and writes
-// the error itself.
-func (s *Server) bindJSON(c *gin.Context, v any) bool {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
-	dec := jsonDecoder(c.Request.Body)
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.writeError(c, fmt.Errorf("%w: at most %d bytes", errBodyTooLarge, maxJSONBody), nil)
-			return false
-		}
-		s.writeError(c, fmt.Errorf("%w: %v", errMalformed, err), nil)
-		return false
-	}
-	return true
 }

@@ -3,13 +3,13 @@ package releases
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/dmlproject/dml/internal/strictjson"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -83,7 +83,9 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 
 	var ve signing.VerifiedEvidence
 	var ks keyedSignature
-	if req.Kind == EvidenceSignature && json.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
+	// JSON naming a key twice is no keyed signature; VerifyEvidence
+	// refuses it as malformed.
+	if req.Kind == EvidenceSignature && strictjson.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
 		// The raw signature names its key: store the signature text itself,
 		// exactly what `cosign sign-blob` writes to a .sig file.
 		key := findKey(trusted, ks.KeyID)

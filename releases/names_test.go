@@ -117,3 +117,32 @@ func TestParseContentType(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNames: a name or tag that validates follows the OCI grammar in the
+// ways the rest of dml relies on: no empty, "." or ".." path component,
+// nothing outside [a-z0-9._/-] (tags: [A-Za-z0-9._-]), and a bounded
+// length, so it is safe as a path, a key and a URL segment as is.
+func FuzzNames(f *testing.F) {
+	f.Fuzz(func(t *testing.T, name, tag string) {
+		if err := ValidateName(name); err == nil {
+			if len(name) > maxNameLength || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789._/-") != "" {
+				t.Fatalf("name %q validates", name)
+			}
+			for _, c := range strings.Split(name, "/") {
+				if c == "" || c == "." || c == ".." || strings.Trim(c, "._-") == "" {
+					t.Fatalf("name %q validates with the component %q", name, c)
+				}
+			}
+		} else if !errors.Is(err, ErrNameInvalid) {
+			t.Fatalf("ValidateName(%q) = %v", name, err)
+		}
+		if err := ValidateVersion(tag); err == nil {
+			if len(tag) == 0 || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' ||
+				strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+				t.Fatalf("tag %q validates", tag)
+			}
+		} else if !errors.Is(err, ErrVersionInvalid) {
+			t.Fatalf("ValidateVersion(%q) = %v", tag, err)
+		}
+	})
+}

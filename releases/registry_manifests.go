@@ -3,11 +3,11 @@ package releases
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 
+	"github.com/dmlproject/dml/internal/strictjson"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -38,7 +38,9 @@ var knownManifestTypes = map[string]bool{
 // returned Manifest has no repository, digest, size or creator yet.
 func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	var doc manifestDoc
-	if err := json.Unmarshal(body, &doc); err != nil {
+	// A manifest is content-addressed and read by many clients: one that
+	// names a key twice could list other layers to another parser.
+	if err := strictjson.Unmarshal(body, &doc); err != nil {
 		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %v", ErrManifestInvalid, err)
 	}
 	ct, err := ParseContentType(contentType)

@@ -108,7 +108,7 @@ func checkChunkRange(u UploadSession, rng *ChunkRange, size int64) (int64, error
 	}
 	n := rng.End - rng.Start + 1
 	if n < 0 || (size >= 0 && size != n) {
-		return 0, fmt.Errorf("%w: Content-Range %d-%d does not match a body of %d bytes", store.ErrInvalidRange, rng.Start, rng.End, size)
+		return 0, fmt.Errorf("%w: Content-Range %d-%d does not match a body of %d bytes", store.ErrSizeMismatch, rng.Start, rng.End, size)
 	}
 	return n, nil
 }

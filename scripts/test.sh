@@ -10,8 +10,12 @@
 # conformance test (pinned below) against fresh `dml serve`s built from the
 # tree (embedded default, then blobs in the S3 server), with a publisher
 # token, and fails on any failure (docs/oci.md).
+# Then it runs every fuzz target for a few seconds each ($DML_FUZZTIME, 5s
+# by default; about a minute and a half in all once the instrumented build
+# is cached), failing on any crash.
 # Extra arguments go to `go test` (e.g. -run TestX ./store/...) and skip
-# the conformance run, unless DML_OCI_CONFORMANCE=1.
+# the conformance run and the fuzzing, unless DML_OCI_CONFORMANCE=1 or
+# DML_FUZZ=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -148,11 +152,46 @@ oci_conformance() {
 	kill "$DML_PID" 2>/dev/null || true; wait "$DML_PID" 2>/dev/null || true; DML_PID=""
 }
 
+# Each fuzz target (package and name), next to the code it tests. Their
+# seed corpora, and every crasher found so far, are under the package's
+# testdata/fuzz/<target>/ and run with the plain `go test` above as well.
+FUZZ_TARGETS=(
+	"./internal/strictjson FuzzCheck"
+	"./store FuzzValidateDigest"
+	"./store FuzzReadSeeker"
+	"./releases FuzzNames"
+	"./releases FuzzParseManifest"
+	"./signing FuzzVerifyEvidence"
+	"./signing FuzzVerifySignedStatement"
+	"./signing FuzzParsePolicy"
+	"./api FuzzParseContentRange"
+	"./api FuzzServeRange"
+	"./api FuzzRoutePaths"
+)
+
+# fuzz runs each target for $DML_FUZZTIME, one per `go test` (go fuzzes one
+# target at a time). A crash fails the script; go has written the input to
+# testdata/fuzz/<target>/, where it belongs, committed, once fixed.
+fuzz() {
+	local t pkg name
+	for t in "${FUZZ_TARGETS[@]}"; do
+		read -r pkg name <<<"$t"
+		log "fuzzing $name ($pkg) for ${DML_FUZZTIME:-5s}"
+		go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "${DML_FUZZTIME:-5s}" "$pkg"
+	done
+}
+
 log "go test -race"
 conformance=0
+fuzzing=0
 if [ $# -eq 0 ] || [ "${DML_OCI_CONFORMANCE:-}" = 1 ]; then conformance=1; fi
+if [ $# -eq 0 ] || [ "${DML_FUZZ:-}" = 1 ]; then fuzzing=1; fi
 if [ $# -eq 0 ]; then set -- ./...; fi
 go test -race -count=1 -timeout 45m "$@"
+
+if [ "$fuzzing" = 1 ]; then
+	fuzz
+fi
 
 if [ "$conformance" = 1 ]; then
 	need_conformance

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/dmlproject/dml/internal/strictjson"
 )
 
 // What cosign v2 pushes to a registry (see testdata/cosign-oci/README.md).
@@ -160,7 +162,7 @@ func parseSimpleSigning(payload []byte, keyID string) (*simpleSigningPayload, er
 		return nil, verr(Malformed, FormatCosignOCI, keyID, "empty payload")
 	}
 	var p simpleSigningPayload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	if err := strictjson.Unmarshal(payload, &p); err != nil {
 		return nil, verr(Malformed, FormatCosignOCI, keyID, "simple-signing payload: %w", err)
 	}
 	switch {

@@ -117,6 +117,13 @@ func TestCosignOCISignatureRefusals(t *testing.T) {
 		return b
 	}
 	other := signRaw(simpleSigning(t, otherDigest, CosignSignatureType))
+	critical := func(d digest.Digest) string {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(simpleSigning(t, d, CosignSignatureType), &m); err != nil {
+			t.Fatal(err)
+		}
+		return string(m["critical"])
+	}
 
 	tests := []struct {
 		name     string
@@ -140,6 +147,7 @@ func TestCosignOCISignatureRefusals(t *testing.T) {
 		{"wrong payload type", signRaw(simpleSigning(t, artifactDigest, "atomic container signature")), []*PublicKey{ci}, Malformed, "ci"},
 		{"payload without digest", signRaw([]byte(`{"critical":{"type":"cosign container image signature"}}`)), []*PublicKey{ci}, Malformed, "ci"},
 		{"signed payload that is not JSON", signRaw([]byte("not json")), []*PublicKey{ci}, Malformed, "ci"},
+		{"signed payload naming a key twice", signRaw(appendKey(simpleSigning(t, otherDigest, CosignSignatureType), `"critical":`+critical(artifactDigest))), []*PublicKey{ci}, Malformed, "ci"},
 		{"unknown field", edit(func(m map[string]any) { m["certificate"] = "MIIB" }), []*PublicKey{ci}, Malformed, ""},
 		{"bad base64 payload", edit(func(m map[string]any) { m["payload"] = "%%%" }), []*PublicKey{ci}, Malformed, ""},
 		{"bad base64 signature", edit(func(m map[string]any) { m["signature"] = "%%%" }), []*PublicKey{ci}, Malformed, ""},
@@ -169,6 +177,7 @@ func TestCosignOCISignatureRefusals(t *testing.T) {
 	for name, evidence := range map[string][]byte{
 		"malformed JSON": []byte(`{"mediaType":"application/vnd.dml.cosign.oci-signature.v1+json","payload":`),
 		"trailing data":  append(bytes.Clone(good), []byte(` {}`)...),
+		"a key twice":    appendKey(good, `"payload":"e30="`),
 	} {
 		_, err := VerifyEvidence([]*PublicKey{ci}, artifactDigest, evidence, nil)
 		if ve := wantReason(t, err, Malformed); ve.Format != "" {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/dmlproject/dml/internal/strictjson"
 )
 
 // Format is the shape of a piece of evidence.
@@ -85,7 +87,10 @@ func detectFormat(evidence []byte) (Format, error) {
 		MediaType   *string `json:"mediaType"`
 		PayloadType *string `json:"payloadType"`
 	}
-	if err := json.Unmarshal(trimmed, &probe); err != nil {
+	// Every JSON format is refused when another parser could read it
+	// differently (a key twice, a second value): the envelope verified
+	// here must be the one every other verifier sees.
+	if err := strictjson.Unmarshal(trimmed, &probe); err != nil {
 		return "", err
 	}
 	switch {

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 
+	"github.com/dmlproject/dml/internal/strictjson"
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
@@ -54,9 +57,10 @@ type AttestationRequirement struct {
 
 // ParsePolicy reads a policy from JSON or YAML (same field names) and
 // validates it. Unknown fields are errors: a misspelt "treshold" must not
-// silently weaken a rule.
+// silently weaken a rule. So is anything two readers could take
+// differently (see policyJSON).
 func ParsePolicy(data []byte) (*Policy, error) {
-	jsonData, err := yaml.YAMLToJSON(data) // JSON is YAML; this accepts both
+	jsonData, err := policyJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
@@ -70,6 +74,43 @@ func ParsePolicy(data []byte) (*Policy, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// policyJSON returns the policy document as JSON. It refuses what two
+// readers could take differently: a key given twice (in JSON also when
+// the two differ only in case, as encoding/json matches fields), anything
+// after the document (a second JSON value, a second YAML document) and
+// excessive nesting. A document that parses as JSON is JSON; anything else
+// is read as YAML.
+func policyJSON(data []byte) ([]byte, error) {
+	err := strictjson.Check(data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, strictjson.ErrSyntax) {
+		return nil, err // JSON, but ambiguous
+	}
+	// The YAML decoder reads the first document and ignores the rest of
+	// the stream unless asked for the next one.
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	var first, second any
+	if err := dec.Decode(&first); err != nil && err != io.EOF {
+		return nil, err
+	}
+	if err := dec.Decode(&second); err != io.EOF {
+		if err == nil {
+			err = errors.New("more than one YAML document")
+		}
+		return nil, err
+	}
+	jsonData, err := yaml.YAMLToJSONStrict(data) // strict: a YAML key given twice is an error
+	if err != nil {
+		return nil, err
+	}
+	if err := strictjson.Check(jsonData); err != nil {
+		return nil, err
+	}
+	return jsonData, nil
 }
 
 // Validate reports every problem of the policy at once, each wrapped with

@@ -1,10 +1,14 @@
 package signing
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 const examplePolicyJSON = `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"],"threshold":1},
@@ -48,6 +52,38 @@ func TestParsePolicy(t *testing.T) {
 	}}}
 	if !reflect.DeepEqual(fromJSON, want) {
 		t.Fatalf("policy = %+v", fromJSON)
+	}
+}
+
+// TestParsePolicyRefusesAmbiguity: a policy that two readers could take
+// differently is refused, in JSON and in YAML. Before, the last of two
+// equal keys won (JSON and YAML), keys differing only in case were merged
+// by the decoder, and a second JSON value or YAML document was ignored.
+func TestParsePolicyRefusesAmbiguity(t *testing.T) {
+	rule := `{"match":"payments/*","signatures":{"keys":["ci"]}}`
+	for _, tc := range []struct{ name, doc string }{
+		{"JSON duplicate key", `{"rules":[` + rule + `],"rules":[]}`},
+		{"JSON duplicate key in a rule", `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},"match":"*"}]}`},
+		{"JSON duplicate by case", `{"rules":[` + rule + `],"RULES":[]}`},
+		{"JSON duplicate by escape", `{"rules":[` + rule + `],"rul\u0065s":[]}`},
+		{"JSON second value", `{"rules":[` + rule + `]} {"rules":[]}`},
+		{"JSON trailing garbage", `{"rules":[` + rule + `]} x`},
+		{"JSON too deep", `{"rules":[` + rule + `],"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`},
+		{"YAML duplicate key", "rules: []\nrules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n"},
+		{"YAML duplicate key in a rule", "rules:\n  - match: payments/*\n    match: '*'\n    signatures: {keys: [ci]}\n"},
+		{"YAML duplicate by case", "rules: []\nRules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n"},
+		{"YAML second document", "rules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n---\nrules: []\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte(tc.doc))
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("ParsePolicy(%q) = %+v, %v; want ErrInvalidPolicy", tc.doc, p, err)
+			}
+		})
+	}
+	// Flow-style YAML, which is not JSON, is still YAML.
+	if _, err := ParsePolicy([]byte("{rules: [{match: payments/*, signatures: {keys: [ci]}}]}")); err != nil {
+		t.Errorf("flow-style YAML: %v", err)
 	}
 }
 
@@ -142,4 +178,39 @@ func TestRuleFor(t *testing.T) {
 	if r := (&Policy{Rules: []Rule{rule("payments/*")}}).RuleFor("orders/api"); r != nil {
 		t.Errorf("RuleFor without a match = %s, want nil", r.Match)
 	}
+}
+
+// FuzzParsePolicy: a policy that parses validates, and its canonical JSON
+// is a fixed point: format(parse(format(parse(x)))) == format(parse(x)),
+// through JSON and through YAML alike.
+func FuzzParsePolicy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("ParsePolicy(%q) = %v, not ErrInvalidPolicy", doc, err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParsePolicy(%q) accepted an invalid policy: %v", doc, err)
+		}
+		canonical, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asYAML, err := yaml.JSONToYAML(canonical)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, again := range [][]byte{canonical, asYAML} {
+			q, err := ParsePolicy(again)
+			if err != nil {
+				t.Fatalf("ParsePolicy(%q) = %s, which does not parse again: %v", doc, again, err)
+			}
+			if b, _ := json.Marshal(q); !bytes.Equal(b, canonical) {
+				t.Fatalf("ParsePolicy(%q) = %s, but %q parses to %s", doc, canonical, again, b)
+			}
+		}
+	})
 }

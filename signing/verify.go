@@ -13,6 +13,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/dmlproject/dml/internal/strictjson"
 )
 
 // MaxEd25519Content bounds how much content is read into memory to verify
@@ -324,7 +326,7 @@ func (v *verification) verifyEnvelope(f Format, env *envelope, hint string) (Ver
 	}
 
 	var st Statement
-	if err := json.Unmarshal(payload, &st); err != nil {
+	if err := strictjson.Unmarshal(payload, &st); err != nil {
 		return VerifiedEvidence{}, verr(Malformed, f, keyID, "in-toto statement: %w", err)
 	}
 	switch {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/strictjson"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -85,6 +86,15 @@ func TestVerifyRefusals(t *testing.T) {
 			_ = json.Unmarshal(dsse, &env)
 			m["dsseEnvelope"] = env
 		}), artifactDigest, Malformed},
+		// A key named twice: the last one wins for encoding/json, the
+		// first for other parsers, so the evidence could verify as one
+		// thing here and mean another elsewhere.
+		{"DSSE envelope naming a key twice", appendKey(dsse, `"payloadType":"text/plain"`), artifactDigest, Malformed},
+		{"bundle naming a key twice", appendKey(msgBundle, `"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"`), artifactDigest, Malformed},
+		{"signed statement naming its subject twice", signEnvelope(t, sv, InTotoPayloadType, []byte(`{"_type":"`+StatementV1+`","predicateType":"`+PredicateTestResult+
+			`","subject":[{"name":"x","digest":{"sha256":"`+otherDigest.Encoded()+`"}}],"subject":[{"name":"a","digest":{"sha256":"`+artifactDigest.Encoded()+`"}}],"predicate":{"result":"PASSED"}}`)), artifactDigest, Malformed},
+		{"signed statement naming its subject twice by case", signEnvelope(t, sv, InTotoPayloadType, []byte(`{"_type":"`+StatementV1+`","predicateType":"`+PredicateTestResult+
+			`","Subject":[{"name":"x","digest":{"sha256":"`+otherDigest.Encoded()+`"}}],"subject":[{"name":"a","digest":{"sha256":"`+artifactDigest.Encoded()+`"}}],"predicate":{"result":"PASSED"}}`)), artifactDigest, Malformed},
 		{"keyless bundle (certificate)", keyless("certificate", map[string]any{"rawBytes": "MIIB"}), artifactDigest, Unsupported},
 		{"keyless bundle (chain)", keyless("x509CertificateChain", map[string]any{"certificates": []any{map[string]any{"rawBytes": "MIIB"}}}), artifactDigest, Unsupported},
 		{"keyless attestation bundle", editJSON(t, attBundle, func(m map[string]any) {
@@ -125,6 +135,12 @@ func TestVerifyRefusals(t *testing.T) {
 		err = VerifyBlobSignature(ci, artifactDigest, []byte("%%%"), nil)
 		wantReason(t, err, Malformed)
 	})
+}
+
+// appendKey adds member (`"key":value`) at the end of the JSON object b.
+func appendKey(b []byte, member string) []byte {
+	b = bytes.Clone(bytes.TrimSuffix(bytes.TrimSpace(b), []byte("}")))
+	return append(append(b, ','), member+"}"...)
 }
 
 // DSSE allows either base64 alphabet; tools differ on padding.
@@ -335,4 +351,68 @@ func TestVerificationErrorMessage(t *testing.T) {
 	if ReasonOf(err) != BadSignature || ReasonOf(errors.New("x")) != "" {
 		t.Error("ReasonOf")
 	}
+}
+
+// FuzzVerifyEvidence feeds any bytes to the evidence verifier, as
+// signatures, Sigstore bundles, DSSE envelopes or cosign OCI signatures
+// about the fixture tarball and the fixture image. It must never panic;
+// a refusal is a *VerificationError with a known reason; and evidence that
+// verifies is verified by the trusted key, is stored under the SHA-256 of
+// its bytes, and, as an attestation, names the artifact.
+func FuzzVerifyEvidence(f *testing.F) {
+	keys := []*PublicKey{ciKey(f)}
+	reasons := map[Reason]bool{BadSignature: true, UntrustedKey: true, SubjectMismatch: true, Malformed: true, Unsupported: true}
+	f.Fuzz(func(t *testing.T, evidence []byte) {
+		for _, artifact := range []digest.Digest{artifactDigest, imageDigest} {
+			ev, err := VerifyEvidence(keys, artifact, evidence, nil)
+			if err != nil {
+				var ve *VerificationError
+				if !errors.As(err, &ve) || !reasons[ve.Reason] {
+					t.Fatalf("VerifyEvidence(%q) = %v, not a verification error with a known reason", evidence, err)
+				}
+				continue
+			}
+			if ev.KeyID != "ci" || ev.Digest != EvidenceDigest(evidence) || ev.Format == "" {
+				t.Fatalf("VerifyEvidence(%q) = %+v", evidence, ev)
+			}
+			switch ev.Kind {
+			case KindSignature:
+			case KindAttestation:
+				if ev.Statement == nil || !ev.Statement.Names(artifact) || ev.PredicateType == "" {
+					t.Fatalf("attestation %q verified without naming %s: %+v", evidence, artifact, ev.Statement)
+				}
+			default:
+				t.Fatalf("VerifyEvidence(%q) = kind %q", evidence, ev.Kind)
+			}
+		}
+	})
+}
+
+// FuzzVerifySignedStatement signs any payload with the trusted key, as an
+// in-toto DSSE envelope, so the statement parser behind the signature
+// check is reached: a statement that verifies is unambiguous JSON of a
+// known type that names the artifact, and one that is ambiguous is
+// refused as malformed.
+func FuzzVerifySignedStatement(f *testing.F) {
+	keys := []*PublicKey{ciKey(f)}
+	signer := ciSigner(f)
+	f.Fuzz(func(t *testing.T, statement []byte) {
+		env := signEnvelope(t, signer, InTotoPayloadType, statement)
+		ev, err := VerifyEvidence(keys, artifactDigest, env, nil)
+		if err != nil {
+			var ve *VerificationError
+			// An empty payload is refused before any key is tried.
+			if !errors.As(err, &ve) || (ve.Reason != Malformed && ve.Reason != Unsupported && ve.Reason != SubjectMismatch) || (ve.KeyID != "ci" && len(statement) > 0) {
+				t.Fatalf("statement %q: %v (a signed statement is malformed, unsupported or about something else)", statement, err)
+			}
+			return
+		}
+		if err := strictjson.Check(statement); err != nil {
+			t.Fatalf("statement %q verified although it is ambiguous: %v", statement, err)
+		}
+		st := ev.Statement
+		if st == nil || (st.Type != StatementV1 && st.Type != StatementV01) || st.PredicateType == "" || !st.Names(artifactDigest) || ev.Kind != KindAttestation {
+			t.Fatalf("statement %q verified as %+v", statement, ev)
+		}
+	})
 }
