@@ -2,17 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/spf13/cobra"
 )
 
-func newStatusCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newStatusCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status NAME VERSION",
 		Short: "Show an artifact's admission: its state and what the trust policy still needs",
@@ -25,10 +22,7 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 		Example: `  dml status payments/api 1.4.2`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
+			c, err := app.client()
 			if err != nil {
 				return err
 			}
@@ -43,30 +37,26 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 			if list == nil {
 				list = []client.Evidence{}
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Artifact client.Artifact   `json:"artifact"`
-					Evidence []client.Evidence `json:"evidence"`
-				}{a, list})
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
-			fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
-			fields = append(fields, admissionFields(a)...)
-			fields = append(fields, [2]string{"evidence", countEvidence(list)})
-			if err := printFields(w, fields); err != nil {
-				return err
-			}
-			printUnmet(w, a)
-			if len(list) == 0 {
-				return nil
-			}
-			fmt.Fprintln(w)
-			return printEvidenceTable(w, list)
+			return app.emit(cmd.OutOrStdout(), struct {
+				Artifact client.Artifact   `json:"artifact"`
+				Evidence []client.Evidence `json:"evidence"`
+			}{a, list}, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
+				fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
+				fields = append(fields, admissionFields(a)...)
+				fields = append(fields, [2]string{"evidence", countEvidence(list)})
+				if err := printFields(w, fields); err != nil {
+					return err
+				}
+				printUnmet(w, a)
+				if len(list) == 0 {
+					return nil
+				}
+				fmt.Fprintln(w)
+				return printEvidenceTable(w, list)
+			})
 		},
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
+	"time"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/signing"
@@ -18,10 +18,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newVerifyCmd() *cobra.Command {
+func newVerifyCmd(app *cli) *cobra.Command {
 	var (
-		cf            clientFlags
-		out           outputFormat
 		keySpecs      []string
 		serverKeyPath string
 	)
@@ -51,9 +49,6 @@ admin's or an auditor's token.`,
   dml verify payments/api 1.4.2 --key ci=keys/ci.pub --key release=keys/release.pub`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
 			keys, err := loadVerifyKeys(keySpecs)
 			if err != nil {
 				return err
@@ -64,7 +59,7 @@ admin's or an auditor's token.`,
 					return err
 				}
 			}
-			c, err := cf.client()
+			c, err := app.client()
 			if err != nil {
 				return err
 			}
@@ -73,11 +68,7 @@ admin's or an auditor's token.`,
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
-					return err
-				}
-			} else if err := rep.print(cmd.OutOrStdout()); err != nil {
+			if err := app.emit(cmd.OutOrStdout(), rep, rep.print); err != nil {
 				return err
 			}
 			if !rep.OK {
@@ -86,8 +77,6 @@ admin's or an auditor's token.`,
 			return nil
 		},
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringArrayVar(&keySpecs, "key", nil, "public key to verify evidence with: PATH or ID=PATH (repeatable)")
 	cmd.Flags().StringVar(&serverKeyPath, "server-key", "", "the server's public key (PEM) to verify the admission receipt with")
 	_ = cmd.MarkFlagRequired("key")
@@ -157,7 +146,7 @@ func (r *verifyReport) add(c check) { r.Checks = append(r.Checks, c) }
 
 func (r *verifyReport) print(w io.Writer) error {
 	fmt.Fprintf(w, "%s:%s %s (%s)\n", r.Name, r.Version, r.Digest, strings.ToUpper(r.State))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	for _, c := range r.Checks {
 		var detail []string
 		if c.KeyID != "" {
@@ -389,8 +378,18 @@ func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence
 		return c
 	}
 	c.Status = checkOK
-	c.Detail = fmt.Sprintf("admitted at %s under rule %q (policy v%d) on %s; verified with %s", p.AdmittedAt, p.Rule, p.PolicyVersion, plural(len(p.Evidence), "piece")+" of evidence", source)
+	c.Detail = fmt.Sprintf("admitted at %s under rule %q (policy v%d) on %s; verified with %s", receiptTime(p.AdmittedAt), p.Rule, p.PolicyVersion, plural(len(p.Evidence), "piece")+" of evidence", source)
 	return c
+}
+
+// receiptTime shows the receipt's admission time as every time is shown,
+// and an unreadable one as it is.
+func receiptTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return formatTime(t)
 }
 
 // errVerificationFailed is returned when verify finds a problem.
