@@ -43,15 +43,13 @@ rewritten, truncated or forked history is detected. The log key is pinned on fir
 unless --log-key names a file holding it. Exits non-zero on any failure, naming the first
 bad record.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if stateFile == "" {
-				if stateFile, err = defaultAuditState(app.server); err != nil {
+				s, err := defaultAuditState(app.server)
+				if err != nil {
 					return err
 				}
+				stateFile = s
 			}
 			prev, err := loadAuditState(stateFile)
 			if err != nil {
@@ -86,7 +84,7 @@ bad record.`,
 				rep.PreviousRecords = res.PreviousSize
 			}
 			return app.emit(cmd.OutOrStdout(), rep, rep.print)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&stateFile, "state-file", "", "state file (default: <user config dir>/dml/audit/<server>.json)")
 	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the log's note verifier key (as served by /api/v1/audit/key)")
@@ -224,11 +222,7 @@ func newAuditLogCmd(app *cli) *cobra.Command {
 it arrives, one JSON object per line, byte for byte as the server recorded (and hashed) it.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			rc, err := c.AuditEntries(cmd.Context(), start, limit)
 			if err != nil {
 				return err
@@ -262,7 +256,7 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 				return tw.Flush()
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&subject, "subject", "", "only records about this subject: an artifact name (all versions), name:version, or release:NAME")
 	cmd.Flags().Int64Var(&start, "start", 0, "first record index")
@@ -290,7 +284,7 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 		Example: `  dml audit access --subject payments/api --since 24h
   dml audit access --principal deploy-eu --since 2026-11-01T00:00:00Z --all --output json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if since != "" {
 				t, err := parseSince(since, time.Now())
 				if err != nil {
@@ -298,18 +292,14 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 				}
 				f.Since = t
 			}
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
-			var page client.AccessPage
-			page.Records, page.NextCursor, err = onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
+			items, next, err := onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
 				p, err := c.AccessLog(cmd.Context(), f)
 				return p.Records, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
+			page := client.AccessPage{Records: items, NextCursor: next}
 			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
 				fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
 				for _, r := range page.Records {
@@ -317,7 +307,7 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 						r.Outcome, r.Status, orDash(r.Code), r.Method, orDash(r.Subject), orDash(short(digest.Digest(r.Digest))), orDash(r.Route))
 				}
 			})
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.Subject, "subject", "", "only records about this subject: an artifact name (all versions and digests), name:version, name@digest or release:NAME")

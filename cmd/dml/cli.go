@@ -49,6 +49,18 @@ func (a *cli) client() (*client.Client, error) {
 	return client.New(a.server, a.token, client.WithUserAgent("dml-cli"))
 }
 
+// withClient is the RunE of a command that talks to the server: run gets
+// the client built from the connection flags.
+func (a *cli) withClient(run func(cmd *cobra.Command, args []string, c *client.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, c)
+	}
+}
+
 // validateOutput checks --output once, before any command runs, so that a
 // typo never takes effect after the command has done its work.
 func (a *cli) validateOutput() error {
@@ -121,32 +133,33 @@ func (a *cli) printPage(cmd *cobra.Command, page any, next string, table func(io
 // log); every other command prints one JSON document.
 const ndjsonAnnotation = "dml.output.ndjson"
 
-// printJSON prints v as one indented JSON document, its times in UTC.
+// printJSON prints v as one indented JSON document (normalized).
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(inUTC(v))
+	return enc.Encode(normalized(v))
 }
 
-// printJSONLine prints v as one line of an NDJSON stream (fsck, gc), its
-// times in UTC.
+// printJSONLine prints v as one line of an NDJSON stream (fsck, gc),
+// normalized.
 func printJSONLine(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(inUTC(v))
+	return json.NewEncoder(w).Encode(normalized(v))
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-// inUTC returns v with every time.Time it holds (in fields, pointers,
-// slices, maps) converted to UTC, so that JSON output says Z whatever
-// offset the server or the user gave. v itself is not changed.
-func inUTC(v any) any {
+// normalized returns v as every JSON output shows it: every time.Time it
+// holds (in fields, pointers, slices, maps) in UTC, so that it says Z
+// whatever offset the server or the user gave, and every nil list empty,
+// so that it says [] rather than null. v itself is not changed.
+func normalized(v any) any {
 	if v == nil {
 		return nil
 	}
-	return utcValue(reflect.ValueOf(v)).Interface()
+	return normalize(reflect.ValueOf(v)).Interface()
 }
 
-func utcValue(v reflect.Value) reflect.Value {
+func normalize(v reflect.Value) reflect.Value {
 	switch v.Kind() {
 	case reflect.Struct:
 		if v.Type() == timeType {
@@ -156,7 +169,7 @@ func utcValue(v reflect.Value) reflect.Value {
 		out.Set(v)
 		for i := range v.NumField() {
 			if f := out.Field(i); f.CanSet() {
-				f.Set(utcValue(v.Field(i)))
+				f.Set(normalize(v.Field(i)))
 			}
 		}
 		return out
@@ -165,22 +178,22 @@ func utcValue(v reflect.Value) reflect.Value {
 			return v
 		}
 		p := reflect.New(v.Type().Elem())
-		p.Elem().Set(utcValue(v.Elem()))
+		p.Elem().Set(normalize(v.Elem()))
 		return p
 	case reflect.Interface:
 		if v.IsNil() {
 			return v
 		}
 		out := reflect.New(v.Type()).Elem()
-		out.Set(utcValue(v.Elem()))
+		out.Set(normalize(v.Elem()))
 		return out
 	case reflect.Slice:
-		if v.IsNil() || v.Type().Elem().Kind() == reflect.Uint8 {
-			return v // nil stays null; bytes (json.RawMessage) hold no time.Time
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return v // bytes (json.RawMessage, base64) hold no time, and nil bytes are not a list
 		}
 		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
 		for i := range v.Len() {
-			out.Index(i).Set(utcValue(v.Index(i)))
+			out.Index(i).Set(normalize(v.Index(i)))
 		}
 		return out
 	case reflect.Map:
@@ -189,7 +202,7 @@ func utcValue(v reflect.Value) reflect.Value {
 		}
 		out := reflect.MakeMapWithSize(v.Type(), v.Len())
 		for it := v.MapRange(); it.Next(); {
-			out.SetMapIndex(it.Key(), utcValue(it.Value()))
+			out.SetMapIndex(it.Key(), normalize(it.Value()))
 		}
 		return out
 	}

@@ -700,7 +700,7 @@ func TestBinaryVersionAndExitStatus(t *testing.T) {
 }
 
 // TestFormatTime: tables show times as RFC 3339 in UTC, and JSON output
-// converts every time it holds to UTC.
+// converts every time it holds to UTC (and shows a nil list as []).
 func TestFormatTime(t *testing.T) {
 	cet := time.FixedZone("CET", 3600)
 	at := time.Date(2026, 11, 14, 23, 0, 0, 500, cet)
@@ -721,7 +721,8 @@ func TestFormatTime(t *testing.T) {
 		Any   any              `json:"any"`
 		Raw   json.RawMessage  `json:"raw"`
 		Nil   *inner           `json:"nil"`
-	}{inner{at, &at}, []inner{{At: at}}, map[string]inner{"k": {At: at}}, at, json.RawMessage(`"2026-11-14T23:00:00+01:00"`), nil}
+		Empty []string         `json:"empty"`
+	}{inner{at, &at}, []inner{{At: at}}, map[string]inner{"k": {At: at}}, at, json.RawMessage(`"2026-11-14T23:00:00+01:00"`), nil, nil}
 	var buf bytes.Buffer
 	if err := printJSON(&buf, v); err != nil {
 		t.Fatal(err)
@@ -731,6 +732,9 @@ func TestFormatTime(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"raw": "2026-11-14T23:00:00+01:00"`) {
 		t.Errorf("raw JSON was changed:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `"empty": []`) || !strings.Contains(buf.String(), `"nil": null`) {
+		t.Errorf("a nil list is not [] or a nil pointer not null:\n%s", buf.String())
 	}
 	if at.Location() != cet || v.Inner.Maybe.Location() != cet {
 		t.Error("printJSON changed its argument")

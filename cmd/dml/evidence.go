@@ -45,7 +45,7 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 		Example: `  dml evidence add payments/api 1.4.2 api.tar.gz.sig
   dml evidence add payments/api 1.4.2 test-result.dsse.json`,
 		Args: cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if kind != "auto" && kind != kindSignature && kind != kindAttestation {
 				return fmt.Errorf("--kind must be auto, signature or attestation, not %q", kind)
 			}
@@ -55,10 +55,6 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 			}
 			if kind == "auto" {
 				kind = detectEvidenceKind(body)
-			}
-			c, err := app.client()
-			if err != nil {
-				return err
 			}
 			add := c.AddSignature
 			if kind == kindAttestation {
@@ -79,7 +75,7 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 				printUnmet(w, a)
 				return nil
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&kind, "kind", "auto", "auto, signature or attestation")
 	return cmd
@@ -112,22 +108,15 @@ func newEvidenceListCmd(app *cli) *cobra.Command {
 		Use:   "list NAME VERSION",
 		Short: "List the evidence attached to an artifact version",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if list == nil {
-				list = []client.Evidence{}
-			}
 			return app.emit(cmd.OutOrStdout(), struct {
 				Evidence []client.Evidence `json:"evidence"`
 			}{list}, func(w io.Writer) error { return printEvidenceTable(w, list) })
-		},
+		}),
 	}
 	return cmd
 }

@@ -24,12 +24,11 @@ minimums: a release may ask for more with --gate, never for less. They apply to 
 and to environments a new plan adds; gates a release already has keep their quorums.`,
 		Example: `  dml release gate-defaults --set deploy:production=2 --set close=1`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
-			var d client.GateDefaults
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			var (
+				d   client.GateDefaults
+				err error
+			)
 			if len(set) > 0 || clear {
 				gates := map[string]client.GateSetting{}
 				if err := parseGateQuorums(set, gates); err != nil {
@@ -55,7 +54,7 @@ and to environments a new plan adds; gates a release already has keep their quor
 				}
 				return tw.Flush()
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVar(&set, "set", nil, "GATE=N default quorum (repeatable); replaces all defaults")
 	cmd.Flags().BoolVar(&clear, "clear", false, "remove every default")

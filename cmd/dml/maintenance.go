@@ -40,8 +40,8 @@ connection is closed.`,
   dml fsck --output json > fsck.ndjson`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			run := func(c *client.Client, fn func(client.FsckEvent)) (releases.FsckSummary, error) {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			run := func(fn func(client.FsckEvent)) (releases.FsckSummary, error) {
 				return c.Fsck(cmd.Context(), fn)
 			}
 			sum, err := runMaintenance(cmd, app, "fsck", run, func(sum releases.FsckSummary) [][2]string {
@@ -67,7 +67,7 @@ connection is closed.`,
 				return &exitError{code: 2, msg: fmt.Sprintf("fsck found %d problem(s)", sum.Problems)}
 			}
 			return nil
-		},
+		}),
 	}
 	return cmd
 }
@@ -89,11 +89,11 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
   dml gc --grace 72h`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if opts.Grace < 0 {
 				return fmt.Errorf("--grace must not be negative")
 			}
-			run := func(c *client.Client, fn func(client.GCEvent)) (releases.GCSummary, error) {
+			run := func(fn func(client.GCEvent)) (releases.GCSummary, error) {
 				return c.GC(cmd.Context(), opts, fn)
 			}
 			_, err := runMaintenance(cmd, app, "gc", run, func(sum releases.GCSummary) [][2]string {
@@ -114,7 +114,7 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
 				}
 			})
 			return err
-		},
+		}),
 	}
 	cmd.Flags().DurationVar(&opts.Grace, "grace", releases.DefaultGCGrace, "remove only what was last written longer ago than this")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed, remove nothing")
@@ -124,16 +124,12 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
 // runMaintenance runs fsck or gc on the server: progress on stderr,
 // findings on stdout as they arrive, then the summary — as a table of
 // fields, or with --output json as JSON lines (maintenanceLine).
-func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(*client.Client, func(releases.MaintenanceEvent[S])) (S, error), fields func(S) [][2]string) (S, error) {
+func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(func(releases.MaintenanceEvent[S])) (S, error), fields func(S) [][2]string) (S, error) {
 	var zero S
-	c, err := app.client()
-	if err != nil {
-		return zero, err
-	}
 	v := newProgressView(cmd.ErrOrStderr(), op)
 	stdout := cmd.OutOrStdout()
 	var printErr error
-	sum, err := run(c, func(ev releases.MaintenanceEvent[S]) {
+	sum, err := run(func(ev releases.MaintenanceEvent[S]) {
 		switch {
 		case ev.Progress != nil:
 			v.progress(*ev.Progress)

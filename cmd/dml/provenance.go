@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/releases/provenance"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
@@ -33,12 +34,8 @@ atomically; an existing file is replaced only with --force) or stdout, and the r
 it (file, digest, size) to stdout, or to stderr when stdout carries the document.`,
 		Example: `  dml provenance export payments/api 1.4.2 --output-file payments-api-1.4.2.provenance.json`,
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := app.client()
-			if err != nil {
 				return err
 			}
 			doc, err := c.Provenance(cmd.Context(), args[0], args[1])
@@ -46,7 +43,7 @@ it (file, digest, size) to stdout, or to stderr when stdout carries the document
 				return err
 			}
 			return app.writeDocument(cmd, &out, document{Kind: "provenance", Subject: args[0] + ":" + args[1]}, append(doc, '\n'))
-		},
+		}),
 	}
 	out.register(cmd, "file to write the document to (default and -: stdout)")
 	return cmd

@@ -40,7 +40,7 @@ stdout carries the bytes; --output json prints it as one JSON object.`,
   dml pull payments/api 1.4.2 --output-file api.tar.gz --force
   dml pull payments/api 1.4.2 --output-file - | tar xz`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			name, version := args[0], args[1]
 			dst, err := pullDestination(out.path, name, version)
 			if err != nil {
@@ -50,10 +50,6 @@ stdout carries the bytes; --output json prints it as one JSON object.`,
 				if err := refuseExisting(dst, out.force); err != nil {
 					return err
 				}
-			}
-			c, err := app.client()
-			if err != nil {
-				return err
 			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			art, err := pull(cmd.Context(), c, name, version, dst, out.force, stdout, stderr)
@@ -66,7 +62,7 @@ stdout carries the bytes; --output json prints it as one JSON object.`,
 			}
 			d := document{Kind: "artifact", Subject: name + ":" + version, File: dst, Size: art.Size, Digest: art.Digest, MediaType: art.MediaType, State: art.State}
 			return app.emit(report, d, d.print)
-		},
+		}),
 	}
 	out.register(cmd, "file or directory to write to (default: NAME's last component-VERSION in the current directory; - for stdout)")
 	return cmd

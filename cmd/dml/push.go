@@ -44,12 +44,8 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
   dml push payments/api 1.4.2 dist/api.tar.gz --sign-key cosign.key \
       --attest test-result.json --type https://in-toto.io/attestation/test-result/v0.1`,
 		Args: cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			ev, err := prepareEvidence(signKey, attests, types)
-			if err != nil {
-				return err
-			}
-			c, err := app.client()
 			if err != nil {
 				return err
 			}
@@ -79,7 +75,7 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
 				printUnmet(w, a)
 				return nil
 			})
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")

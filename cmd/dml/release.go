@@ -165,20 +165,16 @@ func parseGateQuorums(list []string, gates map[string]client.GateSetting) error 
 	return nil
 }
 
-// releaseRun is the common shape of a release command: build the client,
-// run fn, print its release.
-func releaseRun(app *cli, fn func(cmd *cobra.Command, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, _ []string) error {
-		c, err := app.client()
-		if err != nil {
-			return err
-		}
-		r, err := fn(cmd, c)
+// releaseRun is the common shape of a release command: run fn with the
+// client, print the release it returns.
+func releaseRun(app *cli, fn func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
+	return app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+		r, err := fn(cmd, args, c)
 		if err != nil {
 			return err
 		}
 		return app.emit(cmd.OutOrStdout(), r, func(w io.Writer) error { return printRelease(w, r) })
-	}
+	})
 }
 
 func newReleaseCreateCmd(app *cli) *cobra.Command {
@@ -205,44 +201,42 @@ Gates are plan, build, deploy:ENV for each environment, and close.
   dml release create --file release.json`,
 		Args: cobra.MaximumNArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			var req client.CreateReleaseRequest
-			if plan.file != "" {
-				if err := readReleaseFile(cmd, plan.file, &req); err != nil {
-					return client.Release{}, err
-				}
-			}
-			if len(args) == 1 {
-				if req.Name != "" && req.Name != args[0] {
-					return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
-				}
-				req.Name = args[0]
-			}
-			if req.Name == "" {
-				return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
-			}
-			if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		var req client.CreateReleaseRequest
+		if plan.file != "" {
+			if err := readReleaseFile(cmd, plan.file, &req); err != nil {
 				return client.Release{}, err
 			}
-			if cmd.Flags().Changed("artifact") {
-				refs, err := parseArtifactRefs(artifacts)
-				if err != nil {
-					return client.Release{}, err
-				}
-				req.Artifacts = refs
+		}
+		if len(args) == 1 {
+			if req.Name != "" && req.Name != args[0] {
+				return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
 			}
-			if len(gates) > 0 {
-				if req.Gates == nil {
-					req.Gates = map[string]client.GateSetting{}
-				}
-				if err := parseGateQuorums(gates, req.Gates); err != nil {
-					return client.Release{}, err
-				}
+			req.Name = args[0]
+		}
+		if req.Name == "" {
+			return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
+		}
+		if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
+			return client.Release{}, err
+		}
+		if cmd.Flags().Changed("artifact") {
+			refs, err := parseArtifactRefs(artifacts)
+			if err != nil {
+				return client.Release{}, err
 			}
-			return c.CreateRelease(cmd.Context(), req)
-		})(cmd, args)
-	}
+			req.Artifacts = refs
+		}
+		if len(gates) > 0 {
+			if req.Gates == nil {
+				req.Gates = map[string]client.GateSetting{}
+			}
+			if err := parseGateQuorums(gates, req.Gates); err != nil {
+				return client.Release{}, err
+			}
+		}
+		return c.CreateRelease(cmd.Context(), req)
+	})
 	plan.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION to include (repeatable)")
 	cmd.Flags().StringArrayVar(&gates, "gate", nil, "gate quorum GATE=APPROVALS, e.g. deploy:production=2 (repeatable)")
@@ -255,11 +249,9 @@ func newReleaseShowCmd(app *cli) *cobra.Command {
 		Short: "Show a release: plan, artifacts, gates, deployments, review and what can happen next",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.Release(cmd.Context(), args[0])
-		})(cmd, args)
-	}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.Release(cmd.Context(), args[0])
+	})
 	return cmd
 }
 
@@ -273,19 +265,15 @@ func newReleaseListCmd(app *cli) *cobra.Command {
 		Short:   "List releases, ordered by name",
 		Example: "  dml release list --state deploying\n  dml release list --all --output json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
-			var page client.ReleasePage
-			page.Releases, page.NextCursor, err = onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			items, next, err := onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
 				p, err := c.ListReleases(cmd.Context(), f)
 				return p.Releases, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
+			page := client.ReleasePage{Releases: items, NextCursor: next}
 			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
 				fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
 				for _, r := range page.Releases {
@@ -299,7 +287,7 @@ func newReleaseListCmd(app *cli) *cobra.Command {
 						listOrNone(open), formatTime(r.UpdatedAt), oneLine(r.Plan.Title))
 				}
 			})
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.State, "state", "", "only this state: planning, building, released, deploying, deployed, review, closed or cancelled")
@@ -322,33 +310,31 @@ approvals given so far are discarded and approvers must approve the new digest.`
 		Example: `  dml release set-plan 2026.11-payments --risk high --backout-plan "restore DB snapshot, redeploy 2026.10-payments"`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			var req client.PlanRequest
-			if plan.file != "" {
-				var doc client.CreateReleaseRequest
-				if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
-					return client.Release{}, err
-				}
-				if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
-					return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
-				}
-				req = doc.PlanRequest
-			} else {
-				cur, err := c.Release(cmd.Context(), args[0])
-				if err != nil {
-					return client.Release{}, err
-				}
-				p := cur.Plan
-				req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
-					Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
-			}
-			if err := plan.apply(cmd.Flags(), &req); err != nil {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		var req client.PlanRequest
+		if plan.file != "" {
+			var doc client.CreateReleaseRequest
+			if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
 				return client.Release{}, err
 			}
-			return c.SetPlan(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
+			if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
+				return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
+			}
+			req = doc.PlanRequest
+		} else {
+			cur, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return client.Release{}, err
+			}
+			p := cur.Plan
+			req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
+				Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
+		}
+		if err := plan.apply(cmd.Flags(), &req); err != nil {
+			return client.Release{}, err
+		}
+		return c.SetPlan(cmd.Context(), args[0], req)
+	})
 	plan.register(cmd.Flags())
 	return cmd
 }
@@ -363,15 +349,13 @@ func newReleaseSetArtifactsCmd(app *cli) *cobra.Command {
 		Example: `  dml release set-artifacts 2026.11-payments --artifact payments/api:1.4.3 --artifact payments/worker:2.0.1`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			refs, err := parseArtifactRefs(artifacts)
-			if err != nil {
-				return client.Release{}, err
-			}
-			return c.SetArtifacts(cmd.Context(), args[0], refs)
-		})(cmd, args)
-	}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		refs, err := parseArtifactRefs(artifacts)
+		if err != nil {
+			return client.Release{}, err
+		}
+		return c.SetArtifacts(cmd.Context(), args[0], refs)
+	})
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION (repeatable; the list replaces the current one)")
 	_ = cmd.MarkFlagRequired("artifact")
 	return cmd
@@ -417,28 +401,26 @@ Without --digest the gate's current expected digest is used.`
 		cmd.Example = `  dml release reject 2026.11-payments --gate plan --comment "backout plan does not cover the DB migration"`
 		verb = "rejecting"
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			req.Digest = digest.Digest(dg)
-			if req.Digest == "" {
-				r, err := c.Release(cmd.Context(), args[0])
-				if err != nil {
-					return client.Release{}, err
-				}
-				// A gate that is unknown or not open is left to the
-				// server, which says why (INVALID_STATE, INVALID_INPUT).
-				if g, ok := r.Gate(req.Gate); ok && g.Open && g.ExpectedDigest != "" {
-					req.Digest = g.ExpectedDigest
-					w := cmd.OutOrStdout()
-					if app.json() {
-						w = cmd.ErrOrStderr()
-					}
-					fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
-				}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		req.Digest = digest.Digest(dg)
+		if req.Digest == "" {
+			r, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return client.Release{}, err
 			}
-			return c.Decide(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
+			// A gate that is unknown or not open is left to the
+			// server, which says why (INVALID_STATE, INVALID_INPUT).
+			if g, ok := r.Gate(req.Gate); ok && g.Open && g.ExpectedDigest != "" {
+				req.Digest = g.ExpectedDigest
+				w := cmd.OutOrStdout()
+				if app.json() {
+					w = cmd.ErrOrStderr()
+				}
+				fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
+			}
+		}
+		return c.Decide(cmd.Context(), args[0], req)
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Gate, "gate", "", "gate: plan, build, deploy:ENV or close")
 	f.StringVar(&dg, "digest", "", "digest being decided on (default: the gate's current expected digest)")
@@ -473,16 +455,15 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
     --verified sha256:...
   dml release deploy 2026.11-payments --update dep_0123456789ab --status succeeded`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			digests := make([]digest.Digest, len(verified))
 			for i, v := range verified {
 				digests[i] = digest.Digest(v)
 			}
-			var res client.DeploymentResult
+			var (
+				res client.DeploymentResult
+				err error
+			)
 			if update != "" {
 				if cmd.Flags().Changed("env") || cmd.Flags().Changed("target") {
 					return errors.New("--update changes a recorded deployment: --env and --target do not apply")
@@ -526,7 +507,7 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 					{"next", listOrNone(res.Release.AllowedActions)},
 				})
 			})
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&env, "env", "", "environment deployed to")
@@ -555,11 +536,9 @@ longer be cancelled.`,
 		Example: `  dml release review 2026.11-payments --outcome successful --summary "no incidents" --objectives-met`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.FileReview(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.FileReview(cmd.Context(), args[0], req)
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Outcome, "outcome", "", "successful, successful_with_issues, failed or rolled_back")
 	f.StringVar(&req.Summary, "summary", "", "summary of the review")
@@ -579,11 +558,9 @@ func newReleaseCancelCmd(app *cli) *cobra.Command {
 		Short: "Cancel a release before its first deployment (release managers)",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(app, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.CancelRelease(cmd.Context(), args[0], reason)
-		})(cmd, args)
-	}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.CancelRelease(cmd.Context(), args[0], reason)
+	})
 	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled")
 	return cmd
 }
@@ -600,12 +577,8 @@ They go to --output-file (written atomically; an existing file is replaced only 
 or to stderr when stdout carries the manifest.`,
 		Example: `  dml release manifest 2026.11-payments --output-file 2026.11-payments.index.json`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := app.client()
-			if err != nil {
 				return err
 			}
 			m, err := c.ReleaseManifest(cmd.Context(), args[0])
@@ -613,7 +586,7 @@ or to stderr when stdout carries the manifest.`,
 				return err
 			}
 			return app.writeDocument(cmd, &out, document{Kind: "release manifest", Subject: args[0], Signature: m.Signature}, m.Body)
-		},
+		}),
 	}
 	out.register(cmd, "file to write the manifest to (default and -: stdout)")
 	return cmd
@@ -624,11 +597,7 @@ func newArtifactRetireCmd(app *cli) *cobra.Command {
 		Use:   "retire NAME VERSION",
 		Short: "Retire an artifact version: kept, but no new release may include it (admins, release managers)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			a, err := c.RetireArtifact(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -637,7 +606,7 @@ func newArtifactRetireCmd(app *cli) *cobra.Command {
 				return printFields(w, append(artifactFields(a.Artifact),
 					[2]string{"retired at", formatTimeOrDash(a.RetiredAt)}, [2]string{"retired by", orDash(a.RetiredBy)}))
 			})
-		},
+		}),
 	}
 	return cmd
 }

@@ -21,11 +21,7 @@ The command is informational: it exits 0 whatever the state. To check the eviden
 admission receipt yourself, use ` + "`dml verify`" + `.`,
 		Example: `  dml status payments/api 1.4.2`,
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			a, err := c.Artifact(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -33,9 +29,6 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
-			}
-			if list == nil {
-				list = []client.Evidence{}
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
 				Artifact client.Artifact   `json:"artifact"`
@@ -55,7 +48,7 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 				fmt.Fprintln(w)
 				return printEvidenceTable(w, list)
 			})
-		},
+		}),
 	}
 	return cmd
 }

@@ -35,16 +35,12 @@ The secret is printed once and cannot be shown again.`,
 		Example: `  dml token create --name ci-payments --role publisher --expires-in 720h
   dml token create --name deploy-eu --role deployer --env staging --env prod-eu --output json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if expiresIn < 0 {
 				return fmt.Errorf("--expires-in must be positive, not %s", expiresIn)
 			}
 			if expiresIn > 0 {
 				req.ExpiresIn = expiresIn.String()
-			}
-			c, err := app.client()
-			if err != nil {
-				return err
 			}
 			t, err := c.CreateToken(cmd.Context(), req)
 			if err != nil {
@@ -61,7 +57,7 @@ The secret is printed once and cannot be shown again.`,
 					{"expires", formatTimeOrDash(t.ExpiresAt)},
 				})
 			})
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.DurationVar(&expiresIn, "expires-in", 0, "how long the token works, e.g. 720h (default: no expiry)")
@@ -80,17 +76,10 @@ func newTokenListCmd(app *cli) *cobra.Command {
 		Long: `List every token, revoked and expired ones included, oldest first. Secrets are never
 shown: they are not stored. Last use is recorded to within a minute.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			list, err := c.ListTokens(cmd.Context())
 			if err != nil {
 				return err
-			}
-			if list == nil {
-				list = []client.TokenInfo{}
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
 				tw := newTable(w)
@@ -101,7 +90,7 @@ shown: they are not stored. Last use is recorded to within a minute.`,
 				}
 				return tw.Flush()
 			})
-		},
+		}),
 	}
 	return cmd
 }
@@ -111,16 +100,12 @@ func newTokenRevokeCmd(app *cli) *cobra.Command {
 		Use:   "revoke ID",
 		Short: "Revoke a token by its id (tok_...)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			return app.printRevoked(cmd, "", args[0])
-		},
+		}),
 	}
 	return cmd
 }
@@ -130,11 +115,7 @@ func newWhoamiCmd(app *cli) *cobra.Command {
 		Use:   "whoami",
 		Short: "Show the principal behind the token",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			id, err := c.Whoami(cmd.Context())
 			if err != nil {
 				return err
@@ -147,7 +128,7 @@ func newWhoamiCmd(app *cli) *cobra.Command {
 					{"environments", listOrNone(id.Environments)},
 				})
 			})
-		},
+		}),
 	}
 	return cmd
 }

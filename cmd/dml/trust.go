@@ -43,12 +43,8 @@ The key goes to --output-file (an existing file is replaced only with --force) o
 report (file, digest, size) to stdout, or to stderr when stdout carries the key.`,
 		Example: `  dml trust server-key --output-file dml-server.pub`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if err := out.check(); err != nil {
-				return err
-			}
-			c, err := app.client()
-			if err != nil {
 				return err
 			}
 			pem, err := c.ServerKey(cmd.Context())
@@ -56,7 +52,7 @@ report (file, digest, size) to stdout, or to stderr when stdout carries the key.
 				return err
 			}
 			return app.writeDocument(cmd, &out, document{Kind: "server key"}, pem)
-		},
+		}),
 	}
 	out.register(cmd, "file to write the key to (default and -: stdout)")
 	return cmd
@@ -74,12 +70,8 @@ cosign.pub: ECDSA P-256/384/521, Ed25519 or RSA >= 2048 bits) under ID, the name
 policies use. Quarantined artifacts are re-evaluated: the new key may admit some.`,
 		Example: `  dml trust key add ci cosign.pub --comment "payments build pipeline"`,
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			pem, err := readBounded(nil, args[1], 64<<10, "public key")
-			if err != nil {
-				return err
-			}
-			c, err := app.client()
 			if err != nil {
 				return err
 			}
@@ -91,7 +83,7 @@ policies use. Quarantined artifacts are re-evaluated: the new key may admit some
 				fmt.Fprintf(w, "trusted key %s added\n", k.ID)
 				return printFields(w, [][2]string{{"algorithm", k.Algorithm}, {"comment", orDash(k.Comment)}})
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&comment, "comment", "", "what the key is for, who holds it")
 	return cmd
@@ -102,17 +94,10 @@ func newTrustKeyListCmd(app *cli) *cobra.Command {
 		Use:   "list",
 		Short: "List trusted keys, revoked ones included",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			keys, err := c.TrustKeys(cmd.Context())
 			if err != nil {
 				return err
-			}
-			if keys == nil {
-				keys = []client.TrustKey{}
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
 				Keys []client.TrustKey `json:"keys"`
@@ -128,7 +113,7 @@ func newTrustKeyListCmd(app *cli) *cobra.Command {
 				}
 				return tw.Flush()
 			})
-		},
+		}),
 	}
 	return cmd
 }
@@ -141,16 +126,12 @@ func newTrustKeyRevokeCmd(app *cli) *cobra.Command {
 evidence signed with it is refused (KEY_UNTRUSTED). Artifacts already admitted stay
 admitted: their receipts record what was true when they were admitted.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := c.RevokeTrustKey(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			return app.printRevoked(cmd, "trusted key ", args[0])
-		},
+		}),
 	}
 	return cmd
 }
@@ -165,12 +146,8 @@ errors, so a misspelt "treshold" cannot weaken a rule. Quarantined artifacts are
 re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
 		Example: `  dml trust policy set policy.yaml`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			doc, err := readBounded(cmd.InOrStdin(), args[0], 1<<20, "policy")
-			if err != nil {
-				return err
-			}
-			c, err := app.client()
 			if err != nil {
 				return err
 			}
@@ -182,7 +159,7 @@ re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
 				_, err := fmt.Fprintf(w, "trust policy version %d set\n", p.Version)
 				return err
 			})
-		},
+		}),
 	}
 	return cmd
 }
@@ -195,11 +172,7 @@ func newTrustPolicyShowCmd(app *cli) *cobra.Command {
 ` + "`dml trust policy set`" + ` accepts back; its version and author go to stderr. With --output json
 the version, author and document are printed together.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := app.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			p, err := c.TrustPolicy(cmd.Context())
 			if err != nil {
 				return err
@@ -215,7 +188,7 @@ the version, author and document are printed together.`,
 			buf.WriteByte('\n')
 			_, err = cmd.OutOrStdout().Write(buf.Bytes())
 			return err
-		},
+		}),
 	}
 	return cmd
 }

@@ -48,7 +48,7 @@ admin's or an auditor's token.`,
 		Example: `  dml verify payments/api 1.4.2 --key cosign.pub --server-key dml-server.pub
   dml verify payments/api 1.4.2 --key ci=keys/ci.pub --key release=keys/release.pub`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			keys, err := loadVerifyKeys(keySpecs)
 			if err != nil {
 				return err
@@ -58,10 +58,6 @@ admin's or an auditor's token.`,
 				if serverKey, err = readBounded(nil, serverKeyPath, 64<<10, "server key"); err != nil {
 					return err
 				}
-			}
-			c, err := app.client()
-			if err != nil {
-				return err
 			}
 			v := &verifier{c: c, keys: keys, serverKey: serverKey, stderr: cmd.ErrOrStderr()}
 			rep, err := v.run(cmd.Context(), args[0], args[1])
@@ -75,7 +71,7 @@ admin's or an auditor's token.`,
 				return fmt.Errorf("%w: %s:%s: %s", errVerificationFailed, rep.Name, rep.Version, strings.Join(rep.Problems, "; "))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVar(&keySpecs, "key", nil, "public key to verify evidence with: PATH or ID=PATH (repeatable)")
 	cmd.Flags().StringVar(&serverKeyPath, "server-key", "", "the server's public key (PEM) to verify the admission receipt with")
