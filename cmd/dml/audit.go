@@ -38,10 +38,11 @@ func newAuditVerifyCmd(app *cli) *cobra.Command {
 		Short: "Download the whole log, recompute its Merkle tree and check it against the signed checkpoint",
 		Long: `Download the whole audit log (streaming), recompute the Merkle tree, check the checkpoint's
 signature with the log key, and check that the log extends the checkpoint saved by the
-previous run (a state file under the user's config directory, one per server), so that a
-rewritten, truncated or forked history is detected. The log key is pinned on first use
-unless --log-key names a file holding it. Exits non-zero on any failure, naming the first
-bad record.`,
+previous run (a state file under the user's config directory, one per server, or
+--state-file), so that a rewritten, truncated or forked history is detected. The log key is
+pinned on first use unless --log-key names a file holding it. Exits 2 on any failure,
+naming the first bad record; with --output json the report (ok, records, root, or the
+problem) is printed either way.`,
 		Args: cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if stateFile == "" {
