@@ -7,7 +7,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/dml ./cmd/dml \
+# What `dml version` prints. .git is not in the build context
+# (.dockerignore), so pass them: --build-arg VERSION=$(git describe --tags
+# --always) --build-arg COMMIT=$(git rev-parse HEAD). Left empty, dml
+# version says version (devel), commit unknown.
+ARG VERSION=
+ARG COMMIT=
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+      -o /out/dml ./cmd/dml \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot

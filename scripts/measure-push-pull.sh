@@ -26,7 +26,7 @@ t0=$(date +%s.%N)
 "$WORK/dml" push measure/blob 1.0 "$WORK/in.bin" >/dev/null
 t1=$(date +%s.%N)
 echo "after push of ${SIZE_MIB} MiB: server peak RSS $(hwm) ($(awk "BEGIN{print $t1-$t0}") s)"
-"$WORK/dml" pull measure/blob 1.0 -o "$WORK/out.bin" >/dev/null
+"$WORK/dml" pull measure/blob 1.0 --output-file "$WORK/out.bin" >/dev/null
 t2=$(date +%s.%N)
 echo "after pull: server peak RSS $(hwm) ($(awk "BEGIN{print $t2-$t1}") s)"
 cmp "$WORK/in.bin" "$WORK/out.bin" && echo "pulled bytes identical"

@@ -2,59 +2,41 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"iter"
-	"text/tabwriter"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/spf13/cobra"
 )
 
-func newArtifactCmd() *cobra.Command {
+func newArtifactCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "artifact",
 		Aliases: []string{"artifacts"},
 		Short:   "Show and list artifacts",
 	}
-	cmd.AddCommand(newArtifactShowCmd(), newArtifactListCmd())
+	cmd.AddCommand(newArtifactShowCmd(app), newArtifactListCmd(app), newArtifactRetireCmd(app))
 	return cmd
 }
 
-func newArtifactShowCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newArtifactShowCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME VERSION",
 		Short: "Show one artifact version",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			a, err := c.Artifact(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), a)
-			}
-			return printFields(cmd.OutOrStdout(), artifactFields(a))
-		},
+			return app.emit(cmd.OutOrStdout(), a, func(w io.Writer) error { return printFields(w, artifactFields(a)) })
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
-func newArtifactListCmd() *cobra.Command {
+func newArtifactListCmd(app *cli) *cobra.Command {
 	var (
-		cf  clientFlags
-		out outputFormat
 		f   client.ArtifactFilter
 		all bool
 	)
@@ -69,41 +51,23 @@ is then the page size.`,
 		Example: `  dml artifact list --name payments/api --state admitted
   dml artifact list --all --output json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			var page client.ArtifactPage
-			page.Artifacts, page.NextCursor, err = onePageOrAll(all, c.AllArtifacts(cmd.Context(), f), func() ([]client.Artifact, string, error) {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			items, next, err := onePageOrAll(all, c.AllArtifacts(cmd.Context(), f), func() ([]client.Artifact, string, error) {
 				p, err := c.ListArtifacts(cmd.Context(), f)
 				return p.Artifacts, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), page)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tSTATE\tCREATED")
-			for _, a := range page.Artifacts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, short(a.Digest), formatBytes(a.Size), a.State, a.CreatedAt.Format("2006-01-02 15:04"))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if page.NextCursor != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more: --cursor %s (or --all)\n", page.NextCursor)
-			}
-			return nil
-		},
+			page := client.ArtifactPage{Artifacts: items, NextCursor: next}
+			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+				fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tSTATE\tCREATED")
+				for _, a := range page.Artifacts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, short(a.Digest), formatBytes(a.Size), a.State, formatTime(a.CreatedAt))
+				}
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.Name, "name", "", "only this artifact name")
 	fl.StringVar(&f.State, "state", "", "only this state: quarantined, admitted or rejected")
@@ -114,17 +78,12 @@ is then the page size.`,
 }
 
 // onePageOrAll returns every item of all (when all is set) or the items
-// of one page and the next page's cursor; never a nil slice, so JSON
-// output says [] rather than null.
+// of one page and the next page's cursor.
 func onePageOrAll[T any](all bool, every iter.Seq2[T, error], page func() ([]T, string, error)) ([]T, string, error) {
-	items := []T{}
 	if !all {
-		got, cursor, err := page()
-		if err != nil {
-			return nil, "", err
-		}
-		return append(items, got...), cursor, nil
+		return page()
 	}
+	var items []T
 	for it, err := range every {
 		if err != nil {
 			return nil, "", err

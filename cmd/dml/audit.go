@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
@@ -22,15 +21,14 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-func newAuditCmd() *cobra.Command {
+func newAuditCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Verify and read the tamper-evident audit log, and read the access log (auditors, admins)"}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditLogCmd(), newAuditAccessCmd())
+	cmd.AddCommand(newAuditVerifyCmd(app), newAuditLogCmd(app), newAuditAccessCmd(app))
 	return cmd
 }
 
-func newAuditVerifyCmd() *cobra.Command {
+func newAuditVerifyCmd(app *cli) *cobra.Command {
 	var (
-		cf        clientFlags
 		stateFile string
 		logKey    string
 		pageSize  int64
@@ -40,20 +38,19 @@ func newAuditVerifyCmd() *cobra.Command {
 		Short: "Download the whole log, recompute its Merkle tree and check it against the signed checkpoint",
 		Long: `Download the whole audit log (streaming), recompute the Merkle tree, check the checkpoint's
 signature with the log key, and check that the log extends the checkpoint saved by the
-previous run (a state file under the user's config directory, one per server), so that a
-rewritten, truncated or forked history is detected. The log key is pinned on first use
-unless --log-key names a file holding it. Exits non-zero on any failure, naming the first
-bad record.`,
+previous run (a state file under the user's config directory, one per server, or
+--state-file), so that a rewritten, truncated or forked history is detected. The log key is
+pinned on first use unless --log-key names a file holding it. Exits 2 on any failure,
+naming the first bad record; with --output json the report (ok, records, root, or the
+problem) is printed either way.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if stateFile == "" {
-				if stateFile, err = defaultAuditState(cf.server); err != nil {
+				s, err := defaultAuditState(app.server)
+				if err != nil {
 					return err
 				}
+				stateFile = s
 			}
 			prev, err := loadAuditState(stateFile)
 			if err != nil {
@@ -68,32 +65,59 @@ bad record.`,
 				opts.LogKey = string(b)
 			}
 			res, next, err := auditlog.Verify(cmd.Context(), c, prev, opts)
-			out := cmd.OutOrStdout()
+			rep := auditVerifyReport{StateFile: stateFile}
 			if err != nil {
 				var ve *auditlog.VerifyError
-				if errors.As(err, &ve) {
-					return &exitError{code: 2, msg: "VERIFICATION FAILED: " + ve.Error()}
+				if !errors.As(err, &ve) {
+					return err
 				}
-				return err
+				rep.Problem = ve.Error()
+				return app.verificationFailed(cmd.OutOrStdout(), rep, rep.Problem)
 			}
 			if err := saveAuditState(stateFile, next); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "audit log OK: %d records, root %s\n", res.Checkpoint.Size, base64.StdEncoding.EncodeToString(res.Checkpoint.Root[:]))
-			fmt.Fprintf(out, "checkpoint signed by %s (origin %s)\n", keyName(next.LogKey), res.Checkpoint.Origin)
-			if prev != nil {
-				fmt.Fprintf(out, "consistent with the checkpoint saved earlier (%d records); %d new\n", res.PreviousSize, res.Checkpoint.Size-res.PreviousSize)
-			} else {
-				fmt.Fprintf(out, "first verification: log key pinned, state saved to %s\n", stateFile)
+			rep = auditVerifyReport{
+				OK: true, Records: res.Checkpoint.Size, Root: base64.StdEncoding.EncodeToString(res.Checkpoint.Root[:]),
+				Origin: res.Checkpoint.Origin, LogKey: keyName(next.LogKey), FirstVerification: prev == nil, StateFile: stateFile,
 			}
-			return nil
-		},
+			if prev != nil {
+				rep.PreviousRecords = res.PreviousSize
+			}
+			return app.emit(cmd.OutOrStdout(), rep, rep.print)
+		}),
 	}
-	cf.register(cmd)
-	cmd.Flags().StringVar(&stateFile, "state", "", "state file (default: <user config dir>/dml/audit/<server>.json)")
+	cmd.Flags().StringVar(&stateFile, "state-file", "", "state file (default: <user config dir>/dml/audit/<server>.json)")
 	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the log's note verifier key (as served by /api/v1/audit/key)")
 	cmd.Flags().Int64Var(&pageSize, "page-size", 100_000, "records fetched per request")
 	return cmd
+}
+
+// auditVerifyReport is what audit verify found.
+type auditVerifyReport struct {
+	OK bool `json:"ok"`
+	// Problem says why verification failed (ok is false).
+	Problem string `json:"problem,omitempty"`
+	Records int64  `json:"records"`
+	Root    string `json:"root,omitempty"` // base64, as in the checkpoint
+	Origin  string `json:"origin,omitempty"`
+	LogKey  string `json:"logKey,omitempty"` // the name of the key that signed the checkpoint
+	// FirstVerification: no state was saved before; the log key is now
+	// pinned. Otherwise the log extends the PreviousRecords saved earlier.
+	FirstVerification bool   `json:"firstVerification"`
+	PreviousRecords   int64  `json:"previousRecords"`
+	StateFile         string `json:"stateFile"`
+}
+
+func (r auditVerifyReport) print(w io.Writer) error {
+	fmt.Fprintf(w, "audit log OK: %d records, root %s\n", r.Records, r.Root)
+	fmt.Fprintf(w, "checkpoint signed by %s (origin %s)\n", r.LogKey, r.Origin)
+	if r.FirstVerification {
+		_, err := fmt.Fprintf(w, "first verification: log key pinned, state saved to %s\n", r.StateFile)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "consistent with the checkpoint saved earlier (%d records); %d new\n", r.PreviousRecords, r.Records-r.PreviousRecords)
+	return err
 }
 
 func keyName(vkey string) string {
@@ -167,64 +191,47 @@ func saveAuditState(path string, st *auditlog.State) error {
 	for _, h := range st.Leaves {
 		leaves = append(leaves, h[:]...)
 	}
-	if err := writeFileAtomic(path+".leaves", leaves); err != nil {
+	if err := writeStateFile(path+".leaves", leaves); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(auditStateFile{LogKey: st.LogKey, Checkpoint: st.Checkpoint, Size: st.Size, Root: st.Root.String()}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return writeStateFile(path, append(b, '\n'))
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+// writeStateFile replaces the file at path with data, atomically; the
+// state is the user's own (0600).
+func writeStateFile(path string, data []byte) error {
+	return writeFileAtomic(path, 0o600, true, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }
 
-func newAuditLogCmd() *cobra.Command {
+func newAuditLogCmd(app *cli) *cobra.Command {
 	var (
-		cf      clientFlags
-		out     outputFormat
 		subject string
 		start   int64
 		limit   int64
 	)
 	cmd := &cobra.Command{
-		Use:   "log",
+		Use:   "log [--subject S] [--start N] [--limit N]",
 		Short: "Print the audit log as a readable timeline",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		Long: `Print the audit log, oldest first, as a table. With --output json each record is printed as
+it arrives, one JSON object per line, byte for byte as the server recorded (and hashed) it.`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{ndjsonAnnotation: "true"},
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			rc, err := c.AuditEntries(cmd.Context(), start, limit)
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
 			w := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			if !out.json() {
+			tw := newTable(w)
+			if !app.json() {
 				fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tSUBJECT\tDETAILS")
 			}
 			sc := bufio.NewScanner(rc)
@@ -237,33 +244,29 @@ func newAuditLogCmd() *cobra.Command {
 				if subject != "" && r.Subject != subject && !strings.HasPrefix(r.Subject, subject+":") {
 					continue
 				}
-				if out.json() {
+				if app.json() {
 					fmt.Fprintf(w, "%s\n", sc.Bytes())
 					continue
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, r.Time.Format("2006-01-02 15:04:05Z"), r.Actor.Name, r.Action, r.Subject, r.Details)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), r.Actor.Name, r.Action, r.Subject, r.Details)
 			}
 			if err := sc.Err(); err != nil {
 				return err
 			}
-			if !out.json() {
+			if !app.json() {
 				return tw.Flush()
 			}
 			return nil
-		},
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringVar(&subject, "subject", "", "only records about this subject: an artifact name (all versions), name:version, or release:NAME")
 	cmd.Flags().Int64Var(&start, "start", 0, "first record index")
 	cmd.Flags().Int64Var(&limit, "limit", 1_000_000, "at most this many records")
 	return cmd
 }
 
-func newAuditAccessCmd() *cobra.Command {
+func newAuditAccessCmd(app *cli) *cobra.Command {
 	var (
-		cf    clientFlags
-		out   outputFormat
 		f     client.AccessFilter
 		since string
 		all   bool
@@ -282,10 +285,7 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 		Example: `  dml audit access --subject payments/api --since 24h
   dml audit access --principal deploy-eu --since 2026-11-01T00:00:00Z --all --output json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if since != "" {
 				t, err := parseSince(since, time.Now())
 				if err != nil {
@@ -293,38 +293,23 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 				}
 				f.Since = t
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			var page client.AccessPage
-			page.Records, page.NextCursor, err = onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
+			items, next, err := onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
 				p, err := c.AccessLog(cmd.Context(), f)
 				return p.Records, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), page)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
-			for _, r := range page.Records {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format("2006-01-02 15:04:05Z"), orDash(r.Principal),
-					r.Outcome, r.Status, orDash(r.Code), r.Method, orDash(r.Subject), orDash(short(digest.Digest(r.Digest))), orDash(r.Route))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if page.NextCursor != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more: --cursor %s (or --all)\n", page.NextCursor)
-			}
-			return nil
-		},
+			page := client.AccessPage{Records: items, NextCursor: next}
+			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+				fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
+				for _, r := range page.Records {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", formatTime(r.Time), orDash(r.Principal),
+						r.Outcome, r.Status, orDash(r.Code), r.Method, orDash(r.Subject), orDash(short(digest.Digest(r.Digest))), orDash(r.Route))
+				}
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.Subject, "subject", "", "only records about this subject: an artifact name (all versions and digests), name:version, name@digest or release:NAME")
 	fl.StringVar(&f.Principal, "principal", "", "only records of this principal (token name)")

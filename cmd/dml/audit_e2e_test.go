@@ -129,7 +129,7 @@ func rehash(t *testing.T, db *sql.DB) {
 
 func auditVerify(t *testing.T, state string) error {
 	t.Helper()
-	_, _, err := runCLI(t, "audit", "verify", "--state", state)
+	_, _, err := runCLI(t, "audit", "verify", "--state-file", state)
 	return err
 }
 
@@ -239,12 +239,12 @@ func TestAuditVerifyAcceptsGrowth(t *testing.T) {
 	e := newAuditEnv(t)
 	e.grow(t, 3)
 	state := filepath.Join(t.TempDir(), "state.json")
-	out, _, err := runCLI(t, "audit", "verify", "--state", state)
+	out, _, err := runCLI(t, "audit", "verify", "--state-file", state)
 	if err != nil || !strings.Contains(out, "audit log OK: 4 records") {
 		t.Fatalf("first verify: %v\n%s", err, out)
 	}
 	e.grow(t, 5)
-	out, _, err = runCLI(t, "audit", "verify", "--state", state)
+	out, _, err = runCLI(t, "audit", "verify", "--state-file", state)
 	if err != nil || !strings.Contains(out, "audit log OK: 9 records") || !strings.Contains(out, "5 new") {
 		t.Fatalf("second verify: %v\n%s", err, out)
 	}
@@ -257,7 +257,7 @@ func TestAuditVerifyAcceptsGrowth(t *testing.T) {
 	if err := os.WriteFile(other, []byte(k.VerifierKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = runCLI(t, "audit", "verify", "--state", state, "--log-key", other)
+	_, _, err = runCLI(t, "audit", "verify", "--state-file", state, "--log-key", other)
 	var ee *exitError
 	if !errors.As(err, &ee) || !strings.Contains(ee.msg, "log key") {
 		t.Fatalf("verify with another key: %v", err)
@@ -273,7 +273,7 @@ func TestProvenanceOffline(t *testing.T) {
 	t.Setenv("DML_TOKEN", lc.Tokens["audit"])
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "bundle.json")
-	mustRunCLI(t, "provenance", "export", lc.Artifact, lc.Version, "-o", bundle)
+	mustRunCLI(t, "provenance", "export", lc.Artifact, lc.Version, "--output-file", bundle)
 
 	c, err := client.New(e.srv.URL, lc.Tokens["audit"])
 	if err != nil {
@@ -297,7 +297,7 @@ func TestProvenanceOffline(t *testing.T) {
 	// From here on, no server.
 	e.srv.Close()
 	file := filepath.Join(testserver.FixturesDir(), "payments-api-1.4.2.tar.gz")
-	out := mustRunCLI(t, "provenance", "verify", bundle, "--log-key", lk, "--server-key", sk, "--file", file)
+	out := mustRunCLI(t, "provenance", "verify", bundle, "--log-key", lk, "--server-key", sk, "--content-file", file)
 	for _, want := range []string{"verified offline", "admission receipt signed by the server key", "release 2026.11-payments", "verified with key ci"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify output lacks %q:\n%s", want, out)

@@ -102,7 +102,7 @@ func TestCLIPushPull(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out = mustRunCLI(t, "pull", "payments/api", "1.4.2", "-o", dst)
+	out = mustRunCLI(t, "pull", "payments/api", "1.4.2", "--output-file", dst)
 	got, err := os.ReadFile(dst)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestCLIPushPull(t *testing.T) {
 		t.Errorf("pull left %d entries in the target directory, want just the file", len(entries))
 	}
 
-	stdout, stderr, err := runCLI(t, "pull", "payments/api", "1.4.2", "-o", "-")
+	stdout, stderr, err := runCLI(t, "pull", "payments/api", "1.4.2", "--output-file", "-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +135,12 @@ func TestCLIErrors(t *testing.T) {
 	other, _ := writeRandomFile(t, 1024)
 	mustRunCLI(t, "push", "payments/api", "1", src)
 	dst := filepath.Join(t.TempDir(), "x")
+	// Without --output-file, pull writes NAME's last component-VERSION in
+	// the current directory, and does not replace a file already there.
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("api-1", []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name string
@@ -145,8 +151,8 @@ func TestCLIErrors(t *testing.T) {
 		{"invalid name", []string{"push", "Payments", "1", src}, "NAME_INVALID"},
 		{"missing file", []string{"push", "payments/api", "2", filepath.Join(t.TempDir(), "nope")}, "no such file"},
 		{"directory", []string{"push", "payments/api", "2", t.TempDir()}, "not a regular file"},
-		{"unknown version", []string{"pull", "payments/api", "9", "-o", dst}, "NOT_FOUND"},
-		{"pull needs -o", []string{"pull", "payments/api", "1"}, "output-file"},
+		{"unknown version", []string{"pull", "payments/api", "9", "--output-file", dst}, "NOT_FOUND"},
+		{"pull will not replace the default file", []string{"pull", "payments/api", "1"}, "output-file"},
 		{"bad token", []string{"whoami", "--token", "dml_nope"}, "UNAUTHORIZED"},
 		{"bad output format", []string{"whoami", "--output", "yaml"}, "--output"},
 		{"unknown role", []string{"token", "create", "--name", "x", "--role", "wizard"}, "INVALID_INPUT"},
@@ -311,7 +317,7 @@ func TestSaveVerified(t *testing.T) {
 			if err := os.WriteFile(dst, []byte("previous"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err := saveVerified(dst, bytes.NewReader(tt.body), digest.FromBytes(good), tt.size)
+			err := saveVerified(dst, bytes.NewReader(tt.body), digest.FromBytes(good), tt.size, true)
 			entries, _ := os.ReadDir(dir)
 			if len(entries) != 1 {
 				var names []string
@@ -342,7 +348,7 @@ func TestSaveVerified(t *testing.T) {
 
 func TestSaveVerifiedLeavesNothingWithoutTarget(t *testing.T) {
 	dir := t.TempDir()
-	err := saveVerified(filepath.Join(dir, "new"), strings.NewReader("forged"), digest.FromString("real"), -1)
+	err := saveVerified(filepath.Join(dir, "new"), strings.NewReader("forged"), digest.FromString("real"), -1, true)
 	if !errors.Is(err, errDigestMismatch) {
 		t.Fatalf("err = %v", err)
 	}

@@ -38,11 +38,11 @@ func TestCosignInterop(t *testing.T) {
 	dir := t.TempDir()
 
 	sig := filepath.Join(dir, "pkg.sig")
-	mustRunCLI(t, "sign", pkg, "--key", key, "-o", sig)
+	mustRunCLI(t, "sign", pkg, "--key", key, "--output-file", sig)
 	run("verify-blob", "--key", pub, "--signature", sig, "--insecure-ignore-tlog=true", pkg)
 
 	att := filepath.Join(dir, "test-result.dsse.json")
-	mustRunCLI(t, "attest", pkg, "--key", key, "--predicate", fixturePath("test-result-passed.json"), "--type", testResultType, "-o", att)
+	mustRunCLI(t, "attest", pkg, "--key", key, "--predicate", fixturePath("test-result-passed.json"), "--type", testResultType, "--output-file", att)
 	run("verify-blob-attestation", "--key", pub, "--signature", att, "--type", testResultType, "--insecure-ignore-tlog=true", pkg)
 
 	mustRunCLI(t, "push", "payments/api", "1.4.2", pkg, "--token", publisher)

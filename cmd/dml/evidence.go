@@ -6,19 +6,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/dmlproject/dml/api/client"
-	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
-func newEvidenceCmd() *cobra.Command {
+func newEvidenceCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "evidence",
 		Short: "Attach and list signatures and attestations",
 	}
-	cmd.AddCommand(newEvidenceAddCmd(), newEvidenceListCmd())
+	cmd.AddCommand(newEvidenceAddCmd(app), newEvidenceListCmd(app))
 	return cmd
 }
 
@@ -28,10 +26,8 @@ const (
 	kindAttestation = "attestation"
 )
 
-func newEvidenceAddCmd() *cobra.Command {
+func newEvidenceAddCmd(app *cli) *cobra.Command {
 	var (
-		cf   clientFlags
-		out  outputFormat
 		kind string
 	)
 	cmd := &cobra.Command{
@@ -49,10 +45,7 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 		Example: `  dml evidence add payments/api 1.4.2 api.tar.gz.sig
   dml evidence add payments/api 1.4.2 test-result.dsse.json`,
 		Args: cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if kind != "auto" && kind != kindSignature && kind != kindAttestation {
 				return fmt.Errorf("--kind must be auto, signature or attestation, not %q", kind)
 			}
@@ -63,10 +56,6 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 			if kind == "auto" {
 				kind = detectEvidenceKind(body)
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
 			add := c.AddSignature
 			if kind == kindAttestation {
 				add = c.AddAttestation
@@ -75,23 +64,19 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Evidence client.Evidence `json:"evidence"`
-					Artifact client.Artifact `json:"artifact"`
-				}{e, a})
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s:%s: %s accepted\n", a.Name, a.Version, e.Kind)
-			if err := printFields(w, append([][2]string{{"evidence", evidenceSummary(e)}}, admissionFields(a)...)); err != nil {
-				return err
-			}
-			printUnmet(w, a)
-			return nil
-		},
+			return app.emit(cmd.OutOrStdout(), struct {
+				Evidence client.Evidence `json:"evidence"`
+				Artifact client.Artifact `json:"artifact"`
+			}{e, a}, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s:%s: %s accepted\n", a.Name, a.Version, e.Kind)
+				if err := printFields(w, append([][2]string{{"evidence", evidenceSummary(e)}}, admissionFields(a)...)); err != nil {
+					return err
+				}
+				printUnmet(w, a)
+				return nil
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringVar(&kind, "kind", "auto", "auto, signature or attestation")
 	return cmd
 }
@@ -118,49 +103,30 @@ func detectEvidenceKind(body []byte) string {
 	return kindSignature
 }
 
-func newEvidenceListCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newEvidenceListCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list NAME VERSION",
 		Short: "List the evidence attached to an artifact version",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if list == nil {
-				list = []client.Evidence{}
-			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Evidence []client.Evidence `json:"evidence"`
-				}{list})
-			}
-			return printEvidenceTable(cmd.OutOrStdout(), list)
-		},
+			return app.emit(cmd.OutOrStdout(), struct {
+				Evidence []client.Evidence `json:"evidence"`
+			}{list}, func(w io.Writer) error { return printEvidenceTable(w, list) })
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
 func printEvidenceTable(w io.Writer, list []client.Evidence) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "DIGEST\tKIND\tFORMAT\tKEY\tPREDICATE TYPE\tRESULT\tADDED BY\tADDED")
 	for _, e := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(e.Digest), e.Kind, e.Format, e.KeyID,
-			orDash(e.PredicateType), orDash(e.Result), e.CreatedBy, e.CreatedAt.Format("2006-01-02 15:04"))
+			orDash(e.PredicateType), orDash(e.Result), e.CreatedBy, formatTime(e.CreatedAt))
 	}
 	return tw.Flush()
 }
@@ -197,7 +163,7 @@ func admissionFields(a client.Artifact) [][2]string {
 		fields = append(fields, [2]string{"reason", adm.Reason})
 	}
 	if adm.DecidedAt != nil && a.State != "quarantined" {
-		fields = append(fields, [2]string{"decided at", adm.DecidedAt.Format("2006-01-02 15:04:05 MST")})
+		fields = append(fields, [2]string{"decided at", formatTime(*adm.DecidedAt)})
 	}
 	if len(adm.Receipt) > 0 {
 		fields = append(fields, [2]string{"receipt", "signed by the server (check it: dml verify " + a.Name + " " + a.Version + " --key KEY.pub)"})
@@ -214,19 +180,4 @@ func printUnmet(w io.Writer, a client.Artifact) {
 	for _, u := range a.Admission.Unmet {
 		fmt.Fprintf(w, "  - %s\n", u)
 	}
-}
-
-// short abbreviates a digest for tables, like git and docker do.
-func short(d digest.Digest) string {
-	if d.Validate() != nil {
-		return d.String() // Encoded would panic on a digest without a colon
-	}
-	return d.Algorithm().String() + ":" + d.Encoded()[:12]
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -2,17 +2,16 @@ package main
 
 import (
 	"fmt"
-	"sort"
-	"text/tabwriter"
+	"io"
+	"maps"
+	"slices"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/spf13/cobra"
 )
 
-func newGateDefaultsCmd() *cobra.Command {
+func newGateDefaultsCmd(app *cli) *cobra.Command {
 	var (
-		cf    clientFlags
-		out   outputFormat
 		set   []string
 		clear bool
 	)
@@ -25,15 +24,11 @@ minimums: a release may ask for more with --gate, never for less. They apply to 
 and to environments a new plan adds; gates a release already has keep their quorums.`,
 		Example: `  dml release gate-defaults --set deploy:production=2 --set close=1`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			var d client.GateDefaults
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			var (
+				d   client.GateDefaults
+				err error
+			)
 			if len(set) > 0 || clear {
 				gates := map[string]client.GateSetting{}
 				if err := parseGateQuorums(set, gates); err != nil {
@@ -46,29 +41,21 @@ and to environments a new plan adds; gates a release already has keep their quor
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if out.json() {
-				return printJSON(w, d)
-			}
-			if len(d.Gates) == 0 {
-				fmt.Fprintln(w, "no defaults: every gate needs 1 approval unless a release sets its own")
-				return nil
-			}
-			gates := make([]string, 0, len(d.Gates))
-			for g := range d.Gates {
-				gates = append(gates, g)
-			}
-			sort.Strings(gates)
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GATE\tAPPROVALS")
-			for _, g := range gates {
-				fmt.Fprintf(tw, "%s\t%d\n", g, d.Gates[g].Approvals)
-			}
-			return tw.Flush()
-		},
+			return app.emit(cmd.OutOrStdout(), d, func(w io.Writer) error {
+				if len(d.Gates) == 0 {
+					_, err := fmt.Fprintln(w, "no defaults: every gate needs 1 approval unless a release sets its own")
+					return err
+				}
+				gates := slices.Sorted(maps.Keys(d.Gates))
+				tw := newTable(w)
+				fmt.Fprintln(tw, "GATE\tAPPROVALS")
+				for _, g := range gates {
+					fmt.Fprintf(tw, "%s\t%d\n", g, d.Gates[g].Approvals)
+				}
+				return tw.Flush()
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringArrayVar(&set, "set", nil, "GATE=N default quorum (repeatable); replaces all defaults")
 	cmd.Flags().BoolVar(&clear, "clear", false, "remove every default")
 	return cmd

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,9 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newFsckCmd() *cobra.Command {
-	var cf clientFlags
-	var out outputFormat
+func newFsckCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fsck",
 		Short: "Check every stored blob and every reference to one (admin)",
@@ -41,64 +38,41 @@ Reading every blob takes as long as reading the whole store once; the run stops 
 connection is closed.`,
 		Example: `  dml fsck
   dml fsck --output json > fsck.ndjson`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{ndjsonAnnotation: "true"},
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			run := func(fn func(client.FsckEvent)) (releases.FsckSummary, error) {
+				return c.Fsck(cmd.Context(), fn)
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			v := newProgressView(cmd.ErrOrStderr(), "fsck")
-			stdout := cmd.OutOrStdout()
-			sum, err := c.Fsck(cmd.Context(), func(ev client.FsckEvent) {
-				switch {
-				case ev.Progress != nil:
-					v.progress(*ev.Progress)
-				case ev.Finding != nil:
-					v.clear()
-					printFinding(stdout, out.json(), *ev.Finding)
+			sum, err := runMaintenance(cmd, app, "fsck", run, func(sum releases.FsckSummary) [][2]string {
+				return [][2]string{
+					{"blobs checked", fmt.Sprintf("%d (%s)", sum.Blobs, formatBytes(sum.Bytes))},
+					{"references checked", fmt.Sprint(sum.References)},
+					{"admissions checked", fmt.Sprint(sum.Admissions)},
+					{"corrupt", fmt.Sprint(sum.Corrupt)},
+					{"missing", fmt.Sprint(sum.Missing)},
+					{"size mismatches", fmt.Sprint(sum.SizeMismatch)},
+					{"unexpected objects", fmt.Sprint(sum.Unexpected)},
+					{"catalogue", fmt.Sprint(sum.Catalogue)},
+					{"unreadable", fmt.Sprint(sum.Unreadable)},
+					{"orphans", fmt.Sprint(sum.Orphans)},
+					{"repaired", fmt.Sprint(sum.Repaired)},
+					{"took", sum.Duration},
 				}
 			})
-			v.done()
 			if err != nil {
-				return err
-			}
-			if out.json() {
-				if err := json.NewEncoder(stdout).Encode(map[string]any{"type": "summary", "summary": sum}); err != nil {
-					return err
-				}
-			} else if err := printFields(stdout, [][2]string{
-				{"blobs checked", fmt.Sprintf("%d (%s)", sum.Blobs, formatBytes(sum.Bytes))},
-				{"references checked", fmt.Sprint(sum.References)},
-				{"admissions checked", fmt.Sprint(sum.Admissions)},
-				{"corrupt", fmt.Sprint(sum.Corrupt)},
-				{"missing", fmt.Sprint(sum.Missing)},
-				{"size mismatches", fmt.Sprint(sum.SizeMismatch)},
-				{"unexpected objects", fmt.Sprint(sum.Unexpected)},
-				{"catalogue", fmt.Sprint(sum.Catalogue)},
-				{"unreadable", fmt.Sprint(sum.Unreadable)},
-				{"orphans", fmt.Sprint(sum.Orphans)},
-				{"repaired", fmt.Sprint(sum.Repaired)},
-				{"took", sum.Duration},
-			}); err != nil {
 				return err
 			}
 			if sum.Problems > 0 {
 				return &exitError{code: 2, msg: fmt.Sprintf("fsck found %d problem(s)", sum.Problems)}
 			}
 			return nil
-		},
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
-func newGCCmd() *cobra.Command {
-	var cf clientFlags
-	var out outputFormat
+func newGCCmd(app *cli) *cobra.Command {
 	var opts client.GCOptions
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -113,65 +87,82 @@ Every removal is printed (and recorded in the audit log as blob.collected); --dr
 prints what would be removed and removes nothing. Progress goes to stderr as for fsck.`,
 		Example: `  dml gc --dry-run
   dml gc --grace 72h`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{ndjsonAnnotation: "true"},
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			if opts.Grace < 0 {
 				return fmt.Errorf("--grace must not be negative")
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
+			run := func(fn func(client.GCEvent)) (releases.GCSummary, error) {
+				return c.GC(cmd.Context(), opts, fn)
 			}
-			v := newProgressView(cmd.ErrOrStderr(), "gc")
-			stdout := cmd.OutOrStdout()
-			sum, err := c.GC(cmd.Context(), opts, func(ev client.GCEvent) {
-				switch {
-				case ev.Progress != nil:
-					v.progress(*ev.Progress)
-				case ev.Finding != nil:
-					v.clear()
-					printFinding(stdout, out.json(), *ev.Finding)
+			_, err := runMaintenance(cmd, app, "gc", run, func(sum releases.GCSummary) [][2]string {
+				verb := "removed"
+				if sum.DryRun {
+					verb = "would remove"
+				}
+				return [][2]string{
+					{"grace period", sum.Grace},
+					{"blobs looked at", fmt.Sprint(sum.Blobs)},
+					{"blobs " + verb, fmt.Sprintf("%d (%s)", sum.DeletedBlobs, formatBytes(sum.DeletedBytes))},
+					{"uploads " + verb, fmt.Sprint(sum.DeletedUploads)},
+					{"partial writes removed", fmt.Sprint(sum.DeletedPartials)},
+					{"kept: referenced", fmt.Sprint(sum.KeptReferenced)},
+					{"kept: younger than the grace period", fmt.Sprint(sum.KeptYoung)},
+					{"kept: claimed by a push meanwhile", fmt.Sprint(sum.KeptClaimed)},
+					{"took", sum.Duration},
 				}
 			})
-			v.done()
-			if err != nil {
-				return err
-			}
-			if out.json() {
-				return json.NewEncoder(stdout).Encode(map[string]any{"type": "summary", "summary": sum})
-			}
-			verb := "removed"
-			if sum.DryRun {
-				verb = "would remove"
-			}
-			return printFields(stdout, [][2]string{
-				{"grace period", sum.Grace},
-				{"blobs looked at", fmt.Sprint(sum.Blobs)},
-				{"blobs " + verb, fmt.Sprintf("%d (%s)", sum.DeletedBlobs, formatBytes(sum.DeletedBytes))},
-				{"uploads " + verb, fmt.Sprint(sum.DeletedUploads)},
-				{"partial writes removed", fmt.Sprint(sum.DeletedPartials)},
-				{"kept: referenced", fmt.Sprint(sum.KeptReferenced)},
-				{"kept: younger than the grace period", fmt.Sprint(sum.KeptYoung)},
-				{"kept: claimed by a push meanwhile", fmt.Sprint(sum.KeptClaimed)},
-				{"took", sum.Duration},
-			})
-		},
+			return err
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().DurationVar(&opts.Grace, "grace", releases.DefaultGCGrace, "remove only what was last written longer ago than this")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed, remove nothing")
 	return cmd
 }
 
+// runMaintenance runs fsck or gc on the server: progress on stderr,
+// findings on stdout as they arrive, then the summary — as a table of
+// fields, or with --output json as JSON lines (maintenanceLine).
+func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(func(releases.MaintenanceEvent[S])) (S, error), fields func(S) [][2]string) (S, error) {
+	var zero S
+	v := newProgressView(cmd.ErrOrStderr(), op)
+	stdout := cmd.OutOrStdout()
+	var printErr error
+	sum, err := run(func(ev releases.MaintenanceEvent[S]) {
+		switch {
+		case ev.Progress != nil:
+			v.progress(*ev.Progress)
+		case ev.Finding != nil && printErr == nil:
+			v.clear()
+			printErr = printFinding(stdout, app.json(), *ev.Finding)
+		}
+	})
+	v.done()
+	if err == nil {
+		err = printErr
+	}
+	if err != nil {
+		return zero, err
+	}
+	if app.json() {
+		return sum, printJSONLine(stdout, maintenanceLine{Type: "summary", Summary: sum})
+	}
+	return sum, printFields(stdout, fields(sum))
+}
+
+// maintenanceLine is one line of fsck's and gc's --output json: a
+// finding as it is found, and last the summary.
+type maintenanceLine struct {
+	Type    string            `json:"type"` // finding or summary
+	Finding *releases.Finding `json:"finding,omitempty"`
+	Summary any               `json:"summary,omitempty"`
+}
+
 // printFinding prints one finding: a line for people, or a JSON line.
-func printFinding(w io.Writer, asJSON bool, f releases.Finding) {
+func printFinding(w io.Writer, asJSON bool, f releases.Finding) error {
 	if asJSON {
-		_ = json.NewEncoder(w).Encode(map[string]any{"type": "finding", "finding": f})
-		return
+		return printJSONLine(w, maintenanceLine{Type: "finding", Finding: &f})
 	}
 	what := f.Digest.String()
 	if what == "" {
@@ -184,7 +175,8 @@ func printFinding(w io.Writer, asJSON bool, f releases.Finding) {
 	if f.Detail != "" {
 		line += ": " + f.Detail
 	}
-	fmt.Fprintln(w, line)
+	_, err := fmt.Fprintln(w, line)
+	return err
 }
 
 // progressLineEvery is how often a run's progress is printed when stderr

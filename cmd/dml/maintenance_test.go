@@ -101,7 +101,7 @@ func TestCLIFsckFindsFlippedByte(t *testing.T) {
 			}
 			t.Logf("dml fsck:\n%s", out)
 
-			_, _, err = runCLI(t, "pull", "payments/api", "1.0", "-o", filepath.Join(t.TempDir(), "out"))
+			_, _, err = runCLI(t, "pull", "payments/api", "1.0", "--output-file", filepath.Join(t.TempDir(), "out"))
 			if err == nil || !strings.Contains(err.Error(), "BLOB_CORRUPT") {
 				t.Fatalf("pull after fsck: %v; want BLOB_CORRUPT", err)
 			}
@@ -111,7 +111,7 @@ func TestCLIFsckFindsFlippedByte(t *testing.T) {
 			if out, _, err := runCLI(t, "fsck"); err != nil {
 				t.Fatalf("fsck after the repair: %v\n%s", err, out)
 			}
-			mustRunCLI(t, "pull", "payments/api", "1.0", "-o", filepath.Join(t.TempDir(), "out"))
+			mustRunCLI(t, "pull", "payments/api", "1.0", "--output-file", filepath.Join(t.TempDir(), "out"))
 
 			if _, _, err := runCLI(t, "gc", "--dry-run", "--grace", "-1s"); err == nil {
 				t.Error("gc with a negative grace succeeded")

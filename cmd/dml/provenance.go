@@ -4,67 +4,64 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/releases/provenance"
 	"github.com/dmlproject/dml/signing"
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
-func newProvenanceCmd() *cobra.Command {
+func newProvenanceCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "provenance", Short: "Export and verify (offline) everything recorded about an artifact"}
-	cmd.AddCommand(newProvenanceExportCmd(), newProvenanceVerifyCmd())
+	cmd.AddCommand(newProvenanceExportCmd(app), newProvenanceVerifyCmd(app))
 	return cmd
 }
 
-func newProvenanceExportCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out string
-	)
+func newProvenanceExportCmd(app *cli) *cobra.Command {
+	var out outputFile
 	cmd := &cobra.Command{
-		Use:   "export NAME VERSION",
+		Use:   "export NAME VERSION [--output-file FILE]",
 		Short: "Download the provenance document of an artifact version (auditors, admins)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.client()
-			if err != nil {
+		Long: `Download the provenance document of an artifact version: everything recorded about it, with
+the audit log's proofs, for dml provenance verify. It goes to --output-file (written
+atomically; an existing file is replaced only with --force) or stdout, and the report about
+it (file, digest, size) to stdout, or to stderr when stdout carries the document.`,
+		Example: `  dml provenance export payments/api 1.4.2 --output-file payments-api-1.4.2.provenance.json`,
+		Args:    cobra.ExactArgs(2),
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if err := out.check(); err != nil {
 				return err
 			}
 			doc, err := c.Provenance(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if out == "-" || out == "" {
-				_, err = cmd.OutOrStdout().Write(append(doc, '\n'))
-				return err
-			}
-			if err := writeFileAtomic(out, append(doc, '\n')); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
-			return nil
-		},
+			return app.writeDocument(cmd, &out, document{Kind: "provenance", Subject: args[0] + ":" + args[1]}, append(doc, '\n'))
+		}),
 	}
-	cf.register(cmd)
-	cmd.Flags().StringVarP(&out, "output-file", "o", "-", "where to write the document (- for stdout)")
+	out.register(cmd, "file to write the document to (default and -: stdout)")
 	return cmd
 }
 
-func newProvenanceVerifyCmd() *cobra.Command {
-	var logKey, serverKey, trustedDir, file string
+func newProvenanceVerifyCmd(app *cli) *cobra.Command {
+	var logKey, serverKey, trustedDir, contentFile string
 	cmd := &cobra.Command{
-		Use:   "verify BUNDLE.json --log-key FILE --server-key FILE [--trusted-keys DIR] [--file ARTIFACT]",
+		Use:   "verify BUNDLE.json --log-key FILE --server-key FILE [--trusted-keys DIR] [--content-file ARTIFACT]",
 		Short: "Verify a provenance document offline, with no server",
 		Long: `Verify a provenance document with no server: the checkpoint signature (log key), every
 record's inclusion proof, that every item matches its audit record, each signature and
 attestation (with the keys in --trusted-keys, *.pub files named after their key id, or else the
 document's keys, each proven registered by its audit record), the admission receipt and the
-sealed release manifests (server key), and, with --file, the artifact's bytes.`,
+sealed release manifests (server key), and, with --content-file, the artifact's bytes.
+
+Exits 0 when everything verifies and 2 when something does not; with --output json the report
+(ok, what was checked, or the problem) is printed either way.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if logKey == "" || serverKey == "" {
@@ -94,31 +91,51 @@ sealed release manifests (server key), and, with --file, the artifact's bytes.`,
 					return err
 				}
 			}
-			if file != "" {
-				f, err := os.Open(file)
+			if contentFile != "" {
+				f, err := os.Open(contentFile)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
 				opts.Content = f
 			}
-			rep, err := provenance.Verify(&doc, opts)
+			rep := provenanceReport{Name: doc.Artifact.Name, Version: doc.Artifact.Version, Digest: digest.Digest(doc.Artifact.Digest)}
+			res, err := provenance.Verify(&doc, opts)
 			if err != nil {
-				return &exitError{code: 2, msg: "VERIFICATION FAILED: " + err.Error()}
+				rep.Problem = err.Error()
+				return app.verificationFailed(cmd.OutOrStdout(), rep, rep.Problem)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "provenance of %s:%s (%s) verified offline\n", doc.Artifact.Name, doc.Artifact.Version, doc.Artifact.Digest)
-			for _, line := range rep.Checked {
-				fmt.Fprintln(w, "  ok  "+line)
-			}
-			return nil
+			rep.OK, rep.Records, rep.Evidence, rep.Releases, rep.Checked = true, res.Records, res.Evidence, res.Releases, res.Checked
+			return app.emit(cmd.OutOrStdout(), rep, func(w io.Writer) error {
+				fmt.Fprintf(w, "provenance of %s:%s (%s) verified offline\n", rep.Name, rep.Version, rep.Digest)
+				for _, line := range rep.Checked {
+					fmt.Fprintln(w, "  ok  "+line)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the audit log's note verifier key (GET /api/v1/audit/key)")
 	cmd.Flags().StringVar(&serverKey, "server-key", "", "file holding the server's public key PEM (GET /api/v1/keys/server)")
 	cmd.Flags().StringVar(&trustedDir, "trusted-keys", "", "directory of trusted signing keys: ID.pub files (PEM)")
-	cmd.Flags().StringVar(&file, "file", "", "the artifact file, to check its bytes against the digest")
+	cmd.Flags().StringVar(&contentFile, "content-file", "", "the artifact's file, to check its bytes against the digest")
 	return cmd
+}
+
+// provenanceReport is what provenance verify found.
+type provenanceReport struct {
+	OK bool `json:"ok"`
+	// Problem says why verification failed (ok is false).
+	Problem string        `json:"problem,omitempty"`
+	Name    string        `json:"name"`
+	Version string        `json:"version"`
+	Digest  digest.Digest `json:"digest"`
+	// What was verified: audit records, evidence, releases, and one line
+	// per check.
+	Records  int      `json:"records"`
+	Evidence int      `json:"evidence"`
+	Releases int      `json:"releases"`
+	Checked  []string `json:"checked"`
 }
 
 // loadKeyDir loads every *.pub (or *.pem) file of dir as a trusted key

@@ -6,62 +6,92 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
-func newPullCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		dst string
-	)
+func newPullCmd(app *cli) *cobra.Command {
+	var out outputFile
 	cmd := &cobra.Command{
-		Use:   "pull NAME VERSION -o FILE",
+		Use:   "pull NAME VERSION [--output-file FILE|DIR|-] [--force]",
 		Short: "Download an artifact version to a file, verifying its digest",
-		Long: `Download version VERSION of artifact NAME into FILE (-o - writes to stdout).
+		Long: `Download version VERSION of artifact NAME into a file.
 
-The bytes are written to a temporary file next to FILE while they are hashed. They must
-match both the digest the server sends with them and the artifact's recorded digest;
-only then is the file synced and renamed into place. On a mismatch nothing is left behind
-and an existing FILE is untouched. With -o - the bytes reach stdout as they arrive, and a
-mismatch is reported (exit status 1) after the fact.`,
-		Example: `  dml pull payments/api 1.4.2 -o api.tar.gz`,
-		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.client()
+The file is --output-file, or, when that names a directory or is not given, a file in that
+directory (default: the current one) named after the last component of NAME and VERSION:
+payments/api 1.4.2 is saved as api-1.4.2. An existing file is not replaced unless --force
+is given. --output-file - writes the bytes to stdout.
+
+The bytes are written to a temporary file next to the destination while they are hashed.
+They must match both the digest the server sends with them and the artifact's recorded
+digest; only then is the file synced and moved into place. On a mismatch or an interrupt
+nothing is left behind and an existing file is untouched. With --output-file - the bytes
+reach stdout as they arrive, and a mismatch is reported (exit status 1) after the fact.
+
+The report (what was written where, digest, size, state) goes to stdout, or to stderr when
+stdout carries the bytes; --output json prints it as one JSON object.`,
+		Example: `  dml pull payments/api 1.4.2                        # writes ./api-1.4.2
+  dml pull payments/api 1.4.2 --output-file dist/     # writes dist/api-1.4.2
+  dml pull payments/api 1.4.2 --output-file api.tar.gz --force
+  dml pull payments/api 1.4.2 --output-file - | tar xz`,
+		Args: cobra.ExactArgs(2),
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			name, version := args[0], args[1]
+			dst, err := pullDestination(out.path, name, version)
 			if err != nil {
 				return err
 			}
-			name, version := args[0], args[1]
+			if dst != "-" {
+				if err := refuseExisting(dst, out.force); err != nil {
+					return err
+				}
+			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			a, err := pull(cmd.Context(), c, name, version, dst, stdout, stderr)
+			art, err := pull(cmd.Context(), c, name, version, dst, out.force, stdout, stderr)
 			if err != nil {
 				return err
 			}
 			report := stdout
 			if dst == "-" {
 				report = stderr // stdout carries the bytes
-			} else {
-				fmt.Fprintf(report, "%s:%s → %s\n", name, version, dst)
 			}
-			return printFields(report, [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"state", a.State}})
-		},
+			d := document{Kind: "artifact", Subject: name + ":" + version, File: dst, Size: art.Size, Digest: art.Digest, MediaType: art.MediaType, State: art.State}
+			return app.emit(report, d, d.print)
+		}),
 	}
-	cf.register(cmd)
-	// Not "--output": that is the format flag elsewhere, and DML_OUTPUT=json
-	// must not turn into a file called "json".
-	cmd.Flags().StringVarP(&dst, "output-file", "o", "", "file to write (- for stdout)")
-	_ = cmd.MarkFlagRequired("output-file")
+	out.register(cmd, "file or directory to write to (default: NAME's last component-VERSION in the current directory; - for stdout)")
 	return cmd
+}
+
+// pullDestination is where pull writes NAME:VERSION: flag as given ("-":
+// stdout), or, when flag is empty or a directory, the default file name
+// in that directory: the last component of name and the version, so
+// payments/api 1.4.2 is api-1.4.2.
+func pullDestination(flag, name, version string) (string, error) {
+	if flag == "-" {
+		return flag, nil
+	}
+	if flag != "" {
+		if st, err := os.Stat(flag); err != nil || !st.IsDir() {
+			return flag, nil
+		}
+	}
+	base := path.Base(name) + "-" + version
+	if strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
+		return "", fmt.Errorf("%s:%s does not make a file name: give --output-file", name, version)
+	}
+	return filepath.Join(flag, base), nil
 }
 
 // pull fetches the artifact's metadata, then its bytes, and writes them to
 // dst (or stdout for "-") only if they match both the digest announced with
 // the content and the digest recorded for the artifact.
-func pull(ctx context.Context, c *client.Client, name, version, dst string, stdout, stderr io.Writer) (client.Artifact, error) {
+func pull(ctx context.Context, c *client.Client, name, version, dst string, replace bool, stdout, stderr io.Writer) (client.Artifact, error) {
 	a, err := c.Artifact(ctx, name, version)
 	if err != nil {
 		return client.Artifact{}, err
@@ -79,7 +109,7 @@ func pull(ctx context.Context, c *client.Client, name, version, dst string, stdo
 	if dst == "-" {
 		err = copyVerified(stdout, body, a.Digest, a.Size)
 	} else {
-		err = saveVerified(dst, body, a.Digest, a.Size)
+		err = saveVerified(dst, body, a.Digest, a.Size, replace)
 	}
 	done(err == nil)
 	if err != nil {
@@ -91,52 +121,14 @@ func pull(ctx context.Context, c *client.Client, name, version, dst string, stdo
 // errDigestMismatch: the bytes received are not the artifact's.
 var errDigestMismatch = errors.New("digest mismatch")
 
-// saveVerified writes r to dst through a temporary file in dst's directory
-// (so the final rename is atomic), and renames it into place only when the
-// bytes hash to want and are size long (size < 0: any length). Otherwise
-// the temporary file is removed and dst is left as it was.
-func saveVerified(dst string, r io.Reader, want digest.Digest, size int64) (err error) {
-	dir, base := filepath.Split(dst)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.partial")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := copyVerified(tmp, r, want, size); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; a pulled package is an ordinary file.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename durable. It is best effort: some platforms and
-// file systems cannot sync a directory, and the data itself is synced.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
+// saveVerified writes r to dst atomically (writeFileAtomic), and only
+// when the bytes hash to want and are size long (size < 0: any length).
+// Otherwise dst is left as it was. An existing dst is replaced only with
+// replace.
+func saveVerified(dst string, r io.Reader, want digest.Digest, size int64, replace bool) error {
+	return writeFileAtomic(dst, 0o644, replace, func(w io.Writer) error {
+		return copyVerified(w, r, want, size)
+	})
 }
 
 // copyVerified copies r to w while hashing it and fails unless the bytes

@@ -15,10 +15,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newPushCmd() *cobra.Command {
+func newPushCmd(app *cli) *cobra.Command {
 	var (
-		cf        clientFlags
-		out       outputFormat
 		mediaType string
 		signKey   string
 		attests   []string
@@ -46,15 +44,8 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
   dml push payments/api 1.4.2 dist/api.tar.gz --sign-key cosign.key \
       --attest test-result.json --type https://in-toto.io/attestation/test-result/v0.1`,
 		Args: cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			ev, err := prepareEvidence(signKey, attests, types)
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
 			if err != nil {
 				return err
 			}
@@ -63,33 +54,29 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					client.Artifact
-					Created  bool              `json:"created"`
-					Evidence []client.Evidence `json:"evidence,omitempty"`
-				}{res.artifact, res.created, res.evidence})
-			}
-			status := "created"
-			if !res.created {
-				status = "already present (identical bytes; nothing stored)"
-			}
-			w := cmd.OutOrStdout()
 			a := res.artifact
-			fmt.Fprintf(w, "%s:%s %s\n", a.Name, a.Version, status)
-			fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}}
-			for _, e := range res.evidence {
-				fields = append(fields, [2]string{"posted " + e.Kind, evidenceSummary(e)})
-			}
-			if err := printFields(w, append(fields, admissionFields(a)...)); err != nil {
-				return err
-			}
-			printUnmet(w, a)
-			return nil
-		},
+			return app.emit(cmd.OutOrStdout(), struct {
+				client.Artifact
+				Created  bool              `json:"created"`
+				Evidence []client.Evidence `json:"evidence,omitempty"`
+			}{a, res.created, res.evidence}, func(w io.Writer) error {
+				status := "created"
+				if !res.created {
+					status = "already present (identical bytes; nothing stored)"
+				}
+				fmt.Fprintf(w, "%s:%s %s\n", a.Name, a.Version, status)
+				fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}}
+				for _, e := range res.evidence {
+					fields = append(fields, [2]string{"posted " + e.Kind, evidenceSummary(e)})
+				}
+				if err := printFields(w, append(fields, admissionFields(a)...)); err != nil {
+					return err
+				}
+				printUnmet(w, a)
+				return nil
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")
 	f.StringVar(&signKey, "sign-key", "", "cosign private key: sign the file and post the signature after the upload")
@@ -231,16 +218,4 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 		return res, err
 	}
 	return res, nil
-}
-
-// countingWriter counts what passes through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
@@ -18,20 +17,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// addReleaseCommands registers `dml release` and `dml artifact retire`
-// (`dml retire` when there is no artifact command group).
-func addReleaseCommands(root *cobra.Command) {
-	root.AddCommand(newReleaseCmd())
-	for _, c := range root.Commands() {
-		if c.Name() == "artifact" {
-			c.AddCommand(newArtifactRetireCmd("retire NAME VERSION"))
-			return
-		}
-	}
-	root.AddCommand(newArtifactRetireCmd("retire NAME VERSION"))
-}
-
-func newReleaseCmd() *cobra.Command {
+func newReleaseCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "release",
 		Aliases: []string{"releases"},
@@ -49,18 +35,18 @@ creator and the publishers of its artifacts cannot approve it, nor can whoever c
 plan, artifacts or review approve the plan, build or close gate. See docs/itil.md.`,
 	}
 	cmd.AddCommand(
-		newReleaseCreateCmd(),
-		newReleaseShowCmd(),
-		newReleaseListCmd(),
-		newReleaseSetPlanCmd(),
-		newReleaseSetArtifactsCmd(),
-		newReleaseDecideCmd(client.DecisionApprove),
-		newReleaseDecideCmd(client.DecisionReject),
-		newReleaseDeployCmd(),
-		newReleaseReviewCmd(),
-		newReleaseCancelCmd(),
-		newReleaseManifestCmd(),
-		newGateDefaultsCmd(),
+		newReleaseCreateCmd(app),
+		newReleaseShowCmd(app),
+		newReleaseListCmd(app),
+		newReleaseSetPlanCmd(app),
+		newReleaseSetArtifactsCmd(app),
+		newReleaseDecideCmd(app, client.DecisionApprove),
+		newReleaseDecideCmd(app, client.DecisionReject),
+		newReleaseDeployCmd(app),
+		newReleaseReviewCmd(app),
+		newReleaseCancelCmd(app),
+		newReleaseManifestCmd(app),
+		newGateDefaultsCmd(app),
 	)
 	return cmd
 }
@@ -179,32 +165,20 @@ func parseGateQuorums(list []string, gates map[string]client.GateSetting) error 
 	return nil
 }
 
-// releaseRun is the common shape of a release command: validate --output,
-// build the client, run fn, print its release.
-func releaseRun(cf *clientFlags, out *outputFormat, fn func(cmd *cobra.Command, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, _ []string) error {
-		if err := out.validate(); err != nil {
-			return err
-		}
-		c, err := cf.client()
+// releaseRun is the common shape of a release command: run fn with the
+// client, print the release it returns.
+func releaseRun(app *cli, fn func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
+	return app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+		r, err := fn(cmd, args, c)
 		if err != nil {
 			return err
 		}
-		r, err := fn(cmd, c)
-		if err != nil {
-			return err
-		}
-		if out.json() {
-			return printJSON(cmd.OutOrStdout(), r)
-		}
-		return printRelease(cmd.OutOrStdout(), r)
-	}
+		return app.emit(cmd.OutOrStdout(), r, func(w io.Writer) error { return printRelease(w, r) })
+	})
 }
 
-func newReleaseCreateCmd() *cobra.Command {
+func newReleaseCreateCmd(app *cli) *cobra.Command {
 	var (
-		cf        clientFlags
-		out       outputFormat
 		plan      releasePlanFlags
 		artifacts []string
 		gates     []string
@@ -227,76 +201,62 @@ Gates are plan, build, deploy:ENV for each environment, and close.
   dml release create --file release.json`,
 		Args: cobra.MaximumNArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			var req client.CreateReleaseRequest
-			if plan.file != "" {
-				if err := readReleaseFile(cmd, plan.file, &req); err != nil {
-					return client.Release{}, err
-				}
-			}
-			if len(args) == 1 {
-				if req.Name != "" && req.Name != args[0] {
-					return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
-				}
-				req.Name = args[0]
-			}
-			if req.Name == "" {
-				return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
-			}
-			if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		var req client.CreateReleaseRequest
+		if plan.file != "" {
+			if err := readReleaseFile(cmd, plan.file, &req); err != nil {
 				return client.Release{}, err
 			}
-			if cmd.Flags().Changed("artifact") {
-				refs, err := parseArtifactRefs(artifacts)
-				if err != nil {
-					return client.Release{}, err
-				}
-				req.Artifacts = refs
+		}
+		if len(args) == 1 {
+			if req.Name != "" && req.Name != args[0] {
+				return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
 			}
-			if len(gates) > 0 {
-				if req.Gates == nil {
-					req.Gates = map[string]client.GateSetting{}
-				}
-				if err := parseGateQuorums(gates, req.Gates); err != nil {
-					return client.Release{}, err
-				}
+			req.Name = args[0]
+		}
+		if req.Name == "" {
+			return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
+		}
+		if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
+			return client.Release{}, err
+		}
+		if cmd.Flags().Changed("artifact") {
+			refs, err := parseArtifactRefs(artifacts)
+			if err != nil {
+				return client.Release{}, err
 			}
-			return c.CreateRelease(cmd.Context(), req)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+			req.Artifacts = refs
+		}
+		if len(gates) > 0 {
+			if req.Gates == nil {
+				req.Gates = map[string]client.GateSetting{}
+			}
+			if err := parseGateQuorums(gates, req.Gates); err != nil {
+				return client.Release{}, err
+			}
+		}
+		return c.CreateRelease(cmd.Context(), req)
+	})
 	plan.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION to include (repeatable)")
 	cmd.Flags().StringArrayVar(&gates, "gate", nil, "gate quorum GATE=APPROVALS, e.g. deploy:production=2 (repeatable)")
 	return cmd
 }
 
-func newReleaseShowCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newReleaseShowCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a release: plan, artifacts, gates, deployments, review and what can happen next",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.Release(cmd.Context(), args[0])
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.Release(cmd.Context(), args[0])
+	})
 	return cmd
 }
 
-func newReleaseListCmd() *cobra.Command {
+func newReleaseListCmd(app *cli) *cobra.Command {
 	var (
-		cf  clientFlags
-		out outputFormat
 		f   client.ReleaseFilter
 		all bool
 	)
@@ -305,48 +265,30 @@ func newReleaseListCmd() *cobra.Command {
 		Short:   "List releases, ordered by name",
 		Example: "  dml release list --state deploying\n  dml release list --all --output json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			var page client.ReleasePage
-			page.Releases, page.NextCursor, err = onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			items, next, err := onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
 				p, err := c.ListReleases(cmd.Context(), f)
 				return p.Releases, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), page)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
-			for _, r := range page.Releases {
-				var open []string
-				for _, g := range r.Gates {
-					if g.Open {
-						open = append(open, fmt.Sprintf("%s (%d/%d)", g.Gate, g.Received, g.Required))
+			page := client.ReleasePage{Releases: items, NextCursor: next}
+			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+				fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
+				for _, r := range page.Releases {
+					var open []string
+					for _, g := range r.Gates {
+						if g.Open {
+							open = append(open, fmt.Sprintf("%s (%d/%d)", g.Gate, g.Received, g.Required))
+						}
 					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, r.Plan.ChangeRef, listOrNone(r.Plan.Environments),
+						listOrNone(open), formatTime(r.UpdatedAt), oneLine(r.Plan.Title))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, r.Plan.ChangeRef, listOrNone(r.Plan.Environments),
-					listOrNone(open), r.UpdatedAt.Format("2006-01-02 15:04"), releaseOneLine(r.Plan.Title))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if page.NextCursor != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more: --cursor %s (or --all)\n", page.NextCursor)
-			}
-			return nil
-		},
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.State, "state", "", "only this state: planning, building, released, deploying, deployed, review, closed or cancelled")
 	fl.IntVar(&f.Limit, "limit", 0, "page size (default: the server's)")
@@ -355,10 +297,8 @@ func newReleaseListCmd() *cobra.Command {
 	return cmd
 }
 
-func newReleaseSetPlanCmd() *cobra.Command {
+func newReleaseSetPlanCmd(app *cli) *cobra.Command {
 	var (
-		cf   clientFlags
-		out  outputFormat
 		plan releasePlanFlags
 	)
 	cmd := &cobra.Command{
@@ -370,43 +310,37 @@ approvals given so far are discarded and approvers must approve the new digest.`
 		Example: `  dml release set-plan 2026.11-payments --risk high --backout-plan "restore DB snapshot, redeploy 2026.10-payments"`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			var req client.PlanRequest
-			if plan.file != "" {
-				var doc client.CreateReleaseRequest
-				if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
-					return client.Release{}, err
-				}
-				if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
-					return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
-				}
-				req = doc.PlanRequest
-			} else {
-				cur, err := c.Release(cmd.Context(), args[0])
-				if err != nil {
-					return client.Release{}, err
-				}
-				p := cur.Plan
-				req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
-					Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
-			}
-			if err := plan.apply(cmd.Flags(), &req); err != nil {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		var req client.PlanRequest
+		if plan.file != "" {
+			var doc client.CreateReleaseRequest
+			if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
 				return client.Release{}, err
 			}
-			return c.SetPlan(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+			if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
+				return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
+			}
+			req = doc.PlanRequest
+		} else {
+			cur, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return client.Release{}, err
+			}
+			p := cur.Plan
+			req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
+				Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
+		}
+		if err := plan.apply(cmd.Flags(), &req); err != nil {
+			return client.Release{}, err
+		}
+		return c.SetPlan(cmd.Context(), args[0], req)
+	})
 	plan.register(cmd.Flags())
 	return cmd
 }
 
-func newReleaseSetArtifactsCmd() *cobra.Command {
+func newReleaseSetArtifactsCmd(app *cli) *cobra.Command {
 	var (
-		cf        clientFlags
-		out       outputFormat
 		artifacts []string
 	)
 	cmd := &cobra.Command{
@@ -415,17 +349,13 @@ func newReleaseSetArtifactsCmd() *cobra.Command {
 		Example: `  dml release set-artifacts 2026.11-payments --artifact payments/api:1.4.3 --artifact payments/worker:2.0.1`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			refs, err := parseArtifactRefs(artifacts)
-			if err != nil {
-				return client.Release{}, err
-			}
-			return c.SetArtifacts(cmd.Context(), args[0], refs)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		refs, err := parseArtifactRefs(artifacts)
+		if err != nil {
+			return client.Release{}, err
+		}
+		return c.SetArtifacts(cmd.Context(), args[0], refs)
+	})
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION (repeatable; the list replaces the current one)")
 	_ = cmd.MarkFlagRequired("artifact")
 	return cmd
@@ -442,10 +372,8 @@ func gateDigestKind(gate string) string {
 	return "manifest"
 }
 
-func newReleaseDecideCmd(decision string) *cobra.Command {
+func newReleaseDecideCmd(app *cli, decision string) *cobra.Command {
 	var (
-		cf  clientFlags
-		out outputFormat
 		req = client.ApprovalRequest{Decision: decision}
 		dg  string
 	)
@@ -473,30 +401,26 @@ Without --digest the gate's current expected digest is used.`
 		cmd.Example = `  dml release reject 2026.11-payments --gate plan --comment "backout plan does not cover the DB migration"`
 		verb = "rejecting"
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			req.Digest = digest.Digest(dg)
-			if req.Digest == "" {
-				r, err := c.Release(cmd.Context(), args[0])
-				if err != nil {
-					return client.Release{}, err
-				}
-				// A gate that is unknown or not open is left to the
-				// server, which says why (INVALID_STATE, INVALID_INPUT).
-				if g, ok := r.Gate(req.Gate); ok && g.Open && g.ExpectedDigest != "" {
-					req.Digest = g.ExpectedDigest
-					w := cmd.OutOrStdout()
-					if out.json() {
-						w = cmd.ErrOrStderr()
-					}
-					fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
-				}
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		req.Digest = digest.Digest(dg)
+		if req.Digest == "" {
+			r, err := c.Release(cmd.Context(), args[0])
+			if err != nil {
+				return client.Release{}, err
 			}
-			return c.Decide(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+			// A gate that is unknown or not open is left to the
+			// server, which says why (INVALID_STATE, INVALID_INPUT).
+			if g, ok := r.Gate(req.Gate); ok && g.Open && g.ExpectedDigest != "" {
+				req.Digest = g.ExpectedDigest
+				w := cmd.OutOrStdout()
+				if app.json() {
+					w = cmd.ErrOrStderr()
+				}
+				fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
+			}
+		}
+		return c.Decide(cmd.Context(), args[0], req)
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Gate, "gate", "", "gate: plan, build, deploy:ENV or close")
 	f.StringVar(&dg, "digest", "", "digest being decided on (default: the gate's current expected digest)")
@@ -508,10 +432,8 @@ Without --digest the gate's current expected digest is used.`
 	return cmd
 }
 
-func newReleaseDeployCmd() *cobra.Command {
+func newReleaseDeployCmd(app *cli) *cobra.Command {
 	var (
-		cf       clientFlags
-		out      outputFormat
 		env      string
 		target   string
 		status   string
@@ -533,19 +455,15 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
     --verified sha256:...
   dml release deploy 2026.11-payments --update dep_0123456789ab --status succeeded`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			digests := make([]digest.Digest, len(verified))
 			for i, v := range verified {
 				digests[i] = digest.Digest(v)
 			}
-			var res client.DeploymentResult
+			var (
+				res client.DeploymentResult
+				err error
+			)
 			if update != "" {
 				if cmd.Flags().Changed("env") || cmd.Flags().Changed("target") {
 					return errors.New("--update changes a recorded deployment: --env and --target do not apply")
@@ -572,28 +490,25 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
 			d := res.Deployment
-			return printFields(cmd.OutOrStdout(), [][2]string{
-				{"deployment", d.ID},
-				{"environment", d.Environment},
-				{"target", d.Target},
-				{"status", d.Status},
-				{"by", d.By},
-				{"started", d.StartedAt.Format(time.RFC3339)},
-				{"finished", releaseTime(d.FinishedAt)},
-				{"verified", listOrNone(releaseDigestList(d.VerifiedDigests))},
-				{"notes", releaseOrDash(releaseOneLine(d.Notes))},
-				{"release", res.Release.Name},
-				{"release state", res.Release.State},
-				{"next", listOrNone(res.Release.AllowedActions)},
+			return app.emit(cmd.OutOrStdout(), res, func(w io.Writer) error {
+				return printFields(w, [][2]string{
+					{"deployment", d.ID},
+					{"environment", d.Environment},
+					{"target", d.Target},
+					{"status", d.Status},
+					{"by", d.By},
+					{"started", formatTime(d.StartedAt)},
+					{"finished", formatTimeOrDash(d.FinishedAt)},
+					{"verified", listOrNone(digestStrings(d.VerifiedDigests))},
+					{"notes", orDash(oneLine(d.Notes))},
+					{"release", res.Release.Name},
+					{"release state", res.Release.State},
+					{"next", listOrNone(res.Release.AllowedActions)},
+				})
 			})
-		},
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&env, "env", "", "environment deployed to")
 	f.StringVar(&target, "target", "", "what was deployed to (cluster, host group, ...)")
@@ -604,10 +519,8 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 	return cmd
 }
 
-func newReleaseReviewCmd() *cobra.Command {
+func newReleaseReviewCmd(app *cli) *cobra.Command {
 	var (
-		cf  clientFlags
-		out outputFormat
 		req client.ReviewRequest
 	)
 	cmd := &cobra.Command{
@@ -623,13 +536,9 @@ longer be cancelled.`,
 		Example: `  dml release review 2026.11-payments --outcome successful --summary "no incidents" --objectives-met`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.FileReview(cmd.Context(), args[0], req)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.FileReview(cmd.Context(), args[0], req)
+	})
 	f := cmd.Flags()
 	f.StringVar(&req.Outcome, "outcome", "", "successful, successful_with_issues, failed or rolled_back")
 	f.StringVar(&req.Summary, "summary", "", "summary of the review")
@@ -640,10 +549,8 @@ longer be cancelled.`,
 	return cmd
 }
 
-func newReleaseCancelCmd() *cobra.Command {
+func newReleaseCancelCmd(app *cli) *cobra.Command {
 	var (
-		cf     clientFlags
-		out    outputFormat
 		reason string
 	)
 	cmd := &cobra.Command{
@@ -651,89 +558,56 @@ func newReleaseCancelCmd() *cobra.Command {
 		Short: "Cancel a release before its first deployment (release managers)",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return releaseRun(&cf, &out, func(cmd *cobra.Command, c *client.Client) (client.Release, error) {
-			return c.CancelRelease(cmd.Context(), args[0], reason)
-		})(cmd, args)
-	}
-	cf.register(cmd)
-	out.register(cmd)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+		return c.CancelRelease(cmd.Context(), args[0], reason)
+	})
 	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled")
 	return cmd
 }
 
-func newReleaseManifestCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		dst string
-	)
+func newReleaseManifestCmd(app *cli) *cobra.Command {
+	var out outputFile
 	cmd := &cobra.Command{
-		Use:   "manifest NAME [-o FILE]",
+		Use:   "manifest NAME [--output-file FILE]",
 		Short: "Fetch the sealed release manifest (OCI image index) and the server's signature",
 		Long: `Fetch the release manifest sealed when the build gate was authorised: an OCI image index
 listing every artifact by digest. The bytes are checked against the announced digest.
-Without -o (or with -o -) they go to stdout and the digest and signature to stderr.`,
-		Example: `  dml release manifest 2026.11-payments -o 2026.11-payments.index.json`,
+They go to --output-file (written atomically; an existing file is replaced only with
+--force) or stdout; the report (file, digest, size, the server's signature) goes to stdout,
+or to stderr when stdout carries the manifest.`,
+		Example: `  dml release manifest 2026.11-payments --output-file 2026.11-payments.index.json`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.client()
-			if err != nil {
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if err := out.check(); err != nil {
 				return err
 			}
 			m, err := c.ReleaseManifest(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			summary := cmd.OutOrStdout()
-			if dst == "" || dst == "-" {
-				if _, err := cmd.OutOrStdout().Write(m.Body); err != nil {
-					return err
-				}
-				summary = cmd.ErrOrStderr()
-			} else {
-				if err := os.WriteFile(dst, m.Body, 0o644); err != nil {
-					return err
-				}
-				fmt.Fprintf(summary, "wrote %s (%d bytes)\n", dst, len(m.Body))
-			}
-			return printFields(summary, [][2]string{{"digest", m.Digest.String()}, {"signature", releaseOrDash(m.Signature)}})
-		},
+			return app.writeDocument(cmd, &out, document{Kind: "release manifest", Subject: args[0], Signature: m.Signature}, m.Body)
+		}),
 	}
-	cf.register(cmd)
-	cmd.Flags().StringVarP(&dst, "output-file", "o", "", "file to write (default and -: stdout)")
+	out.register(cmd, "file to write the manifest to (default and -: stdout)")
 	return cmd
 }
 
-func newArtifactRetireCmd(use string) *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newArtifactRetireCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   use,
+		Use:   "retire NAME VERSION",
 		Short: "Retire an artifact version: kept, but no new release may include it (admins, release managers)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			a, err := c.RetireArtifact(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), a)
-			}
-			return printFields(cmd.OutOrStdout(), append(artifactFields(a.Artifact),
-				[2]string{"retired at", releaseTime(a.RetiredAt)}, [2]string{"retired by", releaseOrDash(a.RetiredBy)}))
-		},
+			return app.emit(cmd.OutOrStdout(), a, func(w io.Writer) error {
+				return printFields(w, append(artifactFields(a.Artifact),
+					[2]string{"retired at", formatTimeOrDash(a.RetiredAt)}, [2]string{"retired by", orDash(a.RetiredBy)}))
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
@@ -742,36 +616,36 @@ func printRelease(w io.Writer, r client.Release) error {
 	p := r.Plan
 	window := "-"
 	if p.Window != nil {
-		window = p.Window.Start.Format(time.RFC3339) + " – " + p.Window.End.Format(time.RFC3339)
+		window = formatTime(p.Window.Start) + " – " + formatTime(p.Window.End)
 	}
 	manifest := "- (sealed when the build gate is authorised)"
 	if r.ManifestDigest != "" {
-		manifest = r.ManifestDigest.String() + " (sealed " + releaseTime(r.SealedAt) + ")"
+		manifest = r.ManifestDigest.String() + " (sealed " + formatTimeOrDash(r.SealedAt) + ")"
 	}
 	fields := [][2]string{
 		{"release", r.Name},
 		{"state", r.State},
 		{"change ref", p.ChangeRef},
-		{"title", releaseOneLine(p.Title)},
-		{"environments", releaseOrDash(strings.Join(p.Environments, " → "))},
+		{"title", oneLine(p.Title)},
+		{"environments", orDash(strings.Join(p.Environments, " → "))},
 		{"window", window},
-		{"risk", releaseOrDash(releaseOneLine(p.Risk))},
-		{"backout plan", releaseOrDash(releaseOneLine(p.BackoutPlan))},
+		{"risk", orDash(oneLine(p.Risk))},
+		{"backout plan", orDash(oneLine(p.BackoutPlan))},
 	}
 	if p.Description != "" {
-		fields = append(fields, [2]string{"description", releaseOneLine(p.Description)})
+		fields = append(fields, [2]string{"description", oneLine(p.Description)})
 	}
 	fields = append(fields,
 		[2]string{"plan digest", r.PlanDigest.String()},
 		[2]string{"manifest digest", manifest},
-		[2]string{"created", r.CreatedBy + " at " + r.CreatedAt.Format(time.RFC3339)},
-		[2]string{"updated", r.UpdatedAt.Format(time.RFC3339) + fmt.Sprintf(" (revision %d)", r.Revision)},
+		[2]string{"created", r.CreatedBy + " at " + formatTime(r.CreatedAt)},
+		[2]string{"updated", formatTime(r.UpdatedAt) + fmt.Sprintf(" (revision %d)", r.Revision)},
 	)
 	if err := printFields(w, fields); err != nil {
 		return err
 	}
 
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "\nARTIFACTS")
 	if len(r.Artifacts) == 0 {
 		fmt.Fprintln(tw, "(none)")
@@ -792,7 +666,7 @@ func printRelease(w io.Writer, r client.Release) error {
 		case g.Open:
 			status = "open"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", g.Gate, g.Required, g.Received, status, listOrNone(g.Approvers), releaseOrDash(g.ExpectedDigest.String()))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", g.Gate, g.Required, g.Received, status, listOrNone(g.Approvers), orDash(g.ExpectedDigest.String()))
 	}
 
 	if len(r.Deployments) > 0 {
@@ -800,7 +674,7 @@ func printRelease(w io.Writer, r client.Release) error {
 		fmt.Fprintln(tw, "ID\tENVIRONMENT\tTARGET\tSTATUS\tBY\tSTARTED\tFINISHED\tVERIFIED")
 		for _, d := range r.Deployments {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, d.Status, d.By,
-				d.StartedAt.Format(time.RFC3339), releaseTime(d.FinishedAt), listOrNone(releaseDigestList(d.VerifiedDigests)))
+				formatTime(d.StartedAt), formatTimeOrDash(d.FinishedAt), listOrNone(digestStrings(d.VerifiedDigests)))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -811,10 +685,10 @@ func printRelease(w io.Writer, r client.Release) error {
 		fmt.Fprintln(w, "\nREVIEW")
 		if err := printFields(w, [][2]string{
 			{"outcome", rv.Outcome},
-			{"summary", releaseOneLine(rv.Summary)},
+			{"summary", oneLine(rv.Summary)},
 			{"incidents", listOrNone(rv.Incidents)},
 			{"objectives met", strconv.FormatBool(rv.ObjectivesMet)},
-			{"by", rv.By + " at " + rv.At.Format(time.RFC3339)},
+			{"by", rv.By + " at " + formatTime(rv.At)},
 			{"review digest", r.ReviewDigest.String()},
 		}); err != nil {
 			return err
@@ -824,9 +698,9 @@ func printRelease(w io.Writer, r client.Release) error {
 		fmt.Fprintln(w, "\nLAST REJECTION")
 		if err := printFields(w, [][2]string{
 			{"gate", rj.Gate},
-			{"by", rj.By + " at " + rj.At.Format(time.RFC3339)},
+			{"by", rj.By + " at " + formatTime(rj.At)},
 			{"digest", rj.Digest.String()},
-			{"reason", releaseOneLine(rj.Comment)},
+			{"reason", oneLine(rj.Comment)},
 		}); err != nil {
 			return err
 		}
@@ -837,31 +711,4 @@ func printRelease(w io.Writer, r client.Release) error {
 	}
 	_, err := fmt.Fprintf(w, "\nnext: %s\n", next)
 	return err
-}
-
-// oneLine folds a multi-line text for a table cell.
-func releaseOneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ⏎ ")), " ")
-}
-
-func releaseOrDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func releaseTime(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return t.Format(time.RFC3339)
-}
-
-func releaseDigestList(ds []digest.Digest) []string {
-	out := make([]string, len(ds))
-	for i, d := range ds {
-		out[i] = d.String()
-	}
-	return out
 }

@@ -20,10 +20,13 @@ const keyPasswordHelp = `The private key is what ` + "`cosign generate-key-pair`
 is read from COSIGN_PASSWORD, as cosign does, else from DML_KEY_PASSWORD; when neither is
 set the password is empty. There is no prompt, so pipelines never hang.`
 
-func newSignCmd() *cobra.Command {
-	var keyPath, outPath string
+func newSignCmd(app *cli) *cobra.Command {
+	var (
+		keyPath string
+		out     outputFile
+	)
 	cmd := &cobra.Command{
-		Use:   "sign FILE --key cosign.key [-o FILE.sig]",
+		Use:   "sign FILE --key cosign.key [--output-file FILE.sig]",
 		Short: "Sign a file exactly as `cosign sign-blob --key` does",
 		Long: `Sign FILE with a cosign private key and print the base64 signature, as
 ` + "`cosign sign-blob --key cosign.key --tlog-upload=false FILE`" + ` does: ECDSA (or RSA) over the
@@ -31,10 +34,17 @@ SHA-256 of the file's bytes, ASN.1 DER, base64, one line. It verifies with
 ` + "`cosign verify-blob --key cosign.pub --signature FILE.sig FILE`" + ` and is accepted by
 ` + "`dml evidence add`" + `. Nothing is uploaded anywhere.
 
+The signature goes to --output-file (an existing file is replaced only with --force) or
+stdout; the report (file, digest, size) to stdout, or to stderr when stdout carries the
+signature.
+
 ` + keyPasswordHelp,
-		Example: `  COSIGN_PASSWORD=... dml sign dist/api.tar.gz --key cosign.key -o dist/api.tar.gz.sig`,
+		Example: `  COSIGN_PASSWORD=... dml sign dist/api.tar.gz --key cosign.key --output-file dist/api.tar.gz.sig`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			signer, err := loadSigningKey(keyPath)
 			if err != nil {
 				return err
@@ -48,19 +58,22 @@ SHA-256 of the file's bytes, ASN.1 DER, base64, one line. It verifies with
 			if err != nil {
 				return fmt.Errorf("signing %s: %w", args[0], err)
 			}
-			return writeResult(cmd.OutOrStdout(), outPath, signatureFile(sig))
+			return app.writeDocument(cmd, &out, document{Kind: "signature", Subject: args[0]}, signatureFile(sig))
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "cosign private key file (cosign.key)")
-	cmd.Flags().StringVarP(&outPath, "output-file", "o", "", "write the signature to this file instead of stdout")
+	out.register(cmd, "file to write the signature to (default and -: stdout)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }
 
-func newAttestCmd() *cobra.Command {
-	var keyPath, outPath, predicatePath, predicateType, subjectName string
+func newAttestCmd(app *cli) *cobra.Command {
+	var (
+		keyPath, predicatePath, predicateType, subjectName string
+		out                                                outputFile
+	)
 	cmd := &cobra.Command{
-		Use:   "attest FILE --key cosign.key --predicate P.json --type URI [--name NAME] [-o OUT]",
+		Use:   "attest FILE --key cosign.key --predicate P.json --type URI [--name NAME] [--output-file OUT]",
 		Short: "Attest a claim about a file as `cosign attest-blob --key` does",
 		Long: `Make a signed attestation about FILE: a DSSE envelope holding an in-toto Statement v1
 whose subject is FILE (its name and SHA-256) and whose predicate is the JSON object in
@@ -69,13 +82,17 @@ https://slsa.dev/provenance/v1). This is what ` + "`cosign attest-blob --key ...
 writes; post it with ` + "`dml evidence add`" + `.
 
 The subject name is FILE's base name unless --name says otherwise; only the digest
-matters to the server.
+matters to the server. The envelope goes to --output-file (an existing file is replaced only
+with --force) or stdout, and the report as for dml sign.
 
 ` + keyPasswordHelp,
 		Example: `  dml attest dist/api.tar.gz --key cosign.key --predicate test-result.json \
-      --type https://in-toto.io/attestation/test-result/v0.1 -o dist/api.test-result.dsse.json`,
+      --type https://in-toto.io/attestation/test-result/v0.1 --output-file dist/api.test-result.dsse.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			if err := validatePredicateType(predicateType); err != nil {
 				return err
 			}
@@ -98,7 +115,7 @@ matters to the server.
 			if err != nil {
 				return fmt.Errorf("attesting %s: %w", args[0], err)
 			}
-			return writeResult(cmd.OutOrStdout(), outPath, append(env, '\n'))
+			return app.writeDocument(cmd, &out, document{Kind: "attestation", Subject: args[0]}, append(env, '\n'))
 		},
 	}
 	f := cmd.Flags()
@@ -106,7 +123,7 @@ matters to the server.
 	f.StringVar(&predicatePath, "predicate", "", "file holding the predicate, a JSON object")
 	f.StringVar(&predicateType, "type", "", "predicate type URI")
 	f.StringVar(&subjectName, "name", "", "subject name in the statement (default: FILE's base name)")
-	f.StringVarP(&outPath, "output-file", "o", "", "write the envelope to this file instead of stdout")
+	out.register(cmd, "file to write the envelope to (default and -: stdout)")
 	for _, name := range []string{"key", "predicate", "type"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -209,14 +226,4 @@ func hashFile(path string) (digest.Digest, error) {
 		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
 	return d, nil
-}
-
-// writeResult writes data to stdout, or to path when it is set and not
-// "-".
-func writeResult(stdout io.Writer, path string, data []byte) error {
-	if path == "" || path == "-" {
-		_, err := stdout.Write(data)
-		return err
-	}
-	return os.WriteFile(path, data, 0o644) // the error names the path
 }

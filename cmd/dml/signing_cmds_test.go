@@ -221,7 +221,7 @@ func TestCLISigningPipeline(t *testing.T) {
 func fetchServerKey(t *testing.T, serverURL, token string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "dml-server.pub")
-	mustRunCLI(t, "trust", "server-key", "-o", path, "--token", token)
+	mustRunCLI(t, "trust", "server-key", "--output-file", path, "--token", token)
 	c, err := client.New(serverURL, token)
 	if err != nil {
 		t.Fatal(err)
@@ -252,10 +252,10 @@ func TestCLISign(t *testing.T) {
 
 	stdout := mustRunCLI(t, "sign", pkg, "--key", fixturePath("cosign.key"))
 	dst := filepath.Join(t.TempDir(), "pkg.sig")
-	mustRunCLI(t, "sign", pkg, "--key", fixturePath("cosign.key"), "-o", dst)
+	mustRunCLI(t, "sign", pkg, "--key", fixturePath("cosign.key"), "--output-file", dst)
 	toFile := string(mustRead(t, dst))
 
-	for name, sig := range map[string]string{"stdout": stdout, "-o": toFile, "cosign's fixture": string(mustRead(t, pkg+".sig"))} {
+	for name, sig := range map[string]string{"stdout": stdout, "--output-file": toFile, "cosign's fixture": string(mustRead(t, pkg+".sig"))} {
 		t.Run(name, func(t *testing.T) {
 			if !strings.HasSuffix(sig, "\n") || strings.Count(sig, "\n") != 1 {
 				t.Errorf("signature %q is not one line", sig)

@@ -2,17 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/spf13/cobra"
 )
 
-func newStatusCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newStatusCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status NAME VERSION",
 		Short: "Show an artifact's admission: its state and what the trust policy still needs",
@@ -24,14 +21,7 @@ The command is informational: it exits 0 whatever the state. To check the eviden
 admission receipt yourself, use ` + "`dml verify`" + `.`,
 		Example: `  dml status payments/api 1.4.2`,
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			a, err := c.Artifact(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -40,33 +30,26 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 			if err != nil {
 				return err
 			}
-			if list == nil {
-				list = []client.Evidence{}
-			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Artifact client.Artifact   `json:"artifact"`
-					Evidence []client.Evidence `json:"evidence"`
-				}{a, list})
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
-			fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
-			fields = append(fields, admissionFields(a)...)
-			fields = append(fields, [2]string{"evidence", countEvidence(list)})
-			if err := printFields(w, fields); err != nil {
-				return err
-			}
-			printUnmet(w, a)
-			if len(list) == 0 {
-				return nil
-			}
-			fmt.Fprintln(w)
-			return printEvidenceTable(w, list)
-		},
+			return app.emit(cmd.OutOrStdout(), struct {
+				Artifact client.Artifact   `json:"artifact"`
+				Evidence []client.Evidence `json:"evidence"`
+			}{a, list}, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
+				fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
+				fields = append(fields, admissionFields(a)...)
+				fields = append(fields, [2]string{"evidence", countEvidence(list)})
+				if err := printFields(w, fields); err != nil {
+					return err
+				}
+				printUnmet(w, a)
+				if len(list) == 0 {
+					return nil
+				}
+				fmt.Fprintln(w)
+				return printEvidenceTable(w, list)
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 

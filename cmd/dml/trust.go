@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/spf13/cobra"
 )
 
-func newTrustCmd() *cobra.Command {
+func newTrustCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
 		Short: "Manage the trusted keys and the trust policy (admins)",
@@ -20,50 +20,46 @@ are required for an artifact to be admitted. Anyone may read both; only admins c
 them, and every change is audited. See docs/signing.md.`,
 	}
 	key := &cobra.Command{Use: "key", Short: "Register, list and revoke trusted public keys"}
-	key.AddCommand(newTrustKeyAddCmd(), newTrustKeyListCmd(), newTrustKeyRevokeCmd())
+	key.AddCommand(newTrustKeyAddCmd(app), newTrustKeyListCmd(app), newTrustKeyRevokeCmd(app))
 	policy := &cobra.Command{Use: "policy", Short: "Set and show the trust policy"}
-	policy.AddCommand(newTrustPolicySetCmd(), newTrustPolicyShowCmd())
-	cmd.AddCommand(key, policy, newTrustServerKeyCmd())
+	policy.AddCommand(newTrustPolicySetCmd(app), newTrustPolicyShowCmd(app))
+	cmd.AddCommand(key, policy, newTrustServerKeyCmd(app))
 	return cmd
 }
 
-func newTrustServerKeyCmd() *cobra.Command {
-	var (
-		cf      clientFlags
-		outPath string
-	)
+func newTrustServerKeyCmd(app *cli) *cobra.Command {
+	var out outputFile
 	cmd := &cobra.Command{
-		Use:   "server-key [-o FILE]",
+		Use:   "server-key [--output-file FILE]",
 		Short: "Print the server's public key, which signs admission receipts",
 		Long: `Print the server's public key (PEM). Its admission receipts verify with this key alone
 (` + "`dml verify --server-key FILE`" + `, or ` + "`cosign verify-blob-attestation --key FILE`" + `).
 
 Fetch it once, when the server is installed, and hand the copy to those who verify: a key
 fetched from the server at verification time proves only that the server agrees with
-itself.`,
-		Example: `  dml trust server-key -o dml-server.pub`,
+itself.
+
+The key goes to --output-file (an existing file is replaced only with --force) or stdout; the
+report (file, digest, size) to stdout, or to stderr when stdout carries the key.`,
+		Example: `  dml trust server-key --output-file dml-server.pub`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
-			if err != nil {
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			if err := out.check(); err != nil {
 				return err
 			}
 			pem, err := c.ServerKey(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return writeResult(cmd.OutOrStdout(), outPath, pem)
-		},
+			return app.writeDocument(cmd, &out, document{Kind: "server key"}, pem)
+		}),
 	}
-	cf.register(cmd)
-	cmd.Flags().StringVarP(&outPath, "output-file", "o", "", "write the key to this file instead of stdout")
+	out.register(cmd, "file to write the key to (default and -: stdout)")
 	return cmd
 }
 
-func newTrustKeyAddCmd() *cobra.Command {
+func newTrustKeyAddCmd(app *cli) *cobra.Command {
 	var (
-		cf      clientFlags
-		out     outputFormat
 		comment string
 	)
 	cmd := &cobra.Command{
@@ -74,15 +70,8 @@ cosign.pub: ECDSA P-256/384/521, Ed25519 or RSA >= 2048 bits) under ID, the name
 policies use. Quarantined artifacts are re-evaluated: the new key may admit some.`,
 		Example: `  dml trust key add ci cosign.pub --comment "payments build pipeline"`,
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			pem, err := readBounded(nil, args[1], 64<<10, "public key")
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
 			if err != nil {
 				return err
 			}
@@ -90,67 +79,46 @@ policies use. Quarantined artifacts are re-evaluated: the new key may admit some
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), k)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "trusted key %s added\n", k.ID)
-			return printFields(cmd.OutOrStdout(), [][2]string{{"algorithm", k.Algorithm}, {"comment", orDash(k.Comment)}})
-		},
+			return app.emit(cmd.OutOrStdout(), k, func(w io.Writer) error {
+				fmt.Fprintf(w, "trusted key %s added\n", k.ID)
+				return printFields(w, [][2]string{{"algorithm", k.Algorithm}, {"comment", orDash(k.Comment)}})
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringVar(&comment, "comment", "", "what the key is for, who holds it")
 	return cmd
 }
 
-func newTrustKeyListCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newTrustKeyListCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List trusted keys, revoked ones included",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			keys, err := c.TrustKeys(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if keys == nil {
-				keys = []client.TrustKey{}
-			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), struct {
-					Keys []client.TrustKey `json:"keys"`
-				}{keys})
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
-			for _, k := range keys {
-				status := "active"
-				if k.RevokedAt != nil {
-					status = "revoked " + k.RevokedAt.Format("2006-01-02 15:04")
+			return app.emit(cmd.OutOrStdout(), struct {
+				Keys []client.TrustKey `json:"keys"`
+			}{keys}, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
+				for _, k := range keys {
+					status := "active"
+					if k.RevokedAt != nil {
+						status = "revoked " + formatTime(*k.RevokedAt)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, formatTime(k.CreatedAt), orDash(k.Comment))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, k.CreatedAt.Format("2006-01-02 15:04"), orDash(k.Comment))
-			}
-			return tw.Flush()
-		},
+				return tw.Flush()
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
-func newTrustKeyRevokeCmd() *cobra.Command {
-	var cf clientFlags
+func newTrustKeyRevokeCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a trusted key",
@@ -158,27 +126,17 @@ func newTrustKeyRevokeCmd() *cobra.Command {
 evidence signed with it is refused (KEY_UNTRUSTED). Artifacts already admitted stay
 admitted: their receipts record what was true when they were admitted.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if err := c.RevokeTrustKey(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked trusted key %s\n", args[0])
-			return nil
-		},
+			return app.printRevoked(cmd, "trusted key ", args[0])
+		}),
 	}
-	cf.register(cmd)
 	return cmd
 }
 
-func newTrustPolicySetCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newTrustPolicySetCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set FILE",
 		Short: "Replace the trust policy with FILE (YAML or JSON; - for stdin)",
@@ -188,15 +146,8 @@ errors, so a misspelt "treshold" cannot weaken a rule. Quarantined artifacts are
 re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
 		Example: `  dml trust policy set policy.yaml`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			doc, err := readBounded(cmd.InOrStdin(), args[0], 1<<20, "policy")
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
 			if err != nil {
 				return err
 			}
@@ -204,23 +155,16 @@ re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				return printJSON(cmd.OutOrStdout(), p)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "trust policy version %d set\n", p.Version)
-			return nil
-		},
+			return app.emit(cmd.OutOrStdout(), p, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "trust policy version %d set\n", p.Version)
+				return err
+			})
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }
 
-func newTrustPolicyShowCmd() *cobra.Command {
-	var (
-		cf  clientFlags
-		out outputFormat
-	)
+func newTrustPolicyShowCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the current trust policy",
@@ -228,22 +172,15 @@ func newTrustPolicyShowCmd() *cobra.Command {
 ` + "`dml trust policy set`" + ` accepts back; its version and author go to stderr. With --output json
 the version, author and document are printed together.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			p, err := c.TrustPolicy(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if out.json() {
+			if app.json() {
 				return printJSON(cmd.OutOrStdout(), p)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "trust policy version %d, set by %s at %s\n", p.Version, p.CreatedBy, p.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+			fmt.Fprintf(cmd.ErrOrStderr(), "trust policy version %d, set by %s at %s\n", p.Version, p.CreatedBy, formatTime(p.CreatedAt))
 			var buf bytes.Buffer
 			if err := json.Indent(&buf, p.Policy, "", "  "); err != nil {
 				return fmt.Errorf("the server sent a policy that is not JSON: %w", err)
@@ -251,9 +188,7 @@ the version, author and document are printed together.`,
 			buf.WriteByte('\n')
 			_, err = cmd.OutOrStdout().Write(buf.Bytes())
 			return err
-		},
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	return cmd
 }

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
+	"time"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/signing"
@@ -18,10 +18,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newVerifyCmd() *cobra.Command {
+func newVerifyCmd(app *cli) *cobra.Command {
 	var (
-		cf            clientFlags
-		out           outputFormat
 		keySpecs      []string
 		serverKeyPath string
 	)
@@ -50,10 +48,7 @@ admin's or an auditor's token.`,
 		Example: `  dml verify payments/api 1.4.2 --key cosign.pub --server-key dml-server.pub
   dml verify payments/api 1.4.2 --key ci=keys/ci.pub --key release=keys/release.pub`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
-			}
+		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			keys, err := loadVerifyKeys(keySpecs)
 			if err != nil {
 				return err
@@ -64,30 +59,20 @@ admin's or an auditor's token.`,
 					return err
 				}
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
 			v := &verifier{c: c, keys: keys, serverKey: serverKey, stderr: cmd.ErrOrStderr()}
 			rep, err := v.run(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if out.json() {
-				if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
-					return err
-				}
-			} else if err := rep.print(cmd.OutOrStdout()); err != nil {
+			if err := app.emit(cmd.OutOrStdout(), rep, rep.print); err != nil {
 				return err
 			}
 			if !rep.OK {
 				return fmt.Errorf("%w: %s:%s: %s", errVerificationFailed, rep.Name, rep.Version, strings.Join(rep.Problems, "; "))
 			}
 			return nil
-		},
+		}),
 	}
-	cf.register(cmd)
-	out.register(cmd)
 	cmd.Flags().StringArrayVar(&keySpecs, "key", nil, "public key to verify evidence with: PATH or ID=PATH (repeatable)")
 	cmd.Flags().StringVar(&serverKeyPath, "server-key", "", "the server's public key (PEM) to verify the admission receipt with")
 	_ = cmd.MarkFlagRequired("key")
@@ -157,7 +142,7 @@ func (r *verifyReport) add(c check) { r.Checks = append(r.Checks, c) }
 
 func (r *verifyReport) print(w io.Writer) error {
 	fmt.Fprintf(w, "%s:%s %s (%s)\n", r.Name, r.Version, r.Digest, strings.ToUpper(r.State))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	for _, c := range r.Checks {
 		var detail []string
 		if c.KeyID != "" {
@@ -389,8 +374,18 @@ func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence
 		return c
 	}
 	c.Status = checkOK
-	c.Detail = fmt.Sprintf("admitted at %s under rule %q (policy v%d) on %s; verified with %s", p.AdmittedAt, p.Rule, p.PolicyVersion, plural(len(p.Evidence), "piece")+" of evidence", source)
+	c.Detail = fmt.Sprintf("admitted at %s under rule %q (policy v%d) on %s; verified with %s", receiptTime(p.AdmittedAt), p.Rule, p.PolicyVersion, plural(len(p.Evidence), "piece")+" of evidence", source)
 	return c
+}
+
+// receiptTime shows the receipt's admission time as every time is shown,
+// and an unreadable one as it is.
+func receiptTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return formatTime(t)
 }
 
 // errVerificationFailed is returned when verify finds a problem.
