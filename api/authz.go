@@ -312,7 +312,7 @@ func (s *Server) authorize(c *gin.Context) {
 	switch {
 	case known && !ruled:
 		s.log.Error("route without an access rule refused", "route", key)
-		s.writeRouteError(c, errNoAccessRule)
+		s.writeError(c, errNoAccessRule, nil)
 		return
 	case known && rule.Public:
 		c.Next()
@@ -323,25 +323,15 @@ func (s *Server) authorize(c *gin.Context) {
 	}
 	p, err := s.svc.Authenticate(c.Request.Context(), tokenFrom(c.Request))
 	if err != nil {
-		s.writeRouteError(c, err)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Set(principalKey, p)
 	if known && !rule.allows(p) {
-		s.writeRouteError(c, fmt.Errorf("%w: %s needs one of the roles %s", releases.ErrDenied, key, rule.roleNames()))
+		s.writeError(c, fmt.Errorf("%w: %s needs one of the roles %s", releases.ErrDenied, key, rule.roleNames()), nil)
 		return
 	}
 	c.Next()
 }
 
 func isAPIPath(p string) bool { return strings.HasPrefix(p, "/api/") || isOCIPath(p) }
-
-// writeRouteError writes err in the error dialect of the route: OCI codes
-// under /v2/, the REST API's elsewhere.
-func (s *Server) writeRouteError(c *gin.Context, err error) {
-	if isOCIPath(c.Request.URL.Path) {
-		s.writeOCIError(c, err, nil)
-		return
-	}
-	s.writeError(c, err, nil)
-}

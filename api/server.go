@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -84,8 +85,7 @@ func New(cfg Config) *Server {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})
 	e.NoMethod(func(c *gin.Context) {
-		refuseUnreadBody(c)
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
+		s.writeError(c, methodNotAllowed(c), nil)
 	})
 
 	e.GET("/healthz", s.healthz)
@@ -142,12 +142,7 @@ func (s *Server) readyz(c *gin.Context) {
 			down = append(down, d.name)
 		}
 	}
-	c.Header("Retry-After", retryAfter)
-	c.JSON(http.StatusServiceUnavailable, ErrorBody{Errors: []ErrorItem{{
-		Code:    "UNAVAILABLE",
-		Message: "not ready: " + strings.Join(down, " and ") + " cannot be reached",
-		Detail:  detail,
-	}}})
+	s.writeError(c, fmt.Errorf("%w: %s cannot be reached", errNotReady, strings.Join(down, " and ")), detail)
 }
 
 func (s *Server) recover(c *gin.Context) {
@@ -156,10 +151,11 @@ func (s *Server) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic in handler", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
-			if !c.Writer.Written() {
-				c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Errors: []ErrorItem{{Code: "INTERNAL", Message: "internal error"}}})
+			if c.Writer.Written() {
+				s.log.Error("panic in handler after the response began", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
+				return
 			}
+			s.writeError(c, fmt.Errorf("%w: %v", errPanic, v), nil)
 		}
 	}()
 	c.Next()
