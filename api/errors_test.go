@@ -11,7 +11,6 @@ import (
 	"go/token"
 	"go/types"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -190,20 +189,12 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 // "errors", or a status of 400 or more given to c.JSON, c.Status, c.Data,
 // WriteHeader or any other writer.
 func TestErrorsOnlyThroughWriteError(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files, _ := filepath.Glob("*.go") // its only error is a bad pattern
 	var found []string
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
+		if !strings.HasSuffix(name, "_test.go") {
+			found = append(found, errorWritesOutsideWriter(t, name, nil)...)
 		}
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found = append(found, errorWritesOutsideWriter(t, name, src)...)
 	}
 	for _, f := range found {
 		t.Errorf("%s: answer the error through writeError", f)
@@ -222,7 +213,7 @@ func h(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	c.Status(http.StatusNoContent)
 }`
-	if got := errorWritesOutsideWriter(t, "bad.go", []byte(bad)); len(got) != 9 {
+	if got := errorWritesOutsideWriter(t, "bad.go", bad); len(got) != 9 {
 		t.Errorf("the check found %d of the 9 error answers in\n%s:\n%s", len(got), bad, strings.Join(got, "\n"))
 	}
 }
@@ -235,9 +226,9 @@ var answerMethods = map[string]bool{
 	"TOML": true, "ProtoBuf": true, "Render": true, "DataFromReader": true, "HTML": true,
 }
 
-// errorWritesOutsideWriter lists where src writes an error answer outside
-// writeError.
-func errorWritesOutsideWriter(t *testing.T, name string, src []byte) []string {
+// errorWritesOutsideWriter lists where the file (src, or the file name
+// when src is nil) writes an error answer outside writeError.
+func errorWritesOutsideWriter(t *testing.T, name string, src any) []string {
 	t.Helper()
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, name, src, 0)

@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,30 +17,11 @@ import (
 // codes. These were written by hand before there was one writer.
 func TestRefusalsInOneShape(t *testing.T) {
 	srv, admin, _ := testserver.New(t)
-	send := func(method, path string, body []byte, headers ...string) (*http.Response, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+admin)
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
-	}
+	// registry.do sends any request, with the token as Basic password.
+	client := registry{t: t, base: srv.URL, token: admin}
 	const version = "/api/v1/artifacts/apps/refused/versions/1.0"
-	if resp, body := send(http.MethodPut, version, []byte("content"), "Content-Type", "application/octet-stream"); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	if resp := client.do(http.MethodPut, version, strings.NewReader("content"), "Content-Type", "application/octet-stream"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("push: %d %s", resp.StatusCode, resp.body)
 	}
 	for _, tc := range []struct {
 		name, method, path string
@@ -60,11 +39,11 @@ func TestRefusalsInOneShape(t *testing.T) {
 		{"no such registry route", http.MethodGet, "/v2/apps/refused/nothing", nil, http.StatusNotFound, "NAME_UNKNOWN", "no such route"},
 		{"a precondition", http.MethodGet, version + "/content", []string{"If-Match", `"sha256:0000"`}, http.StatusPreconditionFailed, "PRECONDITION_FAILED", "precondition"},
 	} {
-		resp, body := send(tc.method, tc.path, nil, tc.headers...)
+		resp := client.do(tc.method, tc.path, nil, tc.headers...)
 		var eb api.ErrorBody
-		if err := json.Unmarshal(body, &eb); err != nil || resp.StatusCode != tc.status || len(eb.Errors) != 1 ||
+		if err := json.Unmarshal(resp.body, &eb); err != nil || resp.StatusCode != tc.status || len(eb.Errors) != 1 ||
 			eb.Errors[0].Code != tc.code || !strings.Contains(eb.Errors[0].Message, tc.message) {
-			t.Errorf("%s (%s %s): %d %s; want %d with one error %s saying %q", tc.name, tc.method, tc.path, resp.StatusCode, body, tc.status, tc.code, tc.message)
+			t.Errorf("%s (%s %s): %d %s; want %d with one error %s saying %q", tc.name, tc.method, tc.path, resp.StatusCode, resp.body, tc.status, tc.code, tc.message)
 			continue
 		}
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -72,7 +51,7 @@ func TestRefusalsInOneShape(t *testing.T) {
 		}
 	}
 	// HEAD of the evidence list is refused too (without a body, as HEAD is).
-	if resp, _ := send(http.MethodHead, version+"/evidence", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp := client.do(http.MethodHead, version+"/evidence", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("HEAD of the evidence list: %d; want 405", resp.StatusCode)
 	}
 }

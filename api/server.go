@@ -165,11 +165,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
 	elapsed := time.Since(start)
-	s.metrics.observe(c.Request.Method, route, c.Writer.Status(), elapsed)
+	s.metrics.observe(c.Request.Method, s.operationOf(c), c.Writer.Status(), elapsed)
 	s.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(), "bytes", c.Writer.Size(), "duration", elapsed)
 }
