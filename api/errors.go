@@ -251,8 +251,8 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	shape := shapeOf(c)
 	status, code := shape.answer(err)
 	s.logError(c, status, err)
-	// Whatever the handler began to answer is not sent, and a request
-	// whose body was not read is the last of its connection.
+	// An answer given before the request's body was read is the last of
+	// its connection (body.go).
 	refuseUnreadBody(c)
 	switch status {
 	case http.StatusUnauthorized:
