@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -35,20 +36,20 @@ type Service struct {
 	// two pieces of evidence arriving together are evaluated one after the
 	// other and the second sees the first; pushes of a new version and
 	// tag moves take it too, to decide about the version before writing.
-	admitting keyedMutex
+	admitting keyed.Mutex
 	// registry is the OCI registry's persistence (registry.go); nil when
 	// the metadata store has none.
 	registry RegistryStore
 	// uploading serialises the requests of one chunked upload.
-	uploading keyedMutex
+	uploading keyed.Mutex
 	// tokenUse throttles the writes of tokens' last use.
 	tokenUse tokenUse
 	// presenting serialises the check and the recording of an evidence
 	// claim's first presentation (admission.go).
-	presenting keyedMutex
+	presenting keyed.Mutex
 	// verifying serialises the verifications of one blob before a Range
 	// read (integrity.go), so concurrent requests read it once.
-	verifying keyedMutex
+	verifying keyed.Mutex
 	// integrity counts corrupt blobs found and repaired (integrity.go).
 	integrity integrityCounters
 	// maintenance is held by a running fsck or gc: one at a time.
@@ -325,9 +326,6 @@ func (s *Service) Artifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, 
 	}
 	return s.meta.ListArtifacts(ctx, f)
 }
-
-// MaxPageSize bounds list pages.
-const MaxPageSize = 1000
 
 // Content is an artifact's bytes, ready to be served with Range support.
 type Content struct {

@@ -37,18 +37,7 @@ func newTokenID() string {
 	return "tok_" + hex.EncodeToString(b)
 }
 
-var (
-	tokenNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
-	environmentRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-)
-
-// ValidateEnvironment checks an environment name ("staging", "prod-eu").
-func ValidateEnvironment(env string) error {
-	if !environmentRE.MatchString(env) {
-		return fmt.Errorf("%w: environment %q must be lowercase letters, digits, '-' or '_' (at most 63)", ErrInvalidInput, env)
-	}
-	return nil
-}
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
 
 // TokenRequest asks for a new token.
 type TokenRequest struct {

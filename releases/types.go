@@ -9,17 +9,8 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Sentinel errors of the domain and of every Metadata implementation.
-var (
-	ErrNotFound       = errors.New("not found")
-	ErrVersionExists  = errors.New("version exists with different content")
-	ErrNameInvalid    = errors.New("invalid artifact name")
-	ErrVersionInvalid = errors.New("invalid version")
-	ErrInvalidInput   = errors.New("invalid input")
-	ErrUnauthorized   = errors.New("unauthorized")
-	ErrDenied         = errors.New("denied")
-	ErrConflict       = errors.New("conflict")
-)
+// ErrVersionExists refuses other bytes for a version that exists.
+var ErrVersionExists = errors.New("version exists with different content")
 
 // ArtifactState is where an artifact stands in admission.
 type ArtifactState string

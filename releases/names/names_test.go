@@ -1,9 +1,11 @@
-package releases
+package names
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
 func TestValidateName(t *testing.T) {
@@ -92,7 +94,7 @@ func TestValidateMediaType(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidateMediaType(%.40q) = %v, want ok=%v", tc.mt, err, tc.ok)
 		}
-		if err != nil && (!errors.Is(err, ErrMediaTypeInvalid) || !errors.Is(err, ErrInvalidInput) || len(err.Error()) > 300) {
+		if err != nil && (!errors.Is(err, ErrMediaTypeInvalid) || !errors.Is(err, errdef.ErrInvalidInput) || len(err.Error()) > 300) {
 			t.Errorf("ValidateMediaType(%.40q) error %.300q is not a short ErrMediaTypeInvalid", tc.mt, err)
 		}
 	}

@@ -1,10 +1,25 @@
-package releases
+package names
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dmlproject/dml/releases/errdef"
 )
+
+// Errors of the grammars. ErrMediaTypeInvalid is also invalid input; the
+// name and version errors are their own categories (the API answers them
+// NAME_INVALID and VERSION_INVALID).
+var (
+	ErrNameInvalid      = errors.New("invalid artifact name")
+	ErrVersionInvalid   = errors.New("invalid version")
+	ErrMediaTypeInvalid = fmt.Errorf("%w: invalid media type", errdef.ErrInvalidInput)
+)
+
+// MaxPageSize bounds every list page the domain returns.
+const MaxPageSize = 1000
 
 // The OCI distribution spec grammars: a repository name is path components
 // of lowercase alphanumerics joined by separators; a tag is up to 128
@@ -12,6 +27,8 @@ import (
 var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 	versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	// environmentRE: lowercase, as in "staging" or "prod-eu".
+	environmentRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 )
 
 // mediaTypeRE is RFC 6838 (section 4.2): type "/" subtype, each a
@@ -20,9 +37,6 @@ var (
 // characters. The OCI image spec requires this grammar of every
 // mediaType and artifactType.
 var mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
-
-// ErrMediaTypeInvalid refuses a media type outside the RFC 6838 grammar.
-var ErrMediaTypeInvalid = fmt.Errorf("%w: invalid media type", ErrInvalidInput)
 
 // maxNameLength keeps names within what common registries and file systems accept.
 const maxNameLength = 255
@@ -68,4 +82,12 @@ func ParseContentType(header string) (string, error) {
 		return "", fmt.Errorf("Content-Type: %w", err)
 	}
 	return mt, nil
+}
+
+// ValidateEnvironment checks an environment name ("staging", "prod-eu").
+func ValidateEnvironment(env string) error {
+	if !environmentRE.MatchString(env) {
+		return fmt.Errorf("%w: environment %q must be lowercase letters, digits, '-' or '_' (at most 63)", errdef.ErrInvalidInput, env)
+	}
+	return nil
 }
