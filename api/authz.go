@@ -321,7 +321,7 @@ func (s *Server) authorize(c *gin.Context) {
 		c.Next()
 		return
 	}
-	p, err := s.svc.Authenticate(c.Request.Context(), tokenFrom(c.Request))
+	p, err := s.svc.Access.Authenticate(c.Request.Context(), tokenFrom(c.Request))
 	if err != nil {
 		s.writeRouteError(c, err)
 		return

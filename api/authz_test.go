@@ -103,7 +103,7 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	if err != nil || len(rel.Deployments) == 0 {
 		t.Fatalf("release: %v", err)
 	}
-	adminP, err := svc.Authenticate(ctx, admin)
+	adminP, err := svc.Access.Authenticate(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func (w *matrixWorld) send(t *testing.T, method, url, token string, body []byte,
 func (w *matrixWorld) state(t *testing.T) (auditSize int64, blobs int) {
 	t.Helper()
 	ctx := context.Background()
-	adminP, err := w.svc.Authenticate(ctx, w.tokens["admin"])
+	adminP, err := w.svc.Access.Authenticate(ctx, w.tokens["admin"])
 	if err != nil {
 		t.Fatal(err)
 	}

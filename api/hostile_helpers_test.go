@@ -46,7 +46,7 @@ type observed struct {
 func (o observer) capture(t *testing.T) observed {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := o.svc.Authenticate(ctx, testserver.AdminToken)
+	admin, err := o.svc.Access.Authenticate(ctx, testserver.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,11 +124,11 @@ func newRelEnv(t *testing.T, admit bool, opts ...testserver.Option) *relEnv {
 func envToken(t *testing.T, svc *releases.Service, name string, envs []string, roles ...releases.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := svc.Authenticate(ctx, testserver.AdminToken)
+	admin, err := svc.Access.Authenticate(ctx, testserver.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := svc.IssueToken(ctx, admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := svc.Access.IssueToken(ctx, admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		t.Fatalf("issue token %s: %v", name, err)
 	}

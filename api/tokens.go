@@ -29,7 +29,7 @@ func (s *Server) createToken(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	t, err := s.svc.IssueToken(c.Request.Context(), principal(c), req)
+	t, err := s.svc.Access.IssueToken(c.Request.Context(), principal(c), req)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -58,7 +58,7 @@ type tokenJSON struct {
 // listTokens answers every token, revoked and expired ones included,
 // oldest first.
 func (s *Server) listTokens(c *gin.Context) {
-	list, err := s.svc.Tokens(c.Request.Context(), principal(c))
+	list, err := s.svc.Access.Tokens(c.Request.Context(), principal(c))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -76,7 +76,7 @@ func (s *Server) listTokens(c *gin.Context) {
 }
 
 func (s *Server) revokeToken(c *gin.Context) {
-	if err := s.svc.RevokeToken(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+	if err := s.svc.Access.RevokeToken(c.Request.Context(), principal(c), c.Param("id")); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}

@@ -10,8 +10,6 @@ import (
 // Event actions recorded by Metadata implementations.
 const (
 	ActionArtifactPushed   = "artifact.pushed"
-	ActionTokenIssued      = "token.issued"
-	ActionTokenRevoked     = "token.revoked"
 	ActionTrustKeyAdded    = "trust.key.added"
 	ActionTrustKeyRevoked  = "trust.key.revoked"
 	ActionTrustPolicySet   = "trust.policy.set"

@@ -116,17 +116,17 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 		meta:    &gatedMetadata{DB: db, d: d},
 	}
 	e.svc = releases.NewService(e.meta, store.New(e.backend), nil)
-	if _, err := e.svc.BootstrapAdmin(ctx, "bootstrap-secret-123456"); err != nil {
+	if _, err := e.svc.Access.BootstrapAdmin(ctx, "bootstrap-secret-123456"); err != nil {
 		t.Fatal(err)
 	}
-	if e.admin, err = e.svc.Authenticate(ctx, "bootstrap-secret-123456"); err != nil {
+	if e.admin, err = e.svc.Access.Authenticate(ctx, "bootstrap-secret-123456"); err != nil {
 		t.Fatal(err)
 	}
-	issued, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
+	issued, err := e.svc.Access.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.pub, err = e.svc.Authenticate(ctx, issued.Secret); err != nil {
+	if e.pub, err = e.svc.Access.Authenticate(ctx, issued.Secret); err != nil {
 		t.Fatal(err)
 	}
 

@@ -37,10 +37,6 @@ import (
 //     the mark is cleared. fsck clears it too when the bytes verify again
 //     (put back from a backup).
 
-// serverActor is who acts when the server reads or changes blobs on its
-// own account (importing referrer evidence, assembling provenance).
-var serverActor = Actor{Name: "dml"}
-
 const (
 	sourceRead = "read"
 	sourceFsck = "fsck"

@@ -105,18 +105,18 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	logs := &logRecorder{}
 	svc := releases.NewService(meta, store.New(backend), slog.New(logs))
 	const adminSecret = "bootstrap-secret-123456"
-	if _, err := svc.BootstrapAdmin(ctx, adminSecret); err != nil {
+	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := svc.Authenticate(ctx, adminSecret)
+	admin, err := svc.Access.Authenticate(ctx, adminSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := svc.IssueToken(ctx, admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
+	issued, err := svc.Access.IssueToken(ctx, admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := svc.Authenticate(ctx, issued.Secret)
+	pub, err := svc.Access.Authenticate(ctx, issued.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +132,11 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 // principal issues a token and returns its principal.
 func (e *evidenceEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
 	e.t.Helper()
-	issued, err := e.svc.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		e.t.Fatalf("issue %s: %v", name, err)
 	}
-	p, err := e.svc.Authenticate(e.ctx, issued.Secret)
+	p, err := e.svc.Access.Authenticate(e.ctx, issued.Secret)
 	if err != nil {
 		e.t.Fatal(err)
 	}

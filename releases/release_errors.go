@@ -11,7 +11,6 @@ var (
 	ErrInvalidState         = errors.New("invalid state")
 	ErrStaleApproval        = errors.New("stale approval")
 	ErrSeparationOfDuties   = errors.New("separation of duties")
-	ErrNotAuthorizedForEnv  = errors.New("not authorized for environment")
 	ErrBuildBlocked         = errors.New("build gate blocked")
 	ErrDeploymentOutOfOrder = errors.New("deployment out of order")
 	ErrArtifactRetired      = errors.New("artifact retired")

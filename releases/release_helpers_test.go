@@ -61,10 +61,10 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 	t.Cleanup(func() { meta.Close() })
 	svc := releases.NewService(meta, store.New(backend), nil)
 	const adminSecret = "bootstrap-secret-123456"
-	if _, err := svc.BootstrapAdmin(ctx, adminSecret); err != nil {
+	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := svc.Authenticate(ctx, adminSecret)
+	admin, err := svc.Access.Authenticate(ctx, adminSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +115,11 @@ func (e *relEnv) use(t *testing.T) {
 // principal issues a token and returns the principal behind it.
 func (e *relEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
 	e.t.Helper()
-	issued, err := e.svc.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		e.t.Fatalf("issue token %s: %v", name, err)
 	}
-	p, err := e.svc.Authenticate(e.ctx, issued.Secret)
+	p, err := e.svc.Access.Authenticate(e.ctx, issued.Secret)
 	if err != nil {
 		e.t.Fatal(err)
 	}

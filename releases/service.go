@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/signing"
@@ -24,6 +25,9 @@ import (
 // Service is the domain's entry point: the API layer calls it and nothing
 // underneath it.
 type Service struct {
+	// Access issues and authenticates tokens.
+	Access *access.Service
+
 	meta   Metadata
 	blobs  *store.Store
 	signer *signing.ServerSigner
@@ -42,8 +46,6 @@ type Service struct {
 	registry RegistryStore
 	// uploading serialises the requests of one chunked upload.
 	uploading keyed.Mutex
-	// tokenUse throttles the writes of tokens' last use.
-	tokenUse tokenUse
 	// presenting serialises the check and the recording of an evidence
 	// claim's first presentation (admission.go).
 	presenting keyed.Mutex
@@ -81,6 +83,7 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 	for _, o := range opts {
 		o(s)
 	}
+	s.Access = access.New(meta.Tokens(), s.log, s.now)
 	if s.logKey == nil {
 		skey, _, err := note.GenerateKey(rand.Reader, "dml-ephemeral")
 		if err != nil {

@@ -1,6 +1,7 @@
 package releases
 
 import (
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
 )
@@ -22,6 +23,35 @@ var (
 	ValidateMediaType   = names.ValidateMediaType
 	ParseContentType    = names.ParseContentType
 	ValidateEnvironment = names.ValidateEnvironment
+)
+
+type (
+	Role         = access.Role
+	Principal    = access.Principal
+	Actor        = access.Actor
+	Token        = access.Token
+	TokenRequest = access.TokenRequest
+	IssuedToken  = access.IssuedToken
+)
+
+const (
+	RoleAdmin          = access.RoleAdmin
+	RolePublisher      = access.RolePublisher
+	RoleReleaseManager = access.RoleReleaseManager
+	RoleApprover       = access.RoleApprover
+	RoleDeployer       = access.RoleDeployer
+	RoleAuditor        = access.RoleAuditor
+	ActionTokenIssued  = access.ActionTokenIssued
+	ActionTokenRevoked = access.ActionTokenRevoked
+	MaxTokenLifetime   = access.MaxTokenLifetime
+)
+
+var (
+	Roles                  = access.Roles
+	ErrNotAuthorizedForEnv = access.ErrNotAuthorizedForEnv
+	serverActor            = access.ServerActor
+	NewSecret              = access.NewSecret
+	HashSecret             = access.HashSecret
 )
 
 // MaxPageSize bounds list pages.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -58,77 +59,6 @@ type ArtifactFilter struct {
 	Cursor string
 }
 
-// Role is what a token may do.
-type Role string
-
-const (
-	RoleAdmin          Role = "admin"
-	RolePublisher      Role = "publisher"
-	RoleReleaseManager Role = "release-manager"
-	RoleApprover       Role = "approver"
-	RoleDeployer       Role = "deployer"
-	RoleAuditor        Role = "auditor"
-)
-
-// Roles lists every role, in a stable order.
-var Roles = []Role{RoleAdmin, RolePublisher, RoleReleaseManager, RoleApprover, RoleDeployer, RoleAuditor}
-
-// Valid reports whether r is a known role.
-func (r Role) Valid() bool {
-	for _, k := range Roles {
-		if r == k {
-			return true
-		}
-	}
-	return false
-}
-
-// Token is an issued bearer token. The secret itself is never stored, only
-// its SHA-256 hash.
-type Token struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Roles        []Role     `json:"roles"`
-	Environments []string   `json:"environments"`
-	CreatedBy    string     `json:"createdBy"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
-	// ExpiresAt, when set, is when the token stops authenticating.
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	// LastUsedAt is when the token last authenticated, to within a minute
-	// (it is written at most once a minute); nil if never.
-	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
-}
-
-// Principal is who is acting: the token behind a request.
-type Principal struct {
-	TokenID      string
-	Name         string
-	Roles        []Role
-	Environments []string
-}
-
-// Has reports whether the principal holds any of the roles.
-func (p Principal) Has(roles ...Role) bool {
-	for _, have := range p.Roles {
-		for _, want := range roles {
-			if have == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Actor is how a principal is named in records: "name (token id)".
-func (p Principal) Actor() Actor { return Actor{TokenID: p.TokenID, Name: p.Name} }
-
-// Actor names who made a change, in events.
-type Actor struct {
-	TokenID string `json:"tokenId"`
-	Name    string `json:"name"`
-}
-
 // Event is one recorded change, written in the same transaction as the
 // change itself. The audit issue turns these into a Merkle log.
 type Event struct {
@@ -161,23 +91,8 @@ type Metadata interface {
 	// ListArtifacts returns one page and the cursor of the next ("" at the end).
 	ListArtifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, string, error)
 
-	// CreateToken stores a token and the SHA-256 hash of its secret.
-	CreateToken(ctx context.Context, actor Actor, t Token, secretHash []byte) error
-	// TokenByHash finds a token by the hash of its secret; revoked tokens
-	// are returned too (the caller checks RevokedAt).
-	TokenByHash(ctx context.Context, secretHash []byte) (Token, error)
-	// RevokeToken marks a token revoked; ErrNotFound if unknown. Revoking a
-	// revoked token is a no-op that records nothing.
-	RevokeToken(ctx context.Context, actor Actor, id string) error
-	// CountTokens counts all tokens ever issued (revoked or not).
-	CountTokens(ctx context.Context) (int, error)
-	// ListTokens returns every token, revoked and expired ones included,
-	// oldest first (by CreatedAt, then ID).
-	ListTokens(ctx context.Context) ([]Token, error)
-	// TouchToken sets a token's LastUsedAt to at unless it already holds
-	// at or a later time; an unknown id changes nothing. It records no
-	// event: last use is bookkeeping, not a change.
-	TouchToken(ctx context.Context, id string, at time.Time) error
+	// Tokens is the persistence of tokens.
+	Tokens() access.Store
 
 	// AddTrustKey registers a key; ErrConflict if the ID is taken (revoked
 	// IDs stay taken, so an ID always names one key).

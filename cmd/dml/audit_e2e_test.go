@@ -44,7 +44,7 @@ func newAuditEnv(t *testing.T) *auditEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	admin, err := srv.Service.Authenticate(context.Background(), srv.AdminToken)
+	admin, err := srv.Service.Access.Authenticate(context.Background(), srv.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (e *auditEnv) grow(t *testing.T, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("svc-%d-%d", time.Now().UnixNano(), i)
-		if _, err := e.srv.Service.IssueToken(context.Background(), e.admin, releases.TokenRequest{Name: name, Roles: []releases.Role{releases.RolePublisher}}); err != nil {
+		if _, err := e.srv.Service.Access.IssueToken(context.Background(), e.admin, releases.TokenRequest{Name: name, Roles: []releases.Role{releases.RolePublisher}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -143,7 +143,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return fmt.Errorf("audit log key: %w", err)
 	}
 	svc := releases.NewService(meta, blobs, log, releases.WithSigner(signer), releases.WithLogKey(logKey, o.logOrigin))
-	secret, err := svc.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
+	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap admin token: %w", err)
 	}

@@ -42,18 +42,18 @@ func FullLifecycle(t testing.TB, svc *releases.Service) Lifecycle {
 		}
 		return b
 	}
-	admin, err := svc.Authenticate(ctx, AdminToken)
+	admin, err := svc.Access.Authenticate(ctx, AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lc := Lifecycle{Artifact: "payments/api", Version: "1.4.2", Release: "2026.11-payments", Tokens: map[string]string{}}
 	principal := func(name string, envs []string, roles ...releases.Role) releases.Principal {
-		issued, err := svc.IssueToken(ctx, admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+		issued, err := svc.Access.IssueToken(ctx, admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
 		if err != nil {
 			t.Fatalf("issue %s: %v", name, err)
 		}
 		lc.Tokens[name] = issued.Secret
-		p, err := svc.Authenticate(ctx, issued.Secret)
+		p, err := svc.Access.Authenticate(ctx, issued.Secret)
 		if err != nil {
 			t.Fatal(err)
 		}

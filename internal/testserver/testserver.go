@@ -81,7 +81,7 @@ func Start(dir string, opts ...Option) (*Server, error) {
 	}
 	s.closers = append(s.closers, meta.Close)
 	s.Service = releases.NewService(meta, store.New(backend), o.log, o.service...)
-	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
+	if _, err := s.Service.Access.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
@@ -130,7 +130,7 @@ func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.Serv
 func Token(t testing.TB, svc *releases.Service, name string, roles ...releases.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := svc.Authenticate(ctx, AdminToken)
+	admin, err := svc.Access.Authenticate(ctx, AdminToken)
 	if err != nil {
 		t.Fatalf("testserver: admin: %v", err)
 	}
@@ -140,7 +140,7 @@ func Token(t testing.TB, svc *releases.Service, name string, roles ...releases.R
 			req.Environments = []string{"staging"}
 		}
 	}
-	issued, err := svc.IssueToken(ctx, admin, req)
+	issued, err := svc.Access.IssueToken(ctx, admin, req)
 	if err != nil {
 		t.Fatalf("testserver: issue token %s: %v", name, err)
 	}

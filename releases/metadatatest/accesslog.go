@@ -11,7 +11,7 @@ import (
 )
 
 // access is a complete access record at t0+seconds.
-func access(seconds int, principal, subject, name string) releases.AccessRecord {
+func accessRec(seconds int, principal, subject, name string) releases.AccessRecord {
 	return releases.AccessRecord{
 		Time:      t0.Add(time.Duration(seconds) * time.Second),
 		Principal: principal,
@@ -31,7 +31,7 @@ func access(seconds int, principal, subject, name string) releases.AccessRecord 
 	}
 }
 
-func mustRecordAccess(t *testing.T, m releases.Metadata, recs ...releases.AccessRecord) {
+func mustRecordAccess(t *testing.T, m store, recs ...releases.AccessRecord) {
 	t.Helper()
 	for _, r := range recs {
 		if err := m.RecordAccess(t.Context(), r); err != nil {
@@ -41,7 +41,7 @@ func mustRecordAccess(t *testing.T, m releases.Metadata, recs ...releases.Access
 }
 
 // allAccess pages through every record the filter selects.
-func allAccess(t *testing.T, m releases.Metadata, f releases.AccessFilter, pageSize int) []releases.AccessRecord {
+func allAccess(t *testing.T, m store, f releases.AccessFilter, pageSize int) []releases.AccessRecord {
 	t.Helper()
 	all, _ := pageThrough(t, "AccessRecords", pageSize, func(cursor string) ([]releases.AccessRecord, string, error) {
 		f.Limit, f.Cursor = pageSize, cursor
@@ -58,10 +58,10 @@ func seqs(list []releases.AccessRecord) []int64 {
 	return out
 }
 
-func testRecordAccess(t *testing.T, m releases.Metadata) {
-	want := access(1, "mallory", "payments/api:1.0", "payments/api")
+func testRecordAccess(t *testing.T, m store) {
+	want := accessRec(1, "mallory", "payments/api:1.0", "payments/api")
 	mustRecordAccess(t, m, want)
-	noTime := access(0, "", "", "")
+	noTime := accessRec(0, "", "", "")
 	noTime.Time = time.Time{}
 	before := time.Now()
 	mustRecordAccess(t, m, noTime)
@@ -84,14 +84,14 @@ func testRecordAccess(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0) // not in the audit log
 }
 
-func testAccessFilter(t *testing.T, m releases.Metadata) {
+func testAccessFilter(t *testing.T, m store) {
 	recs := []releases.AccessRecord{
-		access(1, "mallory", "payments/api:1.0", "payments/api"),         // seq 1
-		access(2, "bob", "payments/api@sha256:abc", "payments/api"),      // seq 2
-		access(3, "mallory", "release:2026.11", ""),                      // seq 3
-		access(4, "bob", "payments/api-extra:1.0", "payments/api-extra"), // seq 4
-		access(5, "mallory", "payments/api:2.0", "payments/api"),         // seq 5
-		access(6, "", "", ""), // seq 6, anonymous
+		accessRec(1, "mallory", "payments/api:1.0", "payments/api"),         // seq 1
+		accessRec(2, "bob", "payments/api@sha256:abc", "payments/api"),      // seq 2
+		accessRec(3, "mallory", "release:2026.11", ""),                      // seq 3
+		accessRec(4, "bob", "payments/api-extra:1.0", "payments/api-extra"), // seq 4
+		accessRec(5, "mallory", "payments/api:2.0", "payments/api"),         // seq 5
+		accessRec(6, "", "", ""), // seq 6, anonymous
 	}
 	mustRecordAccess(t, m, recs...)
 	tests := []struct {
@@ -118,9 +118,9 @@ func testAccessFilter(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAccessPaging(t *testing.T, m releases.Metadata) {
+func testAccessPaging(t *testing.T, m store) {
 	for i := range 25 {
-		mustRecordAccess(t, m, access(i, fmt.Sprintf("p%d", i%3), "x:1", "x"))
+		mustRecordAccess(t, m, accessRec(i, fmt.Sprintf("p%d", i%3), "x:1", "x"))
 	}
 	for _, size := range []int{1, 7, 25, 100} {
 		all, pages := pageThrough(t, "AccessRecords", size, func(cursor string) ([]releases.AccessRecord, string, error) {
@@ -138,19 +138,19 @@ func testAccessPaging(t *testing.T, m releases.Metadata) {
 	if err != nil || len(page) != 10 || next == "" {
 		t.Fatalf("first page: %d, %q, %v", len(page), next, err)
 	}
-	mustRecordAccess(t, m, access(99, "late", "x:1", "x"))
+	mustRecordAccess(t, m, accessRec(99, "late", "x:1", "x"))
 	page, _, err = m.AccessRecords(t.Context(), releases.AccessFilter{Limit: 10, Cursor: next})
 	if err != nil || len(page) != 10 || page[0].Seq != 11 {
 		t.Errorf("second page after a new record: %v, %v; want seqs from 11", seqs(page), err)
 	}
 }
 
-func testAccessInvalid(t *testing.T, m releases.Metadata) {
+func testAccessInvalid(t *testing.T, m store) {
 	for name, mutate := range map[string]func(*releases.AccessRecord){
 		"no method":  func(r *releases.AccessRecord) { r.Method = "" },
 		"no outcome": func(r *releases.AccessRecord) { r.Outcome = "" },
 	} {
-		r := access(1, "a", "b", "c")
+		r := accessRec(1, "a", "b", "c")
 		mutate(&r)
 		checkErr(t, "RecordAccess "+name, m.RecordAccess(t.Context(), r), releases.ErrInvalidInput)
 	}
@@ -168,9 +168,9 @@ func testAccessInvalid(t *testing.T, m releases.Metadata) {
 	checkErr(t, "AccessRecords(limit -1)", err, releases.ErrInvalidInput)
 }
 
-func testPruneAccessByAge(t *testing.T, m releases.Metadata) {
+func testPruneAccessByAge(t *testing.T, m store) {
 	for i := range 10 {
-		mustRecordAccess(t, m, access(i, "p", "x:1", "x"))
+		mustRecordAccess(t, m, accessRec(i, "p", "x:1", "x"))
 	}
 	n, err := m.PruneAccess(t.Context(), t0.Add(4*time.Second), 0)
 	if err != nil || n != 4 {
@@ -183,16 +183,16 @@ func testPruneAccessByAge(t *testing.T, m releases.Metadata) {
 		t.Errorf("pruning again = %d, %v; want 0", n, err)
 	}
 	// Sequence numbers are not reused once the oldest are gone.
-	mustRecordAccess(t, m, access(20, "p", "x:1", "x"))
+	mustRecordAccess(t, m, accessRec(20, "p", "x:1", "x"))
 	if all := allAccess(t, m, releases.AccessFilter{}, 100); all[len(all)-1].Seq != 11 {
 		t.Errorf("next seq after pruning = %d; want 11", all[len(all)-1].Seq)
 	}
 	checkEventCount(t, m, 0)
 }
 
-func testPruneAccessByCount(t *testing.T, m releases.Metadata) {
+func testPruneAccessByCount(t *testing.T, m store) {
 	for i := range 12 {
-		mustRecordAccess(t, m, access(i, "p", "x:1", "x"))
+		mustRecordAccess(t, m, accessRec(i, "p", "x:1", "x"))
 	}
 	// Age first (seconds 0 and 1), then all but the newest 5.
 	n, err := m.PruneAccess(t.Context(), t0.Add(2*time.Second), 5)

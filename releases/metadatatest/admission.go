@@ -40,7 +40,7 @@ func pending(unmet ...string) releases.Admission {
 	}
 }
 
-func mustSetAdmission(t *testing.T, m releases.Metadata, a releases.Artifact, from releases.ArtifactState, adm releases.Admission) releases.Artifact {
+func mustSetAdmission(t *testing.T, m store, a releases.Artifact, from releases.ArtifactState, adm releases.Admission) releases.Artifact {
 	t.Helper()
 	got, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, from, adm)
 	if err != nil {
@@ -57,7 +57,7 @@ func withAdmission(a releases.Artifact, adm releases.Admission) releases.Artifac
 }
 
 // checkStored checks that GetArtifact and ListArtifacts both return want.
-func checkStored(t *testing.T, m releases.Metadata, want releases.Artifact) {
+func checkStored(t *testing.T, m store, want releases.Artifact) {
 	t.Helper()
 	got, err := m.GetArtifact(t.Context(), want.Name, want.Version)
 	if err != nil {
@@ -77,7 +77,7 @@ func checkStored(t *testing.T, m releases.Metadata, want releases.Artifact) {
 	t.Errorf("ListArtifacts(name %s, state %s) = %s; want it to include %s", want.Name, want.State, refs(list), want.Version)
 }
 
-func testSetAdmission(t *testing.T, m releases.Metadata) {
+func testSetAdmission(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 	bystander := mustCreate(t, m, artifact("payments/api", "1.4.3", "other"))
 	ev := evidenceFor(t, m, a, 2)
@@ -109,7 +109,7 @@ func testSetAdmission(t *testing.T, m releases.Metadata) {
 // testSetAdmissionKeepsState records decisions that leave the state as it
 // was: each replaces the last and is recorded, and the artifact does not
 // move.
-func testSetAdmissionKeepsState(t *testing.T, m releases.Metadata) {
+func testSetAdmissionKeepsState(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	first := pending("a signature by ci", "a test-result attestation")
 	checkArtifact(t, "first decision", mustSetAdmission(t, m, a, releases.StateQuarantined, first), withAdmission(a, first))
@@ -147,7 +147,7 @@ func testSetAdmissionKeepsState(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testSetAdmissionReject(t *testing.T, m releases.Metadata) {
+func testSetAdmissionReject(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	rej := releases.Admission{
 		State:         releases.StateRejected,
@@ -170,7 +170,7 @@ func testSetAdmissionReject(t *testing.T, m releases.Metadata) {
 // testSetAdmissionConflict checks the compare-and-set: a decision made
 // against a state the artifact has left changes and records nothing, and
 // says where the artifact is now.
-func testSetAdmissionConflict(t *testing.T, m releases.Metadata) {
+func testSetAdmissionConflict(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name    string
@@ -205,7 +205,7 @@ func testSetAdmissionConflict(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 2)
 }
 
-func testSetAdmissionNotFound(t *testing.T, m releases.Metadata) {
+func testSetAdmissionNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -221,7 +221,7 @@ func testSetAdmissionNotFound(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testSetAdmissionInvalid(t *testing.T, m releases.Metadata) {
+func testSetAdmissionInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name   string
@@ -251,7 +251,7 @@ func testSetAdmissionInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testSetAdmissionDefaults(t *testing.T, m releases.Metadata) {
+func testSetAdmissionDefaults(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	adm := admitted()
 	adm.DecidedAt = time.Time{}

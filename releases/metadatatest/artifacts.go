@@ -11,7 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-func testCreateArtifact(t *testing.T, m releases.Metadata) {
+func testCreateArtifact(t *testing.T, m store) {
 	want := artifact("payments/api", "1.4.2", "payments-api-1.4.2.tgz")
 	want.State = releases.StateAdmitted // stored as given, not reset
 
@@ -35,7 +35,7 @@ func testCreateArtifact(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
+func testCreateArtifactDefaults(t *testing.T, m store) {
 	a := artifact("payments/api", "1.0.0", "x")
 	a.State = ""
 	a.CreatedAt = time.Time{}
@@ -60,7 +60,7 @@ func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
 	checkArtifact(t, "GetArtifact after defaults", read, got)
 }
 
-func testCreateArtifactInvalid(t *testing.T, m releases.Metadata) {
+func testCreateArtifactInvalid(t *testing.T, m store) {
 	tests := []struct {
 		name   string
 		mutate func(a *releases.Artifact)
@@ -94,7 +94,7 @@ func testCreateArtifactInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0)
 }
 
-func testCreateArtifactIdempotent(t *testing.T, m releases.Metadata) {
+func testCreateArtifactIdempotent(t *testing.T, m store) {
 	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 
 	// Same bytes again, described differently: the stored artifact wins.
@@ -116,7 +116,7 @@ func testCreateArtifactIdempotent(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testCreateArtifactConflict(t *testing.T, m releases.Metadata) {
+func testCreateArtifactConflict(t *testing.T, m store) {
 	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "original bytes"))
 
 	stored, created, err := m.CreateArtifact(t.Context(), publisher, artifact("payments/api", "1.4.2", "other bytes"))
@@ -133,7 +133,7 @@ func testCreateArtifactConflict(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
+func testGetArtifactNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -158,7 +158,7 @@ func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
 // so bytewise order ('-' < '.' < '/' < '_' < letters) differs from a
 // natural-language collation, in an order unlike the sorted one. It
 // returns them sorted as ListArtifacts must.
-func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
+func listFixture(t *testing.T, m store) []releases.Artifact {
 	t.Helper()
 	names := []string{"app", "app-cli", "app.web", "app/api", "app_x", "lib"}
 	versions := []string{"1.0.0", "1.10.0", "1.2.0"}
@@ -179,7 +179,7 @@ func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
 
 // listAll pages through ListArtifacts with f, checking the pagination
 // contract on the way (pageThrough).
-func listAll(t *testing.T, m releases.Metadata, f releases.ArtifactFilter, pageSize int) (all []releases.Artifact, pages int) {
+func listAll(t *testing.T, m store, f releases.ArtifactFilter, pageSize int) (all []releases.Artifact, pages int) {
 	t.Helper()
 	return pageThrough(t, "ListArtifacts", pageSize, func(cursor string) ([]releases.Artifact, string, error) {
 		f.Cursor = cursor
@@ -216,7 +216,7 @@ func pageThrough[T any](t *testing.T, what string, pageSize int, list func(curso
 	}
 }
 
-func testListArtifacts(t *testing.T, m releases.Metadata) {
+func testListArtifacts(t *testing.T, m store) {
 	all := listFixture(t, m)
 	pick := func(keep func(releases.Artifact) bool) []releases.Artifact {
 		var out []releases.Artifact
@@ -279,7 +279,7 @@ func refs(list []releases.Artifact) string {
 
 // testListArtifactsKeyset checks that a cursor marks a position, not an
 // offset: artifacts added before it do not shift the next page.
-func testListArtifactsKeyset(t *testing.T, m releases.Metadata) {
+func testListArtifactsKeyset(t *testing.T, m store) {
 	for _, n := range []string{"b", "d", "f"} {
 		mustCreate(t, m, artifact(n, "1", n))
 	}
@@ -296,7 +296,7 @@ func testListArtifactsKeyset(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testListArtifactsInvalid(t *testing.T, m releases.Metadata) {
+func testListArtifactsInvalid(t *testing.T, m store) {
 	mustCreate(t, m, artifact("a", "1", "a"))
 	mustCreate(t, m, artifact("b", "1", "b"))
 	tests := []struct {

@@ -41,7 +41,7 @@ func referenceTree(t *testing.T, records []releases.AuditEntry) memHashes {
 	return mem
 }
 
-func auditSize(t *testing.T, m releases.Metadata) int64 {
+func auditSize(t *testing.T, m store) int64 {
 	t.Helper()
 	n, err := m.AuditSize(t.Context())
 	if err != nil {
@@ -51,7 +51,7 @@ func auditSize(t *testing.T, m releases.Metadata) int64 {
 }
 
 // auditEntries collects AuditEntries(start, limit).
-func auditEntries(t *testing.T, m releases.Metadata, start, limit int64) []releases.AuditEntry {
+func auditEntries(t *testing.T, m store, start, limit int64) []releases.AuditEntry {
 	t.Helper()
 	var out []releases.AuditEntry
 	err := m.AuditEntries(t.Context(), start, limit, func(e releases.AuditEntry) error {
@@ -94,7 +94,7 @@ func expectedRecord(t *testing.T, i int64, e releases.Event) []byte {
 // oldest first): record i is the canonical encoding of event i, and the
 // store's Merkle tree, hash for hash, is the one rebuilt from the records.
 // It returns the records.
-func checkAuditLog(t *testing.T, m releases.Metadata, evs []releases.Event) []releases.AuditEntry {
+func checkAuditLog(t *testing.T, m store, evs []releases.Event) []releases.AuditEntry {
 	t.Helper()
 	size := auditSize(t, m)
 	if size != int64(len(evs)) {
@@ -144,7 +144,7 @@ func checkAuditLog(t *testing.T, m releases.Metadata, evs []releases.Event) []re
 // recordChanges makes n successful changes of several kinds, some with
 // details that are not compact JSON (the record compacts them), and
 // returns all the events.
-func recordChanges(t *testing.T, m releases.Metadata, n int) []releases.Event {
+func recordChanges(t *testing.T, m store, n int) []releases.Event {
 	t.Helper()
 	released := false
 	for i := range n {
@@ -168,7 +168,7 @@ func recordChanges(t *testing.T, m releases.Metadata, n int) []releases.Event {
 	return allEvents(t, m)
 }
 
-func testAuditRecords(t *testing.T, m releases.Metadata) {
+func testAuditRecords(t *testing.T, m store) {
 	if n := auditSize(t, m); n != 0 {
 		t.Fatalf("AuditSize of a new store = %d; want 0", n)
 	}
@@ -196,7 +196,7 @@ func testAuditRecords(t *testing.T, m releases.Metadata) {
 // testAuditProofs checks inclusion and consistency proofs served from the
 // stored hashes for trees of several sizes, against roots recomputed from
 // the records.
-func testAuditProofs(t *testing.T, m releases.Metadata) {
+func testAuditProofs(t *testing.T, m store) {
 	const n = 21
 	records := checkAuditLog(t, m, recordChanges(t, m, n))
 	mem := referenceTree(t, records)
@@ -239,7 +239,7 @@ func testAuditProofs(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditEntries(t *testing.T, m releases.Metadata) {
+func testAuditEntries(t *testing.T, m store) {
 	for _, v := range []string{"1", "2", "3", "4", "5"} {
 		mustCreate(t, m, artifact("app", v, v))
 	}
@@ -315,7 +315,7 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 
 // testAuditEntriesLongLog streams a log longer than any reasonable page,
 // so that an implementation reading it in pages crosses several of them.
-func testAuditEntriesLongLog(t *testing.T, m releases.Metadata) {
+func testAuditEntriesLongLog(t *testing.T, m store) {
 	const n = 530
 	for i := range n {
 		mustCreate(t, m, artifact("long/app", fmt.Sprint(i), fmt.Sprint(i)))
@@ -334,7 +334,7 @@ func testAuditEntriesLongLog(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
+func testAuditEntriesFor(t *testing.T, m store) {
 	a1 := mustCreate(t, m, artifact("payments/api", "1.0.0", "a1"))
 	a2 := mustCreate(t, m, artifact("payments/api", "1.1.0", "a2"))
 	mustCreateToken(t, m, token("tok_1", "one", releases.RoleDeployer), secretHash("one"))
@@ -379,7 +379,7 @@ func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditHashes(t *testing.T, m releases.Metadata) {
+func testAuditHashes(t *testing.T, m store) {
 	hashes := m.AuditHashes(t.Context())
 	if _, err := hashes.ReadHashes([]int64{0}); err == nil {
 		t.Error("ReadHashes(0) of an empty log succeeded; want an error")
@@ -419,7 +419,7 @@ func testAuditHashes(t *testing.T, m releases.Metadata) {
 // sign nothing but do what a checkpoint and a proof need: the log stays
 // dense and its tree is the one rebuilt from the records, and a reader
 // always finds the hashes for the size it read.
-func testConcurrentAuditLog(t *testing.T, m releases.Metadata) {
+func testConcurrentAuditLog(t *testing.T, m store) {
 	const writers, readers = distinctWriters, 10
 	race(writers+readers, func(i int) {
 		ctx := t.Context()

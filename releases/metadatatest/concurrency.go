@@ -39,7 +39,7 @@ type createResult struct {
 	err     error
 }
 
-func raceCreate(t *testing.T, m releases.Metadata, n int, artifactFor func(i int) releases.Artifact) []createResult {
+func raceCreate(t *testing.T, m store, n int, artifactFor func(i int) releases.Artifact) []createResult {
 	t.Helper()
 	results := make([]createResult, n)
 	race(n, func(i int) {
@@ -49,7 +49,7 @@ func raceCreate(t *testing.T, m releases.Metadata, n int, artifactFor func(i int
 	return results
 }
 
-func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
+func testConcurrentDistinct(t *testing.T, m store) {
 	results := raceCreate(t, m, distinctWriters, func(i int) releases.Artifact {
 		return artifact(fmt.Sprintf("concurrent/app-%02d", i), "1.0.0", fmt.Sprint(i))
 	})
@@ -72,7 +72,7 @@ func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testConcurrentSameDigest(t *testing.T, m releases.Metadata) {
+func testConcurrentSameDigest(t *testing.T, m store) {
 	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
 		a := artifact("payments/api", "1.0.0", "same bytes")
 		a.CreatedBy = fmt.Sprintf("writer-%d", i) // tells the winner apart
@@ -101,7 +101,7 @@ func testConcurrentSameDigest(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
+func testConcurrentDifferentDigests(t *testing.T, m store) {
 	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
 		return artifact("payments/api", "1.0.0", fmt.Sprintf("bytes of writer %d", i))
 	})
@@ -135,7 +135,7 @@ func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testConcurrentRevoke(t *testing.T, m releases.Metadata) {
+func testConcurrentRevoke(t *testing.T, m store) {
 	tok := token("tok_1", "one", releases.RolePublisher)
 	mustCreateToken(t, m, tok, secretHash("one"))
 	errs := make([]error, racingWriters)
@@ -152,7 +152,7 @@ func testConcurrentRevoke(t *testing.T, m releases.Metadata) {
 // testConcurrentReadersAndWriters checks that reads never fail because
 // writes are under way (a locked database is the implementation's problem,
 // not the caller's).
-func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
+func testConcurrentReadersAndWriters(t *testing.T, m store) {
 	const writers, perWriter, readers, reads = 10, 5, 10, 10
 	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAuditor), secretHash("one"))
 	race(writers+readers, func(i int) {
@@ -186,7 +186,7 @@ func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
 
 // testConcurrentSetTrustPolicy checks that racing policy changes each get
 // their own version, with none skipped.
-func testConcurrentSetTrustPolicy(t *testing.T, m releases.Metadata) {
+func testConcurrentSetTrustPolicy(t *testing.T, m store) {
 	versions := make([]int64, racingWriters)
 	race(racingWriters, func(i int) {
 		p, err := m.SetTrustPolicy(t.Context(), admin, json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)))
@@ -215,7 +215,7 @@ func testConcurrentSetTrustPolicy(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testConcurrentRevokeTrustKey(t *testing.T, m releases.Metadata) {
+func testConcurrentRevokeTrustKey(t *testing.T, m store) {
 	mustAddKey(t, m, trustKey("ci"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) { errs[i] = m.RevokeTrustKey(t.Context(), admin, "ci") })
@@ -228,7 +228,7 @@ func testConcurrentRevokeTrustKey(t *testing.T, m releases.Metadata) {
 	checkEvent(t, evs[1], releases.ActionTrustKeyRevoked, "ci", admin, nil)
 }
 
-func testConcurrentAddEvidence(t *testing.T, m releases.Metadata) {
+func testConcurrentAddEvidence(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	created := make([]bool, racingWriters)
 	race(racingWriters, func(i int) {
@@ -247,7 +247,7 @@ func testConcurrentAddEvidence(t *testing.T, m releases.Metadata) {
 
 // testConcurrentSetAdmission races decisions made against the same state:
 // one moves the artifact, the others find it moved.
-func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
+func testConcurrentSetAdmission(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
@@ -267,7 +267,7 @@ func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
 
 // testConcurrentCreateRelease races creations of one name: one creates it,
 // the others find it taken.
-func testConcurrentCreateRelease(t *testing.T, m releases.Metadata) {
+func testConcurrentCreateRelease(t *testing.T, m store) {
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
 		r := release("payments-march")
@@ -285,7 +285,7 @@ func testConcurrentCreateRelease(t *testing.T, m releases.Metadata) {
 
 // testConcurrentUpdateRelease races updates from the same revision: one
 // stores its release, the others find the revision moved on.
-func testConcurrentUpdateRelease(t *testing.T, m releases.Metadata) {
+func testConcurrentUpdateRelease(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
@@ -329,7 +329,7 @@ func oneWinner(t *testing.T, errs []error, want error) int {
 	return winner
 }
 
-func testConcurrentRetireArtifact(t *testing.T, m releases.Metadata) {
+func testConcurrentRetireArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	got := make([]releases.Artifact, racingWriters)
 	race(racingWriters, func(i int) {

@@ -13,7 +13,7 @@ import (
 // testEventsOnePerChange runs successes, no-ops and failures of every
 // mutating method, and checks that exactly the successes were recorded, in
 // order, in the events and in the audit log.
-func testEventsOnePerChange(t *testing.T, m releases.Metadata) {
+func testEventsOnePerChange(t *testing.T, m store) {
 	ctx := t.Context()
 	a1 := artifact("payments/api", "1.0.0", "a1")
 	a2 := artifact("payments/api", "1.1.0", "a2")
@@ -197,7 +197,7 @@ func ignore(err, want error) error {
 	return err
 }
 
-func testEventsPaging(t *testing.T, m releases.Metadata) {
+func testEventsPaging(t *testing.T, m store) {
 	ctx := t.Context()
 	for _, v := range []string{"1", "2", "3", "4", "5"} {
 		mustCreate(t, m, artifact("app", v, v))
@@ -242,7 +242,7 @@ func testEventsPaging(t *testing.T, m releases.Metadata) {
 
 // testCancelledContext checks that a write whose context is already done
 // fails as such and leaves nothing behind.
-func testCancelledContext(t *testing.T, m releases.Metadata) {
+func testCancelledContext(t *testing.T, m store) {
 	tok := token("tok_live", "live", releases.RoleAdmin)
 	mustCreateToken(t, m, tok, secretHash("live"))
 	key := trustKey("live")

@@ -46,7 +46,7 @@ func attestation(a releases.Artifact, content, keyID, predicateType, predicate s
 
 const predicateTestResult = "https://in-toto.io/attestation/test-result/v0.1"
 
-func mustAddEvidence(t *testing.T, m releases.Metadata, e releases.Evidence) {
+func mustAddEvidence(t *testing.T, m store, e releases.Evidence) {
 	t.Helper()
 	created, err := m.AddEvidence(t.Context(), publisher, e)
 	if err != nil || !created {
@@ -62,7 +62,7 @@ func sameEvidence(got, want releases.Evidence) bool {
 		got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt)
 }
 
-func listEvidence(t *testing.T, m releases.Metadata, name, version string) []releases.Evidence {
+func listEvidence(t *testing.T, m store, name, version string) []releases.Evidence {
 	t.Helper()
 	list, err := m.ListEvidence(t.Context(), name, version)
 	if err != nil {
@@ -73,7 +73,7 @@ func listEvidence(t *testing.T, m releases.Metadata, name, version string) []rel
 
 // checkEvidence checks that ListEvidence of name:version is exactly want,
 // in order.
-func checkEvidence(t *testing.T, m releases.Metadata, name, version string, want ...releases.Evidence) []releases.Evidence {
+func checkEvidence(t *testing.T, m store, name, version string, want ...releases.Evidence) []releases.Evidence {
 	t.Helper()
 	got := listEvidence(t, m, name, version)
 	if !slices.EqualFunc(got, want, sameEvidence) {
@@ -84,7 +84,7 @@ func checkEvidence(t *testing.T, m releases.Metadata, name, version string, want
 	return got
 }
 
-func testAddEvidence(t *testing.T, m releases.Metadata) {
+func testAddEvidence(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 	other := mustCreate(t, m, artifact("payments/api", "1.4.3", "other bytes"))
 
@@ -125,7 +125,7 @@ func testAddEvidence(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testAddEvidenceDefaults(t *testing.T, m releases.Metadata) {
+func testAddEvidenceDefaults(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	// An attestation whose statement carries no predicate.
 	e := attestation(a, "att", "ci", predicateTestResult, "")
@@ -146,7 +146,7 @@ func testAddEvidenceDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAddEvidenceIdempotent(t *testing.T, m releases.Metadata) {
+func testAddEvidenceIdempotent(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "same bytes"))
 	// Another version of the same bytes: the same evidence vouches for both.
 	twin := mustCreate(t, m, artifact("payments/api", "1.0.1", "same bytes"))
@@ -173,7 +173,7 @@ func testAddEvidenceIdempotent(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 4)
 }
 
-func testAddEvidenceUnknownArtifact(t *testing.T, m releases.Metadata) {
+func testAddEvidenceUnknownArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -196,7 +196,7 @@ func testAddEvidenceUnknownArtifact(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testAddEvidenceInvalid(t *testing.T, m releases.Metadata) {
+func testAddEvidenceInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name   string
@@ -238,7 +238,7 @@ func testAddEvidenceInvalid(t *testing.T, m releases.Metadata) {
 }
 
 // evidenceFor adds n signatures to a and returns their digests, in order.
-func evidenceFor(t *testing.T, m releases.Metadata, a releases.Artifact, n int) []digest.Digest {
+func evidenceFor(t *testing.T, m store, a releases.Artifact, n int) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
 	for i := range n {
@@ -250,7 +250,7 @@ func evidenceFor(t *testing.T, m releases.Metadata, a releases.Artifact, n int) 
 	return out
 }
 
-func testClaimPresentation(t *testing.T, m releases.Metadata) {
+func testClaimPresentation(t *testing.T, m store) {
 	ctx := t.Context()
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "same bytes"))
 	b := mustCreate(t, m, artifact("payments/web", "1.0.0", "same bytes"))

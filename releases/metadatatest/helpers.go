@@ -55,7 +55,7 @@ func secretHash(secret string) []byte {
 	return h[:]
 }
 
-func mustCreate(t *testing.T, m releases.Metadata, a releases.Artifact) releases.Artifact {
+func mustCreate(t *testing.T, m store, a releases.Artifact) releases.Artifact {
 	t.Helper()
 	stored, created, err := m.CreateArtifact(t.Context(), publisher, a)
 	if err != nil || !created {
@@ -64,7 +64,7 @@ func mustCreate(t *testing.T, m releases.Metadata, a releases.Artifact) releases
 	return stored
 }
 
-func mustCreateToken(t *testing.T, m releases.Metadata, tok releases.Token, hash []byte) {
+func mustCreateToken(t *testing.T, m store, tok releases.Token, hash []byte) {
 	t.Helper()
 	if err := m.CreateToken(t.Context(), admin, tok, hash); err != nil {
 		t.Fatalf("CreateToken(%s): %v", tok.ID, err)
@@ -142,7 +142,7 @@ func checkErr(t *testing.T, what string, err, want error) {
 }
 
 // allEvents pages through every event, with the default page size.
-func allEvents(t *testing.T, m releases.Metadata) []releases.Event {
+func allEvents(t *testing.T, m store) []releases.Event {
 	t.Helper()
 	var (
 		out   []releases.Event
@@ -163,7 +163,7 @@ func allEvents(t *testing.T, m releases.Metadata) []releases.Event {
 
 // checkEventCount checks that want events were recorded, and that the
 // audit log holds exactly those events (checkAuditLog).
-func checkEventCount(t *testing.T, m releases.Metadata, want int) []releases.Event {
+func checkEventCount(t *testing.T, m store, want int) []releases.Event {
 	t.Helper()
 	evs := allEvents(t, m)
 	if len(evs) != want {

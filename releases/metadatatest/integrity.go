@@ -25,7 +25,7 @@ import (
 func RunIntegrity(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, m releases.Metadata)
+		fn   func(t *testing.T, m store)
 	}{
 		{"Record", testIntegrityRecord},
 		{"Invalid", testIntegrityInvalid},
@@ -40,7 +40,7 @@ func RunIntegrity(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	}
 }
 
-func testIntegrityRecord(t *testing.T, m releases.Metadata) {
+func testIntegrityRecord(t *testing.T, m store) {
 	ctx := t.Context()
 	d := digest.FromString("a blob")
 	rec, err := m.BlobIntegrity(ctx, d)
@@ -87,7 +87,7 @@ func testIntegrityRecord(t *testing.T, m releases.Metadata) {
 	checkEvent(t, evs[1], releases.ActionBlobRepaired, d.String(), publisher, map[string]any{"source": "push"})
 }
 
-func testIntegrityInvalid(t *testing.T, m releases.Metadata) {
+func testIntegrityInvalid(t *testing.T, m store) {
 	ctx := t.Context()
 	bad := digest.Digest("sha256:nothex")
 	d := digest.FromString("x")
@@ -111,7 +111,7 @@ func testIntegrityInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0)
 }
 
-func testBlobReferences(t *testing.T, m releases.Metadata) {
+func testBlobReferences(t *testing.T, m store) {
 	ctx := t.Context()
 	a := mustCreate(t, m, artifact("conformance/app", "1.0", "artifact bytes"))
 	ev := signature(a, "signature bytes", "k1")
@@ -131,7 +131,7 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 		sealed:    {"release-manifest release:rel-1"},
 	}
 	sizes := []releases.BlobRef{{Digest: a.Digest, Size: -1}, {Digest: a.Digest, Size: a.Size}, {Digest: ev.Digest, Size: ev.Size}, {Digest: sealed, Size: -1}}
-	if r, ok := m.(releases.RegistryStore); ok {
+	if r, ok := m.legacy.(releases.RegistryStore); ok {
 		cfg, layer, external := digest.FromString("config"), digest.FromString("layer"), digest.FromString("external layer")
 		for _, l := range []releases.BlobLink{
 			{Repository: repo, Digest: cfg, Size: 6, CreatedBy: publisher.Name, CreatedAt: t0},
@@ -218,7 +218,7 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testClaimsAndDeletions(t *testing.T, m releases.Metadata) {
+func testClaimsAndDeletions(t *testing.T, m store) {
 	ctx := t.Context()
 	d := digest.FromString("garbage")
 	if _, err := m.RecordBlobVerified(ctx, admin, d, "s", "push", t0); err != nil {

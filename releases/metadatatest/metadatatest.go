@@ -133,7 +133,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, m releases.Metadata)
+		fn   func(t *testing.T, m store)
 	}{
 		{"Ping", testPing},
 
@@ -271,12 +271,13 @@ func RunReopen(t *testing.T, newStorage func(t *testing.T) (open func(t *testing
 // openStore opens a store and closes it when the test ends, unless the
 // returned function closed it first. Close errors fail the test: a store
 // that cannot close cleanly may not have persisted its last writes.
-func openStore(t *testing.T, open func(t *testing.T) releases.Metadata) (releases.Metadata, func()) {
+func openStore(t *testing.T, open func(t *testing.T) releases.Metadata) (store, func()) {
 	t.Helper()
-	m := open(t)
-	if m == nil {
+	meta := open(t)
+	if meta == nil {
 		t.Fatal("open returned a nil store")
 	}
+	m := newStore(meta)
 	var once sync.Once
 	closeStore := func() {
 		once.Do(func() {
@@ -289,7 +290,7 @@ func openStore(t *testing.T, open func(t *testing.T) releases.Metadata) (release
 	return m, closeStore
 }
 
-func testPing(t *testing.T, m releases.Metadata) {
+func testPing(t *testing.T, m store) {
 	if err := m.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}

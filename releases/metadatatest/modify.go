@@ -14,7 +14,7 @@ import (
 )
 
 // modify calls ModifyRelease as manager.
-func modify(t *testing.T, m releases.Metadata, name string, fn func(tx releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error)) (releases.Release, error) {
+func modify(t *testing.T, m store, name string, fn func(tx releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error)) (releases.Release, error) {
 	t.Helper()
 	return m.ModifyRelease(t.Context(), manager, name, fn)
 }
@@ -22,7 +22,7 @@ func modify(t *testing.T, m releases.Metadata, name string, fn func(tx releases.
 // testModifyRelease changes a release inside the store's transaction: the
 // change is stored with revision+1, UpdatedAt now, the artifact index
 // following it, and one event with the change's details byte for byte.
-func testModifyRelease(t *testing.T, m releases.Metadata) {
+func testModifyRelease(t *testing.T, m store) {
 	a1 := mustCreate(t, m, artifact("payments/api", "1.4.2", "a1"))
 	a2 := mustCreate(t, m, artifact("payments/web", "2.0.0", "a2"))
 	created := mustCreateRelease(t, m, release("payments-march", a1))
@@ -61,7 +61,7 @@ func testModifyRelease(t *testing.T, m releases.Metadata) {
 // testModifyReleaseNoChange: a change without an action stores nothing,
 // records nothing and returns the release as it was loaded, even if fn
 // touched it.
-func testModifyReleaseNoChange(t *testing.T, m releases.Metadata) {
+func testModifyReleaseNoChange(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	got, err := modify(t, m, created.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
 		r.Plan.Risk = "touched"
@@ -78,7 +78,7 @@ func testModifyReleaseNoChange(t *testing.T, m releases.Metadata) {
 
 // testModifyReleaseFnError: fn's error comes back as it is, and whatever
 // fn did to the release is not stored.
-func testModifyReleaseFnError(t *testing.T, m releases.Metadata) {
+func testModifyReleaseFnError(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	refused := fmt.Errorf("gate closed: %w", releases.ErrInvalidState)
 	_, err := modify(t, m, created.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
@@ -104,7 +104,7 @@ func testModifyReleaseFnError(t *testing.T, m releases.Metadata) {
 
 // testModifyReleaseNotFound: an unknown release is ErrNotFound and fn is
 // not called.
-func testModifyReleaseNotFound(t *testing.T, m releases.Metadata) {
+func testModifyReleaseNotFound(t *testing.T, m store) {
 	mustCreateRelease(t, m, release("payments-march"))
 	called := false
 	_, err := modify(t, m, "payments-april", func(releases.ReleaseTx, *releases.Release) (releases.ReleaseChange, error) {
@@ -121,7 +121,7 @@ func testModifyReleaseNotFound(t *testing.T, m releases.Metadata) {
 // testModifyReleaseKeepsIdentity: the name, creation and revision are the
 // store's, whatever fn sets; renaming and invalid results are
 // ErrInvalidInput and store nothing.
-func testModifyReleaseKeepsIdentity(t *testing.T, m releases.Metadata) {
+func testModifyReleaseKeepsIdentity(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	got, err := modify(t, m, created.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
 		r.CreatedBy, r.CreatedAt, r.Revision = "mallory", t0.Add(-time.Hour), 99
@@ -174,7 +174,7 @@ func testModifyReleaseKeepsIdentity(t *testing.T, m releases.Metadata) {
 // testModifyReleaseReadsInTx: fn reads artifacts through tx, inside the
 // transaction (a store with one connection would deadlock on any other
 // way), and sees what is committed.
-func testModifyReleaseReadsInTx(t *testing.T, m releases.Metadata) {
+func testModifyReleaseReadsInTx(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.4.2", "a1"))
 	created := mustCreateRelease(t, m, release("payments-march", a))
 	var read releases.Artifact
@@ -198,7 +198,7 @@ func testModifyReleaseReadsInTx(t *testing.T, m releases.Metadata) {
 // testConcurrentModifyRelease races changes of one release: every one is
 // applied, on top of all the others, none refused for contention; one
 // event each.
-func testConcurrentModifyRelease(t *testing.T, m releases.Metadata) {
+func testConcurrentModifyRelease(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {

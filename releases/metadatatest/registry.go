@@ -36,7 +36,7 @@ import (
 func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, m releases.Metadata, r releases.RegistryStore)
+		fn   func(t *testing.T, m store, r releases.RegistryStore)
 	}{
 		{"BlobLinks", testBlobLinks},
 		{"Manifests", testManifests},
@@ -54,7 +54,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := openStore(t, open)
-			r, ok := m.(releases.RegistryStore)
+			r, ok := m.legacy.(releases.RegistryStore)
 			if !ok {
 				t.Fatalf("%T does not implement releases.RegistryStore", m)
 			}
@@ -87,7 +87,7 @@ func mustPutManifest(t *testing.T, r releases.RegistryStore, m releases.Manifest
 	return res
 }
 
-func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testBlobLinks(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	d := digest.FromString("layer")
 	l := releases.BlobLink{Repository: repo, Digest: d, Size: 5, CreatedBy: publisher.Name, CreatedAt: t0}
@@ -139,7 +139,7 @@ func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 	checkEvent(t, evs[3], releases.ActionOCIBlobDeleted, subject, publisher, map[string]any{"links": 1.0})
 }
 
-func testManifests(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testManifests(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	cfg, layer := digest.FromString("config"), digest.FromString("layer")
 	man := ociManifest("manifest",
@@ -198,7 +198,7 @@ func compareRefs(a, b releases.ManifestRef) int {
 	return 0
 }
 
-func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagCreatesArtifact(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	man := ociManifest("v1")
 	res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0"})
@@ -253,7 +253,7 @@ func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.Regist
 	checkEvent(t, evs[1], releases.ActionOCITagDeleted, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
 }
 
-func testTagMoves(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagMoves(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	v1, v2 := ociManifest("v1"), ociManifest("v2")
 	mustPutManifest(t, r, v1, releases.TagChange{Tag: "latest"})
@@ -285,7 +285,7 @@ func testTagMoves(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	})
 }
 
-func testTagOverRESTArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagOverRESTArtifact(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	man := ociManifest("manifest bytes")
 	rest := artifact(repo, "1.0", "manifest bytes") // same digest
@@ -306,7 +306,7 @@ func testTagOverRESTArtifact(t *testing.T, m releases.Metadata, r releases.Regis
 	checkEvent(t, evs[2], releases.ActionOCITagPushed, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
 }
 
-func testAdmittedIsImmutable(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testAdmittedIsImmutable(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	v1, v2 := ociManifest("v1"), ociManifest("v2")
 	mustPutManifest(t, r, v1, releases.TagChange{Tag: "1.0"})
@@ -329,7 +329,7 @@ func testAdmittedIsImmutable(t *testing.T, m releases.Metadata, r releases.Regis
 	checkEventCount(t, m, before)
 }
 
-func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagsList(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	if tags, err := r.Tags(ctx, repo, "", 0); err != nil || tags == nil || len(tags) != 0 {
 		t.Errorf("tags of an empty repository = %#v, %v; want an empty list", tags, err)
@@ -358,7 +358,7 @@ func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	}
 }
 
-func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagsReaching(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	layer := digest.FromString("layer")
 	img := ociManifest("image", releases.ManifestRef{Kind: releases.RefLayer, Digest: layer})
@@ -444,7 +444,7 @@ func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStor
 	}
 }
 
-func testMarkReferrerVerified(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testMarkReferrerVerified(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	subject := ociManifest("subject")
 	sig := ociManifest("signature")
@@ -478,7 +478,7 @@ func testMarkReferrerVerified(t *testing.T, m releases.Metadata, r releases.Regi
 	checkEvent(t, evs[2], releases.ActionOCIReferrerVerified, repo+"@"+sig.Digest.String(), admin, map[string]any{"subject": subject.Digest.String()})
 }
 
-func testDeleteManifest(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testDeleteManifest(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	man := ociManifest("m", releases.ManifestRef{Kind: releases.RefConfig, Digest: digest.FromString("c")})
 	mustPutManifest(t, r, man, releases.TagChange{Tag: "a"})
@@ -506,7 +506,7 @@ func testDeleteManifest(t *testing.T, m releases.Metadata, r releases.RegistrySt
 	checkEvent(t, evs[2], releases.ActionOCIManifestDeleted, repo+"@"+man.Digest.String(), admin, map[string]any{"tags": []any{"a", "b"}})
 }
 
-func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testReferrers(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	subject := digest.FromString("subject, never pushed")
 	var want []digest.Digest
@@ -543,7 +543,7 @@ func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 	}
 }
 
-func testUploads(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testUploads(t *testing.T, m store, r releases.RegistryStore) {
 	ctx := t.Context()
 	u := releases.UploadSession{
 		ID: "7f8e2d6c-0000-4000-8000-000000000001", Repository: repo, Owner: publisher.Name,

@@ -145,7 +145,7 @@ func unsetFields(v any) []string {
 	return unset
 }
 
-func mustCreateRelease(t *testing.T, m releases.Metadata, r releases.Release) releases.Release {
+func mustCreateRelease(t *testing.T, m store, r releases.Release) releases.Release {
 	t.Helper()
 	stored, err := m.CreateRelease(t.Context(), manager, r)
 	if err != nil {
@@ -154,7 +154,7 @@ func mustCreateRelease(t *testing.T, m releases.Metadata, r releases.Release) re
 	return stored
 }
 
-func mustGetRelease(t *testing.T, m releases.Metadata, name string) releases.Release {
+func mustGetRelease(t *testing.T, m store, name string) releases.Release {
 	t.Helper()
 	r, err := m.GetRelease(t.Context(), name)
 	if err != nil {
@@ -165,7 +165,7 @@ func mustGetRelease(t *testing.T, m releases.Metadata, name string) releases.Rel
 
 // mustUpdateRelease applies change to a fresh read of release name and
 // stores it, recording action with details ("" for none).
-func mustUpdateRelease(t *testing.T, m releases.Metadata, name, action, details string, change func(r *releases.Release)) releases.Release {
+func mustUpdateRelease(t *testing.T, m store, name, action, details string, change func(r *releases.Release)) releases.Release {
 	t.Helper()
 	r := mustGetRelease(t, m, name)
 	change(&r)
@@ -206,7 +206,7 @@ func releaseNames(list []releases.Release) string {
 
 // checkContaining checks that ReleasesContaining(name, version) is exactly
 // the releases named want, in order, and never nil.
-func checkContaining(t *testing.T, m releases.Metadata, name, version string, want ...string) []releases.Release {
+func checkContaining(t *testing.T, m store, name, version string, want ...string) []releases.Release {
 	t.Helper()
 	got, err := m.ReleasesContaining(t.Context(), name, version)
 	if err != nil {
@@ -242,7 +242,7 @@ func checkAboutNow(t *testing.T, what string, tm, before time.Time) {
 
 // testCreateRelease round-trips a release that sets every field, with its
 // times in another zone: they come back as the same instants in UTC.
-func testCreateRelease(t *testing.T, m releases.Metadata) {
+func testCreateRelease(t *testing.T, m store) {
 	a1 := mustCreate(t, m, artifact("payments/api", "1.4.2", "a1"))
 	a2 := mustCreate(t, m, artifact("payments/web", "2.0.0", "a2"))
 	cest := time.FixedZone("CEST", 2*60*60)
@@ -288,7 +288,7 @@ func testCreateRelease(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testCreateReleaseDefaults(t *testing.T, m releases.Metadata) {
+func testCreateReleaseDefaults(t *testing.T, m store) {
 	r := releases.Release{Name: "bare", State: releases.ReleasePlanning}
 	before := time.Now()
 	got, err := m.CreateRelease(t.Context(), manager, r)
@@ -328,7 +328,7 @@ var invalidReleases = []struct {
 	}},
 }
 
-func testCreateReleaseInvalid(t *testing.T, m releases.Metadata) {
+func testCreateReleaseInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := append([]struct {
 		name   string
@@ -352,7 +352,7 @@ func testCreateReleaseInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testCreateReleaseDuplicate(t *testing.T, m releases.Metadata) {
+func testCreateReleaseDuplicate(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	first := mustCreateRelease(t, m, release("payments-march", a))
 
@@ -368,7 +368,7 @@ func testCreateReleaseDuplicate(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 3)
 }
 
-func testGetReleaseNotFound(t *testing.T, m releases.Metadata) {
+func testGetReleaseNotFound(t *testing.T, m store) {
 	mustCreateRelease(t, m, release("payments-march"))
 	for _, name := range []string{"payments-april", "payments-marc", "Payments-March", ""} {
 		t.Run(name, func(t *testing.T) {
@@ -384,7 +384,7 @@ func testGetReleaseNotFound(t *testing.T, m releases.Metadata) {
 // releaseFixture creates releases whose names sort differently bytewise
 // than in a natural-language collation, in an order unlike the sorted one,
 // and returns them sorted as ListReleases must.
-func releaseFixture(t *testing.T, m releases.Metadata) []releases.Release {
+func releaseFixture(t *testing.T, m store) []releases.Release {
 	t.Helper()
 	names := []string{"r", "r-1", "r.1", "r/1", "r_1", "s", "s-2025-03", "s.web"}
 	states := []releases.ReleaseState{releases.ReleasePlanning, releases.ReleaseDeployed, releases.ReleaseClosed}
@@ -398,7 +398,7 @@ func releaseFixture(t *testing.T, m releases.Metadata) []releases.Release {
 	return all
 }
 
-func listAllReleases(t *testing.T, m releases.Metadata, f releases.ReleaseFilter, pageSize int) ([]releases.Release, int) {
+func listAllReleases(t *testing.T, m store, f releases.ReleaseFilter, pageSize int) ([]releases.Release, int) {
 	t.Helper()
 	return pageThrough(t, "ListReleases", pageSize, func(cursor string) ([]releases.Release, string, error) {
 		f.Cursor = cursor
@@ -406,7 +406,7 @@ func listAllReleases(t *testing.T, m releases.Metadata, f releases.ReleaseFilter
 	})
 }
 
-func testListReleases(t *testing.T, m releases.Metadata) {
+func testListReleases(t *testing.T, m store) {
 	all := releaseFixture(t, m)
 	inState := func(s releases.ReleaseState) []releases.Release {
 		var out []releases.Release
@@ -454,7 +454,7 @@ func testListReleases(t *testing.T, m releases.Metadata) {
 
 // testListReleasesKeyset checks that a cursor marks a position, not an
 // offset: releases created before it do not shift the next page.
-func testListReleasesKeyset(t *testing.T, m releases.Metadata) {
+func testListReleasesKeyset(t *testing.T, m store) {
 	for _, n := range []string{"b", "d", "f"} {
 		mustCreateRelease(t, m, release(n))
 	}
@@ -471,7 +471,7 @@ func testListReleasesKeyset(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testListReleasesInvalid(t *testing.T, m releases.Metadata) {
+func testListReleasesInvalid(t *testing.T, m store) {
 	mustCreateRelease(t, m, release("a"))
 	mustCreateRelease(t, m, release("b"))
 	mustCreate(t, m, artifact("a", "1", "a"))
@@ -515,7 +515,7 @@ func testListReleasesInvalid(t *testing.T, m releases.Metadata) {
 
 // testUpdateRelease walks a release through its life, one change at a
 // time, and checks each stored release and its event.
-func testUpdateRelease(t *testing.T, m releases.Metadata) {
+func testUpdateRelease(t *testing.T, m store) {
 	a1 := mustCreate(t, m, artifact("payments/api", "1.0.0", "a1"))
 	a2 := mustCreate(t, m, artifact("payments/api", "1.0.1", "a2"))
 	created := mustCreateRelease(t, m, release("payments-march", a1))
@@ -594,7 +594,7 @@ func testUpdateRelease(t *testing.T, m releases.Metadata) {
 
 // testUpdateReleaseKeepsCreation checks that an update sets UpdatedAt
 // itself and cannot rewrite who created the release and when.
-func testUpdateReleaseKeepsCreation(t *testing.T, m releases.Metadata) {
+func testUpdateReleaseKeepsCreation(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	next := created
 	next.CreatedBy, next.CreatedAt, next.UpdatedAt = "mallory", t0.Add(24*time.Hour), t0.Add(-time.Hour)
@@ -617,7 +617,7 @@ func testUpdateReleaseKeepsCreation(t *testing.T, m releases.Metadata) {
 
 // testUpdateReleaseConflict checks the compare-and-set: an update from any
 // revision but the stored one changes and records nothing, and says both.
-func testUpdateReleaseConflict(t *testing.T, m releases.Metadata) {
+func testUpdateReleaseConflict(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	mustCreateRelease(t, m, release("payments-march", a))
 	mustUpdateRelease(t, m, "payments-march", releases.ActionReleasePlanSet, "", func(r *releases.Release) { r.Plan.Risk = "high" })
@@ -643,7 +643,7 @@ func testUpdateReleaseConflict(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 4)
 }
 
-func testUpdateReleaseNotFound(t *testing.T, m releases.Metadata) {
+func testUpdateReleaseNotFound(t *testing.T, m store) {
 	r := mustCreateRelease(t, m, release("payments-march"))
 	for _, name := range []string{"payments-april", "Payments-March"} {
 		t.Run(name, func(t *testing.T) {
@@ -658,7 +658,7 @@ func testUpdateReleaseNotFound(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testUpdateReleaseInvalid(t *testing.T, m releases.Metadata) {
+func testUpdateReleaseInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	created := mustCreateRelease(t, m, release("payments-march", a))
 	change := releases.ReleaseChange{Action: releases.ActionReleasePlanSet, Details: json.RawMessage(`{}`)}
@@ -693,7 +693,7 @@ func testUpdateReleaseInvalid(t *testing.T, m releases.Metadata) {
 
 // testReleasesContaining checks that the artifact index follows the
 // current revision of every release and tells versions apart.
-func testReleasesContaining(t *testing.T, m releases.Metadata) {
+func testReleasesContaining(t *testing.T, m store) {
 	api1 := mustCreate(t, m, artifact("payments/api", "1.0.0", "api1"))
 	api2 := mustCreate(t, m, artifact("payments/api", "2.0.0", "api2"))
 	web := mustCreate(t, m, artifact("payments/web", "1.0.0", "web"))

@@ -163,7 +163,7 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	checkRelease(t, "GetRelease after second reopen", mustGetRelease(t, m3, rel.Name), rel)
 }
 
-func mustGet(t *testing.T, m releases.Metadata, name, version string) releases.Artifact {
+func mustGet(t *testing.T, m store, name, version string) releases.Artifact {
 	t.Helper()
 	a, err := m.GetArtifact(t.Context(), name, version)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/dmlproject/dml/releases"
 )
 
-func mustRetire(t *testing.T, m releases.Metadata, a releases.Artifact) releases.Artifact {
+func mustRetire(t *testing.T, m store, a releases.Artifact) releases.Artifact {
 	t.Helper()
 	got, err := m.RetireArtifact(t.Context(), admin, a.Name, a.Version)
 	if err != nil {
@@ -18,7 +18,7 @@ func mustRetire(t *testing.T, m releases.Metadata, a releases.Artifact) releases
 
 // testRetireArtifact checks that retiring marks the artifact and changes
 // nothing else about it, once.
-func testRetireArtifact(t *testing.T, m releases.Metadata) {
+func testRetireArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	a = mustSetAdmission(t, m, a, releases.StateQuarantined, admitted())
 	bystander := mustCreate(t, m, artifact("payments/api", "1.0.1", "y"))

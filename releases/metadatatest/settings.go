@@ -10,7 +10,7 @@ import (
 
 // testSettings: a setting is absent until set, replaced by the next set,
 // stored byte for byte, and every set records one event.
-func testSettings(t *testing.T, m releases.Metadata) {
+func testSettings(t *testing.T, m store) {
 	if _, err := m.Setting(t.Context(), "gates.defaults"); !errors.Is(err, releases.ErrNotFound) {
 		t.Fatalf("Setting before any set: %v; want ErrNotFound", err)
 	}

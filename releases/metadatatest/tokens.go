@@ -10,7 +10,7 @@ import (
 	"github.com/dmlproject/dml/releases"
 )
 
-func testCreateToken(t *testing.T, m releases.Metadata) {
+func testCreateToken(t *testing.T, m store) {
 	tok := token("tok_deploy", "deployer-prod", releases.RoleDeployer, releases.RoleAuditor)
 	tok.Environments = []string{"prod", "staging"}
 	hash := secretHash("dml_secret-one")
@@ -43,7 +43,7 @@ func testCreateToken(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testCreateTokenDefaults(t *testing.T, m releases.Metadata) {
+func testCreateTokenDefaults(t *testing.T, m store) {
 	tok := token("tok_admin2", "bootstrap-admin", releases.RoleAdmin)
 	tok.Environments = nil
 	tok.CreatedAt = time.Time{}
@@ -64,7 +64,7 @@ func testCreateTokenDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testCreateTokenInvalid(t *testing.T, m releases.Metadata) {
+func testCreateTokenInvalid(t *testing.T, m store) {
 	revoked := t0
 	tests := []struct {
 		name   string
@@ -92,7 +92,7 @@ func testCreateTokenInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0)
 }
 
-func testCreateTokenDuplicate(t *testing.T, m releases.Metadata) {
+func testCreateTokenDuplicate(t *testing.T, m store) {
 	tok := token("tok_1", "one", releases.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
@@ -122,7 +122,7 @@ func testCreateTokenDuplicate(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testTokenByHashNotFound(t *testing.T, m releases.Metadata) {
+func testTokenByHashNotFound(t *testing.T, m store) {
 	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAdmin), secretHash("dml_known"))
 	tests := []struct {
 		name string
@@ -141,7 +141,7 @@ func testTokenByHashNotFound(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testRevokeToken(t *testing.T, m releases.Metadata) {
+func testRevokeToken(t *testing.T, m store) {
 	tok := token("tok_1", "one", releases.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
@@ -180,7 +180,7 @@ func testRevokeToken(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testCountTokens(t *testing.T, m releases.Metadata) {
+func testCountTokens(t *testing.T, m store) {
 	count := func(want int) {
 		t.Helper()
 		if n, err := m.CountTokens(t.Context()); err != nil || n != want {
@@ -198,7 +198,7 @@ func testCountTokens(t *testing.T, m releases.Metadata) {
 	count(3) // ever issued, revoked or not
 }
 
-func testTokenExpiry(t *testing.T, m releases.Metadata) {
+func testTokenExpiry(t *testing.T, m store) {
 	tok := token("tok_exp", "short-lived", releases.RolePublisher)
 	expires := t0.Add(720 * time.Hour)
 	tok.ExpiresAt = &expires
@@ -220,7 +220,7 @@ func testTokenExpiry(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testTokenExpiryInvalid(t *testing.T, m releases.Metadata) {
+func testTokenExpiryInvalid(t *testing.T, m store) {
 	used := t0.Add(time.Hour)
 	tests := []struct {
 		name   string
@@ -241,7 +241,7 @@ func testTokenExpiryInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0)
 }
 
-func testListTokens(t *testing.T, m releases.Metadata) {
+func testListTokens(t *testing.T, m store) {
 	list, err := m.ListTokens(t.Context())
 	if err != nil || list == nil || len(list) != 0 {
 		t.Fatalf("ListTokens of an empty store = %v, %v; want [], nil", list, err)
@@ -274,7 +274,7 @@ func testListTokens(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testTouchToken(t *testing.T, m releases.Metadata) {
+func testTouchToken(t *testing.T, m store) {
 	tok := token("tok_used", "used", releases.RolePublisher)
 	hash := secretHash("dml_used")
 	mustCreateToken(t, m, tok, hash)

@@ -25,14 +25,14 @@ func trustKey(id string) releases.TrustKey {
 	}
 }
 
-func mustAddKey(t *testing.T, m releases.Metadata, k releases.TrustKey) {
+func mustAddKey(t *testing.T, m store, k releases.TrustKey) {
 	t.Helper()
 	if err := m.AddTrustKey(t.Context(), admin, k); err != nil {
 		t.Fatalf("AddTrustKey(%s): %v", k.ID, err)
 	}
 }
 
-func mustSetPolicy(t *testing.T, m releases.Metadata, doc string) releases.PolicyVersion {
+func mustSetPolicy(t *testing.T, m store, doc string) releases.PolicyVersion {
 	t.Helper()
 	p, err := m.SetTrustPolicy(t.Context(), admin, json.RawMessage(doc))
 	if err != nil {
@@ -47,7 +47,7 @@ func sameTrustKey(got, want releases.TrustKey) bool {
 		sameTime(got.RevokedAt, want.RevokedAt) && got.RevokedBy == want.RevokedBy
 }
 
-func trustKeys(t *testing.T, m releases.Metadata) []releases.TrustKey {
+func trustKeys(t *testing.T, m store) []releases.TrustKey {
 	t.Helper()
 	keys, err := m.TrustKeys(t.Context())
 	if err != nil {
@@ -57,7 +57,7 @@ func trustKeys(t *testing.T, m releases.Metadata) []releases.TrustKey {
 }
 
 // checkTrustKeys checks that TrustKeys lists exactly want, in order.
-func checkTrustKeys(t *testing.T, m releases.Metadata, want ...releases.TrustKey) []releases.TrustKey {
+func checkTrustKeys(t *testing.T, m store, want ...releases.TrustKey) []releases.TrustKey {
 	t.Helper()
 	got := trustKeys(t, m)
 	if !slices.EqualFunc(got, want, sameTrustKey) {
@@ -84,7 +84,7 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func testAddTrustKey(t *testing.T, m releases.Metadata) {
+func testAddTrustKey(t *testing.T, m store) {
 	// Added out of order: TrustKeys orders by ID.
 	ci, release := trustKey("ci"), trustKey("release-2025")
 	release.Comment = ""
@@ -108,7 +108,7 @@ func testAddTrustKey(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testAddTrustKeyDefaults(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyDefaults(t *testing.T, m store) {
 	checkTrustKeys(t, m) // none yet, and no error
 	k := trustKey("ci")
 	k.CreatedAt = time.Time{}
@@ -129,7 +129,7 @@ func testAddTrustKeyDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAddTrustKeyInvalid(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyInvalid(t *testing.T, m store) {
 	revoked := t0
 	tests := []struct {
 		name   string
@@ -154,7 +154,7 @@ func testAddTrustKeyInvalid(t *testing.T, m releases.Metadata) {
 
 // testAddTrustKeyDuplicate checks that an ID names one key forever: taken
 // while the key is live and after it is revoked.
-func testAddTrustKeyDuplicate(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyDuplicate(t *testing.T, m store) {
 	first := trustKey("ci")
 	mustAddKey(t, m, first)
 	other := trustKey("other")
@@ -173,7 +173,7 @@ func testAddTrustKeyDuplicate(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 2)
 }
 
-func testRevokeTrustKey(t *testing.T, m releases.Metadata) {
+func testRevokeTrustKey(t *testing.T, m store) {
 	ci, release := trustKey("ci"), trustKey("release")
 	mustAddKey(t, m, ci)
 	mustAddKey(t, m, release)
@@ -211,12 +211,12 @@ func testRevokeTrustKey(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testTrustPolicyNone(t *testing.T, m releases.Metadata) {
+func testTrustPolicyNone(t *testing.T, m store) {
 	_, err := m.TrustPolicy(t.Context())
 	checkErr(t, "TrustPolicy before any was set", err, releases.ErrNotFound)
 }
 
-func testSetTrustPolicy(t *testing.T, m releases.Metadata) {
+func testSetTrustPolicy(t *testing.T, m store) {
 	docs := []string{
 		`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]}}]}`,
 		`{"rules":[{"match":"**","signatures":{"keys":["ci","release"],"min":2}}]}`,
@@ -249,7 +249,7 @@ func testSetTrustPolicy(t *testing.T, m releases.Metadata) {
 
 // testTrustPolicyByteForByte stores documents whose bytes a JSON round trip
 // would change; the policy's hash in the audit log covers the bytes given.
-func testTrustPolicyByteForByte(t *testing.T, m releases.Metadata) {
+func testTrustPolicyByteForByte(t *testing.T, m store) {
 	tests := []struct{ name, doc string }{
 		{"indented", "{\n  \"rules\": [\n    {\"match\": \"**\"}\n  ]\n}\n"},
 		{"key order", `{"z":1,"a":2,"m":{"y":true,"b":null}}`},
@@ -276,7 +276,7 @@ func testTrustPolicyByteForByte(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testSetTrustPolicyInvalid(t *testing.T, m releases.Metadata) {
+func testSetTrustPolicyInvalid(t *testing.T, m store) {
 	current := mustSetPolicy(t, m, `{"rules":[]}`)
 	tests := []struct {
 		name string

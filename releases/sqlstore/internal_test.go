@@ -213,7 +213,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	hash := make([]byte, 32)
 	live := releases.Token{ID: "tok_live", Name: "live"}
 	liveHash := []byte(strings.Repeat("l", 32))
-	if err := db.CreateToken(ctx, actor, live, liveHash); err != nil {
+	if err := db.Tokens().CreateToken(ctx, actor, live, liveHash); err != nil {
 		t.Fatal(err)
 	}
 	liveKey := releases.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
@@ -247,17 +247,17 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"CreateToken", func() error {
-			return db.CreateToken(ctx, actor, tok, hash)
+			return db.Tokens().CreateToken(ctx, actor, tok, hash)
 		}, func() error {
-			if _, err := db.TokenByHash(ctx, hash); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Tokens().TokenByHash(ctx, hash); !errors.Is(err, releases.ErrNotFound) {
 				return fmt.Errorf("token stored without its event (%v)", err)
 			}
 			return nil
 		}},
 		{"RevokeToken", func() error {
-			return db.RevokeToken(ctx, actor, live.ID)
+			return db.Tokens().RevokeToken(ctx, actor, live.ID)
 		}, func() error {
-			got, err := db.TokenByHash(ctx, liveHash)
+			got, err := db.Tokens().TokenByHash(ctx, liveHash)
 			if err != nil || got.RevokedAt != nil {
 				return fmt.Errorf("token revoked without its event (%+v, %v)", got, err)
 			}
@@ -365,7 +365,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
+	if n, err := db.Tokens().CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
 	}
 	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 4 {

@@ -1,4 +1,4 @@
-package releases_test
+package access_test
 
 import (
 	"context"
@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/sqlstore"
-	"github.com/dmlproject/dml/store"
-	"github.com/dmlproject/dml/store/fs"
 )
 
 // clock is a settable time for the service.
@@ -27,37 +26,30 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c
 
 // touchCounter is the real SQLite store, counting the writes of last use.
 type touchCounter struct {
-	releases.Metadata
+	access.Store
 	touches atomic.Int64
 }
 
 func (m *touchCounter) TouchToken(ctx context.Context, id string, at time.Time) error {
 	m.touches.Add(1)
-	return m.Metadata.TouchToken(ctx, id, at)
+	return m.Store.TouchToken(ctx, id, at)
 }
 
 type tokenEnv struct {
 	meta  *touchCounter
-	blobs *store.Store
 	clock *clock
-	svc   *releases.Service
-	admin releases.Principal
+	svc   *access.Service
+	admin access.Principal
 }
 
 func newTokenEnv(t *testing.T) *tokenEnv {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(dir, "dml.db"))
+	db, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "dml.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { backend.Close() })
-	e := &tokenEnv{meta: &touchCounter{Metadata: db}, blobs: store.New(backend), clock: &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}}
+	e := &tokenEnv{meta: &touchCounter{Store: db.Tokens()}, clock: &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}}
 	e.svc = e.restart()
 	if _, err := e.svc.BootstrapAdmin(t.Context(), "bootstrap-secret-123456"); err != nil {
 		t.Fatal(err)
@@ -68,15 +60,15 @@ func newTokenEnv(t *testing.T) *tokenEnv {
 	return e
 }
 
-// restart is a new service (a new process) over the same stores.
-func (e *tokenEnv) restart() *releases.Service {
-	return releases.NewService(e.meta, e.blobs, nil, releases.WithClock(e.clock.now))
+// restart is a new service (a new process) over the same store.
+func (e *tokenEnv) restart() *access.Service {
+	return access.New(e.meta, nil, e.clock.now)
 }
 
 func TestTokenExpiry(t *testing.T) {
 	e := newTokenEnv(t)
 	ctx := t.Context()
-	issued, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "ci", Roles: []releases.Role{releases.RolePublisher}, ExpiresIn: "1h"})
+	issued, err := e.svc.IssueToken(ctx, e.admin, access.TokenRequest{Name: "ci", Roles: []access.Role{access.RolePublisher}, ExpiresIn: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +81,12 @@ func TestTokenExpiry(t *testing.T) {
 	}
 	e.clock.add(time.Second)
 	_, err = e.svc.Authenticate(ctx, issued.Secret)
-	if !errors.Is(err, releases.ErrUnauthorized) || !strings.Contains(err.Error(), "expired at 2026-11-25T11:00:00Z") || !strings.Contains(err.Error(), issued.Token.ID) {
+	if !errors.Is(err, errdef.ErrUnauthorized) || !strings.Contains(err.Error(), "expired at 2026-11-25T11:00:00Z") || !strings.Contains(err.Error(), issued.Token.ID) {
 		t.Fatalf("at expiry: %v; want ErrUnauthorized naming the token and its expiry", err)
 	}
 
 	t.Run("no expiry", func(t *testing.T) {
-		issued, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "forever", Roles: []releases.Role{releases.RoleAuditor}})
+		issued, err := e.svc.IssueToken(ctx, e.admin, access.TokenRequest{Name: "forever", Roles: []access.Role{access.RoleAuditor}})
 		if err != nil || issued.Token.ExpiresAt != nil {
 			t.Fatalf("IssueToken = %+v, %v; want no expiry", issued.Token, err)
 		}
@@ -105,8 +97,8 @@ func TestTokenExpiry(t *testing.T) {
 	})
 	t.Run("invalid", func(t *testing.T) {
 		for _, in := range []string{"0s", "-1h", "soon", "720", "87601h"} {
-			_, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "x", Roles: []releases.Role{releases.RoleAuditor}, ExpiresIn: in})
-			if !errors.Is(err, releases.ErrInvalidInput) {
+			_, err := e.svc.IssueToken(ctx, e.admin, access.TokenRequest{Name: "x", Roles: []access.Role{access.RoleAuditor}, ExpiresIn: in})
+			if !errors.Is(err, errdef.ErrInvalidInput) {
 				t.Errorf("expiresIn %q: %v; want ErrInvalidInput", in, err)
 			}
 		}
@@ -119,7 +111,7 @@ func TestTokenExpiry(t *testing.T) {
 func TestTokenLastUse(t *testing.T) {
 	e := newTokenEnv(t)
 	ctx := t.Context()
-	issued, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "ci", Roles: []releases.Role{releases.RolePublisher}})
+	issued, err := e.svc.IssueToken(ctx, e.admin, access.TokenRequest{Name: "ci", Roles: []access.Role{access.RolePublisher}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +173,8 @@ func TestTokenLastUse(t *testing.T) {
 func TestTokensListedToAdminsOnly(t *testing.T) {
 	e := newTokenEnv(t)
 	ctx := t.Context()
-	for _, role := range releases.Roles {
-		issued, err := e.svc.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "t-" + string(role), Roles: []releases.Role{role}, Environments: envsFor(role)})
+	for _, role := range access.Roles {
+		issued, err := e.svc.IssueToken(ctx, e.admin, access.TokenRequest{Name: "t-" + string(role), Roles: []access.Role{role}, Environments: envsFor(role)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,20 +183,20 @@ func TestTokensListedToAdminsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		list, err := e.svc.Tokens(ctx, p)
-		if role == releases.RoleAdmin {
+		if role == access.RoleAdmin {
 			if err != nil || len(list) < 2 {
 				t.Errorf("admin listing: %d tokens, %v", len(list), err)
 			}
 			continue
 		}
-		if !errors.Is(err, releases.ErrDenied) {
+		if !errors.Is(err, errdef.ErrDenied) {
 			t.Errorf("%s listing tokens: %v; want ErrDenied", role, err)
 		}
 	}
 }
 
-func envsFor(r releases.Role) []string {
-	if r == releases.RoleDeployer {
+func envsFor(r access.Role) []string {
+	if r == access.RoleDeployer {
 		return []string{"staging"}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package releases
+package access
 
 import (
 	"context"
@@ -8,11 +8,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/names"
 )
 
 // tokenPrefix marks dml secrets so secret scanners can find leaked ones.
@@ -60,10 +65,25 @@ func (req TokenRequest) expiry(now time.Time) (*time.Time, error) {
 	}
 	d, err := time.ParseDuration(req.ExpiresIn)
 	if err != nil || d <= 0 || d > MaxTokenLifetime {
-		return nil, fmt.Errorf("%w: expiresIn %q must be a positive duration such as 720h, at most %s", ErrInvalidInput, req.ExpiresIn, MaxTokenLifetime)
+		return nil, fmt.Errorf("%w: expiresIn %q must be a positive duration such as 720h, at most %s", errdef.ErrInvalidInput, req.ExpiresIn, MaxTokenLifetime)
 	}
 	at := now.Add(d)
 	return &at, nil
+}
+
+// Service issues, lists, revokes and authenticates tokens.
+type Service struct {
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+	// use throttles the writes of tokens' last use.
+	use tokenUse
+}
+
+// New returns the token service over st. A nil log keeps it silent, a nil
+// now is the wall clock.
+func New(st Store, log *slog.Logger, now func() time.Time) *Service {
+	return &Service{store: st, log: defaults.Logger(log), now: defaults.Clock(now)}
 }
 
 // IssuedToken is a new token and its secret, shown once.
@@ -76,29 +96,29 @@ type IssuedToken struct {
 // name: several tokens with one name are one principal (rotation).
 func (s *Service) IssueToken(ctx context.Context, p Principal, req TokenRequest) (IssuedToken, error) {
 	if !p.Has(RoleAdmin) {
-		return IssuedToken{}, fmt.Errorf("%w: issuing tokens needs the admin role", ErrDenied)
+		return IssuedToken{}, fmt.Errorf("%w: issuing tokens needs the admin role", errdef.ErrDenied)
 	}
 	return s.issueToken(ctx, p.Actor(), p.Name, req, NewSecret())
 }
 
 func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string, req TokenRequest, secret string) (IssuedToken, error) {
 	if !tokenNameRE.MatchString(req.Name) {
-		return IssuedToken{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", ErrInvalidInput, req.Name)
+		return IssuedToken{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", errdef.ErrInvalidInput, req.Name)
 	}
 	if len(req.Roles) == 0 {
-		return IssuedToken{}, fmt.Errorf("%w: a token needs at least one role (%s)", ErrInvalidInput, roleList())
+		return IssuedToken{}, fmt.Errorf("%w: a token needs at least one role (%s)", errdef.ErrInvalidInput, roleList())
 	}
 	roles := slices.Clone(req.Roles)
 	for _, r := range roles {
 		if !r.Valid() {
-			return IssuedToken{}, fmt.Errorf("%w: unknown role %q (known: %s)", ErrInvalidInput, r, roleList())
+			return IssuedToken{}, fmt.Errorf("%w: unknown role %q (known: %s)", errdef.ErrInvalidInput, r, roleList())
 		}
 	}
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
 	envs := slices.Clone(req.Environments)
 	for _, e := range envs {
-		if err := ValidateEnvironment(e); err != nil {
+		if err := names.ValidateEnvironment(e); err != nil {
 			return IssuedToken{}, err
 		}
 	}
@@ -108,7 +128,7 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 		envs = []string{}
 	}
 	if slices.Contains(roles, RoleDeployer) && len(envs) == 0 {
-		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", ErrInvalidInput)
+		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", errdef.ErrInvalidInput)
 	}
 	now := s.now()
 	expires, err := req.expiry(now)
@@ -124,7 +144,7 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 		CreatedAt:    now,
 		ExpiresAt:    expires,
 	}
-	if err := s.meta.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
+	if err := s.store.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
 		return IssuedToken{}, err
 	}
 	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "expiresAt", t.ExpiresAt, "by", createdBy)
@@ -142,9 +162,9 @@ func roleList() string {
 // RevokeToken revokes a token (admin only).
 func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error {
 	if !p.Has(RoleAdmin) {
-		return fmt.Errorf("%w: revoking tokens needs the admin role", ErrDenied)
+		return fmt.Errorf("%w: revoking tokens needs the admin role", errdef.ErrDenied)
 	}
-	if err := s.meta.RevokeToken(ctx, p.Actor(), id); err != nil {
+	if err := s.store.RevokeToken(ctx, p.Actor(), id); err != nil {
 		return err
 	}
 	s.log.Info("token revoked", "id", id, "by", p.Name)
@@ -155,33 +175,33 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error
 // A Token never holds its secret nor the secret's hash.
 func (s *Service) Tokens(ctx context.Context, p Principal) ([]Token, error) {
 	if !p.Has(RoleAdmin) {
-		return nil, fmt.Errorf("%w: listing tokens needs the admin role", ErrDenied)
+		return nil, fmt.Errorf("%w: listing tokens needs the admin role", errdef.ErrDenied)
 	}
-	return s.meta.ListTokens(ctx)
+	return s.store.ListTokens(ctx)
 }
 
 // Authenticate resolves a bearer secret to its principal. Revoked and
-// expired tokens are ErrUnauthorized, with a message naming the token and
+// expired tokens are errdef.ErrUnauthorized, with a message naming the token and
 // why (the token's id is no secret).
 func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	if secret == "" {
-		return Principal{}, fmt.Errorf("%w: no token", ErrUnauthorized)
+		return Principal{}, fmt.Errorf("%w: no token", errdef.ErrUnauthorized)
 	}
-	t, err := s.meta.TokenByHash(ctx, HashSecret(secret))
-	if errors.Is(err, ErrNotFound) {
-		return Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthorized)
+	t, err := s.store.TokenByHash(ctx, HashSecret(secret))
+	if errors.Is(err, errdef.ErrNotFound) {
+		return Principal{}, fmt.Errorf("%w: unknown token", errdef.ErrUnauthorized)
 	}
 	if err != nil {
 		return Principal{}, err
 	}
 	if t.RevokedAt != nil {
-		return Principal{}, fmt.Errorf("%w: token %s was revoked", ErrUnauthorized, t.ID)
+		return Principal{}, fmt.Errorf("%w: token %s was revoked", errdef.ErrUnauthorized, t.ID)
 	}
 	now := s.now()
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
-		return Principal{}, fmt.Errorf("%w: token %s expired at %s; ask an admin for a new one", ErrUnauthorized, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+		return Principal{}, fmt.Errorf("%w: token %s expired at %s; ask an admin for a new one", errdef.ErrUnauthorized, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	s.tokenUse.note(ctx, s, t, now)
+	s.use.note(ctx, s, t, now)
 	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments}, nil
 }
 
@@ -219,7 +239,7 @@ func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time)
 	// is the token's, not the request's.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.meta.TouchToken(ctx, t.ID, now); err != nil {
+	if err := s.store.TouchToken(ctx, t.ID, now); err != nil {
 		s.log.Warn("recording a token's last use failed", "token", t.ID, "err", err)
 	}
 }
@@ -230,7 +250,7 @@ func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time)
 // only when it generated it (so the caller prints it once), and "" when
 // tokens already existed or the secret was supplied.
 func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated string, err error) {
-	n, err := s.meta.CountTokens(ctx)
+	n, err := s.store.CountTokens(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -241,7 +261,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated 
 	if !supplied {
 		secret = NewSecret()
 	} else if len(secret) < 16 {
-		return "", fmt.Errorf("%w: DML_BOOTSTRAP_TOKEN must be at least 16 characters", ErrInvalidInput)
+		return "", fmt.Errorf("%w: DML_BOOTSTRAP_TOKEN must be at least 16 characters", errdef.ErrInvalidInput)
 	}
 	system := Actor{Name: "dml-bootstrap"}
 	if _, err := s.issueToken(ctx, system, system.Name, TokenRequest{Name: "bootstrap-admin", Roles: []Role{RoleAdmin}}, secret); err != nil {

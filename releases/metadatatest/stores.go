@@ -1,0 +1,25 @@
+package metadatatest
+
+import (
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+)
+
+// The suites exercise an adapter through the store it gives each concept
+// (releases.Metadata: Tokens(), Catalog(), …) and through the domain's
+// rules that run over those stores. store bundles them, so that a test
+// that spans concepts — an artifact, its evidence, the events both record
+// — reads as calls on one value.
+type (
+	legacy     = releases.Metadata
+	tokenStore = access.Store
+)
+
+type store struct {
+	legacy
+	tokenStore
+}
+
+func newStore(m releases.Metadata) store {
+	return store{legacy: m, tokenStore: m.Tokens()}
+}
