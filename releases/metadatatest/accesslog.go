@@ -91,7 +91,7 @@ func testAccessFilter(t *testing.T, m store) {
 		accessRec(3, "mallory", "release:2026.11", ""),                      // seq 3
 		accessRec(4, "bob", "payments/api-extra:1.0", "payments/api-extra"), // seq 4
 		accessRec(5, "mallory", "payments/api:2.0", "payments/api"),         // seq 5
-		accessRec(6, "", "", ""), // seq 6, anonymous
+		accessRec(6, "", "", ""),                                            // seq 6, anonymous
 	}
 	mustRecordAccess(t, m, recs...)
 	tests := []struct {
