@@ -108,7 +108,7 @@ func (s *Server) logAccess(c *gin.Context, outcome releases.AccessOutcome) {
 	s.access.Info("access", attrs...)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), accessRecordTimeout)
 	defer cancel()
-	if err := s.svc.RecordAccess(ctx, r); err != nil {
+	if err := s.svc.Audit.RecordAccess(ctx, r); err != nil {
 		s.log.Error("recording access in the database failed", "path", r.Path, "status", r.Status, "err", err)
 	}
 }
@@ -190,7 +190,7 @@ func (s *Server) auditAccess(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.AccessRecords(c.Request.Context(), principal(c), f)
+	list, next, err := s.svc.Audit.AccessRecords(c.Request.Context(), principal(c), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

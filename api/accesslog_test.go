@@ -422,16 +422,16 @@ func TestAccessLogRetention(t *testing.T) {
 	// Ten minutes past the third hour: the first two records are older
 	// than 90 minutes.
 	clock.add(10 * time.Minute)
-	if n, err := svc.PruneAccessLog(t.Context(), 90*time.Minute, 0); err != nil || n != 2 {
+	if n, err := svc.Audit.PruneAccessLog(t.Context(), 90*time.Minute, 0); err != nil || n != 2 {
 		t.Fatalf("prune by age: %d, %v; want 2", n, err)
 	}
-	if n, err := svc.PruneAccessLog(t.Context(), 90*time.Minute, 3); err != nil || n != 2 {
+	if n, err := svc.Audit.PruneAccessLog(t.Context(), 90*time.Minute, 3); err != nil || n != 2 {
 		t.Fatalf("prune to 3 records: %d, %v; want 2", n, err)
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d records after pruning; want 3", n)
 	}
-	if _, err := svc.PruneAccessLog(t.Context(), 0, 0); err == nil {
+	if _, err := svc.Audit.PruneAccessLog(t.Context(), 0, 0); err == nil {
 		t.Error("a zero maximum age was accepted")
 	}
 }

@@ -26,11 +26,11 @@ func (s *Server) routeAudit(g *gin.RouterGroup) {
 }
 
 func (s *Server) auditKey(c *gin.Context) {
-	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(s.svc.LogVerifierKey()+"\n"))
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(s.svc.Audit.LogVerifierKey()+"\n"))
 }
 
 func (s *Server) auditCheckpoint(c *gin.Context) {
-	msg, cp, err := s.svc.Checkpoint(c.Request.Context(), principal(c))
+	msg, cp, err := s.svc.Audit.Checkpoint(c.Request.Context(), principal(c))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -73,7 +73,7 @@ func (s *Server) auditEntries(c *gin.Context) {
 	c.Header("Content-Type", "application/x-ndjson")
 	w := bufio.NewWriterSize(c.Writer, 64<<10)
 	started := false
-	err = s.svc.AuditEntries(c.Request.Context(), p, start, limit, func(e releases.AuditEntry) error {
+	err = s.svc.Audit.AuditEntries(c.Request.Context(), p, start, limit, func(e releases.AuditEntry) error {
 		if !started {
 			c.Status(http.StatusOK)
 			started = true
@@ -116,7 +116,7 @@ func (s *Server) auditInclusion(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	proof, err := s.svc.InclusionProof(c.Request.Context(), principal(c), index, size)
+	proof, err := s.svc.Audit.InclusionProof(c.Request.Context(), principal(c), index, size)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -134,7 +134,7 @@ func (s *Server) auditConsistency(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	proof, err := s.svc.ConsistencyProof(c.Request.Context(), principal(c), from, to)
+	proof, err := s.svc.Audit.ConsistencyProof(c.Request.Context(), principal(c), from, to)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -245,7 +245,7 @@ func (w *matrixWorld) state(t *testing.T) (auditSize int64, blobs int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp, err := w.svc.Checkpoint(ctx, adminP)
+	_, cp, err := w.svc.Audit.Checkpoint(ctx, adminP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func newHTTPServer(t *testing.T, s *api.Server) string {
 func TestAuditKeyOpenToEveryRole(t *testing.T) {
 	_, _, svc := testserver.New(t)
 	url := newHTTPServer(t, api.New(api.Config{Service: svc}))
-	want := svc.LogVerifierKey() + "\n"
+	want := svc.Audit.LogVerifierKey() + "\n"
 	for _, role := range releases.Roles {
 		token := testserver.Token(t, svc, "key-reader-"+string(role), role)
 		code, _, body := fetch(t, url+"/api/v1/audit/key", token)

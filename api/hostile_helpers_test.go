@@ -50,7 +50,7 @@ func (o observer) capture(t *testing.T) observed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp, err := o.svc.Checkpoint(ctx, admin)
+	_, cp, err := o.svc.Audit.Checkpoint(ctx, admin)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}

@@ -216,7 +216,7 @@ func (f *fsck) references(ctx context.Context) error {
 // outside the DML.
 func (f *fsck) audit(ctx context.Context) error {
 	s := f.svc
-	return s.meta.AuditEntries(ctx, 0, 0, func(e AuditEntry) error {
+	return s.meta.Audit().AuditEntries(ctx, 0, 0, func(e AuditEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func (f *fsck) checkAdmission(ctx context.Context, index int64, subject string, 
 // digestAdmitted is the digest subject had when record index admitted it:
 // the one its last push before that record names ("" if none does).
 func (s *Service) digestAdmitted(ctx context.Context, subject string, index int64) (digest.Digest, error) {
-	entries, err := s.meta.AuditEntriesFor(ctx, []string{subject})
+	entries, err := s.meta.Audit().AuditEntriesFor(ctx, []string{subject})
 	if err != nil {
 		return "", err
 	}

@@ -276,7 +276,7 @@ func (e *evidenceEnv) state(repo, tag string) releases.ArtifactState {
 
 func (e *evidenceEnv) eventCount() int {
 	e.t.Helper()
-	events, err := e.meta.Events(e.ctx, 0, 100000)
+	events, err := e.meta.Audit().Events(e.ctx, 0, 100000)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -517,7 +517,7 @@ func TestReferrerEvidenceRefusedStoresNothing(t *testing.T) {
 	if ok, err := e.svc.Blobs().Exists(e.ctx, signing.EvidenceDigest(would)); err != nil || ok {
 		t.Errorf("refused evidence is in the blob store (%v)", err)
 	}
-	events, err := e.meta.Events(e.ctx, 0, 100000)
+	events, err := e.meta.Audit().Events(e.ctx, 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}

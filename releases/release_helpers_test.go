@@ -321,7 +321,7 @@ func (e *relEnv) releaseEvents(name string) []releases.Event {
 	var out []releases.Event
 	var after int64
 	for range 1000 { // bounded: a test makes far fewer events
-		page, err := e.meta.Events(e.ctx, after, 1000)
+		page, err := e.meta.Audit().Events(e.ctx, after, 1000)
 		if err != nil {
 			e.t.Fatal(err)
 		}

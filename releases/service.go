@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/signing"
@@ -27,6 +28,8 @@ import (
 type Service struct {
 	// Access issues and authenticates tokens.
 	Access *access.Service
+	// Audit reads the audit log and keeps the access log.
+	Audit *audit.Service
 
 	meta   Metadata
 	blobs  *store.Store
@@ -83,7 +86,6 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 	for _, o := range opts {
 		o(s)
 	}
-	s.Access = access.New(meta.Tokens(), s.log, s.now)
 	if s.logKey == nil {
 		skey, _, err := note.GenerateKey(rand.Reader, "dml-ephemeral")
 		if err != nil {
@@ -104,7 +106,18 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 			panic(fmt.Sprintf("ephemeral server key: %v", err))
 		}
 	}
+	s.Access = access.New(meta.Tokens(), s.log, s.now)
+	var err error
+	if s.Audit, err = audit.New(meta.Audit(), meta.AccessLog(), s.logKey, s.logOrigin, s.log, s.now); err != nil {
+		panic(err) // transitional: NewService becomes New(Config) (*DML, error)
+	}
 	return s
+}
+
+// WithLogKey sets the audit log's checkpoint signing key and origin line.
+// Without it the service makes an ephemeral key (tests only).
+func WithLogKey(k *auditlog.LogKey, origin string) ServiceOption {
+	return func(s *Service) { s.logKey, s.logOrigin = k, origin }
 }
 
 // ServerPublicKeyPEM is the public half of the server's signing key.

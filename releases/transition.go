@@ -2,6 +2,7 @@ package releases
 
 import (
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
 )
@@ -26,15 +27,26 @@ var (
 )
 
 type (
-	Role         = access.Role
-	Principal    = access.Principal
-	Actor        = access.Actor
-	Token        = access.Token
-	TokenRequest = access.TokenRequest
-	IssuedToken  = access.IssuedToken
+	Event         = audit.Event
+	AuditEntry    = audit.AuditEntry
+	AccessRecord  = audit.AccessRecord
+	AccessFilter  = audit.AccessFilter
+	AccessOutcome = audit.AccessOutcome
+	Role          = access.Role
+	Principal     = access.Principal
+	Actor         = access.Actor
+	Token         = access.Token
+	TokenRequest  = access.TokenRequest
+	IssuedToken   = access.IssuedToken
 )
 
 const (
+	AccessServed       = audit.AccessServed
+	AccessAborted      = audit.AccessAborted
+	AccessFailed       = audit.AccessFailed
+	AccessUnauthorized = audit.AccessUnauthorized
+	AccessDenied       = audit.AccessDenied
+	AccessConflict     = audit.AccessConflict
 	RoleAdmin          = access.RoleAdmin
 	RolePublisher      = access.RolePublisher
 	RoleReleaseManager = access.RoleReleaseManager

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -57,17 +58,6 @@ type ArtifactFilter struct {
 	State  ArtifactState
 	Limit  int
 	Cursor string
-}
-
-// Event is one recorded change, written in the same transaction as the
-// change itself. The audit issue turns these into a Merkle log.
-type Event struct {
-	Seq     int64           `json:"seq"`
-	Time    time.Time       `json:"time"`
-	Actor   Actor           `json:"actor"`
-	Action  string          `json:"action"`
-	Subject string          `json:"subject"`
-	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // ReleaseTx is what a change of a release (Metadata.ModifyRelease) may
@@ -163,16 +153,12 @@ type Metadata interface {
 	SetSetting(ctx context.Context, actor Actor, key string, value json.RawMessage) (Setting, error)
 	Setting(ctx context.Context, key string) (Setting, error)
 
-	// The audit log over the recorded events.
-	AuditLog
-	// The access log (refused requests, downloads); not part of the audit log.
-	AccessLog
+	// The audit log over the recorded events, and the access log.
+	Audit() audit.Store
+	AccessLog() audit.AccessStore
 
 	// Blob integrity and gc coordination (integrity_types.go).
 	IntegrityStore
-
-	// Events returns recorded events with Seq > after, oldest first.
-	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -159,7 +159,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil {
 		log.Warn("upload sweep failed", "err", err)
 	}
-	if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil {
+	if _, err := svc.Audit.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil {
 		log.Warn("access log pruning failed", "err", err)
 	}
 	go sweep(ctx, svc, o, log)
@@ -250,7 +250,7 @@ func sweep(ctx context.Context, svc *releases.Service, o serveOptions, log *slog
 			if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("upload sweep failed", "err", err)
 			}
-			if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil && ctx.Err() == nil {
+			if _, err := svc.Audit.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil && ctx.Err() == nil {
 				log.Warn("access log pruning failed", "err", err)
 			}
 		}

@@ -3,6 +3,7 @@ package metadatatest
 import (
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 )
 
 // The suites exercise an adapter through the store it gives each concept
@@ -13,13 +14,17 @@ import (
 type (
 	legacy     = releases.Metadata
 	tokenStore = access.Store
+	auditStore = audit.Store
+	accessLog  = audit.AccessStore
 )
 
 type store struct {
 	legacy
 	tokenStore
+	auditStore
+	accessLog
 }
 
 func newStore(m releases.Metadata) store {
-	return store{legacy: m, tokenStore: m.Tokens()}
+	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog()}
 }

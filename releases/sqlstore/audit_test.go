@@ -60,7 +60,7 @@ func auditLog(t *testing.T, db *DB) ([]releases.AuditEntry, tlog.Hash) {
 		records []releases.AuditEntry
 		tree    auditlog.Tree
 	)
-	err := db.AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
+	err := db.Audit().AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
 		records = append(records, e)
 		_, err := tree.Append(e.Record)
 		return err
@@ -75,7 +75,7 @@ func auditLog(t *testing.T, db *DB) ([]releases.AuditEntry, tlog.Hash) {
 	if tree.Size() == 0 {
 		return records, want
 	}
-	root, err := tlog.TreeHash(tree.Size(), db.AuditHashes(t.Context()))
+	root, err := tlog.TreeHash(tree.Size(), db.Audit().AuditHashes(t.Context()))
 	if err != nil {
 		t.Fatalf("TreeHash(%d): %v", tree.Size(), err)
 	}
@@ -109,7 +109,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 		defer db.Close()
 
-		evs, err := db.Events(ctx, 0, 0)
+		evs, err := db.Audit().Events(ctx, 0, 0)
 		if err != nil || len(evs) != 3 {
 			t.Fatalf("events = %d, %v; want the 3 written", len(evs), err)
 		}
@@ -142,7 +142,7 @@ func TestAuditBackfill(t *testing.T) {
 		if got := eventSeqs(t, db); !slices.Equal(got, []int64{3, 4, 9, 10}) {
 			t.Errorf("records point at events %v; want [3 4 9 10]", got)
 		}
-		proof, err := tlog.ProveTree(4, 3, db.AuditHashes(ctx))
+		proof, err := tlog.ProveTree(4, 3, db.Audit().AuditHashes(ctx))
 		if err == nil {
 			err = tlog.CheckTree(proof, 4, newRoot, 3, root)
 		}

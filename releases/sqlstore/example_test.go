@@ -38,7 +38,7 @@ func ExampleOpenSQLite() {
 	}
 	_, created, _ := db.CreateArtifact(ctx, ci, a)
 	stored, again, _ := db.CreateArtifact(ctx, ci, a) // same bytes: a no-op
-	events, _ := db.Events(ctx, 0, 0)
+	events, _ := db.Audit().Events(ctx, 0, 0)
 
 	fmt.Println(created, again, stored.State)
 	for _, e := range events {
@@ -79,7 +79,7 @@ func ExampleDB_UpdateRelease() {
 	_, err = db.UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
 
 	fmt.Println(stored.Revision, errors.Is(err, releases.ErrConflict))
-	events, _ := db.Events(ctx, 0, 0)
+	events, _ := db.Audit().Events(ctx, 0, 0)
 	for _, e := range events {
 		fmt.Println(e.Seq, e.Action, e.Subject, string(e.Details))
 	}

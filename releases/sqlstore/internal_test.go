@@ -368,7 +368,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	if n, err := db.Tokens().CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
 	}
-	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 4 {
+	if evs, err := db.Audit().Events(ctx, 0, 0); err != nil || len(evs) != 4 {
 		t.Errorf("%d events, %v; want the 4 of the setup", len(evs), err)
 	}
 	// Neither a record nor a hash of a failed change is left behind.
@@ -387,7 +387,7 @@ func checkAuditRows(t *testing.T, db *DB, size int64) {
 	if records != size || hashes != tlog.StoredHashCount(size) {
 		t.Errorf("%d audit records and %d hashes; want %d and %d", records, hashes, size, tlog.StoredHashCount(size))
 	}
-	if n, err := db.AuditSize(t.Context()); err != nil || n != size {
+	if n, err := db.Audit().AuditSize(t.Context()); err != nil || n != size {
 		t.Errorf("AuditSize = %d, %v; want %d", n, err, size)
 	}
 }
@@ -469,7 +469,7 @@ func TestEventsAreAppendOnly(t *testing.T) {
 			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
 		}
 	}
-	evs, err := db.Events(ctx, 0, 0)
+	evs, err := db.Audit().Events(ctx, 0, 0)
 	if err != nil || len(evs) != 1 || evs[0].Subject != "app:1.0.0" {
 		t.Errorf("events = %+v, %v; want the original one", evs, err)
 	}
@@ -522,7 +522,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 			t.Errorf("writer %d: %v", i, err)
 		}
 	}
-	evs, err := handle(0).Events(t.Context(), 0, 0)
+	evs, err := handle(0).Audit().Events(t.Context(), 0, 0)
 	if err != nil || len(evs) != n {
 		t.Errorf("%d events, %v; want %d", len(evs), err, n)
 	}
@@ -568,7 +568,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	if won != 1 {
 		t.Errorf("%d writers updated revision 1; want exactly 1", won)
 	}
-	if evs, err := a.Events(t.Context(), 0, 0); err != nil || len(evs) != 2 {
+	if evs, err := a.Audit().Events(t.Context(), 0, 0); err != nil || len(evs) != 2 {
 		t.Errorf("%d events, %v; want 2", len(evs), err)
 	}
 }

@@ -55,7 +55,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	if before.Edits != nil {
 		t.Fatalf("fixture: release stored with edits %+v", before.Edits)
 	}
-	size, err := db.AuditSize(ctx)
+	size, err := db.Audit().AuditSize(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	if err != nil || len(rec.Edits) != 1 || rec.Edits[0].By != "someone" {
 		t.Errorf("release with edits after the backfill: %+v, %v; want its own edit kept", rec.Edits, err)
 	}
-	if n, err := db.AuditSize(ctx); err != nil || n != size {
+	if n, err := db.Audit().AuditSize(ctx); err != nil || n != size {
 		t.Errorf("audit log size %d, %v after the backfill; want %d", n, err, size)
 	}
 }

@@ -1,4 +1,4 @@
-package releases
+package audit
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -72,15 +75,15 @@ type AccessFilter struct {
 	Principal string
 	// Since selects records at or after this time.
 	Since time.Time
-	// Limit is the page size (0: 100, at most MaxPageSize).
+	// Limit is the page size (0: 100, at most names.MaxPageSize).
 	Limit int
 	// Cursor is the next cursor of the previous page.
 	Cursor string
 }
 
-// AccessLog is the persistence of the access log. Its methods record no
+// AccessStore is the persistence of the access log. Its methods record no
 // event in the audit log.
-type AccessLog interface {
+type AccessStore interface {
 	// RecordAccess appends r; the store assigns Seq, and a zero Time
 	// becomes the time of the call.
 	RecordAccess(ctx context.Context, r AccessRecord) error
@@ -126,30 +129,30 @@ func (s *Service) RecordAccess(ctx context.Context, r AccessRecord) error {
 	}
 	r.Message = clip(r.Message, maxAccessMessage)
 	r.Digest = digest.Digest(clip(string(r.Digest), maxAccessText))
-	return s.meta.RecordAccess(ctx, r)
+	return s.access.RecordAccess(ctx, r)
 }
 
 // AccessRecords returns one page of the access log (auditors and admins).
-func (s *Service) AccessRecords(ctx context.Context, p Principal, f AccessFilter) ([]AccessRecord, string, error) {
-	if !p.Has(RoleAuditor, RoleAdmin) {
-		return nil, "", fmt.Errorf("%w: reading the access log needs the auditor or admin role", ErrDenied)
+func (s *Service) AccessRecords(ctx context.Context, p access.Principal, f AccessFilter) ([]AccessRecord, string, error) {
+	if !p.Has(access.RoleAuditor, access.RoleAdmin) {
+		return nil, "", fmt.Errorf("%w: reading the access log needs the auditor or admin role", errdef.ErrDenied)
 	}
-	if f.Limit < 0 || f.Limit > MaxPageSize {
-		return nil, "", fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidInput, MaxPageSize)
+	if f.Limit < 0 || f.Limit > names.MaxPageSize {
+		return nil, "", fmt.Errorf("%w: limit must be between 1 and %d", errdef.ErrInvalidInput, names.MaxPageSize)
 	}
 	if len(f.Subject) > maxAccessText || len(f.Principal) > maxAccessText {
-		return nil, "", fmt.Errorf("%w: subject and principal are at most %d bytes", ErrInvalidInput, maxAccessText)
+		return nil, "", fmt.Errorf("%w: subject and principal are at most %d bytes", errdef.ErrInvalidInput, maxAccessText)
 	}
-	return s.meta.AccessRecords(ctx, f)
+	return s.access.AccessRecords(ctx, f)
 }
 
 // PruneAccessLog applies the access log's retention: records older than
 // maxAge go, and so do the oldest beyond maxRecords (0: no limit).
 func (s *Service) PruneAccessLog(ctx context.Context, maxAge time.Duration, maxRecords int) (int, error) {
 	if maxAge <= 0 || maxRecords < 0 {
-		return 0, fmt.Errorf("%w: the access log's maximum age must be positive and its maximum size not negative", ErrInvalidInput)
+		return 0, fmt.Errorf("%w: the access log's maximum age must be positive and its maximum size not negative", errdef.ErrInvalidInput)
 	}
-	n, err := s.meta.PruneAccess(ctx, s.now().Add(-maxAge), maxRecords)
+	n, err := s.access.PruneAccess(ctx, s.now().Add(-maxAge), maxRecords)
 	if err != nil {
 		return n, fmt.Errorf("pruning the access log: %w", err)
 	}
