@@ -39,7 +39,7 @@ func (s *Server) runFsck(c *gin.Context) {
 		return
 	}
 	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.FsckSummary]) error) error {
-		_, err := s.svc.Fsck(c.Request.Context(), principal(c), emit)
+		_, err := s.svc.Maintenance.Fsck(c.Request.Context(), principal(c), emit)
 		return err
 	})
 }
@@ -59,7 +59,7 @@ func (s *Server) runGC(c *gin.Context) {
 		opts.Grace = grace
 	}
 	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.GCSummary]) error) error {
-		_, err := s.svc.GC(c.Request.Context(), principal(c), opts, emit)
+		_, err := s.svc.Maintenance.GC(c.Request.Context(), principal(c), opts, emit)
 		return err
 	})
 }

@@ -320,7 +320,7 @@ func TestEvidenceRefusals(t *testing.T) {
 			if n := e.evidenceCount(t); n != 0 {
 				t.Errorf("%d evidence stored after a refusal", n)
 			}
-			if ok, _ := e.svc.Blobs().Exists(t.Context(), signing.EvidenceDigest(body)); ok {
+			if ok, _ := e.svc.Blobs.Store().Exists(t.Context(), signing.EvidenceDigest(body)); ok {
 				t.Errorf("refused evidence was written to the blob store")
 			}
 			if a := e.artifact(t); a.State != "quarantined" {

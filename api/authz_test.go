@@ -249,7 +249,7 @@ func (w *matrixWorld) state(t *testing.T) (auditSize int64, blobs int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.svc.Blobs().Backend().List(ctx, "", func(store.Info) error { blobs++; return nil })
+	err = w.svc.Blobs.Store().Backend().List(ctx, "", func(store.Info) error { blobs++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,13 +51,13 @@ func filesOnDisk(t *testing.T, svc *releases.Service) []string {
 
 func backendRoot(t *testing.T, svc *releases.Service) string {
 	t.Helper()
-	switch b := svc.Blobs().Backend().(type) {
+	switch b := svc.Blobs.Store().Backend().(type) {
 	case *dmlfs.Backend:
 		return b.Root()
 	case *fullDisk:
 		return b.Root()
 	}
-	t.Fatalf("not an fs backend: %T", svc.Blobs().Backend())
+	t.Fatalf("not an fs backend: %T", svc.Blobs.Store().Backend())
 	return ""
 }
 
@@ -274,7 +274,7 @@ func TestFullDiskAnswers507(t *testing.T) {
 	}
 	reg.expect(reg.do(http.MethodPatch, loc, bytes.NewReader(big), "Content-Range", fmt.Sprintf("0-%d", len(big)-1)), http.StatusAccepted, "")
 	reg.expect(reg.do(http.MethodPut, loc+"?digest="+d.String(), nil), http.StatusCreated, "")
-	if ok, err := svc.Blobs().Exists(t.Context(), d); !ok || err != nil {
+	if ok, err := svc.Blobs.Store().Exists(t.Context(), d); !ok || err != nil {
 		t.Errorf("blob after space was freed: %v %v", ok, err)
 	}
 	var _ store.Backend = disk

@@ -55,7 +55,7 @@ func (o observer) capture(t *testing.T) observed {
 		t.Fatalf("checkpoint: %v", err)
 	}
 	n := 0
-	if err := o.svc.Blobs().Backend().List(ctx, "", func(store.Info) error { n++; return nil }); err != nil {
+	if err := o.svc.Blobs.Store().Backend().List(ctx, "", func(store.Info) error { n++; return nil }); err != nil {
 		t.Fatalf("listing the backend: %v", err)
 	}
 	return observed{AuditRecords: cp.Size, Objects: n}

@@ -296,7 +296,7 @@ func TestOCIChunkedUpload(t *testing.T) {
 func stagingKeys(t *testing.T, svc *releases.Service) []string {
 	t.Helper()
 	var keys []string
-	err := svc.Blobs().Backend().List(t.Context(), "uploads/", func(i store.Info) error {
+	err := svc.Blobs.Store().Backend().List(t.Context(), "uploads/", func(i store.Info) error {
 		keys = append(keys, i.Key)
 		return nil
 	})
@@ -578,7 +578,7 @@ func TestOCIQuarantinedChanges(t *testing.T) {
 	e.pub.expect(e.pub.do(http.MethodDelete, layer, nil), http.StatusAccepted, "")
 	e.pub.expect(e.pub.do(http.MethodHead, layer, nil), http.StatusNotFound, "")
 	e.pub.expect(e.pub.do(http.MethodDelete, layer, nil), http.StatusNotFound, "BLOB_UNKNOWN")
-	if ok, err := e.svc.Blobs().Exists(t.Context(), v1.layer.Digest); !ok || err != nil {
+	if ok, err := e.svc.Blobs.Store().Exists(t.Context(), v1.layer.Digest); !ok || err != nil {
 		t.Errorf("the bytes went with the link: %v, %v (they may be shared; only a garbage collection removes them)", ok, err)
 	}
 

@@ -69,7 +69,7 @@ func New(cfg Config) *Server {
 	if s.bodyMinBytes <= 0 {
 		s.bodyMinBytes = DefaultBodyMinBytes
 	}
-	registerIntegrityMetrics(reg, cfg.Service)
+	registerIntegrityMetrics(reg, cfg.Service.Blobs)
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false

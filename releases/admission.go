@@ -75,7 +75,7 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	body := req.Body
 	// Ed25519 keys sign the whole message; the content is read lazily and
 	// only if such a key has to check a signature.
-	content, err := s.openBlob(ctx, p, a.Digest, a.Size)
+	content, err := s.Blobs.Open(ctx, p.Actor(), a.Digest, a.Size)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	if err := s.checkClaims(ctx, p, a, ve.Claims); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
-	blob, release, err := s.ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
+	blob, release, err := s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
 	if err != nil {
 		return Evidence{}, Artifact{}, fmt.Errorf("storing evidence: %w", err)
 	}
@@ -226,7 +226,7 @@ func (s *Service) OpenEvidence(ctx context.Context, p Principal, name, version s
 	}
 	for _, e := range list {
 		if e.Digest == d {
-			r, err := s.openBlob(ctx, p, d, e.Size)
+			r, err := s.Blobs.Open(ctx, p.Actor(), d, e.Size)
 			return e, r, err
 		}
 	}

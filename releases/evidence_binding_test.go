@@ -119,7 +119,7 @@ func TestEvidenceBindsToArtifact(t *testing.T) {
 				t.Errorf("the refusal recorded %d events", after-before)
 			}
 			if d := signing.EvidenceDigest(body); !stored[d] {
-				if ok, err := e.svc.Blobs().Exists(e.ctx, d); ok || err != nil {
+				if ok, err := e.svc.Blobs.Store().Exists(e.ctx, d); ok || err != nil {
 					t.Errorf("the refused evidence is in the blob store (%v)", err)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -68,8 +69,17 @@ type gatedMetadata struct {
 	refusedOnce       sync.Once
 }
 
-func (g *gatedMetadata) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
-	err := g.DB.ClaimBlob(ctx, id, d, at, deletionsAfter)
+func (g *gatedMetadata) Blobs() blobs.Store { return gatedBlobs{Store: g.DB.Blobs(), g: g} }
+
+// gatedBlobs is the gated catalogue's blob integrity store.
+type gatedBlobs struct {
+	blobs.Store
+	g *gatedMetadata
+}
+
+func (b gatedBlobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
+	g := b.g
+	err := b.Store.ClaimBlob(ctx, id, d, at, deletionsAfter)
 	if d == g.d && errors.Is(err, releases.ErrBlobCollecting) && g.claimRefused != nil {
 		g.refusedOnce.Do(func() { close(g.claimRefused) })
 	}
@@ -132,18 +142,18 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 
 	// The blob is stored (left by a push that was refused, say), verified,
 	// referred to by nothing, and three hours old: gc's to collect.
-	if _, err := e.svc.Blobs().Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: d, Size: int64(len(body))}); err != nil {
+	if _, err := e.svc.Blobs.Store().Ingest(ctx, bytes.NewReader(body), store.IngestOptions{Digest: d, Size: int64(len(body))}); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-3 * time.Hour)
 	if err := os.Chtimes(filepath.Join(fsb.Root(), filepath.FromSlash(store.BlobKey(d))), old, old); err != nil {
 		t.Fatal(err)
 	}
-	info, err := e.svc.Blobs().StatBlob(ctx, d)
+	info, err := e.svc.Blobs.Store().StatBlob(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.RecordBlobVerified(ctx, e.admin.Actor(), d, info.Fingerprint(), "push", time.Now()); err != nil {
+	if _, err := db.Blobs().RecordBlobVerified(ctx, e.admin.Actor(), d, info.Fingerprint(), "push", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -151,7 +161,7 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 
 // gc runs a gc with a one-hour grace period.
 func (e *gcRaceEnv) gc() (releases.GCSummary, error) {
-	return e.svc.GC(context.Background(), e.admin, releases.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
+	return e.svc.Maintenance.GC(context.Background(), e.admin, releases.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
 }
 
 // push pushes the blob's bytes as app:version, with the digest declared.
@@ -172,7 +182,7 @@ func (e *gcRaceEnv) wantConsistent() {
 		e.t.Fatal(err)
 	}
 	for _, a := range list {
-		rc, err := e.svc.Blobs().Open(ctx, a.Digest, 0, -1)
+		rc, err := e.svc.Blobs.Store().Open(ctx, a.Digest, 0, -1)
 		if err != nil {
 			e.t.Fatalf("%s:%s refers to %s, which is not stored: %v", a.Name, a.Version, a.Digest, err)
 		}
@@ -185,7 +195,7 @@ func (e *gcRaceEnv) wantConsistent() {
 }
 
 func (e *gcRaceEnv) stored() bool {
-	ok, err := e.svc.Blobs().Exists(context.Background(), e.d)
+	ok, err := e.svc.Blobs.Store().Exists(context.Background(), e.d)
 	if err != nil {
 		e.t.Fatal(err)
 	}

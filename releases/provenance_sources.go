@@ -42,7 +42,7 @@ func (s *Service) Provenance(ctx context.Context, p Principal, name, version str
 	subjects := []string{name + ":" + version}
 	keyIDs := map[string]bool{}
 	for _, e := range src.Evidence {
-		b, err := s.readVerified(ctx, p.Actor(), e.Digest, MaxEvidenceSize)
+		b, err := s.Blobs.ReadVerified(ctx, p.Actor(), e.Digest, MaxEvidenceSize)
 		if err != nil {
 			return src, err
 		}

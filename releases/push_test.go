@@ -20,7 +20,7 @@ import (
 func storedKeys(t *testing.T, svc *releases.Service) []string {
 	t.Helper()
 	var keys []string
-	if err := svc.Blobs().Backend().List(t.Context(), "", func(i store.Info) error {
+	if err := svc.Blobs.Store().Backend().List(t.Context(), "", func(i store.Info) error {
 		keys = append(keys, i.Key)
 		return nil
 	}); err != nil {

@@ -49,7 +49,7 @@ func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d dige
 		return BlobContent{}, err
 	}
 	size := links[0].Size
-	r, err := s.openBlob(ctx, p, d, size)
+	r, err := s.Blobs.Open(ctx, p.Actor(), d, size)
 	if err != nil {
 		return BlobContent{}, err
 	}
@@ -73,7 +73,7 @@ func (s *Service) PushBlob(ctx context.Context, p Principal, repo string, d dige
 	if err := store.ValidateDigest(d); err != nil {
 		return BlobLink{}, err
 	}
-	blob, release, err := s.ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
+	blob, release, err := s.Blobs.Ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
 	if err != nil {
 		return BlobLink{}, err
 	}
@@ -135,13 +135,10 @@ func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string,
 		}
 		// A blob that is corrupt (or gone) is not mounted: the client
 		// then uploads it, which repairs it.
-		if rec, err := s.meta.BlobIntegrity(ctx, d); err != nil || rec.Corrupt() {
+		if ok, err := s.Blobs.Usable(ctx, d); err != nil || !ok {
 			return BlobLink{}, false, err
 		}
-		if ok, err := s.blobs.Exists(ctx, d); err != nil || !ok {
-			return BlobLink{}, false, err
-		}
-		release, err := s.holdBlob(ctx, p.Actor(), d, false)
+		release, err := s.Blobs.Hold(ctx, p.Actor(), d, false)
 		if err != nil {
 			return BlobLink{}, false, err
 		}

@@ -227,7 +227,7 @@ func (s *Service) readLayer(ctx context.Context, l ocispec.Descriptor, limit int
 // server reads it on its own account (serverActor marks it if it is
 // corrupt).
 func (s *Service) readBlob(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
-	return s.readVerified(ctx, serverActor, d, limit)
+	return s.Blobs.ReadVerified(ctx, serverActor, d, limit)
 }
 
 // addReferrerEvidence adds each piece of evidence of referrer m to the

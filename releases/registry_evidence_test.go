@@ -498,7 +498,7 @@ func TestReferrerEvidenceRefusedStoresNothing(t *testing.T) {
 	e := newEvidenceEnv(t)
 	e.realImage(imageRepo, "1.0.0")
 	l := e.signatureLayer(imageRepo, freshSigner(t), imageDigest)
-	rc, err := e.svc.Blobs().Open(e.ctx, l.Digest, 0, -1)
+	rc, err := e.svc.Blobs.Store().Open(e.ctx, l.Digest, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestReferrerEvidenceRefusedStoresNothing(t *testing.T) {
 	}
 	before := e.eventCount()
 	e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, l) // the empty config and the manifest
-	if ok, err := e.svc.Blobs().Exists(e.ctx, signing.EvidenceDigest(would)); err != nil || ok {
+	if ok, err := e.svc.Blobs.Store().Exists(e.ctx, signing.EvidenceDigest(would)); err != nil || ok {
 		t.Errorf("refused evidence is in the blob store (%v)", err)
 	}
 	events, err := e.meta.Audit().Events(e.ctx, 0, 100000)

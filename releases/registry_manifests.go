@@ -239,7 +239,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 // a corrupt copy) and holds them against gc: call release once the
 // manifest is recorded.
 func (s *Service) storeManifest(ctx context.Context, p Principal, m Manifest, body []byte) (release func(), err error) {
-	_, release, err = s.ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
+	_, release, err = s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
 	if err != nil {
 		return nil, fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
 	}
@@ -436,7 +436,7 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, []string{m.CreatedBy}); err != nil {
 		return ManifestContent{}, err
 	}
-	r, err := s.openBlob(ctx, p, m.Digest, m.Size)
+	r, err := s.Blobs.Open(ctx, p.Actor(), m.Digest, m.Size)
 	if err != nil {
 		return ManifestContent{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/store"
 	"github.com/google/uuid"
 	"github.com/opencontainers/go-digest"
@@ -123,10 +124,10 @@ func (s *Service) appendChunk(ctx context.Context, reg RegistryStore, u *UploadS
 		return err
 	}
 	limit := int64(-1)
-	if max := s.blobs.MaxSize(); max >= 0 {
+	if max := s.Blobs.Store().MaxSize(); max >= 0 {
 		limit = max - u.Offset
 	}
-	n, err := s.blobs.PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
+	n, err := s.Blobs.Store().PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		// ones: storing it as a chunk first would write it twice.
 		var r io.Reader = body
 		if u.Chunks > 0 {
-			chunks, err := s.blobs.OpenChunks(ctx, u.ID, u.Chunks)
+			chunks, err := s.Blobs.Store().OpenChunks(ctx, u.ID, u.Chunks)
 			if err != nil {
 				return BlobLink{}, err
 			}
@@ -191,7 +192,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		if size > 0 {
 			expected = u.Offset + size
 		}
-		blob, hold, err := s.ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
+		blob, hold, err := s.Blobs.Ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
 		if err != nil {
 			if errors.Is(err, store.ErrDigestMismatch) {
 				s.discardUpload(ctx, reg, u)
@@ -221,19 +222,19 @@ func (s *Service) commitSaved(ctx context.Context, p Principal, u UploadSession,
 		s.discardUpload(ctx, s.registry, u)
 		return nil, fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
 	}
-	replace, err := s.mustReplace(ctx, d)
+	replace, err := s.Blobs.MustReplace(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.blobs.Exists(ctx, d); err != nil {
+	if ok, err := s.Blobs.Store().Exists(ctx, d); err != nil {
 		return nil, err
 	} else if ok && !replace {
 		// Stored already, and sound: the hash state proves the client
 		// sent these bytes.
-		return s.holdBlob(ctx, p.Actor(), d, false)
+		return s.Blobs.Hold(ctx, p.Actor(), d, false)
 	}
 	always := func(digest.Digest) (bool, error) { return true, nil }
-	if _, err := s.blobs.CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
+	if _, err := s.Blobs.Store().CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
 		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) {
 			// The chunks are not what the session says (lost, or
 			// overwritten by a misbehaving client): the upload is unusable.
@@ -242,7 +243,7 @@ func (s *Service) commitSaved(ctx context.Context, p Principal, u UploadSession,
 		}
 		return nil, err
 	}
-	return s.holdBlob(ctx, p.Actor(), d, true)
+	return s.Blobs.Hold(ctx, p.Actor(), d, true)
 }
 
 // CancelUpload ends an upload and removes what it stored.
@@ -269,7 +270,7 @@ func (s *Service) discardUpload(ctx context.Context, reg RegistryStore, u Upload
 		s.log.Warn("removing upload session failed", "upload", u.ID, "err", err)
 		return
 	}
-	if err := s.blobs.DeleteChunks(ctx, u.ID); err != nil {
+	if err := s.Blobs.Store().DeleteChunks(ctx, u.ID); err != nil {
 		s.log.Warn("removing upload chunks failed; the upload sweep will retry", "upload", u.ID, "err", err)
 	}
 }
@@ -296,7 +297,7 @@ func (s *Service) SweepUploads(ctx context.Context, maxAge time.Duration) (int, 
 			}
 		}
 	}
-	n, err := s.blobs.CleanUploads(ctx, maxAge)
+	n, err := s.Blobs.Store().CleanUploads(ctx, maxAge)
 	removed += n
 	if removed > 0 {
 		s.log.Info("removed abandoned uploads", "count", removed, "olderThan", maxAge)
@@ -345,4 +346,31 @@ func restoreHashes(u UploadSession) (hash.Hash, hash.Hash, error) {
 		}
 	}
 	return h256, h512, nil
+}
+
+// uploadSessions is the registry's side of gc (blobs.Uploads).
+type uploadSessions struct{ s *Service }
+
+func (u uploadSessions) StaleUploads(ctx context.Context, before time.Time, limit int) ([]blobs.Upload, error) {
+	stale, err := u.s.registry.StaleUploads(ctx, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]blobs.Upload, len(stale))
+	for i, x := range stale {
+		out[i] = blobs.Upload{ID: x.ID, Repository: x.Repository, Offset: x.Offset, UpdatedAt: x.UpdatedAt}
+	}
+	return out, nil
+}
+
+func (u uploadSessions) ExpireUpload(ctx context.Context, id string, cutoff time.Time) bool {
+	return u.s.expireUpload(ctx, u.s.registry, id, cutoff)
+}
+
+func (u uploadSessions) UploadExists(ctx context.Context, id string) (bool, error) {
+	_, err := u.s.registry.Upload(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -774,7 +774,7 @@ func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name stri
 	if d != req.Digest {
 		return "", noop, nil // stale: the change refuses it
 	}
-	_, release, err := s.ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
+	_, release, err := s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
 	if err != nil {
 		return "", noop, fmt.Errorf("storing the release manifest: %w", err)
 	}
@@ -809,7 +809,7 @@ func (s *Service) ReleaseManifest(ctx context.Context, name string) (Release, []
 	if err != nil {
 		return r, nil, err
 	}
-	b, err := s.readVerified(ctx, serverActor, r.ManifestDigest, maxReleaseManifestSize)
+	b, err := s.Blobs.ReadVerified(ctx, serverActor, r.ManifestDigest, maxReleaseManifestSize)
 	return r, b, err
 }
 
@@ -824,7 +824,7 @@ func (s *Service) OpenReleaseManifest(ctx context.Context, p Principal, name str
 	if err != nil {
 		return r, nil, err
 	}
-	br, err := s.openBlob(ctx, p, r.ManifestDigest, s.sealedSize(ctx, r))
+	br, err := s.Blobs.Open(ctx, p.Actor(), r.ManifestDigest, s.sealedSize(ctx, r))
 	return r, br, err
 }
 
@@ -837,7 +837,7 @@ func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
 	if d, b, err := s.releaseManifest(r); err == nil && d == r.ManifestDigest {
 		return int64(len(b))
 	}
-	if info, err := s.blobs.StatBlob(ctx, r.ManifestDigest); err == nil {
+	if info, err := s.Blobs.Store().StatBlob(ctx, r.ManifestDigest); err == nil {
 		return info.Size
 	}
 	return -1 // openBlob's Stat fails the same way

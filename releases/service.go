@@ -10,12 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -30,6 +30,10 @@ type Service struct {
 	Access *access.Service
 	// Audit reads the audit log and keeps the access log.
 	Audit *audit.Service
+	// Blobs reads, ingests and holds stored bytes; Maintenance runs fsck
+	// and gc over them.
+	Blobs       *blobs.Service
+	Maintenance *blobs.Maintenance
 
 	meta   Metadata
 	blobs  *store.Store
@@ -52,13 +56,6 @@ type Service struct {
 	// presenting serialises the check and the recording of an evidence
 	// claim's first presentation (admission.go).
 	presenting keyed.Mutex
-	// verifying serialises the verifications of one blob before a Range
-	// read (integrity.go), so concurrent requests read it once.
-	verifying keyed.Mutex
-	// integrity counts corrupt blobs found and repaired (integrity.go).
-	integrity integrityCounters
-	// maintenance is held by a running fsck or gc: one at a time.
-	maintenance sync.Mutex
 }
 
 // ServiceOption configures a Service.
@@ -75,11 +72,11 @@ func WithClock(now func() time.Time) ServiceOption { return func(svc *Service) {
 
 // NewService wires the domain to its metadata store and blob store. A nil
 // logger keeps the service silent.
-func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...ServiceOption) *Service {
+func NewService(meta Metadata, blobStore *store.Store, log *slog.Logger, opts ...ServiceOption) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{meta: meta, blobs: blobs, log: log, now: func() time.Time { return time.Now().UTC() }}
+	s := &Service{meta: meta, blobs: blobStore, log: log, now: func() time.Time { return time.Now().UTC() }}
 	if r, ok := meta.(RegistryStore); ok {
 		s.registry = r
 	}
@@ -111,6 +108,16 @@ func NewService(meta Metadata, blobs *store.Store, log *slog.Logger, opts ...Ser
 	if s.Audit, err = audit.New(meta.Audit(), meta.AccessLog(), s.logKey, s.logOrigin, s.log, s.now); err != nil {
 		panic(err) // transitional: NewService becomes New(Config) (*DML, error)
 	}
+	if s.Blobs, err = blobs.New(meta.Blobs(), s.blobs, s.log, s.now); err != nil {
+		panic(err) // transitional
+	}
+	var uploads blobs.Uploads
+	if s.registry != nil {
+		uploads = uploadSessions{s}
+	}
+	if s.Maintenance, err = blobs.NewMaintenance(s.Blobs, s, uploads); err != nil {
+		panic(err) // transitional
+	}
 	return s
 }
 
@@ -122,9 +129,6 @@ func WithLogKey(k *auditlog.LogKey, origin string) ServiceOption {
 
 // ServerPublicKeyPEM is the public half of the server's signing key.
 func (s *Service) ServerPublicKeyPEM() []byte { return s.signer.PublicKeyPEM() }
-
-// Blobs returns the blob store (for readiness checks and sweeps).
-func (s *Service) Blobs() *store.Store { return s.blobs }
 
 // Readiness says whether each dependency answered; a nil error is up.
 // The errors name addresses and are for logs, not for clients.
@@ -143,7 +147,7 @@ func (s *Service) Readiness(ctx context.Context) Readiness {
 	if err := s.meta.Ping(ctx); err != nil {
 		r.Database = fmt.Errorf("database: %w", err)
 	}
-	if err := s.blobs.Backend().Ping(ctx); err != nil {
+	if err := s.Blobs.Store().Backend().Ping(ctx); err != nil {
 		r.BlobStore = fmt.Errorf("blob store: %w", err)
 	}
 	return r
@@ -251,7 +255,7 @@ func (s *Service) pushNew(ctx context.Context, p Principal, req PushRequest) (Ar
 	case !errors.Is(err, ErrNotFound):
 		return Artifact{}, false, err
 	}
-	blob, release, err := s.ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	blob, release, err := s.Blobs.Ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
 	if err != nil {
 		return Artifact{}, false, err
 	}
@@ -281,7 +285,7 @@ func (s *Service) comparePush(ctx context.Context, p Principal, existing Artifac
 	if (req.Digest != "" && req.Digest != existing.Digest) || (req.Size >= 0 && req.Size != existing.Size) {
 		return existing, false, conflict
 	}
-	_, release, err := s.ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: existing.Digest, Size: req.Size})
+	_, release, err := s.Blobs.Ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: existing.Digest, Size: req.Size})
 	switch {
 	case err == nil:
 		release()
@@ -361,7 +365,7 @@ func (s *Service) OpenContent(ctx context.Context, p Principal, name, version st
 	if err := s.authorizeRead(ctx, p, a); err != nil {
 		return Content{}, err
 	}
-	r, err := s.openBlob(ctx, p, a.Digest, a.Size)
+	r, err := s.Blobs.Open(ctx, p.Actor(), a.Digest, a.Size)
 	if err != nil {
 		return Content{}, err
 	}
@@ -404,9 +408,4 @@ func (s *Service) authorizeRead(ctx context.Context, p Principal, a Artifact) er
 		return fmt.Errorf("%w: %s:%s is in no release authorised for deployment to %s", ErrNotAuthorizedForEnv, a.Name, a.Version, strings.Join(p.Environments, ", "))
 	}
 	return fmt.Errorf("%w: reading content needs a role", ErrDenied)
-}
-
-// CleanStaging removes what crashed uploads left behind.
-func (s *Service) CleanStaging(ctx context.Context, maxAge time.Duration) (int, error) {
-	return s.blobs.CleanStaging(ctx, maxAge)
 }

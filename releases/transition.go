@@ -3,6 +3,7 @@ package releases
 import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
 )
@@ -10,6 +11,8 @@ import (
 // Transitional names while the domain is split into its concept packages;
 // this file goes when the last caller has moved.
 var (
+	ErrBlobCorrupt      = blobs.ErrBlobCorrupt
+	ErrBlobCollecting   = blobs.ErrBlobCollecting
 	ErrNotFound         = errdef.ErrNotFound
 	ErrConflict         = errdef.ErrConflict
 	ErrInvalidInput     = errdef.ErrInvalidInput
@@ -27,35 +30,59 @@ var (
 )
 
 type (
-	Event         = audit.Event
-	AuditEntry    = audit.AuditEntry
-	AccessRecord  = audit.AccessRecord
-	AccessFilter  = audit.AccessFilter
-	AccessOutcome = audit.AccessOutcome
-	Role          = access.Role
-	Principal     = access.Principal
-	Actor         = access.Actor
-	Token         = access.Token
-	TokenRequest  = access.TokenRequest
-	IssuedToken   = access.IssuedToken
+	BlobReader              = blobs.BlobReader
+	BlobIntegrity           = blobs.BlobIntegrity
+	BlobRef                 = blobs.BlobRef
+	BlobHolder              = blobs.BlobHolder
+	Finding                 = blobs.Finding
+	Progress                = blobs.Progress
+	MaintenanceError        = blobs.MaintenanceError
+	FsckSummary             = blobs.FsckSummary
+	GCSummary               = blobs.GCSummary
+	GCOptions               = blobs.GCOptions
+	MaintenanceEvent[S any] = blobs.MaintenanceEvent[S]
+	Event                   = audit.Event
+	AuditEntry              = audit.AuditEntry
+	AccessRecord            = audit.AccessRecord
+	AccessFilter            = audit.AccessFilter
+	AccessOutcome           = audit.AccessOutcome
+	Role                    = access.Role
+	Principal               = access.Principal
+	Actor                   = access.Actor
+	Token                   = access.Token
+	TokenRequest            = access.TokenRequest
+	IssuedToken             = access.IssuedToken
 )
 
 const (
-	AccessServed       = audit.AccessServed
-	AccessAborted      = audit.AccessAborted
-	AccessFailed       = audit.AccessFailed
-	AccessUnauthorized = audit.AccessUnauthorized
-	AccessDenied       = audit.AccessDenied
-	AccessConflict     = audit.AccessConflict
-	RoleAdmin          = access.RoleAdmin
-	RolePublisher      = access.RolePublisher
-	RoleReleaseManager = access.RoleReleaseManager
-	RoleApprover       = access.RoleApprover
-	RoleDeployer       = access.RoleDeployer
-	RoleAuditor        = access.RoleAuditor
-	ActionTokenIssued  = access.ActionTokenIssued
-	ActionTokenRevoked = access.ActionTokenRevoked
-	MaxTokenLifetime   = access.MaxTokenLifetime
+	DefaultGCGrace      = blobs.DefaultGCGrace
+	ActionBlobCorrupt   = blobs.ActionBlobCorrupt
+	ActionBlobRepaired  = blobs.ActionBlobRepaired
+	ActionBlobCollected = blobs.ActionBlobCollected
+	FindingCorrupt      = blobs.FindingCorrupt
+	FindingMissing      = blobs.FindingMissing
+	FindingSize         = blobs.FindingSize
+	FindingUnexpected   = blobs.FindingUnexpected
+	FindingCatalogue    = blobs.FindingCatalogue
+	FindingUnreadable   = blobs.FindingUnreadable
+	FindingOrphan       = blobs.FindingOrphan
+	FindingRepaired     = blobs.FindingRepaired
+	FindingUpload       = blobs.FindingUpload
+	AccessServed        = audit.AccessServed
+	AccessAborted       = audit.AccessAborted
+	AccessFailed        = audit.AccessFailed
+	AccessUnauthorized  = audit.AccessUnauthorized
+	AccessDenied        = audit.AccessDenied
+	AccessConflict      = audit.AccessConflict
+	RoleAdmin           = access.RoleAdmin
+	RolePublisher       = access.RolePublisher
+	RoleReleaseManager  = access.RoleReleaseManager
+	RoleApprover        = access.RoleApprover
+	RoleDeployer        = access.RoleDeployer
+	RoleAuditor         = access.RoleAuditor
+	ActionTokenIssued   = access.ActionTokenIssued
+	ActionTokenRevoked  = access.ActionTokenRevoked
+	MaxTokenLifetime    = access.MaxTokenLifetime
 )
 
 var (

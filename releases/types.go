@@ -8,6 +8,7 @@ import (
 
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -157,8 +158,8 @@ type Metadata interface {
 	Audit() audit.Store
 	AccessLog() audit.AccessStore
 
-	// Blob integrity and gc coordination (integrity_types.go).
-	IntegrityStore
+	// Blob integrity and gc coordination.
+	Blobs() blobs.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

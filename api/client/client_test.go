@@ -181,7 +181,7 @@ func TestPushBadChecksumStoresNothing(t *testing.T) {
 	_, err = e.admin.Artifact(ctx, "payments/api", "1.0.0")
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 	for _, d := range []digest.Digest{claimed, digest.FromBytes(data)} {
-		if ok, err := e.svc.Blobs().Exists(ctx, d); err != nil || ok {
+		if ok, err := e.svc.Blobs.Store().Exists(ctx, d); err != nil || ok {
 			t.Errorf("blob %s exists=%v err=%v after a failed push", d, ok, err)
 		}
 	}

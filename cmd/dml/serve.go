@@ -151,7 +151,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "\nBootstrap admin token (shown once, store it now):\n\n    %s\n\n", secret)
 	}
 
-	if n, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil {
+	if n, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil {
 		log.Warn("staging sweep failed", "err", err)
 	} else if n > 0 {
 		log.Info("removed unfinished uploads", "count", n)
@@ -244,7 +244,7 @@ func sweep(ctx context.Context, svc *releases.Service, o serveOptions, log *slog
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil && ctx.Err() == nil {
+			if _, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("staging sweep failed", "err", err)
 			}
 			if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil && ctx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/blobs"
 )
 
 // The suites exercise an adapter through the store it gives each concept
@@ -16,6 +17,7 @@ type (
 	tokenStore = access.Store
 	auditStore = audit.Store
 	accessLog  = audit.AccessStore
+	blobStore  = blobs.Store
 )
 
 type store struct {
@@ -23,8 +25,9 @@ type store struct {
 	tokenStore
 	auditStore
 	accessLog
+	blobStore
 }
 
 func newStore(m releases.Metadata) store {
-	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog()}
+	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs()}
 }

@@ -1,14 +1,12 @@
-package releases
+package blobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -47,13 +45,13 @@ const referencePage = 500
 // holds in the catalogue. It reports each finding through report as it
 // goes, then the summary, which it also returns. Only one fsck or gc runs
 // at a time.
-func (s *Service) Fsck(ctx context.Context, p Principal, report func(MaintenanceEvent[FsckSummary]) error) (FsckSummary, error) {
-	done, err := s.startMaintenance(p, "fsck")
+func (m *Maintenance) Fsck(ctx context.Context, p access.Principal, report func(MaintenanceEvent[FsckSummary]) error) (FsckSummary, error) {
+	done, err := m.start(p, "fsck")
 	if err != nil {
 		return FsckSummary{}, err
 	}
 	defer done()
-	f := &fsck{svc: s, p: p, rep: &reporter[FsckSummary]{emit: report}}
+	f := &fsck{m: m, svc: m.svc, p: p, rep: &reporter[FsckSummary]{emit: report}}
 	start := time.Now()
 	for _, phase := range []struct {
 		name string
@@ -74,14 +72,15 @@ func (s *Service) Fsck(ctx context.Context, p Principal, report func(Maintenance
 		}
 	}
 	f.sum.Duration = time.Since(start).Round(time.Millisecond).String()
-	s.log.Info("fsck done", "by", p.Name, "blobs", f.sum.Blobs, "problems", f.sum.Problems, "corrupt", f.sum.Corrupt, "missing", f.sum.Missing, "orphans", f.sum.Orphans)
+	m.svc.log.Info("fsck done", "by", p.Name, "blobs", f.sum.Blobs, "problems", f.sum.Problems, "corrupt", f.sum.Corrupt, "missing", f.sum.Missing, "orphans", f.sum.Orphans)
 	return f.sum, f.rep.summary(f.sum)
 }
 
 // fsck is one run.
 type fsck struct {
+	m   *Maintenance
 	svc *Service
-	p   Principal
+	p   access.Principal
 	rep *reporter[FsckSummary]
 	sum FsckSummary
 }
@@ -132,7 +131,7 @@ func (f *fsck) blobs(ctx context.Context) error {
 			}
 			return f.find(Finding{Kind: FindingUnreadable, Digest: d, Detail: err.Error()})
 		}
-		repaired, err := s.meta.RecordBlobVerified(ctx, f.p.Actor(), d, info.Fingerprint(), sourceFsck, s.now())
+		repaired, err := s.store.RecordBlobVerified(ctx, f.p.Actor(), d, info.Fingerprint(), sourceFsck, s.now())
 		if err != nil {
 			return err
 		}
@@ -143,7 +142,7 @@ func (f *fsck) blobs(ctx context.Context) error {
 				return err
 			}
 		}
-		referenced, err := s.meta.BlobReferenced(ctx, d)
+		referenced, err := s.store.BlobReferenced(ctx, d)
 		if err != nil {
 			return err
 		}
@@ -164,7 +163,7 @@ func (f *fsck) references(ctx context.Context) error {
 	var stored store.Info
 	var missing bool
 	for {
-		page, err := s.meta.ReferencedBlobs(ctx, after, referencePage)
+		page, err := s.store.ReferencedBlobs(ctx, after, referencePage)
 		if err != nil {
 			return err
 		}
@@ -192,7 +191,7 @@ func (f *fsck) references(ctx context.Context) error {
 			if missing || ref.Size < 0 || ref.Size == stored.Size {
 				continue
 			}
-			if rec, err := s.meta.BlobIntegrity(ctx, cur); err != nil {
+			if rec, err := s.store.BlobIntegrity(ctx, cur); err != nil {
 				return err
 			} else if rec.Corrupt() {
 				continue // reported as corrupt: its size is part of that
@@ -209,103 +208,11 @@ func (f *fsck) references(ctx context.Context) error {
 	}
 }
 
-// audit checks every admission the audit log records against the
-// catalogue: admitted content is immutable, so the artifact must still be
-// there with the digest it was admitted with, and so must the evidence
-// the decision counted. A disagreement means the catalogue was changed
-// outside the DML.
+// audit is fsck's last phase: the catalogue checks itself against every
+// admission the audit log records (AdmissionChecker).
 func (f *fsck) audit(ctx context.Context) error {
-	s := f.svc
-	return s.meta.Audit().AuditEntries(ctx, 0, 0, func(e AuditEntry) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rec, err := auditlog.Decode(e.Record)
-		if err != nil {
-			return f.find(Finding{Kind: FindingCatalogue, Key: fmt.Sprintf("audit record %d", e.Index), Detail: err.Error()})
-		}
-		if rec.Action != ActionAdmissionDecided {
-			return nil
-		}
-		var det struct {
-			State    ArtifactState   `json:"state"`
-			Evidence []digest.Digest `json:"evidence"`
-		}
-		if err := json.Unmarshal(rec.Details, &det); err != nil || det.State != StateAdmitted {
-			return nil
-		}
+	return f.m.admissions.CheckAdmissions(ctx, func() error {
 		f.sum.Admissions++
-		if err := f.rep.step(0); err != nil {
-			return err
-		}
-		return f.checkAdmission(ctx, e.Index, rec.Subject, det.Evidence)
-	})
-}
-
-func (f *fsck) checkAdmission(ctx context.Context, index int64, subject string, evidence []digest.Digest) error {
-	s := f.svc
-	where := fmt.Sprintf("audit record %d (admission of %s)", index, subject)
-	name, version, ok := strings.Cut(subject, ":")
-	if !ok {
-		return f.find(Finding{Kind: FindingCatalogue, Key: where, Detail: "the subject names no artifact"})
-	}
-	admitted, err := s.digestAdmitted(ctx, subject, index)
-	if err != nil {
-		return err
-	}
-	a, err := s.meta.GetArtifact(ctx, name, version)
-	if errors.Is(err, ErrNotFound) {
-		return f.find(Finding{Kind: FindingCatalogue, Digest: admitted, Key: where, Detail: "the admitted artifact is no longer in the catalogue"})
-	}
-	if err != nil {
-		return err
-	}
-	if admitted != "" && a.Digest != admitted {
-		return f.find(Finding{Kind: FindingCatalogue, Digest: admitted, Key: where, Detail: fmt.Sprintf("admitted as %s, the catalogue holds %s", admitted, a.Digest)})
-	}
-	if len(evidence) == 0 {
-		return nil
-	}
-	list, err := s.meta.ListEvidence(ctx, name, version)
-	if err != nil {
-		return err
-	}
-	have := make(map[digest.Digest]bool, len(list))
-	for _, ev := range list {
-		have[ev.Digest] = true
-	}
-	for _, d := range evidence {
-		if !have[d] {
-			if err := f.find(Finding{Kind: FindingCatalogue, Digest: d, Key: where, Detail: "evidence the admission counted is no longer in the catalogue"}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// digestAdmitted is the digest subject had when record index admitted it:
-// the one its last push before that record names ("" if none does).
-func (s *Service) digestAdmitted(ctx context.Context, subject string, index int64) (digest.Digest, error) {
-	entries, err := s.meta.Audit().AuditEntriesFor(ctx, []string{subject})
-	if err != nil {
-		return "", err
-	}
-	var d digest.Digest
-	for _, e := range entries {
-		if e.Index >= index {
-			break
-		}
-		rec, err := auditlog.Decode(e.Record)
-		if err != nil || rec.Action != ActionArtifactPushed {
-			continue
-		}
-		var det struct {
-			Digest digest.Digest `json:"digest"`
-		}
-		if json.Unmarshal(rec.Details, &det) == nil && det.Digest != "" {
-			d = det.Digest
-		}
-	}
-	return d, nil
+		return f.rep.step(0)
+	}, f.find)
 }

@@ -1,4 +1,4 @@
-package releases
+package blobs
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/store"
 )
 
@@ -84,16 +86,17 @@ type GCSummary struct {
 // chunks of uploads whose session is gone, the backend's partial writes,
 // and blobs the catalogue does not refer to. It reports each removal as a
 // finding, then the summary, which it also returns.
-func (s *Service) GC(ctx context.Context, p Principal, opts GCOptions, report func(MaintenanceEvent[GCSummary]) error) (GCSummary, error) {
+func (m *Maintenance) GC(ctx context.Context, p access.Principal, opts GCOptions, report func(MaintenanceEvent[GCSummary]) error) (GCSummary, error) {
 	if opts.Grace < 0 {
-		return GCSummary{}, fmt.Errorf("%w: the grace period must not be negative", ErrInvalidInput)
+		return GCSummary{}, fmt.Errorf("%w: the grace period must not be negative", errdef.ErrInvalidInput)
 	}
-	done, err := s.startMaintenance(p, "gc")
+	s := m.svc
+	done, err := m.start(p, "gc")
 	if err != nil {
 		return GCSummary{}, err
 	}
 	defer done()
-	g := &gc{svc: s, p: p, opts: opts, cutoff: s.now().Add(-opts.Grace), rep: &reporter[GCSummary]{emit: report}}
+	g := &gc{m: m, svc: s, p: p, opts: opts, cutoff: s.now().Add(-opts.Grace), rep: &reporter[GCSummary]{emit: report}}
 	g.sum.DryRun, g.sum.Grace = opts.DryRun, opts.Grace.String()
 	start := time.Now()
 	for _, phase := range []struct {
@@ -121,8 +124,9 @@ func (s *Service) GC(ctx context.Context, p Principal, opts GCOptions, report fu
 
 // gc is one run.
 type gc struct {
+	m      *Maintenance
 	svc    *Service
-	p      Principal
+	p      access.Principal
 	opts   GCOptions
 	cutoff time.Time
 	rep    *reporter[GCSummary]
@@ -132,8 +136,7 @@ type gc struct {
 // uploads expires the upload sessions not touched since the cutoff, with
 // their chunks.
 func (g *gc) uploads(ctx context.Context) error {
-	s := g.svc
-	reg := s.registry
+	reg := g.m.uploads
 	if reg == nil {
 		return nil
 	}
@@ -146,7 +149,7 @@ func (g *gc) uploads(ctx context.Context) error {
 			if err := g.rep.step(0); err != nil {
 				return err
 			}
-			if !g.opts.DryRun && !s.expireUpload(ctx, reg, u.ID, g.cutoff) {
+			if !g.opts.DryRun && !reg.ExpireUpload(ctx, u.ID, g.cutoff) {
 				continue // touched since it was listed
 			}
 			g.sum.DeletedUploads++
@@ -181,12 +184,12 @@ func (g *gc) staging(ctx context.Context) error {
 			if o.UploadID != lastID {
 				lastID, lastReported = o.UploadID, false
 				lastHasSession = false
-				if reg := s.registry; reg != nil {
-					_, err := reg.Upload(ctx, o.UploadID)
-					if err != nil && !errors.Is(err, ErrNotFound) {
+				if reg := g.m.uploads; reg != nil {
+					has, err := reg.UploadExists(ctx, o.UploadID)
+					if err != nil {
 						return err
 					}
-					lastHasSession = err == nil
+					lastHasSession = has
 				}
 			}
 			if lastHasSession {
@@ -232,7 +235,7 @@ func (g *gc) blobs(ctx context.Context) error {
 			g.sum.KeptYoung++
 			return nil
 		}
-		referenced, err := s.meta.BlobReferenced(ctx, sb.Digest)
+		referenced, err := s.store.BlobReferenced(ctx, sb.Digest)
 		if err != nil {
 			return err
 		}
@@ -261,7 +264,7 @@ func (g *gc) collected(sb store.StoredBlob, size int64) error {
 func (g *gc) delete(ctx context.Context, sb store.StoredBlob) (bool, error) {
 	s := g.svc
 	now := s.now()
-	begun, err := s.meta.BeginBlobDeletion(ctx, sb.Digest, now, now.Add(-claimTTL))
+	begun, err := s.store.BeginBlobDeletion(ctx, sb.Digest, now, now.Add(-claimTTL))
 	if err != nil {
 		return false, err
 	}
@@ -272,7 +275,7 @@ func (g *gc) delete(ctx context.Context, sb store.StoredBlob) (bool, error) {
 	}
 	deleted := false
 	defer func() {
-		if err := s.meta.EndBlobDeletion(context.WithoutCancel(ctx), g.p.Actor(), sb.Digest, deleted, sb.Size); err != nil {
+		if err := s.store.EndBlobDeletion(context.WithoutCancel(ctx), g.p.Actor(), sb.Digest, deleted, sb.Size); err != nil {
 			s.log.Warn("ending a blob deletion failed; writers wait for it to expire", "digest", sb.Digest, "err", err)
 		}
 	}()

@@ -1,10 +1,12 @@
-package releases
+package blobs
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -21,7 +23,7 @@ var ErrBlobCorrupt = store.ErrCorrupt
 
 // ErrBlobCollecting: the garbage collector is deleting the blob a write is
 // about to refer to. Writers wait for it to finish (see claimBlob).
-var ErrBlobCollecting = fmt.Errorf("%w: blob is being garbage-collected", ErrConflict)
+var ErrBlobCollecting = fmt.Errorf("%w: blob is being garbage-collected", errdef.ErrConflict)
 
 // Blob events. Their subject is the digest. A blob found corrupt and one
 // repaired change what the DML serves, and one collected is bytes gone
@@ -78,15 +80,15 @@ type BlobHolder struct {
 
 func (h BlobHolder) String() string { return h.Kind + " " + h.Name }
 
-// IntegrityStore is the persistence of blob integrity and of the
-// coordination between gc and writers. Every Metadata implements it.
+// Store is the persistence of blob integrity and of the coordination
+// between gc and writers.
 //
 // A blob is referenced while the catalogue names its digest: an artifact,
 // a piece of evidence, an artifact of a release, a sealed release
 // manifest, an OCI manifest, a manifest's config, layer or child (not
 // external layers), or a blob link. Tags are not counted apart: a tag
 // points at a manifest, which is referenced as such.
-type IntegrityStore interface {
+type Store interface {
 	// BlobIntegrity returns what is known of d; a zero record (Digest set,
 	// no error) when nothing is.
 	BlobIntegrity(ctx context.Context, d digest.Digest) (BlobIntegrity, error)
@@ -94,11 +96,11 @@ type IntegrityStore interface {
 	// object had the fingerprint state. When d was marked corrupt it
 	// clears the mark and records ActionBlobRepaired ({source}), returning
 	// repaired=true; otherwise it records nothing.
-	RecordBlobVerified(ctx context.Context, actor Actor, d digest.Digest, state, source string, at time.Time) (repaired bool, err error)
+	RecordBlobVerified(ctx context.Context, actor access.Actor, d digest.Digest, state, source string, at time.Time) (repaired bool, err error)
 	// MarkBlobCorrupt marks d corrupt (forgetting its verified state) and
 	// records ActionBlobCorrupt ({reason, source}); marked=false and no
 	// event when it was marked already.
-	MarkBlobCorrupt(ctx context.Context, actor Actor, d digest.Digest, reason, source string, at time.Time) (marked bool, err error)
+	MarkBlobCorrupt(ctx context.Context, actor access.Actor, d digest.Digest, reason, source string, at time.Time) (marked bool, err error)
 
 	// BlobReferenced reports whether the catalogue refers to d.
 	BlobReferenced(ctx context.Context, d digest.Digest) (bool, error)
@@ -126,5 +128,5 @@ type IntegrityStore interface {
 	BeginBlobDeletion(ctx context.Context, d digest.Digest, at, claimsAfter time.Time) (bool, error)
 	// EndBlobDeletion ends a deletion. When deleted, it forgets d's
 	// integrity record and records ActionBlobCollected ({size}).
-	EndBlobDeletion(ctx context.Context, actor Actor, d digest.Digest, deleted bool, size int64) error
+	EndBlobDeletion(ctx context.Context, actor access.Actor, d digest.Digest, deleted bool, size int64) error
 }

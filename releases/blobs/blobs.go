@@ -1,13 +1,18 @@
-package releases
+package blobs
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/store"
 	"github.com/google/uuid"
 	"github.com/opencontainers/go-digest"
@@ -42,6 +47,38 @@ const (
 	sourceFsck = "fsck"
 	sourcePush = "push"
 )
+
+// Service is the domain's view of stored bytes: verified reads, ingest
+// with repair, and the claims that keep gc off blobs being referred to.
+type Service struct {
+	store Store
+	blobs *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+	// verifying serialises the verifications of one blob before a Range
+	// read, so concurrent requests read it once. It saves work: each
+	// request would otherwise verify the blob itself.
+	verifying keyed.Mutex
+	// integrity counts corrupt blobs found and repaired.
+	integrity integrityCounters
+}
+
+// New returns the blob service over the integrity store st and the blob
+// store blobs. A nil log keeps it silent, a nil now is the wall clock.
+func New(st Store, blobs *store.Store, log *slog.Logger, now func() time.Time) (*Service, error) {
+	if st == nil || blobs == nil {
+		return nil, errors.New("blobs: an integrity store and a blob store are required")
+	}
+	return &Service{store: st, blobs: blobs, log: defaults.Logger(log), now: defaults.Clock(now)}, nil
+}
+
+// Store is the blob store itself (chunked uploads, readiness, statistics).
+func (s *Service) Store() *store.Store { return s.blobs }
+
+// CleanStaging removes what crashed uploads left behind.
+func (s *Service) CleanStaging(ctx context.Context, maxAge time.Duration) (int, error) {
+	return s.blobs.CleanStaging(ctx, maxAge)
+}
 
 // integrityCounters count what this service found and repaired since it
 // started; the API exports them as Prometheus counters.
@@ -84,7 +121,7 @@ func corruptReason(err error) string {
 // the fingerprint of the object that was read: if the object has been
 // written since (a repair that raced with the read), what failed is no
 // longer stored and nothing is marked.
-func (s *Service) blobCorrupt(ctx context.Context, actor Actor, d digest.Digest, state, reason, source string) {
+func (s *Service) blobCorrupt(ctx context.Context, actor access.Actor, d digest.Digest, state, reason, source string) {
 	ctx = context.WithoutCancel(ctx)
 	if state != "" {
 		if info, err := s.blobs.StatBlob(ctx, d); err == nil && info.Fingerprint() != state {
@@ -92,7 +129,7 @@ func (s *Service) blobCorrupt(ctx context.Context, actor Actor, d digest.Digest,
 			return
 		}
 	}
-	marked, err := s.meta.MarkBlobCorrupt(ctx, actor, d, reason, source, s.now())
+	marked, err := s.store.MarkBlobCorrupt(ctx, actor, d, reason, source, s.now())
 	if err != nil {
 		s.log.Error("stored blob is corrupt, and marking it failed", "digest", d, "reason", reason, "source", source, "err", err)
 		return
@@ -110,8 +147,8 @@ func (s *Service) blobCorrupt(ctx context.Context, actor Actor, d digest.Digest,
 }
 
 // blobVerified records that d verified with the backend object in state.
-func (s *Service) blobVerified(ctx context.Context, actor Actor, d digest.Digest, state, source string) error {
-	repaired, err := s.meta.RecordBlobVerified(context.WithoutCancel(ctx), actor, d, state, source, s.now())
+func (s *Service) blobVerified(ctx context.Context, actor access.Actor, d digest.Digest, state, source string) error {
+	repaired, err := s.store.RecordBlobVerified(context.WithoutCancel(ctx), actor, d, state, source, s.now())
 	if err != nil {
 		return err
 	}
@@ -128,7 +165,7 @@ func (s *Service) blobVerified(ctx context.Context, actor Actor, d digest.Digest
 type BlobReader struct {
 	svc   *Service
 	ctx   context.Context
-	actor Actor
+	actor access.Actor
 	d     digest.Digest
 	size  int64
 	// state is the fingerprint of the object when it was opened; verified
@@ -139,12 +176,12 @@ type BlobReader struct {
 	err      error
 }
 
-// openBlob opens d, of the recorded size (-1: the stored one), for p,
+// Open opens d, of the recorded size (-1: the stored one), for actor,
 // after the checks that need no read: a blob marked corrupt, or whose
 // stored size is wrong, is refused with ErrBlobCorrupt before anything is
-// served.
-func (s *Service) openBlob(ctx context.Context, p Principal, d digest.Digest, size int64) (*BlobReader, error) {
-	rec, err := s.meta.BlobIntegrity(ctx, d)
+// served. The caller has authorised the read.
+func (s *Service) Open(ctx context.Context, actor access.Actor, d digest.Digest, size int64) (*BlobReader, error) {
+	rec, err := s.store.BlobIntegrity(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -157,12 +194,12 @@ func (s *Service) openBlob(ctx context.Context, p Principal, d digest.Digest, si
 	}
 	if size >= 0 && info.Size != size {
 		err := &store.CorruptError{Digest: d, Reason: fmt.Sprintf("%d bytes stored, %d recorded", info.Size, size)}
-		s.blobCorrupt(ctx, p.Actor(), d, info.Fingerprint(), err.Reason, sourceRead)
+		s.blobCorrupt(ctx, actor, d, info.Fingerprint(), err.Reason, sourceRead)
 		return nil, err
 	}
 	size = info.Size
 	return &BlobReader{
-		svc: s, ctx: ctx, actor: p.Actor(), d: d, size: size,
+		svc: s, ctx: ctx, actor: actor, d: d, size: size,
 		state: info.Fingerprint(), verified: rec.VerifiedState == info.Fingerprint(),
 		rs: s.blobs.ReadSeeker(ctx, d, size),
 	}, nil
@@ -222,7 +259,7 @@ func (b *BlobReader) VerifyForRange() error {
 	s := b.svc
 	defer s.verifying.Lock(b.d.String())()
 	// Another request may have verified it while this one waited.
-	rec, err := s.meta.BlobIntegrity(b.ctx, b.d)
+	rec, err := s.store.BlobIntegrity(b.ctx, b.d)
 	if err != nil {
 		return err
 	}
@@ -250,9 +287,9 @@ func (b *BlobReader) VerifyForRange() error {
 	return s.blobVerified(b.ctx, b.actor, b.d, b.state, sourceRead)
 }
 
-// readVerified reads a whole blob of at most limit bytes, verified (and
+// ReadVerified reads a whole blob of at most limit bytes, verified (and
 // marked when it is not), for the domain's own use.
-func (s *Service) readVerified(ctx context.Context, actor Actor, d digest.Digest, limit int64) ([]byte, error) {
+func (s *Service) ReadVerified(ctx context.Context, actor access.Actor, d digest.Digest, limit int64) ([]byte, error) {
 	info, err := s.blobs.StatBlob(ctx, d)
 	if err != nil {
 		return nil, err
@@ -260,7 +297,7 @@ func (s *Service) readVerified(ctx context.Context, actor Actor, d digest.Digest
 	if info.Size > limit {
 		return nil, fmt.Errorf("%w: blob %s is larger than %d bytes", store.ErrTooLarge, d, limit)
 	}
-	b, err := s.openBlob(ctx, Principal{TokenID: actor.TokenID, Name: actor.Name}, d, info.Size)
+	b, err := s.Open(ctx, actor, d, info.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +334,7 @@ func (s *Service) claimBlob(ctx context.Context, d digest.Digest) (func(), error
 	wait := 10 * time.Millisecond
 	for {
 		now := s.now()
-		err := s.meta.ClaimBlob(ctx, id, d, now, now.Add(-deletionTTL))
+		err := s.store.ClaimBlob(ctx, id, d, now, now.Add(-deletionTTL))
 		if err == nil {
 			break
 		}
@@ -312,18 +349,18 @@ func (s *Service) claimBlob(ctx context.Context, d digest.Digest) (func(), error
 		wait = min(2*wait, 500*time.Millisecond)
 	}
 	return func() {
-		if err := s.meta.DropBlobClaim(context.WithoutCancel(ctx), id); err != nil {
+		if err := s.store.DropBlobClaim(context.WithoutCancel(ctx), id); err != nil {
 			s.log.Warn("dropping a blob claim failed; it expires by itself", "digest", d, "err", err)
 		}
 	}, nil
 }
 
-// mustReplace reports whether a stored copy of d may not stand for bytes
+// MustReplace reports whether a stored copy of d may not stand for bytes
 // being pushed: it is marked corrupt, or its backend object changed since
 // it last verified (or never verified). Rewriting it with the pushed
 // bytes, which verify while they are written, is the repair.
-func (s *Service) mustReplace(ctx context.Context, d digest.Digest) (bool, error) {
-	rec, err := s.meta.BlobIntegrity(ctx, d)
+func (s *Service) MustReplace(ctx context.Context, d digest.Digest) (bool, error) {
+	rec, err := s.store.BlobIntegrity(ctx, d)
 	if err != nil {
 		return false, err
 	}
@@ -340,27 +377,27 @@ func (s *Service) mustReplace(ctx context.Context, d digest.Digest) (bool, error
 	return rec.VerifiedState != info.Fingerprint(), nil
 }
 
-// ingest streams a body into the blob store for p, repairing a stored
-// copy that is corrupt or unverified (mustReplace), and holds the blob
-// against gc (holdBlob). Call release once the reference is committed.
-func (s *Service) ingest(ctx context.Context, actor Actor, r io.Reader, opts store.IngestOptions) (store.Blob, func(), error) {
-	opts.Replace = func(d digest.Digest) (bool, error) { return s.mustReplace(ctx, d) }
+// Ingest streams a body into the blob store for actor, repairing a stored
+// copy that is corrupt or unverified (MustReplace), and holds the blob
+// against gc (Hold). Call release once the reference is committed.
+func (s *Service) Ingest(ctx context.Context, actor access.Actor, r io.Reader, opts store.IngestOptions) (store.Blob, func(), error) {
+	opts.Replace = func(d digest.Digest) (bool, error) { return s.MustReplace(ctx, d) }
 	blob, err := s.blobs.Ingest(ctx, r, opts)
 	if err != nil {
 		return store.Blob{}, nil, err
 	}
-	release, err := s.holdBlob(ctx, actor, blob.Digest, blob.Created)
+	release, err := s.Hold(ctx, actor, blob.Digest, blob.Created)
 	if err != nil {
 		return store.Blob{}, nil, err
 	}
 	return blob, release, nil
 }
 
-// holdBlob claims d against gc and checks that it is (still) stored, for a
+// Hold claims d against gc and checks that it is (still) stored, for a
 // write about to refer to it; written says the write stored the bytes
 // itself, which records them as verified (clearing a corrupt mark: the
 // repair). Call release once the reference is committed.
-func (s *Service) holdBlob(ctx context.Context, actor Actor, d digest.Digest, written bool) (release func(), err error) {
+func (s *Service) Hold(ctx context.Context, actor access.Actor, d digest.Digest, written bool) (release func(), err error) {
 	drop, err := s.claimBlob(ctx, d)
 	if err != nil {
 		return nil, err
@@ -374,7 +411,7 @@ func (s *Service) holdBlob(ctx context.Context, actor Actor, d digest.Digest, wr
 	if errors.Is(err, store.ErrNotFound) {
 		// gc deleted it between the write's check and the claim: the
 		// push must send the bytes again.
-		return nil, fmt.Errorf("%w: blob %s was garbage-collected while it was pushed; push it again", ErrConflict, d)
+		return nil, fmt.Errorf("%w: blob %s was garbage-collected while it was pushed; push it again", errdef.ErrConflict, d)
 	}
 	if err != nil {
 		return nil, err
@@ -385,4 +422,14 @@ func (s *Service) holdBlob(ctx context.Context, actor Actor, d digest.Digest, wr
 		}
 	}
 	return drop, nil
+}
+
+// Usable reports whether d is stored and not marked corrupt: a blob that
+// may stand for the same bytes pushed again (a mount), or must be
+// uploaded, which repairs it.
+func (s *Service) Usable(ctx context.Context, d digest.Digest) (bool, error) {
+	if rec, err := s.store.BlobIntegrity(ctx, d); err != nil || rec.Corrupt() {
+		return false, err
+	}
+	return s.blobs.Exists(ctx, d)
 }

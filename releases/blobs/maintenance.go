@@ -1,10 +1,14 @@
-package releases
+package blobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -126,23 +130,75 @@ func (r *reporter[S]) summary(sum S) error {
 	return r.emit(MaintenanceEvent[S]{Type: "summary", Summary: &sum})
 }
 
-// startMaintenance checks that p may run fsck or gc and that no other run
-// is under way; call the returned function when done.
-func (s *Service) startMaintenance(p Principal, what string) (func(), error) {
-	if !p.Has(RoleAdmin) {
-		return nil, fmt.Errorf("%w: %s needs the admin role", ErrDenied, what)
+// Maintenance runs fsck and gc over the blobs of a Service. Both reach
+// beyond the blob store into what refers to blobs, through two hooks the
+// composition root wires: the catalogue's own check against the audit log
+// (AdmissionChecker, fsck's last phase) and the registry's upload sessions
+// (Uploads, gc's first phases).
+type Maintenance struct {
+	svc        *Service
+	admissions AdmissionChecker
+	uploads    Uploads
+	// running is held by a running fsck or gc: one at a time per server.
+	// It saves work (and an operator's confusion); gc's correctness
+	// against writers rests on the claims and deletion marks in the
+	// database (gc.go), which is what several replicas share.
+	running sync.Mutex
+}
+
+// AdmissionChecker checks the catalogue against every admission the audit
+// log records (catalog.Service implements it): admitted is called once per
+// admission checked, find once per disagreement.
+type AdmissionChecker interface {
+	CheckAdmissions(ctx context.Context, admitted func() error, find func(Finding) error) error
+}
+
+// Upload is an upload session as gc sees it.
+type Upload struct {
+	ID         string
+	Repository string
+	Offset     int64
+	UpdatedAt  time.Time
+}
+
+// Uploads is what gc asks of the registry's chunked upload sessions
+// (registry.Service implements it).
+type Uploads interface {
+	// StaleUploads lists up to limit sessions last updated before before.
+	StaleUploads(ctx context.Context, before time.Time, limit int) ([]Upload, error)
+	// ExpireUpload removes a session and its chunks unless it was updated
+	// at or after cutoff; it reports whether it removed it.
+	ExpireUpload(ctx context.Context, id string, cutoff time.Time) bool
+	// UploadExists reports whether a session is under way.
+	UploadExists(ctx context.Context, id string) (bool, error)
+}
+
+// NewMaintenance returns fsck and gc over svc. A nil uploads skips the
+// upload sessions (a server without the OCI registry).
+func NewMaintenance(svc *Service, admissions AdmissionChecker, uploads Uploads) (*Maintenance, error) {
+	if svc == nil || admissions == nil {
+		return nil, errors.New("blobs: maintenance needs the blob service and an admission checker")
 	}
-	if !s.maintenance.TryLock() {
-		return nil, fmt.Errorf("%w: an fsck or gc is already running on this server", ErrConflict)
+	return &Maintenance{svc: svc, admissions: admissions, uploads: uploads}, nil
+}
+
+// start checks that p may run fsck or gc and that no other run is under
+// way; call the returned function when done.
+func (m *Maintenance) start(p access.Principal, what string) (func(), error) {
+	if !p.Has(access.RoleAdmin) {
+		return nil, fmt.Errorf("%w: %s needs the admin role", errdef.ErrDenied, what)
 	}
-	s.log.Info(what+" started", "by", p.Name)
-	return s.maintenance.Unlock, nil
+	if !m.running.TryLock() {
+		return nil, fmt.Errorf("%w: an fsck or gc is already running on this server", errdef.ErrConflict)
+	}
+	m.svc.log.Info(what+" started", "by", p.Name)
+	return m.running.Unlock, nil
 }
 
 // holderNames names (up to maxHolders of) the catalogue entries that refer
 // to d.
 func (s *Service) holderNames(ctx context.Context, d digest.Digest) []string {
-	hs, err := s.meta.BlobHolders(ctx, d, maxHolders)
+	hs, err := s.store.BlobHolders(ctx, d, maxHolders)
 	if err != nil {
 		return []string{"(holders unknown: " + err.Error() + ")"}
 	}
