@@ -29,7 +29,7 @@ func (s *Server) addTrustKey(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	k, err := s.svc.AddTrustKey(c.Request.Context(), principal(c), req)
+	k, err := s.svc.Trust.AddTrustKey(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, releases.ErrConflict) {
 			abortWithError(c, http.StatusConflict, ErrorItem{Code: "KEY_EXISTS", Message: err.Error(), Detail: map[string]string{"id": req.ID}})
@@ -42,7 +42,7 @@ func (s *Server) addTrustKey(c *gin.Context) {
 }
 
 func (s *Server) listTrustKeys(c *gin.Context) {
-	keys, err := s.svc.TrustKeys(c.Request.Context())
+	keys, err := s.svc.Trust.TrustKeys(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -54,7 +54,7 @@ func (s *Server) listTrustKeys(c *gin.Context) {
 }
 
 func (s *Server) revokeTrustKey(c *gin.Context) {
-	if err := s.svc.RevokeTrustKey(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+	if err := s.svc.Trust.RevokeTrustKey(c.Request.Context(), principal(c), c.Param("id")); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
@@ -75,7 +75,7 @@ func (s *Server) setTrustPolicy(c *gin.Context) {
 		s.writeError(c, fmt.Errorf("%w: %w", errBodyTooLarge, err), nil)
 		return
 	}
-	pv, err := s.svc.SetTrustPolicy(c.Request.Context(), principal(c), body)
+	pv, err := s.svc.Trust.SetTrustPolicy(c.Request.Context(), principal(c), body)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -84,7 +84,7 @@ func (s *Server) setTrustPolicy(c *gin.Context) {
 }
 
 func (s *Server) getTrustPolicy(c *gin.Context) {
-	pv, err := s.svc.TrustPolicy(c.Request.Context())
+	pv, err := s.svc.Trust.TrustPolicy(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/internal/strictjson"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -68,7 +69,7 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	if len(req.Body) > MaxEvidenceSize {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: evidence is larger than %d bytes", store.ErrTooLarge, MaxEvidenceSize)
 	}
-	trusted, active, err := s.trustedKeys(ctx)
+	trusted, active, err := trust.Keys(ctx, s.meta.Trust())
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
@@ -252,46 +253,9 @@ func activeKeys(keys []*signing.PublicKey, active map[string]bool) []*signing.Pu
 	return out
 }
 
-// trustedKeys loads every registered key and the set of unrevoked ones.
-func (s *Service) trustedKeys(ctx context.Context) ([]*signing.PublicKey, map[string]bool, error) {
-	rows, err := s.meta.TrustKeys(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys := make([]*signing.PublicKey, 0, len(rows))
-	active := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		k, err := signing.LoadPublicKey(r.ID, []byte(r.PublicKeyPEM))
-		if err != nil {
-			// Keys were validated when added; a bad row is corruption.
-			return nil, nil, fmt.Errorf("trust key %s: %w", r.ID, err)
-		}
-		keys = append(keys, k)
-		active[r.ID] = r.RevokedAt == nil
-	}
-	return keys, active, nil
-}
-
-// currentPolicy returns the parsed current policy, or nil and version 0
-// when none is set.
-func (s *Service) currentPolicy(ctx context.Context) (*signing.Policy, int64, error) {
-	pv, err := s.meta.TrustPolicy(ctx)
-	if errors.Is(err, ErrNotFound) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	p, err := signing.ParsePolicy(pv.Document)
-	if err != nil {
-		return nil, 0, fmt.Errorf("stored trust policy v%d: %w", pv.Version, err)
-	}
-	return p, pv.Version, nil
-}
-
 // decide evaluates the policy for a without changing anything.
 func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int64, error) {
-	policy, version, err := s.currentPolicy(ctx)
+	policy, version, err := trust.CurrentPolicy(ctx, s.meta.Trust())
 	if err != nil {
 		return signing.Decision{}, 0, err
 	}
@@ -299,7 +263,7 @@ func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int
 		msg := "no trust policy is set; nothing is admissible"
 		return signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}, 0, nil
 	}
-	_, active, err := s.trustedKeys(ctx)
+	_, active, err := trust.Keys(ctx, s.meta.Trust())
 	if err != nil {
 		return signing.Decision{}, 0, err
 	}
@@ -379,9 +343,9 @@ func (s *Service) evaluate(ctx context.Context, actor Actor, name, version strin
 	return updated, nil
 }
 
-// reevaluateQuarantined re-decides every quarantined artifact, after the
-// policy or the keys changed.
-func (s *Service) reevaluateQuarantined(ctx context.Context, actor Actor) error {
+// ReevaluateQuarantined re-decides every quarantined artifact, after the
+// policy or the keys changed (trust.Reevaluator).
+func (s *Service) ReevaluateQuarantined(ctx context.Context, actor Actor) error {
 	cursor := ""
 	for {
 		page, next, err := s.meta.ListArtifacts(ctx, ArtifactFilter{State: StateQuarantined, Limit: MaxPageSize, Cursor: cursor})

@@ -10,33 +10,9 @@ import (
 // Event actions recorded by Metadata implementations.
 const (
 	ActionArtifactPushed   = "artifact.pushed"
-	ActionTrustKeyAdded    = "trust.key.added"
-	ActionTrustKeyRevoked  = "trust.key.revoked"
-	ActionTrustPolicySet   = "trust.policy.set"
 	ActionEvidenceAdded    = "evidence.added"
 	ActionAdmissionDecided = "admission.decided"
 )
-
-// TrustKey is a public key that may sign evidence, registered by an admin.
-type TrustKey struct {
-	ID           string     `json:"id"`
-	PublicKeyPEM string     `json:"publicKey"`
-	Algorithm    string     `json:"algorithm"`
-	Comment      string     `json:"comment"`
-	CreatedBy    string     `json:"createdBy"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
-	RevokedBy    string     `json:"revokedBy,omitempty"`
-}
-
-// PolicyVersion is one version of the trust policy document. Every PUT
-// makes a new version; the highest is current.
-type PolicyVersion struct {
-	Version   int64           `json:"version"`
-	Document  json.RawMessage `json:"document"`
-	CreatedBy string          `json:"createdBy"`
-	CreatedAt time.Time       `json:"createdAt"`
-}
 
 // EvidenceKind says what a piece of evidence is.
 type EvidenceKind string

@@ -49,7 +49,7 @@ func (s *Service) Provenance(ctx context.Context, p Principal, name, version str
 		src.Contents[e.Digest] = b
 		keyIDs[e.KeyID] = true
 	}
-	keys, err := s.meta.TrustKeys(ctx)
+	keys, err := s.meta.Trust().TrustKeys(ctx)
 	if err != nil {
 		return src, err
 	}

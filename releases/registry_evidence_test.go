@@ -120,10 +120,10 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
+	if _, err := svc.Trust.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
+	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	return &evidenceEnv{t: t, ctx: ctx, svc: svc, meta: meta, pub: pub, admin: admin, logs: logs}

@@ -79,10 +79,10 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 	e.prod = e.principal("deploy-prod", []string{"production"}, releases.RoleDeployer)
 	e.anyEnvs = e.principal("deploy-all", []string{"staging", "qa", "production"}, releases.RoleDeployer)
 
-	if _, err := svc.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
+	if _, err := svc.Trust.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
+	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	content := ociFixture(t, "cosign/payments-api-1.4.2.tar.gz")

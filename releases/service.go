@@ -17,6 +17,7 @@ import (
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/internal/keyed"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -34,6 +35,8 @@ type Service struct {
 	// and gc over them.
 	Blobs       *blobs.Service
 	Maintenance *blobs.Maintenance
+	// Trust manages the trusted keys and the trust policy.
+	Trust *trust.Service
 
 	meta   Metadata
 	blobs  *store.Store
@@ -116,6 +119,9 @@ func NewService(meta Metadata, blobStore *store.Store, log *slog.Logger, opts ..
 		uploads = uploadSessions{s}
 	}
 	if s.Maintenance, err = blobs.NewMaintenance(s.Blobs, s, uploads); err != nil {
+		panic(err) // transitional
+	}
+	if s.Trust, err = trust.New(meta.Trust(), s, s.log, s.now); err != nil {
 		panic(err) // transitional
 	}
 	return s

@@ -6,11 +6,13 @@ import (
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/trust"
 )
 
 // Transitional names while the domain is split into its concept packages;
 // this file goes when the last caller has moved.
 var (
+	ErrPolicyInvalid    = trust.ErrPolicyInvalid
 	ErrBlobCorrupt      = blobs.ErrBlobCorrupt
 	ErrBlobCollecting   = blobs.ErrBlobCollecting
 	ErrNotFound         = errdef.ErrNotFound
@@ -30,6 +32,9 @@ var (
 )
 
 type (
+	TrustKey                = trust.TrustKey
+	PolicyVersion           = trust.PolicyVersion
+	AddTrustKeyRequest      = trust.AddTrustKeyRequest
 	BlobReader              = blobs.BlobReader
 	BlobIntegrity           = blobs.BlobIntegrity
 	BlobRef                 = blobs.BlobRef
@@ -55,34 +60,37 @@ type (
 )
 
 const (
-	DefaultGCGrace      = blobs.DefaultGCGrace
-	ActionBlobCorrupt   = blobs.ActionBlobCorrupt
-	ActionBlobRepaired  = blobs.ActionBlobRepaired
-	ActionBlobCollected = blobs.ActionBlobCollected
-	FindingCorrupt      = blobs.FindingCorrupt
-	FindingMissing      = blobs.FindingMissing
-	FindingSize         = blobs.FindingSize
-	FindingUnexpected   = blobs.FindingUnexpected
-	FindingCatalogue    = blobs.FindingCatalogue
-	FindingUnreadable   = blobs.FindingUnreadable
-	FindingOrphan       = blobs.FindingOrphan
-	FindingRepaired     = blobs.FindingRepaired
-	FindingUpload       = blobs.FindingUpload
-	AccessServed        = audit.AccessServed
-	AccessAborted       = audit.AccessAborted
-	AccessFailed        = audit.AccessFailed
-	AccessUnauthorized  = audit.AccessUnauthorized
-	AccessDenied        = audit.AccessDenied
-	AccessConflict      = audit.AccessConflict
-	RoleAdmin           = access.RoleAdmin
-	RolePublisher       = access.RolePublisher
-	RoleReleaseManager  = access.RoleReleaseManager
-	RoleApprover        = access.RoleApprover
-	RoleDeployer        = access.RoleDeployer
-	RoleAuditor         = access.RoleAuditor
-	ActionTokenIssued   = access.ActionTokenIssued
-	ActionTokenRevoked  = access.ActionTokenRevoked
-	MaxTokenLifetime    = access.MaxTokenLifetime
+	ActionTrustKeyAdded   = trust.ActionTrustKeyAdded
+	ActionTrustKeyRevoked = trust.ActionTrustKeyRevoked
+	ActionTrustPolicySet  = trust.ActionTrustPolicySet
+	DefaultGCGrace        = blobs.DefaultGCGrace
+	ActionBlobCorrupt     = blobs.ActionBlobCorrupt
+	ActionBlobRepaired    = blobs.ActionBlobRepaired
+	ActionBlobCollected   = blobs.ActionBlobCollected
+	FindingCorrupt        = blobs.FindingCorrupt
+	FindingMissing        = blobs.FindingMissing
+	FindingSize           = blobs.FindingSize
+	FindingUnexpected     = blobs.FindingUnexpected
+	FindingCatalogue      = blobs.FindingCatalogue
+	FindingUnreadable     = blobs.FindingUnreadable
+	FindingOrphan         = blobs.FindingOrphan
+	FindingRepaired       = blobs.FindingRepaired
+	FindingUpload         = blobs.FindingUpload
+	AccessServed          = audit.AccessServed
+	AccessAborted         = audit.AccessAborted
+	AccessFailed          = audit.AccessFailed
+	AccessUnauthorized    = audit.AccessUnauthorized
+	AccessDenied          = audit.AccessDenied
+	AccessConflict        = audit.AccessConflict
+	RoleAdmin             = access.RoleAdmin
+	RolePublisher         = access.RolePublisher
+	RoleReleaseManager    = access.RoleReleaseManager
+	RoleApprover          = access.RoleApprover
+	RoleDeployer          = access.RoleDeployer
+	RoleAuditor           = access.RoleAuditor
+	ActionTokenIssued     = access.ActionTokenIssued
+	ActionTokenRevoked    = access.ActionTokenRevoked
+	MaxTokenLifetime      = access.MaxTokenLifetime
 )
 
 var (

@@ -9,6 +9,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -85,18 +86,8 @@ type Metadata interface {
 	// Tokens is the persistence of tokens.
 	Tokens() access.Store
 
-	// AddTrustKey registers a key; ErrConflict if the ID is taken (revoked
-	// IDs stay taken, so an ID always names one key).
-	AddTrustKey(ctx context.Context, actor Actor, k TrustKey) error
-	// TrustKeys lists every key, revoked ones included, ordered by ID.
-	TrustKeys(ctx context.Context) ([]TrustKey, error)
-	// RevokeTrustKey marks a key revoked; ErrNotFound if unknown; revoking a
-	// revoked key is a no-op that records nothing.
-	RevokeTrustKey(ctx context.Context, actor Actor, id string) error
-	// SetTrustPolicy stores a new policy version (the document as given).
-	SetTrustPolicy(ctx context.Context, actor Actor, doc json.RawMessage) (PolicyVersion, error)
-	// TrustPolicy returns the current policy; ErrNotFound if none was set.
-	TrustPolicy(ctx context.Context) (PolicyVersion, error)
+	// Trusted keys and policy versions.
+	Trust() trust.Store
 
 	// AddEvidence records verified evidence for an artifact version, and
 	// in the same transaction, for each of e.Claims presented nowhere yet,

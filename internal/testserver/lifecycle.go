@@ -73,9 +73,9 @@ func FullLifecycle(t testing.TB, svc *releases.Service) Lifecycle {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	_, err = svc.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(fx("cosign.pub")), Comment: "CI signing key"})
+	_, err = svc.Trust.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(fx("cosign.pub")), Comment: "CI signing key"})
 	must("add key", err)
-	_, err = svc.SetTrustPolicy(ctx, admin, []byte(`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},
+	_, err = svc.Trust.SetTrustPolicy(ctx, admin, []byte(`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},
 		"attestations":[{"predicateType":"https://in-toto.io/attestation/test-result/v0.1","keys":["ci"]}]}]}`))
 	must("set policy", err)
 	content := fx("payments-api-1.4.2.tar.gz")

@@ -5,6 +5,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/trust"
 )
 
 // The suites exercise an adapter through the store it gives each concept
@@ -18,6 +19,7 @@ type (
 	auditStore = audit.Store
 	accessLog  = audit.AccessStore
 	blobStore  = blobs.Store
+	trustStore = trust.Store
 )
 
 type store struct {
@@ -26,8 +28,9 @@ type store struct {
 	auditStore
 	accessLog
 	blobStore
+	trustStore
 }
 
 func newStore(m releases.Metadata) store {
-	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs()}
+	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs(), trustStore: m.Trust()}
 }

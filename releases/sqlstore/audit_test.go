@@ -159,7 +159,7 @@ func TestAuditBackfill(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := db.SetTrustPolicy(ctx, actor, []byte("{\n  \"rules\": []\n}")); err != nil {
+		if _, err := db.Trust().SetTrustPolicy(ctx, actor, []byte("{\n  \"rules\": []\n}")); err != nil {
 			t.Fatal(err)
 		}
 		live, liveRoot := auditLog(t, db)

@@ -217,7 +217,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	liveKey := releases.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
-	if err := db.AddTrustKey(ctx, actor, liveKey); err != nil {
+	if err := db.Trust().AddTrustKey(ctx, actor, liveKey); err != nil {
 		t.Fatal(err)
 	}
 	quarantined, _, err := db.CreateArtifact(ctx, actor, testArtifact("quarantined"))
@@ -264,26 +264,26 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"AddTrustKey", func() error {
-			return db.AddTrustKey(ctx, actor, releases.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
+			return db.Trust().AddTrustKey(ctx, actor, releases.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
 		}, func() error {
-			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 {
+			if keys, err := db.Trust().TrustKeys(ctx); err != nil || len(keys) != 1 {
 				return fmt.Errorf("trust key stored without its event (%+v, %v)", keys, err)
 			}
 			return nil
 		}},
 		{"RevokeTrustKey", func() error {
-			return db.RevokeTrustKey(ctx, actor, liveKey.ID)
+			return db.Trust().RevokeTrustKey(ctx, actor, liveKey.ID)
 		}, func() error {
-			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil || keys[0].RevokedBy != "" {
+			if keys, err := db.Trust().TrustKeys(ctx); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil || keys[0].RevokedBy != "" {
 				return fmt.Errorf("trust key revoked without its event (%+v, %v)", keys, err)
 			}
 			return nil
 		}},
 		{"SetTrustPolicy", func() error {
-			_, err := db.SetTrustPolicy(ctx, actor, []byte(`{}`))
+			_, err := db.Trust().SetTrustPolicy(ctx, actor, []byte(`{}`))
 			return err
 		}, func() error {
-			if p, err := db.TrustPolicy(ctx); !errors.Is(err, releases.ErrNotFound) {
+			if p, err := db.Trust().TrustPolicy(ctx); !errors.Is(err, releases.ErrNotFound) {
 				return fmt.Errorf("policy stored without its event (%+v, %v)", p, err)
 			}
 			return nil
@@ -438,7 +438,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			p, err := handles[i%2].SetTrustPolicy(t.Context(), releases.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
+			p, err := handles[i%2].Trust().SetTrustPolicy(t.Context(), releases.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
 			if err != nil {
 				t.Errorf("writer %d: %v", i, err)
 			}
