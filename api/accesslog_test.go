@@ -198,7 +198,7 @@ func TestAccessLogRecords(t *testing.T) {
 	logsBefore := len(w.logs.accessLines())
 	before := w.all(t, url.Values{}, 1000)
 
-	ev, err := w.svc.ListEvidence(t.Context(), "payments/api", "1.4.2")
+	ev, err := w.svc.Catalog.ListEvidence(t.Context(), "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}

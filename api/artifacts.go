@@ -168,7 +168,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 		}
 		d = digest.NewDigestFromEncoded(digest.SHA256, sum)
 	}
-	a, created, err := s.svc.Push(c.Request.Context(), principal(c), releases.PushRequest{
+	a, created, err := s.svc.Catalog.Push(c.Request.Context(), principal(c), releases.PushRequest{
 		Name:      ref.Name,
 		Version:   ref.Version,
 		MediaType: c.GetHeader("Content-Type"),
@@ -193,7 +193,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 }
 
 func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
-	a, err := s.svc.Artifact(c.Request.Context(), ref.Name, ref.Version)
+	a, err := s.svc.Catalog.Artifact(c.Request.Context(), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -202,7 +202,7 @@ func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
 }
 
 func (s *Server) getContent(c *gin.Context, ref artifactRef) {
-	content, err := s.svc.OpenContent(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	content, err := s.svc.Catalog.OpenContent(c.Request.Context(), principal(c), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -227,7 +227,7 @@ func (s *Server) listArtifacts(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.Artifacts(c.Request.Context(), f)
+	list, next, err := s.svc.Catalog.Artifacts(c.Request.Context(), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

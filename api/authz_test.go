@@ -95,7 +95,7 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		string(releases.RoleDeployer):       lc.Tokens["deploy-prod"],
 		string(releases.RoleAuditor):        lc.Tokens["audit"],
 	}}
-	ev, err := svc.ListEvidence(ctx, lc.Artifact, lc.Version)
+	ev, err := svc.Catalog.ListEvidence(ctx, lc.Artifact, lc.Version)
 	if err != nil || len(ev) == 0 {
 		t.Fatalf("evidence: %v %v", ev, err)
 	}

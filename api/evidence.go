@@ -47,7 +47,7 @@ func (s *Server) addEvidence(c *gin.Context, ref artifactRef, kind releases.Evid
 		s.writeError(c, fmt.Errorf("%w: evidence: %w", errBodyTooLarge, err), nil)
 		return
 	}
-	e, a, err := s.svc.AddEvidence(c.Request.Context(), principal(c), releases.EvidenceRequest{
+	e, a, err := s.svc.Catalog.AddEvidence(c.Request.Context(), principal(c), releases.EvidenceRequest{
 		Name: ref.Name, Version: ref.Version, Kind: kind, Body: body,
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 			s.writeError(c, fmt.Errorf("%w: %q: %v", errDigestHeader, ref.Item, err), nil)
 			return
 		}
-		e, r, err := s.svc.OpenEvidence(c.Request.Context(), principal(c), ref.Name, ref.Version, d)
+		e, r, err := s.svc.Catalog.OpenEvidence(c.Request.Context(), principal(c), ref.Name, ref.Version, d)
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
@@ -79,7 +79,7 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: "HEAD is allowed on one piece of evidence, not on the list"}}})
 		return
 	}
-	list, err := s.svc.ListEvidence(c.Request.Context(), ref.Name, ref.Version)
+	list, err := s.svc.Catalog.ListEvidence(c.Request.Context(), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -235,7 +235,7 @@ func (s *Server) cancelRelease(c *gin.Context) {
 }
 
 func (s *Server) retireArtifact(c *gin.Context, ref artifactRef) {
-	a, err := s.svc.RetireArtifact(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	a, err := s.svc.Catalog.RetireArtifact(c.Request.Context(), principal(c), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -15,7 +15,7 @@ import (
 func (e *evidenceEnv) pushTarball(p releases.Principal, name, version string) {
 	e.t.Helper()
 	content := ociFixture(e.t, "cosign/payments-api-1.4.2.tar.gz")
-	if _, _, err := e.svc.Push(e.ctx, p, releases.PushRequest{Name: name, Version: version, Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
+	if _, _, err := e.svc.Catalog.Push(e.ctx, p, releases.PushRequest{Name: name, Version: version, Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
 		e.t.Fatalf("push %s:%s: %v", name, version, err)
 	}
 }
@@ -23,7 +23,7 @@ func (e *evidenceEnv) pushTarball(p releases.Principal, name, version string) {
 // present adds evidence to name:version as p.
 func (e *evidenceEnv) present(p releases.Principal, name, version string, kind releases.EvidenceKind, body []byte) error {
 	e.t.Helper()
-	_, _, err := e.svc.AddEvidence(e.ctx, p, releases.EvidenceRequest{Name: name, Version: version, Kind: kind, Body: body})
+	_, _, err := e.svc.Catalog.AddEvidence(e.ctx, p, releases.EvidenceRequest{Name: name, Version: version, Kind: kind, Body: body})
 	return err
 }
 

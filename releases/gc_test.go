@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -86,11 +87,20 @@ func (b gatedBlobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, a
 	return err
 }
 
-func (g *gatedMetadata) CreateArtifact(ctx context.Context, actor releases.Actor, a releases.Artifact) (releases.Artifact, bool, error) {
+func (g *gatedMetadata) Catalog() catalog.Store { return gatedCatalog{Store: g.DB.Catalog(), g: g} }
+
+// gatedCatalog is the gated catalogue's own store.
+type gatedCatalog struct {
+	catalog.Store
+	g *gatedMetadata
+}
+
+func (c gatedCatalog) CreateArtifact(ctx context.Context, actor releases.Actor, a releases.Artifact) (releases.Artifact, bool, error) {
+	g := c.g
 	if a.Digest == g.d && g.beforeReferencing != nil {
 		g.beforeReferencing.hold()
 	}
-	return g.DB.CreateArtifact(ctx, actor, a)
+	return c.Store.CreateArtifact(ctx, actor, a)
 }
 
 // gcRaceEnv is a service over a gated fs backend and a gated catalogue,
@@ -166,7 +176,7 @@ func (e *gcRaceEnv) gc() (releases.GCSummary, error) {
 
 // push pushes the blob's bytes as app:version, with the digest declared.
 func (e *gcRaceEnv) push(version string) error {
-	_, _, err := e.svc.Push(context.Background(), e.pub, releases.PushRequest{
+	_, _, err := e.svc.Catalog.Push(context.Background(), e.pub, releases.PushRequest{
 		Name: "app", Version: version, Digest: e.d, Size: int64(len(e.body)), Body: bytes.NewReader(e.body),
 	})
 	return err
@@ -177,7 +187,7 @@ func (e *gcRaceEnv) push(version string) error {
 func (e *gcRaceEnv) wantConsistent() {
 	e.t.Helper()
 	ctx := context.Background()
-	list, _, err := e.svc.Artifacts(ctx, releases.ArtifactFilter{})
+	list, _, err := e.svc.Catalog.Artifacts(ctx, releases.ArtifactFilter{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -292,7 +302,7 @@ func TestGCConcurrentReference(t *testing.T) {
 		if !errors.Is(err, releases.ErrConflict) {
 			t.Fatalf("push racing the deletion: %v, want a conflict (push again)", err)
 		}
-		if _, err := e.svc.Artifact(context.Background(), "app", "1"); !errors.Is(err, releases.ErrNotFound) {
+		if _, err := e.svc.Catalog.Artifact(context.Background(), "app", "1"); !errors.Is(err, releases.ErrNotFound) {
 			t.Fatalf("the failed push left app:1 (%v)", err)
 		}
 		e.wantConsistent()

@@ -31,12 +31,12 @@ func (s *Service) Provenance(ctx context.Context, p Principal, name, version str
 	if err := audit.RequireAuditor(p); err != nil {
 		return ProvenanceSources{}, err
 	}
-	a, err := s.Artifact(ctx, name, version)
+	a, err := s.Catalog.Artifact(ctx, name, version)
 	if err != nil {
 		return ProvenanceSources{}, err
 	}
 	src := ProvenanceSources{Artifact: a, Contents: map[digest.Digest][]byte{}, Manifests: map[digest.Digest][]byte{}, Hashes: s.meta.Audit().AuditHashes(ctx)}
-	if src.Evidence, err = s.meta.ListEvidence(ctx, name, version); err != nil {
+	if src.Evidence, err = s.meta.Catalog().ListEvidence(ctx, name, version); err != nil {
 		return src, err
 	}
 	subjects := []string{name + ":" + version}

@@ -36,7 +36,7 @@ func storedKeys(t *testing.T, svc *releases.Service) []string {
 func TestRefusedPushWritesNothing(t *testing.T) {
 	e := newEvidenceEnv(t)
 	push := func(version string, body []byte, d digest.Digest, size int64) (releases.Artifact, bool, error) {
-		return e.svc.Push(e.ctx, e.pub, releases.PushRequest{Name: "apps/refused", Version: version, Digest: d, Size: size, Body: bytes.NewReader(body)})
+		return e.svc.Catalog.Push(e.ctx, e.pub, releases.PushRequest{Name: "apps/refused", Version: version, Digest: d, Size: size, Body: bytes.NewReader(body)})
 	}
 	first, other := []byte("the bytes of 1.0"), []byte("other bytes for 1.0")
 	if _, created, err := push("1.0", first, "", int64(len(first))); err != nil || !created {

@@ -95,14 +95,14 @@ func (s *Service) authorizeRegistryRead(ctx context.Context, reg RegistryStore, 
 	}
 	var denial error
 	for _, t := range tags {
-		a, err := s.meta.GetArtifact(ctx, repo, t.Name)
+		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		err = s.authorizeRead(ctx, p, a)
+		err = s.Catalog.AuthorizeRead(ctx, p, a)
 		if err == nil {
 			return nil
 		}
@@ -128,7 +128,7 @@ func (s *Service) refuseIfAdmitted(ctx context.Context, reg RegistryStore, repo 
 		return fmt.Errorf("%w: %s is reachable from more than %d tags", ErrConflict, ociRef(repo, d), reachLimit)
 	}
 	for _, t := range tags {
-		a, err := s.meta.GetArtifact(ctx, repo, t.Name)
+		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

@@ -238,7 +238,7 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manife
 	if len(evidence) == 0 {
 		return recorded
 	}
-	known, err := s.meta.ListEvidence(ctx, m.Repository, tag)
+	known, err := s.meta.Catalog().ListEvidence(ctx, m.Repository, tag)
 	if err != nil {
 		s.log.Warn("referrer evidence: listing the artifact's evidence failed", "name", m.Repository, "version", tag, "err", err)
 		return recorded
@@ -253,7 +253,7 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manife
 			recorded[ev.layer] = true
 			continue
 		}
-		e, _, err := s.AddEvidence(ctx, p, EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
+		e, _, err := s.Catalog.AddEvidence(ctx, p, EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
 		if err != nil {
 			s.log.Warn("referrer evidence does not count", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", ev.layer,
 				"reason", evidenceRefusal(err), "err", err)

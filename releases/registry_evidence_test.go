@@ -258,7 +258,7 @@ func (e *evidenceEnv) attestationLayer(repo string, sv signature.Signer, subject
 
 func (e *evidenceEnv) evidence(repo, tag string) []releases.Evidence {
 	e.t.Helper()
-	list, err := e.svc.ListEvidence(e.ctx, repo, tag)
+	list, err := e.svc.Catalog.ListEvidence(e.ctx, repo, tag)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func (e *evidenceEnv) evidence(repo, tag string) []releases.Evidence {
 
 func (e *evidenceEnv) state(repo, tag string) releases.ArtifactState {
 	e.t.Helper()
-	a, err := e.svc.Artifact(e.ctx, repo, tag)
+	a, err := e.svc.Catalog.Artifact(e.ctx, repo, tag)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestReferrerEvidenceStored(t *testing.T) {
 	if list[0].MediaType != signing.MediaTypeCosignOCISignature || list[0].ArtifactDigest != imageDigest {
 		t.Errorf("evidence %+v; want media type %s about %s", list[0], signing.MediaTypeCosignOCISignature, imageDigest)
 	}
-	_, rc, err := e.svc.OpenEvidence(e.ctx, e.pub, imageRepo, "1.0.0", list[0].Digest)
+	_, rc, err := e.svc.Catalog.OpenEvidence(e.ctx, e.pub, imageRepo, "1.0.0", list[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,7 +223,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		s.importCosignTagEvidence(ctx, reg, p, m, tag, req.Body)
 		if res.TagChanged {
 			s.log.Info("manifest tagged", "repository", m.Repository, "tag", tag, "digest", m.Digest, "by", p.Name)
-			if _, err := s.evaluate(ctx, p.Actor(), m.Repository, tag); err != nil {
+			if _, err := s.Catalog.Evaluate(ctx, p.Actor(), m.Repository, tag); err != nil {
 				s.log.Warn("admission evaluation after tag push failed", "name", m.Repository, "version", tag, "err", err)
 			}
 		}
@@ -258,7 +258,7 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 	locked := slices.Clone(tags)
 	slices.Sort(locked)
 	for _, tag := range slices.Compact(locked) {
-		defer s.admitting.Lock(m.Repository + ":" + tag)()
+		defer s.Catalog.LockVersion(m.Repository, tag)()
 	}
 	for _, tag := range tags {
 		if _, err := s.checkTagMove(ctx, reg, p, m, tag); err != nil {
@@ -307,7 +307,7 @@ func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Princip
 	cur, err := reg.Tag(ctx, m.Repository, tag)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		a, err := s.meta.GetArtifact(ctx, m.Repository, tag)
+		a, err := s.meta.Catalog().GetArtifact(ctx, m.Repository, tag)
 		if err == nil && a.Digest != m.Digest {
 			return "", fmt.Errorf("%w: %s:%s holds %s, not %s", ErrVersionExists, m.Repository, tag, a.Digest, m.Digest)
 		}
@@ -319,7 +319,7 @@ func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Princip
 		return "", err
 	}
 	if cur.Digest != m.Digest {
-		a, err := s.meta.GetArtifact(ctx, m.Repository, tag)
+		a, err := s.meta.Catalog().GetArtifact(ctx, m.Repository, tag)
 		if err != nil {
 			return "", err
 		}
@@ -485,8 +485,8 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 	// Hold the admission locks of the tags going away (in order, so two
 	// deletes cannot deadlock), as a tag move does.
 	for _, t := range tags {
-		defer s.admitting.Lock(repo + ":" + t.Name)()
-		a, err := s.meta.GetArtifact(ctx, repo, t.Name)
+		defer s.Catalog.LockVersion(repo, t.Name)()
+		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
 		if err != nil {
 			return err
 		}
@@ -506,7 +506,7 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 }
 
 func (s *Service) deleteTag(ctx context.Context, reg RegistryStore, p Principal, repo, tag string) error {
-	unlock := s.admitting.Lock(repo + ":" + tag)
+	unlock := s.Catalog.LockVersion(repo, tag)
 	defer unlock()
 	t, err := reg.Tag(ctx, repo, tag)
 	if errors.Is(err, ErrNotFound) {
@@ -515,7 +515,7 @@ func (s *Service) deleteTag(ctx context.Context, reg RegistryStore, p Principal,
 	if err != nil {
 		return err
 	}
-	a, err := s.meta.GetArtifact(ctx, repo, tag)
+	a, err := s.meta.Catalog().GetArtifact(ctx, repo, tag)
 	if err != nil {
 		return err
 	}

@@ -394,7 +394,7 @@ func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRe
 			return nil, fmt.Errorf("%w: artifact %s listed twice", ErrInvalidInput, key)
 		}
 		seen[key] = true
-		a, err := s.Artifact(ctx, ref.Name, ref.Version)
+		a, err := s.Catalog.Artifact(ctx, ref.Name, ref.Version)
 		if err != nil {
 			return nil, fmt.Errorf("artifact %s: %w", key, err)
 		}
@@ -1070,18 +1070,6 @@ func (s *Service) CancelRelease(ctx context.Context, p Principal, name, reason s
 	})
 }
 
-// RetireArtifact retires an artifact version: nothing is deleted, but no
-// new release may include it and open build gates refuse it.
-func (s *Service) RetireArtifact(ctx context.Context, p Principal, name, version string) (Artifact, error) {
-	if !p.Has(RoleAdmin, RoleReleaseManager) {
-		return Artifact{}, fmt.Errorf("%w: retiring needs the admin or release-manager role", ErrDenied)
-	}
-	if _, err := s.Artifact(ctx, name, version); err != nil {
-		return Artifact{}, err
-	}
-	return s.meta.RetireArtifact(ctx, p.Actor(), name, version)
-}
-
 // GateView is one gate as shown to users.
 type GateView struct {
 	Gate           string
@@ -1119,4 +1107,11 @@ func (s *Service) GateViews(ctx context.Context, r Release) ([]GateView, error) 
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+func nonNilDigests(s []digest.Digest) []digest.Digest {
+	if s == nil {
+		return []digest.Digest{}
+	}
+	return s
 }

@@ -13,7 +13,6 @@ var (
 	ErrSeparationOfDuties   = errors.New("separation of duties")
 	ErrBuildBlocked         = errors.New("build gate blocked")
 	ErrDeploymentOutOfOrder = errors.New("deployment out of order")
-	ErrArtifactRetired      = errors.New("artifact retired")
 	// ErrQuorumTooLow: a release asked for fewer approvals than the
 	// admin's default for the gate, which is a floor.
 	ErrQuorumTooLow = errors.New("quorum below the default")

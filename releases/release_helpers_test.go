@@ -86,15 +86,15 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 		t.Fatal(err)
 	}
 	content := ociFixture(t, "cosign/payments-api-1.4.2.tar.gz")
-	if _, _, err := svc.Push(ctx, e.pipeline, releases.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
+	if _, _, err := svc.Catalog.Push(ctx, e.pipeline, releases.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
 		Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
 		t.Fatal(err)
 	}
 	sig := `{"keyId":"ci","signature":"` + strings.TrimSpace(string(ociFixture(t, "cosign/payments-api-1.4.2.tar.gz.sig"))) + `"}`
-	if _, _, err := svc.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceSignature, Body: []byte(sig)}); err != nil {
+	if _, _, err := svc.Catalog.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceSignature, Body: []byte(sig)}); err != nil {
 		t.Fatal(err)
 	}
-	_, a, err := svc.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceAttestation,
+	_, a, err := svc.Catalog.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceAttestation,
 		Body: ociFixture(t, "cosign/test-result-passed.dsse.json")})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,6 @@ const (
 	ActionReleaseReview       = "release.review"
 	ActionReleaseClosed       = "release.closed"
 	ActionReleaseCancelled    = "release.cancelled"
-	ActionArtifactRetired     = "artifact.retired"
 	ActionSettingSet          = "settings.set"
 )
 

@@ -79,12 +79,12 @@ func FullLifecycle(t testing.TB, svc *releases.Service) Lifecycle {
 		"attestations":[{"predicateType":"https://in-toto.io/attestation/test-result/v0.1","keys":["ci"]}]}]}`))
 	must("set policy", err)
 	content := fx("payments-api-1.4.2.tar.gz")
-	_, _, err = svc.Push(ctx, pipeline, releases.PushRequest{Name: lc.Artifact, Version: lc.Version, MediaType: "application/gzip", Size: int64(len(content)), Body: bytes.NewReader(content)})
+	_, _, err = svc.Catalog.Push(ctx, pipeline, releases.PushRequest{Name: lc.Artifact, Version: lc.Version, MediaType: "application/gzip", Size: int64(len(content)), Body: bytes.NewReader(content)})
 	must("push", err)
 	sig := `{"keyId":"ci","signature":"` + strings.TrimSpace(string(fx("payments-api-1.4.2.tar.gz.sig"))) + `"}`
-	_, _, err = svc.AddEvidence(ctx, pipeline, releases.EvidenceRequest{Name: lc.Artifact, Version: lc.Version, Kind: releases.EvidenceSignature, Body: []byte(sig)})
+	_, _, err = svc.Catalog.AddEvidence(ctx, pipeline, releases.EvidenceRequest{Name: lc.Artifact, Version: lc.Version, Kind: releases.EvidenceSignature, Body: []byte(sig)})
 	must("signature", err)
-	_, a, err := svc.AddEvidence(ctx, pipeline, releases.EvidenceRequest{Name: lc.Artifact, Version: lc.Version, Kind: releases.EvidenceAttestation, Body: fx("test-result-passed.dsse.json")})
+	_, a, err := svc.Catalog.AddEvidence(ctx, pipeline, releases.EvidenceRequest{Name: lc.Artifact, Version: lc.Version, Kind: releases.EvidenceAttestation, Body: fx("test-result-passed.dsse.json")})
 	must("attestation", err)
 	if a.State != releases.StateAdmitted {
 		t.Fatalf("artifact %s after evidence, want admitted", a.State)

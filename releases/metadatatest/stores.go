@@ -5,6 +5,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/trust"
 )
 
@@ -20,6 +21,7 @@ type (
 	accessLog  = audit.AccessStore
 	blobStore  = blobs.Store
 	trustStore = trust.Store
+	catalogue  = catalog.Store
 )
 
 type store struct {
@@ -29,8 +31,9 @@ type store struct {
 	accessLog
 	blobStore
 	trustStore
+	catalogue
 }
 
 func newStore(m releases.Metadata) store {
-	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs(), trustStore: m.Trust()}
+	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs(), trustStore: m.Trust(), catalogue: m.Catalog()}
 }

@@ -132,7 +132,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 
 		// The next change continues the log from where the backfill left it.
-		if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "w"}, testArtifact("next")); err != nil {
+		if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "w"}, testArtifact("next")); err != nil {
 			t.Fatal(err)
 		}
 		records, newRoot := auditLog(t, db)
@@ -155,7 +155,7 @@ func TestAuditBackfill(t *testing.T) {
 		db, path := openTemp(t)
 		actor := releases.Actor{TokenID: "tok_a", Name: "a"}
 		for _, name := range []string{"a", "b", "c", "d", "e"} {
-			if _, _, err := db.CreateArtifact(ctx, actor, testArtifact(name)); err != nil {
+			if _, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact(name)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -234,7 +234,7 @@ func eventSeqs(t *testing.T, db *DB) []int64 {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{

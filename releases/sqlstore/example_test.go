@@ -36,8 +36,8 @@ func ExampleOpenSQLite() {
 		MediaType: "application/gzip",
 		CreatedBy: ci.Name,
 	}
-	_, created, _ := db.CreateArtifact(ctx, ci, a)
-	stored, again, _ := db.CreateArtifact(ctx, ci, a) // same bytes: a no-op
+	_, created, _ := db.Catalog().CreateArtifact(ctx, ci, a)
+	stored, again, _ := db.Catalog().CreateArtifact(ctx, ci, a) // same bytes: a no-op
 	events, _ := db.Audit().Events(ctx, 0, 0)
 
 	fmt.Println(created, again, stored.State)

@@ -220,7 +220,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	if err := db.Trust().AddTrustKey(ctx, actor, liveKey); err != nil {
 		t.Fatal(err)
 	}
-	quarantined, _, err := db.CreateArtifact(ctx, actor, testArtifact("quarantined"))
+	quarantined, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact("quarantined"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +238,10 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		unchanged func() error
 	}{
 		{"CreateArtifact", func() error {
-			_, _, err := db.CreateArtifact(ctx, actor, testArtifact("app"))
+			_, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact("app"))
 			return err
 		}, func() error {
-			if _, err := db.GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, releases.ErrNotFound) {
 				return fmt.Errorf("artifact stored without its event (%v)", err)
 			}
 			return nil
@@ -289,20 +289,20 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"AddEvidence", func() error {
-			_, err := db.AddEvidence(ctx, actor, sig)
+			_, err := db.Catalog().AddEvidence(ctx, actor, sig)
 			return err
 		}, func() error {
-			if list, err := db.ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
+			if list, err := db.Catalog().ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
 				return fmt.Errorf("evidence stored without its event (%+v, %v)", list, err)
 			}
 			return nil
 		}},
 		{"SetAdmission", func() error {
-			_, err := db.SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, releases.StateQuarantined,
+			_, err := db.Catalog().SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, releases.StateQuarantined,
 				releases.Admission{State: releases.StateAdmitted})
 			return err
 		}, func() error {
-			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			got, err := db.Catalog().GetArtifact(ctx, quarantined.Name, quarantined.Version)
 			if err != nil || got.State != releases.StateQuarantined || got.Admission != nil {
 				return fmt.Errorf("admission stored without its event (%+v, %v)", got, err)
 			}
@@ -334,10 +334,10 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"RetireArtifact", func() error {
-			_, err := db.RetireArtifact(ctx, actor, quarantined.Name, quarantined.Version)
+			_, err := db.Catalog().RetireArtifact(ctx, actor, quarantined.Name, quarantined.Version)
 			return err
 		}, func() error {
-			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			got, err := db.Catalog().GetArtifact(ctx, quarantined.Name, quarantined.Version)
 			if err != nil || got.RetiredAt != nil || got.RetiredBy != "" {
 				return fmt.Errorf("artifact retired without its event (%+v, %v)", got, err)
 			}
@@ -406,15 +406,15 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("OpenSQLite on a version 1 database: %v", err)
 	}
 	defer db.Close()
-	a, err := db.GetArtifact(ctx, "app", "1.0.0")
+	a, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0")
 	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
 		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision, not retired", a, err)
 	}
-	a, err = db.SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
+	a, err = db.Catalog().SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
 	if err != nil || a.Admission == nil {
 		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
 	}
-	a, err = db.RetireArtifact(ctx, releases.Actor{Name: "a"}, "app", "1.0.0")
+	a, err = db.Catalog().RetireArtifact(ctx, releases.Actor{Name: "a"}, "app", "1.0.0")
 	if err != nil || a.RetiredAt == nil || a.RetiredBy != "a" {
 		t.Errorf("RetireArtifact on the old row = %+v, %v; want it retired by a", a, err)
 	}
@@ -458,7 +458,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 func TestEventsAreAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
@@ -512,7 +512,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, _, errs[i] = handle(i).CreateArtifact(t.Context(), releases.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
+			_, _, errs[i] = handle(i).Catalog().CreateArtifact(t.Context(), releases.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
 		})
 	}
 	close(start)

@@ -1,4 +1,4 @@
-package releases
+package catalog
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -20,7 +22,7 @@ import (
 // CheckAdmissions is fsck's last phase (blobs.AdmissionChecker): admitted
 // is called once per admission checked, find once per disagreement.
 func (s *Service) CheckAdmissions(ctx context.Context, admitted func() error, find func(blobs.Finding) error) error {
-	return s.meta.Audit().AuditEntries(ctx, 0, 0, func(e AuditEntry) error {
+	return s.audit.AuditEntries(ctx, 0, 0, func(e audit.AuditEntry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -55,8 +57,8 @@ func (s *Service) checkAdmission(ctx context.Context, index int64, subject strin
 	if err != nil {
 		return err
 	}
-	a, err := s.meta.GetArtifact(ctx, name, version)
-	if errors.Is(err, ErrNotFound) {
+	a, err := s.store.GetArtifact(ctx, name, version)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return find(blobs.Finding{Kind: blobs.FindingCatalogue, Digest: admitted, Key: where, Detail: "the admitted artifact is no longer in the catalogue"})
 	}
 	if err != nil {
@@ -68,7 +70,7 @@ func (s *Service) checkAdmission(ctx context.Context, index int64, subject strin
 	if len(evidence) == 0 {
 		return nil
 	}
-	list, err := s.meta.ListEvidence(ctx, name, version)
+	list, err := s.store.ListEvidence(ctx, name, version)
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,7 @@ func (s *Service) checkAdmission(ctx context.Context, index int64, subject strin
 // digestAdmitted is the digest subject had when record index admitted it:
 // the one its last push before that record names ("" if none does).
 func (s *Service) digestAdmitted(ctx context.Context, subject string, index int64) (digest.Digest, error) {
-	entries, err := s.meta.Audit().AuditEntriesFor(ctx, []string{subject})
+	entries, err := s.audit.AuditEntriesFor(ctx, []string{subject})
 	if err != nil {
 		return "", err
 	}

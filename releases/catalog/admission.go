@@ -1,4 +1,4 @@
-package releases
+package catalog
 
 import (
 	"bytes"
@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/internal/strictjson"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -32,7 +36,7 @@ var ErrWrongEvidenceKind = errors.New("wrong kind of evidence")
 
 // ErrEvidenceReplayed refuses evidence whose claims were first presented
 // for another artifact by another principal (checkClaims).
-var ErrEvidenceReplayed = fmt.Errorf("%w: evidence already presented for another artifact", ErrConflict)
+var ErrEvidenceReplayed = fmt.Errorf("%w: evidence already presented for another artifact", errdef.ErrConflict)
 
 // EvidenceRequest is evidence posted for an artifact version.
 type EvidenceRequest struct {
@@ -55,28 +59,28 @@ type keyedSignature struct {
 // AddEvidence verifies evidence against the artifact's digest and the
 // trusted keys, stores it content-addressed, records it, and re-evaluates
 // admission. Invalid evidence stores nothing and records nothing.
-func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequest) (Evidence, Artifact, error) {
-	if !p.Has(RolePublisher, RoleAdmin) {
-		return Evidence{}, Artifact{}, fmt.Errorf("%w: adding evidence needs the publisher or admin role", ErrDenied)
+func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req EvidenceRequest) (Evidence, Artifact, error) {
+	if !p.Has(access.RolePublisher, access.RoleAdmin) {
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: adding evidence needs the publisher or admin role", errdef.ErrDenied)
 	}
 	a, err := s.Artifact(ctx, req.Name, req.Version)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	if len(req.Body) == 0 {
-		return Evidence{}, Artifact{}, fmt.Errorf("%w: empty evidence", ErrInvalidInput)
+		return Evidence{}, Artifact{}, fmt.Errorf("%w: empty evidence", errdef.ErrInvalidInput)
 	}
 	if len(req.Body) > MaxEvidenceSize {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: evidence is larger than %d bytes", store.ErrTooLarge, MaxEvidenceSize)
 	}
-	trusted, active, err := trust.Keys(ctx, s.meta.Trust())
+	trusted, active, err := trust.Keys(ctx, s.trust)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	body := req.Body
 	// Ed25519 keys sign the whole message; the content is read lazily and
 	// only if such a key has to check a signature.
-	content, err := s.Blobs.Open(ctx, p.Actor(), a.Digest, a.Size)
+	content, err := s.blobs.Open(ctx, p.Actor(), a.Digest, a.Size)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
@@ -117,7 +121,7 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 	if err := s.checkClaims(ctx, p, a, ve.Claims); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
-	blob, release, err := s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
+	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
 	if err != nil {
 		return Evidence{}, Artifact{}, fmt.Errorf("storing evidence: %w", err)
 	}
@@ -138,12 +142,12 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 		CreatedAt:       s.now(),
 		Claims:          ve.Claims,
 	}
-	if _, err := s.meta.AddEvidence(ctx, p.Actor(), e); err != nil {
+	if _, err := s.store.AddEvidence(ctx, p.Actor(), e); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	unlock()
 	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "key", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
-	updated, err := s.evaluate(ctx, p.Actor(), a.Name, a.Version)
+	updated, err := s.Evaluate(ctx, p.Actor(), a.Name, a.Version)
 	if err != nil {
 		// The evidence is stored; the decision is retried with the next
 		// evidence or trust change.
@@ -169,13 +173,13 @@ func (s *Service) AddEvidence(ctx context.Context, p Principal, req EvidenceRequ
 
 // checkClaims refuses claims first presented for another artifact than a
 // by another principal than p, unless p is an admin.
-func (s *Service) checkClaims(ctx context.Context, p Principal, a Artifact, claims []digest.Digest) error {
-	if p.Has(RoleAdmin) {
+func (s *Service) checkClaims(ctx context.Context, p access.Principal, a Artifact, claims []digest.Digest) error {
+	if p.Has(access.RoleAdmin) {
 		return nil
 	}
 	for _, c := range claims {
-		first, err := s.meta.ClaimPresentation(ctx, c)
-		if errors.Is(err, ErrNotFound) {
+		first, err := s.store.ClaimPresentation(ctx, c)
+		if errors.Is(err, errdef.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -216,22 +220,22 @@ func (s *Service) ListEvidence(ctx context.Context, name, version string) ([]Evi
 	if _, err := s.Artifact(ctx, name, version); err != nil {
 		return nil, err
 	}
-	return s.meta.ListEvidence(ctx, name, version)
+	return s.store.ListEvidence(ctx, name, version)
 }
 
 // OpenEvidence opens the stored bytes of one piece of evidence for p.
-func (s *Service) OpenEvidence(ctx context.Context, p Principal, name, version string, d digest.Digest) (Evidence, *BlobReader, error) {
+func (s *Service) OpenEvidence(ctx context.Context, p access.Principal, name, version string, d digest.Digest) (Evidence, *blobs.BlobReader, error) {
 	list, err := s.ListEvidence(ctx, name, version)
 	if err != nil {
 		return Evidence{}, nil, err
 	}
 	for _, e := range list {
 		if e.Digest == d {
-			r, err := s.Blobs.Open(ctx, p.Actor(), d, e.Size)
+			r, err := s.blobs.Open(ctx, p.Actor(), d, e.Size)
 			return e, r, err
 		}
 	}
-	return Evidence{}, nil, fmt.Errorf("%w: evidence %s of %s:%s", ErrNotFound, d, name, version)
+	return Evidence{}, nil, fmt.Errorf("%w: evidence %s of %s:%s", errdef.ErrNotFound, d, name, version)
 }
 
 func findKey(keys []*signing.PublicKey, id string) *signing.PublicKey {
@@ -255,7 +259,7 @@ func activeKeys(keys []*signing.PublicKey, active map[string]bool) []*signing.Pu
 
 // decide evaluates the policy for a without changing anything.
 func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int64, error) {
-	policy, version, err := trust.CurrentPolicy(ctx, s.meta.Trust())
+	policy, version, err := trust.CurrentPolicy(ctx, s.trust)
 	if err != nil {
 		return signing.Decision{}, 0, err
 	}
@@ -263,11 +267,11 @@ func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int
 		msg := "no trust policy is set; nothing is admissible"
 		return signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}, 0, nil
 	}
-	_, active, err := trust.Keys(ctx, s.meta.Trust())
+	_, active, err := trust.Keys(ctx, s.trust)
 	if err != nil {
 		return signing.Decision{}, 0, err
 	}
-	rows, err := s.meta.ListEvidence(ctx, a.Name, a.Version)
+	rows, err := s.store.ListEvidence(ctx, a.Name, a.Version)
 	if err != nil {
 		return signing.Decision{}, 0, err
 	}
@@ -292,14 +296,14 @@ type receiptPredicate struct {
 	Server        string          `json:"server"`
 }
 
-// evaluate re-decides admission for a quarantined artifact and stores a
+// Evaluate re-decides admission for a quarantined artifact and stores a
 // decision that changes its state. Admitted and rejected artifacts are
 // final: admission is never taken back (a later key revocation affects
 // only new admissions).
-func (s *Service) evaluate(ctx context.Context, actor Actor, name, version string) (Artifact, error) {
-	unlock := s.admitting.Lock(name + ":" + version)
+func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, version string) (Artifact, error) {
+	unlock := s.LockVersion(name, version)
 	defer unlock()
-	a, err := s.meta.GetArtifact(ctx, name, version)
+	a, err := s.store.GetArtifact(ctx, name, version)
 	if err != nil {
 		return Artifact{}, err
 	}
@@ -335,7 +339,7 @@ func (s *Service) evaluate(ctx context.Context, actor Actor, name, version strin
 		}
 		adm.Receipt = receipt
 	}
-	updated, err := s.meta.SetAdmission(ctx, actor, a.Name, a.Version, StateQuarantined, adm)
+	updated, err := s.store.SetAdmission(ctx, actor, a.Name, a.Version, StateQuarantined, adm)
 	if err != nil {
 		return Artifact{}, err
 	}
@@ -345,15 +349,15 @@ func (s *Service) evaluate(ctx context.Context, actor Actor, name, version strin
 
 // ReevaluateQuarantined re-decides every quarantined artifact, after the
 // policy or the keys changed (trust.Reevaluator).
-func (s *Service) ReevaluateQuarantined(ctx context.Context, actor Actor) error {
+func (s *Service) ReevaluateQuarantined(ctx context.Context, actor access.Actor) error {
 	cursor := ""
 	for {
-		page, next, err := s.meta.ListArtifacts(ctx, ArtifactFilter{State: StateQuarantined, Limit: MaxPageSize, Cursor: cursor})
+		page, next, err := s.store.ListArtifacts(ctx, ArtifactFilter{State: StateQuarantined, Limit: names.MaxPageSize, Cursor: cursor})
 		if err != nil {
 			return err
 		}
 		for _, a := range page {
-			if _, err := s.evaluate(ctx, actor, a.Name, a.Version); err != nil {
+			if _, err := s.Evaluate(ctx, actor, a.Name, a.Version); err != nil {
 				return fmt.Errorf("re-evaluating %s:%s: %w", a.Name, a.Version, err)
 			}
 		}
