@@ -202,7 +202,7 @@ func TestAccessLogRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := w.svc.Release(t.Context(), w.lc.Release)
+	rel, err := w.svc.Releases.Release(t.Context(), w.lc.Release)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	if err != nil || len(ev) == 0 {
 		t.Fatalf("evidence: %v %v", ev, err)
 	}
-	rel, err := svc.Release(ctx, lc.Release)
+	rel, err := svc.Releases.Release(ctx, lc.Release)
 	if err != nil || len(rel.Deployments) == 0 {
 		t.Fatalf("release: %v", err)
 	}

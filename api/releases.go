@@ -45,7 +45,7 @@ type releaseJSON struct {
 }
 
 func (s *Server) toReleaseJSON(c *gin.Context, r releases.Release) (releaseJSON, error) {
-	views, err := s.svc.GateViews(c.Request.Context(), r)
+	views, err := s.svc.Releases.GateViews(c.Request.Context(), r)
 	if err != nil {
 		return releaseJSON{}, err
 	}
@@ -91,7 +91,7 @@ func (s *Server) createRelease(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.CreateRelease(c.Request.Context(), principal(c), req)
+	r, err := s.svc.Releases.CreateRelease(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, releases.ErrConflict) {
 			abortWithError(c, http.StatusConflict, ErrorItem{Code: "RELEASE_EXISTS", Message: err.Error(), Detail: gin.H{"name": req.Name}})
@@ -114,7 +114,7 @@ func (s *Server) listReleases(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.Releases(c.Request.Context(), f)
+	list, next, err := s.svc.Releases.Releases(c.Request.Context(), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -132,7 +132,7 @@ func (s *Server) listReleases(c *gin.Context) {
 }
 
 func (s *Server) getRelease(c *gin.Context) {
-	r, err := s.svc.Release(c.Request.Context(), c.Param("name"))
+	r, err := s.svc.Releases.Release(c.Request.Context(), c.Param("name"))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -144,7 +144,7 @@ func (s *Server) getRelease(c *gin.Context) {
 // signature over its exact bytes (X-Dml-Signature, base64 ECDSA P-256
 // SHA-256, verifiable with GET /api/v1/keys/server).
 func (s *Server) getReleaseManifest(c *gin.Context) {
-	r, b, err := s.svc.OpenReleaseManifest(c.Request.Context(), principal(c), c.Param("name"))
+	r, b, err := s.svc.Releases.OpenReleaseManifest(c.Request.Context(), principal(c), c.Param("name"))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -159,7 +159,7 @@ func (s *Server) setReleasePlan(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.svc.Releases.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
@@ -168,7 +168,7 @@ func (s *Server) setReleaseArtifacts(c *gin.Context) {
 	if !s.bindJSON(c, &refs) {
 		return
 	}
-	r, err := s.svc.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
+	r, err := s.svc.Releases.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
 	s.answerRelease(c, r, err)
 }
 
@@ -177,7 +177,7 @@ func (s *Server) decideGate(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.svc.Releases.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
@@ -186,7 +186,7 @@ func (s *Server) recordDeployment(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, dep, err := s.svc.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, dep, err := s.svc.Releases.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.writeDeployment(c, http.StatusCreated, r, dep, err)
 }
 
@@ -210,7 +210,7 @@ func (s *Server) updateDeployment(c *gin.Context) {
 	if !s.bindJSON(c, &upd) {
 		return
 	}
-	r, dep, err := s.svc.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
+	r, dep, err := s.svc.Releases.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
 	s.writeDeployment(c, http.StatusOK, r, dep, err)
 }
 
@@ -219,7 +219,7 @@ func (s *Server) fileReview(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.svc.Releases.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
@@ -230,7 +230,7 @@ func (s *Server) cancelRelease(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
+	r, err := s.svc.Releases.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
 	s.answerRelease(c, r, err)
 }
 

@@ -19,7 +19,7 @@ type gateDefaultsJSON struct {
 }
 
 func (s *Server) getGateDefaults(c *gin.Context) {
-	gates, st, err := s.svc.GateDefaults(c.Request.Context())
+	gates, st, err := s.svc.Releases.GateDefaults(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -37,7 +37,7 @@ func (s *Server) setGateDefaults(c *gin.Context) {
 	if !s.bindJSON(c, &gates) {
 		return
 	}
-	st, err := s.svc.SetGateDefaults(c.Request.Context(), principal(c), gates)
+	st, err := s.svc.Releases.SetGateDefaults(c.Request.Context(), principal(c), gates)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -16,7 +17,7 @@ type ProvenanceSources struct {
 	Evidence  []Evidence
 	Contents  map[digest.Digest][]byte
 	TrustKeys []TrustKey
-	Releases  []Release
+	Releases  []lifecycle.Release
 	Manifests map[digest.Digest][]byte
 	Entries   []AuditEntry
 	// Checkpoint is signed after the entries were read, so it covers them.
@@ -59,13 +60,13 @@ func (s *Service) Provenance(ctx context.Context, p Principal, name, version str
 			subjects = append(subjects, k.ID)
 		}
 	}
-	if src.Releases, err = s.meta.ReleasesContaining(ctx, name, version); err != nil {
+	if src.Releases, err = s.meta.Releases().ReleasesContaining(ctx, name, version); err != nil {
 		return src, err
 	}
 	for _, r := range src.Releases {
 		subjects = append(subjects, "release:"+r.Name)
 		if r.ManifestDigest != "" {
-			_, b, err := s.ReleaseManifest(ctx, r.Name)
+			_, b, err := s.Releases.ReleaseManifest(ctx, r.Name)
 			if err != nil {
 				return src, err
 			}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -153,12 +154,12 @@ func (s *Service) mayChangeArtifact(ctx context.Context, p Principal, a Artifact
 	if !p.Has(RoleAdmin) && a.CreatedBy != p.Name {
 		return fmt.Errorf("%w: %s:%s was pushed by %s; only they or an admin may change it", ErrDenied, a.Name, a.Version, a.CreatedBy)
 	}
-	rels, err := s.meta.ReleasesContaining(ctx, a.Name, a.Version)
+	rels, err := s.meta.Releases().ReleasesContaining(ctx, a.Name, a.Version)
 	if err != nil {
 		return err
 	}
 	for _, r := range rels {
-		if r.State != ReleaseCancelled {
+		if r.State != lifecycle.ReleaseCancelled {
 			return fmt.Errorf("%w: %s:%s is part of release %s (%s)", ErrImmutable, a.Name, a.Version, r.Name, r.State)
 		}
 	}

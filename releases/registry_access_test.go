@@ -47,7 +47,7 @@ func realSignatureLayer(t *testing.T) ocispec.Descriptor {
 func (e *evidenceEnv) authorizeStaging(rm, cab releases.Principal) {
 	e.t.Helper()
 	const name = "r-staging"
-	_, err := e.svc.CreateRelease(e.ctx, rm, releases.CreateReleaseRequest{
+	_, err := e.svc.Releases.CreateRelease(e.ctx, rm, releases.CreateReleaseRequest{
 		Name: name,
 		PlanRequest: releases.PlanRequest{ChangeRef: "CHG-1", Title: "api 1.0.0", Environments: []string{"staging"},
 			Plan: releases.PlanDetails{Description: "ship", BackoutPlan: "roll back", Risk: "low"}},
@@ -57,15 +57,15 @@ func (e *evidenceEnv) authorizeStaging(rm, cab releases.Principal) {
 		e.t.Fatalf("create release: %v", err)
 	}
 	for _, gate := range []string{releases.GatePlan, releases.GateBuild, "deploy:staging"} {
-		r, err := e.svc.Release(e.ctx, name)
+		r, err := e.svc.Releases.Release(e.ctx, name)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		d, err := e.svc.ExpectedDigest(e.ctx, r, gate)
+		d, err := e.svc.Releases.ExpectedDigest(e.ctx, r, gate)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if _, err := e.svc.Decide(e.ctx, cab, name, releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"}); err != nil {
+		if _, err := e.svc.Releases.Decide(e.ctx, cab, name, releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"}); err != nil {
 			e.t.Fatalf("approve %s: %v", gate, err)
 		}
 	}

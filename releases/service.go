@@ -15,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/internal/keyed"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -36,6 +37,8 @@ type Service struct {
 	Trust *trust.Service
 	// Catalog keeps artifacts, their evidence and admission.
 	Catalog *catalog.Service
+	// Releases runs the release lifecycle.
+	Releases *lifecycle.Service
 
 	meta   Metadata
 	blobs  *store.Store
@@ -107,8 +110,11 @@ func NewService(meta Metadata, blobStore *store.Store, log *slog.Logger, opts ..
 	}
 	if s.Catalog, err = catalog.New(catalog.Config{
 		Store: meta.Catalog(), Trust: meta.Trust(), Audit: meta.Audit(), Blobs: s.Blobs,
-		Signer: s.signer, Deployments: s, Log: s.log, Now: s.now,
+		Signer: s.signer, Deployments: lifecycle.Deployments{Store: meta.Releases()}, Log: s.log, Now: s.now,
 	}); err != nil {
+		panic(err) // transitional
+	}
+	if s.Releases, err = lifecycle.New(lifecycle.Config{Store: meta.Releases(), Catalog: s.Catalog, Blobs: s.Blobs, Signer: s.signer, Log: s.log, Now: s.now}); err != nil {
 		panic(err) // transitional
 	}
 	if s.Trust, err = trust.New(meta.Trust(), s.Catalog, s.log, s.now); err != nil {
@@ -154,24 +160,4 @@ func (s *Service) Readiness(ctx context.Context) Readiness {
 		r.BlobStore = fmt.Errorf("blob store: %w", err)
 	}
 	return r
-}
-
-// DeployableTo answers catalog.Deployments (transitional: the release
-// lifecycle answers it once it has its own package).
-func (s *Service) DeployableTo(ctx context.Context, name, version string, envs []string) (bool, error) {
-	rels, err := s.meta.ReleasesContaining(ctx, name, version)
-	if err != nil {
-		return false, err
-	}
-	for _, r := range rels {
-		if r.State == ReleaseCancelled {
-			continue
-		}
-		for _, env := range envs {
-			if r.DeployAuthorized(env) {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }

@@ -90,7 +90,7 @@ func FullLifecycle(t testing.TB, svc *releases.Service) Lifecycle {
 		t.Fatalf("artifact %s after evidence, want admitted", a.State)
 	}
 
-	r, err := svc.CreateRelease(ctx, rm, releases.CreateReleaseRequest{
+	r, err := svc.Releases.CreateRelease(ctx, rm, releases.CreateReleaseRequest{
 		Name: lc.Release,
 		PlanRequest: releases.PlanRequest{ChangeRef: "CHG-1042", Title: "Payments API 1.4.2", Environments: []string{"staging", "production"},
 			Plan: releases.PlanDetails{Description: "refund fixes", BackoutPlan: "redeploy 1.4.1", Risk: "low"}},
@@ -100,25 +100,25 @@ func FullLifecycle(t testing.TB, svc *releases.Service) Lifecycle {
 	must("create release", err)
 	approve := func(p releases.Principal, gate string) {
 		t.Helper()
-		cur, err := svc.Release(ctx, lc.Release)
+		cur, err := svc.Releases.Release(ctx, lc.Release)
 		must("get release", err)
-		d, err := svc.ExpectedDigest(ctx, cur, gate)
+		d, err := svc.Releases.ExpectedDigest(ctx, cur, gate)
 		must("expected digest", err)
-		r, err = svc.Decide(ctx, p, lc.Release, releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"})
+		r, err = svc.Releases.Decide(ctx, p, lc.Release, releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"})
 		must("approve "+gate, err)
 	}
 	approve(cab1, releases.GatePlan)
 	approve(cab1, releases.GateBuild)
 	approve(cab1, "deploy:staging")
-	_, _, err = svc.RecordDeployment(ctx, staging, lc.Release, releases.DeploymentRequest{Environment: "staging", Target: "k8s/staging", Status: releases.DeploymentSucceeded})
+	_, _, err = svc.Releases.RecordDeployment(ctx, staging, lc.Release, releases.DeploymentRequest{Environment: "staging", Target: "k8s/staging", Status: releases.DeploymentSucceeded})
 	must("deploy staging", err)
 	approve(cab1, "deploy:production")
 	approve(cab2, "deploy:production")
-	_, dep, err := svc.RecordDeployment(ctx, prod, lc.Release, releases.DeploymentRequest{Environment: "production", Target: "k8s/prod-eu", Status: releases.DeploymentInProgress})
+	_, dep, err := svc.Releases.RecordDeployment(ctx, prod, lc.Release, releases.DeploymentRequest{Environment: "production", Target: "k8s/prod-eu", Status: releases.DeploymentInProgress})
 	must("deploy production", err)
-	_, _, err = svc.UpdateDeployment(ctx, prod, lc.Release, dep.ID, releases.DeploymentUpdate{Status: releases.DeploymentSucceeded})
+	_, _, err = svc.Releases.UpdateDeployment(ctx, prod, lc.Release, dep.ID, releases.DeploymentUpdate{Status: releases.DeploymentSucceeded})
 	must("production succeeded", err)
-	_, err = svc.FileReview(ctx, rm, lc.Release, releases.ReviewRequest{Outcome: "successful", Summary: "no incidents", Incidents: []string{}, ObjectivesMet: true})
+	_, err = svc.Releases.FileReview(ctx, rm, lc.Release, releases.ReviewRequest{Outcome: "successful", Summary: "no incidents", Incidents: []string{}, ObjectivesMet: true})
 	must("review", err)
 	approve(cab2, releases.GateClose)
 	if r.State != releases.ReleaseClosed {

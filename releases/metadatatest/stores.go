@@ -6,6 +6,7 @@ import (
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/trust"
 )
 
@@ -15,13 +16,14 @@ import (
 // that spans concepts — an artifact, its evidence, the events both record
 // — reads as calls on one value.
 type (
-	legacy     = releases.Metadata
-	tokenStore = access.Store
-	auditStore = audit.Store
-	accessLog  = audit.AccessStore
-	blobStore  = blobs.Store
-	trustStore = trust.Store
-	catalogue  = catalog.Store
+	legacy       = releases.Metadata
+	tokenStore   = access.Store
+	auditStore   = audit.Store
+	accessLog    = audit.AccessStore
+	blobStore    = blobs.Store
+	trustStore   = trust.Store
+	catalogue    = catalog.Store
+	releaseStore = lifecycle.Store
 )
 
 type store struct {
@@ -32,8 +34,9 @@ type store struct {
 	blobStore
 	trustStore
 	catalogue
+	releaseStore
 }
 
 func newStore(m releases.Metadata) store {
-	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs(), trustStore: m.Trust(), catalogue: m.Catalog()}
+	return store{legacy: m, tokenStore: m.Tokens(), auditStore: m.Audit(), accessLog: m.AccessLog(), blobStore: m.Blobs(), trustStore: m.Trust(), catalogue: m.Catalog(), releaseStore: m.Releases()}
 }

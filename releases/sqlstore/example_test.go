@@ -51,7 +51,7 @@ func ExampleOpenSQLite() {
 
 // A release is updated with compare-and-set on its revision: an update
 // made from a release that has changed since it was read is refused.
-func ExampleDB_UpdateRelease() {
+func ExampleReleases_UpdateRelease() {
 	dir, err := os.MkdirTemp("", "dml-example")
 	if err != nil {
 		panic(err)
@@ -66,17 +66,17 @@ func ExampleDB_UpdateRelease() {
 	defer db.Close()
 
 	bob := releases.Actor{TokenID: "tok_bob", Name: "bob"}
-	r, _ := db.CreateRelease(ctx, bob, releases.Release{Name: "payments-march", State: releases.ReleasePlanning})
+	r, _ := db.Releases().CreateRelease(ctx, bob, releases.Release{Name: "payments-march", State: releases.ReleasePlanning})
 
 	planned := r
 	planned.Plan.Title = "Payments, with refunds"
-	stored, _ := db.UpdateRelease(ctx, bob, planned, releases.ReleaseChange{
+	stored, _ := db.Releases().UpdateRelease(ctx, bob, planned, releases.ReleaseChange{
 		Action:  releases.ActionReleasePlanSet,
 		Details: json.RawMessage(`{"title": "Payments, with refunds"}`),
 	})
 	cancelled := r // read before the plan was set
 	cancelled.State = releases.ReleaseCancelled
-	_, err = db.UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+	_, err = db.Releases().UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
 
 	fmt.Println(stored.Revision, errors.Is(err, releases.ErrConflict))
 	events, _ := db.Audit().Events(ctx, 0, 0)

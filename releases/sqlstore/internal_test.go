@@ -226,7 +226,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	}
 	sig := releases.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
 		ArtifactDigest: quarantined.Digest, Kind: releases.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
-	liveRelease, err := db.CreateRelease(ctx, actor, releases.Release{Name: "live", State: releases.ReleasePlanning,
+	liveRelease, err := db.Releases().CreateRelease(ctx, actor, releases.Release{Name: "live", State: releases.ReleasePlanning,
 		Artifacts: []releases.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
 	if err != nil {
 		t.Fatal(err)
@@ -309,10 +309,10 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"CreateRelease", func() error {
-			_, err := db.CreateRelease(ctx, actor, releases.Release{Name: "new", State: releases.ReleasePlanning})
+			_, err := db.Releases().CreateRelease(ctx, actor, releases.Release{Name: "new", State: releases.ReleasePlanning})
 			return err
 		}, func() error {
-			if r, err := db.GetRelease(ctx, "new"); !errors.Is(err, releases.ErrNotFound) {
+			if r, err := db.Releases().GetRelease(ctx, "new"); !errors.Is(err, releases.ErrNotFound) {
 				return fmt.Errorf("release stored without its event (%+v, %v)", r, err)
 			}
 			return nil
@@ -320,15 +320,15 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		{"UpdateRelease", func() error {
 			r := liveRelease
 			r.State, r.Artifacts = releases.ReleaseCancelled, nil
-			_, err := db.UpdateRelease(ctx, actor, r, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+			_, err := db.Releases().UpdateRelease(ctx, actor, r, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
 			return err
 		}, func() error {
-			r, err := db.GetRelease(ctx, liveRelease.Name)
+			r, err := db.Releases().GetRelease(ctx, liveRelease.Name)
 			if err != nil || r.Revision != 1 || r.State != releases.ReleasePlanning {
 				return fmt.Errorf("release updated without its event (%+v, %v)", r, err)
 			}
 			// The artifact index is rewritten in the same transaction.
-			if list, err := db.ReleasesContaining(ctx, quarantined.Name, quarantined.Version); err != nil || len(list) != 1 {
+			if list, err := db.Releases().ReleasesContaining(ctx, quarantined.Name, quarantined.Version); err != nil || len(list) != 1 {
 				return fmt.Errorf("artifact index changed without the event (%+v, %v)", list, err)
 			}
 			return nil
@@ -539,7 +539,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	}
 	defer b.Close()
 	actor := releases.Actor{Name: "w"}
-	r, err := a.CreateRelease(t.Context(), actor, releases.Release{Name: "r", State: releases.ReleasePlanning})
+	r, err := a.Releases().CreateRelease(t.Context(), actor, releases.Release{Name: "r", State: releases.ReleasePlanning})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = handles[i%2].UpdateRelease(t.Context(), actor, r, releases.ReleaseChange{Action: releases.ActionReleasePlanSet})
+			_, errs[i] = handles[i%2].Releases().UpdateRelease(t.Context(), actor, r, releases.ReleaseChange{Action: releases.ActionReleasePlanSet})
 		})
 	}
 	close(start)

@@ -26,13 +26,13 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	plan2, review := digest.FromString("plan 2"), digest.FromString("review")
 
 	old := releases.Release{Name: "in-flight", State: releases.ReleasePlanning, PlanDigest: digest.FromString("plan 1")}
-	if _, err := db.CreateRelease(ctx, creator, old); err != nil {
+	if _, err := db.Releases().CreateRelease(ctx, creator, old); err != nil {
 		t.Fatal(err)
 	}
 	change := func(actor releases.Actor, action string, details any) {
 		t.Helper()
 		b, _ := json.Marshal(details)
-		_, err := db.ModifyRelease(ctx, actor, old.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
+		_, err := db.Releases().ModifyRelease(ctx, actor, old.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
 			return releases.ReleaseChange{Action: action, Details: b}, nil
 		})
 		if err != nil {
@@ -45,10 +45,10 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	change(reviewer, releases.ActionReleaseReview, map[string]any{"outcome": "failed", "reviewDigest": review})
 
 	kept := []releases.Edit{{Part: releases.PartPlan, Digest: digest.FromString("x"), By: "someone", TokenID: "tok_x", At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	if _, err := db.CreateRelease(ctx, creator, releases.Release{Name: "recorded", State: releases.ReleasePlanning, Edits: kept}); err != nil {
+	if _, err := db.Releases().CreateRelease(ctx, creator, releases.Release{Name: "recorded", State: releases.ReleasePlanning, Edits: kept}); err != nil {
 		t.Fatal(err)
 	}
-	before, err := db.GetRelease(ctx, old.Name)
+	before, err := db.Releases().GetRelease(ctx, old.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	}
 	defer db.Close()
 
-	got, err := db.GetRelease(ctx, old.Name)
+	got, err := db.Releases().GetRelease(ctx, old.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	if got.Revision != before.Revision {
 		t.Errorf("revision %d after the backfill, was %d", got.Revision, before.Revision)
 	}
-	rec, err := db.GetRelease(ctx, "recorded")
+	rec, err := db.Releases().GetRelease(ctx, "recorded")
 	if err != nil || len(rec.Edits) != 1 || rec.Edits[0].By != "someone" {
 		t.Errorf("release with edits after the backfill: %+v, %v; want its own edit kept", rec.Edits, err)
 	}

@@ -1,4 +1,4 @@
-package releases_test
+package lifecycle_test
 
 import (
 	"context"
@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 	"github.com/opencontainers/go-digest"
@@ -50,41 +52,41 @@ func TestReleaseStateActionTable(t *testing.T) {
 	e := newRelEnv(t)
 	approver := e.cab[1] // cab-1 drives; cab-2 acts
 
-	do := func(t *testing.T, action string, r releases.Release) error {
+	do := func(t *testing.T, action string, r lifecycle.Release) error {
 		t.Helper()
 		var err error
 		switch action {
 		case "set-plan":
-			_, err = e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest("revised plan", "staging", "production"))
+			_, err = e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest("revised plan", "staging", "production"))
 		case "set-artifacts":
-			_, err = e.svc.SetArtifacts(e.ctx, e.rm, r.Name, []releases.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}})
+			_, err = e.svc.Releases.SetArtifacts(e.ctx, e.rm, r.Name, []lifecycle.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}})
 		case "deploy":
-			_, _, err = e.svc.RecordDeployment(e.ctx, e.staging, r.Name, releases.DeploymentRequest{Environment: "staging", Target: "k8s/staging"})
+			_, _, err = e.svc.Releases.RecordDeployment(e.ctx, e.staging, r.Name, lifecycle.DeploymentRequest{Environment: "staging", Target: "k8s/staging"})
 		case "update-deployment":
 			id := "dep_000000000000"
 			switch {
 			case len(r.Deployments) > 0:
 				id = r.Deployments[len(r.Deployments)-1].ID
-			case r.State == releases.ReleaseDeploying:
+			case r.State == lifecycle.ReleaseDeploying:
 				// Updating needs a deployment first.
-				id = e.deploy(e.staging, r.Name, "staging", releases.DeploymentInProgress).ID
+				id = e.deploy(e.staging, r.Name, "staging", lifecycle.DeploymentInProgress).ID
 			}
 			notes := "checked"
-			_, _, err = e.svc.UpdateDeployment(e.ctx, e.staging, r.Name, id, releases.DeploymentUpdate{Notes: &notes})
+			_, _, err = e.svc.Releases.UpdateDeployment(e.ctx, e.staging, r.Name, id, lifecycle.DeploymentUpdate{Notes: &notes})
 		case "review":
-			_, err = e.svc.FileReview(e.ctx, e.rm, r.Name, reviewRequest("failed"))
+			_, err = e.svc.Releases.FileReview(e.ctx, e.rm, r.Name, reviewRequest("failed"))
 		case "cancel":
-			_, err = e.svc.CancelRelease(e.ctx, e.rm, r.Name, "not needed")
+			_, err = e.svc.Releases.CancelRelease(e.ctx, e.rm, r.Name, "not needed")
 		default:
 			decision, gate, ok := cut(action)
 			if !ok {
 				t.Fatalf("unknown action %s", action)
 			}
-			d, derr := e.svc.ExpectedDigest(e.ctx, r, gate)
+			d, derr := e.svc.Releases.ExpectedDigest(e.ctx, r, gate)
 			if derr != nil {
 				t.Fatal(derr)
 			}
-			_, err = e.svc.Decide(e.ctx, approver, r.Name, releases.ApprovalRequest{Gate: gate, Decision: releases.Decision(decision), Digest: d, Comment: "decided by the table"})
+			_, err = e.svc.Releases.Decide(e.ctx, approver, r.Name, lifecycle.ApprovalRequest{Gate: gate, Decision: lifecycle.Decision(decision), Digest: d, Comment: "decided by the table"})
 		}
 		return err
 	}
@@ -95,8 +97,8 @@ func TestReleaseStateActionTable(t *testing.T) {
 				e.use(t)
 				before := e.driveTo(state)
 				ok := slices.Contains(allowed[state], action)
-				if listed := slices.Contains(releases.AllowedActions(before), action); listed != ok {
-					t.Errorf("AllowedActions %q lists %s: %v, want %v", releases.AllowedActions(before), action, listed, ok)
+				if listed := slices.Contains(lifecycle.AllowedActions(before), action); listed != ok {
+					t.Errorf("AllowedActions %q lists %s: %v, want %v", lifecycle.AllowedActions(before), action, listed, ok)
 				}
 				err := do(t, action, before)
 				after := e.get(before.Name)
@@ -109,13 +111,13 @@ func TestReleaseStateActionTable(t *testing.T) {
 					}
 					return
 				}
-				var ise *releases.InvalidStateError
-				if !errors.As(err, &ise) || !errors.Is(err, releases.ErrInvalidState) {
+				var ise *lifecycle.InvalidStateError
+				if !errors.As(err, &ise) || !errors.Is(err, lifecycle.ErrInvalidState) {
 					t.Fatalf("refused action: %v, want an InvalidStateError", err)
 				}
-				if ise.State != before.State || ise.Action != action || !slices.Equal(ise.Allowed, releases.AllowedActions(before)) {
+				if ise.State != before.State || ise.Action != action || !slices.Equal(ise.Allowed, lifecycle.AllowedActions(before)) {
 					t.Errorf("error says state %s, action %s, allowed %q; want %s, %s, %q",
-						ise.State, ise.Action, ise.Allowed, before.State, action, releases.AllowedActions(before))
+						ise.State, ise.Action, ise.Allowed, before.State, action, lifecycle.AllowedActions(before))
 				}
 				if after.Revision != before.Revision || after.State != before.State {
 					t.Errorf("refused action changed the release: state %s→%s, revision %d→%d", before.State, after.State, before.Revision, after.Revision)
@@ -127,7 +129,7 @@ func TestReleaseStateActionTable(t *testing.T) {
 
 // cut splits "approve:deploy:staging" into the decision and the gate.
 func cut(action string) (decision, gate string, ok bool) {
-	for _, d := range []releases.Decision{releases.DecisionApprove, releases.DecisionReject} {
+	for _, d := range []lifecycle.Decision{lifecycle.DecisionApprove, lifecycle.DecisionReject} {
 		if p := string(d) + ":"; len(action) > len(p) && action[:len(p)] == p {
 			return string(d), action[len(p):], true
 		}
@@ -141,7 +143,7 @@ func cut(action string) (decision, gate string, ok bool) {
 // highest quorum its gate had in the release.
 func TestQuorumFloors(t *testing.T) {
 	e := newRelEnv(t)
-	if _, err := e.svc.SetGateDefaults(e.ctx, e.admin, map[string]releases.GateSetting{"plan": {Approvals: 2}, "deploy:*": {Approvals: 2}}); err != nil {
+	if _, err := e.svc.Releases.SetGateDefaults(e.ctx, e.admin, map[string]lifecycle.GateSetting{"plan": {Approvals: 2}, "deploy:*": {Approvals: 2}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -149,11 +151,11 @@ func TestQuorumFloors(t *testing.T) {
 		e.use(t)
 		for _, below := range []map[string]int{{"plan": 1}, {"deploy:production": 1}, {"deploy:staging": 1, "build": 3}} {
 			name := e.nextName()
-			_, err := e.svc.CreateRelease(e.ctx, e.rm, createRequest(name, below))
-			if !errors.Is(err, releases.ErrQuorumTooLow) {
+			_, err := e.svc.Releases.CreateRelease(e.ctx, e.rm, createRequest(name, below))
+			if !errors.Is(err, lifecycle.ErrQuorumTooLow) {
 				t.Errorf("creating with %v under the defaults plan=2, deploy:*=2: %v, want ErrQuorumTooLow", below, err)
 			}
-			if _, err := e.svc.Release(e.ctx, name); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := e.svc.Releases.Release(e.ctx, name); !errors.Is(err, errdef.ErrNotFound) {
 				t.Errorf("refused release %s exists: %v", name, err)
 			}
 		}
@@ -171,7 +173,7 @@ func TestQuorumFloors(t *testing.T) {
 	t.Run("an added environment gets the default", func(t *testing.T) {
 		e.use(t)
 		r := e.create(nil)
-		r, err := e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest("add qa", "staging", "qa", "production"))
+		r, err := e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest("add qa", "staging", "qa", "production"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +187,7 @@ func TestQuorumFloors(t *testing.T) {
 		r := e.create(map[string]int{"deploy:production": 3})
 		for _, envs := range [][]string{{"staging"}, {"staging", "production"}} {
 			var err error
-			if r, err = e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest(fmt.Sprint(envs), envs...)); err != nil {
+			if r, err = e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest(fmt.Sprint(envs), envs...)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -193,15 +195,15 @@ func TestQuorumFloors(t *testing.T) {
 			t.Errorf("deploy:production removed and re-added needs %d approvals, want 3 as created", got)
 		}
 		// Lowering the defaults afterwards lowers nothing either.
-		if _, err := e.svc.SetGateDefaults(e.ctx, e.admin, map[string]releases.GateSetting{}); err != nil {
+		if _, err := e.svc.Releases.SetGateDefaults(e.ctx, e.admin, map[string]lifecycle.GateSetting{}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			e.svc.SetGateDefaults(e.ctx, e.admin, map[string]releases.GateSetting{"plan": {Approvals: 2}, "deploy:*": {Approvals: 2}})
+			e.svc.Releases.SetGateDefaults(e.ctx, e.admin, map[string]lifecycle.GateSetting{"plan": {Approvals: 2}, "deploy:*": {Approvals: 2}})
 		})
 		for _, envs := range [][]string{{"production"}, {"staging", "production"}} {
 			var err error
-			if r, err = e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest("again "+fmt.Sprint(envs), envs...)); err != nil {
+			if r, err = e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest("again "+fmt.Sprint(envs), envs...)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -260,21 +262,21 @@ func TestPlanDigestCoversQuorums(t *testing.T) {
 	// approval an approver prepared for the old quorum is stale.
 	r := e.create(nil)
 	old := r.PlanDigest
-	if _, err := e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest(r.Plan.Description, "staging")); err != nil {
+	if _, err := e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest(r.Plan.Description, "staging")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.SetGateDefaults(e.ctx, e.admin, map[string]releases.GateSetting{"deploy:production": {Approvals: 2}}); err != nil {
+	if _, err := e.svc.Releases.SetGateDefaults(e.ctx, e.admin, map[string]lifecycle.GateSetting{"deploy:production": {Approvals: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	r, err = e.svc.SetPlan(e.ctx, e.rm, r.Name, planRequest(r.Plan.Description, "staging", "production"))
+	r, err = e.svc.Releases.SetPlan(e.ctx, e.rm, r.Name, planRequest(r.Plan.Description, "staging", "production"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.PlanDigest == old {
 		t.Fatalf("plan digest %s unchanged although deploy:production now needs %d approvals", old, e.quorums(r)["deploy:production"])
 	}
-	_, err = e.svc.Decide(e.ctx, e.cab[0], r.Name, releases.ApprovalRequest{Gate: releases.GatePlan, Decision: releases.DecisionApprove, Digest: old})
-	wantErr(t, "approving the plan digest of the lower quorum", err, releases.ErrStaleApproval)
+	_, err = e.svc.Releases.Decide(e.ctx, e.cab[0], r.Name, lifecycle.ApprovalRequest{Gate: lifecycle.GatePlan, Decision: lifecycle.DecisionApprove, Digest: old})
+	wantErr(t, "approving the plan digest of the lower quorum", err, lifecycle.ErrStaleApproval)
 }
 
 // TestSeparationOfDutiesAfterChanges: a principal who is both release
@@ -283,44 +285,44 @@ func TestPlanDigestCoversQuorums(t *testing.T) {
 // review. Gates covering nothing they changed stay open to them.
 func TestSeparationOfDutiesAfterChanges(t *testing.T) {
 	e := newRelEnv(t)
-	both := e.principal("rm-cab", nil, releases.RoleReleaseManager, releases.RoleApprover)
+	both := e.principal("rm-cab", nil, access.RoleReleaseManager, access.RoleApprover)
 	r := e.create(nil)
 	name := r.Name
 
-	if _, err := e.svc.SetPlan(e.ctx, both, name, planRequest("rewritten by rm-cab", "staging", "production")); err != nil {
+	if _, err := e.svc.Releases.SetPlan(e.ctx, both, name, planRequest("rewritten by rm-cab", "staging", "production")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.decide(both, name, releases.GatePlan)
-	wantErr(t, "approving the plan one rewrote", err, releases.ErrSeparationOfDuties)
-	e.approve(e.cab[0], name, releases.GatePlan)
+	_, err := e.decide(both, name, lifecycle.GatePlan)
+	wantErr(t, "approving the plan one rewrote", err, lifecycle.ErrSeparationOfDuties)
+	e.approve(e.cab[0], name, lifecycle.GatePlan)
 
-	if _, err := e.svc.SetArtifacts(e.ctx, both, name, []releases.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}}); err != nil {
+	if _, err := e.svc.Releases.SetArtifacts(e.ctx, both, name, []lifecycle.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.decide(both, name, releases.GateBuild)
-	wantErr(t, "approving the build of the artifacts one set", err, releases.ErrSeparationOfDuties)
-	e.approve(e.cab[0], name, releases.GateBuild)
+	_, err = e.decide(both, name, lifecycle.GateBuild)
+	wantErr(t, "approving the build of the artifacts one set", err, lifecycle.ErrSeparationOfDuties)
+	e.approve(e.cab[0], name, lifecycle.GateBuild)
 
 	// The deploy gates approve the sealed build, which rm-cab did not
 	// authorise: they are open to rm-cab.
-	e.approve(both, name, releases.DeployGate("staging"))
-	e.deploy(e.staging, name, "staging", releases.DeploymentSucceeded)
-	e.approve(e.cab[0], name, releases.DeployGate("production"))
-	e.deploy(e.prod, name, "production", releases.DeploymentSucceeded)
+	e.approve(both, name, lifecycle.DeployGate("staging"))
+	e.deploy(e.staging, name, "staging", lifecycle.DeploymentSucceeded)
+	e.approve(e.cab[0], name, lifecycle.DeployGate("production"))
+	e.deploy(e.prod, name, "production", lifecycle.DeploymentSucceeded)
 
-	if _, err := e.svc.FileReview(e.ctx, both, name, reviewRequest("successful")); err != nil {
+	if _, err := e.svc.Releases.FileReview(e.ctx, both, name, reviewRequest("successful")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.decide(both, name, releases.GateClose)
-	wantErr(t, "approving the close of the review one filed", err, releases.ErrSeparationOfDuties)
-	_, err = e.svc.Decide(e.ctx, both, name, releases.ApprovalRequest{Gate: releases.GateClose, Decision: releases.DecisionReject,
-		Digest: e.expected(name, releases.GateClose).Digest, Comment: "no"})
-	wantErr(t, "rejecting the close of the review one filed", err, releases.ErrSeparationOfDuties)
-	if got := e.get(name); got.State != releases.ReleaseReview {
+	_, err = e.decide(both, name, lifecycle.GateClose)
+	wantErr(t, "approving the close of the review one filed", err, lifecycle.ErrSeparationOfDuties)
+	_, err = e.svc.Releases.Decide(e.ctx, both, name, lifecycle.ApprovalRequest{Gate: lifecycle.GateClose, Decision: lifecycle.DecisionReject,
+		Digest: e.expected(name, lifecycle.GateClose).Digest, Comment: "no"})
+	wantErr(t, "rejecting the close of the review one filed", err, lifecycle.ErrSeparationOfDuties)
+	if got := e.get(name); got.State != lifecycle.ReleaseReview {
 		t.Fatalf("refused decisions moved the release to %s", got.State)
 	}
-	r = e.approve(e.cab[1], name, releases.GateClose)
-	if r.State != releases.ReleaseClosed {
+	r = e.approve(e.cab[1], name, lifecycle.GateClose)
+	if r.State != lifecycle.ReleaseClosed {
 		t.Fatalf("release %s after an independent close approval, want closed", r.State)
 	}
 }
@@ -334,7 +336,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 	const trials = 3
 	for trial := range trials {
 		r := e.create(map[string]int{"plan": 10, "build": 10})
-		for _, gate := range []string{releases.GatePlan, releases.GateBuild} {
+		for _, gate := range []string{lifecycle.GatePlan, lifecycle.GateBuild} {
 			req := e.expected(r.Name, gate)
 			errs := make([]error, len(e.cab))
 			var wg sync.WaitGroup
@@ -342,7 +344,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 			for i, p := range e.cab {
 				wg.Go(func() {
 					<-start
-					_, errs[i] = e.svc.Decide(e.ctx, p, r.Name, req)
+					_, errs[i] = e.svc.Releases.Decide(e.ctx, p, r.Name, req)
 				})
 			}
 			close(start)
@@ -354,7 +356,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 			}
 		}
 		got := e.get(r.Name)
-		if got.State != releases.ReleaseReleased || got.ManifestDigest == "" {
+		if got.State != lifecycle.ReleaseReleased || got.ManifestDigest == "" {
 			t.Errorf("trial %d: release %s, sealed %q; want released and sealed", trial, got.State, got.ManifestDigest)
 		}
 		counted := map[string]int{}
@@ -363,7 +365,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 				counted[a.Gate]++
 			}
 		}
-		if counted[releases.GatePlan] != 10 || counted[releases.GateBuild] != 10 {
+		if counted[lifecycle.GatePlan] != 10 || counted[lifecycle.GateBuild] != 10 {
 			t.Errorf("trial %d: approvals on record %v, want 10 per gate", trial, counted)
 		}
 		authorized, sealed := map[string]int{}, 0
@@ -373,7 +375,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 				Authorized bool   `json:"authorized"`
 				Sealed     string `json:"sealed"`
 			}
-			if ev.Action != releases.ActionReleaseApproval {
+			if ev.Action != lifecycle.ActionReleaseApproval {
 				continue
 			}
 			if err := json.Unmarshal(ev.Details, &d); err != nil {
@@ -386,7 +388,7 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 				sealed++
 			}
 		}
-		if authorized[releases.GatePlan] != 1 || authorized[releases.GateBuild] != 1 || sealed != 1 {
+		if authorized[lifecycle.GatePlan] != 1 || authorized[lifecycle.GateBuild] != 1 || sealed != 1 {
 			t.Errorf("trial %d: gates authorised %v times and sealed %d times; want each gate once and one seal", trial, authorized, sealed)
 		}
 	}
@@ -407,19 +409,19 @@ func TestFailedDeploymentFinishedThroughReview(t *testing.T) {
 		{"failed", "deploying+failed", "failed", nil},
 		{"rolled back while in progress", "deploying+rolledback", "rolled_back", nil},
 		{"rolled back after success", "deploying", "rolled_back", func(t *testing.T, name string) {
-			dep := e.deploy(e.staging, name, "staging", releases.DeploymentSucceeded)
-			e.updateDeployment(e.staging, name, dep.ID, releases.DeploymentRolledBack)
+			dep := e.deploy(e.staging, name, "staging", lifecycle.DeploymentSucceeded)
+			e.updateDeployment(e.staging, name, dep.ID, lifecycle.DeploymentRolledBack)
 		}},
 		{"failed, retried and failed again", "deploying+failed", "failed", func(t *testing.T, name string) {
-			retry := e.deploy(e.staging, name, "staging", releases.DeploymentInProgress)
-			_, err := e.svc.FileReview(e.ctx, e.rm, name, reviewRequest("failed"))
-			wantErr(t, "review while a retry is running", err, releases.ErrInvalidState)
-			e.updateDeployment(e.staging, name, retry.ID, releases.DeploymentFailed)
+			retry := e.deploy(e.staging, name, "staging", lifecycle.DeploymentInProgress)
+			_, err := e.svc.Releases.FileReview(e.ctx, e.rm, name, reviewRequest("failed"))
+			wantErr(t, "review while a retry is running", err, lifecycle.ErrInvalidState)
+			e.updateDeployment(e.staging, name, retry.ID, lifecycle.DeploymentFailed)
 		}},
 		{"production failed after staging", "deploying", "failed", func(t *testing.T, name string) {
-			e.deploy(e.staging, name, "staging", releases.DeploymentSucceeded)
-			e.approve(e.cab[0], name, releases.DeployGate("production"))
-			e.deploy(e.prod, name, "production", releases.DeploymentFailed)
+			e.deploy(e.staging, name, "staging", lifecycle.DeploymentSucceeded)
+			e.approve(e.cab[0], name, lifecycle.DeployGate("production"))
+			e.deploy(e.prod, name, "production", lifecycle.DeploymentFailed)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -428,21 +430,21 @@ func TestFailedDeploymentFinishedThroughReview(t *testing.T) {
 			if tc.extra != nil {
 				tc.extra(t, r.Name)
 			}
-			_, err := e.svc.CancelRelease(e.ctx, e.rm, r.Name, "give up")
-			var ise *releases.InvalidStateError
+			_, err := e.svc.Releases.CancelRelease(e.ctx, e.rm, r.Name, "give up")
+			var ise *lifecycle.InvalidStateError
 			if !errors.As(err, &ise) || !slices.Contains(ise.Allowed, "review") {
 				t.Fatalf("cancel after a deployment: %v, want INVALID_STATE pointing at review", err)
 			}
-			_, err = e.svc.FileReview(e.ctx, e.rm, r.Name, reviewRequest("successful"))
-			wantErr(t, "a successful review of a release that did not go out", err, releases.ErrInvalidInput)
+			_, err = e.svc.Releases.FileReview(e.ctx, e.rm, r.Name, reviewRequest("successful"))
+			wantErr(t, "a successful review of a release that did not go out", err, errdef.ErrInvalidInput)
 
-			r, err = e.svc.FileReview(e.ctx, e.rm, r.Name, reviewRequest(tc.outcome))
+			r, err = e.svc.Releases.FileReview(e.ctx, e.rm, r.Name, reviewRequest(tc.outcome))
 			wantErr(t, "review", err, nil)
-			if r.State != releases.ReleaseReview || r.Review == nil || r.Review.Outcome != tc.outcome {
+			if r.State != lifecycle.ReleaseReview || r.Review == nil || r.Review.Outcome != tc.outcome {
 				t.Fatalf("after the review: %s, review %+v", r.State, r.Review)
 			}
-			r = e.approve(e.cab[1], r.Name, releases.GateClose)
-			if r.State != releases.ReleaseClosed {
+			r = e.approve(e.cab[1], r.Name, lifecycle.GateClose)
+			if r.State != lifecycle.ReleaseClosed {
 				t.Fatalf("after the close approval: %s, want closed", r.State)
 			}
 		})
@@ -456,24 +458,24 @@ func TestUpdateDeploymentChecksRoleFirst(t *testing.T) {
 	e := newRelEnv(t)
 	planning := e.driveTo("planning")
 	deploying := e.driveTo("deploying")
-	dep := e.deploy(e.staging, deploying.Name, "staging", releases.DeploymentInProgress)
-	both := e.principal("rm-cab", nil, releases.RoleReleaseManager, releases.RoleApprover)
-	succeeded := releases.DeploymentUpdate{Status: releases.DeploymentSucceeded}
+	dep := e.deploy(e.staging, deploying.Name, "staging", lifecycle.DeploymentInProgress)
+	both := e.principal("rm-cab", nil, access.RoleReleaseManager, access.RoleApprover)
+	succeeded := lifecycle.DeploymentUpdate{Status: lifecycle.DeploymentSucceeded}
 	revision := e.get(deploying.Name).Revision
-	for _, p := range []releases.Principal{e.auditor, e.rm, e.cab[0], both, e.pipeline} {
+	for _, p := range []access.Principal{e.auditor, e.rm, e.cab[0], both, e.pipeline} {
 		for _, target := range []struct{ what, release, id string }{
 			{"a planning release", planning.Name, "dep_000000000000"},
 			{"an unknown deployment", deploying.Name, "dep_000000000000"},
 			{"an unknown release", "no-such-release", dep.ID},
 			{"a running deployment", deploying.Name, dep.ID},
 		} {
-			_, _, err := e.svc.UpdateDeployment(e.ctx, p, target.release, target.id, succeeded)
-			if !errors.Is(err, releases.ErrNotAuthorizedForEnv) || errors.Is(err, releases.ErrInvalidState) || errors.Is(err, releases.ErrNotFound) {
+			_, _, err := e.svc.Releases.UpdateDeployment(e.ctx, p, target.release, target.id, succeeded)
+			if !errors.Is(err, access.ErrNotAuthorizedForEnv) || errors.Is(err, lifecycle.ErrInvalidState) || errors.Is(err, errdef.ErrNotFound) {
 				t.Errorf("%s updating %s: %v, want ErrNotAuthorizedForEnv", p.Name, target.what, err)
 			}
 		}
 	}
-	if got := e.get(deploying.Name); got.Deployments[0].Status != releases.DeploymentInProgress || got.Revision != revision {
+	if got := e.get(deploying.Name); got.Deployments[0].Status != lifecycle.DeploymentInProgress || got.Revision != revision {
 		t.Errorf("refused updates changed the release: revision %d→%d, deployment %+v", revision, got.Revision, got.Deployments[0])
 	}
 }
@@ -484,9 +486,9 @@ func TestApprovalDigestMalformed(t *testing.T) {
 	e := newRelEnv(t)
 	r := e.create(nil)
 	for _, d := range []digest.Digest{"abc", "sha256:xyz", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:" + digest.Digest(r.PlanDigest.Encoded()[1:]), ""} {
-		for _, decision := range []releases.Decision{releases.DecisionApprove, releases.DecisionReject} {
-			_, err := e.svc.Decide(e.ctx, e.cab[0], r.Name, releases.ApprovalRequest{Gate: releases.GatePlan, Decision: decision, Digest: d, Comment: "x"})
-			if !errors.Is(err, store.ErrInvalidDigest) || errors.Is(err, releases.ErrStaleApproval) {
+		for _, decision := range []lifecycle.Decision{lifecycle.DecisionApprove, lifecycle.DecisionReject} {
+			_, err := e.svc.Releases.Decide(e.ctx, e.cab[0], r.Name, lifecycle.ApprovalRequest{Gate: lifecycle.GatePlan, Decision: decision, Digest: d, Comment: "x"})
+			if !errors.Is(err, store.ErrInvalidDigest) || errors.Is(err, lifecycle.ErrStaleApproval) {
 				t.Errorf("%s naming %q: %v, want store.ErrInvalidDigest", decision, d, err)
 			}
 		}
@@ -533,11 +535,11 @@ func TestSealWritesTheManifestOutsideTheTransaction(t *testing.T) {
 		// lock this returns at once, with it never.
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		defer cancel()
-		_, during = e.svc.CreateRelease(ctx, e.rm, createRequest("written-while-sealing", nil))
+		_, during = e.svc.Releases.CreateRelease(ctx, e.rm, createRequest("written-while-sealing", nil))
 	}
 	hooked.mu.Unlock()
-	r = e.approve(e.cab[0], r.Name, releases.GateBuild)
-	if r.State != releases.ReleaseReleased || r.ManifestDigest == "" {
+	r = e.approve(e.cab[0], r.Name, lifecycle.GateBuild)
+	if r.State != lifecycle.ReleaseReleased || r.ManifestDigest == "" {
 		t.Fatalf("after the build approval: %s, manifest %q", r.State, r.ManifestDigest)
 	}
 	hooked.mu.Lock()
@@ -549,7 +551,7 @@ func TestSealWritesTheManifestOutsideTheTransaction(t *testing.T) {
 	if during != nil {
 		t.Fatalf("a change while the manifest was being written: %v", during)
 	}
-	if _, manifest, err := e.svc.ReleaseManifest(e.ctx, r.Name); err != nil || digest.FromBytes(manifest) != r.ManifestDigest {
+	if _, manifest, err := e.svc.Releases.ReleaseManifest(e.ctx, r.Name); err != nil || digest.FromBytes(manifest) != r.ManifestDigest {
 		t.Fatalf("sealed manifest: %v", err)
 	}
 }

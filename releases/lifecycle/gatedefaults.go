@@ -1,4 +1,4 @@
-package releases
+package lifecycle
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 )
 
 // settingGateDefaults holds the admin's default gate quorums.
@@ -19,8 +23,8 @@ const gateAllDeploys = "deploy:*"
 // GateDefaults returns the admin's default quorums by gate ("plan",
 // "build", "close", "deploy:ENV", or "deploy:*" for every environment).
 func (s *Service) GateDefaults(ctx context.Context) (map[string]GateSetting, Setting, error) {
-	st, err := s.meta.Setting(ctx, settingGateDefaults)
-	if errors.Is(err, ErrNotFound) {
+	st, err := s.store.Setting(ctx, settingGateDefaults)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return map[string]GateSetting{}, Setting{Key: settingGateDefaults}, nil
 	}
 	if err != nil {
@@ -37,22 +41,22 @@ func (s *Service) GateDefaults(ctx context.Context) (map[string]GateSetting, Set
 // for the gates of new releases and for the deploy gates that a new plan
 // adds to an existing release; gates a release already has keep their
 // quorums.
-func (s *Service) SetGateDefaults(ctx context.Context, p Principal, defaults map[string]GateSetting) (Setting, error) {
-	if !p.Has(RoleAdmin) {
-		return Setting{}, fmt.Errorf("%w: setting gate defaults needs the admin role", ErrDenied)
+func (s *Service) SetGateDefaults(ctx context.Context, p access.Principal, defaults map[string]GateSetting) (Setting, error) {
+	if !p.Has(access.RoleAdmin) {
+		return Setting{}, fmt.Errorf("%w: setting gate defaults needs the admin role", errdef.ErrDenied)
 	}
 	for g, set := range defaults {
 		switch {
 		case g == GatePlan || g == GateBuild || g == GateClose || g == gateAllDeploys:
 		case strings.HasPrefix(g, gateDeployPrefix):
-			if err := ValidateEnvironment(strings.TrimPrefix(g, gateDeployPrefix)); err != nil {
+			if err := names.ValidateEnvironment(strings.TrimPrefix(g, gateDeployPrefix)); err != nil {
 				return Setting{}, err
 			}
 		default:
-			return Setting{}, fmt.Errorf("%w: unknown gate %q (plan, build, close, deploy:ENV or deploy:*)", ErrInvalidInput, g)
+			return Setting{}, fmt.Errorf("%w: unknown gate %q (plan, build, close, deploy:ENV or deploy:*)", errdef.ErrInvalidInput, g)
 		}
 		if set.Approvals < 1 || set.Approvals > maxApprovals {
-			return Setting{}, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", ErrInvalidInput, g, maxApprovals)
+			return Setting{}, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", errdef.ErrInvalidInput, g, maxApprovals)
 		}
 	}
 	if defaults == nil {
@@ -62,7 +66,7 @@ func (s *Service) SetGateDefaults(ctx context.Context, p Principal, defaults map
 	if err != nil {
 		return Setting{}, err
 	}
-	return s.meta.SetSetting(ctx, p.Actor(), settingGateDefaults, b)
+	return s.store.SetSetting(ctx, p.Actor(), settingGateDefaults, b)
 }
 
 // quorumFloor is the fewest approvals gate may need: the admin's default
@@ -87,10 +91,10 @@ func gateQuorums(plan Plan, requested, defaults map[string]GateSetting) (map[str
 	gates := planGates(plan)
 	for g, set := range requested {
 		if !slices.Contains(gates, g) {
-			return nil, fmt.Errorf("%w: unknown gate %q (gates: plan, build, deploy:ENV for each environment, close)", ErrInvalidInput, g)
+			return nil, fmt.Errorf("%w: unknown gate %q (gates: plan, build, deploy:ENV for each environment, close)", errdef.ErrInvalidInput, g)
 		}
 		if set.Approvals < 1 || set.Approvals > maxApprovals {
-			return nil, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", ErrInvalidInput, g, maxApprovals)
+			return nil, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", errdef.ErrInvalidInput, g, maxApprovals)
 		}
 		if floor := quorumFloor(defaults, g); set.Approvals < floor {
 			return nil, fmt.Errorf("%w: gate %s asks for %d approvals; the admin's default, a minimum, is %d", ErrQuorumTooLow, g, set.Approvals, floor)

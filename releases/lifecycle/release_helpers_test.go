@@ -1,4 +1,4 @@
-package releases_test
+package lifecycle_test
 
 import (
 	"bytes"
@@ -11,7 +11,13 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 )
@@ -25,10 +31,10 @@ type relEnv struct {
 	svc  *releases.Service
 	meta *sqlstore.DB
 
-	admin, pipeline, rm, auditor releases.Principal
+	admin, pipeline, rm, auditor access.Principal
 	// cab are ten approvers, cab-1 to cab-10.
-	cab                    []releases.Principal
-	staging, prod, anyEnvs releases.Principal
+	cab                    []access.Principal
+	staging, prod, anyEnvs access.Principal
 	seq                    int
 }
 
@@ -69,37 +75,37 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 		t.Fatal(err)
 	}
 	e := &relEnv{t: t, ctx: ctx, svc: svc, meta: meta, admin: admin}
-	e.pipeline = e.principal("pipeline", nil, releases.RolePublisher)
-	e.rm = e.principal("rm", nil, releases.RoleReleaseManager)
-	e.auditor = e.principal("audit", nil, releases.RoleAuditor)
+	e.pipeline = e.principal("pipeline", nil, access.RolePublisher)
+	e.rm = e.principal("rm", nil, access.RoleReleaseManager)
+	e.auditor = e.principal("audit", nil, access.RoleAuditor)
 	for i := 1; i <= 10; i++ {
-		e.cab = append(e.cab, e.principal(fmt.Sprintf("cab-%d", i), nil, releases.RoleApprover))
+		e.cab = append(e.cab, e.principal(fmt.Sprintf("cab-%d", i), nil, access.RoleApprover))
 	}
-	e.staging = e.principal("deploy-staging", []string{"staging"}, releases.RoleDeployer)
-	e.prod = e.principal("deploy-prod", []string{"production"}, releases.RoleDeployer)
-	e.anyEnvs = e.principal("deploy-all", []string{"staging", "qa", "production"}, releases.RoleDeployer)
+	e.staging = e.principal("deploy-staging", []string{"staging"}, access.RoleDeployer)
+	e.prod = e.principal("deploy-prod", []string{"production"}, access.RoleDeployer)
+	e.anyEnvs = e.principal("deploy-all", []string{"staging", "qa", "production"}, access.RoleDeployer)
 
-	if _, err := svc.Trust.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
+	if _, err := svc.Trust.AddTrustKey(ctx, admin, trust.AddTrustKeyRequest{ID: "ci", PublicKey: string(domaintest.Fixture(t, "cosign/cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
+	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(domaintest.CIPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	content := ociFixture(t, "cosign/payments-api-1.4.2.tar.gz")
-	if _, _, err := svc.Catalog.Push(ctx, e.pipeline, releases.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
+	content := domaintest.Fixture(t, "cosign/payments-api-1.4.2.tar.gz")
+	if _, _, err := svc.Catalog.Push(ctx, e.pipeline, catalog.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
 		Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
 		t.Fatal(err)
 	}
-	sig := `{"keyId":"ci","signature":"` + strings.TrimSpace(string(ociFixture(t, "cosign/payments-api-1.4.2.tar.gz.sig"))) + `"}`
-	if _, _, err := svc.Catalog.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceSignature, Body: []byte(sig)}); err != nil {
+	sig := `{"keyId":"ci","signature":"` + strings.TrimSpace(string(domaintest.Fixture(t, "cosign/payments-api-1.4.2.tar.gz.sig"))) + `"}`
+	if _, _, err := svc.Catalog.AddEvidence(ctx, e.pipeline, catalog.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: catalog.EvidenceSignature, Body: []byte(sig)}); err != nil {
 		t.Fatal(err)
 	}
-	_, a, err := svc.Catalog.AddEvidence(ctx, e.pipeline, releases.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: releases.EvidenceAttestation,
-		Body: ociFixture(t, "cosign/test-result-passed.dsse.json")})
+	_, a, err := svc.Catalog.AddEvidence(ctx, e.pipeline, catalog.EvidenceRequest{Name: relArtifact, Version: relVersion, Kind: catalog.EvidenceAttestation,
+		Body: domaintest.Fixture(t, "cosign/test-result-passed.dsse.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.State != releases.StateAdmitted {
+	if a.State != catalog.StateAdmitted {
 		t.Fatalf("%s:%s is %s, want admitted", relArtifact, relVersion, a.State)
 	}
 	return e
@@ -113,9 +119,9 @@ func (e *relEnv) use(t *testing.T) {
 }
 
 // principal issues a token and returns the principal behind it.
-func (e *relEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
+func (e *relEnv) principal(name string, envs []string, roles ...access.Role) access.Principal {
 	e.t.Helper()
-	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		e.t.Fatalf("issue token %s: %v", name, err)
 	}
@@ -132,42 +138,42 @@ func (e *relEnv) nextName() string {
 }
 
 // planRequest is a plan to deploy to envs, in that order.
-func planRequest(description string, envs ...string) releases.PlanRequest {
-	return releases.PlanRequest{
+func planRequest(description string, envs ...string) lifecycle.PlanRequest {
+	return lifecycle.PlanRequest{
 		ChangeRef: "CHG-1001", Title: "Payments API 1.4.2", Environments: envs,
-		Plan: releases.PlanDetails{Description: description, BackoutPlan: "Redeploy 1.4.1", Risk: "low"},
+		Plan: lifecycle.PlanDetails{Description: description, BackoutPlan: "Redeploy 1.4.1", Risk: "low"},
 	}
 }
 
 // createRequest creates a release of payments/api:1.4.2 to staging then
 // production with the given quorums.
-func createRequest(name string, quorums map[string]int) releases.CreateReleaseRequest {
-	req := releases.CreateReleaseRequest{
+func createRequest(name string, quorums map[string]int) lifecycle.CreateReleaseRequest {
+	req := lifecycle.CreateReleaseRequest{
 		Name: name, PlanRequest: planRequest("Roll out payments API 1.4.2", "staging", "production"),
-		Artifacts: []releases.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}},
+		Artifacts: []lifecycle.ReleaseArtifactRef{{Name: relArtifact, Version: relVersion}},
 	}
 	if quorums != nil {
-		req.Gates = map[string]releases.GateSetting{}
+		req.Gates = map[string]lifecycle.GateSetting{}
 		for g, n := range quorums {
-			req.Gates[g] = releases.GateSetting{Approvals: n}
+			req.Gates[g] = lifecycle.GateSetting{Approvals: n}
 		}
 	}
 	return req
 }
 
 // create makes a release as the release manager.
-func (e *relEnv) create(quorums map[string]int) releases.Release {
+func (e *relEnv) create(quorums map[string]int) lifecycle.Release {
 	e.t.Helper()
-	r, err := e.svc.CreateRelease(e.ctx, e.rm, createRequest(e.nextName(), quorums))
+	r, err := e.svc.Releases.CreateRelease(e.ctx, e.rm, createRequest(e.nextName(), quorums))
 	if err != nil {
 		e.t.Fatalf("create release: %v", err)
 	}
 	return r
 }
 
-func (e *relEnv) get(name string) releases.Release {
+func (e *relEnv) get(name string) lifecycle.Release {
 	e.t.Helper()
-	r, err := e.svc.Release(e.ctx, name)
+	r, err := e.svc.Releases.Release(e.ctx, name)
 	if err != nil {
 		e.t.Fatalf("get release %s: %v", name, err)
 	}
@@ -175,23 +181,23 @@ func (e *relEnv) get(name string) releases.Release {
 }
 
 // expected is the digest an approval of gate must name now.
-func (e *relEnv) expected(name, gate string) releases.ApprovalRequest {
+func (e *relEnv) expected(name, gate string) lifecycle.ApprovalRequest {
 	e.t.Helper()
 	r := e.get(name)
-	d, err := e.svc.ExpectedDigest(e.ctx, r, gate)
+	d, err := e.svc.Releases.ExpectedDigest(e.ctx, r, gate)
 	if err != nil {
 		e.t.Fatalf("expected digest of %s: %v", gate, err)
 	}
-	return releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"}
+	return lifecycle.ApprovalRequest{Gate: gate, Decision: lifecycle.DecisionApprove, Digest: d, Comment: "ok"}
 }
 
 // decide approves gate as p, naming the digest the gate expects now.
-func (e *relEnv) decide(p releases.Principal, name, gate string) (releases.Release, error) {
+func (e *relEnv) decide(p access.Principal, name, gate string) (lifecycle.Release, error) {
 	e.t.Helper()
-	return e.svc.Decide(e.ctx, p, name, e.expected(name, gate))
+	return e.svc.Releases.Decide(e.ctx, p, name, e.expected(name, gate))
 }
 
-func (e *relEnv) approve(p releases.Principal, name, gate string) releases.Release {
+func (e *relEnv) approve(p access.Principal, name, gate string) lifecycle.Release {
 	e.t.Helper()
 	r, err := e.decide(p, name, gate)
 	if err != nil {
@@ -200,26 +206,26 @@ func (e *relEnv) approve(p releases.Principal, name, gate string) releases.Relea
 	return r
 }
 
-func (e *relEnv) deploy(p releases.Principal, name, env string, status releases.DeploymentStatus) releases.Deployment {
+func (e *relEnv) deploy(p access.Principal, name, env string, status lifecycle.DeploymentStatus) lifecycle.Deployment {
 	e.t.Helper()
-	_, dep, err := e.svc.RecordDeployment(e.ctx, p, name, releases.DeploymentRequest{Environment: env, Target: "k8s/" + env, Status: status})
+	_, dep, err := e.svc.Releases.RecordDeployment(e.ctx, p, name, lifecycle.DeploymentRequest{Environment: env, Target: "k8s/" + env, Status: status})
 	if err != nil {
 		e.t.Fatalf("deploy %s to %s (%s): %v", name, env, status, err)
 	}
 	return dep
 }
 
-func (e *relEnv) updateDeployment(p releases.Principal, name, id string, status releases.DeploymentStatus) releases.Release {
+func (e *relEnv) updateDeployment(p access.Principal, name, id string, status lifecycle.DeploymentStatus) lifecycle.Release {
 	e.t.Helper()
-	r, _, err := e.svc.UpdateDeployment(e.ctx, p, name, id, releases.DeploymentUpdate{Status: status})
+	r, _, err := e.svc.Releases.UpdateDeployment(e.ctx, p, name, id, lifecycle.DeploymentUpdate{Status: status})
 	if err != nil {
 		e.t.Fatalf("update deployment %s of %s to %s: %v", id, name, status, err)
 	}
 	return r
 }
 
-func reviewRequest(outcome string) releases.ReviewRequest {
-	return releases.ReviewRequest{Outcome: outcome, Summary: "what happened", Incidents: []string{}, ObjectivesMet: outcome == "successful"}
+func reviewRequest(outcome string) lifecycle.ReviewRequest {
+	return lifecycle.ReviewRequest{Outcome: outcome, Summary: "what happened", Incidents: []string{}, ObjectivesMet: outcome == "successful"}
 }
 
 // driveStates are the states driveTo reaches, in order of the path that
@@ -233,7 +239,7 @@ var driveStates = []string{
 
 // driveTo creates a release with one approval per gate and drives it to
 // state, with cab-1 deciding every gate.
-func (e *relEnv) driveTo(state string) releases.Release {
+func (e *relEnv) driveTo(state string) lifecycle.Release {
 	e.t.Helper()
 	if !slices.Contains(driveStates, state) {
 		e.t.Fatalf("driveTo: unknown state %s", state)
@@ -242,7 +248,7 @@ func (e *relEnv) driveTo(state string) releases.Release {
 	name, cab := r.Name, e.cab[0]
 	step := func(s string) bool { return state == s }
 	if step("cancelled") {
-		r, err := e.svc.CancelRelease(e.ctx, e.rm, name, "not needed")
+		r, err := e.svc.Releases.CancelRelease(e.ctx, e.rm, name, "not needed")
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -251,43 +257,43 @@ func (e *relEnv) driveTo(state string) releases.Release {
 	if step("planning") {
 		return r
 	}
-	r = e.approve(cab, name, releases.GatePlan)
+	r = e.approve(cab, name, lifecycle.GatePlan)
 	if step("building") {
 		return r
 	}
-	r = e.approve(cab, name, releases.GateBuild)
+	r = e.approve(cab, name, lifecycle.GateBuild)
 	if step("released") {
 		return r
 	}
-	r = e.approve(cab, name, releases.DeployGate("staging"))
+	r = e.approve(cab, name, lifecycle.DeployGate("staging"))
 	switch state {
 	case "deploying":
 		return r
 	case "deploying+active":
-		e.deploy(e.staging, name, "staging", releases.DeploymentInProgress)
+		e.deploy(e.staging, name, "staging", lifecycle.DeploymentInProgress)
 		return e.get(name)
 	case "deploying+failed":
-		e.deploy(e.staging, name, "staging", releases.DeploymentFailed)
+		e.deploy(e.staging, name, "staging", lifecycle.DeploymentFailed)
 		return e.get(name)
 	case "deploying+rolledback":
-		dep := e.deploy(e.staging, name, "staging", releases.DeploymentInProgress)
-		return e.updateDeployment(e.staging, name, dep.ID, releases.DeploymentRolledBack)
+		dep := e.deploy(e.staging, name, "staging", lifecycle.DeploymentInProgress)
+		return e.updateDeployment(e.staging, name, dep.ID, lifecycle.DeploymentRolledBack)
 	}
-	e.deploy(e.staging, name, "staging", releases.DeploymentSucceeded)
-	e.approve(cab, name, releases.DeployGate("production"))
-	e.deploy(e.prod, name, "production", releases.DeploymentSucceeded)
+	e.deploy(e.staging, name, "staging", lifecycle.DeploymentSucceeded)
+	e.approve(cab, name, lifecycle.DeployGate("production"))
+	e.deploy(e.prod, name, "production", lifecycle.DeploymentSucceeded)
 	r = e.get(name)
 	if step("deployed") {
 		return r
 	}
-	r, err := e.svc.FileReview(e.ctx, e.rm, name, reviewRequest("successful"))
+	r, err := e.svc.Releases.FileReview(e.ctx, e.rm, name, reviewRequest("successful"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if step("review") {
 		return r
 	}
-	return e.approve(cab, name, releases.GateClose)
+	return e.approve(cab, name, lifecycle.GateClose)
 }
 
 // wantErr fails unless err matches want (nil: no error).
@@ -302,9 +308,9 @@ func wantErr(t *testing.T, what string, err, want error) {
 }
 
 // quorums returns the quorum each gate of r shows.
-func (e *relEnv) quorums(r releases.Release) map[string]int {
+func (e *relEnv) quorums(r lifecycle.Release) map[string]int {
 	e.t.Helper()
-	views, err := e.svc.GateViews(e.ctx, r)
+	views, err := e.svc.Releases.GateViews(e.ctx, r)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -316,9 +322,9 @@ func (e *relEnv) quorums(r releases.Release) map[string]int {
 }
 
 // releaseEvents lists the events about release name, oldest first.
-func (e *relEnv) releaseEvents(name string) []releases.Event {
+func (e *relEnv) releaseEvents(name string) []audit.Event {
 	e.t.Helper()
-	var out []releases.Event
+	var out []audit.Event
 	var after int64
 	for range 1000 { // bounded: a test makes far fewer events
 		page, err := e.meta.Audit().Events(e.ctx, after, 1000)

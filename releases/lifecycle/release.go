@@ -1,4 +1,4 @@
-package releases
+package lifecycle
 
 import (
 	"bytes"
@@ -6,18 +6,88 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
+
+// Service is the release lifecycle: plans, gates and their quorums,
+// approvals bound to digests, separation of duties, sealing, deployments,
+// the review, and the admin's gate defaults.
+type Service struct {
+	store   Store
+	catalog *catalog.Service
+	blobs   *blobs.Service
+	signer  *signing.ServerSigner
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Config is what the lifecycle is built from.
+type Config struct {
+	Store Store
+	// Catalog resolves the artifacts a release includes.
+	Catalog *catalog.Service
+	// Blobs stores and serves sealed release manifests.
+	Blobs *blobs.Service
+	// Signer signs sealed release manifests.
+	Signer *signing.ServerSigner
+	// Log nil: silent. Now nil: the wall clock.
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// New returns the release lifecycle.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Catalog == nil || cfg.Blobs == nil || cfg.Signer == nil {
+		return nil, errors.New("lifecycle: a store, the catalogue, the blob service and the server's signer are required")
+	}
+	return &Service{store: cfg.Store, catalog: cfg.Catalog, blobs: cfg.Blobs, signer: cfg.Signer, log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now)}, nil
+}
+
+// Deployments answers catalog.Deployments from the releases of a Store:
+// whether a release, not cancelled, authorised for deployment to one of
+// the environments includes an artifact. It needs no more than the store,
+// so the catalogue can be given it before the lifecycle is built.
+type Deployments struct{ Store Store }
+
+var _ catalog.Deployments = Deployments{}
+
+// DeployableTo implements catalog.Deployments.
+func (d Deployments) DeployableTo(ctx context.Context, name, version string, envs []string) (bool, error) {
+	rels, err := d.Store.ReleasesContaining(ctx, name, version)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rels {
+		if r.State == ReleaseCancelled {
+			continue
+		}
+		for _, env := range envs {
+			if r.DeployAuthorized(env) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
 
 // Gate names. Deploy gates are "deploy:" + environment.
 const (
@@ -127,26 +197,26 @@ func (p PlanRequest) plan() Plan {
 func validatePlan(p Plan) error {
 	switch {
 	case p.ChangeRef == "":
-		return fmt.Errorf("%w: changeRef is required (the change record that authorises this release)", ErrInvalidInput)
+		return fmt.Errorf("%w: changeRef is required (the change record that authorises this release)", errdef.ErrInvalidInput)
 	case p.Title == "":
-		return fmt.Errorf("%w: title is required", ErrInvalidInput)
+		return fmt.Errorf("%w: title is required", errdef.ErrInvalidInput)
 	case len(p.Environments) == 0:
-		return fmt.Errorf("%w: at least one environment is required, in deployment order", ErrInvalidInput)
+		return fmt.Errorf("%w: at least one environment is required, in deployment order", errdef.ErrInvalidInput)
 	case len(p.ChangeRef) > 256 || len(p.Title) > 512 || len(p.Description)+len(p.BackoutPlan)+len(p.Risk) > 64<<10:
-		return fmt.Errorf("%w: plan fields too long", ErrInvalidInput)
+		return fmt.Errorf("%w: plan fields too long", errdef.ErrInvalidInput)
 	}
 	seen := map[string]bool{}
 	for _, e := range p.Environments {
-		if err := ValidateEnvironment(e); err != nil {
+		if err := names.ValidateEnvironment(e); err != nil {
 			return err
 		}
 		if seen[e] {
-			return fmt.Errorf("%w: environment %q listed twice", ErrInvalidInput, e)
+			return fmt.Errorf("%w: environment %q listed twice", errdef.ErrInvalidInput, e)
 		}
 		seen[e] = true
 	}
 	if w := p.Window; w != nil && (w.Start.IsZero() || w.End.IsZero() || !w.End.After(w.Start)) {
-		return fmt.Errorf("%w: window needs a start before its end", ErrInvalidInput)
+		return fmt.Errorf("%w: window needs a start before its end", errdef.ErrInvalidInput)
 	}
 	return nil
 }
@@ -391,15 +461,15 @@ func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRe
 	for _, ref := range refs {
 		key := ref.Name + ":" + ref.Version
 		if seen[key] {
-			return nil, fmt.Errorf("%w: artifact %s listed twice", ErrInvalidInput, key)
+			return nil, fmt.Errorf("%w: artifact %s listed twice", errdef.ErrInvalidInput, key)
 		}
 		seen[key] = true
-		a, err := s.Catalog.Artifact(ctx, ref.Name, ref.Version)
+		a, err := s.catalog.Artifact(ctx, ref.Name, ref.Version)
 		if err != nil {
 			return nil, fmt.Errorf("artifact %s: %w", key, err)
 		}
 		if a.RetiredAt != nil {
-			return nil, fmt.Errorf("%w: %s was retired and cannot join a new release", ErrArtifactRetired, key)
+			return nil, fmt.Errorf("%w: %s was retired and cannot join a new release", catalog.ErrArtifactRetired, key)
 		}
 		out = append(out, ReleaseArtifact{Name: a.Name, Version: a.Version, Digest: a.Digest, Size: a.Size, MediaType: a.MediaType, CreatedBy: a.CreatedBy})
 	}
@@ -407,12 +477,12 @@ func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRe
 }
 
 // CreateRelease plans a new release (release managers).
-func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateReleaseRequest) (Release, error) {
-	if !p.Has(RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: creating releases needs the release-manager role", ErrDenied)
+func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req CreateReleaseRequest) (Release, error) {
+	if !p.Has(access.RoleReleaseManager) {
+		return Release{}, fmt.Errorf("%w: creating releases needs the release-manager role", errdef.ErrDenied)
 	}
-	if err := ValidateVersion(req.Name); err != nil {
-		return Release{}, fmt.Errorf("%w: release name %q must match the OCI tag grammar", ErrInvalidInput, req.Name)
+	if err := names.ValidateVersion(req.Name); err != nil {
+		return Release{}, fmt.Errorf("%w: release name %q must match the OCI tag grammar", errdef.ErrInvalidInput, req.Name)
 	}
 	plan := req.PlanRequest.plan()
 	if err := validatePlan(plan); err != nil {
@@ -441,20 +511,20 @@ func (s *Service) CreateRelease(ctx context.Context, p Principal, req CreateRele
 		return Release{}, err
 	}
 	r.Edits = []Edit{edit(PartPlan, r.PlanDigest, p, now), edit(PartArtifacts, build, p, now)}
-	return s.meta.CreateRelease(ctx, p.Actor(), r)
+	return s.store.CreateRelease(ctx, p.Actor(), r)
 }
 
 // Release returns one release.
 func (s *Service) Release(ctx context.Context, name string) (Release, error) {
-	return s.meta.GetRelease(ctx, name)
+	return s.store.GetRelease(ctx, name)
 }
 
 // Releases lists releases.
 func (s *Service) Releases(ctx context.Context, f ReleaseFilter) ([]Release, string, error) {
 	if f.State != "" && !slices.Contains(ReleaseStates, f.State) {
-		return nil, "", fmt.Errorf("%w: unknown release state %q", ErrInvalidInput, f.State)
+		return nil, "", fmt.Errorf("%w: unknown release state %q", errdef.ErrInvalidInput, f.State)
 	}
-	return s.meta.ListReleases(ctx, f)
+	return s.store.ListReleases(ctx, f)
 }
 
 // change applies fn to release name and stores the result with one event,
@@ -462,28 +532,29 @@ func (s *Service) Releases(ctx context.Context, f ReleaseFilter) ([]Release, str
 // enter: every rule fn checks holds when the change commits, and no valid
 // change is refused because another came at the same moment. fn returns a
 // change without an Action when nothing changed.
-func (s *Service) change(ctx context.Context, p Principal, name string, fn func(tx ReleaseTx, r *Release) (ReleaseChange, error)) (Release, error) {
-	return s.meta.ModifyRelease(ctx, p.Actor(), name, fn)
+func (s *Service) change(ctx context.Context, p access.Principal, name string, fn func(tx ReleaseTx, r *Release) (ReleaseChange, error)) (Release, error) {
+	return s.store.ModifyRelease(ctx, p.Actor(), name, fn)
 }
 
 // edit records that p changed part, after which its gate expects d.
-func edit(part string, d digest.Digest, p Principal, at time.Time) Edit {
+func edit(part string, d digest.Digest, p access.Principal, at time.Time) Edit {
 	return Edit{Part: part, Digest: d, By: p.Name, TokenID: p.TokenID, At: at}
 }
 
-func details(v any) json.RawMessage {
+// change is the event of a change: action, with details v encoded.
+func change(action string, v any) (ReleaseChange, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // plain maps of strings and numbers always marshal
+		return ReleaseChange{}, fmt.Errorf("%s details: %w", action, err)
 	}
-	return b
+	return ReleaseChange{Action: action, Details: b}, nil
 }
 
 // SetPlan replaces the plan (planning only). Plan approvals given for the
 // old plan are discarded.
-func (s *Service) SetPlan(ctx context.Context, p Principal, name string, req PlanRequest) (Release, error) {
-	if !p.Has(RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: changing plans needs the release-manager role", ErrDenied)
+func (s *Service) SetPlan(ctx context.Context, p access.Principal, name string, req PlanRequest) (Release, error) {
+	if !p.Has(access.RoleReleaseManager) {
+		return Release{}, fmt.Errorf("%w: changing plans needs the release-manager role", errdef.ErrDenied)
 	}
 	plan := req.plan()
 	if err := validatePlan(plan); err != nil {
@@ -523,16 +594,16 @@ func (s *Service) SetPlan(ctx context.Context, p Principal, name string, req Pla
 		old := r.PlanDigest
 		r.Plan, r.PlanDigest, r.Gates = plan, d, gates
 		r.Edits = append(r.Edits, edit(PartPlan, d, p, s.now()))
-		return ReleaseChange{Action: ActionReleasePlanSet, Details: details(map[string]any{
+		return change(ActionReleasePlanSet, map[string]any{
 			"planDigest": d, "previousPlanDigest": old, "discardedApprovals": discarded,
-		})}, nil
+		})
 	})
 }
 
 // SetArtifacts replaces the release's artifacts (planning and building).
-func (s *Service) SetArtifacts(ctx context.Context, p Principal, name string, refs []ReleaseArtifactRef) (Release, error) {
-	if !p.Has(RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: changing release artifacts needs the release-manager role", ErrDenied)
+func (s *Service) SetArtifacts(ctx context.Context, p access.Principal, name string, refs []ReleaseArtifactRef) (Release, error) {
+	if !p.Has(access.RoleReleaseManager) {
+		return Release{}, fmt.Errorf("%w: changing release artifacts needs the release-manager role", errdef.ErrDenied)
 	}
 	arts, err := s.resolveArtifacts(ctx, refs)
 	if err != nil {
@@ -552,7 +623,7 @@ func (s *Service) SetArtifacts(ctx context.Context, p Principal, name string, re
 		for i, a := range arts {
 			list[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
 		}
-		return ReleaseChange{Action: ActionReleaseArtifactsSet, Details: details(map[string]any{"artifacts": list})}, nil
+		return change(ActionReleaseArtifactsSet, map[string]any{"artifacts": list})
 	})
 }
 
@@ -560,15 +631,15 @@ func (s *Service) SetArtifacts(ctx context.Context, p Principal, name string, re
 // for the digest the gate expects now; enough distinct approvers authorise
 // the gate and move the release on (the build gate seals it). A rejection
 // sends the release back to the phase before the gate.
-func (s *Service) Decide(ctx context.Context, p Principal, name string, req ApprovalRequest) (Release, error) {
-	if !p.Has(RoleApprover) {
-		return Release{}, fmt.Errorf("%w: deciding gates needs the approver role", ErrDenied)
+func (s *Service) Decide(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (Release, error) {
+	if !p.Has(access.RoleApprover) {
+		return Release{}, fmt.Errorf("%w: deciding gates needs the approver role", errdef.ErrDenied)
 	}
 	if req.Decision != DecisionApprove && req.Decision != DecisionReject {
-		return Release{}, fmt.Errorf("%w: decision must be approve or reject", ErrInvalidInput)
+		return Release{}, fmt.Errorf("%w: decision must be approve or reject", errdef.ErrInvalidInput)
 	}
 	if req.Decision == DecisionReject && strings.TrimSpace(req.Comment) == "" {
-		return Release{}, fmt.Errorf("%w: a rejection needs a comment giving the reason", ErrInvalidInput)
+		return Release{}, fmt.Errorf("%w: a rejection needs a comment giving the reason", errdef.ErrInvalidInput)
 	}
 	if req.Digest != "" {
 		// Something that is not a digest is bad input, not a digest that
@@ -589,7 +660,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
 			if !slices.Contains(gateOrder(*r), req.Gate) {
-				return ReleaseChange{}, fmt.Errorf("%w: unknown gate %q for release %s (gates: %s)", ErrInvalidInput, req.Gate, r.Name, strings.Join(gateOrder(*r), ", "))
+				return ReleaseChange{}, fmt.Errorf("%w: unknown gate %q for release %s (gates: %s)", errdef.ErrInvalidInput, req.Gate, r.Name, strings.Join(gateOrder(*r), ", "))
 			}
 			return ReleaseChange{}, invalidState(*r, action)
 		}
@@ -624,7 +695,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			det["from"] = r.State
 			r.State = stateBeforeGate(*r, req.Gate)
 			det["to"] = r.State
-			return ReleaseChange{Action: ActionReleaseApproval, Details: details(det)}, nil
+			return change(ActionReleaseApproval, det)
 		}
 
 		if slices.Contains(approversOf(*r, req.Gate, expected), p.Name) {
@@ -639,7 +710,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 		r.Approvals = append(r.Approvals, ap)
 		if !authorized(*r, req.Gate, expected) {
 			det["authorized"] = false
-			return ReleaseChange{Action: ActionReleaseApproval, Details: details(det)}, nil
+			return change(ActionReleaseApproval, det)
 		}
 		det["authorized"] = true
 		det["from"] = r.State
@@ -661,7 +732,7 @@ func (s *Service) Decide(ctx context.Context, p Principal, name string, req Appr
 			r.State = ReleaseClosed
 		}
 		det["to"] = r.State
-		return ReleaseChange{Action: ActionReleaseApproval, Details: details(det)}, nil
+		return change(ActionReleaseApproval, det)
 	})
 }
 
@@ -699,7 +770,7 @@ func approvedPart(gate string) string {
 // is still to be passed, and each gate is passed once, so every edit on
 // record comes after the gate's last authorisation: a rejection does not
 // clear it, since the editor still shaped what is being decided.
-func separationOfDuties(r Release, p Principal, gate string) error {
+func separationOfDuties(r Release, p access.Principal, gate string) error {
 	if p.Name == r.CreatedBy {
 		return fmt.Errorf("%w: %s created release %s and cannot decide its gates", ErrSeparationOfDuties, p.Name, r.Name)
 	}
@@ -736,7 +807,7 @@ func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 			problems = append(problems, ref+" changed digest")
 		case a.RetiredAt != nil:
 			problems = append(problems, ref+" is retired")
-		case a.State != StateAdmitted:
+		case a.State != catalog.StateAdmitted:
 			problems = append(problems, ref+" is "+string(a.State))
 		}
 	}
@@ -758,12 +829,12 @@ func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 // only the one that looks like the last: approvals racing each other
 // cannot tell which will complete the quorum. The blob is
 // content-addressed: storing it again only verifies it.
-func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name string, req ApprovalRequest) (digest.Digest, func(), error) {
+func (s *Service) storeManifestAhead(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (digest.Digest, func(), error) {
 	noop := func() {}
 	if req.Gate != GateBuild || req.Decision != DecisionApprove {
 		return "", noop, nil
 	}
-	r, err := s.meta.GetRelease(ctx, name)
+	r, err := s.store.GetRelease(ctx, name)
 	if err != nil || r.State != ReleaseBuilding || separationOfDuties(r, p, req.Gate) != nil {
 		return "", noop, nil // the change itself reports what is wrong
 	}
@@ -774,7 +845,7 @@ func (s *Service) storeManifestAhead(ctx context.Context, p Principal, name stri
 	if d != req.Digest {
 		return "", noop, nil // stale: the change refuses it
 	}
-	_, release, err := s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
+	_, release, err := s.blobs.Ingest(ctx, p.Actor(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))})
 	if err != nil {
 		return "", noop, fmt.Errorf("storing the release manifest: %w", err)
 	}
@@ -809,7 +880,7 @@ func (s *Service) ReleaseManifest(ctx context.Context, name string) (Release, []
 	if err != nil {
 		return r, nil, err
 	}
-	b, err := s.Blobs.ReadVerified(ctx, serverActor, r.ManifestDigest, maxReleaseManifestSize)
+	b, err := s.blobs.ReadVerified(ctx, access.ServerActor, r.ManifestDigest, maxReleaseManifestSize)
 	return r, b, err
 }
 
@@ -819,12 +890,12 @@ const maxReleaseManifestSize = 64 << 20
 
 // OpenReleaseManifest opens the sealed manifest of a release for p, to be
 // served like any stored blob (verified while it streams).
-func (s *Service) OpenReleaseManifest(ctx context.Context, p Principal, name string) (Release, *BlobReader, error) {
+func (s *Service) OpenReleaseManifest(ctx context.Context, p access.Principal, name string) (Release, *blobs.BlobReader, error) {
 	r, err := s.sealedRelease(ctx, name)
 	if err != nil {
 		return r, nil, err
 	}
-	br, err := s.Blobs.Open(ctx, p.Actor(), r.ManifestDigest, s.sealedSize(ctx, r))
+	br, err := s.blobs.Open(ctx, p.Actor(), r.ManifestDigest, s.sealedSize(ctx, r))
 	return r, br, err
 }
 
@@ -837,26 +908,26 @@ func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
 	if d, b, err := s.releaseManifest(r); err == nil && d == r.ManifestDigest {
 		return int64(len(b))
 	}
-	if info, err := s.Blobs.Store().StatBlob(ctx, r.ManifestDigest); err == nil {
+	if info, err := s.blobs.Store().StatBlob(ctx, r.ManifestDigest); err == nil {
 		return info.Size
 	}
 	return -1 // openBlob's Stat fails the same way
 }
 
 func (s *Service) sealedRelease(ctx context.Context, name string) (Release, error) {
-	r, err := s.meta.GetRelease(ctx, name)
+	r, err := s.store.GetRelease(ctx, name)
 	if err != nil {
 		return Release{}, err
 	}
 	if r.ManifestDigest == "" {
-		return r, fmt.Errorf("%w: release %s is not sealed yet", ErrNotFound, name)
+		return r, fmt.Errorf("%w: release %s is not sealed yet", errdef.ErrNotFound, name)
 	}
 	return r, nil
 }
 
-func deployerFor(p Principal, env string) error {
-	if !p.Has(RoleDeployer) || !slices.Contains(p.Environments, env) {
-		return fmt.Errorf("%w: %s may not deploy to %s", ErrNotAuthorizedForEnv, p.Name, env)
+func deployerFor(p access.Principal, env string) error {
+	if !p.Has(access.RoleDeployer) || !slices.Contains(p.Environments, env) {
+		return fmt.Errorf("%w: %s may not deploy to %s", access.ErrNotAuthorizedForEnv, p.Name, env)
 	}
 	return nil
 }
@@ -864,7 +935,7 @@ func deployerFor(p Principal, env string) error {
 // RecordDeployment records a deployment by an agent whose token covers the
 // environment, once deploy:ENV is authorised and every earlier environment
 // has succeeded.
-func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string, req DeploymentRequest) (Release, Deployment, error) {
+func (s *Service) RecordDeployment(ctx context.Context, p access.Principal, name string, req DeploymentRequest) (Release, Deployment, error) {
 	if err := deployerFor(p, req.Environment); err != nil {
 		return Release{}, Deployment{}, err
 	}
@@ -872,10 +943,10 @@ func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string
 		req.Status = DeploymentInProgress
 	}
 	if !validDeploymentStatus(req.Status) {
-		return Release{}, Deployment{}, fmt.Errorf("%w: status must be in_progress, succeeded, failed or rolled_back", ErrInvalidInput)
+		return Release{}, Deployment{}, fmt.Errorf("%w: status must be in_progress, succeeded, failed or rolled_back", errdef.ErrInvalidInput)
 	}
 	if strings.TrimSpace(req.Target) == "" {
-		return Release{}, Deployment{}, fmt.Errorf("%w: target is required (what was deployed to)", ErrInvalidInput)
+		return Release{}, Deployment{}, fmt.Errorf("%w: target is required (what was deployed to)", errdef.ErrInvalidInput)
 	}
 	var dep Deployment
 	r, err := s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
@@ -883,10 +954,10 @@ func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string
 			return ReleaseChange{}, invalidState(*r, "deploy")
 		}
 		if !slices.Contains(r.Plan.Environments, req.Environment) {
-			return ReleaseChange{}, fmt.Errorf("%w: %s is not an environment of release %s", ErrInvalidInput, req.Environment, r.Name)
+			return ReleaseChange{}, fmt.Errorf("%w: %s is not an environment of release %s", errdef.ErrInvalidInput, req.Environment, r.Name)
 		}
 		if !r.DeployAuthorized(req.Environment) {
-			return ReleaseChange{}, fmt.Errorf("%w: deploy:%s of release %s is not authorised", ErrNotAuthorizedForEnv, req.Environment, r.Name)
+			return ReleaseChange{}, fmt.Errorf("%w: deploy:%s of release %s is not authorised", access.ErrNotAuthorizedForEnv, req.Environment, r.Name)
 		}
 		for _, earlier := range r.Plan.Environments {
 			if earlier == req.Environment {
@@ -909,23 +980,23 @@ func (s *Service) RecordDeployment(ctx context.Context, p Principal, name string
 		}
 		r.Deployments = append(r.Deployments, dep)
 		s.afterDeployment(r)
-		return ReleaseChange{Action: ActionReleaseDeployment, Details: details(map[string]any{
+		return change(ActionReleaseDeployment, map[string]any{
 			"id": dep.ID, "environment": dep.Environment, "target": dep.Target, "status": dep.Status,
 			"verifiedDigests": dep.VerifiedDigests, "state": r.State,
-		})}, nil
+		})
 	})
 	return r, dep, err
 }
 
 // UpdateDeployment changes a deployment's status or notes.
-func (s *Service) UpdateDeployment(ctx context.Context, p Principal, name, id string, upd DeploymentUpdate) (Release, Deployment, error) {
+func (s *Service) UpdateDeployment(ctx context.Context, p access.Principal, name, id string, upd DeploymentUpdate) (Release, Deployment, error) {
 	// The role comes first: without it nothing about the release, not even
 	// whether it or the deployment exists, is any of p's business.
-	if !p.Has(RoleDeployer) {
-		return Release{}, Deployment{}, fmt.Errorf("%w: %s is not a deployer", ErrNotAuthorizedForEnv, p.Name)
+	if !p.Has(access.RoleDeployer) {
+		return Release{}, Deployment{}, fmt.Errorf("%w: %s is not a deployer", access.ErrNotAuthorizedForEnv, p.Name)
 	}
 	if upd.Status != "" && !validDeploymentStatus(upd.Status) {
-		return Release{}, Deployment{}, fmt.Errorf("%w: status must be in_progress, succeeded, failed or rolled_back", ErrInvalidInput)
+		return Release{}, Deployment{}, fmt.Errorf("%w: status must be in_progress, succeeded, failed or rolled_back", errdef.ErrInvalidInput)
 	}
 	var dep Deployment
 	r, err := s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
@@ -936,7 +1007,7 @@ func (s *Service) UpdateDeployment(ctx context.Context, p Principal, name, id st
 		}
 		i := slices.IndexFunc(r.Deployments, func(d Deployment) bool { return d.ID == id })
 		if i < 0 {
-			return ReleaseChange{}, fmt.Errorf("%w: deployment %s of release %s", ErrNotFound, id, r.Name)
+			return ReleaseChange{}, fmt.Errorf("%w: deployment %s of release %s", errdef.ErrNotFound, id, r.Name)
 		}
 		d := &r.Deployments[i]
 		if err := deployerFor(p, d.Environment); err != nil {
@@ -944,7 +1015,7 @@ func (s *Service) UpdateDeployment(ctx context.Context, p Principal, name, id st
 		}
 		if upd.Status != "" && upd.Status != d.Status {
 			if !deploymentTransition(d.Status, upd.Status) {
-				return ReleaseChange{}, fmt.Errorf("%w: deployment %s cannot go from %s to %s", ErrConflict, id, d.Status, upd.Status)
+				return ReleaseChange{}, fmt.Errorf("%w: deployment %s cannot go from %s to %s", errdef.ErrConflict, id, d.Status, upd.Status)
 			}
 			d.Status = upd.Status
 			if upd.Status != DeploymentInProgress {
@@ -964,9 +1035,9 @@ func (s *Service) UpdateDeployment(ctx context.Context, p Principal, name, id st
 		d.UpdatedAt = s.now()
 		dep = *d
 		s.afterDeployment(r)
-		return ReleaseChange{Action: ActionReleaseDeployment, Details: details(map[string]any{
+		return change(ActionReleaseDeployment, map[string]any{
 			"id": dep.ID, "environment": dep.Environment, "status": dep.Status, "verifiedDigests": dep.VerifiedDigests, "state": r.State,
-		})}, nil
+		})
 	})
 	return r, dep, err
 }
@@ -1007,29 +1078,29 @@ func checkVerified(r Release, ds []digest.Digest) error {
 			ok = ok || a.Digest == d
 		}
 		if !ok {
-			return fmt.Errorf("%w: verified digest %s is not part of release %s", ErrInvalidInput, d, r.Name)
+			return fmt.Errorf("%w: verified digest %s is not part of release %s", errdef.ErrInvalidInput, d, r.Name)
 		}
 	}
 	return nil
 }
 
 // FileReview files (or re-files) the post-implementation review.
-func (s *Service) FileReview(ctx context.Context, p Principal, name string, req ReviewRequest) (Release, error) {
-	if !p.Has(RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: filing reviews needs the release-manager role", ErrDenied)
+func (s *Service) FileReview(ctx context.Context, p access.Principal, name string, req ReviewRequest) (Release, error) {
+	if !p.Has(access.RoleReleaseManager) {
+		return Release{}, fmt.Errorf("%w: filing reviews needs the release-manager role", errdef.ErrDenied)
 	}
 	if !slices.Contains(reviewOutcomes, req.Outcome) {
-		return Release{}, fmt.Errorf("%w: outcome must be one of %s", ErrInvalidInput, strings.Join(reviewOutcomes, ", "))
+		return Release{}, fmt.Errorf("%w: outcome must be one of %s", errdef.ErrInvalidInput, strings.Join(reviewOutcomes, ", "))
 	}
 	if strings.TrimSpace(req.Summary) == "" {
-		return Release{}, fmt.Errorf("%w: summary is required", ErrInvalidInput)
+		return Release{}, fmt.Errorf("%w: summary is required", errdef.ErrInvalidInput)
 	}
 	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if !reviewable(*r) {
 			return ReleaseChange{}, invalidState(*r, "review")
 		}
 		if r.State == ReleaseDeploying && (req.Outcome == "successful" || req.Outcome == "successful_with_issues") {
-			return ReleaseChange{}, fmt.Errorf("%w: release %s is not deployed to every environment; its review outcome is failed or rolled_back", ErrInvalidInput, r.Name)
+			return ReleaseChange{}, fmt.Errorf("%w: release %s is not deployed to every environment; its review outcome is failed or rolled_back", errdef.ErrInvalidInput, r.Name)
 		}
 		incidents := req.Incidents
 		if incidents == nil {
@@ -1044,7 +1115,7 @@ func (s *Service) FileReview(ctx context.Context, p Principal, name string, req 
 		}
 		r.Review, r.ReviewDigest, r.State = &rv, d, ReleaseReview
 		r.Edits = append(r.Edits, edit(PartReview, d, p, rv.At))
-		return ReleaseChange{Action: ActionReleaseReview, Details: details(map[string]any{"outcome": rv.Outcome, "reviewDigest": d})}, nil
+		return change(ActionReleaseReview, map[string]any{"outcome": rv.Outcome, "reviewDigest": d})
 	})
 }
 
@@ -1056,9 +1127,9 @@ func ReviewDigest(rv Review) digest.Digest {
 }
 
 // CancelRelease cancels a release before its first deployment.
-func (s *Service) CancelRelease(ctx context.Context, p Principal, name, reason string) (Release, error) {
-	if !p.Has(RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: cancelling releases needs the release-manager role", ErrDenied)
+func (s *Service) CancelRelease(ctx context.Context, p access.Principal, name, reason string) (Release, error) {
+	if !p.Has(access.RoleReleaseManager) {
+		return Release{}, fmt.Errorf("%w: cancelling releases needs the release-manager role", errdef.ErrDenied)
 	}
 	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if !cancellable(*r) {
@@ -1066,7 +1137,7 @@ func (s *Service) CancelRelease(ctx context.Context, p Principal, name, reason s
 		}
 		from := r.State
 		r.State = ReleaseCancelled
-		return ReleaseChange{Action: ActionReleaseCancelled, Details: details(map[string]any{"from": from, "reason": reason})}, nil
+		return change(ActionReleaseCancelled, map[string]any{"from": from, "reason": reason})
 	})
 }
 

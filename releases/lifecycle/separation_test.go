@@ -1,10 +1,12 @@
-package releases
+package lifecycle
 
 import (
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -51,7 +53,7 @@ func TestSeparationOfDutiesTable(t *testing.T) {
 			for _, g := range tc.refused {
 				refused = refused || g == gate
 			}
-			err := separationOfDuties(r, Principal{Name: tc.principal, Roles: []Role{RoleApprover, RoleReleaseManager}}, gate)
+			err := separationOfDuties(r, access.Principal{Name: tc.principal, Roles: []access.Role{access.RoleApprover, access.RoleReleaseManager}}, gate)
 			switch {
 			case refused && !errors.Is(err, ErrSeparationOfDuties):
 				t.Errorf("%s, who changed %s, deciding %s: %v; want refused for separation of duties", tc.principal, tc.changed, gate, err)
@@ -94,9 +96,9 @@ func TestGateQuorums(t *testing.T) {
 		{"below deploy:*", map[string]int{"deploy:production": 1}, defaults, nil, ErrQuorumTooLow},
 		{"an environment's own default wins over deploy:*", map[string]int{"deploy:staging": 1}, defaults,
 			map[string]int{"plan": 2, "build": 1, "deploy:staging": 1, "deploy:production": 2, "close": 1}, nil},
-		{"unknown gate", map[string]int{"deploy:qa": 2}, defaults, nil, ErrInvalidInput},
-		{"zero", map[string]int{"build": 0}, nil, nil, ErrInvalidInput},
-		{"above the maximum", map[string]int{"build": maxApprovals + 1}, nil, nil, ErrInvalidInput},
+		{"unknown gate", map[string]int{"deploy:qa": 2}, defaults, nil, errdef.ErrInvalidInput},
+		{"zero", map[string]int{"build": 0}, nil, nil, errdef.ErrInvalidInput},
+		{"above the maximum", map[string]int{"build": maxApprovals + 1}, nil, nil, errdef.ErrInvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := gateQuorums(plan, set(tc.requested), tc.defaults)

@@ -1,0 +1,36 @@
+// Package domaintest holds what the domain's tests share across the
+// concept packages: the repository's signing fixtures (real cosign
+// output, testdata/cosign and testdata/cosign-oci) and the trust policy
+// they satisfy.
+package domaintest
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// TestResult is the in-toto test-result predicate type.
+const TestResult = "https://in-toto.io/attestation/test-result/v0.1"
+
+// CIPolicy requires a signature by "ci" and a test-result attestation by
+// "ci" of every payments/* artifact; testdata/cosign/cosign.pub is "ci".
+const CIPolicy = `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},
+  "attestations":[{"predicateType":"` + TestResult + `","keys":["ci"]}]}]}`
+
+// Fixture reads testdata/name of the repository.
+func Fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// repoRoot is three directories above this file (releases/internal/domaintest).
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
