@@ -97,7 +97,7 @@ type accessPage struct {
 // whose logs are captured, with a quarantined artifact and an OCI image.
 type accessWorld struct {
 	url, dir string
-	svc      *releases.Service
+	svc      *releases.DML
 	lc       testserver.Lifecycle
 	logs     *accessCapture
 	layer    digest.Digest
@@ -112,10 +112,10 @@ func newAccessWorld(t *testing.T) *accessWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	w := &accessWorld{dir: dir, svc: ts.Service, logs: &accessCapture{}}
-	w.lc = testserver.FullLifecycle(t, ts.Service)
+	w := &accessWorld{dir: dir, svc: ts.DML, logs: &accessCapture{}}
+	w.lc = testserver.FullLifecycle(t, ts.DML)
 	w.lc.Tokens["admin"] = ts.AdminToken
-	srv := httptest.NewServer(api.New(api.Config{Service: ts.Service, Logger: slog.New(w.logs)}))
+	srv := httptest.NewServer(newAPI(t, api.Config{DML: ts.DML, Logger: slog.New(w.logs)}))
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
 	// A quarantined artifact (the policy wants evidence it lacks).
@@ -400,7 +400,7 @@ func TestAccessLogEmptyDownload(t *testing.T) {
 // maximum age, then the oldest beyond the maximum count.
 func TestAccessLogRetention(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	srv, admin, svc := testserver.New(t, testserver.WithService(releases.WithClock(clock.now)))
+	srv, admin, svc := testserver.New(t, testserver.WithClock(clock.now))
 	for range 3 {
 		apiCall(t, http.MethodGet, srv.URL+"/api/v1/whoami", "", nil, nil) // 401, recorded
 		clock.add(time.Hour)

@@ -34,7 +34,7 @@ func doJSON(t *testing.T, req *http.Request) (int, errorView) {
 }
 
 // observer looks behind the API at what a request may have changed.
-type observer struct{ svc *releases.Service }
+type observer struct{ svc *releases.DML }
 
 // observed is the size of the audit log and the number of objects in the
 // blob backend (blobs, staged uploads and chunks alike).

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -81,7 +84,7 @@ type gatedBlobs struct {
 func (b gatedBlobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
 	g := b.g
 	err := b.Store.ClaimBlob(ctx, id, d, at, deletionsAfter)
-	if d == g.d && errors.Is(err, releases.ErrBlobCollecting) && g.claimRefused != nil {
+	if d == g.d && errors.Is(err, blobs.ErrBlobCollecting) && g.claimRefused != nil {
 		g.refusedOnce.Do(func() { close(g.claimRefused) })
 	}
 	return err
@@ -95,7 +98,7 @@ type gatedCatalog struct {
 	g *gatedMetadata
 }
 
-func (c gatedCatalog) CreateArtifact(ctx context.Context, actor releases.Actor, a releases.Artifact) (releases.Artifact, bool, error) {
+func (c gatedCatalog) CreateArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
 	g := c.g
 	if a.Digest == g.d && g.beforeReferencing != nil {
 		g.beforeReferencing.hold()
@@ -107,10 +110,10 @@ func (c gatedCatalog) CreateArtifact(ctx context.Context, actor releases.Actor, 
 // holding one old blob that nothing refers to yet.
 type gcRaceEnv struct {
 	t          *testing.T
-	svc        *releases.Service
+	svc        *releases.DML
 	backend    *gatedBackend
 	meta       *gatedMetadata
-	admin, pub releases.Principal
+	admin, pub access.Principal
 	body       []byte
 	d          digest.Digest
 }
@@ -135,14 +138,14 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 		backend: &gatedBackend{Backend: fsb, key: store.BlobKey(d)},
 		meta:    &gatedMetadata{DB: db, d: d},
 	}
-	e.svc = releases.NewService(e.meta, store.New(e.backend), nil)
+	e.svc = domaintest.New(t, e.meta, store.New(e.backend))
 	if _, err := e.svc.Access.BootstrapAdmin(ctx, "bootstrap-secret-123456"); err != nil {
 		t.Fatal(err)
 	}
 	if e.admin, err = e.svc.Access.Authenticate(ctx, "bootstrap-secret-123456"); err != nil {
 		t.Fatal(err)
 	}
-	issued, err := e.svc.Access.IssueToken(ctx, e.admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
+	issued, err := e.svc.Access.IssueToken(ctx, e.admin, access.TokenRequest{Name: "pipeline", Roles: []access.Role{access.RolePublisher}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,12 +174,12 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 
 // gc runs a gc with a one-hour grace period.
 func (e *gcRaceEnv) gc() (releases.GCSummary, error) {
-	return e.svc.Maintenance.GC(context.Background(), e.admin, releases.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
+	return e.svc.Maintenance.GC(context.Background(), e.admin, blobs.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
 }
 
 // push pushes the blob's bytes as app:version, with the digest declared.
 func (e *gcRaceEnv) push(version string) error {
-	_, _, err := e.svc.Catalog.Push(context.Background(), e.pub, releases.PushRequest{
+	_, _, err := e.svc.Catalog.Push(context.Background(), e.pub, catalog.PushRequest{
 		Name: "app", Version: version, Digest: e.d, Size: int64(len(e.body)), Body: bytes.NewReader(e.body),
 	})
 	return err
@@ -187,7 +190,7 @@ func (e *gcRaceEnv) push(version string) error {
 func (e *gcRaceEnv) wantConsistent() {
 	e.t.Helper()
 	ctx := context.Background()
-	list, _, err := e.svc.Catalog.Artifacts(ctx, releases.ArtifactFilter{})
+	list, _, err := e.svc.Catalog.Artifacts(ctx, catalog.ArtifactFilter{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -299,10 +302,10 @@ func TestGCConcurrentReference(t *testing.T) {
 		if !pushed {
 			err = <-pushDone
 		}
-		if !errors.Is(err, releases.ErrConflict) {
+		if !errors.Is(err, errdef.ErrConflict) {
 			t.Fatalf("push racing the deletion: %v, want a conflict (push again)", err)
 		}
-		if _, err := e.svc.Catalog.Artifact(context.Background(), "app", "1"); !errors.Is(err, releases.ErrNotFound) {
+		if _, err := e.svc.Catalog.Artifact(context.Background(), "app", "1"); !errors.Is(err, errdef.ErrNotFound) {
 			t.Fatalf("the failed push left app:1 (%v)", err)
 		}
 		e.wantConsistent()

@@ -28,7 +28,7 @@ import (
 type relEnv struct {
 	t    *testing.T
 	ctx  context.Context
-	svc  *releases.Service
+	svc  *releases.DML
 	meta *sqlstore.DB
 
 	admin, pipeline, rm, auditor access.Principal
@@ -65,7 +65,7 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	svc := releases.NewService(meta, store.New(backend), nil)
+	svc := domaintest.New(t, meta, store.New(backend))
 	const adminSecret = "bootstrap-secret-123456"
 	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
 		t.Fatal(err)

@@ -16,12 +16,12 @@
 //     becomes the time of the call; times come back in UTC, exactly as
 //     stored (the suite's own times have microsecond precision, which any
 //     SQL database can hold).
-//   - Invalid input is releases.ErrInvalidInput: an empty name, version or
+//   - Invalid input is errdef.ErrInvalidInput: an empty name, version or
 //     token id, a malformed digest, an unknown state or role, a negative
 //     size or limit, a secret hash that is not 32 bytes, a token created
 //     revoked, a malformed list cursor. A token id or secret hash issued
-//     twice is releases.ErrConflict.
-//   - Not-found errors wrap releases.ErrNotFound (GetArtifact's names the
+//     twice is errdef.ErrConflict.
+//   - Not-found errors wrap errdef.ErrNotFound (GetArtifact's names the
 //     name:version) and no error wraps sql.ErrNoRows.
 //   - ListArtifacts orders bytewise by (name, version), like Go string
 //     comparison or SQL COLLATE "C", pages with a keyset cursor (items added
@@ -29,14 +29,14 @@
 //     cursor of the last page and no empty trailing page. Limit 0 is a
 //     default page; a limit above the maximum is clamped, not refused.
 //   - Trust keys: an empty id, public key or algorithm, or a key added
-//     revoked, is releases.ErrInvalidInput; the store does not parse the
+//     revoked, is errdef.ErrInvalidInput; the store does not parse the
 //     key. RevokeTrustKey sets RevokedAt and RevokedBy (the actor's name).
 //     TrustKeys orders bytewise by ID and returns no error when empty.
 //   - Trust policy: the document must be JSON in valid UTF-8
-//     (releases.ErrInvalidInput otherwise) and comes back byte for byte;
+//     (errdef.ErrInvalidInput otherwise) and comes back byte for byte;
 //     versions are 1, 2, 3... with no gaps, also when set concurrently and
 //     after a reopen; CreatedBy is the actor's name.
-//   - Evidence: releases.ErrInvalidInput for an empty or malformed digest
+//   - Evidence: errdef.ErrInvalidInput for an empty or malformed digest
 //     or artifact digest, an artifact digest other than the version's, a
 //     kind other than signature or attestation, an empty format or key id,
 //     a negative size, an attestation without a predicate type, a
@@ -49,7 +49,7 @@
 //   - Admission: the receipt comes back byte for byte; nil Unmet and
 //     Evidence come back empty. An unknown from or target state, a negative
 //     policy version, a malformed evidence digest or a receipt that is not
-//     JSON is releases.ErrInvalidInput; the ErrConflict of a failed
+//     JSON is errdef.ErrInvalidInput; the ErrConflict of a failed
 //     compare-and-set names the current state. Every successful
 //     SetAdmission is recorded, also one that keeps the state.
 //   - Releases: CreateRelease stores revision 1, whatever it is given, and
@@ -62,7 +62,7 @@
 //     exactly as encoding/json would decode it, every field, with times in
 //     UTC and nil and empty lists apart. An empty name, an unknown state, an
 //     artifact without a name, version or valid digest, or one included
-//     twice is releases.ErrInvalidInput, as is an update without an action
+//     twice is errdef.ErrInvalidInput, as is an update without an action
 //     or whose details are not JSON in UTF-8; the ErrConflict of a stale
 //     revision names the stored and the given revision. ListReleases orders
 //     bytewise by name and pages like ListArtifacts (a cursor of either list
@@ -71,7 +71,7 @@
 //     empty list, not nil, when there are none.
 //   - RetireArtifact sets RetiredAt and RetiredBy (the actor's name), which
 //     GetArtifact and ListArtifacts return, and changes nothing else; an
-//     artifact pushed retired is releases.ErrInvalidInput.
+//     artifact pushed retired is errdef.ErrInvalidInput.
 //   - Events: "artifact.pushed" (subject "name:version", details exactly
 //     {digest, size, mediaType}), "token.issued" (subject the token id,
 //     details exactly {name, roles, environments}, never the hash),
@@ -93,7 +93,7 @@
 //   - Tokens: ExpiresAt comes back as stored and is in the token.issued
 //     details (as expiresAt, RFC 3339) when set; an expiry not after the
 //     creation time, or a token created with a LastUsedAt, is
-//     releases.ErrInvalidInput. ListTokens returns every token, revoked
+//     errdef.ErrInvalidInput. ListTokens returns every token, revoked
 //     ones too, ordered by CreatedAt then ID, and an empty list, not nil,
 //     when there are none. TouchToken only moves LastUsedAt forward,
 //     ignores unknown ids, and records no event.
@@ -101,7 +101,7 @@
 //     log is not in the audit log). Records come back field for field with
 //     Seq increasing from 1, in Seq order; a zero Time becomes the time of
 //     the call; a record without a method or outcome is
-//     releases.ErrInvalidInput. The subject filter matches the subject
+//     errdef.ErrInvalidInput. The subject filter matches the subject
 //     exactly or the artifact name; filters combine; Since is inclusive.
 //     Pages work like ListArtifacts' (a cursor of another list is
 //     malformed). PruneAccess deletes exactly the records older than the
@@ -113,7 +113,7 @@
 //     of exactly those records (stored-hash index for index), in the order
 //     asked, and fails for a hash not stored. AuditEntries with limit <= 0
 //     runs to the end of the log as it was when the call began; a negative
-//     start is releases.ErrInvalidInput; fn's error stops the walk and is
+//     start is errdef.ErrInvalidInput; fn's error stops the walk and is
 //     returned; fn may call the store. AuditEntriesFor orders by index and
 //     returns an empty list, not nil, when nothing matches. The log and its
 //     root survive a reopen, and later trees are provably extensions of it.

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
 func testCreateToken(t *testing.T, m store) {
-	tok := token("tok_deploy", "deployer-prod", releases.RoleDeployer, releases.RoleAuditor)
+	tok := token("tok_deploy", "deployer-prod", access.RoleDeployer, access.RoleAuditor)
 	tok.Environments = []string{"prod", "staging"}
 	hash := secretHash("dml_secret-one")
 	mustCreateToken(t, m, tok, hash)
@@ -24,7 +25,7 @@ func testCreateToken(t *testing.T, m store) {
 	checkUTC(t, "CreatedAt", got.CreatedAt)
 
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+	checkEvent(t, evs[0], access.ActionTokenIssued, tok.ID, admin, map[string]any{
 		"name":         tok.Name,
 		"roles":        jsonList(tok.Roles...),
 		"environments": jsonList(tok.Environments...),
@@ -44,7 +45,7 @@ func testCreateToken(t *testing.T, m store) {
 }
 
 func testCreateTokenDefaults(t *testing.T, m store) {
-	tok := token("tok_admin2", "bootstrap-admin", releases.RoleAdmin)
+	tok := token("tok_admin2", "bootstrap-admin", access.RoleAdmin)
 	tok.Environments = nil
 	tok.CreatedAt = time.Time{}
 	hash := secretHash("dml_secret-two")
@@ -68,22 +69,22 @@ func testCreateTokenInvalid(t *testing.T, m store) {
 	revoked := t0
 	tests := []struct {
 		name   string
-		mutate func(tok *releases.Token, hash *[]byte)
+		mutate func(tok *access.Token, hash *[]byte)
 	}{
-		{"empty id", func(tok *releases.Token, _ *[]byte) { tok.ID = "" }},
-		{"no hash", func(_ *releases.Token, hash *[]byte) { *hash = nil }},
-		{"short hash", func(_ *releases.Token, hash *[]byte) { *hash = (*hash)[:31] }},
-		{"hex text instead of hash", func(_ *releases.Token, hash *[]byte) { *hash = []byte(hex.EncodeToString(*hash)) }},
-		{"unknown role", func(tok *releases.Token, _ *[]byte) { tok.Roles = []releases.Role{releases.RoleAdmin, "root"} }},
-		{"created revoked", func(tok *releases.Token, _ *[]byte) { tok.RevokedAt = &revoked }},
+		{"empty id", func(tok *access.Token, _ *[]byte) { tok.ID = "" }},
+		{"no hash", func(_ *access.Token, hash *[]byte) { *hash = nil }},
+		{"short hash", func(_ *access.Token, hash *[]byte) { *hash = (*hash)[:31] }},
+		{"hex text instead of hash", func(_ *access.Token, hash *[]byte) { *hash = []byte(hex.EncodeToString(*hash)) }},
+		{"unknown role", func(tok *access.Token, _ *[]byte) { tok.Roles = []access.Role{access.RoleAdmin, "root"} }},
+		{"created revoked", func(tok *access.Token, _ *[]byte) { tok.RevokedAt = &revoked }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := token("tok_x", "x", releases.RoleAdmin)
+			tok := token("tok_x", "x", access.RoleAdmin)
 			hash := secretHash("dml_secret-x")
 			tc.mutate(&tok, &hash)
 			err := m.CreateToken(t.Context(), admin, tok, hash)
-			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+			checkErr(t, "CreateToken", err, errdef.ErrInvalidInput)
 		})
 	}
 	if n, err := m.CountTokens(t.Context()); err != nil || n != 0 {
@@ -93,22 +94,22 @@ func testCreateTokenInvalid(t *testing.T, m store) {
 }
 
 func testCreateTokenDuplicate(t *testing.T, m store) {
-	tok := token("tok_1", "one", releases.RolePublisher)
+	tok := token("tok_1", "one", access.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
 
 	tests := []struct {
 		name string
-		tok  releases.Token
+		tok  access.Token
 		hash []byte
 	}{
-		{"same id", token("tok_1", "other", releases.RoleAdmin), secretHash("dml_secret-2")},
-		{"same secret", token("tok_2", "other", releases.RoleAdmin), hash},
+		{"same id", token("tok_1", "other", access.RoleAdmin), secretHash("dml_secret-2")},
+		{"same secret", token("tok_2", "other", access.RoleAdmin), hash},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := m.CreateToken(t.Context(), admin, tc.tok, tc.hash)
-			checkErr(t, "CreateToken", err, releases.ErrConflict)
+			checkErr(t, "CreateToken", err, errdef.ErrConflict)
 		})
 	}
 	got, err := m.TokenByHash(t.Context(), hash)
@@ -123,7 +124,7 @@ func testCreateTokenDuplicate(t *testing.T, m store) {
 }
 
 func testTokenByHashNotFound(t *testing.T, m store) {
-	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAdmin), secretHash("dml_known"))
+	mustCreateToken(t, m, token("tok_1", "one", access.RoleAdmin), secretHash("dml_known"))
 	tests := []struct {
 		name string
 		hash []byte
@@ -136,13 +137,13 @@ func testTokenByHashNotFound(t *testing.T, m store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := m.TokenByHash(t.Context(), tc.hash)
-			checkErr(t, "TokenByHash", err, releases.ErrNotFound)
+			checkErr(t, "TokenByHash", err, errdef.ErrNotFound)
 		})
 	}
 }
 
 func testRevokeToken(t *testing.T, m store) {
-	tok := token("tok_1", "one", releases.RolePublisher)
+	tok := token("tok_1", "one", access.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
 
@@ -159,7 +160,7 @@ func testRevokeToken(t *testing.T, m store) {
 	checkUTC(t, "RevokedAt", *got.RevokedAt)
 	revokedAt := *got.RevokedAt
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionTokenRevoked, tok.ID, admin, nil)
+	checkEvent(t, evs[1], access.ActionTokenRevoked, tok.ID, admin, nil)
 
 	t.Run("again", func(t *testing.T) {
 		if err := m.RevokeToken(t.Context(), publisher, tok.ID); err != nil {
@@ -174,7 +175,7 @@ func testRevokeToken(t *testing.T, m store) {
 	t.Run("unknown", func(t *testing.T) {
 		for _, id := range []string{"tok_unknown", ""} {
 			err := m.RevokeToken(t.Context(), admin, id)
-			checkErr(t, "RevokeToken("+id+")", err, releases.ErrNotFound)
+			checkErr(t, "RevokeToken("+id+")", err, errdef.ErrNotFound)
 		}
 		checkEventCount(t, m, 2)
 	})
@@ -189,7 +190,7 @@ func testCountTokens(t *testing.T, m store) {
 	}
 	count(0)
 	for _, id := range []string{"tok_1", "tok_2", "tok_3"} {
-		mustCreateToken(t, m, token(id, "n", releases.RoleAuditor), secretHash(id))
+		mustCreateToken(t, m, token(id, "n", access.RoleAuditor), secretHash(id))
 	}
 	count(3)
 	if err := m.RevokeToken(t.Context(), admin, "tok_2"); err != nil {
@@ -199,7 +200,7 @@ func testCountTokens(t *testing.T, m store) {
 }
 
 func testTokenExpiry(t *testing.T, m store) {
-	tok := token("tok_exp", "short-lived", releases.RolePublisher)
+	tok := token("tok_exp", "short-lived", access.RolePublisher)
 	expires := t0.Add(720 * time.Hour)
 	tok.ExpiresAt = &expires
 	hash := secretHash("dml_expiring")
@@ -212,7 +213,7 @@ func testTokenExpiry(t *testing.T, m store) {
 	checkToken(t, "TokenByHash", got, tok)
 	checkUTC(t, "ExpiresAt", *got.ExpiresAt)
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+	checkEvent(t, evs[0], access.ActionTokenIssued, tok.ID, admin, map[string]any{
 		"name":         tok.Name,
 		"roles":        jsonList(tok.Roles...),
 		"environments": jsonList[string](),
@@ -224,18 +225,18 @@ func testTokenExpiryInvalid(t *testing.T, m store) {
 	used := t0.Add(time.Hour)
 	tests := []struct {
 		name   string
-		mutate func(tok *releases.Token)
+		mutate func(tok *access.Token)
 	}{
-		{"expires at creation", func(tok *releases.Token) { at := tok.CreatedAt; tok.ExpiresAt = &at }},
-		{"expires before creation", func(tok *releases.Token) { at := tok.CreatedAt.Add(-time.Second); tok.ExpiresAt = &at }},
-		{"created used", func(tok *releases.Token) { tok.LastUsedAt = &used }},
+		{"expires at creation", func(tok *access.Token) { at := tok.CreatedAt; tok.ExpiresAt = &at }},
+		{"expires before creation", func(tok *access.Token) { at := tok.CreatedAt.Add(-time.Second); tok.ExpiresAt = &at }},
+		{"created used", func(tok *access.Token) { tok.LastUsedAt = &used }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := token("tok_x", "x", releases.RoleAdmin)
+			tok := token("tok_x", "x", access.RoleAdmin)
 			tc.mutate(&tok)
 			err := m.CreateToken(t.Context(), admin, tok, secretHash("dml_x"))
-			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+			checkErr(t, "CreateToken", err, errdef.ErrInvalidInput)
 		})
 	}
 	checkEventCount(t, m, 0)
@@ -247,14 +248,14 @@ func testListTokens(t *testing.T, m store) {
 		t.Fatalf("ListTokens of an empty store = %v, %v; want [], nil", list, err)
 	}
 	// Created out of order, one revoked, one expiring.
-	later := token("tok_b", "later", releases.RoleAuditor)
+	later := token("tok_b", "later", access.RoleAuditor)
 	later.CreatedAt = t0.Add(time.Minute)
-	sameTimeHigherID := token("tok_c", "same-time", releases.RoleApprover)
-	first := token("tok_a", "first", releases.RoleDeployer)
+	sameTimeHigherID := token("tok_c", "same-time", access.RoleApprover)
+	first := token("tok_a", "first", access.RoleDeployer)
 	first.Environments = []string{"prod"}
 	expires := t0.Add(time.Hour)
 	first.ExpiresAt = &expires
-	for i, tok := range []releases.Token{later, sameTimeHigherID, first} {
+	for i, tok := range []access.Token{later, sameTimeHigherID, first} {
 		mustCreateToken(t, m, tok, secretHash(tok.ID+string(rune('0'+i))))
 	}
 	if err := m.RevokeToken(t.Context(), admin, later.ID); err != nil {
@@ -275,7 +276,7 @@ func testListTokens(t *testing.T, m store) {
 }
 
 func testTouchToken(t *testing.T, m store) {
-	tok := token("tok_used", "used", releases.RolePublisher)
+	tok := token("tok_used", "used", access.RolePublisher)
 	hash := secretHash("dml_used")
 	mustCreateToken(t, m, tok, hash)
 	lastUse := func() *time.Time {

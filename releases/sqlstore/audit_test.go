@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -54,13 +55,13 @@ func writeOldDatabase(t *testing.T, path string, version int64, stmts ...string)
 // auditLog reads the whole log and checks that the stored tree is the one
 // auditlog.Tree rebuilds from the records; it returns the records and the
 // root.
-func auditLog(t *testing.T, db *DB) ([]releases.AuditEntry, tlog.Hash) {
+func auditLog(t *testing.T, db *DB) ([]audit.AuditEntry, tlog.Hash) {
 	t.Helper()
 	var (
-		records []releases.AuditEntry
+		records []audit.AuditEntry
 		tree    auditlog.Tree
 	)
-	err := db.Audit().AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
+	err := db.Audit().AuditEntries(t.Context(), 0, 0, func(e audit.AuditEntry) error {
 		records = append(records, e)
 		_, err := tree.Append(e.Record)
 		return err
@@ -132,7 +133,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 
 		// The next change continues the log from where the backfill left it.
-		if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "w"}, testArtifact("next")); err != nil {
+		if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "w"}, testArtifact("next")); err != nil {
 			t.Fatal(err)
 		}
 		records, newRoot := auditLog(t, db)
@@ -153,7 +154,7 @@ func TestAuditBackfill(t *testing.T) {
 
 	t.Run("same log as written live", func(t *testing.T) {
 		db, path := openTemp(t)
-		actor := releases.Actor{TokenID: "tok_a", Name: "a"}
+		actor := access.Actor{TokenID: "tok_a", Name: "a"}
 		for _, name := range []string{"a", "b", "c", "d", "e"} {
 			if _, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact(name)); err != nil {
 				t.Fatal(err)
@@ -177,7 +178,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 		defer db.Close()
 		backfilled, root := auditLog(t, db)
-		if !slices.EqualFunc(backfilled, live, func(a, b releases.AuditEntry) bool {
+		if !slices.EqualFunc(backfilled, live, func(a, b audit.AuditEntry) bool {
 			return a.Index == b.Index && bytes.Equal(a.Record, b.Record)
 		}) || root != liveRoot {
 			t.Errorf("backfilled log (root %v) differs from the one written live (root %v)", root, liveRoot)
@@ -234,7 +235,7 @@ func eventSeqs(t *testing.T, db *DB) []int64 {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{

@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/opencontainers/go-digest"
 )
@@ -27,8 +30,8 @@ func ExampleOpenSQLite() {
 	}
 	defer db.Close()
 
-	ci := releases.Actor{TokenID: "tok_ci", Name: "ci"}
-	a := releases.Artifact{
+	ci := access.Actor{TokenID: "tok_ci", Name: "ci"}
+	a := catalog.Artifact{
 		Name:      "payments/api",
 		Version:   "1.4.2",
 		Digest:    digest.FromString("package bytes"),
@@ -65,20 +68,20 @@ func ExampleReleases_UpdateRelease() {
 	}
 	defer db.Close()
 
-	bob := releases.Actor{TokenID: "tok_bob", Name: "bob"}
-	r, _ := db.Releases().CreateRelease(ctx, bob, releases.Release{Name: "payments-march", State: releases.ReleasePlanning})
+	bob := access.Actor{TokenID: "tok_bob", Name: "bob"}
+	r, _ := db.Releases().CreateRelease(ctx, bob, lifecycle.Release{Name: "payments-march", State: lifecycle.ReleasePlanning})
 
 	planned := r
 	planned.Plan.Title = "Payments, with refunds"
-	stored, _ := db.Releases().UpdateRelease(ctx, bob, planned, releases.ReleaseChange{
-		Action:  releases.ActionReleasePlanSet,
+	stored, _ := db.Releases().UpdateRelease(ctx, bob, planned, lifecycle.ReleaseChange{
+		Action:  lifecycle.ActionReleasePlanSet,
 		Details: json.RawMessage(`{"title": "Payments, with refunds"}`),
 	})
 	cancelled := r // read before the plan was set
-	cancelled.State = releases.ReleaseCancelled
-	_, err = db.Releases().UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+	cancelled.State = lifecycle.ReleaseCancelled
+	_, err = db.Releases().UpdateRelease(ctx, bob, cancelled, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 
-	fmt.Println(stored.Revision, errors.Is(err, releases.ErrConflict))
+	fmt.Println(stored.Revision, errors.Is(err, errdef.ErrConflict))
 	events, _ := db.Audit().Events(ctx, 0, 0)
 	for _, e := range events {
 		fmt.Println(e.Seq, e.Action, e.Subject, string(e.Details))

@@ -11,7 +11,11 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -27,8 +31,8 @@ func openTemp(t *testing.T) (*DB, string) {
 	return db, path
 }
 
-func testArtifact(name string) releases.Artifact {
-	return releases.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
+func testArtifact(name string) catalog.Artifact {
+	return catalog.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
 }
 
 // Pragmas are per connection; check two connections held at once, so the
@@ -74,7 +78,7 @@ func TestOpenRefuses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := tc.open(t.Context())
-			if !errors.Is(err, releases.ErrInvalidInput) {
+			if !errors.Is(err, errdef.ErrInvalidInput) {
 				t.Errorf("err = %v; want ErrInvalidInput", err)
 			}
 			if db != nil {
@@ -208,15 +212,15 @@ func TestRebind(t *testing.T) {
 func TestChangeAndEventShareATransaction(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	actor := releases.Actor{TokenID: "tok_a", Name: "a"}
-	tok := releases.Token{ID: "tok_1", Name: "one", Roles: []releases.Role{releases.RoleAdmin}}
+	actor := access.Actor{TokenID: "tok_a", Name: "a"}
+	tok := access.Token{ID: "tok_1", Name: "one", Roles: []access.Role{access.RoleAdmin}}
 	hash := make([]byte, 32)
-	live := releases.Token{ID: "tok_live", Name: "live"}
+	live := access.Token{ID: "tok_live", Name: "live"}
 	liveHash := []byte(strings.Repeat("l", 32))
 	if err := db.Tokens().CreateToken(ctx, actor, live, liveHash); err != nil {
 		t.Fatal(err)
 	}
-	liveKey := releases.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
+	liveKey := trust.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
 	if err := db.Trust().AddTrustKey(ctx, actor, liveKey); err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +228,10 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := releases.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
-		ArtifactDigest: quarantined.Digest, Kind: releases.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
-	liveRelease, err := db.Releases().CreateRelease(ctx, actor, releases.Release{Name: "live", State: releases.ReleasePlanning,
-		Artifacts: []releases.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
+	sig := catalog.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
+		ArtifactDigest: quarantined.Digest, Kind: catalog.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
+	liveRelease, err := db.Releases().CreateRelease(ctx, actor, lifecycle.Release{Name: "live", State: lifecycle.ReleasePlanning,
+		Artifacts: []lifecycle.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +245,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			_, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact("app"))
 			return err
 		}, func() error {
-			if _, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("artifact stored without its event (%v)", err)
 			}
 			return nil
@@ -249,7 +253,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		{"CreateToken", func() error {
 			return db.Tokens().CreateToken(ctx, actor, tok, hash)
 		}, func() error {
-			if _, err := db.Tokens().TokenByHash(ctx, hash); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Tokens().TokenByHash(ctx, hash); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("token stored without its event (%v)", err)
 			}
 			return nil
@@ -264,7 +268,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"AddTrustKey", func() error {
-			return db.Trust().AddTrustKey(ctx, actor, releases.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
+			return db.Trust().AddTrustKey(ctx, actor, trust.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
 		}, func() error {
 			if keys, err := db.Trust().TrustKeys(ctx); err != nil || len(keys) != 1 {
 				return fmt.Errorf("trust key stored without its event (%+v, %v)", keys, err)
@@ -283,7 +287,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			_, err := db.Trust().SetTrustPolicy(ctx, actor, []byte(`{}`))
 			return err
 		}, func() error {
-			if p, err := db.Trust().TrustPolicy(ctx); !errors.Is(err, releases.ErrNotFound) {
+			if p, err := db.Trust().TrustPolicy(ctx); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("policy stored without its event (%+v, %v)", p, err)
 			}
 			return nil
@@ -298,33 +302,33 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"SetAdmission", func() error {
-			_, err := db.Catalog().SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, releases.StateQuarantined,
-				releases.Admission{State: releases.StateAdmitted})
+			_, err := db.Catalog().SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, catalog.StateQuarantined,
+				catalog.Admission{State: catalog.StateAdmitted})
 			return err
 		}, func() error {
 			got, err := db.Catalog().GetArtifact(ctx, quarantined.Name, quarantined.Version)
-			if err != nil || got.State != releases.StateQuarantined || got.Admission != nil {
+			if err != nil || got.State != catalog.StateQuarantined || got.Admission != nil {
 				return fmt.Errorf("admission stored without its event (%+v, %v)", got, err)
 			}
 			return nil
 		}},
 		{"CreateRelease", func() error {
-			_, err := db.Releases().CreateRelease(ctx, actor, releases.Release{Name: "new", State: releases.ReleasePlanning})
+			_, err := db.Releases().CreateRelease(ctx, actor, lifecycle.Release{Name: "new", State: lifecycle.ReleasePlanning})
 			return err
 		}, func() error {
-			if r, err := db.Releases().GetRelease(ctx, "new"); !errors.Is(err, releases.ErrNotFound) {
+			if r, err := db.Releases().GetRelease(ctx, "new"); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("release stored without its event (%+v, %v)", r, err)
 			}
 			return nil
 		}},
 		{"UpdateRelease", func() error {
 			r := liveRelease
-			r.State, r.Artifacts = releases.ReleaseCancelled, nil
-			_, err := db.Releases().UpdateRelease(ctx, actor, r, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+			r.State, r.Artifacts = lifecycle.ReleaseCancelled, nil
+			_, err := db.Releases().UpdateRelease(ctx, actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 			return err
 		}, func() error {
 			r, err := db.Releases().GetRelease(ctx, liveRelease.Name)
-			if err != nil || r.Revision != 1 || r.State != releases.ReleasePlanning {
+			if err != nil || r.Revision != 1 || r.State != lifecycle.ReleasePlanning {
 				return fmt.Errorf("release updated without its event (%+v, %v)", r, err)
 			}
 			// The artifact index is rewritten in the same transaction.
@@ -407,14 +411,14 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	defer db.Close()
 	a, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0")
-	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
+	if err != nil || a.State != catalog.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
 		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision, not retired", a, err)
 	}
-	a, err = db.Catalog().SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
+	a, err = db.Catalog().SetAdmission(ctx, access.Actor{Name: "a"}, "app", "1.0.0", catalog.StateAdmitted, catalog.Admission{State: catalog.StateAdmitted})
 	if err != nil || a.Admission == nil {
 		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
 	}
-	a, err = db.Catalog().RetireArtifact(ctx, releases.Actor{Name: "a"}, "app", "1.0.0")
+	a, err = db.Catalog().RetireArtifact(ctx, access.Actor{Name: "a"}, "app", "1.0.0")
 	if err != nil || a.RetiredAt == nil || a.RetiredBy != "a" {
 		t.Errorf("RetireArtifact on the old row = %+v, %v; want it retired by a", a, err)
 	}
@@ -438,7 +442,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			p, err := handles[i%2].Trust().SetTrustPolicy(t.Context(), releases.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
+			p, err := handles[i%2].Trust().SetTrustPolicy(t.Context(), access.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
 			if err != nil {
 				t.Errorf("writer %d: %v", i, err)
 			}
@@ -458,7 +462,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 func TestEventsAreAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.Catalog().CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
@@ -512,7 +516,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, _, errs[i] = handle(i).Catalog().CreateArtifact(t.Context(), releases.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
+			_, _, errs[i] = handle(i).Catalog().CreateArtifact(t.Context(), access.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
 		})
 	}
 	close(start)
@@ -538,8 +542,8 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	actor := releases.Actor{Name: "w"}
-	r, err := a.Releases().CreateRelease(t.Context(), actor, releases.Release{Name: "r", State: releases.ReleasePlanning})
+	actor := access.Actor{Name: "w"}
+	r, err := a.Releases().CreateRelease(t.Context(), actor, lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +555,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = handles[i%2].Releases().UpdateRelease(t.Context(), actor, r, releases.ReleaseChange{Action: releases.ActionReleasePlanSet})
+			_, errs[i] = handles[i%2].Releases().UpdateRelease(t.Context(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleasePlanSet})
 		})
 	}
 	close(start)
@@ -561,7 +565,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, releases.ErrConflict):
+		case !errors.Is(err, errdef.ErrConflict):
 			t.Errorf("writer %d: %v; want ErrConflict", i, err)
 		}
 	}

@@ -1,7 +1,8 @@
 // Package domaintest holds what the domain's tests share across the
-// concept packages: the repository's signing fixtures (real cosign
-// output, testdata/cosign and testdata/cosign-oci) and the trust policy
-// they satisfy.
+// concept packages: the domain built over real stores with fresh test
+// keys (New), the repository's signing fixtures (real cosign output,
+// testdata/cosign and testdata/cosign-oci) and the trust policy they
+// satisfy.
 package domaintest
 
 import (
@@ -9,6 +10,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/dmlproject/dml/internal/testkeys"
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/store"
 )
 
 // TestResult is the in-toto test-result predicate type.
@@ -33,4 +38,21 @@ func Fixture(t testing.TB, name string) []byte {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+// New builds the domain over meta and blobs with fresh test keys
+// (internal/testkeys); opts adjust the configuration first (a logger, a
+// clock).
+func New(t testing.TB, meta releases.Metadata, blobs *store.Store, opts ...func(*releases.Config)) *releases.DML {
+	t.Helper()
+	signer, logKey := testkeys.Keys(t)
+	cfg := releases.Config{Metadata: meta, Blobs: blobs, Signer: signer, LogKey: logKey, LogOrigin: testkeys.LogOrigin}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := releases.New(cfg)
+	if err != nil {
+		t.Fatalf("releases.New: %v", err)
+	}
+	return d
 }

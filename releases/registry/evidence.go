@@ -1,4 +1,4 @@
-package releases
+package registry
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -55,7 +58,7 @@ type referrerEvidence struct {
 	// layer is the layer it came from (for the log).
 	layer digest.Digest
 	// kind is what it must verify as; "" accepts either (a bundle).
-	kind EvidenceKind
+	kind catalog.EvidenceKind
 	body []byte
 }
 
@@ -72,19 +75,19 @@ type referrerManifest struct {
 // just pushed by p, to every tag of m's repository that points at m's
 // subject, and marks m verified when all of it counts. Nothing it finds
 // fails the push; see the rules above.
-func (s *Service) importReferrerEvidence(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte) {
+func (s *Service) importReferrerEvidence(ctx context.Context, p access.Principal, m Manifest, body []byte) {
 	if m.Subject == "" {
 		return
 	}
 	ctx = context.WithoutCancel(ctx) // the manifest is stored: finish the import
-	layers, recorded := s.importSubjectEvidence(ctx, reg, p, m, body)
-	s.markIfVerified(ctx, reg, p, m, layers, recorded)
+	layers, recorded := s.importSubjectEvidence(ctx, p, m, body)
+	s.markIfVerified(ctx, p, m, layers, recorded)
 }
 
 // importSubjectEvidence adds the evidence of m to every tag pointing at
 // m.Subject and returns m's layers and those whose evidence is recorded.
-func (s *Service) importSubjectEvidence(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte) ([]digest.Digest, map[digest.Digest]bool) {
-	tags, err := reg.TagsPointingAt(ctx, m.Repository, m.Subject)
+func (s *Service) importSubjectEvidence(ctx context.Context, p access.Principal, m Manifest, body []byte) ([]digest.Digest, map[digest.Digest]bool) {
+	tags, err := s.manifests.TagsPointingAt(ctx, m.Repository, m.Subject)
 	if err != nil {
 		s.log.Warn("referrer evidence: listing the subject's tags failed", "repository", m.Repository, "referrer", m.Digest, "subject", m.Subject, "err", err)
 		return nil, nil
@@ -108,7 +111,7 @@ func (s *Service) importSubjectEvidence(ctx context.Context, reg RegistryStore, 
 // immutable with it. A referrer with any other layer (an SBOM, a copy of
 // a real signature next to something else) stays its pusher's: evidence
 // vouches for the layers that hold it, not for what travels beside them.
-func (s *Service) markIfVerified(ctx context.Context, reg RegistryStore, p Principal, m Manifest, layers []digest.Digest, recorded map[digest.Digest]bool) {
+func (s *Service) markIfVerified(ctx context.Context, p access.Principal, m Manifest, layers []digest.Digest, recorded map[digest.Digest]bool) {
 	if m.Subject == "" || m.Verified || len(layers) == 0 {
 		return
 	}
@@ -117,7 +120,7 @@ func (s *Service) markIfVerified(ctx context.Context, reg RegistryStore, p Princ
 			return
 		}
 	}
-	if err := reg.MarkReferrerVerified(ctx, p.Actor(), m.Repository, m.Digest); err != nil {
+	if err := s.manifests.MarkReferrerVerified(ctx, p.Actor(), m.Repository, m.Digest); err != nil {
 		s.log.Warn("referrer evidence: marking the referrer verified failed", "repository", m.Repository, "referrer", m.Digest, "err", err)
 		return
 	}
@@ -127,9 +130,9 @@ func (s *Service) markIfVerified(ctx context.Context, reg RegistryStore, p Princ
 // importTagEvidence adds the evidence of the referrers of d, the manifest
 // tag points at, to the tag's artifact: a tag pushed onto an image signed
 // (by digest) beforehand.
-func (s *Service) importTagEvidence(ctx context.Context, reg RegistryStore, p Principal, repo, tag string, d digest.Digest) {
+func (s *Service) importTagEvidence(ctx context.Context, p access.Principal, repo, tag string, d digest.Digest) {
 	ctx = context.WithoutCancel(ctx)
-	refs, err := reg.Referrers(ctx, repo, d, "")
+	refs, err := s.manifests.Referrers(ctx, repo, d, "")
 	if err != nil {
 		s.log.Warn("referrer evidence: listing referrers failed", "repository", repo, "tag", tag, "digest", d, "err", err)
 		return
@@ -145,7 +148,7 @@ func (s *Service) importTagEvidence(ctx context.Context, reg RegistryStore, p Pr
 			continue
 		}
 		evidence, layers := s.referrerEvidence(ctx, m, body)
-		s.markIfVerified(ctx, reg, p, m, layers, s.addReferrerEvidence(ctx, p, m, tag, evidence))
+		s.markIfVerified(ctx, p, m, layers, s.addReferrerEvidence(ctx, p, m, tag, evidence))
 	}
 }
 
@@ -183,7 +186,7 @@ func (s *Service) layerEvidence(ctx context.Context, l ocispec.Descriptor, cosig
 	case l.MediaType == signing.CosignSimpleSigningMediaType || (cosignSig && l.Annotations[signing.CosignSignatureAnnotation] != ""):
 		sig := l.Annotations[signing.CosignSignatureAnnotation]
 		if sig == "" {
-			return ev, false, fmt.Errorf("%w: a cosign signature layer without the %s annotation", ErrInvalidInput, signing.CosignSignatureAnnotation)
+			return ev, false, fmt.Errorf("%w: a cosign signature layer without the %s annotation", errdef.ErrInvalidInput, signing.CosignSignatureAnnotation)
 		}
 		payload, err := s.readLayer(ctx, l, MaxSimpleSigningPayload)
 		if err != nil {
@@ -192,14 +195,14 @@ func (s *Service) layerEvidence(ctx context.Context, l ocispec.Descriptor, cosig
 		if ev.body, err = signing.CosignOCISignatureEvidence(payload, sig); err != nil {
 			return ev, false, err
 		}
-		ev.kind = EvidenceSignature
+		ev.kind = catalog.EvidenceSignature
 	case l.MediaType == signing.CosignDSSEMediaType:
-		if ev.body, err = s.readLayer(ctx, l, MaxEvidenceSize); err != nil {
+		if ev.body, err = s.readLayer(ctx, l, catalog.MaxEvidenceSize); err != nil {
 			return ev, false, err
 		}
-		ev.kind = EvidenceAttestation
+		ev.kind = catalog.EvidenceAttestation
 	case strings.HasPrefix(l.MediaType, "application/vnd.dev.sigstore.bundle"):
-		if ev.body, err = s.readLayer(ctx, l, MaxEvidenceSize); err != nil {
+		if ev.body, err = s.readLayer(ctx, l, catalog.MaxEvidenceSize); err != nil {
 			return ev, false, err
 		}
 	default:
@@ -227,18 +230,18 @@ func (s *Service) readLayer(ctx context.Context, l ocispec.Descriptor, limit int
 // server reads it on its own account (serverActor marks it if it is
 // corrupt).
 func (s *Service) readBlob(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
-	return s.Blobs.ReadVerified(ctx, serverActor, d, limit)
+	return s.blobs.ReadVerified(ctx, access.ServerActor, d, limit)
 }
 
 // addReferrerEvidence adds each piece of evidence of referrer m to the
 // artifact repo:tag through AddEvidence, skipping what the artifact has,
 // and returns the layers whose evidence the artifact now holds.
-func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manifest, tag string, evidence []referrerEvidence) map[digest.Digest]bool {
+func (s *Service) addReferrerEvidence(ctx context.Context, p access.Principal, m Manifest, tag string, evidence []referrerEvidence) map[digest.Digest]bool {
 	recorded := map[digest.Digest]bool{}
 	if len(evidence) == 0 {
 		return recorded
 	}
-	known, err := s.meta.Catalog().ListEvidence(ctx, m.Repository, tag)
+	known, err := s.catalogStore.ListEvidence(ctx, m.Repository, tag)
 	if err != nil {
 		s.log.Warn("referrer evidence: listing the artifact's evidence failed", "name", m.Repository, "version", tag, "err", err)
 		return recorded
@@ -253,7 +256,7 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p Principal, m Manife
 			recorded[ev.layer] = true
 			continue
 		}
-		e, _, err := s.Catalog.AddEvidence(ctx, p, EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
+		e, _, err := s.catalog.AddEvidence(ctx, p, catalog.EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
 		if err != nil {
 			s.log.Warn("referrer evidence does not count", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", ev.layer,
 				"reason", evidenceRefusal(err), "err", err)
@@ -271,10 +274,10 @@ func evidenceRefusal(err error) string {
 	if r := signing.ReasonOf(err); r != "" {
 		return string(r)
 	}
-	if errors.Is(err, ErrWrongEvidenceKind) {
+	if errors.Is(err, catalog.ErrWrongEvidenceKind) {
 		return "wrong_kind"
 	}
-	if errors.Is(err, ErrEvidenceReplayed) {
+	if errors.Is(err, catalog.ErrEvidenceReplayed) {
 		return "replayed"
 	}
 	return "error"
@@ -298,7 +301,7 @@ func cosignTagSubject(tag string) (digest.Digest, bool) {
 
 // importCosignTagEvidence imports the evidence of manifest m (body: its
 // bytes), just pushed under cosign tag, into the image's tags.
-func (s *Service) importCosignTagEvidence(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string, body []byte) {
+func (s *Service) importCosignTagEvidence(ctx context.Context, p access.Principal, m Manifest, tag string, body []byte) {
 	subject, ok := cosignTagSubject(tag)
 	if !ok || m.Subject != "" {
 		return
@@ -306,22 +309,22 @@ func (s *Service) importCosignTagEvidence(ctx context.Context, reg RegistryStore
 	// Imported, never marked verified: a cosign tag has no subject in the
 	// registry, so it is reached through its own tag only.
 	m.Subject = subject
-	s.importSubjectEvidence(context.WithoutCancel(ctx), reg, p, m, body)
+	s.importSubjectEvidence(context.WithoutCancel(ctx), p, m, body)
 }
 
 // importCosignTagsOf imports, into tag (pointing at d), the evidence of
 // d's cosign tags pushed before it.
-func (s *Service) importCosignTagsOf(ctx context.Context, reg RegistryStore, p Principal, repo, tag string, d digest.Digest) {
+func (s *Service) importCosignTagsOf(ctx context.Context, p access.Principal, repo, tag string, d digest.Digest) {
 	if d.Algorithm() != digest.SHA256 {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	for _, suffix := range []string{".sig", ".att"} {
-		t, err := reg.Tag(ctx, repo, "sha256-"+d.Encoded()+suffix)
+		t, err := s.manifests.Tag(ctx, repo, "sha256-"+d.Encoded()+suffix)
 		if err != nil {
 			continue // none (or unreadable: the next push retries)
 		}
-		m, err := reg.Manifest(ctx, repo, t.Digest)
+		m, err := s.manifests.Manifest(ctx, repo, t.Digest)
 		if err != nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package releases_test
+package registry_test
 
 import (
 	"encoding/json"
@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -36,7 +41,7 @@ func (e *evidenceEnv) rawManifest(repo, artifactType string, config ocispec.Desc
 func realSignatureLayer(t *testing.T) ocispec.Descriptor {
 	t.Helper()
 	var m ocispec.Manifest
-	if err := json.Unmarshal(ociFixture(t, "cosign-oci/signature-manifest.json"), &m); err != nil {
+	if err := json.Unmarshal(domaintest.Fixture(t, "cosign-oci/signature-manifest.json"), &m); err != nil {
 		t.Fatal(err)
 	}
 	return m.Layers[0]
@@ -44,19 +49,19 @@ func realSignatureLayer(t *testing.T) ocispec.Descriptor {
 
 // authorizeStaging creates a release of imageRepo:1.0.0 for staging and
 // has it authorised for deployment there.
-func (e *evidenceEnv) authorizeStaging(rm, cab releases.Principal) {
+func (e *evidenceEnv) authorizeStaging(rm, cab access.Principal) {
 	e.t.Helper()
 	const name = "r-staging"
-	_, err := e.svc.Releases.CreateRelease(e.ctx, rm, releases.CreateReleaseRequest{
+	_, err := e.svc.Releases.CreateRelease(e.ctx, rm, lifecycle.CreateReleaseRequest{
 		Name: name,
-		PlanRequest: releases.PlanRequest{ChangeRef: "CHG-1", Title: "api 1.0.0", Environments: []string{"staging"},
-			Plan: releases.PlanDetails{Description: "ship", BackoutPlan: "roll back", Risk: "low"}},
-		Artifacts: []releases.ReleaseArtifactRef{{Name: imageRepo, Version: "1.0.0"}},
+		PlanRequest: lifecycle.PlanRequest{ChangeRef: "CHG-1", Title: "api 1.0.0", Environments: []string{"staging"},
+			Plan: lifecycle.PlanDetails{Description: "ship", BackoutPlan: "roll back", Risk: "low"}},
+		Artifacts: []lifecycle.ReleaseArtifactRef{{Name: imageRepo, Version: "1.0.0"}},
 	})
 	if err != nil {
 		e.t.Fatalf("create release: %v", err)
 	}
-	for _, gate := range []string{releases.GatePlan, releases.GateBuild, "deploy:staging"} {
+	for _, gate := range []string{lifecycle.GatePlan, lifecycle.GateBuild, "deploy:staging"} {
 		r, err := e.svc.Releases.Release(e.ctx, name)
 		if err != nil {
 			e.t.Fatal(err)
@@ -65,7 +70,7 @@ func (e *evidenceEnv) authorizeStaging(rm, cab releases.Principal) {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if _, err := e.svc.Releases.Decide(e.ctx, cab, name, releases.ApprovalRequest{Gate: gate, Decision: releases.DecisionApprove, Digest: d, Comment: "ok"}); err != nil {
+		if _, err := e.svc.Releases.Decide(e.ctx, cab, name, lifecycle.ApprovalRequest{Gate: gate, Decision: lifecycle.DecisionApprove, Digest: d, Comment: "ok"}); err != nil {
 			e.t.Fatalf("approve %s: %v", gate, err)
 		}
 	}
@@ -76,8 +81,8 @@ func (e *evidenceEnv) authorizeStaging(rm, cab releases.Principal) {
 // attached to it afterwards.
 type referrerScene struct {
 	e                                     *evidenceEnv
-	pub2, approver, rm, auditor           releases.Principal
-	stagingDeployer, prodDeployer         releases.Principal
+	pub2, approver, rm, auditor           access.Principal
+	stagingDeployer, prodDeployer         access.Principal
 	signature, bundle                     digest.Digest // the verified referrers
 	signatureConfig, emptyConfig          digest.Digest
 	signaturePayload, bundleLayer         digest.Digest
@@ -91,28 +96,28 @@ func newReferrerScene(t *testing.T) *referrerScene {
 	e := newEvidenceEnv(t)
 	s := &referrerScene{
 		e:               e,
-		pub2:            e.principal("other-pipeline", nil, releases.RolePublisher),
-		approver:        e.principal("cab", nil, releases.RoleApprover),
-		rm:              e.principal("rm", nil, releases.RoleReleaseManager),
-		auditor:         e.principal("audit", nil, releases.RoleAuditor),
-		stagingDeployer: e.principal("deploy-staging", []string{"staging"}, releases.RoleDeployer),
-		prodDeployer:    e.principal("deploy-prod", []string{"production"}, releases.RoleDeployer),
+		pub2:            e.principal("other-pipeline", nil, access.RolePublisher),
+		approver:        e.principal("cab", nil, access.RoleApprover),
+		rm:              e.principal("rm", nil, access.RoleReleaseManager),
+		auditor:         e.principal("audit", nil, access.RoleAuditor),
+		stagingDeployer: e.principal("deploy-staging", []string{"staging"}, access.RoleDeployer),
+		prodDeployer:    e.principal("deploy-prod", []string{"production"}, access.RoleDeployer),
 	}
 	e.realImage(imageRepo, "1.0.0")
 	e.realReferrer(imageRepo, "signature")
 	e.realReferrer(imageRepo, "bundle-attestation")
-	if st := e.state(imageRepo, "1.0.0"); st != releases.StateAdmitted {
+	if st := e.state(imageRepo, "1.0.0"); st != catalog.StateAdmitted {
 		t.Fatalf("the image is %s; want admitted", st)
 	}
 	e.authorizeStaging(s.rm, s.approver)
-	s.realSignatureManifest = ociFixture(t, "cosign-oci/signature-manifest.json")
-	s.bundleManifest = ociFixture(t, "cosign-oci/bundle-attestation-manifest.json")
+	s.realSignatureManifest = domaintest.Fixture(t, "cosign-oci/signature-manifest.json")
+	s.bundleManifest = domaintest.Fixture(t, "cosign-oci/bundle-attestation-manifest.json")
 	s.signature, s.bundle = digest.FromBytes(s.realSignatureManifest), digest.FromBytes(s.bundleManifest)
-	s.signatureConfig = digest.FromBytes(ociFixture(t, "cosign-oci/signature-config.json"))
-	s.emptyConfig = digest.FromBytes(ociFixture(t, "cosign-oci/empty-config.json"))
-	s.signaturePayload = digest.FromBytes(ociFixture(t, "cosign-oci/signature-payload.json"))
-	s.bundleLayer = digest.FromBytes(ociFixture(t, "cosign-oci/bundle-attestation.sigstore.json"))
-	s.imageLayer = digest.FromBytes(ociFixture(t, "cosign-oci/image-layer.tar"))
+	s.signatureConfig = digest.FromBytes(domaintest.Fixture(t, "cosign-oci/signature-config.json"))
+	s.emptyConfig = digest.FromBytes(domaintest.Fixture(t, "cosign-oci/empty-config.json"))
+	s.signaturePayload = digest.FromBytes(domaintest.Fixture(t, "cosign-oci/signature-payload.json"))
+	s.bundleLayer = digest.FromBytes(domaintest.Fixture(t, "cosign-oci/bundle-attestation.sigstore.json"))
+	s.imageLayer = digest.FromBytes(domaintest.Fixture(t, "cosign-oci/image-layer.tar"))
 
 	// Another publisher hangs its own content on the admitted image.
 	other := e.as(s.pub2)
@@ -122,8 +127,8 @@ func newReferrerScene(t *testing.T) *referrerScene {
 	s.smugglerConfig, s.malware = cfg.Digest, mal.Digest
 	// ... and copies the real signature into a referrer of its own, next
 	// to another arbitrary layer.
-	other.blob(imageRepo, ociFixture(t, "cosign-oci/signature-payload.json"), signing.CosignSimpleSigningMediaType)
-	empty := other.blob(imageRepo, ociFixture(t, "cosign-oci/empty-config.json"), ocispec.MediaTypeEmptyJSON)
+	other.blob(imageRepo, domaintest.Fixture(t, "cosign-oci/signature-payload.json"), signing.CosignSimpleSigningMediaType)
+	empty := other.blob(imageRepo, domaintest.Fixture(t, "cosign-oci/empty-config.json"), ocispec.MediaTypeEmptyJSON)
 	mal2 := other.blob(imageRepo, []byte("#!/bin/sh\necho not admitted either\n"), "application/vnd.example.tool")
 	s.replay = other.rawManifest(imageRepo, signing.CosignSignatureArtifactType, empty, imageDigest, realSignatureLayer(t), mal2)
 	s.replayMalware = mal2.Digest
@@ -131,16 +136,16 @@ func newReferrerScene(t *testing.T) *referrerScene {
 }
 
 // pull tries to pull d (a blob, or a manifest when manifest is set) as p.
-func (s *referrerScene) pull(p releases.Principal, d digest.Digest, manifest bool) error {
+func (s *referrerScene) pull(p access.Principal, d digest.Digest, manifest bool) error {
 	ctx := s.e.ctx
 	if manifest {
-		c, err := s.e.svc.OpenManifest(ctx, p, imageRepo, d.String())
+		c, err := s.e.svc.Registry.OpenManifest(ctx, p, imageRepo, d.String())
 		if err == nil {
 			c.Reader.Close()
 		}
 		return err
 	}
-	c, err := s.e.svc.OpenBlob(ctx, p, imageRepo, d)
+	c, err := s.e.svc.Registry.OpenBlob(ctx, p, imageRepo, d)
 	if err == nil {
 		c.Reader.Close()
 	}
@@ -158,7 +163,7 @@ func TestRegistryReferrerAccess(t *testing.T) {
 	e := s.e
 	type who struct {
 		name string
-		p    releases.Principal
+		p    access.Principal
 	}
 	everyone := []who{
 		{"admin", e.admin}, {"auditor", s.auditor}, {"image publisher", e.pub}, {"other publisher", s.pub2},
@@ -201,7 +206,7 @@ func TestRegistryReferrerAccess(t *testing.T) {
 					t.Errorf("refused: %v", err)
 				case !tc.allowed[w.name] && err == nil:
 					t.Errorf("served; want it refused")
-				case !tc.allowed[w.name] && !errors.Is(err, releases.ErrNotAdmitted) && !errors.Is(err, releases.ErrNotAuthorizedForEnv) && !errors.Is(err, releases.ErrDenied):
+				case !tc.allowed[w.name] && !errors.Is(err, catalog.ErrNotAdmitted) && !errors.Is(err, access.ErrNotAuthorizedForEnv) && !errors.Is(err, errdef.ErrDenied):
 					t.Errorf("refused with %v; want a denial", err)
 				}
 			})
@@ -230,28 +235,28 @@ func TestRegistryReferrerDeletion(t *testing.T) {
 		}
 	}
 	// Nobody else may delete another publisher's content.
-	wantErr("the image's publisher deletes another's referrer", e.svc.DeleteManifest(ctx, e.pub, imageRepo, s.smuggler.String()), releases.ErrDenied)
-	wantErr("the image's publisher deletes another's layer", e.svc.DeleteBlob(ctx, e.pub, imageRepo, s.malware), releases.ErrDenied)
+	wantErr("the image's publisher deletes another's referrer", e.svc.Registry.DeleteManifest(ctx, e.pub, imageRepo, s.smuggler.String()), errdef.ErrDenied)
+	wantErr("the image's publisher deletes another's layer", e.svc.Registry.DeleteBlob(ctx, e.pub, imageRepo, s.malware), errdef.ErrDenied)
 	// Its pusher and admins may.
-	wantOK("the pusher deletes its referrer", e.svc.DeleteManifest(ctx, s.pub2, imageRepo, s.smuggler.String()))
-	wantOK("the pusher deletes its layer", e.svc.DeleteBlob(ctx, s.pub2, imageRepo, s.malware))
-	wantOK("the pusher deletes its config", e.svc.DeleteBlob(ctx, s.pub2, imageRepo, s.smugglerConfig))
-	wantOK("an admin deletes the referrer copying the signature", e.svc.DeleteManifest(ctx, e.admin, imageRepo, s.replay.String()))
-	wantOK("an admin deletes the layer beside it", e.svc.DeleteBlob(ctx, e.admin, imageRepo, s.replayMalware))
+	wantOK("the pusher deletes its referrer", e.svc.Registry.DeleteManifest(ctx, s.pub2, imageRepo, s.smuggler.String()))
+	wantOK("the pusher deletes its layer", e.svc.Registry.DeleteBlob(ctx, s.pub2, imageRepo, s.malware))
+	wantOK("the pusher deletes its config", e.svc.Registry.DeleteBlob(ctx, s.pub2, imageRepo, s.smugglerConfig))
+	wantOK("an admin deletes the referrer copying the signature", e.svc.Registry.DeleteManifest(ctx, e.admin, imageRepo, s.replay.String()))
+	wantOK("an admin deletes the layer beside it", e.svc.Registry.DeleteBlob(ctx, e.admin, imageRepo, s.replayMalware))
 	for _, d := range []digest.Digest{s.smuggler, s.replay} {
-		if _, err := e.svc.OpenManifest(ctx, e.admin, imageRepo, d.String()); !errors.Is(err, releases.ErrManifestUnknown) {
+		if _, err := e.svc.Registry.OpenManifest(ctx, e.admin, imageRepo, d.String()); !errors.Is(err, registry.ErrManifestUnknown) {
 			t.Errorf("deleted referrer %s: %v; want it unknown", d, err)
 		}
 	}
 	// What is admitted, and the evidence that admitted it, stays.
-	for _, p := range []releases.Principal{e.pub, e.admin} {
-		wantErr("deleting the verified signature", e.svc.DeleteManifest(ctx, p, imageRepo, s.signature.String()), releases.ErrImmutable)
-		wantErr("deleting the verified bundle", e.svc.DeleteManifest(ctx, p, imageRepo, s.bundle.String()), releases.ErrImmutable)
-		wantErr("deleting the signature payload", e.svc.DeleteBlob(ctx, p, imageRepo, s.signaturePayload), releases.ErrImmutable)
-		wantErr("deleting the image layer", e.svc.DeleteBlob(ctx, p, imageRepo, s.imageLayer), releases.ErrImmutable)
-		wantErr("deleting the image", e.svc.DeleteManifest(ctx, p, imageRepo, imageDigest.String()), releases.ErrImmutable)
+	for _, p := range []access.Principal{e.pub, e.admin} {
+		wantErr("deleting the verified signature", e.svc.Registry.DeleteManifest(ctx, p, imageRepo, s.signature.String()), registry.ErrImmutable)
+		wantErr("deleting the verified bundle", e.svc.Registry.DeleteManifest(ctx, p, imageRepo, s.bundle.String()), registry.ErrImmutable)
+		wantErr("deleting the signature payload", e.svc.Registry.DeleteBlob(ctx, p, imageRepo, s.signaturePayload), registry.ErrImmutable)
+		wantErr("deleting the image layer", e.svc.Registry.DeleteBlob(ctx, p, imageRepo, s.imageLayer), registry.ErrImmutable)
+		wantErr("deleting the image", e.svc.Registry.DeleteManifest(ctx, p, imageRepo, imageDigest.String()), registry.ErrImmutable)
 	}
-	if st := e.state(imageRepo, "1.0.0"); st != releases.StateAdmitted {
+	if st := e.state(imageRepo, "1.0.0"); st != catalog.StateAdmitted {
 		t.Errorf("the image is %s after the deletions; want admitted", st)
 	}
 }

@@ -1,4 +1,4 @@
-package releases_test
+package registry_test
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,7 +16,12 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -32,21 +36,8 @@ import (
 const (
 	imageRepo   = "payments/api"
 	imageDigest = digest.Digest("sha256:83821f6877f98621c3eb3add77bfd52de7267ef4ba0b8454fa3d641e6da9e2bc")
-	testResult  = "https://in-toto.io/attestation/test-result/v0.1"
+	testResult  = domaintest.TestResult
 )
-
-// The policy: a signature by "ci" and a test-result attestation by "ci".
-const ciPolicy = `{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]},
-  "attestations":[{"predicateType":"` + testResult + `","keys":["ci"]}]}]}`
-
-func ociFixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // logRecorder keeps the records logged at warn level and above.
 type logRecorder struct {
@@ -81,10 +72,10 @@ func (r *logRecorder) warnings() []string {
 type evidenceEnv struct {
 	t     *testing.T
 	ctx   context.Context
-	svc   *releases.Service
+	svc   *releases.DML
 	meta  *sqlstore.DB
-	pub   releases.Principal
-	admin releases.Principal
+	pub   access.Principal
+	admin access.Principal
 	logs  *logRecorder
 }
 
@@ -103,7 +94,7 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	}
 	t.Cleanup(func() { meta.Close() })
 	logs := &logRecorder{}
-	svc := releases.NewService(meta, store.New(backend), slog.New(logs))
+	svc := domaintest.New(t, meta, store.New(backend), func(c *releases.Config) { c.Logger = slog.New(logs) })
 	const adminSecret = "bootstrap-secret-123456"
 	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
 		t.Fatal(err)
@@ -112,7 +103,7 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := svc.Access.IssueToken(ctx, admin, releases.TokenRequest{Name: "pipeline", Roles: []releases.Role{releases.RolePublisher}})
+	issued, err := svc.Access.IssueToken(ctx, admin, access.TokenRequest{Name: "pipeline", Roles: []access.Role{access.RolePublisher}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,19 +111,19 @@ func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Trust.AddTrustKey(ctx, admin, releases.AddTrustKeyRequest{ID: "ci", PublicKey: string(ociFixture(t, "cosign/cosign.pub"))}); err != nil {
+	if _, err := svc.Trust.AddTrustKey(ctx, admin, trust.AddTrustKeyRequest{ID: "ci", PublicKey: string(domaintest.Fixture(t, "cosign/cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(ciPolicy)); err != nil {
+	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(domaintest.CIPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	return &evidenceEnv{t: t, ctx: ctx, svc: svc, meta: meta, pub: pub, admin: admin, logs: logs}
 }
 
 // principal issues a token and returns its principal.
-func (e *evidenceEnv) principal(name string, envs []string, roles ...releases.Role) releases.Principal {
+func (e *evidenceEnv) principal(name string, envs []string, roles ...access.Role) access.Principal {
 	e.t.Helper()
-	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		e.t.Fatalf("issue %s: %v", name, err)
 	}
@@ -144,7 +135,7 @@ func (e *evidenceEnv) principal(name string, envs []string, roles ...releases.Ro
 }
 
 // as returns the env acting as publisher p.
-func (e *evidenceEnv) as(p releases.Principal) *evidenceEnv {
+func (e *evidenceEnv) as(p access.Principal) *evidenceEnv {
 	c := *e
 	c.pub = p
 	return &c
@@ -154,16 +145,16 @@ func (e *evidenceEnv) as(p releases.Principal) *evidenceEnv {
 func (e *evidenceEnv) blob(repo string, data []byte, mediaType string) ocispec.Descriptor {
 	e.t.Helper()
 	d := digest.FromBytes(data)
-	if _, err := e.svc.PushBlob(e.ctx, e.pub, repo, d, bytes.NewReader(data), int64(len(data))); err != nil {
+	if _, err := e.svc.Registry.PushBlob(e.ctx, e.pub, repo, d, bytes.NewReader(data), int64(len(data))); err != nil {
 		e.t.Fatalf("push blob %s: %v", d, err)
 	}
 	return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}
 }
 
 // manifest pushes a manifest under ref (a tag or its digest).
-func (e *evidenceEnv) manifest(repo, ref string, body []byte) releases.Manifest {
+func (e *evidenceEnv) manifest(repo, ref string, body []byte) registry.Manifest {
 	e.t.Helper()
-	m, err := e.svc.PushManifest(e.ctx, e.pub, releases.PushManifestRequest{Repository: repo, Reference: ref, ContentType: ocispec.MediaTypeImageManifest, Body: body})
+	m, err := e.svc.Registry.PushManifest(e.ctx, e.pub, registry.PushManifestRequest{Repository: repo, Reference: ref, ContentType: ocispec.MediaTypeImageManifest, Body: body})
 	if err != nil {
 		e.t.Fatalf("push manifest %s:%s: %v", repo, ref, err)
 	}
@@ -173,12 +164,12 @@ func (e *evidenceEnv) manifest(repo, ref string, body []byte) releases.Manifest 
 // realImage pushes the image cosign signed, under tag ("" for by digest).
 func (e *evidenceEnv) realImage(repo, tag string) {
 	e.t.Helper()
-	e.blob(repo, ociFixture(e.t, "cosign-oci/image-config.json"), ocispec.MediaTypeImageConfig)
-	e.blob(repo, ociFixture(e.t, "cosign-oci/image-layer.tar"), ocispec.MediaTypeImageLayer)
+	e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/image-config.json"), ocispec.MediaTypeImageConfig)
+	e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/image-layer.tar"), ocispec.MediaTypeImageLayer)
 	if tag == "" {
 		tag = imageDigest.String()
 	}
-	e.manifest(repo, tag, ociFixture(e.t, "cosign-oci/image-manifest.json"))
+	e.manifest(repo, tag, domaintest.Fixture(e.t, "cosign-oci/image-manifest.json"))
 }
 
 // realReferrer pushes one of the referrers the real cosign pushed, with
@@ -187,15 +178,15 @@ func (e *evidenceEnv) realReferrer(repo, which string) {
 	e.t.Helper()
 	switch which {
 	case "signature":
-		e.blob(repo, ociFixture(e.t, "cosign-oci/signature-config.json"), signing.CosignSignatureArtifactType)
-		e.blob(repo, ociFixture(e.t, "cosign-oci/signature-payload.json"), signing.CosignSimpleSigningMediaType)
+		e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/signature-config.json"), signing.CosignSignatureArtifactType)
+		e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/signature-payload.json"), signing.CosignSimpleSigningMediaType)
 	case "bundle-attestation":
-		e.blob(repo, ociFixture(e.t, "cosign-oci/empty-config.json"), ocispec.MediaTypeEmptyJSON)
-		e.blob(repo, ociFixture(e.t, "cosign-oci/bundle-attestation.sigstore.json"), releases.MediaTypeBundle)
+		e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/empty-config.json"), ocispec.MediaTypeEmptyJSON)
+		e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/bundle-attestation.sigstore.json"), catalog.MediaTypeBundle)
 	default:
 		e.t.Fatalf("no fixture referrer %q", which)
 	}
-	body := ociFixture(e.t, "cosign-oci/"+which+"-manifest.json")
+	body := domaintest.Fixture(e.t, "cosign-oci/"+which+"-manifest.json")
 	e.manifest(repo, digest.FromBytes(body).String(), body)
 }
 
@@ -203,9 +194,9 @@ func (e *evidenceEnv) realReferrer(repo, which string) {
 // without a subject, tagged sha256-HEX.att after the image it is about.
 func (e *evidenceEnv) realAttTag(repo string) {
 	e.t.Helper()
-	e.blob(repo, ociFixture(e.t, "cosign-oci/attestation-config.json"), ocispec.MediaTypeImageConfig)
-	e.blob(repo, ociFixture(e.t, "cosign-oci/attestation.dsse.json"), signing.CosignDSSEMediaType)
-	e.manifest(repo, "sha256-"+imageDigest.Encoded()+".att", ociFixture(e.t, "cosign-oci/attestation-manifest.json"))
+	e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/attestation-config.json"), ocispec.MediaTypeImageConfig)
+	e.blob(repo, domaintest.Fixture(e.t, "cosign-oci/attestation.dsse.json"), signing.CosignDSSEMediaType)
+	e.manifest(repo, "sha256-"+imageDigest.Encoded()+".att", domaintest.Fixture(e.t, "cosign-oci/attestation-manifest.json"))
 }
 
 // referrer pushes a referrer of subject laid out as cosign lays out its
@@ -249,14 +240,14 @@ func (e *evidenceEnv) signatureLayer(repo string, sv signature.Signer, signed di
 // signed by sv, as a layer.
 func (e *evidenceEnv) attestationLayer(repo string, sv signature.Signer, subject digest.Digest) ocispec.Descriptor {
 	e.t.Helper()
-	env, err := signing.AttestBlob(sv, repo, subject, testResult, ociFixture(e.t, "cosign/test-result-passed.json"))
+	env, err := signing.AttestBlob(sv, repo, subject, testResult, domaintest.Fixture(e.t, "cosign/test-result-passed.json"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return e.blob(repo, env, signing.CosignDSSEMediaType)
 }
 
-func (e *evidenceEnv) evidence(repo, tag string) []releases.Evidence {
+func (e *evidenceEnv) evidence(repo, tag string) []catalog.Evidence {
 	e.t.Helper()
 	list, err := e.svc.Catalog.ListEvidence(e.ctx, repo, tag)
 	if err != nil {
@@ -265,7 +256,7 @@ func (e *evidenceEnv) evidence(repo, tag string) []releases.Evidence {
 	return list
 }
 
-func (e *evidenceEnv) state(repo, tag string) releases.ArtifactState {
+func (e *evidenceEnv) state(repo, tag string) catalog.ArtifactState {
 	e.t.Helper()
 	a, err := e.svc.Catalog.Artifact(e.ctx, repo, tag)
 	if err != nil {
@@ -285,7 +276,7 @@ func (e *evidenceEnv) eventCount() int {
 
 func ciSigner(t *testing.T) signature.SignerVerifier {
 	t.Helper()
-	sv, err := signing.LoadCosignPrivateKey(ociFixture(t, "cosign/cosign.key"), nil)
+	sv, err := signing.LoadCosignPrivateKey(domaintest.Fixture(t, "cosign/cosign.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,13 +298,13 @@ func freshSigner(t *testing.T) signature.SignerVerifier {
 
 // evidenceSummary is what a test expects of one piece of evidence.
 type evidenceSummary struct {
-	Kind          releases.EvidenceKind
+	Kind          catalog.EvidenceKind
 	Format        string
 	KeyID         string
 	PredicateType string
 }
 
-func summarize(list []releases.Evidence) []evidenceSummary {
+func summarize(list []catalog.Evidence) []evidenceSummary {
 	out := make([]evidenceSummary, len(list))
 	for i, e := range list {
 		out[i] = evidenceSummary{e.Kind, e.Format, e.KeyID, e.PredicateType}
@@ -323,9 +314,9 @@ func summarize(list []releases.Evidence) []evidenceSummary {
 }
 
 var (
-	cosignSignature   = evidenceSummary{releases.EvidenceSignature, string(signing.FormatCosignOCI), "ci", ""}
-	bundleAttestation = evidenceSummary{releases.EvidenceAttestation, string(signing.FormatBundle), "ci", testResult}
-	dsseAttestation   = evidenceSummary{releases.EvidenceAttestation, string(signing.FormatDSSE), "ci", testResult}
+	cosignSignature   = evidenceSummary{catalog.EvidenceSignature, string(signing.FormatCosignOCI), "ci", ""}
+	bundleAttestation = evidenceSummary{catalog.EvidenceAttestation, string(signing.FormatBundle), "ci", testResult}
+	dsseAttestation   = evidenceSummary{catalog.EvidenceAttestation, string(signing.FormatDSSE), "ci", testResult}
 )
 
 // TestReferrerEvidence: signatures and attestations pushed as referrers
@@ -340,7 +331,7 @@ func TestReferrerEvidence(t *testing.T) {
 		// with want and state.
 		tags  []string
 		want  []evidenceSummary
-		state releases.ArtifactState
+		state catalog.ArtifactState
 		// warning, when set, must be logged.
 		warning string
 	}{
@@ -348,74 +339,74 @@ func TestReferrerEvidence(t *testing.T) {
 			e.realImage(imageRepo, "1.0.0")
 			e.realReferrer(imageRepo, "signature")
 			e.realReferrer(imageRepo, "bundle-attestation")
-		}, []string{"1.0.0"}, []evidenceSummary{bundleAttestation, cosignSignature}, releases.StateAdmitted, ""},
+		}, []string{"1.0.0"}, []evidenceSummary{bundleAttestation, cosignSignature}, catalog.StateAdmitted, ""},
 
 		{"real cosign attest (tag sha256-HEX.att) and signature admit the tag", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			e.realReferrer(imageRepo, "signature")
 			e.realAttTag(imageRepo)
-		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, releases.StateAdmitted, ""},
+		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, catalog.StateAdmitted, ""},
 
 		{"a cosign .att tag pushed before the image tag is imported when it is pushed", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "")
 			e.realAttTag(imageRepo)
 			e.realReferrer(imageRepo, "signature")
-			e.manifest(imageRepo, "1.0.0", ociFixture(e.t, "cosign-oci/image-manifest.json"))
-		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, releases.StateAdmitted, ""},
+			e.manifest(imageRepo, "1.0.0", domaintest.Fixture(e.t, "cosign-oci/image-manifest.json"))
+		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, catalog.StateAdmitted, ""},
 
 		{"referrers pushed before the tag are imported when it is pushed", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "")
 			e.realReferrer(imageRepo, "signature")
 			e.realReferrer(imageRepo, "bundle-attestation")
-			e.manifest(imageRepo, "1.0.0", ociFixture(e.t, "cosign-oci/image-manifest.json"))
-		}, []string{"1.0.0"}, []evidenceSummary{bundleAttestation, cosignSignature}, releases.StateAdmitted, ""},
+			e.manifest(imageRepo, "1.0.0", domaintest.Fixture(e.t, "cosign-oci/image-manifest.json"))
+		}, []string{"1.0.0"}, []evidenceSummary{bundleAttestation, cosignSignature}, catalog.StateAdmitted, ""},
 
 		{"every tag of the subject gets the evidence", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
-			e.manifest(imageRepo, "latest", ociFixture(e.t, "cosign-oci/image-manifest.json"))
+			e.manifest(imageRepo, "latest", domaintest.Fixture(e.t, "cosign-oci/image-manifest.json"))
 			e.realReferrer(imageRepo, "signature")
-		}, []string{"1.0.0", "latest"}, []evidenceSummary{cosignSignature}, releases.StateQuarantined, ""},
+		}, []string{"1.0.0", "latest"}, []evidenceSummary{cosignSignature}, catalog.StateQuarantined, ""},
 
 		{"cosign-layout DSSE attestation and signature made with the ci key", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			sv := ciSigner(e.t)
 			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, e.signatureLayer(imageRepo, sv, imageDigest))
 			e.referrer(imageRepo, imageDigest, "application/vnd.in-toto+json", e.attestationLayer(imageRepo, sv, imageDigest))
-		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, releases.StateAdmitted, ""},
+		}, []string{"1.0.0"}, []evidenceSummary{dsseAttestation, cosignSignature}, catalog.StateAdmitted, ""},
 
 		{"a signature by an untrusted key counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, e.signatureLayer(imageRepo, freshSigner(e.t), imageDigest))
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, "reason=untrusted_key"},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "reason=untrusted_key"},
 
 		{"an attestation by an untrusted key counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			e.referrer(imageRepo, imageDigest, "application/vnd.in-toto+json", e.attestationLayer(imageRepo, freshSigner(e.t), imageDigest))
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, "reason=untrusted_key"},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "reason=untrusted_key"},
 
 		{"a trusted signature of another image counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			other := digest.FromString("another image")
 			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, e.signatureLayer(imageRepo, ciSigner(e.t), other))
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, "reason=subject_mismatch"},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "reason=subject_mismatch"},
 
 		{"a signature layer whose annotation is not a signature counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			l := e.signatureLayer(imageRepo, ciSigner(e.t), imageDigest)
 			l.Annotations[signing.CosignSignatureAnnotation] = "not base64!"
 			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, l)
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, "referrer evidence does not count"},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "referrer evidence does not count"},
 
 		{"a signature pushed as a referrer in another repository does not count here", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			e.realImage("payments/mirror", "1.0.0")
 			e.realReferrer("payments/mirror", "signature")
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, ""},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, ""},
 
 		{"layers that carry no evidence are ignored", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
 			e.referrer(imageRepo, imageDigest, "application/vnd.example.sbom", e.blob(imageRepo, []byte(`{"spdxVersion":"SPDX-2.3"}`), "application/spdx+json"))
-		}, []string{"1.0.0"}, nil, releases.StateQuarantined, ""},
+		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEvidenceEnv(t)
@@ -450,7 +441,7 @@ func TestReferrerEvidenceIdempotent(t *testing.T) {
 	}
 	before := e.eventCount()
 	e.realReferrer(imageRepo, "signature")
-	e.manifest(imageRepo, "1.0.0", ociFixture(t, "cosign-oci/image-manifest.json"))
+	e.manifest(imageRepo, "1.0.0", domaintest.Fixture(t, "cosign-oci/image-manifest.json"))
 	if n := len(e.evidence(imageRepo, "1.0.0")); n != 1 {
 		t.Errorf("%d pieces of evidence after pushing again; want 1", n)
 	}
@@ -481,7 +472,7 @@ func TestReferrerEvidenceStored(t *testing.T) {
 	if _, err := body.ReadFrom(rc); err != nil {
 		t.Fatal(err)
 	}
-	key, err := signing.LoadPublicKey("ci", ociFixture(t, "cosign/cosign.pub"))
+	key, err := signing.LoadPublicKey("ci", domaintest.Fixture(t, "cosign/cosign.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +516,7 @@ func TestReferrerEvidenceRefusedStoresNothing(t *testing.T) {
 	for _, ev := range events[before:] {
 		actions = append(actions, ev.Action)
 	}
-	if !slices.Equal(actions, []string{releases.ActionOCIBlobPushed, releases.ActionOCIManifestPushed}) {
+	if !slices.Equal(actions, []string{registry.ActionOCIBlobPushed, registry.ActionOCIManifestPushed}) {
 		t.Errorf("events %q; want only the referrer's config and manifest pushes", actions)
 	}
 }

@@ -1,4 +1,4 @@
-package releases
+package registry
 
 import (
 	"context"
@@ -11,7 +11,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/store"
 	"github.com/google/uuid"
 	"github.com/opencontainers/go-digest"
@@ -31,46 +34,39 @@ import (
 type ChunkRange struct{ Start, End int64 }
 
 // StartUpload opens an upload session in repo.
-func (s *Service) StartUpload(ctx context.Context, p Principal, repo string) (UploadSession, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return UploadSession{}, err
-	}
+func (s *Service) StartUpload(ctx context.Context, p access.Principal, repo string) (UploadSession, error) {
 	if err := canPush(p); err != nil {
 		return UploadSession{}, err
 	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return UploadSession{}, err
 	}
 	now := s.now()
 	u := UploadSession{ID: uuid.NewString(), Repository: repo, Owner: p.Name, StartedAt: now, UpdatedAt: now}
 	h256, h512 := sha256.New(), sha512.New()
+	var err error
 	if u.SHA256State, u.SHA512State, err = marshalHashes(h256, h512); err != nil {
 		return UploadSession{}, err
 	}
-	if err := reg.CreateUpload(ctx, u); err != nil {
+	if err := s.uploads.CreateUpload(ctx, u); err != nil {
 		return UploadSession{}, err
 	}
 	return u, nil
 }
 
 // UploadStatus returns an upload session of p in repo.
-func (s *Service) UploadStatus(ctx context.Context, p Principal, repo, id string) (UploadSession, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return UploadSession{}, err
-	}
-	return s.loadUpload(ctx, reg, p, repo, id)
+func (s *Service) UploadStatus(ctx context.Context, p access.Principal, repo, id string) (UploadSession, error) {
+	return s.loadUpload(ctx, p, repo, id)
 }
 
 // loadUpload returns the session if it belongs to p and repo; anything
 // else is ErrUploadUnknown, so sessions of others are not even confirmed.
-func (s *Service) loadUpload(ctx context.Context, reg RegistryStore, p Principal, repo, id string) (UploadSession, error) {
+func (s *Service) loadUpload(ctx context.Context, p access.Principal, repo, id string) (UploadSession, error) {
 	if err := canPush(p); err != nil {
 		return UploadSession{}, err
 	}
-	u, err := reg.Upload(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && (u.Repository != repo || u.Owner != p.Name)) {
+	u, err := s.uploads.Upload(ctx, id)
+	if errors.Is(err, errdef.ErrNotFound) || (err == nil && (u.Repository != repo || u.Owner != p.Name)) {
 		return UploadSession{}, fmt.Errorf("%w: %s in %s", ErrUploadUnknown, id, repo)
 	}
 	return u, err
@@ -81,20 +77,16 @@ func (s *Service) loadUpload(ctx context.Context, reg RegistryStore, p Principal
 // otherwise, with the session returned so the caller can say where it
 // stands); size is the body length or -1. The session is returned as it
 // stands after the call.
-func (s *Service) AppendUpload(ctx context.Context, p Principal, repo, id string, body io.Reader, rng *ChunkRange, size int64) (UploadSession, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return UploadSession{}, err
-	}
+func (s *Service) AppendUpload(ctx context.Context, p access.Principal, repo, id string, body io.Reader, rng *ChunkRange, size int64) (UploadSession, error) {
 	defer s.uploading.Lock(id)()
-	u, err := s.loadUpload(ctx, reg, p, repo, id)
+	u, err := s.loadUpload(ctx, p, repo, id)
 	if err != nil {
 		return UploadSession{}, err
 	}
 	if size, err = checkChunkRange(u, rng, size); err != nil {
 		return u, err
 	}
-	err = s.appendChunk(ctx, reg, &u, body, size)
+	err = s.appendChunk(ctx, &u, body, size)
 	return u, err
 }
 
@@ -115,7 +107,7 @@ func checkChunkRange(u UploadSession, rng *ChunkRange, size int64) (int64, error
 }
 
 // appendChunk stores body as the next chunk and saves the session.
-func (s *Service) appendChunk(ctx context.Context, reg RegistryStore, u *UploadSession, body io.Reader, size int64) error {
+func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Reader, size int64) error {
 	if size == 0 {
 		return nil
 	}
@@ -124,10 +116,10 @@ func (s *Service) appendChunk(ctx context.Context, reg RegistryStore, u *UploadS
 		return err
 	}
 	limit := int64(-1)
-	if max := s.Blobs.Store().MaxSize(); max >= 0 {
+	if max := s.blobs.Store().MaxSize(); max >= 0 {
 		limit = max - u.Offset
 	}
-	n, err := s.Blobs.Store().PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
+	n, err := s.blobs.Store().PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
 	if err != nil {
 		return err
 	}
@@ -141,8 +133,8 @@ func (s *Service) appendChunk(ctx context.Context, reg RegistryStore, u *UploadS
 	if next.SHA256State, next.SHA512State, err = marshalHashes(h256, h512); err != nil {
 		return err
 	}
-	if err := reg.UpdateUpload(ctx, next, u.Offset, u.Chunks); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	if err := s.uploads.UpdateUpload(ctx, next, u.Offset, u.Chunks); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s was cancelled or expired", ErrUploadUnknown, u.ID)
 		}
 		return err
@@ -154,13 +146,9 @@ func (s *Service) appendChunk(ctx context.Context, reg RegistryStore, u *UploadS
 // CompleteUpload ends an upload with its last chunk (body, possibly empty)
 // and the digest the whole blob must have, stores the blob and links it
 // into repo. A digest that does not match ends the upload.
-func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id string, d digest.Digest, body io.Reader, rng *ChunkRange, size int64) (BlobLink, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return BlobLink{}, err
-	}
+func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, id string, d digest.Digest, body io.Reader, rng *ChunkRange, size int64) (BlobLink, error) {
 	defer s.uploading.Lock(id)()
-	u, err := s.loadUpload(ctx, reg, p, repo, id)
+	u, err := s.loadUpload(ctx, p, repo, id)
 	if err != nil {
 		return BlobLink{}, err
 	}
@@ -181,7 +169,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		// ones: storing it as a chunk first would write it twice.
 		var r io.Reader = body
 		if u.Chunks > 0 {
-			chunks, err := s.Blobs.Store().OpenChunks(ctx, u.ID, u.Chunks)
+			chunks, err := s.blobs.Store().OpenChunks(ctx, u.ID, u.Chunks)
 			if err != nil {
 				return BlobLink{}, err
 			}
@@ -192,85 +180,81 @@ func (s *Service) CompleteUpload(ctx context.Context, p Principal, repo, id stri
 		if size > 0 {
 			expected = u.Offset + size
 		}
-		blob, hold, err := s.Blobs.Ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
+		blob, hold, err := s.blobs.Ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
 		if err != nil {
 			if errors.Is(err, store.ErrDigestMismatch) {
-				s.discardUpload(ctx, reg, u)
+				s.discardUpload(ctx, u)
 			}
 			return BlobLink{}, err
 		}
 		release, total = hold, blob.Size
 	}
 	defer release()
-	l, err := s.linkBlob(ctx, reg, p, repo, d, total, "")
+	l, err := s.linkBlob(ctx, p, repo, d, total, "")
 	if err != nil {
 		return BlobLink{}, err
 	}
-	s.discardUpload(ctx, reg, u)
+	s.discardUpload(ctx, u)
 	return l, nil
 }
 
 // commitSaved completes an upload whose bytes are all in its chunks, and
 // holds the blob against gc until release is called (see holdBlob).
-func (s *Service) commitSaved(ctx context.Context, p Principal, u UploadSession, d digest.Digest) (release func(), err error) {
+func (s *Service) commitSaved(ctx context.Context, p access.Principal, u UploadSession, d digest.Digest) (release func(), err error) {
 	h256, h512, err := restoreHashes(u)
 	if err != nil {
 		return nil, err
 	}
 	h := map[digest.Algorithm]hash.Hash{digest.SHA256: h256, digest.SHA512: h512}[d.Algorithm()]
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		s.discardUpload(ctx, s.registry, u)
+		s.discardUpload(ctx, u)
 		return nil, fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
 	}
-	replace, err := s.Blobs.MustReplace(ctx, d)
+	replace, err := s.blobs.MustReplace(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.Blobs.Store().Exists(ctx, d); err != nil {
+	if ok, err := s.blobs.Store().Exists(ctx, d); err != nil {
 		return nil, err
 	} else if ok && !replace {
 		// Stored already, and sound: the hash state proves the client
 		// sent these bytes.
-		return s.Blobs.Hold(ctx, p.Actor(), d, false)
+		return s.blobs.Hold(ctx, p.Actor(), d, false)
 	}
 	always := func(digest.Digest) (bool, error) { return true, nil }
-	if _, err := s.Blobs.Store().CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
+	if _, err := s.blobs.Store().CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
 		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) {
 			// The chunks are not what the session says (lost, or
 			// overwritten by a misbehaving client): the upload is unusable.
-			s.discardUpload(ctx, s.registry, u)
+			s.discardUpload(ctx, u)
 			return nil, fmt.Errorf("%w: %s: %w", ErrUploadInvalid, u.ID, err)
 		}
 		return nil, err
 	}
-	return s.Blobs.Hold(ctx, p.Actor(), d, true)
+	return s.blobs.Hold(ctx, p.Actor(), d, true)
 }
 
 // CancelUpload ends an upload and removes what it stored.
-func (s *Service) CancelUpload(ctx context.Context, p Principal, repo, id string) error {
-	reg, err := s.reg()
-	if err != nil {
-		return err
-	}
+func (s *Service) CancelUpload(ctx context.Context, p access.Principal, repo, id string) error {
 	defer s.uploading.Lock(id)()
-	u, err := s.loadUpload(ctx, reg, p, repo, id)
+	u, err := s.loadUpload(ctx, p, repo, id)
 	if err != nil {
 		return err
 	}
-	s.discardUpload(ctx, reg, u)
+	s.discardUpload(ctx, u)
 	return nil
 }
 
 // discardUpload removes a session, then its chunks: if the process dies
 // in between, the chunks are orphans that store.CleanUploads removes,
 // never chunks that a live session counts on.
-func (s *Service) discardUpload(ctx context.Context, reg RegistryStore, u UploadSession) {
+func (s *Service) discardUpload(ctx context.Context, u UploadSession) {
 	ctx = context.WithoutCancel(ctx)
-	if err := reg.DeleteUpload(ctx, u.ID); err != nil {
+	if err := s.uploads.DeleteUpload(ctx, u.ID); err != nil {
 		s.log.Warn("removing upload session failed", "upload", u.ID, "err", err)
 		return
 	}
-	if err := s.Blobs.Store().DeleteChunks(ctx, u.ID); err != nil {
+	if err := s.blobs.Store().DeleteChunks(ctx, u.ID); err != nil {
 		s.log.Warn("removing upload chunks failed; the upload sweep will retry", "upload", u.ID, "err", err)
 	}
 }
@@ -280,24 +264,22 @@ func (s *Service) discardUpload(ctx context.Context, reg RegistryStore, u Upload
 // it removed.
 func (s *Service) SweepUploads(ctx context.Context, maxAge time.Duration) (int, error) {
 	removed := 0
-	if reg := s.registry; reg != nil {
-		cutoff := s.now().Add(-maxAge)
-		for {
-			stale, err := reg.StaleUploads(ctx, cutoff, 100)
-			if err != nil {
-				return removed, err
-			}
-			for _, u := range stale {
-				if s.expireUpload(ctx, reg, u.ID, cutoff) {
-					removed++
-				}
-			}
-			if len(stale) < 100 {
-				break
+	cutoff := s.now().Add(-maxAge)
+	for {
+		stale, err := s.uploads.StaleUploads(ctx, cutoff, 100)
+		if err != nil {
+			return removed, err
+		}
+		for _, u := range stale {
+			if s.expireUpload(ctx, u.ID, cutoff) {
+				removed++
 			}
 		}
+		if len(stale) < 100 {
+			break
+		}
 	}
-	n, err := s.Blobs.Store().CleanUploads(ctx, maxAge)
+	n, err := s.blobs.Store().CleanUploads(ctx, maxAge)
 	removed += n
 	if removed > 0 {
 		s.log.Info("removed abandoned uploads", "count", removed, "olderThan", maxAge)
@@ -307,13 +289,13 @@ func (s *Service) SweepUploads(ctx context.Context, maxAge time.Duration) (int, 
 
 // expireUpload removes one stale session, unless a request revived it
 // after it was listed.
-func (s *Service) expireUpload(ctx context.Context, reg RegistryStore, id string, cutoff time.Time) bool {
+func (s *Service) expireUpload(ctx context.Context, id string, cutoff time.Time) bool {
 	defer s.uploading.Lock(id)()
-	u, err := reg.Upload(ctx, id)
+	u, err := s.uploads.Upload(ctx, id)
 	if err != nil || !u.UpdatedAt.Before(cutoff) {
 		return false
 	}
-	s.discardUpload(ctx, reg, u)
+	s.discardUpload(ctx, u)
 	return true
 }
 
@@ -348,11 +330,14 @@ func restoreHashes(u UploadSession) (hash.Hash, hash.Hash, error) {
 	return h256, h512, nil
 }
 
-// uploadSessions is the registry's side of gc (blobs.Uploads).
+// Sessions is the registry's side of gc: its upload sessions
+// (blobs.Uploads).
+func (s *Service) Sessions() blobs.Uploads { return uploadSessions{s} }
+
 type uploadSessions struct{ s *Service }
 
 func (u uploadSessions) StaleUploads(ctx context.Context, before time.Time, limit int) ([]blobs.Upload, error) {
-	stale, err := u.s.registry.StaleUploads(ctx, before, limit)
+	stale, err := u.s.uploads.StaleUploads(ctx, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -364,12 +349,12 @@ func (u uploadSessions) StaleUploads(ctx context.Context, before time.Time, limi
 }
 
 func (u uploadSessions) ExpireUpload(ctx context.Context, id string, cutoff time.Time) bool {
-	return u.s.expireUpload(ctx, u.s.registry, id, cutoff)
+	return u.s.expireUpload(ctx, id, cutoff)
 }
 
 func (u uploadSessions) UploadExists(ctx context.Context, id string) (bool, error) {
-	_, err := u.s.registry.Upload(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	_, err := u.s.uploads.Upload(ctx, id)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err

@@ -1,13 +1,22 @@
-package releases
+package registry
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -45,24 +54,57 @@ import (
 //     the REST API: tag lists, and the referrers each principal may pull
 //     (a listing advertises nothing its reader would be refused).
 
-// WithRegistry sets the registry's persistence. Without it the service
-// uses its Metadata when that implements RegistryStore.
-func WithRegistry(r RegistryStore) ServiceOption { return func(s *Service) { s.registry = r } }
+// Service is the OCI registry over the catalogue.
+type Service struct {
+	links        BlobLinkStore
+	manifests    ManifestStore
+	uploads      UploadStore
+	catalog      *catalog.Service
+	catalogStore catalog.Store
+	releases     lifecycle.Store
+	blobs        *blobs.Service
+	log          *slog.Logger
+	now          func() time.Time
+	// uploading serialises the requests of one chunked upload. It saves
+	// work: two requests of one upload racing would otherwise both write
+	// a chunk, and the session's compare-and-set would refuse the second.
+	uploading keyed.Mutex
+}
 
-// RegistryEnabled reports whether the OCI registry has its persistence.
-func (s *Service) RegistryEnabled() bool { return s.registry != nil }
+// Config is what the registry is built from.
+type Config struct {
+	Links     BlobLinkStore
+	Manifests ManifestStore
+	Uploads   UploadStore
+	// Catalog decides admission and reads of the tags' artifacts;
+	// CatalogStore is read for them directly.
+	Catalog      *catalog.Service
+	CatalogStore catalog.Store
+	// Releases is read for the releases that keep an artifact as they
+	// recorded it.
+	Releases lifecycle.Store
+	Blobs    *blobs.Service
+	// Log nil: silent. Now nil: the wall clock.
+	Log *slog.Logger
+	Now func() time.Time
+}
 
-func (s *Service) reg() (RegistryStore, error) {
-	if s.registry == nil {
-		return nil, fmt.Errorf("%w: this server's metadata store keeps no OCI registry", ErrUnsupported)
+// New returns the registry.
+func New(cfg Config) (*Service, error) {
+	if cfg.Links == nil || cfg.Manifests == nil || cfg.Uploads == nil || cfg.Catalog == nil || cfg.CatalogStore == nil || cfg.Releases == nil || cfg.Blobs == nil {
+		return nil, errors.New("registry: its three stores, the catalogue and its store, the releases' store and the blob service are required")
 	}
-	return s.registry, nil
+	return &Service{
+		links: cfg.Links, manifests: cfg.Manifests, uploads: cfg.Uploads,
+		catalog: cfg.Catalog, catalogStore: cfg.CatalogStore, releases: cfg.Releases, blobs: cfg.Blobs,
+		log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now),
+	}, nil
 }
 
 // canPush refuses principals that may not push.
-func canPush(p Principal) error {
-	if !p.Has(RolePublisher, RoleAdmin) {
-		return fmt.Errorf("%w: pushing needs the publisher or admin role", ErrDenied)
+func canPush(p access.Principal) error {
+	if !p.Has(access.RolePublisher, access.RoleAdmin) {
+		return fmt.Errorf("%w: pushing needs the publisher or admin role", errdef.ErrDenied)
 	}
 	return nil
 }
@@ -78,32 +120,32 @@ const reachLimit = 100
 // isDenial reports whether err is one of authorizeRead's refusals (as
 // opposed to a failure to decide).
 func isDenial(err error) bool {
-	return errors.Is(err, ErrNotAdmitted) || errors.Is(err, ErrNotAuthorizedForEnv) || errors.Is(err, ErrDenied)
+	return errors.Is(err, catalog.ErrNotAdmitted) || errors.Is(err, access.ErrNotAuthorizedForEnv) || errors.Is(err, errdef.ErrDenied)
 }
 
 // authorizeRegistryRead decides whether p may pull d from repo; pushers are
 // the principals that pushed it (see the rules above).
-func (s *Service) authorizeRegistryRead(ctx context.Context, reg RegistryStore, p Principal, repo string, d digest.Digest, pushers []string) error {
-	if p.Has(RoleAdmin, RoleAuditor) || d == ocispec.DescriptorEmptyJSON.Digest {
+func (s *Service) authorizeRegistryRead(ctx context.Context, p access.Principal, repo string, d digest.Digest, pushers []string) error {
+	if p.Has(access.RoleAdmin, access.RoleAuditor) || d == ocispec.DescriptorEmptyJSON.Digest {
 		return nil
 	}
-	if p.Has(RolePublisher) && slices.Contains(pushers, p.Name) {
+	if p.Has(access.RolePublisher) && slices.Contains(pushers, p.Name) {
 		return nil
 	}
-	tags, err := reg.TagsReaching(ctx, repo, d, reachLimit)
+	tags, err := s.manifests.TagsReaching(ctx, repo, d, reachLimit)
 	if err != nil {
 		return err
 	}
 	var denial error
 	for _, t := range tags {
-		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
-		if errors.Is(err, ErrNotFound) {
+		a, err := s.catalogStore.GetArtifact(ctx, repo, t.Name)
+		if errors.Is(err, errdef.ErrNotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		err = s.Catalog.AuthorizeRead(ctx, p, a)
+		err = s.catalog.AuthorizeRead(ctx, p, a)
 		if err == nil {
 			return nil
 		}
@@ -115,28 +157,28 @@ func (s *Service) authorizeRegistryRead(ctx context.Context, reg RegistryStore, 
 	if denial != nil {
 		return denial
 	}
-	return fmt.Errorf("%w: %s is reachable from no tag you may pull, and you did not push it", ErrNotAdmitted, ociRef(repo, d))
+	return fmt.Errorf("%w: %s is reachable from no tag you may pull, and you did not push it", catalog.ErrNotAdmitted, ociRef(repo, d))
 }
 
 // refuseIfAdmitted fails with ErrImmutable when d is reachable from a tag
 // whose artifact is admitted.
-func (s *Service) refuseIfAdmitted(ctx context.Context, reg RegistryStore, repo string, d digest.Digest) error {
-	tags, err := reg.TagsReaching(ctx, repo, d, reachLimit)
+func (s *Service) refuseIfAdmitted(ctx context.Context, repo string, d digest.Digest) error {
+	tags, err := s.manifests.TagsReaching(ctx, repo, d, reachLimit)
 	if err != nil {
 		return err
 	}
 	if len(tags) == reachLimit {
-		return fmt.Errorf("%w: %s is reachable from more than %d tags", ErrConflict, ociRef(repo, d), reachLimit)
+		return fmt.Errorf("%w: %s is reachable from more than %d tags", errdef.ErrConflict, ociRef(repo, d), reachLimit)
 	}
 	for _, t := range tags {
-		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
-		if errors.Is(err, ErrNotFound) {
+		a, err := s.catalogStore.GetArtifact(ctx, repo, t.Name)
+		if errors.Is(err, errdef.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if a.State == StateAdmitted {
+		if a.State == catalog.StateAdmitted {
 			return fmt.Errorf("%w: %s is part of %s:%s, which is admitted", ErrImmutable, ociRef(repo, d), repo, t.Name)
 		}
 	}
@@ -147,14 +189,14 @@ func (s *Service) refuseIfAdmitted(ctx context.Context, reg RegistryStore, repo 
 // tag: admitted artifacts never change, an artifact that a release (not
 // cancelled) includes stays as that release recorded it, and others change
 // only by their publisher or an admin.
-func (s *Service) mayChangeArtifact(ctx context.Context, p Principal, a Artifact) error {
-	if a.State == StateAdmitted {
+func (s *Service) mayChangeArtifact(ctx context.Context, p access.Principal, a catalog.Artifact) error {
+	if a.State == catalog.StateAdmitted {
 		return fmt.Errorf("%w: %s:%s is admitted", ErrImmutable, a.Name, a.Version)
 	}
-	if !p.Has(RoleAdmin) && a.CreatedBy != p.Name {
-		return fmt.Errorf("%w: %s:%s was pushed by %s; only they or an admin may change it", ErrDenied, a.Name, a.Version, a.CreatedBy)
+	if !p.Has(access.RoleAdmin) && a.CreatedBy != p.Name {
+		return fmt.Errorf("%w: %s:%s was pushed by %s; only they or an admin may change it", errdef.ErrDenied, a.Name, a.Version, a.CreatedBy)
 	}
-	rels, err := s.meta.Releases().ReleasesContaining(ctx, a.Name, a.Version)
+	rels, err := s.releases.ReleasesContaining(ctx, a.Name, a.Version)
 	if err != nil {
 		return err
 	}
@@ -175,7 +217,7 @@ func parseReference(ref string) (tag string, d digest.Digest, err error) {
 		}
 		return "", d, nil
 	}
-	if err := ValidateVersion(ref); err != nil {
+	if err := names.ValidateVersion(ref); err != nil {
 		return "", "", err
 	}
 	return ref, "", nil

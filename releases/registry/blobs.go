@@ -1,4 +1,4 @@
-package releases
+package registry
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -22,34 +26,30 @@ type BlobContent struct {
 	Digest digest.Digest
 	Size   int64
 	// Reader serves the bytes; close it when done.
-	Reader *BlobReader
+	Reader *blobs.BlobReader
 }
 
 // OpenBlob authorises p to pull d from repo and opens it (see
 // OpenContent).
-func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d digest.Digest) (BlobContent, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return BlobContent{}, err
-	}
-	if err := ValidateName(repo); err != nil {
+func (s *Service) OpenBlob(ctx context.Context, p access.Principal, repo string, d digest.Digest) (BlobContent, error) {
+	if err := names.ValidateName(repo); err != nil {
 		return BlobContent{}, err
 	}
 	if err := store.ValidateDigest(d); err != nil {
 		return BlobContent{}, err
 	}
-	links, err := reg.BlobLinks(ctx, repo, d)
+	links, err := s.links.BlobLinks(ctx, repo, d)
 	if err != nil {
 		return BlobContent{}, err
 	}
 	if len(links) == 0 {
 		return BlobContent{}, fmt.Errorf("%w: %s", ErrBlobUnknown, ociRef(repo, d))
 	}
-	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, pushersOf(links)); err != nil {
+	if err := s.authorizeRegistryRead(ctx, p, repo, d, pushersOf(links)); err != nil {
 		return BlobContent{}, err
 	}
 	size := links[0].Size
-	r, err := s.Blobs.Open(ctx, p.Actor(), d, size)
+	r, err := s.blobs.Open(ctx, p.Actor(), d, size)
 	if err != nil {
 		return BlobContent{}, err
 	}
@@ -59,31 +59,27 @@ func (s *Service) OpenBlob(ctx context.Context, p Principal, repo string, d dige
 // PushBlob stores a whole blob whose digest the client declared (the
 // monolithic POST ?digest=), verified while it is written, and links it
 // into repo. size is the body length or -1.
-func (s *Service) PushBlob(ctx context.Context, p Principal, repo string, d digest.Digest, body io.Reader, size int64) (BlobLink, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return BlobLink{}, err
-	}
+func (s *Service) PushBlob(ctx context.Context, p access.Principal, repo string, d digest.Digest, body io.Reader, size int64) (BlobLink, error) {
 	if err := canPush(p); err != nil {
 		return BlobLink{}, err
 	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return BlobLink{}, err
 	}
 	if err := store.ValidateDigest(d); err != nil {
 		return BlobLink{}, err
 	}
-	blob, release, err := s.Blobs.Ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
+	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
 	if err != nil {
 		return BlobLink{}, err
 	}
 	defer release()
-	return s.linkBlob(ctx, reg, p, repo, blob.Digest, blob.Size, "")
+	return s.linkBlob(ctx, p, repo, blob.Digest, blob.Size, "")
 }
 
-func (s *Service) linkBlob(ctx context.Context, reg RegistryStore, p Principal, repo string, d digest.Digest, size int64, from string) (BlobLink, error) {
+func (s *Service) linkBlob(ctx context.Context, p access.Principal, repo string, d digest.Digest, size int64, from string) (BlobLink, error) {
 	l := BlobLink{Repository: repo, Digest: d, Size: size, CreatedBy: p.Name, CreatedAt: s.now()}
-	if _, err := reg.LinkBlob(ctx, p.Actor(), l, from); err != nil {
+	if _, err := s.links.LinkBlob(ctx, p.Actor(), l, from); err != nil {
 		return BlobLink{}, err
 	}
 	return l, nil
@@ -96,15 +92,11 @@ const maxMountSources = 20
 // where p may pull it: from, or when from is "" any repository. It
 // returns mounted=false (and no error) when no such repository exists;
 // the client then uploads the blob.
-func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string, d digest.Digest) (BlobLink, bool, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return BlobLink{}, false, err
-	}
+func (s *Service) MountBlob(ctx context.Context, p access.Principal, repo, from string, d digest.Digest) (BlobLink, bool, error) {
 	if err := canPush(p); err != nil {
 		return BlobLink{}, false, err
 	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return BlobLink{}, false, err
 	}
 	if err := store.ValidateDigest(d); err != nil {
@@ -112,21 +104,22 @@ func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string,
 	}
 	sources := []string{from}
 	if from == "" {
-		if sources, err = reg.RepositoriesWithBlob(ctx, d, maxMountSources); err != nil {
+		var err error
+		if sources, err = s.links.RepositoriesWithBlob(ctx, d, maxMountSources); err != nil {
 			return BlobLink{}, false, err
 		}
-	} else if ValidateName(from) != nil {
+	} else if names.ValidateName(from) != nil {
 		return BlobLink{}, false, nil
 	}
 	for _, src := range sources {
-		links, err := reg.BlobLinks(ctx, src, d)
+		links, err := s.links.BlobLinks(ctx, src, d)
 		if err != nil {
 			return BlobLink{}, false, err
 		}
 		if len(links) == 0 {
 			continue
 		}
-		err = s.authorizeRegistryRead(ctx, reg, p, src, d, pushersOf(links))
+		err = s.authorizeRegistryRead(ctx, p, src, d, pushersOf(links))
 		if isDenial(err) {
 			continue
 		}
@@ -135,15 +128,15 @@ func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string,
 		}
 		// A blob that is corrupt (or gone) is not mounted: the client
 		// then uploads it, which repairs it.
-		if ok, err := s.Blobs.Usable(ctx, d); err != nil || !ok {
+		if ok, err := s.blobs.Usable(ctx, d); err != nil || !ok {
 			return BlobLink{}, false, err
 		}
-		release, err := s.Blobs.Hold(ctx, p.Actor(), d, false)
+		release, err := s.blobs.Hold(ctx, p.Actor(), d, false)
 		if err != nil {
 			return BlobLink{}, false, err
 		}
 		defer release()
-		l, err := s.linkBlob(ctx, reg, p, repo, d, links[0].Size, src)
+		l, err := s.linkBlob(ctx, p, repo, d, links[0].Size, src)
 		return l, err == nil, err
 	}
 	return BlobLink{}, false, nil
@@ -151,38 +144,34 @@ func (s *Service) MountBlob(ctx context.Context, p Principal, repo, from string,
 
 // DeleteBlob removes d from repo: p's link, or every link when p is an
 // admin. Blobs reachable from admitted content cannot be deleted.
-func (s *Service) DeleteBlob(ctx context.Context, p Principal, repo string, d digest.Digest) error {
-	reg, err := s.reg()
-	if err != nil {
-		return err
-	}
+func (s *Service) DeleteBlob(ctx context.Context, p access.Principal, repo string, d digest.Digest) error {
 	if err := canPush(p); err != nil {
 		return err
 	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return err
 	}
 	if err := store.ValidateDigest(d); err != nil {
 		return err
 	}
-	links, err := reg.BlobLinks(ctx, repo, d)
+	links, err := s.links.BlobLinks(ctx, repo, d)
 	if err != nil {
 		return err
 	}
 	if len(links) == 0 {
 		return fmt.Errorf("%w: %s", ErrBlobUnknown, ociRef(repo, d))
 	}
-	if err := s.refuseIfAdmitted(ctx, reg, repo, d); err != nil {
+	if err := s.refuseIfAdmitted(ctx, repo, d); err != nil {
 		return err
 	}
 	by := p.Name
-	if p.Has(RoleAdmin) {
+	if p.Has(access.RoleAdmin) {
 		by = ""
 	} else if !containsPusher(links, p.Name) {
-		return fmt.Errorf("%w: %s was pushed by others; only they or an admin may delete it", ErrDenied, ociRef(repo, d))
+		return fmt.Errorf("%w: %s was pushed by others; only they or an admin may delete it", errdef.ErrDenied, ociRef(repo, d))
 	}
-	if _, err := reg.UnlinkBlob(ctx, p.Actor(), repo, d, by); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	if _, err := s.links.UnlinkBlob(ctx, p.Actor(), repo, d, by); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrBlobUnknown, ociRef(repo, d))
 		}
 		return err

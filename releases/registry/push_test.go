@@ -1,4 +1,4 @@
-package releases_test
+package registry_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -17,7 +19,7 @@ import (
 )
 
 // storedKeys lists every key of the blob store: blobs and staging.
-func storedKeys(t *testing.T, svc *releases.Service) []string {
+func storedKeys(t *testing.T, svc *releases.DML) []string {
 	t.Helper()
 	var keys []string
 	if err := svc.Blobs.Store().Backend().List(t.Context(), "", func(i store.Info) error {
@@ -35,8 +37,8 @@ func storedKeys(t *testing.T, svc *releases.Service) []string {
 // pushes of one new version race.
 func TestRefusedPushWritesNothing(t *testing.T) {
 	e := newEvidenceEnv(t)
-	push := func(version string, body []byte, d digest.Digest, size int64) (releases.Artifact, bool, error) {
-		return e.svc.Catalog.Push(e.ctx, e.pub, releases.PushRequest{Name: "apps/refused", Version: version, Digest: d, Size: size, Body: bytes.NewReader(body)})
+	push := func(version string, body []byte, d digest.Digest, size int64) (catalog.Artifact, bool, error) {
+		return e.svc.Catalog.Push(e.ctx, e.pub, catalog.PushRequest{Name: "apps/refused", Version: version, Digest: d, Size: size, Body: bytes.NewReader(body)})
 	}
 	first, other := []byte("the bytes of 1.0"), []byte("other bytes for 1.0")
 	if _, created, err := push("1.0", first, "", int64(len(first))); err != nil || !created {
@@ -50,11 +52,11 @@ func TestRefusedPushWritesNothing(t *testing.T) {
 		size int64
 		want error
 	}{
-		{"other bytes", other, "", int64(len(other)), releases.ErrVersionExists},
-		{"other bytes, size unknown", other, "", -1, releases.ErrVersionExists},
-		{"other bytes of the same size", []byte("the bytes of 2.0"), "", int64(len(first)), releases.ErrVersionExists},
-		{"other bytes with their digest", other, digest.FromBytes(other), int64(len(other)), releases.ErrVersionExists},
-		{"the stored digest, another length", other, digest.FromBytes(first), int64(len(other)), releases.ErrVersionExists},
+		{"other bytes", other, "", int64(len(other)), catalog.ErrVersionExists},
+		{"other bytes, size unknown", other, "", -1, catalog.ErrVersionExists},
+		{"other bytes of the same size", []byte("the bytes of 2.0"), "", int64(len(first)), catalog.ErrVersionExists},
+		{"other bytes with their digest", other, digest.FromBytes(other), int64(len(other)), catalog.ErrVersionExists},
+		{"the stored digest, another length", other, digest.FromBytes(first), int64(len(other)), catalog.ErrVersionExists},
 		{"the right digest, other bytes", []byte("the bytes of 2.0"), digest.FromBytes(first), int64(len(first)), store.ErrDigestMismatch},
 		{"the same bytes, size unknown", first, "", -1, nil},
 	} {
@@ -62,7 +64,7 @@ func TestRefusedPushWritesNothing(t *testing.T) {
 		if !errors.Is(err, tc.want) || created {
 			t.Errorf("%s: created=%v, %v; want %v", tc.name, created, err, tc.want)
 		}
-		if errors.Is(err, releases.ErrVersionExists) && a.Digest != digest.FromBytes(first) {
+		if errors.Is(err, catalog.ErrVersionExists) && a.Digest != digest.FromBytes(first) {
 			t.Errorf("%s: the conflict names %s; want the stored %s", tc.name, a.Digest, digest.FromBytes(first))
 		}
 		if got := storedKeys(t, e.svc); !slices.Equal(got, before) {
@@ -85,7 +87,7 @@ func TestRefusedPushWritesNothing(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, releases.ErrVersionExists):
+		case !errors.Is(err, catalog.ErrVersionExists):
 			t.Errorf("racing push: %v", err)
 		}
 	}
@@ -100,8 +102,8 @@ func TestRefusedPushWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before = storedKeys(t, e.svc)
-	_, err = e.svc.PushManifest(e.ctx, e.pub, releases.PushManifestRequest{Repository: "apps/refused", Reference: "1.0", ContentType: ocispec.MediaTypeImageManifest, Body: body})
-	if !errors.Is(err, releases.ErrVersionExists) {
+	_, err = e.svc.Registry.PushManifest(e.ctx, e.pub, registry.PushManifestRequest{Repository: "apps/refused", Reference: "1.0", ContentType: ocispec.MediaTypeImageManifest, Body: body})
+	if !errors.Is(err, catalog.ErrVersionExists) {
 		t.Errorf("manifest onto a REST version: %v; want ErrVersionExists", err)
 	}
 	if got := storedKeys(t, e.svc); !slices.Equal(got, before) {

@@ -1,4 +1,4 @@
-package releases
+package registry
 
 import (
 	"bytes"
@@ -8,6 +8,11 @@ import (
 	"slices"
 
 	"github.com/dmlproject/dml/internal/strictjson"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -43,7 +48,7 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	if err := strictjson.Unmarshal(body, &doc); err != nil {
 		return Manifest{}, fmt.Errorf("%w: not a JSON manifest: %v", ErrManifestInvalid, err)
 	}
-	ct, err := ParseContentType(contentType)
+	ct, err := names.ParseContentType(contentType)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
 	}
@@ -130,7 +135,7 @@ func checkMediaTypes(what, mediaType, artifactType string) error {
 		if f.value == "" {
 			continue
 		}
-		if err := ValidateMediaType(f.value); err != nil {
+		if err := names.ValidateMediaType(f.value); err != nil {
 			return fmt.Errorf("%w: %s: %s: %w", ErrManifestInvalid, what, f.name, err)
 		}
 	}
@@ -157,15 +162,11 @@ type PushManifestRequest struct {
 // repository and pullable by p. Signatures and attestations pushed as
 // referrers become evidence of the tags of their subject
 // (registry_evidence.go).
-func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifestRequest) (Manifest, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return Manifest{}, err
-	}
+func (s *Service) PushManifest(ctx context.Context, p access.Principal, req PushManifestRequest) (Manifest, error) {
 	if err := canPush(p); err != nil {
 		return Manifest{}, err
 	}
-	if err := ValidateName(req.Repository); err != nil {
+	if err := names.ValidateName(req.Repository); err != nil {
 		return Manifest{}, err
 	}
 	if len(req.Body) > MaxManifestSize {
@@ -180,7 +181,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		tags = append([]string{tag}, tags...)
 	}
 	for _, t := range tags {
-		if err := ValidateVersion(t); err != nil {
+		if err := names.ValidateVersion(t); err != nil {
 			return Manifest{}, err
 		}
 	}
@@ -197,7 +198,7 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 		return Manifest{}, err
 	}
 	m.Repository, m.Digest, m.Size, m.CreatedBy, m.CreatedAt = req.Repository, actual, int64(len(req.Body)), p.Name, s.now()
-	if err := s.checkManifestRefs(ctx, reg, p, m); err != nil {
+	if err := s.checkManifestRefs(ctx, p, m); err != nil {
 		return Manifest{}, err
 	}
 	if len(tags) == 0 {
@@ -206,24 +207,24 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 			return Manifest{}, err
 		}
 		defer release()
-		if _, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
+		if _, err := s.manifests.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
 		}
-		s.importReferrerEvidence(ctx, reg, p, m, req.Body)
+		s.importReferrerEvidence(ctx, p, m, req.Body)
 		return m, nil
 	}
 	// One change per tag: each tag is an artifact of its own.
-	results, err := s.tagManifest(ctx, reg, p, m, req.Body, tags)
+	results, err := s.tagManifest(ctx, p, m, req.Body, tags)
 	for i, res := range results {
 		tag := tags[i]
 		// Referrers pushed before the tag carry evidence for it; pushing
 		// the tag again retries what did not verify then.
-		s.importTagEvidence(ctx, reg, p, m.Repository, tag, m.Digest)
-		s.importCosignTagsOf(ctx, reg, p, m.Repository, tag, m.Digest)
-		s.importCosignTagEvidence(ctx, reg, p, m, tag, req.Body)
+		s.importTagEvidence(ctx, p, m.Repository, tag, m.Digest)
+		s.importCosignTagsOf(ctx, p, m.Repository, tag, m.Digest)
+		s.importCosignTagEvidence(ctx, p, m, tag, req.Body)
 		if res.TagChanged {
 			s.log.Info("manifest tagged", "repository", m.Repository, "tag", tag, "digest", m.Digest, "by", p.Name)
-			if _, err := s.Catalog.Evaluate(ctx, p.Actor(), m.Repository, tag); err != nil {
+			if _, err := s.catalog.Evaluate(ctx, p.Actor(), m.Repository, tag); err != nil {
 				s.log.Warn("admission evaluation after tag push failed", "name", m.Repository, "version", tag, "err", err)
 			}
 		}
@@ -231,15 +232,15 @@ func (s *Service) PushManifest(ctx context.Context, p Principal, req PushManifes
 	if err != nil {
 		return Manifest{}, err
 	}
-	s.importReferrerEvidence(ctx, reg, p, m, req.Body)
+	s.importReferrerEvidence(ctx, p, m, req.Body)
 	return m, nil
 }
 
 // storeManifest writes the manifest's bytes to the blob store (repairing
 // a corrupt copy) and holds them against gc: call release once the
 // manifest is recorded.
-func (s *Service) storeManifest(ctx context.Context, p Principal, m Manifest, body []byte) (release func(), err error) {
-	_, release, err = s.Blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
+func (s *Service) storeManifest(ctx context.Context, p access.Principal, m Manifest, body []byte) (release func(), err error) {
+	_, release, err = s.blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: m.Digest, Size: m.Size})
 	if err != nil {
 		return nil, fmt.Errorf("storing manifest %s: %w", ociRef(m.Repository, m.Digest), err)
 	}
@@ -254,14 +255,14 @@ func (s *Service) storeManifest(ctx context.Context, p Principal, m Manifest, bo
 // released artifact, another publisher's tag, a REST version) writes
 // nothing, not even the manifest's bytes. It returns the results of the
 // tags it pointed at m, in the order of tags, up to the first failure.
-func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principal, m Manifest, body []byte, tags []string) ([]ManifestPutResult, error) {
+func (s *Service) tagManifest(ctx context.Context, p access.Principal, m Manifest, body []byte, tags []string) ([]ManifestPutResult, error) {
 	locked := slices.Clone(tags)
 	slices.Sort(locked)
 	for _, tag := range slices.Compact(locked) {
-		defer s.Catalog.LockVersion(m.Repository, tag)()
+		defer s.catalog.LockVersion(m.Repository, tag)()
 	}
 	for _, tag := range tags {
-		if _, err := s.checkTagMove(ctx, reg, p, m, tag); err != nil {
+		if _, err := s.checkTagMove(ctx, p, m, tag); err != nil {
 			return nil, err
 		}
 	}
@@ -272,7 +273,7 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 	defer release()
 	results := make([]ManifestPutResult, 0, len(tags))
 	for _, tag := range tags {
-		res, err := s.putTag(ctx, reg, p, m, tag)
+		res, err := s.putTag(ctx, p, m, tag)
 		if err != nil {
 			return results, err
 		}
@@ -284,34 +285,34 @@ func (s *Service) tagManifest(ctx context.Context, reg RegistryStore, p Principa
 // putTag points tag at m, the tag's lock held. The compare-and-set fails
 // only if another replica moved the tag between the check and the write;
 // decide again then.
-func (s *Service) putTag(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string) (ManifestPutResult, error) {
+func (s *Service) putTag(ctx context.Context, p access.Principal, m Manifest, tag string) (ManifestPutResult, error) {
 	for range 3 {
-		cur, err := s.checkTagMove(ctx, reg, p, m, tag)
+		cur, err := s.checkTagMove(ctx, p, m, tag)
 		if err != nil {
 			return ManifestPutResult{}, err
 		}
-		res, err := reg.PutManifest(ctx, p.Actor(), m, TagChange{Tag: tag, Expect: cur})
-		if errors.Is(err, ErrConflict) && !errors.Is(err, ErrImmutable) {
+		res, err := s.manifests.PutManifest(ctx, p.Actor(), m, TagChange{Tag: tag, Expect: cur})
+		if errors.Is(err, errdef.ErrConflict) && !errors.Is(err, ErrImmutable) {
 			continue
 		}
 		return res, err
 	}
-	return ManifestPutResult{}, fmt.Errorf("%w: tag %s:%s keeps moving; try again", ErrConflict, m.Repository, tag)
+	return ManifestPutResult{}, fmt.Errorf("%w: tag %s:%s keeps moving; try again", errdef.ErrConflict, m.Repository, tag)
 }
 
 // checkTagMove refuses pointing tag at m when its artifact may not change
 // (mayChangeArtifact), or when the version exists without a tag (pushed
 // over REST) and holds other bytes; it returns where the tag points now
 // ("" for nowhere).
-func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Principal, m Manifest, tag string) (digest.Digest, error) {
-	cur, err := reg.Tag(ctx, m.Repository, tag)
+func (s *Service) checkTagMove(ctx context.Context, p access.Principal, m Manifest, tag string) (digest.Digest, error) {
+	cur, err := s.manifests.Tag(ctx, m.Repository, tag)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		a, err := s.meta.Catalog().GetArtifact(ctx, m.Repository, tag)
+	case errors.Is(err, errdef.ErrNotFound):
+		a, err := s.catalogStore.GetArtifact(ctx, m.Repository, tag)
 		if err == nil && a.Digest != m.Digest {
-			return "", fmt.Errorf("%w: %s:%s holds %s, not %s", ErrVersionExists, m.Repository, tag, a.Digest, m.Digest)
+			return "", fmt.Errorf("%w: %s:%s holds %s, not %s", catalog.ErrVersionExists, m.Repository, tag, a.Digest, m.Digest)
 		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, errdef.ErrNotFound) {
 			return "", err
 		}
 		return "", nil
@@ -319,7 +320,7 @@ func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Princip
 		return "", err
 	}
 	if cur.Digest != m.Digest {
-		a, err := s.meta.Catalog().GetArtifact(ctx, m.Repository, tag)
+		a, err := s.catalogStore.GetArtifact(ctx, m.Repository, tag)
 		if err != nil {
 			return "", err
 		}
@@ -336,7 +337,7 @@ func (s *Service) checkTagMove(ctx context.Context, reg RegistryStore, p Princip
 // the subject, when the repository holds it and p may pull it, to be of
 // its descriptor's size too. A size is compared only once p may pull the
 // thing, so a refusal reveals no size.
-func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Principal, m Manifest) error {
+func (s *Service) checkManifestRefs(ctx context.Context, p access.Principal, m Manifest) error {
 	seen := map[ManifestRef]bool{}
 	for _, r := range m.Refs {
 		if r.External || seen[r] {
@@ -348,8 +349,8 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			size    int64
 		)
 		if r.Kind == RefManifest {
-			child, err := reg.Manifest(ctx, m.Repository, r.Digest)
-			if errors.Is(err, ErrNotFound) {
+			child, err := s.manifests.Manifest(ctx, m.Repository, r.Digest)
+			if errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, r.Digest)
 			}
 			if err != nil {
@@ -357,7 +358,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			}
 			pushers, size = []string{child.CreatedBy}, child.Size
 		} else {
-			links, err := reg.BlobLinks(ctx, m.Repository, r.Digest)
+			links, err := s.links.BlobLinks(ctx, m.Repository, r.Digest)
 			if err != nil {
 				return err
 			}
@@ -366,7 +367,7 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 			}
 			pushers, size = pushersOf(links), links[0].Size
 		}
-		if err := s.authorizeRegistryRead(ctx, reg, p, m.Repository, r.Digest, pushers); err != nil {
+		if err := s.authorizeRegistryRead(ctx, p, m.Repository, r.Digest, pushers); err != nil {
 			return fmt.Errorf("the manifest refers to %s: %w", r.Digest, err)
 		}
 		if r.Size != size {
@@ -376,14 +377,14 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 	if m.Subject == "" {
 		return nil
 	}
-	subject, err := reg.Manifest(ctx, m.Repository, m.Subject)
+	subject, err := s.manifests.Manifest(ctx, m.Repository, m.Subject)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, errdef.ErrNotFound):
 		return nil // a subject may come after its referrers
 	case err != nil:
 		return err
 	}
-	err = s.authorizeRegistryRead(ctx, reg, p, m.Repository, m.Subject, []string{subject.CreatedBy})
+	err = s.authorizeRegistryRead(ctx, p, m.Repository, m.Subject, []string{subject.CreatedBy})
 	switch {
 	case isDenial(err):
 		return nil // not p's to know
@@ -399,17 +400,13 @@ func (s *Service) checkManifestRefs(ctx context.Context, reg RegistryStore, p Pr
 type ManifestContent struct {
 	Manifest Manifest
 	// Reader serves the manifest's bytes; close it when done.
-	Reader *BlobReader
+	Reader *blobs.BlobReader
 }
 
 // OpenManifest resolves a tag or digest of repo, authorises p to pull it
 // and opens its bytes (see OpenContent).
-func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference string) (ManifestContent, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return ManifestContent{}, err
-	}
-	if err := ValidateName(repo); err != nil {
+func (s *Service) OpenManifest(ctx context.Context, p access.Principal, repo, reference string) (ManifestContent, error) {
+	if err := names.ValidateName(repo); err != nil {
 		return ManifestContent{}, err
 	}
 	tag, d, err := parseReference(reference)
@@ -417,8 +414,8 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 		return ManifestContent{}, err
 	}
 	if tag != "" {
-		t, err := reg.Tag(ctx, repo, tag)
-		if errors.Is(err, ErrNotFound) {
+		t, err := s.manifests.Tag(ctx, repo, tag)
+		if errors.Is(err, errdef.ErrNotFound) {
 			return ManifestContent{}, fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, tag)
 		}
 		if err != nil {
@@ -426,17 +423,17 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 		}
 		d = t.Digest
 	}
-	m, err := reg.Manifest(ctx, repo, d)
-	if errors.Is(err, ErrNotFound) {
+	m, err := s.manifests.Manifest(ctx, repo, d)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return ManifestContent{}, fmt.Errorf("%w: %s", ErrManifestUnknown, ociRef(repo, d))
 	}
 	if err != nil {
 		return ManifestContent{}, err
 	}
-	if err := s.authorizeRegistryRead(ctx, reg, p, repo, d, []string{m.CreatedBy}); err != nil {
+	if err := s.authorizeRegistryRead(ctx, p, repo, d, []string{m.CreatedBy}); err != nil {
 		return ManifestContent{}, err
 	}
-	r, err := s.Blobs.Open(ctx, p.Actor(), m.Digest, m.Size)
+	r, err := s.blobs.Open(ctx, p.Actor(), m.Digest, m.Size)
 	if err != nil {
 		return ManifestContent{}, err
 	}
@@ -447,15 +444,11 @@ func (s *Service) OpenManifest(ctx context.Context, p Principal, repo, reference
 // every tag pointing at it (reference is a digest). Admitted content is
 // refused, and so is content another publisher pushed, unless p is an
 // admin.
-func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, reference string) error {
-	reg, err := s.reg()
-	if err != nil {
-		return err
-	}
+func (s *Service) DeleteManifest(ctx context.Context, p access.Principal, repo, reference string) error {
 	if err := canPush(p); err != nil {
 		return err
 	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return err
 	}
 	tag, d, err := parseReference(reference)
@@ -463,30 +456,30 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 		return err
 	}
 	if tag != "" {
-		return s.deleteTag(ctx, reg, p, repo, tag)
+		return s.deleteTag(ctx, p, repo, tag)
 	}
-	m, err := reg.Manifest(ctx, repo, d)
-	if errors.Is(err, ErrNotFound) {
+	m, err := s.manifests.Manifest(ctx, repo, d)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrManifestUnknown, ociRef(repo, d))
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.refuseIfAdmitted(ctx, reg, repo, d); err != nil {
+	if err := s.refuseIfAdmitted(ctx, repo, d); err != nil {
 		return err
 	}
-	if !p.Has(RoleAdmin) && m.CreatedBy != p.Name {
-		return fmt.Errorf("%w: %s was pushed by %s; only they or an admin may delete it", ErrDenied, ociRef(repo, d), m.CreatedBy)
+	if !p.Has(access.RoleAdmin) && m.CreatedBy != p.Name {
+		return fmt.Errorf("%w: %s was pushed by %s; only they or an admin may delete it", errdef.ErrDenied, ociRef(repo, d), m.CreatedBy)
 	}
-	tags, err := reg.TagsPointingAt(ctx, repo, d)
+	tags, err := s.manifests.TagsPointingAt(ctx, repo, d)
 	if err != nil {
 		return err
 	}
 	// Hold the admission locks of the tags going away (in order, so two
 	// deletes cannot deadlock), as a tag move does.
 	for _, t := range tags {
-		defer s.Catalog.LockVersion(repo, t.Name)()
-		a, err := s.meta.Catalog().GetArtifact(ctx, repo, t.Name)
+		defer s.catalog.LockVersion(repo, t.Name)()
+		a, err := s.catalogStore.GetArtifact(ctx, repo, t.Name)
 		if err != nil {
 			return err
 		}
@@ -494,8 +487,8 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 			return err
 		}
 	}
-	deleted, err := reg.DeleteManifest(ctx, p.Actor(), repo, d)
-	if errors.Is(err, ErrNotFound) {
+	deleted, err := s.manifests.DeleteManifest(ctx, p.Actor(), repo, d)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrManifestUnknown, ociRef(repo, d))
 	}
 	if err != nil {
@@ -505,25 +498,25 @@ func (s *Service) DeleteManifest(ctx context.Context, p Principal, repo, referen
 	return nil
 }
 
-func (s *Service) deleteTag(ctx context.Context, reg RegistryStore, p Principal, repo, tag string) error {
-	unlock := s.Catalog.LockVersion(repo, tag)
+func (s *Service) deleteTag(ctx context.Context, p access.Principal, repo, tag string) error {
+	unlock := s.catalog.LockVersion(repo, tag)
 	defer unlock()
-	t, err := reg.Tag(ctx, repo, tag)
-	if errors.Is(err, ErrNotFound) {
+	t, err := s.manifests.Tag(ctx, repo, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, tag)
 	}
 	if err != nil {
 		return err
 	}
-	a, err := s.meta.Catalog().GetArtifact(ctx, repo, tag)
+	a, err := s.catalogStore.GetArtifact(ctx, repo, tag)
 	if err != nil {
 		return err
 	}
 	if err := s.mayChangeArtifact(ctx, p, a); err != nil {
 		return err
 	}
-	if err := reg.DeleteTag(ctx, p.Actor(), repo, tag, t.Digest); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	if err := s.manifests.DeleteTag(ctx, p.Actor(), repo, tag, t.Digest); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, tag)
 		}
 		return err
@@ -545,23 +538,19 @@ type TagList struct {
 // ErrPaginationNumberInvalid; last must be a tag ("" starts at the
 // beginning), or it is ErrTagInvalid.
 func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return TagList{}, err
-	}
-	if err := ValidateName(repo); err != nil {
+	if err := names.ValidateName(repo); err != nil {
 		return TagList{}, err
 	}
 	if n < 0 {
 		return TagList{}, fmt.Errorf("%w: n is %d; it must be a non-negative integer", ErrPaginationNumberInvalid, n)
 	}
 	if last != "" {
-		if err := ValidateVersion(last); err != nil {
+		if err := names.ValidateVersion(last); err != nil {
 			return TagList{}, fmt.Errorf("%w: last: %w", ErrTagInvalid, err)
 		}
 	}
-	n = min(n, MaxPageSize)
-	known, err := reg.RepositoryKnown(ctx, repo)
+	n = min(n, names.MaxPageSize)
+	known, err := s.manifests.RepositoryKnown(ctx, repo)
 	if err != nil {
 		return TagList{}, err
 	}
@@ -571,14 +560,14 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 	if n == 0 {
 		return TagList{Tags: []string{}}, nil
 	}
-	tags, err := reg.Tags(ctx, repo, last, n)
+	tags, err := s.manifests.Tags(ctx, repo, last, n)
 	if err != nil {
 		return TagList{}, err
 	}
 	list := TagList{Tags: tags}
 	if len(tags) == n {
 		// A full page: say whether another follows.
-		next, err := reg.Tags(ctx, repo, tags[n-1], 1)
+		next, err := s.manifests.Tags(ctx, repo, tags[n-1], 1)
 		if err != nil {
 			return TagList{}, err
 		}
@@ -592,27 +581,23 @@ func (s *Service) Tags(ctx context.Context, repo, last string, n int) (TagList, 
 // nothing its reader would be refused (another publisher's unverified
 // referrer is listed to its pusher, admins and auditors only). The
 // subject need not exist.
-func (s *Service) Referrers(ctx context.Context, p Principal, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
-	reg, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateName(repo); err != nil {
+func (s *Service) Referrers(ctx context.Context, p access.Principal, repo string, subject digest.Digest, artifactType string) ([]Manifest, error) {
+	if err := names.ValidateName(repo); err != nil {
 		return nil, err
 	}
 	if err := store.ValidateDigest(subject); err != nil {
 		return nil, err
 	}
-	list, err := reg.Referrers(ctx, repo, subject, artifactType)
+	list, err := s.manifests.Referrers(ctx, repo, subject, artifactType)
 	if err != nil {
 		return nil, err
 	}
-	if p.Has(RoleAdmin, RoleAuditor) {
+	if p.Has(access.RoleAdmin, access.RoleAuditor) {
 		return slices.Clip(list), nil
 	}
 	readable := list[:0]
 	for _, m := range list {
-		err := s.authorizeRegistryRead(ctx, reg, p, repo, m.Digest, []string{m.CreatedBy})
+		err := s.authorizeRegistryRead(ctx, p, repo, m.Digest, []string{m.CreatedBy})
 		switch {
 		case err == nil:
 			readable = append(readable, m)

@@ -1,10 +1,13 @@
-package releases
+package registry
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -53,27 +56,27 @@ const (
 // only knows ErrNotFound or ErrInvalidInput still classifies them, while the
 // OCI error table can name the spec's codes.
 var (
-	ErrBlobUnknown         = fmt.Errorf("%w: blob unknown to repository", ErrNotFound)
-	ErrManifestUnknown     = fmt.Errorf("%w: manifest unknown", ErrNotFound)
-	ErrNameUnknown         = fmt.Errorf("%w: repository name not known to registry", ErrNotFound)
-	ErrUploadUnknown       = fmt.Errorf("%w: blob upload unknown", ErrNotFound)
-	ErrManifestInvalid     = fmt.Errorf("%w: manifest invalid", ErrInvalidInput)
-	ErrManifestBlobUnknown = fmt.Errorf("%w: manifest references a blob or manifest unknown to the repository", ErrInvalidInput)
-	ErrUploadInvalid       = fmt.Errorf("%w: blob upload invalid", ErrInvalidInput)
+	ErrBlobUnknown         = fmt.Errorf("%w: blob unknown to repository", errdef.ErrNotFound)
+	ErrManifestUnknown     = fmt.Errorf("%w: manifest unknown", errdef.ErrNotFound)
+	ErrNameUnknown         = fmt.Errorf("%w: repository name not known to registry", errdef.ErrNotFound)
+	ErrUploadUnknown       = fmt.Errorf("%w: blob upload unknown", errdef.ErrNotFound)
+	ErrManifestInvalid     = fmt.Errorf("%w: manifest invalid", errdef.ErrInvalidInput)
+	ErrManifestBlobUnknown = fmt.Errorf("%w: manifest references a blob or manifest unknown to the repository", errdef.ErrInvalidInput)
+	ErrUploadInvalid       = fmt.Errorf("%w: blob upload invalid", errdef.ErrInvalidInput)
 	// ErrChunkOutOfOrder: a chunk that does not start where the upload ends.
 	ErrChunkOutOfOrder = fmt.Errorf("%w: chunk out of order", store.ErrInvalidRange)
 	// ErrUnsupported: a manifest media type (or a request) the registry
 	// does not handle.
-	ErrUnsupported = fmt.Errorf("%w: unsupported", ErrInvalidInput)
+	ErrUnsupported = fmt.Errorf("%w: unsupported", errdef.ErrInvalidInput)
 	// ErrImmutable: admitted content never changes, so its tag cannot move
 	// and it cannot be deleted.
-	ErrImmutable = fmt.Errorf("%w: admitted content is immutable", ErrConflict)
+	ErrImmutable = fmt.Errorf("%w: admitted content is immutable", errdef.ErrConflict)
 	// ErrPaginationNumberInvalid: a page size (tags/list?n=) that is not a
 	// non-negative integer.
-	ErrPaginationNumberInvalid = fmt.Errorf("%w: invalid number of results requested", ErrInvalidInput)
+	ErrPaginationNumberInvalid = fmt.Errorf("%w: invalid number of results requested", errdef.ErrInvalidInput)
 	// ErrTagInvalid: a tag given as a parameter (tags/list?last=) that is
 	// not a tag.
-	ErrTagInvalid = fmt.Errorf("%w: invalid tag", ErrInvalidInput)
+	ErrTagInvalid = fmt.Errorf("%w: invalid tag", errdef.ErrInvalidInput)
 )
 
 // RefKind says how a manifest refers to another digest.
@@ -180,7 +183,7 @@ type ManifestPutResult struct {
 	// TagChanged is true when the tag was created or moved; Artifact is
 	// then the tag's artifact as stored.
 	TagChanged bool
-	Artifact   Artifact
+	Artifact   catalog.Artifact
 }
 
 // BlobLinkStore keeps which blobs were pushed into which repository.
@@ -188,14 +191,14 @@ type BlobLinkStore interface {
 	// LinkBlob records l and one event (ActionOCIBlobMounted when
 	// mountedFrom is set, else ActionOCIBlobPushed); created=false and no
 	// event when the principal had linked it already.
-	LinkBlob(ctx context.Context, actor Actor, l BlobLink, mountedFrom string) (created bool, err error)
+	LinkBlob(ctx context.Context, actor access.Actor, l BlobLink, mountedFrom string) (created bool, err error)
 	// BlobLinks returns the links of d in repo (empty when it is not there).
 	BlobLinks(ctx context.Context, repo string, d digest.Digest) ([]BlobLink, error)
 	// RepositoriesWithBlob lists up to limit repositories holding d, ordered.
 	RepositoriesWithBlob(ctx context.Context, d digest.Digest, limit int) ([]string, error)
 	// UnlinkBlob removes the links of d in repo made by createdBy ("": all
 	// of them) and records ActionOCIBlobDeleted; ErrNotFound when none.
-	UnlinkBlob(ctx context.Context, actor Actor, repo string, d digest.Digest, createdBy string) (removed int, err error)
+	UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string) (removed int, err error)
 }
 
 // ManifestStore keeps manifests and tags, and the artifacts tags create.
@@ -210,7 +213,7 @@ type ManifestStore interface {
 	// (ActionArtifactPushed for a new or moved tag, ActionOCITagPushed for a
 	// tag over an existing artifact, ActionOCIManifestPushed for an untagged
 	// manifest), none when nothing did.
-	PutManifest(ctx context.Context, actor Actor, m Manifest, t TagChange) (ManifestPutResult, error)
+	PutManifest(ctx context.Context, actor access.Actor, m Manifest, t TagChange) (ManifestPutResult, error)
 	// Manifest returns a manifest of repo with its refs; ErrNotFound if absent.
 	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
 	// Tag returns a tag; ErrNotFound if absent.
@@ -232,17 +235,17 @@ type ManifestStore interface {
 	// MarkReferrerVerified sets Verified on a manifest of repo and records
 	// ActionOCIReferrerVerified; a no-op (no event) when it is set already,
 	// ErrNotFound when the manifest is absent.
-	MarkReferrerVerified(ctx context.Context, actor Actor, repo string, d digest.Digest) error
+	MarkReferrerVerified(ctx context.Context, actor access.Actor, repo string, d digest.Digest) error
 	// DeleteTag removes a tag pointing at expect, and its artifact with the
 	// artifact's evidence, recording ActionOCITagDeleted. ErrNotFound if the
 	// tag is absent, ErrConflict if it points elsewhere, ErrImmutable if its
 	// artifact is admitted.
-	DeleteTag(ctx context.Context, actor Actor, repo, tag string, expect digest.Digest) error
+	DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, expect digest.Digest) error
 	// DeleteManifest removes a manifest, its refs and the tags pointing at
 	// it (with their artifacts) and records ActionOCIManifestDeleted; it
 	// returns the tags removed. ErrNotFound if absent, ErrImmutable if one
 	// of the tags' artifacts is admitted.
-	DeleteManifest(ctx context.Context, actor Actor, repo string, d digest.Digest) ([]string, error)
+	DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest) ([]string, error)
 	// Referrers lists the manifests of repo whose subject is d, filtered by
 	// artifact type when artifactType is set, ordered by digest.
 	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Manifest, error)
@@ -266,13 +269,4 @@ type UploadStore interface {
 	DeleteUpload(ctx context.Context, id string) error
 	// StaleUploads lists up to limit sessions last updated before before.
 	StaleUploads(ctx context.Context, before time.Time, limit int) ([]UploadSession, error)
-}
-
-// RegistryStore is the persistence of the OCI registry. It is separate from
-// Metadata so that the registry can be added to a Metadata implementation
-// on its own; the Service finds it by type assertion or WithRegistry.
-type RegistryStore interface {
-	BlobLinkStore
-	ManifestStore
-	UploadStore
 }
