@@ -1,4 +1,4 @@
-package releases_test
+package blobs_test
 
 import (
 	"bytes"
