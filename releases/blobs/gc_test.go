@@ -98,12 +98,12 @@ type gatedCatalog struct {
 	g *gatedMetadata
 }
 
-func (c gatedCatalog) CreateArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
+func (c gatedCatalog) InsertArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
 	g := c.g
 	if a.Digest == g.d && g.beforeReferencing != nil {
 		g.beforeReferencing.hold()
 	}
-	return c.Store.CreateArtifact(ctx, actor, a)
+	return c.Store.InsertArtifact(ctx, actor, a)
 }
 
 // gcRaceEnv is a service over a gated fs backend and a gated catalogue,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/strictjson"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
@@ -118,7 +119,7 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	// principals presenting the same claims at once cannot both be first.
 	unlock := s.lockClaims(ve.Claims)
 	defer unlock()
-	if err := s.checkClaims(ctx, p, a, ve.Claims); err != nil {
+	if err := s.checkClaims(ctx, s.store, p, a, ve.Claims); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), bytes.NewReader(body), store.IngestOptions{Digest: ve.Digest, Size: int64(len(body))})
@@ -142,7 +143,16 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 		CreatedAt:       s.now(),
 		Claims:          ve.Claims,
 	}
-	if _, err := s.store.AddEvidence(ctx, p.Actor(), e); err != nil {
+	// The rules that bind evidence to its artifact decide again inside the
+	// transaction that records it: the artifact still holds these bytes,
+	// and no other principal presented the claims for another artifact
+	// meanwhile (another replica, or this one before the lock).
+	if _, err := s.store.AddEvidence(ctx, p.Actor(), e, func(tx ClaimReader, cur Artifact) error {
+		if err := bindsTo(e, cur); err != nil {
+			return err
+		}
+		return s.checkClaims(ctx, tx, p, cur, ve.Claims)
+	}); err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	unlock()
@@ -173,12 +183,12 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 
 // checkClaims refuses claims first presented for another artifact than a
 // by another principal than p, unless p is an admin.
-func (s *Service) checkClaims(ctx context.Context, p access.Principal, a Artifact, claims []digest.Digest) error {
+func (s *Service) checkClaims(ctx context.Context, claimsOf ClaimReader, p access.Principal, a Artifact, claims []digest.Digest) error {
 	if p.Has(access.RoleAdmin) {
 		return nil
 	}
 	for _, c := range claims {
-		first, err := s.store.ClaimPresentation(ctx, c)
+		first, err := claimsOf.ClaimPresentation(ctx, c)
 		if errors.Is(err, errdef.ErrNotFound) {
 			continue
 		}
@@ -339,7 +349,19 @@ func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, versio
 		}
 		adm.Receipt = receipt
 	}
-	updated, err := s.store.SetAdmission(ctx, actor, a.Name, a.Version, StateQuarantined, adm)
+	// Stored only if the artifact is, as the transaction sees it, still
+	// quarantined and still the bytes this decision was made on: a tag
+	// moved meanwhile (quarantined again, other bytes) must not inherit it.
+	updated, err := s.store.SetAdmission(ctx, actor, a.Name, a.Version, func(cur Artifact) (Admission, audit.Change, error) {
+		if cur.State != StateQuarantined {
+			return Admission{}, audit.Change{}, fmt.Errorf("artifact %s:%s is %s, not %s: %w", a.Name, a.Version, cur.State, StateQuarantined, errdef.ErrConflict)
+		}
+		if cur.Digest != a.Digest {
+			return Admission{}, audit.Change{}, fmt.Errorf("artifact %s:%s is %s now, not %s as decided: %w", a.Name, a.Version, cur.Digest, a.Digest, errdef.ErrConflict)
+		}
+		change, err := admissionDecided(StateQuarantined, adm)
+		return adm, change, err
+	})
 	if err != nil {
 		return Artifact{}, err
 	}

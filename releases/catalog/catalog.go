@@ -33,13 +33,20 @@ type Service struct {
 	deployments Deployments
 	log         *slog.Logger
 	now         func() time.Time
-	// admitting serialises the decisions about one artifact version: a
-	// push of a new version, its admission, an OCI tag move (LockVersion).
-	// Two pieces of evidence arriving together are then evaluated one
-	// after the other, and a refused push writes no bytes.
+	// admitting serialises the decisions about one artifact version in
+	// this process: a push of a new version, its admission, an OCI tag
+	// move (LockVersion). It saves work — two pieces of evidence arriving
+	// together are evaluated once each, in turn, and a push refused for a
+	// conflict writes no bytes — but correctness does not rest on it: the
+	// decisions themselves run inside the store's transactions (a push
+	// inserts only what does not exist; an admission is stored only if
+	// the artifact is still quarantined with the bytes it was decided on;
+	// a tag moves only if its artifact may change).
 	admitting keyed.Mutex
-	// presenting serialises the check and the recording of an evidence
-	// claim's first presentation (admission.go).
+	// presenting serialises the early check of an evidence claim's first
+	// presentation with its recording, in this process. It saves work (a
+	// presentation refused as a replay stores no bytes); the check that
+	// counts runs again inside the transaction that records the evidence.
 	presenting keyed.Mutex
 }
 
@@ -184,7 +191,7 @@ func (s *Service) pushNew(ctx context.Context, p access.Principal, req PushReque
 		return Artifact{}, false, err
 	}
 	defer release()
-	return s.store.CreateArtifact(ctx, p.Actor(), Artifact{
+	return CreateArtifact(ctx, s.store, p.Actor(), Artifact{
 		Name:      req.Name,
 		Version:   req.Version,
 		Digest:    blob.Digest,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -141,43 +140,6 @@ var (
 	// would begin (joining a release).
 	ErrArtifactRetired = errors.New("artifact retired")
 )
-
-// Store is the persistence of the catalogue: artifacts, their evidence and
-// their admission decisions. Every mutating method records exactly one
-// event in the same transaction as its change, and none when it changes
-// nothing or fails.
-type Store interface {
-	// CreateArtifact inserts a and records ActionArtifactPushed. If
-	// name+version exists with the same digest it returns the stored
-	// artifact and created=false; with a different digest it returns
-	// ErrVersionExists (wrapped) and the stored artifact.
-	CreateArtifact(ctx context.Context, actor access.Actor, a Artifact) (stored Artifact, created bool, err error)
-	// GetArtifact returns errdef.ErrNotFound when name+version is unknown.
-	GetArtifact(ctx context.Context, name, version string) (Artifact, error)
-	// ListArtifacts returns one page and the cursor of the next ("" at the end).
-	ListArtifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, string, error)
-	// RetireArtifact marks an artifact retired and records
-	// ActionArtifactRetired; errdef.ErrNotFound if unknown; retiring a
-	// retired artifact is a no-op that records nothing.
-	RetireArtifact(ctx context.Context, actor access.Actor, name, version string) (Artifact, error)
-	// AddEvidence records verified evidence for an artifact version and
-	// ActionEvidenceAdded, and in the same transaction, for each of
-	// e.Claims presented nowhere yet, its ClaimPresentation (e's artifact,
-	// e.CreatedBy, e.CreatedAt). Adding the same evidence digest to the
-	// same version again returns created=false and records nothing.
-	// errdef.ErrNotFound if the artifact is unknown.
-	AddEvidence(ctx context.Context, actor access.Actor, e Evidence) (created bool, err error)
-	// ClaimPresentation returns where a claim was first presented;
-	// errdef.ErrNotFound if it never was.
-	ClaimPresentation(ctx context.Context, claim digest.Digest) (ClaimPresentation, error)
-	// ListEvidence returns the evidence of one version, oldest first.
-	ListEvidence(ctx context.Context, name, version string) ([]Evidence, error)
-	// SetAdmission stores a decision and, when adm.State differs, moves
-	// the artifact to it — only if the artifact is still in state from
-	// (compare-and-set; errdef.ErrConflict otherwise). It records one
-	// ActionAdmissionDecided event.
-	SetAdmission(ctx context.Context, actor access.Actor, name, version string, from ArtifactState, adm Admission) (Artifact, error)
-}
 
 // Deployments answers, for a deployment agent's read, whether a release
 // (not cancelled) that is authorised for deployment to one of envs

@@ -23,7 +23,17 @@ const gateAllDeploys = "deploy:*"
 // GateDefaults returns the admin's default quorums by gate ("plan",
 // "build", "close", "deploy:ENV", or "deploy:*" for every environment).
 func (s *Service) GateDefaults(ctx context.Context) (map[string]GateSetting, Setting, error) {
-	st, err := s.store.Setting(ctx, settingGateDefaults)
+	return gateDefaults(ctx, s.store)
+}
+
+// settingReader reads settings: the store, or a change's transaction.
+type settingReader interface {
+	Setting(ctx context.Context, key string) (Setting, error)
+}
+
+// gateDefaults reads the default quorums through r.
+func gateDefaults(ctx context.Context, r settingReader) (map[string]GateSetting, Setting, error) {
+	st, err := r.Setting(ctx, settingGateDefaults)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return map[string]GateSetting{}, Setting{Key: settingGateDefaults}, nil
 	}

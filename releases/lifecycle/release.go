@@ -453,9 +453,31 @@ func newDeploymentID() string {
 	return "dep_" + hex.EncodeToString(b)
 }
 
-// resolveArtifacts turns references into attached artifacts. Retired
-// artifacts cannot join a release.
-func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRef) ([]ReleaseArtifact, error) {
+// artifactReader reads the artifacts a release is to include: the
+// catalogue before a change (which checks the names too), the change's
+// transaction during it.
+type artifactReader interface {
+	GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error)
+}
+
+// catalogReads reads artifacts through the catalogue.
+type catalogReads struct{ c *catalog.Service }
+
+func (r catalogReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	return r.c.Artifact(ctx, name, version)
+}
+
+// resolveArtifacts turns references into attached artifacts, read through
+// reads. Retired artifacts cannot join a release.
+//
+// A change resolves its artifacts twice: before its transaction, through
+// the catalogue, so that a request is answered as it asked (a malformed
+// name, an unknown or retired artifact) whatever release it names; and
+// inside the transaction, which records what it reads there. A tag that
+// moves an artifact, or a retirement, committed in between is then seen by
+// the change, and a change committed first is seen by the tag move: the
+// two decide on the same rows, one after the other.
+func (s *Service) resolveArtifacts(ctx context.Context, reads artifactReader, refs []ReleaseArtifactRef) ([]ReleaseArtifact, error) {
 	out := make([]ReleaseArtifact, 0, len(refs))
 	seen := map[string]bool{}
 	for _, ref := range refs {
@@ -464,7 +486,7 @@ func (s *Service) resolveArtifacts(ctx context.Context, refs []ReleaseArtifactRe
 			return nil, fmt.Errorf("%w: artifact %s listed twice", errdef.ErrInvalidInput, key)
 		}
 		seen[key] = true
-		a, err := s.catalog.Artifact(ctx, ref.Name, ref.Version)
+		a, err := reads.GetArtifact(ctx, ref.Name, ref.Version)
 		if err != nil {
 			return nil, fmt.Errorf("artifact %s: %w", key, err)
 		}
@@ -488,7 +510,23 @@ func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req Cre
 	if err := validatePlan(plan); err != nil {
 		return Release{}, err
 	}
-	defaults, _, err := s.GateDefaults(ctx)
+	// Planned once before the transaction, so that the request is answered
+	// as it asked whatever happens meanwhile; and again inside it, on the
+	// defaults and artifacts it commits on.
+	now := s.now()
+	if _, err := s.plannedRelease(ctx, s.store, catalogReads{s.catalog}, p, req, plan, now); err != nil {
+		return Release{}, err
+	}
+	return s.store.CreateRelease(ctx, p.Actor(), func(tx ReleaseTx) (Release, error) {
+		return s.plannedRelease(ctx, tx, tx, p, req, plan, now)
+	})
+}
+
+// plannedRelease is the new release req asks for: its gates' quorums
+// (never below the admin's defaults, read through settings) and its
+// artifacts (read through arts).
+func (s *Service) plannedRelease(ctx context.Context, settings settingReader, arts artifactReader, p access.Principal, req CreateReleaseRequest, plan Plan, now time.Time) (Release, error) {
+	defaults, _, err := gateDefaults(ctx, settings)
 	if err != nil {
 		return Release{}, err
 	}
@@ -496,14 +534,13 @@ func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req Cre
 	if err != nil {
 		return Release{}, err
 	}
-	arts, err := s.resolveArtifacts(ctx, req.Artifacts)
+	attached, err := s.resolveArtifacts(ctx, arts, req.Artifacts)
 	if err != nil {
 		return Release{}, err
 	}
-	now := s.now()
 	r := Release{
 		Name: req.Name, State: ReleasePlanning, Plan: plan, PlanDigest: PlanDigest(plan, gates),
-		Artifacts: arts, Gates: gates, Approvals: []Approval{}, Deployments: []Deployment{},
+		Artifacts: attached, Gates: gates, Approvals: []Approval{}, Deployments: []Deployment{},
 		CreatedBy: p.Name, CreatedAt: now, UpdatedAt: now,
 	}
 	build, _, err := s.releaseManifest(r)
@@ -511,7 +548,7 @@ func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req Cre
 		return Release{}, err
 	}
 	r.Edits = []Edit{edit(PartPlan, r.PlanDigest, p, now), edit(PartArtifacts, build, p, now)}
-	return s.store.CreateRelease(ctx, p.Actor(), r)
+	return r, nil
 }
 
 // Release returns one release.
@@ -560,13 +597,14 @@ func (s *Service) SetPlan(ctx context.Context, p access.Principal, name string, 
 	if err := validatePlan(plan); err != nil {
 		return Release{}, err
 	}
-	defaults, _, err := s.GateDefaults(ctx)
-	if err != nil {
-		return Release{}, err
-	}
-	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
+	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleasePlanning {
 			return ReleaseChange{}, invalidState(*r, "set-plan")
+		}
+		// The floors are the defaults as this change commits on them.
+		defaults, _, err := gateDefaults(ctx, tx)
+		if err != nil {
+			return ReleaseChange{}, err
 		}
 		// An environment the plan adds gets at least the default quorum,
 		// and at least what its gate had if it was in the plan before:
@@ -605,13 +643,16 @@ func (s *Service) SetArtifacts(ctx context.Context, p access.Principal, name str
 	if !p.Has(access.RoleReleaseManager) {
 		return Release{}, fmt.Errorf("%w: changing release artifacts needs the release-manager role", errdef.ErrDenied)
 	}
-	arts, err := s.resolveArtifacts(ctx, refs)
-	if err != nil {
+	if _, err := s.resolveArtifacts(ctx, catalogReads{s.catalog}, refs); err != nil {
 		return Release{}, err
 	}
-	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
+	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleasePlanning && r.State != ReleaseBuilding {
 			return ReleaseChange{}, invalidState(*r, "set-artifacts")
+		}
+		arts, err := s.resolveArtifacts(ctx, tx, refs)
+		if err != nil {
+			return ReleaseChange{}, err
 		}
 		r.Artifacts = arts
 		build, _, err := s.releaseManifest(*r)

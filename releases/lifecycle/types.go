@@ -206,8 +206,10 @@ type ReleaseChange = audit.Change
 // read besides the release: reads inside the transaction that stores the
 // change, so what a rule checked is what the change commits on.
 type ReleaseTx interface {
-	// GetArtifact returns ErrNotFound when name+version is unknown.
+	// GetArtifact returns errdef.ErrNotFound when name+version is unknown.
 	GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error)
+	// Setting returns errdef.ErrNotFound if key was never set.
+	Setting(ctx context.Context, key string) (Setting, error)
 }
 
 // Store is the persistence of releases, one document each, and of the
@@ -215,9 +217,12 @@ type ReleaseTx interface {
 // event in the same transaction as its change, and none when it changes
 // nothing or fails.
 type Store interface {
-	// CreateRelease stores a new release with Revision 1 and records
-	// "release.created"; ErrConflict if the name is taken.
-	CreateRelease(ctx context.Context, actor access.Actor, r Release) (Release, error)
+	// CreateRelease calls build inside a write transaction and stores
+	// the release it returns with Revision 1, recording
+	// ActionReleaseCreated; errdef.ErrConflict if the name is taken. build
+	// reads what the new release includes through tx; its error is
+	// returned as it is and stores nothing.
+	CreateRelease(ctx context.Context, actor access.Actor, build func(tx ReleaseTx) (Release, error)) (Release, error)
 	// GetRelease returns ErrNotFound for an unknown name.
 	GetRelease(ctx context.Context, name string) (Release, error)
 	// ListReleases returns one page ordered by name and the next cursor.
@@ -235,13 +240,6 @@ type Store interface {
 	// release as loaded. Name, CreatedBy and CreatedAt stay as stored (a
 	// changed Name is ErrInvalidInput). ErrNotFound for an unknown name.
 	ModifyRelease(ctx context.Context, actor access.Actor, name string, fn func(tx ReleaseTx, r *Release) (ReleaseChange, error)) (Release, error)
-	// UpdateRelease replaces the stored release if its revision is still
-	// r.Revision (compare-and-set; ErrConflict otherwise), stores it with
-	// Revision+1, and records one event with change.Action and
-	// change.Details. The artifact index follows r.Artifacts. The domain
-	// changes releases with ModifyRelease; this serves imports and tools
-	// that hold a whole release.
-	UpdateRelease(ctx context.Context, actor access.Actor, r Release, change ReleaseChange) (Release, error)
 	// ReleasesContaining lists the releases that include name:version.
 	ReleasesContaining(ctx context.Context, name, version string) ([]Release, error)
 	// SetSetting stores a JSON value under key (replacing it) and records

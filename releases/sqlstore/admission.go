@@ -8,9 +8,9 @@ import (
 	"fmt"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
-	"github.com/opencontainers/go-digest"
 )
 
 // admissionColumns hold an artifact's latest decision, one column per field
@@ -58,10 +58,8 @@ func (r *admissionRow) admission() (*catalog.Admission, error) {
 // checkAdmission validates a decision about ref and fills a zero DecidedAt
 // with now. Which decisions make sense is the domain's business; the store
 // only keeps the row meaningful.
-func (db *DB) checkAdmission(ref string, from catalog.ArtifactState, adm catalog.Admission) (catalog.Admission, error) {
+func (db *DB) checkAdmission(ref string, adm catalog.Admission) (catalog.Admission, error) {
 	switch {
-	case !from.Valid():
-		return adm, fmt.Errorf("%w: admission of %s: unknown state %q to move from", errdef.ErrInvalidInput, ref, from)
 	case !adm.State.Valid():
 		return adm, fmt.Errorf("%w: admission of %s: unknown state %q", errdef.ErrInvalidInput, ref, adm.State)
 	case adm.PolicyVersion < 0:
@@ -85,84 +83,77 @@ func (db *DB) checkAdmission(ref string, from catalog.ArtifactState, adm catalog
 	return adm, nil
 }
 
-// SetAdmission stores adm as the artifact's latest decision and moves the
-// artifact to adm.State, provided it is still in state from; otherwise it
-// returns errdef.ErrConflict naming the current state, and changes and
-// records nothing. Every stored decision records "admission.decided", also
-// one that leaves the state as it was (a re-evaluation with new unmet
-// requirements is news to the audit log).
-func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, version string, from catalog.ArtifactState, adm catalog.Admission) (catalog.Artifact, error) {
+// SetAdmission loads name:version in a write transaction (locking its row
+// where the dialect has several writers) and lets decide choose the
+// decision to store and its event; the artifact moves to the decision's
+// state. Whether a decision may be stored at all (a compare-and-set on the
+// state it was made in) is decide's to say: its error is returned as it
+// is and nothing is stored.
+func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, version string, decide func(a catalog.Artifact) (catalog.Admission, audit.Change, error)) (catalog.Artifact, error) {
 	db := x.db
 	ref := name + ":" + version
-	adm, err := db.checkAdmission(ref, from, adm)
-	if err != nil {
-		return catalog.Artifact{}, err
-	}
-	unmet, evidence := nonNil(adm.Unmet), nonNil(adm.Evidence)
-	unmetJSON, err := json.Marshal(unmet)
-	if err != nil {
-		return catalog.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
-	}
-	evidenceJSON, err := json.Marshal(evidence)
-	if err != nil {
-		return catalog.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
-	}
-	var receipt sql.NullString
-	var receiptSHA256 string
-	if len(adm.Receipt) > 0 {
-		receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
-		receiptSHA256 = sha256Hex(adm.Receipt)
-	}
-
-	var stored catalog.Artifact
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		// The compare-and-set is the UPDATE's own condition, so it holds on
-		// a dialect with several writers too; only when it matched nothing
-		// is there a question of why.
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
+	var (
+		stored    catalog.Artifact
+		decideErr error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		cur, err := db.lockArtifact(ctx, tx, name, version)
+		if err != nil {
+			return err
+		}
+		adm, change, err := decide(cur)
+		if err != nil {
+			decideErr = err
+			return err
+		}
+		if adm, err = db.checkAdmission(ref, adm); err != nil {
+			return err
+		}
+		if change.Action == "" {
+			return fmt.Errorf("%w: admission of %s: the decision records no event", errdef.ErrInvalidInput, ref)
+		}
+		if len(change.Details) > 0 {
+			if err := checkJSON(change.Details); err != nil {
+				return fmt.Errorf("admission of %s: details: %w", ref, err)
+			}
+		}
+		unmetJSON, err := json.Marshal(nonNil(adm.Unmet))
+		if err != nil {
+			return fmt.Errorf("admission of %s: %w", ref, err)
+		}
+		evidenceJSON, err := json.Marshal(nonNil(adm.Evidence))
+		if err != nil {
+			return fmt.Errorf("admission of %s: %w", ref, err)
+		}
+		var receipt sql.NullString
+		if len(adm.Receipt) > 0 {
+			receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
 			admission_state = ?, admission_rule = ?, admission_unmet = ?, admission_reason = ?,
 			admission_policy_version = ?, admission_evidence = ?, admission_receipt = ?, admission_decided_at = ?
-			WHERE name = ? AND version = ? AND state = ?`),
+			WHERE name = ? AND version = ?`),
 			string(adm.State),
 			string(adm.State), adm.Rule, string(unmetJSON), adm.Reason,
 			adm.PolicyVersion, string(evidenceJSON), receipt, toNanos(adm.DecidedAt),
-			name, version, string(from))
+			name, version)
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if stored, err = db.getArtifact(ctx, tx, name, version); err != nil {
 			return err
 		}
-		if n == 0 {
-			var current string
-			if err := tx.QueryRowContext(ctx, db.q(`SELECT state FROM artifacts WHERE name = ? AND version = ?`), name, version).Scan(&current); err != nil {
-				return err
-			}
-			return fmt.Errorf("artifact %s is %s, not %s: %w", ref, current, from, errdef.ErrConflict)
-		}
-		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
-		if err != nil {
-			return err
-		}
-		return db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionAdmissionDecided, ref, struct {
-			From          catalog.ArtifactState `json:"from"`
-			State         catalog.ArtifactState `json:"state"`
-			Rule          string                `json:"rule"`
-			Unmet         []string              `json:"unmet"`
-			Reason        string                `json:"reason"`
-			PolicyVersion int64                 `json:"policyVersion"`
-			Evidence      []digest.Digest       `json:"evidence"`
-			ReceiptSHA256 string                `json:"receiptSha256,omitempty"`
-		}{from, adm.State, adm.Rule, unmet, adm.Reason, adm.PolicyVersion, evidence, receiptSHA256})
+		return db.recordEvent(ctx, tx, db.now(), actor, change.Action, ref, change.Details)
 	})
+	if decideErr != nil {
+		return catalog.Artifact{}, decideErr
+	}
 	switch err := db.translate(err); {
-	case errors.Is(err, errdef.ErrNotFound):
-		return catalog.Artifact{}, fmt.Errorf("artifact %s: %w", ref, err)
-	case errors.Is(err, errdef.ErrConflict):
+	case err == nil:
+		return stored, nil
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
 		return catalog.Artifact{}, err
-	case err != nil:
+	default:
 		return catalog.Artifact{}, fmt.Errorf("sqlstore: set admission of %s: %w", ref, err)
 	}
-	return stored, nil
 }

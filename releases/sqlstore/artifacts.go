@@ -94,15 +94,16 @@ func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 	return a, nil
 }
 
-// CreateArtifact inserts a and records "artifact.pushed". If name+version
-// exists with the same digest it returns the stored artifact and
-// created=false; with another digest it returns the stored artifact and an
-// error wrapping catalog.ErrVersionExists. Neither records an event.
+// InsertArtifact inserts a and records "artifact.pushed", unless
+// name+version exists: then it returns the stored artifact and
+// created=false and records nothing. Whether the stored version may stand
+// for a (a version is immutable) is the domain's rule
+// (catalog.CreateArtifact), not the store's.
 //
 // The insert relies on the primary key (ON CONFLICT DO NOTHING) rather
 // than a read-then-insert, so two callers racing on one version get one
 // winner and one clean answer on any dialect, not a constraint error.
-func (x *Catalog) CreateArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
+func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
 	db := x.db
 	a, err := db.checkArtifact(a)
 	if err != nil {
@@ -136,18 +137,9 @@ func (x *Catalog) CreateArtifact(ctx context.Context, actor access.Actor, a cata
 		// Someone else holds this version (possibly committed a moment
 		// ago by a racing caller): answer with what is stored.
 		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), a.Name, a.Version))
-		if err != nil {
-			return err
-		}
-		if stored.Digest != a.Digest {
-			return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, a.Digest, catalog.ErrVersionExists)
-		}
-		return nil
+		return err
 	})
-	switch {
-	case errors.Is(err, catalog.ErrVersionExists):
-		return stored, false, err
-	case err != nil:
+	if err != nil {
 		return catalog.Artifact{}, false, fmt.Errorf("sqlstore: create artifact %s: %w", ref, db.translate(err))
 	}
 	return stored, created, nil
@@ -159,10 +151,23 @@ func (x *Catalog) GetArtifact(ctx context.Context, name, version string) (catalo
 	return db.getArtifact(ctx, db.sql, name, version)
 }
 
-// getArtifact reads through q: the database, or the transaction of a
-// release change (txReads).
+// getArtifact reads through q: the database, or a transaction.
 func (db *DB) getArtifact(ctx context.Context, q querier, name, version string) (catalog.Artifact, error) {
-	a, err := scanArtifact(q.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
+	return db.readArtifact(ctx, q, name, version, "")
+}
+
+// lockArtifact reads an artifact inside a write transaction that decides
+// on it, keeping other writers off its row until the commit on a dialect
+// with several writers (dialect.lockRow). The decisions that read an
+// artifact in one change and change it in another — a tag moving it, a
+// release including it, an admission deciding on it — are then serialised
+// by the database, not by a lock in one process.
+func (db *DB) lockArtifact(ctx context.Context, tx *sql.Tx, name, version string) (catalog.Artifact, error) {
+	return db.readArtifact(ctx, tx, name, version, db.dialect.lockRow)
+}
+
+func (db *DB) readArtifact(ctx context.Context, q querier, name, version, lock string) (catalog.Artifact, error) {
+	a, err := scanArtifact(q.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`+lock), name, version))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return catalog.Artifact{}, fmt.Errorf("artifact %s:%s: %w", name, version, errdef.ErrNotFound)

@@ -12,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/catalog"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -133,7 +134,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 
 		// The next change continues the log from where the backfill left it.
-		if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "w"}, testArtifact("next")); err != nil {
+		if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "w"}, testArtifact("next")); err != nil {
 			t.Fatal(err)
 		}
 		records, newRoot := auditLog(t, db)
@@ -156,7 +157,7 @@ func TestAuditBackfill(t *testing.T) {
 		db, path := openTemp(t)
 		actor := access.Actor{TokenID: "tok_a", Name: "a"}
 		for _, name := range []string{"a", "b", "c", "d", "e"} {
-			if _, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact(name)); err != nil {
+			if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact(name)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -235,7 +236,7 @@ func eventSeqs(t *testing.T, db *DB) []int64 {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{

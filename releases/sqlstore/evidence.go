@@ -87,10 +87,13 @@ func (db *DB) checkEvidence(e catalog.Evidence) (catalog.Evidence, error) {
 // AddEvidence stores e and records "evidence.added". Evidence already
 // stored for the version under e.Digest is a no-op (created=false, the
 // stored row unchanged): the digest names the bytes, so it is the same
-// evidence. errdef.ErrNotFound if the artifact version is unknown;
-// errdef.ErrInvalidInput if e.ArtifactDigest is not that version's digest,
-// since then it vouches for other bytes.
-func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence) (bool, error) {
+// evidence. errdef.ErrNotFound if the artifact version is unknown. check,
+// when set, decides first, inside the transaction, on the artifact as
+// stored (its row locked where the dialect has several writers) with the
+// claims' first presentations read through the transaction: whether the
+// evidence binds to this artifact is the domain's rule
+// (catalog.AddEvidence), not the store's.
+func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence, check func(tx catalog.ClaimReader, a catalog.Artifact) error) (bool, error) {
 	db := x.db
 	e, err := db.checkEvidence(e)
 	if err != nil {
@@ -101,16 +104,19 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 	if len(e.Predicate) > 0 {
 		predicate = sql.NullString{String: string(e.Predicate), Valid: true}
 	}
-	var created bool
+	var (
+		created  bool
+		checkErr error
+	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		var d string
-		err := tx.QueryRowContext(ctx, db.q(`SELECT digest FROM artifacts WHERE name = ? AND version = ?`),
-			e.ArtifactName, e.ArtifactVersion).Scan(&d)
+		a, err := db.lockArtifact(ctx, tx, e.ArtifactName, e.ArtifactVersion)
 		if err != nil {
 			return err
 		}
-		if digest.Digest(d) != e.ArtifactDigest {
-			return fmt.Errorf("%w: evidence %s covers %s, but artifact %s is %s", errdef.ErrInvalidInput, e.Digest, e.ArtifactDigest, ref, d)
+		if check != nil {
+			if checkErr = check(claimReads{db: db, q: tx}, a); checkErr != nil {
+				return checkErr
+			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -142,10 +148,11 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 			PredicateType string               `json:"predicateType"`
 		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType})
 	})
+	if checkErr != nil {
+		return false, checkErr
+	}
 	switch err := db.translate(err); {
-	case errors.Is(err, errdef.ErrNotFound):
-		return false, fmt.Errorf("artifact %s: %w", ref, err)
-	case errors.Is(err, errdef.ErrInvalidInput):
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
 		return false, err
 	case err != nil:
 		return false, fmt.Errorf("sqlstore: add evidence %s to %s: %w", e.Digest, ref, err)
@@ -179,12 +186,23 @@ func (x *Catalog) ListEvidence(ctx context.Context, name, version string) ([]cat
 
 // ClaimPresentation returns where claim was first presented.
 func (x *Catalog) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
-	db := x.db
+	return claimReads{db: x.db, q: x.db.sql}.ClaimPresentation(ctx, claim)
+}
+
+// claimReads reads claims' first presentations through q: the database,
+// or the transaction of AddEvidence (catalog.ClaimReader).
+type claimReads struct {
+	db *DB
+	q  querier
+}
+
+func (r claimReads) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
+	db := r.db
 	var (
 		cp        = catalog.ClaimPresentation{Claim: claim}
 		presented int64
 	)
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT artifact_name, artifact_version, presented_by, presented_at
+	err := r.q.QueryRowContext(ctx, db.q(`SELECT artifact_name, artifact_version, presented_by, presented_at
 		FROM evidence_claims WHERE claim = ?`), claim.String()).Scan(&cp.ArtifactName, &cp.ArtifactVersion, &cp.PresentedBy, &presented)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -39,8 +39,8 @@ func ExampleOpenSQLite() {
 		MediaType: "application/gzip",
 		CreatedBy: ci.Name,
 	}
-	_, created, _ := db.Catalog().CreateArtifact(ctx, ci, a)
-	stored, again, _ := db.Catalog().CreateArtifact(ctx, ci, a) // same bytes: a no-op
+	_, created, _ := catalog.CreateArtifact(ctx, db.Catalog(), ci, a)
+	stored, again, _ := catalog.CreateArtifact(ctx, db.Catalog(), ci, a) // same bytes: a no-op
 	events, _ := db.Audit().Events(ctx, 0, 0)
 
 	fmt.Println(created, again, stored.State)
@@ -54,7 +54,7 @@ func ExampleOpenSQLite() {
 
 // A release is updated with compare-and-set on its revision: an update
 // made from a release that has changed since it was read is refused.
-func ExampleReleases_UpdateRelease() {
+func Example_updateRelease() {
 	dir, err := os.MkdirTemp("", "dml-example")
 	if err != nil {
 		panic(err)
@@ -69,17 +69,19 @@ func ExampleReleases_UpdateRelease() {
 	defer db.Close()
 
 	bob := access.Actor{TokenID: "tok_bob", Name: "bob"}
-	r, _ := db.Releases().CreateRelease(ctx, bob, lifecycle.Release{Name: "payments-march", State: lifecycle.ReleasePlanning})
+	r, _ := db.Releases().CreateRelease(ctx, bob, func(lifecycle.ReleaseTx) (lifecycle.Release, error) {
+		return lifecycle.Release{Name: "payments-march", State: lifecycle.ReleasePlanning}, nil
+	})
 
 	planned := r
 	planned.Plan.Title = "Payments, with refunds"
-	stored, _ := db.Releases().UpdateRelease(ctx, bob, planned, lifecycle.ReleaseChange{
+	stored, _ := lifecycle.UpdateRelease(ctx, db.Releases(), bob, planned, lifecycle.ReleaseChange{
 		Action:  lifecycle.ActionReleasePlanSet,
 		Details: json.RawMessage(`{"title": "Payments, with refunds"}`),
 	})
 	cancelled := r // read before the plan was set
 	cancelled.State = lifecycle.ReleaseCancelled
-	_, err = db.Releases().UpdateRelease(ctx, bob, cancelled, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
+	_, err = lifecycle.UpdateRelease(ctx, db.Releases(), bob, cancelled, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 
 	fmt.Println(stored.Revision, errors.Is(err, errdef.ErrConflict))
 	events, _ := db.Audit().Events(ctx, 0, 0)

@@ -31,6 +31,11 @@ func openTemp(t *testing.T) (*DB, string) {
 	return db, path
 }
 
+// just builds a release that reads nothing in its transaction.
+func just(r lifecycle.Release) func(lifecycle.ReleaseTx) (lifecycle.Release, error) {
+	return func(lifecycle.ReleaseTx) (lifecycle.Release, error) { return r, nil }
+}
+
 func testArtifact(name string) catalog.Artifact {
 	return catalog.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
 }
@@ -224,14 +229,14 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	if err := db.Trust().AddTrustKey(ctx, actor, liveKey); err != nil {
 		t.Fatal(err)
 	}
-	quarantined, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact("quarantined"))
+	quarantined, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact("quarantined"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sig := catalog.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
 		ArtifactDigest: quarantined.Digest, Kind: catalog.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
-	liveRelease, err := db.Releases().CreateRelease(ctx, actor, lifecycle.Release{Name: "live", State: lifecycle.ReleasePlanning,
-		Artifacts: []lifecycle.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
+	liveRelease, err := db.Releases().CreateRelease(ctx, actor, just(lifecycle.Release{Name: "live", State: lifecycle.ReleasePlanning,
+		Artifacts: []lifecycle.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +247,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		unchanged func() error
 	}{
 		{"CreateArtifact", func() error {
-			_, _, err := db.Catalog().CreateArtifact(ctx, actor, testArtifact("app"))
+			_, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact("app"))
 			return err
 		}, func() error {
 			if _, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, errdef.ErrNotFound) {
@@ -293,7 +298,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"AddEvidence", func() error {
-			_, err := db.Catalog().AddEvidence(ctx, actor, sig)
+			_, err := catalog.AddEvidence(ctx, db.Catalog(), actor, sig)
 			return err
 		}, func() error {
 			if list, err := db.Catalog().ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
@@ -302,7 +307,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"SetAdmission", func() error {
-			_, err := db.Catalog().SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, catalog.StateQuarantined,
+			_, err := catalog.SetAdmission(ctx, db.Catalog(), actor, quarantined.Name, quarantined.Version, catalog.StateQuarantined,
 				catalog.Admission{State: catalog.StateAdmitted})
 			return err
 		}, func() error {
@@ -313,7 +318,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			return nil
 		}},
 		{"CreateRelease", func() error {
-			_, err := db.Releases().CreateRelease(ctx, actor, lifecycle.Release{Name: "new", State: lifecycle.ReleasePlanning})
+			_, err := db.Releases().CreateRelease(ctx, actor, just(lifecycle.Release{Name: "new", State: lifecycle.ReleasePlanning}))
 			return err
 		}, func() error {
 			if r, err := db.Releases().GetRelease(ctx, "new"); !errors.Is(err, errdef.ErrNotFound) {
@@ -324,7 +329,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		{"UpdateRelease", func() error {
 			r := liveRelease
 			r.State, r.Artifacts = lifecycle.ReleaseCancelled, nil
-			_, err := db.Releases().UpdateRelease(ctx, actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
+			_, err := lifecycle.UpdateRelease(ctx, db.Releases(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 			return err
 		}, func() error {
 			r, err := db.Releases().GetRelease(ctx, liveRelease.Name)
@@ -414,7 +419,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil || a.State != catalog.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
 		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision, not retired", a, err)
 	}
-	a, err = db.Catalog().SetAdmission(ctx, access.Actor{Name: "a"}, "app", "1.0.0", catalog.StateAdmitted, catalog.Admission{State: catalog.StateAdmitted})
+	a, err = catalog.SetAdmission(ctx, db.Catalog(), access.Actor{Name: "a"}, "app", "1.0.0", catalog.StateAdmitted, catalog.Admission{State: catalog.StateAdmitted})
 	if err != nil || a.Admission == nil {
 		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
 	}
@@ -462,7 +467,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 func TestEventsAreAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.Catalog().CreateArtifact(ctx, access.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
@@ -516,7 +521,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, _, errs[i] = handle(i).Catalog().CreateArtifact(t.Context(), access.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
+			_, _, errs[i] = catalog.CreateArtifact(t.Context(), handle(i).Catalog(), access.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
 		})
 	}
 	close(start)
@@ -543,7 +548,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	}
 	defer b.Close()
 	actor := access.Actor{Name: "w"}
-	r, err := a.Releases().CreateRelease(t.Context(), actor, lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning})
+	r, err := a.Releases().CreateRelease(t.Context(), actor, just(lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +560,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = handles[i%2].Releases().UpdateRelease(t.Context(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleasePlanSet})
+			_, errs[i] = lifecycle.UpdateRelease(t.Context(), handles[i%2].Releases(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleasePlanSet})
 		})
 	}
 	close(start)

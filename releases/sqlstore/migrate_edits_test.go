@@ -27,7 +27,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	plan2, review := digest.FromString("plan 2"), digest.FromString("review")
 
 	old := lifecycle.Release{Name: "in-flight", State: lifecycle.ReleasePlanning, PlanDigest: digest.FromString("plan 1")}
-	if _, err := db.Releases().CreateRelease(ctx, creator, old); err != nil {
+	if _, err := db.Releases().CreateRelease(ctx, creator, just(old)); err != nil {
 		t.Fatal(err)
 	}
 	change := func(actor access.Actor, action string, details any) {
@@ -46,7 +46,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	change(reviewer, lifecycle.ActionReleaseReview, map[string]any{"outcome": "failed", "reviewDigest": review})
 
 	kept := []lifecycle.Edit{{Part: lifecycle.PartPlan, Digest: digest.FromString("x"), By: "someone", TokenID: "tok_x", At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	if _, err := db.Releases().CreateRelease(ctx, creator, lifecycle.Release{Name: "recorded", State: lifecycle.ReleasePlanning, Edits: kept}); err != nil {
+	if _, err := db.Releases().CreateRelease(ctx, creator, just(lifecycle.Release{Name: "recorded", State: lifecycle.ReleasePlanning, Edits: kept})); err != nil {
 		t.Fatal(err)
 	}
 	before, err := db.Releases().GetRelease(ctx, old.Name)

@@ -169,34 +169,47 @@ func (db *DB) indexArtifacts(ctx context.Context, tx *sql.Tx, r lifecycle.Releas
 	return nil
 }
 
-// CreateRelease stores r with Revision 1 (whatever r says) and records
+// CreateRelease calls build in a write transaction and stores the
+// release it returns with Revision 1 (whatever it says), recording
 // "release.created"; a zero CreatedAt or UpdatedAt is now. A name already
-// taken is errdef.ErrConflict.
-func (x *Releases) CreateRelease(ctx context.Context, actor access.Actor, r lifecycle.Release) (lifecycle.Release, error) {
+// taken is errdef.ErrConflict. build reads through the transaction (the
+// artifacts and the gate defaults the new release is planned on).
+func (x *Releases) CreateRelease(ctx context.Context, actor access.Actor, build func(tx lifecycle.ReleaseTx) (lifecycle.Release, error)) (lifecycle.Release, error) {
 	db := x.db
-	if err := checkRelease(r); err != nil {
-		return lifecycle.Release{}, err
-	}
-	createdAt, okCreated := db.timeOrNow(r.CreatedAt)
-	updatedAt, okUpdated := db.timeOrNow(r.UpdatedAt)
-	if !okCreated || !okUpdated {
-		return lifecycle.Release{}, fmt.Errorf("%w: release %s: creation or update time out of range", errdef.ErrInvalidInput, r.Name)
-	}
-	r.CreatedAt, r.UpdatedAt, r.Revision = createdAt, updatedAt, 1
-	stored, doc, err := encodeRelease(r)
-	if err != nil {
-		return lifecycle.Release{}, err
-	}
-	artifacts := make([]string, len(stored.Artifacts))
-	for i, a := range stored.Artifacts {
-		artifacts[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
-	}
-
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO releases (name, state, revision, document, created_by, created_at, updated_at)
+	var (
+		stored   lifecycle.Release
+		buildErr error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		r, err := build(txReads{db: db, tx: tx})
+		if err != nil {
+			buildErr = err
+			return err
+		}
+		if err := checkRelease(r); err != nil {
+			return err
+		}
+		createdAt, okCreated := db.timeOrNow(r.CreatedAt)
+		updatedAt, okUpdated := db.timeOrNow(r.UpdatedAt)
+		if !okCreated || !okUpdated {
+			return fmt.Errorf("%w: release %s: creation or update time out of range", errdef.ErrInvalidInput, r.Name)
+		}
+		r.CreatedAt, r.UpdatedAt, r.Revision = createdAt, updatedAt, 1
+		var doc string
+		if stored, doc, err = encodeRelease(r); err != nil {
+			return err
+		}
+		artifacts := make([]string, len(stored.Artifacts))
+		for i, a := range stored.Artifacts {
+			artifacts[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO releases (name, state, revision, document, created_by, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
 			stored.Name, string(stored.State), stored.Revision, doc, stored.CreatedBy, toNanos(stored.CreatedAt), toNanos(stored.UpdatedAt))
 		if err != nil {
+			if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
+				return fmt.Errorf("release %s: name already taken: %w", stored.Name, err)
+			}
 			return err
 		}
 		if err := db.indexArtifacts(ctx, tx, stored); err != nil {
@@ -208,12 +221,17 @@ func (x *Releases) CreateRelease(ctx context.Context, actor access.Actor, r life
 			Artifacts  []string               `json:"artifacts"`
 		}{stored.State, stored.PlanDigest, artifacts})
 	})
-	if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
-		return lifecycle.Release{}, fmt.Errorf("release %s: name already taken: %w", r.Name, err)
-	} else if err != nil {
-		return lifecycle.Release{}, fmt.Errorf("sqlstore: create release %s: %w", r.Name, err)
+	if buildErr != nil {
+		return lifecycle.Release{}, buildErr
 	}
-	return stored, nil
+	switch err := db.translate(err); {
+	case err == nil:
+		return stored, nil
+	case errors.Is(err, errdef.ErrConflict), errors.Is(err, errdef.ErrInvalidInput):
+		return lifecycle.Release{}, err
+	default:
+		return lifecycle.Release{}, fmt.Errorf("sqlstore: create release %s: %w", stored.Name, err)
+	}
 }
 
 // GetRelease returns errdef.ErrNotFound for an unknown name.
@@ -282,8 +300,15 @@ type txReads struct {
 	tx *sql.Tx
 }
 
+// GetArtifact locks the artifact's row where the dialect has several
+// writers: a change that includes an artifact and a tag move of it decide
+// one after the other.
 func (r txReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
-	return r.db.getArtifact(ctx, r.tx, name, version)
+	return r.db.lockArtifact(ctx, r.tx, name, version)
+}
+
+func (r txReads) Setting(ctx context.Context, key string) (lifecycle.Setting, error) {
+	return r.db.setting(ctx, r.tx, key)
 }
 
 // ModifyRelease loads release name in a write transaction, lets fn change
@@ -379,34 +404,6 @@ func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor access.Actor, c
 		return lifecycle.Release{}, err
 	}
 	return s, nil
-}
-
-// UpdateRelease replaces the stored release with r if it is still at
-// r.Revision, storing it with Revision+1 and UpdatedAt now, and records one
-// event: change.Action about "release:NAME", with change.Details byte for
-// byte (none when empty). CreatedBy and CreatedAt stay as created, whatever
-// r says. A stale revision is errdef.ErrConflict naming both revisions;
-// an unknown name is errdef.ErrNotFound. It is ModifyRelease with a
-// compare-and-set for fn, so both write the same way.
-func (x *Releases) UpdateRelease(ctx context.Context, actor access.Actor, r lifecycle.Release, change lifecycle.ReleaseChange) (lifecycle.Release, error) {
-	if change.Action == "" {
-		return lifecycle.Release{}, fmt.Errorf("%w: change of release %s needs an action", errdef.ErrInvalidInput, r.Name)
-	}
-	if len(change.Details) > 0 {
-		if err := checkJSON(change.Details); err != nil {
-			return lifecycle.Release{}, fmt.Errorf("change of release %s: details: %w", r.Name, err)
-		}
-	}
-	if err := checkRelease(r); err != nil {
-		return lifecycle.Release{}, err
-	}
-	return x.ModifyRelease(ctx, actor, r.Name, func(_ lifecycle.ReleaseTx, current *lifecycle.Release) (lifecycle.ReleaseChange, error) {
-		if current.Revision != r.Revision {
-			return lifecycle.ReleaseChange{}, fmt.Errorf("release %s is at revision %d, not %d: %w", r.Name, current.Revision, r.Revision, errdef.ErrConflict)
-		}
-		*current = r
-		return change, nil
-	})
 }
 
 // ReleasesContaining lists the releases whose artifacts include

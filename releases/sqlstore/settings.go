@@ -41,13 +41,17 @@ func (x *Releases) SetSetting(ctx context.Context, actor access.Actor, key strin
 
 // Setting returns the value under key; errdef.ErrNotFound if never set.
 func (x *Releases) Setting(ctx context.Context, key string) (lifecycle.Setting, error) {
-	db := x.db
+	return x.db.setting(ctx, x.db.sql, key)
+}
+
+// setting reads a setting through q: the database, or a transaction.
+func (db *DB) setting(ctx context.Context, q querier, key string) (lifecycle.Setting, error) {
 	s := lifecycle.Setting{Key: key}
 	var (
 		value   string
 		updated int64
 	)
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT value, updated_by, updated_at FROM settings WHERE key = ?`), key).Scan(&value, &s.UpdatedBy, &updated)
+	err := q.QueryRowContext(ctx, db.q(`SELECT value, updated_by, updated_at FROM settings WHERE key = ?`), key).Scan(&value, &s.UpdatedBy, &updated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return lifecycle.Setting{}, fmt.Errorf("setting %s: %w", key, errdef.ErrNotFound)
