@@ -129,7 +129,7 @@ func (s *Service) blobCorrupt(ctx context.Context, actor access.Actor, d digest.
 			return
 		}
 	}
-	marked, err := s.store.MarkBlobCorrupt(ctx, actor, d, reason, source, s.now())
+	marked, err := MarkCorrupt(ctx, s.store, actor, d, reason, source, s.now())
 	if err != nil {
 		s.log.Error("stored blob is corrupt, and marking it failed", "digest", d, "reason", reason, "source", source, "err", err)
 		return
@@ -148,7 +148,7 @@ func (s *Service) blobCorrupt(ctx context.Context, actor access.Actor, d digest.
 
 // blobVerified records that d verified with the backend object in state.
 func (s *Service) blobVerified(ctx context.Context, actor access.Actor, d digest.Digest, state, source string) error {
-	repaired, err := s.store.RecordBlobVerified(context.WithoutCancel(ctx), actor, d, state, source, s.now())
+	repaired, err := RecordVerified(context.WithoutCancel(ctx), s.store, actor, d, state, source, s.now())
 	if err != nil {
 		return err
 	}
@@ -334,7 +334,7 @@ func (s *Service) claimBlob(ctx context.Context, d digest.Digest) (func(), error
 	wait := 10 * time.Millisecond
 	for {
 		now := s.now()
-		err := s.store.ClaimBlob(ctx, id, d, now, now.Add(-deletionTTL))
+		err := Claim(ctx, s.store, id, d, now, now.Add(-deletionTTL))
 		if err == nil {
 			break
 		}

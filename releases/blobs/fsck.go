@@ -131,7 +131,7 @@ func (f *fsck) blobs(ctx context.Context) error {
 			}
 			return f.find(Finding{Kind: FindingUnreadable, Digest: d, Detail: err.Error()})
 		}
-		repaired, err := s.store.RecordBlobVerified(ctx, f.p.Actor(), d, info.Fingerprint(), sourceFsck, s.now())
+		repaired, err := RecordVerified(ctx, s.store, f.p.Actor(), d, info.Fingerprint(), sourceFsck, s.now())
 		if err != nil {
 			return err
 		}

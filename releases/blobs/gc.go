@@ -264,7 +264,7 @@ func (g *gc) collected(sb store.StoredBlob, size int64) error {
 func (g *gc) delete(ctx context.Context, sb store.StoredBlob) (bool, error) {
 	s := g.svc
 	now := s.now()
-	begun, err := s.store.BeginBlobDeletion(ctx, sb.Digest, now, now.Add(-claimTTL))
+	begun, err := BeginDeletion(ctx, s.store, sb.Digest, now, now.Add(-claimTTL))
 	if err != nil {
 		return false, err
 	}

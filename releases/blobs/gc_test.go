@@ -81,9 +81,9 @@ type gatedBlobs struct {
 	g *gatedMetadata
 }
 
-func (b gatedBlobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
+func (b gatedBlobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at time.Time, allow func(*time.Time) error) error {
 	g := b.g
-	err := b.Store.ClaimBlob(ctx, id, d, at, deletionsAfter)
+	err := b.Store.ClaimBlob(ctx, id, d, at, allow)
 	if d == g.d && errors.Is(err, blobs.ErrBlobCollecting) && g.claimRefused != nil {
 		g.refusedOnce.Do(func() { close(g.claimRefused) })
 	}
@@ -166,7 +166,7 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Blobs().RecordBlobVerified(ctx, e.admin.Actor(), d, info.Fingerprint(), "push", time.Now()); err != nil {
+	if _, err := blobs.RecordVerified(ctx, db.Blobs(), e.admin.Actor(), d, info.Fingerprint(), "push", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return e

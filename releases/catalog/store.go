@@ -66,12 +66,16 @@ type ClaimReader interface {
 	ClaimPresentation(ctx context.Context, claim digest.Digest) (ClaimPresentation, error)
 }
 
-// CreateArtifact records a new version through st. A version is
-// immutable: one that exists stands for the same bytes only — the stored
-// artifact, created=false — and other bytes are ErrVersionExists, with the
-// stored artifact. Nothing is written then (st.InsertArtifact writes only
-// what does not exist), so the rule needs no transaction of its own.
+// CreateArtifact records a new version through st; one given no State
+// starts quarantined, as every artifact does. A version is immutable: one
+// that exists stands for the same bytes only — the stored artifact,
+// created=false — and other bytes are ErrVersionExists, with the stored
+// artifact. Nothing is written then (st.InsertArtifact writes only what
+// does not exist), so the rule needs no transaction of its own.
 func CreateArtifact(ctx context.Context, st Store, actor access.Actor, a Artifact) (Artifact, bool, error) {
+	if a.State == "" {
+		a.State = StateQuarantined
+	}
 	stored, created, err := st.InsertArtifact(ctx, actor, a)
 	if err != nil || created {
 		return stored, created, err

@@ -2,6 +2,7 @@ package metadatatest
 
 import (
 	"context"
+	"time"
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
@@ -11,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/trust"
+	"github.com/opencontainers/go-digest"
 )
 
 // The suites exercise an adapter through the store it gives each concept
@@ -82,4 +84,45 @@ func (s store) CreateRelease(ctx context.Context, actor access.Actor, r lifecycl
 
 func (s store) UpdateRelease(ctx context.Context, actor access.Actor, r lifecycle.Release, change lifecycle.ReleaseChange) (lifecycle.Release, error) {
 	return lifecycle.UpdateRelease(ctx, s.releaseStore, actor, r, change)
+}
+
+// The registry's rules over the adapter, as above.
+
+func (s store) PutManifest(ctx context.Context, actor access.Actor, m registry.Manifest, t registry.TagChange) (registry.ManifestPutResult, error) {
+	return registry.PutManifest(ctx, s.manifestStore, actor, m, t)
+}
+
+func (s store) DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, expect digest.Digest) error {
+	return registry.DeleteTag(ctx, s.manifestStore, actor, repo, tag, expect, nil)
+}
+
+func (s store) DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest) ([]string, error) {
+	return registry.DeleteManifest(ctx, s.manifestStore, actor, repo, d, nil)
+}
+
+func (s store) UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string) (int, error) {
+	return registry.UnlinkBlob(ctx, s.linkStore, actor, repo, d, createdBy)
+}
+
+func (s store) UpdateUpload(ctx context.Context, u registry.UploadSession, offset int64, chunks int) error {
+	return registry.UpdateUpload(ctx, s.uploadStore, u, offset, chunks)
+}
+
+// The rules of blob integrity and of gc's claims over the adapter, as
+// above.
+
+func (s store) RecordBlobVerified(ctx context.Context, actor access.Actor, d digest.Digest, state, source string, at time.Time) (bool, error) {
+	return blobs.RecordVerified(ctx, s.blobStore, actor, d, state, source, at)
+}
+
+func (s store) MarkBlobCorrupt(ctx context.Context, actor access.Actor, d digest.Digest, reason, source string, at time.Time) (bool, error) {
+	return blobs.MarkCorrupt(ctx, s.blobStore, actor, d, reason, source, at)
+}
+
+func (s store) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
+	return blobs.Claim(ctx, s.blobStore, id, d, at, deletionsAfter)
+}
+
+func (s store) BeginBlobDeletion(ctx context.Context, d digest.Digest, at, claimsAfter time.Time) (bool, error) {
+	return blobs.BeginDeletion(ctx, s.blobStore, d, at, claimsAfter)
 }

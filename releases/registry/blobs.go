@@ -161,7 +161,7 @@ func (s *Service) DeleteBlob(ctx context.Context, p access.Principal, repo strin
 	if len(links) == 0 {
 		return fmt.Errorf("%w: %s", ErrBlobUnknown, ociRef(repo, d))
 	}
-	if err := s.refuseIfAdmitted(ctx, repo, d); err != nil {
+	if err := refuseIfAdmitted(ctx, s.reads(), repo, d); err != nil {
 		return err
 	}
 	by := p.Name
@@ -170,7 +170,7 @@ func (s *Service) DeleteBlob(ctx context.Context, p access.Principal, repo strin
 	} else if !containsPusher(links, p.Name) {
 		return fmt.Errorf("%w: %s was pushed by others; only they or an admin may delete it", errdef.ErrDenied, ociRef(repo, d))
 	}
-	if _, err := s.links.UnlinkBlob(ctx, p.Actor(), repo, d, by); err != nil {
+	if _, err := UnlinkBlob(ctx, s.links, p.Actor(), repo, d, by); err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrBlobUnknown, ociRef(repo, d))
 		}

@@ -207,7 +207,7 @@ func (s *Service) PushManifest(ctx context.Context, p access.Principal, req Push
 			return Manifest{}, err
 		}
 		defer release()
-		if _, err := s.manifests.PutManifest(ctx, p.Actor(), m, TagChange{}); err != nil {
+		if _, err := PutManifest(ctx, s.manifests, p.Actor(), m, TagChange{}); err != nil {
 			return Manifest{}, err
 		}
 		s.importReferrerEvidence(ctx, p, m, req.Body)
@@ -291,7 +291,7 @@ func (s *Service) putTag(ctx context.Context, p access.Principal, m Manifest, ta
 		if err != nil {
 			return ManifestPutResult{}, err
 		}
-		res, err := s.manifests.PutManifest(ctx, p.Actor(), m, TagChange{Tag: tag, Expect: cur})
+		res, err := PutManifest(ctx, s.manifests, p.Actor(), m, TagChange{Tag: tag, Expect: cur, Guard: s.guard(p)})
 		if errors.Is(err, errdef.ErrConflict) && !errors.Is(err, ErrImmutable) {
 			continue
 		}
@@ -324,7 +324,7 @@ func (s *Service) checkTagMove(ctx context.Context, p access.Principal, m Manife
 		if err != nil {
 			return "", err
 		}
-		if err := s.mayChangeArtifact(ctx, p, a); err != nil {
+		if err := mayChangeArtifact(ctx, s.reads(), p, a); err != nil {
 			return "", fmt.Errorf("tag %s:%s points at %s: %w", m.Repository, tag, cur.Digest, err)
 		}
 	}
@@ -465,7 +465,7 @@ func (s *Service) DeleteManifest(ctx context.Context, p access.Principal, repo, 
 	if err != nil {
 		return err
 	}
-	if err := s.refuseIfAdmitted(ctx, repo, d); err != nil {
+	if err := refuseIfAdmitted(ctx, s.reads(), repo, d); err != nil {
 		return err
 	}
 	if !p.Has(access.RoleAdmin) && m.CreatedBy != p.Name {
@@ -483,11 +483,11 @@ func (s *Service) DeleteManifest(ctx context.Context, p access.Principal, repo, 
 		if err != nil {
 			return err
 		}
-		if err := s.mayChangeArtifact(ctx, p, a); err != nil {
+		if err := mayChangeArtifact(ctx, s.reads(), p, a); err != nil {
 			return err
 		}
 	}
-	deleted, err := s.manifests.DeleteManifest(ctx, p.Actor(), repo, d)
+	deleted, err := DeleteManifest(ctx, s.manifests, p.Actor(), repo, d, s.guard(p))
 	if errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrManifestUnknown, ociRef(repo, d))
 	}
@@ -512,10 +512,10 @@ func (s *Service) deleteTag(ctx context.Context, p access.Principal, repo, tag s
 	if err != nil {
 		return err
 	}
-	if err := s.mayChangeArtifact(ctx, p, a); err != nil {
+	if err := mayChangeArtifact(ctx, s.reads(), p, a); err != nil {
 		return err
 	}
-	if err := s.manifests.DeleteTag(ctx, p.Actor(), repo, tag, t.Digest); err != nil {
+	if err := DeleteTag(ctx, s.manifests, p.Actor(), repo, tag, t.Digest, s.guard(p)); err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, tag)
 		}

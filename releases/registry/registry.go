@@ -160,10 +160,36 @@ func (s *Service) authorizeRegistryRead(ctx context.Context, p access.Principal,
 	return fmt.Errorf("%w: %s is reachable from no tag you may pull, and you did not push it", catalog.ErrNotAdmitted, ociRef(repo, d))
 }
 
+// reads are the Service's reads outside a change, in the shape of a
+// change's (TagTx): the checks a change makes again inside its
+// transaction are first made with these, so that a request is refused
+// before anything is written (a manifest's bytes, a blob's).
+func (s *Service) reads() TagTx { return storeReads{s} }
+
+type storeReads struct{ s *Service }
+
+func (r storeReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	return r.s.catalogStore.GetArtifact(ctx, name, version)
+}
+
+func (r storeReads) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error) {
+	return r.s.manifests.TagsReaching(ctx, repo, d, limit)
+}
+
+func (r storeReads) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
+	return r.s.releases.ReleasesContaining(ctx, name, version)
+}
+
+// guard is the Service's check of an artifact a change of p moves or
+// deletes, run inside the change's transaction (mayChangeArtifact).
+func (s *Service) guard(p access.Principal) Guard {
+	return func(ctx context.Context, tx TagTx, a catalog.Artifact) error { return mayChangeArtifact(ctx, tx, p, a) }
+}
+
 // refuseIfAdmitted fails with ErrImmutable when d is reachable from a tag
-// whose artifact is admitted.
-func (s *Service) refuseIfAdmitted(ctx context.Context, repo string, d digest.Digest) error {
-	tags, err := s.manifests.TagsReaching(ctx, repo, d, reachLimit)
+// whose artifact is admitted, as r sees them.
+func refuseIfAdmitted(ctx context.Context, r TagTx, repo string, d digest.Digest) error {
+	tags, err := r.TagsReaching(ctx, repo, d, reachLimit)
 	if err != nil {
 		return err
 	}
@@ -171,7 +197,7 @@ func (s *Service) refuseIfAdmitted(ctx context.Context, repo string, d digest.Di
 		return fmt.Errorf("%w: %s is reachable from more than %d tags", errdef.ErrConflict, ociRef(repo, d), reachLimit)
 	}
 	for _, t := range tags {
-		a, err := s.catalogStore.GetArtifact(ctx, repo, t.Name)
+		a, err := r.GetArtifact(ctx, repo, t.Name)
 		if errors.Is(err, errdef.ErrNotFound) {
 			continue
 		}
@@ -188,15 +214,17 @@ func (s *Service) refuseIfAdmitted(ctx context.Context, repo string, d digest.Di
 // mayChangeArtifact refuses changing (moving, deleting) the artifact of a
 // tag: admitted artifacts never change, an artifact that a release (not
 // cancelled) includes stays as that release recorded it, and others change
-// only by their publisher or an admin.
-func (s *Service) mayChangeArtifact(ctx context.Context, p access.Principal, a catalog.Artifact) error {
+// only by their publisher or an admin. The releases are read through r: a
+// change's transaction, so that a release including the artifact and the
+// change are decided one after the other, never both on the state before.
+func mayChangeArtifact(ctx context.Context, r TagTx, p access.Principal, a catalog.Artifact) error {
 	if a.State == catalog.StateAdmitted {
 		return fmt.Errorf("%w: %s:%s is admitted", ErrImmutable, a.Name, a.Version)
 	}
 	if !p.Has(access.RoleAdmin) && a.CreatedBy != p.Name {
 		return fmt.Errorf("%w: %s:%s was pushed by %s; only they or an admin may change it", errdef.ErrDenied, a.Name, a.Version, a.CreatedBy)
 	}
-	rels, err := s.releases.ReleasesContaining(ctx, a.Name, a.Version)
+	rels, err := r.ReleasesContaining(ctx, a.Name, a.Version)
 	if err != nil {
 		return err
 	}

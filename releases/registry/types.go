@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -174,6 +176,50 @@ type TagChange struct {
 	// exist): a compare-and-set, so a tag that moved meanwhile is
 	// ErrConflict rather than overwritten.
 	Expect digest.Digest
+	// Guard, when set, also decides whether the tag's artifact may be
+	// replaced when the tag moves (the Service's: who pushed it, whether
+	// a release keeps it).
+	Guard Guard
+}
+
+// Guard is a check of an artifact that a change moves or deletes, decided
+// inside the change's transaction with what it reads there.
+type Guard func(ctx context.Context, tx TagTx, a catalog.Artifact) error
+
+// TagTx is what a change of the registry reads, inside its transaction,
+// to decide whether it may happen.
+type TagTx interface {
+	// GetArtifact returns errdef.ErrNotFound when name+version is unknown.
+	GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error)
+	// TagsReaching is ManifestStore.TagsReaching as the transaction sees it.
+	TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error)
+	// ReleasesContaining lists the releases that include name:version.
+	ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error)
+}
+
+// TagOp is what a tag's change writes.
+type TagOp int
+
+const (
+	// TagKeep: the tag points at the manifest already; nothing changes.
+	TagKeep TagOp = iota
+	// TagCreate: a new tag, and its new artifact.
+	TagCreate
+	// TagAdopt: a new tag over the artifact of that version, which holds
+	// the manifest already (pushed over REST).
+	TagAdopt
+	// TagMove: the tag moves to the manifest; its artifact is replaced —
+	// admission and retirement cleared — and its evidence, which vouched
+	// for other bytes, deleted.
+	TagMove
+)
+
+// TagWrite is a tag's change as the domain decided it: the write, the
+// tag's artifact as it is to be stored, and the event to record.
+type TagWrite struct {
+	Op       TagOp
+	Artifact catalog.Artifact
+	Change   audit.Change
 }
 
 // ManifestPutResult says what PutManifest changed.
@@ -198,22 +244,22 @@ type BlobLinkStore interface {
 	RepositoriesWithBlob(ctx context.Context, d digest.Digest, limit int) ([]string, error)
 	// UnlinkBlob removes the links of d in repo made by createdBy ("": all
 	// of them) and records ActionOCIBlobDeleted; ErrNotFound when none.
-	UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string) (removed int, err error)
+	// decide runs first in the same transaction; its error is returned as
+	// it is and removes nothing.
+	UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string, decide func(tx TagTx) error) (removed int, err error)
 }
 
 // ManifestStore keeps manifests and tags, and the artifacts tags create.
 type ManifestStore interface {
 	// PutManifest stores m in its repository (a no-op if it is there) and,
-	// when t.Tag is set, points the tag at it in the same transaction. A new
-	// tag creates the artifact Repository:Tag (quarantined, created by
-	// m.CreatedBy) with CreateArtifact's semantics: an existing artifact
-	// with another digest and no tag is ErrVersionExists. A tag that moves
-	// replaces its artifact (and drops its evidence) unless the artifact is
-	// admitted: ErrImmutable. One event is recorded for what changed
-	// (ActionArtifactPushed for a new or moved tag, ActionOCITagPushed for a
-	// tag over an existing artifact, ActionOCIManifestPushed for an untagged
-	// manifest), none when nothing did.
-	PutManifest(ctx context.Context, actor access.Actor, m Manifest, t TagChange) (ManifestPutResult, error)
+	// when tag is set, in the same transaction calls decide with the tag
+	// as stored (zero when absent), the artifact of Repository:tag (nil
+	// when absent) and what else it reads through tx, and writes what
+	// decide returns with its event; an untagged manifest new to the
+	// repository records ActionOCIManifestPushed. decide's error is
+	// returned as it is and stores nothing. The rules of tags are the
+	// domain's (registry.PutManifest).
+	PutManifest(ctx context.Context, actor access.Actor, m Manifest, tag string, decide func(tx TagTx, cur Tag, a *catalog.Artifact) (TagWrite, error)) (ManifestPutResult, error)
 	// Manifest returns a manifest of repo with its refs; ErrNotFound if absent.
 	Manifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
 	// Tag returns a tag; ErrNotFound if absent.
@@ -236,16 +282,18 @@ type ManifestStore interface {
 	// ActionOCIReferrerVerified; a no-op (no event) when it is set already,
 	// ErrNotFound when the manifest is absent.
 	MarkReferrerVerified(ctx context.Context, actor access.Actor, repo string, d digest.Digest) error
-	// DeleteTag removes a tag pointing at expect, and its artifact with the
-	// artifact's evidence, recording ActionOCITagDeleted. ErrNotFound if the
-	// tag is absent, ErrConflict if it points elsewhere, ErrImmutable if its
-	// artifact is admitted.
-	DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, expect digest.Digest) error
+	// DeleteTag removes a tag and its artifact with the artifact's
+	// evidence, recording ActionOCITagDeleted, if decide — called in the
+	// same transaction with the tag and its artifact as stored — returns
+	// nil; its error is returned as it is. ErrNotFound if the tag is
+	// absent.
+	DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, decide func(tx TagTx, cur Tag, a catalog.Artifact) error) error
 	// DeleteManifest removes a manifest, its refs and the tags pointing at
-	// it (with their artifacts) and records ActionOCIManifestDeleted; it
-	// returns the tags removed. ErrNotFound if absent, ErrImmutable if one
-	// of the tags' artifacts is admitted.
-	DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest) ([]string, error)
+	// it (with their artifacts) and records ActionOCIManifestDeleted, if
+	// decide — called in the same transaction with those tags and their
+	// artifacts as stored — returns nil; its error is returned as it is.
+	// It returns the tags removed. ErrNotFound if the manifest is absent.
+	DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest, decide func(tx TagTx, tags []Tag, artifacts []catalog.Artifact) error) ([]string, error)
 	// Referrers lists the manifests of repo whose subject is d, filtered by
 	// artifact type when artifactType is set, ordered by digest.
 	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]Manifest, error)
@@ -261,10 +309,10 @@ type UploadStore interface {
 	CreateUpload(ctx context.Context, u UploadSession) error
 	// Upload returns a session; ErrNotFound if unknown.
 	Upload(ctx context.Context, id string) (UploadSession, error)
-	// UpdateUpload stores u if the session still has the given offset and
-	// chunk count (compare-and-set; ErrConflict otherwise, ErrNotFound if
-	// it is gone).
-	UpdateUpload(ctx context.Context, u UploadSession, offset int64, chunks int) error
+	// UpdateUpload loads session id in a write transaction and stores
+	// what next returns for it; next's error is returned as it is and
+	// stores nothing. ErrNotFound if the session is gone.
+	UpdateUpload(ctx context.Context, id string, next func(cur UploadSession) (UploadSession, error)) error
 	// DeleteUpload removes a session; deleting an unknown one is not an error.
 	DeleteUpload(ctx context.Context, id string) error
 	// StaleUploads lists up to limit sessions last updated before before.

@@ -133,7 +133,7 @@ func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Rea
 	if next.SHA256State, next.SHA512State, err = marshalHashes(h256, h512); err != nil {
 		return err
 	}
-	if err := s.uploads.UpdateUpload(ctx, next, u.Offset, u.Chunks); err != nil {
+	if err := UpdateUpload(ctx, s.uploads, next, u.Offset, u.Chunks); err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s was cancelled or expired", ErrUploadUnknown, u.ID)
 		}

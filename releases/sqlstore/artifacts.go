@@ -65,9 +65,9 @@ func scanArtifact(r rowScanner) (catalog.Artifact, error) {
 }
 
 // checkArtifact validates what the store needs to keep rows meaningful and
-// fills the defaults: an empty State is quarantined (every artifact starts
-// there) and a zero CreatedAt is now. Name and version grammar is the
-// domain's business (names.ValidateName and friends), not the store's.
+// fills a zero CreatedAt with now. Which state an artifact starts in, and
+// the name and version grammar, are the domain's business
+// (catalog.CreateArtifact, names.ValidateName), not the store's.
 func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 	ref := a.Name + ":" + a.Version
 	switch {
@@ -79,9 +79,6 @@ func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 		return a, fmt.Errorf("%w: artifact %s: negative size %d", errdef.ErrInvalidInput, ref, a.Size)
 	case a.RetiredAt != nil || a.RetiredBy != "":
 		return a, fmt.Errorf("%w: artifact %s: an artifact is pushed unretired", errdef.ErrInvalidInput, ref)
-	}
-	if a.State == "" {
-		a.State = catalog.StateQuarantined
 	}
 	if !a.State.Valid() {
 		return a, fmt.Errorf("%w: artifact %s: unknown state %q", errdef.ErrInvalidInput, ref, a.State)

@@ -130,15 +130,22 @@ func (x *BlobLinks) RepositoriesWithBlob(ctx context.Context, d digest.Digest, l
 	return scanStrings(rows)
 }
 
-// UnlinkBlob removes links of d from repo: those of createdBy, or all of
-// them when createdBy is "".
-func (x *BlobLinks) UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string) (int, error) {
+// UnlinkBlob removes links of d from repo, those of createdBy or all of
+// them when createdBy is "", if decide allows it, reading through the
+// transaction.
+func (x *BlobLinks) UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string, decide func(tx registry.TagTx) error) (int, error) {
 	db := x.db
 	if err := checkRepoDigest(repo, d); err != nil {
 		return 0, err
 	}
-	var removed int64
+	var (
+		removed   int64
+		decideErr error
+	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if decideErr = decide(tagReads{db: db, tx: tx}); decideErr != nil {
+			return decideErr
+		}
 		q := `DELETE FROM oci_blob_links WHERE repository = ? AND digest = ?`
 		args := []any{repo, d.String()}
 		if createdBy != "" {
@@ -159,6 +166,9 @@ func (x *BlobLinks) UnlinkBlob(ctx context.Context, actor access.Actor, repo str
 			Links int64 `json:"links"`
 		}{removed})
 	})
+	if decideErr != nil {
+		return 0, decideErr
+	}
 	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return 0, fmt.Errorf("blob %s: %w", ociSubject(repo, d), err)
 	} else if err != nil {

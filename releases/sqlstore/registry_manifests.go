@@ -12,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -97,13 +98,17 @@ func (db *DB) checkManifest(m registry.Manifest) (registry.Manifest, error) {
 	return m, nil
 }
 
-// PutManifest stores m and moves t.Tag to it in one transaction; see
+// PutManifest stores m and, when tag is set, the tag's change as decide
+// chose it on the tag and its artifact as stored — in one transaction; see
 // registry.ManifestStore.
-func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m registry.Manifest, t registry.TagChange) (registry.ManifestPutResult, error) {
+func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m registry.Manifest, tag string, decide func(tx registry.TagTx, cur registry.Tag, a *catalog.Artifact) (registry.TagWrite, error)) (registry.ManifestPutResult, error) {
 	db := x.db
 	m, err := db.checkManifest(m)
 	if err != nil {
 		return registry.ManifestPutResult{}, err
+	}
+	if tag != "" && decide == nil {
+		return registry.ManifestPutResult{}, fmt.Errorf("%w: manifest %s: a tag without a decision", errdef.ErrInvalidInput, ociSubject(m.Repository, m.Digest))
 	}
 	var annotations sql.NullString
 	if len(m.Annotations) > 0 {
@@ -114,7 +119,10 @@ func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m regis
 		annotations = sql.NullString{String: string(b), Valid: true}
 	}
 	subject := sql.NullString{String: m.Subject.String(), Valid: m.Subject != ""}
-	var res registry.ManifestPutResult
+	var (
+		res       registry.ManifestPutResult
+		decideErr error
+	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		res = registry.ManifestPutResult{}
 		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_manifests (`+manifestColumns+`)
@@ -137,7 +145,7 @@ func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m regis
 				}
 			}
 		}
-		if t.Tag == "" {
+		if tag == "" {
 			if !res.ManifestCreated {
 				return nil
 			}
@@ -148,98 +156,87 @@ func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m regis
 				Subject      digest.Digest `json:"subject,omitempty"`
 			}{m.MediaType, m.Size, m.ArtifactType, m.Subject})
 		}
-		return db.setTag(ctx, tx, actor, m, t, &res)
-	})
-	if err != nil {
-		if errors.Is(err, catalog.ErrVersionExists) || errors.Is(err, registry.ErrImmutable) {
-			return res, err
+		err = db.setTag(ctx, tx, actor, m, tag, decide, &res)
+		var d decision
+		if errors.As(err, &d) {
+			decideErr = d.err
 		}
+		return err
+	})
+	if decideErr != nil {
+		return registry.ManifestPutResult{}, decideErr
+	}
+	if err != nil {
 		return registry.ManifestPutResult{}, fmt.Errorf("sqlstore: put manifest %s: %w", ociSubject(m.Repository, m.Digest), db.translate(err))
 	}
 	return res, nil
 }
 
-// setTag points t.Tag at m inside PutManifest's transaction, creating,
-// keeping or replacing the tag's artifact, and records the one event.
-func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor access.Actor, m registry.Manifest, t registry.TagChange, res *registry.ManifestPutResult) error {
-	ref := m.Repository + ":" + t.Tag
-	cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), m.Repository, t.Tag))
+// decision carries, out of a transaction, an error a decision of the
+// domain returned: it ends the transaction and is returned as it is.
+type decision struct{ err error }
+
+func (d decision) Error() string { return d.err.Error() }
+func (d decision) Unwrap() error { return d.err }
+
+// decided wraps err from a decision (nil stays nil).
+func decided(err error) error {
+	if err == nil {
+		return nil
+	}
+	return decision{err}
+}
+
+// setTag writes, inside PutManifest's transaction, the change of tag that
+// decide chose on the tag and its artifact as stored (the artifact's row
+// locked where the dialect has several writers), and its one event.
+func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor access.Actor, m registry.Manifest, tag string, decide func(tx registry.TagTx, cur registry.Tag, a *catalog.Artifact) (registry.TagWrite, error), res *registry.ManifestPutResult) error {
+	ref := m.Repository + ":" + tag
+	cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), m.Repository, tag))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		cur = registry.Tag{}
 	case err != nil:
 		return err
 	}
-	if cur.Digest != t.Expect {
-		return fmt.Errorf("%w: tag %s points at %q, not %q", errdef.ErrConflict, ref, cur.Digest, t.Expect)
-	}
-	selectOne := func() (catalog.Artifact, error) {
-		return scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), m.Repository, t.Tag))
-	}
-	if cur.Digest == m.Digest {
-		res.Artifact, err = selectOne()
+	var stored *catalog.Artifact
+	a, err := db.lockArtifact(ctx, tx, m.Repository, tag)
+	switch {
+	case err == nil:
+		stored = &a
+	case !errors.Is(err, errdef.ErrNotFound):
 		return err
 	}
-	now := db.now()
-	a := catalog.Artifact{
-		Name: m.Repository, Version: t.Tag, Digest: m.Digest, Size: m.Size, MediaType: m.MediaType,
-		State: catalog.StateQuarantined, CreatedBy: m.CreatedBy, CreatedAt: m.CreatedAt,
+	w, err := decide(tagReads{db: db, tx: tx}, cur, stored)
+	if err != nil {
+		return decided(err)
 	}
-	pushed := struct {
-		Digest    digest.Digest `json:"digest"`
-		Size      int64         `json:"size"`
-		MediaType string        `json:"mediaType"`
-	}{m.Digest, m.Size, m.MediaType}
-	var (
-		action  string
-		details any
-	)
-	if cur.Digest == "" {
-		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING`),
+	if w.Op == registry.TagKeep {
+		if stored != nil {
+			res.Artifact = *stored
+		}
+		return nil
+	}
+	if w.Change.Action == "" {
+		return fmt.Errorf("%w: tag %s: the change records no event", errdef.ErrInvalidInput, ref)
+	}
+	now := db.now()
+	a = w.Artifact
+	switch w.Op {
+	case registry.TagCreate:
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			a.Name, a.Version, a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt))
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = tx.ExecContext(ctx, db.q(`INSERT INTO oci_tags (`+tagColumns+`) VALUES (?, ?, ?, ?, ?)`),
+				m.Repository, tag, m.Digest.String(), actor.Name, toNanos(now))
 		}
-		n, err := ins.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			action, details = catalog.ActionArtifactPushed, pushed
-		} else {
-			// The version exists without a tag (pushed over REST): it
-			// becomes the tag only if it holds this very manifest.
-			stored, err := selectOne()
-			if err != nil {
-				return err
-			}
-			if stored.Digest != m.Digest {
-				res.Artifact = stored
-				return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, m.Digest, catalog.ErrVersionExists)
-			}
-			a = stored
-			action, details = registry.ActionOCITagPushed, struct {
-				Digest digest.Digest `json:"digest"`
-			}{m.Digest}
-		}
+	case registry.TagAdopt:
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO oci_tags (`+tagColumns+`) VALUES (?, ?, ?, ?, ?)`),
-			m.Repository, t.Tag, m.Digest.String(), actor.Name, toNanos(now))
-		if err != nil {
-			return err
-		}
-	} else {
-		stored, err := selectOne()
-		if err != nil {
-			return err
-		}
-		if stored.State == catalog.StateAdmitted {
-			res.Artifact = stored
-			return fmt.Errorf("tag %s of an admitted artifact cannot move: %w", ref, registry.ErrImmutable)
-		}
-		// The version now names other bytes: evidence about the old ones
-		// no longer applies, nor does any admission decision.
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`), a.Name, a.Version); err != nil {
+			m.Repository, tag, m.Digest.String(), actor.Name, toNanos(now))
+	case registry.TagMove:
+		// The artifact's row is replaced, admission and retirement
+		// cleared, and its evidence deleted.
+		if _, err = tx.ExecContext(ctx, db.q(`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`), a.Name, a.Version); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET digest = ?, size = ?, media_type = ?, state = ?, created_by = ?, created_at = ?,
@@ -248,27 +245,19 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor access.Actor, m regi
 			admission_policy_version = NULL, admission_evidence = NULL, admission_receipt = NULL, admission_decided_at = NULL
 			WHERE name = ? AND version = ?`),
 			a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt), a.Name, a.Version)
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_tags SET digest = ?, updated_by = ?, updated_at = ? WHERE repository = ? AND tag = ?`),
+				m.Digest.String(), actor.Name, toNanos(now), m.Repository, tag)
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_tags SET digest = ?, updated_by = ?, updated_at = ? WHERE repository = ? AND tag = ?`),
-			m.Digest.String(), actor.Name, toNanos(now), m.Repository, t.Tag)
-		if err != nil {
-			return err
-		}
-		// The version is pushed anew: recorded as a push, so that the
-		// artifact's last push names the bytes it holds, with the bytes
-		// it replaces.
-		action, details = catalog.ActionArtifactPushed, struct {
-			Digest    digest.Digest `json:"digest"`
-			Size      int64         `json:"size"`
-			MediaType string        `json:"mediaType"`
-			Replaces  digest.Digest `json:"replaces"`
-		}{m.Digest, m.Size, m.MediaType, cur.Digest}
+	default:
+		return fmt.Errorf("%w: tag %s: unknown change %d", errdef.ErrInvalidInput, ref, w.Op)
+	}
+	if err != nil {
+		return err
 	}
 	res.TagChanged = true
 	res.Artifact = a
-	return db.recordEvent(ctx, tx, now, actor, action, ref, details)
+	return db.recordEvent(ctx, tx, now, actor, w.Change.Action, ref, w.Change.Details)
 }
 
 func boolInt(b bool) int64 {
@@ -417,14 +406,21 @@ func (x *Manifests) TagsReaching(ctx context.Context, repo string, d digest.Dige
 	if err != nil {
 		return nil, err
 	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
+	}
+	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	return db.tagsReaching(ctx, tx, repo, d, limit)
+}
+
+// tagsReaching walks through q: a read transaction of its own, or the
+// write transaction of a deletion that decides on what it reaches.
+func (db *DB) tagsReaching(ctx context.Context, q querier, repo string, d digest.Digest, limit int) ([]registry.Tag, error) {
 	fail := func(err error) ([]registry.Tag, error) {
 		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
 	}
-	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	tx := q
 	// up runs one step from frontier and returns the digests it reaches.
 	up := func(query string, frontier []string) ([]string, error) {
 		var out []string
@@ -482,11 +478,32 @@ func (x *Manifests) TagsReaching(ctx context.Context, repo string, d digest.Dige
 		}
 		cFrontier, eFrontier = cNext, eNext
 	}
-	tags, err := db.tagsAt(ctx, tx, repo, all, limit)
+	return db.tagsAt(ctx, tx, repo, all, limit)
+}
+
+// tagReads are the reads a change of the registry decides on inside its
+// transaction (registry.TagTx).
+type tagReads struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// GetArtifact locks the artifact's row where the dialect has several
+// writers, as a release including it does (txReads).
+func (r tagReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	return r.db.lockArtifact(ctx, r.tx, name, version)
+}
+
+func (r tagReads) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]registry.Tag, error) {
+	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	return tags, nil
+	return r.db.tagsReaching(ctx, r.tx, repo, d, limit)
+}
+
+func (r tagReads) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
+	return r.db.releasesContaining(ctx, r.tx, name, version)
 }
 
 // MarkReferrerVerified sets the verified flag of a manifest and records
@@ -497,18 +514,18 @@ func (x *Manifests) MarkReferrerVerified(ctx context.Context, actor access.Actor
 		return err
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var (
-			subject  sql.NullString
-			verified int64
-		)
-		err := tx.QueryRowContext(ctx, db.q(`SELECT subject, verified FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject, &verified)
+		var subject sql.NullString
+		err := tx.QueryRowContext(ctx, db.q(`SELECT subject FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject)
 		if err != nil {
 			return err
 		}
-		if verified != 0 {
-			return nil
+		// "AND verified = 0": marking a verified referrer again updates
+		// nothing and records nothing.
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE oci_manifests SET verified = 1 WHERE repository = ? AND digest = ? AND verified = 0`), repo, d.String())
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE oci_manifests SET verified = 1 WHERE repository = ? AND digest = ?`), repo, d.String()); err != nil {
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
 		return db.recordEvent(ctx, tx, db.now(), actor, registry.ActionOCIReferrerVerified, ociSubject(repo, d), struct {
@@ -524,15 +541,8 @@ func (x *Manifests) MarkReferrerVerified(ctx context.Context, actor access.Actor
 }
 
 // deleteTagTx removes a tag and its artifact (with the artifact's
-// evidence), refusing an admitted one.
+// evidence).
 func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) error {
-	a, err := scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), repo, tag))
-	if err != nil {
-		return err
-	}
-	if a.State == catalog.StateAdmitted {
-		return fmt.Errorf("%s:%s is admitted: %w", repo, tag, registry.ErrImmutable)
-	}
 	for _, q := range []string{
 		`DELETE FROM oci_tags WHERE repository = ? AND tag = ?`,
 		`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`,
@@ -545,17 +555,24 @@ func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) err
 	return nil
 }
 
-// DeleteTag removes a tag pointing at expect, and its artifact.
-func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, expect digest.Digest) error {
+// DeleteTag removes a tag and its artifact if decide, given them as
+// stored (the artifact's row locked where the dialect has several
+// writers), allows it.
+func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, decide func(tx registry.TagTx, cur registry.Tag, a catalog.Artifact) error) error {
 	db := x.db
 	ref := repo + ":" + tag
+	var decideErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
 		if err != nil {
 			return err
 		}
-		if cur.Digest != expect {
-			return fmt.Errorf("%w: tag %s points at %s, not %s", errdef.ErrConflict, ref, cur.Digest, expect)
+		a, err := db.lockArtifact(ctx, tx, repo, tag)
+		if err != nil {
+			return err
+		}
+		if decideErr = decide(tagReads{db: db, tx: tx}, cur, a); decideErr != nil {
+			return decideErr
 		}
 		if err := db.deleteTagTx(ctx, tx, repo, tag); err != nil {
 			return err
@@ -564,6 +581,9 @@ func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag
 			Digest digest.Digest `json:"digest"`
 		}{cur.Digest})
 	})
+	if decideErr != nil {
+		return decideErr
+	}
 	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("tag %s: %w", ref, err)
 	} else if err != nil {
@@ -572,10 +592,16 @@ func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag
 	return nil
 }
 
-// DeleteManifest removes a manifest of repo with its tags and references.
-func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest) ([]string, error) {
+// DeleteManifest removes a manifest of repo with its tags (and their
+// artifacts) and references, if decide, given the tags and their
+// artifacts as stored (rows locked where the dialect has several
+// writers), allows it.
+func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest, decide func(tx registry.TagTx, tags []registry.Tag, artifacts []catalog.Artifact) error) ([]string, error) {
 	db := x.db
-	var deleted []string
+	var (
+		deleted   []string
+		decideErr error
+	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		deleted = []string{}
 		var one int
@@ -586,6 +612,15 @@ func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo
 		tags, err := db.tagsAt(ctx, tx, repo, []string{d.String()}, maxLimit)
 		if err != nil {
 			return err
+		}
+		artifacts := make([]catalog.Artifact, len(tags))
+		for i, t := range tags {
+			if artifacts[i], err = db.lockArtifact(ctx, tx, repo, t.Name); err != nil {
+				return err
+			}
+		}
+		if decideErr = decide(tagReads{db: db, tx: tx}, tags, artifacts); decideErr != nil {
+			return decideErr
 		}
 		for _, t := range tags {
 			if err := db.deleteTagTx(ctx, tx, repo, t.Name); err != nil {
@@ -605,12 +640,12 @@ func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo
 			Tags []string `json:"tags"`
 		}{deleted})
 	})
+	if decideErr != nil {
+		return nil, decideErr
+	}
 	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), err)
 	} else if err != nil {
-		if errors.Is(err, registry.ErrImmutable) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("sqlstore: delete manifest %s: %w", ociSubject(repo, d), err)
 	}
 	return deleted, nil

@@ -81,34 +81,44 @@ func (x *Uploads) Upload(ctx context.Context, id string) (registry.UploadSession
 	return s, nil
 }
 
-// UpdateUpload stores s if the session is still at offset and chunks.
-func (x *Uploads) UpdateUpload(ctx context.Context, s registry.UploadSession, offset int64, chunks int) error {
+// UpdateUpload loads session id in a write transaction and stores what
+// next returns for it; next's error is returned as it is and stores
+// nothing (whether the session may move on is the domain's
+// compare-and-set: registry.UpdateUpload). errdef.ErrNotFound if the
+// session is gone.
+func (x *Uploads) UpdateUpload(ctx context.Context, id string, next func(cur registry.UploadSession) (registry.UploadSession, error)) error {
 	db := x.db
-	s, err := db.checkUpload(s)
-	if err != nil {
-		return err
-	}
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE oci_uploads SET received = ?, chunks = ?, sha256_state = ?, sha512_state = ?, updated_at = ?
-			WHERE id = ? AND received = ? AND chunks = ?`),
-			s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, toNanos(s.UpdatedAt), s.ID, offset, int64(chunks))
+	var nextErr error
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		cur, err := scanUpload(tx.QueryRowContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE id = ?`+db.dialect.lockRow), id))
 		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 1 {
-			return err
-		}
-		var cur int64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT received FROM oci_uploads WHERE id = ?`), s.ID).Scan(&cur); err != nil {
 			return err // sql.ErrNoRows: the session is gone
 		}
-		return fmt.Errorf("%w: upload %s is at %d bytes, not %d", errdef.ErrConflict, s.ID, cur, offset)
+		s, err := next(cur)
+		if err != nil {
+			nextErr = err
+			return err
+		}
+		if s.ID != id {
+			return fmt.Errorf("%w: upload %s cannot become %q", errdef.ErrInvalidInput, id, s.ID)
+		}
+		if s, err = db.checkUpload(s); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_uploads SET received = ?, chunks = ?, sha256_state = ?, sha512_state = ?, updated_at = ?
+			WHERE id = ?`),
+			s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, toNanos(s.UpdatedAt), s.ID)
+		return err
 	})
+	if nextErr != nil {
+		return nextErr
+	}
 	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("upload %s: %w", s.ID, err)
+		return fmt.Errorf("upload %s: %w", id, err)
+	} else if err != nil && !errors.Is(err, errdef.ErrInvalidInput) {
+		return fmt.Errorf("sqlstore: update upload %s: %w", id, err)
 	} else if err != nil {
-		return fmt.Errorf("sqlstore: update upload %s: %w", s.ID, err)
+		return err
 	}
 	return nil
 }

@@ -409,8 +409,13 @@ func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor access.Actor, c
 // ReleasesContaining lists the releases whose artifacts include
 // name:version, ordered by name; none is an empty list, not an error.
 func (x *Releases) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT r.document FROM releases r
+	return x.db.releasesContaining(ctx, x.db.sql, name, version)
+}
+
+// releasesContaining reads through q: the database, or a transaction
+// deciding whether an artifact may change (tagReads).
+func (db *DB) releasesContaining(ctx context.Context, q querier, name, version string) ([]lifecycle.Release, error) {
+	rows, err := q.QueryContext(ctx, db.q(`SELECT r.document FROM releases r
 		JOIN release_artifacts a ON a.release_name = r.name
 		WHERE a.artifact_name = ? AND a.artifact_version = ? ORDER BY r.name`), name, version)
 	if err != nil {
