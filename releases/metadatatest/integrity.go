@@ -27,21 +27,12 @@ import (
 //     included when the store keeps one; lists are empty, not nil, when
 //     there is nothing.
 func RunIntegrity(t *testing.T, open func(t *testing.T) releases.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m store)
-	}{
+	run(t, open, []suiteCase{
 		{"Record", testIntegrityRecord},
 		{"Invalid", testIntegrityInvalid},
 		{"References", testBlobReferences},
 		{"ClaimsAndDeletions", testClaimsAndDeletions},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m, _ := openStore(t, open)
-			tc.fn(t, m)
-		})
-	}
+	})
 }
 
 func testIntegrityRecord(t *testing.T, m store) {

@@ -1,6 +1,9 @@
-// Package metadatatest is the conformance suite for releases.Metadata. In
-// the manner of testing/fstest, every implementation (SQLite today,
-// PostgreSQL later) runs the same checks from a few lines of its own test:
+// Package metadatatest is the conformance suite for releases.Metadata: one
+// suite per concept's store (RunTokens, RunTrust, RunCatalog, RunReleases,
+// RunAudit, RunAccessLog, RunRegistry, RunIntegrity; Run runs the first
+// six). In the manner of testing/fstest, every implementation (SQLite
+// today, PostgreSQL later) runs the same checks from a few lines of its
+// own test:
 //
 //	func TestMetadata(t *testing.T) {
 //		metadatatest.Run(t, func(t *testing.T) releases.Metadata {
@@ -8,8 +11,13 @@
 //		})
 //	}
 //
-// Beyond the releases.Metadata documentation, the suite pins behaviour that
-// callers rely on and that the interface leaves open:
+// A store decides nothing: where a change is guarded by a rule, the
+// domain's function decides inside the store's transaction. The suites
+// check an adapter through those functions (catalog.CreateArtifact,
+// catalog.SetAdmission, registry.PutManifest, blobs.RecordVerified, …), so
+// what they pin is the behaviour of the domain over that adapter. Beyond
+// the stores' documentation, they pin behaviour that callers rely on and
+// that the interfaces leave open:
 //
 //   - CreateArtifact stores an empty State as quarantined; a zero CreatedAt
 //     (artifact, token, trust key, evidence) or DecidedAt (admission)
@@ -128,25 +136,46 @@ import (
 	"github.com/dmlproject/dml/releases"
 )
 
-// Run runs the conformance suite. open is called once per test and must
-// return a new, empty store; the suite closes it when the test ends.
+// Run runs every suite but the registry's, integrity's and reopening
+// (RunRegistry, RunIntegrity, RunReopen), and checks Ping and Close. open
+// is called once per test and must return a new, empty store; the suite
+// closes it when the test ends.
 func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m store)
-	}{
-		{"Ping", testPing},
+	run(t, open, []suiteCase{{"Ping", testPing}})
+	RunTokens(t, open)
+	RunTrust(t, open)
+	RunCatalog(t, open)
+	RunReleases(t, open)
+	RunAudit(t, open)
+	RunAccessLog(t, open)
+	t.Run("PingAfterClose", func(t *testing.T) {
+		m, closeStore := openStore(t, open)
+		closeStore()
+		if err := m.Ping(t.Context()); err == nil {
+			t.Error("Ping after Close succeeded; want an error")
+		}
+	})
+}
 
-		{"Artifacts/Create", testCreateArtifact},
-		{"Artifacts/CreateDefaults", testCreateArtifactDefaults},
-		{"Artifacts/CreateInvalid", testCreateArtifactInvalid},
-		{"Artifacts/CreateIdempotent", testCreateArtifactIdempotent},
-		{"Artifacts/CreateConflict", testCreateArtifactConflict},
-		{"Artifacts/GetNotFound", testGetArtifactNotFound},
-		{"Artifacts/List", testListArtifacts},
-		{"Artifacts/ListCursorIsKeyset", testListArtifactsKeyset},
-		{"Artifacts/ListInvalid", testListArtifactsInvalid},
+// suiteCase is one test of a suite.
+type suiteCase struct {
+	name string
+	fn   func(t *testing.T, m store)
+}
 
+// run runs each case over a new store.
+func run(t *testing.T, open func(t *testing.T) releases.Metadata, cases []suiteCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := openStore(t, open)
+			tc.fn(t, m)
+		})
+	}
+}
+
+// RunTokens is the suite of access.Store (tokens).
+func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
 		{"Tokens/Create", testCreateToken},
 		{"Tokens/CreateDefaults", testCreateTokenDefaults},
 		{"Tokens/CreateInvalid", testCreateTokenInvalid},
@@ -158,26 +187,46 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Tokens/ExpiryInvalid", testTokenExpiryInvalid},
 		{"Tokens/List", testListTokens},
 		{"Tokens/Touch", testTouchToken},
+		{"Concurrent/Revoke", testConcurrentRevoke},
+	})
+}
 
+// RunTrust is the suite of trust.Store (keys and policy versions).
+func RunTrust(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
 		{"TrustKeys/Add", testAddTrustKey},
 		{"TrustKeys/AddDefaults", testAddTrustKeyDefaults},
 		{"TrustKeys/AddInvalid", testAddTrustKeyInvalid},
 		{"TrustKeys/AddDuplicate", testAddTrustKeyDuplicate},
 		{"TrustKeys/Revoke", testRevokeTrustKey},
-
-		{"Settings", testSettings},
 		{"TrustPolicy/None", testTrustPolicyNone},
 		{"TrustPolicy/Set", testSetTrustPolicy},
 		{"TrustPolicy/ByteForByte", testTrustPolicyByteForByte},
 		{"TrustPolicy/SetInvalid", testSetTrustPolicyInvalid},
+		{"Concurrent/SetTrustPolicy", testConcurrentSetTrustPolicy},
+		{"Concurrent/RevokeTrustKey", testConcurrentRevokeTrustKey},
+	})
+}
 
+// RunCatalog is the suite of catalog.Store (artifacts, evidence,
+// admission), run through the catalogue's rules.
+func RunCatalog(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
+		{"Artifacts/Create", testCreateArtifact},
+		{"Artifacts/CreateDefaults", testCreateArtifactDefaults},
+		{"Artifacts/CreateInvalid", testCreateArtifactInvalid},
+		{"Artifacts/CreateIdempotent", testCreateArtifactIdempotent},
+		{"Artifacts/CreateConflict", testCreateArtifactConflict},
+		{"Artifacts/GetNotFound", testGetArtifactNotFound},
+		{"Artifacts/List", testListArtifacts},
+		{"Artifacts/ListCursorIsKeyset", testListArtifactsKeyset},
+		{"Artifacts/ListInvalid", testListArtifactsInvalid},
 		{"Evidence/Add", testAddEvidence},
 		{"Evidence/AddDefaults", testAddEvidenceDefaults},
 		{"Evidence/AddIdempotent", testAddEvidenceIdempotent},
 		{"Evidence/AddUnknownArtifact", testAddEvidenceUnknownArtifact},
 		{"Evidence/AddInvalid", testAddEvidenceInvalid},
 		{"Evidence/ClaimPresentation", testClaimPresentation},
-
 		{"Admission/Admit", testSetAdmission},
 		{"Admission/KeepState", testSetAdmissionKeepsState},
 		{"Admission/Reject", testSetAdmissionReject},
@@ -185,7 +234,22 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Admission/NotFound", testSetAdmissionNotFound},
 		{"Admission/Invalid", testSetAdmissionInvalid},
 		{"Admission/Defaults", testSetAdmissionDefaults},
+		{"Artifacts/Retire", testRetireArtifact},
+		{"Concurrent/DistinctArtifacts", testConcurrentDistinct},
+		{"Concurrent/SameVersionSameDigest", testConcurrentSameDigest},
+		{"Concurrent/SameVersionDifferentDigests", testConcurrentDifferentDigests},
+		{"Concurrent/ReadersAndWriters", testConcurrentReadersAndWriters},
+		{"Concurrent/AddEvidence", testConcurrentAddEvidence},
+		{"Concurrent/SetAdmission", testConcurrentSetAdmission},
+		{"Concurrent/RetireArtifact", testConcurrentRetireArtifact},
+	})
+}
 
+// RunReleases is the suite of lifecycle.Store (releases and settings),
+// run through the lifecycle's rules.
+func RunReleases(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
+		{"Settings", testSettings},
 		{"Releases/Create", testCreateRelease},
 		{"Releases/CreateDefaults", testCreateReleaseDefaults},
 		{"Releases/CreateInvalid", testCreateReleaseInvalid},
@@ -206,55 +270,38 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Releases/ModifyNotFound", testModifyReleaseNotFound},
 		{"Releases/ModifyKeepsIdentity", testModifyReleaseKeepsIdentity},
 		{"Releases/ModifyReadsInTx", testModifyReleaseReadsInTx},
+		{"Concurrent/CreateRelease", testConcurrentCreateRelease},
+		{"Concurrent/UpdateRelease", testConcurrentUpdateRelease},
+		{"Concurrent/ModifyRelease", testConcurrentModifyRelease},
+	})
+}
 
-		{"Artifacts/Retire", testRetireArtifact},
-
+// RunAudit is the suite of audit.Store: the events every change records
+// and the audit log over them.
+func RunAudit(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
 		{"Events/OnePerChange", testEventsOnePerChange},
 		{"Events/Paging", testEventsPaging},
-
 		{"Audit/Records", testAuditRecords},
 		{"Audit/Proofs", testAuditProofs},
 		{"Audit/Entries", testAuditEntries},
 		{"Audit/EntriesLongLog", testAuditEntriesLongLog},
 		{"Audit/EntriesFor", testAuditEntriesFor},
 		{"Audit/Hashes", testAuditHashes},
+		{"CancelledContext", testCancelledContext},
+		{"Concurrent/AuditLog", testConcurrentAuditLog},
+	})
+}
 
+// RunAccessLog is the suite of audit.AccessStore (the access log).
+func RunAccessLog(t *testing.T, open func(t *testing.T) releases.Metadata) {
+	run(t, open, []suiteCase{
 		{"AccessLog/Record", testRecordAccess},
 		{"AccessLog/Filter", testAccessFilter},
 		{"AccessLog/Paging", testAccessPaging},
 		{"AccessLog/Invalid", testAccessInvalid},
 		{"AccessLog/PruneByAge", testPruneAccessByAge},
 		{"AccessLog/PruneByCount", testPruneAccessByCount},
-
-		{"CancelledContext", testCancelledContext},
-
-		{"Concurrent/DistinctArtifacts", testConcurrentDistinct},
-		{"Concurrent/SameVersionSameDigest", testConcurrentSameDigest},
-		{"Concurrent/SameVersionDifferentDigests", testConcurrentDifferentDigests},
-		{"Concurrent/Revoke", testConcurrentRevoke},
-		{"Concurrent/ReadersAndWriters", testConcurrentReadersAndWriters},
-		{"Concurrent/SetTrustPolicy", testConcurrentSetTrustPolicy},
-		{"Concurrent/RevokeTrustKey", testConcurrentRevokeTrustKey},
-		{"Concurrent/AddEvidence", testConcurrentAddEvidence},
-		{"Concurrent/SetAdmission", testConcurrentSetAdmission},
-		{"Concurrent/CreateRelease", testConcurrentCreateRelease},
-		{"Concurrent/UpdateRelease", testConcurrentUpdateRelease},
-		{"Concurrent/ModifyRelease", testConcurrentModifyRelease},
-		{"Concurrent/RetireArtifact", testConcurrentRetireArtifact},
-		{"Concurrent/AuditLog", testConcurrentAuditLog},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m, _ := openStore(t, open)
-			tc.fn(t, m)
-		})
-	}
-	t.Run("PingAfterClose", func(t *testing.T) {
-		m, closeStore := openStore(t, open)
-		closeStore()
-		if err := m.Ping(t.Context()); err == nil {
-			t.Error("Ping after Close succeeded; want an error")
-		}
 	})
 }
 

@@ -6,6 +6,7 @@
 package domaintest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,7 +14,11 @@ import (
 
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
 )
 
 // TestResult is the in-toto test-result predicate type.
@@ -55,4 +60,69 @@ func New(t testing.TB, meta releases.Metadata, blobs *store.Store, opts ...func(
 		t.Fatalf("releases.New: %v", err)
 	}
 	return d
+}
+
+// AdminSecret is the bootstrap admin's secret in an Env.
+const AdminSecret = "bootstrap-secret-123456"
+
+// Env is the domain over real storage in a test's temporary directory —
+// SQLite in a file, blobs in a directory — with the bootstrap admin
+// authenticated.
+type Env struct {
+	T     testing.TB
+	Ctx   context.Context
+	DML   *releases.DML
+	Meta  *sqlstore.DB
+	Admin access.Principal
+}
+
+// NewEnv builds an Env; opts adjust the domain's configuration (New).
+func NewEnv(t testing.TB, opts ...func(*releases.Config)) *Env {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	backend, err := fs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { backend.Close() })
+	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	e := &Env{T: t, Ctx: ctx, DML: New(t, meta, store.New(backend), opts...), Meta: meta}
+	if _, err := e.DML.Access.BootstrapAdmin(ctx, AdminSecret); err != nil {
+		t.Fatal(err)
+	}
+	if e.Admin, err = e.DML.Access.Authenticate(ctx, AdminSecret); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Principal issues a token (as the admin) and returns its principal.
+func (e *Env) Principal(name string, envs []string, roles ...access.Role) access.Principal {
+	e.T.Helper()
+	issued, err := e.DML.Access.IssueToken(e.Ctx, e.Admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	if err != nil {
+		e.T.Fatalf("issue token %s: %v", name, err)
+	}
+	p, err := e.DML.Access.Authenticate(e.Ctx, issued.Secret)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return p
+}
+
+// TrustCI registers testdata/cosign/cosign.pub as the trusted key "ci"
+// and sets CIPolicy.
+func (e *Env) TrustCI() {
+	e.T.Helper()
+	if _, err := e.DML.Trust.AddTrustKey(e.Ctx, e.Admin, trust.AddTrustKeyRequest{ID: "ci", PublicKey: string(Fixture(e.T, "cosign/cosign.pub"))}); err != nil {
+		e.T.Fatal(err)
+	}
+	if _, err := e.DML.Trust.SetTrustPolicy(e.Ctx, e.Admin, []byte(CIPolicy)); err != nil {
+		e.T.Fatal(err)
+	}
 }
