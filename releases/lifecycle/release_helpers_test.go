@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
-	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 )
@@ -28,6 +26,7 @@ import (
 type relEnv struct {
 	t    *testing.T
 	ctx  context.Context
+	env  *domaintest.Env
 	svc  *releases.DML
 	meta *sqlstore.DB
 
@@ -49,32 +48,9 @@ func newRelEnv(t *testing.T) *relEnv { return newRelEnvOver(t, nil) }
 // the directory backend as it is).
 func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 	t.Helper()
-	ctx := t.Context()
-	dir := t.TempDir()
-	fsBackend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsBackend.Close() })
-	var backend store.Backend = fsBackend
-	if wrap != nil {
-		backend = wrap(fsBackend)
-	}
-	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	svc := domaintest.New(t, meta, store.New(backend))
-	const adminSecret = "bootstrap-secret-123456"
-	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Access.Authenticate(ctx, adminSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &relEnv{t: t, ctx: ctx, svc: svc, meta: meta, admin: admin}
+	env := domaintest.NewEnvOver(t, wrap)
+	ctx, svc, admin := env.Ctx, env.DML, env.Admin
+	e := &relEnv{t: t, ctx: ctx, env: env, svc: svc, meta: env.Meta, admin: admin}
 	e.pipeline = e.principal("pipeline", nil, access.RolePublisher)
 	e.rm = e.principal("rm", nil, access.RoleReleaseManager)
 	e.auditor = e.principal("audit", nil, access.RoleAuditor)
@@ -85,12 +61,7 @@ func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
 	e.prod = e.principal("deploy-prod", []string{"production"}, access.RoleDeployer)
 	e.anyEnvs = e.principal("deploy-all", []string{"staging", "qa", "production"}, access.RoleDeployer)
 
-	if _, err := svc.Trust.AddTrustKey(ctx, admin, trust.AddTrustKeyRequest{ID: "ci", PublicKey: string(domaintest.Fixture(t, "cosign/cosign.pub"))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(domaintest.CIPolicy)); err != nil {
-		t.Fatal(err)
-	}
+	env.TrustCI()
 	content := domaintest.Fixture(t, "cosign/payments-api-1.4.2.tar.gz")
 	if _, _, err := svc.Catalog.Push(ctx, e.pipeline, catalog.PushRequest{Name: relArtifact, Version: relVersion, MediaType: "application/gzip",
 		Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
@@ -121,15 +92,7 @@ func (e *relEnv) use(t *testing.T) {
 // principal issues a token and returns the principal behind it.
 func (e *relEnv) principal(name string, envs []string, roles ...access.Role) access.Principal {
 	e.t.Helper()
-	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
-	if err != nil {
-		e.t.Fatalf("issue token %s: %v", name, err)
-	}
-	p, err := e.svc.Access.Authenticate(e.ctx, issued.Secret)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+	return e.env.Principal(name, envs, roles...)
 }
 
 func (e *relEnv) nextName() string {

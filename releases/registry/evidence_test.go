@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,10 +20,7 @@ import (
 	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/sqlstore"
-	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
-	"github.com/dmlproject/dml/store"
-	"github.com/dmlproject/dml/store/fs"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -72,6 +68,7 @@ func (r *logRecorder) warnings() []string {
 type evidenceEnv struct {
 	t     *testing.T
 	ctx   context.Context
+	env   *domaintest.Env
 	svc   *releases.DML
 	meta  *sqlstore.DB
 	pub   access.Principal
@@ -81,57 +78,16 @@ type evidenceEnv struct {
 
 func newEvidenceEnv(t *testing.T) *evidenceEnv {
 	t.Helper()
-	ctx := t.Context()
-	dir := t.TempDir()
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { backend.Close() })
-	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
 	logs := &logRecorder{}
-	svc := domaintest.New(t, meta, store.New(backend), func(c *releases.Config) { c.Logger = slog.New(logs) })
-	const adminSecret = "bootstrap-secret-123456"
-	if _, err := svc.Access.BootstrapAdmin(ctx, adminSecret); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Access.Authenticate(ctx, adminSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issued, err := svc.Access.IssueToken(ctx, admin, access.TokenRequest{Name: "pipeline", Roles: []access.Role{access.RolePublisher}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := svc.Access.Authenticate(ctx, issued.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Trust.AddTrustKey(ctx, admin, trust.AddTrustKeyRequest{ID: "ci", PublicKey: string(domaintest.Fixture(t, "cosign/cosign.pub"))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Trust.SetTrustPolicy(ctx, admin, []byte(domaintest.CIPolicy)); err != nil {
-		t.Fatal(err)
-	}
-	return &evidenceEnv{t: t, ctx: ctx, svc: svc, meta: meta, pub: pub, admin: admin, logs: logs}
+	env := domaintest.NewEnv(t, func(c *releases.Config) { c.Logger = slog.New(logs) })
+	env.TrustCI()
+	return &evidenceEnv{t: t, ctx: env.Ctx, env: env, svc: env.DML, meta: env.Meta, pub: env.Principal("pipeline", nil, access.RolePublisher), admin: env.Admin, logs: logs}
 }
 
 // principal issues a token and returns its principal.
 func (e *evidenceEnv) principal(name string, envs []string, roles ...access.Role) access.Principal {
 	e.t.Helper()
-	issued, err := e.svc.Access.IssueToken(e.ctx, e.admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
-	if err != nil {
-		e.t.Fatalf("issue %s: %v", name, err)
-	}
-	p, err := e.svc.Access.Authenticate(e.ctx, issued.Secret)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+	return e.env.Principal(name, envs, roles...)
 }
 
 // as returns the env acting as publisher p.

@@ -77,15 +77,23 @@ type Env struct {
 }
 
 // NewEnv builds an Env; opts adjust the domain's configuration (New).
-func NewEnv(t testing.TB, opts ...func(*releases.Config)) *Env {
+func NewEnv(t testing.TB, opts ...func(*releases.Config)) *Env { return NewEnvOver(t, nil, opts...) }
+
+// NewEnvOver is NewEnv with the blob backend wrapped by wrap (nil: the
+// directory backend as it is), for tests that inject faults or pauses.
+func NewEnvOver(t testing.TB, wrap func(*fs.Backend) store.Backend, opts ...func(*releases.Config)) *Env {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	backend, err := fs.New(filepath.Join(dir, "blobs"))
+	fsBackend, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { backend.Close() })
+	t.Cleanup(func() { fsBackend.Close() })
+	var backend store.Backend = fsBackend
+	if wrap != nil {
+		backend = wrap(fsBackend)
+	}
 	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "dml.db"))
 	if err != nil {
 		t.Fatal(err)
