@@ -5,7 +5,12 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
@@ -31,34 +36,34 @@ var errorMapping = []struct {
 	status int
 	code   string
 }{
-	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
+	{blobs.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
 	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
 	{errDigestHeader, http.StatusBadRequest, "DIGEST_INVALID"},
 	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
 	{store.ErrSizeMismatch, http.StatusBadRequest, "SIZE_INVALID"},
 	{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
 	{store.ErrInvalidRange, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
-	{releases.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
-	{releases.ErrVersionInvalid, http.StatusBadRequest, "VERSION_INVALID"},
-	{releases.ErrVersionExists, http.StatusConflict, "VERSION_EXISTS"},
-	{releases.ErrWrongEvidenceKind, http.StatusBadRequest, "MALFORMED"},
-	{releases.ErrEvidenceReplayed, http.StatusConflict, "EVIDENCE_REPLAYED"},
+	{names.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
+	{names.ErrVersionInvalid, http.StatusBadRequest, "VERSION_INVALID"},
+	{catalog.ErrVersionExists, http.StatusConflict, "VERSION_EXISTS"},
+	{catalog.ErrWrongEvidenceKind, http.StatusBadRequest, "MALFORMED"},
+	{catalog.ErrEvidenceReplayed, http.StatusConflict, "EVIDENCE_REPLAYED"},
 	{signing.ErrInvalidPolicy, http.StatusBadRequest, "POLICY_INVALID"},
-	{releases.ErrInvalidState, http.StatusConflict, "INVALID_STATE"},
-	{releases.ErrStaleApproval, http.StatusConflict, "STALE_APPROVAL"},
-	{releases.ErrSeparationOfDuties, http.StatusForbidden, "SEPARATION_OF_DUTIES"},
-	{releases.ErrNotAuthorizedForEnv, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT"},
-	{releases.ErrBuildBlocked, http.StatusConflict, "BUILD_BLOCKED"},
-	{releases.ErrDeploymentOutOfOrder, http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER"},
-	{releases.ErrArtifactRetired, http.StatusConflict, "ARTIFACT_RETIRED"},
-	{releases.ErrQuorumTooLow, http.StatusBadRequest, "QUORUM_TOO_LOW"},
-	{releases.ErrMediaTypeInvalid, http.StatusBadRequest, "MEDIA_TYPE_INVALID"},
-	{releases.ErrInvalidInput, http.StatusBadRequest, "INVALID_INPUT"},
-	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
-	{releases.ErrNotAdmitted, http.StatusForbidden, "NOT_ADMITTED"},
-	{releases.ErrDenied, http.StatusForbidden, "DENIED"},
-	{releases.ErrConflict, http.StatusConflict, "CONFLICT"},
-	{releases.ErrNotFound, http.StatusNotFound, "NOT_FOUND"},
+	{lifecycle.ErrInvalidState, http.StatusConflict, "INVALID_STATE"},
+	{lifecycle.ErrStaleApproval, http.StatusConflict, "STALE_APPROVAL"},
+	{lifecycle.ErrSeparationOfDuties, http.StatusForbidden, "SEPARATION_OF_DUTIES"},
+	{access.ErrNotAuthorizedForEnv, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT"},
+	{lifecycle.ErrBuildBlocked, http.StatusConflict, "BUILD_BLOCKED"},
+	{lifecycle.ErrDeploymentOutOfOrder, http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER"},
+	{catalog.ErrArtifactRetired, http.StatusConflict, "ARTIFACT_RETIRED"},
+	{lifecycle.ErrQuorumTooLow, http.StatusBadRequest, "QUORUM_TOO_LOW"},
+	{names.ErrMediaTypeInvalid, http.StatusBadRequest, "MEDIA_TYPE_INVALID"},
+	{errdef.ErrInvalidInput, http.StatusBadRequest, "INVALID_INPUT"},
+	{errdef.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
+	{catalog.ErrNotAdmitted, http.StatusForbidden, "NOT_ADMITTED"},
+	{errdef.ErrDenied, http.StatusForbidden, "DENIED"},
+	{errdef.ErrConflict, http.StatusConflict, "CONFLICT"},
+	{errdef.ErrNotFound, http.StatusNotFound, "NOT_FOUND"},
 	{store.ErrNotFound, http.StatusNotFound, "BLOB_UNKNOWN"},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
 	{errMalformed, http.StatusBadRequest, "MALFORMED"},

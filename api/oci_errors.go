@@ -5,7 +5,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 )
@@ -24,17 +29,17 @@ var ociErrorMapping = []struct {
 	status int
 	code   string
 }{
-	{releases.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
-	{releases.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
-	{releases.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
-	{releases.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
-	{releases.ErrUploadUnknown, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"},
-	{releases.ErrManifestBlobUnknown, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
-	{releases.ErrManifestInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
-	{releases.ErrUploadInvalid, http.StatusBadRequest, "BLOB_UPLOAD_INVALID"},
-	{releases.ErrUnsupported, http.StatusUnsupportedMediaType, "UNSUPPORTED"},
-	{releases.ErrImmutable, http.StatusConflict, "DENIED"},
-	{releases.ErrVersionExists, http.StatusConflict, "DENIED"},
+	{blobs.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
+	{registry.ErrBlobUnknown, http.StatusNotFound, "BLOB_UNKNOWN"},
+	{registry.ErrManifestUnknown, http.StatusNotFound, "MANIFEST_UNKNOWN"},
+	{registry.ErrNameUnknown, http.StatusNotFound, "NAME_UNKNOWN"},
+	{registry.ErrUploadUnknown, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"},
+	{registry.ErrManifestBlobUnknown, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
+	{registry.ErrManifestInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{registry.ErrUploadInvalid, http.StatusBadRequest, "BLOB_UPLOAD_INVALID"},
+	{registry.ErrUnsupported, http.StatusUnsupportedMediaType, "UNSUPPORTED"},
+	{registry.ErrImmutable, http.StatusConflict, "DENIED"},
+	{catalog.ErrVersionExists, http.StatusConflict, "DENIED"},
 	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
 	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
 	{errDigestParam, http.StatusBadRequest, "DIGEST_INVALID"},
@@ -42,19 +47,19 @@ var ociErrorMapping = []struct {
 	{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
 	{store.ErrInvalidRange, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
-	{releases.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
+	{names.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
 	// Not in the spec's table, but the reference registry's (distribution)
 	// codes for these, which clients know: more telling than UNSUPPORTED.
-	{releases.ErrPaginationNumberInvalid, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
-	{releases.ErrTagInvalid, http.StatusBadRequest, "TAG_INVALID"},
-	{releases.ErrVersionInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
-	{releases.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
-	{releases.ErrNotAdmitted, http.StatusForbidden, "DENIED"},
-	{releases.ErrNotAuthorizedForEnv, http.StatusForbidden, "DENIED"},
-	{releases.ErrDenied, http.StatusForbidden, "DENIED"},
-	{releases.ErrConflict, http.StatusConflict, "DENIED"},
-	{releases.ErrInvalidInput, http.StatusBadRequest, "UNSUPPORTED"},
-	{releases.ErrNotFound, http.StatusNotFound, "NAME_UNKNOWN"},
+	{registry.ErrPaginationNumberInvalid, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID"},
+	{registry.ErrTagInvalid, http.StatusBadRequest, "TAG_INVALID"},
+	{names.ErrVersionInvalid, http.StatusBadRequest, "MANIFEST_INVALID"},
+	{errdef.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
+	{catalog.ErrNotAdmitted, http.StatusForbidden, "DENIED"},
+	{access.ErrNotAuthorizedForEnv, http.StatusForbidden, "DENIED"},
+	{errdef.ErrDenied, http.StatusForbidden, "DENIED"},
+	{errdef.ErrConflict, http.StatusConflict, "DENIED"},
+	{errdef.ErrInvalidInput, http.StatusBadRequest, "UNSUPPORTED"},
+	{errdef.ErrNotFound, http.StatusNotFound, "NAME_UNKNOWN"},
 	{store.ErrNotFound, http.StatusNotFound, "BLOB_UNKNOWN"},
 	{errNoRoute, http.StatusNotFound, "NAME_UNKNOWN"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "UNSUPPORTED"},
