@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -33,7 +35,7 @@ func (s *Server) recordAccess(c *gin.Context) {
 		}
 		if v == http.ErrAbortHandler {
 			if key, ok := s.routeOf(c); ok && s.rules[key].Download {
-				s.logAccess(c, releases.AccessAborted)
+				s.logAccess(c, audit.AccessAborted)
 			}
 		}
 		panic(v)
@@ -41,31 +43,31 @@ func (s *Server) recordAccess(c *gin.Context) {
 	c.Next()
 	finished = true
 
-	var outcome releases.AccessOutcome
+	var outcome audit.AccessOutcome
 	switch status := c.Writer.Status(); {
 	case status == http.StatusUnauthorized && s.isChallengePing(c):
 		return
 	case status == http.StatusUnauthorized:
-		outcome = releases.AccessUnauthorized
+		outcome = audit.AccessUnauthorized
 	case status == http.StatusForbidden:
-		outcome = releases.AccessDenied
+		outcome = audit.AccessDenied
 	case status == http.StatusConflict:
-		outcome = releases.AccessConflict
+		outcome = audit.AccessConflict
 	case status >= 500 && c.Request.Method == http.MethodGet:
 		// A download the server could not serve (BLOB_CORRUPT,
 		// STORAGE_UNAVAILABLE): who asked for what is worth keeping.
 		if key, ok := s.routeOf(c); !ok || !s.rules[key].Download {
 			return
 		}
-		outcome = releases.AccessFailed
+		outcome = audit.AccessFailed
 	case status >= 200 && status < 300 && c.Request.Method == http.MethodGet:
 		key, ok := s.routeOf(c)
 		if !ok || !s.rules[key].Download {
 			return
 		}
-		outcome = releases.AccessServed
+		outcome = audit.AccessServed
 		if incomplete(c) {
-			outcome = releases.AccessAborted
+			outcome = audit.AccessAborted
 		}
 	default:
 		return
@@ -95,7 +97,7 @@ func incomplete(c *gin.Context) bool {
 // after the answer, detached from the request, which may be gone.
 const accessRecordTimeout = 5 * time.Second
 
-func (s *Server) logAccess(c *gin.Context, outcome releases.AccessOutcome) {
+func (s *Server) logAccess(c *gin.Context, outcome audit.AccessOutcome) {
 	r := s.accessRecord(c, outcome)
 	attrs := []any{
 		"outcome", r.Outcome, "status", r.Status, "method", r.Method, "route", r.Route, "path", r.Path,
@@ -108,15 +110,15 @@ func (s *Server) logAccess(c *gin.Context, outcome releases.AccessOutcome) {
 	s.access.Info("access", attrs...)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), accessRecordTimeout)
 	defer cancel()
-	if err := s.svc.RecordAccess(ctx, r); err != nil {
+	if err := s.dml.Audit.RecordAccess(ctx, r); err != nil {
 		s.log.Error("recording access in the database failed", "path", r.Path, "status", r.Status, "err", err)
 	}
 }
 
 // accessRecord describes the request: who, which route, about what.
-func (s *Server) accessRecord(c *gin.Context, outcome releases.AccessOutcome) releases.AccessRecord {
+func (s *Server) accessRecord(c *gin.Context, outcome audit.AccessOutcome) audit.AccessRecord {
 	p := principal(c)
-	r := releases.AccessRecord{
+	r := audit.AccessRecord{
 		Principal: p.Name, TokenID: p.TokenID,
 		Method: c.Request.Method, Path: c.Request.URL.Path,
 		Status: c.Writer.Status(), Outcome: outcome,
@@ -139,7 +141,7 @@ func (s *Server) accessRecord(c *gin.Context, outcome releases.AccessOutcome) re
 // accessSubject fills what the request was about from the route's own
 // parameters (nothing is looked up, so a refused request reveals nothing
 // to the log either).
-func (s *Server) accessSubject(c *gin.Context, r *releases.AccessRecord) {
+func (s *Server) accessSubject(c *gin.Context, r *audit.AccessRecord) {
 	switch full := c.FullPath(); {
 	case full == artifactsCatchAll:
 		ref, ok := parseArtifactPath(c.Param("path"))
@@ -173,24 +175,24 @@ func (s *Server) accessSubject(c *gin.Context, r *releases.AccessRecord) {
 // auditAccess serves GET /api/v1/audit/access?subject=&principal=&since=&limit=&cursor=:
 // one page of the access log, oldest first.
 func (s *Server) auditAccess(c *gin.Context) {
-	f := releases.AccessFilter{Subject: c.Query("subject"), Principal: c.Query("principal"), Cursor: c.Query("cursor")}
+	f := audit.AccessFilter{Subject: c.Query("subject"), Principal: c.Query("principal"), Cursor: c.Query("cursor")}
 	if v := c.Query("since"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			s.writeError(c, fmt.Errorf("%w: since must be an RFC 3339 time such as 2026-11-25T10:00:00Z", releases.ErrInvalidInput), nil)
+			s.writeError(c, fmt.Errorf("%w: since must be an RFC 3339 time such as 2026-11-25T10:00:00Z", errdef.ErrInvalidInput), nil)
 			return
 		}
 		f.Since = t
 	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > releases.MaxPageSize {
-			s.writeError(c, fmt.Errorf("%w: limit must be between 1 and %d", releases.ErrInvalidInput, releases.MaxPageSize), nil)
+		if err != nil || n < 1 || n > names.MaxPageSize {
+			s.writeError(c, fmt.Errorf("%w: limit must be between 1 and %d", errdef.ErrInvalidInput, names.MaxPageSize), nil)
 			return
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.AccessRecords(c.Request.Context(), principal(c), f)
+	list, next, err := s.dml.Audit.AccessRecords(c.Request.Context(), principal(c), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

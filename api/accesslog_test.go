@@ -97,7 +97,7 @@ type accessPage struct {
 // whose logs are captured, with a quarantined artifact and an OCI image.
 type accessWorld struct {
 	url, dir string
-	svc      *releases.Service
+	svc      *releases.DML
 	lc       testserver.Lifecycle
 	logs     *accessCapture
 	layer    digest.Digest
@@ -112,10 +112,10 @@ func newAccessWorld(t *testing.T) *accessWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	w := &accessWorld{dir: dir, svc: ts.Service, logs: &accessCapture{}}
-	w.lc = testserver.FullLifecycle(t, ts.Service)
+	w := &accessWorld{dir: dir, svc: ts.DML, logs: &accessCapture{}}
+	w.lc = testserver.FullLifecycle(t, ts.DML)
 	w.lc.Tokens["admin"] = ts.AdminToken
-	srv := httptest.NewServer(api.New(api.Config{Service: ts.Service, Logger: slog.New(w.logs)}))
+	srv := httptest.NewServer(newAPI(t, api.Config{DML: ts.DML, Logger: slog.New(w.logs)}))
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
 	// A quarantined artifact (the policy wants evidence it lacks).
@@ -198,11 +198,11 @@ func TestAccessLogRecords(t *testing.T) {
 	logsBefore := len(w.logs.accessLines())
 	before := w.all(t, url.Values{}, 1000)
 
-	ev, err := w.svc.ListEvidence(t.Context(), "payments/api", "1.4.2")
+	ev, err := w.svc.Catalog.ListEvidence(t.Context(), "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := w.svc.Release(t.Context(), w.lc.Release)
+	rel, err := w.svc.Releases.Release(t.Context(), w.lc.Release)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestAccessLogEmptyDownload(t *testing.T) {
 // maximum age, then the oldest beyond the maximum count.
 func TestAccessLogRetention(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	srv, admin, svc := testserver.New(t, testserver.WithService(releases.WithClock(clock.now)))
+	srv, admin, svc := testserver.New(t, testserver.WithClock(clock.now))
 	for range 3 {
 		apiCall(t, http.MethodGet, srv.URL+"/api/v1/whoami", "", nil, nil) // 401, recorded
 		clock.add(time.Hour)
@@ -422,16 +422,16 @@ func TestAccessLogRetention(t *testing.T) {
 	// Ten minutes past the third hour: the first two records are older
 	// than 90 minutes.
 	clock.add(10 * time.Minute)
-	if n, err := svc.PruneAccessLog(t.Context(), 90*time.Minute, 0); err != nil || n != 2 {
+	if n, err := svc.Audit.PruneAccessLog(t.Context(), 90*time.Minute, 0); err != nil || n != 2 {
 		t.Fatalf("prune by age: %d, %v; want 2", n, err)
 	}
-	if n, err := svc.PruneAccessLog(t.Context(), 90*time.Minute, 3); err != nil || n != 2 {
+	if n, err := svc.Audit.PruneAccessLog(t.Context(), 90*time.Minute, 3); err != nil || n != 2 {
 		t.Fatalf("prune to 3 records: %d, %v; want 2", n, err)
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d records after pruning; want 3", n)
 	}
-	if _, err := svc.PruneAccessLog(t.Context(), 0, 0); err == nil {
+	if _, err := svc.Audit.PruneAccessLog(t.Context(), 0, 0); err == nil {
 		t.Error("a zero maximum age was accepted")
 	}
 }

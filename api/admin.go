@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/gin-gonic/gin"
 )
 
@@ -39,7 +41,7 @@ func (s *Server) runFsck(c *gin.Context) {
 		return
 	}
 	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.FsckSummary]) error) error {
-		_, err := s.svc.Fsck(c.Request.Context(), principal(c), emit)
+		_, err := s.dml.Maintenance.Fsck(c.Request.Context(), principal(c), emit)
 		return err
 	})
 }
@@ -49,17 +51,17 @@ func (s *Server) runGC(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
-	opts := releases.GCOptions{Grace: releases.DefaultGCGrace, DryRun: req.DryRun}
+	opts := blobs.GCOptions{Grace: releases.DefaultGCGrace, DryRun: req.DryRun}
 	if req.Grace != "" {
 		grace, err := time.ParseDuration(req.Grace)
 		if err != nil {
-			s.writeError(c, fmt.Errorf("%w: grace %q is not a duration such as 24h or 90m", releases.ErrInvalidInput, req.Grace), nil)
+			s.writeError(c, fmt.Errorf("%w: grace %q is not a duration such as 24h or 90m", errdef.ErrInvalidInput, req.Grace), nil)
 			return
 		}
 		opts.Grace = grace
 	}
 	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.GCSummary]) error) error {
-		_, err := s.svc.GC(c.Request.Context(), principal(c), opts, emit)
+		_, err := s.dml.Maintenance.GC(c.Request.Context(), principal(c), opts, emit)
 		return err
 	})
 }
@@ -92,7 +94,7 @@ func streamMaintenance[S any](s *Server, c *gin.Context, run func(emit func(rele
 		// The answer's status is out: the error is the stream's last event.
 		status, code := shapeOf(c).answer(err)
 		s.logError(c, status, err)
-		_ = enc.Encode(releases.MaintenanceEvent[S]{Type: "error", Error: &releases.MaintenanceError{Code: code, Message: publicMessage(code, err)}})
+		_ = enc.Encode(releases.MaintenanceEvent[S]{Type: "error", Error: &blobs.MaintenanceError{Code: code, Message: publicMessage(code, err)}})
 		c.Writer.Flush()
 	}
 }

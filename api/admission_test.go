@@ -18,6 +18,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -93,7 +94,7 @@ const (
 // policy for payments/*, and a publisher who pushed the fixture tarball.
 type env struct {
 	url, admin, publisher string
-	svc                   *releases.Service
+	svc                   *releases.DML
 	artifactURL           string
 }
 
@@ -101,7 +102,7 @@ func newEnv(t *testing.T, policy string, opts ...testserver.Option) *env {
 	t.Helper()
 	srv, admin, svc := testserver.New(t, opts...)
 	e := &env{url: srv.URL, admin: admin, svc: svc, artifactURL: srv.URL + "/api/v1/artifacts/payments/api/versions/1.4.2"}
-	e.publisher = testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	e.publisher = testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	e.addKey(t, "ci", fixture(t, "cosign.pub"))
 	if code := apiCall(t, http.MethodPut, e.url+"/api/v1/trust/policy", admin, []byte(policy), nil); code != http.StatusOK {
 		t.Fatalf("set policy: %d", code)
@@ -164,7 +165,7 @@ func TestAdmissionEndToEnd(t *testing.T) {
 	}
 
 	// Content of a quarantined artifact: its publisher yes, an approver no.
-	approver := testserver.Token(t, e.svc, "cab", releases.RoleApprover)
+	approver := testserver.Token(t, e.svc, "cab", access.RoleApprover)
 	var ev errorView
 	if code := apiCall(t, http.MethodGet, e.artifactURL+"/content", approver, nil, &ev); code != http.StatusForbidden || ev.Errors[0].Code != "NOT_ADMITTED" {
 		t.Fatalf("approver reading quarantined content: %d %+v", code, ev)
@@ -320,7 +321,7 @@ func TestEvidenceRefusals(t *testing.T) {
 			if n := e.evidenceCount(t); n != 0 {
 				t.Errorf("%d evidence stored after a refusal", n)
 			}
-			if ok, _ := e.svc.Blobs().Exists(t.Context(), signing.EvidenceDigest(body)); ok {
+			if ok, _ := e.svc.Blobs.Store().Exists(t.Context(), signing.EvidenceDigest(body)); ok {
 				t.Errorf("refused evidence was written to the blob store")
 			}
 			if a := e.artifact(t); a.State != "quarantined" {
@@ -473,7 +474,7 @@ func (e *env) postBody(t *testing.T, endpoint string, body []byte) {
 func TestEvidenceReplayRefused(t *testing.T) {
 	e := newEnv(t, ciPolicy)
 	e.postBody(t, "signatures", keyedSignature("ci", fixture(t, "payments-api-1.4.2.tar.gz.sig")))
-	other := testserver.Token(t, e.svc, "other-pipeline", releases.RolePublisher)
+	other := testserver.Token(t, e.svc, "other-pipeline", access.RolePublisher)
 	copyURL := e.url + "/api/v1/artifacts/payments/web/versions/1.0"
 	if code := apiCall(t, http.MethodPut, copyURL, other, fixture(t, "payments-api-1.4.2.tar.gz"), nil); code != http.StatusCreated {
 		t.Fatalf("push the copy: %d", code)

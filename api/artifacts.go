@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -129,7 +130,7 @@ type admissionJSON struct {
 	Receipt       json.RawMessage `json:"receipt"`
 }
 
-func toArtifactJSON(a releases.Artifact) artifactJSON {
+func toArtifactJSON(a catalog.Artifact) artifactJSON {
 	out := artifactJSON{
 		Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size,
 		MediaType: a.MediaType, State: string(a.State), CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
@@ -167,7 +168,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 		}
 		d = digest.NewDigestFromEncoded(digest.SHA256, sum)
 	}
-	a, created, err := s.svc.Push(c.Request.Context(), principal(c), releases.PushRequest{
+	a, created, err := s.dml.Catalog.Push(c.Request.Context(), principal(c), catalog.PushRequest{
 		Name:      ref.Name,
 		Version:   ref.Version,
 		MediaType: c.GetHeader("Content-Type"),
@@ -177,7 +178,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 	})
 	if err != nil {
 		var detail any
-		if errors.Is(err, releases.ErrVersionExists) {
+		if errors.Is(err, catalog.ErrVersionExists) {
 			detail = map[string]string{"digest": a.Digest.String()}
 		}
 		s.writeError(c, err, detail)
@@ -192,7 +193,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 }
 
 func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
-	a, err := s.svc.Artifact(c.Request.Context(), ref.Name, ref.Version)
+	a, err := s.dml.Catalog.Artifact(c.Request.Context(), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -201,7 +202,7 @@ func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
 }
 
 func (s *Server) getContent(c *gin.Context, ref artifactRef) {
-	content, err := s.svc.OpenContent(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	content, err := s.dml.Catalog.OpenContent(c.Request.Context(), principal(c), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -213,20 +214,20 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 }
 
 func (s *Server) listArtifacts(c *gin.Context) {
-	f := releases.ArtifactFilter{
+	f := catalog.ArtifactFilter{
 		Name:   c.Query("name"),
-		State:  releases.ArtifactState(c.Query("state")),
+		State:  catalog.ArtifactState(c.Query("state")),
 		Cursor: c.Query("cursor"),
 	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 {
-			s.writeError(c, fmt.Errorf("%w: limit must be a positive integer", releases.ErrInvalidInput), nil)
+			s.writeError(c, fmt.Errorf("%w: limit must be a positive integer", errdef.ErrInvalidInput), nil)
 			return
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.Artifacts(c.Request.Context(), f)
+	list, next, err := s.dml.Catalog.Artifacts(c.Request.Context(), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

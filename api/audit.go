@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/provenance"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/mod/sumdb/tlog"
@@ -26,11 +27,11 @@ func (s *Server) routeAudit(g *gin.RouterGroup) {
 }
 
 func (s *Server) auditKey(c *gin.Context) {
-	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(s.svc.LogVerifierKey()+"\n"))
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(s.dml.Audit.LogVerifierKey()+"\n"))
 }
 
 func (s *Server) auditCheckpoint(c *gin.Context) {
-	msg, cp, err := s.svc.Checkpoint(c.Request.Context(), principal(c))
+	msg, cp, err := s.dml.Audit.Checkpoint(c.Request.Context(), principal(c))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -46,7 +47,7 @@ func int64Query(c *gin.Context, name string, def int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s must be an integer", releases.ErrInvalidInput, name)
+		return 0, fmt.Errorf("%w: %s must be an integer", errdef.ErrInvalidInput, name)
 	}
 	return n, nil
 }
@@ -56,14 +57,14 @@ func int64Query(c *gin.Context, name string, def int64) (int64, error) {
 func (s *Server) auditEntries(c *gin.Context) {
 	start, err := int64Query(c, "start", 0)
 	if err == nil && start < 0 {
-		err = fmt.Errorf("%w: start must not be negative", releases.ErrInvalidInput)
+		err = fmt.Errorf("%w: start must not be negative", errdef.ErrInvalidInput)
 	}
 	var limit int64
 	if err == nil {
 		limit, err = int64Query(c, "limit", 1000)
 	}
 	if err == nil && (limit < 1 || limit > maxAuditPage) {
-		err = fmt.Errorf("%w: limit must be between 1 and %d", releases.ErrInvalidInput, maxAuditPage)
+		err = fmt.Errorf("%w: limit must be between 1 and %d", errdef.ErrInvalidInput, maxAuditPage)
 	}
 	if err != nil {
 		s.writeError(c, err, nil)
@@ -73,7 +74,7 @@ func (s *Server) auditEntries(c *gin.Context) {
 	c.Header("Content-Type", "application/x-ndjson")
 	w := bufio.NewWriterSize(c.Writer, 64<<10)
 	started := false
-	err = s.svc.AuditEntries(c.Request.Context(), p, start, limit, func(e releases.AuditEntry) error {
+	err = s.dml.Audit.AuditEntries(c.Request.Context(), p, start, limit, func(e audit.AuditEntry) error {
 		if !started {
 			c.Status(http.StatusOK)
 			started = true
@@ -116,7 +117,7 @@ func (s *Server) auditInclusion(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	proof, err := s.svc.InclusionProof(c.Request.Context(), principal(c), index, size)
+	proof, err := s.dml.Audit.InclusionProof(c.Request.Context(), principal(c), index, size)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -134,7 +135,7 @@ func (s *Server) auditConsistency(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	proof, err := s.svc.ConsistencyProof(c.Request.Context(), principal(c), from, to)
+	proof, err := s.dml.Audit.ConsistencyProof(c.Request.Context(), principal(c), from, to)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -144,7 +145,7 @@ func (s *Server) auditConsistency(c *gin.Context) {
 
 // getProvenance returns the provenance document of an artifact version.
 func (s *Server) getProvenance(c *gin.Context, ref artifactRef) {
-	src, err := s.svc.Provenance(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	src, err := s.dml.Provenance.Sources(c.Request.Context(), principal(c), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

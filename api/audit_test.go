@@ -11,8 +11,9 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/catalog"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -39,9 +40,9 @@ func logSize(t *testing.T, url, token string) (int64, auditlog.Checkpoint) {
 // leaves exactly one.
 func TestAuditRecordsExactlyOncePerChange(t *testing.T) {
 	e := newEnv(t, ciPolicy)
-	auditor := testserver.Token(t, e.svc, "audit", releases.RoleAuditor)
-	approver := testserver.Token(t, e.svc, "cab", releases.RoleApprover)
-	creator := testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager, releases.RoleApprover)
+	auditor := testserver.Token(t, e.svc, "audit", access.RoleAuditor)
+	approver := testserver.Token(t, e.svc, "cab", access.RoleApprover)
+	creator := testserver.Token(t, e.svc, "rm", access.RoleReleaseManager, access.RoleApprover)
 	var rel struct {
 		PlanDigest string `json:"planDigest"`
 	}
@@ -110,7 +111,7 @@ func TestAuditRecordsExactlyOncePerChange(t *testing.T) {
 	}
 	line := bytes.TrimSuffix(body, []byte("\n"))
 	rec, err := auditlog.Decode(line)
-	if err != nil || rec.Action != releases.ActionEvidenceAdded || rec.Subject != "payments/api:1.4.2" || rec.Actor.Name != "pipeline" {
+	if err != nil || rec.Action != catalog.ActionEvidenceAdded || rec.Subject != "payments/api:1.4.2" || rec.Actor.Name != "pipeline" {
 		t.Fatalf("last record %s (%v)", line, err)
 	}
 	var proof struct {
@@ -142,10 +143,10 @@ func decodeProof(t *testing.T, in []string) []tlog.Hash {
 func TestAuditEndpoints(t *testing.T) {
 	srv, admin, svc := testserver.New(t)
 	for i := 0; i < 9; i++ {
-		testserver.Token(t, svc, fmt.Sprintf("svc-%d", i), releases.RolePublisher)
+		testserver.Token(t, svc, fmt.Sprintf("svc-%d", i), access.RolePublisher)
 	}
-	auditor := testserver.Token(t, svc, "audit", releases.RoleAuditor)
-	publisher := testserver.Token(t, svc, "pub", releases.RolePublisher)
+	auditor := testserver.Token(t, svc, "audit", access.RoleAuditor)
+	publisher := testserver.Token(t, svc, "pub", access.RolePublisher)
 	size, cp := logSize(t, srv.URL, auditor)
 	if size != 12 { // bootstrap + 9 + auditor + publisher
 		t.Fatalf("log size %d, want 12", size)

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/gin-gonic/gin"
 )
 
@@ -29,8 +29,8 @@ func tokenFrom(r *http.Request) string {
 	return ""
 }
 
-func principal(c *gin.Context) releases.Principal {
+func principal(c *gin.Context) access.Principal {
 	p, _ := c.Get(principalKey)
-	pr, _ := p.(releases.Principal)
+	pr, _ := p.(access.Principal)
 	return pr
 }

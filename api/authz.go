@@ -1,10 +1,12 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/gin-gonic/gin"
 )
 
@@ -43,7 +45,7 @@ type accessRule struct {
 
 // grant lets a role call a route; a Note says how the domain narrows it.
 type grant struct {
-	Role releases.Role
+	Role access.Role
 	Note string
 }
 
@@ -60,16 +62,16 @@ const (
 )
 
 const (
-	admin          = releases.RoleAdmin
-	publisher      = releases.RolePublisher
-	releaseManager = releases.RoleReleaseManager
-	approver       = releases.RoleApprover
-	deployer       = releases.RoleDeployer
-	auditor        = releases.RoleAuditor
+	admin          = access.RoleAdmin
+	publisher      = access.RolePublisher
+	releaseManager = access.RoleReleaseManager
+	approver       = access.RoleApprover
+	deployer       = access.RoleDeployer
+	auditor        = access.RoleAuditor
 )
 
 // only grants the roles, without notes.
-func only(roles ...releases.Role) []grant {
+func only(roles ...access.Role) []grant {
 	out := make([]grant, len(roles))
 	for i, r := range roles {
 		out[i] = grant{Role: r}
@@ -79,7 +81,7 @@ func only(roles ...releases.Role) []grant {
 
 // everyRole grants every role; notes narrow some of them.
 func everyRole(notes ...grant) []grant {
-	out := only(releases.Roles...)
+	out := only(access.Roles...)
 	for _, n := range notes {
 		for i := range out {
 			if out[i].Role == n.Role {
@@ -218,7 +220,7 @@ var accessMatrix = []accessRule{
 func (r accessRule) key() string { return r.Method + " " + r.Path }
 
 // allows reports whether p may call the route.
-func (r accessRule) allows(p releases.Principal) bool {
+func (r accessRule) allows(p access.Principal) bool {
 	for _, g := range r.Grants {
 		if p.Has(g.Role) {
 			return true
@@ -236,16 +238,17 @@ func (r accessRule) roleNames() string {
 }
 
 // indexRules maps each rule's key to it; a duplicate key is a programming
-// error caught by every test that starts a server.
-func indexRules(rules []accessRule) map[string]accessRule {
+// error that fails every server's construction (and so every test that
+// starts one).
+func indexRules(rules []accessRule) (map[string]accessRule, error) {
 	m := make(map[string]accessRule, len(rules))
 	for _, r := range rules {
 		if _, dup := m[r.key()]; dup {
-			panic("api: two access rules for " + r.key())
+			return nil, errors.New("api: two access rules for " + r.key())
 		}
 		m[r.key()] = r
 	}
-	return m
+	return m, nil
 }
 
 const routeKey = "dml.route"
@@ -300,7 +303,7 @@ func braceParams(path string) string {
 }
 
 // errNoAccessRule refuses a route that the matrix forgot.
-var errNoAccessRule = fmt.Errorf("%w: this route has no access rule", releases.ErrDenied)
+var errNoAccessRule = fmt.Errorf("%w: this route has no access rule", errdef.ErrDenied)
 
 // authorize enforces the matrix on every request, before any handler
 // runs: it authenticates (401), then checks the route's grants (403), so a
@@ -324,14 +327,14 @@ func (s *Server) authorize(c *gin.Context) {
 		c.Next()
 		return
 	}
-	p, err := s.svc.Authenticate(c.Request.Context(), tokenFrom(c.Request))
+	p, err := s.dml.Access.Authenticate(c.Request.Context(), tokenFrom(c.Request))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
 	c.Set(principalKey, p)
 	if known && !rule.allows(p) {
-		s.writeError(c, fmt.Errorf("%w: %s needs one of the roles %s", releases.ErrDenied, key, rule.roleNames()), nil)
+		s.writeError(c, fmt.Errorf("%w: %s needs one of the roles %s", errdef.ErrDenied, key, rule.roleNames()), nil)
 		return
 	}
 	c.Next()

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the generated part of docs/security.md from the access matrix")
@@ -27,8 +27,8 @@ const (
 func renderAccessMatrix() string {
 	var b strings.Builder
 	cols := append([]string{"no token"}, func() []string {
-		out := make([]string, len(releases.Roles))
-		for i, r := range releases.Roles {
+		out := make([]string, len(access.Roles))
+		for i, r := range access.Roles {
 			out[i] = string(r)
 		}
 		return out
@@ -74,7 +74,7 @@ func renderAccessMatrix() string {
 		fmt.Fprintf(&b, "%s %s.  \n", mark(n), strings.ToUpper(n[:1])+n[1:])
 	}
 	fmt.Fprintf(&b, "\n%d routes × %d columns (%d roles and no token) = %d pairs, of which %d are refused (401 without a token, 403 otherwise).\n",
-		len(api.AccessMatrix), len(cols), len(releases.Roles), len(api.AccessMatrix)*len(cols), denied)
+		len(api.AccessMatrix), len(cols), len(access.Roles), len(api.AccessMatrix)*len(cols), denied)
 	fmt.Fprintf(&b, "\nDownloads recorded in the access log (every GET): %s.\n", strings.Join(downloads, ", "))
 	return b.String()
 }

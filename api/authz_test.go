@@ -14,6 +14,7 @@ import (
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
@@ -25,7 +26,7 @@ import (
 // for a route the router does not serve.
 func TestAccessMatrixCoversRoutes(t *testing.T) {
 	_, _, svc := testserver.New(t)
-	s := api.New(api.Config{Service: svc})
+	s := newAPI(t, api.Config{DML: svc})
 	unruled, stale, problems := s.MatrixGaps()
 	for _, k := range unruled {
 		t.Errorf("route %s has no row in the access matrix (api/authz.go)", k)
@@ -37,10 +38,10 @@ func TestAccessMatrixCoversRoutes(t *testing.T) {
 		t.Error(p)
 	}
 	keys, _ := s.RouteKeys()
-	t.Logf("access matrix: %d routes × %d roles (%d, and no token) = %d pairs", len(keys), len(releases.Roles)+1, len(releases.Roles), len(keys)*(len(releases.Roles)+1))
+	t.Logf("access matrix: %d routes × %d roles (%d, and no token) = %d pairs", len(keys), len(access.Roles)+1, len(access.Roles), len(keys)*(len(access.Roles)+1))
 
 	t.Run("a new route is noticed", func(t *testing.T) {
-		s := api.New(api.Config{Service: svc})
+		s := newAPI(t, api.Config{DML: svc})
 		s.Engine().POST("/api/v1/admin/reindex", func(*gin.Context) {})
 		unruled, _, _ := s.MatrixGaps()
 		if !slices.Equal(unruled, []string{"POST /api/v1/admin/reindex"}) {
@@ -53,7 +54,7 @@ func TestAccessMatrixCoversRoutes(t *testing.T) {
 // refused to everyone, admins included (the matrix fails closed).
 func TestAccessMatrixUnknownRouteRefused(t *testing.T) {
 	_, admin, svc := testserver.New(t)
-	s := api.New(api.Config{Service: svc})
+	s := newAPI(t, api.Config{DML: svc})
 	called := false
 	s.Engine().GET("/api/v1/admin/unlisted", func(c *gin.Context) { called = true; c.Status(http.StatusOK) })
 	srv := newHTTPServer(t, s)
@@ -68,7 +69,7 @@ func TestAccessMatrixUnknownRouteRefused(t *testing.T) {
 // one token per role.
 type matrixWorld struct {
 	url    string
-	svc    *releases.Service
+	svc    *releases.DML
 	tokens map[string]string // by role; "" is no token
 	// existing and missing fill the path parameters of a route.
 	existing, missing pathValues
@@ -87,23 +88,23 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	lc := testserver.FullLifecycle(t, svc)
 	ctx := context.Background()
 	w := &matrixWorld{url: srv.URL, svc: svc, tokens: map[string]string{
-		"":                                  "",
-		string(releases.RoleAdmin):          admin,
-		string(releases.RolePublisher):      lc.Tokens["pipeline"],
-		string(releases.RoleReleaseManager): lc.Tokens["rm"],
-		string(releases.RoleApprover):       lc.Tokens["cab-1"],
-		string(releases.RoleDeployer):       lc.Tokens["deploy-prod"],
-		string(releases.RoleAuditor):        lc.Tokens["audit"],
+		"":                                "",
+		string(access.RoleAdmin):          admin,
+		string(access.RolePublisher):      lc.Tokens["pipeline"],
+		string(access.RoleReleaseManager): lc.Tokens["rm"],
+		string(access.RoleApprover):       lc.Tokens["cab-1"],
+		string(access.RoleDeployer):       lc.Tokens["deploy-prod"],
+		string(access.RoleAuditor):        lc.Tokens["audit"],
 	}}
-	ev, err := svc.ListEvidence(ctx, lc.Artifact, lc.Version)
+	ev, err := svc.Catalog.ListEvidence(ctx, lc.Artifact, lc.Version)
 	if err != nil || len(ev) == 0 {
 		t.Fatalf("evidence: %v %v", ev, err)
 	}
-	rel, err := svc.Release(ctx, lc.Release)
+	rel, err := svc.Releases.Release(ctx, lc.Release)
 	if err != nil || len(rel.Deployments) == 0 {
 		t.Fatalf("release: %v", err)
 	}
-	adminP, err := svc.Authenticate(ctx, admin)
+	adminP, err := svc.Access.Authenticate(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +242,15 @@ func (w *matrixWorld) send(t *testing.T, method, url, token string, body []byte,
 func (w *matrixWorld) state(t *testing.T) (auditSize int64, blobs int) {
 	t.Helper()
 	ctx := context.Background()
-	adminP, err := w.svc.Authenticate(ctx, w.tokens["admin"])
+	adminP, err := w.svc.Access.Authenticate(ctx, w.tokens["admin"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp, err := w.svc.Checkpoint(ctx, adminP)
+	_, cp, err := w.svc.Audit.Checkpoint(ctx, adminP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = w.svc.Blobs().Backend().List(ctx, "", func(store.Info) error { blobs++; return nil })
+	err = w.svc.Blobs.Store().Backend().List(ctx, "", func(store.Info) error { blobs++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +265,8 @@ func (w *matrixWorld) state(t *testing.T) (auditSize int64, blobs int) {
 func TestAccessMatrixDeniedPairs(t *testing.T) {
 	w := newMatrixWorld(t)
 	roles := append([]string{""}, func() []string {
-		out := make([]string, len(releases.Roles))
-		for i, r := range releases.Roles {
+		out := make([]string, len(access.Roles))
+		for i, r := range access.Roles {
 			out[i] = string(r)
 		}
 		return out
@@ -323,9 +324,9 @@ func newHTTPServer(t *testing.T, s *api.Server) string {
 // docs/audit.md say; without a token it is 401 like the rest of /api/v1.
 func TestAuditKeyOpenToEveryRole(t *testing.T) {
 	_, _, svc := testserver.New(t)
-	url := newHTTPServer(t, api.New(api.Config{Service: svc}))
-	want := svc.LogVerifierKey() + "\n"
-	for _, role := range releases.Roles {
+	url := newHTTPServer(t, newAPI(t, api.Config{DML: svc}))
+	want := svc.Audit.LogVerifierKey() + "\n"
+	for _, role := range access.Roles {
 		token := testserver.Token(t, svc, "key-reader-"+string(role), role)
 		code, _, body := fetch(t, url+"/api/v1/audit/key", token)
 		if code != http.StatusOK || string(body) != want {

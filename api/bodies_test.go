@@ -19,6 +19,7 @@ import (
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -29,7 +30,7 @@ const hangGuard = 60 * time.Second
 
 // bodyServer is a test server whose request bodies must deliver minBytes
 // within every window.
-func bodyServer(t *testing.T, window time.Duration, minBytes int64, log *slog.Logger) (url string, svc *releases.Service) {
+func bodyServer(t *testing.T, window time.Duration, minBytes int64, log *slog.Logger) (url string, svc *releases.DML) {
 	t.Helper()
 	srv, _, svc := testserver.New(t, testserver.WithAPI(func(c *api.Config) {
 		c.BodyTimeout = window
@@ -70,10 +71,10 @@ func sendHeaders(t *testing.T, url string, r slowRequest, size, sent int) net.Co
 
 // slowTargets are the routes that take a body, as principals who may and
 // may not send one.
-func slowTargets(t *testing.T, url string, svc *releases.Service) []slowRequest {
+func slowTargets(t *testing.T, url string, svc *releases.DML) []slowRequest {
 	t.Helper()
-	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
-	deployer := testserver.Token(t, svc, "deploy", releases.RoleDeployer)
+	pub := testserver.Token(t, svc, "pipeline", access.RolePublisher)
+	deployer := testserver.Token(t, svc, "deploy", access.RoleDeployer)
 	start := registry{t: t, base: url, token: pub}.do(http.MethodPost, "/v2/apps/slow/blobs/uploads/", nil)
 	if start.StatusCode != http.StatusAccepted {
 		t.Fatalf("start upload: %d %s", start.StatusCode, start.body)
@@ -138,7 +139,7 @@ func TestStalledBodiesAreCut(t *testing.T) {
 // would allow, but steady, goes through: the window is a minimum rate.
 func TestSlowSteadyUploadSucceeds(t *testing.T) {
 	url, svc := bodyServer(t, 3*time.Second, 1024, nil)
-	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	pub := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	content := bytes.Repeat([]byte("slow but steady "), 3<<10) // 48 KiB
 	pr, pw := io.Pipe()
 	go func() {
@@ -246,7 +247,7 @@ func TestClientAbortIs499(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	url, svc := bodyServer(t, time.Hour, 1024, log)
-	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	pub := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	start := registry{t: t, base: url, token: pub}.do(http.MethodPost, "/v2/apps/abort/blobs/uploads/", nil)
 	upload := strings.TrimPrefix(start.Header.Get("Location"), url)
 	for _, r := range []slowRequest{

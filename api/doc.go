@@ -1,6 +1,6 @@
 // Package api is the HTTP layer: gin routes for /api/v1 (REST), the OCI
 // distribution API under /v2/ (oci*.go), health and metrics. Handlers are
-// thin: parse, call releases.Service, map the error, write. Every error
+// thin: parse, call releases.DML, map the error, write. Every error
 // answer, of both APIs and of the router and middleware, is written by one
 // function, writeError, from one table (errorTable, errors.go) that gives
 // each error its status and its code in each API: the REST API's and, for

@@ -6,7 +6,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
@@ -92,51 +98,51 @@ var errorTable = []errorRow{
 	{verificationFailed(""), http.StatusBadRequest, "MALFORMED", ""},
 
 	// BLOB_CORRUPT is not the spec's either; its status is what matters.
-	{is(releases.ErrBlobCorrupt), http.StatusInternalServerError, "BLOB_CORRUPT", "BLOB_CORRUPT"},
+	{is(blobs.ErrBlobCorrupt), http.StatusInternalServerError, "BLOB_CORRUPT", "BLOB_CORRUPT"},
 	// The registry's own errors come before the digests: an upload whose
 	// chunks do not hash to its digest is BLOB_UPLOAD_INVALID.
-	{is(releases.ErrBlobUnknown), http.StatusNotFound, "", "BLOB_UNKNOWN"},
-	{is(releases.ErrManifestUnknown), http.StatusNotFound, "", "MANIFEST_UNKNOWN"},
-	{is(releases.ErrNameUnknown), http.StatusNotFound, "", "NAME_UNKNOWN"},
-	{is(releases.ErrUploadUnknown), http.StatusNotFound, "", "BLOB_UPLOAD_UNKNOWN"},
-	{is(releases.ErrManifestBlobUnknown), http.StatusBadRequest, "", "MANIFEST_BLOB_UNKNOWN"},
-	{is(releases.ErrManifestInvalid), http.StatusBadRequest, "", "MANIFEST_INVALID"},
-	{is(releases.ErrUploadInvalid), http.StatusBadRequest, "", "BLOB_UPLOAD_INVALID"},
-	{is(releases.ErrUnsupported), http.StatusUnsupportedMediaType, "", "UNSUPPORTED"},
-	{is(releases.ErrImmutable), http.StatusConflict, "", "DENIED"},
-	{is(releases.ErrVersionExists), http.StatusConflict, "VERSION_EXISTS", "DENIED"},
+	{is(registry.ErrBlobUnknown), http.StatusNotFound, "", "BLOB_UNKNOWN"},
+	{is(registry.ErrManifestUnknown), http.StatusNotFound, "", "MANIFEST_UNKNOWN"},
+	{is(registry.ErrNameUnknown), http.StatusNotFound, "", "NAME_UNKNOWN"},
+	{is(registry.ErrUploadUnknown), http.StatusNotFound, "", "BLOB_UPLOAD_UNKNOWN"},
+	{is(registry.ErrManifestBlobUnknown), http.StatusBadRequest, "", "MANIFEST_BLOB_UNKNOWN"},
+	{is(registry.ErrManifestInvalid), http.StatusBadRequest, "", "MANIFEST_INVALID"},
+	{is(registry.ErrUploadInvalid), http.StatusBadRequest, "", "BLOB_UPLOAD_INVALID"},
+	{is(registry.ErrUnsupported), http.StatusUnsupportedMediaType, "", "UNSUPPORTED"},
+	{is(registry.ErrImmutable), http.StatusConflict, "", "DENIED"},
+	{is(catalog.ErrVersionExists), http.StatusConflict, "VERSION_EXISTS", "DENIED"},
 	{is(store.ErrDigestMismatch, store.ErrInvalidDigest, errDigestHeader, errDigestParam), http.StatusBadRequest, "DIGEST_INVALID", "DIGEST_INVALID"},
 	{is(store.ErrSizeMismatch), http.StatusBadRequest, "SIZE_INVALID", "SIZE_INVALID"},
 	{is(store.ErrTooLarge, errBodyTooLarge), http.StatusRequestEntityTooLarge, "TOO_LARGE", "SIZE_INVALID"},
 	{is(store.ErrInvalidRange), http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID", "RANGE_INVALID"},
-	{is(releases.ErrNameInvalid), http.StatusBadRequest, "NAME_INVALID", "NAME_INVALID"},
+	{is(names.ErrNameInvalid), http.StatusBadRequest, "NAME_INVALID", "NAME_INVALID"},
 	// Not in the spec's table, but the reference registry's (distribution)
 	// codes for these, which clients know: more telling than UNSUPPORTED.
-	{is(releases.ErrPaginationNumberInvalid), http.StatusBadRequest, "", "PAGINATION_NUMBER_INVALID"},
-	{is(releases.ErrTagInvalid), http.StatusBadRequest, "", "TAG_INVALID"},
-	{is(releases.ErrVersionInvalid), http.StatusBadRequest, "VERSION_INVALID", "MANIFEST_INVALID"},
+	{is(registry.ErrPaginationNumberInvalid), http.StatusBadRequest, "", "PAGINATION_NUMBER_INVALID"},
+	{is(registry.ErrTagInvalid), http.StatusBadRequest, "", "TAG_INVALID"},
+	{is(names.ErrVersionInvalid), http.StatusBadRequest, "VERSION_INVALID", "MANIFEST_INVALID"},
 
 	// Evidence, trust and the release lifecycle: the REST API's alone.
-	{is(releases.ErrWrongEvidenceKind), http.StatusBadRequest, "MALFORMED", ""},
-	{is(releases.ErrEvidenceReplayed), http.StatusConflict, "EVIDENCE_REPLAYED", ""},
+	{is(catalog.ErrWrongEvidenceKind), http.StatusBadRequest, "MALFORMED", ""},
+	{is(catalog.ErrEvidenceReplayed), http.StatusConflict, "EVIDENCE_REPLAYED", ""},
 	{is(signing.ErrInvalidPolicy), http.StatusBadRequest, "POLICY_INVALID", ""},
-	{is(releases.ErrInvalidState), http.StatusConflict, "INVALID_STATE", ""},
-	{is(releases.ErrStaleApproval), http.StatusConflict, "STALE_APPROVAL", ""},
-	{is(releases.ErrSeparationOfDuties), http.StatusForbidden, "SEPARATION_OF_DUTIES", ""},
-	{is(releases.ErrBuildBlocked), http.StatusConflict, "BUILD_BLOCKED", ""},
-	{is(releases.ErrDeploymentOutOfOrder), http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER", ""},
-	{is(releases.ErrArtifactRetired), http.StatusConflict, "ARTIFACT_RETIRED", ""},
-	{is(releases.ErrQuorumTooLow), http.StatusBadRequest, "QUORUM_TOO_LOW", ""},
-	{is(releases.ErrMediaTypeInvalid), http.StatusBadRequest, "MEDIA_TYPE_INVALID", ""},
+	{is(lifecycle.ErrInvalidState), http.StatusConflict, "INVALID_STATE", ""},
+	{is(lifecycle.ErrStaleApproval), http.StatusConflict, "STALE_APPROVAL", ""},
+	{is(lifecycle.ErrSeparationOfDuties), http.StatusForbidden, "SEPARATION_OF_DUTIES", ""},
+	{is(lifecycle.ErrBuildBlocked), http.StatusConflict, "BUILD_BLOCKED", ""},
+	{is(lifecycle.ErrDeploymentOutOfOrder), http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER", ""},
+	{is(catalog.ErrArtifactRetired), http.StatusConflict, "ARTIFACT_RETIRED", ""},
+	{is(lifecycle.ErrQuorumTooLow), http.StatusBadRequest, "QUORUM_TOO_LOW", ""},
+	{is(names.ErrMediaTypeInvalid), http.StatusBadRequest, "MEDIA_TYPE_INVALID", ""},
 
 	// The domain's categories: who may ask before what was asked.
-	{is(releases.ErrUnauthorized), http.StatusUnauthorized, "UNAUTHORIZED", "UNAUTHORIZED"},
-	{is(releases.ErrNotAdmitted), http.StatusForbidden, "NOT_ADMITTED", "DENIED"},
-	{is(releases.ErrNotAuthorizedForEnv), http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT", "DENIED"},
-	{is(releases.ErrDenied), http.StatusForbidden, "DENIED", "DENIED"},
-	{is(releases.ErrConflict), http.StatusConflict, "CONFLICT", "DENIED"},
-	{is(releases.ErrInvalidInput), http.StatusBadRequest, "INVALID_INPUT", "UNSUPPORTED"},
-	{is(releases.ErrNotFound), http.StatusNotFound, "NOT_FOUND", "NAME_UNKNOWN"},
+	{is(errdef.ErrUnauthorized), http.StatusUnauthorized, "UNAUTHORIZED", "UNAUTHORIZED"},
+	{is(catalog.ErrNotAdmitted), http.StatusForbidden, "NOT_ADMITTED", "DENIED"},
+	{is(access.ErrNotAuthorizedForEnv), http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT", "DENIED"},
+	{is(errdef.ErrDenied), http.StatusForbidden, "DENIED", "DENIED"},
+	{is(errdef.ErrConflict), http.StatusConflict, "CONFLICT", "DENIED"},
+	{is(errdef.ErrInvalidInput), http.StatusBadRequest, "INVALID_INPUT", "UNSUPPORTED"},
+	{is(errdef.ErrNotFound), http.StatusNotFound, "NOT_FOUND", "NAME_UNKNOWN"},
 	{is(store.ErrNotFound), http.StatusNotFound, "BLOB_UNKNOWN", "BLOB_UNKNOWN"},
 
 	{is(errMalformed), http.StatusBadRequest, "MALFORMED", "UNSUPPORTED"},

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -26,7 +26,7 @@ type evidenceJSON struct {
 	CreatedAt     time.Time `json:"createdAt"`
 }
 
-func toEvidenceJSON(e releases.Evidence) evidenceJSON {
+func toEvidenceJSON(e catalog.Evidence) evidenceJSON {
 	return evidenceJSON{
 		Digest: e.Digest.String(), Kind: string(e.Kind), Format: e.Format, MediaType: e.MediaType,
 		Size: e.Size, KeyID: e.KeyID, PredicateType: e.PredicateType, Result: predicateResult(e),
@@ -35,20 +35,20 @@ func toEvidenceJSON(e releases.Evidence) evidenceJSON {
 }
 
 func (s *Server) addSignature(c *gin.Context, ref artifactRef) {
-	s.addEvidence(c, ref, releases.EvidenceSignature)
+	s.addEvidence(c, ref, catalog.EvidenceSignature)
 }
 
 func (s *Server) addAttestation(c *gin.Context, ref artifactRef) {
-	s.addEvidence(c, ref, releases.EvidenceAttestation)
+	s.addEvidence(c, ref, catalog.EvidenceAttestation)
 }
 
-func (s *Server) addEvidence(c *gin.Context, ref artifactRef, kind releases.EvidenceKind) {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, releases.MaxEvidenceSize))
+func (s *Server) addEvidence(c *gin.Context, ref artifactRef, kind catalog.EvidenceKind) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, catalog.MaxEvidenceSize))
 	if err != nil {
 		s.writeError(c, fmt.Errorf("%w: evidence: %w", errBodyTooLarge, err), nil)
 		return
 	}
-	e, a, err := s.svc.AddEvidence(c.Request.Context(), principal(c), releases.EvidenceRequest{
+	e, a, err := s.dml.Catalog.AddEvidence(c.Request.Context(), principal(c), catalog.EvidenceRequest{
 		Name: ref.Name, Version: ref.Version, Kind: kind, Body: body,
 	})
 	if err != nil {
@@ -67,7 +67,7 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 			s.writeError(c, fmt.Errorf("%w: %q: %v", errDigestHeader, ref.Item, err), nil)
 			return
 		}
-		e, r, err := s.svc.OpenEvidence(c.Request.Context(), principal(c), ref.Name, ref.Version, d)
+		e, r, err := s.dml.Catalog.OpenEvidence(c.Request.Context(), principal(c), ref.Name, ref.Version, d)
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
@@ -80,7 +80,7 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 		s.writeError(c, meaning(errMethodNotAllowed, errors.New("HEAD is allowed on one piece of evidence, not on the list")), nil)
 		return
 	}
-	list, err := s.svc.ListEvidence(c.Request.Context(), ref.Name, ref.Version)
+	list, err := s.dml.Catalog.ListEvidence(c.Request.Context(), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -94,7 +94,7 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 
 // predicateResult pulls the test result out of a test-result predicate,
 // so listings show PASSED/FAILED without the whole predicate.
-func predicateResult(e releases.Evidence) string {
+func predicateResult(e catalog.Evidence) string {
 	if len(e.Predicate) == 0 {
 		return ""
 	}

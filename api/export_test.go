@@ -62,7 +62,10 @@ func (s *Server) RouteKeys() (keys, problems []string) {
 // without a rule, and rules for routes that are not served.
 func (s *Server) MatrixGaps() (unruled, stale, problems []string) {
 	keys, problems := s.RouteKeys()
-	rules := indexRules(accessMatrix)
+	rules, err := indexRules(accessMatrix)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	for _, k := range keys {
 		if _, ok := rules[k]; !ok {
 			unruled = append(unruled, k)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/store"
 	dmlfs "github.com/dmlproject/dml/store/fs"
 	"github.com/opencontainers/go-digest"
@@ -28,7 +29,7 @@ import (
 
 // filesOnDisk lists every file under the fs backend's root (blobs,
 // staging, chunks and temporary files alike) except its lock.
-func filesOnDisk(t *testing.T, svc *releases.Service) []string {
+func filesOnDisk(t *testing.T, svc *releases.DML) []string {
 	t.Helper()
 	root := backendRoot(t, svc)
 	var out []string
@@ -49,15 +50,15 @@ func filesOnDisk(t *testing.T, svc *releases.Service) []string {
 	return out
 }
 
-func backendRoot(t *testing.T, svc *releases.Service) string {
+func backendRoot(t *testing.T, svc *releases.DML) string {
 	t.Helper()
-	switch b := svc.Blobs().Backend().(type) {
+	switch b := svc.Blobs.Store().Backend().(type) {
 	case *dmlfs.Backend:
 		return b.Root()
 	case *fullDisk:
 		return b.Root()
 	}
-	t.Fatalf("not an fs backend: %T", svc.Blobs().Backend())
+	t.Fatalf("not an fs backend: %T", svc.Blobs.Store().Backend())
 	return ""
 }
 
@@ -205,7 +206,7 @@ func TestFullDiskAnswers507(t *testing.T) {
 	disk := &fullDisk{Backend: inner}
 	disk.free.Store(1 << 30)
 	srv, _, svc := testserver.New(t, testserver.WithBackend(disk))
-	pub := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	pub := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	reg := registry{t: t, base: srv.URL, token: pub}
 	url := srv.URL + "/api/v1/artifacts/apps/full/versions/"
 	stored := bytes.Repeat([]byte("stored while there was room\n"), 1000)
@@ -274,7 +275,7 @@ func TestFullDiskAnswers507(t *testing.T) {
 	}
 	reg.expect(reg.do(http.MethodPatch, loc, bytes.NewReader(big), "Content-Range", fmt.Sprintf("0-%d", len(big)-1)), http.StatusAccepted, "")
 	reg.expect(reg.do(http.MethodPut, loc+"?digest="+d.String(), nil), http.StatusCreated, "")
-	if ok, err := svc.Blobs().Exists(t.Context(), d); !ok || err != nil {
+	if ok, err := svc.Blobs.Store().Exists(t.Context(), d); !ok || err != nil {
 		t.Errorf("blob after space was freed: %v %v", ok, err)
 	}
 	var _ store.Backend = disk

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 	"github.com/opencontainers/go-digest"
@@ -62,7 +62,7 @@ func FuzzParseContentRange(f *testing.F) {
 // "manifests" or "blobs" components the name itself holds.
 func FuzzRoutePaths(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, tag string) {
-		if releases.ValidateName(name) != nil || releases.ValidateVersion(tag) != nil {
+		if names.ValidateName(name) != nil || names.ValidateVersion(tag) != nil {
 			return
 		}
 		d := digest.FromString(name + ":" + tag)

@@ -34,7 +34,7 @@ func doJSON(t *testing.T, req *http.Request) (int, errorView) {
 }
 
 // observer looks behind the API at what a request may have changed.
-type observer struct{ svc *releases.Service }
+type observer struct{ svc *releases.DML }
 
 // observed is the size of the audit log and the number of objects in the
 // blob backend (blobs, staged uploads and chunks alike).
@@ -46,16 +46,16 @@ type observed struct {
 func (o observer) capture(t *testing.T) observed {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := o.svc.Authenticate(ctx, testserver.AdminToken)
+	admin, err := o.svc.Access.Authenticate(ctx, testserver.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp, err := o.svc.Checkpoint(ctx, admin)
+	_, cp, err := o.svc.Audit.Checkpoint(ctx, admin)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
 	n := 0
-	if err := o.svc.Blobs().Backend().List(ctx, "", func(store.Info) error { n++; return nil }); err != nil {
+	if err := o.svc.Blobs.Store().Backend().List(ctx, "", func(store.Info) error { n++; return nil }); err != nil {
 		t.Fatalf("listing the backend: %v", err)
 	}
 	return observed{AuditRecords: cp.Size, Objects: n}

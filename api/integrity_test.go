@@ -395,7 +395,7 @@ func TestFsckFindsDamage(t *testing.T) {
 			e.driveTo(t, "released")
 			orphan := []byte("bytes nothing refers to")
 			orphanDigest := digest.FromBytes(orphan)
-			if _, err := e.svc.Blobs().Ingest(t.Context(), bytes.NewReader(orphan), store.IngestOptions{Digest: orphanDigest, Size: int64(len(orphan))}); err != nil {
+			if _, err := e.svc.Blobs.Store().Ingest(t.Context(), bytes.NewReader(orphan), store.IngestOptions{Digest: orphanDigest, Size: int64(len(orphan))}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -499,7 +499,7 @@ func TestGC(t *testing.T) {
 
 			orphan := []byte("orphan blob")
 			orphanDigest := digest.FromBytes(orphan)
-			if _, err := e.svc.Blobs().Ingest(t.Context(), bytes.NewReader(orphan), store.IngestOptions{Digest: orphanDigest, Size: int64(len(orphan))}); err != nil {
+			if _, err := e.svc.Blobs.Store().Ingest(t.Context(), bytes.NewReader(orphan), store.IngestOptions{Digest: orphanDigest, Size: int64(len(orphan))}); err != nil {
 				t.Fatal(err)
 			}
 			// An abandoned chunked upload: started, one chunk, never
@@ -585,7 +585,7 @@ func TestGCKeepsYoungUploads(t *testing.T) {
 	e := newIntegrityEnv(t, fsStorage(t))
 	ingest := func(b []byte) digest.Digest {
 		d := digest.FromBytes(b)
-		if _, err := e.svc.Blobs().Ingest(t.Context(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
+		if _, err := e.svc.Blobs.Store().Ingest(t.Context(), bytes.NewReader(b), store.IngestOptions{Digest: d, Size: int64(len(b))}); err != nil {
 			t.Fatal(err)
 		}
 		return d

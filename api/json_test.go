@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -26,7 +26,7 @@ func TestJSONBodiesAreUnambiguous(t *testing.T) {
 	reg := registry{t: t, base: e.url, token: e.publisher}
 	img := reg.pushImage("payments/web", "json test", nil, "")
 	dupManifest := append(bytes.TrimSuffix(img.manifest, []byte("}")), []byte(`,"layers":[]}`)...)
-	rm := testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager)
+	rm := testserver.Token(t, e.svc, "rm", access.RoleReleaseManager)
 	state := observer{svc: e.svc}
 	before := state.capture(t)
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,7 +40,7 @@ const (
 // clients may send any token as a method.
 const otherMethod = "OTHER"
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dml_http_requests_total",
@@ -51,8 +52,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"method", "operation"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("api: HTTP metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 func (m *httpMetrics) observe(method, operation string, status int, d time.Duration) {
@@ -93,16 +98,23 @@ var integritySources = []string{"read", "fsck"}
 func registerIntegrityMetrics(reg prometheus.Registerer, svc interface {
 	CorruptionsFound(source string) int64
 	BlobsRepaired() int64
-}) {
+}) error {
 	for _, source := range integritySources {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "dml_blob_corruption_detected_total",
 			Help:        "Stored blobs found corrupt and marked (refused until repaired), by how they were found: read (a download) or fsck.",
 			ConstLabels: prometheus.Labels{"source": source},
 		}, func() float64 { return float64(svc.CorruptionsFound(source)) }))
+		if err != nil {
+			return fmt.Errorf("api: integrity metrics: %w", err)
+		}
 	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "dml_blob_repaired_total",
 		Help: "Corrupt blobs repaired: the same bytes pushed again, or verified again by fsck.",
 	}, func() float64 { return float64(svc.BlobsRepaired()) }))
+	if err != nil {
+		return fmt.Errorf("api: integrity metrics: %w", err)
+	}
+	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/gin-gonic/gin"
 )
 
@@ -43,7 +43,7 @@ type ociRoute struct {
 
 // ociName takes any name: the route is recognised by its fixed part, and
 // dispatchOCI refuses a name outside the OCI repository grammar
-// (releases.ValidateName) as NAME_INVALID rather than as an unknown route.
+// (names.ValidateName) as NAME_INVALID rather than as an unknown route.
 const ociName = `.+`
 
 var ociPaths = []struct {
@@ -109,7 +109,7 @@ func (s *Server) dispatchOCI(c *gin.Context) {
 		return
 	}
 	if route.Kind != "ping" {
-		if err := releases.ValidateName(route.Name); err != nil {
+		if err := names.ValidateName(route.Name); err != nil {
 			s.writeError(c, err, nil)
 			return
 		}

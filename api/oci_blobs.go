@@ -10,7 +10,7 @@ import (
 // ociGetBlob serves GET and HEAD /v2/NAME/blobs/DIGEST, with Range.
 func (s *Server) ociGetBlob(c *gin.Context, r ociRoute) {
 	d := digest.Digest(r.Ref)
-	content, err := s.svc.OpenBlob(c.Request.Context(), principal(c), r.Name, d)
+	content, err := s.dml.Registry.OpenBlob(c.Request.Context(), principal(c), r.Name, d)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -21,7 +21,7 @@ func (s *Server) ociGetBlob(c *gin.Context, r ociRoute) {
 
 // ociDeleteBlob serves DELETE /v2/NAME/blobs/DIGEST.
 func (s *Server) ociDeleteBlob(c *gin.Context, r ociRoute) {
-	if err := s.svc.DeleteBlob(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref)); err != nil {
+	if err := s.dml.Registry.DeleteBlob(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref)); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -35,7 +35,7 @@ import (
 // the referrers API (with and without an artifactType filter).
 func TestOCIInteropOras(t *testing.T) {
 	srv, _, svc := testserver.New(t)
-	token := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	token := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	repo := orasRepository(t, srv.URL, "apps/oras", token)
 	ctx := t.Context()
 
@@ -128,7 +128,7 @@ func TestOCIInteropOras(t *testing.T) {
 // the copy has the same digests, and its layers were mounted, not sent again.
 func TestOCIInteropCraneCopy(t *testing.T) {
 	srv, _, svc := testserver.New(t)
-	token := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	token := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	opts := []ggcrremote.Option{ggcrremote.WithAuth(&authn.Basic{Username: "ci", Password: token}), ggcrremote.WithContext(t.Context())}
 	ref := func(s string) name.Reference {
 		t.Helper()
@@ -291,7 +291,7 @@ func TestOCIReferrerEvidenceAdmits(t *testing.T) {
 			e := &env{url: srv.URL, admin: admin, svc: svc}
 			e.addKey(t, "ci", fixture(t, "cosign.pub"))
 			setPolicy(t, e, ciPolicy)
-			token := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+			token := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 			repo := orasRepository(t, srv.URL, "payments/api", token)
 			artifact := func() artifactView {
 				t.Helper()
@@ -338,7 +338,7 @@ func TestOCIReferrerEvidenceAdmits(t *testing.T) {
 				}
 				// Admitted: an approver may now pull the image with oras,
 				// and list and fetch the evidence that admitted it.
-				approver := orasRepository(t, srv.URL, "payments/api", testserver.Token(t, svc, "cab", releases.RoleApprover))
+				approver := orasRepository(t, srv.URL, "payments/api", testserver.Token(t, svc, "cab", access.RoleApprover))
 				if _, err := oras.Copy(t.Context(), approver, "1.0.0", memory.New(), "", oras.DefaultCopyOptions); err != nil {
 					t.Errorf("approver pulling the admitted image: %v", err)
 				}

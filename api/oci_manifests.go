@@ -5,7 +5,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/gin-gonic/gin"
 )
 
@@ -13,7 +13,7 @@ import (
 // manifest is served as pushed, with the media type it was pushed with,
 // whatever the Accept header says: dml converts nothing.
 func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
-	content, err := s.svc.OpenManifest(c.Request.Context(), principal(c), r.Name, r.Ref)
+	content, err := s.dml.Registry.OpenManifest(c.Request.Context(), principal(c), r.Name, r.Ref)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -23,19 +23,19 @@ func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
 }
 
 // ociPutManifest serves PUT /v2/NAME/manifests/REFERENCE. Manifests are
-// small (at most releases.MaxManifestSize) and must be parsed whole, so
+// small (at most registry.MaxManifestSize) and must be parsed whole, so
 // this is the one /v2/ body that is read into memory.
 func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
-	if c.Request.ContentLength > releases.MaxManifestSize {
-		s.writeError(c, fmt.Errorf("%w: a manifest of %d bytes; the limit is %d", errBodyTooLarge, c.Request.ContentLength, releases.MaxManifestSize), nil)
+	if c.Request.ContentLength > registry.MaxManifestSize {
+		s.writeError(c, fmt.Errorf("%w: a manifest of %d bytes; the limit is %d", errBodyTooLarge, c.Request.ContentLength, registry.MaxManifestSize), nil)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, releases.MaxManifestSize))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, registry.MaxManifestSize))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
-	m, err := s.svc.PushManifest(c.Request.Context(), principal(c), releases.PushManifestRequest{
+	m, err := s.dml.Registry.PushManifest(c.Request.Context(), principal(c), registry.PushManifestRequest{
 		Repository:  r.Name,
 		Reference:   r.Ref,
 		ContentType: c.GetHeader("Content-Type"),
@@ -60,7 +60,7 @@ func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
 // ociDeleteManifest serves DELETE /v2/NAME/manifests/REFERENCE: a tag, or
 // a manifest with its tags.
 func (s *Server) ociDeleteManifest(c *gin.Context, r ociRoute) {
-	if err := s.svc.DeleteManifest(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
+	if err := s.dml.Registry.DeleteManifest(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}

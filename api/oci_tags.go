@@ -7,7 +7,8 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -15,18 +16,18 @@ import (
 )
 
 // ociListTags serves GET /v2/NAME/tags/list[?n=N][&last=TAG]. Without n
-// a page is releases.MaxPageSize tags; a page that is not the last
+// a page is names.MaxPageSize tags; a page that is not the last
 // carries a Link header to the next.
 func (s *Server) ociListTags(c *gin.Context, r ociRoute) {
-	n := releases.MaxPageSize
+	n := names.MaxPageSize
 	if v, ok := c.GetQuery("n"); ok {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil {
-			s.writeError(c, fmt.Errorf("%w: n is %.40q, not an integer", releases.ErrPaginationNumberInvalid, v), map[string]string{"n": truncate(v, 40)})
+			s.writeError(c, fmt.Errorf("%w: n is %.40q, not an integer", registry.ErrPaginationNumberInvalid, v), map[string]string{"n": truncate(v, 40)})
 			return
 		}
 	}
-	list, err := s.svc.Tags(c.Request.Context(), r.Name, c.Query("last"), n)
+	list, err := s.dml.Registry.Tags(c.Request.Context(), r.Name, c.Query("last"), n)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -51,7 +52,7 @@ func truncate(s string, n int) string {
 // may pull (empty when there are none, or when the subject is unknown).
 func (s *Server) ociListReferrers(c *gin.Context, r ociRoute) {
 	artifactType := c.Query("artifactType")
-	list, err := s.svc.Referrers(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref), artifactType)
+	list, err := s.dml.Registry.Referrers(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref), artifactType)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

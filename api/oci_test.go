@@ -15,6 +15,8 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	dmlregistry "github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
@@ -28,7 +30,7 @@ import (
 type ociEnv struct {
 	t                                    *testing.T
 	url, admin                           string
-	svc                                  *releases.Service
+	svc                                  *releases.DML
 	pub, pub2, auditor, deployer, anonym registry
 }
 
@@ -38,10 +40,10 @@ func newOCIEnv(t *testing.T) *ociEnv {
 	reg := func(token string) registry { return registry{t: t, base: srv.URL, token: token} }
 	return &ociEnv{
 		t: t, url: srv.URL, admin: admin, svc: svc,
-		pub:      reg(testserver.Token(t, svc, "pipeline", releases.RolePublisher)),
-		pub2:     reg(testserver.Token(t, svc, "other-pipeline", releases.RolePublisher)),
-		auditor:  reg(testserver.Token(t, svc, "audit", releases.RoleAuditor)),
-		deployer: reg(testserver.Token(t, svc, "deploy", releases.RoleDeployer)),
+		pub:      reg(testserver.Token(t, svc, "pipeline", access.RolePublisher)),
+		pub2:     reg(testserver.Token(t, svc, "other-pipeline", access.RolePublisher)),
+		auditor:  reg(testserver.Token(t, svc, "audit", access.RoleAuditor)),
+		deployer: reg(testserver.Token(t, svc, "deploy", access.RoleDeployer)),
 		anonym:   reg(""),
 	}
 }
@@ -293,10 +295,10 @@ func TestOCIChunkedUpload(t *testing.T) {
 }
 
 // stagingKeys lists what remains under the blob store's staging prefix.
-func stagingKeys(t *testing.T, svc *releases.Service) []string {
+func stagingKeys(t *testing.T, svc *releases.DML) []string {
 	t.Helper()
 	var keys []string
-	err := svc.Blobs().Backend().List(t.Context(), "uploads/", func(i store.Info) error {
+	err := svc.Blobs.Store().Backend().List(t.Context(), "uploads/", func(i store.Info) error {
 		keys = append(keys, i.Key)
 		return nil
 	})
@@ -315,12 +317,12 @@ func TestOCIManifestValidation(t *testing.T) {
 		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromString("never pushed"), Size: 12}}}
 	foreignLayer := unknownLayer
 	foreignLayer.Layers = []ocispec.Descriptor{{MediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar", Digest: digest.FromString("elsewhere"), Size: 9, URLs: []string{"https://example.com/layer"}}}
-	docker := map[string]any{"schemaVersion": 2, "mediaType": releases.MediaTypeDockerManifest,
+	docker := map[string]any{"schemaVersion": 2, "mediaType": dmlregistry.MediaTypeDockerManifest,
 		"config": map[string]any{"mediaType": "application/vnd.docker.container.image.v1+json", "digest": img.config.Digest, "size": img.config.Size},
 		"layers": []any{map[string]any{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": img.layer.Digest, "size": img.layer.Size}}}
 	dockerBody := mustJSON(t, docker)
-	dockerList := mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": releases.MediaTypeDockerManifestList,
-		"manifests": []any{map[string]any{"mediaType": releases.MediaTypeDockerManifest, "digest": digest.FromBytes(dockerBody), "size": len(dockerBody),
+	dockerList := mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": dmlregistry.MediaTypeDockerManifestList,
+		"manifests": []any{map[string]any{"mediaType": dmlregistry.MediaTypeDockerManifest, "digest": digest.FromBytes(dockerBody), "size": len(dockerBody),
 			"platform": map[string]string{"os": "linux", "architecture": "amd64"}}}})
 	index := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{img.desc}})
 	missingChild := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
@@ -331,12 +333,12 @@ func TestOCIManifestValidation(t *testing.T) {
 		status               int
 		code                 string
 	}{
-		{"docker schema 2", "docker", releases.MediaTypeDockerManifest, dockerBody, http.StatusCreated, ""},
-		{"docker manifest list", "docker-list", releases.MediaTypeDockerManifestList, dockerList, http.StatusCreated, ""},
+		{"docker schema 2", "docker", dmlregistry.MediaTypeDockerManifest, dockerBody, http.StatusCreated, ""},
+		{"docker manifest list", "docker-list", dmlregistry.MediaTypeDockerManifestList, dockerList, http.StatusCreated, ""},
 		{"oci index", "index", ocispec.MediaTypeImageIndex, index, http.StatusCreated, ""},
 		{"non-distributable layer need not be pushed", "foreign", ocispec.MediaTypeImageManifest, mustJSON(t, foreignLayer), http.StatusCreated, ""},
 		{"media type from the Content-Type only", "plain", ocispec.MediaTypeImageManifest, bytes.Replace(img.manifest, []byte(`"mediaType":"application/vnd.oci.image.manifest.v1+json",`), nil, 1), http.StatusCreated, ""},
-		{"too large", "big", ocispec.MediaTypeImageManifest, bytes.Repeat([]byte(" "), releases.MaxManifestSize+1), http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+		{"too large", "big", ocispec.MediaTypeImageManifest, bytes.Repeat([]byte(" "), dmlregistry.MaxManifestSize+1), http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
 		{"not JSON", "junk", ocispec.MediaTypeImageManifest, []byte("{"), http.StatusBadRequest, "MANIFEST_INVALID"},
 		{"unknown layer", "sparse", ocispec.MediaTypeImageManifest, mustJSON(t, unknownLayer), http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
 		{"unknown child", "sparse-index", ocispec.MediaTypeImageIndex, missingChild, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
@@ -578,7 +580,7 @@ func TestOCIQuarantinedChanges(t *testing.T) {
 	e.pub.expect(e.pub.do(http.MethodDelete, layer, nil), http.StatusAccepted, "")
 	e.pub.expect(e.pub.do(http.MethodHead, layer, nil), http.StatusNotFound, "")
 	e.pub.expect(e.pub.do(http.MethodDelete, layer, nil), http.StatusNotFound, "BLOB_UNKNOWN")
-	if ok, err := e.svc.Blobs().Exists(t.Context(), v1.layer.Digest); !ok || err != nil {
+	if ok, err := e.svc.Blobs.Store().Exists(t.Context(), v1.layer.Digest); !ok || err != nil {
 		t.Errorf("the bytes went with the link: %v, %v (they may be shared; only a garbage collection removes them)", ok, err)
 	}
 
@@ -598,7 +600,7 @@ func TestOCIReleasedTagStays(t *testing.T) {
 	v1 := e.pub.pushImage(repo, "v1", nil, "")
 	v2 := e.pub.pushImage(repo, "v2", nil, "")
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, v1.manifest), http.StatusCreated, "")
-	rm := testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager)
+	rm := testserver.Token(t, e.svc, "rm", access.RoleReleaseManager)
 	body := `{"name":"r1","changeRef":"CHG-1","title":"t","environments":["staging"],"artifacts":[{"name":"` + repo + `","version":"1.0"}]}`
 	if code := apiCall(t, http.MethodPost, e.url+"/api/v1/releases", rm, []byte(body), nil); code != http.StatusCreated {
 		t.Fatalf("create release: %d", code)
@@ -624,7 +626,7 @@ func TestOCIUnverifiedReferrers(t *testing.T) {
 	img := e.pub.pushImage(repo, "carrier", nil, "")
 	e.pub.expect(e.pub.pushManifest(repo, "1.0", ocispec.MediaTypeImageManifest, img.manifest), http.StatusCreated, "")
 	e.admit(repo, "1.0", img.manifest)
-	approver := registry{t: t, base: e.url, token: testserver.Token(t, e.svc, "cab", releases.RoleApprover)}
+	approver := registry{t: t, base: e.url, token: testserver.Token(t, e.svc, "cab", access.RoleApprover)}
 
 	ref := e.pub2.pushImage(repo, "not admitted", &img.desc, "application/vnd.example.tool")
 	e.pub2.expect(e.pub2.pushManifest(repo, ref.desc.Digest.String(), ocispec.MediaTypeImageManifest, ref.manifest), http.StatusCreated, "")

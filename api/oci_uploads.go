@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -18,7 +18,7 @@ import (
 func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 	ctx, p := c.Request.Context(), principal(c)
 	if mount := c.Query("mount"); mount != "" {
-		l, mounted, err := s.svc.MountBlob(ctx, p, r.Name, c.Query("from"), digest.Digest(mount))
+		l, mounted, err := s.dml.Registry.MountBlob(ctx, p, r.Name, c.Query("from"), digest.Digest(mount))
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
@@ -28,7 +28,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 			return
 		}
 	} else if d := c.Query("digest"); d != "" {
-		l, err := s.svc.PushBlob(ctx, p, r.Name, digest.Digest(d), c.Request.Body, c.Request.ContentLength)
+		l, err := s.dml.Registry.PushBlob(ctx, p, r.Name, digest.Digest(d), c.Request.Body, c.Request.ContentLength)
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
@@ -36,7 +36,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 		blobCreated(c, l)
 		return
 	}
-	u, err := s.svc.StartUpload(ctx, p, r.Name)
+	u, err := s.dml.Registry.StartUpload(ctx, p, r.Name)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -47,7 +47,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 
 // ociUploadStatus serves GET /v2/NAME/blobs/uploads/ID.
 func (s *Server) ociUploadStatus(c *gin.Context, r ociRoute) {
-	u, err := s.svc.UploadStatus(c.Request.Context(), principal(c), r.Name, r.Ref)
+	u, err := s.dml.Registry.UploadStatus(c.Request.Context(), principal(c), r.Name, r.Ref)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -65,7 +65,7 @@ func (s *Server) ociPatchUpload(c *gin.Context, r ociRoute) {
 		s.writeError(c, err, nil)
 		return
 	}
-	u, err := s.svc.AppendUpload(c.Request.Context(), principal(c), r.Name, r.Ref, c.Request.Body, rng, c.Request.ContentLength)
+	u, err := s.dml.Registry.AppendUpload(c.Request.Context(), principal(c), r.Name, r.Ref, c.Request.Body, rng, c.Request.ContentLength)
 	if u.ID != "" {
 		uploadState(c, u)
 	}
@@ -89,7 +89,7 @@ func (s *Server) ociCompleteUpload(c *gin.Context, r ociRoute) {
 		s.writeError(c, err, nil)
 		return
 	}
-	l, err := s.svc.CompleteUpload(c.Request.Context(), principal(c), r.Name, r.Ref, digest.Digest(d), c.Request.Body, rng, c.Request.ContentLength)
+	l, err := s.dml.Registry.CompleteUpload(c.Request.Context(), principal(c), r.Name, r.Ref, digest.Digest(d), c.Request.Body, rng, c.Request.ContentLength)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -99,7 +99,7 @@ func (s *Server) ociCompleteUpload(c *gin.Context, r ociRoute) {
 
 // ociCancelUpload serves DELETE /v2/NAME/blobs/uploads/ID.
 func (s *Server) ociCancelUpload(c *gin.Context, r ociRoute) {
-	if err := s.svc.CancelUpload(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
+	if err := s.dml.Registry.CancelUpload(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
@@ -107,7 +107,7 @@ func (s *Server) ociCancelUpload(c *gin.Context, r ociRoute) {
 }
 
 // blobCreated answers a blob that is now in the repository.
-func blobCreated(c *gin.Context, l releases.BlobLink) {
+func blobCreated(c *gin.Context, l registry.BlobLink) {
 	c.Header("Location", "/v2/"+l.Repository+"/blobs/"+l.Digest.String())
 	c.Header("Docker-Content-Digest", l.Digest.String())
 	c.Status(http.StatusCreated)
@@ -115,7 +115,7 @@ func blobCreated(c *gin.Context, l releases.BlobLink) {
 
 // uploadState sets the headers that say where an upload stands. Range is
 // inclusive, "0-0" before the first byte (as the reference registry says).
-func uploadState(c *gin.Context, u releases.UploadSession) {
+func uploadState(c *gin.Context, u registry.UploadSession) {
 	c.Header("Location", "/v2/"+u.Repository+"/blobs/uploads/"+u.ID)
 	c.Header("Docker-Upload-UUID", u.ID)
 	c.Header("Range", fmt.Sprintf("0-%d", max(u.Offset-1, 0)))
@@ -125,12 +125,12 @@ func uploadState(c *gin.Context, u releases.UploadSession) {
 // "bytes " prefix is tolerated); nil when there is none. A header that is
 // not such a range is a bad request (BLOB_UPLOAD_INVALID), not an
 // out-of-order chunk: resuming from the upload's offset would not help.
-func contentRange(c *gin.Context) (*releases.ChunkRange, error) {
+func contentRange(c *gin.Context) (*registry.ChunkRange, error) {
 	return parseContentRange(c.GetHeader("Content-Range"))
 }
 
 // parseContentRange is contentRange on the header's value.
-func parseContentRange(header string) (*releases.ChunkRange, error) {
+func parseContentRange(header string) (*registry.ChunkRange, error) {
 	h := strings.TrimSpace(header)
 	if h == "" {
 		return nil, nil
@@ -141,9 +141,9 @@ func parseContentRange(header string) (*releases.ChunkRange, error) {
 	a, okA := decimal(start)
 	b, okB := decimal(end)
 	if !ok || !okA || !okB || b < a || (hasLength && length != "*" && !isDigits(length)) {
-		return nil, fmt.Errorf("%w: Content-Range %.64q is not START-END", releases.ErrUploadInvalid, header)
+		return nil, fmt.Errorf("%w: Content-Range %.64q is not START-END", registry.ErrUploadInvalid, header)
 	}
-	return &releases.ChunkRange{Start: a, End: b}, nil
+	return &registry.ChunkRange{Start: a, End: b}, nil
 }
 
 // decimal parses digits only: strconv.ParseInt alone would take "+5".

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -26,7 +26,7 @@ func TestOCIUploadSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := testserver.Token(t, first.Service, "pipeline", releases.RolePublisher)
+	token := testserver.Token(t, first.DML, "pipeline", access.RolePublisher)
 	data := bytes.Repeat([]byte("restart-safe "), 3<<16) // ~2.4 MiB
 	third := len(data) / 3
 	pub := registry{t: t, base: first.URL, token: token}
@@ -65,7 +65,7 @@ func TestOCIUploadSurvivesRestart(t *testing.T) {
 	if sum := sha256.Sum256(blob.body); digest.NewDigestFromBytes(digest.SHA256, sum[:]) != d {
 		t.Errorf("the blob read back does not hash to %s", d)
 	}
-	if keys := stagingKeys(t, second.Service); len(keys) > 0 {
+	if keys := stagingKeys(t, second.DML); len(keys) > 0 {
 		t.Errorf("chunks left after completion: %v", keys)
 	}
 }
@@ -142,12 +142,12 @@ func TestOCIUploadSweep(t *testing.T) {
 	start := e.pub.do(http.MethodPost, "/v2/apps/sweep/blobs/uploads/", nil)
 	loc := header(t, start, "Location")
 	e.pub.expect(e.pub.do(http.MethodPatch, loc, bytes.NewReader([]byte("some bytes"))), http.StatusAccepted, "")
-	if n, err := e.svc.SweepUploads(t.Context(), time.Hour); err != nil || n != 0 {
+	if n, err := e.svc.Registry.SweepUploads(t.Context(), time.Hour); err != nil || n != 0 {
 		t.Fatalf("sweep of fresh uploads = %d, %v; want 0", n, err)
 	}
 	e.pub.expect(e.pub.do(http.MethodGet, loc, nil), http.StatusNoContent, "")
 	// Every upload is older than minus an hour.
-	if n, err := e.svc.SweepUploads(t.Context(), -time.Hour); err != nil || n != 1 {
+	if n, err := e.svc.Registry.SweepUploads(t.Context(), -time.Hour); err != nil || n != 1 {
 		t.Fatalf("sweep = %d, %v; want 1", n, err)
 	}
 	e.pub.expect(e.pub.do(http.MethodGet, loc, nil), http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/store/s3"
 	"github.com/dmlproject/dml/store/s3/s3test"
 	"github.com/dmlproject/dml/store/storetest"
@@ -34,7 +35,7 @@ type outageEnv struct {
 	url       string
 	publisher string
 	pub       registry
-	svc       *releases.Service
+	svc       *releases.DML
 	mc        *minio.Client
 }
 
@@ -52,7 +53,7 @@ func newOutageEnv(t *testing.T) *outageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := testserver.Token(t, svc, "pipeline", releases.RolePublisher)
+	token := testserver.Token(t, svc, "pipeline", access.RolePublisher)
 	return &outageEnv{
 		t: t, gw: gw, bucket: cfg.Bucket, url: srv.URL, publisher: token,
 		pub: registry{t: t, base: srv.URL, token: token}, svc: svc, mc: mc,

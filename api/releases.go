@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/gin-gonic/gin"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -39,17 +41,17 @@ type gateJSON struct {
 }
 
 type releaseJSON struct {
-	releases.Release
+	lifecycle.Release
 	Gates          []gateJSON `json:"gates"`
 	AllowedActions []string   `json:"allowedActions"`
 }
 
-func (s *Server) toReleaseJSON(c *gin.Context, r releases.Release) (releaseJSON, error) {
-	views, err := s.svc.GateViews(c.Request.Context(), r)
+func (s *Server) toReleaseJSON(c *gin.Context, r lifecycle.Release) (releaseJSON, error) {
+	views, err := s.dml.Releases.GateViews(c.Request.Context(), r)
 	if err != nil {
 		return releaseJSON{}, err
 	}
-	out := releaseJSON{Release: r, Gates: make([]gateJSON, len(views)), AllowedActions: releases.AllowedActions(r)}
+	out := releaseJSON{Release: r, Gates: make([]gateJSON, len(views)), AllowedActions: lifecycle.AllowedActions(r)}
 	for i, v := range views {
 		out.Gates[i] = gateJSON{Gate: v.Gate, Required: v.Required, Received: len(v.Approvers), Approvers: v.Approvers,
 			ExpectedDigest: v.ExpectedDigest.String(), Authorized: v.Authorized, Open: v.Open}
@@ -57,7 +59,7 @@ func (s *Server) toReleaseJSON(c *gin.Context, r releases.Release) (releaseJSON,
 	return out, nil
 }
 
-func (s *Server) writeRelease(c *gin.Context, status int, r releases.Release) {
+func (s *Server) writeRelease(c *gin.Context, status int, r lifecycle.Release) {
 	out, err := s.toReleaseJSON(c, r)
 	if err != nil {
 		s.writeError(c, err, nil)
@@ -67,7 +69,7 @@ func (s *Server) writeRelease(c *gin.Context, status int, r releases.Release) {
 }
 
 // answerRelease answers a release change: the release, or the error.
-func (s *Server) answerRelease(c *gin.Context, r releases.Release, err error) {
+func (s *Server) answerRelease(c *gin.Context, r lifecycle.Release, err error) {
 	if err != nil {
 		s.releaseError(c, err)
 		return
@@ -78,7 +80,7 @@ func (s *Server) answerRelease(c *gin.Context, r releases.Release, err error) {
 // releaseError writes err, with the state and allowed actions for an
 // illegal transition.
 func (s *Server) releaseError(c *gin.Context, err error) {
-	var ise *releases.InvalidStateError
+	var ise *lifecycle.InvalidStateError
 	if errors.As(err, &ise) {
 		s.writeError(c, err, gin.H{"state": ise.State, "action": ise.Action, "allowed": ise.Allowed})
 		return
@@ -87,13 +89,13 @@ func (s *Server) releaseError(c *gin.Context, err error) {
 }
 
 func (s *Server) createRelease(c *gin.Context) {
-	var req releases.CreateReleaseRequest
+	var req lifecycle.CreateReleaseRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.CreateRelease(c.Request.Context(), principal(c), req)
+	r, err := s.dml.Releases.CreateRelease(c.Request.Context(), principal(c), req)
 	if err != nil {
-		if errors.Is(err, releases.ErrConflict) {
+		if errors.Is(err, errdef.ErrConflict) {
 			s.writeError(c, meaning(errReleaseExists, err), gin.H{"name": req.Name})
 			return
 		}
@@ -105,16 +107,16 @@ func (s *Server) createRelease(c *gin.Context) {
 }
 
 func (s *Server) listReleases(c *gin.Context) {
-	f := releases.ReleaseFilter{State: releases.ReleaseState(c.Query("state")), Cursor: c.Query("cursor")}
+	f := lifecycle.ReleaseFilter{State: lifecycle.ReleaseState(c.Query("state")), Cursor: c.Query("cursor")}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > releases.MaxPageSize {
-			s.writeError(c, fmt.Errorf("%w: limit must be between 1 and %d", releases.ErrInvalidInput, releases.MaxPageSize), nil)
+		if err != nil || n < 1 || n > names.MaxPageSize {
+			s.writeError(c, fmt.Errorf("%w: limit must be between 1 and %d", errdef.ErrInvalidInput, names.MaxPageSize), nil)
 			return
 		}
 		f.Limit = n
 	}
-	list, next, err := s.svc.Releases(c.Request.Context(), f)
+	list, next, err := s.dml.Releases.Releases(c.Request.Context(), f)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -132,7 +134,7 @@ func (s *Server) listReleases(c *gin.Context) {
 }
 
 func (s *Server) getRelease(c *gin.Context) {
-	r, err := s.svc.Release(c.Request.Context(), c.Param("name"))
+	r, err := s.dml.Releases.Release(c.Request.Context(), c.Param("name"))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -144,7 +146,7 @@ func (s *Server) getRelease(c *gin.Context) {
 // signature over its exact bytes (X-Dml-Signature, base64 ECDSA P-256
 // SHA-256, verifiable with GET /api/v1/keys/server).
 func (s *Server) getReleaseManifest(c *gin.Context) {
-	r, b, err := s.svc.OpenReleaseManifest(c.Request.Context(), principal(c), c.Param("name"))
+	r, b, err := s.dml.Releases.OpenReleaseManifest(c.Request.Context(), principal(c), c.Param("name"))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -155,44 +157,44 @@ func (s *Server) getReleaseManifest(c *gin.Context) {
 }
 
 func (s *Server) setReleasePlan(c *gin.Context) {
-	var req releases.PlanRequest
+	var req lifecycle.PlanRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) setReleaseArtifacts(c *gin.Context) {
-	var refs []releases.ReleaseArtifactRef
+	var refs []lifecycle.ReleaseArtifactRef
 	if !s.bindJSON(c, &refs) {
 		return
 	}
-	r, err := s.svc.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
+	r, err := s.dml.Releases.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) decideGate(c *gin.Context) {
-	var req releases.ApprovalRequest
+	var req lifecycle.ApprovalRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) recordDeployment(c *gin.Context) {
-	var req releases.DeploymentRequest
+	var req lifecycle.DeploymentRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, dep, err := s.svc.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, dep, err := s.dml.Releases.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.writeDeployment(c, http.StatusCreated, r, dep, err)
 }
 
 // writeDeployment answers a deployment change with the deployment and the
 // release it belongs to.
-func (s *Server) writeDeployment(c *gin.Context, status int, r releases.Release, dep releases.Deployment, err error) {
+func (s *Server) writeDeployment(c *gin.Context, status int, r lifecycle.Release, dep lifecycle.Deployment, err error) {
 	if err != nil {
 		s.releaseError(c, err)
 		return
@@ -206,20 +208,20 @@ func (s *Server) writeDeployment(c *gin.Context, status int, r releases.Release,
 }
 
 func (s *Server) updateDeployment(c *gin.Context) {
-	var upd releases.DeploymentUpdate
+	var upd lifecycle.DeploymentUpdate
 	if !s.bindJSON(c, &upd) {
 		return
 	}
-	r, dep, err := s.svc.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
+	r, dep, err := s.dml.Releases.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
 	s.writeDeployment(c, http.StatusOK, r, dep, err)
 }
 
 func (s *Server) fileReview(c *gin.Context) {
-	var req releases.ReviewRequest
+	var req lifecycle.ReviewRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
 	s.answerRelease(c, r, err)
 }
 
@@ -230,12 +232,12 @@ func (s *Server) cancelRelease(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.svc.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
+	r, err := s.dml.Releases.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) retireArtifact(c *gin.Context, ref artifactRef) {
-	a, err := s.svc.RetireArtifact(c.Request.Context(), principal(c), ref.Name, ref.Version)
+	a, err := s.dml.Catalog.RetireArtifact(c.Request.Context(), principal(c), ref.Name, ref.Version)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 )
 
 // releaseView is the release JSON as clients see it.
@@ -111,24 +112,24 @@ func newRelEnv(t *testing.T, admit bool, opts ...testserver.Option) *relEnv {
 	}
 	return &relEnv{
 		env:             e,
-		rm:              testserver.Token(t, e.svc, "rm", releases.RoleReleaseManager),
-		cab1:            testserver.Token(t, e.svc, "cab-1", releases.RoleApprover),
-		cab2:            testserver.Token(t, e.svc, "cab-2", releases.RoleApprover),
-		stagingDeployer: testserver.Token(t, e.svc, stagingDeployerName, releases.RoleDeployer),
-		prodDeployer:    envToken(t, e.svc, prodDeployerName, []string{"production"}, releases.RoleDeployer),
-		auditor:         testserver.Token(t, e.svc, "audit", releases.RoleAuditor),
+		rm:              testserver.Token(t, e.svc, "rm", access.RoleReleaseManager),
+		cab1:            testserver.Token(t, e.svc, "cab-1", access.RoleApprover),
+		cab2:            testserver.Token(t, e.svc, "cab-2", access.RoleApprover),
+		stagingDeployer: testserver.Token(t, e.svc, stagingDeployerName, access.RoleDeployer),
+		prodDeployer:    envToken(t, e.svc, prodDeployerName, []string{"production"}, access.RoleDeployer),
+		auditor:         testserver.Token(t, e.svc, "audit", access.RoleAuditor),
 	}
 }
 
 // envToken issues a token with explicit environments.
-func envToken(t *testing.T, svc *releases.Service, name string, envs []string, roles ...releases.Role) string {
+func envToken(t *testing.T, svc *releases.DML, name string, envs []string, roles ...access.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := svc.Authenticate(ctx, testserver.AdminToken)
+	admin, err := svc.Access.Authenticate(ctx, testserver.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, err := svc.IssueToken(ctx, admin, releases.TokenRequest{Name: name, Roles: roles, Environments: envs})
+	issued, err := svc.Access.IssueToken(ctx, admin, access.TokenRequest{Name: name, Roles: roles, Environments: envs})
 	if err != nil {
 		t.Fatalf("issue token %s: %v", name, err)
 	}

@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -347,8 +348,8 @@ func TestReleaseStaleDigestRefused(t *testing.T) {
 // artifact's publisher may approve its gates, whatever roles they hold.
 func TestReleaseSeparationOfDuties(t *testing.T) {
 	e := newRelEnv(t, true)
-	creator := testserver.Token(t, e.svc, "rm-cab", releases.RoleReleaseManager, releases.RoleApprover)
-	publisher := testserver.Token(t, e.svc, "pipeline", releases.RolePublisher, releases.RoleApprover)
+	creator := testserver.Token(t, e.svc, "rm-cab", access.RoleReleaseManager, access.RoleApprover)
+	publisher := testserver.Token(t, e.svc, "pipeline", access.RolePublisher, access.RoleApprover)
 	r := e.createAs(t, creator, "sod-1", nil)
 	if r.CreatedBy != "rm-cab" {
 		t.Fatalf("createdBy %s", r.CreatedBy)
@@ -387,7 +388,7 @@ func TestReleaseSameApproverCountsOnce(t *testing.T) {
 		t.Fatalf("plan gate %+v, want one approver", g)
 	}
 	// A second token of the same principal is the same approver.
-	again := testserver.Token(t, e.svc, "cab-1", releases.RoleApprover)
+	again := testserver.Token(t, e.svc, "cab-1", access.RoleApprover)
 	r = e.approve(t, again, r.Name, "plan")
 	wantState(t, "the same approver with another token", r, "planning")
 	if g := r.gate(t, "plan"); g.Received != 1 {
@@ -609,7 +610,7 @@ func TestReleaseManifestSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	admitted := e.artifact(t)
-	if idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex || idx.ArtifactType != releases.ReleaseManifestArtifactType {
+	if idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex || idx.ArtifactType != lifecycle.ReleaseManifestArtifactType {
 		t.Errorf("index header: schema %d, media type %s, artifact type %s", idx.SchemaVersion, idx.MediaType, idx.ArtifactType)
 	}
 	if len(idx.Manifests) != 1 {
@@ -618,11 +619,11 @@ func TestReleaseManifestSigned(t *testing.T) {
 	m := idx.Manifests[0]
 	if m.Digest.String() != admitted.Digest || admitted.State != "admitted" ||
 		m.Size != int64(len(fixture(t, "payments-api-1.4.2.tar.gz"))) ||
-		m.Annotations[releases.AnnotationArtifactName] != "payments/api" || m.Annotations[releases.AnnotationArtifactVersion] != "1.4.2" {
+		m.Annotations[lifecycle.AnnotationArtifactName] != "payments/api" || m.Annotations[lifecycle.AnnotationArtifactVersion] != "1.4.2" {
 		t.Errorf("index entry %+v, want the admitted %s", m, admitted.Digest)
 	}
-	if idx.Annotations[releases.AnnotationReleaseName] != r.Name || idx.Annotations[releases.AnnotationPlanDigest] != r.PlanDigest ||
-		idx.Annotations[releases.AnnotationChangeRef] != "CHG-1001" {
+	if idx.Annotations[lifecycle.AnnotationReleaseName] != r.Name || idx.Annotations[lifecycle.AnnotationPlanDigest] != r.PlanDigest ||
+		idx.Annotations[lifecycle.AnnotationChangeRef] != "CHG-1001" {
 		t.Errorf("index annotations %v", idx.Annotations)
 	}
 }
@@ -760,7 +761,7 @@ func TestReleaseParallelApprovals(t *testing.T) {
 	e := newRelEnv(t, true)
 	approvers := make([]string, 10)
 	for i := range approvers {
-		approvers[i] = testserver.Token(t, e.svc, fmt.Sprintf("parallel-cab-%d", i), releases.RoleApprover)
+		approvers[i] = testserver.Token(t, e.svc, fmt.Sprintf("parallel-cab-%d", i), access.RoleApprover)
 	}
 	for trial := range 4 {
 		r := e.create(t, map[string]any{"plan": map[string]int{"approvals": 10}})

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 )
@@ -16,7 +16,7 @@ import (
 // headers and nosniff, and lets http.ServeContent answer Range, If-Range,
 // If-None-Match and HEAD (through serveContent, ranges.go).
 //
-// The bytes are verified as they stream (releases.BlobReader). A Range
+// The bytes are verified as they stream (blobs.BlobReader). A Range
 // request of a blob not verified since its backend object was last
 // written waits for a verification of the whole blob. When the bytes turn
 // out wrong before anything was sent, the answer is 500 BLOB_CORRUPT; when
@@ -24,7 +24,7 @@ import (
 // last byte, so that every HTTP client sees a failed transfer (a short
 // body against its Content-Length, or a reset HTTP/2 stream), never a
 // complete wrong one.
-func (s *Server) serveStored(c *gin.Context, b *releases.BlobReader) {
+func (s *Server) serveStored(c *gin.Context, b *blobs.BlobReader) {
 	defer b.Close()
 	h := c.Writer.Header()
 	// Stored bytes are whatever their pusher sent, with the media type the

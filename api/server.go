@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 
 // Config holds what the HTTP layer needs.
 type Config struct {
-	Service *releases.Service
+	DML *releases.DML
 	// Logger receives one line per request and internal errors. Nil: silent.
 	Logger *slog.Logger
 	// AccessLogger receives the access log (refused requests, downloads);
@@ -35,7 +36,7 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	svc     *releases.Service
+	dml     *releases.DML
 	log     *slog.Logger
 	access  *slog.Logger
 	engine  *gin.Engine
@@ -49,9 +50,12 @@ type Server struct {
 // maxJSONBody bounds every JSON request body.
 const maxJSONBody = 1 << 20
 
-// New builds the HTTP handler.
-func New(cfg Config) *Server {
-	gin.SetMode(gin.ReleaseMode)
+// New builds the HTTP handler. gin's mode is a process-wide setting: the
+// program sets it once (cmd/dml sets release mode), never a library.
+func New(cfg Config) (*Server, error) {
+	if cfg.DML == nil {
+		return nil, errors.New("api: the domain is required")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -59,10 +63,22 @@ func New(cfg Config) *Server {
 	reg := cfg.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("api: runtime metrics: %w", err)
+			}
+		}
 	}
-	s := &Server{svc: cfg.Service, log: log, engine: gin.New(), metrics: newHTTPMetrics(reg),
-		rules: indexRules(accessMatrix), access: accessLogger(cfg, log),
+	metrics, err := newHTTPMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := indexRules(accessMatrix)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dml: cfg.DML, log: log, engine: gin.New(), metrics: metrics,
+		rules: rules, access: accessLogger(cfg, log),
 		bodyTimeout: cfg.BodyTimeout, bodyMinBytes: cfg.BodyMinBytes}
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout
@@ -70,7 +86,9 @@ func New(cfg Config) *Server {
 	if s.bodyMinBytes <= 0 {
 		s.bodyMinBytes = DefaultBodyMinBytes
 	}
-	registerIntegrityMetrics(reg, cfg.Service)
+	if err := registerIntegrityMetrics(reg, cfg.DML.Blobs); err != nil {
+		return nil, err
+	}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
@@ -101,7 +119,7 @@ func New(cfg Config) *Server {
 	s.routeSettings(v1)
 	s.routeAdmin(v1)
 	s.routeOCI(e)
-	return s
+	return s, nil
 }
 
 // ServeHTTP makes Server an http.Handler.
@@ -120,7 +138,7 @@ const readyTimeout = 10 * time.Second
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 	defer cancel()
-	r := s.svc.Readiness(ctx)
+	r := s.dml.Readiness(ctx)
 	state := func(err error) string {
 		if err != nil {
 			return "unavailable"

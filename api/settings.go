@@ -3,7 +3,7 @@ package api
 import (
 	"net/http"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/gin-gonic/gin"
 )
 
@@ -13,13 +13,13 @@ func (s *Server) routeSettings(g *gin.RouterGroup) {
 }
 
 type gateDefaultsJSON struct {
-	Gates     map[string]releases.GateSetting `json:"gates"`
-	UpdatedBy string                          `json:"updatedBy,omitempty"`
-	UpdatedAt any                             `json:"updatedAt,omitempty"`
+	Gates     map[string]lifecycle.GateSetting `json:"gates"`
+	UpdatedBy string                           `json:"updatedBy,omitempty"`
+	UpdatedAt any                              `json:"updatedAt,omitempty"`
 }
 
 func (s *Server) getGateDefaults(c *gin.Context) {
-	gates, st, err := s.svc.GateDefaults(c.Request.Context())
+	gates, st, err := s.dml.Releases.GateDefaults(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -33,11 +33,11 @@ func (s *Server) getGateDefaults(c *gin.Context) {
 
 // setGateDefaults takes {"deploy:production":{"approvals":2},...}.
 func (s *Server) setGateDefaults(c *gin.Context) {
-	var gates map[string]releases.GateSetting
+	var gates map[string]lifecycle.GateSetting
 	if !s.bindJSON(c, &gates) {
 		return
 	}
-	st, err := s.svc.SetGateDefaults(c.Request.Context(), principal(c), gates)
+	st, err := s.dml.Releases.SetGateDefaults(c.Request.Context(), principal(c), gates)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 )
 
 // TestGateDefaults: an admin's default quorums apply to releases created
@@ -13,7 +13,7 @@ import (
 // theirs.
 func TestGateDefaults(t *testing.T) {
 	srv, admin, svc := testserver.New(t)
-	rm := testserver.Token(t, svc, "rm", releases.RoleReleaseManager)
+	rm := testserver.Token(t, svc, "rm", access.RoleReleaseManager)
 	var got struct {
 		Gates map[string]struct {
 			Approvals int `json:"approvals"`

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/gin-gonic/gin"
 )
 
@@ -25,11 +25,11 @@ func (s *Server) whoami(c *gin.Context) {
 }
 
 func (s *Server) createToken(c *gin.Context) {
-	var req releases.TokenRequest
+	var req access.TokenRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	t, err := s.svc.IssueToken(c.Request.Context(), principal(c), req)
+	t, err := s.dml.Access.IssueToken(c.Request.Context(), principal(c), req)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -42,23 +42,23 @@ func (s *Server) createToken(c *gin.Context) {
 }
 
 // tokenJSON is a token as listed: never its secret nor the secret's hash
-// (releases.Token holds neither). Times that are not set are null.
+// (access.Token holds neither). Times that are not set are null.
 type tokenJSON struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Roles        []releases.Role `json:"roles"`
-	Environments []string        `json:"environments"`
-	CreatedBy    string          `json:"createdBy"`
-	CreatedAt    time.Time       `json:"createdAt"`
-	LastUsedAt   *time.Time      `json:"lastUsedAt"`
-	ExpiresAt    *time.Time      `json:"expiresAt"`
-	RevokedAt    *time.Time      `json:"revokedAt"`
+	ID           string        `json:"id"`
+	Name         string        `json:"name"`
+	Roles        []access.Role `json:"roles"`
+	Environments []string      `json:"environments"`
+	CreatedBy    string        `json:"createdBy"`
+	CreatedAt    time.Time     `json:"createdAt"`
+	LastUsedAt   *time.Time    `json:"lastUsedAt"`
+	ExpiresAt    *time.Time    `json:"expiresAt"`
+	RevokedAt    *time.Time    `json:"revokedAt"`
 }
 
 // listTokens answers every token, revoked and expired ones included,
 // oldest first.
 func (s *Server) listTokens(c *gin.Context) {
-	list, err := s.svc.Tokens(c.Request.Context(), principal(c))
+	list, err := s.dml.Access.Tokens(c.Request.Context(), principal(c))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -76,7 +76,7 @@ func (s *Server) listTokens(c *gin.Context) {
 }
 
 func (s *Server) revokeToken(c *gin.Context) {
-	if err := s.svc.RevokeToken(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+	if err := s.dml.Access.RevokeToken(c.Request.Context(), principal(c), c.Param("id")); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}

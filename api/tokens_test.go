@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
 )
 
 // testClock is a settable clock for the service.
@@ -36,7 +35,7 @@ type issuedView struct {
 // API and on /v2/ alike.
 func TestTokenExpiryOverHTTP(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	srv, admin, _ := testserver.New(t, testserver.WithService(releases.WithClock(clock.now)))
+	srv, admin, _ := testserver.New(t, testserver.WithClock(clock.now))
 	var tok issuedView
 	var ev errorView
 	code := apiCall(t, http.MethodPost, srv.URL+"/api/v1/tokens", admin,

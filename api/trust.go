@@ -7,7 +7,8 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/gin-gonic/gin"
 )
 
@@ -21,17 +22,17 @@ func (s *Server) routeTrust(g *gin.RouterGroup) {
 }
 
 func (s *Server) serverKey(c *gin.Context) {
-	c.Data(http.StatusOK, "application/x-pem-file", s.svc.ServerPublicKeyPEM())
+	c.Data(http.StatusOK, "application/x-pem-file", s.dml.ServerPublicKeyPEM())
 }
 
 func (s *Server) addTrustKey(c *gin.Context) {
-	var req releases.AddTrustKeyRequest
+	var req trust.AddTrustKeyRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	k, err := s.svc.AddTrustKey(c.Request.Context(), principal(c), req)
+	k, err := s.dml.Trust.AddTrustKey(c.Request.Context(), principal(c), req)
 	if err != nil {
-		if errors.Is(err, releases.ErrConflict) {
+		if errors.Is(err, errdef.ErrConflict) {
 			s.writeError(c, meaning(errKeyExists, err), map[string]string{"id": req.ID})
 			return
 		}
@@ -42,19 +43,19 @@ func (s *Server) addTrustKey(c *gin.Context) {
 }
 
 func (s *Server) listTrustKeys(c *gin.Context) {
-	keys, err := s.svc.TrustKeys(c.Request.Context())
+	keys, err := s.dml.Trust.TrustKeys(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
 	if keys == nil {
-		keys = []releases.TrustKey{}
+		keys = []trust.TrustKey{}
 	}
 	c.JSON(http.StatusOK, gin.H{"keys": keys})
 }
 
 func (s *Server) revokeTrustKey(c *gin.Context) {
-	if err := s.svc.RevokeTrustKey(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+	if err := s.dml.Trust.RevokeTrustKey(c.Request.Context(), principal(c), c.Param("id")); err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
@@ -75,7 +76,7 @@ func (s *Server) setTrustPolicy(c *gin.Context) {
 		s.writeError(c, fmt.Errorf("%w: %w", errBodyTooLarge, err), nil)
 		return
 	}
-	pv, err := s.svc.SetTrustPolicy(c.Request.Context(), principal(c), body)
+	pv, err := s.dml.Trust.SetTrustPolicy(c.Request.Context(), principal(c), body)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -84,7 +85,7 @@ func (s *Server) setTrustPolicy(c *gin.Context) {
 }
 
 func (s *Server) getTrustPolicy(c *gin.Context) {
-	pv, err := s.svc.TrustPolicy(c.Request.Context())
+	pv, err := s.dml.Trust.TrustPolicy(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err, nil)
 		return

@@ -1,17 +1,19 @@
-// Package releases is the DML's domain: artifacts and their admission,
-// principals and tokens, and (later) releases, gates, approvals,
-// deployments, reviews and the audit log.
+// Package releases is the DML's domain, composed. The concepts live in
+// their own packages, each with its small store interface, depending only
+// downward:
 //
-// The OCI registry (registry*.go) is the same catalogue seen through the
-// distribution spec: repositories are artifact names, tags are versions.
+//	errdef, names        the shared error categories; the one grammar
+//	access               principals, roles, tokens
+//	audit                events, the audit log's reads, the access log
+//	blobs                verified reads, ingest and repair, gc claims; fsck and gc
+//	trust                trusted keys and policy versions
+//	catalog              artifacts, evidence, admission, retirement
+//	lifecycle            releases: plans, gates, approvals, sealing, deployments, review
+//	registry             the OCI registry over the catalogue
+//	provenance           provenance documents: sources, build, verify
 //
-// Stored bytes are checked after they were written too (integrity*.go):
-// reads verify, corrupt blobs are marked and refused until a push of the
-// same bytes repairs them; fsck.go and gc.go check and clean the whole
-// store (maintenance.go).
-//
-// It depends on store (blob bytes) and signing (verification), never on
-// HTTP. Persistence goes through the Metadata interface; releases/sqlstore
-// implements it over SQLite (and, later, PostgreSQL) and
-// releases/metadatatest is the conformance suite every implementation runs.
+// This package builds them (New) over one metadata adapter (Metadata:
+// releases/sqlstore, checked by releases/metadatatest), one blob store and
+// the server's keys, and wires the few questions a lower concept asks a
+// higher one. It depends on store and signing, never on HTTP.
 package releases

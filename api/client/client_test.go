@@ -17,6 +17,7 @@ import (
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -24,7 +25,7 @@ import (
 type env struct {
 	url   string
 	admin *client.Client
-	svc   *releases.Service
+	svc   *releases.DML
 }
 
 func newEnv(t *testing.T) env {
@@ -43,7 +44,7 @@ func newClient(t *testing.T, url, token string) *client.Client {
 }
 
 // as returns a client for a new token with the given roles.
-func (e env) as(t *testing.T, name string, roles ...releases.Role) *client.Client {
+func (e env) as(t *testing.T, name string, roles ...access.Role) *client.Client {
 	t.Helper()
 	return newClient(t, e.url, testserver.Token(t, e.svc, name, roles...))
 }
@@ -181,7 +182,7 @@ func TestPushBadChecksumStoresNothing(t *testing.T) {
 	_, err = e.admin.Artifact(ctx, "payments/api", "1.0.0")
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 	for _, d := range []digest.Digest{claimed, digest.FromBytes(data)} {
-		if ok, err := e.svc.Blobs().Exists(ctx, d); err != nil || ok {
+		if ok, err := e.svc.Blobs.Store().Exists(ctx, d); err != nil || ok {
 			t.Errorf("blob %s exists=%v err=%v after a failed push", d, ok, err)
 		}
 	}
@@ -497,7 +498,7 @@ func TestTokens(t *testing.T) {
 func TestPushNeedsPublisher(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	for _, role := range []releases.Role{releases.RoleAuditor, releases.RoleDeployer, releases.RoleReleaseManager, releases.RoleApprover} {
+	for _, role := range []access.Role{access.RoleAuditor, access.RoleDeployer, access.RoleReleaseManager, access.RoleApprover} {
 		t.Run(string(role), func(t *testing.T) {
 			c := e.as(t, "user-"+string(role), role)
 			_, _, err := c.Push(ctx, pushReq("payments/api", "1", []byte("x")))
@@ -512,7 +513,7 @@ func TestPushNeedsPublisher(t *testing.T) {
 func TestQuarantinedContentIsPrivate(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	publisher := e.as(t, "ci-payments", releases.RolePublisher)
+	publisher := e.as(t, "ci-payments", access.RolePublisher)
 	data := []byte("quarantined package")
 	if _, _, err := publisher.Push(ctx, pushReq("payments/api", "1", data)); err != nil {
 		t.Fatal(err)
@@ -525,10 +526,10 @@ func TestQuarantinedContentIsPrivate(t *testing.T) {
 	}{
 		{"its publisher", publisher, true},
 		{"an admin", e.admin, true},
-		{"an auditor", e.as(t, "audit", releases.RoleAuditor), true},
-		{"another publisher", e.as(t, "ci-shop", releases.RolePublisher), false},
-		{"a deployer", e.as(t, "deploy", releases.RoleDeployer), false},
-		{"a release manager", e.as(t, "rm", releases.RoleReleaseManager), false},
+		{"an auditor", e.as(t, "audit", access.RoleAuditor), true},
+		{"another publisher", e.as(t, "ci-shop", access.RolePublisher), false},
+		{"a deployer", e.as(t, "deploy", access.RoleDeployer), false},
+		{"a release manager", e.as(t, "rm", access.RoleReleaseManager), false},
 	}
 	for _, r := range readers {
 		t.Run(r.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 )
@@ -29,7 +29,7 @@ func admissionEnv(t *testing.T) (env, *client.Client, client.Artifact) {
 	if _, err := e.admin.SetTrustPolicy(ctx, []byte(ciPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	pub := e.as(t, "pipeline", releases.RolePublisher)
+	pub := e.as(t, "pipeline", access.RolePublisher)
 	a, _, err := pub.Push(ctx, pushReq("payments/api", "1.4.2", fixture(t, "payments-api-1.4.2.tar.gz")))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 	}
 
 	// GET says the same, and the receipt verifies with the server's key.
-	got, err := e.as(t, "audit", releases.RoleAuditor).Artifact(ctx, "payments/api", "1.4.2")
+	got, err := e.as(t, "audit", access.RoleAuditor).Artifact(ctx, "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestEvidenceRefusals(t *testing.T) {
 		{"attestation posted as a signature", false, pub, fixture(t, "test-result-passed.dsse.json"), http.StatusBadRequest, "MALFORMED", ""},
 		{"signature posted as an attestation", true, pub, fixture(t, "payments-api-1.4.2.tar.gz.sigstore.json"), http.StatusBadRequest, "MALFORMED", ""},
 		{"garbage", false, pub, []byte("not base64 !"), http.StatusBadRequest, "MALFORMED", "malformed"},
-		{"not a publisher", false, e.as(t, "cab", releases.RoleApprover), fixture(t, "payments-api-1.4.2.tar.gz.sig"), http.StatusForbidden, "DENIED", ""},
+		{"not a publisher", false, e.as(t, "cab", access.RoleApprover), fixture(t, "payments-api-1.4.2.tar.gz.sig"), http.StatusForbidden, "DENIED", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

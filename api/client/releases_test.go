@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -36,7 +36,7 @@ func admittedArtifact(t *testing.T) env {
 	if _, err := e.admin.SetTrustPolicy(ctx, []byte("rules:\n  - match: payments/*\n    signatures: {keys: [ci]}\n")); err != nil {
 		t.Fatal(err)
 	}
-	pub := e.as(t, "pipeline", releases.RolePublisher)
+	pub := e.as(t, "pipeline", access.RolePublisher)
 	if _, _, err := pub.Push(ctx, pushReq("payments/api", "1.4.2", releaseFixture(t, "payments-api-1.4.2.tar.gz"))); err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func deployer(t *testing.T, e env, name string, envs ...string) *client.Client {
 func TestReleaseLifecycle(t *testing.T) {
 	ctx := context.Background()
 	e := admittedArtifact(t)
-	rm := e.as(t, "rm", releases.RoleReleaseManager)
-	alice := e.as(t, "alice", releases.RoleApprover)
-	bob := e.as(t, "bob", releases.RoleApprover)
+	rm := e.as(t, "rm", access.RoleReleaseManager)
+	alice := e.as(t, "alice", access.RoleApprover)
+	bob := e.as(t, "bob", access.RoleApprover)
 	// The publisher of the artifact, also holding the approver role.
-	pubApprover := e.as(t, "pipeline", releases.RoleApprover)
+	pubApprover := e.as(t, "pipeline", access.RoleApprover)
 	staging := deployer(t, e, "deploy-staging", "staging")
 	prod := deployer(t, e, "deploy-prod", "production")
 
@@ -238,7 +238,7 @@ func TestReleaseLifecycle(t *testing.T) {
 func TestReleaseCancelAndRetire(t *testing.T) {
 	ctx := context.Background()
 	e := admittedArtifact(t)
-	rm := e.as(t, "rm", releases.RoleReleaseManager)
+	rm := e.as(t, "rm", access.RoleReleaseManager)
 	plan := client.PlanRequest{ChangeRef: "CHG-1", Title: "t", Environments: []string{"staging"}}
 	r, err := rm.CreateRelease(ctx, client.CreateReleaseRequest{Name: "r1", PlanRequest: plan})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 )
 
@@ -63,7 +63,7 @@ func TestTrustKeys(t *testing.T) {
 		{"not a PEM key", e.admin, client.TrustKeyRequest{ID: "bad", PublicKey: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"}, http.StatusBadRequest, "INVALID_INPUT"},
 		{"private key material", e.admin, client.TrustKeyRequest{ID: "oops", PublicKey: string(fixture(t, "cosign.key"))}, http.StatusBadRequest, "INVALID_INPUT"},
 		{"bad ID", e.admin, client.TrustKeyRequest{ID: "a b", PublicKey: string(pub)}, http.StatusBadRequest, "INVALID_INPUT"},
-		{"not an admin", e.as(t, "ci-payments", releases.RolePublisher), client.TrustKeyRequest{ID: "mine", PublicKey: string(pub)}, http.StatusForbidden, "DENIED"},
+		{"not an admin", e.as(t, "ci-payments", access.RolePublisher), client.TrustKeyRequest{ID: "mine", PublicKey: string(pub)}, http.StatusForbidden, "DENIED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestTrustKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Public keys are public: any principal may list them.
-	keys, err := e.as(t, "audit", releases.RoleAuditor).TrustKeys(ctx)
+	keys, err := e.as(t, "audit", access.RoleAuditor).TrustKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestTrustKeys(t *testing.T) {
 		t.Fatalf("keys = %+v, want ci and release", keys)
 	}
 
-	wantCode(t, e.as(t, "x", releases.RolePublisher).RevokeTrustKey(ctx, "ci"), http.StatusForbidden, "DENIED")
+	wantCode(t, e.as(t, "x", access.RolePublisher).RevokeTrustKey(ctx, "ci"), http.StatusForbidden, "DENIED")
 	if err := e.admin.RevokeTrustKey(ctx, "release"); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestTrustPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.as(t, "audit", releases.RoleAuditor).TrustPolicy(ctx)
+	got, err := e.as(t, "audit", access.RoleAuditor).TrustPolicy(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestTrustPolicy(t *testing.T) {
 			wantCode(t, err, http.StatusBadRequest, tt.code)
 		})
 	}
-	_, err = e.as(t, "ci-payments", releases.RolePublisher).SetTrustPolicy(ctx, []byte(ciPolicy))
+	_, err = e.as(t, "ci-payments", access.RolePublisher).SetTrustPolicy(ctx, []byte(ciPolicy))
 	wantCode(t, err, http.StatusForbidden, "DENIED")
 	if got, _ := e.admin.TrustPolicy(ctx); got.Version != 2 {
 		t.Errorf("refused policies changed the version to %d", got.Version)
@@ -156,7 +156,7 @@ func TestTrustPolicy(t *testing.T) {
 
 func TestServerKey(t *testing.T) {
 	e := newEnv(t)
-	pem, err := e.as(t, "deploy", releases.RoleDeployer).ServerKey(context.Background())
+	pem, err := e.as(t, "deploy", access.RoleDeployer).ServerKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
 )
 
@@ -103,16 +103,16 @@ func buildBenchLog(n int64) (benchAuditLog, error) {
 	}
 	benchLog = benchAuditLog{dir: dir, srv: srv} // removed by TestMain even if setup fails below
 	ctx := context.Background()
-	admin, err := srv.Service.Authenticate(ctx, srv.AdminToken)
+	admin, err := srv.DML.Access.Authenticate(ctx, srv.AdminToken)
 	if err != nil {
 		return benchAuditLog{}, err
 	}
-	auditor, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: "auditor", Roles: []releases.Role{releases.RoleAuditor}})
+	auditor, err := srv.DML.Access.IssueToken(ctx, admin, access.TokenRequest{Name: "auditor", Roles: []access.Role{access.RoleAuditor}})
 	if err != nil {
 		return benchAuditLog{}, err
 	}
 	for i := int64(2); i < n; i++ {
-		if _, err := srv.Service.IssueToken(ctx, admin, releases.TokenRequest{Name: fmt.Sprintf("svc-%d", i), Roles: []releases.Role{releases.RolePublisher}}); err != nil {
+		if _, err := srv.DML.Access.IssueToken(ctx, admin, access.TokenRequest{Name: fmt.Sprintf("svc-%d", i), Roles: []access.Role{access.RolePublisher}}); err != nil {
 			return benchAuditLog{}, err
 		}
 	}

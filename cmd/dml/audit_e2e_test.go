@@ -15,7 +15,7 @@ import (
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/internal/testserver"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite"
@@ -26,7 +26,7 @@ import (
 type auditEnv struct {
 	srv    *testserver.Server
 	dbPath string
-	admin  releases.Principal
+	admin  access.Principal
 }
 
 func newAuditEnv(t *testing.T) *auditEnv {
@@ -44,7 +44,7 @@ func newAuditEnv(t *testing.T) *auditEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	admin, err := srv.Service.Authenticate(context.Background(), srv.AdminToken)
+	admin, err := srv.DML.Access.Authenticate(context.Background(), srv.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (e *auditEnv) grow(t *testing.T, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("svc-%d-%d", time.Now().UnixNano(), i)
-		if _, err := e.srv.Service.IssueToken(context.Background(), e.admin, releases.TokenRequest{Name: name, Roles: []releases.Role{releases.RolePublisher}}); err != nil {
+		if _, err := e.srv.DML.Access.IssueToken(context.Background(), e.admin, access.TokenRequest{Name: name, Roles: []access.Role{access.RolePublisher}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,7 +269,7 @@ func TestAuditVerifyAcceptsGrowth(t *testing.T) {
 // and the server key, and fails after any single value is altered.
 func TestProvenanceOffline(t *testing.T) {
 	e := newAuditEnv(t)
-	lc := testserver.FullLifecycle(t, e.srv.Service)
+	lc := testserver.FullLifecycle(t, e.srv.DML)
 	t.Setenv("DML_TOKEN", lc.Tokens["audit"])
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "bundle.json")
@@ -435,7 +435,7 @@ func mustJSON(v any) []byte {
 // history in order.
 func TestAuditLogTimeline(t *testing.T) {
 	e := newAuditEnv(t)
-	lc := testserver.FullLifecycle(t, e.srv.Service)
+	lc := testserver.FullLifecycle(t, e.srv.DML)
 	t.Setenv("DML_TOKEN", lc.Tokens["audit"])
 	out := mustRunCLI(t, "audit", "log", "--subject", lc.Artifact)
 	last := -1

@@ -20,6 +20,7 @@ import (
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 	"github.com/dmlproject/dml/store/s3"
+	"github.com/gin-gonic/gin"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -142,8 +143,11 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("audit log key: %w", err)
 	}
-	svc := releases.NewService(meta, blobs, log, releases.WithSigner(signer), releases.WithLogKey(logKey, o.logOrigin))
-	secret, err := svc.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
+	svc, err := releases.New(releases.Config{Metadata: meta, Blobs: blobs, Signer: signer, LogKey: logKey, LogOrigin: o.logOrigin, Logger: log})
+	if err != nil {
+		return err
+	}
+	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {
 		return fmt.Errorf("bootstrap admin token: %w", err)
 	}
@@ -151,15 +155,15 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "\nBootstrap admin token (shown once, store it now):\n\n    %s\n\n", secret)
 	}
 
-	if n, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil {
+	if n, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil {
 		log.Warn("staging sweep failed", "err", err)
 	} else if n > 0 {
 		log.Info("removed unfinished uploads", "count", n)
 	}
-	if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil {
+	if _, err := svc.Registry.SweepUploads(ctx, o.uploadMaxAge); err != nil {
 		log.Warn("upload sweep failed", "err", err)
 	}
-	if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil {
+	if _, err := svc.Audit.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil {
 		log.Warn("access log pruning failed", "err", err)
 	}
 	go sweep(ctx, svc, o, log)
@@ -168,7 +172,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := newHTTPServer(api.New(api.Config{Service: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes}), log)
+	// gin's mode is process-wide: the program sets it, once.
+	gin.SetMode(gin.ReleaseMode)
+	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes})
+	if err != nil {
+		return err
+	}
+	srv := newHTTPServer(h, log)
 	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)
@@ -236,7 +246,7 @@ func describeBackend(o serveOptions) string {
 
 // sweep removes, every 10 minutes, what crashed or abandoned uploads left
 // and what the access log no longer keeps.
-func sweep(ctx context.Context, svc *releases.Service, o serveOptions, log *slog.Logger) {
+func sweep(ctx context.Context, svc *releases.DML, o serveOptions, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -244,13 +254,13 @@ func sweep(ctx context.Context, svc *releases.Service, o serveOptions, log *slog
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := svc.CleanStaging(ctx, o.stagingMaxAge); err != nil && ctx.Err() == nil {
+			if _, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("staging sweep failed", "err", err)
 			}
-			if _, err := svc.SweepUploads(ctx, o.uploadMaxAge); err != nil && ctx.Err() == nil {
+			if _, err := svc.Registry.SweepUploads(ctx, o.uploadMaxAge); err != nil && ctx.Err() == nil {
 				log.Warn("upload sweep failed", "err", err)
 			}
-			if _, err := svc.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil && ctx.Err() == nil {
+			if _, err := svc.Audit.PruneAccessLog(ctx, o.accessMaxAge, o.accessMaxRecords); err != nil && ctx.Err() == nil {
 				log.Warn("access log pruning failed", "err", err)
 			}
 		}

@@ -8,12 +8,16 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
+	"github.com/gin-gonic/gin"
 )
 
 // AdminToken is the bootstrap admin secret of every test server.
@@ -24,7 +28,7 @@ type Server struct {
 	HTTP       *httptest.Server
 	URL        string
 	AdminToken string
-	Service    *releases.Service
+	DML        *releases.DML
 	closers    []func() error
 }
 
@@ -35,7 +39,7 @@ type options struct {
 	backend store.Backend
 	log     *slog.Logger
 	api     func(*api.Config)
-	service []releases.ServiceOption
+	clock   func() time.Time
 }
 
 // WithBackend keeps the blobs in b (an S3 bucket, or a fault-injecting
@@ -51,10 +55,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // already set).
 func WithAPI(f func(*api.Config)) Option { return func(o *options) { o.api = f } }
 
-// WithService configures the domain service.
-func WithService(opts ...releases.ServiceOption) Option {
-	return func(o *options) { o.service = append(o.service, opts...) }
-}
+// WithClock gives the domain a clock that tests move.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // Start starts a server keeping its data under dir. Close it when done.
 // Tests use New; Start serves examples, which have no testing.T.
@@ -80,16 +82,35 @@ func Start(dir string, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.closers = append(s.closers, meta.Close)
-	s.Service = releases.NewService(meta, store.New(backend), o.log, o.service...)
-	if _, err := s.Service.BootstrapAdmin(ctx, AdminToken); err != nil {
+	signer, logKey, err := testkeys.New()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.DML, err = releases.New(releases.Config{
+		Metadata: meta, Blobs: store.New(backend), Signer: signer, LogKey: logKey, LogOrigin: testkeys.LogOrigin,
+		Logger: o.log, Clock: o.clock,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := s.DML.Access.BootstrapAdmin(ctx, AdminToken); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	cfg := api.Config{Service: s.Service, Logger: o.log}
+	cfg := api.Config{DML: s.DML, Logger: o.log}
 	if o.api != nil {
 		o.api(&cfg)
 	}
-	s.HTTP = httptest.NewServer(api.New(cfg))
+	// The test process runs gin as the server does (cmd/dml sets it).
+	gin.SetMode(gin.ReleaseMode)
+	h, err := api.New(cfg)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.HTTP = httptest.NewServer(h)
 	s.URL = s.HTTP.URL
 	return s, nil
 }
@@ -110,7 +131,7 @@ func (s *Server) Close() error {
 // New starts a server whose data lives in t.TempDir and which is closed
 // when the test ends. It returns the HTTP server, the admin token and the
 // domain service (to look behind the API, e.g. at the blob store).
-func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.Service) {
+func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.DML) {
 	t.Helper()
 	s, err := Start(t.TempDir(), opts...)
 	if err != nil {
@@ -121,26 +142,26 @@ func New(t testing.TB, opts ...Option) (*httptest.Server, string, *releases.Serv
 			t.Errorf("testserver close: %v", err)
 		}
 	})
-	return s.HTTP, s.AdminToken, s.Service
+	return s.HTTP, s.AdminToken, s.DML
 }
 
 // Token issues a token with the given name and roles through the service
 // (as the bootstrap admin) and returns its secret. Deployer tokens get the
 // environment "staging".
-func Token(t testing.TB, svc *releases.Service, name string, roles ...releases.Role) string {
+func Token(t testing.TB, svc *releases.DML, name string, roles ...access.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := svc.Authenticate(ctx, AdminToken)
+	admin, err := svc.Access.Authenticate(ctx, AdminToken)
 	if err != nil {
 		t.Fatalf("testserver: admin: %v", err)
 	}
-	req := releases.TokenRequest{Name: name, Roles: roles}
+	req := access.TokenRequest{Name: name, Roles: roles}
 	for _, r := range roles {
-		if r == releases.RoleDeployer {
+		if r == access.RoleDeployer {
 			req.Environments = []string{"staging"}
 		}
 	}
-	issued, err := svc.IssueToken(ctx, admin, req)
+	issued, err := svc.Access.IssueToken(ctx, admin, req)
 	if err != nil {
 		t.Fatalf("testserver: issue token %s: %v", name, err)
 	}

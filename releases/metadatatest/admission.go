@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -17,9 +18,9 @@ const receipt = `{"payloadType": "application/vnd.in-toto+json",
  "signatures": [{"sig": "MEUCIQD", "keyid": "dml-server"}]}`
 
 // admitted is a decision that admits, citing evidence, with a receipt.
-func admitted(evidence ...digest.Digest) releases.Admission {
-	return releases.Admission{
-		State:         releases.StateAdmitted,
+func admitted(evidence ...digest.Digest) catalog.Admission {
+	return catalog.Admission{
+		State:         catalog.StateAdmitted,
 		Rule:          "payments/*",
 		Unmet:         []string{},
 		PolicyVersion: 1,
@@ -30,9 +31,9 @@ func admitted(evidence ...digest.Digest) releases.Admission {
 }
 
 // pending is a decision that keeps an artifact in quarantine.
-func pending(unmet ...string) releases.Admission {
-	return releases.Admission{
-		State:         releases.StateQuarantined,
+func pending(unmet ...string) catalog.Admission {
+	return catalog.Admission{
+		State:         catalog.StateQuarantined,
 		Rule:          "payments/*",
 		Unmet:         unmet,
 		PolicyVersion: 1,
@@ -40,7 +41,7 @@ func pending(unmet ...string) releases.Admission {
 	}
 }
 
-func mustSetAdmission(t *testing.T, m releases.Metadata, a releases.Artifact, from releases.ArtifactState, adm releases.Admission) releases.Artifact {
+func mustSetAdmission(t *testing.T, m store, a catalog.Artifact, from catalog.ArtifactState, adm catalog.Admission) catalog.Artifact {
 	t.Helper()
 	got, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, from, adm)
 	if err != nil {
@@ -50,21 +51,21 @@ func mustSetAdmission(t *testing.T, m releases.Metadata, a releases.Artifact, fr
 }
 
 // withAdmission is a as it must read after the decision adm.
-func withAdmission(a releases.Artifact, adm releases.Admission) releases.Artifact {
+func withAdmission(a catalog.Artifact, adm catalog.Admission) catalog.Artifact {
 	a.State = adm.State
 	a.Admission = &adm
 	return a
 }
 
 // checkStored checks that GetArtifact and ListArtifacts both return want.
-func checkStored(t *testing.T, m releases.Metadata, want releases.Artifact) {
+func checkStored(t *testing.T, m store, want catalog.Artifact) {
 	t.Helper()
 	got, err := m.GetArtifact(t.Context(), want.Name, want.Version)
 	if err != nil {
 		t.Fatalf("GetArtifact: %v", err)
 	}
 	checkArtifact(t, "GetArtifact", got, want)
-	list, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Name: want.Name, State: want.State})
+	list, _, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Name: want.Name, State: want.State})
 	if err != nil {
 		t.Fatalf("ListArtifacts: %v", err)
 	}
@@ -77,13 +78,13 @@ func checkStored(t *testing.T, m releases.Metadata, want releases.Artifact) {
 	t.Errorf("ListArtifacts(name %s, state %s) = %s; want it to include %s", want.Name, want.State, refs(list), want.Version)
 }
 
-func testSetAdmission(t *testing.T, m releases.Metadata) {
+func testSetAdmission(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 	bystander := mustCreate(t, m, artifact("payments/api", "1.4.3", "other"))
 	ev := evidenceFor(t, m, a, 2)
 	adm := admitted(ev...)
 
-	got := mustSetAdmission(t, m, a, releases.StateQuarantined, adm)
+	got := mustSetAdmission(t, m, a, catalog.StateQuarantined, adm)
 	want := withAdmission(a, adm)
 	checkArtifact(t, "SetAdmission", got, want)
 	checkUTC(t, "DecidedAt", got.Admission.DecidedAt)
@@ -94,7 +95,7 @@ func testSetAdmission(t *testing.T, m releases.Metadata) {
 	checkStored(t, m, bystander) // no decision, no Admission
 
 	evs := checkEventCount(t, m, 5)
-	checkEvent(t, evs[4], releases.ActionAdmissionDecided, "payments/api:1.4.2", admin, map[string]any{
+	checkEvent(t, evs[4], catalog.ActionAdmissionDecided, "payments/api:1.4.2", admin, map[string]any{
 		"from":          "quarantined",
 		"state":         "admitted",
 		"rule":          adm.Rule,
@@ -109,25 +110,25 @@ func testSetAdmission(t *testing.T, m releases.Metadata) {
 // testSetAdmissionKeepsState records decisions that leave the state as it
 // was: each replaces the last and is recorded, and the artifact does not
 // move.
-func testSetAdmissionKeepsState(t *testing.T, m releases.Metadata) {
+func testSetAdmissionKeepsState(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	first := pending("a signature by ci", "a test-result attestation")
-	checkArtifact(t, "first decision", mustSetAdmission(t, m, a, releases.StateQuarantined, first), withAdmission(a, first))
+	checkArtifact(t, "first decision", mustSetAdmission(t, m, a, catalog.StateQuarantined, first), withAdmission(a, first))
 
 	second := pending("a test-result attestation")
 	second.PolicyVersion = 2
 	second.DecidedAt = first.DecidedAt.Add(time.Minute)
-	checkArtifact(t, "second decision", mustSetAdmission(t, m, a, releases.StateQuarantined, second), withAdmission(a, second))
+	checkArtifact(t, "second decision", mustSetAdmission(t, m, a, catalog.StateQuarantined, second), withAdmission(a, second))
 	checkStored(t, m, withAdmission(a, second))
 
 	// Unmet and Evidence left nil are stored and recorded as empty lists.
 	third := pending()
 	third.Unmet, third.Evidence = nil, nil
 	third.Rule = ""
-	checkArtifact(t, "third decision", mustSetAdmission(t, m, a, releases.StateQuarantined, third), withAdmission(a, third))
+	checkArtifact(t, "third decision", mustSetAdmission(t, m, a, catalog.StateQuarantined, third), withAdmission(a, third))
 
 	evs := checkEventCount(t, m, 4)
-	checkEvent(t, evs[2], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
+	checkEvent(t, evs[2], catalog.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
 		"from":          "quarantined",
 		"state":         "quarantined",
 		"rule":          "payments/*",
@@ -136,7 +137,7 @@ func testSetAdmissionKeepsState(t *testing.T, m releases.Metadata) {
 		"policyVersion": float64(2),
 		"evidence":      []any{},
 	})
-	checkEvent(t, evs[3], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
+	checkEvent(t, evs[3], catalog.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
 		"from":          "quarantined",
 		"state":         "quarantined",
 		"rule":          "",
@@ -147,21 +148,21 @@ func testSetAdmissionKeepsState(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testSetAdmissionReject(t *testing.T, m releases.Metadata) {
+func testSetAdmissionReject(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	rej := releases.Admission{
-		State:         releases.StateRejected,
+	rej := catalog.Admission{
+		State:         catalog.StateRejected,
 		Rule:          "payments/*",
 		Unmet:         []string{},
 		Reason:        `test-result attestation by ci says "FAILED"`,
 		PolicyVersion: 3,
 		DecidedAt:     t0,
 	}
-	got := mustSetAdmission(t, m, a, releases.StateQuarantined, rej)
+	got := mustSetAdmission(t, m, a, catalog.StateQuarantined, rej)
 	checkArtifact(t, "SetAdmission", got, withAdmission(a, rej))
 	checkStored(t, m, withAdmission(a, rej))
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
+	checkEvent(t, evs[1], catalog.ActionAdmissionDecided, "payments/api:1.0.0", admin, map[string]any{
 		"from": "quarantined", "state": "rejected", "rule": rej.Rule, "unmet": []any{},
 		"reason": rej.Reason, "policyVersion": float64(3), "evidence": []any{},
 	})
@@ -170,21 +171,21 @@ func testSetAdmissionReject(t *testing.T, m releases.Metadata) {
 // testSetAdmissionConflict checks the compare-and-set: a decision made
 // against a state the artifact has left changes and records nothing, and
 // says where the artifact is now.
-func testSetAdmissionConflict(t *testing.T, m releases.Metadata) {
+func testSetAdmissionConflict(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name    string
-		from    releases.ArtifactState
-		adm     releases.Admission
-		current releases.ArtifactState
+		from    catalog.ArtifactState
+		adm     catalog.Admission
+		current catalog.ArtifactState
 	}{
-		{"admit from admitted while quarantined", releases.StateAdmitted, admitted(), releases.StateQuarantined},
-		{"keep from rejected while quarantined", releases.StateRejected, pending("x"), releases.StateQuarantined},
+		{"admit from admitted while quarantined", catalog.StateAdmitted, admitted(), catalog.StateQuarantined},
+		{"keep from rejected while quarantined", catalog.StateRejected, pending("x"), catalog.StateQuarantined},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, tc.from, tc.adm)
-			checkErr(t, "SetAdmission", err, releases.ErrConflict)
+			checkErr(t, "SetAdmission", err, errdef.ErrConflict)
 			if err != nil && !strings.Contains(err.Error(), string(tc.current)) {
 				t.Errorf("error %q does not name the current state %s", err, tc.current)
 			}
@@ -195,17 +196,17 @@ func testSetAdmissionConflict(t *testing.T, m releases.Metadata) {
 
 	// Admitted now: a decision still based on quarantine loses.
 	adm := admitted()
-	admittedArtifact := mustSetAdmission(t, m, a, releases.StateQuarantined, adm)
-	_, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, releases.StateQuarantined, pending("late"))
-	checkErr(t, "SetAdmission from a stale state", err, releases.ErrConflict)
-	if err != nil && !strings.Contains(err.Error(), string(releases.StateAdmitted)) {
-		t.Errorf("error %q does not name the current state %s", err, releases.StateAdmitted)
+	admittedArtifact := mustSetAdmission(t, m, a, catalog.StateQuarantined, adm)
+	_, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, catalog.StateQuarantined, pending("late"))
+	checkErr(t, "SetAdmission from a stale state", err, errdef.ErrConflict)
+	if err != nil && !strings.Contains(err.Error(), string(catalog.StateAdmitted)) {
+		t.Errorf("error %q does not name the current state %s", err, catalog.StateAdmitted)
 	}
 	checkStored(t, m, admittedArtifact)
 	checkEventCount(t, m, 2)
 }
 
-func testSetAdmissionNotFound(t *testing.T, m releases.Metadata) {
+func testSetAdmissionNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -214,49 +215,49 @@ func testSetAdmissionNotFound(t *testing.T, m releases.Metadata) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
-			_, err := m.SetAdmission(t.Context(), admin, tc.name, tc.version, releases.StateQuarantined, admitted())
-			checkErr(t, "SetAdmission", err, releases.ErrNotFound)
+			_, err := m.SetAdmission(t.Context(), admin, tc.name, tc.version, catalog.StateQuarantined, admitted())
+			checkErr(t, "SetAdmission", err, errdef.ErrNotFound)
 		})
 	}
 	checkEventCount(t, m, 1)
 }
 
-func testSetAdmissionInvalid(t *testing.T, m releases.Metadata) {
+func testSetAdmissionInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name   string
-		from   releases.ArtifactState
-		mutate func(adm *releases.Admission)
+		from   catalog.ArtifactState
+		mutate func(adm *catalog.Admission)
 	}{
-		{"unknown from", "pending", func(*releases.Admission) {}},
-		{"empty from", "", func(*releases.Admission) {}},
-		{"unknown state", releases.StateQuarantined, func(adm *releases.Admission) { adm.State = "pending" }},
-		{"empty state", releases.StateQuarantined, func(adm *releases.Admission) { adm.State = "" }},
-		{"negative policy version", releases.StateQuarantined, func(adm *releases.Admission) { adm.PolicyVersion = -1 }},
-		{"malformed evidence digest", releases.StateQuarantined, func(adm *releases.Admission) {
+		{"unknown from", "pending", func(*catalog.Admission) {}},
+		{"empty from", "", func(*catalog.Admission) {}},
+		{"unknown state", catalog.StateQuarantined, func(adm *catalog.Admission) { adm.State = "pending" }},
+		{"empty state", catalog.StateQuarantined, func(adm *catalog.Admission) { adm.State = "" }},
+		{"negative policy version", catalog.StateQuarantined, func(adm *catalog.Admission) { adm.PolicyVersion = -1 }},
+		{"malformed evidence digest", catalog.StateQuarantined, func(adm *catalog.Admission) {
 			adm.Evidence = []digest.Digest{digest.FromString("ok"), "sha256:nope"}
 		}},
-		{"receipt not JSON", releases.StateQuarantined, func(adm *releases.Admission) { adm.Receipt = json.RawMessage(`{"payload":`) }},
-		{"receipt not UTF-8", releases.StateQuarantined, func(adm *releases.Admission) { adm.Receipt = json.RawMessage("\"\xff\"") }},
+		{"receipt not JSON", catalog.StateQuarantined, func(adm *catalog.Admission) { adm.Receipt = json.RawMessage(`{"payload":`) }},
+		{"receipt not UTF-8", catalog.StateQuarantined, func(adm *catalog.Admission) { adm.Receipt = json.RawMessage("\"\xff\"") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			adm := admitted()
 			tc.mutate(&adm)
 			_, err := m.SetAdmission(t.Context(), admin, a.Name, a.Version, tc.from, adm)
-			checkErr(t, "SetAdmission", err, releases.ErrInvalidInput)
+			checkErr(t, "SetAdmission", err, errdef.ErrInvalidInput)
 		})
 	}
 	checkStored(t, m, a)
 	checkEventCount(t, m, 1)
 }
 
-func testSetAdmissionDefaults(t *testing.T, m releases.Metadata) {
+func testSetAdmissionDefaults(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	adm := admitted()
 	adm.DecidedAt = time.Time{}
 	before := time.Now()
-	got := mustSetAdmission(t, m, a, releases.StateQuarantined, adm)
+	got := mustSetAdmission(t, m, a, catalog.StateQuarantined, adm)
 	if got.Admission == nil {
 		t.Fatal("Admission = nil after SetAdmission")
 	}

@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
-func testCreateArtifact(t *testing.T, m releases.Metadata) {
+func testCreateArtifact(t *testing.T, m store) {
 	want := artifact("payments/api", "1.4.2", "payments-api-1.4.2.tgz")
-	want.State = releases.StateAdmitted // stored as given, not reset
+	want.State = catalog.StateAdmitted // stored as given, not reset
 
 	got, created, err := m.CreateArtifact(t.Context(), publisher, want)
 	if err != nil || !created {
@@ -28,14 +29,14 @@ func testCreateArtifact(t *testing.T, m releases.Metadata) {
 	checkUTC(t, "GetArtifact CreatedAt", read.CreatedAt)
 
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionArtifactPushed, "payments/api:1.4.2", publisher, map[string]any{
+	checkEvent(t, evs[0], catalog.ActionArtifactPushed, "payments/api:1.4.2", publisher, map[string]any{
 		"digest":    want.Digest.String(),
 		"size":      float64(want.Size),
 		"mediaType": want.MediaType,
 	})
 }
 
-func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
+func testCreateArtifactDefaults(t *testing.T, m store) {
 	a := artifact("payments/api", "1.0.0", "x")
 	a.State = ""
 	a.CreatedAt = time.Time{}
@@ -44,8 +45,8 @@ func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
 	if err != nil {
 		t.Fatalf("CreateArtifact: %v", err)
 	}
-	if got.State != releases.StateQuarantined {
-		t.Errorf("State = %q; want %q for an artifact created without one", got.State, releases.StateQuarantined)
+	if got.State != catalog.StateQuarantined {
+		t.Errorf("State = %q; want %q for an artifact created without one", got.State, catalog.StateQuarantined)
 	}
 	checkUTC(t, "CreatedAt", got.CreatedAt)
 	// A generous window: the point is "the time of the call", not 1970 or
@@ -60,48 +61,48 @@ func testCreateArtifactDefaults(t *testing.T, m releases.Metadata) {
 	checkArtifact(t, "GetArtifact after defaults", read, got)
 }
 
-func testCreateArtifactInvalid(t *testing.T, m releases.Metadata) {
+func testCreateArtifactInvalid(t *testing.T, m store) {
 	tests := []struct {
 		name   string
-		mutate func(a *releases.Artifact)
+		mutate func(a *catalog.Artifact)
 	}{
-		{"empty name", func(a *releases.Artifact) { a.Name = "" }},
-		{"empty version", func(a *releases.Artifact) { a.Version = "" }},
-		{"empty digest", func(a *releases.Artifact) { a.Digest = "" }},
-		{"malformed digest", func(a *releases.Artifact) { a.Digest = "sha256:not-hex" }},
-		{"short digest", func(a *releases.Artifact) { a.Digest = "sha256:abcd" }},
-		{"digest without algorithm", func(a *releases.Artifact) { a.Digest = digest.Digest(a.Digest.Encoded()) }},
-		{"unknown state", func(a *releases.Artifact) { a.State = "pending" }},
-		{"negative size", func(a *releases.Artifact) { a.Size = -1 }},
-		{"pushed retired", func(a *releases.Artifact) { a.RetiredAt = &t0 }},
-		{"pushed with a retirer", func(a *releases.Artifact) { a.RetiredBy = admin.Name }},
+		{"empty name", func(a *catalog.Artifact) { a.Name = "" }},
+		{"empty version", func(a *catalog.Artifact) { a.Version = "" }},
+		{"empty digest", func(a *catalog.Artifact) { a.Digest = "" }},
+		{"malformed digest", func(a *catalog.Artifact) { a.Digest = "sha256:not-hex" }},
+		{"short digest", func(a *catalog.Artifact) { a.Digest = "sha256:abcd" }},
+		{"digest without algorithm", func(a *catalog.Artifact) { a.Digest = digest.Digest(a.Digest.Encoded()) }},
+		{"unknown state", func(a *catalog.Artifact) { a.State = "pending" }},
+		{"negative size", func(a *catalog.Artifact) { a.Size = -1 }},
+		{"pushed retired", func(a *catalog.Artifact) { a.RetiredAt = &t0 }},
+		{"pushed with a retirer", func(a *catalog.Artifact) { a.RetiredBy = admin.Name }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := artifact("payments/api", "1.0.0", "x")
 			tc.mutate(&a)
 			_, created, err := m.CreateArtifact(t.Context(), publisher, a)
-			checkErr(t, "CreateArtifact", err, releases.ErrInvalidInput)
+			checkErr(t, "CreateArtifact", err, errdef.ErrInvalidInput)
 			if created {
 				t.Error("created = true for invalid input")
 			}
 		})
 	}
-	list, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{})
+	list, _, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{})
 	if err != nil || len(list) != 0 {
 		t.Errorf("ListArtifacts after invalid creates = %d artifacts, %v; want none", len(list), err)
 	}
 	checkEventCount(t, m, 0)
 }
 
-func testCreateArtifactIdempotent(t *testing.T, m releases.Metadata) {
+func testCreateArtifactIdempotent(t *testing.T, m store) {
 	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 
 	// Same bytes again, described differently: the stored artifact wins.
 	again := artifact("payments/api", "1.4.2", "bytes")
 	again.CreatedBy = "someone-else"
 	again.CreatedAt = t0.Add(time.Hour)
-	again.State = releases.StateAdmitted
+	again.State = catalog.StateAdmitted
 	again.MediaType = "application/octet-stream"
 	stored, created, err := m.CreateArtifact(t.Context(), admin, again)
 	if err != nil || created {
@@ -116,11 +117,11 @@ func testCreateArtifactIdempotent(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testCreateArtifactConflict(t *testing.T, m releases.Metadata) {
+func testCreateArtifactConflict(t *testing.T, m store) {
 	first := mustCreate(t, m, artifact("payments/api", "1.4.2", "original bytes"))
 
 	stored, created, err := m.CreateArtifact(t.Context(), publisher, artifact("payments/api", "1.4.2", "other bytes"))
-	checkErr(t, "CreateArtifact with other bytes", err, releases.ErrVersionExists)
+	checkErr(t, "CreateArtifact with other bytes", err, catalog.ErrVersionExists)
 	if created {
 		t.Error("created = true on conflict")
 	}
@@ -133,7 +134,7 @@ func testCreateArtifactConflict(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
+func testGetArtifactNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -146,7 +147,7 @@ func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
 	for _, tc := range tests {
 		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
 			_, err := m.GetArtifact(t.Context(), tc.name, tc.version)
-			checkErr(t, "GetArtifact", err, releases.ErrNotFound)
+			checkErr(t, "GetArtifact", err, errdef.ErrNotFound)
 			if ref := tc.name + ":" + tc.version; err != nil && tc.name != "" && !strings.Contains(err.Error(), ref) {
 				t.Errorf("error %q does not name %s", err, ref)
 			}
@@ -158,12 +159,12 @@ func testGetArtifactNotFound(t *testing.T, m releases.Metadata) {
 // so bytewise order ('-' < '.' < '/' < '_' < letters) differs from a
 // natural-language collation, in an order unlike the sorted one. It
 // returns them sorted as ListArtifacts must.
-func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
+func listFixture(t *testing.T, m store) []catalog.Artifact {
 	t.Helper()
 	names := []string{"app", "app-cli", "app.web", "app/api", "app_x", "lib"}
 	versions := []string{"1.0.0", "1.10.0", "1.2.0"}
-	states := []releases.ArtifactState{releases.StateQuarantined, releases.StateAdmitted, releases.StateRejected}
-	var all []releases.Artifact
+	states := []catalog.ArtifactState{catalog.StateQuarantined, catalog.StateAdmitted, catalog.StateRejected}
+	var all []catalog.Artifact
 	for i, n := range slices.Backward(names) {
 		for j, v := range slices.Backward(versions) {
 			a := artifact(n, v, n+"@"+v)
@@ -171,7 +172,7 @@ func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
 			all = append(all, mustCreate(t, m, a))
 		}
 	}
-	slices.SortFunc(all, func(a, b releases.Artifact) int {
+	slices.SortFunc(all, func(a, b catalog.Artifact) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Version, b.Version))
 	})
 	return all
@@ -179,9 +180,9 @@ func listFixture(t *testing.T, m releases.Metadata) []releases.Artifact {
 
 // listAll pages through ListArtifacts with f, checking the pagination
 // contract on the way (pageThrough).
-func listAll(t *testing.T, m releases.Metadata, f releases.ArtifactFilter, pageSize int) (all []releases.Artifact, pages int) {
+func listAll(t *testing.T, m store, f catalog.ArtifactFilter, pageSize int) (all []catalog.Artifact, pages int) {
 	t.Helper()
-	return pageThrough(t, "ListArtifacts", pageSize, func(cursor string) ([]releases.Artifact, string, error) {
+	return pageThrough(t, "ListArtifacts", pageSize, func(cursor string) ([]catalog.Artifact, string, error) {
 		f.Cursor = cursor
 		return m.ListArtifacts(t.Context(), f)
 	})
@@ -216,10 +217,10 @@ func pageThrough[T any](t *testing.T, what string, pageSize int, list func(curso
 	}
 }
 
-func testListArtifacts(t *testing.T, m releases.Metadata) {
+func testListArtifacts(t *testing.T, m store) {
 	all := listFixture(t, m)
-	pick := func(keep func(releases.Artifact) bool) []releases.Artifact {
-		var out []releases.Artifact
+	pick := func(keep func(catalog.Artifact) bool) []catalog.Artifact {
+		var out []catalog.Artifact
 		for _, a := range all {
 			if keep(a) {
 				out = append(out, a)
@@ -227,31 +228,31 @@ func testListArtifacts(t *testing.T, m releases.Metadata) {
 		}
 		return out
 	}
-	byName := func(n string) func(releases.Artifact) bool {
-		return func(a releases.Artifact) bool { return a.Name == n }
+	byName := func(n string) func(catalog.Artifact) bool {
+		return func(a catalog.Artifact) bool { return a.Name == n }
 	}
-	byState := func(s releases.ArtifactState) func(releases.Artifact) bool {
-		return func(a releases.Artifact) bool { return a.State == s }
+	byState := func(s catalog.ArtifactState) func(catalog.Artifact) bool {
+		return func(a catalog.Artifact) bool { return a.State == s }
 	}
 
 	tests := []struct {
 		name     string
-		filter   releases.ArtifactFilter
+		filter   catalog.ArtifactFilter
 		pageSize int // what the limit amounts to
-		want     []releases.Artifact
+		want     []catalog.Artifact
 	}{
-		{"all, default limit", releases.ArtifactFilter{}, 100, all},
-		{"all, limit 1", releases.ArtifactFilter{Limit: 1}, 1, all},
-		{"all, limit 4", releases.ArtifactFilter{Limit: 4}, 4, all},
-		{"all, limit divides total", releases.ArtifactFilter{Limit: 6}, 6, all},
-		{"all, limit equals total", releases.ArtifactFilter{Limit: len(all)}, len(all), all},
-		{"all, limit above maximum", releases.ArtifactFilter{Limit: 1 << 20}, 1 << 20, all},
-		{"name", releases.ArtifactFilter{Name: "app/api", Limit: 2}, 2, pick(byName("app/api"))},
-		{"name is exact, not a prefix", releases.ArtifactFilter{Name: "app"}, 100, pick(byName("app"))},
-		{"state", releases.ArtifactFilter{State: releases.StateAdmitted, Limit: 4}, 4, pick(byState(releases.StateAdmitted))},
-		{"name and state", releases.ArtifactFilter{Name: "app.web", State: releases.StateRejected, Limit: 1}, 1,
-			pick(func(a releases.Artifact) bool { return a.Name == "app.web" && a.State == releases.StateRejected })},
-		{"unknown name", releases.ArtifactFilter{Name: "nothing"}, 100, nil},
+		{"all, default limit", catalog.ArtifactFilter{}, 100, all},
+		{"all, limit 1", catalog.ArtifactFilter{Limit: 1}, 1, all},
+		{"all, limit 4", catalog.ArtifactFilter{Limit: 4}, 4, all},
+		{"all, limit divides total", catalog.ArtifactFilter{Limit: 6}, 6, all},
+		{"all, limit equals total", catalog.ArtifactFilter{Limit: len(all)}, len(all), all},
+		{"all, limit above maximum", catalog.ArtifactFilter{Limit: 1 << 20}, 1 << 20, all},
+		{"name", catalog.ArtifactFilter{Name: "app/api", Limit: 2}, 2, pick(byName("app/api"))},
+		{"name is exact, not a prefix", catalog.ArtifactFilter{Name: "app"}, 100, pick(byName("app"))},
+		{"state", catalog.ArtifactFilter{State: catalog.StateAdmitted, Limit: 4}, 4, pick(byState(catalog.StateAdmitted))},
+		{"name and state", catalog.ArtifactFilter{Name: "app.web", State: catalog.StateRejected, Limit: 1}, 1,
+			pick(func(a catalog.Artifact) bool { return a.Name == "app.web" && a.State == catalog.StateRejected })},
+		{"unknown name", catalog.ArtifactFilter{Name: "nothing"}, 100, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,7 +270,7 @@ func testListArtifacts(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func refs(list []releases.Artifact) string {
+func refs(list []catalog.Artifact) string {
 	s := make([]string, len(list))
 	for i, a := range list {
 		s[i] = a.Name + ":" + a.Version
@@ -279,51 +280,51 @@ func refs(list []releases.Artifact) string {
 
 // testListArtifactsKeyset checks that a cursor marks a position, not an
 // offset: artifacts added before it do not shift the next page.
-func testListArtifactsKeyset(t *testing.T, m releases.Metadata) {
+func testListArtifactsKeyset(t *testing.T, m store) {
 	for _, n := range []string{"b", "d", "f"} {
 		mustCreate(t, m, artifact(n, "1", n))
 	}
-	page, next, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 2})
+	page, next, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: 2})
 	if err != nil || refs(page) != "[b:1 d:1]" || next == "" {
 		t.Fatalf("first page = %s, cursor %q, %v; want [b:1 d:1] and a cursor", refs(page), next, err)
 	}
 	for _, n := range []string{"a", "c", "e"} {
 		mustCreate(t, m, artifact(n, "1", n))
 	}
-	page, next, err = m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 2, Cursor: next})
+	page, next, err = m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: 2, Cursor: next})
 	if err != nil || refs(page) != "[e:1 f:1]" || next != "" {
 		t.Fatalf("second page = %s, cursor %q, %v; want [e:1 f:1] and no cursor", refs(page), next, err)
 	}
 }
 
-func testListArtifactsInvalid(t *testing.T, m releases.Metadata) {
+func testListArtifactsInvalid(t *testing.T, m store) {
 	mustCreate(t, m, artifact("a", "1", "a"))
 	mustCreate(t, m, artifact("b", "1", "b"))
 	tests := []struct {
 		name   string
-		filter releases.ArtifactFilter
+		filter catalog.ArtifactFilter
 	}{
-		{"cursor of punctuation", releases.ArtifactFilter{Cursor: "!!!"}},
-		{"cursor with spaces", releases.ArtifactFilter{Cursor: "not a cursor"}},
-		{"cursor with a NUL", releases.ArtifactFilter{Cursor: "\x00"}},
-		{"unknown state", releases.ArtifactFilter{State: "pending"}},
-		{"negative limit", releases.ArtifactFilter{Limit: -1}},
+		{"cursor of punctuation", catalog.ArtifactFilter{Cursor: "!!!"}},
+		{"cursor with spaces", catalog.ArtifactFilter{Cursor: "not a cursor"}},
+		{"cursor with a NUL", catalog.ArtifactFilter{Cursor: "\x00"}},
+		{"unknown state", catalog.ArtifactFilter{State: "pending"}},
+		{"negative limit", catalog.ArtifactFilter{Limit: -1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			list, next, err := m.ListArtifacts(t.Context(), tc.filter)
-			checkErr(t, "ListArtifacts", err, releases.ErrInvalidInput)
+			checkErr(t, "ListArtifacts", err, errdef.ErrInvalidInput)
 			if len(list) != 0 || next != "" {
 				t.Errorf("ListArtifacts = %s, cursor %q with an error; want nothing", refs(list), next)
 			}
 		})
 	}
 	// The cursor of a real page still works after the failures.
-	_, next, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 1})
+	_, next, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: 1, Cursor: next})
+	page, _, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: 1, Cursor: next})
 	if err != nil || refs(page) != "[b:1]" {
 		t.Errorf("page after cursor = %s, %v; want [b:1]", refs(page), err)
 	}

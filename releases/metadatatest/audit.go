@@ -7,8 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -28,7 +31,7 @@ func (m memHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 }
 
 // referenceTree hashes records 0, 1, … into a new in-memory tree.
-func referenceTree(t *testing.T, records []releases.AuditEntry) memHashes {
+func referenceTree(t *testing.T, records []audit.AuditEntry) memHashes {
 	t.Helper()
 	var mem memHashes
 	for i, e := range records {
@@ -41,7 +44,7 @@ func referenceTree(t *testing.T, records []releases.AuditEntry) memHashes {
 	return mem
 }
 
-func auditSize(t *testing.T, m releases.Metadata) int64 {
+func auditSize(t *testing.T, m store) int64 {
 	t.Helper()
 	n, err := m.AuditSize(t.Context())
 	if err != nil {
@@ -51,10 +54,10 @@ func auditSize(t *testing.T, m releases.Metadata) int64 {
 }
 
 // auditEntries collects AuditEntries(start, limit).
-func auditEntries(t *testing.T, m releases.Metadata, start, limit int64) []releases.AuditEntry {
+func auditEntries(t *testing.T, m store, start, limit int64) []audit.AuditEntry {
 	t.Helper()
-	var out []releases.AuditEntry
-	err := m.AuditEntries(t.Context(), start, limit, func(e releases.AuditEntry) error {
+	var out []audit.AuditEntry
+	err := m.AuditEntries(t.Context(), start, limit, func(e audit.AuditEntry) error {
 		out = append(out, e)
 		return nil
 	})
@@ -74,7 +77,7 @@ func treeHash(t *testing.T, size int64, r tlog.HashReader) tlog.Hash {
 }
 
 // expectedRecord is the canonical record of event e at index i.
-func expectedRecord(t *testing.T, i int64, e releases.Event) []byte {
+func expectedRecord(t *testing.T, i int64, e audit.Event) []byte {
 	t.Helper()
 	b, err := auditlog.Encode(auditlog.Record{
 		Index:   i,
@@ -94,7 +97,7 @@ func expectedRecord(t *testing.T, i int64, e releases.Event) []byte {
 // oldest first): record i is the canonical encoding of event i, and the
 // store's Merkle tree, hash for hash, is the one rebuilt from the records.
 // It returns the records.
-func checkAuditLog(t *testing.T, m releases.Metadata, evs []releases.Event) []releases.AuditEntry {
+func checkAuditLog(t *testing.T, m store, evs []audit.Event) []audit.AuditEntry {
 	t.Helper()
 	size := auditSize(t, m)
 	if size != int64(len(evs)) {
@@ -144,7 +147,7 @@ func checkAuditLog(t *testing.T, m releases.Metadata, evs []releases.Event) []re
 // recordChanges makes n successful changes of several kinds, some with
 // details that are not compact JSON (the record compacts them), and
 // returns all the events.
-func recordChanges(t *testing.T, m releases.Metadata, n int) []releases.Event {
+func recordChanges(t *testing.T, m store, n int) []audit.Event {
 	t.Helper()
 	released := false
 	for i := range n {
@@ -152,7 +155,7 @@ func recordChanges(t *testing.T, m releases.Metadata, n int) []releases.Event {
 		case 0:
 			mustCreate(t, m, artifact("audit/app", fmt.Sprint(i), fmt.Sprint("bytes ", i)))
 		case 1:
-			mustCreateToken(t, m, token(fmt.Sprint("tok_", i), fmt.Sprint("token ", i), releases.RoleDeployer), secretHash(fmt.Sprint(i)))
+			mustCreateToken(t, m, token(fmt.Sprint("tok_", i), fmt.Sprint("token ", i), access.RoleDeployer), secretHash(fmt.Sprint(i)))
 		case 2:
 			mustSetPolicy(t, m, fmt.Sprintf("{\n  \"rules\": [%d]\n}", i))
 		case 3:
@@ -161,14 +164,14 @@ func recordChanges(t *testing.T, m releases.Metadata, n int) []releases.Event {
 				released = true
 				continue
 			}
-			mustUpdateRelease(t, m, "audit-release", releases.ActionReleasePlanSet, fmt.Sprintf(`{ "step" : %d, "note": "<b>&" }`, i),
-				func(r *releases.Release) { r.Plan.Title = fmt.Sprint("step ", i) })
+			mustUpdateRelease(t, m, "audit-release", lifecycle.ActionReleasePlanSet, fmt.Sprintf(`{ "step" : %d, "note": "<b>&" }`, i),
+				func(r *lifecycle.Release) { r.Plan.Title = fmt.Sprint("step ", i) })
 		}
 	}
 	return allEvents(t, m)
 }
 
-func testAuditRecords(t *testing.T, m releases.Metadata) {
+func testAuditRecords(t *testing.T, m store) {
 	if n := auditSize(t, m); n != 0 {
 		t.Fatalf("AuditSize of a new store = %d; want 0", n)
 	}
@@ -196,7 +199,7 @@ func testAuditRecords(t *testing.T, m releases.Metadata) {
 // testAuditProofs checks inclusion and consistency proofs served from the
 // stored hashes for trees of several sizes, against roots recomputed from
 // the records.
-func testAuditProofs(t *testing.T, m releases.Metadata) {
+func testAuditProofs(t *testing.T, m store) {
 	const n = 21
 	records := checkAuditLog(t, m, recordChanges(t, m, n))
 	mem := referenceTree(t, records)
@@ -239,7 +242,7 @@ func testAuditProofs(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditEntries(t *testing.T, m releases.Metadata) {
+func testAuditEntries(t *testing.T, m store) {
 	for _, v := range []string{"1", "2", "3", "4", "5"} {
 		mustCreate(t, m, artifact("app", v, v))
 	}
@@ -248,7 +251,7 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 	tests := []struct {
 		name         string
 		start, limit int64
-		want         []releases.AuditEntry
+		want         []audit.AuditEntry
 	}{
 		{"all", 0, 0, all},
 		{"negative limit is all", 0, -1, all},
@@ -269,13 +272,13 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 		})
 	}
 	t.Run("negative start", func(t *testing.T) {
-		err := m.AuditEntries(t.Context(), -1, 0, func(releases.AuditEntry) error { return nil })
-		checkErr(t, "AuditEntries(-1, 0)", err, releases.ErrInvalidInput)
+		err := m.AuditEntries(t.Context(), -1, 0, func(audit.AuditEntry) error { return nil })
+		checkErr(t, "AuditEntries(-1, 0)", err, errdef.ErrInvalidInput)
 	})
 	t.Run("fn's error stops the walk", func(t *testing.T) {
 		stop := errors.New("stop")
 		calls := 0
-		err := m.AuditEntries(t.Context(), 0, 0, func(releases.AuditEntry) error {
+		err := m.AuditEntries(t.Context(), 0, 0, func(audit.AuditEntry) error {
 			calls++
 			return stop
 		})
@@ -284,8 +287,8 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 		}
 	})
 	t.Run("fn may use the store", func(t *testing.T) {
-		var got []releases.AuditEntry
-		err := m.AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
+		var got []audit.AuditEntry
+		err := m.AuditEntries(t.Context(), 0, 0, func(e audit.AuditEntry) error {
 			got = append(got, e)
 			_, err := m.AuditSize(t.Context())
 			return err
@@ -296,8 +299,8 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 	})
 	t.Run("the end is where the log ended at the call", func(t *testing.T) {
 		appended := false
-		var got []releases.AuditEntry
-		err := m.AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
+		var got []audit.AuditEntry
+		err := m.AuditEntries(t.Context(), 0, 0, func(e audit.AuditEntry) error {
 			got = append(got, e)
 			if !appended {
 				appended = true
@@ -315,7 +318,7 @@ func testAuditEntries(t *testing.T, m releases.Metadata) {
 
 // testAuditEntriesLongLog streams a log longer than any reasonable page,
 // so that an implementation reading it in pages crosses several of them.
-func testAuditEntriesLongLog(t *testing.T, m releases.Metadata) {
+func testAuditEntriesLongLog(t *testing.T, m store) {
 	const n = 530
 	for i := range n {
 		mustCreate(t, m, artifact("long/app", fmt.Sprint(i), fmt.Sprint(i)))
@@ -334,16 +337,16 @@ func testAuditEntriesLongLog(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
+func testAuditEntriesFor(t *testing.T, m store) {
 	a1 := mustCreate(t, m, artifact("payments/api", "1.0.0", "a1"))
 	a2 := mustCreate(t, m, artifact("payments/api", "1.1.0", "a2"))
-	mustCreateToken(t, m, token("tok_1", "one", releases.RoleDeployer), secretHash("one"))
+	mustCreateToken(t, m, token("tok_1", "one", access.RoleDeployer), secretHash("one"))
 	mustAddKey(t, m, trustKey("ci"))
 	mustAddEvidence(t, m, signature(a1, "sig", "ci"))
 	mustCreateRelease(t, m, release("payments-march", a1))
 	mustRetire(t, m, a2)
-	mustUpdateRelease(t, m, "payments-march", releases.ActionReleaseCancelled, "", func(r *releases.Release) {
-		r.State = releases.ReleaseCancelled
+	mustUpdateRelease(t, m, "payments-march", lifecycle.ActionReleaseCancelled, "", func(r *lifecycle.Release) {
+		r.State = lifecycle.ReleaseCancelled
 	})
 	checkEventCount(t, m, 8)
 	all := auditEntries(t, m, 0, 0)
@@ -368,7 +371,7 @@ func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
 			if got == nil {
 				t.Errorf("AuditEntriesFor(%q) = nil; want an empty list", tc.subjects)
 			}
-			want := make([]releases.AuditEntry, len(tc.want))
+			want := make([]audit.AuditEntry, len(tc.want))
 			for i, idx := range tc.want {
 				want[i] = all[idx]
 			}
@@ -379,7 +382,7 @@ func testAuditEntriesFor(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAuditHashes(t *testing.T, m releases.Metadata) {
+func testAuditHashes(t *testing.T, m store) {
 	hashes := m.AuditHashes(t.Context())
 	if _, err := hashes.ReadHashes([]int64{0}); err == nil {
 		t.Error("ReadHashes(0) of an empty log succeeded; want an error")
@@ -419,7 +422,7 @@ func testAuditHashes(t *testing.T, m releases.Metadata) {
 // sign nothing but do what a checkpoint and a proof need: the log stays
 // dense and its tree is the one rebuilt from the records, and a reader
 // always finds the hashes for the size it read.
-func testConcurrentAuditLog(t *testing.T, m releases.Metadata) {
+func testConcurrentAuditLog(t *testing.T, m store) {
 	const writers, readers = distinctWriters, 10
 	race(writers+readers, func(i int) {
 		ctx := t.Context()
@@ -439,7 +442,7 @@ func testConcurrentAuditLog(t *testing.T, m releases.Metadata) {
 					continue
 				}
 				var last []byte
-				err = m.AuditEntries(ctx, size-1, 1, func(e releases.AuditEntry) error {
+				err = m.AuditEntries(ctx, size-1, 1, func(e audit.AuditEntry) error {
 					last = e.Record
 					return nil
 				})
@@ -461,7 +464,7 @@ func testConcurrentAuditLog(t *testing.T, m releases.Metadata) {
 		case 0:
 			_, _, err = m.CreateArtifact(ctx, publisher, artifact("concurrent/app", fmt.Sprint(i), fmt.Sprint(i)))
 		case 1:
-			err = m.CreateToken(ctx, admin, token(fmt.Sprint("tok_", i), "t", releases.RoleDeployer), secretHash(fmt.Sprint(i)))
+			err = m.CreateToken(ctx, admin, token(fmt.Sprint("tok_", i), "t", access.RoleDeployer), secretHash(fmt.Sprint(i)))
 		case 2:
 			_, err = m.SetTrustPolicy(ctx, admin, []byte(fmt.Sprint(i)))
 		}
@@ -472,11 +475,11 @@ func testConcurrentAuditLog(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, writers) // checks the log, see checkAuditLog
 }
 
-func sameEntry(a, b releases.AuditEntry) bool {
+func sameEntry(a, b audit.AuditEntry) bool {
 	return a.Index == b.Index && bytes.Equal(a.Record, b.Record)
 }
 
-func entryIndexes(entries []releases.AuditEntry) string {
+func entryIndexes(entries []audit.AuditEntry) string {
 	idx := make([]int64, len(entries))
 	for i, e := range entries {
 		idx[i] = e.Index
@@ -484,7 +487,7 @@ func entryIndexes(entries []releases.AuditEntry) string {
 	return fmt.Sprint(idx)
 }
 
-func firstIndex(entries []releases.AuditEntry) string {
+func firstIndex(entries []audit.AuditEntry) string {
 	if len(entries) == 0 {
 		return "nowhere"
 	}

@@ -8,7 +8,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
 )
 
 // Goroutine counts: well above the number of database connections of a
@@ -34,12 +38,12 @@ func race(n int, fn func(i int)) {
 }
 
 type createResult struct {
-	stored  releases.Artifact
+	stored  catalog.Artifact
 	created bool
 	err     error
 }
 
-func raceCreate(t *testing.T, m releases.Metadata, n int, artifactFor func(i int) releases.Artifact) []createResult {
+func raceCreate(t *testing.T, m store, n int, artifactFor func(i int) catalog.Artifact) []createResult {
 	t.Helper()
 	results := make([]createResult, n)
 	race(n, func(i int) {
@@ -49,8 +53,8 @@ func raceCreate(t *testing.T, m releases.Metadata, n int, artifactFor func(i int
 	return results
 }
 
-func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
-	results := raceCreate(t, m, distinctWriters, func(i int) releases.Artifact {
+func testConcurrentDistinct(t *testing.T, m store) {
+	results := raceCreate(t, m, distinctWriters, func(i int) catalog.Artifact {
 		return artifact(fmt.Sprintf("concurrent/app-%02d", i), "1.0.0", fmt.Sprint(i))
 	})
 	for i, r := range results {
@@ -58,7 +62,7 @@ func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
 			t.Errorf("writer %d: created %v, %v; want created", i, r.created, r.err)
 		}
 	}
-	list, _, err := m.ListArtifacts(t.Context(), releases.ArtifactFilter{Limit: distinctWriters + 1})
+	list, _, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: distinctWriters + 1})
 	if err != nil || len(list) != distinctWriters {
 		t.Errorf("ListArtifacts = %d artifacts, %v; want %d", len(list), err, distinctWriters)
 	}
@@ -72,8 +76,8 @@ func testConcurrentDistinct(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testConcurrentSameDigest(t *testing.T, m releases.Metadata) {
-	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
+func testConcurrentSameDigest(t *testing.T, m store) {
+	results := raceCreate(t, m, racingWriters, func(i int) catalog.Artifact {
 		a := artifact("payments/api", "1.0.0", "same bytes")
 		a.CreatedBy = fmt.Sprintf("writer-%d", i) // tells the winner apart
 		return a
@@ -101,8 +105,8 @@ func testConcurrentSameDigest(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
-	results := raceCreate(t, m, racingWriters, func(i int) releases.Artifact {
+func testConcurrentDifferentDigests(t *testing.T, m store) {
+	results := raceCreate(t, m, racingWriters, func(i int) catalog.Artifact {
 		return artifact("payments/api", "1.0.0", fmt.Sprintf("bytes of writer %d", i))
 	})
 	var winners []createResult
@@ -119,7 +123,7 @@ func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
 		if r.created {
 			continue
 		}
-		if !errors.Is(r.err, releases.ErrVersionExists) {
+		if !errors.Is(r.err, catalog.ErrVersionExists) {
 			t.Errorf("loser %d: %v; want ErrVersionExists", i, r.err)
 		}
 		checkArtifact(t, fmt.Sprintf("loser %d got", i), r.stored, win)
@@ -130,13 +134,13 @@ func testConcurrentDifferentDigests(t *testing.T, m releases.Metadata) {
 	}
 	checkArtifact(t, "GetArtifact", read, win)
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionArtifactPushed, "payments/api:1.0.0", publisher, map[string]any{
+	checkEvent(t, evs[0], catalog.ActionArtifactPushed, "payments/api:1.0.0", publisher, map[string]any{
 		"digest": win.Digest.String(), "size": float64(win.Size), "mediaType": win.MediaType,
 	})
 }
 
-func testConcurrentRevoke(t *testing.T, m releases.Metadata) {
-	tok := token("tok_1", "one", releases.RolePublisher)
+func testConcurrentRevoke(t *testing.T, m store) {
+	tok := token("tok_1", "one", access.RolePublisher)
 	mustCreateToken(t, m, tok, secretHash("one"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) { errs[i] = m.RevokeToken(t.Context(), admin, tok.ID) })
@@ -146,15 +150,15 @@ func testConcurrentRevoke(t *testing.T, m releases.Metadata) {
 		}
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionTokenRevoked, tok.ID, admin, nil)
+	checkEvent(t, evs[1], access.ActionTokenRevoked, tok.ID, admin, nil)
 }
 
 // testConcurrentReadersAndWriters checks that reads never fail because
 // writes are under way (a locked database is the implementation's problem,
 // not the caller's).
-func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
+func testConcurrentReadersAndWriters(t *testing.T, m store) {
 	const writers, perWriter, readers, reads = 10, 5, 10, 10
-	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAuditor), secretHash("one"))
+	mustCreateToken(t, m, token("tok_1", "one", access.RoleAuditor), secretHash("one"))
 	race(writers+readers, func(i int) {
 		ctx := t.Context()
 		if i < writers {
@@ -167,7 +171,7 @@ func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
 			return
 		}
 		for range reads {
-			if _, _, err := m.ListArtifacts(ctx, releases.ArtifactFilter{Limit: 10}); err != nil {
+			if _, _, err := m.ListArtifacts(ctx, catalog.ArtifactFilter{Limit: 10}); err != nil {
 				t.Errorf("ListArtifacts: %v", err)
 			}
 			if _, err := m.Events(ctx, 0, 10); err != nil {
@@ -176,7 +180,7 @@ func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
 			if _, err := m.TokenByHash(ctx, secretHash("one")); err != nil {
 				t.Errorf("TokenByHash: %v", err)
 			}
-			if _, err := m.GetArtifact(ctx, "rw/app-0", "0"); err != nil && !errors.Is(err, releases.ErrNotFound) {
+			if _, err := m.GetArtifact(ctx, "rw/app-0", "0"); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 				t.Errorf("GetArtifact: %v", err)
 			}
 		}
@@ -186,7 +190,7 @@ func testConcurrentReadersAndWriters(t *testing.T, m releases.Metadata) {
 
 // testConcurrentSetTrustPolicy checks that racing policy changes each get
 // their own version, with none skipped.
-func testConcurrentSetTrustPolicy(t *testing.T, m releases.Metadata) {
+func testConcurrentSetTrustPolicy(t *testing.T, m store) {
 	versions := make([]int64, racingWriters)
 	race(racingWriters, func(i int) {
 		p, err := m.SetTrustPolicy(t.Context(), admin, json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)))
@@ -215,7 +219,7 @@ func testConcurrentSetTrustPolicy(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testConcurrentRevokeTrustKey(t *testing.T, m releases.Metadata) {
+func testConcurrentRevokeTrustKey(t *testing.T, m store) {
 	mustAddKey(t, m, trustKey("ci"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) { errs[i] = m.RevokeTrustKey(t.Context(), admin, "ci") })
@@ -225,10 +229,10 @@ func testConcurrentRevokeTrustKey(t *testing.T, m releases.Metadata) {
 		}
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionTrustKeyRevoked, "ci", admin, nil)
+	checkEvent(t, evs[1], trust.ActionTrustKeyRevoked, "ci", admin, nil)
 }
 
-func testConcurrentAddEvidence(t *testing.T, m releases.Metadata) {
+func testConcurrentAddEvidence(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	created := make([]bool, racingWriters)
 	race(racingWriters, func(i int) {
@@ -247,62 +251,62 @@ func testConcurrentAddEvidence(t *testing.T, m releases.Metadata) {
 
 // testConcurrentSetAdmission races decisions made against the same state:
 // one moves the artifact, the others find it moved.
-func testConcurrentSetAdmission(t *testing.T, m releases.Metadata) {
+func testConcurrentSetAdmission(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
 		adm := admitted()
 		adm.Rule = fmt.Sprint("rule of writer ", i) // tells the winner apart
-		_, errs[i] = m.SetAdmission(t.Context(), admin, a.Name, a.Version, releases.StateQuarantined, adm)
+		_, errs[i] = m.SetAdmission(t.Context(), admin, a.Name, a.Version, catalog.StateQuarantined, adm)
 	})
-	winner := oneWinner(t, errs, releases.ErrConflict)
+	winner := oneWinner(t, errs, errdef.ErrConflict)
 	got, err := m.GetArtifact(t.Context(), a.Name, a.Version)
-	if err != nil || got.State != releases.StateAdmitted || got.Admission == nil ||
+	if err != nil || got.State != catalog.StateAdmitted || got.Admission == nil ||
 		got.Admission.Rule != fmt.Sprint("rule of writer ", winner) {
 		t.Errorf("GetArtifact = %+v, %v; want admitted by writer %d", got, err, winner)
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
+	checkEvent(t, evs[1], catalog.ActionAdmissionDecided, "payments/api:1.0.0", admin, nil)
 }
 
 // testConcurrentCreateRelease races creations of one name: one creates it,
 // the others find it taken.
-func testConcurrentCreateRelease(t *testing.T, m releases.Metadata) {
+func testConcurrentCreateRelease(t *testing.T, m store) {
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
 		r := release("payments-march")
 		r.Plan.Title = fmt.Sprint("plan of writer ", i) // tells the winner apart
 		_, errs[i] = m.CreateRelease(t.Context(), manager, r)
 	})
-	winner := oneWinner(t, errs, releases.ErrConflict)
+	winner := oneWinner(t, errs, errdef.ErrConflict)
 	got := mustGetRelease(t, m, "payments-march")
 	if got.Revision != 1 || got.Plan.Title != fmt.Sprint("plan of writer ", winner) {
 		t.Errorf("GetRelease = revision %d, %q; want revision 1 by writer %d", got.Revision, got.Plan.Title, winner)
 	}
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionReleaseCreated, "release:payments-march", manager, nil)
+	checkEvent(t, evs[0], lifecycle.ActionReleaseCreated, "release:payments-march", manager, nil)
 }
 
 // testConcurrentUpdateRelease races updates from the same revision: one
 // stores its release, the others find the revision moved on.
-func testConcurrentUpdateRelease(t *testing.T, m releases.Metadata) {
+func testConcurrentUpdateRelease(t *testing.T, m store) {
 	created := mustCreateRelease(t, m, release("payments-march"))
 	errs := make([]error, racingWriters)
 	race(racingWriters, func(i int) {
 		r := created
 		r.Plan.Title = fmt.Sprint("plan of writer ", i)
-		_, errs[i] = m.UpdateRelease(t.Context(), manager, r, releases.ReleaseChange{
-			Action:  releases.ActionReleasePlanSet,
+		_, errs[i] = m.UpdateRelease(t.Context(), manager, r, lifecycle.ReleaseChange{
+			Action:  lifecycle.ActionReleasePlanSet,
 			Details: json.RawMessage(fmt.Sprintf(`{"writer":%d}`, i)),
 		})
 	})
-	winner := oneWinner(t, errs, releases.ErrConflict)
+	winner := oneWinner(t, errs, errdef.ErrConflict)
 	got := mustGetRelease(t, m, created.Name)
 	if got.Revision != 2 || got.Plan.Title != fmt.Sprint("plan of writer ", winner) {
 		t.Errorf("GetRelease = revision %d, %q; want revision 2 by writer %d", got.Revision, got.Plan.Title, winner)
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionReleasePlanSet, "release:payments-march", manager, nil)
+	checkEvent(t, evs[1], lifecycle.ActionReleasePlanSet, "release:payments-march", manager, nil)
 	if want := fmt.Sprintf(`{"writer":%d}`, winner); string(evs[1].Details) != want {
 		t.Errorf("event details = %s; want the winner's %s", evs[1].Details, want)
 	}
@@ -329,9 +333,9 @@ func oneWinner(t *testing.T, errs []error, want error) int {
 	return winner
 }
 
-func testConcurrentRetireArtifact(t *testing.T, m releases.Metadata) {
+func testConcurrentRetireArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	got := make([]releases.Artifact, racingWriters)
+	got := make([]catalog.Artifact, racingWriters)
 	race(racingWriters, func(i int) {
 		var err error
 		if got[i], err = m.RetireArtifact(t.Context(), admin, a.Name, a.Version); err != nil {
@@ -346,5 +350,5 @@ func testConcurrentRetireArtifact(t *testing.T, m releases.Metadata) {
 		checkArtifact(t, fmt.Sprintf("retirer %d got", i), r, stored)
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionArtifactRetired, "payments/api:1.0.0", admin, nil)
+	checkEvent(t, evs[1], catalog.ActionArtifactRetired, "payments/api:1.0.0", admin, nil)
 }

@@ -9,18 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
 // signature is a verified signature, whose bytes are content, over a.
-func signature(a releases.Artifact, content, keyID string) releases.Evidence {
-	return releases.Evidence{
+func signature(a catalog.Artifact, content, keyID string) catalog.Evidence {
+	return catalog.Evidence{
 		Digest:          digest.FromString(content),
 		ArtifactName:    a.Name,
 		ArtifactVersion: a.Version,
 		ArtifactDigest:  a.Digest,
-		Kind:            releases.EvidenceSignature,
+		Kind:            catalog.EvidenceSignature,
 		Format:          "signature",
 		MediaType:       "text/plain",
 		Size:            int64(len(content)),
@@ -32,9 +33,9 @@ func signature(a releases.Artifact, content, keyID string) releases.Evidence {
 
 // attestation is a verified in-toto attestation, whose bytes are content,
 // about a.
-func attestation(a releases.Artifact, content, keyID, predicateType, predicate string) releases.Evidence {
+func attestation(a catalog.Artifact, content, keyID, predicateType, predicate string) catalog.Evidence {
 	e := signature(a, content, keyID)
-	e.Kind = releases.EvidenceAttestation
+	e.Kind = catalog.EvidenceAttestation
 	e.Format = "dsse"
 	e.MediaType = "application/vnd.dsse.envelope.v1+json"
 	e.PredicateType = predicateType
@@ -46,7 +47,7 @@ func attestation(a releases.Artifact, content, keyID, predicateType, predicate s
 
 const predicateTestResult = "https://in-toto.io/attestation/test-result/v0.1"
 
-func mustAddEvidence(t *testing.T, m releases.Metadata, e releases.Evidence) {
+func mustAddEvidence(t *testing.T, m store, e catalog.Evidence) {
 	t.Helper()
 	created, err := m.AddEvidence(t.Context(), publisher, e)
 	if err != nil || !created {
@@ -54,7 +55,7 @@ func mustAddEvidence(t *testing.T, m releases.Metadata, e releases.Evidence) {
 	}
 }
 
-func sameEvidence(got, want releases.Evidence) bool {
+func sameEvidence(got, want catalog.Evidence) bool {
 	return got.Digest == want.Digest && got.ArtifactName == want.ArtifactName && got.ArtifactVersion == want.ArtifactVersion &&
 		got.ArtifactDigest == want.ArtifactDigest && got.Kind == want.Kind && got.Format == want.Format &&
 		got.MediaType == want.MediaType && got.Size == want.Size && got.KeyID == want.KeyID &&
@@ -62,7 +63,7 @@ func sameEvidence(got, want releases.Evidence) bool {
 		got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt)
 }
 
-func listEvidence(t *testing.T, m releases.Metadata, name, version string) []releases.Evidence {
+func listEvidence(t *testing.T, m store, name, version string) []catalog.Evidence {
 	t.Helper()
 	list, err := m.ListEvidence(t.Context(), name, version)
 	if err != nil {
@@ -73,7 +74,7 @@ func listEvidence(t *testing.T, m releases.Metadata, name, version string) []rel
 
 // checkEvidence checks that ListEvidence of name:version is exactly want,
 // in order.
-func checkEvidence(t *testing.T, m releases.Metadata, name, version string, want ...releases.Evidence) []releases.Evidence {
+func checkEvidence(t *testing.T, m store, name, version string, want ...catalog.Evidence) []catalog.Evidence {
 	t.Helper()
 	got := listEvidence(t, m, name, version)
 	if !slices.EqualFunc(got, want, sameEvidence) {
@@ -84,7 +85,7 @@ func checkEvidence(t *testing.T, m releases.Metadata, name, version string, want
 	return got
 }
 
-func testAddEvidence(t *testing.T, m releases.Metadata) {
+func testAddEvidence(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.4.2", "bytes"))
 	other := mustCreate(t, m, artifact("payments/api", "1.4.3", "other bytes"))
 
@@ -96,7 +97,7 @@ func testAddEvidence(t *testing.T, m releases.Metadata) {
 	att.CreatedAt = t0.Add(time.Second)
 	sigOld := signature(a, "sig-a", "release")
 	sigOld.CreatedAt = t0
-	for _, e := range []releases.Evidence{sig, att, sigOld} {
+	for _, e := range []catalog.Evidence{sig, att, sigOld} {
 		mustAddEvidence(t, m, e)
 	}
 	if sigOld.Digest < att.Digest && att.Digest < sig.Digest {
@@ -109,14 +110,14 @@ func testAddEvidence(t *testing.T, m releases.Metadata) {
 	checkEvidence(t, m, other.Name, other.Version) // scoped to the version
 
 	evs := checkEventCount(t, m, 5)
-	checkEvent(t, evs[2], releases.ActionEvidenceAdded, "payments/api:1.4.2", publisher, map[string]any{
+	checkEvent(t, evs[2], catalog.ActionEvidenceAdded, "payments/api:1.4.2", publisher, map[string]any{
 		"digest":        sig.Digest.String(),
 		"kind":          "signature",
 		"format":        sig.Format,
 		"keyId":         "ci",
 		"predicateType": "",
 	})
-	checkEvent(t, evs[3], releases.ActionEvidenceAdded, "payments/api:1.4.2", publisher, map[string]any{
+	checkEvent(t, evs[3], catalog.ActionEvidenceAdded, "payments/api:1.4.2", publisher, map[string]any{
 		"digest":        att.Digest.String(),
 		"kind":          "attestation",
 		"format":        att.Format,
@@ -125,7 +126,7 @@ func testAddEvidence(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testAddEvidenceDefaults(t *testing.T, m releases.Metadata) {
+func testAddEvidenceDefaults(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	// An attestation whose statement carries no predicate.
 	e := attestation(a, "att", "ci", predicateTestResult, "")
@@ -146,7 +147,7 @@ func testAddEvidenceDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAddEvidenceIdempotent(t *testing.T, m releases.Metadata) {
+func testAddEvidenceIdempotent(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "same bytes"))
 	// Another version of the same bytes: the same evidence vouches for both.
 	twin := mustCreate(t, m, artifact("payments/api", "1.0.1", "same bytes"))
@@ -173,7 +174,7 @@ func testAddEvidenceIdempotent(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 4)
 }
 
-func testAddEvidenceUnknownArtifact(t *testing.T, m releases.Metadata) {
+func testAddEvidenceUnknownArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct{ name, version string }{
 		{"payments/api", "2.0.0"},
@@ -185,7 +186,7 @@ func testAddEvidenceUnknownArtifact(t *testing.T, m releases.Metadata) {
 			e := signature(a, "sig", "ci")
 			e.ArtifactName, e.ArtifactVersion = tc.name, tc.version
 			created, err := m.AddEvidence(t.Context(), publisher, e)
-			checkErr(t, "AddEvidence", err, releases.ErrNotFound)
+			checkErr(t, "AddEvidence", err, errdef.ErrNotFound)
 			if created {
 				t.Error("created = true for an unknown artifact")
 			}
@@ -196,29 +197,29 @@ func testAddEvidenceUnknownArtifact(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testAddEvidenceInvalid(t *testing.T, m releases.Metadata) {
+func testAddEvidenceInvalid(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
 	tests := []struct {
 		name   string
-		mutate func(e *releases.Evidence)
+		mutate func(e *catalog.Evidence)
 	}{
-		{"empty digest", func(e *releases.Evidence) { e.Digest = "" }},
-		{"malformed digest", func(e *releases.Evidence) { e.Digest = "sha256:not-hex" }},
-		{"empty artifact name", func(e *releases.Evidence) { e.ArtifactName = "" }},
-		{"empty artifact version", func(e *releases.Evidence) { e.ArtifactVersion = "" }},
-		{"empty artifact digest", func(e *releases.Evidence) { e.ArtifactDigest = "" }},
-		{"malformed artifact digest", func(e *releases.Evidence) { e.ArtifactDigest = "sha256:abcd" }},
-		{"another artifact's digest", func(e *releases.Evidence) { e.ArtifactDigest = digest.FromString("other bytes") }},
-		{"empty kind", func(e *releases.Evidence) { e.Kind = "" }},
-		{"unknown kind", func(e *releases.Evidence) { e.Kind = "sbom" }},
-		{"empty format", func(e *releases.Evidence) { e.Format = "" }},
-		{"empty key id", func(e *releases.Evidence) { e.KeyID = "" }},
-		{"negative size", func(e *releases.Evidence) { e.Size = -1 }},
-		{"signature with a predicate type", func(e *releases.Evidence) { e.PredicateType = predicateTestResult }},
-		{"signature with a predicate", func(e *releases.Evidence) { e.Predicate = json.RawMessage(`{}`) }},
-		{"attestation without a predicate type", func(e *releases.Evidence) { *e = attestation(a, "att", "ci", "", `{}`) }},
-		{"predicate not JSON", func(e *releases.Evidence) { *e = attestation(a, "att", "ci", predicateTestResult, `{"result":`) }},
-		{"predicate not UTF-8", func(e *releases.Evidence) {
+		{"empty digest", func(e *catalog.Evidence) { e.Digest = "" }},
+		{"malformed digest", func(e *catalog.Evidence) { e.Digest = "sha256:not-hex" }},
+		{"empty artifact name", func(e *catalog.Evidence) { e.ArtifactName = "" }},
+		{"empty artifact version", func(e *catalog.Evidence) { e.ArtifactVersion = "" }},
+		{"empty artifact digest", func(e *catalog.Evidence) { e.ArtifactDigest = "" }},
+		{"malformed artifact digest", func(e *catalog.Evidence) { e.ArtifactDigest = "sha256:abcd" }},
+		{"another artifact's digest", func(e *catalog.Evidence) { e.ArtifactDigest = digest.FromString("other bytes") }},
+		{"empty kind", func(e *catalog.Evidence) { e.Kind = "" }},
+		{"unknown kind", func(e *catalog.Evidence) { e.Kind = "sbom" }},
+		{"empty format", func(e *catalog.Evidence) { e.Format = "" }},
+		{"empty key id", func(e *catalog.Evidence) { e.KeyID = "" }},
+		{"negative size", func(e *catalog.Evidence) { e.Size = -1 }},
+		{"signature with a predicate type", func(e *catalog.Evidence) { e.PredicateType = predicateTestResult }},
+		{"signature with a predicate", func(e *catalog.Evidence) { e.Predicate = json.RawMessage(`{}`) }},
+		{"attestation without a predicate type", func(e *catalog.Evidence) { *e = attestation(a, "att", "ci", "", `{}`) }},
+		{"predicate not JSON", func(e *catalog.Evidence) { *e = attestation(a, "att", "ci", predicateTestResult, `{"result":`) }},
+		{"predicate not UTF-8", func(e *catalog.Evidence) {
 			*e = attestation(a, "att", "ci", predicateTestResult, "{\"result\":\"\xff\"}")
 		}},
 	}
@@ -227,7 +228,7 @@ func testAddEvidenceInvalid(t *testing.T, m releases.Metadata) {
 			e := signature(a, "sig", "ci")
 			tc.mutate(&e)
 			created, err := m.AddEvidence(t.Context(), publisher, e)
-			checkErr(t, "AddEvidence", err, releases.ErrInvalidInput)
+			checkErr(t, "AddEvidence", err, errdef.ErrInvalidInput)
 			if created {
 				t.Error("created = true for invalid input")
 			}
@@ -238,7 +239,7 @@ func testAddEvidenceInvalid(t *testing.T, m releases.Metadata) {
 }
 
 // evidenceFor adds n signatures to a and returns their digests, in order.
-func evidenceFor(t *testing.T, m releases.Metadata, a releases.Artifact, n int) []digest.Digest {
+func evidenceFor(t *testing.T, m store, a catalog.Artifact, n int) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
 	for i := range n {
@@ -250,12 +251,12 @@ func evidenceFor(t *testing.T, m releases.Metadata, a releases.Artifact, n int) 
 	return out
 }
 
-func testClaimPresentation(t *testing.T, m releases.Metadata) {
+func testClaimPresentation(t *testing.T, m store) {
 	ctx := t.Context()
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "same bytes"))
 	b := mustCreate(t, m, artifact("payments/web", "1.0.0", "same bytes"))
 	claim, other := digest.FromString("claim"), digest.FromString("another claim")
-	if _, err := m.ClaimPresentation(ctx, claim); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := m.ClaimPresentation(ctx, claim); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("ClaimPresentation of a claim never presented: %v; want ErrNotFound", err)
 	}
 	first := signature(a, "sig", "ci")
@@ -270,10 +271,10 @@ func testClaimPresentation(t *testing.T, m releases.Metadata) {
 	mustAddEvidence(t, m, again)
 	for _, tc := range []struct {
 		claim digest.Digest
-		want  releases.ClaimPresentation
+		want  catalog.ClaimPresentation
 	}{
-		{claim, releases.ClaimPresentation{Claim: claim, ArtifactName: a.Name, ArtifactVersion: a.Version, PresentedBy: publisher.Name, PresentedAt: t0}},
-		{other, releases.ClaimPresentation{Claim: other, ArtifactName: b.Name, ArtifactVersion: b.Version, PresentedBy: "someone-else", PresentedAt: t0.Add(time.Hour)}},
+		{claim, catalog.ClaimPresentation{Claim: claim, ArtifactName: a.Name, ArtifactVersion: a.Version, PresentedBy: publisher.Name, PresentedAt: t0}},
+		{other, catalog.ClaimPresentation{Claim: other, ArtifactName: b.Name, ArtifactVersion: b.Version, PresentedBy: "someone-else", PresentedAt: t0.Add(time.Hour)}},
 	} {
 		got, err := m.ClaimPresentation(ctx, tc.claim)
 		if err != nil || got != tc.want {
@@ -283,7 +284,7 @@ func testClaimPresentation(t *testing.T, m releases.Metadata) {
 	// A malformed claim stores nothing.
 	bad := signature(a, "sig with a bad claim", "ci")
 	bad.Claims = []digest.Digest{"sha256:nope"}
-	if _, err := m.AddEvidence(ctx, publisher, bad); !errors.Is(err, releases.ErrInvalidInput) {
+	if _, err := m.AddEvidence(ctx, publisher, bad); !errors.Is(err, errdef.ErrInvalidInput) {
 		t.Errorf("AddEvidence with a malformed claim: %v; want ErrInvalidInput", err)
 	}
 	checkEvidence(t, m, a.Name, a.Version, first)

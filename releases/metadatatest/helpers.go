@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/opencontainers/go-digest"
 )
 
 var (
-	publisher = releases.Actor{TokenID: "tok_publisher", Name: "ci-pipeline"}
-	admin     = releases.Actor{TokenID: "tok_admin", Name: "alice"}
-	manager   = releases.Actor{TokenID: "tok_manager", Name: "bob"}
+	publisher = access.Actor{TokenID: "tok_publisher", Name: "ci-pipeline"}
+	admin     = access.Actor{TokenID: "tok_admin", Name: "alice"}
+	manager   = access.Actor{TokenID: "tok_manager", Name: "bob"}
 )
 
 // t0 has microsecond precision, which every SQL database stores exactly,
@@ -26,21 +28,21 @@ var (
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
 
 // artifact is a valid, fully specified artifact whose bytes are content.
-func artifact(name, version, content string) releases.Artifact {
-	return releases.Artifact{
+func artifact(name, version, content string) catalog.Artifact {
+	return catalog.Artifact{
 		Name:      name,
 		Version:   version,
 		Digest:    digest.FromString(content),
 		Size:      int64(len(content)),
 		MediaType: "application/gzip",
-		State:     releases.StateQuarantined,
+		State:     catalog.StateQuarantined,
 		CreatedBy: publisher.Name,
 		CreatedAt: t0,
 	}
 }
 
-func token(id, name string, roles ...releases.Role) releases.Token {
-	return releases.Token{
+func token(id, name string, roles ...access.Role) access.Token {
+	return access.Token{
 		ID:           id,
 		Name:         name,
 		Roles:        roles,
@@ -55,7 +57,7 @@ func secretHash(secret string) []byte {
 	return h[:]
 }
 
-func mustCreate(t *testing.T, m releases.Metadata, a releases.Artifact) releases.Artifact {
+func mustCreate(t *testing.T, m store, a catalog.Artifact) catalog.Artifact {
 	t.Helper()
 	stored, created, err := m.CreateArtifact(t.Context(), publisher, a)
 	if err != nil || !created {
@@ -64,15 +66,15 @@ func mustCreate(t *testing.T, m releases.Metadata, a releases.Artifact) releases
 	return stored
 }
 
-func mustCreateToken(t *testing.T, m releases.Metadata, tok releases.Token, hash []byte) {
+func mustCreateToken(t *testing.T, m store, tok access.Token, hash []byte) {
 	t.Helper()
 	if err := m.CreateToken(t.Context(), admin, tok, hash); err != nil {
 		t.Fatalf("CreateToken(%s): %v", tok.ID, err)
 	}
 }
 
-func sameArtifact(got, want releases.Artifact) bool {
-	norm := func(a releases.Artifact) releases.Artifact {
+func sameArtifact(got, want catalog.Artifact) bool {
+	norm := func(a catalog.Artifact) catalog.Artifact {
 		a.CreatedAt = a.CreatedAt.UTC().Round(0)
 		a.Admission = nil // compared by sameAdmission: it holds slices
 		a.RetiredAt = nil // compared by sameTime: a pointer
@@ -83,7 +85,7 @@ func sameArtifact(got, want releases.Artifact) bool {
 
 // sameAdmission compares decisions field by field; an empty list equals a
 // nil one, and the receipt must come back byte for byte.
-func sameAdmission(got, want *releases.Admission) bool {
+func sameAdmission(got, want *catalog.Admission) bool {
 	if got == nil || want == nil {
 		return got == want
 	}
@@ -93,7 +95,7 @@ func sameAdmission(got, want *releases.Admission) bool {
 		got.DecidedAt.Equal(want.DecidedAt)
 }
 
-func checkArtifact(t *testing.T, what string, got, want releases.Artifact) {
+func checkArtifact(t *testing.T, what string, got, want catalog.Artifact) {
 	t.Helper()
 	if !sameArtifact(got, want) {
 		// JSON shows the admission decision, where %+v would show a pointer.
@@ -111,7 +113,7 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-func checkToken(t *testing.T, what string, got, want releases.Token) {
+func checkToken(t *testing.T, what string, got, want access.Token) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.CreatedBy != want.CreatedBy ||
 		!slices.Equal(got.Roles, want.Roles) || !slices.Equal(got.Environments, want.Environments) ||
@@ -142,10 +144,10 @@ func checkErr(t *testing.T, what string, err, want error) {
 }
 
 // allEvents pages through every event, with the default page size.
-func allEvents(t *testing.T, m releases.Metadata) []releases.Event {
+func allEvents(t *testing.T, m store) []audit.Event {
 	t.Helper()
 	var (
-		out   []releases.Event
+		out   []audit.Event
 		after int64
 	)
 	for {
@@ -163,7 +165,7 @@ func allEvents(t *testing.T, m releases.Metadata) []releases.Event {
 
 // checkEventCount checks that want events were recorded, and that the
 // audit log holds exactly those events (checkAuditLog).
-func checkEventCount(t *testing.T, m releases.Metadata, want int) []releases.Event {
+func checkEventCount(t *testing.T, m store, want int) []audit.Event {
 	t.Helper()
 	evs := allEvents(t, m)
 	if len(evs) != want {
@@ -173,14 +175,14 @@ func checkEventCount(t *testing.T, m releases.Metadata, want int) []releases.Eve
 	return evs
 }
 
-func describeEvents(evs []releases.Event) string {
+func describeEvents(evs []audit.Event) string {
 	b, _ := json.Marshal(evs)
 	return string(b)
 }
 
 // checkEvent checks the envelope of e and that its details, decoded, are
 // exactly details (a map as encoding/json decodes it: numbers as float64).
-func checkEvent(t *testing.T, e releases.Event, action, subject string, actor releases.Actor, details map[string]any) {
+func checkEvent(t *testing.T, e audit.Event, action, subject string, actor access.Actor, details map[string]any) {
 	t.Helper()
 	if e.Action != action || e.Subject != subject || e.Actor != actor {
 		t.Errorf("event %d = %s %q by %+v; want %s %q by %+v", e.Seq, e.Action, e.Subject, e.Actor, action, subject, actor)

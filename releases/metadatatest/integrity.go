@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -17,30 +21,21 @@ import (
 //     {reason, source}), "blob.repaired" ({source}) and "blob.collected"
 //     ({size}); recording a verification, claims and deletions that end
 //     without deleting record none.
-//   - A malformed digest is releases.ErrInvalidInput everywhere; so are
+//   - A malformed digest is errdef.ErrInvalidInput everywhere; so are
 //     an empty state, reason or source, and a limit that is not positive.
 //   - References cover every kind the interface lists, the registry's
 //     included when the store keeps one; lists are empty, not nil, when
 //     there is nothing.
 func RunIntegrity(t *testing.T, open func(t *testing.T) releases.Metadata) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, m releases.Metadata)
-	}{
+	run(t, open, []suiteCase{
 		{"Record", testIntegrityRecord},
 		{"Invalid", testIntegrityInvalid},
 		{"References", testBlobReferences},
 		{"ClaimsAndDeletions", testClaimsAndDeletions},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m, _ := openStore(t, open)
-			tc.fn(t, m)
-		})
-	}
+	})
 }
 
-func testIntegrityRecord(t *testing.T, m releases.Metadata) {
+func testIntegrityRecord(t *testing.T, m store) {
 	ctx := t.Context()
 	d := digest.FromString("a blob")
 	rec, err := m.BlobIntegrity(ctx, d)
@@ -71,7 +66,7 @@ func testIntegrityRecord(t *testing.T, m releases.Metadata) {
 		t.Errorf("a second mark changed the reason to %q", rec.CorruptReason)
 	}
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionBlobCorrupt, d.String(), admin, map[string]any{"reason": "digest mismatch", "source": "read"})
+	checkEvent(t, evs[0], blobs.ActionBlobCorrupt, d.String(), admin, map[string]any{"reason": "digest mismatch", "source": "read"})
 
 	if repaired, err := m.RecordBlobVerified(ctx, publisher, d, "100/2/etag2", "push", t0.Add(3*time.Minute)); err != nil || !repaired {
 		t.Fatalf("RecordBlobVerified of a corrupt blob = %v, %v; want repaired", repaired, err)
@@ -84,10 +79,10 @@ func testIntegrityRecord(t *testing.T, m releases.Metadata) {
 		t.Fatalf("RecordBlobVerified again = %v, %v; want not repaired", repaired, err)
 	}
 	evs = checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionBlobRepaired, d.String(), publisher, map[string]any{"source": "push"})
+	checkEvent(t, evs[1], blobs.ActionBlobRepaired, d.String(), publisher, map[string]any{"source": "push"})
 }
 
-func testIntegrityInvalid(t *testing.T, m releases.Metadata) {
+func testIntegrityInvalid(t *testing.T, m store) {
 	ctx := t.Context()
 	bad := digest.Digest("sha256:nothex")
 	d := digest.FromString("x")
@@ -100,18 +95,18 @@ func testIntegrityInvalid(t *testing.T, m releases.Metadata) {
 		"BlobReferenced":           func() error { _, err := m.BlobReferenced(ctx, bad); return err }(),
 		"BlobHolders":              func() error { _, err := m.BlobHolders(ctx, bad, 10); return err }(),
 		"BlobHolders limit":        func() error { _, err := m.BlobHolders(ctx, d, 0); return err }(),
-		"ReferencedBlobs limit":    func() error { _, err := m.ReferencedBlobs(ctx, releases.BlobRef{}, 0); return err }(),
+		"ReferencedBlobs limit":    func() error { _, err := m.ReferencedBlobs(ctx, blobs.BlobRef{}, 0); return err }(),
 		"ClaimBlob":                m.ClaimBlob(ctx, "c1", bad, t0, t0),
 		"ClaimBlob id":             m.ClaimBlob(ctx, "", d, t0, t0),
 		"BeginBlobDeletion":        func() error { _, err := m.BeginBlobDeletion(ctx, bad, t0, t0); return err }(),
 		"EndBlobDeletion":          m.EndBlobDeletion(ctx, admin, bad, true, 1),
 	} {
-		checkErr(t, name, err, releases.ErrInvalidInput)
+		checkErr(t, name, err, errdef.ErrInvalidInput)
 	}
 	checkEventCount(t, m, 0)
 }
 
-func testBlobReferences(t *testing.T, m releases.Metadata) {
+func testBlobReferences(t *testing.T, m store) {
 	ctx := t.Context()
 	a := mustCreate(t, m, artifact("conformance/app", "1.0", "artifact bytes"))
 	ev := signature(a, "signature bytes", "k1")
@@ -122,7 +117,7 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 	}
 	sealed := digest.FromString("sealed manifest of rel-1")
 	rel.ManifestDigest, rel.ManifestSignature = sealed, "sig"
-	if _, err := m.UpdateRelease(ctx, manager, rel, releases.ReleaseChange{Action: releases.ActionReleaseSealed}); err != nil {
+	if _, err := m.UpdateRelease(ctx, manager, rel, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseSealed}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[digest.Digest][]string{
@@ -130,10 +125,10 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 		ev.Digest: {"evidence conformance/app:1.0"},
 		sealed:    {"release-manifest release:rel-1"},
 	}
-	sizes := []releases.BlobRef{{Digest: a.Digest, Size: -1}, {Digest: a.Digest, Size: a.Size}, {Digest: ev.Digest, Size: ev.Size}, {Digest: sealed, Size: -1}}
-	if r, ok := m.(releases.RegistryStore); ok {
+	sizes := []blobs.BlobRef{{Digest: a.Digest, Size: -1}, {Digest: a.Digest, Size: a.Size}, {Digest: ev.Digest, Size: ev.Size}, {Digest: sealed, Size: -1}}
+	if r := m; r.manifestStore != nil {
 		cfg, layer, external := digest.FromString("config"), digest.FromString("layer"), digest.FromString("external layer")
-		for _, l := range []releases.BlobLink{
+		for _, l := range []registry.BlobLink{
 			{Repository: repo, Digest: cfg, Size: 6, CreatedBy: publisher.Name, CreatedAt: t0},
 			{Repository: repo, Digest: layer, Size: 5, CreatedBy: publisher.Name, CreatedAt: t0},
 			{Repository: repo, Digest: layer, Size: 5, CreatedBy: admin.Name, CreatedAt: t0},
@@ -143,10 +138,10 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 			}
 		}
 		man := ociManifest("manifest",
-			releases.ManifestRef{Kind: releases.RefConfig, Digest: cfg},
-			releases.ManifestRef{Kind: releases.RefLayer, Digest: layer},
-			releases.ManifestRef{Kind: releases.RefLayer, Digest: external, External: true})
-		mustPutManifest(t, r, man, releases.TagChange{})
+			registry.ManifestRef{Kind: registry.RefConfig, Digest: cfg},
+			registry.ManifestRef{Kind: registry.RefLayer, Digest: layer},
+			registry.ManifestRef{Kind: registry.RefLayer, Digest: external, External: true})
+		mustPutManifest(t, r, man, registry.TagChange{})
 		// Unlinked, but a manifest still names it.
 		if _, err := r.UnlinkBlob(ctx, admin, repo, cfg, ""); err != nil {
 			t.Fatal(err)
@@ -154,8 +149,8 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 		want[cfg] = []string{"oci-ref " + repo + "@" + man.Digest.String()}
 		want[layer] = []string{"oci-link " + repo, "oci-ref " + repo + "@" + man.Digest.String()}
 		want[man.Digest] = []string{"oci-manifest " + repo + "@" + man.Digest.String()}
-		sizes = append(sizes, releases.BlobRef{Digest: cfg, Size: -1}, releases.BlobRef{Digest: layer, Size: -1}, releases.BlobRef{Digest: layer, Size: 5},
-			releases.BlobRef{Digest: man.Digest, Size: man.Size})
+		sizes = append(sizes, blobs.BlobRef{Digest: cfg, Size: -1}, blobs.BlobRef{Digest: layer, Size: -1}, blobs.BlobRef{Digest: layer, Size: 5},
+			blobs.BlobRef{Digest: man.Digest, Size: man.Size})
 		if ok, err := m.BlobReferenced(ctx, external); err != nil || ok {
 			t.Errorf("BlobReferenced(external layer) = %v, %v; want false: it is not pushed", ok, err)
 		}
@@ -187,7 +182,7 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 		t.Errorf("BlobHolders with limit 1 = %v, %v", hs, err)
 	}
 
-	slices.SortFunc(sizes, func(x, y releases.BlobRef) int {
+	slices.SortFunc(sizes, func(x, y blobs.BlobRef) int {
 		if x.Digest != y.Digest {
 			if x.Digest < y.Digest {
 				return -1
@@ -197,8 +192,8 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 		return int(x.Size - y.Size)
 	})
 	// One pair per page: the cursor alone carries the walk.
-	var got []releases.BlobRef
-	var after releases.BlobRef
+	var got []blobs.BlobRef
+	var after blobs.BlobRef
 	for range len(sizes) + 2 {
 		page, err := m.ReferencedBlobs(ctx, after, 1)
 		if err != nil {
@@ -213,12 +208,12 @@ func testBlobReferences(t *testing.T, m releases.Metadata) {
 	if !slices.Equal(got, sizes) {
 		t.Errorf("ReferencedBlobs walked\n %v\nwant\n %v", got, sizes)
 	}
-	if all, err := m.ReferencedBlobs(ctx, releases.BlobRef{}, 1000); err != nil || !slices.Equal(all, sizes) {
+	if all, err := m.ReferencedBlobs(ctx, blobs.BlobRef{}, 1000); err != nil || !slices.Equal(all, sizes) {
 		t.Errorf("ReferencedBlobs in one page = %v, %v", all, err)
 	}
 }
 
-func testClaimsAndDeletions(t *testing.T, m releases.Metadata) {
+func testClaimsAndDeletions(t *testing.T, m store) {
 	ctx := t.Context()
 	d := digest.FromString("garbage")
 	if _, err := m.RecordBlobVerified(ctx, admin, d, "s", "push", t0); err != nil {
@@ -246,7 +241,7 @@ func testClaimsAndDeletions(t *testing.T, m releases.Metadata) {
 	}
 	// While it is under way, claims are refused; a deletion older than
 	// the writer's horizon is taken for a dead collector.
-	if err := m.ClaimBlob(ctx, "claim-3", d, t0.Add(2*time.Hour), t0.Add(time.Hour)); !errors.Is(err, releases.ErrBlobCollecting) {
+	if err := m.ClaimBlob(ctx, "claim-3", d, t0.Add(2*time.Hour), t0.Add(time.Hour)); !errors.Is(err, blobs.ErrBlobCollecting) {
 		t.Fatalf("ClaimBlob during a deletion: %v, want ErrBlobCollecting", err)
 	}
 	if err := m.ClaimBlob(ctx, "claim-4", d, t0.Add(3*time.Hour), t0.Add(3*time.Hour)); err != nil {
@@ -260,7 +255,7 @@ func testClaimsAndDeletions(t *testing.T, m releases.Metadata) {
 		t.Fatal(err)
 	}
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionBlobCollected, d.String(), admin, map[string]any{"size": float64(42)})
+	checkEvent(t, evs[0], blobs.ActionBlobCollected, d.String(), admin, map[string]any{"size": float64(42)})
 	if rec, err := m.BlobIntegrity(ctx, d); err != nil || rec.VerifiedState != "" {
 		t.Errorf("the record of a collected blob = %+v, %v; want none", rec, err)
 	}

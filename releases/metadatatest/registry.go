@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/opencontainers/go-digest"
 )
 
-// RunRegistry is the conformance suite for releases.RegistryStore, run
+// RunRegistry is the conformance suite for store, run
 // against Metadata implementations that keep the OCI registry too (the
 // registry's tags are artifacts, so the two share a store). Beyond the
 // interface's documentation it pins:
@@ -36,7 +39,7 @@ import (
 func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, m releases.Metadata, r releases.RegistryStore)
+		fn   func(t *testing.T, m store, r store)
 	}{
 		{"BlobLinks", testBlobLinks},
 		{"Manifests", testManifests},
@@ -54,11 +57,10 @@ func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := openStore(t, open)
-			r, ok := m.(releases.RegistryStore)
-			if !ok {
-				t.Fatalf("%T does not implement releases.RegistryStore", m)
+			if m.linkStore == nil || m.manifestStore == nil || m.uploadStore == nil {
+				t.Fatalf("%T does not implement the registry's stores", m.meta)
 			}
-			tc.fn(t, m, r)
+			tc.fn(t, m, m)
 		})
 	}
 }
@@ -66,11 +68,11 @@ func RunRegistry(t *testing.T, open func(t *testing.T) releases.Metadata) {
 const repo = "conformance/repo1"
 
 // ociManifest is a manifest of repo whose bytes would be content.
-func ociManifest(content string, refs ...releases.ManifestRef) releases.Manifest {
-	return releases.Manifest{
+func ociManifest(content string, refs ...registry.ManifestRef) registry.Manifest {
+	return registry.Manifest{
 		Repository: repo,
 		Digest:     digest.FromString(content),
-		MediaType:  releases.MediaTypeOCIManifest,
+		MediaType:  registry.MediaTypeOCIManifest,
 		Size:       int64(len(content)),
 		Refs:       refs,
 		CreatedBy:  publisher.Name,
@@ -78,7 +80,7 @@ func ociManifest(content string, refs ...releases.ManifestRef) releases.Manifest
 	}
 }
 
-func mustPutManifest(t *testing.T, r releases.RegistryStore, m releases.Manifest, tc releases.TagChange) releases.ManifestPutResult {
+func mustPutManifest(t *testing.T, r store, m registry.Manifest, tc registry.TagChange) registry.ManifestPutResult {
 	t.Helper()
 	res, err := r.PutManifest(t.Context(), publisher, m, tc)
 	if err != nil {
@@ -87,10 +89,10 @@ func mustPutManifest(t *testing.T, r releases.RegistryStore, m releases.Manifest
 	return res
 }
 
-func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testBlobLinks(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	d := digest.FromString("layer")
-	l := releases.BlobLink{Repository: repo, Digest: d, Size: 5, CreatedBy: publisher.Name, CreatedAt: t0}
+	l := registry.BlobLink{Repository: repo, Digest: d, Size: 5, CreatedBy: publisher.Name, CreatedAt: t0}
 	if created, err := r.LinkBlob(ctx, publisher, l, ""); err != nil || !created {
 		t.Fatalf("LinkBlob = %v, %v; want created", created, err)
 	}
@@ -126,7 +128,7 @@ func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 	if n, err := r.UnlinkBlob(ctx, publisher, repo, d, publisher.Name); err != nil || n != 1 {
 		t.Errorf("UnlinkBlob(own) = %d, %v; want 1", n, err)
 	}
-	if _, err := r.UnlinkBlob(ctx, publisher, repo, d, publisher.Name); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.UnlinkBlob(ctx, publisher, repo, d, publisher.Name); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("UnlinkBlob(own) again: %v, want ErrNotFound", err)
 	}
 	if n, err := r.UnlinkBlob(ctx, admin, repo, d, ""); err != nil || n != 1 {
@@ -134,55 +136,55 @@ func testBlobLinks(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 	}
 	evs := checkEventCount(t, m, 5)
 	subject := repo + "@" + d.String()
-	checkEvent(t, evs[0], releases.ActionOCIBlobPushed, subject, publisher, map[string]any{"size": 5.0})
-	checkEvent(t, evs[1], releases.ActionOCIBlobMounted, "conformance/repo2@"+d.String(), admin, map[string]any{"size": 5.0, "from": repo})
-	checkEvent(t, evs[3], releases.ActionOCIBlobDeleted, subject, publisher, map[string]any{"links": 1.0})
+	checkEvent(t, evs[0], registry.ActionOCIBlobPushed, subject, publisher, map[string]any{"size": 5.0})
+	checkEvent(t, evs[1], registry.ActionOCIBlobMounted, "conformance/repo2@"+d.String(), admin, map[string]any{"size": 5.0, "from": repo})
+	checkEvent(t, evs[3], registry.ActionOCIBlobDeleted, subject, publisher, map[string]any{"links": 1.0})
 }
 
-func testManifests(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testManifests(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	cfg, layer := digest.FromString("config"), digest.FromString("layer")
 	man := ociManifest("manifest",
-		releases.ManifestRef{Kind: releases.RefConfig, Digest: cfg},
-		releases.ManifestRef{Kind: releases.RefLayer, Digest: layer, External: true})
+		registry.ManifestRef{Kind: registry.RefConfig, Digest: cfg},
+		registry.ManifestRef{Kind: registry.RefLayer, Digest: layer, External: true})
 	man.ArtifactType = "application/vnd.example"
 	man.Subject = digest.FromString("subject")
 	man.Annotations = map[string]string{"org.example": "yes"}
-	res := mustPutManifest(t, r, man, releases.TagChange{})
+	res := mustPutManifest(t, r, man, registry.TagChange{})
 	if !res.ManifestCreated || res.TagChanged {
 		t.Errorf("first put = %+v; want the manifest created", res)
 	}
-	if res := mustPutManifest(t, r, man, releases.TagChange{}); res.ManifestCreated {
+	if res := mustPutManifest(t, r, man, registry.TagChange{}); res.ManifestCreated {
 		t.Errorf("second put = %+v; want nothing created", res)
 	}
 	got, err := r.Manifest(ctx, repo, man.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(man.Refs, func(a, b releases.ManifestRef) int { return compareRefs(a, b) })
+	slices.SortFunc(man.Refs, func(a, b registry.ManifestRef) int { return compareRefs(a, b) })
 	if got.Digest != man.Digest || got.MediaType != man.MediaType || got.Size != man.Size || got.ArtifactType != man.ArtifactType ||
 		got.Subject != man.Subject || got.Annotations["org.example"] != "yes" || !slices.Equal(got.Refs, man.Refs) ||
 		got.CreatedBy != man.CreatedBy || !got.CreatedAt.Equal(t0) {
 		t.Errorf("Manifest =\n %+v\nwant\n %+v", got, man)
 	}
-	if _, err := r.Manifest(ctx, repo, digest.FromString("unknown")); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Manifest(ctx, repo, digest.FromString("unknown")); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("unknown manifest: %v, want ErrNotFound", err)
 	}
-	if _, err := r.Manifest(ctx, "conformance/repo2", man.Digest); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Manifest(ctx, "conformance/repo2", man.Digest); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("manifest of another repository: %v, want ErrNotFound", err)
 	}
 	bad := man
 	bad.Digest = "sha256:nope"
-	if _, err := r.PutManifest(ctx, publisher, bad, releases.TagChange{}); !errors.Is(err, releases.ErrInvalidInput) {
+	if _, err := r.PutManifest(ctx, publisher, bad, registry.TagChange{}); !errors.Is(err, errdef.ErrInvalidInput) {
 		t.Errorf("invalid manifest: %v, want ErrInvalidInput", err)
 	}
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionOCIManifestPushed, repo+"@"+man.Digest.String(), publisher, map[string]any{
+	checkEvent(t, evs[0], registry.ActionOCIManifestPushed, repo+"@"+man.Digest.String(), publisher, map[string]any{
 		"mediaType": man.MediaType, "size": float64(man.Size), "artifactType": man.ArtifactType, "subject": man.Subject.String(),
 	})
 }
 
-func compareRefs(a, b releases.ManifestRef) int {
+func compareRefs(a, b registry.ManifestRef) int {
 	if a.Kind != b.Kind {
 		if a.Kind < b.Kind {
 			return -1
@@ -198,10 +200,10 @@ func compareRefs(a, b releases.ManifestRef) int {
 	return 0
 }
 
-func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagCreatesArtifact(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	man := ociManifest("v1")
-	res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0"})
+	res := mustPutManifest(t, r, man, registry.TagChange{Tag: "1.0"})
 	if !res.ManifestCreated || !res.TagChanged || res.Artifact.Digest != man.Digest {
 		t.Errorf("put with a tag = %+v", res)
 	}
@@ -209,8 +211,8 @@ func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.Regist
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := releases.Artifact{Name: repo, Version: "1.0", Digest: man.Digest, Size: man.Size, MediaType: man.MediaType,
-		State: releases.StateQuarantined, CreatedBy: publisher.Name, CreatedAt: t0}
+	want := catalog.Artifact{Name: repo, Version: "1.0", Digest: man.Digest, Size: man.Size, MediaType: man.MediaType,
+		State: catalog.StateQuarantined, CreatedBy: publisher.Name, CreatedAt: t0}
 	checkArtifact(t, "artifact of the tag", a, want)
 	tag, err := r.Tag(ctx, repo, "1.0")
 	if err != nil || tag.Digest != man.Digest || tag.UpdatedBy != publisher.Name {
@@ -218,55 +220,55 @@ func testTagCreatesArtifact(t *testing.T, m releases.Metadata, r releases.Regist
 	}
 	// The same tag again changes nothing, and must be asked with the
 	// digest it holds.
-	if res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0", Expect: man.Digest}); res.TagChanged || res.ManifestCreated {
+	if res := mustPutManifest(t, r, man, registry.TagChange{Tag: "1.0", Expect: man.Digest}); res.TagChanged || res.ManifestCreated {
 		t.Errorf("same tag again = %+v; want no change", res)
 	}
-	if _, err := r.PutManifest(ctx, publisher, man, releases.TagChange{Tag: "1.0"}); !errors.Is(err, releases.ErrConflict) {
+	if _, err := r.PutManifest(ctx, publisher, man, registry.TagChange{Tag: "1.0"}); !errors.Is(err, errdef.ErrConflict) {
 		t.Errorf("tag expected absent but present: %v, want ErrConflict", err)
 	}
-	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("unknown tag: %v, want ErrNotFound", err)
 	}
 	if tags, err := r.TagsPointingAt(ctx, repo, man.Digest); err != nil || len(tags) != 1 || tags[0].Name != "1.0" {
 		t.Errorf("TagsPointingAt = %+v, %v", tags, err)
 	}
 	// Deleting the tag deletes its artifact.
-	if err := r.DeleteTag(ctx, publisher, repo, "1.0", digest.FromString("other")); !errors.Is(err, releases.ErrConflict) {
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", digest.FromString("other")); !errors.Is(err, errdef.ErrConflict) {
 		t.Errorf("delete with a stale digest: %v, want ErrConflict", err)
 	}
 	if err := r.DeleteTag(ctx, publisher, repo, "1.0", man.Digest); err != nil {
 		t.Fatalf("DeleteTag: %v", err)
 	}
-	if _, err := m.GetArtifact(ctx, repo, "1.0"); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := m.GetArtifact(ctx, repo, "1.0"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("artifact after its tag was deleted: %v, want ErrNotFound", err)
 	}
-	if err := r.DeleteTag(ctx, publisher, repo, "1.0", man.Digest); !errors.Is(err, releases.ErrNotFound) {
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", man.Digest); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("delete a deleted tag: %v, want ErrNotFound", err)
 	}
 	if _, err := r.Manifest(ctx, repo, man.Digest); err != nil {
 		t.Errorf("the manifest stays when its tag goes: %v", err)
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[0], releases.ActionArtifactPushed, repo+":1.0", publisher, map[string]any{
+	checkEvent(t, evs[0], catalog.ActionArtifactPushed, repo+":1.0", publisher, map[string]any{
 		"digest": man.Digest.String(), "size": float64(man.Size), "mediaType": man.MediaType,
 	})
-	checkEvent(t, evs[1], releases.ActionOCITagDeleted, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
+	checkEvent(t, evs[1], registry.ActionOCITagDeleted, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
 }
 
-func testTagMoves(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagMoves(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	v1, v2 := ociManifest("v1"), ociManifest("v2")
-	mustPutManifest(t, r, v1, releases.TagChange{Tag: "latest"})
+	mustPutManifest(t, r, v1, registry.TagChange{Tag: "latest"})
 	a1, _ := m.GetArtifact(ctx, repo, "latest")
 	if _, err := m.AddEvidence(ctx, publisher, signature(a1, "sig", "ci")); err != nil {
 		t.Fatal(err)
 	}
-	mustSetAdmission(t, m, a1, releases.StateQuarantined, pending("a test result"))
-	if _, err := r.PutManifest(ctx, admin, v2, releases.TagChange{Tag: "latest"}); !errors.Is(err, releases.ErrConflict) {
+	mustSetAdmission(t, m, a1, catalog.StateQuarantined, pending("a test result"))
+	if _, err := r.PutManifest(ctx, admin, v2, registry.TagChange{Tag: "latest"}); !errors.Is(err, errdef.ErrConflict) {
 		t.Errorf("move without the current digest: %v, want ErrConflict", err)
 	}
 	v2.CreatedBy = admin.Name
-	res, err := r.PutManifest(ctx, admin, v2, releases.TagChange{Tag: "latest", Expect: v1.Digest})
+	res, err := r.PutManifest(ctx, admin, v2, registry.TagChange{Tag: "latest", Expect: v1.Digest})
 	if err != nil || !res.TagChanged {
 		t.Fatalf("move = %+v, %v", res, err)
 	}
@@ -274,53 +276,53 @@ func testTagMoves(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkArtifact(t, "artifact after the move", a2, releases.Artifact{Name: repo, Version: "latest", Digest: v2.Digest, Size: v2.Size,
-		MediaType: v2.MediaType, State: releases.StateQuarantined, CreatedBy: admin.Name, CreatedAt: t0})
+	checkArtifact(t, "artifact after the move", a2, catalog.Artifact{Name: repo, Version: "latest", Digest: v2.Digest, Size: v2.Size,
+		MediaType: v2.MediaType, State: catalog.StateQuarantined, CreatedBy: admin.Name, CreatedAt: t0})
 	if ev, err := m.ListEvidence(ctx, repo, "latest"); err != nil || len(ev) != 0 {
 		t.Errorf("evidence after the move = %v, %v; want none (it was about other bytes)", ev, err)
 	}
 	evs := checkEventCount(t, m, 4)
-	checkEvent(t, evs[3], releases.ActionArtifactPushed, repo+":latest", admin, map[string]any{
+	checkEvent(t, evs[3], catalog.ActionArtifactPushed, repo+":latest", admin, map[string]any{
 		"replaces": v1.Digest.String(), "digest": v2.Digest.String(), "size": float64(v2.Size), "mediaType": v2.MediaType,
 	})
 }
 
-func testTagOverRESTArtifact(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagOverRESTArtifact(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	man := ociManifest("manifest bytes")
 	rest := artifact(repo, "1.0", "manifest bytes") // same digest
 	rest.MediaType = man.MediaType
 	mustCreate(t, m, rest)
 	mustCreate(t, m, artifact(repo, "2.0", "a tarball"))
-	res := mustPutManifest(t, r, man, releases.TagChange{Tag: "1.0"})
+	res := mustPutManifest(t, r, man, registry.TagChange{Tag: "1.0"})
 	if !res.TagChanged {
 		t.Errorf("tag over the same bytes = %+v; want the tag set", res)
 	}
-	if _, err := r.PutManifest(ctx, publisher, man, releases.TagChange{Tag: "2.0"}); !errors.Is(err, releases.ErrVersionExists) {
+	if _, err := r.PutManifest(ctx, publisher, man, registry.TagChange{Tag: "2.0"}); !errors.Is(err, catalog.ErrVersionExists) {
 		t.Errorf("tag over other bytes: %v, want ErrVersionExists", err)
 	}
-	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Tag(ctx, repo, "2.0"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("refused tag exists: %v", err)
 	}
 	evs := checkEventCount(t, m, 3)
-	checkEvent(t, evs[2], releases.ActionOCITagPushed, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
+	checkEvent(t, evs[2], registry.ActionOCITagPushed, repo+":1.0", publisher, map[string]any{"digest": man.Digest.String()})
 }
 
-func testAdmittedIsImmutable(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testAdmittedIsImmutable(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	v1, v2 := ociManifest("v1"), ociManifest("v2")
-	mustPutManifest(t, r, v1, releases.TagChange{Tag: "1.0"})
-	mustPutManifest(t, r, v2, releases.TagChange{})
+	mustPutManifest(t, r, v1, registry.TagChange{Tag: "1.0"})
+	mustPutManifest(t, r, v2, registry.TagChange{})
 	a, _ := m.GetArtifact(ctx, repo, "1.0")
-	mustSetAdmission(t, m, a, releases.StateQuarantined, admitted())
+	mustSetAdmission(t, m, a, catalog.StateQuarantined, admitted())
 	before := len(allEvents(t, m))
-	if _, err := r.PutManifest(ctx, publisher, v2, releases.TagChange{Tag: "1.0", Expect: v1.Digest}); !errors.Is(err, releases.ErrImmutable) {
+	if _, err := r.PutManifest(ctx, publisher, v2, registry.TagChange{Tag: "1.0", Expect: v1.Digest}); !errors.Is(err, registry.ErrImmutable) {
 		t.Errorf("move an admitted tag: %v, want ErrImmutable", err)
 	}
-	if err := r.DeleteTag(ctx, publisher, repo, "1.0", v1.Digest); !errors.Is(err, releases.ErrImmutable) {
+	if err := r.DeleteTag(ctx, publisher, repo, "1.0", v1.Digest); !errors.Is(err, registry.ErrImmutable) {
 		t.Errorf("delete an admitted tag: %v, want ErrImmutable", err)
 	}
-	if _, err := r.DeleteManifest(ctx, publisher, repo, v1.Digest); !errors.Is(err, releases.ErrImmutable) {
+	if _, err := r.DeleteManifest(ctx, publisher, repo, v1.Digest); !errors.Is(err, registry.ErrImmutable) {
 		t.Errorf("delete an admitted manifest: %v, want ErrImmutable", err)
 	}
 	if tag, err := r.Tag(ctx, repo, "1.0"); err != nil || tag.Digest != v1.Digest {
@@ -329,7 +331,7 @@ func testAdmittedIsImmutable(t *testing.T, m releases.Metadata, r releases.Regis
 	checkEventCount(t, m, before)
 }
 
-func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagsList(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	if tags, err := r.Tags(ctx, repo, "", 0); err != nil || tags == nil || len(tags) != 0 {
 		t.Errorf("tags of an empty repository = %#v, %v; want an empty list", tags, err)
@@ -337,7 +339,7 @@ func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	man := ociManifest("m")
 	for _, tag := range []string{"b", "a", "C", "c", "1.0"} {
 		cur := digest.Digest("")
-		if res := mustPutManifest(t, r, man, releases.TagChange{Tag: tag, Expect: cur}); !res.TagChanged {
+		if res := mustPutManifest(t, r, man, registry.TagChange{Tag: tag, Expect: cur}); !res.TagChanged {
 			t.Fatalf("tag %s not set", tag)
 		}
 	}
@@ -358,23 +360,23 @@ func testTagsList(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	}
 }
 
-func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testTagsReaching(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	layer := digest.FromString("layer")
-	img := ociManifest("image", releases.ManifestRef{Kind: releases.RefLayer, Digest: layer})
-	idx := ociManifest("index", releases.ManifestRef{Kind: releases.RefManifest, Digest: img.Digest})
-	idx.MediaType = releases.MediaTypeOCIIndex
+	img := ociManifest("image", registry.ManifestRef{Kind: registry.RefLayer, Digest: layer})
+	idx := ociManifest("index", registry.ManifestRef{Kind: registry.RefManifest, Digest: img.Digest})
+	idx.MediaType = registry.MediaTypeOCIIndex
 	sigLayer, sigConfig := digest.FromString("signature layer"), digest.FromString("signature config")
-	sig := ociManifest("signature", releases.ManifestRef{Kind: releases.RefConfig, Digest: sigConfig}, releases.ManifestRef{Kind: releases.RefLayer, Digest: sigLayer})
+	sig := ociManifest("signature", registry.ManifestRef{Kind: registry.RefConfig, Digest: sigConfig}, registry.ManifestRef{Kind: registry.RefLayer, Digest: sigLayer})
 	sig.Subject = idx.Digest
 	sigOfSig := ociManifest("signature of the signature")
 	sigOfSig.Subject = sig.Digest
 	other := ociManifest("unrelated")
-	mustPutManifest(t, r, img, releases.TagChange{Tag: "img"})
-	mustPutManifest(t, r, idx, releases.TagChange{Tag: "v1"})
-	mustPutManifest(t, r, sig, releases.TagChange{})
-	mustPutManifest(t, r, sigOfSig, releases.TagChange{})
-	mustPutManifest(t, r, other, releases.TagChange{Tag: "other"})
+	mustPutManifest(t, r, img, registry.TagChange{Tag: "img"})
+	mustPutManifest(t, r, idx, registry.TagChange{Tag: "v1"})
+	mustPutManifest(t, r, sig, registry.TagChange{})
+	mustPutManifest(t, r, sigOfSig, registry.TagChange{})
+	mustPutManifest(t, r, other, registry.TagChange{Tag: "other"})
 	check := func(stage string, cases []struct {
 		what string
 		d    digest.Digest
@@ -432,9 +434,9 @@ func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStor
 	// A verified referrer's subject is not reached through the referrer's
 	// content: a manifest that refers to the signature's layer reaches its
 	// own tags, not the signature's subject.
-	carrier := ociManifest("carrier", releases.ManifestRef{Kind: releases.RefLayer, Digest: sigLayer})
+	carrier := ociManifest("carrier", registry.ManifestRef{Kind: registry.RefLayer, Digest: sigLayer})
 	carrier.Subject = img.Digest
-	mustPutManifest(t, r, carrier, releases.TagChange{})
+	mustPutManifest(t, r, carrier, registry.TagChange{})
 	check("a carrier of a verified layer", reach{
 		{"carrier", carrier.Digest, []string{}},
 		{"verified layer", sigLayer, []string{"v1"}},
@@ -444,13 +446,13 @@ func testTagsReaching(t *testing.T, m releases.Metadata, r releases.RegistryStor
 	}
 }
 
-func testMarkReferrerVerified(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testMarkReferrerVerified(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	subject := ociManifest("subject")
 	sig := ociManifest("signature")
 	sig.Subject = subject.Digest
-	mustPutManifest(t, r, subject, releases.TagChange{})
-	mustPutManifest(t, r, sig, releases.TagChange{})
+	mustPutManifest(t, r, subject, registry.TagChange{})
+	mustPutManifest(t, r, sig, registry.TagChange{})
 	got, err := r.Manifest(ctx, repo, sig.Digest)
 	if err != nil || got.Verified {
 		t.Fatalf("Manifest before marking = %+v, %v; want unverified", got, err)
@@ -467,46 +469,46 @@ func testMarkReferrerVerified(t *testing.T, m releases.Metadata, r releases.Regi
 		t.Errorf("Referrers after marking = %+v, %v; want the verified referrer", refs, err)
 	}
 	// Pushing it again leaves it verified.
-	mustPutManifest(t, r, sig, releases.TagChange{})
+	mustPutManifest(t, r, sig, registry.TagChange{})
 	if got, err := r.Manifest(ctx, repo, sig.Digest); err != nil || !got.Verified {
 		t.Errorf("Manifest after pushing it again = %+v, %v; want verified", got, err)
 	}
-	if err := r.MarkReferrerVerified(ctx, admin, repo, digest.FromString("absent")); !errors.Is(err, releases.ErrNotFound) {
+	if err := r.MarkReferrerVerified(ctx, admin, repo, digest.FromString("absent")); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("MarkReferrerVerified of an absent manifest: %v; want ErrNotFound", err)
 	}
 	evs := checkEventCount(t, m, 3)
-	checkEvent(t, evs[2], releases.ActionOCIReferrerVerified, repo+"@"+sig.Digest.String(), admin, map[string]any{"subject": subject.Digest.String()})
+	checkEvent(t, evs[2], registry.ActionOCIReferrerVerified, repo+"@"+sig.Digest.String(), admin, map[string]any{"subject": subject.Digest.String()})
 }
 
-func testDeleteManifest(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testDeleteManifest(t *testing.T, m store, r store) {
 	ctx := t.Context()
-	man := ociManifest("m", releases.ManifestRef{Kind: releases.RefConfig, Digest: digest.FromString("c")})
-	mustPutManifest(t, r, man, releases.TagChange{Tag: "a"})
-	mustPutManifest(t, r, man, releases.TagChange{Tag: "b"})
+	man := ociManifest("m", registry.ManifestRef{Kind: registry.RefConfig, Digest: digest.FromString("c")})
+	mustPutManifest(t, r, man, registry.TagChange{Tag: "a"})
+	mustPutManifest(t, r, man, registry.TagChange{Tag: "b"})
 	tags, err := r.DeleteManifest(ctx, admin, repo, man.Digest)
 	if err != nil || !slices.Equal(tags, []string{"a", "b"}) {
 		t.Fatalf("DeleteManifest = %v, %v; want tags a and b", tags, err)
 	}
 	for _, v := range []string{"a", "b"} {
-		if _, err := m.GetArtifact(ctx, repo, v); !errors.Is(err, releases.ErrNotFound) {
+		if _, err := m.GetArtifact(ctx, repo, v); !errors.Is(err, errdef.ErrNotFound) {
 			t.Errorf("artifact %s after its manifest was deleted: %v", v, err)
 		}
 	}
-	if _, err := r.Manifest(ctx, repo, man.Digest); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Manifest(ctx, repo, man.Digest); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("deleted manifest: %v, want ErrNotFound", err)
 	}
-	if _, err := r.DeleteManifest(ctx, admin, repo, man.Digest); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.DeleteManifest(ctx, admin, repo, man.Digest); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("delete again: %v, want ErrNotFound", err)
 	}
 	// It can be pushed again, tags and all.
-	if res := mustPutManifest(t, r, man, releases.TagChange{Tag: "a"}); !res.ManifestCreated || !res.TagChanged {
+	if res := mustPutManifest(t, r, man, registry.TagChange{Tag: "a"}); !res.ManifestCreated || !res.TagChanged {
 		t.Errorf("push after delete = %+v", res)
 	}
 	evs := checkEventCount(t, m, 4)
-	checkEvent(t, evs[2], releases.ActionOCIManifestDeleted, repo+"@"+man.Digest.String(), admin, map[string]any{"tags": []any{"a", "b"}})
+	checkEvent(t, evs[2], registry.ActionOCIManifestDeleted, repo+"@"+man.Digest.String(), admin, map[string]any{"tags": []any{"a", "b"}})
 }
 
-func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testReferrers(t *testing.T, m store, r store) {
 	ctx := t.Context()
 	subject := digest.FromString("subject, never pushed")
 	var want []digest.Digest
@@ -514,7 +516,7 @@ func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 		man := ociManifest("referrer " + string(rune('a'+i)))
 		man.Subject, man.ArtifactType = subject, at
 		man.Annotations = map[string]string{"n": string(rune('a' + i))}
-		mustPutManifest(t, r, man, releases.TagChange{})
+		mustPutManifest(t, r, man, registry.TagChange{})
 		if at == "application/vnd.example.sig" {
 			want = append(want, man.Digest)
 		}
@@ -543,16 +545,16 @@ func testReferrers(t *testing.T, m releases.Metadata, r releases.RegistryStore) 
 	}
 }
 
-func testUploads(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
+func testUploads(t *testing.T, m store, r store) {
 	ctx := t.Context()
-	u := releases.UploadSession{
+	u := registry.UploadSession{
 		ID: "7f8e2d6c-0000-4000-8000-000000000001", Repository: repo, Owner: publisher.Name,
 		SHA256State: []byte("state-256"), SHA512State: []byte("state-512"), StartedAt: t0, UpdatedAt: t0,
 	}
 	if err := r.CreateUpload(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.CreateUpload(ctx, u); !errors.Is(err, releases.ErrConflict) {
+	if err := r.CreateUpload(ctx, u); !errors.Is(err, errdef.ErrConflict) {
 		t.Errorf("create twice: %v, want ErrConflict", err)
 	}
 	next := u
@@ -560,7 +562,7 @@ func testUploads(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	if err := r.UpdateUpload(ctx, next, 0, 0); err != nil {
 		t.Fatalf("UpdateUpload: %v", err)
 	}
-	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, releases.ErrConflict) {
+	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, errdef.ErrConflict) {
 		t.Errorf("stale update: %v, want ErrConflict", err)
 	}
 	got, err := r.Upload(ctx, u.ID)
@@ -580,10 +582,10 @@ func testUploads(t *testing.T, m releases.Metadata, r releases.RegistryStore) {
 	if err := r.DeleteUpload(ctx, u.ID); err != nil {
 		t.Errorf("delete twice: %v", err)
 	}
-	if _, err := r.Upload(ctx, u.ID); !errors.Is(err, releases.ErrNotFound) {
+	if _, err := r.Upload(ctx, u.ID); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("deleted upload: %v, want ErrNotFound", err)
 	}
-	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, releases.ErrNotFound) {
+	if err := r.UpdateUpload(ctx, next, 0, 0); !errors.Is(err, errdef.ErrNotFound) {
 		t.Errorf("update a deleted upload: %v, want ErrNotFound", err)
 	}
 	checkEventCount(t, m, 0)

@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -16,10 +20,10 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	m1, close1 := openStore(t, open)
 	a1 := mustCreate(t, m1, artifact("payments/api", "1.0.0", "a1"))
 	a2 := artifact("payments/web", "2.0.0", "a2")
-	a2.State = releases.StateAdmitted
+	a2.State = catalog.StateAdmitted
 	a2 = mustCreate(t, m1, a2)
-	revoked := token("tok_old", "old", releases.RolePublisher)
-	live := token("tok_new", "new", releases.RoleDeployer)
+	revoked := token("tok_old", "old", access.RolePublisher)
+	live := token("tok_new", "new", access.RoleDeployer)
 	live.Environments = []string{"prod"}
 	mustCreateToken(t, m1, revoked, secretHash("old"))
 	mustCreateToken(t, m1, live, secretHash("new"))
@@ -42,11 +46,11 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	sig.CreatedAt = t0.Add(time.Second)
 	mustAddEvidence(t, m1, att)
 	mustAddEvidence(t, m1, sig)
-	a1 = mustSetAdmission(t, m1, a1, releases.StateQuarantined, admitted(att.Digest, sig.Digest))
+	a1 = mustSetAdmission(t, m1, a1, catalog.StateQuarantined, admitted(att.Digest, sig.Digest))
 	mustCreateRelease(t, m1, fullRelease("payments-march", time.UTC, a1, a2))
 	mustCreateRelease(t, m1, release("payments-april", a1))
-	rel := mustUpdateRelease(t, m1, "payments-march", releases.ActionReleaseClosed, `{"outcome": "successful"}`, func(r *releases.Release) {
-		r.State = releases.ReleaseClosed
+	rel := mustUpdateRelease(t, m1, "payments-march", lifecycle.ActionReleaseClosed, `{"outcome": "successful"}`, func(r *lifecycle.Release) {
+		r.State = lifecycle.ReleaseClosed
 	})
 	a2 = mustRetire(t, m1, a2)
 	before := allEvents(t, m1)
@@ -55,9 +59,9 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	close1()
 
 	m2, close2 := openStore(t, open)
-	list, _, err := m2.ListArtifacts(ctx, releases.ArtifactFilter{})
-	if err != nil || !slices.EqualFunc(list, []releases.Artifact{a1, a2}, sameArtifact) {
-		t.Errorf("ListArtifacts after reopen = %s, %v; want %s", refs(list), err, refs([]releases.Artifact{a1, a2}))
+	list, _, err := m2.ListArtifacts(ctx, catalog.ArtifactFilter{})
+	if err != nil || !slices.EqualFunc(list, []catalog.Artifact{a1, a2}, sameArtifact) {
+		t.Errorf("ListArtifacts after reopen = %s, %v; want %s", refs(list), err, refs([]catalog.Artifact{a1, a2}))
 	}
 	got, err := m2.TokenByHash(ctx, secretHash("old"))
 	if err != nil {
@@ -80,7 +84,7 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	checkRelease(t, "GetRelease after reopen", mustGetRelease(t, m2, rel.Name), rel)
 	checkContaining(t, m2, a1.Name, a1.Version, "payments-april", "payments-march")
 	checkContaining(t, m2, a2.Name, a2.Version, "payments-march")
-	if page, _, err := m2.ListReleases(ctx, releases.ReleaseFilter{State: releases.ReleaseClosed}); err != nil || releaseNames(page) != "[payments-march]" {
+	if page, _, err := m2.ListReleases(ctx, lifecycle.ReleaseFilter{State: lifecycle.ReleaseClosed}); err != nil || releaseNames(page) != "[payments-march]" {
 		t.Errorf("closed releases after reopen = %s, %v; want [payments-march]", releaseNames(page), err)
 	}
 
@@ -108,21 +112,21 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	if _, created, err := m2.CreateArtifact(ctx, publisher, artifact("payments/api", "1.0.0", "a1")); err != nil || created {
 		t.Errorf("re-push after reopen = created %v, %v; want an idempotent no-op", created, err)
 	}
-	if _, _, err := m2.CreateArtifact(ctx, publisher, artifact("payments/api", "1.0.0", "changed")); !errors.Is(err, releases.ErrVersionExists) {
+	if _, _, err := m2.CreateArtifact(ctx, publisher, artifact("payments/api", "1.0.0", "changed")); !errors.Is(err, catalog.ErrVersionExists) {
 		t.Errorf("conflicting push after reopen: %v; want ErrVersionExists", err)
 	}
-	checkErr(t, "AddTrustKey with a taken id after reopen", m2.AddTrustKey(ctx, admin, trustKey("old-key")), releases.ErrConflict)
+	checkErr(t, "AddTrustKey with a taken id after reopen", m2.AddTrustKey(ctx, admin, trustKey("old-key")), errdef.ErrConflict)
 	if created, err := m2.AddEvidence(ctx, publisher, sig); err != nil || created {
 		t.Errorf("re-adding evidence after reopen = created %v, %v; want an idempotent no-op", created, err)
 	}
-	_, err = m2.SetAdmission(ctx, admin, a1.Name, a1.Version, releases.StateQuarantined, pending())
-	checkErr(t, "SetAdmission from a stale state after reopen", err, releases.ErrConflict)
+	_, err = m2.SetAdmission(ctx, admin, a1.Name, a1.Version, catalog.StateQuarantined, pending())
+	checkErr(t, "SetAdmission from a stale state after reopen", err, errdef.ErrConflict)
 	_, err = m2.CreateRelease(ctx, manager, release(rel.Name))
-	checkErr(t, "CreateRelease with a taken name after reopen", err, releases.ErrConflict)
+	checkErr(t, "CreateRelease with a taken name after reopen", err, errdef.ErrConflict)
 	stale := rel
 	stale.Revision--
-	_, err = m2.UpdateRelease(ctx, manager, stale, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
-	checkErr(t, "UpdateRelease from a stale revision after reopen", err, releases.ErrConflict)
+	_, err = m2.UpdateRelease(ctx, manager, stale, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
+	checkErr(t, "UpdateRelease from a stale revision after reopen", err, errdef.ErrConflict)
 	if again := mustRetire(t, m2, a2); !sameArtifact(again, a2) {
 		t.Errorf("retiring again after reopen = %+v; want %+v unchanged", again, a2)
 	}
@@ -132,7 +136,7 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	}
 	mustCreate(t, m2, artifact("payments/api", "1.1.0", "a3"))
 	// Revisions continue where they were.
-	rel = mustUpdateRelease(t, m2, rel.Name, releases.ActionReleaseReview, "", func(r *releases.Release) { r.ReviewDigest = "" })
+	rel = mustUpdateRelease(t, m2, rel.Name, lifecycle.ActionReleaseReview, "", func(r *lifecycle.Release) { r.ReviewDigest = "" })
 	if rel.Revision != 3 {
 		t.Errorf("revision after reopen = %d; want 3", rel.Revision)
 	}
@@ -163,7 +167,7 @@ func testDataSurvivesReopen(t *testing.T, open func(t *testing.T) releases.Metad
 	checkRelease(t, "GetRelease after second reopen", mustGetRelease(t, m3, rel.Name), rel)
 }
 
-func mustGet(t *testing.T, m releases.Metadata, name, version string) releases.Artifact {
+func mustGet(t *testing.T, m store, name, version string) catalog.Artifact {
 	t.Helper()
 	a, err := m.GetArtifact(t.Context(), name, version)
 	if err != nil {

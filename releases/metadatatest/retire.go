@@ -4,10 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
-func mustRetire(t *testing.T, m releases.Metadata, a releases.Artifact) releases.Artifact {
+func mustRetire(t *testing.T, m store, a catalog.Artifact) catalog.Artifact {
 	t.Helper()
 	got, err := m.RetireArtifact(t.Context(), admin, a.Name, a.Version)
 	if err != nil {
@@ -18,9 +19,9 @@ func mustRetire(t *testing.T, m releases.Metadata, a releases.Artifact) releases
 
 // testRetireArtifact checks that retiring marks the artifact and changes
 // nothing else about it, once.
-func testRetireArtifact(t *testing.T, m releases.Metadata) {
+func testRetireArtifact(t *testing.T, m store) {
 	a := mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	a = mustSetAdmission(t, m, a, releases.StateQuarantined, admitted())
+	a = mustSetAdmission(t, m, a, catalog.StateQuarantined, admitted())
 	bystander := mustCreate(t, m, artifact("payments/api", "1.0.1", "y"))
 
 	before := time.Now()
@@ -35,7 +36,7 @@ func testRetireArtifact(t *testing.T, m releases.Metadata) {
 	checkStored(t, m, want)
 	checkStored(t, m, bystander) // not retired
 	evs := checkEventCount(t, m, 4)
-	checkEvent(t, evs[3], releases.ActionArtifactRetired, "payments/api:1.0.0", admin, map[string]any{
+	checkEvent(t, evs[3], catalog.ActionArtifactRetired, "payments/api:1.0.0", admin, map[string]any{
 		"digest": a.Digest.String(),
 	})
 
@@ -57,7 +58,7 @@ func testRetireArtifact(t *testing.T, m releases.Metadata) {
 		}
 		for _, tc := range tests {
 			_, err := m.RetireArtifact(t.Context(), admin, tc.name, tc.version)
-			checkErr(t, "RetireArtifact("+tc.name+":"+tc.version+")", err, releases.ErrNotFound)
+			checkErr(t, "RetireArtifact("+tc.name+":"+tc.version+")", err, errdef.ErrNotFound)
 		}
 		checkEventCount(t, m, 4)
 	})

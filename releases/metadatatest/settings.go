@@ -5,13 +5,14 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 )
 
 // testSettings: a setting is absent until set, replaced by the next set,
 // stored byte for byte, and every set records one event.
-func testSettings(t *testing.T, m releases.Metadata) {
-	if _, err := m.Setting(t.Context(), "gates.defaults"); !errors.Is(err, releases.ErrNotFound) {
+func testSettings(t *testing.T, m store) {
+	if _, err := m.Setting(t.Context(), "gates.defaults"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("Setting before any set: %v; want ErrNotFound", err)
 	}
 	values := []string{`{"deploy:production": {"approvals": 2}}`, `{}`}
@@ -30,7 +31,7 @@ func testSettings(t *testing.T, m releases.Metadata) {
 		}
 	}
 	for _, bad := range []struct{ key, value string }{{"", `{}`}, {"k", `{`}, {"k", "\xff"}} {
-		if _, err := m.SetSetting(t.Context(), admin, bad.key, json.RawMessage(bad.value)); !errors.Is(err, releases.ErrInvalidInput) {
+		if _, err := m.SetSetting(t.Context(), admin, bad.key, json.RawMessage(bad.value)); !errors.Is(err, errdef.ErrInvalidInput) {
 			t.Errorf("SetSetting(%q, %q) = %v; want ErrInvalidInput", bad.key, bad.value, err)
 		}
 	}
@@ -38,6 +39,6 @@ func testSettings(t *testing.T, m releases.Metadata) {
 	for i, e := range evs {
 		var d map[string]any
 		_ = json.Unmarshal([]byte(values[i]), &d)
-		checkEvent(t, e, releases.ActionSettingSet, "gates.defaults", admin, d)
+		checkEvent(t, e, lifecycle.ActionSettingSet, "gates.defaults", admin, d)
 	}
 }

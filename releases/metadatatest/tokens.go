@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
-func testCreateToken(t *testing.T, m releases.Metadata) {
-	tok := token("tok_deploy", "deployer-prod", releases.RoleDeployer, releases.RoleAuditor)
+func testCreateToken(t *testing.T, m store) {
+	tok := token("tok_deploy", "deployer-prod", access.RoleDeployer, access.RoleAuditor)
 	tok.Environments = []string{"prod", "staging"}
 	hash := secretHash("dml_secret-one")
 	mustCreateToken(t, m, tok, hash)
@@ -24,7 +25,7 @@ func testCreateToken(t *testing.T, m releases.Metadata) {
 	checkUTC(t, "CreatedAt", got.CreatedAt)
 
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+	checkEvent(t, evs[0], access.ActionTokenIssued, tok.ID, admin, map[string]any{
 		"name":         tok.Name,
 		"roles":        jsonList(tok.Roles...),
 		"environments": jsonList(tok.Environments...),
@@ -43,8 +44,8 @@ func testCreateToken(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testCreateTokenDefaults(t *testing.T, m releases.Metadata) {
-	tok := token("tok_admin2", "bootstrap-admin", releases.RoleAdmin)
+func testCreateTokenDefaults(t *testing.T, m store) {
+	tok := token("tok_admin2", "bootstrap-admin", access.RoleAdmin)
 	tok.Environments = nil
 	tok.CreatedAt = time.Time{}
 	hash := secretHash("dml_secret-two")
@@ -64,26 +65,26 @@ func testCreateTokenDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testCreateTokenInvalid(t *testing.T, m releases.Metadata) {
+func testCreateTokenInvalid(t *testing.T, m store) {
 	revoked := t0
 	tests := []struct {
 		name   string
-		mutate func(tok *releases.Token, hash *[]byte)
+		mutate func(tok *access.Token, hash *[]byte)
 	}{
-		{"empty id", func(tok *releases.Token, _ *[]byte) { tok.ID = "" }},
-		{"no hash", func(_ *releases.Token, hash *[]byte) { *hash = nil }},
-		{"short hash", func(_ *releases.Token, hash *[]byte) { *hash = (*hash)[:31] }},
-		{"hex text instead of hash", func(_ *releases.Token, hash *[]byte) { *hash = []byte(hex.EncodeToString(*hash)) }},
-		{"unknown role", func(tok *releases.Token, _ *[]byte) { tok.Roles = []releases.Role{releases.RoleAdmin, "root"} }},
-		{"created revoked", func(tok *releases.Token, _ *[]byte) { tok.RevokedAt = &revoked }},
+		{"empty id", func(tok *access.Token, _ *[]byte) { tok.ID = "" }},
+		{"no hash", func(_ *access.Token, hash *[]byte) { *hash = nil }},
+		{"short hash", func(_ *access.Token, hash *[]byte) { *hash = (*hash)[:31] }},
+		{"hex text instead of hash", func(_ *access.Token, hash *[]byte) { *hash = []byte(hex.EncodeToString(*hash)) }},
+		{"unknown role", func(tok *access.Token, _ *[]byte) { tok.Roles = []access.Role{access.RoleAdmin, "root"} }},
+		{"created revoked", func(tok *access.Token, _ *[]byte) { tok.RevokedAt = &revoked }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := token("tok_x", "x", releases.RoleAdmin)
+			tok := token("tok_x", "x", access.RoleAdmin)
 			hash := secretHash("dml_secret-x")
 			tc.mutate(&tok, &hash)
 			err := m.CreateToken(t.Context(), admin, tok, hash)
-			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+			checkErr(t, "CreateToken", err, errdef.ErrInvalidInput)
 		})
 	}
 	if n, err := m.CountTokens(t.Context()); err != nil || n != 0 {
@@ -92,23 +93,23 @@ func testCreateTokenInvalid(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 0)
 }
 
-func testCreateTokenDuplicate(t *testing.T, m releases.Metadata) {
-	tok := token("tok_1", "one", releases.RolePublisher)
+func testCreateTokenDuplicate(t *testing.T, m store) {
+	tok := token("tok_1", "one", access.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
 
 	tests := []struct {
 		name string
-		tok  releases.Token
+		tok  access.Token
 		hash []byte
 	}{
-		{"same id", token("tok_1", "other", releases.RoleAdmin), secretHash("dml_secret-2")},
-		{"same secret", token("tok_2", "other", releases.RoleAdmin), hash},
+		{"same id", token("tok_1", "other", access.RoleAdmin), secretHash("dml_secret-2")},
+		{"same secret", token("tok_2", "other", access.RoleAdmin), hash},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := m.CreateToken(t.Context(), admin, tc.tok, tc.hash)
-			checkErr(t, "CreateToken", err, releases.ErrConflict)
+			checkErr(t, "CreateToken", err, errdef.ErrConflict)
 		})
 	}
 	got, err := m.TokenByHash(t.Context(), hash)
@@ -122,8 +123,8 @@ func testCreateTokenDuplicate(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 1)
 }
 
-func testTokenByHashNotFound(t *testing.T, m releases.Metadata) {
-	mustCreateToken(t, m, token("tok_1", "one", releases.RoleAdmin), secretHash("dml_known"))
+func testTokenByHashNotFound(t *testing.T, m store) {
+	mustCreateToken(t, m, token("tok_1", "one", access.RoleAdmin), secretHash("dml_known"))
 	tests := []struct {
 		name string
 		hash []byte
@@ -136,13 +137,13 @@ func testTokenByHashNotFound(t *testing.T, m releases.Metadata) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := m.TokenByHash(t.Context(), tc.hash)
-			checkErr(t, "TokenByHash", err, releases.ErrNotFound)
+			checkErr(t, "TokenByHash", err, errdef.ErrNotFound)
 		})
 	}
 }
 
-func testRevokeToken(t *testing.T, m releases.Metadata) {
-	tok := token("tok_1", "one", releases.RolePublisher)
+func testRevokeToken(t *testing.T, m store) {
+	tok := token("tok_1", "one", access.RolePublisher)
 	hash := secretHash("dml_secret-1")
 	mustCreateToken(t, m, tok, hash)
 
@@ -159,7 +160,7 @@ func testRevokeToken(t *testing.T, m releases.Metadata) {
 	checkUTC(t, "RevokedAt", *got.RevokedAt)
 	revokedAt := *got.RevokedAt
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[1], releases.ActionTokenRevoked, tok.ID, admin, nil)
+	checkEvent(t, evs[1], access.ActionTokenRevoked, tok.ID, admin, nil)
 
 	t.Run("again", func(t *testing.T) {
 		if err := m.RevokeToken(t.Context(), publisher, tok.ID); err != nil {
@@ -174,13 +175,13 @@ func testRevokeToken(t *testing.T, m releases.Metadata) {
 	t.Run("unknown", func(t *testing.T) {
 		for _, id := range []string{"tok_unknown", ""} {
 			err := m.RevokeToken(t.Context(), admin, id)
-			checkErr(t, "RevokeToken("+id+")", err, releases.ErrNotFound)
+			checkErr(t, "RevokeToken("+id+")", err, errdef.ErrNotFound)
 		}
 		checkEventCount(t, m, 2)
 	})
 }
 
-func testCountTokens(t *testing.T, m releases.Metadata) {
+func testCountTokens(t *testing.T, m store) {
 	count := func(want int) {
 		t.Helper()
 		if n, err := m.CountTokens(t.Context()); err != nil || n != want {
@@ -189,7 +190,7 @@ func testCountTokens(t *testing.T, m releases.Metadata) {
 	}
 	count(0)
 	for _, id := range []string{"tok_1", "tok_2", "tok_3"} {
-		mustCreateToken(t, m, token(id, "n", releases.RoleAuditor), secretHash(id))
+		mustCreateToken(t, m, token(id, "n", access.RoleAuditor), secretHash(id))
 	}
 	count(3)
 	if err := m.RevokeToken(t.Context(), admin, "tok_2"); err != nil {
@@ -198,8 +199,8 @@ func testCountTokens(t *testing.T, m releases.Metadata) {
 	count(3) // ever issued, revoked or not
 }
 
-func testTokenExpiry(t *testing.T, m releases.Metadata) {
-	tok := token("tok_exp", "short-lived", releases.RolePublisher)
+func testTokenExpiry(t *testing.T, m store) {
+	tok := token("tok_exp", "short-lived", access.RolePublisher)
 	expires := t0.Add(720 * time.Hour)
 	tok.ExpiresAt = &expires
 	hash := secretHash("dml_expiring")
@@ -212,7 +213,7 @@ func testTokenExpiry(t *testing.T, m releases.Metadata) {
 	checkToken(t, "TokenByHash", got, tok)
 	checkUTC(t, "ExpiresAt", *got.ExpiresAt)
 	evs := checkEventCount(t, m, 1)
-	checkEvent(t, evs[0], releases.ActionTokenIssued, tok.ID, admin, map[string]any{
+	checkEvent(t, evs[0], access.ActionTokenIssued, tok.ID, admin, map[string]any{
 		"name":         tok.Name,
 		"roles":        jsonList(tok.Roles...),
 		"environments": jsonList[string](),
@@ -220,41 +221,41 @@ func testTokenExpiry(t *testing.T, m releases.Metadata) {
 	})
 }
 
-func testTokenExpiryInvalid(t *testing.T, m releases.Metadata) {
+func testTokenExpiryInvalid(t *testing.T, m store) {
 	used := t0.Add(time.Hour)
 	tests := []struct {
 		name   string
-		mutate func(tok *releases.Token)
+		mutate func(tok *access.Token)
 	}{
-		{"expires at creation", func(tok *releases.Token) { at := tok.CreatedAt; tok.ExpiresAt = &at }},
-		{"expires before creation", func(tok *releases.Token) { at := tok.CreatedAt.Add(-time.Second); tok.ExpiresAt = &at }},
-		{"created used", func(tok *releases.Token) { tok.LastUsedAt = &used }},
+		{"expires at creation", func(tok *access.Token) { at := tok.CreatedAt; tok.ExpiresAt = &at }},
+		{"expires before creation", func(tok *access.Token) { at := tok.CreatedAt.Add(-time.Second); tok.ExpiresAt = &at }},
+		{"created used", func(tok *access.Token) { tok.LastUsedAt = &used }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := token("tok_x", "x", releases.RoleAdmin)
+			tok := token("tok_x", "x", access.RoleAdmin)
 			tc.mutate(&tok)
 			err := m.CreateToken(t.Context(), admin, tok, secretHash("dml_x"))
-			checkErr(t, "CreateToken", err, releases.ErrInvalidInput)
+			checkErr(t, "CreateToken", err, errdef.ErrInvalidInput)
 		})
 	}
 	checkEventCount(t, m, 0)
 }
 
-func testListTokens(t *testing.T, m releases.Metadata) {
+func testListTokens(t *testing.T, m store) {
 	list, err := m.ListTokens(t.Context())
 	if err != nil || list == nil || len(list) != 0 {
 		t.Fatalf("ListTokens of an empty store = %v, %v; want [], nil", list, err)
 	}
 	// Created out of order, one revoked, one expiring.
-	later := token("tok_b", "later", releases.RoleAuditor)
+	later := token("tok_b", "later", access.RoleAuditor)
 	later.CreatedAt = t0.Add(time.Minute)
-	sameTimeHigherID := token("tok_c", "same-time", releases.RoleApprover)
-	first := token("tok_a", "first", releases.RoleDeployer)
+	sameTimeHigherID := token("tok_c", "same-time", access.RoleApprover)
+	first := token("tok_a", "first", access.RoleDeployer)
 	first.Environments = []string{"prod"}
 	expires := t0.Add(time.Hour)
 	first.ExpiresAt = &expires
-	for i, tok := range []releases.Token{later, sameTimeHigherID, first} {
+	for i, tok := range []access.Token{later, sameTimeHigherID, first} {
 		mustCreateToken(t, m, tok, secretHash(tok.ID+string(rune('0'+i))))
 	}
 	if err := m.RevokeToken(t.Context(), admin, later.ID); err != nil {
@@ -274,8 +275,8 @@ func testListTokens(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testTouchToken(t *testing.T, m releases.Metadata) {
-	tok := token("tok_used", "used", releases.RolePublisher)
+func testTouchToken(t *testing.T, m store) {
+	tok := token("tok_used", "used", access.RolePublisher)
 	hash := secretHash("dml_used")
 	mustCreateToken(t, m, tok, hash)
 	lastUse := func() *time.Time {

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/trust"
 )
 
 // trustKey is a valid key named id. The PEM has the shape of a public key;
 // parsing keys is package signing's business, not the store's.
-func trustKey(id string) releases.TrustKey {
-	return releases.TrustKey{
+func trustKey(id string) trust.TrustKey {
+	return trust.TrustKey{
 		ID:           id,
 		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + hex.EncodeToString([]byte(id)) + "\n-----END PUBLIC KEY-----\n",
 		Algorithm:    "ecdsa-p256",
@@ -25,14 +26,14 @@ func trustKey(id string) releases.TrustKey {
 	}
 }
 
-func mustAddKey(t *testing.T, m releases.Metadata, k releases.TrustKey) {
+func mustAddKey(t *testing.T, m store, k trust.TrustKey) {
 	t.Helper()
 	if err := m.AddTrustKey(t.Context(), admin, k); err != nil {
 		t.Fatalf("AddTrustKey(%s): %v", k.ID, err)
 	}
 }
 
-func mustSetPolicy(t *testing.T, m releases.Metadata, doc string) releases.PolicyVersion {
+func mustSetPolicy(t *testing.T, m store, doc string) trust.PolicyVersion {
 	t.Helper()
 	p, err := m.SetTrustPolicy(t.Context(), admin, json.RawMessage(doc))
 	if err != nil {
@@ -41,13 +42,13 @@ func mustSetPolicy(t *testing.T, m releases.Metadata, doc string) releases.Polic
 	return p
 }
 
-func sameTrustKey(got, want releases.TrustKey) bool {
+func sameTrustKey(got, want trust.TrustKey) bool {
 	return got.ID == want.ID && got.PublicKeyPEM == want.PublicKeyPEM && got.Algorithm == want.Algorithm &&
 		got.Comment == want.Comment && got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt) &&
 		sameTime(got.RevokedAt, want.RevokedAt) && got.RevokedBy == want.RevokedBy
 }
 
-func trustKeys(t *testing.T, m releases.Metadata) []releases.TrustKey {
+func trustKeys(t *testing.T, m store) []trust.TrustKey {
 	t.Helper()
 	keys, err := m.TrustKeys(t.Context())
 	if err != nil {
@@ -57,7 +58,7 @@ func trustKeys(t *testing.T, m releases.Metadata) []releases.TrustKey {
 }
 
 // checkTrustKeys checks that TrustKeys lists exactly want, in order.
-func checkTrustKeys(t *testing.T, m releases.Metadata, want ...releases.TrustKey) []releases.TrustKey {
+func checkTrustKeys(t *testing.T, m store, want ...trust.TrustKey) []trust.TrustKey {
 	t.Helper()
 	got := trustKeys(t, m)
 	if !slices.EqualFunc(got, want, sameTrustKey) {
@@ -66,12 +67,12 @@ func checkTrustKeys(t *testing.T, m releases.Metadata, want ...releases.TrustKey
 	return got
 }
 
-func samePolicy(got, want releases.PolicyVersion) bool {
+func samePolicy(got, want trust.PolicyVersion) bool {
 	return got.Version == want.Version && bytes.Equal(got.Document, want.Document) &&
 		got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt)
 }
 
-func checkPolicy(t *testing.T, what string, got, want releases.PolicyVersion) {
+func checkPolicy(t *testing.T, what string, got, want trust.PolicyVersion) {
 	t.Helper()
 	if !samePolicy(got, want) {
 		t.Errorf("%s = version %d %q by %q at %v; want version %d %q by %q at %v", what,
@@ -84,7 +85,7 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func testAddTrustKey(t *testing.T, m releases.Metadata) {
+func testAddTrustKey(t *testing.T, m store) {
 	// Added out of order: TrustKeys orders by ID.
 	ci, release := trustKey("ci"), trustKey("release-2025")
 	release.Comment = ""
@@ -96,19 +97,19 @@ func testAddTrustKey(t *testing.T, m releases.Metadata) {
 		checkUTC(t, "CreatedAt of "+k.ID, k.CreatedAt)
 	}
 	evs := checkEventCount(t, m, 2)
-	checkEvent(t, evs[0], releases.ActionTrustKeyAdded, release.ID, admin, map[string]any{
+	checkEvent(t, evs[0], trust.ActionTrustKeyAdded, release.ID, admin, map[string]any{
 		"algorithm":       release.Algorithm,
 		"comment":         "",
 		"publicKeySha256": sha256Hex([]byte(release.PublicKeyPEM)),
 	})
-	checkEvent(t, evs[1], releases.ActionTrustKeyAdded, ci.ID, admin, map[string]any{
+	checkEvent(t, evs[1], trust.ActionTrustKeyAdded, ci.ID, admin, map[string]any{
 		"algorithm":       ci.Algorithm,
 		"comment":         ci.Comment,
 		"publicKeySha256": sha256Hex([]byte(ci.PublicKeyPEM)),
 	})
 }
 
-func testAddTrustKeyDefaults(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyDefaults(t *testing.T, m store) {
 	checkTrustKeys(t, m) // none yet, and no error
 	k := trustKey("ci")
 	k.CreatedAt = time.Time{}
@@ -129,23 +130,23 @@ func testAddTrustKeyDefaults(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testAddTrustKeyInvalid(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyInvalid(t *testing.T, m store) {
 	revoked := t0
 	tests := []struct {
 		name   string
-		mutate func(k *releases.TrustKey)
+		mutate func(k *trust.TrustKey)
 	}{
-		{"empty id", func(k *releases.TrustKey) { k.ID = "" }},
-		{"no public key", func(k *releases.TrustKey) { k.PublicKeyPEM = "" }},
-		{"no algorithm", func(k *releases.TrustKey) { k.Algorithm = "" }},
-		{"added revoked", func(k *releases.TrustKey) { k.RevokedAt = &revoked }},
-		{"added with a revoker", func(k *releases.TrustKey) { k.RevokedBy = admin.Name }},
+		{"empty id", func(k *trust.TrustKey) { k.ID = "" }},
+		{"no public key", func(k *trust.TrustKey) { k.PublicKeyPEM = "" }},
+		{"no algorithm", func(k *trust.TrustKey) { k.Algorithm = "" }},
+		{"added revoked", func(k *trust.TrustKey) { k.RevokedAt = &revoked }},
+		{"added with a revoker", func(k *trust.TrustKey) { k.RevokedBy = admin.Name }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := trustKey("ci")
 			tc.mutate(&k)
-			checkErr(t, "AddTrustKey", m.AddTrustKey(t.Context(), admin, k), releases.ErrInvalidInput)
+			checkErr(t, "AddTrustKey", m.AddTrustKey(t.Context(), admin, k), errdef.ErrInvalidInput)
 		})
 	}
 	checkTrustKeys(t, m)
@@ -154,17 +155,17 @@ func testAddTrustKeyInvalid(t *testing.T, m releases.Metadata) {
 
 // testAddTrustKeyDuplicate checks that an ID names one key forever: taken
 // while the key is live and after it is revoked.
-func testAddTrustKeyDuplicate(t *testing.T, m releases.Metadata) {
+func testAddTrustKeyDuplicate(t *testing.T, m store) {
 	first := trustKey("ci")
 	mustAddKey(t, m, first)
 	other := trustKey("other")
 	other.ID = first.ID
 
-	checkErr(t, "AddTrustKey with a live key's id", m.AddTrustKey(t.Context(), admin, other), releases.ErrConflict)
+	checkErr(t, "AddTrustKey with a live key's id", m.AddTrustKey(t.Context(), admin, other), errdef.ErrConflict)
 	if err := m.RevokeTrustKey(t.Context(), admin, first.ID); err != nil {
 		t.Fatalf("RevokeTrustKey: %v", err)
 	}
-	checkErr(t, "AddTrustKey with a revoked key's id", m.AddTrustKey(t.Context(), admin, other), releases.ErrConflict)
+	checkErr(t, "AddTrustKey with a revoked key's id", m.AddTrustKey(t.Context(), admin, other), errdef.ErrConflict)
 
 	got := trustKeys(t, m)
 	if len(got) != 1 || got[0].PublicKeyPEM != first.PublicKeyPEM || got[0].RevokedAt == nil {
@@ -173,7 +174,7 @@ func testAddTrustKeyDuplicate(t *testing.T, m releases.Metadata) {
 	checkEventCount(t, m, 2)
 }
 
-func testRevokeTrustKey(t *testing.T, m releases.Metadata) {
+func testRevokeTrustKey(t *testing.T, m store) {
 	ci, release := trustKey("ci"), trustKey("release")
 	mustAddKey(t, m, ci)
 	mustAddKey(t, m, release)
@@ -193,7 +194,7 @@ func testRevokeTrustKey(t *testing.T, m releases.Metadata) {
 	revoked.RevokedAt, revoked.RevokedBy = got[0].RevokedAt, admin.Name
 	checkTrustKeys(t, m, revoked, release) // the other key untouched
 	evs := checkEventCount(t, m, 3)
-	checkEvent(t, evs[2], releases.ActionTrustKeyRevoked, ci.ID, admin, nil)
+	checkEvent(t, evs[2], trust.ActionTrustKeyRevoked, ci.ID, admin, nil)
 
 	t.Run("again", func(t *testing.T) {
 		if err := m.RevokeTrustKey(t.Context(), publisher, ci.ID); err != nil {
@@ -204,27 +205,27 @@ func testRevokeTrustKey(t *testing.T, m releases.Metadata) {
 	})
 	t.Run("unknown", func(t *testing.T) {
 		for _, id := range []string{"unknown", "CI", ""} {
-			checkErr(t, "RevokeTrustKey("+id+")", m.RevokeTrustKey(t.Context(), admin, id), releases.ErrNotFound)
+			checkErr(t, "RevokeTrustKey("+id+")", m.RevokeTrustKey(t.Context(), admin, id), errdef.ErrNotFound)
 		}
 		checkTrustKeys(t, m, revoked, release)
 		checkEventCount(t, m, 3)
 	})
 }
 
-func testTrustPolicyNone(t *testing.T, m releases.Metadata) {
+func testTrustPolicyNone(t *testing.T, m store) {
 	_, err := m.TrustPolicy(t.Context())
-	checkErr(t, "TrustPolicy before any was set", err, releases.ErrNotFound)
+	checkErr(t, "TrustPolicy before any was set", err, errdef.ErrNotFound)
 }
 
-func testSetTrustPolicy(t *testing.T, m releases.Metadata) {
+func testSetTrustPolicy(t *testing.T, m store) {
 	docs := []string{
 		`{"rules":[{"match":"payments/*","signatures":{"keys":["ci"]}}]}`,
 		`{"rules":[{"match":"**","signatures":{"keys":["ci","release"],"min":2}}]}`,
 	}
-	var set []releases.PolicyVersion
+	var set []trust.PolicyVersion
 	for i, doc := range docs {
 		p := mustSetPolicy(t, m, doc)
-		want := releases.PolicyVersion{Version: int64(i + 1), Document: json.RawMessage(doc), CreatedBy: admin.Name, CreatedAt: p.CreatedAt}
+		want := trust.PolicyVersion{Version: int64(i + 1), Document: json.RawMessage(doc), CreatedBy: admin.Name, CreatedAt: p.CreatedAt}
 		checkPolicy(t, "SetTrustPolicy", p, want)
 		checkUTC(t, "CreatedAt", p.CreatedAt)
 		cur, err := m.TrustPolicy(t.Context())
@@ -240,7 +241,7 @@ func testSetTrustPolicy(t *testing.T, m releases.Metadata) {
 
 	evs := checkEventCount(t, m, 2)
 	for i, p := range set {
-		checkEvent(t, evs[i], releases.ActionTrustPolicySet, "policy", admin, map[string]any{
+		checkEvent(t, evs[i], trust.ActionTrustPolicySet, "policy", admin, map[string]any{
 			"version":        float64(p.Version),
 			"documentSha256": sha256Hex([]byte(docs[i])),
 		})
@@ -249,7 +250,7 @@ func testSetTrustPolicy(t *testing.T, m releases.Metadata) {
 
 // testTrustPolicyByteForByte stores documents whose bytes a JSON round trip
 // would change; the policy's hash in the audit log covers the bytes given.
-func testTrustPolicyByteForByte(t *testing.T, m releases.Metadata) {
+func testTrustPolicyByteForByte(t *testing.T, m store) {
 	tests := []struct{ name, doc string }{
 		{"indented", "{\n  \"rules\": [\n    {\"match\": \"**\"}\n  ]\n}\n"},
 		{"key order", `{"z":1,"a":2,"m":{"y":true,"b":null}}`},
@@ -276,7 +277,7 @@ func testTrustPolicyByteForByte(t *testing.T, m releases.Metadata) {
 	}
 }
 
-func testSetTrustPolicyInvalid(t *testing.T, m releases.Metadata) {
+func testSetTrustPolicyInvalid(t *testing.T, m store) {
 	current := mustSetPolicy(t, m, `{"rules":[]}`)
 	tests := []struct {
 		name string
@@ -294,7 +295,7 @@ func testSetTrustPolicyInvalid(t *testing.T, m releases.Metadata) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := m.SetTrustPolicy(t.Context(), admin, tc.doc)
-			checkErr(t, "SetTrustPolicy", err, releases.ErrInvalidInput)
+			checkErr(t, "SetTrustPolicy", err, errdef.ErrInvalidInput)
 			if p.Version != 0 {
 				t.Errorf("SetTrustPolicy returned version %d with an error", p.Version)
 			}

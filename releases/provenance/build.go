@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -59,7 +61,7 @@ func decodeRecord(b []byte) (record, error) {
 
 // Build turns what the service gathered into a document. Item times are
 // the times of their audit records.
-func Build(src releases.ProvenanceSources) (*Document, error) {
+func Build(src Sources) (*Document, error) {
 	recs := make([]record, 0, len(src.Entries))
 	for _, e := range src.Entries {
 		if e.Index >= src.CheckpointState.Size {
@@ -94,7 +96,7 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 	subject := a.Name + ":" + a.Version
 	// The latest push names the current bytes: over OCI a quarantined tag
 	// may have been moved (or deleted and pushed again) before admission.
-	pushed, ok := findLast(func(r record) bool { return r.Action == releases.ActionArtifactPushed && r.Subject == subject })
+	pushed, ok := findLast(func(r record) bool { return r.Action == catalog.ActionArtifactPushed && r.Subject == subject })
 	if !ok {
 		return nil, fmt.Errorf("no audit record of the push of %s", subject)
 	}
@@ -105,7 +107,7 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 		TrustKeys: []TrustKey{}, Evidence: []Evidence{}, Releases: []Release{},
 	}
 	for _, k := range src.TrustKeys {
-		r, ok := find(func(r record) bool { return r.Action == releases.ActionTrustKeyAdded && r.Subject == k.ID })
+		r, ok := find(func(r record) bool { return r.Action == trust.ActionTrustKeyAdded && r.Subject == k.ID })
 		if !ok {
 			return nil, fmt.Errorf("no audit record of trust key %s", k.ID)
 		}
@@ -113,7 +115,7 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 	}
 	for _, e := range src.Evidence {
 		r, ok := find(func(r record) bool {
-			return r.Action == releases.ActionEvidenceAdded && r.Subject == subject && r.d.Digest == e.Digest.String()
+			return r.Action == catalog.ActionEvidenceAdded && r.Subject == subject && r.d.Digest == e.Digest.String()
 		})
 		if !ok {
 			continue // added after the checkpoint
@@ -123,14 +125,14 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 			Result: predicateResult(e.Predicate), Content: src.Contents[e.Digest], AddedBy: r.Actor.Name, AddedAt: r.Time, LogIndex: use(r),
 		})
 	}
-	if adm := a.Admission; adm != nil && (a.State == releases.StateAdmitted || a.State == releases.StateRejected) {
-		if r, ok := findLast(func(r record) bool { return r.Action == releases.ActionAdmissionDecided && r.Subject == subject }); ok {
+	if adm := a.Admission; adm != nil && (a.State == catalog.StateAdmitted || a.State == catalog.StateRejected) {
+		if r, ok := findLast(func(r record) bool { return r.Action == catalog.ActionAdmissionDecided && r.Subject == subject }); ok {
 			doc.Admission = &Admission{State: string(adm.State), Rule: adm.Rule, PolicyVersion: adm.PolicyVersion, Receipt: adm.Receipt, DecidedAt: r.Time, LogIndex: use(r)}
 		}
 	}
 	for _, rel := range src.Releases {
 		rs := "release:" + rel.Name
-		created, ok := find(func(r record) bool { return r.Action == releases.ActionReleaseCreated && r.Subject == rs })
+		created, ok := find(func(r record) bool { return r.Action == lifecycle.ActionReleaseCreated && r.Subject == rs })
 		if !ok {
 			continue
 		}
@@ -142,14 +144,14 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 			out.ManifestSignature = rel.ManifestSignature
 		}
 		for _, r := range recs {
-			if r.Subject != rs || r.Action != releases.ActionReleaseApproval {
+			if r.Subject != rs || r.Action != lifecycle.ActionReleaseApproval {
 				continue
 			}
 			out.Approvals = append(out.Approvals, Approval{Gate: r.d.Gate, Decision: r.d.Decision, Digest: r.d.Digest, By: r.Actor.Name, At: r.Time, Sealed: r.d.Sealed, LogIndex: use(r)})
 		}
 		for _, d := range rel.Deployments {
 			r, ok := findLast(func(r record) bool {
-				return r.Subject == rs && r.Action == releases.ActionReleaseDeployment && r.d.ID == d.ID
+				return r.Subject == rs && r.Action == lifecycle.ActionReleaseDeployment && r.d.ID == d.ID
 			})
 			if !ok {
 				continue
@@ -157,7 +159,7 @@ func Build(src releases.ProvenanceSources) (*Document, error) {
 			out.Deployments = append(out.Deployments, Deployment{ID: d.ID, Environment: r.d.Environment, Target: d.Target, Status: r.d.Status, By: r.Actor.Name, At: r.Time, LogIndex: use(r)})
 		}
 		if rv := rel.Review; rv != nil {
-			if r, ok := findLast(func(r record) bool { return r.Subject == rs && r.Action == releases.ActionReleaseReview }); ok {
+			if r, ok := findLast(func(r record) bool { return r.Subject == rs && r.Action == lifecycle.ActionReleaseReview }); ok {
 				out.Review = &Review{Outcome: rv.Outcome, Summary: rv.Summary, Incidents: rv.Incidents, ObjectivesMet: rv.ObjectivesMet,
 					By: rv.By, At: rv.At, Digest: rel.ReviewDigest.String(), LogIndex: use(r)}
 			}

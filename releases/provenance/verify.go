@@ -12,8 +12,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -112,7 +114,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 	if err != nil {
 		return rep, fail("artifact digest %q: %v", a.Digest, err)
 	}
-	r, err := get(a.LogIndex, releases.ActionArtifactPushed, subject, "artifact")
+	r, err := get(a.LogIndex, catalog.ActionArtifactPushed, subject, "artifact")
 	if err != nil {
 		return rep, err
 	}
@@ -142,7 +144,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 	keys := opts.TrustedKeys
 	fromDoc := keys == nil
 	for _, k := range doc.TrustKeys {
-		r, err := get(k.LogIndex, releases.ActionTrustKeyAdded, k.ID, "trust key "+k.ID)
+		r, err := get(k.LogIndex, trust.ActionTrustKeyAdded, k.ID, "trust key "+k.ID)
 		if err != nil {
 			return rep, err
 		}
@@ -165,7 +167,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 	// Evidence.
 	for _, e := range doc.Evidence {
 		what := "evidence " + e.Digest
-		r, err := get(e.LogIndex, releases.ActionEvidenceAdded, subject, what)
+		r, err := get(e.LogIndex, catalog.ActionEvidenceAdded, subject, what)
 		if err != nil {
 			return rep, err
 		}
@@ -201,7 +203,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 
 	// Admission receipt.
 	if adm := doc.Admission; adm != nil {
-		r, err := get(adm.LogIndex, releases.ActionAdmissionDecided, subject, "admission")
+		r, err := get(adm.LogIndex, catalog.ActionAdmissionDecided, subject, "admission")
 		if err != nil {
 			return rep, err
 		}
@@ -217,7 +219,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 		if err := same("artifact state", a.State, adm.State); err != nil {
 			return rep, err
 		}
-		if adm.State == string(releases.StateAdmitted) {
+		if adm.State == string(catalog.StateAdmitted) {
 			sum := sha256.Sum256(adm.Receipt)
 			if err := same("admission receipt", hex.EncodeToString(sum[:]), r.d.ReceiptSHA256); err != nil {
 				return rep, err
@@ -247,7 +249,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *signing.PublicKey,
 	get func(int64, string, string, string) (record, error), same func(string, any, any) error) error {
 	rs := "release:" + rel.Name
-	r, err := get(rel.CreatedLogIndex, releases.ActionReleaseCreated, rs, "release "+rel.Name)
+	r, err := get(rel.CreatedLogIndex, lifecycle.ActionReleaseCreated, rs, "release "+rel.Name)
 	if err != nil {
 		return err
 	}
@@ -271,17 +273,17 @@ func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *sig
 		}
 		listed := false
 		for _, m := range idx.Manifests {
-			if m.Digest == ad && m.Annotations[releases.AnnotationArtifactName]+":"+m.Annotations[releases.AnnotationArtifactVersion] == subject {
+			if m.Digest == ad && m.Annotations[lifecycle.AnnotationArtifactName]+":"+m.Annotations[lifecycle.AnnotationArtifactVersion] == subject {
 				listed = true
 			}
 		}
 		if !listed {
 			return fail("release %s: the sealed manifest does not list %s@%s", rel.Name, subject, ad)
 		}
-		if err := same("release "+rel.Name+" change reference", rel.ChangeRef, idx.Annotations[releases.AnnotationChangeRef]); err != nil {
+		if err := same("release "+rel.Name+" change reference", rel.ChangeRef, idx.Annotations[lifecycle.AnnotationChangeRef]); err != nil {
 			return err
 		}
-		if err := same("release "+rel.Name+" plan digest", rel.PlanDigest, idx.Annotations[releases.AnnotationPlanDigest]); err != nil {
+		if err := same("release "+rel.Name+" plan digest", rel.PlanDigest, idx.Annotations[lifecycle.AnnotationPlanDigest]); err != nil {
 			return err
 		}
 		sealed := slices.ContainsFunc(rel.Approvals, func(a Approval) bool { return a.Sealed == rel.ManifestDigest })
@@ -291,7 +293,7 @@ func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *sig
 	}
 	for _, ap := range rel.Approvals {
 		what := fmt.Sprintf("release %s approval %d", rel.Name, ap.LogIndex)
-		r, err := get(ap.LogIndex, releases.ActionReleaseApproval, rs, what)
+		r, err := get(ap.LogIndex, lifecycle.ActionReleaseApproval, rs, what)
 		if err != nil {
 			return err
 		}
@@ -306,7 +308,7 @@ func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *sig
 	}
 	for _, d := range rel.Deployments {
 		what := fmt.Sprintf("release %s deployment %s", rel.Name, d.ID)
-		r, err := get(d.LogIndex, releases.ActionReleaseDeployment, rs, what)
+		r, err := get(d.LogIndex, lifecycle.ActionReleaseDeployment, rs, what)
 		if err != nil {
 			return err
 		}
@@ -326,11 +328,11 @@ func verifyRelease(rel Release, subject string, ad digest.Digest, serverKey *sig
 	}
 	if rv := rel.Review; rv != nil {
 		what := "release " + rel.Name + " review"
-		r, err := get(rv.LogIndex, releases.ActionReleaseReview, rs, what)
+		r, err := get(rv.LogIndex, lifecycle.ActionReleaseReview, rs, what)
 		if err != nil {
 			return err
 		}
-		d := releases.ReviewDigest(releases.Review{Outcome: rv.Outcome, Summary: rv.Summary, Incidents: rv.Incidents, ObjectivesMet: rv.ObjectivesMet, By: rv.By, At: rv.At})
+		d := lifecycle.ReviewDigest(lifecycle.Review{Outcome: rv.Outcome, Summary: rv.Summary, Incidents: rv.Incidents, ObjectivesMet: rv.ObjectivesMet, By: rv.By, At: rv.At})
 		if err := same(what+" digest", rv.Digest, d.String()); err != nil {
 			return err
 		}

@@ -10,18 +10,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
 // The access log lives in its own table, outside the events and the
 // Merkle log: it is written without an event and pruned.
 
+// AccessLog is the persistence of the access log (audit.AccessStore):
+// db.AccessLog().
+type AccessLog struct{ db *DB }
+
+var _ audit.AccessStore = (*AccessLog)(nil)
+
+// AccessLog returns the access log's store.
+func (db *DB) AccessLog() audit.AccessStore { return &AccessLog{db} }
+
 const accessColumns = `seq, time, principal, token_id, method, route, path, status, outcome, code, message, subject, name, version, digest, remote`
 
-func scanAccess(r rowScanner) (releases.AccessRecord, error) {
+func scanAccess(r rowScanner) (audit.AccessRecord, error) {
 	var (
-		a       releases.AccessRecord
+		a       audit.AccessRecord
 		at      int64
 		outcome string
 		d       string
@@ -29,20 +39,21 @@ func scanAccess(r rowScanner) (releases.AccessRecord, error) {
 	err := r.Scan(&a.Seq, &at, &a.Principal, &a.TokenID, &a.Method, &a.Route, &a.Path, &a.Status, &outcome,
 		&a.Code, &a.Message, &a.Subject, &a.Name, &a.Version, &d, &a.Remote)
 	if err != nil {
-		return releases.AccessRecord{}, err
+		return audit.AccessRecord{}, err
 	}
-	a.Time, a.Outcome, a.Digest = fromNanos(at), releases.AccessOutcome(outcome), digest.Digest(d)
+	a.Time, a.Outcome, a.Digest = fromNanos(at), audit.AccessOutcome(outcome), digest.Digest(d)
 	return a, nil
 }
 
 // RecordAccess appends one access record; it records no event.
-func (db *DB) RecordAccess(ctx context.Context, a releases.AccessRecord) error {
+func (l *AccessLog) RecordAccess(ctx context.Context, a audit.AccessRecord) error {
+	db := l.db
 	at, ok := db.timeOrNow(a.Time)
 	if !ok {
-		return fmt.Errorf("%w: access record time %s out of range", releases.ErrInvalidInput, a.Time)
+		return fmt.Errorf("%w: access record time %s out of range", errdef.ErrInvalidInput, a.Time)
 	}
 	if a.Outcome == "" || a.Method == "" {
-		return fmt.Errorf("%w: an access record needs a method and an outcome", releases.ErrInvalidInput)
+		return fmt.Errorf("%w: an access record needs a method and an outcome", errdef.ErrInvalidInput)
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO access_log (time, principal, token_id, method, route, path, status, outcome, code, message, subject, name, version, digest, remote)
@@ -75,7 +86,7 @@ func decodeAccessCursor(s string) (accessCursor, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.Seq <= 0 {
-		return accessCursor{}, fmt.Errorf("%w: malformed cursor %q", releases.ErrInvalidInput, s)
+		return accessCursor{}, fmt.Errorf("%w: malformed cursor %q", errdef.ErrInvalidInput, s)
 	}
 	return c, nil
 }
@@ -83,7 +94,8 @@ func decodeAccessCursor(s string) (accessCursor, error) {
 // AccessRecords returns one page in seq (recording) order. A subject
 // matches records about exactly it, and, as an artifact name, records
 // about any version or digest of that name.
-func (db *DB) AccessRecords(ctx context.Context, f releases.AccessFilter) ([]releases.AccessRecord, string, error) {
+func (l *AccessLog) AccessRecords(ctx context.Context, f audit.AccessFilter) ([]audit.AccessRecord, string, error) {
+	db := l.db
 	limit, err := pageLimit(f.Limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("access records: %w", err)
@@ -103,7 +115,7 @@ func (db *DB) AccessRecords(ctx context.Context, f releases.AccessFilter) ([]rel
 	if !f.Since.IsZero() {
 		since, ok := storableTime(f.Since)
 		if !ok {
-			return nil, "", fmt.Errorf("access records: %w: since %s out of range", releases.ErrInvalidInput, f.Since)
+			return nil, "", fmt.Errorf("access records: %w: since %s out of range", errdef.ErrInvalidInput, f.Since)
 		}
 		where = append(where, "time >= ?")
 		args = append(args, toNanos(since))
@@ -127,7 +139,7 @@ func (db *DB) AccessRecords(ctx context.Context, f releases.AccessFilter) ([]rel
 		return nil, "", fmt.Errorf("sqlstore: access records: %w", db.translate(err))
 	}
 	defer rows.Close()
-	out := []releases.AccessRecord{}
+	out := []audit.AccessRecord{}
 	for rows.Next() {
 		a, err := scanAccess(rows)
 		if err != nil {
@@ -151,10 +163,11 @@ const pruneBatch = 5000
 
 // PruneAccess deletes records older than before and, when keep > 0, all
 // but the newest keep, oldest first, in batches.
-func (db *DB) PruneAccess(ctx context.Context, before time.Time, keep int) (int, error) {
+func (l *AccessLog) PruneAccess(ctx context.Context, before time.Time, keep int) (int, error) {
+	db := l.db
 	cut, ok := storableTime(before)
 	if !ok {
-		return 0, fmt.Errorf("%w: prune time %s out of range", releases.ErrInvalidInput, before)
+		return 0, fmt.Errorf("%w: prune time %s out of range", errdef.ErrInvalidInput, before)
 	}
 	total, err := db.deleteAccess(ctx, "time < ?", toNanos(cut))
 	if err != nil || keep <= 0 {

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dmlproject/dml/releases"
-	"github.com/opencontainers/go-digest"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
 // admissionColumns hold an artifact's latest decision, one column per field
-// of releases.Admission, rather than one JSON document: times stay
+// of catalog.Admission, rather than one JSON document: times stay
 // Unix nanoseconds like every other time here, and the receipt stays the
 // bytes that were signed, which json.Marshal would re-encode.
 const admissionColumns = `admission_state, admission_rule, admission_unmet, admission_reason,
@@ -30,12 +32,12 @@ func (r *admissionRow) dest() []any {
 }
 
 // admission returns the stored decision, or nil if there is none.
-func (r *admissionRow) admission() (*releases.Admission, error) {
+func (r *admissionRow) admission() (*catalog.Admission, error) {
 	if !r.state.Valid {
 		return nil, nil
 	}
-	adm := &releases.Admission{
-		State:         releases.ArtifactState(r.state.String),
+	adm := &catalog.Admission{
+		State:         catalog.ArtifactState(r.state.String),
 		Rule:          r.rule.String,
 		Reason:        r.reason.String,
 		PolicyVersion: r.policyVersion.Int64,
@@ -56,18 +58,16 @@ func (r *admissionRow) admission() (*releases.Admission, error) {
 // checkAdmission validates a decision about ref and fills a zero DecidedAt
 // with now. Which decisions make sense is the domain's business; the store
 // only keeps the row meaningful.
-func (db *DB) checkAdmission(ref string, from releases.ArtifactState, adm releases.Admission) (releases.Admission, error) {
+func (db *DB) checkAdmission(ref string, adm catalog.Admission) (catalog.Admission, error) {
 	switch {
-	case !from.Valid():
-		return adm, fmt.Errorf("%w: admission of %s: unknown state %q to move from", releases.ErrInvalidInput, ref, from)
 	case !adm.State.Valid():
-		return adm, fmt.Errorf("%w: admission of %s: unknown state %q", releases.ErrInvalidInput, ref, adm.State)
+		return adm, fmt.Errorf("%w: admission of %s: unknown state %q", errdef.ErrInvalidInput, ref, adm.State)
 	case adm.PolicyVersion < 0:
-		return adm, fmt.Errorf("%w: admission of %s: negative policy version %d", releases.ErrInvalidInput, ref, adm.PolicyVersion)
+		return adm, fmt.Errorf("%w: admission of %s: negative policy version %d", errdef.ErrInvalidInput, ref, adm.PolicyVersion)
 	}
 	for _, d := range adm.Evidence {
 		if err := d.Validate(); err != nil {
-			return adm, fmt.Errorf("%w: admission of %s: evidence digest %q: %v", releases.ErrInvalidInput, ref, d, err)
+			return adm, fmt.Errorf("%w: admission of %s: evidence digest %q: %v", errdef.ErrInvalidInput, ref, d, err)
 		}
 	}
 	if len(adm.Receipt) > 0 {
@@ -77,89 +77,83 @@ func (db *DB) checkAdmission(ref string, from releases.ArtifactState, adm releas
 	}
 	t, ok := db.timeOrNow(adm.DecidedAt)
 	if !ok {
-		return adm, fmt.Errorf("%w: admission of %s: decision time %s out of range", releases.ErrInvalidInput, ref, adm.DecidedAt)
+		return adm, fmt.Errorf("%w: admission of %s: decision time %s out of range", errdef.ErrInvalidInput, ref, adm.DecidedAt)
 	}
 	adm.DecidedAt = t
 	return adm, nil
 }
 
-// SetAdmission stores adm as the artifact's latest decision and moves the
-// artifact to adm.State, provided it is still in state from; otherwise it
-// returns releases.ErrConflict naming the current state, and changes and
-// records nothing. Every stored decision records "admission.decided", also
-// one that leaves the state as it was (a re-evaluation with new unmet
-// requirements is news to the audit log).
-func (db *DB) SetAdmission(ctx context.Context, actor releases.Actor, name, version string, from releases.ArtifactState, adm releases.Admission) (releases.Artifact, error) {
+// SetAdmission loads name:version in a write transaction (locking its row
+// where the dialect has several writers) and lets decide choose the
+// decision to store and its event; the artifact moves to the decision's
+// state. Whether a decision may be stored at all (a compare-and-set on the
+// state it was made in) is decide's to say: its error is returned as it
+// is and nothing is stored.
+func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, version string, decide func(a catalog.Artifact) (catalog.Admission, audit.Change, error)) (catalog.Artifact, error) {
+	db := x.db
 	ref := name + ":" + version
-	adm, err := db.checkAdmission(ref, from, adm)
-	if err != nil {
-		return releases.Artifact{}, err
-	}
-	unmet, evidence := nonNil(adm.Unmet), nonNil(adm.Evidence)
-	unmetJSON, err := json.Marshal(unmet)
-	if err != nil {
-		return releases.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
-	}
-	evidenceJSON, err := json.Marshal(evidence)
-	if err != nil {
-		return releases.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
-	}
-	var receipt sql.NullString
-	var receiptSHA256 string
-	if len(adm.Receipt) > 0 {
-		receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
-		receiptSHA256 = sha256Hex(adm.Receipt)
-	}
-
-	var stored releases.Artifact
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		// The compare-and-set is the UPDATE's own condition, so it holds on
-		// a dialect with several writers too; only when it matched nothing
-		// is there a question of why.
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
+	var (
+		stored    catalog.Artifact
+		decideErr error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		cur, err := db.lockArtifact(ctx, tx, name, version)
+		if err != nil {
+			return err
+		}
+		adm, change, err := decide(cur)
+		if err != nil {
+			decideErr = err
+			return err
+		}
+		if adm, err = db.checkAdmission(ref, adm); err != nil {
+			return err
+		}
+		if change.Action == "" {
+			return fmt.Errorf("%w: admission of %s: the decision records no event", errdef.ErrInvalidInput, ref)
+		}
+		if len(change.Details) > 0 {
+			if err := checkJSON(change.Details); err != nil {
+				return fmt.Errorf("admission of %s: details: %w", ref, err)
+			}
+		}
+		unmetJSON, err := json.Marshal(nonNil(adm.Unmet))
+		if err != nil {
+			return fmt.Errorf("admission of %s: %w", ref, err)
+		}
+		evidenceJSON, err := json.Marshal(nonNil(adm.Evidence))
+		if err != nil {
+			return fmt.Errorf("admission of %s: %w", ref, err)
+		}
+		var receipt sql.NullString
+		if len(adm.Receipt) > 0 {
+			receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
 			admission_state = ?, admission_rule = ?, admission_unmet = ?, admission_reason = ?,
 			admission_policy_version = ?, admission_evidence = ?, admission_receipt = ?, admission_decided_at = ?
-			WHERE name = ? AND version = ? AND state = ?`),
+			WHERE name = ? AND version = ?`),
 			string(adm.State),
 			string(adm.State), adm.Rule, string(unmetJSON), adm.Reason,
 			adm.PolicyVersion, string(evidenceJSON), receipt, toNanos(adm.DecidedAt),
-			name, version, string(from))
+			name, version)
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if stored, err = db.getArtifact(ctx, tx, name, version); err != nil {
 			return err
 		}
-		if n == 0 {
-			var current string
-			if err := tx.QueryRowContext(ctx, db.q(`SELECT state FROM artifacts WHERE name = ? AND version = ?`), name, version).Scan(&current); err != nil {
-				return err
-			}
-			return fmt.Errorf("artifact %s is %s, not %s: %w", ref, current, from, releases.ErrConflict)
-		}
-		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
-		if err != nil {
-			return err
-		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionAdmissionDecided, ref, struct {
-			From          releases.ArtifactState `json:"from"`
-			State         releases.ArtifactState `json:"state"`
-			Rule          string                 `json:"rule"`
-			Unmet         []string               `json:"unmet"`
-			Reason        string                 `json:"reason"`
-			PolicyVersion int64                  `json:"policyVersion"`
-			Evidence      []digest.Digest        `json:"evidence"`
-			ReceiptSHA256 string                 `json:"receiptSha256,omitempty"`
-		}{from, adm.State, adm.Rule, unmet, adm.Reason, adm.PolicyVersion, evidence, receiptSHA256})
+		return db.recordEvent(ctx, tx, db.now(), actor, change.Action, ref, change.Details)
 	})
-	switch err := db.translate(err); {
-	case errors.Is(err, releases.ErrNotFound):
-		return releases.Artifact{}, fmt.Errorf("artifact %s: %w", ref, err)
-	case errors.Is(err, releases.ErrConflict):
-		return releases.Artifact{}, err
-	case err != nil:
-		return releases.Artifact{}, fmt.Errorf("sqlstore: set admission of %s: %w", ref, err)
+	if decideErr != nil {
+		return catalog.Artifact{}, decideErr
 	}
-	return stored, nil
+	switch err := db.translate(err); {
+	case err == nil:
+		return stored, nil
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
+		return catalog.Artifact{}, err
+	default:
+		return catalog.Artifact{}, fmt.Errorf("sqlstore: set admission of %s: %w", ref, err)
+	}
 }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -23,11 +25,20 @@ const (
 	selectArtifact  = `SELECT ` + artifactColumns + `, ` + retiredColumns + `, ` + admissionColumns + ` FROM artifacts`
 )
 
+// Catalog is the persistence of the catalogue (catalog.Store):
+// db.Catalog().
+type Catalog struct{ db *DB }
+
+var _ catalog.Store = (*Catalog)(nil)
+
+// Catalog returns the catalogue's store.
+func (db *DB) Catalog() catalog.Store { return &Catalog{db} }
+
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanArtifact(r rowScanner) (releases.Artifact, error) {
+func scanArtifact(r rowScanner) (catalog.Artifact, error) {
 	var (
-		a       releases.Artifact
+		a       catalog.Artifact
 		d       string
 		state   string
 		created int64
@@ -37,10 +48,10 @@ func scanArtifact(r rowScanner) (releases.Artifact, error) {
 	dest := append([]any{&a.Name, &a.Version, &d, &a.Size, &a.MediaType, &state, &a.CreatedBy, &created,
 		&retired, &a.RetiredBy}, adm.dest()...)
 	if err := r.Scan(dest...); err != nil {
-		return releases.Artifact{}, err
+		return catalog.Artifact{}, err
 	}
 	a.Digest = digest.Digest(d)
-	a.State = releases.ArtifactState(state)
+	a.State = catalog.ArtifactState(state)
 	a.CreatedAt = fromNanos(created)
 	if retired.Valid {
 		at := fromNanos(retired.Int64)
@@ -48,57 +59,56 @@ func scanArtifact(r rowScanner) (releases.Artifact, error) {
 	}
 	var err error
 	if a.Admission, err = adm.admission(); err != nil {
-		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", a.Name, a.Version, err)
+		return catalog.Artifact{}, fmt.Errorf("artifact %s:%s: %w", a.Name, a.Version, err)
 	}
 	return a, nil
 }
 
 // checkArtifact validates what the store needs to keep rows meaningful and
-// fills the defaults: an empty State is quarantined (every artifact starts
-// there) and a zero CreatedAt is now. Name and version grammar is the
-// domain's business (releases.ValidateName and friends), not the store's.
-func (db *DB) checkArtifact(a releases.Artifact) (releases.Artifact, error) {
+// fills a zero CreatedAt with now. Which state an artifact starts in, and
+// the name and version grammar, are the domain's business
+// (catalog.CreateArtifact, names.ValidateName), not the store's.
+func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 	ref := a.Name + ":" + a.Version
 	switch {
 	case a.Name == "" || a.Version == "":
-		return a, fmt.Errorf("%w: artifact %q needs a name and a version", releases.ErrInvalidInput, ref)
+		return a, fmt.Errorf("%w: artifact %q needs a name and a version", errdef.ErrInvalidInput, ref)
 	case a.Digest.Validate() != nil:
-		return a, fmt.Errorf("%w: artifact %s: digest %q: %v", releases.ErrInvalidInput, ref, a.Digest, a.Digest.Validate())
+		return a, fmt.Errorf("%w: artifact %s: digest %q: %v", errdef.ErrInvalidInput, ref, a.Digest, a.Digest.Validate())
 	case a.Size < 0:
-		return a, fmt.Errorf("%w: artifact %s: negative size %d", releases.ErrInvalidInput, ref, a.Size)
+		return a, fmt.Errorf("%w: artifact %s: negative size %d", errdef.ErrInvalidInput, ref, a.Size)
 	case a.RetiredAt != nil || a.RetiredBy != "":
-		return a, fmt.Errorf("%w: artifact %s: an artifact is pushed unretired", releases.ErrInvalidInput, ref)
-	}
-	if a.State == "" {
-		a.State = releases.StateQuarantined
+		return a, fmt.Errorf("%w: artifact %s: an artifact is pushed unretired", errdef.ErrInvalidInput, ref)
 	}
 	if !a.State.Valid() {
-		return a, fmt.Errorf("%w: artifact %s: unknown state %q", releases.ErrInvalidInput, ref, a.State)
+		return a, fmt.Errorf("%w: artifact %s: unknown state %q", errdef.ErrInvalidInput, ref, a.State)
 	}
 	t, ok := db.timeOrNow(a.CreatedAt)
 	if !ok {
-		return a, fmt.Errorf("%w: artifact %s: creation time %s out of range", releases.ErrInvalidInput, ref, a.CreatedAt)
+		return a, fmt.Errorf("%w: artifact %s: creation time %s out of range", errdef.ErrInvalidInput, ref, a.CreatedAt)
 	}
 	a.CreatedAt = t
 	return a, nil
 }
 
-// CreateArtifact inserts a and records "artifact.pushed". If name+version
-// exists with the same digest it returns the stored artifact and
-// created=false; with another digest it returns the stored artifact and an
-// error wrapping releases.ErrVersionExists. Neither records an event.
+// InsertArtifact inserts a and records "artifact.pushed", unless
+// name+version exists: then it returns the stored artifact and
+// created=false and records nothing. Whether the stored version may stand
+// for a (a version is immutable) is the domain's rule
+// (catalog.CreateArtifact), not the store's.
 //
 // The insert relies on the primary key (ON CONFLICT DO NOTHING) rather
 // than a read-then-insert, so two callers racing on one version get one
 // winner and one clean answer on any dialect, not a constraint error.
-func (db *DB) CreateArtifact(ctx context.Context, actor releases.Actor, a releases.Artifact) (releases.Artifact, bool, error) {
+func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
+	db := x.db
 	a, err := db.checkArtifact(a)
 	if err != nil {
-		return releases.Artifact{}, false, err
+		return catalog.Artifact{}, false, err
 	}
 	ref := a.Name + ":" + a.Version
 	var (
-		stored  releases.Artifact
+		stored  catalog.Artifact
 		created bool
 	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
@@ -115,7 +125,7 @@ func (db *DB) CreateArtifact(ctx context.Context, actor releases.Actor, a releas
 		}
 		if n == 1 {
 			stored, created = a, true
-			return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionArtifactPushed, ref, struct {
+			return db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionArtifactPushed, ref, struct {
 				Digest    digest.Digest `json:"digest"`
 				Size      int64         `json:"size"`
 				MediaType string        `json:"mediaType"`
@@ -124,37 +134,42 @@ func (db *DB) CreateArtifact(ctx context.Context, actor releases.Actor, a releas
 		// Someone else holds this version (possibly committed a moment
 		// ago by a racing caller): answer with what is stored.
 		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), a.Name, a.Version))
-		if err != nil {
-			return err
-		}
-		if stored.Digest != a.Digest {
-			return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, a.Digest, releases.ErrVersionExists)
-		}
-		return nil
+		return err
 	})
-	switch {
-	case errors.Is(err, releases.ErrVersionExists):
-		return stored, false, err
-	case err != nil:
-		return releases.Artifact{}, false, fmt.Errorf("sqlstore: create artifact %s: %w", ref, db.translate(err))
+	if err != nil {
+		return catalog.Artifact{}, false, fmt.Errorf("sqlstore: create artifact %s: %w", ref, db.translate(err))
 	}
 	return stored, created, nil
 }
 
-// GetArtifact returns releases.ErrNotFound when name+version is unknown.
-func (db *DB) GetArtifact(ctx context.Context, name, version string) (releases.Artifact, error) {
+// GetArtifact returns errdef.ErrNotFound when name+version is unknown.
+func (x *Catalog) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	db := x.db
 	return db.getArtifact(ctx, db.sql, name, version)
 }
 
-// getArtifact reads through q: the database, or the transaction of a
-// release change (txReads).
-func (db *DB) getArtifact(ctx context.Context, q querier, name, version string) (releases.Artifact, error) {
-	a, err := scanArtifact(q.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), name, version))
+// getArtifact reads through q: the database, or a transaction.
+func (db *DB) getArtifact(ctx context.Context, q querier, name, version string) (catalog.Artifact, error) {
+	return db.readArtifact(ctx, q, name, version, "")
+}
+
+// lockArtifact reads an artifact inside a write transaction that decides
+// on it, keeping other writers off its row until the commit on a dialect
+// with several writers (dialect.lockRow). The decisions that read an
+// artifact in one change and change it in another — a tag moving it, a
+// release including it, an admission deciding on it — are then serialised
+// by the database, not by a lock in one process.
+func (db *DB) lockArtifact(ctx context.Context, tx *sql.Tx, name, version string) (catalog.Artifact, error) {
+	return db.readArtifact(ctx, tx, name, version, db.dialect.lockRow)
+}
+
+func (db *DB) readArtifact(ctx context.Context, q querier, name, version, lock string) (catalog.Artifact, error) {
+	a, err := scanArtifact(q.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`+lock), name, version))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.Artifact{}, fmt.Errorf("artifact %s:%s: %w", name, version, releases.ErrNotFound)
+		return catalog.Artifact{}, fmt.Errorf("artifact %s:%s: %w", name, version, errdef.ErrNotFound)
 	case err != nil:
-		return releases.Artifact{}, fmt.Errorf("sqlstore: get artifact %s:%s: %w", name, version, db.translate(err))
+		return catalog.Artifact{}, fmt.Errorf("sqlstore: get artifact %s:%s: %w", name, version, db.translate(err))
 	}
 	return a, nil
 }
@@ -182,7 +197,7 @@ func decodeCursor(s string, withVersion bool) (cursor, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.Name == "" || withVersion != (c.Version != "") {
-		return cursor{}, fmt.Errorf("%w: malformed cursor %q", releases.ErrInvalidInput, s)
+		return cursor{}, fmt.Errorf("%w: malformed cursor %q", errdef.ErrInvalidInput, s)
 	}
 	return c, nil
 }
@@ -202,13 +217,14 @@ func onePage[T any](list []T, limit int, cursorOf func(T) cursor) ([]T, string) 
 // ListArtifacts returns one page ordered by (name, version), filtered by
 // exact name and state when set, and the cursor of the next page ("" when
 // this page is the last). Limit 0 means 100; at most 1000 are returned.
-func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]releases.Artifact, string, error) {
+func (x *Catalog) ListArtifacts(ctx context.Context, f catalog.ArtifactFilter) ([]catalog.Artifact, string, error) {
+	db := x.db
 	limit, err := pageLimit(f.Limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list artifacts: %w", err)
 	}
 	if f.State != "" && !f.State.Valid() {
-		return nil, "", fmt.Errorf("list artifacts: %w: unknown state %q", releases.ErrInvalidInput, f.State)
+		return nil, "", fmt.Errorf("list artifacts: %w: unknown state %q", errdef.ErrInvalidInput, f.State)
 	}
 	var (
 		where []string
@@ -244,7 +260,7 @@ func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]r
 		return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
 	}
 	defer rows.Close()
-	list := make([]releases.Artifact, 0, min(limit+1, 64))
+	list := make([]catalog.Artifact, 0, min(limit+1, 64))
 	for rows.Next() {
 		a, err := scanArtifact(rows)
 		if err != nil {
@@ -255,19 +271,20 @@ func (db *DB) ListArtifacts(ctx context.Context, f releases.ArtifactFilter) ([]r
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list artifacts: %w", db.translate(err))
 	}
-	list, next := onePage(list, limit, func(a releases.Artifact) cursor { return cursor{Name: a.Name, Version: a.Version} })
+	list, next := onePage(list, limit, func(a catalog.Artifact) cursor { return cursor{Name: a.Name, Version: a.Version} })
 	return list, next, nil
 }
 
 // RetireArtifact marks an artifact retired by actor and records
-// "artifact.retired"; releases.ErrNotFound if unknown. Retiring a retired
+// "artifact.retired"; errdef.ErrNotFound if unknown. Retiring a retired
 // artifact returns it unchanged and records nothing.
 //
 // Whether the artifact may be retired (say, while a release is being
 // deployed with it) is the domain's question; the store keeps the mark.
-func (db *DB) RetireArtifact(ctx context.Context, actor releases.Actor, name, version string) (releases.Artifact, error) {
+func (x *Catalog) RetireArtifact(ctx context.Context, actor access.Actor, name, version string) (catalog.Artifact, error) {
+	db := x.db
 	ref := name + ":" + version
-	var stored releases.Artifact
+	var stored catalog.Artifact
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		now := db.now()
 		// "AND retired_at IS NULL" makes a second retirement, or the loser
@@ -287,14 +304,14 @@ func (db *DB) RetireArtifact(ctx context.Context, actor releases.Actor, name, ve
 		if err != nil || n == 0 {
 			return err
 		}
-		return db.recordEvent(ctx, tx, now, actor, releases.ActionArtifactRetired, ref, struct {
+		return db.recordEvent(ctx, tx, now, actor, catalog.ActionArtifactRetired, ref, struct {
 			Digest digest.Digest `json:"digest"`
 		}{stored.Digest})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
-		return releases.Artifact{}, fmt.Errorf("artifact %s: %w", ref, err)
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
+		return catalog.Artifact{}, fmt.Errorf("artifact %s: %w", ref, err)
 	} else if err != nil {
-		return releases.Artifact{}, fmt.Errorf("sqlstore: retire artifact %s: %w", ref, err)
+		return catalog.Artifact{}, fmt.Errorf("sqlstore: retire artifact %s: %w", ref, err)
 	}
 	return stored, nil
 }

@@ -8,10 +8,19 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"golang.org/x/mod/sumdb/tlog"
 )
+
+// Audit is the read side of the audit log (audit.Store): db.Audit().
+type Audit struct{ db *DB }
+
+var _ audit.Store = (*Audit)(nil)
+
+// Audit returns the audit log's store.
+func (db *DB) Audit() audit.Store { return &Audit{db} }
 
 // querier is what reads need of *sql.DB and *sql.Tx alike, so that one
 // query serves both a caller and a write transaction that must see its own
@@ -41,7 +50,7 @@ const (
 //
 // The hashes are computed incrementally: tlog.StoredHashes reads at most
 // log₂ n earlier hashes, so appending stays O(log n) however long the log.
-func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e releases.Event) error {
+func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e audit.Event) error {
 	n, err := db.auditSize(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("audit log size: %w", err)
@@ -116,7 +125,8 @@ func (db *DB) auditSize(ctx context.Context, q querier) (int64, error) {
 }
 
 // AuditSize is the number of records in the audit log.
-func (db *DB) AuditSize(ctx context.Context) (int64, error) {
+func (a *Audit) AuditSize(ctx context.Context) (int64, error) {
+	db := a.db
 	n, err := db.auditSize(ctx, db.sql)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: audit log size: %w", db.translate(err))
@@ -133,9 +143,10 @@ func (db *DB) AuditSize(ctx context.Context) (int64, error) {
 // fn may be as slow as the client it writes to without holding a read
 // transaction open (which would stop SQLite checkpointing the WAL), and
 // it may call the store itself even when the pool has a single connection.
-func (db *DB) AuditEntries(ctx context.Context, start, limit int64, fn func(releases.AuditEntry) error) error {
+func (a *Audit) AuditEntries(ctx context.Context, start, limit int64, fn func(audit.AuditEntry) error) error {
+	db := a.db
 	if start < 0 {
-		return fmt.Errorf("audit entries: %w: start %d is negative", releases.ErrInvalidInput, start)
+		return fmt.Errorf("audit entries: %w: start %d is negative", errdef.ErrInvalidInput, start)
 	}
 	end, err := db.auditSize(ctx, db.sql)
 	if err != nil {
@@ -163,7 +174,7 @@ func (db *DB) AuditEntries(ctx context.Context, start, limit int64, fn func(rele
 }
 
 // auditPage reads up to n records from index start on.
-func (db *DB) auditPage(ctx context.Context, start, n int64) ([]releases.AuditEntry, error) {
+func (db *DB) auditPage(ctx context.Context, start, n int64) ([]audit.AuditEntry, error) {
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT idx, record FROM audit_records WHERE idx >= ? ORDER BY idx LIMIT ?`), start, n)
 	if err != nil {
 		return nil, err
@@ -176,9 +187,10 @@ func (db *DB) auditPage(ctx context.Context, start, n int64) ([]releases.AuditEn
 
 // AuditEntriesFor returns the records whose subject is one of subjects,
 // oldest first, and an empty list, not nil, when there are none.
-func (db *DB) AuditEntriesFor(ctx context.Context, subjects []string) ([]releases.AuditEntry, error) {
+func (a *Audit) AuditEntriesFor(ctx context.Context, subjects []string) ([]audit.AuditEntry, error) {
+	db := a.db
 	subjects = slices.Compact(slices.Sorted(slices.Values(subjects)))
-	out := []releases.AuditEntry{}
+	out := []audit.AuditEntry{}
 	// Each record has one subject, so the chunks' results are disjoint;
 	// sorting merges them.
 	for chunk := range slices.Chunk(subjects, maxInList) {
@@ -197,15 +209,15 @@ func (db *DB) AuditEntriesFor(ctx context.Context, subjects []string) ([]release
 		}
 		out = append(out, entries...)
 	}
-	slices.SortFunc(out, func(a, b releases.AuditEntry) int { return cmp.Compare(a.Index, b.Index) })
+	slices.SortFunc(out, func(a, b audit.AuditEntry) int { return cmp.Compare(a.Index, b.Index) })
 	return out, nil
 }
 
-func scanAuditEntries(rows *sql.Rows) ([]releases.AuditEntry, error) {
+func scanAuditEntries(rows *sql.Rows) ([]audit.AuditEntry, error) {
 	defer rows.Close()
-	var out []releases.AuditEntry
+	var out []audit.AuditEntry
 	for rows.Next() {
-		var e releases.AuditEntry
+		var e audit.AuditEntry
 		if err := rows.Scan(&e.Index, &e.Record); err != nil {
 			return nil, err
 		}
@@ -216,9 +228,10 @@ func scanAuditEntries(rows *sql.Rows) ([]releases.AuditEntry, error) {
 
 // AuditHashes reads the stored Merkle hashes, for tlog.TreeHash,
 // tlog.ProveRecord and tlog.ProveTree. ReadHashes answers in the order
-// asked and fails, wrapping releases.ErrNotFound, if any hash is not
+// asked and fails, wrapping errdef.ErrNotFound, if any hash is not
 // stored.
-func (db *DB) AuditHashes(ctx context.Context) tlog.HashReader {
+func (a *Audit) AuditHashes(ctx context.Context) tlog.HashReader {
+	db := a.db
 	r := db.hashReader(ctx, db.sql)
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		hashes, err := r.ReadHashes(indexes)
@@ -243,7 +256,7 @@ func (db *DB) hashReader(ctx context.Context, q querier) tlog.HashReader {
 		for i, id := range indexes {
 			h, ok := found[id]
 			if !ok {
-				return nil, fmt.Errorf("audit hash %d: %w", id, releases.ErrNotFound)
+				return nil, fmt.Errorf("audit hash %d: %w", id, errdef.ErrNotFound)
 			}
 			out[i] = h
 		}

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/catalog"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -54,13 +56,13 @@ func writeOldDatabase(t *testing.T, path string, version int64, stmts ...string)
 // auditLog reads the whole log and checks that the stored tree is the one
 // auditlog.Tree rebuilds from the records; it returns the records and the
 // root.
-func auditLog(t *testing.T, db *DB) ([]releases.AuditEntry, tlog.Hash) {
+func auditLog(t *testing.T, db *DB) ([]audit.AuditEntry, tlog.Hash) {
 	t.Helper()
 	var (
-		records []releases.AuditEntry
+		records []audit.AuditEntry
 		tree    auditlog.Tree
 	)
-	err := db.AuditEntries(t.Context(), 0, 0, func(e releases.AuditEntry) error {
+	err := db.Audit().AuditEntries(t.Context(), 0, 0, func(e audit.AuditEntry) error {
 		records = append(records, e)
 		_, err := tree.Append(e.Record)
 		return err
@@ -75,7 +77,7 @@ func auditLog(t *testing.T, db *DB) ([]releases.AuditEntry, tlog.Hash) {
 	if tree.Size() == 0 {
 		return records, want
 	}
-	root, err := tlog.TreeHash(tree.Size(), db.AuditHashes(t.Context()))
+	root, err := tlog.TreeHash(tree.Size(), db.Audit().AuditHashes(t.Context()))
 	if err != nil {
 		t.Fatalf("TreeHash(%d): %v", tree.Size(), err)
 	}
@@ -109,7 +111,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 		defer db.Close()
 
-		evs, err := db.Events(ctx, 0, 0)
+		evs, err := db.Audit().Events(ctx, 0, 0)
 		if err != nil || len(evs) != 3 {
 			t.Fatalf("events = %d, %v; want the 3 written", len(evs), err)
 		}
@@ -132,7 +134,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 
 		// The next change continues the log from where the backfill left it.
-		if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "w"}, testArtifact("next")); err != nil {
+		if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "w"}, testArtifact("next")); err != nil {
 			t.Fatal(err)
 		}
 		records, newRoot := auditLog(t, db)
@@ -142,7 +144,7 @@ func TestAuditBackfill(t *testing.T) {
 		if got := eventSeqs(t, db); !slices.Equal(got, []int64{3, 4, 9, 10}) {
 			t.Errorf("records point at events %v; want [3 4 9 10]", got)
 		}
-		proof, err := tlog.ProveTree(4, 3, db.AuditHashes(ctx))
+		proof, err := tlog.ProveTree(4, 3, db.Audit().AuditHashes(ctx))
 		if err == nil {
 			err = tlog.CheckTree(proof, 4, newRoot, 3, root)
 		}
@@ -153,13 +155,13 @@ func TestAuditBackfill(t *testing.T) {
 
 	t.Run("same log as written live", func(t *testing.T) {
 		db, path := openTemp(t)
-		actor := releases.Actor{TokenID: "tok_a", Name: "a"}
+		actor := access.Actor{TokenID: "tok_a", Name: "a"}
 		for _, name := range []string{"a", "b", "c", "d", "e"} {
-			if _, _, err := db.CreateArtifact(ctx, actor, testArtifact(name)); err != nil {
+			if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact(name)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := db.SetTrustPolicy(ctx, actor, []byte("{\n  \"rules\": []\n}")); err != nil {
+		if _, err := db.Trust().SetTrustPolicy(ctx, actor, []byte("{\n  \"rules\": []\n}")); err != nil {
 			t.Fatal(err)
 		}
 		live, liveRoot := auditLog(t, db)
@@ -177,7 +179,7 @@ func TestAuditBackfill(t *testing.T) {
 		}
 		defer db.Close()
 		backfilled, root := auditLog(t, db)
-		if !slices.EqualFunc(backfilled, live, func(a, b releases.AuditEntry) bool {
+		if !slices.EqualFunc(backfilled, live, func(a, b audit.AuditEntry) bool {
 			return a.Index == b.Index && bytes.Equal(a.Record, b.Record)
 		}) || root != liveRoot {
 			t.Errorf("backfilled log (root %v) differs from the one written live (root %v)", root, liveRoot)
@@ -234,7 +236,7 @@ func eventSeqs(t *testing.T, db *DB) []int64 {
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/errdef"
 )
 
 // Page sizes for ListArtifacts, ListReleases and Events: a caller that asks
@@ -21,7 +23,7 @@ const (
 func pageLimit(limit int) (int, error) {
 	switch {
 	case limit < 0:
-		return 0, fmt.Errorf("%w: limit %d is negative", releases.ErrInvalidInput, limit)
+		return 0, fmt.Errorf("%w: limit %d is negative", errdef.ErrInvalidInput, limit)
 	case limit == 0:
 		return defaultLimit, nil
 	case limit > maxLimit:
@@ -44,7 +46,7 @@ func pageLimit(limit int) (int, error) {
 // PostgreSQL dialect must keep that true (e.g. take a transaction-level
 // advisory lock before inserting), or a reader paging by seq could skip an
 // event whose transaction commits after a later seq.
-func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor releases.Actor, action, subject string, details any) error {
+func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor access.Actor, action, subject string, details any) error {
 	var d sql.NullString
 	switch details := details.(type) {
 	case nil:
@@ -57,7 +59,7 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor r
 		}
 		d = sql.NullString{String: string(b), Valid: true}
 	}
-	e := releases.Event{Time: fromNanos(toNanos(at)), Actor: actor, Action: action, Subject: subject}
+	e := audit.Event{Time: fromNanos(toNanos(at)), Actor: actor, Action: action, Subject: subject}
 	if d.Valid {
 		e.Details = json.RawMessage(d.String)
 	}
@@ -77,7 +79,8 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor r
 
 // Events returns recorded events with Seq > after, oldest first; limit 0
 // means 100 and at most 1000 are returned.
-func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Event, error) {
+func (a *Audit) Events(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	db := a.db
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -91,17 +94,17 @@ func (db *DB) Events(ctx context.Context, after int64, limit int) ([]releases.Ev
 
 // events reads one page of events through q: the database, or the
 // migration that backfills the audit log.
-func (db *DB) events(ctx context.Context, q querier, after int64, limit int) ([]releases.Event, error) {
+func (db *DB) events(ctx context.Context, q querier, after int64, limit int) ([]audit.Event, error) {
 	rows, err := q.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, action, subject, details
 		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []releases.Event
+	var out []audit.Event
 	for rows.Next() {
 		var (
-			e       releases.Event
+			e       audit.Event
 			t       int64
 			details sql.NullString
 		)

@@ -7,16 +7,18 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
 const evidenceColumns = `artifact_name, artifact_version, digest, artifact_digest, kind, format, media_type, size,
 	key_id, predicate_type, predicate, created_by, created_at`
 
-func scanEvidence(r rowScanner) (releases.Evidence, error) {
+func scanEvidence(r rowScanner) (catalog.Evidence, error) {
 	var (
-		e                 releases.Evidence
+		e                 catalog.Evidence
 		d, artifactDigest string
 		kind              string
 		predicate         sql.NullString
@@ -24,11 +26,11 @@ func scanEvidence(r rowScanner) (releases.Evidence, error) {
 	)
 	if err := r.Scan(&e.ArtifactName, &e.ArtifactVersion, &d, &artifactDigest, &kind, &e.Format, &e.MediaType, &e.Size,
 		&e.KeyID, &e.PredicateType, &predicate, &e.CreatedBy, &created); err != nil {
-		return releases.Evidence{}, err
+		return catalog.Evidence{}, err
 	}
 	e.Digest = digest.Digest(d)
 	e.ArtifactDigest = digest.Digest(artifactDigest)
-	e.Kind = releases.EvidenceKind(kind)
+	e.Kind = catalog.EvidenceKind(kind)
 	if predicate.Valid {
 		e.Predicate = json.RawMessage(predicate.String)
 	}
@@ -39,10 +41,10 @@ func scanEvidence(r rowScanner) (releases.Evidence, error) {
 // checkEvidence validates what makes an evidence row usable by a later
 // re-evaluation, and fills a zero CreatedAt with now. Whether the evidence
 // verifies is the caller's business (package signing), done before this.
-func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
+func (db *DB) checkEvidence(e catalog.Evidence) (catalog.Evidence, error) {
 	ref := e.ArtifactName + ":" + e.ArtifactVersion
-	bad := func(format string, args ...any) (releases.Evidence, error) {
-		return e, fmt.Errorf("%w: evidence %s for %s: %s", releases.ErrInvalidInput, e.Digest, ref, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (catalog.Evidence, error) {
+		return e, fmt.Errorf("%w: evidence %s for %s: %s", errdef.ErrInvalidInput, e.Digest, ref, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case e.ArtifactName == "" || e.ArtifactVersion == "":
@@ -51,7 +53,7 @@ func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
 		return bad("digest: %v", e.Digest.Validate())
 	case e.ArtifactDigest.Validate() != nil:
 		return bad("artifact digest %q: %v", e.ArtifactDigest, e.ArtifactDigest.Validate())
-	case e.Kind != releases.EvidenceSignature && e.Kind != releases.EvidenceAttestation:
+	case e.Kind != catalog.EvidenceSignature && e.Kind != catalog.EvidenceAttestation:
 		return bad("unknown kind %q", e.Kind)
 	case e.Format == "":
 		return bad("needs a format")
@@ -59,9 +61,9 @@ func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
 		return bad("needs the id of the key that verified it")
 	case e.Size < 0:
 		return bad("negative size %d", e.Size)
-	case e.Kind == releases.EvidenceAttestation && e.PredicateType == "":
+	case e.Kind == catalog.EvidenceAttestation && e.PredicateType == "":
 		return bad("an attestation needs a predicate type")
-	case e.Kind == releases.EvidenceSignature && (e.PredicateType != "" || len(e.Predicate) > 0):
+	case e.Kind == catalog.EvidenceSignature && (e.PredicateType != "" || len(e.Predicate) > 0):
 		return bad("a signature has no predicate")
 	}
 	for _, c := range e.Claims {
@@ -85,10 +87,14 @@ func (db *DB) checkEvidence(e releases.Evidence) (releases.Evidence, error) {
 // AddEvidence stores e and records "evidence.added". Evidence already
 // stored for the version under e.Digest is a no-op (created=false, the
 // stored row unchanged): the digest names the bytes, so it is the same
-// evidence. releases.ErrNotFound if the artifact version is unknown;
-// releases.ErrInvalidInput if e.ArtifactDigest is not that version's digest,
-// since then it vouches for other bytes.
-func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.Evidence) (bool, error) {
+// evidence. errdef.ErrNotFound if the artifact version is unknown. check,
+// when set, decides first, inside the transaction, on the artifact as
+// stored (its row locked where the dialect has several writers) with the
+// claims' first presentations read through the transaction: whether the
+// evidence binds to this artifact is the domain's rule
+// (catalog.AddEvidence), not the store's.
+func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence, check func(tx catalog.ClaimReader, a catalog.Artifact) error) (bool, error) {
+	db := x.db
 	e, err := db.checkEvidence(e)
 	if err != nil {
 		return false, err
@@ -98,16 +104,19 @@ func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.
 	if len(e.Predicate) > 0 {
 		predicate = sql.NullString{String: string(e.Predicate), Valid: true}
 	}
-	var created bool
+	var (
+		created  bool
+		checkErr error
+	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		var d string
-		err := tx.QueryRowContext(ctx, db.q(`SELECT digest FROM artifacts WHERE name = ? AND version = ?`),
-			e.ArtifactName, e.ArtifactVersion).Scan(&d)
+		a, err := db.lockArtifact(ctx, tx, e.ArtifactName, e.ArtifactVersion)
 		if err != nil {
 			return err
 		}
-		if digest.Digest(d) != e.ArtifactDigest {
-			return fmt.Errorf("%w: evidence %s covers %s, but artifact %s is %s", releases.ErrInvalidInput, e.Digest, e.ArtifactDigest, ref, d)
+		if check != nil {
+			if checkErr = check(claimReads{db: db, q: tx}, a); checkErr != nil {
+				return checkErr
+			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -131,18 +140,19 @@ func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.
 				return err
 			}
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionEvidenceAdded, ref, struct {
-			Digest        digest.Digest         `json:"digest"`
-			Kind          releases.EvidenceKind `json:"kind"`
-			Format        string                `json:"format"`
-			KeyID         string                `json:"keyId"`
-			PredicateType string                `json:"predicateType"`
+		return db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionEvidenceAdded, ref, struct {
+			Digest        digest.Digest        `json:"digest"`
+			Kind          catalog.EvidenceKind `json:"kind"`
+			Format        string               `json:"format"`
+			KeyID         string               `json:"keyId"`
+			PredicateType string               `json:"predicateType"`
 		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType})
 	})
+	if checkErr != nil {
+		return false, checkErr
+	}
 	switch err := db.translate(err); {
-	case errors.Is(err, releases.ErrNotFound):
-		return false, fmt.Errorf("artifact %s: %w", ref, err)
-	case errors.Is(err, releases.ErrInvalidInput):
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
 		return false, err
 	case err != nil:
 		return false, fmt.Errorf("sqlstore: add evidence %s to %s: %w", e.Digest, ref, err)
@@ -152,14 +162,15 @@ func (db *DB) AddEvidence(ctx context.Context, actor releases.Actor, e releases.
 
 // ListEvidence returns the evidence of one version, oldest first (ties in
 // digest order, so the order is stable). An unknown version has none.
-func (db *DB) ListEvidence(ctx context.Context, name, version string) ([]releases.Evidence, error) {
+func (x *Catalog) ListEvidence(ctx context.Context, name, version string) ([]catalog.Evidence, error) {
+	db := x.db
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+evidenceColumns+` FROM evidence
 		WHERE artifact_name = ? AND artifact_version = ? ORDER BY created_at, digest`), name, version)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
 	}
 	defer rows.Close()
-	var out []releases.Evidence
+	var out []catalog.Evidence
 	for rows.Next() {
 		e, err := scanEvidence(rows)
 		if err != nil {
@@ -174,18 +185,30 @@ func (db *DB) ListEvidence(ctx context.Context, name, version string) ([]release
 }
 
 // ClaimPresentation returns where claim was first presented.
-func (db *DB) ClaimPresentation(ctx context.Context, claim digest.Digest) (releases.ClaimPresentation, error) {
+func (x *Catalog) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
+	return claimReads{db: x.db, q: x.db.sql}.ClaimPresentation(ctx, claim)
+}
+
+// claimReads reads claims' first presentations through q: the database,
+// or the transaction of AddEvidence (catalog.ClaimReader).
+type claimReads struct {
+	db *DB
+	q  querier
+}
+
+func (r claimReads) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
+	db := r.db
 	var (
-		cp        = releases.ClaimPresentation{Claim: claim}
+		cp        = catalog.ClaimPresentation{Claim: claim}
 		presented int64
 	)
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT artifact_name, artifact_version, presented_by, presented_at
+	err := r.q.QueryRowContext(ctx, db.q(`SELECT artifact_name, artifact_version, presented_by, presented_at
 		FROM evidence_claims WHERE claim = ?`), claim.String()).Scan(&cp.ArtifactName, &cp.ArtifactVersion, &cp.PresentedBy, &presented)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.ClaimPresentation{}, fmt.Errorf("claim %s: %w", claim, releases.ErrNotFound)
+		return catalog.ClaimPresentation{}, fmt.Errorf("claim %s: %w", claim, errdef.ErrNotFound)
 	case err != nil:
-		return releases.ClaimPresentation{}, fmt.Errorf("sqlstore: claim %s: %w", claim, db.translate(err))
+		return catalog.ClaimPresentation{}, fmt.Errorf("sqlstore: claim %s: %w", claim, db.translate(err))
 	}
 	cp.PresentedAt = fromNanos(presented)
 	return cp, nil

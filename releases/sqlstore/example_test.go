@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/opencontainers/go-digest"
 )
@@ -27,8 +30,8 @@ func ExampleOpenSQLite() {
 	}
 	defer db.Close()
 
-	ci := releases.Actor{TokenID: "tok_ci", Name: "ci"}
-	a := releases.Artifact{
+	ci := access.Actor{TokenID: "tok_ci", Name: "ci"}
+	a := catalog.Artifact{
 		Name:      "payments/api",
 		Version:   "1.4.2",
 		Digest:    digest.FromString("package bytes"),
@@ -36,9 +39,9 @@ func ExampleOpenSQLite() {
 		MediaType: "application/gzip",
 		CreatedBy: ci.Name,
 	}
-	_, created, _ := db.CreateArtifact(ctx, ci, a)
-	stored, again, _ := db.CreateArtifact(ctx, ci, a) // same bytes: a no-op
-	events, _ := db.Events(ctx, 0, 0)
+	_, created, _ := catalog.CreateArtifact(ctx, db.Catalog(), ci, a)
+	stored, again, _ := catalog.CreateArtifact(ctx, db.Catalog(), ci, a) // same bytes: a no-op
+	events, _ := db.Audit().Events(ctx, 0, 0)
 
 	fmt.Println(created, again, stored.State)
 	for _, e := range events {
@@ -51,7 +54,7 @@ func ExampleOpenSQLite() {
 
 // A release is updated with compare-and-set on its revision: an update
 // made from a release that has changed since it was read is refused.
-func ExampleDB_UpdateRelease() {
+func Example_updateRelease() {
 	dir, err := os.MkdirTemp("", "dml-example")
 	if err != nil {
 		panic(err)
@@ -65,21 +68,23 @@ func ExampleDB_UpdateRelease() {
 	}
 	defer db.Close()
 
-	bob := releases.Actor{TokenID: "tok_bob", Name: "bob"}
-	r, _ := db.CreateRelease(ctx, bob, releases.Release{Name: "payments-march", State: releases.ReleasePlanning})
+	bob := access.Actor{TokenID: "tok_bob", Name: "bob"}
+	r, _ := db.Releases().CreateRelease(ctx, bob, func(lifecycle.ReleaseTx) (lifecycle.Release, error) {
+		return lifecycle.Release{Name: "payments-march", State: lifecycle.ReleasePlanning}, nil
+	})
 
 	planned := r
 	planned.Plan.Title = "Payments, with refunds"
-	stored, _ := db.UpdateRelease(ctx, bob, planned, releases.ReleaseChange{
-		Action:  releases.ActionReleasePlanSet,
+	stored, _ := lifecycle.UpdateRelease(ctx, db.Releases(), bob, planned, lifecycle.ReleaseChange{
+		Action:  lifecycle.ActionReleasePlanSet,
 		Details: json.RawMessage(`{"title": "Payments, with refunds"}`),
 	})
 	cancelled := r // read before the plan was set
-	cancelled.State = releases.ReleaseCancelled
-	_, err = db.UpdateRelease(ctx, bob, cancelled, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+	cancelled.State = lifecycle.ReleaseCancelled
+	_, err = lifecycle.UpdateRelease(ctx, db.Releases(), bob, cancelled, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 
-	fmt.Println(stored.Revision, errors.Is(err, releases.ErrConflict))
-	events, _ := db.Events(ctx, 0, 0)
+	fmt.Println(stored.Revision, errors.Is(err, errdef.ErrConflict))
+	events, _ := db.Audit().Events(ctx, 0, 0)
 	for _, e := range events {
 		fmt.Println(e.Seq, e.Action, e.Subject, string(e.Details))
 	}

@@ -7,34 +7,45 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
-var _ releases.IntegrityStore = (*DB)(nil)
+// Blobs is the persistence of blob integrity and of gc's coordination
+// with writers (blobs.Store): db.Blobs().
+type Blobs struct{ db *DB }
+
+var _ blobs.Store = (*Blobs)(nil)
+
+// Blobs returns the blob integrity store.
+func (db *DB) Blobs() blobs.Store { return &Blobs{db} }
 
 func checkDigest(d digest.Digest) error {
 	if err := d.Validate(); err != nil {
-		return fmt.Errorf("%w: digest %q: %v", releases.ErrInvalidInput, d, err)
+		return fmt.Errorf("%w: digest %q: %v", errdef.ErrInvalidInput, d, err)
 	}
 	return nil
 }
 
 // BlobIntegrity returns what is known of d; a zero record when nothing is.
-func (db *DB) BlobIntegrity(ctx context.Context, d digest.Digest) (releases.BlobIntegrity, error) {
+func (x *Blobs) BlobIntegrity(ctx context.Context, d digest.Digest) (blobs.BlobIntegrity, error) {
+	db := x.db
 	if err := checkDigest(d); err != nil {
-		return releases.BlobIntegrity{}, err
+		return blobs.BlobIntegrity{}, err
 	}
 	rec, _, err := db.blobIntegrity(ctx, db.sql, d)
 	if err != nil {
-		return releases.BlobIntegrity{}, fmt.Errorf("sqlstore: integrity of %s: %w", d, err)
+		return blobs.BlobIntegrity{}, fmt.Errorf("sqlstore: integrity of %s: %w", d, err)
 	}
 	return rec, nil
 }
 
 // blobIntegrity reads the record of d and whether there is one.
-func (db *DB) blobIntegrity(ctx context.Context, q querier, d digest.Digest) (releases.BlobIntegrity, bool, error) {
-	rec := releases.BlobIntegrity{Digest: d}
+func (db *DB) blobIntegrity(ctx context.Context, q querier, d digest.Digest) (blobs.BlobIntegrity, bool, error) {
+	rec := blobs.BlobIntegrity{Digest: d}
 	var verifiedAt, corruptAt sql.NullInt64
 	err := q.QueryRowContext(ctx, db.q(`SELECT verified_state, verified_at, corrupt_at, corrupt_reason
 		FROM blob_integrity WHERE digest = ?`), d.String()).
@@ -55,85 +66,64 @@ func (db *DB) blobIntegrity(ctx context.Context, q querier, d digest.Digest) (re
 	return rec, true, nil
 }
 
-// RecordBlobVerified stores d's verified state, clearing a corrupt mark
-// (and then recording blob.repaired).
-func (db *DB) RecordBlobVerified(ctx context.Context, actor releases.Actor, d digest.Digest, state, source string, at time.Time) (bool, error) {
+// UpdateIntegrity loads d's integrity record in a write transaction (a
+// zero record when there is none) and lets decide choose the record to
+// store instead and the event to record; at (zero: now) is the time of
+// both. A nil record stores nothing, an empty Action records nothing;
+// decide's error is returned as it is. What a verification or a corrupt
+// read means for the record (a repair, a mark that stays) is the domain's
+// to say (blobs.RecordVerified, blobs.MarkCorrupt).
+func (x *Blobs) UpdateIntegrity(ctx context.Context, actor access.Actor, d digest.Digest, at time.Time, decide func(rec blobs.BlobIntegrity, at time.Time) (*blobs.BlobIntegrity, audit.Change, error)) error {
+	db := x.db
 	if err := checkDigest(d); err != nil {
-		return false, err
-	}
-	if state == "" || source == "" {
-		return false, fmt.Errorf("%w: a verified blob needs its state and source", releases.ErrInvalidInput)
+		return err
 	}
 	at, ok := db.timeOrNow(at)
 	if !ok {
-		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+		return fmt.Errorf("%w: time %s out of range", errdef.ErrInvalidInput, at)
 	}
-	var repaired bool
+	var decideErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		rec, _, err := db.blobIntegrity(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_integrity (digest, verified_state, verified_at, corrupt_at, corrupt_reason)
-			VALUES (?, ?, ?, NULL, '')
-			ON CONFLICT (digest) DO UPDATE SET verified_state = excluded.verified_state, verified_at = excluded.verified_at,
-				corrupt_at = NULL, corrupt_reason = ''`),
-			d.String(), state, toNanos(at)); err != nil {
-			return err
-		}
-		if !rec.Corrupt() {
-			return nil
-		}
-		repaired = true
-		return db.recordEvent(ctx, tx, at, actor, releases.ActionBlobRepaired, d.String(), struct {
-			Source string `json:"source"`
-		}{source})
-	})
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: record %s verified: %w", d, db.translate(err))
-	}
-	return repaired, nil
-}
-
-// MarkBlobCorrupt marks d corrupt and records blob.corrupt, unless it is
-// marked already.
-func (db *DB) MarkBlobCorrupt(ctx context.Context, actor releases.Actor, d digest.Digest, reason, source string, at time.Time) (bool, error) {
-	if err := checkDigest(d); err != nil {
-		return false, err
-	}
-	if reason == "" || source == "" {
-		return false, fmt.Errorf("%w: a corrupt blob needs a reason and a source", releases.ErrInvalidInput)
-	}
-	at, ok := db.timeOrNow(at)
-	if !ok {
-		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
-	}
-	var marked bool
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		rec, _, err := db.blobIntegrity(ctx, tx, d)
+		next, change, err := decide(rec, at)
 		if err != nil {
+			decideErr = err
 			return err
 		}
-		if rec.Corrupt() {
+		if next != nil {
+			if next.Digest != d {
+				return fmt.Errorf("%w: the integrity record of %s cannot name %s", errdef.ErrInvalidInput, d, next.Digest)
+			}
+			var verifiedAt, corruptAt sql.NullInt64
+			if !next.VerifiedAt.IsZero() {
+				verifiedAt = sql.NullInt64{Int64: toNanos(next.VerifiedAt), Valid: true}
+			}
+			if next.CorruptAt != nil {
+				corruptAt = sql.NullInt64{Int64: toNanos(*next.CorruptAt), Valid: true}
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_integrity (digest, verified_state, verified_at, corrupt_at, corrupt_reason)
+				VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (digest) DO UPDATE SET verified_state = excluded.verified_state, verified_at = excluded.verified_at,
+					corrupt_at = excluded.corrupt_at, corrupt_reason = excluded.corrupt_reason`),
+				d.String(), next.VerifiedState, verifiedAt, corruptAt, next.CorruptReason); err != nil {
+				return err
+			}
+		}
+		if change.Action == "" {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_integrity (digest, verified_state, verified_at, corrupt_at, corrupt_reason)
-			VALUES (?, '', NULL, ?, ?)
-			ON CONFLICT (digest) DO UPDATE SET verified_state = '', verified_at = NULL,
-				corrupt_at = excluded.corrupt_at, corrupt_reason = excluded.corrupt_reason`),
-			d.String(), toNanos(at), reason); err != nil {
-			return err
-		}
-		marked = true
-		return db.recordEvent(ctx, tx, at, actor, releases.ActionBlobCorrupt, d.String(), struct {
-			Reason string `json:"reason"`
-			Source string `json:"source"`
-		}{reason, source})
+		return db.recordEvent(ctx, tx, at, actor, change.Action, d.String(), change.Details)
 	})
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: mark %s corrupt: %w", d, db.translate(err))
+	if decideErr != nil {
+		return decideErr
 	}
-	return marked, nil
+	if err != nil {
+		return fmt.Errorf("sqlstore: update integrity of %s: %w", d, db.translate(err))
+	}
+	return nil
 }
 
 // referenceArms are the catalogue's references to blobs, one SELECT per
@@ -172,7 +162,8 @@ func (db *DB) referenced(ctx context.Context, q querier, d digest.Digest) (bool,
 }
 
 // BlobReferenced reports whether the catalogue refers to d.
-func (db *DB) BlobReferenced(ctx context.Context, d digest.Digest) (bool, error) {
+func (x *Blobs) BlobReferenced(ctx context.Context, d digest.Digest) (bool, error) {
+	db := x.db
 	if err := checkDigest(d); err != nil {
 		return false, err
 	}
@@ -189,9 +180,10 @@ func (db *DB) BlobReferenced(ctx context.Context, d digest.Digest) (bool, error)
 // and cut to the page. A page costs its own size, not the catalogue's:
 // a UNION filtered and limited only from outside would be sorted whole
 // for every page.
-func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit int) ([]releases.BlobRef, error) {
+func (x *Blobs) ReferencedBlobs(ctx context.Context, after blobs.BlobRef, limit int) ([]blobs.BlobRef, error) {
+	db := x.db
 	if limit <= 0 {
-		return nil, fmt.Errorf("%w: limit must be positive", releases.ErrInvalidInput)
+		return nil, fmt.Errorf("%w: limit must be positive", errdef.ErrInvalidInput)
 	}
 	afterSize := after.Size
 	if after.Digest == "" {
@@ -215,10 +207,10 @@ func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit
 		return nil, fmt.Errorf("sqlstore: referenced blobs: %w", db.translate(err))
 	}
 	defer rows.Close()
-	out := []releases.BlobRef{}
+	out := []blobs.BlobRef{}
 	for rows.Next() {
 		var d string
-		var r releases.BlobRef
+		var r blobs.BlobRef
 		if err := rows.Scan(&d, &r.Size); err != nil {
 			return nil, fmt.Errorf("sqlstore: referenced blobs: %w", err)
 		}
@@ -232,12 +224,13 @@ func (db *DB) ReferencedBlobs(ctx context.Context, after releases.BlobRef, limit
 }
 
 // BlobHolders lists the catalogue entries that refer to d.
-func (db *DB) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]releases.BlobHolder, error) {
+func (x *Blobs) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]blobs.BlobHolder, error) {
+	db := x.db
 	if err := checkDigest(d); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
-		return nil, fmt.Errorf("%w: limit must be positive", releases.ErrInvalidInput)
+		return nil, fmt.Errorf("%w: limit must be positive", errdef.ErrInvalidInput)
 	}
 	query := "SELECT kind, name FROM ("
 	var args []any
@@ -255,9 +248,9 @@ func (db *DB) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]re
 		return nil, fmt.Errorf("sqlstore: holders of %s: %w", d, db.translate(err))
 	}
 	defer rows.Close()
-	out := []releases.BlobHolder{}
+	out := []blobs.BlobHolder{}
 	for rows.Next() {
-		var h releases.BlobHolder
+		var h blobs.BlobHolder
 		if err := rows.Scan(&h.Kind, &h.Name); err != nil {
 			return nil, fmt.Errorf("sqlstore: holders of %s: %w", d, err)
 		}
@@ -269,35 +262,44 @@ func (db *DB) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]re
 	return out, nil
 }
 
-// ClaimBlob records a writer's claim on d, unless a deletion of d begun at
-// or after deletionsAfter is under way.
-func (db *DB) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, deletionsAfter time.Time) error {
+// ClaimBlob records a writer's claim on d, unless allow, given when a
+// deletion of d under way began (nil: none is), refuses it.
+func (x *Blobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at time.Time, allow func(deletionStarted *time.Time) error) error {
+	db := x.db
 	if err := checkDigest(d); err != nil {
 		return err
 	}
 	if id == "" {
-		return fmt.Errorf("%w: empty claim id", releases.ErrInvalidInput)
+		return fmt.Errorf("%w: empty claim id", errdef.ErrInvalidInput)
 	}
 	at, ok := db.timeOrNow(at)
 	if !ok {
-		return fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+		return fmt.Errorf("%w: time %s out of range", errdef.ErrInvalidInput, at)
 	}
+	var allowErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var started int64
+		var (
+			started  int64
+			deletion *time.Time
+		)
 		err := tx.QueryRowContext(ctx, db.q(`SELECT started_at FROM blob_deletions WHERE digest = ?`), d.String()).Scan(&started)
 		switch {
-		case err == nil && started >= toNanos(deletionsAfter):
-			return fmt.Errorf("%w: %s, since %s", releases.ErrBlobCollecting, d, fromNanos(started).Format(time.RFC3339Nano))
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
+		case err == nil:
+			t := fromNanos(started)
+			deletion = &t
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
+		}
+		if allowErr = allow(deletion); allowErr != nil {
+			return allowErr
 		}
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO blob_claims (id, digest, claimed_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, claimed_at = excluded.claimed_at`),
 			id, d.String(), toNanos(at))
 		return err
 	})
-	if errors.Is(err, releases.ErrBlobCollecting) {
-		return err
+	if allowErr != nil {
+		return allowErr
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: claim %s: %w", d, db.translate(err))
@@ -306,7 +308,8 @@ func (db *DB) ClaimBlob(ctx context.Context, id string, d digest.Digest, at, del
 }
 
 // DropBlobClaim removes a claim.
-func (db *DB) DropBlobClaim(ctx context.Context, id string) error {
+func (x *Blobs) DropBlobClaim(ctx context.Context, id string) error {
+	db := x.db
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_claims WHERE id = ?`), id)
 		return err
@@ -317,33 +320,48 @@ func (db *DB) DropBlobClaim(ctx context.Context, id string) error {
 	return nil
 }
 
-// BeginBlobDeletion records that d is about to be deleted, unless it is
-// referenced or claimed. The checks and the record share one transaction:
-// a writer's claim or reference commits either before it (and the
-// deletion does not begin) or after it (and the writer sees the deletion).
-func (db *DB) BeginBlobDeletion(ctx context.Context, d digest.Digest, at, claimsAfter time.Time) (bool, error) {
+// BeginBlobDeletion records that d is about to be deleted if decide,
+// given whether the catalogue refers to d and when each claim on it was
+// made, says so; the claims go with it. The reads and the record share one
+// transaction: a writer's claim or reference commits either before it
+// (and decide sees it) or after it (and the writer sees the deletion).
+func (x *Blobs) BeginBlobDeletion(ctx context.Context, d digest.Digest, at time.Time, decide func(referenced bool, claims []time.Time) bool) (bool, error) {
+	db := x.db
 	if err := checkDigest(d); err != nil {
 		return false, err
 	}
 	at, ok := db.timeOrNow(at)
 	if !ok {
-		return false, fmt.Errorf("%w: time %s out of range", releases.ErrInvalidInput, at)
+		return false, fmt.Errorf("%w: time %s out of range", errdef.ErrInvalidInput, at)
 	}
 	var begun bool
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		ref, err := db.referenced(ctx, tx, d)
-		if err != nil || ref {
+		if err != nil {
 			return err
 		}
-		var claims int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM blob_claims WHERE digest = ? AND claimed_at >= ?`),
-			d.String(), toNanos(claimsAfter)).Scan(&claims); err != nil {
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT claimed_at FROM blob_claims WHERE digest = ?`), d.String())
+		if err != nil {
 			return err
 		}
-		if claims > 0 {
+		var claims []time.Time
+		for rows.Next() {
+			var n int64
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			claims = append(claims, fromNanos(n))
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		if !decide(ref, claims) {
 			return nil
 		}
-		// Claims older than that were left by writers that died.
+		// The claims decide let go were left by writers that died.
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_claims WHERE digest = ?`), d.String()); err != nil {
 			return err
 		}
@@ -362,7 +380,8 @@ func (db *DB) BeginBlobDeletion(ctx context.Context, d digest.Digest, at, claims
 
 // EndBlobDeletion ends a deletion; when the blob was deleted its integrity
 // record goes and blob.collected is recorded.
-func (db *DB) EndBlobDeletion(ctx context.Context, actor releases.Actor, d digest.Digest, deleted bool, size int64) error {
+func (x *Blobs) EndBlobDeletion(ctx context.Context, actor access.Actor, d digest.Digest, deleted bool, size int64) error {
+	db := x.db
 	if err := checkDigest(d); err != nil {
 		return err
 	}
@@ -376,7 +395,7 @@ func (db *DB) EndBlobDeletion(ctx context.Context, actor releases.Actor, d diges
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_integrity WHERE digest = ?`), d.String()); err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionBlobCollected, d.String(), struct {
+		return db.recordEvent(ctx, tx, db.now(), actor, blobs.ActionBlobCollected, d.String(), struct {
 			Size int64 `json:"size"`
 		}{size})
 	})

@@ -11,7 +11,11 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -27,8 +31,13 @@ func openTemp(t *testing.T) (*DB, string) {
 	return db, path
 }
 
-func testArtifact(name string) releases.Artifact {
-	return releases.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
+// just builds a release that reads nothing in its transaction.
+func just(r lifecycle.Release) func(lifecycle.ReleaseTx) (lifecycle.Release, error) {
+	return func(lifecycle.ReleaseTx) (lifecycle.Release, error) { return r, nil }
+}
+
+func testArtifact(name string) catalog.Artifact {
+	return catalog.Artifact{Name: name, Version: "1.0.0", Digest: digest.FromString(name), Size: int64(len(name))}
 }
 
 // Pragmas are per connection; check two connections held at once, so the
@@ -74,7 +83,7 @@ func TestOpenRefuses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := tc.open(t.Context())
-			if !errors.Is(err, releases.ErrInvalidInput) {
+			if !errors.Is(err, errdef.ErrInvalidInput) {
 				t.Errorf("err = %v; want ErrInvalidInput", err)
 			}
 			if db != nil {
@@ -208,26 +217,26 @@ func TestRebind(t *testing.T) {
 func TestChangeAndEventShareATransaction(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	actor := releases.Actor{TokenID: "tok_a", Name: "a"}
-	tok := releases.Token{ID: "tok_1", Name: "one", Roles: []releases.Role{releases.RoleAdmin}}
+	actor := access.Actor{TokenID: "tok_a", Name: "a"}
+	tok := access.Token{ID: "tok_1", Name: "one", Roles: []access.Role{access.RoleAdmin}}
 	hash := make([]byte, 32)
-	live := releases.Token{ID: "tok_live", Name: "live"}
+	live := access.Token{ID: "tok_live", Name: "live"}
 	liveHash := []byte(strings.Repeat("l", 32))
-	if err := db.CreateToken(ctx, actor, live, liveHash); err != nil {
+	if err := db.Tokens().CreateToken(ctx, actor, live, liveHash); err != nil {
 		t.Fatal(err)
 	}
-	liveKey := releases.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
-	if err := db.AddTrustKey(ctx, actor, liveKey); err != nil {
+	liveKey := trust.TrustKey{ID: "live", PublicKeyPEM: "pem", Algorithm: "ed25519"}
+	if err := db.Trust().AddTrustKey(ctx, actor, liveKey); err != nil {
 		t.Fatal(err)
 	}
-	quarantined, _, err := db.CreateArtifact(ctx, actor, testArtifact("quarantined"))
+	quarantined, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact("quarantined"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := releases.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
-		ArtifactDigest: quarantined.Digest, Kind: releases.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
-	liveRelease, err := db.CreateRelease(ctx, actor, releases.Release{Name: "live", State: releases.ReleasePlanning,
-		Artifacts: []releases.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}})
+	sig := catalog.Evidence{Digest: digest.FromString("sig"), ArtifactName: quarantined.Name, ArtifactVersion: quarantined.Version,
+		ArtifactDigest: quarantined.Digest, Kind: catalog.EvidenceSignature, Format: "signature", KeyID: liveKey.ID}
+	liveRelease, err := db.Releases().CreateRelease(ctx, actor, just(lifecycle.Release{Name: "live", State: lifecycle.ReleasePlanning,
+		Artifacts: []lifecycle.ReleaseArtifact{{Name: quarantined.Name, Version: quarantined.Version, Digest: quarantined.Digest}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,106 +247,106 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 		unchanged func() error
 	}{
 		{"CreateArtifact", func() error {
-			_, _, err := db.CreateArtifact(ctx, actor, testArtifact("app"))
+			_, _, err := catalog.CreateArtifact(ctx, db.Catalog(), actor, testArtifact("app"))
 			return err
 		}, func() error {
-			if _, err := db.GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0"); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("artifact stored without its event (%v)", err)
 			}
 			return nil
 		}},
 		{"CreateToken", func() error {
-			return db.CreateToken(ctx, actor, tok, hash)
+			return db.Tokens().CreateToken(ctx, actor, tok, hash)
 		}, func() error {
-			if _, err := db.TokenByHash(ctx, hash); !errors.Is(err, releases.ErrNotFound) {
+			if _, err := db.Tokens().TokenByHash(ctx, hash); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("token stored without its event (%v)", err)
 			}
 			return nil
 		}},
 		{"RevokeToken", func() error {
-			return db.RevokeToken(ctx, actor, live.ID)
+			return db.Tokens().RevokeToken(ctx, actor, live.ID)
 		}, func() error {
-			got, err := db.TokenByHash(ctx, liveHash)
+			got, err := db.Tokens().TokenByHash(ctx, liveHash)
 			if err != nil || got.RevokedAt != nil {
 				return fmt.Errorf("token revoked without its event (%+v, %v)", got, err)
 			}
 			return nil
 		}},
 		{"AddTrustKey", func() error {
-			return db.AddTrustKey(ctx, actor, releases.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
+			return db.Trust().AddTrustKey(ctx, actor, trust.TrustKey{ID: "new", PublicKeyPEM: "pem", Algorithm: "ed25519"})
 		}, func() error {
-			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 {
+			if keys, err := db.Trust().TrustKeys(ctx); err != nil || len(keys) != 1 {
 				return fmt.Errorf("trust key stored without its event (%+v, %v)", keys, err)
 			}
 			return nil
 		}},
 		{"RevokeTrustKey", func() error {
-			return db.RevokeTrustKey(ctx, actor, liveKey.ID)
+			return db.Trust().RevokeTrustKey(ctx, actor, liveKey.ID)
 		}, func() error {
-			if keys, err := db.TrustKeys(ctx); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil || keys[0].RevokedBy != "" {
+			if keys, err := db.Trust().TrustKeys(ctx); err != nil || len(keys) != 1 || keys[0].RevokedAt != nil || keys[0].RevokedBy != "" {
 				return fmt.Errorf("trust key revoked without its event (%+v, %v)", keys, err)
 			}
 			return nil
 		}},
 		{"SetTrustPolicy", func() error {
-			_, err := db.SetTrustPolicy(ctx, actor, []byte(`{}`))
+			_, err := db.Trust().SetTrustPolicy(ctx, actor, []byte(`{}`))
 			return err
 		}, func() error {
-			if p, err := db.TrustPolicy(ctx); !errors.Is(err, releases.ErrNotFound) {
+			if p, err := db.Trust().TrustPolicy(ctx); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("policy stored without its event (%+v, %v)", p, err)
 			}
 			return nil
 		}},
 		{"AddEvidence", func() error {
-			_, err := db.AddEvidence(ctx, actor, sig)
+			_, err := catalog.AddEvidence(ctx, db.Catalog(), actor, sig)
 			return err
 		}, func() error {
-			if list, err := db.ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
+			if list, err := db.Catalog().ListEvidence(ctx, sig.ArtifactName, sig.ArtifactVersion); err != nil || len(list) != 0 {
 				return fmt.Errorf("evidence stored without its event (%+v, %v)", list, err)
 			}
 			return nil
 		}},
 		{"SetAdmission", func() error {
-			_, err := db.SetAdmission(ctx, actor, quarantined.Name, quarantined.Version, releases.StateQuarantined,
-				releases.Admission{State: releases.StateAdmitted})
+			_, err := catalog.SetAdmission(ctx, db.Catalog(), actor, quarantined.Name, quarantined.Version, catalog.StateQuarantined,
+				catalog.Admission{State: catalog.StateAdmitted})
 			return err
 		}, func() error {
-			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
-			if err != nil || got.State != releases.StateQuarantined || got.Admission != nil {
+			got, err := db.Catalog().GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			if err != nil || got.State != catalog.StateQuarantined || got.Admission != nil {
 				return fmt.Errorf("admission stored without its event (%+v, %v)", got, err)
 			}
 			return nil
 		}},
 		{"CreateRelease", func() error {
-			_, err := db.CreateRelease(ctx, actor, releases.Release{Name: "new", State: releases.ReleasePlanning})
+			_, err := db.Releases().CreateRelease(ctx, actor, just(lifecycle.Release{Name: "new", State: lifecycle.ReleasePlanning}))
 			return err
 		}, func() error {
-			if r, err := db.GetRelease(ctx, "new"); !errors.Is(err, releases.ErrNotFound) {
+			if r, err := db.Releases().GetRelease(ctx, "new"); !errors.Is(err, errdef.ErrNotFound) {
 				return fmt.Errorf("release stored without its event (%+v, %v)", r, err)
 			}
 			return nil
 		}},
 		{"UpdateRelease", func() error {
 			r := liveRelease
-			r.State, r.Artifacts = releases.ReleaseCancelled, nil
-			_, err := db.UpdateRelease(ctx, actor, r, releases.ReleaseChange{Action: releases.ActionReleaseCancelled})
+			r.State, r.Artifacts = lifecycle.ReleaseCancelled, nil
+			_, err := lifecycle.UpdateRelease(ctx, db.Releases(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleaseCancelled})
 			return err
 		}, func() error {
-			r, err := db.GetRelease(ctx, liveRelease.Name)
-			if err != nil || r.Revision != 1 || r.State != releases.ReleasePlanning {
+			r, err := db.Releases().GetRelease(ctx, liveRelease.Name)
+			if err != nil || r.Revision != 1 || r.State != lifecycle.ReleasePlanning {
 				return fmt.Errorf("release updated without its event (%+v, %v)", r, err)
 			}
 			// The artifact index is rewritten in the same transaction.
-			if list, err := db.ReleasesContaining(ctx, quarantined.Name, quarantined.Version); err != nil || len(list) != 1 {
+			if list, err := db.Releases().ReleasesContaining(ctx, quarantined.Name, quarantined.Version); err != nil || len(list) != 1 {
 				return fmt.Errorf("artifact index changed without the event (%+v, %v)", list, err)
 			}
 			return nil
 		}},
 		{"RetireArtifact", func() error {
-			_, err := db.RetireArtifact(ctx, actor, quarantined.Name, quarantined.Version)
+			_, err := db.Catalog().RetireArtifact(ctx, actor, quarantined.Name, quarantined.Version)
 			return err
 		}, func() error {
-			got, err := db.GetArtifact(ctx, quarantined.Name, quarantined.Version)
+			got, err := db.Catalog().GetArtifact(ctx, quarantined.Name, quarantined.Version)
 			if err != nil || got.RetiredAt != nil || got.RetiredBy != "" {
 				return fmt.Errorf("artifact retired without its event (%+v, %v)", got, err)
 			}
@@ -365,10 +374,10 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
+	if n, err := db.Tokens().CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
 	}
-	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 4 {
+	if evs, err := db.Audit().Events(ctx, 0, 0); err != nil || len(evs) != 4 {
 		t.Errorf("%d events, %v; want the 4 of the setup", len(evs), err)
 	}
 	// Neither a record nor a hash of a failed change is left behind.
@@ -387,7 +396,7 @@ func checkAuditRows(t *testing.T, db *DB, size int64) {
 	if records != size || hashes != tlog.StoredHashCount(size) {
 		t.Errorf("%d audit records and %d hashes; want %d and %d", records, hashes, size, tlog.StoredHashCount(size))
 	}
-	if n, err := db.AuditSize(t.Context()); err != nil || n != size {
+	if n, err := db.Audit().AuditSize(t.Context()); err != nil || n != size {
 		t.Errorf("AuditSize = %d, %v; want %d", n, err, size)
 	}
 }
@@ -406,15 +415,15 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("OpenSQLite on a version 1 database: %v", err)
 	}
 	defer db.Close()
-	a, err := db.GetArtifact(ctx, "app", "1.0.0")
-	if err != nil || a.State != releases.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
+	a, err := db.Catalog().GetArtifact(ctx, "app", "1.0.0")
+	if err != nil || a.State != catalog.StateAdmitted || a.Admission != nil || a.RetiredAt != nil || a.RetiredBy != "" {
 		t.Fatalf("GetArtifact = %+v, %v; want the old row, admitted, with no decision, not retired", a, err)
 	}
-	a, err = db.SetAdmission(ctx, releases.Actor{Name: "a"}, "app", "1.0.0", releases.StateAdmitted, releases.Admission{State: releases.StateAdmitted})
+	a, err = catalog.SetAdmission(ctx, db.Catalog(), access.Actor{Name: "a"}, "app", "1.0.0", catalog.StateAdmitted, catalog.Admission{State: catalog.StateAdmitted})
 	if err != nil || a.Admission == nil {
 		t.Errorf("SetAdmission on the old row = %+v, %v; want a decision stored", a, err)
 	}
-	a, err = db.RetireArtifact(ctx, releases.Actor{Name: "a"}, "app", "1.0.0")
+	a, err = db.Catalog().RetireArtifact(ctx, access.Actor{Name: "a"}, "app", "1.0.0")
 	if err != nil || a.RetiredAt == nil || a.RetiredBy != "a" {
 		t.Errorf("RetireArtifact on the old row = %+v, %v; want it retired by a", a, err)
 	}
@@ -438,7 +447,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			p, err := handles[i%2].SetTrustPolicy(t.Context(), releases.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
+			p, err := handles[i%2].Trust().SetTrustPolicy(t.Context(), access.Actor{Name: "w"}, []byte(fmt.Sprint(i)))
 			if err != nil {
 				t.Errorf("writer %d: %v", i, err)
 			}
@@ -458,7 +467,7 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 func TestEventsAreAppendOnly(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	if _, _, err := db.CreateArtifact(ctx, releases.Actor{Name: "a"}, testArtifact("app")); err != nil {
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
@@ -469,7 +478,7 @@ func TestEventsAreAppendOnly(t *testing.T) {
 			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
 		}
 	}
-	evs, err := db.Events(ctx, 0, 0)
+	evs, err := db.Audit().Events(ctx, 0, 0)
 	if err != nil || len(evs) != 1 || evs[0].Subject != "app:1.0.0" {
 		t.Errorf("events = %+v, %v; want the original one", evs, err)
 	}
@@ -512,7 +521,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, _, errs[i] = handle(i).CreateArtifact(t.Context(), releases.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
+			_, _, errs[i] = catalog.CreateArtifact(t.Context(), handle(i).Catalog(), access.Actor{Name: "w"}, testArtifact(fmt.Sprintf("app-%02d", i)))
 		})
 	}
 	close(start)
@@ -522,7 +531,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 			t.Errorf("writer %d: %v", i, err)
 		}
 	}
-	evs, err := handle(0).Events(t.Context(), 0, 0)
+	evs, err := handle(0).Audit().Events(t.Context(), 0, 0)
 	if err != nil || len(evs) != n {
 		t.Errorf("%d events, %v; want %d", len(evs), err, n)
 	}
@@ -538,8 +547,8 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	actor := releases.Actor{Name: "w"}
-	r, err := a.CreateRelease(t.Context(), actor, releases.Release{Name: "r", State: releases.ReleasePlanning})
+	actor := access.Actor{Name: "w"}
+	r, err := a.Releases().CreateRelease(t.Context(), actor, just(lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +560,7 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = handles[i%2].UpdateRelease(t.Context(), actor, r, releases.ReleaseChange{Action: releases.ActionReleasePlanSet})
+			_, errs[i] = lifecycle.UpdateRelease(t.Context(), handles[i%2].Releases(), actor, r, lifecycle.ReleaseChange{Action: lifecycle.ActionReleasePlanSet})
 		})
 	}
 	close(start)
@@ -561,14 +570,14 @@ func TestUpdateReleaseAcrossHandles(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, releases.ErrConflict):
+		case !errors.Is(err, errdef.ErrConflict):
 			t.Errorf("writer %d: %v; want ErrConflict", i, err)
 		}
 	}
 	if won != 1 {
 		t.Errorf("%d writers updated revision 1; want exactly 1", won)
 	}
-	if evs, err := a.Events(t.Context(), 0, 0); err != nil || len(evs) != 2 {
+	if evs, err := a.Audit().Events(t.Context(), 0, 0); err != nil || len(evs) != 2 {
 		t.Errorf("%d events, %v; want 2", len(evs), err)
 	}
 }

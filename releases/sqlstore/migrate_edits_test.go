@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -20,42 +21,42 @@ import (
 func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	ctx := t.Context()
 	db, path := openTemp(t)
-	creator := releases.Actor{TokenID: "tok_rm", Name: "rm"}
-	both := releases.Actor{TokenID: "tok_both", Name: "rm-cab"}
-	reviewer := releases.Actor{TokenID: "tok_rv", Name: "erin"}
+	creator := access.Actor{TokenID: "tok_rm", Name: "rm"}
+	both := access.Actor{TokenID: "tok_both", Name: "rm-cab"}
+	reviewer := access.Actor{TokenID: "tok_rv", Name: "erin"}
 	plan2, review := digest.FromString("plan 2"), digest.FromString("review")
 
-	old := releases.Release{Name: "in-flight", State: releases.ReleasePlanning, PlanDigest: digest.FromString("plan 1")}
-	if _, err := db.CreateRelease(ctx, creator, old); err != nil {
+	old := lifecycle.Release{Name: "in-flight", State: lifecycle.ReleasePlanning, PlanDigest: digest.FromString("plan 1")}
+	if _, err := db.Releases().CreateRelease(ctx, creator, just(old)); err != nil {
 		t.Fatal(err)
 	}
-	change := func(actor releases.Actor, action string, details any) {
+	change := func(actor access.Actor, action string, details any) {
 		t.Helper()
 		b, _ := json.Marshal(details)
-		_, err := db.ModifyRelease(ctx, actor, old.Name, func(_ releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error) {
-			return releases.ReleaseChange{Action: action, Details: b}, nil
+		_, err := db.Releases().ModifyRelease(ctx, actor, old.Name, func(_ lifecycle.ReleaseTx, r *lifecycle.Release) (lifecycle.ReleaseChange, error) {
+			return lifecycle.ReleaseChange{Action: action, Details: b}, nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	change(both, releases.ActionReleasePlanSet, map[string]any{"planDigest": plan2, "previousPlanDigest": old.PlanDigest, "discardedApprovals": 0})
-	change(both, releases.ActionReleaseApproval, map[string]any{"gate": "plan"})
-	change(both, releases.ActionReleaseArtifactsSet, map[string]any{"artifacts": []string{}})
-	change(reviewer, releases.ActionReleaseReview, map[string]any{"outcome": "failed", "reviewDigest": review})
+	change(both, lifecycle.ActionReleasePlanSet, map[string]any{"planDigest": plan2, "previousPlanDigest": old.PlanDigest, "discardedApprovals": 0})
+	change(both, lifecycle.ActionReleaseApproval, map[string]any{"gate": "plan"})
+	change(both, lifecycle.ActionReleaseArtifactsSet, map[string]any{"artifacts": []string{}})
+	change(reviewer, lifecycle.ActionReleaseReview, map[string]any{"outcome": "failed", "reviewDigest": review})
 
-	kept := []releases.Edit{{Part: releases.PartPlan, Digest: digest.FromString("x"), By: "someone", TokenID: "tok_x", At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	if _, err := db.CreateRelease(ctx, creator, releases.Release{Name: "recorded", State: releases.ReleasePlanning, Edits: kept}); err != nil {
+	kept := []lifecycle.Edit{{Part: lifecycle.PartPlan, Digest: digest.FromString("x"), By: "someone", TokenID: "tok_x", At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := db.Releases().CreateRelease(ctx, creator, just(lifecycle.Release{Name: "recorded", State: lifecycle.ReleasePlanning, Edits: kept})); err != nil {
 		t.Fatal(err)
 	}
-	before, err := db.GetRelease(ctx, old.Name)
+	before, err := db.Releases().GetRelease(ctx, old.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if before.Edits != nil {
 		t.Fatalf("fixture: release stored with edits %+v", before.Edits)
 	}
-	size, err := db.AuditSize(ctx)
+	size, err := db.Audit().AuditSize(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	}
 	defer db.Close()
 
-	got, err := db.GetRelease(ctx, old.Name)
+	got, err := db.Releases().GetRelease(ctx, old.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +96,11 @@ func TestMigrationBackfillsReleaseEdits(t *testing.T) {
 	if got.Revision != before.Revision {
 		t.Errorf("revision %d after the backfill, was %d", got.Revision, before.Revision)
 	}
-	rec, err := db.GetRelease(ctx, "recorded")
+	rec, err := db.Releases().GetRelease(ctx, "recorded")
 	if err != nil || len(rec.Edits) != 1 || rec.Edits[0].By != "someone" {
 		t.Errorf("release with edits after the backfill: %+v, %v; want its own edit kept", rec.Edits, err)
 	}
-	if n, err := db.AuditSize(ctx); err != nil || n != size {
+	if n, err := db.Audit().AuditSize(ctx); err != nil || n != size {
 		t.Errorf("audit log size %d, %v after the backfill; want %d", n, err, size)
 	}
 }

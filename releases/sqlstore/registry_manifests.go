@@ -9,7 +9,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -20,22 +24,22 @@ const (
 	selectManifest  = `SELECT ` + manifestColumns + `, verified FROM oci_manifests`
 )
 
-func scanManifest(r rowScanner) (releases.Manifest, error) {
+func scanManifest(r rowScanner) (registry.Manifest, error) {
 	var (
-		m                   releases.Manifest
+		m                   registry.Manifest
 		d                   string
 		subject, annotation sql.NullString
 		created, verified   int64
 	)
 	if err := r.Scan(&m.Repository, &d, &m.MediaType, &m.Size, &m.ArtifactType, &subject, &annotation, &m.CreatedBy, &created, &verified); err != nil {
-		return releases.Manifest{}, err
+		return registry.Manifest{}, err
 	}
 	m.Verified = verified != 0
 	m.Digest = digest.Digest(d)
 	m.Subject = digest.Digest(subject.String)
 	if annotation.Valid {
 		if err := json.Unmarshal([]byte(annotation.String), &m.Annotations); err != nil {
-			return releases.Manifest{}, fmt.Errorf("manifest %s annotations: %w", ociSubject(m.Repository, m.Digest), err)
+			return registry.Manifest{}, fmt.Errorf("manifest %s annotations: %w", ociSubject(m.Repository, m.Digest), err)
 		}
 	}
 	m.CreatedAt = fromNanos(created)
@@ -44,14 +48,14 @@ func scanManifest(r rowScanner) (releases.Manifest, error) {
 
 const tagColumns = `repository, tag, digest, updated_by, updated_at`
 
-func scanTag(r rowScanner) (releases.Tag, error) {
+func scanTag(r rowScanner) (registry.Tag, error) {
 	var (
-		t       releases.Tag
+		t       registry.Tag
 		d       string
 		updated int64
 	)
 	if err := r.Scan(&t.Repository, &t.Name, &d, &t.UpdatedBy, &updated); err != nil {
-		return releases.Tag{}, err
+		return registry.Tag{}, err
 	}
 	t.Digest = digest.Digest(d)
 	t.UpdatedAt = fromNanos(updated)
@@ -60,10 +64,10 @@ func scanTag(r rowScanner) (releases.Tag, error) {
 
 // checkManifest validates what keeps the rows meaningful; parsing the
 // manifest and deciding what may be pushed is the domain's business.
-func (db *DB) checkManifest(m releases.Manifest) (releases.Manifest, error) {
+func (db *DB) checkManifest(m registry.Manifest) (registry.Manifest, error) {
 	ref := ociSubject(m.Repository, m.Digest)
-	bad := func(format string, args ...any) (releases.Manifest, error) {
-		return m, fmt.Errorf("%w: manifest %s: %s", releases.ErrInvalidInput, ref, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (registry.Manifest, error) {
+		return m, fmt.Errorf("%w: manifest %s: %s", errdef.ErrInvalidInput, ref, fmt.Sprintf(format, args...))
 	}
 	if err := checkRepoDigest(m.Repository, m.Digest); err != nil {
 		return m, err
@@ -80,7 +84,7 @@ func (db *DB) checkManifest(m releases.Manifest) (releases.Manifest, error) {
 	}
 	for _, r := range m.Refs {
 		switch {
-		case r.Kind != releases.RefConfig && r.Kind != releases.RefLayer && r.Kind != releases.RefManifest:
+		case r.Kind != registry.RefConfig && r.Kind != registry.RefLayer && r.Kind != registry.RefManifest:
 			return bad("unknown reference kind %q", r.Kind)
 		case r.Digest.Validate() != nil:
 			return bad("reference %q: %v", r.Digest, r.Digest.Validate())
@@ -94,25 +98,33 @@ func (db *DB) checkManifest(m releases.Manifest) (releases.Manifest, error) {
 	return m, nil
 }
 
-// PutManifest stores m and moves t.Tag to it in one transaction; see
-// releases.ManifestStore.
-func (db *DB) PutManifest(ctx context.Context, actor releases.Actor, m releases.Manifest, t releases.TagChange) (releases.ManifestPutResult, error) {
+// PutManifest stores m and, when tag is set, the tag's change as decide
+// chose it on the tag and its artifact as stored — in one transaction; see
+// registry.ManifestStore.
+func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m registry.Manifest, tag string, decide func(tx registry.TagTx, cur registry.Tag, a *catalog.Artifact) (registry.TagWrite, error)) (registry.ManifestPutResult, error) {
+	db := x.db
 	m, err := db.checkManifest(m)
 	if err != nil {
-		return releases.ManifestPutResult{}, err
+		return registry.ManifestPutResult{}, err
+	}
+	if tag != "" && decide == nil {
+		return registry.ManifestPutResult{}, fmt.Errorf("%w: manifest %s: a tag without a decision", errdef.ErrInvalidInput, ociSubject(m.Repository, m.Digest))
 	}
 	var annotations sql.NullString
 	if len(m.Annotations) > 0 {
 		b, err := json.Marshal(m.Annotations)
 		if err != nil {
-			return releases.ManifestPutResult{}, fmt.Errorf("%w: manifest annotations: %v", releases.ErrInvalidInput, err)
+			return registry.ManifestPutResult{}, fmt.Errorf("%w: manifest annotations: %v", errdef.ErrInvalidInput, err)
 		}
 		annotations = sql.NullString{String: string(b), Valid: true}
 	}
 	subject := sql.NullString{String: m.Subject.String(), Valid: m.Subject != ""}
-	var res releases.ManifestPutResult
+	var (
+		res       registry.ManifestPutResult
+		decideErr error
+	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		res = releases.ManifestPutResult{}
+		res = registry.ManifestPutResult{}
 		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_manifests (`+manifestColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING`),
 			m.Repository, m.Digest.String(), m.MediaType, m.Size, m.ArtifactType, subject, annotations, m.CreatedBy, toNanos(m.CreatedAt))
@@ -133,109 +145,98 @@ func (db *DB) PutManifest(ctx context.Context, actor releases.Actor, m releases.
 				}
 			}
 		}
-		if t.Tag == "" {
+		if tag == "" {
 			if !res.ManifestCreated {
 				return nil
 			}
-			return db.recordEvent(ctx, tx, m.CreatedAt, actor, releases.ActionOCIManifestPushed, ociSubject(m.Repository, m.Digest), struct {
+			return db.recordEvent(ctx, tx, m.CreatedAt, actor, registry.ActionOCIManifestPushed, ociSubject(m.Repository, m.Digest), struct {
 				MediaType    string        `json:"mediaType"`
 				Size         int64         `json:"size"`
 				ArtifactType string        `json:"artifactType,omitempty"`
 				Subject      digest.Digest `json:"subject,omitempty"`
 			}{m.MediaType, m.Size, m.ArtifactType, m.Subject})
 		}
-		return db.setTag(ctx, tx, actor, m, t, &res)
-	})
-	if err != nil {
-		if errors.Is(err, releases.ErrVersionExists) || errors.Is(err, releases.ErrImmutable) {
-			return res, err
+		err = db.setTag(ctx, tx, actor, m, tag, decide, &res)
+		var d decision
+		if errors.As(err, &d) {
+			decideErr = d.err
 		}
-		return releases.ManifestPutResult{}, fmt.Errorf("sqlstore: put manifest %s: %w", ociSubject(m.Repository, m.Digest), db.translate(err))
+		return err
+	})
+	if decideErr != nil {
+		return registry.ManifestPutResult{}, decideErr
+	}
+	if err != nil {
+		return registry.ManifestPutResult{}, fmt.Errorf("sqlstore: put manifest %s: %w", ociSubject(m.Repository, m.Digest), db.translate(err))
 	}
 	return res, nil
 }
 
-// setTag points t.Tag at m inside PutManifest's transaction, creating,
-// keeping or replacing the tag's artifact, and records the one event.
-func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor releases.Actor, m releases.Manifest, t releases.TagChange, res *releases.ManifestPutResult) error {
-	ref := m.Repository + ":" + t.Tag
-	cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), m.Repository, t.Tag))
+// decision carries, out of a transaction, an error a decision of the
+// domain returned: it ends the transaction and is returned as it is.
+type decision struct{ err error }
+
+func (d decision) Error() string { return d.err.Error() }
+func (d decision) Unwrap() error { return d.err }
+
+// decided wraps err from a decision (nil stays nil).
+func decided(err error) error {
+	if err == nil {
+		return nil
+	}
+	return decision{err}
+}
+
+// setTag writes, inside PutManifest's transaction, the change of tag that
+// decide chose on the tag and its artifact as stored (the artifact's row
+// locked where the dialect has several writers), and its one event.
+func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor access.Actor, m registry.Manifest, tag string, decide func(tx registry.TagTx, cur registry.Tag, a *catalog.Artifact) (registry.TagWrite, error), res *registry.ManifestPutResult) error {
+	ref := m.Repository + ":" + tag
+	cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), m.Repository, tag))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		cur = releases.Tag{}
+		cur = registry.Tag{}
 	case err != nil:
 		return err
 	}
-	if cur.Digest != t.Expect {
-		return fmt.Errorf("%w: tag %s points at %q, not %q", releases.ErrConflict, ref, cur.Digest, t.Expect)
-	}
-	selectOne := func() (releases.Artifact, error) {
-		return scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), m.Repository, t.Tag))
-	}
-	if cur.Digest == m.Digest {
-		res.Artifact, err = selectOne()
+	var stored *catalog.Artifact
+	a, err := db.lockArtifact(ctx, tx, m.Repository, tag)
+	switch {
+	case err == nil:
+		stored = &a
+	case !errors.Is(err, errdef.ErrNotFound):
 		return err
 	}
-	now := db.now()
-	a := releases.Artifact{
-		Name: m.Repository, Version: t.Tag, Digest: m.Digest, Size: m.Size, MediaType: m.MediaType,
-		State: releases.StateQuarantined, CreatedBy: m.CreatedBy, CreatedAt: m.CreatedAt,
+	w, err := decide(tagReads{db: db, tx: tx}, cur, stored)
+	if err != nil {
+		return decided(err)
 	}
-	pushed := struct {
-		Digest    digest.Digest `json:"digest"`
-		Size      int64         `json:"size"`
-		MediaType string        `json:"mediaType"`
-	}{m.Digest, m.Size, m.MediaType}
-	var (
-		action  string
-		details any
-	)
-	if cur.Digest == "" {
-		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING`),
+	if w.Op == registry.TagKeep {
+		if stored != nil {
+			res.Artifact = *stored
+		}
+		return nil
+	}
+	if w.Change.Action == "" {
+		return fmt.Errorf("%w: tag %s: the change records no event", errdef.ErrInvalidInput, ref)
+	}
+	now := db.now()
+	a = w.Artifact
+	switch w.Op {
+	case registry.TagCreate:
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			a.Name, a.Version, a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt))
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = tx.ExecContext(ctx, db.q(`INSERT INTO oci_tags (`+tagColumns+`) VALUES (?, ?, ?, ?, ?)`),
+				m.Repository, tag, m.Digest.String(), actor.Name, toNanos(now))
 		}
-		n, err := ins.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			action, details = releases.ActionArtifactPushed, pushed
-		} else {
-			// The version exists without a tag (pushed over REST): it
-			// becomes the tag only if it holds this very manifest.
-			stored, err := selectOne()
-			if err != nil {
-				return err
-			}
-			if stored.Digest != m.Digest {
-				res.Artifact = stored
-				return fmt.Errorf("artifact %s is %s, not %s: %w", ref, stored.Digest, m.Digest, releases.ErrVersionExists)
-			}
-			a = stored
-			action, details = releases.ActionOCITagPushed, struct {
-				Digest digest.Digest `json:"digest"`
-			}{m.Digest}
-		}
+	case registry.TagAdopt:
 		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO oci_tags (`+tagColumns+`) VALUES (?, ?, ?, ?, ?)`),
-			m.Repository, t.Tag, m.Digest.String(), actor.Name, toNanos(now))
-		if err != nil {
-			return err
-		}
-	} else {
-		stored, err := selectOne()
-		if err != nil {
-			return err
-		}
-		if stored.State == releases.StateAdmitted {
-			res.Artifact = stored
-			return fmt.Errorf("tag %s of an admitted artifact cannot move: %w", ref, releases.ErrImmutable)
-		}
-		// The version now names other bytes: evidence about the old ones
-		// no longer applies, nor does any admission decision.
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`), a.Name, a.Version); err != nil {
+			m.Repository, tag, m.Digest.String(), actor.Name, toNanos(now))
+	case registry.TagMove:
+		// The artifact's row is replaced, admission and retirement
+		// cleared, and its evidence deleted.
+		if _, err = tx.ExecContext(ctx, db.q(`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`), a.Name, a.Version); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET digest = ?, size = ?, media_type = ?, state = ?, created_by = ?, created_at = ?,
@@ -244,27 +245,19 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, actor releases.Actor, m re
 			admission_policy_version = NULL, admission_evidence = NULL, admission_receipt = NULL, admission_decided_at = NULL
 			WHERE name = ? AND version = ?`),
 			a.Digest.String(), a.Size, a.MediaType, string(a.State), a.CreatedBy, toNanos(a.CreatedAt), a.Name, a.Version)
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_tags SET digest = ?, updated_by = ?, updated_at = ? WHERE repository = ? AND tag = ?`),
+				m.Digest.String(), actor.Name, toNanos(now), m.Repository, tag)
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_tags SET digest = ?, updated_by = ?, updated_at = ? WHERE repository = ? AND tag = ?`),
-			m.Digest.String(), actor.Name, toNanos(now), m.Repository, t.Tag)
-		if err != nil {
-			return err
-		}
-		// The version is pushed anew: recorded as a push, so that the
-		// artifact's last push names the bytes it holds, with the bytes
-		// it replaces.
-		action, details = releases.ActionArtifactPushed, struct {
-			Digest    digest.Digest `json:"digest"`
-			Size      int64         `json:"size"`
-			MediaType string        `json:"mediaType"`
-			Replaces  digest.Digest `json:"replaces"`
-		}{m.Digest, m.Size, m.MediaType, cur.Digest}
+	default:
+		return fmt.Errorf("%w: tag %s: unknown change %d", errdef.ErrInvalidInput, ref, w.Op)
+	}
+	if err != nil {
+		return err
 	}
 	res.TagChanged = true
 	res.Artifact = a
-	return db.recordEvent(ctx, tx, now, actor, action, ref, details)
+	return db.recordEvent(ctx, tx, now, actor, w.Change.Action, ref, w.Change.Details)
 }
 
 func boolInt(b bool) int64 {
@@ -275,53 +268,56 @@ func boolInt(b bool) int64 {
 }
 
 // Manifest returns a manifest of repo with its references.
-func (db *DB) Manifest(ctx context.Context, repo string, d digest.Digest) (releases.Manifest, error) {
+func (x *Manifests) Manifest(ctx context.Context, repo string, d digest.Digest) (registry.Manifest, error) {
+	db := x.db
 	m, err := scanManifest(db.sql.QueryRowContext(ctx, db.q(selectManifest+` WHERE repository = ? AND digest = ?`), repo, d.String()))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.Manifest{}, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), releases.ErrNotFound)
+		return registry.Manifest{}, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), errdef.ErrNotFound)
 	case err != nil:
-		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s: %w", ociSubject(repo, d), db.translate(err))
+		return registry.Manifest{}, fmt.Errorf("sqlstore: manifest %s: %w", ociSubject(repo, d), db.translate(err))
 	}
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT kind, ref, external FROM oci_manifest_refs
 		WHERE repository = ? AND manifest = ? ORDER BY kind, ref`), repo, d.String())
 	if err != nil {
-		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+		return registry.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			r        releases.ManifestRef
+			r        registry.ManifestRef
 			kind, rd string
 			external int64
 		)
 		if err := rows.Scan(&kind, &rd, &external); err != nil {
-			return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+			return registry.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
 		}
-		r.Kind, r.Digest, r.External = releases.RefKind(kind), digest.Digest(rd), external != 0
+		r.Kind, r.Digest, r.External = registry.RefKind(kind), digest.Digest(rd), external != 0
 		m.Refs = append(m.Refs, r)
 	}
 	if err := rows.Err(); err != nil {
-		return releases.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
+		return registry.Manifest{}, fmt.Errorf("sqlstore: manifest %s refs: %w", ociSubject(repo, d), db.translate(err))
 	}
 	return m, nil
 }
 
 // Tag returns one tag of repo.
-func (db *DB) Tag(ctx context.Context, repo, tag string) (releases.Tag, error) {
+func (x *Manifests) Tag(ctx context.Context, repo, tag string) (registry.Tag, error) {
+	db := x.db
 	t, err := scanTag(db.sql.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.Tag{}, fmt.Errorf("tag %s:%s: %w", repo, tag, releases.ErrNotFound)
+		return registry.Tag{}, fmt.Errorf("tag %s:%s: %w", repo, tag, errdef.ErrNotFound)
 	case err != nil:
-		return releases.Tag{}, fmt.Errorf("sqlstore: tag %s:%s: %w", repo, tag, db.translate(err))
+		return registry.Tag{}, fmt.Errorf("sqlstore: tag %s:%s: %w", repo, tag, db.translate(err))
 	}
 	return t, nil
 }
 
 // Tags lists up to limit tag names of repo after last, ordered bytewise.
 // Limit 0 means 100; at most 1000 are returned.
-func (db *DB) Tags(ctx context.Context, repo, last string, limit int) ([]string, error) {
+func (x *Manifests) Tags(ctx context.Context, repo, last string, limit int) ([]string, error) {
+	db := x.db
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, err)
@@ -338,12 +334,13 @@ func (db *DB) Tags(ctx context.Context, repo, last string, limit int) ([]string,
 }
 
 // TagsPointingAt lists the tags of repo whose digest is d.
-func (db *DB) TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]releases.Tag, error) {
+func (x *Manifests) TagsPointingAt(ctx context.Context, repo string, d digest.Digest) ([]registry.Tag, error) {
+	db := x.db
 	return db.tagsAt(ctx, db.sql, repo, []string{d.String()}, maxLimit)
 }
 
-func (db *DB) tagsAt(ctx context.Context, q querier, repo string, digests []string, limit int) ([]releases.Tag, error) {
-	tags := []releases.Tag{}
+func (db *DB) tagsAt(ctx context.Context, q querier, repo string, digests []string, limit int) ([]registry.Tag, error) {
+	tags := []registry.Tag{}
 	for chunk := range slices.Chunk(digests, maxInList) {
 		args := []any{repo}
 		for _, d := range chunk {
@@ -369,7 +366,7 @@ func (db *DB) tagsAt(ctx context.Context, q querier, repo string, digests []stri
 			return nil, fmt.Errorf("sqlstore: tags of %s: %w", repo, db.translate(err))
 		}
 	}
-	slices.SortFunc(tags, func(a, b releases.Tag) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(tags, func(a, b registry.Tag) int { return strings.Compare(a.Name, b.Name) })
 	if len(tags) > limit {
 		tags = tags[:limit]
 	}
@@ -403,19 +400,27 @@ var reachQueries = struct{ content, verifiedLayerOf, subjectOfVerified string }{
 // anything reached through an unverified referrer, never reaches the
 // subject's tags. (A recursive CTE would do it in one query, but needs
 // several recursive terms, which PostgreSQL does not allow.)
-func (db *DB) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]releases.Tag, error) {
+func (x *Manifests) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]registry.Tag, error) {
+	db := x.db
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) ([]releases.Tag, error) {
-		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
-	}
 	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
 	}
 	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	return db.tagsReaching(ctx, tx, repo, d, limit)
+}
+
+// tagsReaching walks through q: a read transaction of its own, or the
+// write transaction of a deletion that decides on what it reaches.
+func (db *DB) tagsReaching(ctx context.Context, q querier, repo string, d digest.Digest, limit int) ([]registry.Tag, error) {
+	fail := func(err error) ([]registry.Tag, error) {
+		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
+	}
+	tx := q
 	// up runs one step from frontier and returns the digests it reaches.
 	up := func(query string, frontier []string) ([]string, error) {
 		var out []string
@@ -473,39 +478,61 @@ func (db *DB) TagsReaching(ctx context.Context, repo string, d digest.Digest, li
 		}
 		cFrontier, eFrontier = cNext, eNext
 	}
-	tags, err := db.tagsAt(ctx, tx, repo, all, limit)
+	return db.tagsAt(ctx, tx, repo, all, limit)
+}
+
+// tagReads are the reads a change of the registry decides on inside its
+// transaction (registry.TagTx).
+type tagReads struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// GetArtifact locks the artifact's row where the dialect has several
+// writers, as a release including it does (txReads).
+func (r tagReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	return r.db.lockArtifact(ctx, r.tx, name, version)
+}
+
+func (r tagReads) TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]registry.Tag, error) {
+	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
 	}
-	return tags, nil
+	return r.db.tagsReaching(ctx, r.tx, repo, d, limit)
+}
+
+func (r tagReads) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
+	return r.db.releasesContaining(ctx, r.tx, name, version)
 }
 
 // MarkReferrerVerified sets the verified flag of a manifest and records
 // ActionOCIReferrerVerified, once.
-func (db *DB) MarkReferrerVerified(ctx context.Context, actor releases.Actor, repo string, d digest.Digest) error {
+func (x *Manifests) MarkReferrerVerified(ctx context.Context, actor access.Actor, repo string, d digest.Digest) error {
+	db := x.db
 	if err := checkRepoDigest(repo, d); err != nil {
 		return err
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var (
-			subject  sql.NullString
-			verified int64
-		)
-		err := tx.QueryRowContext(ctx, db.q(`SELECT subject, verified FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject, &verified)
+		var subject sql.NullString
+		err := tx.QueryRowContext(ctx, db.q(`SELECT subject FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject)
 		if err != nil {
 			return err
 		}
-		if verified != 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE oci_manifests SET verified = 1 WHERE repository = ? AND digest = ?`), repo, d.String()); err != nil {
+		// "AND verified = 0": marking a verified referrer again updates
+		// nothing and records nothing.
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE oci_manifests SET verified = 1 WHERE repository = ? AND digest = ? AND verified = 0`), repo, d.String())
+		if err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCIReferrerVerified, ociSubject(repo, d), struct {
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return db.recordEvent(ctx, tx, db.now(), actor, registry.ActionOCIReferrerVerified, ociSubject(repo, d), struct {
 			Subject string `json:"subject,omitempty"`
 		}{subject.String})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("manifest %s: %w", ociSubject(repo, d), err)
 	} else if err != nil {
 		return fmt.Errorf("sqlstore: mark %s verified: %w", ociSubject(repo, d), err)
@@ -514,15 +541,8 @@ func (db *DB) MarkReferrerVerified(ctx context.Context, actor releases.Actor, re
 }
 
 // deleteTagTx removes a tag and its artifact (with the artifact's
-// evidence), refusing an admitted one.
+// evidence).
 func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) error {
-	a, err := scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), repo, tag))
-	if err != nil {
-		return err
-	}
-	if a.State == releases.StateAdmitted {
-		return fmt.Errorf("%s:%s is admitted: %w", repo, tag, releases.ErrImmutable)
-	}
 	for _, q := range []string{
 		`DELETE FROM oci_tags WHERE repository = ? AND tag = ?`,
 		`DELETE FROM evidence WHERE artifact_name = ? AND artifact_version = ?`,
@@ -535,25 +555,36 @@ func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) err
 	return nil
 }
 
-// DeleteTag removes a tag pointing at expect, and its artifact.
-func (db *DB) DeleteTag(ctx context.Context, actor releases.Actor, repo, tag string, expect digest.Digest) error {
+// DeleteTag removes a tag and its artifact if decide, given them as
+// stored (the artifact's row locked where the dialect has several
+// writers), allows it.
+func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, decide func(tx registry.TagTx, cur registry.Tag, a catalog.Artifact) error) error {
+	db := x.db
 	ref := repo + ":" + tag
+	var decideErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
 		if err != nil {
 			return err
 		}
-		if cur.Digest != expect {
-			return fmt.Errorf("%w: tag %s points at %s, not %s", releases.ErrConflict, ref, cur.Digest, expect)
+		a, err := db.lockArtifact(ctx, tx, repo, tag)
+		if err != nil {
+			return err
+		}
+		if decideErr = decide(tagReads{db: db, tx: tx}, cur, a); decideErr != nil {
+			return decideErr
 		}
 		if err := db.deleteTagTx(ctx, tx, repo, tag); err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCITagDeleted, ref, struct {
+		return db.recordEvent(ctx, tx, db.now(), actor, registry.ActionOCITagDeleted, ref, struct {
 			Digest digest.Digest `json:"digest"`
 		}{cur.Digest})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+	if decideErr != nil {
+		return decideErr
+	}
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("tag %s: %w", ref, err)
 	} else if err != nil {
 		return fmt.Errorf("sqlstore: delete tag %s: %w", ref, err)
@@ -561,9 +592,16 @@ func (db *DB) DeleteTag(ctx context.Context, actor releases.Actor, repo, tag str
 	return nil
 }
 
-// DeleteManifest removes a manifest of repo with its tags and references.
-func (db *DB) DeleteManifest(ctx context.Context, actor releases.Actor, repo string, d digest.Digest) ([]string, error) {
-	var deleted []string
+// DeleteManifest removes a manifest of repo with its tags (and their
+// artifacts) and references, if decide, given the tags and their
+// artifacts as stored (rows locked where the dialect has several
+// writers), allows it.
+func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest, decide func(tx registry.TagTx, tags []registry.Tag, artifacts []catalog.Artifact) error) ([]string, error) {
+	db := x.db
+	var (
+		deleted   []string
+		decideErr error
+	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		deleted = []string{}
 		var one int
@@ -574,6 +612,15 @@ func (db *DB) DeleteManifest(ctx context.Context, actor releases.Actor, repo str
 		tags, err := db.tagsAt(ctx, tx, repo, []string{d.String()}, maxLimit)
 		if err != nil {
 			return err
+		}
+		artifacts := make([]catalog.Artifact, len(tags))
+		for i, t := range tags {
+			if artifacts[i], err = db.lockArtifact(ctx, tx, repo, t.Name); err != nil {
+				return err
+			}
+		}
+		if decideErr = decide(tagReads{db: db, tx: tx}, tags, artifacts); decideErr != nil {
+			return decideErr
 		}
 		for _, t := range tags {
 			if err := db.deleteTagTx(ctx, tx, repo, t.Name); err != nil {
@@ -589,23 +636,24 @@ func (db *DB) DeleteManifest(ctx context.Context, actor releases.Actor, repo str
 				return err
 			}
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionOCIManifestDeleted, ociSubject(repo, d), struct {
+		return db.recordEvent(ctx, tx, db.now(), actor, registry.ActionOCIManifestDeleted, ociSubject(repo, d), struct {
 			Tags []string `json:"tags"`
 		}{deleted})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+	if decideErr != nil {
+		return nil, decideErr
+	}
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("manifest %s: %w", ociSubject(repo, d), err)
 	} else if err != nil {
-		if errors.Is(err, releases.ErrImmutable) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("sqlstore: delete manifest %s: %w", ociSubject(repo, d), err)
 	}
 	return deleted, nil
 }
 
 // Referrers lists the manifests of repo whose subject is subject.
-func (db *DB) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]releases.Manifest, error) {
+func (x *Manifests) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]registry.Manifest, error) {
+	db := x.db
 	q := selectManifest + ` WHERE repository = ? AND subject = ?`
 	args := []any{repo, subject.String()}
 	if artifactType != "" {
@@ -617,7 +665,7 @@ func (db *DB) Referrers(ctx context.Context, repo string, subject digest.Digest,
 		return nil, fmt.Errorf("sqlstore: referrers of %s: %w", ociSubject(repo, subject), db.translate(err))
 	}
 	defer rows.Close()
-	out := []releases.Manifest{}
+	out := []registry.Manifest{}
 	for rows.Next() {
 		m, err := scanManifest(rows)
 		if err != nil {
@@ -633,7 +681,8 @@ func (db *DB) Referrers(ctx context.Context, repo string, subject digest.Digest,
 
 // RepositoryKnown reports whether repo holds a manifest or a blob (a tag
 // needs a manifest).
-func (db *DB) RepositoryKnown(ctx context.Context, repo string) (bool, error) {
+func (x *Manifests) RepositoryKnown(ctx context.Context, repo string) (bool, error) {
+	db := x.db
 	var known bool
 	err := db.sql.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM oci_manifests WHERE repository = ?)
 		OR EXISTS (SELECT 1 FROM oci_blob_links WHERE repository = ?)`), repo, repo).Scan(&known)

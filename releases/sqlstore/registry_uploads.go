@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/registry"
 )
 
 // Upload sessions are working state, like the blob store's staging
@@ -16,41 +17,42 @@ import (
 
 const uploadColumns = `id, repository, received, chunks, sha256_state, sha512_state, owner, started_at, updated_at`
 
-func scanUpload(r rowScanner) (releases.UploadSession, error) {
+func scanUpload(r rowScanner) (registry.UploadSession, error) {
 	var (
-		u                releases.UploadSession
+		u                registry.UploadSession
 		chunks           int64
 		started, updated int64
 	)
 	if err := r.Scan(&u.ID, &u.Repository, &u.Offset, &chunks, &u.SHA256State, &u.SHA512State, &u.Owner, &started, &updated); err != nil {
-		return releases.UploadSession{}, err
+		return registry.UploadSession{}, err
 	}
 	u.Chunks = int(chunks)
 	u.StartedAt, u.UpdatedAt = fromNanos(started), fromNanos(updated)
 	return u, nil
 }
 
-func (db *DB) checkUpload(s releases.UploadSession) (releases.UploadSession, error) {
+func (db *DB) checkUpload(s registry.UploadSession) (registry.UploadSession, error) {
 	switch {
 	case s.ID == "" || s.Repository == "" || s.Owner == "":
-		return s, fmt.Errorf("%w: upload session needs an id, a repository and an owner", releases.ErrInvalidInput)
+		return s, fmt.Errorf("%w: upload session needs an id, a repository and an owner", errdef.ErrInvalidInput)
 	case s.Offset < 0 || s.Chunks < 0:
-		return s, fmt.Errorf("%w: upload %s: negative offset or chunk count", releases.ErrInvalidInput, s.ID)
+		return s, fmt.Errorf("%w: upload %s: negative offset or chunk count", errdef.ErrInvalidInput, s.ID)
 	case s.SHA256State == nil || s.SHA512State == nil:
-		return s, fmt.Errorf("%w: upload %s: missing hash state", releases.ErrInvalidInput, s.ID)
+		return s, fmt.Errorf("%w: upload %s: missing hash state", errdef.ErrInvalidInput, s.ID)
 	}
 	var ok bool
 	if s.StartedAt, ok = db.timeOrNow(s.StartedAt); !ok {
-		return s, fmt.Errorf("%w: upload %s: start time out of range", releases.ErrInvalidInput, s.ID)
+		return s, fmt.Errorf("%w: upload %s: start time out of range", errdef.ErrInvalidInput, s.ID)
 	}
 	if s.UpdatedAt, ok = db.timeOrNow(s.UpdatedAt); !ok {
-		return s, fmt.Errorf("%w: upload %s: update time out of range", releases.ErrInvalidInput, s.ID)
+		return s, fmt.Errorf("%w: upload %s: update time out of range", errdef.ErrInvalidInput, s.ID)
 	}
 	return s, nil
 }
 
 // CreateUpload stores a new upload session.
-func (db *DB) CreateUpload(ctx context.Context, s releases.UploadSession) error {
+func (x *Uploads) CreateUpload(ctx context.Context, s registry.UploadSession) error {
+	db := x.db
 	s, err := db.checkUpload(s)
 	if err != nil {
 		return err
@@ -67,50 +69,63 @@ func (db *DB) CreateUpload(ctx context.Context, s releases.UploadSession) error 
 }
 
 // Upload returns one upload session.
-func (db *DB) Upload(ctx context.Context, id string) (releases.UploadSession, error) {
+func (x *Uploads) Upload(ctx context.Context, id string) (registry.UploadSession, error) {
+	db := x.db
 	s, err := scanUpload(db.sql.QueryRowContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE id = ?`), id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.UploadSession{}, fmt.Errorf("upload %s: %w", id, releases.ErrNotFound)
+		return registry.UploadSession{}, fmt.Errorf("upload %s: %w", id, errdef.ErrNotFound)
 	case err != nil:
-		return releases.UploadSession{}, fmt.Errorf("sqlstore: upload %s: %w", id, db.translate(err))
+		return registry.UploadSession{}, fmt.Errorf("sqlstore: upload %s: %w", id, db.translate(err))
 	}
 	return s, nil
 }
 
-// UpdateUpload stores s if the session is still at offset and chunks.
-func (db *DB) UpdateUpload(ctx context.Context, s releases.UploadSession, offset int64, chunks int) error {
-	s, err := db.checkUpload(s)
-	if err != nil {
-		return err
-	}
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE oci_uploads SET received = ?, chunks = ?, sha256_state = ?, sha512_state = ?, updated_at = ?
-			WHERE id = ? AND received = ? AND chunks = ?`),
-			s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, toNanos(s.UpdatedAt), s.ID, offset, int64(chunks))
+// UpdateUpload loads session id in a write transaction and stores what
+// next returns for it; next's error is returned as it is and stores
+// nothing (whether the session may move on is the domain's
+// compare-and-set: registry.UpdateUpload). errdef.ErrNotFound if the
+// session is gone.
+func (x *Uploads) UpdateUpload(ctx context.Context, id string, next func(cur registry.UploadSession) (registry.UploadSession, error)) error {
+	db := x.db
+	var nextErr error
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		cur, err := scanUpload(tx.QueryRowContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE id = ?`+db.dialect.lockRow), id))
 		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 1 {
-			return err
-		}
-		var cur int64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT received FROM oci_uploads WHERE id = ?`), s.ID).Scan(&cur); err != nil {
 			return err // sql.ErrNoRows: the session is gone
 		}
-		return fmt.Errorf("%w: upload %s is at %d bytes, not %d", releases.ErrConflict, s.ID, cur, offset)
+		s, err := next(cur)
+		if err != nil {
+			nextErr = err
+			return err
+		}
+		if s.ID != id {
+			return fmt.Errorf("%w: upload %s cannot become %q", errdef.ErrInvalidInput, id, s.ID)
+		}
+		if s, err = db.checkUpload(s); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE oci_uploads SET received = ?, chunks = ?, sha256_state = ?, sha512_state = ?, updated_at = ?
+			WHERE id = ?`),
+			s.Offset, int64(s.Chunks), s.SHA256State, s.SHA512State, toNanos(s.UpdatedAt), s.ID)
+		return err
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
-		return fmt.Errorf("upload %s: %w", s.ID, err)
+	if nextErr != nil {
+		return nextErr
+	}
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
+		return fmt.Errorf("upload %s: %w", id, err)
+	} else if err != nil && !errors.Is(err, errdef.ErrInvalidInput) {
+		return fmt.Errorf("sqlstore: update upload %s: %w", id, err)
 	} else if err != nil {
-		return fmt.Errorf("sqlstore: update upload %s: %w", s.ID, err)
+		return err
 	}
 	return nil
 }
 
 // DeleteUpload removes a session.
-func (db *DB) DeleteUpload(ctx context.Context, id string) error {
+func (x *Uploads) DeleteUpload(ctx context.Context, id string) error {
+	db := x.db
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`DELETE FROM oci_uploads WHERE id = ?`), id)
 		return err
@@ -123,7 +138,8 @@ func (db *DB) DeleteUpload(ctx context.Context, id string) error {
 
 // StaleUploads lists up to limit sessions last updated before before,
 // oldest first.
-func (db *DB) StaleUploads(ctx context.Context, before time.Time, limit int) ([]releases.UploadSession, error) {
+func (x *Uploads) StaleUploads(ctx context.Context, before time.Time, limit int) ([]registry.UploadSession, error) {
+	db := x.db
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return nil, err
@@ -133,7 +149,7 @@ func (db *DB) StaleUploads(ctx context.Context, before time.Time, limit int) ([]
 		return nil, fmt.Errorf("sqlstore: stale uploads: %w", db.translate(err))
 	}
 	defer rows.Close()
-	out := []releases.UploadSession{}
+	out := []registry.UploadSession{}
 	for rows.Next() {
 		s, err := scanUpload(rows)
 		if err != nil {

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -22,18 +25,27 @@ import (
 // the release_artifacts index, are copies written from the same struct in
 // the same statement or transaction.
 
+// Releases is the persistence of releases and settings (lifecycle.Store):
+// db.Releases().
+type Releases struct{ db *DB }
+
+var _ lifecycle.Store = (*Releases)(nil)
+
+// Releases returns the releases' store.
+func (db *DB) Releases() lifecycle.Store { return &Releases{db} }
+
 // releaseSubject is the subject of every event about release name.
 func releaseSubject(name string) string { return "release:" + name }
 
 // checkRelease validates what keeps the release row and its artifact index
 // meaningful. Which releases and changes make sense (the order of states,
 // gates, what an approval covers) is the domain's business.
-func checkRelease(r releases.Release) error {
+func checkRelease(r lifecycle.Release) error {
 	switch {
 	case r.Name == "":
-		return fmt.Errorf("%w: a release needs a name", releases.ErrInvalidInput)
-	case !slices.Contains(releases.ReleaseStates, r.State):
-		return fmt.Errorf("%w: release %s: unknown state %q", releases.ErrInvalidInput, r.Name, r.State)
+		return fmt.Errorf("%w: a release needs a name", errdef.ErrInvalidInput)
+	case !slices.Contains(lifecycle.ReleaseStates, r.State):
+		return fmt.Errorf("%w: release %s: unknown state %q", errdef.ErrInvalidInput, r.Name, r.State)
 	}
 	seen := make(map[[2]string]bool, len(r.Artifacts))
 	for _, a := range r.Artifacts {
@@ -41,13 +53,13 @@ func checkRelease(r releases.Release) error {
 		key := [2]string{a.Name, a.Version}
 		switch {
 		case a.Name == "" || a.Version == "":
-			return fmt.Errorf("%w: release %s: artifact %q needs a name and a version", releases.ErrInvalidInput, r.Name, ref)
+			return fmt.Errorf("%w: release %s: artifact %q needs a name and a version", errdef.ErrInvalidInput, r.Name, ref)
 		case a.Digest.Validate() != nil:
-			return fmt.Errorf("%w: release %s: artifact %s: digest %q: %v", releases.ErrInvalidInput, r.Name, ref, a.Digest, a.Digest.Validate())
+			return fmt.Errorf("%w: release %s: artifact %s: digest %q: %v", errdef.ErrInvalidInput, r.Name, ref, a.Digest, a.Digest.Validate())
 		case seen[key]:
 			// The index has one row per version; a second, perhaps with
 			// another digest, could only be a mistake.
-			return fmt.Errorf("%w: release %s: artifact %s included twice", releases.ErrInvalidInput, r.Name, ref)
+			return fmt.Errorf("%w: release %s: artifact %s included twice", errdef.ErrInvalidInput, r.Name, ref)
 		}
 		seen[key] = true
 	}
@@ -58,27 +70,27 @@ func checkRelease(r releases.Release) error {
 // says so: a deep copy (by way of its JSON, which leaves the caller's
 // slices alone) with every time in UTC, so that what a write returns and
 // what a later read decodes are the same.
-func encodeRelease(r releases.Release) (releases.Release, string, error) {
+func encodeRelease(r lifecycle.Release) (lifecycle.Release, string, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		// Only a time outside the years 0-9999 fails to encode.
-		return releases.Release{}, "", fmt.Errorf("%w: release %s: %v", releases.ErrInvalidInput, r.Name, err)
+		return lifecycle.Release{}, "", fmt.Errorf("%w: release %s: %v", errdef.ErrInvalidInput, r.Name, err)
 	}
-	var s releases.Release
+	var s lifecycle.Release
 	if err := json.Unmarshal(b, &s); err != nil {
-		return releases.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
+		return lifecycle.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
 	}
 	releaseInUTC(&s)
 	if b, err = json.Marshal(s); err != nil {
-		return releases.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
+		return lifecycle.Release{}, "", fmt.Errorf("release %s: %w", r.Name, err)
 	}
 	return s, string(b), nil
 }
 
 // releaseInUTC moves every time of r to UTC. A time field added to
-// releases.Release belongs here too; the suite's round trip, which uses
+// lifecycle.Release belongs here too; the suite's round trip, which uses
 // another zone, catches one that is missing and set by its fixture.
-func releaseInUTC(r *releases.Release) {
+func releaseInUTC(r *lifecycle.Release) {
 	utc := func(t *time.Time) {
 		if t != nil {
 			*t = t.UTC()
@@ -111,27 +123,27 @@ func releaseInUTC(r *releases.Release) {
 	utc(&r.UpdatedAt)
 }
 
-func scanRelease(row rowScanner) (releases.Release, error) {
+func scanRelease(row rowScanner) (lifecycle.Release, error) {
 	var doc string
 	if err := row.Scan(&doc); err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	return decodeRelease(doc)
 }
 
-func decodeRelease(doc string) (releases.Release, error) {
-	var r releases.Release
+func decodeRelease(doc string) (lifecycle.Release, error) {
+	var r lifecycle.Release
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return releases.Release{}, fmt.Errorf("stored release document: %w", err)
+		return lifecycle.Release{}, fmt.Errorf("stored release document: %w", err)
 	}
 	return r, nil
 }
 
 // scanReleases reads every row of a query for documents; never nil, so
 // that "no releases" encodes as [] and not null.
-func scanReleases(rows *sql.Rows) ([]releases.Release, error) {
+func scanReleases(rows *sql.Rows) ([]lifecycle.Release, error) {
 	defer rows.Close()
-	out := []releases.Release{}
+	out := []lifecycle.Release{}
 	for rows.Next() {
 		r, err := scanRelease(rows)
 		if err != nil {
@@ -143,7 +155,7 @@ func scanReleases(rows *sql.Rows) ([]releases.Release, error) {
 }
 
 // indexArtifacts makes release_artifacts list exactly r.Artifacts.
-func (db *DB) indexArtifacts(ctx context.Context, tx *sql.Tx, r releases.Release) error {
+func (db *DB) indexArtifacts(ctx context.Context, tx *sql.Tx, r lifecycle.Release) error {
 	if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM release_artifacts WHERE release_name = ?`), r.Name); err != nil {
 		return err
 	}
@@ -157,60 +169,80 @@ func (db *DB) indexArtifacts(ctx context.Context, tx *sql.Tx, r releases.Release
 	return nil
 }
 
-// CreateRelease stores r with Revision 1 (whatever r says) and records
+// CreateRelease calls build in a write transaction and stores the
+// release it returns with Revision 1 (whatever it says), recording
 // "release.created"; a zero CreatedAt or UpdatedAt is now. A name already
-// taken is releases.ErrConflict.
-func (db *DB) CreateRelease(ctx context.Context, actor releases.Actor, r releases.Release) (releases.Release, error) {
-	if err := checkRelease(r); err != nil {
-		return releases.Release{}, err
-	}
-	createdAt, okCreated := db.timeOrNow(r.CreatedAt)
-	updatedAt, okUpdated := db.timeOrNow(r.UpdatedAt)
-	if !okCreated || !okUpdated {
-		return releases.Release{}, fmt.Errorf("%w: release %s: creation or update time out of range", releases.ErrInvalidInput, r.Name)
-	}
-	r.CreatedAt, r.UpdatedAt, r.Revision = createdAt, updatedAt, 1
-	stored, doc, err := encodeRelease(r)
-	if err != nil {
-		return releases.Release{}, err
-	}
-	artifacts := make([]string, len(stored.Artifacts))
-	for i, a := range stored.Artifacts {
-		artifacts[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
-	}
-
-	err = db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO releases (name, state, revision, document, created_by, created_at, updated_at)
+// taken is errdef.ErrConflict. build reads through the transaction (the
+// artifacts and the gate defaults the new release is planned on).
+func (x *Releases) CreateRelease(ctx context.Context, actor access.Actor, build func(tx lifecycle.ReleaseTx) (lifecycle.Release, error)) (lifecycle.Release, error) {
+	db := x.db
+	var (
+		stored   lifecycle.Release
+		buildErr error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		r, err := build(txReads{db: db, tx: tx})
+		if err != nil {
+			buildErr = err
+			return err
+		}
+		if err := checkRelease(r); err != nil {
+			return err
+		}
+		createdAt, okCreated := db.timeOrNow(r.CreatedAt)
+		updatedAt, okUpdated := db.timeOrNow(r.UpdatedAt)
+		if !okCreated || !okUpdated {
+			return fmt.Errorf("%w: release %s: creation or update time out of range", errdef.ErrInvalidInput, r.Name)
+		}
+		r.CreatedAt, r.UpdatedAt, r.Revision = createdAt, updatedAt, 1
+		var doc string
+		if stored, doc, err = encodeRelease(r); err != nil {
+			return err
+		}
+		artifacts := make([]string, len(stored.Artifacts))
+		for i, a := range stored.Artifacts {
+			artifacts[i] = a.Name + ":" + a.Version + "@" + a.Digest.String()
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO releases (name, state, revision, document, created_by, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
 			stored.Name, string(stored.State), stored.Revision, doc, stored.CreatedBy, toNanos(stored.CreatedAt), toNanos(stored.UpdatedAt))
 		if err != nil {
+			if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
+				return fmt.Errorf("release %s: name already taken: %w", stored.Name, err)
+			}
 			return err
 		}
 		if err := db.indexArtifacts(ctx, tx, stored); err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionReleaseCreated, releaseSubject(stored.Name), struct {
-			State      releases.ReleaseState `json:"state"`
-			PlanDigest digest.Digest         `json:"planDigest"`
-			Artifacts  []string              `json:"artifacts"`
+		return db.recordEvent(ctx, tx, db.now(), actor, lifecycle.ActionReleaseCreated, releaseSubject(stored.Name), struct {
+			State      lifecycle.ReleaseState `json:"state"`
+			PlanDigest digest.Digest          `json:"planDigest"`
+			Artifacts  []string               `json:"artifacts"`
 		}{stored.State, stored.PlanDigest, artifacts})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrConflict) {
-		return releases.Release{}, fmt.Errorf("release %s: name already taken: %w", r.Name, err)
-	} else if err != nil {
-		return releases.Release{}, fmt.Errorf("sqlstore: create release %s: %w", r.Name, err)
+	if buildErr != nil {
+		return lifecycle.Release{}, buildErr
 	}
-	return stored, nil
+	switch err := db.translate(err); {
+	case err == nil:
+		return stored, nil
+	case errors.Is(err, errdef.ErrConflict), errors.Is(err, errdef.ErrInvalidInput):
+		return lifecycle.Release{}, err
+	default:
+		return lifecycle.Release{}, fmt.Errorf("sqlstore: create release %s: %w", stored.Name, err)
+	}
 }
 
-// GetRelease returns releases.ErrNotFound for an unknown name.
-func (db *DB) GetRelease(ctx context.Context, name string) (releases.Release, error) {
+// GetRelease returns errdef.ErrNotFound for an unknown name.
+func (x *Releases) GetRelease(ctx context.Context, name string) (lifecycle.Release, error) {
+	db := x.db
 	r, err := scanRelease(db.sql.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`), name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.Release{}, fmt.Errorf("release %s: %w", name, releases.ErrNotFound)
+		return lifecycle.Release{}, fmt.Errorf("release %s: %w", name, errdef.ErrNotFound)
 	case err != nil:
-		return releases.Release{}, fmt.Errorf("sqlstore: get release %s: %w", name, db.translate(err))
+		return lifecycle.Release{}, fmt.Errorf("sqlstore: get release %s: %w", name, db.translate(err))
 	}
 	return r, nil
 }
@@ -218,13 +250,14 @@ func (db *DB) GetRelease(ctx context.Context, name string) (releases.Release, er
 // ListReleases returns one page ordered by name, filtered by state when
 // set, and the cursor of the next page ("" when this page is the last).
 // Limit 0 means 100; at most 1000 are returned.
-func (db *DB) ListReleases(ctx context.Context, f releases.ReleaseFilter) ([]releases.Release, string, error) {
+func (x *Releases) ListReleases(ctx context.Context, f lifecycle.ReleaseFilter) ([]lifecycle.Release, string, error) {
+	db := x.db
 	limit, err := pageLimit(f.Limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("list releases: %w", err)
 	}
-	if f.State != "" && !slices.Contains(releases.ReleaseStates, f.State) {
-		return nil, "", fmt.Errorf("list releases: %w: unknown state %q", releases.ErrInvalidInput, f.State)
+	if f.State != "" && !slices.Contains(lifecycle.ReleaseStates, f.State) {
+		return nil, "", fmt.Errorf("list releases: %w: unknown state %q", errdef.ErrInvalidInput, f.State)
 	}
 	var (
 		where []string
@@ -256,19 +289,26 @@ func (db *DB) ListReleases(ctx context.Context, f releases.ReleaseFilter) ([]rel
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list releases: %w", db.translate(err))
 	}
-	list, next := onePage(list, limit, func(r releases.Release) cursor { return cursor{Name: r.Name} })
+	list, next := onePage(list, limit, func(r lifecycle.Release) cursor { return cursor{Name: r.Name} })
 	return list, next, nil
 }
 
 // txReads are the reads a change of a release makes inside its
-// transaction (releases.ReleaseTx).
+// transaction (lifecycle.ReleaseTx).
 type txReads struct {
 	db *DB
 	tx *sql.Tx
 }
 
-func (r txReads) GetArtifact(ctx context.Context, name, version string) (releases.Artifact, error) {
-	return r.db.getArtifact(ctx, r.tx, name, version)
+// GetArtifact locks the artifact's row where the dialect has several
+// writers: a change that includes an artifact and a tag move of it decide
+// one after the other.
+func (r txReads) GetArtifact(ctx context.Context, name, version string) (catalog.Artifact, error) {
+	return r.db.lockArtifact(ctx, r.tx, name, version)
+}
+
+func (r txReads) Setting(ctx context.Context, key string) (lifecycle.Setting, error) {
+	return r.db.setting(ctx, r.tx, key)
 }
 
 // ModifyRelease loads release name in a write transaction, lets fn change
@@ -278,9 +318,10 @@ func (r txReads) GetArtifact(ctx context.Context, name, version string) (release
 // other and each sees the one before; a dialect with several writers
 // locks the row instead (dialect.lockRow). Nothing is retried and nothing
 // is refused for contention: a change waits its turn.
-func (db *DB) ModifyRelease(ctx context.Context, actor releases.Actor, name string, fn func(tx releases.ReleaseTx, r *releases.Release) (releases.ReleaseChange, error)) (releases.Release, error) {
+func (x *Releases) ModifyRelease(ctx context.Context, actor access.Actor, name string, fn func(tx lifecycle.ReleaseTx, r *lifecycle.Release) (lifecycle.ReleaseChange, error)) (lifecycle.Release, error) {
+	db := x.db
 	var (
-		stored releases.Release
+		stored lifecycle.Release
 		fnErr  error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -307,41 +348,41 @@ func (db *DB) ModifyRelease(ctx context.Context, actor releases.Actor, name stri
 		return err
 	})
 	if fnErr != nil {
-		return releases.Release{}, fnErr
+		return lifecycle.Release{}, fnErr
 	}
 	switch err := db.translate(err); {
 	case err == nil:
 		return stored, nil
-	case errors.Is(err, releases.ErrNotFound):
-		return releases.Release{}, fmt.Errorf("release %s: %w", name, err)
-	case errors.Is(err, releases.ErrConflict), errors.Is(err, releases.ErrInvalidInput):
-		return releases.Release{}, err
+	case errors.Is(err, errdef.ErrNotFound):
+		return lifecycle.Release{}, fmt.Errorf("release %s: %w", name, err)
+	case errors.Is(err, errdef.ErrConflict), errors.Is(err, errdef.ErrInvalidInput):
+		return lifecycle.Release{}, err
 	default:
-		return releases.Release{}, fmt.Errorf("sqlstore: modify release %s: %w", name, err)
+		return lifecycle.Release{}, fmt.Errorf("sqlstore: modify release %s: %w", name, err)
 	}
 }
 
 // storeChange replaces current with next in tx: revision+1, UpdatedAt
 // now, name and creation as stored, the artifact index rewritten, and one
 // event for change.
-func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor releases.Actor, current, next releases.Release, change releases.ReleaseChange) (releases.Release, error) {
+func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor access.Actor, current, next lifecycle.Release, change lifecycle.ReleaseChange) (lifecycle.Release, error) {
 	if len(change.Details) > 0 {
 		if err := checkJSON(change.Details); err != nil {
-			return releases.Release{}, fmt.Errorf("change of release %s: details: %w", current.Name, err)
+			return lifecycle.Release{}, fmt.Errorf("change of release %s: details: %w", current.Name, err)
 		}
 	}
 	if next.Name != current.Name {
-		return releases.Release{}, fmt.Errorf("%w: release %s cannot be renamed to %q", releases.ErrInvalidInput, current.Name, next.Name)
+		return lifecycle.Release{}, fmt.Errorf("%w: release %s cannot be renamed to %q", errdef.ErrInvalidInput, current.Name, next.Name)
 	}
 	if err := checkRelease(next); err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	now := db.now()
 	next.Revision, next.UpdatedAt = current.Revision+1, now
 	next.CreatedBy, next.CreatedAt = current.CreatedBy, current.CreatedAt
 	s, doc, err := encodeRelease(next)
 	if err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	// The revision condition is for a dialect with several writers that
 	// failed to lock the row: a lost update is refused, never stored.
@@ -349,54 +390,32 @@ func (db *DB) storeChange(ctx context.Context, tx *sql.Tx, actor releases.Actor,
 		WHERE name = ? AND revision = ?`),
 		string(s.State), s.Revision, doc, toNanos(s.UpdatedAt), s.Name, current.Revision)
 	if err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	} else if n != 1 {
-		return releases.Release{}, fmt.Errorf("release %s changed concurrently from revision %d: %w", s.Name, current.Revision, releases.ErrConflict)
+		return lifecycle.Release{}, fmt.Errorf("release %s changed concurrently from revision %d: %w", s.Name, current.Revision, errdef.ErrConflict)
 	}
 	if err := db.indexArtifacts(ctx, tx, s); err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	if err := db.recordEvent(ctx, tx, now, actor, change.Action, releaseSubject(s.Name), change.Details); err != nil {
-		return releases.Release{}, err
+		return lifecycle.Release{}, err
 	}
 	return s, nil
 }
 
-// UpdateRelease replaces the stored release with r if it is still at
-// r.Revision, storing it with Revision+1 and UpdatedAt now, and records one
-// event: change.Action about "release:NAME", with change.Details byte for
-// byte (none when empty). CreatedBy and CreatedAt stay as created, whatever
-// r says. A stale revision is releases.ErrConflict naming both revisions;
-// an unknown name is releases.ErrNotFound. It is ModifyRelease with a
-// compare-and-set for fn, so both write the same way.
-func (db *DB) UpdateRelease(ctx context.Context, actor releases.Actor, r releases.Release, change releases.ReleaseChange) (releases.Release, error) {
-	if change.Action == "" {
-		return releases.Release{}, fmt.Errorf("%w: change of release %s needs an action", releases.ErrInvalidInput, r.Name)
-	}
-	if len(change.Details) > 0 {
-		if err := checkJSON(change.Details); err != nil {
-			return releases.Release{}, fmt.Errorf("change of release %s: details: %w", r.Name, err)
-		}
-	}
-	if err := checkRelease(r); err != nil {
-		return releases.Release{}, err
-	}
-	return db.ModifyRelease(ctx, actor, r.Name, func(_ releases.ReleaseTx, current *releases.Release) (releases.ReleaseChange, error) {
-		if current.Revision != r.Revision {
-			return releases.ReleaseChange{}, fmt.Errorf("release %s is at revision %d, not %d: %w", r.Name, current.Revision, r.Revision, releases.ErrConflict)
-		}
-		*current = r
-		return change, nil
-	})
-}
-
 // ReleasesContaining lists the releases whose artifacts include
 // name:version, ordered by name; none is an empty list, not an error.
-func (db *DB) ReleasesContaining(ctx context.Context, name, version string) ([]releases.Release, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT r.document FROM releases r
+func (x *Releases) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
+	return x.db.releasesContaining(ctx, x.db.sql, name, version)
+}
+
+// releasesContaining reads through q: the database, or a transaction
+// deciding whether an artifact may change (tagReads).
+func (db *DB) releasesContaining(ctx context.Context, q querier, name, version string) ([]lifecycle.Release, error) {
+	rows, err := q.QueryContext(ctx, db.q(`SELECT r.document FROM releases r
 		JOIN release_artifacts a ON a.release_name = r.name
 		WHERE a.artifact_name = ? AND a.artifact_version = ? ORDER BY r.name`), name, version)
 	if err != nil {
@@ -419,12 +438,12 @@ func (db *DB) ReleasesContaining(ctx context.Context, name, version string) ([]r
 // Edits already is left alone, so the step can be repeated.
 func (db *DB) backfillReleaseEdits(ctx context.Context, tx *sql.Tx) error {
 	parts := map[string][]string{
-		releases.ActionReleaseCreated:      {releases.PartPlan, releases.PartArtifacts},
-		releases.ActionReleasePlanSet:      {releases.PartPlan},
-		releases.ActionReleaseArtifactsSet: {releases.PartArtifacts},
-		releases.ActionReleaseReview:       {releases.PartReview},
+		lifecycle.ActionReleaseCreated:      {lifecycle.PartPlan, lifecycle.PartArtifacts},
+		lifecycle.ActionReleasePlanSet:      {lifecycle.PartPlan},
+		lifecycle.ActionReleaseArtifactsSet: {lifecycle.PartArtifacts},
+		lifecycle.ActionReleaseReview:       {lifecycle.PartReview},
 	}
-	edits := map[string][]releases.Edit{}
+	edits := map[string][]lifecycle.Edit{}
 	var after int64
 	for {
 		evs, err := db.events(ctx, tx, after, backfillBatchSize)
@@ -445,11 +464,11 @@ func (db *DB) backfillReleaseEdits(ctx context.Context, tx *sql.Tx) error {
 			}
 			_ = json.Unmarshal(e.Details, &d) // details without digests leave them empty
 			for _, part := range parts[e.Action] {
-				ed := releases.Edit{Part: part, By: e.Actor.Name, TokenID: e.Actor.TokenID, At: e.Time}
+				ed := lifecycle.Edit{Part: part, By: e.Actor.Name, TokenID: e.Actor.TokenID, At: e.Time}
 				switch part {
-				case releases.PartPlan:
+				case lifecycle.PartPlan:
 					ed.Digest = d.PlanDigest
-				case releases.PartReview:
+				case lifecycle.PartReview:
 					ed.Digest = d.ReviewDigest
 				}
 				edits[name] = append(edits[name], ed)

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/errdef"
 
 	// Registers the pure-Go "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
@@ -56,7 +57,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// The driver splits the DSN at the first "?", so a path containing one
 	// would silently open another file.
 	if path == "" || strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("sqlstore: %w: database path %q must be non-empty and contain no '?'", releases.ErrInvalidInput, path)
+		return nil, fmt.Errorf("sqlstore: %w: database path %q must be non-empty and contain no '?'", errdef.ErrInvalidInput, path)
 	}
 	return Open(ctx, path+"?"+sqlitePragmas)
 }
@@ -70,10 +71,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if dsn == "" {
 		// SQLite would give every pooled connection its own private
 		// temporary database.
-		return nil, fmt.Errorf("sqlstore: %w: empty DSN", releases.ErrInvalidInput)
+		return nil, fmt.Errorf("sqlstore: %w: empty DSN", errdef.ErrInvalidInput)
 	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, fmt.Errorf("sqlstore: %w: PostgreSQL is not supported yet", releases.ErrInvalidInput)
+		return nil, fmt.Errorf("sqlstore: %w: PostgreSQL is not supported yet", errdef.ErrInvalidInput)
 	}
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -163,9 +164,9 @@ func (db *DB) translate(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.ErrNotFound
+		return errdef.ErrNotFound
 	case db.dialect.isUniqueViolation(err):
-		return releases.ErrConflict
+		return errdef.ErrConflict
 	}
 	return err
 }
@@ -198,7 +199,7 @@ func (db *DB) timeOrNow(t time.Time) (time.Time, bool) {
 // through, which PostgreSQL's TEXT would refuse.
 func checkJSON(doc []byte) error {
 	if !utf8.Valid(doc) || !json.Valid(doc) {
-		return fmt.Errorf("%w: not valid JSON in UTF-8", releases.ErrInvalidInput)
+		return fmt.Errorf("%w: not valid JSON in UTF-8", errdef.ErrInvalidInput)
 	}
 	return nil
 }

@@ -8,19 +8,30 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/trust"
 )
+
+// Trust is the persistence of trusted keys and policy versions
+// (trust.Store): db.Trust().
+type Trust struct{ db *DB }
+
+var _ trust.Store = (*Trust)(nil)
+
+// Trust returns the trust store.
+func (db *DB) Trust() trust.Store { return &Trust{db} }
 
 const trustKeyColumns = `id, public_key_pem, algorithm, comment, created_by, created_at, revoked_at, revoked_by`
 
-func scanTrustKey(r rowScanner) (releases.TrustKey, error) {
+func scanTrustKey(r rowScanner) (trust.TrustKey, error) {
 	var (
-		k       releases.TrustKey
+		k       trust.TrustKey
 		created int64
 		revoked sql.NullInt64
 	)
 	if err := r.Scan(&k.ID, &k.PublicKeyPEM, &k.Algorithm, &k.Comment, &k.CreatedBy, &created, &revoked, &k.RevokedBy); err != nil {
-		return releases.TrustKey{}, err
+		return trust.TrustKey{}, err
 	}
 	k.CreatedAt = fromNanos(created)
 	if revoked.Valid {
@@ -31,21 +42,22 @@ func scanTrustKey(r rowScanner) (releases.TrustKey, error) {
 }
 
 // AddTrustKey stores k and records "trust.key.added". An ID already taken,
-// by a live or a revoked key, is releases.ErrConflict. The key material is
+// by a live or a revoked key, is errdef.ErrConflict. The key material is
 // the caller's to parse (package signing); the store only refuses keys
 // that could not name or describe anything.
-func (db *DB) AddTrustKey(ctx context.Context, actor releases.Actor, k releases.TrustKey) error {
+func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.TrustKey) error {
+	db := x.db
 	switch {
 	case k.ID == "":
-		return fmt.Errorf("%w: trust key needs an id", releases.ErrInvalidInput)
+		return fmt.Errorf("%w: trust key needs an id", errdef.ErrInvalidInput)
 	case k.PublicKeyPEM == "" || k.Algorithm == "":
-		return fmt.Errorf("%w: trust key %s needs a public key and its algorithm", releases.ErrInvalidInput, k.ID)
+		return fmt.Errorf("%w: trust key %s needs a public key and its algorithm", errdef.ErrInvalidInput, k.ID)
 	case k.RevokedAt != nil || k.RevokedBy != "":
-		return fmt.Errorf("%w: trust key %s: a key is added unrevoked", releases.ErrInvalidInput, k.ID)
+		return fmt.Errorf("%w: trust key %s: a key is added unrevoked", errdef.ErrInvalidInput, k.ID)
 	}
 	createdAt, ok := db.timeOrNow(k.CreatedAt)
 	if !ok {
-		return fmt.Errorf("%w: trust key %s: creation time %s out of range", releases.ErrInvalidInput, k.ID, k.CreatedAt)
+		return fmt.Errorf("%w: trust key %s: creation time %s out of range", errdef.ErrInvalidInput, k.ID, k.CreatedAt)
 	}
 
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -55,13 +67,13 @@ func (db *DB) AddTrustKey(ctx context.Context, actor releases.Actor, k releases.
 		if err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, db.now(), actor, releases.ActionTrustKeyAdded, k.ID, struct {
+		return db.recordEvent(ctx, tx, db.now(), actor, trust.ActionTrustKeyAdded, k.ID, struct {
 			Algorithm       string `json:"algorithm"`
 			Comment         string `json:"comment"`
 			PublicKeySHA256 string `json:"publicKeySha256"`
 		}{k.Algorithm, k.Comment, sha256Hex(k.PublicKeyPEM)})
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrConflict) {
+	if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
 		return fmt.Errorf("trust key %s: id already taken: %w", k.ID, err)
 	} else if err != nil {
 		return fmt.Errorf("sqlstore: add trust key %s: %w", k.ID, err)
@@ -70,13 +82,14 @@ func (db *DB) AddTrustKey(ctx context.Context, actor releases.Actor, k releases.
 }
 
 // TrustKeys lists every key, revoked ones included, ordered by ID.
-func (db *DB) TrustKeys(ctx context.Context) ([]releases.TrustKey, error) {
+func (x *Trust) TrustKeys(ctx context.Context) ([]trust.TrustKey, error) {
+	db := x.db
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
 	}
 	defer rows.Close()
-	var out []releases.TrustKey
+	var out []trust.TrustKey
 	for rows.Next() {
 		k, err := scanTrustKey(rows)
 		if err != nil {
@@ -91,20 +104,18 @@ func (db *DB) TrustKeys(ctx context.Context) ([]releases.TrustKey, error) {
 }
 
 // RevokeTrustKey marks a key revoked by actor and records
-// "trust.key.revoked"; releases.ErrNotFound if unknown. Revoking a revoked
+// "trust.key.revoked"; errdef.ErrNotFound if unknown. Revoking a revoked
 // key changes and records nothing.
-func (db *DB) RevokeTrustKey(ctx context.Context, actor releases.Actor, id string) error {
+func (x *Trust) RevokeTrustKey(ctx context.Context, actor access.Actor, id string) error {
+	db := x.db
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT revoked_at FROM trust_keys WHERE id = ?`), id).Scan(&revoked); err != nil {
+		var one int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM trust_keys WHERE id = ?`), id).Scan(&one); err != nil {
 			return err
 		}
-		if revoked.Valid {
-			return nil
-		}
 		now := db.now()
-		// As in RevokeToken: with several writers, the loser of a race
-		// updates nothing and records nothing.
+		// As in RevokeToken: a second revoke, or the loser of a race with
+		// several writers, updates nothing and records nothing.
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE trust_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL`),
 			toNanos(now), actor.Name, id)
 		if err != nil {
@@ -113,9 +124,9 @@ func (db *DB) RevokeTrustKey(ctx context.Context, actor releases.Actor, id strin
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		return db.recordEvent(ctx, tx, now, actor, releases.ActionTrustKeyRevoked, id, nil)
+		return db.recordEvent(ctx, tx, now, actor, trust.ActionTrustKeyRevoked, id, nil)
 	})
-	if err := db.translate(err); errors.Is(err, releases.ErrNotFound) {
+	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("trust key %s: %w", id, err)
 	} else if err != nil {
 		return fmt.Errorf("sqlstore: revoke trust key %s: %w", id, err)
@@ -134,12 +145,13 @@ const policySubject = "policy"
 // writer at a time, so versions are 1, 2, 3... without gaps or repeats; the
 // primary key makes a repeat impossible on any dialect, and a dialect with
 // concurrent writers must serialise this like recordEvent's inserts, or
-// the loser of a race gets releases.ErrConflict.
-func (db *DB) SetTrustPolicy(ctx context.Context, actor releases.Actor, doc json.RawMessage) (releases.PolicyVersion, error) {
+// the loser of a race gets errdef.ErrConflict.
+func (x *Trust) SetTrustPolicy(ctx context.Context, actor access.Actor, doc json.RawMessage) (trust.PolicyVersion, error) {
+	db := x.db
 	if err := checkJSON(doc); err != nil {
-		return releases.PolicyVersion{}, fmt.Errorf("trust policy: %w", err)
+		return trust.PolicyVersion{}, fmt.Errorf("trust policy: %w", err)
 	}
-	p := releases.PolicyVersion{
+	p := trust.PolicyVersion{
 		Document:  bytes.Clone(doc),
 		CreatedBy: actor.Name,
 		CreatedAt: fromNanos(toNanos(db.now())),
@@ -153,22 +165,23 @@ func (db *DB) SetTrustPolicy(ctx context.Context, actor releases.Actor, doc json
 		if err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, p.CreatedAt, actor, releases.ActionTrustPolicySet, policySubject, struct {
+		return db.recordEvent(ctx, tx, p.CreatedAt, actor, trust.ActionTrustPolicySet, policySubject, struct {
 			Version        int64  `json:"version"`
 			DocumentSHA256 string `json:"documentSha256"`
 		}{p.Version, sha256Hex(p.Document)})
 	})
 	if err != nil {
-		return releases.PolicyVersion{}, fmt.Errorf("sqlstore: set trust policy: %w", db.translate(err))
+		return trust.PolicyVersion{}, fmt.Errorf("sqlstore: set trust policy: %w", db.translate(err))
 	}
 	return p, nil
 }
 
-// TrustPolicy returns the highest policy version; releases.ErrNotFound if
+// TrustPolicy returns the highest policy version; errdef.ErrNotFound if
 // none was ever set.
-func (db *DB) TrustPolicy(ctx context.Context) (releases.PolicyVersion, error) {
+func (x *Trust) TrustPolicy(ctx context.Context) (trust.PolicyVersion, error) {
+	db := x.db
 	var (
-		p       releases.PolicyVersion
+		p       trust.PolicyVersion
 		doc     string
 		created int64
 	)
@@ -176,9 +189,9 @@ func (db *DB) TrustPolicy(ctx context.Context) (releases.PolicyVersion, error) {
 		FROM trust_policies ORDER BY version DESC LIMIT 1`).Scan(&p.Version, &doc, &p.CreatedBy, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return releases.PolicyVersion{}, fmt.Errorf("trust policy: %w", releases.ErrNotFound)
+		return trust.PolicyVersion{}, fmt.Errorf("trust policy: %w", errdef.ErrNotFound)
 	case err != nil:
-		return releases.PolicyVersion{}, fmt.Errorf("sqlstore: trust policy: %w", db.translate(err))
+		return trust.PolicyVersion{}, fmt.Errorf("sqlstore: trust policy: %w", db.translate(err))
 	}
 	p.Document = json.RawMessage(doc)
 	p.CreatedAt = fromNanos(created)

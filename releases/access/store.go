@@ -1,0 +1,32 @@
+package access
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence of tokens. Every mutating method records
+// exactly one event (and its audit record) in the same transaction as its
+// change, and none when it changes nothing or fails.
+type Store interface {
+	// CreateToken stores a token and the SHA-256 hash of its secret and
+	// records ActionTokenIssued; an id or hash issued before is
+	// errdef.ErrConflict.
+	CreateToken(ctx context.Context, actor Actor, t Token, secretHash []byte) error
+	// TokenByHash finds a token by the hash of its secret; revoked tokens
+	// are returned too (the caller checks RevokedAt).
+	TokenByHash(ctx context.Context, secretHash []byte) (Token, error)
+	// RevokeToken marks a token revoked and records ActionTokenRevoked;
+	// errdef.ErrNotFound if unknown. Revoking a revoked token is a no-op
+	// that records nothing.
+	RevokeToken(ctx context.Context, actor Actor, id string) error
+	// CountTokens counts all tokens ever issued (revoked or not).
+	CountTokens(ctx context.Context) (int, error)
+	// ListTokens returns every token, revoked and expired ones included,
+	// oldest first (by CreatedAt, then ID).
+	ListTokens(ctx context.Context) ([]Token, error)
+	// TouchToken sets a token's LastUsedAt to at unless it already holds
+	// at or a later time; an unknown id changes nothing. It records no
+	// event: last use is bookkeeping, not a change.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}

@@ -1,0 +1,274 @@
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/names"
+)
+
+// tokenPrefix marks dml secrets so secret scanners can find leaked ones.
+const tokenPrefix = "dml_"
+
+// NewSecret returns a fresh random bearer token.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashSecret is what is stored for a secret: its SHA-256.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func newTokenID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "tok_" + hex.EncodeToString(b)
+}
+
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
+
+// TokenRequest asks for a new token.
+type TokenRequest struct {
+	Name         string   `json:"name"`
+	Roles        []Role   `json:"roles"`
+	Environments []string `json:"environments"`
+	// ExpiresIn, when set, is how long the token authenticates: a Go
+	// duration such as "720h" (at most MaxTokenLifetime).
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// MaxTokenLifetime bounds ExpiresIn. A longer-lived credential is one
+// without an expiry, which an admin may still issue deliberately.
+const MaxTokenLifetime = 10 * 365 * 24 * time.Hour
+
+// expiry parses ExpiresIn into the expiry of a token issued at now.
+func (req TokenRequest) expiry(now time.Time) (*time.Time, error) {
+	if req.ExpiresIn == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(req.ExpiresIn)
+	if err != nil || d <= 0 || d > MaxTokenLifetime {
+		return nil, fmt.Errorf("%w: expiresIn %q must be a positive duration such as 720h, at most %s", errdef.ErrInvalidInput, req.ExpiresIn, MaxTokenLifetime)
+	}
+	at := now.Add(d)
+	return &at, nil
+}
+
+// Service issues, lists, revokes and authenticates tokens.
+type Service struct {
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+	// use throttles the writes of tokens' last use.
+	use tokenUse
+}
+
+// New returns the token service over st. A nil log keeps it silent, a nil
+// now is the wall clock.
+func New(st Store, log *slog.Logger, now func() time.Time) *Service {
+	return &Service{store: st, log: defaults.Logger(log), now: defaults.Clock(now)}
+}
+
+// IssuedToken is a new token and its secret, shown once.
+type IssuedToken struct {
+	Token  Token  `json:"token"`
+	Secret string `json:"secret"`
+}
+
+// IssueToken creates a token (admin only). The principal name is the token
+// name: several tokens with one name are one principal (rotation).
+func (s *Service) IssueToken(ctx context.Context, p Principal, req TokenRequest) (IssuedToken, error) {
+	if !p.Has(RoleAdmin) {
+		return IssuedToken{}, fmt.Errorf("%w: issuing tokens needs the admin role", errdef.ErrDenied)
+	}
+	return s.issueToken(ctx, p.Actor(), p.Name, req, NewSecret())
+}
+
+func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string, req TokenRequest, secret string) (IssuedToken, error) {
+	if !tokenNameRE.MatchString(req.Name) {
+		return IssuedToken{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", errdef.ErrInvalidInput, req.Name)
+	}
+	if len(req.Roles) == 0 {
+		return IssuedToken{}, fmt.Errorf("%w: a token needs at least one role (%s)", errdef.ErrInvalidInput, roleList())
+	}
+	roles := slices.Clone(req.Roles)
+	for _, r := range roles {
+		if !r.Valid() {
+			return IssuedToken{}, fmt.Errorf("%w: unknown role %q (known: %s)", errdef.ErrInvalidInput, r, roleList())
+		}
+	}
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	envs := slices.Clone(req.Environments)
+	for _, e := range envs {
+		if err := names.ValidateEnvironment(e); err != nil {
+			return IssuedToken{}, err
+		}
+	}
+	slices.Sort(envs)
+	envs = slices.Compact(envs)
+	if envs == nil {
+		envs = []string{}
+	}
+	if slices.Contains(roles, RoleDeployer) && len(envs) == 0 {
+		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", errdef.ErrInvalidInput)
+	}
+	now := s.now()
+	expires, err := req.expiry(now)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	t := Token{
+		ID:           newTokenID(),
+		Name:         req.Name,
+		Roles:        roles,
+		Environments: envs,
+		CreatedBy:    createdBy,
+		CreatedAt:    now,
+		ExpiresAt:    expires,
+	}
+	if err := s.store.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
+		return IssuedToken{}, err
+	}
+	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "expiresAt", t.ExpiresAt, "by", createdBy)
+	return IssuedToken{Token: t, Secret: secret}, nil
+}
+
+func roleList() string {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
+
+// RevokeToken revokes a token (admin only).
+func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error {
+	if !p.Has(RoleAdmin) {
+		return fmt.Errorf("%w: revoking tokens needs the admin role", errdef.ErrDenied)
+	}
+	if err := s.store.RevokeToken(ctx, p.Actor(), id); err != nil {
+		return err
+	}
+	s.log.Info("token revoked", "id", id, "by", p.Name)
+	return nil
+}
+
+// Tokens lists every token, revoked and expired ones included (admins).
+// A Token never holds its secret nor the secret's hash.
+func (s *Service) Tokens(ctx context.Context, p Principal) ([]Token, error) {
+	if !p.Has(RoleAdmin) {
+		return nil, fmt.Errorf("%w: listing tokens needs the admin role", errdef.ErrDenied)
+	}
+	return s.store.ListTokens(ctx)
+}
+
+// Authenticate resolves a bearer secret to its principal. Revoked and
+// expired tokens are errdef.ErrUnauthorized, with a message naming the token and
+// why (the token's id is no secret).
+func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" {
+		return Principal{}, fmt.Errorf("%w: no token", errdef.ErrUnauthorized)
+	}
+	t, err := s.store.TokenByHash(ctx, HashSecret(secret))
+	if errors.Is(err, errdef.ErrNotFound) {
+		return Principal{}, fmt.Errorf("%w: unknown token", errdef.ErrUnauthorized)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if t.RevokedAt != nil {
+		return Principal{}, fmt.Errorf("%w: token %s was revoked", errdef.ErrUnauthorized, t.ID)
+	}
+	now := s.now()
+	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return Principal{}, fmt.Errorf("%w: token %s expired at %s; ask an admin for a new one", errdef.ErrUnauthorized, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	s.use.note(ctx, s, t, now)
+	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments}, nil
+}
+
+// lastUseInterval is how often, at most, a token's last use is written:
+// authentication reads the database on every request but writes it only
+// when a token's recorded last use is older than this.
+const lastUseInterval = time.Minute
+
+// tokenUse remembers when each token's last use was last written, so that
+// concurrent requests with one token write it once, not once each.
+type tokenUse struct {
+	mu      sync.Mutex
+	written map[string]time.Time
+}
+
+// note writes t's last use as now, unless it was written (by this process
+// or, as t.LastUsedAt shows, by another) less than lastUseInterval ago.
+// A failure is logged, never the request's: last use is bookkeeping.
+func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time) {
+	u.mu.Lock()
+	last := u.written[t.ID]
+	if t.LastUsedAt != nil && t.LastUsedAt.After(last) {
+		last = *t.LastUsedAt
+	}
+	if !last.IsZero() && now.Sub(last) < lastUseInterval {
+		u.mu.Unlock()
+		return
+	}
+	if u.written == nil {
+		u.written = map[string]time.Time{}
+	}
+	u.written[t.ID] = now
+	u.mu.Unlock()
+	// The request may be cancelled as soon as it is answered; the write
+	// is the token's, not the request's.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.TouchToken(ctx, t.ID, now); err != nil {
+		s.log.Warn("recording a token's last use failed", "token", t.ID, "err", err)
+	}
+}
+
+// BootstrapAdmin makes sure an admin can log in on first start. When no
+// token has ever been issued it creates an admin token "bootstrap-admin"
+// whose secret is the given one, or a generated one. It returns the secret
+// only when it generated it (so the caller prints it once), and "" when
+// tokens already existed or the secret was supplied.
+func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated string, err error) {
+	n, err := s.store.CountTokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return "", nil
+	}
+	supplied := secret != ""
+	if !supplied {
+		secret = NewSecret()
+	} else if len(secret) < 16 {
+		return "", fmt.Errorf("%w: DML_BOOTSTRAP_TOKEN must be at least 16 characters", errdef.ErrInvalidInput)
+	}
+	system := Actor{Name: "dml-bootstrap"}
+	if _, err := s.issueToken(ctx, system, system.Name, TokenRequest{Name: "bootstrap-admin", Roles: []Role{RoleAdmin}}, secret); err != nil {
+		return "", err
+	}
+	if supplied {
+		return "", nil
+	}
+	return secret, nil
+}

@@ -1,0 +1,13 @@
+// Package lifecycle is release management, the ITIL process the DML
+// implements: a release's plan, its gates (plan, build, deploy:ENV,
+// close) and their quorums — never below the admin's defaults —,
+// approvals bound to the digest of what they approve, separation of
+// duties, sealing (a signed OCI image index of the release's artifacts),
+// deployments in plan order, and the post-implementation review.
+//
+// A release is one document, changed by one writer at a time through its
+// Store's ModifyRelease: every rule of a change runs inside the
+// transaction that stores it. The artifacts a release includes come from
+// the catalogue; Deployments answers the catalogue's question about
+// deployers from the releases.
+package lifecycle

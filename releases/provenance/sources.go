@@ -1,0 +1,122 @@
+package provenance
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/trust"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Sources is what a provenance document is built from. It is read by an
+// auditor or admin only.
+type Sources struct {
+	Artifact  catalog.Artifact
+	Evidence  []catalog.Evidence
+	Contents  map[digest.Digest][]byte
+	TrustKeys []trust.TrustKey
+	Releases  []lifecycle.Release
+	Manifests map[digest.Digest][]byte
+	Entries   []audit.AuditEntry
+	// Checkpoint is signed after the entries were read, so it covers them.
+	Checkpoint      []byte
+	CheckpointState auditlog.Checkpoint
+	Hashes          tlog.HashReader
+}
+
+// Service gathers the sources of provenance documents.
+type Service struct {
+	catalog      *catalog.Service
+	catalogStore catalog.Store
+	trust        trust.Store
+	releases     *lifecycle.Service
+	releaseStore lifecycle.Store
+	audit        *audit.Service
+	auditStore   audit.Store
+	blobs        *blobs.Service
+}
+
+// Config is what the provenance service reads.
+type Config struct {
+	Catalog      *catalog.Service
+	CatalogStore catalog.Store
+	Trust        trust.Store
+	Releases     *lifecycle.Service
+	ReleaseStore lifecycle.Store
+	Audit        *audit.Service
+	AuditStore   audit.Store
+	Blobs        *blobs.Service
+}
+
+// New returns the provenance service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Catalog == nil || cfg.CatalogStore == nil || cfg.Trust == nil || cfg.Releases == nil || cfg.ReleaseStore == nil ||
+		cfg.Audit == nil || cfg.AuditStore == nil || cfg.Blobs == nil {
+		return nil, errors.New("provenance: every service and store of Config is required")
+	}
+	return &Service{
+		catalog: cfg.Catalog, catalogStore: cfg.CatalogStore, trust: cfg.Trust, releases: cfg.Releases,
+		releaseStore: cfg.ReleaseStore, audit: cfg.Audit, auditStore: cfg.AuditStore, blobs: cfg.Blobs,
+	}, nil
+}
+
+// Sources gathers everything recorded about an artifact version, the
+// audit records about it, and a checkpoint covering them.
+func (s *Service) Sources(ctx context.Context, p access.Principal, name, version string) (Sources, error) {
+	if err := audit.RequireAuditor(p); err != nil {
+		return Sources{}, err
+	}
+	a, err := s.catalog.Artifact(ctx, name, version)
+	if err != nil {
+		return Sources{}, err
+	}
+	src := Sources{Artifact: a, Contents: map[digest.Digest][]byte{}, Manifests: map[digest.Digest][]byte{}, Hashes: s.auditStore.AuditHashes(ctx)}
+	if src.Evidence, err = s.catalogStore.ListEvidence(ctx, name, version); err != nil {
+		return src, err
+	}
+	subjects := []string{name + ":" + version}
+	keyIDs := map[string]bool{}
+	for _, e := range src.Evidence {
+		b, err := s.blobs.ReadVerified(ctx, p.Actor(), e.Digest, catalog.MaxEvidenceSize)
+		if err != nil {
+			return src, err
+		}
+		src.Contents[e.Digest] = b
+		keyIDs[e.KeyID] = true
+	}
+	keys, err := s.trust.TrustKeys(ctx)
+	if err != nil {
+		return src, err
+	}
+	for _, k := range keys {
+		if keyIDs[k.ID] {
+			src.TrustKeys = append(src.TrustKeys, k)
+			subjects = append(subjects, k.ID)
+		}
+	}
+	if src.Releases, err = s.releaseStore.ReleasesContaining(ctx, name, version); err != nil {
+		return src, err
+	}
+	for _, r := range src.Releases {
+		subjects = append(subjects, "release:"+r.Name)
+		if r.ManifestDigest != "" {
+			_, b, err := s.releases.ReleaseManifest(ctx, r.Name)
+			if err != nil {
+				return src, err
+			}
+			src.Manifests[r.ManifestDigest] = b
+		}
+	}
+	if src.Entries, err = s.auditStore.AuditEntriesFor(ctx, subjects); err != nil {
+		return src, err
+	}
+	src.Checkpoint, src.CheckpointState, err = s.audit.SignCheckpoint(ctx)
+	return src, err
+}

@@ -1,0 +1,361 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/blobs"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/store"
+	"github.com/google/uuid"
+	"github.com/opencontainers/go-digest"
+)
+
+// Chunked uploads (POST, PATCH…, PUT ?digest=). Each PATCH body is streamed
+// into its own chunk in the blob store while SHA-256 and SHA-512 run over
+// it; the hash states and the offset are then saved with the session. So
+// no request buffers more than the backend's own write buffer, an upload
+// survives a restart, and at completion the digest the client names is
+// checked from the saved state without re-reading anything: a wrong one is
+// refused at once, and a blob the store already holds is linked without
+// copying. Otherwise the chunks are streamed through store.Ingest with the
+// expected digest, verified a second time while the blob is written.
+
+// ChunkRange is a Content-Range: the first and last byte of a chunk.
+type ChunkRange struct{ Start, End int64 }
+
+// StartUpload opens an upload session in repo.
+func (s *Service) StartUpload(ctx context.Context, p access.Principal, repo string) (UploadSession, error) {
+	if err := canPush(p); err != nil {
+		return UploadSession{}, err
+	}
+	if err := names.ValidateName(repo); err != nil {
+		return UploadSession{}, err
+	}
+	now := s.now()
+	u := UploadSession{ID: uuid.NewString(), Repository: repo, Owner: p.Name, StartedAt: now, UpdatedAt: now}
+	h256, h512 := sha256.New(), sha512.New()
+	var err error
+	if u.SHA256State, u.SHA512State, err = marshalHashes(h256, h512); err != nil {
+		return UploadSession{}, err
+	}
+	if err := s.uploads.CreateUpload(ctx, u); err != nil {
+		return UploadSession{}, err
+	}
+	return u, nil
+}
+
+// UploadStatus returns an upload session of p in repo.
+func (s *Service) UploadStatus(ctx context.Context, p access.Principal, repo, id string) (UploadSession, error) {
+	return s.loadUpload(ctx, p, repo, id)
+}
+
+// loadUpload returns the session if it belongs to p and repo; anything
+// else is ErrUploadUnknown, so sessions of others are not even confirmed.
+func (s *Service) loadUpload(ctx context.Context, p access.Principal, repo, id string) (UploadSession, error) {
+	if err := canPush(p); err != nil {
+		return UploadSession{}, err
+	}
+	u, err := s.uploads.Upload(ctx, id)
+	if errors.Is(err, errdef.ErrNotFound) || (err == nil && (u.Repository != repo || u.Owner != p.Name)) {
+		return UploadSession{}, fmt.Errorf("%w: %s in %s", ErrUploadUnknown, id, repo)
+	}
+	return u, err
+}
+
+// AppendUpload adds a chunk to an upload. rng, when the client sent a
+// Content-Range, must start where the upload ends (ErrChunkOutOfOrder
+// otherwise, with the session returned so the caller can say where it
+// stands); size is the body length or -1. The session is returned as it
+// stands after the call.
+func (s *Service) AppendUpload(ctx context.Context, p access.Principal, repo, id string, body io.Reader, rng *ChunkRange, size int64) (UploadSession, error) {
+	defer s.uploading.Lock(id)()
+	u, err := s.loadUpload(ctx, p, repo, id)
+	if err != nil {
+		return UploadSession{}, err
+	}
+	if size, err = checkChunkRange(u, rng, size); err != nil {
+		return u, err
+	}
+	err = s.appendChunk(ctx, &u, body, size)
+	return u, err
+}
+
+// checkChunkRange checks a chunk's Content-Range against the session and
+// the body length and returns the chunk's length (or -1).
+func checkChunkRange(u UploadSession, rng *ChunkRange, size int64) (int64, error) {
+	if rng == nil {
+		return size, nil
+	}
+	if rng.Start != u.Offset {
+		return 0, fmt.Errorf("%w: the upload holds %d bytes, so the next chunk starts at %d, not %d", ErrChunkOutOfOrder, u.Offset, u.Offset, rng.Start)
+	}
+	n := rng.End - rng.Start + 1
+	if n < 0 || (size >= 0 && size != n) {
+		return 0, fmt.Errorf("%w: Content-Range %d-%d does not match a body of %d bytes", store.ErrSizeMismatch, rng.Start, rng.End, size)
+	}
+	return n, nil
+}
+
+// appendChunk stores body as the next chunk and saves the session.
+func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Reader, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	h256, h512, err := restoreHashes(*u)
+	if err != nil {
+		return err
+	}
+	limit := int64(-1)
+	if max := s.blobs.Store().MaxSize(); max >= 0 {
+		limit = max - u.Offset
+	}
+	n, err := s.blobs.Store().PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil // an empty streamed body: the next chunk overwrites it
+	}
+	next := *u
+	next.Offset += n
+	next.Chunks++
+	next.UpdatedAt = s.now()
+	if next.SHA256State, next.SHA512State, err = marshalHashes(h256, h512); err != nil {
+		return err
+	}
+	if err := UpdateUpload(ctx, s.uploads, next, u.Offset, u.Chunks); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return fmt.Errorf("%w: %s was cancelled or expired", ErrUploadUnknown, u.ID)
+		}
+		return err
+	}
+	*u = next
+	return nil
+}
+
+// CompleteUpload ends an upload with its last chunk (body, possibly empty)
+// and the digest the whole blob must have, stores the blob and links it
+// into repo. A digest that does not match ends the upload.
+func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, id string, d digest.Digest, body io.Reader, rng *ChunkRange, size int64) (BlobLink, error) {
+	defer s.uploading.Lock(id)()
+	u, err := s.loadUpload(ctx, p, repo, id)
+	if err != nil {
+		return BlobLink{}, err
+	}
+	if err := store.ValidateDigest(d); err != nil {
+		return BlobLink{}, err
+	}
+	if size, err = checkChunkRange(u, rng, size); err != nil {
+		return BlobLink{}, err
+	}
+	total := u.Offset
+	var release func()
+	if size == 0 {
+		if release, err = s.commitSaved(ctx, p, u, d); err != nil {
+			return BlobLink{}, err
+		}
+	} else {
+		// The last chunk streams straight into the blob behind the saved
+		// ones: storing it as a chunk first would write it twice.
+		var r io.Reader = body
+		if u.Chunks > 0 {
+			chunks, err := s.blobs.Store().OpenChunks(ctx, u.ID, u.Chunks)
+			if err != nil {
+				return BlobLink{}, err
+			}
+			defer chunks.Close()
+			r = io.MultiReader(chunks, body)
+		}
+		expected := int64(-1)
+		if size > 0 {
+			expected = u.Offset + size
+		}
+		blob, hold, err := s.blobs.Ingest(ctx, p.Actor(), r, store.IngestOptions{Digest: d, Size: expected})
+		if err != nil {
+			if errors.Is(err, store.ErrDigestMismatch) {
+				s.discardUpload(ctx, u)
+			}
+			return BlobLink{}, err
+		}
+		release, total = hold, blob.Size
+	}
+	defer release()
+	l, err := s.linkBlob(ctx, p, repo, d, total, "")
+	if err != nil {
+		return BlobLink{}, err
+	}
+	s.discardUpload(ctx, u)
+	return l, nil
+}
+
+// commitSaved completes an upload whose bytes are all in its chunks, and
+// holds the blob against gc until release is called (see holdBlob).
+func (s *Service) commitSaved(ctx context.Context, p access.Principal, u UploadSession, d digest.Digest) (release func(), err error) {
+	h256, h512, err := restoreHashes(u)
+	if err != nil {
+		return nil, err
+	}
+	h := map[digest.Algorithm]hash.Hash{digest.SHA256: h256, digest.SHA512: h512}[d.Algorithm()]
+	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+		s.discardUpload(ctx, u)
+		return nil, fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
+	}
+	replace, err := s.blobs.MustReplace(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.blobs.Store().Exists(ctx, d); err != nil {
+		return nil, err
+	} else if ok && !replace {
+		// Stored already, and sound: the hash state proves the client
+		// sent these bytes.
+		return s.blobs.Hold(ctx, p.Actor(), d, false)
+	}
+	always := func(digest.Digest) (bool, error) { return true, nil }
+	if _, err := s.blobs.Store().CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
+		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) {
+			// The chunks are not what the session says (lost, or
+			// overwritten by a misbehaving client): the upload is unusable.
+			s.discardUpload(ctx, u)
+			return nil, fmt.Errorf("%w: %s: %w", ErrUploadInvalid, u.ID, err)
+		}
+		return nil, err
+	}
+	return s.blobs.Hold(ctx, p.Actor(), d, true)
+}
+
+// CancelUpload ends an upload and removes what it stored.
+func (s *Service) CancelUpload(ctx context.Context, p access.Principal, repo, id string) error {
+	defer s.uploading.Lock(id)()
+	u, err := s.loadUpload(ctx, p, repo, id)
+	if err != nil {
+		return err
+	}
+	s.discardUpload(ctx, u)
+	return nil
+}
+
+// discardUpload removes a session, then its chunks: if the process dies
+// in between, the chunks are orphans that store.CleanUploads removes,
+// never chunks that a live session counts on.
+func (s *Service) discardUpload(ctx context.Context, u UploadSession) {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.uploads.DeleteUpload(ctx, u.ID); err != nil {
+		s.log.Warn("removing upload session failed", "upload", u.ID, "err", err)
+		return
+	}
+	if err := s.blobs.Store().DeleteChunks(ctx, u.ID); err != nil {
+		s.log.Warn("removing upload chunks failed; the upload sweep will retry", "upload", u.ID, "err", err)
+	}
+}
+
+// SweepUploads removes upload sessions not updated for maxAge, with their
+// chunks, and chunks whose session is gone. It returns how many uploads
+// it removed.
+func (s *Service) SweepUploads(ctx context.Context, maxAge time.Duration) (int, error) {
+	removed := 0
+	cutoff := s.now().Add(-maxAge)
+	for {
+		stale, err := s.uploads.StaleUploads(ctx, cutoff, 100)
+		if err != nil {
+			return removed, err
+		}
+		for _, u := range stale {
+			if s.expireUpload(ctx, u.ID, cutoff) {
+				removed++
+			}
+		}
+		if len(stale) < 100 {
+			break
+		}
+	}
+	n, err := s.blobs.Store().CleanUploads(ctx, maxAge)
+	removed += n
+	if removed > 0 {
+		s.log.Info("removed abandoned uploads", "count", removed, "olderThan", maxAge)
+	}
+	return removed, err
+}
+
+// expireUpload removes one stale session, unless a request revived it
+// after it was listed.
+func (s *Service) expireUpload(ctx context.Context, id string, cutoff time.Time) bool {
+	defer s.uploading.Lock(id)()
+	u, err := s.uploads.Upload(ctx, id)
+	if err != nil || !u.UpdatedAt.Before(cutoff) {
+		return false
+	}
+	s.discardUpload(ctx, u)
+	return true
+}
+
+func marshalHashes(hs ...hash.Hash) (h256, h512 []byte, err error) {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		m, ok := h.(encoding.BinaryMarshaler)
+		if !ok {
+			return nil, nil, fmt.Errorf("hash %T cannot save its state", h)
+		}
+		if out[i], err = m.MarshalBinary(); err != nil {
+			return nil, nil, fmt.Errorf("saving hash state: %w", err)
+		}
+	}
+	return out[0], out[1], nil
+}
+
+func restoreHashes(u UploadSession) (hash.Hash, hash.Hash, error) {
+	h256, h512 := sha256.New(), sha512.New()
+	for _, x := range []struct {
+		h     hash.Hash
+		state []byte
+	}{{h256, u.SHA256State}, {h512, u.SHA512State}} {
+		um, ok := x.h.(encoding.BinaryUnmarshaler)
+		if !ok {
+			return nil, nil, fmt.Errorf("hash %T cannot restore its state", x.h)
+		}
+		if err := um.UnmarshalBinary(x.state); err != nil {
+			return nil, nil, fmt.Errorf("%w: upload %s: corrupt hash state: %v", ErrUploadInvalid, u.ID, err)
+		}
+	}
+	return h256, h512, nil
+}
+
+// Sessions is the registry's side of gc: its upload sessions
+// (blobs.Uploads).
+func (s *Service) Sessions() blobs.Uploads { return uploadSessions{s} }
+
+type uploadSessions struct{ s *Service }
+
+func (u uploadSessions) StaleUploads(ctx context.Context, before time.Time, limit int) ([]blobs.Upload, error) {
+	stale, err := u.s.uploads.StaleUploads(ctx, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]blobs.Upload, len(stale))
+	for i, x := range stale {
+		out[i] = blobs.Upload{ID: x.ID, Repository: x.Repository, Offset: x.Offset, UpdatedAt: x.UpdatedAt}
+	}
+	return out, nil
+}
+
+func (u uploadSessions) ExpireUpload(ctx context.Context, id string, cutoff time.Time) bool {
+	return u.s.expireUpload(ctx, id, cutoff)
+}
+
+func (u uploadSessions) UploadExists(ctx context.Context, id string) (bool, error) {
+	_, err := u.s.uploads.Upload(ctx, id)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

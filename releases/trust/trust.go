@@ -1,0 +1,231 @@
+package trust
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/signing"
+)
+
+// ErrPolicyInvalid refuses a trust policy document that does not validate.
+var ErrPolicyInvalid = signing.ErrInvalidPolicy
+
+// Event actions of trust.
+const (
+	ActionTrustKeyAdded   = "trust.key.added"
+	ActionTrustKeyRevoked = "trust.key.revoked"
+	ActionTrustPolicySet  = "trust.policy.set"
+)
+
+// TrustKey is a public key that may sign evidence, registered by an admin.
+type TrustKey struct {
+	ID           string     `json:"id"`
+	PublicKeyPEM string     `json:"publicKey"`
+	Algorithm    string     `json:"algorithm"`
+	Comment      string     `json:"comment"`
+	CreatedBy    string     `json:"createdBy"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
+	RevokedBy    string     `json:"revokedBy,omitempty"`
+}
+
+// PolicyVersion is one version of the trust policy document. Every PUT
+// makes a new version; the highest is current.
+type PolicyVersion struct {
+	Version   int64           `json:"version"`
+	Document  json.RawMessage `json:"document"`
+	CreatedBy string          `json:"createdBy"`
+	CreatedAt time.Time       `json:"createdAt"`
+}
+
+// Store is the persistence of trusted keys and policy versions. Every
+// mutating method records exactly one event in the same transaction as its
+// change, and none when it changes nothing or fails.
+type Store interface {
+	// AddTrustKey registers a key and records ActionTrustKeyAdded;
+	// errdef.ErrConflict if the ID is taken (revoked IDs stay taken, so an
+	// ID always names one key).
+	AddTrustKey(ctx context.Context, actor access.Actor, k TrustKey) error
+	// TrustKeys lists every key, revoked ones included, ordered by ID.
+	TrustKeys(ctx context.Context) ([]TrustKey, error)
+	// RevokeTrustKey marks a key revoked and records
+	// ActionTrustKeyRevoked; errdef.ErrNotFound if unknown; revoking a
+	// revoked key is a no-op that records nothing.
+	RevokeTrustKey(ctx context.Context, actor access.Actor, id string) error
+	// SetTrustPolicy stores a new policy version (the document as given)
+	// and records ActionTrustPolicySet.
+	SetTrustPolicy(ctx context.Context, actor access.Actor, doc json.RawMessage) (PolicyVersion, error)
+	// TrustPolicy returns the current policy; errdef.ErrNotFound if none
+	// was set.
+	TrustPolicy(ctx context.Context) (PolicyVersion, error)
+}
+
+// Reevaluator re-decides the admission of every quarantined artifact
+// after a trust change, which may admit some (catalog.Service implements
+// it; the composition root wires it in).
+type Reevaluator interface {
+	ReevaluateQuarantined(ctx context.Context, actor access.Actor) error
+}
+
+// Service manages the trusted keys and the trust policy (admins), and
+// re-evaluates quarantined artifacts after each change.
+type Service struct {
+	store      Store
+	quarantine Reevaluator
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New returns the trust service over st; after a change it asks
+// quarantine to re-evaluate. A nil log keeps it silent, a nil now is the
+// wall clock.
+func New(st Store, quarantine Reevaluator, log *slog.Logger, now func() time.Time) (*Service, error) {
+	if st == nil || quarantine == nil {
+		return nil, errors.New("trust: a store and a reevaluator are required")
+	}
+	return &Service{store: st, quarantine: quarantine, log: defaults.Logger(log), now: defaults.Clock(now)}, nil
+}
+
+// AddTrustKeyRequest registers a public key.
+type AddTrustKeyRequest struct {
+	ID        string `json:"id"`
+	PublicKey string `json:"publicKey"`
+	Comment   string `json:"comment"`
+}
+
+// AddTrustKey registers a trusted key (admin only) and re-evaluates
+// quarantined artifacts, which the new key may now admit.
+func (s *Service) AddTrustKey(ctx context.Context, p access.Principal, req AddTrustKeyRequest) (TrustKey, error) {
+	if !p.Has(access.RoleAdmin) {
+		return TrustKey{}, fmt.Errorf("%w: managing trust needs the admin role", errdef.ErrDenied)
+	}
+	if err := signing.ValidateKeyID(req.ID); err != nil {
+		return TrustKey{}, fmt.Errorf("%w: %v", errdef.ErrInvalidInput, err)
+	}
+	k, err := signing.LoadPublicKey(req.ID, []byte(req.PublicKey))
+	if err != nil {
+		return TrustKey{}, fmt.Errorf("%w: %v", errdef.ErrInvalidInput, err)
+	}
+	if len(req.Comment) > 1024 {
+		return TrustKey{}, fmt.Errorf("%w: comment longer than 1024 characters", errdef.ErrInvalidInput)
+	}
+	tk := TrustKey{
+		ID:           req.ID,
+		PublicKeyPEM: strings.TrimSpace(string(k.PEM())) + "\n",
+		Algorithm:    k.Algorithm(),
+		Comment:      req.Comment,
+		CreatedBy:    p.Name,
+		CreatedAt:    s.now(),
+	}
+	if err := s.store.AddTrustKey(ctx, p.Actor(), tk); err != nil {
+		return TrustKey{}, err
+	}
+	s.log.Info("trust key added", "id", tk.ID, "algorithm", tk.Algorithm, "by", p.Name)
+	s.reevaluateAfterChange(ctx, p.Actor())
+	return tk, nil
+}
+
+// TrustKeys lists the registered keys. Public keys are not secret; any
+// authenticated principal may read them.
+func (s *Service) TrustKeys(ctx context.Context) ([]TrustKey, error) {
+	return s.store.TrustKeys(ctx)
+}
+
+// RevokeTrustKey revokes a key (admin only). Evidence it verified no
+// longer counts for new admissions; artifacts already admitted stay so.
+func (s *Service) RevokeTrustKey(ctx context.Context, p access.Principal, id string) error {
+	if !p.Has(access.RoleAdmin) {
+		return fmt.Errorf("%w: managing trust needs the admin role", errdef.ErrDenied)
+	}
+	if err := s.store.RevokeTrustKey(ctx, p.Actor(), id); err != nil {
+		return err
+	}
+	s.log.Info("trust key revoked", "id", id, "by", p.Name)
+	return nil
+}
+
+// SetTrustPolicy validates and stores a new policy version (admin only),
+// then re-evaluates quarantined artifacts. The document may be JSON or
+// YAML; it is stored as canonical JSON.
+func (s *Service) SetTrustPolicy(ctx context.Context, p access.Principal, doc []byte) (PolicyVersion, error) {
+	if !p.Has(access.RoleAdmin) {
+		return PolicyVersion{}, fmt.Errorf("%w: managing trust needs the admin role", errdef.ErrDenied)
+	}
+	policy, err := signing.ParsePolicy(doc)
+	if err != nil {
+		return PolicyVersion{}, err
+	}
+	if err := policy.Validate(); err != nil {
+		return PolicyVersion{}, err
+	}
+	canonical, err := json.Marshal(policy)
+	if err != nil {
+		return PolicyVersion{}, err
+	}
+	pv, err := s.store.SetTrustPolicy(ctx, p.Actor(), canonical)
+	if err != nil {
+		return PolicyVersion{}, err
+	}
+	s.log.Info("trust policy set", "version", pv.Version, "rules", len(policy.Rules), "by", p.Name)
+	s.reevaluateAfterChange(ctx, p.Actor())
+	return pv, nil
+}
+
+// TrustPolicy returns the current policy version; ErrNotFound if none.
+func (s *Service) TrustPolicy(ctx context.Context) (PolicyVersion, error) {
+	return s.store.TrustPolicy(ctx)
+}
+
+// reevaluateAfterChange re-decides quarantined artifacts after a stored
+// trust change. The change itself succeeded, so a failure here is logged,
+// not returned: the next evidence or trust change re-evaluates again.
+func (s *Service) reevaluateAfterChange(ctx context.Context, actor access.Actor) {
+	if err := s.quarantine.ReevaluateQuarantined(ctx, actor); err != nil {
+		s.log.Error("re-evaluating quarantined artifacts after a trust change", "err", err)
+	}
+}
+
+// Keys loads every registered key and the set of unrevoked ones.
+func Keys(ctx context.Context, st Store) ([]*signing.PublicKey, map[string]bool, error) {
+	rows, err := st.TrustKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]*signing.PublicKey, 0, len(rows))
+	active := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		k, err := signing.LoadPublicKey(r.ID, []byte(r.PublicKeyPEM))
+		if err != nil {
+			// Keys were validated when added; a bad row is corruption.
+			return nil, nil, fmt.Errorf("trust key %s: %w", r.ID, err)
+		}
+		keys = append(keys, k)
+		active[r.ID] = r.RevokedAt == nil
+	}
+	return keys, active, nil
+}
+
+// CurrentPolicy returns the parsed current policy, or nil and version 0
+// when none is set.
+func CurrentPolicy(ctx context.Context, st Store) (*signing.Policy, int64, error) {
+	pv, err := st.TrustPolicy(ctx)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := signing.ParsePolicy(pv.Document)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stored trust policy v%d: %w", pv.Version, err)
+	}
+	return p, pv.Version, nil
+}
