@@ -91,15 +91,10 @@ func streamMaintenance[S any](s *Server, c *gin.Context, run func(emit func(rele
 	case !started:
 		s.writeError(c, err, nil)
 	default:
-		status, code := statusOf(err)
-		msg := err.Error()
-		if code == "INTERNAL" {
-			msg = "internal error"
-		}
-		if status >= http.StatusInternalServerError {
-			s.log.Error("maintenance run failed", "path", c.Request.URL.Path, "err", err)
-		}
-		_ = enc.Encode(releases.MaintenanceEvent[S]{Type: "error", Error: &blobs.MaintenanceError{Code: code, Message: msg}})
+		// The answer's status is out: the error is the stream's last event.
+		status, code := shapeOf(c).answer(err)
+		s.logError(c, status, err)
+		_ = enc.Encode(releases.MaintenanceEvent[S]{Type: "error", Error: &blobs.MaintenanceError{Code: code, Message: publicMessage(code, err)}})
 		c.Writer.Flush()
 	}
 }

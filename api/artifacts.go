@@ -96,8 +96,7 @@ func (s *Server) dispatchArtifact(c *gin.Context) {
 	}
 	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.suffix()]
 	if !ok {
-		refuseUnreadBody(c)
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
+		s.writeError(c, methodNotAllowed(c), nil)
 		return
 	}
 	h(c, ref)
@@ -211,7 +210,7 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", content.Artifact.MediaType)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	s.serveStored(c, content.Reader, s.writeError)
+	s.serveStored(c, content.Reader)
 }
 
 func (s *Server) listArtifacts(c *gin.Context) {

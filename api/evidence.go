@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,11 +73,11 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 			return
 		}
 		c.Header("Content-Type", e.MediaType)
-		s.serveStored(c, r, s.writeError)
+		s.serveStored(c, r)
 		return
 	}
 	if c.Request.Method == http.MethodHead {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: "HEAD is allowed on one piece of evidence, not on the list"}}})
+		s.writeError(c, meaning(errMethodNotAllowed, errors.New("HEAD is allowed on one piece of evidence, not on the list")), nil)
 		return
 	}
 	list, err := s.dml.Catalog.ListEvidence(c.Request.Context(), ref.Name, ref.Version)

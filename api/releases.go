@@ -96,7 +96,7 @@ func (s *Server) createRelease(c *gin.Context) {
 	r, err := s.dml.Releases.CreateRelease(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, errdef.ErrConflict) {
-			abortWithError(c, http.StatusConflict, ErrorItem{Code: "RELEASE_EXISTS", Message: err.Error(), Detail: gin.H{"name": req.Name}})
+			s.writeError(c, meaning(errReleaseExists, err), gin.H{"name": req.Name})
 			return
 		}
 		s.releaseError(c, err)
@@ -153,7 +153,7 @@ func (s *Server) getReleaseManifest(c *gin.Context) {
 	}
 	c.Header("Content-Type", ocispec.MediaTypeImageIndex)
 	c.Header("X-Dml-Signature", r.ManifestSignature)
-	s.serveStored(c, b, s.writeError)
+	s.serveStored(c, b)
 }
 
 func (s *Server) setReleasePlan(c *gin.Context) {

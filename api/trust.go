@@ -33,7 +33,7 @@ func (s *Server) addTrustKey(c *gin.Context) {
 	k, err := s.dml.Trust.AddTrustKey(c.Request.Context(), principal(c), req)
 	if err != nil {
 		if errors.Is(err, errdef.ErrConflict) {
-			abortWithError(c, http.StatusConflict, ErrorItem{Code: "KEY_EXISTS", Message: err.Error(), Detail: map[string]string{"id": req.ID}})
+			s.writeError(c, meaning(errKeyExists, err), map[string]string{"id": req.ID})
 			return
 		}
 		s.writeError(c, err, nil)
