@@ -24,15 +24,16 @@ import (
 
 // env is a test server and an admin client.
 type env struct {
-	url   string
-	admin *client.Client
-	svc   *releases.DML
+	url        string
+	admin      *client.Client
+	adminToken string
+	svc        *releases.DML
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	srv, admin, svc := testserver.New(t)
-	return env{url: srv.URL, admin: newClient(t, srv.URL, admin), svc: svc}
+	return env{url: srv.URL, admin: newClient(t, srv.URL, admin), adminToken: admin, svc: svc}
 }
 
 func newClient(t *testing.T, url, token string) *client.Client {

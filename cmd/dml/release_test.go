@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -176,6 +178,9 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 	}
 
 	wantContains(t, "retire output", mustRunCLI(t, "artifact", "retire", "payments/api", "1.4.2"), "retired by", "bootstrap-admin")
+	// The admission decision is what dml status shows.
+	wantEveryField(t, "artifact show", mustRunCLI(t, "artifact", "show", "payments/api", "1.4.2", "-o", "json"),
+		mustRunCLI(t, "artifact", "show", "payments/api", "1.4.2"), "admission")
 	_, _, err := runCLI(t, "release", "create", "2027.01-payments", "--change-ref", "CHG-6000", "--title", "January", "--env", "staging",
 		"--artifact", "payments/api:1.4.2", "--token", rm)
 	if err == nil || !strings.Contains(err.Error(), "ARTIFACT_RETIRED") {
@@ -221,6 +226,27 @@ func TestCLIGateDefaults(t *testing.T) {
 		}
 		if g.Required != want {
 			t.Errorf("gate %s needs %d, want %d", g.Gate, g.Required, want)
+		}
+	}
+}
+
+// wantEveryField fails unless the table a command printed has a row for
+// every field of the JSON object it prints with -o json, named by the
+// field's words ("retiredAt" is the row "retired at"). skip names the
+// fields another command shows (with why at the call).
+func wantEveryField(t *testing.T, what, jsonOut, table string, skip ...string) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
+		t.Fatalf("%s -o json: %v", what, err)
+	}
+	for key := range doc {
+		if slices.Contains(skip, key) {
+			continue
+		}
+		label := strings.ToLower(regexp.MustCompile(`([a-z])([A-Z])`).ReplaceAllString(key, "$1 $2"))
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + `:?\s`).MatchString(table) {
+			t.Errorf("%s: the server sends %q but the table has no %q row:\n%s", what, key, label, table)
 		}
 	}
 }
