@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
@@ -20,22 +22,11 @@ import (
 
 // Every error answer, of the REST API and of the registry (/v2/), is
 // written by writeError, which finds the error's status and code in
-// errorTable. The two APIs share the body ({"errors":[{code, message,
-// detail}]}, which is the OCI distribution spec's), the statuses and the
-// table; they differ only in their codes (OCI clients know the spec's and
-// nothing else) and in the challenge of a 401.
-
-// ErrorBody is the one error shape of the API.
-type ErrorBody struct {
-	Errors []ErrorItem `json:"errors"`
-}
-
-// ErrorItem is one error.
-type ErrorItem struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Detail  any    `json:"detail,omitempty"`
-}
+// errorTable. The two APIs share the body (wire.ErrorBody:
+// {"errors":[{code, message, detail}]}, which is the OCI distribution
+// spec's), the statuses and the table; they differ only in their codes
+// (OCI clients know the spec's and nothing else) and in the challenge of
+// a 401.
 
 // The API's own errors: what is wrong with a request before the domain
 // sees it, and what the router and the server answer themselves.
@@ -266,9 +257,23 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", retryAfter)
 	}
-	item := ErrorItem{Code: code, Message: publicMessage(code, err), Detail: detail}
+	item := wire.ErrorItem{Code: code, Message: publicMessage(code, err), Detail: encodeDetail(detail)}
 	c.Set(errorItemKey, item)
-	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{item}})
+	c.AbortWithStatusJSON(status, wire.ErrorBody{Errors: []wire.ErrorItem{item}})
+}
+
+// encodeDetail encodes an error's detail; nil is no detail. A detail is
+// built by this package from strings and numbers, so encoding it cannot
+// fail; if it did, the answer would go without it rather than not at all.
+func encodeDetail(detail any) json.RawMessage {
+	if detail == nil {
+		return nil
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // retryAfter is the Retry-After of a 503: long enough for a restarted
@@ -331,12 +336,5 @@ func verificationDetail(err error) any {
 	if !errors.As(err, &ve) {
 		return nil
 	}
-	d := map[string]string{"reason": string(ve.Reason)}
-	if ve.KeyID != "" {
-		d["keyId"] = ve.KeyID
-	}
-	if ve.Format != "" {
-		d["format"] = string(ve.Format)
-	}
-	return d
+	return wire.VerificationDetail{Format: string(ve.Format), KeyID: ve.KeyID, Reason: string(ve.Reason)}
 }

@@ -293,6 +293,9 @@ func errorWritesOutsideWriter(t *testing.T, name string, src any) []string {
 						report(n, typ.Name)
 					}
 				case *ast.SelectorExpr:
+					if typ.Sel.Name == "ErrorBody" || typ.Sel.Name == "ErrorItem" {
+						report(n, typ.Sel.Name)
+					}
 					if typ.Sel.Name == "H" {
 						for _, elt := range n.Elts {
 							if kv, ok := elt.(*ast.KeyValueExpr); ok {

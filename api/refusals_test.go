@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testserver"
 )
 
@@ -40,7 +40,7 @@ func TestRefusalsInOneShape(t *testing.T) {
 		{"a precondition", http.MethodGet, version + "/content", []string{"If-Match", `"sha256:0000"`}, http.StatusPreconditionFailed, "PRECONDITION_FAILED", "precondition"},
 	} {
 		resp := client.do(tc.method, tc.path, nil, tc.headers...)
-		var eb api.ErrorBody
+		var eb wire.ErrorBody
 		if err := json.Unmarshal(resp.body, &eb); err != nil || resp.StatusCode != tc.status || len(eb.Errors) != 1 ||
 			eb.Errors[0].Code != tc.code || !strings.Contains(eb.Errors[0].Message, tc.message) {
 			t.Errorf("%s (%s %s): %d %s; want %d with one error %s saying %q", tc.name, tc.method, tc.path, resp.StatusCode, resp.body, tc.status, tc.code, tc.message)

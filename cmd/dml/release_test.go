@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 )
 
 // cliToken issues a token through `dml token create` as the admin.
@@ -17,7 +19,7 @@ func cliToken(t *testing.T, name string, roles ...string) string {
 	for _, r := range roles {
 		args = append(args, "--role", r)
 	}
-	var issued client.IssuedToken
+	var issued wire.IssuedToken
 	if err := json.Unmarshal([]byte(mustRunCLI(t, args...)), &issued); err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +51,9 @@ func TestCLIRelease(t *testing.T) {
 		"--artifact", "payments/api:1.4.2", "--gate", "deploy:production=2")
 	wantContains(t, "create output", out, "planning", "GATES", "staging → production")
 
-	show := func(args ...string) client.Release {
+	show := func(args ...string) wire.Release {
 		t.Helper()
-		var r client.Release
+		var r wire.Release
 		out := mustRunCLI(t, append([]string{"release", "show", name, "--output", "json"}, args...)...)
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("show json %q: %v", out, err)
@@ -117,7 +119,7 @@ func TestCLIRelease(t *testing.T) {
 	}
 
 	// Listing.
-	var page client.ReleasePage
+	var page wire.ReleasePage
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "release", "list", "--output", "json")), &page); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,7 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var r client.Release
+	var r wire.Release
 	out := mustRunCLI(t, "release", "create", "--file", file, "--title", "December release", "--token", rm, "--output", "json")
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
@@ -163,7 +165,7 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 
 	// set-plan without --file keeps what the flags do not change.
 	out = mustRunCLI(t, "release", "set-plan", r.Name, "--risk", "high", "--token", rm, "--output", "json")
-	var r2 client.Release
+	var r2 wire.Release
 	if err := json.Unmarshal([]byte(out), &r2); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +178,9 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 	}
 
 	wantContains(t, "retire output", mustRunCLI(t, "artifact", "retire", "payments/api", "1.4.2"), "retired by", "bootstrap-admin")
+	// The admission decision is what dml status shows.
+	wantEveryField(t, "artifact show", mustRunCLI(t, "artifact", "show", "payments/api", "1.4.2", "-o", "json"),
+		mustRunCLI(t, "artifact", "show", "payments/api", "1.4.2"), "admission")
 	_, _, err := runCLI(t, "release", "create", "2027.01-payments", "--change-ref", "CHG-6000", "--title", "January", "--env", "staging",
 		"--artifact", "payments/api:1.4.2", "--token", rm)
 	if err == nil || !strings.Contains(err.Error(), "ARTIFACT_RETIRED") {
@@ -221,6 +226,27 @@ func TestCLIGateDefaults(t *testing.T) {
 		}
 		if g.Required != want {
 			t.Errorf("gate %s needs %d, want %d", g.Gate, g.Required, want)
+		}
+	}
+}
+
+// wantEveryField fails unless the table a command printed has a row for
+// every field of the JSON object it prints with -o json, named by the
+// field's words ("retiredAt" is the row "retired at"). skip names the
+// fields another command shows (with why at the call).
+func wantEveryField(t *testing.T, what, jsonOut, table string, skip ...string) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
+		t.Fatalf("%s -o json: %v", what, err)
+	}
+	for key := range doc {
+		if slices.Contains(skip, key) {
+			continue
+		}
+		label := strings.ToLower(regexp.MustCompile(`([a-z])([A-Z])`).ReplaceAllString(key, "$1 $2"))
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + `:?\s`).MatchString(table) {
+			t.Errorf("%s: the server sends %q but the table has no %q row:\n%s", what, key, label, table)
 		}
 	}
 }
