@@ -17,8 +17,37 @@ import os, re, sys, collections
 PKGS = r'(?:releases|catalog|access|audit|blobs|trust|lifecycle|registry|dmlregistry|errdef|names|provenance)'
 HOPS = r'\.(?:Access|Audit|Blobs|Maintenance|Trust|Catalog|Releases|Registry|Provenance)(?:\(\))?(?=\.[A-Z])'
 ASSERT = re.compile(r'\b[tT]\.(?:Error|Errorf|Fatal|Fatalf)\(|\bwant\b|\bif got\b|\bgot\b.*\bwant\b')
+CLIENT_RENAMES = {  # old Client method: new resource method
+    'Artifact(': 'Artifacts().Get(', 'ListArtifacts(': 'Artifacts().List(', 'AllArtifacts(': 'Artifacts().All(',
+    'RetireArtifact(': 'Artifacts().Retire(', 'Provenance(': 'Artifacts().Provenance(',
+    'Push(': 'Artifacts().Push(', 'Pull(': 'Artifacts().Pull(', 'PullRange(': 'Artifacts().PullRange(',
+    'AuditKey(': 'Audit().Key(', 'AuditCheckpoint(': 'Audit().Checkpoint(', 'AuditEntries(': 'Audit().Entries(',
+    'InclusionProof(': 'Audit().InclusionProof(', 'ConsistencyProof(': 'Audit().ConsistencyProof(',
+    'AccessLog(': 'Audit().AccessLog(', 'AllAccessRecords(': 'Audit().AllAccessRecords(',
+    'AddSignature(': 'Evidence().AddSignature(', 'AddAttestation(': 'Evidence().AddAttestation(',
+    'ListEvidence(': 'Evidence().List(', 'FetchEvidence(': 'Evidence().Fetch(',
+    'Fsck(': 'Admin().Fsck(', 'GC(': 'Admin().GC(',
+    'CreateRelease(': 'Releases().Create(', 'Release(': 'Releases().Get(', 'ListReleases(': 'Releases().List(',
+    'AllReleases(': 'Releases().All(', 'SetPlan(': 'Releases().SetPlan(', 'SetArtifacts(': 'Releases().SetArtifacts(',
+    'Decide(': 'Releases().Decide(', 'RecordDeployment(': 'Releases().RecordDeployment(',
+    'UpdateDeployment(': 'Releases().UpdateDeployment(', 'FileReview(': 'Releases().FileReview(',
+    'CancelRelease(': 'Releases().Cancel(', 'ReleaseManifest(': 'Releases().Manifest(',
+    'GateDefaults(': 'Settings().GateDefaults(', 'SetGateDefaults(': 'Settings().SetGateDefaults(',
+    'ListTokens(': 'Tokens().List(', 'CreateToken(': 'Tokens().Create(', 'RevokeToken(': 'Tokens().Revoke(',
+    'AddTrustKey(': 'Trust().AddKey(', 'TrustKeys(': 'Trust().Keys(', 'RevokeTrustKey(': 'Trust().RevokeKey(',
+    'SetTrustPolicy(': 'Trust().SetPolicy(', 'TrustPolicy(': 'Trust().Policy(', 'ServerKey(': 'Trust().ServerKey(',
+    'ServerPublicKey(': 'Trust().ServerKey(',
+}
+CLIENT_RENAMES = {k[:-1]: v[:-1] for k, v in CLIENT_RENAMES.items()}
+
 def norm(line):
     s = line.strip()
+    # The Go client's split by resource (issue 10 item 4): its types moved
+    # to api/wire, and each method to a resource, some under a shorter
+    # name; the old name is the new one.
+    s = re.sub(r'\b(?:client|wire)\.(?=[A-Z])', '', s)
+    for old, new in CLIENT_RENAMES.items():
+        s = s.replace('.' + new + '(', '.' + old + '(')
     # Renames of the move: the suite's store bundle, the blob service's
     # store accessor, the suite helper renamed beside the package access.
     s = s.replace('m store', 'm Metadata').replace('.Blobs.Store().', '.Blobs().').replace('accessRec(', 'access(').replace('e.T.', 'e.t.')
