@@ -280,21 +280,9 @@ type ArtifactFilter struct {
 // List returns one page of artifacts, ordered by name and version.
 func (x Artifacts) List(ctx context.Context, f ArtifactFilter) (wire.ArtifactPage, error) {
 	q := url.Values{}
-	if f.Name != "" {
-		q.Set("name", f.Name)
-	}
-	if f.State != "" {
-		q.Set("state", f.State)
-	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.ArtifactPage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/artifacts", query: q}, &page, http.StatusOK)
-	return page, err
+	setNonEmpty(q, "name", f.Name)
+	setNonEmpty(q, "state", f.State)
+	return getPage[wire.ArtifactPage](ctx, x.c, "/api/v1/artifacts", q, f.Limit, f.Cursor)
 }
 
 // All lists every artifact the filter selects, following cursors from

@@ -102,24 +102,12 @@ type AccessFilter struct {
 // and admins).
 func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
 	q := url.Values{}
-	if f.Subject != "" {
-		q.Set("subject", f.Subject)
-	}
-	if f.Principal != "" {
-		q.Set("principal", f.Principal)
-	}
+	setNonEmpty(q, "subject", f.Subject)
+	setNonEmpty(q, "principal", f.Principal)
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.AccessPage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/access", query: q}, &page, http.StatusOK)
-	return page, err
+	return getPage[wire.AccessPage](ctx, x.c, "/api/v1/audit/access", q, f.Limit, f.Cursor)
 }
 
 // AllAccessRecords yields every record the filter selects, following

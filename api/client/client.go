@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -216,6 +217,27 @@ func artifactPath(name, version, action string) (string, error) {
 		b.WriteString("/" + action)
 	}
 	return b.String(), nil
+}
+
+// getPage fetches one page of the list at path: the filter's query q,
+// with the page size (0 lets the server choose) and the cursor of the
+// previous page ("" for the first) added.
+func getPage[P any](ctx context.Context, c *Client, path string, q url.Values, limit int, cursor string) (P, error) {
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	setNonEmpty(q, "cursor", cursor)
+	var page P
+	_, err := c.call(ctx, request{method: http.MethodGet, path: path, query: q}, &page, http.StatusOK)
+	return page, err
+}
+
+// setNonEmpty sets key to value unless value is empty: a filter's zero
+// fields select everything, so they are left out of the query.
+func setNonEmpty(q url.Values, key, value string) {
+	if value != "" {
+		q.Set(key, value)
+	}
 }
 
 // allPages yields the items of every page from cursor on, where page

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/dmlproject/dml/api/wire"
@@ -95,18 +94,8 @@ func (x Releases) Get(ctx context.Context, name string) (wire.Release, error) {
 // List returns one page of releases, ordered by name.
 func (x Releases) List(ctx context.Context, f ReleaseFilter) (wire.ReleasePage, error) {
 	q := url.Values{}
-	if f.State != "" {
-		q.Set("state", f.State)
-	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.ReleasePage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/releases", query: q}, &page, http.StatusOK)
-	return page, err
+	setNonEmpty(q, "state", f.State)
+	return getPage[wire.ReleasePage](ctx, x.c, "/api/v1/releases", q, f.Limit, f.Cursor)
 }
 
 // All lists every release the filter selects, following cursors from
