@@ -208,17 +208,14 @@ func testSetAdmissionConflict(t *testing.T, m store) {
 
 func testSetAdmissionNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	tests := []struct{ name, version string }{
+	checkUnknown(t, "SetAdmission", []ref{
 		{"payments/api", "2.0.0"},
 		{"payments/web", "1.0.0"},
 		{"", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
-			_, err := m.SetAdmission(t.Context(), admin, tc.name, tc.version, catalog.StateQuarantined, admitted())
-			checkErr(t, "SetAdmission", err, errdef.ErrNotFound)
-		})
-	}
+	}, func(t *testing.T, name, version string) error {
+		_, err := m.SetAdmission(t.Context(), admin, name, version, catalog.StateQuarantined, admitted())
+		return err
+	})
 	checkEventCount(t, m, 1)
 }
 
