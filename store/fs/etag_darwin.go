@@ -3,20 +3,17 @@
 package fs
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 )
 
-// etag names the file's identity and its last change: device, inode and
-// ctime. The kernel moves ctime on every write, rename and chmod, and no
-// system call sets it back, so a file rewritten in place with its
-// modification time restored still gets a new etag.
-func etag(fi os.FileInfo) string {
+// fileIdentity reads the device, inode and change time of a file from its
+// stat_t.
+func fileIdentity(fi os.FileInfo) (dev, ino uint64, sec, nsec int64, ok bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return ""
+		return 0, 0, 0, 0, false
 	}
-	sec, nsec := st.Ctimespec.Unix()
-	return fmt.Sprintf("%x-%x-%x.%09d", uint64(st.Dev), uint64(st.Ino), sec, nsec)
+	sec, nsec = st.Ctimespec.Unix()
+	return uint64(st.Dev), uint64(st.Ino), sec, nsec, true
 }
