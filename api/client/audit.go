@@ -98,24 +98,27 @@ type AccessFilter struct {
 	Cursor string
 }
 
-// AccessLog returns one page of the access log, oldest first (auditors
-// and admins).
-func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
+func (f AccessFilter) query() url.Values {
 	q := url.Values{}
 	setNonEmpty(q, "subject", f.Subject)
 	setNonEmpty(q, "principal", f.Principal)
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
-	return getPage[wire.AccessPage](ctx, x.c, "/api/v1/audit/access", q, f.Limit, f.Cursor)
+	return q
+}
+
+var accessList = list[wire.AccessPage, wire.AccessRecord]{"/api/v1/audit/access",
+	func(p wire.AccessPage) ([]wire.AccessRecord, string) { return p.Records, p.NextCursor }}
+
+// AccessLog returns one page of the access log, oldest first (auditors
+// and admins).
+func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
+	return accessList.page(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
 
 // AllAccessRecords yields every record the filter selects, following
 // cursors from f.Cursor on; it stops at the first error, which it yields.
 func (x Audit) AllAccessRecords(ctx context.Context, f AccessFilter) iter.Seq2[wire.AccessRecord, error] {
-	return allPages(f.Cursor, func(cursor string) ([]wire.AccessRecord, string, error) {
-		f.Cursor = cursor
-		page, err := x.AccessLog(ctx, f)
-		return page.Records, page.NextCursor, err
-	})
+	return accessList.all(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
