@@ -1,20 +1,22 @@
+//go:build linux || darwin
+
 package fs
 
 import (
 	"fmt"
 	"os"
+	"syscall"
 )
 
 // etag names the file's identity and its last change: device, inode and
 // ctime. The kernel moves ctime on every write, rename and chmod, and no
 // system call sets it back, so a file rewritten in place with its
-// modification time restored still gets a new etag. It is empty where the
-// change time is not available (fileIdentity says so): the size and
-// modification time alone then describe the file.
+// modification time restored still gets a new etag.
 func etag(fi os.FileInfo) string {
-	dev, ino, sec, nsec, ok := fileIdentity(fi)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%x-%x-%x.%09d", dev, ino, sec, nsec)
+	sec, nsec := ctime(st)
+	return fmt.Sprintf("%x-%x-%x.%09d", uint64(st.Dev), uint64(st.Ino), sec, nsec)
 }

@@ -1,19 +1,6 @@
-//go:build linux
-
 package fs
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
-// fileIdentity reads the device, inode and change time of a file from its
-// stat_t.
-func fileIdentity(fi os.FileInfo) (dev, ino uint64, sec, nsec int64, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, 0, 0, false
-	}
-	sec, nsec = st.Ctim.Unix()
-	return uint64(st.Dev), uint64(st.Ino), sec, nsec, true
-}
+// ctime is the file's change time, as etag needs it.
+func ctime(st *syscall.Stat_t) (sec, nsec int64) { return st.Ctim.Unix() }
