@@ -2,6 +2,7 @@ package metadatatest
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,11 +209,7 @@ func testSetAdmissionConflict(t *testing.T, m store) {
 
 func testSetAdmissionNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	checkUnknown(t, "SetAdmission", []ref{
-		{"payments/api", "2.0.0"},
-		{"payments/web", "1.0.0"},
-		{"", ""},
-	}, func(t *testing.T, name, version string) error {
+	checkUnknown(t, "SetAdmission", slices.Concat(unknownArtifacts, []ref{{"", ""}}), func(t *testing.T, name, version string) error {
 		_, err := m.SetAdmission(t.Context(), admin, name, version, catalog.StateQuarantined, admitted())
 		return err
 	})

@@ -136,14 +136,12 @@ func testCreateArtifactConflict(t *testing.T, m store) {
 
 func testGetArtifactNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	checkUnknown(t, "GetArtifact", []ref{
-		{"payments/api", "2.0.0"},
+	checkUnknown(t, "GetArtifact", slices.Concat(unknownArtifacts, []ref{
 		{"payments/ap", "1.0.0"},
 		{"payments/api/x", "1.0.0"},
-		{"PAYMENTS/API", "1.0.0"}, // names are case-sensitive
 		{"payments/api", ""},
 		{"", ""},
-	}, func(t *testing.T, name, version string) error {
+	}), func(t *testing.T, name, version string) error {
 		_, err := m.GetArtifact(t.Context(), name, version)
 		if ref := name + ":" + version; err != nil && name != "" && !strings.Contains(err.Error(), ref) {
 			t.Errorf("error %q does not name %s", err, ref)

@@ -148,6 +148,15 @@ func checkErr(t *testing.T, what string, err, want error) {
 // ref names an artifact by name and version.
 type ref struct{ name, version string }
 
+// unknownArtifacts are not stored when payments/api:1.0.0 is: another
+// version, another name, and the name in capitals (names are
+// case-sensitive).
+var unknownArtifacts = []ref{
+	{"payments/api", "2.0.0"},
+	{"payments/web", "1.0.0"},
+	{"PAYMENTS/API", "1.0.0"},
+}
+
 // checkUnknown runs call (which calls the method named what) on each of
 // refs, none of them stored, in a subtest named name:version, and wants
 // errdef.ErrNotFound from it; call checks anything else.
