@@ -27,33 +27,29 @@ export PATH="$GOBIN:$PATH"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-need_versitygw() {
-	if [ -x "$GOBIN/versitygw" ] && [ "$(cat "$GOBIN/.versitygw-version" 2>/dev/null)" = "$VERSITYGW_VERSION" ]; then
+# need_tool NAME VERSION PACKAGE [WHAT [NOTE]] installs NAME from the Go
+# module proxy (go install PACKAGE@VERSION) unless that version is already
+# in $GOBIN; "installing WHAT VERSION NOTE" is said meanwhile.
+need_tool() {
+	local name="$1" version="$2" pkg="$3" what="${4:-$1}" note="${5:-}"
+	if [ -x "$GOBIN/$name" ] && [ "$(cat "$GOBIN/.$name-version" 2>/dev/null)" = "$version" ]; then
 		return
 	fi
-	log "installing versitygw $VERSITYGW_VERSION"
-	go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
-	echo "$VERSITYGW_VERSION" >"$GOBIN/.versitygw-version"
+	log "installing $what $version${note:+ $note}"
+	go install "$pkg@$version"
+	echo "$version" >"$GOBIN/.$name-version"
 }
+
+need_versitygw() { need_tool versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw; }
 
 # The real cosign CLI, for the interop tests that run it against what dml
 # makes and serves (cmd/dml TestCosignInterop, TestCosignOCIInterop).
 need_cosign() {
-	if [ -x "$GOBIN/cosign" ] && [ "$(cat "$GOBIN/.cosign-version" 2>/dev/null)" = "$COSIGN_VERSION" ]; then
-		return
-	fi
-	log "installing cosign $COSIGN_VERSION (a few minutes the first time)"
-	go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
-	echo "$COSIGN_VERSION" >"$GOBIN/.cosign-version"
+	need_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign cosign "(a few minutes the first time)"
 }
 
 need_conformance() {
-	if [ -x "$GOBIN/conformance" ] && [ "$(cat "$GOBIN/.conformance-version" 2>/dev/null)" = "$CONFORMANCE_VERSION" ]; then
-		return
-	fi
-	log "installing the OCI conformance test $CONFORMANCE_VERSION"
-	go install "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION"
-	echo "$CONFORMANCE_VERSION" >"$GOBIN/.conformance-version"
+	need_tool conformance "$CONFORMANCE_VERSION" github.com/opencontainers/distribution-spec/conformance "the OCI conformance test"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

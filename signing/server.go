@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dmlproject/dml/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -70,41 +71,10 @@ func LoadOrCreateServerKey(path string) (*ServerSigner, error) {
 // writeNewFile writes data to path with mode 0600 unless path exists
 // (then the error wraps fs.ErrExist).
 func writeNewFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		// No hard links on this file system: fall back to an atomic
-		// rename, which is not exclusive but never leaves a partial file.
-		if err := os.Rename(tmp.Name(), path); err != nil {
-			return err
-		}
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the new name durable; best effort
-		d.Close()
-	}
-	return nil
+	return atomicfile.Create(path, 0o600, atomicfile.Bytes(data))
 }
 
 func parseServerKey(path string, data []byte) (*ServerSigner, error) {

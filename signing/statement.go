@@ -30,6 +30,19 @@ const (
 	PredicateAdmission = "https://dml.dev/admission/v1"
 )
 
+// Admission is the predicate (PredicateAdmission) of an admission
+// receipt: what the server signs when it admits an artifact, and what a
+// client reads back after VerifyReceipt.
+type Admission struct {
+	Name          string          `json:"name"`
+	Version       string          `json:"version"`
+	Rule          string          `json:"rule"`
+	PolicyVersion int64           `json:"policyVersion"`
+	Evidence      []digest.Digest `json:"evidence"`
+	AdmittedAt    string          `json:"admittedAt"`
+	Server        string          `json:"server"`
+}
+
 // Statement is an in-toto Statement (v0.1 or v1; the two share this shape).
 type Statement struct {
 	Type          string          `json:"_type"`

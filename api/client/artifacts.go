@@ -277,33 +277,24 @@ type ArtifactFilter struct {
 	Cursor string
 }
 
+func (f ArtifactFilter) query() url.Values {
+	q := url.Values{}
+	setNonEmpty(q, "name", f.Name)
+	setNonEmpty(q, "state", f.State)
+	return q
+}
+
+var artifactList = list[wire.ArtifactPage, wire.Artifact]{"/api/v1/artifacts",
+	func(p wire.ArtifactPage) ([]wire.Artifact, string) { return p.Artifacts, p.NextCursor }}
+
 // List returns one page of artifacts, ordered by name and version.
 func (x Artifacts) List(ctx context.Context, f ArtifactFilter) (wire.ArtifactPage, error) {
-	q := url.Values{}
-	if f.Name != "" {
-		q.Set("name", f.Name)
-	}
-	if f.State != "" {
-		q.Set("state", f.State)
-	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.ArtifactPage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/artifacts", query: q}, &page, http.StatusOK)
-	return page, err
+	return artifactList.page(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
 
 // All lists every artifact the filter selects, following cursors from
 // f.Cursor on; f.Limit is the page size. It stops at the first error,
 // which it yields.
 func (x Artifacts) All(ctx context.Context, f ArtifactFilter) iter.Seq2[wire.Artifact, error] {
-	return allPages(f.Cursor, func(cursor string) ([]wire.Artifact, string, error) {
-		f.Cursor = cursor
-		page, err := x.List(ctx, f)
-		return page.Artifacts, page.NextCursor, err
-	})
+	return artifactList.all(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }

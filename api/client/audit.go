@@ -98,36 +98,27 @@ type AccessFilter struct {
 	Cursor string
 }
 
-// AccessLog returns one page of the access log, oldest first (auditors
-// and admins).
-func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
+func (f AccessFilter) query() url.Values {
 	q := url.Values{}
-	if f.Subject != "" {
-		q.Set("subject", f.Subject)
-	}
-	if f.Principal != "" {
-		q.Set("principal", f.Principal)
-	}
+	setNonEmpty(q, "subject", f.Subject)
+	setNonEmpty(q, "principal", f.Principal)
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.AccessPage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/access", query: q}, &page, http.StatusOK)
-	return page, err
+	return q
+}
+
+var accessList = list[wire.AccessPage, wire.AccessRecord]{"/api/v1/audit/access",
+	func(p wire.AccessPage) ([]wire.AccessRecord, string) { return p.Records, p.NextCursor }}
+
+// AccessLog returns one page of the access log, oldest first (auditors
+// and admins).
+func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
+	return accessList.page(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
 
 // AllAccessRecords yields every record the filter selects, following
 // cursors from f.Cursor on; it stops at the first error, which it yields.
 func (x Audit) AllAccessRecords(ctx context.Context, f AccessFilter) iter.Seq2[wire.AccessRecord, error] {
-	return allPages(f.Cursor, func(cursor string) ([]wire.AccessRecord, string, error) {
-		f.Cursor = cursor
-		page, err := x.AccessLog(ctx, f)
-		return page.Records, page.NextCursor, err
-	})
+	return accessList.all(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }

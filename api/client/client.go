@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -218,18 +220,39 @@ func artifactPath(name, version, action string) (string, error) {
 	return b.String(), nil
 }
 
-// allPages yields the items of every page from cursor on, where page
-// fetches one page and the cursor of the next ("" at the end). It stops at
-// the first error, which it yields, and at a cursor that does not move.
-func allPages[T any](cursor string, page func(cursor string) ([]T, string, error)) iter.Seq2[T, error] {
+// list is one paged list of the API: where it is, and how one of its
+// pages gives its items and the cursor of the next ("" at the end).
+type list[P, T any] struct {
+	path  string
+	items func(P) ([]T, string)
+}
+
+// page fetches one page: the filter's query q, with the page size (0 lets
+// the server choose) and the cursor of the previous page ("" for the
+// first) added.
+func (l list[P, T]) page(ctx context.Context, c *Client, q url.Values, limit int, cursor string) (P, error) {
+	q = maps.Clone(q)
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	setNonEmpty(q, "cursor", cursor)
+	var page P
+	_, err := c.call(ctx, request{method: http.MethodGet, path: l.path, query: q}, &page, http.StatusOK)
+	return page, err
+}
+
+// all yields the items of every page from cursor on. It stops at the
+// first error, which it yields, and at a cursor that does not move.
+func (l list[P, T]) all(ctx context.Context, c *Client, q url.Values, limit int, cursor string) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		for {
-			items, next, err := page(cursor)
+			page, err := l.page(ctx, c, q, limit, cursor)
 			if err != nil {
 				var zero T
 				yield(zero, err)
 				return
 			}
+			items, next := l.items(page)
 			for _, it := range items {
 				if !yield(it, nil) {
 					return
@@ -240,5 +263,13 @@ func allPages[T any](cursor string, page func(cursor string) ([]T, string, error
 			}
 			cursor = next
 		}
+	}
+}
+
+// setNonEmpty sets key to value unless value is empty: a filter's zero
+// fields select everything, so they are left out of the query.
+func setNonEmpty(q url.Values, key, value string) {
+	if value != "" {
+		q.Set(key, value)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/dmlproject/dml/api/wire"
@@ -92,32 +91,25 @@ func (x Releases) Get(ctx context.Context, name string) (wire.Release, error) {
 	return rel, err
 }
 
+func (f ReleaseFilter) query() url.Values {
+	q := url.Values{}
+	setNonEmpty(q, "state", f.State)
+	return q
+}
+
+var releaseList = list[wire.ReleasePage, wire.Release]{"/api/v1/releases",
+	func(p wire.ReleasePage) ([]wire.Release, string) { return p.Releases, p.NextCursor }}
+
 // List returns one page of releases, ordered by name.
 func (x Releases) List(ctx context.Context, f ReleaseFilter) (wire.ReleasePage, error) {
-	q := url.Values{}
-	if f.State != "" {
-		q.Set("state", f.State)
-	}
-	if f.Limit != 0 {
-		q.Set("limit", strconv.Itoa(f.Limit))
-	}
-	if f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	var page wire.ReleasePage
-	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/releases", query: q}, &page, http.StatusOK)
-	return page, err
+	return releaseList.page(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
 
 // All lists every release the filter selects, following cursors from
 // f.Cursor on; f.Limit is the page size. It stops at the first error,
 // which it yields.
 func (x Releases) All(ctx context.Context, f ReleaseFilter) iter.Seq2[wire.Release, error] {
-	return allPages(f.Cursor, func(cursor string) ([]wire.Release, string, error) {
-		f.Cursor = cursor
-		page, err := x.List(ctx, f)
-		return page.Releases, page.NextCursor, err
-	})
+	return releaseList.all(ctx, x.c, f.query(), f.Limit, f.Cursor)
 }
 
 // SetPlan replaces a planning release's plan. Plan approvals given for the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
+	"github.com/dmlproject/dml/internal/atomicfile"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -205,10 +206,7 @@ func saveAuditState(path string, st *auditlog.State) error {
 // writeStateFile replaces the file at path with data, atomically; the
 // state is the user's own (0600).
 func writeStateFile(path string, data []byte) error {
-	return writeFileAtomic(path, 0o600, true, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return atomicfile.Replace(path, 0o600, atomicfile.Bytes(data))
 }
 
 func newAuditLogCmd(app *cli) *cobra.Command {

@@ -6,8 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/dmlproject/dml/internal/atomicfile"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -16,72 +16,18 @@ import (
 var errFileExists = errors.New("file exists")
 
 // writeFileAtomic makes path hold exactly what write produces, or leaves
-// it as it was: the bytes go to a temporary file in path's directory
-// (so that the final step is atomic), which is synced and then moved into
-// place. With replace, it is renamed over path. Without, it is hard-linked
-// to path, which fails if path exists — the check and the move are one
-// step, so a file that appears meanwhile is not overwritten either. On any
-// error, an interrupt included, the temporary file is removed: a reader of
-// path never sees half a file.
-func writeFileAtomic(path string, perm fs.FileMode, replace bool, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.partial")
-	if err != nil {
-		return err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			_ = tmp.Close()
-		}
-		if err != nil || !replace {
-			_ = os.Remove(tmp.Name()) // after a link, only the temporary name goes
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; the caller says what the file is.
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err := tmp.Close(); err != nil {
-		return err
-	}
+// it as it was (atomicfile.Replace, or atomicfile.Create without replace):
+// a reader of path never sees half a file, and a file that exists is
+// replaced only with replace — the CLI's --force.
+func writeFileAtomic(path string, perm fs.FileMode, replace bool, write func(io.Writer) error) error {
 	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = linkNoClobber(tmp.Name(), path)
+		return atomicfile.Replace(path, perm, write)
 	}
-	if err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// linkNoClobber gives the file at tmp the name path unless path exists.
-// Where the file system has no hard links (some network and FAT file
-// systems), the check and the rename are two steps.
-func linkNoClobber(tmp, path string) error {
-	err := os.Link(tmp, path)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, fs.ErrExist):
+	err := atomicfile.Create(path, perm, write)
+	if errors.Is(err, fs.ErrExist) {
 		return existsError(path)
 	}
-	if _, statErr := os.Lstat(path); statErr == nil {
-		return existsError(path)
-	}
-	return os.Rename(tmp, path)
+	return err
 }
 
 func existsError(path string) error {
@@ -98,15 +44,6 @@ func refuseExisting(path string, replace bool) error {
 		return existsError(path)
 	}
 	return nil
-}
-
-// syncDir makes a rename durable. It is best effort: some platforms and
-// file systems cannot sync a directory, and the data itself is synced.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 }
 
 // outputFile is the destination of a command that produces a document
@@ -181,11 +118,7 @@ func (a *cli) writeDocument(cmd *cobra.Command, out *outputFile, d document, dat
 		}
 	} else {
 		d.File, report = out.path, cmd.OutOrStdout()
-		err := writeFileAtomic(out.path, 0o644, out.force, func(w io.Writer) error {
-			_, err := w.Write(data)
-			return err
-		})
-		if err != nil {
+		if err := writeFileAtomic(out.path, 0o644, out.force, atomicfile.Bytes(data)); err != nil {
 			return err
 		}
 	}

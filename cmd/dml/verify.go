@@ -316,17 +316,6 @@ func (v *verifier) checkEvidence(ctx context.Context, a wire.Artifact, e wire.Ev
 	return c
 }
 
-// receiptPredicate is the part of the server's admission receipt checked
-// here.
-type receiptPredicate struct {
-	Name          string          `json:"name"`
-	Version       string          `json:"version"`
-	Rule          string          `json:"rule"`
-	PolicyVersion int64           `json:"policyVersion"`
-	Evidence      []digest.Digest `json:"evidence"`
-	AdmittedAt    string          `json:"admittedAt"`
-}
-
 // checkReceipt verifies the admission receipt with the server's public
 // key: it must name this artifact and cite only evidence the server lists.
 // An artifact that is not admitted has none, and needs none.
@@ -355,7 +344,7 @@ func (v *verifier) checkReceipt(ctx context.Context, a wire.Artifact, evidence [
 		c.Detail = fmt.Sprintf("does not verify with %s: %v", source, err)
 		return c
 	}
-	var p receiptPredicate
+	var p signing.Admission
 	if err := json.Unmarshal(st.Predicate, &p); err != nil {
 		c.Detail = "unreadable receipt predicate: " + err.Error()
 		return c

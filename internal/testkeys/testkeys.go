@@ -1,10 +1,12 @@
-// Package testkeys gives tests the keys a server is built with, from one
-// place: the server's signer (receipts, sealed manifests) and the audit
-// log's checkpoint key. Library constructors take their keys and never
+// Package testkeys gives tests their keys from one place: the keys a
+// server is built with (the server's signer, for receipts and sealed
+// manifests, and the audit log's checkpoint key), and fresh evidence
+// signers, as a CI system's. Library constructors take their keys and never
 // make stand-ins, so a test asks for fresh ones here.
 package testkeys
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/signing"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -49,4 +52,20 @@ func Keys(t testing.TB) (*signing.ServerSigner, *auditlog.LogKey) {
 		t.Fatal(err)
 	}
 	return signer, logKey
+}
+
+// Signer is a fresh ECDSA P-256 signer of evidence, as a CI system's key
+// (its public key: PublicKey()), for a test that needs a key nobody
+// trusts yet.
+func Signer(t testing.TB) signature.SignerVerifier {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
 }

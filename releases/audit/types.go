@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/auditlog"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -25,6 +26,19 @@ type Event struct {
 	Action  string          `json:"action"`
 	Subject string          `json:"subject"`
 	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// Record is the canonical audit log record of e at index i: what a store
+// appends to the log with the event, and hashes into the Merkle tree.
+func (e Event) Record(i int64) ([]byte, error) {
+	return auditlog.Encode(auditlog.Record{
+		Index:   i,
+		Time:    e.Time,
+		Actor:   auditlog.Actor{TokenID: e.Actor.TokenID, Name: e.Actor.Name},
+		Action:  e.Action,
+		Subject: e.Subject,
+		Details: e.Details,
+	})
 }
 
 // Change is the event a change of the domain records: what the domain

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dmlproject/dml/internal/atomicfile"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -123,34 +124,14 @@ func verifierKeyOf(skey string) (string, error) {
 	return note.NewEd25519VerifierKey(parts[2], pub)
 }
 
-// writeExclusive writes data to a new file at path without ever leaving a
-// partial file, and without replacing a file another process wrote first.
+// writeExclusive writes data to a new file at path (mode 0600) without
+// ever leaving a partial file, and without replacing a file another
+// process wrote first: then that file stays, and nil is returned.
 func writeExclusive(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".logkey-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := atomicfile.Create(path, 0o600, atomicfile.Bytes(data)); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
 	return nil

@@ -295,17 +295,6 @@ func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int
 	return signing.Evaluate(policy, a.Name, evidence, active), version, nil
 }
 
-// receiptPredicate is what the server signs when it admits an artifact.
-type receiptPredicate struct {
-	Name          string          `json:"name"`
-	Version       string          `json:"version"`
-	Rule          string          `json:"rule"`
-	PolicyVersion int64           `json:"policyVersion"`
-	Evidence      []digest.Digest `json:"evidence"`
-	AdmittedAt    string          `json:"admittedAt"`
-	Server        string          `json:"server"`
-}
-
 // Evaluate re-decides admission for a quarantined artifact and stores a
 // decision that changes its state. Admitted and rejected artifacts are
 // final: admission is never taken back (a later key revocation affects
@@ -339,7 +328,7 @@ func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, versio
 		DecidedAt:     now,
 	}
 	if d.State == signing.Admitted {
-		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, receiptPredicate{
+		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, signing.Admission{
 			Name: a.Name, Version: a.Version, Rule: d.Rule, PolicyVersion: policyVersion,
 			Evidence: nonNilDigests(d.Evidence), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
 			Server: s.signer.KeyHint(),

@@ -2,6 +2,7 @@ package metadatatest
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,17 +209,10 @@ func testSetAdmissionConflict(t *testing.T, m store) {
 
 func testSetAdmissionNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	tests := []struct{ name, version string }{
-		{"payments/api", "2.0.0"},
-		{"payments/web", "1.0.0"},
-		{"", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
-			_, err := m.SetAdmission(t.Context(), admin, tc.name, tc.version, catalog.StateQuarantined, admitted())
-			checkErr(t, "SetAdmission", err, errdef.ErrNotFound)
-		})
-	}
+	checkUnknown(t, "SetAdmission", slices.Concat(unknownArtifacts, []ref{{"", ""}}), func(t *testing.T, name, version string) error {
+		_, err := m.SetAdmission(t.Context(), admin, name, version, catalog.StateQuarantined, admitted())
+		return err
+	})
 	checkEventCount(t, m, 1)
 }
 

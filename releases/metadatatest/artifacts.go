@@ -136,23 +136,18 @@ func testCreateArtifactConflict(t *testing.T, m store) {
 
 func testGetArtifactNotFound(t *testing.T, m store) {
 	mustCreate(t, m, artifact("payments/api", "1.0.0", "x"))
-	tests := []struct{ name, version string }{
-		{"payments/api", "2.0.0"},
+	checkUnknown(t, "GetArtifact", slices.Concat(unknownArtifacts, []ref{
 		{"payments/ap", "1.0.0"},
 		{"payments/api/x", "1.0.0"},
-		{"PAYMENTS/API", "1.0.0"}, // names are case-sensitive
 		{"payments/api", ""},
 		{"", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name+":"+tc.version, func(t *testing.T) {
-			_, err := m.GetArtifact(t.Context(), tc.name, tc.version)
-			checkErr(t, "GetArtifact", err, errdef.ErrNotFound)
-			if ref := tc.name + ":" + tc.version; err != nil && tc.name != "" && !strings.Contains(err.Error(), ref) {
-				t.Errorf("error %q does not name %s", err, ref)
-			}
-		})
-	}
+	}), func(t *testing.T, name, version string) error {
+		_, err := m.GetArtifact(t.Context(), name, version)
+		if ref := name + ":" + version; err != nil && name != "" && !strings.Contains(err.Error(), ref) {
+			t.Errorf("error %q does not name %s", err, ref)
+		}
+		return err
+	})
 }
 
 // listFixture creates artifacts whose names differ only by punctuation,
@@ -300,25 +295,13 @@ func testListArtifactsKeyset(t *testing.T, m store) {
 func testListArtifactsInvalid(t *testing.T, m store) {
 	mustCreate(t, m, artifact("a", "1", "a"))
 	mustCreate(t, m, artifact("b", "1", "b"))
-	tests := []struct {
-		name   string
-		filter catalog.ArtifactFilter
-	}{
+	checkListRefusals(t, "ListArtifacts", m.ListArtifacts, refs, []listRefusal[catalog.ArtifactFilter]{
 		{"cursor of punctuation", catalog.ArtifactFilter{Cursor: "!!!"}},
 		{"cursor with spaces", catalog.ArtifactFilter{Cursor: "not a cursor"}},
 		{"cursor with a NUL", catalog.ArtifactFilter{Cursor: "\x00"}},
 		{"unknown state", catalog.ArtifactFilter{State: "pending"}},
 		{"negative limit", catalog.ArtifactFilter{Limit: -1}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			list, next, err := m.ListArtifacts(t.Context(), tc.filter)
-			checkErr(t, "ListArtifacts", err, errdef.ErrInvalidInput)
-			if len(list) != 0 || next != "" {
-				t.Errorf("ListArtifacts = %s, cursor %q with an error; want nothing", refs(list), next)
-			}
-		})
-	}
+	})
 	// The cursor of a real page still works after the failures.
 	_, next, err := m.ListArtifacts(t.Context(), catalog.ArtifactFilter{Limit: 1})
 	if err != nil {

@@ -79,14 +79,7 @@ func treeHash(t *testing.T, size int64, r tlog.HashReader) tlog.Hash {
 // expectedRecord is the canonical record of event e at index i.
 func expectedRecord(t *testing.T, i int64, e audit.Event) []byte {
 	t.Helper()
-	b, err := auditlog.Encode(auditlog.Record{
-		Index:   i,
-		Time:    e.Time,
-		Actor:   auditlog.Actor{TokenID: e.Actor.TokenID, Name: e.Actor.Name},
-		Action:  e.Action,
-		Subject: e.Subject,
-		Details: e.Details,
-	})
+	b, err := e.Record(i)
 	if err != nil {
 		t.Fatalf("encoding event %d: %v", e.Seq, err)
 	}

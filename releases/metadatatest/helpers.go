@@ -2,6 +2,7 @@ package metadatatest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -140,6 +142,52 @@ func checkErr(t *testing.T, what string, err, want error) {
 	}
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, sql.ErrTxDone) {
 		t.Errorf("%s: error %v leaks a database/sql sentinel", what, err)
+	}
+}
+
+// ref names an artifact by name and version.
+type ref struct{ name, version string }
+
+// unknownArtifacts are not stored when payments/api:1.0.0 is: another
+// version, another name, and the name in capitals (names are
+// case-sensitive).
+var unknownArtifacts = []ref{
+	{"payments/api", "2.0.0"},
+	{"payments/web", "1.0.0"},
+	{"PAYMENTS/API", "1.0.0"},
+}
+
+// checkUnknown runs call (which calls the method named what) on each of
+// refs, none of them stored, in a subtest named name:version, and wants
+// errdef.ErrNotFound from it; call checks anything else.
+func checkUnknown(t *testing.T, what string, refs []ref, call func(t *testing.T, name, version string) error) {
+	t.Helper()
+	for _, r := range refs {
+		t.Run(r.name+":"+r.version, func(t *testing.T) {
+			checkErr(t, what, call(t, r.name, r.version), errdef.ErrNotFound)
+		})
+	}
+}
+
+// listRefusal is a filter that a List method refuses.
+type listRefusal[F any] struct {
+	name   string
+	filter F
+}
+
+// checkListRefusals runs list (the method named what) on each filter and
+// wants ErrInvalidInput with nothing listed and no cursor; show prints
+// what was listed.
+func checkListRefusals[F, T any](t *testing.T, what string, list func(context.Context, F) ([]T, string, error), show func([]T) string, tests []listRefusal[F]) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, next, err := list(t.Context(), tc.filter)
+			checkErr(t, what, err, errdef.ErrInvalidInput)
+			if len(got) != 0 || next != "" {
+				t.Errorf("%s = %s, cursor %q with an error; want nothing", what, show(got), next)
+			}
+		})
 	}
 }
 

@@ -482,26 +482,14 @@ func testListReleasesInvalid(t *testing.T, m store) {
 	if err != nil || artifactCursor == "" {
 		t.Fatalf("ListArtifacts = cursor %q, %v; want a cursor", artifactCursor, err)
 	}
-	tests := []struct {
-		name   string
-		filter lifecycle.ReleaseFilter
-	}{
+	checkListRefusals(t, "ListReleases", m.ListReleases, releaseNames, []listRefusal[lifecycle.ReleaseFilter]{
 		{"cursor of punctuation", lifecycle.ReleaseFilter{Cursor: "!!!"}},
 		{"cursor with spaces", lifecycle.ReleaseFilter{Cursor: "not a cursor"}},
 		{"cursor with a NUL", lifecycle.ReleaseFilter{Cursor: "\x00"}},
 		{"cursor of ListArtifacts", lifecycle.ReleaseFilter{Cursor: artifactCursor}},
 		{"unknown state", lifecycle.ReleaseFilter{State: "approved"}},
 		{"negative limit", lifecycle.ReleaseFilter{Limit: -1}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			list, next, err := m.ListReleases(t.Context(), tc.filter)
-			checkErr(t, "ListReleases", err, errdef.ErrInvalidInput)
-			if len(list) != 0 || next != "" {
-				t.Errorf("ListReleases = %s, cursor %q with an error; want nothing", releaseNames(list), next)
-			}
-		})
-	}
+	})
 	// Nor is a cursor of ListReleases one of ListArtifacts.
 	page, next, err := m.ListReleases(t.Context(), lifecycle.ReleaseFilter{Limit: 1})
 	if err != nil || releaseNames(page) != "[a]" || next == "" {

@@ -1,6 +1,7 @@
 package metadatatest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -50,13 +51,7 @@ func testRetireArtifact(t *testing.T, m store) {
 		checkEventCount(t, m, 4)
 	})
 	t.Run("unknown", func(t *testing.T) {
-		tests := []struct{ name, version string }{
-			{"payments/api", "2.0.0"},
-			{"payments/web", "1.0.0"},
-			{"PAYMENTS/API", "1.0.0"},
-			{"", ""},
-		}
-		for _, tc := range tests {
+		for _, tc := range slices.Concat(unknownArtifacts, []ref{{"", ""}}) {
 			_, err := m.RetireArtifact(t.Context(), admin, tc.name, tc.version)
 			checkErr(t, "RetireArtifact("+tc.name+":"+tc.version+")", err, errdef.ErrNotFound)
 		}

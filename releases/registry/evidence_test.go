@@ -3,10 +3,6 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"slices"
@@ -14,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/catalog"
@@ -239,19 +236,6 @@ func ciSigner(t *testing.T) signature.SignerVerifier {
 	return sv
 }
 
-func freshSigner(t *testing.T) signature.SignerVerifier {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sv
-}
-
 // evidenceSummary is what a test expects of one piece of evidence.
 type evidenceSummary struct {
 	Kind          catalog.EvidenceKind
@@ -332,12 +316,12 @@ func TestReferrerEvidence(t *testing.T) {
 
 		{"a signature by an untrusted key counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
-			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, e.signatureLayer(imageRepo, freshSigner(e.t), imageDigest))
+			e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, e.signatureLayer(imageRepo, testkeys.Signer(e.t), imageDigest))
 		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "reason=untrusted_key"},
 
 		{"an attestation by an untrusted key counts for nothing", func(e *evidenceEnv) {
 			e.realImage(imageRepo, "1.0.0")
-			e.referrer(imageRepo, imageDigest, "application/vnd.in-toto+json", e.attestationLayer(imageRepo, freshSigner(e.t), imageDigest))
+			e.referrer(imageRepo, imageDigest, "application/vnd.in-toto+json", e.attestationLayer(imageRepo, testkeys.Signer(e.t), imageDigest))
 		}, []string{"1.0.0"}, nil, catalog.StateQuarantined, "reason=untrusted_key"},
 
 		{"a trusted signature of another image counts for nothing", func(e *evidenceEnv) {
@@ -444,7 +428,7 @@ func TestReferrerEvidenceStored(t *testing.T) {
 func TestReferrerEvidenceRefusedStoresNothing(t *testing.T) {
 	e := newEvidenceEnv(t)
 	e.realImage(imageRepo, "1.0.0")
-	l := e.signatureLayer(imageRepo, freshSigner(t), imageDigest)
+	l := e.signatureLayer(imageRepo, testkeys.Signer(t), imageDigest)
 	rc, err := e.svc.Blobs.Store().Open(e.ctx, l.Digest, 0, -1)
 	if err != nil {
 		t.Fatal(err)

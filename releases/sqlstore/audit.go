@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/dmlproject/dml/releases/audit"
-	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -55,14 +54,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e audit.Event) error 
 	if err != nil {
 		return fmt.Errorf("audit log size: %w", err)
 	}
-	record, err := auditlog.Encode(auditlog.Record{
-		Index:   n,
-		Time:    e.Time,
-		Actor:   auditlog.Actor{TokenID: e.Actor.TokenID, Name: e.Actor.Name},
-		Action:  e.Action,
-		Subject: e.Subject,
-		Details: e.Details,
-	})
+	record, err := e.Record(n)
 	if err != nil {
 		return fmt.Errorf("audit record of event %d: %w", e.Seq, err)
 	}

@@ -234,20 +234,11 @@ func eventSeqs(t *testing.T, db *DB) []int64 {
 }
 
 func TestAuditLogIsAppendOnly(t *testing.T) {
-	db, _ := openTemp(t)
-	ctx := t.Context()
-	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
+	db := checkAppendOnly(t,
 		`UPDATE audit_records SET subject = 'forged'`,
 		`DELETE FROM audit_records`,
 		`UPDATE audit_hashes SET hash = zeroblob(32)`,
 		`DELETE FROM audit_hashes`,
-	} {
-		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
-			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
-		}
-	}
+	)
 	checkAuditRows(t, db, 1)
 }

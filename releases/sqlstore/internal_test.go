@@ -31,6 +31,37 @@ func openTemp(t *testing.T) (*DB, string) {
 	return db, path
 }
 
+// openTwo opens two handles on one temporary database, as two processes
+// on one data directory would.
+func openTwo(t *testing.T) (a, b *DB) {
+	t.Helper()
+	a, path := openTemp(t)
+	b, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// checkAppendOnly creates one artifact in a fresh database, so that the
+// tables hold a row, and checks that each statement is refused as
+// append-only. It returns the database.
+func checkAppendOnly(t *testing.T, stmts ...string) *DB {
+	t.Helper()
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range stmts {
+		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
+		}
+	}
+	return db
+}
+
 // just builds a release that reads nothing in its transaction.
 func just(r lifecycle.Release) func(lifecycle.ReleaseTx) (lifecycle.Release, error) {
 	return func(lifecycle.ReleaseTx) (lifecycle.Release, error) { return r, nil }
@@ -433,12 +464,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 // once: the version is read and written under SQLite's write lock (BEGIN
 // IMMEDIATE), not only under one handle's in-process queue.
 func TestPolicyVersionsAcrossHandles(t *testing.T) {
-	a, path := openTemp(t)
-	b, err := OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwo(t)
 	handles := []*DB{a, b}
 	const n = 40
 	versions := make([]int64, n)
@@ -465,20 +491,11 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 }
 
 func TestEventsAreAppendOnly(t *testing.T) {
-	db, _ := openTemp(t)
-	ctx := t.Context()
-	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
+	db := checkAppendOnly(t,
 		`UPDATE events SET subject = 'forged'`,
 		`DELETE FROM events`,
-	} {
-		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
-			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
-		}
-	}
-	evs, err := db.Audit().Events(ctx, 0, 0)
+	)
+	evs, err := db.Audit().Events(t.Context(), 0, 0)
 	if err != nil || len(evs) != 1 || evs[0].Subject != "app:1.0.0" {
 		t.Errorf("events = %+v, %v; want the original one", evs, err)
 	}
@@ -503,12 +520,7 @@ func TestWritersQueueInProcess(t *testing.T) {
 // BEGIN IMMEDIATE plus the busy timeout make them wait for each other
 // rather than fail.
 func TestTwoHandlesOneFile(t *testing.T) {
-	a, path := openTemp(t)
-	b, err := OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwo(t)
 	handles := []*DB{a, b}
 	runWriters(t, 50, func(i int) *DB { return handles[i%2] })
 }
@@ -541,12 +553,7 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 // from the same revision: the revision is read and compared under
 // SQLite's write lock (BEGIN IMMEDIATE), so exactly one wins.
 func TestUpdateReleaseAcrossHandles(t *testing.T) {
-	a, path := openTemp(t)
-	b, err := OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwo(t)
 	actor := access.Actor{Name: "w"}
 	r, err := a.Releases().CreateRelease(t.Context(), actor, just(lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning}))
 	if err != nil {
