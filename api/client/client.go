@@ -243,8 +243,10 @@ func (l list[P, T]) page(ctx context.Context, c *Client, q url.Values, limit int
 
 // all yields the items of every page from cursor on. It stops at the
 // first error, which it yields, and at a cursor that does not move.
-func (l list[P, T]) all(ctx context.Context, c *Client, q url.Values, limit int, cursor string) iter.Seq2[T, error] {
+func (l list[P, T]) all(ctx context.Context, c *Client, q url.Values, limit int, from string) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		// Each range starts at from: the sequence may be ranged again.
+		cursor := from
 		for {
 			page, err := l.page(ctx, c, q, limit, cursor)
 			if err != nil {

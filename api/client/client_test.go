@@ -440,6 +440,24 @@ func TestListArtifacts(t *testing.T) {
 		})
 	}
 
+	t.Run("one sequence ranged twice", func(t *testing.T) {
+		// A sequence is a value: each range over it starts where the
+		// filter says, not where the previous range stopped.
+		seq := e.admin.Artifacts().All(ctx, client.ArtifactFilter{Limit: 2})
+		for round := range 2 {
+			var got []string
+			for a, err := range seq {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, a.Name+":"+a.Version)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("range %d listed %v, want %v", round+1, got, want)
+			}
+		}
+	})
+
 	t.Run("bad filter", func(t *testing.T) {
 		_, err := e.admin.Artifacts().List(ctx, client.ArtifactFilter{State: "nonsense"})
 		wantCode(t, err, http.StatusBadRequest, "INVALID_INPUT")
