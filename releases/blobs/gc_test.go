@@ -318,3 +318,59 @@ func TestGCConcurrentReference(t *testing.T) {
 		e.wantConsistent()
 	})
 }
+
+// TestMaintenanceFreeOnceSummarised: a run is over for its caller once the
+// summary is reported — a client reads it and may start the next run at
+// once. Before, the one-run lock was released only after the summary was
+// sent, so an fsck followed by a gc could be refused as "already running".
+func TestMaintenanceFreeOnceSummarised(t *testing.T) {
+	env := domaintest.NewEnv(t)
+	m := env.DML.Maintenance
+	ctx := env.Ctx
+	gcNow := func() error {
+		_, err := m.GC(ctx, env.Admin, blobs.GCOptions{Grace: time.Hour, DryRun: true}, func(blobs.MaintenanceEvent[blobs.GCSummary]) error { return nil })
+		return err
+	}
+	fsckNow := func() error {
+		_, err := m.Fsck(ctx, env.Admin, func(blobs.MaintenanceEvent[blobs.FsckSummary]) error { return nil })
+		return err
+	}
+
+	var afterFsck, afterGC error
+	if _, err := m.Fsck(ctx, env.Admin, func(ev blobs.MaintenanceEvent[blobs.FsckSummary]) error {
+		if ev.Summary != nil {
+			afterFsck = gcNow()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GC(ctx, env.Admin, blobs.GCOptions{Grace: time.Hour, DryRun: true}, func(ev blobs.MaintenanceEvent[blobs.GCSummary]) error {
+		if ev.Summary != nil {
+			afterGC = fsckNow()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if afterFsck != nil || afterGC != nil {
+		t.Errorf("a run started when the previous one's summary arrived: after fsck %v, after gc %v; want both to run", afterFsck, afterGC)
+	}
+
+	// While a run is under way (before its summary), another is refused.
+	var during error
+	if _, err := m.Fsck(ctx, env.Admin, func(ev blobs.MaintenanceEvent[blobs.FsckSummary]) error {
+		if ev.Summary == nil && during == nil {
+			during = fsckNow()
+			if during == nil {
+				during = errors.New("ran")
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(during, errdef.ErrConflict) {
+		t.Errorf("an fsck started during another: %v, want a conflict", during)
+	}
+}

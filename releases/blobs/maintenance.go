@@ -175,7 +175,9 @@ func NewMaintenance(svc *Service, admissions AdmissionChecker, uploads Uploads) 
 }
 
 // start checks that p may run fsck or gc and that no other run is under
-// way; call the returned function when done.
+// way; call the returned function when done (again is a no-op). A run is
+// done before its summary is reported: the caller that reads the summary
+// may start the next run at once.
 func (m *Maintenance) start(p access.Principal, what string) (func(), error) {
 	if !p.Has(access.RoleAdmin) {
 		return nil, fmt.Errorf("%w: %s needs the admin role", errdef.ErrDenied, what)
@@ -184,7 +186,7 @@ func (m *Maintenance) start(p access.Principal, what string) (func(), error) {
 		return nil, fmt.Errorf("%w: an fsck or gc is already running on this server", errdef.ErrConflict)
 	}
 	m.svc.log.Info(what+" started", "by", p.Name)
-	return m.running.Unlock, nil
+	return sync.OnceFunc(m.running.Unlock), nil
 }
 
 // holderNames names (up to maxHolders of) the catalogue entries that refer
