@@ -28,6 +28,7 @@ import (
 type serveOptions struct {
 	listen          string
 	dataDir         string
+	database        string
 	logLevel        string
 	logFormat       string
 	stagingMaxAge   time.Duration
@@ -53,6 +54,9 @@ func newServeCmd() *cobra.Command {
 
 With no flags it listens on 127.0.0.1:8080 and keeps everything under ./dml-data:
 blobs in ./dml-data/blobs, metadata in ./dml-data/dml.db (SQLite).
+With --database postgres://USER:PASSWORD@HOST/DB (or DML_DATABASE), metadata goes to that
+PostgreSQL database instead, which any number of dml serve processes may share; its schema
+is migrated at start, one process at a time, and a dml older than the schema refuses to start.
 With --s3-endpoint, blobs go to that S3-compatible bucket instead; credentials come from
 DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY.
 
@@ -69,6 +73,7 @@ a generated one that is printed once on stderr.`,
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
 	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
+	f.StringVar(&o.database, "database", "", "metadata database: sqlite:PATH or a postgres:// (postgresql://) URL (default sqlite:DATA_DIR/dml.db); prefer DML_DATABASE for a URL with a password, which is never logged")
 	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start)")
 	f.StringVar(&o.logOrigin, "log-origin", "dml", "origin line of audit log checkpoints (name this DML, e.g. dml.example.com); also names a new log key")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -125,9 +130,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	defer closeBackend()
 	blobs := store.New(backend, store.WithLogger(log))
 
-	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.dataDir, "dml.db"))
+	database := o.database
+	if database == "" {
+		database = "sqlite:" + filepath.Join(o.dataDir, "dml.db")
+	}
+	meta, err := sqlstore.OpenDatabase(ctx, database)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return fmt.Errorf("database %s: %w", sqlstore.Redact(database), err)
 	}
 	defer meta.Close()
 
@@ -179,7 +188,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	srv := newHTTPServer(h, log)
-	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "blobs", describeBackend(o))
+	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
