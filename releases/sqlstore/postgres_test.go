@@ -15,11 +15,14 @@ import (
 
 	"github.com/dmlproject/dml/internal/pgtest"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/store"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/opencontainers/go-digest"
 )
 
 func TestPostgresErrorClasses(t *testing.T) {
@@ -275,4 +278,145 @@ func TestPostgresDeadlockRetried(t *testing.T) {
 		}
 	}
 	checkAuditRows(t, db, 4)
+}
+
+// TestPostgresLocksSerialise: on PostgreSQL a decision about something
+// that has no row to lock yet — a blob's claims and deletion, a claim's
+// first presentation, a version about to be created — is kept still by an
+// advisory lock, held to the commit. Each case holds one transaction in
+// the middle of its decision, on one handle; a second one about the same
+// thing, on another handle (another replica), waits for the lock, and
+// once the first commits it decides on what the first wrote.
+func TestPostgresLocksSerialise(t *testing.T) {
+	pgtest.Require(t)
+	d := digest.FromString("a blob")
+	actor := access.Actor{Name: "w"}
+	evidenceOf := func(a catalog.Artifact, by string) catalog.Evidence {
+		return catalog.Evidence{Digest: digest.FromString("sig of " + a.Name), ArtifactName: a.Name, ArtifactVersion: a.Version,
+			ArtifactDigest: a.Digest, Kind: catalog.EvidenceSignature, Format: "signature", KeyID: "ci", CreatedBy: by,
+			Claims: []digest.Digest{digest.FromString("one claim")}}
+	}
+	tests := []struct {
+		name string
+		// first runs a change, calling hold in the middle of its decision.
+		first func(ctx context.Context, db *DB, hold func()) error
+		// second runs the same kind of change and reports what it saw.
+		second func(ctx context.Context, db *DB) (string, error)
+		// want is what second sees, once first committed.
+		want string
+	}{
+		{"a claim, then gc", func(ctx context.Context, db *DB, hold func()) error {
+			return db.Blobs().ClaimBlob(ctx, "writer", d, time.Time{}, func(*time.Time) error { hold(); return nil })
+		}, func(ctx context.Context, db *DB) (string, error) {
+			var saw string
+			_, err := db.Blobs().BeginBlobDeletion(ctx, d, time.Time{}, func(_ bool, claims []time.Time) bool {
+				saw = fmt.Sprint(len(claims), " claims")
+				return len(claims) == 0
+			})
+			return saw, err
+		}, "1 claims"},
+		{"gc, then a claim", func(ctx context.Context, db *DB, hold func()) error {
+			_, err := db.Blobs().BeginBlobDeletion(ctx, d, time.Time{}, func(bool, []time.Time) bool { hold(); return true })
+			return err
+		}, func(ctx context.Context, db *DB) (string, error) {
+			var saw string
+			err := db.Blobs().ClaimBlob(ctx, "writer", d, time.Time{}, func(started *time.Time) error {
+				saw = fmt.Sprint("deletion under way: ", started != nil)
+				return nil
+			})
+			return saw, err
+		}, "deletion under way: true"},
+		{"a claim's first presentation", func(ctx context.Context, db *DB, hold func()) error {
+			a, err := db.Catalog().GetArtifact(ctx, "first", "1.0.0")
+			if err != nil {
+				return err
+			}
+			_, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "alice"), func(catalog.ClaimReader, catalog.Artifact) error { hold(); return nil })
+			return err
+		}, func(ctx context.Context, db *DB) (string, error) {
+			a, err := db.Catalog().GetArtifact(ctx, "second", "1.0.0")
+			if err != nil {
+				return "", err
+			}
+			var saw string
+			_, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "bob"), func(tx catalog.ClaimReader, _ catalog.Artifact) error {
+				first, err := tx.ClaimPresentation(ctx, digest.FromString("one claim"))
+				saw = fmt.Sprint("first presented for ", first.ArtifactName, " by ", first.PresentedBy, " ", err)
+				return nil
+			})
+			return saw, err
+		}, "first presented for first by alice <nil>"},
+		{"a version, by OCI tag then REST push", func(ctx context.Context, db *DB, hold func()) error {
+			m := registry.Manifest{Repository: "app", Digest: digest.FromString("manifest"), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 8, CreatedBy: "w"}
+			_, err := db.Manifests().PutManifest(ctx, actor, m, "2.0", func(_ registry.TagTx, _ registry.Tag, a *catalog.Artifact) (registry.TagWrite, error) {
+				hold()
+				if a != nil {
+					return registry.TagWrite{}, errors.New("the version exists already")
+				}
+				return registry.TagWrite{Op: registry.TagCreate, Change: audit.Change{Action: catalog.ActionArtifactPushed},
+					Artifact: catalog.Artifact{Name: "app", Version: "2.0", Digest: m.Digest, Size: m.Size, MediaType: m.MediaType, State: catalog.StateQuarantined, CreatedBy: "w"}}, nil
+			})
+			return err
+		}, func(ctx context.Context, db *DB) (string, error) {
+			stored, created, err := db.Catalog().InsertArtifact(ctx, actor, catalog.Artifact{Name: "app", Version: "2.0", Digest: digest.FromString("REST bytes"), Size: 10, State: catalog.StateQuarantined, CreatedBy: "w"})
+			return fmt.Sprint("created ", created, ", stored ", stored.Digest == digest.FromString("manifest")), err
+		}, "created false, stored true"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			handles := testDialect{dialect: postgresDialect, newStorage: func(t *testing.T) string { return pgtest.NewDatabase(t) }, open: OpenPostgres}.handles(t, 2)
+			for _, name := range []string{"first", "second"} {
+				if _, _, err := catalog.CreateArtifact(ctx, handles[0].Catalog(), actor, testArtifact(name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			firstDone := make(chan error, 1)
+			go func() {
+				firstDone <- tc.first(ctx, handles[0], func() { once.Do(func() { close(held) }); <-release })
+			}()
+			<-held
+			type result struct {
+				saw string
+				err error
+			}
+			secondDone := make(chan result, 1)
+			go func() {
+				saw, err := tc.second(ctx, handles[1])
+				secondDone <- result{saw, err}
+			}()
+			// The second waits for a lock: PostgreSQL says so. Had it not
+			// waited, it would have finished on what the first had not
+			// committed yet.
+			waiting := false
+			for range 1000 {
+				select {
+				case r := <-secondDone:
+					close(release)
+					t.Fatalf("the second decided while the first was holding: saw %q, %v", r.saw, r.err)
+				default:
+				}
+				var n int
+				if err := handles[0].sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if waiting = n > 0; waiting {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(release)
+			if err := <-firstDone; err != nil {
+				t.Fatalf("first: %v", err)
+			}
+			r := <-secondDone
+			if !waiting || r.err != nil || r.saw != tc.want {
+				t.Errorf("second waited %v, saw %q, %v; want it to wait, then see %q", waiting, r.saw, r.err, tc.want)
+			}
+		})
+	}
 }
