@@ -38,9 +38,9 @@ type dialect struct {
 	// PostgreSQL). Empty for a dialect with one writer, whose write
 	// transaction already excludes every other (ModifyRelease).
 	lockRow string
-	// lock takes transaction-level locks on keys (lockKey) that guard what
-	// has no row to lock yet (a version about to be created, the next
-	// audit index). nil for a dialect with one writer.
+	// lock takes transaction-level locks on keys (nameLock, auditLock…)
+	// that guard what has no row to lock yet (a version about to be
+	// created, the next audit index). nil for a dialect with one writer.
 	lock func(ctx context.Context, tx *sql.Tx, keys ...string) error
 	// snapshot is the isolation of a read-only transaction that must see
 	// one state of the database across its queries (TagsReaching).
@@ -75,7 +75,9 @@ var sqliteDialect = dialect{
 
 // Lock keys (dialect.lock). A transaction takes them in this order,
 // outermost first, and row locks (lockRow) between nameLock and the
-// others, so that no two transactions wait for each other:
+// others, so that waits for them never go round in a circle. (Row locks
+// taken in different orders can: PostgreSQL then aborts one transaction
+// as deadlocked, and DB.write runs it again.)
 //
 //	nameLock → rows (artifacts, releases, tags, uploads) → claimLock →
 //	blobLock → policyLock → auditLock
