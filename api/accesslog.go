@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/names"
@@ -128,7 +129,7 @@ func (s *Server) accessRecord(c *gin.Context, outcome audit.AccessOutcome) audit
 		_, r.Route, _ = strings.Cut(key, " ")
 	}
 	if v, ok := c.Get(errorItemKey); ok {
-		item, _ := v.(ErrorItem)
+		item, _ := v.(wire.ErrorItem)
 		r.Code, r.Message = item.Code, item.Message
 	}
 	s.accessSubject(c, &r)
@@ -197,7 +198,16 @@ func (s *Server) auditAccess(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"records": list, "nextCursor": next})
+	c.JSON(http.StatusOK, wire.AccessPage{NextCursor: next, Records: convert(list, toAccessRecord)})
+}
+
+// toAccessRecord is the wire form of an access log record.
+func toAccessRecord(r audit.AccessRecord) wire.AccessRecord {
+	return wire.AccessRecord{
+		Seq: r.Seq, Time: r.Time, Principal: r.Principal, TokenID: r.TokenID, Method: r.Method, Route: r.Route,
+		Path: r.Path, Status: r.Status, Outcome: string(r.Outcome), Code: r.Code, Message: r.Message,
+		Subject: r.Subject, Name: r.Name, Version: r.Version, Digest: r.Digest, Remote: r.Remote,
+	}
 }
 
 // accessLogger is the access log's structured stream: cfg.AccessLogger,

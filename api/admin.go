@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/gin-gonic/gin"
@@ -15,43 +15,32 @@ import (
 // Maintenance runs on the server, where the storage credentials are, so
 // the CLI (dml fsck, dml gc) needs only an admin token, and the run sees
 // the same backend whatever it is. The answer is a stream of NDJSON lines,
-// one releases.MaintenanceEvent each: progress, findings, then the
-// summary; a run that fails after it began ends with an "error" line
-// instead (its status, 200, is out by then).
+// one wire.MaintenanceEvent each: progress, findings, then the summary; a
+// run that fails after it began ends with an "error" line instead (its
+// status, 200, is out by then).
 func (s *Server) routeAdmin(g *gin.RouterGroup) {
 	admin := g.Group("/admin")
 	admin.POST("/fsck", s.runFsck)
 	admin.POST("/gc", s.runGC)
 }
 
-// fsckRequest is the (optional) body of POST /admin/fsck; it has no
-// settings yet, and unknown fields are refused.
-type fsckRequest struct{}
-
-// gcRequest is the body of POST /admin/gc. Grace is a Go duration ("24h",
-// "90m"); empty means releases.DefaultGCGrace.
-type gcRequest struct {
-	Grace  string `json:"grace"`
-	DryRun bool   `json:"dryRun"`
-}
-
 func (s *Server) runFsck(c *gin.Context) {
-	var req fsckRequest
+	var req wire.FsckRequest
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
-	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.FsckSummary]) error) error {
+	streamMaintenance(s, c, toFsckSummary, func(emit func(blobs.MaintenanceEvent[blobs.FsckSummary]) error) error {
 		_, err := s.dml.Maintenance.Fsck(c.Request.Context(), principal(c), emit)
 		return err
 	})
 }
 
 func (s *Server) runGC(c *gin.Context) {
-	var req gcRequest
+	var req wire.GCRequest
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
-	opts := blobs.GCOptions{Grace: releases.DefaultGCGrace, DryRun: req.DryRun}
+	opts := blobs.GCOptions{Grace: blobs.DefaultGCGrace, DryRun: req.DryRun}
 	if req.Grace != "" {
 		grace, err := time.ParseDuration(req.Grace)
 		if err != nil {
@@ -60,26 +49,27 @@ func (s *Server) runGC(c *gin.Context) {
 		}
 		opts.Grace = grace
 	}
-	streamMaintenance(s, c, func(emit func(releases.MaintenanceEvent[releases.GCSummary]) error) error {
+	streamMaintenance(s, c, toGCSummary, func(emit func(blobs.MaintenanceEvent[blobs.GCSummary]) error) error {
 		_, err := s.dml.Maintenance.GC(c.Request.Context(), principal(c), opts, emit)
 		return err
 	})
 }
 
-// streamMaintenance runs a maintenance operation and streams its events.
-// Nothing is sent before the first event, so a refusal (a denied caller,
-// a run already under way) is an ordinary error answer.
-func streamMaintenance[S any](s *Server, c *gin.Context, run func(emit func(releases.MaintenanceEvent[S]) error) error) {
+// streamMaintenance runs a maintenance operation and streams its events,
+// each in its wire form (toWire maps the summary). Nothing is sent before
+// the first event, so a refusal (a denied caller, a run already under
+// way) is an ordinary error answer.
+func streamMaintenance[S, W any](s *Server, c *gin.Context, toWire func(S) W, run func(emit func(blobs.MaintenanceEvent[S]) error) error) {
 	started := false
 	enc := json.NewEncoder(c.Writer)
-	emit := func(ev releases.MaintenanceEvent[S]) error {
+	emit := func(ev blobs.MaintenanceEvent[S]) error {
 		if !started {
 			started = true
 			c.Header("Content-Type", "application/x-ndjson")
 			c.Header("X-Content-Type-Options", "nosniff")
 			c.Status(http.StatusOK)
 		}
-		if err := enc.Encode(ev); err != nil {
+		if err := enc.Encode(toMaintenanceEvent(ev, toWire)); err != nil {
 			return fmt.Errorf("sending progress: %w", err)
 		}
 		c.Writer.Flush()
@@ -91,15 +81,28 @@ func streamMaintenance[S any](s *Server, c *gin.Context, run func(emit func(rele
 	case !started:
 		s.writeError(c, err, nil)
 	default:
-		status, code := statusOf(err)
-		msg := err.Error()
-		if code == "INTERNAL" {
-			msg = "internal error"
-		}
-		if status >= http.StatusInternalServerError {
-			s.log.Error("maintenance run failed", "path", c.Request.URL.Path, "err", err)
-		}
-		_ = enc.Encode(releases.MaintenanceEvent[S]{Type: "error", Error: &blobs.MaintenanceError{Code: code, Message: msg}})
+		// The answer's status is out: the error is the stream's last event.
+		status, code := shapeOf(c).answer(err)
+		s.logError(c, status, err)
+		_ = enc.Encode(wire.MaintenanceEvent[W]{Type: "error", Error: &wire.MaintenanceError{Code: code, Message: publicMessage(code, err)}})
 		c.Writer.Flush()
 	}
 }
+
+// toMaintenanceEvent is the wire form of a maintenance event. Progress
+// and findings have the same fields in both (a conversion).
+func toMaintenanceEvent[S, W any](ev blobs.MaintenanceEvent[S], toWire func(S) W) wire.MaintenanceEvent[W] {
+	out := wire.MaintenanceEvent[W]{Type: ev.Type}
+	out.Progress = (*wire.Progress)(ev.Progress)
+	out.Finding = (*wire.Finding)(ev.Finding)
+	if ev.Summary != nil {
+		sum := toWire(*ev.Summary)
+		out.Summary = &sum
+	}
+	return out
+}
+
+// The domain's summaries and the wire's have the same fields: a field
+// added to one and not the other does not compile.
+func toFsckSummary(s blobs.FsckSummary) wire.FsckSummary { return wire.FsckSummary(s) }
+func toGCSummary(s blobs.GCSummary) wire.GCSummary       { return wire.GCSummary(s) }

@@ -2,14 +2,13 @@ package api
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/gin-gonic/gin"
@@ -96,67 +95,34 @@ func (s *Server) dispatchArtifact(c *gin.Context) {
 	}
 	h, ok := s.artifactRoutes()[c.Request.Method+" "+ref.suffix()]
 	if !ok {
-		refuseUnreadBody(c)
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
+		s.writeError(c, methodNotAllowed(c), nil)
 		return
 	}
 	h(c, ref)
 }
 
-// artifactJSON is the wire form of an artifact.
-type artifactJSON struct {
-	Name      string         `json:"name"`
-	Version   string         `json:"version"`
-	Digest    string         `json:"digest"`
-	Size      int64          `json:"size"`
-	MediaType string         `json:"mediaType"`
-	State     string         `json:"state"`
-	CreatedBy string         `json:"createdBy"`
-	CreatedAt time.Time      `json:"createdAt"`
-	RetiredAt *time.Time     `json:"retiredAt,omitempty"`
-	RetiredBy string         `json:"retiredBy,omitempty"`
-	Admission *admissionJSON `json:"admission,omitempty"`
-}
-
-// admissionJSON is the wire form of an admission decision; receipt is the
-// server-signed DSSE envelope (null until admitted).
-type admissionJSON struct {
-	State         string          `json:"state"`
-	Unmet         []string        `json:"unmet"`
-	Reason        string          `json:"reason,omitempty"`
-	Rule          string          `json:"rule,omitempty"`
-	PolicyVersion int64           `json:"policyVersion,omitempty"`
-	Evidence      []string        `json:"evidence,omitempty"`
-	DecidedAt     *time.Time      `json:"decidedAt,omitempty"`
-	Receipt       json.RawMessage `json:"receipt"`
-}
-
-func toArtifactJSON(a catalog.Artifact) artifactJSON {
-	out := artifactJSON{
-		Name: a.Name, Version: a.Version, Digest: a.Digest.String(), Size: a.Size,
+// toArtifact is the wire form of an artifact. Admission is always sent:
+// before the first decision it holds the state alone.
+func toArtifact(a catalog.Artifact) wire.Artifact {
+	adm := &wire.Admission{State: string(a.State), Unmet: []string{}}
+	if d := a.Admission; d != nil {
+		adm.Reason, adm.Rule, adm.PolicyVersion, adm.Evidence = d.Reason, d.Rule, d.PolicyVersion, d.Evidence
+		if d.Unmet != nil {
+			adm.Unmet = d.Unmet
+		}
+		if len(d.Receipt) > 0 {
+			adm.Receipt = d.Receipt
+		}
+		if !d.DecidedAt.IsZero() {
+			t := d.DecidedAt
+			adm.DecidedAt = &t
+		}
+	}
+	return wire.Artifact{
+		Name: a.Name, Version: a.Version, Digest: a.Digest, Size: a.Size,
 		MediaType: a.MediaType, State: string(a.State), CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
-		RetiredAt: a.RetiredAt, RetiredBy: a.RetiredBy,
+		RetiredAt: a.RetiredAt, RetiredBy: a.RetiredBy, Admission: adm,
 	}
-	if adm := a.Admission; adm != nil {
-		j := &admissionJSON{State: string(a.State), Unmet: adm.Unmet, Reason: adm.Reason, Rule: adm.Rule, PolicyVersion: adm.PolicyVersion, Receipt: adm.Receipt}
-		if j.Unmet == nil {
-			j.Unmet = []string{}
-		}
-		if len(j.Receipt) == 0 {
-			j.Receipt = json.RawMessage("null")
-		}
-		for _, d := range adm.Evidence {
-			j.Evidence = append(j.Evidence, d.String())
-		}
-		if !adm.DecidedAt.IsZero() {
-			t := adm.DecidedAt
-			j.DecidedAt = &t
-		}
-		out.Admission = j
-	} else {
-		out.Admission = &admissionJSON{State: string(a.State), Unmet: []string{}, Receipt: json.RawMessage("null")}
-	}
-	return out
 }
 
 func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
@@ -190,7 +156,7 @@ func (s *Server) pushArtifact(c *gin.Context, ref artifactRef) {
 		status = http.StatusCreated
 		c.Header("Location", "/api/v1/artifacts/"+a.Name+"/versions/"+a.Version)
 	}
-	c.JSON(status, toArtifactJSON(a))
+	c.JSON(status, toArtifact(a))
 }
 
 func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
@@ -199,7 +165,7 @@ func (s *Server) getArtifact(c *gin.Context, ref artifactRef) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, toArtifactJSON(a))
+	c.JSON(http.StatusOK, toArtifact(a))
 }
 
 func (s *Server) getContent(c *gin.Context, ref artifactRef) {
@@ -211,7 +177,7 @@ func (s *Server) getContent(c *gin.Context, ref artifactRef) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", content.Artifact.MediaType)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	s.serveStored(c, content.Reader, s.writeError)
+	s.serveStored(c, content.Reader)
 }
 
 func (s *Server) listArtifacts(c *gin.Context) {
@@ -233,9 +199,9 @@ func (s *Server) listArtifacts(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	out := make([]artifactJSON, len(list))
+	out := make([]wire.Artifact, len(list))
 	for i, a := range list {
-		out[i] = toArtifactJSON(a)
+		out[i] = toArtifact(a)
 	}
-	c.JSON(http.StatusOK, gin.H{"artifacts": out, "nextCursor": next})
+	c.JSON(http.StatusOK, wire.ArtifactPage{Artifacts: out, NextCursor: next})
 }

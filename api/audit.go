@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/provenance"
@@ -122,7 +123,7 @@ func (s *Server) auditInclusion(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"index": index, "size": size, "proof": hashesJSON(proof)})
+	c.JSON(http.StatusOK, wire.InclusionProof{Index: index, Proof: hashesJSON(proof), Size: size})
 }
 
 func (s *Server) auditConsistency(c *gin.Context) {
@@ -140,7 +141,7 @@ func (s *Server) auditConsistency(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"from": from, "to": to, "proof": hashesJSON(proof)})
+	c.JSON(http.StatusOK, wire.ConsistencyProof{From: from, Proof: hashesJSON(proof), To: to})
 }
 
 // getProvenance returns the provenance document of an artifact version.

@@ -30,6 +30,9 @@ type accessRule struct {
 	// Path is the route in {param} form. The catch-alls of the router
 	// (/api/v1/artifacts/*path, /v2/*path) have one row per sub-route.
 	Path string
+	// Operation names the route in the request metrics (metrics.go): a
+	// fixed name, never a parameter of the request.
+	Operation string
 	// Public routes need no token.
 	Public bool
 	// Grants are the roles that may call the route; every other role is
@@ -135,82 +138,82 @@ var ociTemplates = map[string]string{
 // public, artifacts, evidence, trust, releases, settings, audit, tokens,
 // OCI.
 var accessMatrix = []accessRule{
-	{Method: "GET", Path: "/healthz", Public: true},
-	{Method: "GET", Path: "/readyz", Public: true},
-	{Method: "GET", Path: "/metrics", Public: true},
+	{Method: "GET", Path: "/healthz", Operation: "health", Public: true},
+	{Method: "GET", Path: "/readyz", Operation: "ready", Public: true},
+	{Method: "GET", Path: "/metrics", Operation: "metrics", Public: true},
 
-	{Method: "GET", Path: v1Prefix + "/artifacts", Grants: everyRole()},
-	{Method: "PUT", Path: artifactVersion, Grants: only(admin, publisher)},
-	{Method: "GET", Path: artifactVersion, Grants: everyRole()},
-	{Method: "HEAD", Path: artifactVersion, Grants: everyRole()},
-	{Method: "GET", Path: artifactVersion + "/content", Grants: contentReaders(), Download: true},
-	{Method: "HEAD", Path: artifactVersion + "/content", Grants: contentReaders()},
-	{Method: "POST", Path: artifactVersion + "/retire", Grants: only(admin, releaseManager)},
-	{Method: "GET", Path: artifactVersion + "/provenance", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/artifacts", Operation: "artifact_list", Grants: everyRole()},
+	{Method: "PUT", Path: artifactVersion, Operation: "artifact_push", Grants: only(admin, publisher)},
+	{Method: "GET", Path: artifactVersion, Operation: "artifact_get", Grants: everyRole()},
+	{Method: "HEAD", Path: artifactVersion, Operation: "artifact_head", Grants: everyRole()},
+	{Method: "GET", Path: artifactVersion + "/content", Operation: "content_get", Grants: contentReaders(), Download: true},
+	{Method: "HEAD", Path: artifactVersion + "/content", Operation: "content_head", Grants: contentReaders()},
+	{Method: "POST", Path: artifactVersion + "/retire", Operation: "artifact_retire", Grants: only(admin, releaseManager)},
+	{Method: "GET", Path: artifactVersion + "/provenance", Operation: "provenance_get", Grants: only(admin, auditor)},
 
-	{Method: "POST", Path: artifactVersion + "/signatures", Grants: only(admin, publisher)},
-	{Method: "POST", Path: artifactVersion + "/attestations", Grants: only(admin, publisher)},
-	{Method: "GET", Path: artifactVersion + "/evidence", Grants: everyRole()},
-	{Method: "GET", Path: artifactVersion + "/evidence/{digest}", Grants: everyRole(), Download: true},
-	{Method: "HEAD", Path: artifactVersion + "/evidence/{digest}", Grants: everyRole()},
+	{Method: "POST", Path: artifactVersion + "/signatures", Operation: "evidence_add_signature", Grants: only(admin, publisher)},
+	{Method: "POST", Path: artifactVersion + "/attestations", Operation: "evidence_add_attestation", Grants: only(admin, publisher)},
+	{Method: "GET", Path: artifactVersion + "/evidence", Operation: "evidence_list", Grants: everyRole()},
+	{Method: "GET", Path: artifactVersion + "/evidence/{digest}", Operation: "evidence_get", Grants: everyRole(), Download: true},
+	{Method: "HEAD", Path: artifactVersion + "/evidence/{digest}", Operation: "evidence_head", Grants: everyRole()},
 
-	{Method: "GET", Path: v1Prefix + "/keys/server", Grants: everyRole()},
-	{Method: "GET", Path: v1Prefix + "/trust/keys", Grants: everyRole()},
-	{Method: "POST", Path: v1Prefix + "/trust/keys", Grants: only(admin)},
-	{Method: "POST", Path: v1Prefix + "/trust/keys/{id}/revoke", Grants: only(admin)},
-	{Method: "GET", Path: v1Prefix + "/trust/policy", Grants: everyRole()},
-	{Method: "PUT", Path: v1Prefix + "/trust/policy", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/keys/server", Operation: "server_key_get", Grants: everyRole()},
+	{Method: "GET", Path: v1Prefix + "/trust/keys", Operation: "trust_key_list", Grants: everyRole()},
+	{Method: "POST", Path: v1Prefix + "/trust/keys", Operation: "trust_key_add", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/trust/keys/{id}/revoke", Operation: "trust_key_revoke", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/trust/policy", Operation: "trust_policy_get", Grants: everyRole()},
+	{Method: "PUT", Path: v1Prefix + "/trust/policy", Operation: "trust_policy_set", Grants: only(admin)},
 
-	{Method: "GET", Path: v1Prefix + "/releases", Grants: everyRole()},
-	{Method: "POST", Path: v1Prefix + "/releases", Grants: only(releaseManager)},
-	{Method: "GET", Path: v1Prefix + "/releases/{name}", Grants: everyRole()},
-	{Method: "GET", Path: v1Prefix + "/releases/{name}/manifest", Grants: everyRole(), Download: true},
-	{Method: "HEAD", Path: v1Prefix + "/releases/{name}/manifest", Grants: everyRole()},
-	{Method: "PUT", Path: v1Prefix + "/releases/{name}/plan", Grants: only(releaseManager)},
-	{Method: "PUT", Path: v1Prefix + "/releases/{name}/artifacts", Grants: only(releaseManager)},
-	{Method: "POST", Path: v1Prefix + "/releases/{name}/approvals", Grants: []grant{{approver, noteSeparation}}},
-	{Method: "POST", Path: v1Prefix + "/releases/{name}/deployments", Grants: []grant{{deployer, noteOwnEnv}}},
-	{Method: "PATCH", Path: v1Prefix + "/releases/{name}/deployments/{id}", Grants: []grant{{deployer, noteOwnEnv}}},
-	{Method: "POST", Path: v1Prefix + "/releases/{name}/review", Grants: only(releaseManager)},
-	{Method: "POST", Path: v1Prefix + "/releases/{name}/cancel", Grants: only(releaseManager)},
+	{Method: "GET", Path: v1Prefix + "/releases", Operation: "release_list", Grants: everyRole()},
+	{Method: "POST", Path: v1Prefix + "/releases", Operation: "release_create", Grants: only(releaseManager)},
+	{Method: "GET", Path: v1Prefix + "/releases/{name}", Operation: "release_get", Grants: everyRole()},
+	{Method: "GET", Path: v1Prefix + "/releases/{name}/manifest", Operation: "release_manifest_get", Grants: everyRole(), Download: true},
+	{Method: "HEAD", Path: v1Prefix + "/releases/{name}/manifest", Operation: "release_manifest_head", Grants: everyRole()},
+	{Method: "PUT", Path: v1Prefix + "/releases/{name}/plan", Operation: "release_plan", Grants: only(releaseManager)},
+	{Method: "PUT", Path: v1Prefix + "/releases/{name}/artifacts", Operation: "release_artifacts", Grants: only(releaseManager)},
+	{Method: "POST", Path: v1Prefix + "/releases/{name}/approvals", Operation: "release_approval", Grants: []grant{{approver, noteSeparation}}},
+	{Method: "POST", Path: v1Prefix + "/releases/{name}/deployments", Operation: "release_deployment_record", Grants: []grant{{deployer, noteOwnEnv}}},
+	{Method: "PATCH", Path: v1Prefix + "/releases/{name}/deployments/{id}", Operation: "release_deployment_update", Grants: []grant{{deployer, noteOwnEnv}}},
+	{Method: "POST", Path: v1Prefix + "/releases/{name}/review", Operation: "release_review", Grants: only(releaseManager)},
+	{Method: "POST", Path: v1Prefix + "/releases/{name}/cancel", Operation: "release_cancel", Grants: only(releaseManager)},
 
-	{Method: "GET", Path: v1Prefix + "/settings/gates", Grants: everyRole()},
-	{Method: "PUT", Path: v1Prefix + "/settings/gates", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/settings/gates", Operation: "gate_defaults_get", Grants: everyRole()},
+	{Method: "PUT", Path: v1Prefix + "/settings/gates", Operation: "gate_defaults_set", Grants: only(admin)},
 
 	// The log's verifier key is public: auditors compare it out of band,
 	// and hiding it from other tokens would protect nothing.
-	{Method: "GET", Path: v1Prefix + "/audit/key", Grants: everyRole()},
-	{Method: "GET", Path: v1Prefix + "/audit/checkpoint", Grants: only(admin, auditor)},
-	{Method: "GET", Path: v1Prefix + "/audit/entries", Grants: only(admin, auditor)},
-	{Method: "GET", Path: v1Prefix + "/audit/proofs/inclusion", Grants: only(admin, auditor)},
-	{Method: "GET", Path: v1Prefix + "/audit/proofs/consistency", Grants: only(admin, auditor)},
-	{Method: "GET", Path: v1Prefix + "/audit/access", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/audit/key", Operation: "audit_key", Grants: everyRole()},
+	{Method: "GET", Path: v1Prefix + "/audit/checkpoint", Operation: "audit_checkpoint", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/audit/entries", Operation: "audit_entries", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/audit/proofs/inclusion", Operation: "audit_inclusion_proof", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/audit/proofs/consistency", Operation: "audit_consistency_proof", Grants: only(admin, auditor)},
+	{Method: "GET", Path: v1Prefix + "/audit/access", Operation: "audit_access_log", Grants: only(admin, auditor)},
 
 	// Maintenance runs on the server, with its storage credentials.
-	{Method: "POST", Path: v1Prefix + "/admin/fsck", Grants: only(admin)},
-	{Method: "POST", Path: v1Prefix + "/admin/gc", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/admin/fsck", Operation: "admin_fsck", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/admin/gc", Operation: "admin_gc", Grants: only(admin)},
 
-	{Method: "GET", Path: v1Prefix + "/whoami", Grants: everyRole()},
-	{Method: "GET", Path: v1Prefix + "/tokens", Grants: only(admin)},
-	{Method: "POST", Path: v1Prefix + "/tokens", Grants: only(admin)},
-	{Method: "DELETE", Path: v1Prefix + "/tokens/{id}", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/whoami", Operation: "token_whoami", Grants: everyRole()},
+	{Method: "GET", Path: v1Prefix + "/tokens", Operation: "token_list", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/tokens", Operation: "token_issue", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/tokens/{id}", Operation: "token_revoke", Grants: only(admin)},
 
-	{Method: "GET", Path: "/v2/", Grants: everyRole()},
-	{Method: "HEAD", Path: "/v2/", Grants: everyRole()},
-	{Method: "POST", Path: "/v2/{name}/blobs/uploads/", Grants: only(admin, publisher)},
-	{Method: "GET", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
-	{Method: "PATCH", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
-	{Method: "PUT", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
-	{Method: "DELETE", Path: "/v2/{name}/blobs/uploads/{uuid}", Grants: uploaders()},
-	{Method: "GET", Path: "/v2/{name}/blobs/{digest}", Grants: contentReaders(), Download: true},
-	{Method: "HEAD", Path: "/v2/{name}/blobs/{digest}", Grants: contentReaders()},
-	{Method: "DELETE", Path: "/v2/{name}/blobs/{digest}", Grants: registryDeleters()},
-	{Method: "GET", Path: "/v2/{name}/manifests/{reference}", Grants: contentReaders(), Download: true},
-	{Method: "HEAD", Path: "/v2/{name}/manifests/{reference}", Grants: contentReaders()},
-	{Method: "PUT", Path: "/v2/{name}/manifests/{reference}", Grants: only(admin, publisher)},
-	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Grants: registryDeleters()},
-	{Method: "GET", Path: "/v2/{name}/tags/list", Grants: everyRole()},
-	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Grants: everyRole()},
+	{Method: "GET", Path: "/v2/", Operation: "registry_ping", Grants: everyRole()},
+	{Method: "HEAD", Path: "/v2/", Operation: "registry_ping", Grants: everyRole()},
+	{Method: "POST", Path: "/v2/{name}/blobs/uploads/", Operation: "blob_upload_start", Grants: only(admin, publisher)},
+	{Method: "GET", Path: "/v2/{name}/blobs/uploads/{uuid}", Operation: "blob_upload_status", Grants: uploaders()},
+	{Method: "PATCH", Path: "/v2/{name}/blobs/uploads/{uuid}", Operation: "blob_upload_patch", Grants: uploaders()},
+	{Method: "PUT", Path: "/v2/{name}/blobs/uploads/{uuid}", Operation: "blob_upload_put", Grants: uploaders()},
+	{Method: "DELETE", Path: "/v2/{name}/blobs/uploads/{uuid}", Operation: "blob_upload_cancel", Grants: uploaders()},
+	{Method: "GET", Path: "/v2/{name}/blobs/{digest}", Operation: "blob_get", Grants: contentReaders(), Download: true},
+	{Method: "HEAD", Path: "/v2/{name}/blobs/{digest}", Operation: "blob_head", Grants: contentReaders()},
+	{Method: "DELETE", Path: "/v2/{name}/blobs/{digest}", Operation: "blob_delete", Grants: registryDeleters()},
+	{Method: "GET", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_get", Grants: contentReaders(), Download: true},
+	{Method: "HEAD", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_head", Grants: contentReaders()},
+	{Method: "PUT", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_put", Grants: only(admin, publisher)},
+	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_delete", Grants: registryDeleters()},
+	{Method: "GET", Path: "/v2/{name}/tags/list", Operation: "tag_list", Grants: everyRole()},
+	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Operation: "referrers_list", Grants: everyRole()},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".
@@ -315,7 +318,7 @@ func (s *Server) authorize(c *gin.Context) {
 	switch {
 	case known && !ruled:
 		s.log.Error("route without an access rule refused", "route", key)
-		s.writeRouteError(c, errNoAccessRule)
+		s.writeError(c, errNoAccessRule, nil)
 		return
 	case known && rule.Public:
 		c.Next()
@@ -326,25 +329,15 @@ func (s *Server) authorize(c *gin.Context) {
 	}
 	p, err := s.dml.Access.Authenticate(c.Request.Context(), tokenFrom(c.Request))
 	if err != nil {
-		s.writeRouteError(c, err)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Set(principalKey, p)
 	if known && !rule.allows(p) {
-		s.writeRouteError(c, fmt.Errorf("%w: %s needs one of the roles %s", errdef.ErrDenied, key, rule.roleNames()))
+		s.writeError(c, fmt.Errorf("%w: %s needs one of the roles %s", errdef.ErrDenied, key, rule.roleNames()), nil)
 		return
 	}
 	c.Next()
 }
 
 func isAPIPath(p string) bool { return strings.HasPrefix(p, "/api/") || isOCIPath(p) }
-
-// writeRouteError writes err in the error dialect of the route: OCI codes
-// under /v2/, the REST API's elsewhere.
-func (s *Server) writeRouteError(c *gin.Context, err error) {
-	if isOCIPath(c.Request.URL.Path) {
-		s.writeOCIError(c, err, nil)
-		return
-	}
-	s.writeError(c, err, nil)
-}

@@ -262,7 +262,7 @@ func TestClientAbortIs499(t *testing.T) {
 	var metrics string
 	for range 1200 {
 		metrics = metricLines(t, url, "dml_http_requests_total")
-		if countRequests(metrics, "PUT", "/api/v1/artifacts/*path") >= 2 && countRequests(metrics, "PATCH", "/v2/*path") >= 1 {
+		if countRequests(metrics, "PUT", "artifact_push") >= 2 && countRequests(metrics, "PATCH", "blob_upload_patch") >= 1 {
 			break
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -272,7 +272,7 @@ func TestClientAbortIs499(t *testing.T) {
 			t.Errorf("aborted upload counted as %s; want code 499", line)
 		}
 	}
-	if countRequests(metrics, "PUT", "/api/v1/artifacts/*path")+countRequests(metrics, "PATCH", "/v2/*path") != 3 {
+	if countRequests(metrics, "PUT", "artifact_push")+countRequests(metrics, "PATCH", "blob_upload_patch") != 3 {
 		t.Errorf("aborted uploads counted:\n%s\nwant three with code 499", metrics)
 	}
 	if strings.Contains(logs.String(), `"level":"ERROR"`) {
@@ -307,11 +307,11 @@ func metricLines(t *testing.T, url, name string) string {
 	return strings.Join(out, "\n")
 }
 
-// countRequests sums the counter over codes for one method and route.
-func countRequests(metrics, method, route string) int {
+// countRequests sums the counter over codes for one method and operation.
+func countRequests(metrics, method, operation string) int {
 	n := 0
 	for _, line := range strings.Split(metrics, "\n") {
-		if strings.Contains(line, `method="`+method+`"`) && strings.Contains(line, `route="`+route+`"`) {
+		if strings.Contains(line, `method="`+method+`"`) && strings.Contains(line, `operation="`+operation+`"`) {
 			var v float64
 			if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
 				n += int(v)

@@ -2,161 +2,278 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 )
 
-// ErrorBody is the one error shape of the REST API.
-type ErrorBody struct {
-	Errors []ErrorItem `json:"errors"`
-}
+// Every error answer, of the REST API and of the registry (/v2/), is
+// written by writeError, which finds the error's status and code in
+// errorTable. The two APIs share the body (wire.ErrorBody:
+// {"errors":[{code, message, detail}]}, which is the OCI distribution
+// spec's), the statuses and the table; they differ only in their codes
+// (OCI clients know the spec's and nothing else) and in the challenge of
+// a 401.
 
-// ErrorItem is one error.
-type ErrorItem struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Detail  any    `json:"detail,omitempty"`
-}
-
-// errorMapping maps a domain or store sentinel to an HTTP status and code.
-// The first entry that matches (errors.Is) wins, so more specific errors
-// come first.
-var errorMapping = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{blobs.ErrBlobCorrupt, http.StatusInternalServerError, "BLOB_CORRUPT"},
-	{store.ErrDigestMismatch, http.StatusBadRequest, "DIGEST_INVALID"},
-	{errDigestHeader, http.StatusBadRequest, "DIGEST_INVALID"},
-	{store.ErrInvalidDigest, http.StatusBadRequest, "DIGEST_INVALID"},
-	{store.ErrSizeMismatch, http.StatusBadRequest, "SIZE_INVALID"},
-	{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
-	{store.ErrInvalidRange, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID"},
-	{names.ErrNameInvalid, http.StatusBadRequest, "NAME_INVALID"},
-	{names.ErrVersionInvalid, http.StatusBadRequest, "VERSION_INVALID"},
-	{catalog.ErrVersionExists, http.StatusConflict, "VERSION_EXISTS"},
-	{catalog.ErrWrongEvidenceKind, http.StatusBadRequest, "MALFORMED"},
-	{catalog.ErrEvidenceReplayed, http.StatusConflict, "EVIDENCE_REPLAYED"},
-	{signing.ErrInvalidPolicy, http.StatusBadRequest, "POLICY_INVALID"},
-	{lifecycle.ErrInvalidState, http.StatusConflict, "INVALID_STATE"},
-	{lifecycle.ErrStaleApproval, http.StatusConflict, "STALE_APPROVAL"},
-	{lifecycle.ErrSeparationOfDuties, http.StatusForbidden, "SEPARATION_OF_DUTIES"},
-	{access.ErrNotAuthorizedForEnv, http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT"},
-	{lifecycle.ErrBuildBlocked, http.StatusConflict, "BUILD_BLOCKED"},
-	{lifecycle.ErrDeploymentOutOfOrder, http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER"},
-	{catalog.ErrArtifactRetired, http.StatusConflict, "ARTIFACT_RETIRED"},
-	{lifecycle.ErrQuorumTooLow, http.StatusBadRequest, "QUORUM_TOO_LOW"},
-	{names.ErrMediaTypeInvalid, http.StatusBadRequest, "MEDIA_TYPE_INVALID"},
-	{errdef.ErrInvalidInput, http.StatusBadRequest, "INVALID_INPUT"},
-	{errdef.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
-	{catalog.ErrNotAdmitted, http.StatusForbidden, "NOT_ADMITTED"},
-	{errdef.ErrDenied, http.StatusForbidden, "DENIED"},
-	{errdef.ErrConflict, http.StatusConflict, "CONFLICT"},
-	{errdef.ErrNotFound, http.StatusNotFound, "NOT_FOUND"},
-	{store.ErrNotFound, http.StatusNotFound, "BLOB_UNKNOWN"},
-	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "TOO_LARGE"},
-	{errMalformed, http.StatusBadRequest, "MALFORMED"},
-	{errNoRoute, http.StatusNotFound, "NOT_FOUND"},
-	{errPreconditionFailed, http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
-}
-
-// conditionMapping maps what is not the request's fault: a client gone
-// or too slow, a blob store unreachable or full. Both APIs (REST and
-// /v2/) answer these the same way and check them first, whatever else
-// wraps them.
-var conditionMapping = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{errClientGone, StatusClientClosedRequest, "CLIENT_CLOSED_REQUEST"},
-	// Request contexts are cancelled only when the client goes away.
-	{context.Canceled, StatusClientClosedRequest, "CLIENT_CLOSED_REQUEST"},
-	{errBodyTimeout, http.StatusRequestTimeout, "REQUEST_TIMEOUT"},
-	{store.ErrUnavailable, http.StatusServiceUnavailable, "STORAGE_UNAVAILABLE"},
-	{store.ErrNoSpace, http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"},
-}
-
-// conditionOf maps err through conditionMapping.
-func conditionOf(err error) (int, string, bool) {
-	for _, m := range conditionMapping {
-		if errors.Is(err, m.err) {
-			return m.status, m.code, true
-		}
-	}
-	return 0, "", false
-}
-
+// The API's own errors: what is wrong with a request before the domain
+// sees it, and what the router and the server answer themselves.
 var (
 	errBodyTooLarge = errors.New("request body too large")
 	errMalformed    = errors.New("malformed request")
 	errNoRoute      = errors.New("no such route")
+	// errMethodNotAllowed: the route exists, not with this method.
+	errMethodNotAllowed = errors.New("method not allowed")
+	// errDigestHeader: a REST request names a digest that is not one;
+	// errDigestParam: a /v2/ request's ?digest= is missing or not one.
 	errDigestHeader = errors.New("invalid checksum header")
+	errDigestParam  = errors.New("missing or invalid digest parameter")
+	// errPreconditionFailed: an If-Match or If-Unmodified-Since did not hold.
+	errPreconditionFailed = errors.New("a precondition (If-Match, If-Unmodified-Since) failed")
+	// errReleaseExists and errKeyExists say what a conflict means where
+	// it can mean only one thing: creating a release, adding a trusted key.
+	errReleaseExists = errors.New("release exists")
+	errKeyExists     = errors.New("key exists")
+	// errNotReady: a dependency of the server does not answer (/readyz).
+	errNotReady = errors.New("not ready")
+	// errPanic: a handler panicked.
+	errPanic = errors.New("panic in handler")
 )
 
-// verificationCodes maps why evidence failed verification to a status and code.
-var verificationCodes = map[signing.Reason]struct {
+// errorRow maps the errors it matches to a status and a code. Where only
+// one API can meet an error (a release's state, an upload session), the
+// other API's code is empty and the next row that matches decides there.
+type errorRow struct {
+	match  func(error) bool
 	status int
-	code   string
-}{
-	signing.BadSignature:    {http.StatusBadRequest, "SIGNATURE_INVALID"},
-	signing.UntrustedKey:    {http.StatusForbidden, "KEY_UNTRUSTED"},
-	signing.SubjectMismatch: {http.StatusBadRequest, "SUBJECT_MISMATCH"},
-	signing.Malformed:       {http.StatusBadRequest, "MALFORMED"},
-	signing.Unsupported:     {http.StatusBadRequest, "UNSUPPORTED"},
+	// code is the REST API's, ociCode the registry's (/v2/).
+	code, ociCode string
 }
 
-// statusOf maps err to its status and code; unknown errors are 500.
-func statusOf(err error) (int, string) {
-	if status, code, ok := conditionOf(err); ok {
-		return status, code
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge, "TOO_LARGE"
-	}
-	var ve *signing.VerificationError
-	if errors.As(err, &ve) {
-		if m, ok := verificationCodes[ve.Reason]; ok {
-			return m.status, m.code
-		}
-		return http.StatusBadRequest, "MALFORMED"
-	}
-	for _, m := range errorMapping {
-		if errors.Is(err, m.err) {
-			return m.status, m.code
-		}
-	}
-	return http.StatusInternalServerError, "INTERNAL"
+// errorTable maps domain, store, signing and API errors to their answers.
+// The first row that matches (for the API answering) wins, so the more
+// specific errors come first.
+var errorTable = []errorRow{
+	// What is not the request's fault, whatever else wraps it: a client
+	// gone or too slow, a blob store unreachable or full. The spec has no
+	// code for these; registry clients act on the status (a 503 with
+	// Retry-After is retried). Request contexts are cancelled only when
+	// the client goes away.
+	{is(errClientGone, context.Canceled), StatusClientClosedRequest, "CLIENT_CLOSED_REQUEST", "CLIENT_CLOSED_REQUEST"},
+	{is(errBodyTimeout), http.StatusRequestTimeout, "REQUEST_TIMEOUT", "REQUEST_TIMEOUT"},
+	{is(store.ErrUnavailable), http.StatusServiceUnavailable, "STORAGE_UNAVAILABLE", "STORAGE_UNAVAILABLE"},
+	{is(store.ErrNoSpace), http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE", "INSUFFICIENT_STORAGE"},
+
+	// A conflict where it can mean only one thing (meaning).
+	{is(errReleaseExists), http.StatusConflict, "RELEASE_EXISTS", ""},
+	{is(errKeyExists), http.StatusConflict, "KEY_EXISTS", ""},
+	// A body cut off by http.MaxBytesReader.
+	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "TOO_LARGE", "SIZE_INVALID"},
+	// Why evidence failed verification.
+	{verificationFailed(signing.BadSignature), http.StatusBadRequest, "SIGNATURE_INVALID", ""},
+	{verificationFailed(signing.UntrustedKey), http.StatusForbidden, "KEY_UNTRUSTED", ""},
+	{verificationFailed(signing.SubjectMismatch), http.StatusBadRequest, "SUBJECT_MISMATCH", ""},
+	{verificationFailed(signing.Unsupported), http.StatusBadRequest, "UNSUPPORTED", ""},
+	{verificationFailed(""), http.StatusBadRequest, "MALFORMED", ""},
+
+	// BLOB_CORRUPT is not the spec's either; its status is what matters.
+	{is(blobs.ErrBlobCorrupt), http.StatusInternalServerError, "BLOB_CORRUPT", "BLOB_CORRUPT"},
+	// The registry's own errors come before the digests: an upload whose
+	// chunks do not hash to its digest is BLOB_UPLOAD_INVALID.
+	{is(registry.ErrBlobUnknown), http.StatusNotFound, "", "BLOB_UNKNOWN"},
+	{is(registry.ErrManifestUnknown), http.StatusNotFound, "", "MANIFEST_UNKNOWN"},
+	{is(registry.ErrNameUnknown), http.StatusNotFound, "", "NAME_UNKNOWN"},
+	{is(registry.ErrUploadUnknown), http.StatusNotFound, "", "BLOB_UPLOAD_UNKNOWN"},
+	{is(registry.ErrManifestBlobUnknown), http.StatusBadRequest, "", "MANIFEST_BLOB_UNKNOWN"},
+	{is(registry.ErrManifestInvalid), http.StatusBadRequest, "", "MANIFEST_INVALID"},
+	{is(registry.ErrUploadInvalid), http.StatusBadRequest, "", "BLOB_UPLOAD_INVALID"},
+	{is(registry.ErrUnsupported), http.StatusUnsupportedMediaType, "", "UNSUPPORTED"},
+	{is(registry.ErrImmutable), http.StatusConflict, "", "DENIED"},
+	{is(catalog.ErrVersionExists), http.StatusConflict, "VERSION_EXISTS", "DENIED"},
+	{is(store.ErrDigestMismatch, store.ErrInvalidDigest, errDigestHeader, errDigestParam), http.StatusBadRequest, "DIGEST_INVALID", "DIGEST_INVALID"},
+	{is(store.ErrSizeMismatch), http.StatusBadRequest, "SIZE_INVALID", "SIZE_INVALID"},
+	{is(store.ErrTooLarge, errBodyTooLarge), http.StatusRequestEntityTooLarge, "TOO_LARGE", "SIZE_INVALID"},
+	{is(store.ErrInvalidRange), http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID", "RANGE_INVALID"},
+	{is(names.ErrNameInvalid), http.StatusBadRequest, "NAME_INVALID", "NAME_INVALID"},
+	// Not in the spec's table, but the reference registry's (distribution)
+	// codes for these, which clients know: more telling than UNSUPPORTED.
+	{is(registry.ErrPaginationNumberInvalid), http.StatusBadRequest, "", "PAGINATION_NUMBER_INVALID"},
+	{is(registry.ErrTagInvalid), http.StatusBadRequest, "", "TAG_INVALID"},
+	{is(names.ErrVersionInvalid), http.StatusBadRequest, "VERSION_INVALID", "MANIFEST_INVALID"},
+
+	// Evidence, trust and the release lifecycle: the REST API's alone.
+	{is(catalog.ErrWrongEvidenceKind), http.StatusBadRequest, "MALFORMED", ""},
+	{is(catalog.ErrEvidenceReplayed), http.StatusConflict, "EVIDENCE_REPLAYED", ""},
+	{is(signing.ErrInvalidPolicy), http.StatusBadRequest, "POLICY_INVALID", ""},
+	{is(lifecycle.ErrInvalidState), http.StatusConflict, "INVALID_STATE", ""},
+	{is(lifecycle.ErrStaleApproval), http.StatusConflict, "STALE_APPROVAL", ""},
+	{is(lifecycle.ErrSeparationOfDuties), http.StatusForbidden, "SEPARATION_OF_DUTIES", ""},
+	{is(lifecycle.ErrBuildBlocked), http.StatusConflict, "BUILD_BLOCKED", ""},
+	{is(lifecycle.ErrDeploymentOutOfOrder), http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER", ""},
+	{is(catalog.ErrArtifactRetired), http.StatusConflict, "ARTIFACT_RETIRED", ""},
+	{is(lifecycle.ErrQuorumTooLow), http.StatusBadRequest, "QUORUM_TOO_LOW", ""},
+	{is(names.ErrMediaTypeInvalid), http.StatusBadRequest, "MEDIA_TYPE_INVALID", ""},
+
+	// The domain's categories: who may ask before what was asked.
+	{is(errdef.ErrUnauthorized), http.StatusUnauthorized, "UNAUTHORIZED", "UNAUTHORIZED"},
+	{is(catalog.ErrNotAdmitted), http.StatusForbidden, "NOT_ADMITTED", "DENIED"},
+	{is(access.ErrNotAuthorizedForEnv), http.StatusForbidden, "NOT_AUTHORIZED_FOR_ENVIRONMENT", "DENIED"},
+	{is(errdef.ErrDenied), http.StatusForbidden, "DENIED", "DENIED"},
+	{is(errdef.ErrConflict), http.StatusConflict, "CONFLICT", "DENIED"},
+	{is(errdef.ErrInvalidInput), http.StatusBadRequest, "INVALID_INPUT", "UNSUPPORTED"},
+	{is(errdef.ErrNotFound), http.StatusNotFound, "NOT_FOUND", "NAME_UNKNOWN"},
+	{is(store.ErrNotFound), http.StatusNotFound, "BLOB_UNKNOWN", "BLOB_UNKNOWN"},
+
+	{is(errMalformed), http.StatusBadRequest, "MALFORMED", "UNSUPPORTED"},
+	{is(errNoRoute), http.StatusNotFound, "NOT_FOUND", "NAME_UNKNOWN"},
+	{is(errMethodNotAllowed), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "UNSUPPORTED"},
+	{is(errPreconditionFailed), http.StatusPreconditionFailed, "PRECONDITION_FAILED", "PRECONDITION_FAILED"},
+	{is(errNotReady), http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE"},
+	// A panic has always answered INTERNAL, under /v2/ too.
+	{is(errPanic), http.StatusInternalServerError, "INTERNAL", "INTERNAL"},
+	// Anything else is the server's fault.
+	{func(error) bool { return true }, http.StatusInternalServerError, "INTERNAL", "UNKNOWN"},
 }
 
-// writeError writes err in the API's error shape.
-func (s *Server) writeError(c *gin.Context, err error, detail any) {
-	status, code := statusOf(err)
-	msg := s.prepareError(c, status, code, err)
-	if status == http.StatusUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer realm="dml"`)
+// is matches the errors that wrap one of targets.
+func is(targets ...error) func(error) bool {
+	return func(err error) bool {
+		for _, t := range targets {
+			if errors.Is(err, t) {
+				return true
+			}
+		}
+		return false
 	}
-	abortWithError(c, status, ErrorItem{Code: code, Message: msg, Detail: detail})
+}
+
+// as matches the errors that wrap an error of type T.
+func as[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
+}
+
+// verificationFailed matches evidence refused for reason; "" matches any
+// reason.
+func verificationFailed(reason signing.Reason) func(error) bool {
+	return func(err error) bool {
+		var ve *signing.VerificationError
+		return errors.As(err, &ve) && (reason == "" || ve.Reason == reason)
+	}
+}
+
+// errorShape is how one family of routes answers an error: the REST API's
+// codes, or the registry's under /v2/.
+type errorShape int
+
+const (
+	restShape errorShape = iota
+	ociShape
+)
+
+// shapeOf is the shape of the request's route family. A request the router
+// sends to the registry (everything under /v2/ with a method it serves)
+// answers in the registry's shape; every other request, including those
+// no route takes, in the REST API's.
+func shapeOf(c *gin.Context) errorShape {
+	if c.FullPath() == ociCatchAll {
+		return ociShape
+	}
+	return restShape
+}
+
+// answer finds err's status and code in errorTable.
+func (shape errorShape) answer(err error) (status int, code string) {
+	r := errorTable[shape.row(err)]
+	return r.status, shape.code(r)
+}
+
+// row is the index of the first row of errorTable that answers err in the
+// shape. The last row matches every error.
+func (shape errorShape) row(err error) int {
+	for i, r := range errorTable {
+		if shape.code(r) != "" && r.match(err) {
+			return i
+		}
+	}
+	panic("api: errorTable has no row for every error")
+}
+
+// code is the row's code in the shape; "" when the row is not the shape's.
+func (shape errorShape) code(r errorRow) string {
+	if shape == ociShape {
+		return r.ociCode
+	}
+	return r.code
+}
+
+// challenge asks for credentials after a 401. The registry's challenge
+// makes docker-login-style clients send credentials: Basic (any user
+// name, the token as password). When the request carried a bearer token,
+// a Bearer challenge follows with error="invalid_token"; it is never the
+// only or first one, because clients that see a Bearer challenge first
+// (crane, docker) would try a token service dml does not run.
+func (shape errorShape) challenge(c *gin.Context) {
+	h := c.Writer.Header()
+	if shape == restShape {
+		h.Set("WWW-Authenticate", `Bearer realm="dml"`)
+		return
+	}
+	h.Add("WWW-Authenticate", `Basic realm="dml"`)
+	if scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " "); strings.EqualFold(scheme, "bearer") {
+		h.Add("WWW-Authenticate", `Bearer realm="dml",error="invalid_token"`)
+	}
 }
 
 const errorItemKey = "dml.error"
 
-// abortWithError answers item and keeps it for the access log.
-func abortWithError(c *gin.Context, status int, item ErrorItem) {
+// writeError is the one way an error is answered, by every handler and
+// middleware: it finds the error's status and code for the route's family
+// (errorTable, shapeOf), logs it as its status deserves, and writes the
+// body; detail, when not nil, is the body's detail. The item is kept for
+// the access log.
+func (s *Server) writeError(c *gin.Context, err error, detail any) {
+	shape := shapeOf(c)
+	status, code := shape.answer(err)
+	s.logError(c, status, err)
+	// An answer given before the request's body was read is the last of
+	// its connection (body.go).
+	refuseUnreadBody(c)
+	switch status {
+	case http.StatusUnauthorized:
+		shape.challenge(c)
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", retryAfter)
+	}
+	item := wire.ErrorItem{Code: code, Message: publicMessage(code, err), Detail: encodeDetail(detail)}
 	c.Set(errorItemKey, item)
-	c.AbortWithStatusJSON(status, ErrorBody{Errors: []ErrorItem{item}})
+	c.AbortWithStatusJSON(status, wire.ErrorBody{Errors: []wire.ErrorItem{item}})
+}
+
+// encodeDetail encodes an error's detail; nil is no detail. A detail is
+// built by this package from strings and numbers, so encoding it cannot
+// fail; if it did, the answer would go without it rather than not at all.
+func encodeDetail(detail any) json.RawMessage {
+	if detail == nil {
+		return nil
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // retryAfter is the Retry-After of a 503: long enough for a restarted
@@ -176,28 +293,41 @@ var withheldMessages = map[string]string{
 	"REQUEST_TIMEOUT":       "the request body arrived too slowly",
 }
 
-// prepareError does what every error answer needs besides its body, for
-// both error writers (REST and /v2/): it logs the error at the level its
-// status deserves, asks for a retry after a 503, lets the connection go
-// when the body was not read (refuseUnreadBody), and returns the message
-// the client may see.
-func (s *Server) prepareError(c *gin.Context, status int, code string, err error) string {
-	refuseUnreadBody(c)
+// publicMessage is the message a client may see for err.
+func publicMessage(code string, err error) string {
+	if msg, ok := withheldMessages[code]; ok {
+		return msg
+	}
+	return err.Error()
+}
+
+// logError logs an error answer at the level its status deserves.
+func (s *Server) logError(c *gin.Context, status int, err error) {
 	args := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err}
 	switch status {
 	case http.StatusInternalServerError, http.StatusInsufficientStorage:
 		s.log.Error("request failed", args...)
 	case http.StatusServiceUnavailable:
-		c.Header("Retry-After", retryAfter)
-		s.log.Warn("storage unavailable", args...)
+		s.log.Warn("unavailable", args...)
 	case StatusClientClosedRequest, http.StatusRequestTimeout:
 		// The client's doing, not the server's: no one to page.
 		s.log.Info("request ended by the client", args...)
 	}
-	if msg, ok := withheldMessages[code]; ok {
-		return msg
-	}
-	return err.Error()
+}
+
+// meaning gives err the meaning of kind for errorTable and keeps err's
+// message: a conflict that can only be "the release exists" is answered
+// RELEASE_EXISTS.
+func meaning(kind, err error) error { return meant{kind, err} }
+
+type meant struct{ kind, err error }
+
+func (m meant) Error() string   { return m.err.Error() }
+func (m meant) Unwrap() []error { return []error{m.kind, m.err} }
+
+// methodNotAllowed refuses the request's method on its path.
+func methodNotAllowed(c *gin.Context) error {
+	return meaning(errMethodNotAllowed, errors.New(c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 }
 
 // verificationDetail says why evidence was refused, for the error body.
@@ -206,12 +336,5 @@ func verificationDetail(err error) any {
 	if !errors.As(err, &ve) {
 		return nil
 	}
-	d := map[string]string{"reason": string(ve.Reason)}
-	if ve.KeyID != "" {
-		d["keyId"] = ve.KeyID
-	}
-	if ve.Format != "" {
-		d["format"] = string(ve.Format)
-	}
-	return d
+	return wire.VerificationDetail{Format: string(ve.Format), KeyID: ve.KeyID, Reason: string(ve.Reason)}
 }

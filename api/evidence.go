@@ -2,32 +2,21 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
 
-type evidenceJSON struct {
-	Digest        string    `json:"digest"`
-	Kind          string    `json:"kind"`
-	Format        string    `json:"format"`
-	MediaType     string    `json:"mediaType"`
-	Size          int64     `json:"size"`
-	KeyID         string    `json:"keyId"`
-	PredicateType string    `json:"predicateType,omitempty"`
-	Result        string    `json:"result,omitempty"`
-	CreatedBy     string    `json:"createdBy"`
-	CreatedAt     time.Time `json:"createdAt"`
-}
-
-func toEvidenceJSON(e catalog.Evidence) evidenceJSON {
-	return evidenceJSON{
-		Digest: e.Digest.String(), Kind: string(e.Kind), Format: e.Format, MediaType: e.MediaType,
+// toEvidence is the wire form of a piece of evidence.
+func toEvidence(e catalog.Evidence) wire.Evidence {
+	return wire.Evidence{
+		Digest: e.Digest, Kind: string(e.Kind), Format: e.Format, MediaType: e.MediaType,
 		Size: e.Size, KeyID: e.KeyID, PredicateType: e.PredicateType, Result: predicateResult(e),
 		CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt,
 	}
@@ -54,7 +43,7 @@ func (s *Server) addEvidence(c *gin.Context, ref artifactRef, kind catalog.Evide
 		s.writeError(c, err, verificationDetail(err))
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"evidence": toEvidenceJSON(e), "artifact": toArtifactJSON(a)})
+	c.JSON(http.StatusCreated, wire.EvidenceAdded{Artifact: toArtifact(a), Evidence: toEvidence(e)})
 }
 
 // getEvidence lists evidence, or serves one piece's bytes when the path
@@ -72,11 +61,11 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 			return
 		}
 		c.Header("Content-Type", e.MediaType)
-		s.serveStored(c, r, s.writeError)
+		s.serveStored(c, r)
 		return
 	}
 	if c.Request.Method == http.MethodHead {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: "HEAD is allowed on one piece of evidence, not on the list"}}})
+		s.writeError(c, meaning(errMethodNotAllowed, errors.New("HEAD is allowed on one piece of evidence, not on the list")), nil)
 		return
 	}
 	list, err := s.dml.Catalog.ListEvidence(c.Request.Context(), ref.Name, ref.Version)
@@ -84,11 +73,11 @@ func (s *Server) getEvidence(c *gin.Context, ref artifactRef) {
 		s.writeError(c, err, nil)
 		return
 	}
-	out := make([]evidenceJSON, len(list))
+	out := make([]wire.Evidence, len(list))
 	for i, e := range list {
-		out[i] = toEvidenceJSON(e)
+		out[i] = toEvidence(e)
 	}
-	c.JSON(http.StatusOK, gin.H{"evidence": out})
+	c.JSON(http.StatusOK, wire.EvidenceList{Evidence: out})
 }
 
 // predicateResult pulls the test result out of a test-result predicate,

@@ -81,3 +81,14 @@ func (s *Server) MatrixGaps() (unruled, stale, problems []string) {
 
 // AccessRuleGrant is one grant of a row.
 type AccessRuleGrant = grant
+
+// Operations are every value of the operation label of the request
+// metrics, sorted: the matrix's and those of metrics.go.
+func Operations() []string {
+	out := []string{opUnmatched, opBlobMount, opBlobUploadMonolithic}
+	for _, r := range accessMatrix {
+		out = append(out, r.Operation)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -67,3 +67,34 @@ func jsonDetail(err error) any {
 	}
 	return nil
 }
+
+// convert maps the domain's list in to its wire form with f, keeping nil
+// nil: where the domain holds nil the server sends null, and [] where it
+// holds an empty list, as it always has.
+func convert[T, U any](in []T, f func(T) U) []U {
+	if in == nil {
+		return nil
+	}
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+// convertMap is convert for maps: each value mapped with f, nil kept nil.
+func convertMap[K comparable, T, U any](in map[K]T, f func(T) U) map[K]U {
+	if in == nil {
+		return nil
+	}
+	out := make(map[K]U, len(in))
+	for k, v := range in {
+		out[k] = f(v)
+	}
+	return out
+}
+
+// plain and named convert between the domain's named strings (roles,
+// states) and the wire's plain ones, keeping nil nil (convert).
+func plain[T ~string](in []T) []string { return convert(in, func(v T) string { return string(v) }) }
+func named[T ~string](in []string) []T { return convert(in, func(v string) T { return T(v) }) }

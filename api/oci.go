@@ -22,8 +22,8 @@ import (
 //	/v2/NAME/referrers/DIGEST             list referrers
 //
 // Handlers are split by resource: oci_blobs.go, oci_uploads.go,
-// oci_manifests.go, oci_tags.go (tags and referrers); errors in
-// oci_errors.go; authentication below.
+// oci_manifests.go, oci_tags.go (tags and referrers); their errors take
+// the registry's codes from errorTable (errors.go).
 func (s *Server) routeOCI(e *gin.Engine) {
 	v2 := e.Group("/v2")
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
@@ -100,17 +100,17 @@ func (s *Server) ociRoutes() map[string]ociHandler {
 func (s *Server) dispatchOCI(c *gin.Context) {
 	route, ok := parseOCIPath(c.Param("path"))
 	if !ok {
-		s.writeOCIError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
+		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 		return
 	}
 	h := s.ociRoutes()[c.Request.Method+" "+route.Kind]
 	if h == nil {
-		s.writeOCIError(c, errMethodNotAllowed, map[string]string{"method": c.Request.Method, "path": c.Request.URL.Path})
+		s.writeError(c, errMethodNotAllowed, map[string]string{"method": c.Request.Method, "path": c.Request.URL.Path})
 		return
 	}
 	if route.Kind != "ping" {
 		if err := names.ValidateName(route.Name); err != nil {
-			s.writeOCIError(c, err, nil)
+			s.writeError(c, err, nil)
 			return
 		}
 	}

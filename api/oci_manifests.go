@@ -15,11 +15,11 @@ import (
 func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
 	content, err := s.dml.Registry.OpenManifest(c.Request.Context(), principal(c), r.Name, r.Ref)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Writer.Header().Set("Content-Type", content.Manifest.MediaType)
-	s.serveStored(c, content.Reader, s.writeOCIError)
+	s.serveStored(c, content.Reader)
 }
 
 // ociPutManifest serves PUT /v2/NAME/manifests/REFERENCE. Manifests are
@@ -27,12 +27,12 @@ func (s *Server) ociGetManifest(c *gin.Context, r ociRoute) {
 // this is the one /v2/ body that is read into memory.
 func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
 	if c.Request.ContentLength > registry.MaxManifestSize {
-		s.writeOCIError(c, fmt.Errorf("%w: a manifest of %d bytes; the limit is %d", errBodyTooLarge, c.Request.ContentLength, registry.MaxManifestSize), nil)
+		s.writeError(c, fmt.Errorf("%w: a manifest of %d bytes; the limit is %d", errBodyTooLarge, c.Request.ContentLength, registry.MaxManifestSize), nil)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, registry.MaxManifestSize))
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	m, err := s.dml.Registry.PushManifest(c.Request.Context(), principal(c), registry.PushManifestRequest{
@@ -43,7 +43,7 @@ func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
 		Tags:        c.QueryArray("tag"),
 	})
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Header("Location", "/v2/"+m.Repository+"/manifests/"+m.Digest.String())
@@ -61,7 +61,7 @@ func (s *Server) ociPutManifest(c *gin.Context, r ociRoute) {
 // a manifest with its tags.
 func (s *Server) ociDeleteManifest(c *gin.Context, r ociRoute) {
 	if err := s.dml.Registry.DeleteManifest(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Status(http.StatusAccepted)

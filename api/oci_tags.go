@@ -23,13 +23,13 @@ func (s *Server) ociListTags(c *gin.Context, r ociRoute) {
 	if v, ok := c.GetQuery("n"); ok {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil {
-			s.writeOCIError(c, fmt.Errorf("%w: n is %.40q, not an integer", registry.ErrPaginationNumberInvalid, v), map[string]string{"n": truncate(v, 40)})
+			s.writeError(c, fmt.Errorf("%w: n is %.40q, not an integer", registry.ErrPaginationNumberInvalid, v), map[string]string{"n": truncate(v, 40)})
 			return
 		}
 	}
 	list, err := s.dml.Registry.Tags(c.Request.Context(), r.Name, c.Query("last"), n)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	if list.More && len(list.Tags) > 0 {
@@ -54,7 +54,7 @@ func (s *Server) ociListReferrers(c *gin.Context, r ociRoute) {
 	artifactType := c.Query("artifactType")
 	list, err := s.dml.Registry.Referrers(c.Request.Context(), principal(c), r.Name, digest.Digest(r.Ref), artifactType)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	index := ocispec.Index{
@@ -76,7 +76,7 @@ func (s *Server) ociListReferrers(c *gin.Context, r ociRoute) {
 	}
 	body, err := json.Marshal(index)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Data(http.StatusOK, ocispec.MediaTypeImageIndex, body)

@@ -20,7 +20,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 	if mount := c.Query("mount"); mount != "" {
 		l, mounted, err := s.dml.Registry.MountBlob(ctx, p, r.Name, c.Query("from"), digest.Digest(mount))
 		if err != nil {
-			s.writeOCIError(c, err, nil)
+			s.writeError(c, err, nil)
 			return
 		}
 		if mounted {
@@ -30,7 +30,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 	} else if d := c.Query("digest"); d != "" {
 		l, err := s.dml.Registry.PushBlob(ctx, p, r.Name, digest.Digest(d), c.Request.Body, c.Request.ContentLength)
 		if err != nil {
-			s.writeOCIError(c, err, nil)
+			s.writeError(c, err, nil)
 			return
 		}
 		blobCreated(c, l)
@@ -38,7 +38,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 	}
 	u, err := s.dml.Registry.StartUpload(ctx, p, r.Name)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	uploadState(c, u)
@@ -49,7 +49,7 @@ func (s *Server) ociStartUpload(c *gin.Context, r ociRoute) {
 func (s *Server) ociUploadStatus(c *gin.Context, r ociRoute) {
 	u, err := s.dml.Registry.UploadStatus(c.Request.Context(), principal(c), r.Name, r.Ref)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	uploadState(c, u)
@@ -62,7 +62,7 @@ func (s *Server) ociUploadStatus(c *gin.Context, r ociRoute) {
 func (s *Server) ociPatchUpload(c *gin.Context, r ociRoute) {
 	rng, err := contentRange(c)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	u, err := s.dml.Registry.AppendUpload(c.Request.Context(), principal(c), r.Name, r.Ref, c.Request.Body, rng, c.Request.ContentLength)
@@ -70,7 +70,7 @@ func (s *Server) ociPatchUpload(c *gin.Context, r ociRoute) {
 		uploadState(c, u)
 	}
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Status(http.StatusAccepted)
@@ -81,17 +81,17 @@ func (s *Server) ociPatchUpload(c *gin.Context, r ociRoute) {
 func (s *Server) ociCompleteUpload(c *gin.Context, r ociRoute) {
 	d := c.Query("digest")
 	if d == "" {
-		s.writeOCIError(c, fmt.Errorf("%w: completing an upload needs ?digest=", errDigestParam), nil)
+		s.writeError(c, fmt.Errorf("%w: completing an upload needs ?digest=", errDigestParam), nil)
 		return
 	}
 	rng, err := contentRange(c)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	l, err := s.dml.Registry.CompleteUpload(c.Request.Context(), principal(c), r.Name, r.Ref, digest.Digest(d), c.Request.Body, rng, c.Request.ContentLength)
 	if err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	blobCreated(c, l)
@@ -100,7 +100,7 @@ func (s *Server) ociCompleteUpload(c *gin.Context, r ociRoute) {
 // ociCancelUpload serves DELETE /v2/NAME/blobs/uploads/ID.
 func (s *Server) ociCancelUpload(c *gin.Context, r ociRoute) {
 	if err := s.dml.Registry.CancelUpload(c.Request.Context(), principal(c), r.Name, r.Ref); err != nil {
-		s.writeOCIError(c, err, nil)
+		s.writeError(c, err, nil)
 		return
 	}
 	c.Status(http.StatusNoContent)

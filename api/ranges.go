@@ -16,7 +16,9 @@ import (
 // "bytes N-(N-1)/N", where RFC 9110 (14.1.1) says a suffix range is
 // satisfiable only if its length is not zero. Such ranges are dropped, and
 // a Range header of nothing else is made one net/http refuses with 416.
-func serveContent(w http.ResponseWriter, r *http.Request, content io.ReadSeeker) {
+// The error is that of finding the content's size for such a header;
+// nothing is written then.
+func serveContent(w http.ResponseWriter, r *http.Request, content io.ReadSeeker) error {
 	if rng, changed := dropEmptySuffixRanges(r.Header.Get("Range")); changed {
 		if rng == "" {
 			size, err := content.Seek(0, io.SeekEnd)
@@ -24,8 +26,7 @@ func serveContent(w http.ResponseWriter, r *http.Request, content io.ReadSeeker)
 				_, err = content.Seek(0, io.SeekStart)
 			}
 			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
+				return err
 			}
 			rng = "bytes=" + strconv.FormatInt(size, 10) + "-" // starts at the end: unsatisfiable
 		}
@@ -33,6 +34,7 @@ func serveContent(w http.ResponseWriter, r *http.Request, content io.ReadSeeker)
 		r.Header.Set("Range", rng)
 	}
 	http.ServeContent(w, r, "", time.Time{}, content)
+	return nil
 }
 
 // dropEmptySuffixRanges removes the "-0" ranges from a bytes Range header

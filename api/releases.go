@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
@@ -28,39 +29,80 @@ func (s *Server) routeReleases(g *gin.RouterGroup) {
 	g.POST("/releases/:name/cancel", s.cancelRelease)
 }
 
-// gateJSON shows one gate: its quorum, who approved, and the digest an
-// approval must name now.
-type gateJSON struct {
-	Gate           string   `json:"gate"`
-	Required       int      `json:"required"`
-	Received       int      `json:"received"`
-	Approvers      []string `json:"approvers"`
-	ExpectedDigest string   `json:"expectedDigest"`
-	Authorized     bool     `json:"authorized"`
-	Open           bool     `json:"open"`
+// toRelease is the wire form of a release: the record, its gates (views,
+// in process order) and the actions it allows now.
+func toRelease(r lifecycle.Release, views []lifecycle.GateView) wire.Release {
+	gates := make([]wire.Gate, len(views))
+	for i, v := range views {
+		gates[i] = wire.Gate{Gate: v.Gate, Required: v.Required, Received: len(v.Approvers), Approvers: v.Approvers,
+			ExpectedDigest: v.ExpectedDigest, Authorized: v.Authorized, Open: v.Open}
+	}
+	out := wire.Release{
+		Name:              r.Name,
+		State:             string(r.State),
+		Plan:              toPlan(r.Plan),
+		PlanDigest:        r.PlanDigest,
+		Artifacts:         convert(r.Artifacts, func(a lifecycle.ReleaseArtifact) wire.ReleaseArtifact { return wire.ReleaseArtifact(a) }),
+		Approvals:         convert(r.Approvals, toApproval),
+		ManifestDigest:    r.ManifestDigest,
+		ManifestSignature: r.ManifestSignature,
+		SealedAt:          r.SealedAt,
+		Deployments:       convert(r.Deployments, toDeployment),
+		Review:            (*wire.Review)(r.Review),
+		ReviewDigest:      r.ReviewDigest,
+		Edits:             convert(r.Edits, func(e lifecycle.Edit) wire.Edit { return wire.Edit(e) }),
+		CreatedBy:         r.CreatedBy,
+		CreatedAt:         r.CreatedAt,
+		UpdatedAt:         r.UpdatedAt,
+		Revision:          r.Revision,
+		Gates:             gates,
+		AllowedActions:    lifecycle.AllowedActions(r),
+	}
+	if r.LastRejection != nil {
+		a := toApproval(*r.LastRejection)
+		out.LastRejection = &a
+	}
+	return out
 }
 
-type releaseJSON struct {
-	lifecycle.Release
-	Gates          []gateJSON `json:"gates"`
-	AllowedActions []string   `json:"allowedActions"`
+func toPlan(p lifecycle.Plan) wire.Plan {
+	return wire.Plan{ChangeRef: p.ChangeRef, Title: p.Title, Description: p.Description, Environments: p.Environments,
+		Window: (*wire.Window)(p.Window), BackoutPlan: p.BackoutPlan, Risk: p.Risk}
 }
 
-func (s *Server) toReleaseJSON(c *gin.Context, r lifecycle.Release) (releaseJSON, error) {
+func toApproval(a lifecycle.Approval) wire.Approval {
+	return wire.Approval{Gate: a.Gate, Decision: string(a.Decision), Digest: a.Digest, Comment: a.Comment,
+		By: a.By, TokenID: a.TokenID, At: a.At, Discarded: a.Discarded}
+}
+
+func toDeployment(d lifecycle.Deployment) wire.Deployment {
+	return wire.Deployment{ID: d.ID, Environment: d.Environment, Target: d.Target, Status: string(d.Status),
+		StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, Notes: d.Notes, VerifiedDigests: d.VerifiedDigests,
+		By: d.By, UpdatedAt: d.UpdatedAt}
+}
+
+// The requests, in the domain's terms.
+
+func fromPlanRequest(p wire.PlanRequest) lifecycle.PlanRequest {
+	return lifecycle.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
+		Plan: lifecycle.PlanDetails{Description: p.Plan.Description, Window: (*lifecycle.Window)(p.Plan.Window),
+			BackoutPlan: p.Plan.BackoutPlan, Risk: p.Plan.Risk}}
+}
+
+func fromArtifactRefs(refs []wire.ReleaseArtifactRef) []lifecycle.ReleaseArtifactRef {
+	return convert(refs, func(r wire.ReleaseArtifactRef) lifecycle.ReleaseArtifactRef { return lifecycle.ReleaseArtifactRef(r) })
+}
+
+func (s *Server) toRelease(c *gin.Context, r lifecycle.Release) (wire.Release, error) {
 	views, err := s.dml.Releases.GateViews(c.Request.Context(), r)
 	if err != nil {
-		return releaseJSON{}, err
+		return wire.Release{}, err
 	}
-	out := releaseJSON{Release: r, Gates: make([]gateJSON, len(views)), AllowedActions: lifecycle.AllowedActions(r)}
-	for i, v := range views {
-		out.Gates[i] = gateJSON{Gate: v.Gate, Required: v.Required, Received: len(v.Approvers), Approvers: v.Approvers,
-			ExpectedDigest: v.ExpectedDigest.String(), Authorized: v.Authorized, Open: v.Open}
-	}
-	return out, nil
+	return toRelease(r, views), nil
 }
 
 func (s *Server) writeRelease(c *gin.Context, status int, r lifecycle.Release) {
-	out, err := s.toReleaseJSON(c, r)
+	out, err := s.toRelease(c, r)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
@@ -82,21 +124,24 @@ func (s *Server) answerRelease(c *gin.Context, r lifecycle.Release, err error) {
 func (s *Server) releaseError(c *gin.Context, err error) {
 	var ise *lifecycle.InvalidStateError
 	if errors.As(err, &ise) {
-		s.writeError(c, err, gin.H{"state": ise.State, "action": ise.Action, "allowed": ise.Allowed})
+		s.writeError(c, err, wire.InvalidStateDetail{Action: ise.Action, Allowed: ise.Allowed, State: string(ise.State)})
 		return
 	}
 	s.writeError(c, err, nil)
 }
 
 func (s *Server) createRelease(c *gin.Context) {
-	var req lifecycle.CreateReleaseRequest
+	var req wire.CreateReleaseRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.dml.Releases.CreateRelease(c.Request.Context(), principal(c), req)
+	r, err := s.dml.Releases.CreateRelease(c.Request.Context(), principal(c), lifecycle.CreateReleaseRequest{
+		Name: req.Name, PlanRequest: fromPlanRequest(req.PlanRequest),
+		Artifacts: fromArtifactRefs(req.Artifacts), Gates: fromGateSettings(req.Gates),
+	})
 	if err != nil {
 		if errors.Is(err, errdef.ErrConflict) {
-			abortWithError(c, http.StatusConflict, ErrorItem{Code: "RELEASE_EXISTS", Message: err.Error(), Detail: gin.H{"name": req.Name}})
+			s.writeError(c, meaning(errReleaseExists, err), gin.H{"name": req.Name})
 			return
 		}
 		s.releaseError(c, err)
@@ -121,16 +166,16 @@ func (s *Server) listReleases(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	out := make([]releaseJSON, 0, len(list))
+	out := make([]wire.Release, 0, len(list))
 	for _, r := range list {
-		j, err := s.toReleaseJSON(c, r)
+		j, err := s.toRelease(c, r)
 		if err != nil {
 			s.writeError(c, err, nil)
 			return
 		}
 		out = append(out, j)
 	}
-	c.JSON(http.StatusOK, gin.H{"releases": out, "nextCursor": next})
+	c.JSON(http.StatusOK, wire.ReleasePage{NextCursor: next, Releases: out})
 }
 
 func (s *Server) getRelease(c *gin.Context) {
@@ -153,42 +198,47 @@ func (s *Server) getReleaseManifest(c *gin.Context) {
 	}
 	c.Header("Content-Type", ocispec.MediaTypeImageIndex)
 	c.Header("X-Dml-Signature", r.ManifestSignature)
-	s.serveStored(c, b, s.writeError)
+	s.serveStored(c, b)
 }
 
 func (s *Server) setReleasePlan(c *gin.Context) {
-	var req lifecycle.PlanRequest
+	var req wire.PlanRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.dml.Releases.SetPlan(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.SetPlan(c.Request.Context(), principal(c), c.Param("name"), fromPlanRequest(req))
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) setReleaseArtifacts(c *gin.Context) {
-	var refs []lifecycle.ReleaseArtifactRef
+	var refs []wire.ReleaseArtifactRef
 	if !s.bindJSON(c, &refs) {
 		return
 	}
-	r, err := s.dml.Releases.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), refs)
+	r, err := s.dml.Releases.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), fromArtifactRefs(refs))
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) decideGate(c *gin.Context) {
-	var req lifecycle.ApprovalRequest
+	var req wire.ApprovalRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.dml.Releases.Decide(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.Decide(c.Request.Context(), principal(c), c.Param("name"), lifecycle.ApprovalRequest{
+		Gate: req.Gate, Decision: lifecycle.Decision(req.Decision), Digest: req.Digest, Comment: req.Comment,
+	})
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) recordDeployment(c *gin.Context) {
-	var req lifecycle.DeploymentRequest
+	var req wire.DeploymentRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, dep, err := s.dml.Releases.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, dep, err := s.dml.Releases.RecordDeployment(c.Request.Context(), principal(c), c.Param("name"), lifecycle.DeploymentRequest{
+		Environment: req.Environment, Target: req.Target, Status: lifecycle.DeploymentStatus(req.Status),
+		Notes: req.Notes, VerifiedDigests: req.VerifiedDigests,
+	})
 	s.writeDeployment(c, http.StatusCreated, r, dep, err)
 }
 
@@ -199,36 +249,38 @@ func (s *Server) writeDeployment(c *gin.Context, status int, r lifecycle.Release
 		s.releaseError(c, err)
 		return
 	}
-	out, err := s.toReleaseJSON(c, r)
+	out, err := s.toRelease(c, r)
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(status, gin.H{"deployment": dep, "release": out})
+	c.JSON(status, wire.DeploymentResult{Deployment: toDeployment(dep), Release: out})
 }
 
 func (s *Server) updateDeployment(c *gin.Context) {
-	var upd lifecycle.DeploymentUpdate
+	var upd wire.DeploymentUpdate
 	if !s.bindJSON(c, &upd) {
 		return
 	}
-	r, dep, err := s.dml.Releases.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), upd)
+	r, dep, err := s.dml.Releases.UpdateDeployment(c.Request.Context(), principal(c), c.Param("name"), c.Param("id"), lifecycle.DeploymentUpdate{
+		Status: lifecycle.DeploymentStatus(upd.Status), Notes: upd.Notes, VerifiedDigests: upd.VerifiedDigests,
+	})
 	s.writeDeployment(c, http.StatusOK, r, dep, err)
 }
 
 func (s *Server) fileReview(c *gin.Context) {
-	var req lifecycle.ReviewRequest
+	var req wire.ReviewRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.dml.Releases.FileReview(c.Request.Context(), principal(c), c.Param("name"), req)
+	r, err := s.dml.Releases.FileReview(c.Request.Context(), principal(c), c.Param("name"), lifecycle.ReviewRequest{
+		Outcome: req.Outcome, Summary: req.Summary, Incidents: req.Incidents, ObjectivesMet: req.ObjectivesMet,
+	})
 	s.answerRelease(c, r, err)
 }
 
 func (s *Server) cancelRelease(c *gin.Context) {
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req wire.CancelRequest
 	if c.Request.ContentLength != 0 && !s.bindJSON(c, &req) {
 		return
 	}
@@ -242,5 +294,5 @@ func (s *Server) retireArtifact(c *gin.Context, ref artifactRef) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, toArtifactJSON(a))
+	c.JSON(http.StatusOK, toArtifact(a))
 }

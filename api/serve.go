@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -9,13 +8,6 @@ import (
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 )
-
-// errPreconditionFailed: an If-Match or If-Unmodified-Since did not hold.
-var errPreconditionFailed = errors.New("a precondition (If-Match, If-Unmodified-Since) failed")
-
-// errorWriter writes an error in the shape of one API: writeError for the
-// REST API, writeOCIError under /v2/.
-type errorWriter func(c *gin.Context, err error, detail any)
 
 // serveStored answers a GET or HEAD with the stored bytes of one blob; it
 // is how every endpoint that serves stored bytes answers (REST content and
@@ -32,7 +24,7 @@ type errorWriter func(c *gin.Context, err error, detail any)
 // last byte, so that every HTTP client sees a failed transfer (a short
 // body against its Content-Length, or a reset HTTP/2 stream), never a
 // complete wrong one.
-func (s *Server) serveStored(c *gin.Context, b *blobs.BlobReader, writeErr errorWriter) {
+func (s *Server) serveStored(c *gin.Context, b *blobs.BlobReader) {
 	defer b.Close()
 	h := c.Writer.Header()
 	// Stored bytes are whatever their pusher sent, with the media type the
@@ -42,21 +34,27 @@ func (s *Server) serveStored(c *gin.Context, b *blobs.BlobReader, writeErr error
 	d := b.Digest().String()
 	h.Set("Docker-Content-Digest", d)
 	h.Set("ETag", `"`+d+`"`)
+	// An error answer replaces the content: what describes it goes.
+	fail := func(err error, detail any) {
+		clearContentHeaders(h)
+		s.writeError(c, err, detail)
+	}
 	if c.Request.Method == http.MethodGet && c.GetHeader("Range") != "" {
 		if err := b.VerifyForRange(); err != nil {
-			clearContentHeaders(h)
-			writeErr(c, err, nil)
+			fail(err, nil)
 			return
 		}
 	}
 	w := &serveContentWriter{ResponseWriter: c.Writer}
-	serveContent(w, c.Request, b)
-	if err := b.Err(); err != nil && w.failed == 0 {
+	err := serveContent(w, c.Request, b)
+	if err == nil {
+		err = b.Err()
+	}
+	if err != nil && w.failed == 0 {
 		if !c.Writer.Written() {
 			// gin sends the status line with the first byte of the body:
 			// nothing is out yet, so the error can still be answered.
-			clearContentHeaders(h)
-			writeErr(c, err, nil)
+			fail(err, nil)
 			return
 		}
 		s.log.Warn("transfer aborted: reading the stored bytes failed after the response began", "method", c.Request.Method, "path", c.Request.URL.Path, "digest", d, "err", err)
@@ -68,14 +66,11 @@ func (s *Server) serveStored(c *gin.Context, b *blobs.BlobReader, writeErr error
 	switch w.failed {
 	case 0:
 	case http.StatusRequestedRangeNotSatisfiable:
-		clearContentHeaders(h)
-		writeErr(c, fmt.Errorf("%w: the requested range is outside the %d bytes of %s", store.ErrInvalidRange, b.Size(), d), map[string]int64{"size": b.Size()})
+		fail(fmt.Errorf("%w: the requested range is outside the %d bytes of %s", store.ErrInvalidRange, b.Size(), d), map[string]int64{"size": b.Size()})
 	case http.StatusPreconditionFailed:
-		clearContentHeaders(h)
-		writeErr(c, errPreconditionFailed, nil)
+		fail(errPreconditionFailed, nil)
 	default:
-		clearContentHeaders(h)
-		writeErr(c, fmt.Errorf("serving %s: status %d", d, w.failed), nil)
+		fail(fmt.Errorf("serving %s: status %d", d, w.failed), nil)
 	}
 }
 

@@ -103,8 +103,7 @@ func New(cfg Config) (*Server, error) {
 		s.writeError(c, errNoRoute, map[string]string{"path": c.Request.URL.Path})
 	})
 	e.NoMethod(func(c *gin.Context) {
-		refuseUnreadBody(c)
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Errors: []ErrorItem{{Code: "METHOD_NOT_ALLOWED", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}}})
+		s.writeError(c, methodNotAllowed(c), nil)
 	})
 
 	e.GET("/healthz", s.healthz)
@@ -161,12 +160,7 @@ func (s *Server) readyz(c *gin.Context) {
 			down = append(down, d.name)
 		}
 	}
-	c.Header("Retry-After", retryAfter)
-	c.JSON(http.StatusServiceUnavailable, ErrorBody{Errors: []ErrorItem{{
-		Code:    "UNAVAILABLE",
-		Message: "not ready: " + strings.Join(down, " and ") + " cannot be reached",
-		Detail:  detail,
-	}}})
+	s.writeError(c, fmt.Errorf("%w: %s cannot be reached", errNotReady, strings.Join(down, " and ")), detail)
 }
 
 func (s *Server) recover(c *gin.Context) {
@@ -175,10 +169,11 @@ func (s *Server) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic in handler", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
-			if !c.Writer.Written() {
-				c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Errors: []ErrorItem{{Code: "INTERNAL", Message: "internal error"}}})
+			if c.Writer.Written() {
+				s.log.Error("panic in handler after the response began", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
+				return
 			}
+			s.writeError(c, fmt.Errorf("%w: %v", errPanic, v), nil)
 		}
 	}()
 	c.Next()
@@ -188,11 +183,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
 	elapsed := time.Since(start)
-	s.metrics.observe(c.Request.Method, route, c.Writer.Status(), elapsed)
+	s.metrics.observe(c.Request.Method, s.operationOf(c), c.Writer.Status(), elapsed)
 	s.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(), "bytes", c.Writer.Size(), "duration", elapsed)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/gin-gonic/gin"
 )
@@ -12,10 +13,14 @@ func (s *Server) routeSettings(g *gin.RouterGroup) {
 	g.PUT("/settings/gates", s.setGateDefaults)
 }
 
-type gateDefaultsJSON struct {
-	Gates     map[string]lifecycle.GateSetting `json:"gates"`
-	UpdatedBy string                           `json:"updatedBy,omitempty"`
-	UpdatedAt any                              `json:"updatedAt,omitempty"`
+// toGateSettings and fromGateSettings convert quorums by gate; nil stays
+// nil.
+func toGateSettings(gates map[string]lifecycle.GateSetting) map[string]wire.GateSetting {
+	return convertMap(gates, func(g lifecycle.GateSetting) wire.GateSetting { return wire.GateSetting(g) })
+}
+
+func fromGateSettings(gates map[string]wire.GateSetting) map[string]lifecycle.GateSetting {
+	return convertMap(gates, func(g wire.GateSetting) lifecycle.GateSetting { return lifecycle.GateSetting(g) })
 }
 
 func (s *Server) getGateDefaults(c *gin.Context) {
@@ -24,23 +29,23 @@ func (s *Server) getGateDefaults(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	out := gateDefaultsJSON{Gates: gates, UpdatedBy: st.UpdatedBy}
+	out := wire.GateDefaults{Gates: toGateSettings(gates), UpdatedBy: st.UpdatedBy}
 	if !st.UpdatedAt.IsZero() {
-		out.UpdatedAt = st.UpdatedAt
+		out.UpdatedAt = &st.UpdatedAt
 	}
 	c.JSON(http.StatusOK, out)
 }
 
 // setGateDefaults takes {"deploy:production":{"approvals":2},...}.
 func (s *Server) setGateDefaults(c *gin.Context) {
-	var gates map[string]lifecycle.GateSetting
+	var gates map[string]wire.GateSetting
 	if !s.bindJSON(c, &gates) {
 		return
 	}
-	st, err := s.dml.Releases.SetGateDefaults(c.Request.Context(), principal(c), gates)
+	st, err := s.dml.Releases.SetGateDefaults(c.Request.Context(), principal(c), fromGateSettings(gates))
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, gateDefaultsJSON{Gates: gates, UpdatedBy: st.UpdatedBy, UpdatedAt: st.UpdatedAt})
+	c.JSON(http.StatusOK, wire.GateDefaults{Gates: gates, UpdatedBy: st.UpdatedBy, UpdatedAt: &st.UpdatedAt})
 }

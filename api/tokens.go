@@ -2,8 +2,8 @@ package api
 
 import (
 	"net/http"
-	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/gin-gonic/gin"
 )
@@ -21,38 +21,36 @@ func (s *Server) whoami(c *gin.Context) {
 	if envs == nil {
 		envs = []string{}
 	}
-	c.JSON(http.StatusOK, gin.H{"tokenId": p.TokenID, "name": p.Name, "roles": p.Roles, "environments": envs})
+	c.JSON(http.StatusOK, wire.Identity{Environments: envs, Name: p.Name, Roles: plain(p.Roles), TokenID: p.TokenID})
 }
 
 func (s *Server) createToken(c *gin.Context) {
-	var req access.TokenRequest
+	var req wire.TokenRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	t, err := s.dml.Access.IssueToken(c.Request.Context(), principal(c), req)
+	t, err := s.dml.Access.IssueToken(c.Request.Context(), principal(c), access.TokenRequest{
+		Name: req.Name, Roles: named[access.Role](req.Roles), Environments: req.Environments, ExpiresIn: req.ExpiresIn,
+	})
 	if err != nil {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{
-		"id": t.Token.ID, "token": t.Secret, "name": t.Token.Name,
-		"roles": t.Token.Roles, "environments": t.Token.Environments, "createdAt": t.Token.CreatedAt,
-		"expiresAt": t.Token.ExpiresAt,
+	c.JSON(http.StatusCreated, wire.IssuedToken{
+		CreatedAt: t.Token.CreatedAt, Environments: t.Token.Environments, ExpiresAt: t.Token.ExpiresAt,
+		ID: t.Token.ID, Name: t.Token.Name, Roles: plain(t.Token.Roles), Token: t.Secret,
 	})
 }
 
-// tokenJSON is a token as listed: never its secret nor the secret's hash
-// (access.Token holds neither). Times that are not set are null.
-type tokenJSON struct {
-	ID           string        `json:"id"`
-	Name         string        `json:"name"`
-	Roles        []access.Role `json:"roles"`
-	Environments []string      `json:"environments"`
-	CreatedBy    string        `json:"createdBy"`
-	CreatedAt    time.Time     `json:"createdAt"`
-	LastUsedAt   *time.Time    `json:"lastUsedAt"`
-	ExpiresAt    *time.Time    `json:"expiresAt"`
-	RevokedAt    *time.Time    `json:"revokedAt"`
+// toToken is a token as listed: never its secret nor the secret's hash
+// (access.Token holds neither).
+func toToken(t access.Token) wire.Token {
+	envs := t.Environments
+	if envs == nil {
+		envs = []string{}
+	}
+	return wire.Token{ID: t.ID, Name: t.Name, Roles: plain(t.Roles), Environments: envs, CreatedBy: t.CreatedBy,
+		CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
 }
 
 // listTokens answers every token, revoked and expired ones included,
@@ -63,16 +61,11 @@ func (s *Server) listTokens(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	out := make([]tokenJSON, len(list))
+	out := make([]wire.Token, len(list))
 	for i, t := range list {
-		envs := t.Environments
-		if envs == nil {
-			envs = []string{}
-		}
-		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Roles: t.Roles, Environments: envs, CreatedBy: t.CreatedBy,
-			CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+		out[i] = toToken(t)
 	}
-	c.JSON(http.StatusOK, gin.H{"tokens": out})
+	c.JSON(http.StatusOK, wire.TokenList{Tokens: out})
 }
 
 func (s *Server) revokeToken(c *gin.Context) {

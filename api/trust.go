@@ -1,12 +1,12 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/gin-gonic/gin"
@@ -26,20 +26,26 @@ func (s *Server) serverKey(c *gin.Context) {
 }
 
 func (s *Server) addTrustKey(c *gin.Context) {
-	var req trust.AddTrustKeyRequest
+	var req wire.TrustKeyRequest
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	k, err := s.dml.Trust.AddTrustKey(c.Request.Context(), principal(c), req)
+	k, err := s.dml.Trust.AddTrustKey(c.Request.Context(), principal(c), trust.AddTrustKeyRequest{ID: req.ID, PublicKey: req.PublicKey, Comment: req.Comment})
 	if err != nil {
 		if errors.Is(err, errdef.ErrConflict) {
-			abortWithError(c, http.StatusConflict, ErrorItem{Code: "KEY_EXISTS", Message: err.Error(), Detail: map[string]string{"id": req.ID}})
+			s.writeError(c, meaning(errKeyExists, err), map[string]string{"id": req.ID})
 			return
 		}
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusCreated, k)
+	c.JSON(http.StatusCreated, toTrustKey(k))
+}
+
+// toTrustKey is the wire form of a trusted key.
+func toTrustKey(k trust.TrustKey) wire.TrustKey {
+	return wire.TrustKey{ID: k.ID, PublicKey: k.PublicKeyPEM, Algorithm: k.Algorithm, Comment: k.Comment,
+		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, RevokedBy: k.RevokedBy}
 }
 
 func (s *Server) listTrustKeys(c *gin.Context) {
@@ -48,10 +54,11 @@ func (s *Server) listTrustKeys(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	if keys == nil {
-		keys = []trust.TrustKey{}
+	out := make([]wire.TrustKey, len(keys))
+	for i, k := range keys {
+		out[i] = toTrustKey(k)
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": keys})
+	c.JSON(http.StatusOK, wire.TrustKeyList{Keys: out})
 }
 
 func (s *Server) revokeTrustKey(c *gin.Context) {
@@ -62,12 +69,9 @@ func (s *Server) revokeTrustKey(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// policyJSON is the wire form of the current trust policy.
-type policyJSON struct {
-	Version   int64           `json:"version"`
-	Policy    json.RawMessage `json:"policy"`
-	CreatedBy string          `json:"createdBy"`
-	CreatedAt any             `json:"createdAt"`
+// toTrustPolicy is the wire form of a trust policy version.
+func toTrustPolicy(pv trust.PolicyVersion) wire.TrustPolicy {
+	return wire.TrustPolicy{Version: pv.Version, Policy: pv.Document, CreatedBy: pv.CreatedBy, CreatedAt: pv.CreatedAt}
 }
 
 func (s *Server) setTrustPolicy(c *gin.Context) {
@@ -81,7 +85,7 @@ func (s *Server) setTrustPolicy(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, policyJSON{Version: pv.Version, Policy: pv.Document, CreatedBy: pv.CreatedBy, CreatedAt: pv.CreatedAt})
+	c.JSON(http.StatusOK, toTrustPolicy(pv))
 }
 
 func (s *Server) getTrustPolicy(c *gin.Context) {
@@ -90,5 +94,5 @@ func (s *Server) getTrustPolicy(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, policyJSON{Version: pv.Version, Policy: pv.Document, CreatedBy: pv.CreatedBy, CreatedAt: pv.CreatedAt})
+	c.JSON(http.StatusOK, toTrustPolicy(pv))
 }

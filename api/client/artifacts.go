@@ -9,26 +9,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/opencontainers/go-digest"
 )
 
-// Artifact is an artifact version as the server describes it.
-type Artifact struct {
-	Name      string        `json:"name"`
-	Version   string        `json:"version"`
-	Digest    digest.Digest `json:"digest"`
-	Size      int64         `json:"size"`
-	MediaType string        `json:"mediaType"`
-	State     string        `json:"state"`
-	CreatedBy string        `json:"createdBy"`
-	CreatedAt time.Time     `json:"createdAt"`
-	// Admission is the admission decision: what the trust policy still
-	// needs, or the signed receipt once admitted. Servers that predate
-	// admission leave it nil.
-	Admission *Admission `json:"admission,omitempty"`
-}
+// Artifacts is the client of artifact versions: push, pull, read, list,
+// retire, and their provenance.
+type Artifacts struct{ c *Client }
 
 // PushRequest is one artifact upload.
 type PushRequest struct {
@@ -51,18 +39,18 @@ type PushRequest struct {
 // Push uploads an artifact version. created is false when the version
 // already held exactly these bytes. A version holding other bytes is an
 // *Error with code VERSION_EXISTS.
-func (c *Client) Push(ctx context.Context, p PushRequest) (a Artifact, created bool, err error) {
+func (x Artifacts) Push(ctx context.Context, p PushRequest) (a wire.Artifact, created bool, err error) {
 	path, err := artifactPath(p.Name, p.Version, "")
 	if err != nil {
-		return Artifact{}, false, err
+		return wire.Artifact{}, false, err
 	}
 	h := http.Header{}
 	if p.Digest != "" {
 		if err := p.Digest.Validate(); err != nil {
-			return Artifact{}, false, fmt.Errorf("push %s:%s: digest: %w", p.Name, p.Version, err)
+			return wire.Artifact{}, false, fmt.Errorf("push %s:%s: digest: %w", p.Name, p.Version, err)
 		}
 		if p.Digest.Algorithm() != digest.SHA256 {
-			return Artifact{}, false, fmt.Errorf("push %s:%s: digest %s: only sha256 can be sent as X-Checksum-Sha256", p.Name, p.Version, p.Digest)
+			return wire.Artifact{}, false, fmt.Errorf("push %s:%s: digest %s: only sha256 can be sent as X-Checksum-Sha256", p.Name, p.Version, p.Digest)
 		}
 		h.Set("X-Checksum-Sha256", p.Digest.Encoded())
 	}
@@ -73,22 +61,50 @@ func (c *Client) Push(ctx context.Context, p PushRequest) (a Artifact, created b
 	if body == nil {
 		body = http.NoBody
 	}
-	status, err := c.call(ctx, request{method: http.MethodPut, path: path, header: h, body: body, size: p.Size}, &a, http.StatusCreated, http.StatusOK)
+	status, err := x.c.call(ctx, request{method: http.MethodPut, path: path, header: h, body: body, size: p.Size}, &a, http.StatusCreated, http.StatusOK)
 	if err != nil {
-		return Artifact{}, false, err
+		return wire.Artifact{}, false, err
 	}
 	return a, status == http.StatusCreated, nil
 }
 
-// Artifact returns the metadata of one artifact version.
-func (c *Client) Artifact(ctx context.Context, name, version string) (Artifact, error) {
+// Get returns the metadata of one artifact version.
+func (x Artifacts) Get(ctx context.Context, name, version string) (wire.Artifact, error) {
 	path, err := artifactPath(name, version, "")
 	if err != nil {
-		return Artifact{}, err
+		return wire.Artifact{}, err
 	}
-	var a Artifact
-	_, err = c.call(ctx, request{method: http.MethodGet, path: path}, &a, http.StatusOK)
+	var a wire.Artifact
+	_, err = x.c.call(ctx, request{method: http.MethodGet, path: path}, &a, http.StatusOK)
 	return a, err
+}
+
+// Retire retires an artifact version (admins and release managers):
+// nothing is deleted, but no new release may include it and open build
+// gates refuse it. The answer carries RetiredAt and RetiredBy.
+func (x Artifacts) Retire(ctx context.Context, name, version string) (wire.Artifact, error) {
+	path, err := artifactPath(name, version, "retire")
+	if err != nil {
+		return wire.Artifact{}, err
+	}
+	var a wire.Artifact
+	_, err = x.c.call(ctx, request{method: http.MethodPost, path: path}, &a, http.StatusOK)
+	return a, err
+}
+
+// Provenance returns the provenance document of an artifact version, as
+// the server wrote it (JSON; see releases/provenance).
+func (x Artifacts) Provenance(ctx context.Context, name, version string) ([]byte, error) {
+	path, err := artifactPath(name, version, "provenance")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := x.c.do(ctx, request{method: http.MethodGet, path: path})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, maxJSONResponse))
 }
 
 // Content is a stream of an artifact's bytes. Close Body when done.
@@ -111,8 +127,8 @@ type Content struct {
 
 // Pull opens an artifact's bytes. The body is verified against the digest
 // and size the server announced; see Content.Body.
-func (c *Client) Pull(ctx context.Context, name, version string) (*Content, error) {
-	resp, err := c.openContent(ctx, name, version, "")
+func (x Artifacts) Pull(ctx context.Context, name, version string) (*Content, error) {
+	resp, err := x.openContent(ctx, name, version, "")
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +154,7 @@ func (c *Client) Pull(ctx context.Context, name, version string) (*Content, erro
 // < 0: to the end). A part of a blob cannot be checked against the blob's
 // digest, so the body is not verified; the caller that assembles the
 // whole blob must verify it.
-func (c *Client) PullRange(ctx context.Context, name, version string, offset, length int64) (*Content, error) {
+func (x Artifacts) PullRange(ctx context.Context, name, version string, offset, length int64) (*Content, error) {
 	if offset < 0 || length == 0 {
 		return nil, fmt.Errorf("pull %s:%s: invalid range offset %d length %d", name, version, offset, length)
 	}
@@ -146,7 +162,7 @@ func (c *Client) PullRange(ctx context.Context, name, version string, offset, le
 	if length > 0 {
 		rng += strconv.FormatInt(offset+length-1, 10)
 	}
-	resp, err := c.openContent(ctx, name, version, rng)
+	resp, err := x.openContent(ctx, name, version, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +185,7 @@ func (c *Client) PullRange(ctx context.Context, name, version string, offset, le
 	return ct, nil
 }
 
-func (c *Client) openContent(ctx context.Context, name, version, rng string) (*http.Response, error) {
+func (x Artifacts) openContent(ctx context.Context, name, version, rng string) (*http.Response, error) {
 	path, err := artifactPath(name, version, "content")
 	if err != nil {
 		return nil, err
@@ -178,7 +194,7 @@ func (c *Client) openContent(ctx context.Context, name, version, rng string) (*h
 	if rng != "" {
 		h.Set("Range", rng)
 	}
-	return c.do(ctx, request{method: http.MethodGet, path: path, header: h})
+	return x.c.do(ctx, request{method: http.MethodGet, path: path, header: h})
 }
 
 // contentFrom reads the headers every content answer carries.
@@ -261,15 +277,8 @@ type ArtifactFilter struct {
 	Cursor string
 }
 
-// ArtifactPage is one page of a listing.
-type ArtifactPage struct {
-	Artifacts []Artifact `json:"artifacts"`
-	// NextCursor fetches the next page; "" on the last one.
-	NextCursor string `json:"nextCursor"`
-}
-
-// ListArtifacts returns one page of artifacts, ordered by name and version.
-func (c *Client) ListArtifacts(ctx context.Context, f ArtifactFilter) (ArtifactPage, error) {
+// List returns one page of artifacts, ordered by name and version.
+func (x Artifacts) List(ctx context.Context, f ArtifactFilter) (wire.ArtifactPage, error) {
 	q := url.Values{}
 	if f.Name != "" {
 		q.Set("name", f.Name)
@@ -283,43 +292,18 @@ func (c *Client) ListArtifacts(ctx context.Context, f ArtifactFilter) (ArtifactP
 	if f.Cursor != "" {
 		q.Set("cursor", f.Cursor)
 	}
-	var page ArtifactPage
-	_, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/artifacts", query: q}, &page, http.StatusOK)
+	var page wire.ArtifactPage
+	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/artifacts", query: q}, &page, http.StatusOK)
 	return page, err
 }
 
-// AllArtifacts lists every artifact the filter selects, following cursors
-// from f.Cursor on; f.Limit is the page size. It stops at the first error,
+// All lists every artifact the filter selects, following cursors from
+// f.Cursor on; f.Limit is the page size. It stops at the first error,
 // which it yields.
-func (c *Client) AllArtifacts(ctx context.Context, f ArtifactFilter) iter.Seq2[Artifact, error] {
-	return allPages(f.Cursor, func(cursor string) ([]Artifact, string, error) {
+func (x Artifacts) All(ctx context.Context, f ArtifactFilter) iter.Seq2[wire.Artifact, error] {
+	return allPages(f.Cursor, func(cursor string) ([]wire.Artifact, string, error) {
 		f.Cursor = cursor
-		page, err := c.ListArtifacts(ctx, f)
+		page, err := x.List(ctx, f)
 		return page.Artifacts, page.NextCursor, err
 	})
-}
-
-// allPages yields the items of every page from cursor on, where page
-// fetches one page and the cursor of the next ("" at the end). It stops at
-// the first error, which it yields, and at a cursor that does not move.
-func allPages[T any](cursor string, page func(cursor string) ([]T, string, error)) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		for {
-			items, next, err := page(cursor)
-			if err != nil {
-				var zero T
-				yield(zero, err)
-				return
-			}
-			for _, it := range items {
-				if !yield(it, nil) {
-					return
-				}
-			}
-			if next == "" || next == cursor {
-				return
-			}
-			cursor = next
-		}
-	}
 }

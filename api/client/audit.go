@@ -11,14 +11,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dmlproject/dml/api/wire"
 	"golang.org/x/mod/sumdb/tlog"
 )
+
+// Audit is the client of the audit log (its key, checkpoint, records and
+// proofs) and of the access log. It is the auditlog.Source that
+// auditlog.Verify checks the log through.
+type Audit struct{ c *Client }
 
 // maxTextResponse bounds a key or checkpoint answer.
 const maxTextResponse = 64 << 10
 
-func (c *Client) text(ctx context.Context, path string) ([]byte, error) {
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: path, header: http.Header{"Accept": {"text/plain"}}})
+func (x Audit) text(ctx context.Context, path string) ([]byte, error) {
+	resp, err := x.c.do(ctx, request{method: http.MethodGet, path: path, header: http.Header{"Accept": {"text/plain"}}})
 	if err != nil {
 		return nil, err
 	}
@@ -26,34 +32,25 @@ func (c *Client) text(ctx context.Context, path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, maxTextResponse))
 }
 
-// AuditKey returns the audit log's note verifier key.
-func (c *Client) AuditKey(ctx context.Context) ([]byte, error) {
-	return c.text(ctx, "/api/v1/audit/key")
+// Key returns the audit log's note verifier key.
+func (x Audit) Key(ctx context.Context) ([]byte, error) {
+	return x.text(ctx, "/api/v1/audit/key")
 }
 
-// AuditCheckpoint returns the latest signed checkpoint (a signed note).
-func (c *Client) AuditCheckpoint(ctx context.Context) ([]byte, error) {
-	return c.text(ctx, "/api/v1/audit/checkpoint")
+// Checkpoint returns the latest signed checkpoint (a signed note).
+func (x Audit) Checkpoint(ctx context.Context) ([]byte, error) {
+	return x.text(ctx, "/api/v1/audit/checkpoint")
 }
 
-// ServerPublicKey returns the server's signing public key (PEM).
-func (c *Client) ServerPublicKey(ctx context.Context) ([]byte, error) {
-	return c.text(ctx, "/api/v1/keys/server")
-}
-
-// AuditEntries opens a stream of limit records from start: one canonical
+// Entries opens a stream of limit records from start: one canonical
 // record per line. The caller closes it.
-func (c *Client) AuditEntries(ctx context.Context, start, limit int64) (io.ReadCloser, error) {
+func (x Audit) Entries(ctx context.Context, start, limit int64) (io.ReadCloser, error) {
 	q := url.Values{"start": {strconv.FormatInt(start, 10)}, "limit": {strconv.FormatInt(limit, 10)}}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/audit/entries", query: q, header: http.Header{"Accept": {"application/x-ndjson"}}})
+	resp, err := x.c.do(ctx, request{method: http.MethodGet, path: "/api/v1/audit/entries", query: q, header: http.Header{"Accept": {"application/x-ndjson"}}})
 	if err != nil {
 		return nil, err
 	}
 	return resp.Body, nil
-}
-
-type proofJSON struct {
-	Proof []string `json:"proof"`
 }
 
 func decodeHashes(in []string) ([]tlog.Hash, error) {
@@ -69,10 +66,10 @@ func decodeHashes(in []string) ([]tlog.Hash, error) {
 }
 
 // InclusionProof fetches the proof that record index is in the tree of size.
-func (c *Client) InclusionProof(ctx context.Context, index, size int64) (tlog.RecordProof, error) {
-	var p proofJSON
+func (x Audit) InclusionProof(ctx context.Context, index, size int64) (tlog.RecordProof, error) {
+	var p wire.InclusionProof
 	q := url.Values{"index": {strconv.FormatInt(index, 10)}, "size": {strconv.FormatInt(size, 10)}}
-	if _, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/proofs/inclusion", query: q}, &p, http.StatusOK); err != nil {
+	if _, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/proofs/inclusion", query: q}, &p, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return decodeHashes(p.Proof)
@@ -80,50 +77,13 @@ func (c *Client) InclusionProof(ctx context.Context, index, size int64) (tlog.Re
 
 // ConsistencyProof fetches the proof that the tree of size from is a
 // prefix of the tree of size to.
-func (c *Client) ConsistencyProof(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
-	var p proofJSON
+func (x Audit) ConsistencyProof(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
+	var p wire.ConsistencyProof
 	q := url.Values{"from": {strconv.FormatInt(from, 10)}, "to": {strconv.FormatInt(to, 10)}}
-	if _, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/proofs/consistency", query: q}, &p, http.StatusOK); err != nil {
+	if _, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/proofs/consistency", query: q}, &p, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return decodeHashes(p.Proof)
-}
-
-// Provenance returns the provenance document of an artifact version, as
-// the server wrote it (JSON).
-func (c *Client) Provenance(ctx context.Context, name, version string) ([]byte, error) {
-	path, err := artifactPath(name, version, "provenance")
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: path})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, maxJSONResponse))
-}
-
-// AccessRecord is one entry of the access log: a refused request or a
-// content download.
-type AccessRecord struct {
-	Seq       int64     `json:"seq"`
-	Time      time.Time `json:"time"`
-	Principal string    `json:"principal"`
-	TokenID   string    `json:"tokenId"`
-	Method    string    `json:"method"`
-	Route     string    `json:"route"`
-	Path      string    `json:"path"`
-	Status    int       `json:"status"`
-	// Outcome is served, aborted, unauthorized, denied or conflict.
-	Outcome string `json:"outcome"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-	Subject string `json:"subject,omitempty"`
-	Name    string `json:"name,omitempty"`
-	Version string `json:"version,omitempty"`
-	Digest  string `json:"digest,omitempty"`
-	Remote  string `json:"remote,omitempty"`
 }
 
 // AccessFilter selects access records. Zero fields select everything.
@@ -138,15 +98,9 @@ type AccessFilter struct {
 	Cursor string
 }
 
-// AccessPage is one page of the access log.
-type AccessPage struct {
-	Records    []AccessRecord `json:"records"`
-	NextCursor string         `json:"nextCursor"`
-}
-
 // AccessLog returns one page of the access log, oldest first (auditors
 // and admins).
-func (c *Client) AccessLog(ctx context.Context, f AccessFilter) (AccessPage, error) {
+func (x Audit) AccessLog(ctx context.Context, f AccessFilter) (wire.AccessPage, error) {
 	q := url.Values{}
 	if f.Subject != "" {
 		q.Set("subject", f.Subject)
@@ -163,17 +117,17 @@ func (c *Client) AccessLog(ctx context.Context, f AccessFilter) (AccessPage, err
 	if f.Cursor != "" {
 		q.Set("cursor", f.Cursor)
 	}
-	var page AccessPage
-	_, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/access", query: q}, &page, http.StatusOK)
+	var page wire.AccessPage
+	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/audit/access", query: q}, &page, http.StatusOK)
 	return page, err
 }
 
 // AllAccessRecords yields every record the filter selects, following
 // cursors from f.Cursor on; it stops at the first error, which it yields.
-func (c *Client) AllAccessRecords(ctx context.Context, f AccessFilter) iter.Seq2[AccessRecord, error] {
-	return allPages(f.Cursor, func(cursor string) ([]AccessRecord, string, error) {
+func (x Audit) AllAccessRecords(ctx context.Context, f AccessFilter) iter.Seq2[wire.AccessRecord, error] {
+	return allPages(f.Cursor, func(cursor string) ([]wire.AccessRecord, string, error) {
 		f.Cursor = cursor
-		page, err := c.AccessLog(ctx, f)
+		page, err := x.AccessLog(ctx, f)
 		return page.Records, page.NextCursor, err
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +20,34 @@ type Client struct {
 	http      *http.Client
 	userAgent string
 }
+
+// The API by resource. Each is a small client over c's one transport:
+// one way to send a request, decode its answer and turn an error answer
+// into an *Error.
+
+// Artifacts pushes, pulls, lists and retires artifact versions.
+func (c *Client) Artifacts() Artifacts { return Artifacts{c} }
+
+// Evidence adds and reads the signatures and attestations of artifacts.
+func (c *Client) Evidence() Evidence { return Evidence{c} }
+
+// Releases plans, approves, deploys, reviews and reads releases.
+func (c *Client) Releases() Releases { return Releases{c} }
+
+// Settings reads and sets the admin's settings (gate defaults).
+func (c *Client) Settings() Settings { return Settings{c} }
+
+// Trust manages the trusted keys and the trust policy.
+func (c *Client) Trust() Trust { return Trust{c} }
+
+// Tokens issues, lists and revokes tokens (admins).
+func (c *Client) Tokens() Tokens { return Tokens{c} }
+
+// Audit reads the audit log, its proofs, and the access log.
+func (c *Client) Audit() Audit { return Audit{c} }
+
+// Admin runs fsck and gc on the server (admins).
+func (c *Client) Admin() Admin { return Admin{c} }
 
 // Option configures a Client.
 type Option func(*Client)
@@ -187,4 +216,29 @@ func artifactPath(name, version, action string) (string, error) {
 		b.WriteString("/" + action)
 	}
 	return b.String(), nil
+}
+
+// allPages yields the items of every page from cursor on, where page
+// fetches one page and the cursor of the next ("" at the end). It stops at
+// the first error, which it yields, and at a cursor that does not move.
+func allPages[T any](cursor string, page func(cursor string) ([]T, string, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			items, next, err := page(cursor)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if next == "" || next == cursor {
+				return
+			}
+			cursor = next
+		}
+	}
 }

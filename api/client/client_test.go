@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
@@ -87,11 +88,11 @@ func TestPush(t *testing.T) {
 	data := randomBytes(t, 300<<10)
 	other := randomBytes(t, 300<<10)
 
-	a, created, err := e.admin.Push(ctx, pushReq("payments/api", "1.4.2", data))
+	a, created, err := e.admin.Artifacts().Push(ctx, pushReq("payments/api", "1.4.2", data))
 	if err != nil || !created {
 		t.Fatalf("first push: created=%v err=%v", created, err)
 	}
-	want := client.Artifact{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(data), Size: int64(len(data)), MediaType: "application/gzip", State: "quarantined", CreatedBy: "bootstrap-admin"}
+	want := wire.Artifact{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(data), Size: int64(len(data)), MediaType: "application/gzip", State: "quarantined", CreatedBy: "bootstrap-admin"}
 	// Without a trust policy nothing is admissible, and the server says so.
 	if a.Admission == nil || a.Admission.State != "quarantined" || len(a.Admission.Unmet) != 1 ||
 		!strings.Contains(a.Admission.Unmet[0], "no trust policy") || a.Admission.Receipt != nil {
@@ -123,7 +124,7 @@ func TestPush(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, created, err := e.admin.Push(ctx, tt.req)
+			a, created, err := e.admin.Artifacts().Push(ctx, tt.req)
 			if tt.wantCode != "" {
 				wantCode(t, err, tt.wantStatus, tt.wantCode)
 				return
@@ -137,7 +138,7 @@ func TestPush(t *testing.T) {
 			if a.Name != tt.req.Name || a.Version != tt.req.Version {
 				t.Errorf("artifact = %s:%s, want %s:%s", a.Name, a.Version, tt.req.Name, tt.req.Version)
 			}
-			got, err := e.admin.Artifact(ctx, tt.req.Name, tt.req.Version)
+			got, err := e.admin.Artifacts().Get(ctx, tt.req.Name, tt.req.Version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,10 +153,10 @@ func TestPushConflictDetailNamesStoredDigest(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	data := []byte("one")
-	if _, _, err := e.admin.Push(ctx, pushReq("payments/api", "1", data)); err != nil {
+	if _, _, err := e.admin.Artifacts().Push(ctx, pushReq("payments/api", "1", data)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := e.admin.Push(ctx, pushReq("payments/api", "1", []byte("two")))
+	_, _, err := e.admin.Artifacts().Push(ctx, pushReq("payments/api", "1", []byte("two")))
 	ce := wantCode(t, err, http.StatusConflict, "VERSION_EXISTS")
 	var detail struct {
 		Digest digest.Digest `json:"digest"`
@@ -176,10 +177,10 @@ func TestPushBadChecksumStoresNothing(t *testing.T) {
 	req := pushReq("payments/api", "1.0.0", data)
 	req.Digest = claimed
 
-	_, _, err := e.admin.Push(ctx, req)
+	_, _, err := e.admin.Artifacts().Push(ctx, req)
 	wantCode(t, err, http.StatusBadRequest, "DIGEST_INVALID")
 
-	_, err = e.admin.Artifact(ctx, "payments/api", "1.0.0")
+	_, err = e.admin.Artifacts().Get(ctx, "payments/api", "1.0.0")
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 	for _, d := range []digest.Digest{claimed, digest.FromBytes(data)} {
 		if ok, err := e.svc.Blobs.Store().Exists(ctx, d); err != nil || ok {
@@ -208,7 +209,7 @@ func TestPushRejectsWhatCannotBeSent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := c.Push(ctx, tt.req)
+			_, _, err := c.Artifacts().Push(ctx, tt.req)
 			if err == nil {
 				t.Fatal("push succeeded")
 			}
@@ -227,10 +228,10 @@ func TestPull(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	data := randomBytes(t, 1<<20+17)
-	if _, _, err := e.admin.Push(ctx, pushReq("payments/api", "1.4.2", data)); err != nil {
+	if _, _, err := e.admin.Artifacts().Push(ctx, pushReq("payments/api", "1.4.2", data)); err != nil {
 		t.Fatal(err)
 	}
-	ct, err := e.admin.Pull(ctx, "payments/api", "1.4.2")
+	ct, err := e.admin.Artifacts().Pull(ctx, "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestPull(t *testing.T) {
 		t.Errorf("media type = %q", ct.MediaType)
 	}
 
-	_, err = e.admin.Pull(ctx, "payments/api", "9.9.9")
+	_, err = e.admin.Artifacts().Pull(ctx, "payments/api", "9.9.9")
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 }
 
@@ -283,7 +284,7 @@ func TestPullVerifiesContent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
-			ct, err := newClient(t, srv.URL, "tok").Pull(context.Background(), "payments/api", "1")
+			ct, err := newClient(t, srv.URL, "tok").Artifacts().Pull(context.Background(), "payments/api", "1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +325,7 @@ func TestPullRange(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	data := randomBytes(t, 100_000)
-	if _, _, err := e.admin.Push(ctx, pushReq("payments/api", "1", data)); err != nil {
+	if _, _, err := e.admin.Artifacts().Push(ctx, pushReq("payments/api", "1", data)); err != nil {
 		t.Fatal(err)
 	}
 	size := int64(len(data))
@@ -341,7 +342,7 @@ func TestPullRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ct, err := e.admin.PullRange(ctx, "payments/api", "1", tt.offset, tt.length)
+			ct, err := e.admin.Artifacts().PullRange(ctx, "payments/api", "1", tt.offset, tt.length)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -360,7 +361,7 @@ func TestPullRange(t *testing.T) {
 	}
 
 	t.Run("beyond the end", func(t *testing.T) {
-		_, err := e.admin.PullRange(ctx, "payments/api", "1", size+10, 5)
+		_, err := e.admin.Artifacts().PullRange(ctx, "payments/api", "1", size+10, 5)
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != http.StatusRequestedRangeNotSatisfiable {
 			t.Fatalf("err = %v, want a 416 *client.Error", err)
@@ -376,7 +377,7 @@ func TestListArtifacts(t *testing.T) {
 		{"payments/api", "1.0.0"}, {"payments/api", "1.1.0"}, {"payments/api", "2.0.0"},
 		{"payments/worker", "1.0.0"}, {"shop/web", "3"},
 	} {
-		if _, _, err := e.admin.Push(ctx, pushReq(ref.name, ref.version, []byte(ref.name+ref.version))); err != nil {
+		if _, _, err := e.admin.Artifacts().Push(ctx, pushReq(ref.name, ref.version, []byte(ref.name+ref.version))); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, ref.name+":"+ref.version)
@@ -387,7 +388,7 @@ func TestListArtifacts(t *testing.T) {
 	f := client.ArtifactFilter{Limit: 2}
 	pages := 0
 	for {
-		page, err := e.admin.ListArtifacts(ctx, f)
+		page, err := e.admin.Artifacts().List(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +427,7 @@ func TestListArtifacts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for a, err := range e.admin.AllArtifacts(ctx, tt.filter) {
+			for a, err := range e.admin.Artifacts().All(ctx, tt.filter) {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -439,7 +440,7 @@ func TestListArtifacts(t *testing.T) {
 	}
 
 	t.Run("bad filter", func(t *testing.T) {
-		_, err := e.admin.ListArtifacts(ctx, client.ArtifactFilter{State: "nonsense"})
+		_, err := e.admin.Artifacts().List(ctx, client.ArtifactFilter{State: "nonsense"})
 		wantCode(t, err, http.StatusBadRequest, "INVALID_INPUT")
 	})
 }
@@ -456,7 +457,7 @@ func TestTokens(t *testing.T) {
 		t.Errorf("admin whoami = %+v", me)
 	}
 
-	issued, err := e.admin.CreateToken(ctx, client.TokenRequest{Name: "ci-deployer", Roles: []string{"deployer", "publisher"}, Environments: []string{"staging", "prod"}})
+	issued, err := e.admin.Tokens().Create(ctx, wire.TokenRequest{Name: "ci-deployer", Roles: []string{"deployer", "publisher"}, Environments: []string{"staging", "prod"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,26 +469,26 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := client.Identity{TokenID: issued.ID, Name: "ci-deployer", Roles: []string{"deployer", "publisher"}, Environments: []string{"prod", "staging"}}
+	want := wire.Identity{TokenID: issued.ID, Name: "ci-deployer", Roles: []string{"deployer", "publisher"}, Environments: []string{"prod", "staging"}}
 	if who.TokenID != want.TokenID || who.Name != want.Name || !slices.Equal(who.Roles, want.Roles) || !slices.Equal(who.Environments, want.Environments) {
 		t.Errorf("whoami = %+v, want %+v", who, want)
 	}
 
 	// Only admins manage tokens.
-	_, err = deployer.CreateToken(ctx, client.TokenRequest{Name: "x", Roles: []string{"admin"}})
+	_, err = deployer.Tokens().Create(ctx, wire.TokenRequest{Name: "x", Roles: []string{"admin"}})
 	wantCode(t, err, http.StatusForbidden, "DENIED")
-	wantCode(t, deployer.RevokeToken(ctx, issued.ID), http.StatusForbidden, "DENIED")
+	wantCode(t, deployer.Tokens().Revoke(ctx, issued.ID), http.StatusForbidden, "DENIED")
 
-	_, err = e.admin.CreateToken(ctx, client.TokenRequest{Name: "x", Roles: []string{"wizard"}})
+	_, err = e.admin.Tokens().Create(ctx, wire.TokenRequest{Name: "x", Roles: []string{"wizard"}})
 	wantCode(t, err, http.StatusBadRequest, "INVALID_INPUT")
 
-	if err := e.admin.RevokeToken(ctx, issued.ID); err != nil {
+	if err := e.admin.Tokens().Revoke(ctx, issued.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = deployer.Whoami(ctx)
 	wantCode(t, err, http.StatusUnauthorized, "UNAUTHORIZED")
 
-	wantCode(t, e.admin.RevokeToken(ctx, "tok_does_not_exist"), http.StatusNotFound, "NOT_FOUND")
+	wantCode(t, e.admin.Tokens().Revoke(ctx, "tok_does_not_exist"), http.StatusNotFound, "NOT_FOUND")
 
 	_, err = newClient(t, e.url, "").Whoami(ctx)
 	wantCode(t, err, http.StatusUnauthorized, "UNAUTHORIZED")
@@ -501,11 +502,11 @@ func TestPushNeedsPublisher(t *testing.T) {
 	for _, role := range []access.Role{access.RoleAuditor, access.RoleDeployer, access.RoleReleaseManager, access.RoleApprover} {
 		t.Run(string(role), func(t *testing.T) {
 			c := e.as(t, "user-"+string(role), role)
-			_, _, err := c.Push(ctx, pushReq("payments/api", "1", []byte("x")))
+			_, _, err := c.Artifacts().Push(ctx, pushReq("payments/api", "1", []byte("x")))
 			wantCode(t, err, http.StatusForbidden, "DENIED")
 		})
 	}
-	if _, err := e.admin.Artifact(ctx, "payments/api", "1"); !client.IsCode(err, "NOT_FOUND") {
+	if _, err := e.admin.Artifacts().Get(ctx, "payments/api", "1"); !client.IsCode(err, "NOT_FOUND") {
 		t.Fatalf("after denied pushes: %v, want NOT_FOUND", err)
 	}
 }
@@ -515,7 +516,7 @@ func TestQuarantinedContentIsPrivate(t *testing.T) {
 	e := newEnv(t)
 	publisher := e.as(t, "ci-payments", access.RolePublisher)
 	data := []byte("quarantined package")
-	if _, _, err := publisher.Push(ctx, pushReq("payments/api", "1", data)); err != nil {
+	if _, _, err := publisher.Artifacts().Push(ctx, pushReq("payments/api", "1", data)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -534,10 +535,10 @@ func TestQuarantinedContentIsPrivate(t *testing.T) {
 	for _, r := range readers {
 		t.Run(r.name, func(t *testing.T) {
 			// Metadata is readable by everyone authenticated.
-			if _, err := r.c.Artifact(ctx, "payments/api", "1"); err != nil {
+			if _, err := r.c.Artifacts().Get(ctx, "payments/api", "1"); err != nil {
 				t.Fatalf("metadata: %v", err)
 			}
-			ct, err := r.c.Pull(ctx, "payments/api", "1")
+			ct, err := r.c.Artifacts().Pull(ctx, "payments/api", "1")
 			if !r.allowed {
 				wantCode(t, err, http.StatusForbidden, "NOT_ADMITTED")
 				return

@@ -7,15 +7,19 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/dmlproject/dml/api/wire"
 )
 
 // Error is an error answer of the server: the first item of its
-// {"errors":[{"code","message","detail"}]} body, and the HTTP status.
+// wire.ErrorBody, and the HTTP status.
 type Error struct {
 	Status  int
 	Code    string
 	Message string
-	Detail  json.RawMessage
+	// Detail is the item's detail, for the codes that have one (for
+	// example wire.InvalidStateDetail, wire.VerificationDetail).
+	Detail json.RawMessage
 }
 
 func (e *Error) Error() string {
@@ -45,13 +49,7 @@ const maxErrorBody = 64 << 10
 func errorFrom(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &Error{Status: resp.StatusCode}
-	var body struct {
-		Errors []struct {
-			Code    string          `json:"code"`
-			Message string          `json:"message"`
-			Detail  json.RawMessage `json:"detail"`
-		} `json:"errors"`
-	}
+	var body wire.ErrorBody
 	if json.Unmarshal(data, &body) == nil && len(body.Errors) > 0 {
 		first := body.Errors[0]
 		e.Code, e.Message, e.Detail = first.Code, first.Message, first.Detail

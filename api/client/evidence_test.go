@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
@@ -19,18 +20,18 @@ import (
 // admissionEnv is a server trusting the fixture key as "ci" under
 // ciPolicy, where a publisher pushed the fixture tarball as payments/api
 // 1.4.2.
-func admissionEnv(t *testing.T) (env, *client.Client, client.Artifact) {
+func admissionEnv(t *testing.T) (env, *client.Client, wire.Artifact) {
 	t.Helper()
 	ctx := context.Background()
 	e := newEnv(t)
-	if _, err := e.admin.AddTrustKey(ctx, client.TrustKeyRequest{ID: "ci", PublicKey: string(fixture(t, "cosign.pub"))}); err != nil {
+	if _, err := e.admin.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "ci", PublicKey: string(fixture(t, "cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.SetTrustPolicy(ctx, []byte(ciPolicy)); err != nil {
+	if _, err := e.admin.Trust().SetPolicy(ctx, []byte(ciPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	pub := e.as(t, "pipeline", access.RolePublisher)
-	a, _, err := pub.Push(ctx, pushReq("payments/api", "1.4.2", fixture(t, "payments-api-1.4.2.tar.gz")))
+	a, _, err := pub.Artifacts().Push(ctx, pushReq("payments/api", "1.4.2", fixture(t, "payments-api-1.4.2.tar.gz")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 	}
 
 	sig := fixture(t, "payments-api-1.4.2.tar.gz.sig")
-	ev, a, err := pub.AddSignature(ctx, "payments/api", "1.4.2", sig)
+	ev, a, err := pub.Evidence().AddSignature(ctx, "payments/api", "1.4.2", sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 	}
 
 	att := fixture(t, "test-result-passed.dsse.json")
-	ev2, a, err := pub.AddAttestation(ctx, "payments/api", "1.4.2", att)
+	ev2, a, err := pub.Evidence().AddAttestation(ctx, "payments/api", "1.4.2", att)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +73,14 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 	}
 
 	// GET says the same, and the receipt verifies with the server's key.
-	got, err := e.as(t, "audit", access.RoleAuditor).Artifact(ctx, "payments/api", "1.4.2")
+	got, err := e.as(t, "audit", access.RoleAuditor).Artifacts().Get(ctx, "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.State != "admitted" || !bytes.Equal(got.Admission.Receipt, a.Admission.Receipt) {
 		t.Fatalf("GET = %s, receipt %s", got.State, got.Admission.Receipt)
 	}
-	serverKey, err := pub.ServerKey(ctx)
+	serverKey, err := pub.Trust().ServerKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 		t.Fatalf("receipt: %v", err)
 	}
 
-	list, err := pub.ListEvidence(ctx, "payments/api", "1.4.2")
+	list, err := pub.Evidence().List(ctx, "payments/api", "1.4.2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 		t.Fatalf("listed %+v", list)
 	}
 	for _, want := range [][]byte{sig, att} {
-		data, err := pub.FetchEvidence(ctx, "payments/api", "1.4.2", digest.FromBytes(want))
+		data, err := pub.Evidence().Fetch(ctx, "payments/api", "1.4.2", digest.FromBytes(want))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestEvidenceAdmitsAnArtifact(t *testing.T) {
 			t.Errorf("fetched %q, posted %q", data, want)
 		}
 	}
-	_, err = pub.FetchEvidence(ctx, "payments/api", "1.4.2", digest.FromString("not evidence"))
+	_, err = pub.Evidence().Fetch(ctx, "payments/api", "1.4.2", digest.FromString("not evidence"))
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 }
 
@@ -124,9 +125,9 @@ func TestEvidenceFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, pub, _ := admissionEnv(t)
-			add := pub.AddSignature
+			add := pub.Evidence().AddSignature
 			if tt.attest {
-				add = pub.AddAttestation
+				add = pub.Evidence().AddAttestation
 			}
 			ev, _, err := add(context.Background(), "payments/api", "1.4.2", tt.body)
 			if err != nil {
@@ -159,9 +160,9 @@ func TestEvidenceRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			add := tt.c.AddSignature
+			add := tt.c.Evidence().AddSignature
 			if tt.attest {
-				add = tt.c.AddAttestation
+				add = tt.c.Evidence().AddAttestation
 			}
 			_, _, err := add(ctx, "payments/api", "1.4.2", tt.body)
 			ce := wantCode(t, err, tt.status, tt.code)
@@ -176,9 +177,9 @@ func TestEvidenceRefusals(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := pub.AddSignature(ctx, "payments/api", "9.9.9", fixture(t, "payments-api-1.4.2.tar.gz.sig"))
+	_, _, err := pub.Evidence().AddSignature(ctx, "payments/api", "9.9.9", fixture(t, "payments-api-1.4.2.tar.gz.sig"))
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
-	if list, err := pub.ListEvidence(ctx, "payments/api", "1.4.2"); err != nil || len(list) != 0 {
+	if list, err := pub.Evidence().List(ctx, "payments/api", "1.4.2"); err != nil || len(list) != 0 {
 		t.Errorf("after refusals: %d evidence (%v), want none", len(list), err)
 	}
 }
@@ -191,7 +192,7 @@ func TestFetchEvidenceVerifiesBytes(t *testing.T) {
 		_, _ = w.Write([]byte("a forged signature"))
 	}))
 	defer srv.Close()
-	_, err := newClient(t, srv.URL, "tok").FetchEvidence(context.Background(), "payments/api", "1", digest.FromBytes(want))
+	_, err := newClient(t, srv.URL, "tok").Evidence().Fetch(context.Background(), "payments/api", "1", digest.FromBytes(want))
 	if err == nil || !strings.Contains(err.Error(), "hash to") {
 		t.Fatalf("err = %v, want a digest mismatch", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/opencontainers/go-digest"
 )
@@ -34,7 +35,7 @@ func Example() {
 	}
 
 	pkg := "payments-api 1.4.2\n"
-	a, created, err := c.Push(ctx, client.PushRequest{
+	a, created, err := c.Artifacts().Push(ctx, client.PushRequest{
 		Name:    "payments/api",
 		Version: "1.4.2",
 		Digest:  digest.FromString(pkg),
@@ -46,7 +47,7 @@ func Example() {
 	}
 	fmt.Println(a.Name, a.Version, a.State, "created:", created)
 
-	content, err := c.Pull(ctx, "payments/api", "1.4.2")
+	content, err := c.Artifacts().Pull(ctx, "payments/api", "1.4.2")
 	if err != nil {
 		panic(err)
 	}
@@ -56,7 +57,7 @@ func Example() {
 	}
 
 	other := "something else\n"
-	_, _, err = c.Push(ctx, client.PushRequest{
+	_, _, err = c.Artifacts().Push(ctx, client.PushRequest{
 		Name: "payments/api", Version: "1.4.2",
 		Digest: digest.FromString(other), Size: int64(len(other)), Body: strings.NewReader(other),
 	})
@@ -69,7 +70,7 @@ func Example() {
 
 // Trust a pipeline's key, set a policy, and watch evidence made by cosign
 // admit a package.
-func ExampleClient_AddAttestation() {
+func ExampleEvidence_AddAttestation() {
 	dir, err := os.MkdirTemp("", "dml-example-")
 	if err != nil {
 		panic(err)
@@ -94,10 +95,10 @@ func ExampleClient_AddAttestation() {
 		return b
 	}
 
-	if _, err := c.AddTrustKey(ctx, client.TrustKeyRequest{ID: "ci", PublicKey: string(read("cosign.pub"))}); err != nil {
+	if _, err := c.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "ci", PublicKey: string(read("cosign.pub"))}); err != nil {
 		panic(err)
 	}
-	if _, err := c.SetTrustPolicy(ctx, []byte(`
+	if _, err := c.Trust().SetPolicy(ctx, []byte(`
 rules:
   - match: payments/*
     signatures: {keys: [ci]}
@@ -107,21 +108,21 @@ rules:
 		panic(err)
 	}
 	pkg := read("payments-api-1.4.2.tar.gz")
-	a, _, err := c.Push(ctx, client.PushRequest{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(pkg), Size: int64(len(pkg)), Body: bytes.NewReader(pkg)})
+	a, _, err := c.Artifacts().Push(ctx, client.PushRequest{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(pkg), Size: int64(len(pkg)), Body: bytes.NewReader(pkg)})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(a.State, len(a.Admission.Unmet), "unmet")
 
 	// cosign sign-blob --key cosign.key --tlog-upload=false FILE > FILE.sig
-	_, a, err = c.AddSignature(ctx, "payments/api", "1.4.2", read("payments-api-1.4.2.tar.gz.sig"))
+	_, a, err = c.Evidence().AddSignature(ctx, "payments/api", "1.4.2", read("payments-api-1.4.2.tar.gz.sig"))
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(a.State, a.Admission.Unmet)
 
 	// cosign attest-blob --key cosign.key --predicate test-result-passed.json --type ...
-	ev, a, err := c.AddAttestation(ctx, "payments/api", "1.4.2", read("test-result-passed.dsse.json"))
+	ev, a, err := c.Evidence().AddAttestation(ctx, "payments/api", "1.4.2", read("test-result-passed.dsse.json"))
 	if err != nil {
 		panic(err)
 	}

@@ -9,24 +9,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/api/wire"
 )
 
-// The maintenance runs (admin): the server streams one
-// releases.MaintenanceEvent per line, which the client decodes as the
-// server encoded it; the wire format is written once, in releases.
-
-// FsckEvent and GCEvent are the events of a run.
-type (
-	FsckEvent = releases.MaintenanceEvent[releases.FsckSummary]
-	GCEvent   = releases.MaintenanceEvent[releases.GCSummary]
-)
+// Admin is the client of the maintenance runs: the server streams one
+// wire.MaintenanceEvent per line, which the client decodes as the server
+// encoded it.
+type Admin struct{ c *Client }
 
 // Fsck runs fsck on the server: every blob re-hashed (the corrupt ones
 // marked), every reference checked. fn, if not nil, sees every event as it
 // arrives. It returns the summary; a run that failed is an *Error.
-func (c *Client) Fsck(ctx context.Context, fn func(FsckEvent)) (releases.FsckSummary, error) {
-	return runMaintenance(ctx, c, "/api/v1/admin/fsck", struct{}{}, fn)
+func (x Admin) Fsck(ctx context.Context, fn func(wire.FsckEvent)) (wire.FsckSummary, error) {
+	return runMaintenance(ctx, x.c, "/api/v1/admin/fsck", wire.FsckRequest{}, fn)
 }
 
 // GCOptions is what a gc may remove: blobs nothing refers to and abandoned
@@ -38,24 +33,21 @@ type GCOptions struct {
 }
 
 // GC runs gc on the server; see Fsck for fn and the result.
-func (c *Client) GC(ctx context.Context, opts GCOptions, fn func(GCEvent)) (releases.GCSummary, error) {
-	body := struct {
-		Grace  string `json:"grace,omitempty"`
-		DryRun bool   `json:"dryRun"`
-	}{DryRun: opts.DryRun}
+func (x Admin) GC(ctx context.Context, opts GCOptions, fn func(wire.GCEvent)) (wire.GCSummary, error) {
+	body := wire.GCRequest{DryRun: opts.DryRun}
 	if opts.Grace > 0 {
 		body.Grace = opts.Grace.String()
 	} else if opts.Grace < 0 {
-		return releases.GCSummary{}, errors.New("gc: the grace period must not be negative")
+		return wire.GCSummary{}, errors.New("gc: the grace period must not be negative")
 	}
-	return runMaintenance(ctx, c, "/api/v1/admin/gc", body, fn)
+	return runMaintenance(ctx, x.c, "/api/v1/admin/gc", body, fn)
 }
 
 // maxEventLine bounds one event line (a finding names at most a few
 // holders).
 const maxEventLine = 1 << 20
 
-func runMaintenance[S any](ctx context.Context, c *Client, path string, body any, fn func(releases.MaintenanceEvent[S])) (S, error) {
+func runMaintenance[S any](ctx context.Context, c *Client, path string, body any, fn func(wire.MaintenanceEvent[S])) (S, error) {
 	var zero S
 	req, err := jsonRequest(http.MethodPost, path, body)
 	if err != nil {
@@ -69,7 +61,7 @@ func runMaintenance[S any](ctx context.Context, c *Client, path string, body any
 	defer resp.Body.Close()
 	dec := json.NewDecoder(&lineLimiter{r: resp.Body, max: maxEventLine})
 	for {
-		var ev releases.MaintenanceEvent[S]
+		var ev wire.MaintenanceEvent[S]
 		if err := dec.Decode(&ev); err != nil {
 			if errors.Is(err, io.EOF) {
 				return zero, fmt.Errorf("POST %s: the stream ended before the summary", path)

@@ -3,34 +3,31 @@ package client
 import (
 	"context"
 	"net/http"
-	"time"
+
+	"github.com/dmlproject/dml/api/wire"
 )
 
-// GateDefaults are the admin's default quorums for new releases.
-type GateDefaults struct {
-	Gates     map[string]GateSetting `json:"gates"`
-	UpdatedBy string                 `json:"updatedBy,omitempty"`
-	UpdatedAt *time.Time             `json:"updatedAt,omitempty"`
-}
+// Settings is the client of the admin's settings.
+type Settings struct{ c *Client }
 
 // GateDefaults reads the default quorums.
-func (c *Client) GateDefaults(ctx context.Context) (GateDefaults, error) {
-	var d GateDefaults
-	_, err := c.call(ctx, request{method: http.MethodGet, path: "/api/v1/settings/gates"}, &d, http.StatusOK)
+func (x Settings) GateDefaults(ctx context.Context) (wire.GateDefaults, error) {
+	var d wire.GateDefaults
+	_, err := x.c.call(ctx, request{method: http.MethodGet, path: "/api/v1/settings/gates"}, &d, http.StatusOK)
 	return d, err
 }
 
 // SetGateDefaults replaces the default quorums (admins): keys are plan,
 // build, close, deploy:ENV or deploy:* (every environment).
-func (c *Client) SetGateDefaults(ctx context.Context, gates map[string]GateSetting) (GateDefaults, error) {
+func (x Settings) SetGateDefaults(ctx context.Context, gates map[string]wire.GateSetting) (wire.GateDefaults, error) {
 	if gates == nil {
-		gates = map[string]GateSetting{}
+		gates = map[string]wire.GateSetting{}
 	}
 	r, err := jsonRequest(http.MethodPut, "/api/v1/settings/gates", gates)
 	if err != nil {
-		return GateDefaults{}, err
+		return wire.GateDefaults{}, err
 	}
-	var d GateDefaults
-	_, err = c.call(ctx, r, &d, http.StatusOK)
+	var d wire.GateDefaults
+	_, err = x.c.call(ctx, r, &d, http.StatusOK)
 	return d, err
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
 )
@@ -41,7 +42,7 @@ func TestTrustKeys(t *testing.T) {
 	e := newEnv(t)
 	pub := fixture(t, "cosign.pub")
 
-	k, err := e.admin.AddTrustKey(ctx, client.TrustKeyRequest{ID: "ci", PublicKey: string(pub), Comment: "build pipeline"})
+	k, err := e.admin.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "ci", PublicKey: string(pub), Comment: "build pipeline"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,28 +56,28 @@ func TestTrustKeys(t *testing.T) {
 	tests := []struct {
 		name   string
 		c      *client.Client
-		req    client.TrustKeyRequest
+		req    wire.TrustKeyRequest
 		status int
 		code   string
 	}{
-		{"same ID again", e.admin, client.TrustKeyRequest{ID: "ci", PublicKey: string(fixture(t, "untrusted/cosign.pub"))}, http.StatusConflict, "KEY_EXISTS"},
-		{"not a PEM key", e.admin, client.TrustKeyRequest{ID: "bad", PublicKey: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"}, http.StatusBadRequest, "INVALID_INPUT"},
-		{"private key material", e.admin, client.TrustKeyRequest{ID: "oops", PublicKey: string(fixture(t, "cosign.key"))}, http.StatusBadRequest, "INVALID_INPUT"},
-		{"bad ID", e.admin, client.TrustKeyRequest{ID: "a b", PublicKey: string(pub)}, http.StatusBadRequest, "INVALID_INPUT"},
-		{"not an admin", e.as(t, "ci-payments", access.RolePublisher), client.TrustKeyRequest{ID: "mine", PublicKey: string(pub)}, http.StatusForbidden, "DENIED"},
+		{"same ID again", e.admin, wire.TrustKeyRequest{ID: "ci", PublicKey: string(fixture(t, "untrusted/cosign.pub"))}, http.StatusConflict, "KEY_EXISTS"},
+		{"not a PEM key", e.admin, wire.TrustKeyRequest{ID: "bad", PublicKey: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"}, http.StatusBadRequest, "INVALID_INPUT"},
+		{"private key material", e.admin, wire.TrustKeyRequest{ID: "oops", PublicKey: string(fixture(t, "cosign.key"))}, http.StatusBadRequest, "INVALID_INPUT"},
+		{"bad ID", e.admin, wire.TrustKeyRequest{ID: "a b", PublicKey: string(pub)}, http.StatusBadRequest, "INVALID_INPUT"},
+		{"not an admin", e.as(t, "ci-payments", access.RolePublisher), wire.TrustKeyRequest{ID: "mine", PublicKey: string(pub)}, http.StatusForbidden, "DENIED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.c.AddTrustKey(ctx, tt.req)
+			_, err := tt.c.Trust().AddKey(ctx, tt.req)
 			wantCode(t, err, tt.status, tt.code)
 		})
 	}
 
-	if _, err := e.admin.AddTrustKey(ctx, client.TrustKeyRequest{ID: "release", PublicKey: string(fixture(t, "untrusted/cosign.pub"))}); err != nil {
+	if _, err := e.admin.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "release", PublicKey: string(fixture(t, "untrusted/cosign.pub"))}); err != nil {
 		t.Fatal(err)
 	}
 	// Public keys are public: any principal may list them.
-	keys, err := e.as(t, "audit", access.RoleAuditor).TrustKeys(ctx)
+	keys, err := e.as(t, "audit", access.RoleAuditor).Trust().Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +85,12 @@ func TestTrustKeys(t *testing.T) {
 		t.Fatalf("keys = %+v, want ci and release", keys)
 	}
 
-	wantCode(t, e.as(t, "x", access.RolePublisher).RevokeTrustKey(ctx, "ci"), http.StatusForbidden, "DENIED")
-	if err := e.admin.RevokeTrustKey(ctx, "release"); err != nil {
+	wantCode(t, e.as(t, "x", access.RolePublisher).Trust().RevokeKey(ctx, "ci"), http.StatusForbidden, "DENIED")
+	if err := e.admin.Trust().RevokeKey(ctx, "release"); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, e.admin.RevokeTrustKey(ctx, "nobody"), http.StatusNotFound, "NOT_FOUND")
-	keys, err = e.admin.TrustKeys(ctx)
+	wantCode(t, e.admin.Trust().RevokeKey(ctx, "nobody"), http.StatusNotFound, "NOT_FOUND")
+	keys, err = e.admin.Trust().Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +105,11 @@ func TestTrustPolicy(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 
-	_, err := e.admin.TrustPolicy(ctx)
+	_, err := e.admin.Trust().Policy(ctx)
 	wantCode(t, err, http.StatusNotFound, "NOT_FOUND")
 
 	// YAML in, canonical JSON out.
-	p, err := e.admin.SetTrustPolicy(ctx, []byte(ciPolicy))
+	p, err := e.admin.Trust().SetPolicy(ctx, []byte(ciPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +121,11 @@ func TestTrustPolicy(t *testing.T) {
 		t.Fatalf("stored policy %s (%v)", p.Policy, err)
 	}
 
-	p2, err := e.admin.SetTrustPolicy(ctx, []byte(`{"rules":[{"match":"payments/**","signatures":{"keys":["ci"]}}]}`))
+	p2, err := e.admin.Trust().SetPolicy(ctx, []byte(`{"rules":[{"match":"payments/**","signatures":{"keys":["ci"]}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.as(t, "audit", access.RoleAuditor).TrustPolicy(ctx)
+	got, err := e.as(t, "audit", access.RoleAuditor).Trust().Policy(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,20 +144,20 @@ func TestTrustPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.admin.SetTrustPolicy(ctx, []byte(tt.doc))
+			_, err := e.admin.Trust().SetPolicy(ctx, []byte(tt.doc))
 			wantCode(t, err, http.StatusBadRequest, tt.code)
 		})
 	}
-	_, err = e.as(t, "ci-payments", access.RolePublisher).SetTrustPolicy(ctx, []byte(ciPolicy))
+	_, err = e.as(t, "ci-payments", access.RolePublisher).Trust().SetPolicy(ctx, []byte(ciPolicy))
 	wantCode(t, err, http.StatusForbidden, "DENIED")
-	if got, _ := e.admin.TrustPolicy(ctx); got.Version != 2 {
+	if got, _ := e.admin.Trust().Policy(ctx); got.Version != 2 {
 		t.Errorf("refused policies changed the version to %d", got.Version)
 	}
 }
 
 func TestServerKey(t *testing.T) {
 	e := newEnv(t)
-	pem, err := e.as(t, "deploy", access.RoleDeployer).ServerKey(context.Background())
+	pem, err := e.as(t, "deploy", access.RoleDeployer).Trust().ServerKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

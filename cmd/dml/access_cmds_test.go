@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 )
 
 func TestCLITokenExpiryAndList(t *testing.T) {
 	_, admin := cliEnv(t)
 	before := time.Now()
 	out := mustRunCLI(t, "token", "create", "--name", "short-lived", "--role", "publisher", "--expires-in", "720h", "--output", "json")
-	var issued client.IssuedToken
+	var issued wire.IssuedToken
 	if err := json.Unmarshal([]byte(out), &issued); err != nil {
 		t.Fatalf("token create json %q: %v", out, err)
 	}
@@ -27,11 +27,11 @@ func TestCLITokenExpiryAndList(t *testing.T) {
 	mustRunCLI(t, "whoami", "--token", issued.Token)
 
 	out = mustRunCLI(t, "token", "list", "--output", "json")
-	var list []client.TokenInfo
+	var list []wire.Token
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatalf("token list json %q: %v", out, err)
 	}
-	byName := map[string]client.TokenInfo{}
+	byName := map[string]wire.Token{}
 	for _, tok := range list {
 		byName[tok.Name] = tok
 	}
@@ -47,7 +47,7 @@ func TestCLITokenExpiryAndList(t *testing.T) {
 			t.Errorf("token list table lacks %q:\n%s", want, table)
 		}
 	}
-	var idleTok client.IssuedToken
+	var idleTok wire.IssuedToken
 	_ = json.Unmarshal([]byte(idle), &idleTok)
 	for _, secret := range []string{issued.Token, idleTok.Token, admin} {
 		if strings.Contains(out, secret) || strings.Contains(table, secret) {
@@ -62,7 +62,7 @@ func TestCLIAuditAccess(t *testing.T) {
 		t.Fatal("an unknown token was accepted")
 	}
 	pub := mustRunCLI(t, "token", "create", "--name", "ci", "--role", "publisher", "--output", "json")
-	var ci client.IssuedToken
+	var ci wire.IssuedToken
 	if err := json.Unmarshal([]byte(pub), &ci); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestCLIAuditAccess(t *testing.T) {
 	}
 
 	out := mustRunCLI(t, "audit", "access", "--all", "--output", "json", "--since", "1h")
-	var page client.AccessPage
+	var page wire.AccessPage
 	if err := json.Unmarshal([]byte(out), &page); err != nil {
 		t.Fatalf("audit access json %q: %v", out, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ func newArtifactShowCmd(app *cli) *cobra.Command {
 		Short: "Show one artifact version",
 		Args:  cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			a, err := c.Artifact(cmd.Context(), args[0], args[1])
+			a, err := c.Artifacts().Get(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -52,14 +53,14 @@ is then the page size.`,
   dml artifact list --all --output json`,
 		Args: cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			items, next, err := onePageOrAll(all, c.AllArtifacts(cmd.Context(), f), func() ([]client.Artifact, string, error) {
-				p, err := c.ListArtifacts(cmd.Context(), f)
+			items, next, err := onePageOrAll(all, c.Artifacts().All(cmd.Context(), f), func() ([]wire.Artifact, string, error) {
+				p, err := c.Artifacts().List(cmd.Context(), f)
 				return p.Artifacts, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			page := client.ArtifactPage{Artifacts: items, NextCursor: next}
+			page := wire.ArtifactPage{Artifacts: items, NextCursor: next}
 			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
 				fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tSTATE\tCREATED")
 				for _, a := range page.Artifacts {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -64,7 +65,7 @@ problem) is printed either way.`,
 				}
 				opts.LogKey = string(b)
 			}
-			res, next, err := auditlog.Verify(cmd.Context(), c, prev, opts)
+			res, next, err := auditlog.Verify(cmd.Context(), c.Audit(), prev, opts)
 			rep := auditVerifyReport{StateFile: stateFile}
 			if err != nil {
 				var ve *auditlog.VerifyError
@@ -224,7 +225,7 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			rc, err := c.AuditEntries(cmd.Context(), start, limit)
+			rc, err := c.Audit().Entries(cmd.Context(), start, limit)
 			if err != nil {
 				return err
 			}
@@ -293,14 +294,14 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 				}
 				f.Since = t
 			}
-			items, next, err := onePageOrAll(all, c.AllAccessRecords(cmd.Context(), f), func() ([]client.AccessRecord, string, error) {
-				p, err := c.AccessLog(cmd.Context(), f)
+			items, next, err := onePageOrAll(all, c.Audit().AllAccessRecords(cmd.Context(), f), func() ([]wire.AccessRecord, string, error) {
+				p, err := c.Audit().AccessLog(cmd.Context(), f)
 				return p.Records, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			page := client.AccessPage{Records: items, NextCursor: next}
+			page := wire.AccessPage{Records: items, NextCursor: next}
 			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
 				fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
 				for _, r := range page.Records {

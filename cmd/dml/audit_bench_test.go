@@ -48,7 +48,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, st, err := auditlog.Verify(ctx, c, nil, auditlog.Options{})
+		res, st, err := auditlog.Verify(ctx, c.Audit(), nil, auditlog.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -279,11 +279,11 @@ func TestProvenanceOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logKey, err := c.AuditKey(context.Background())
+	logKey, err := c.Audit().Key(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverKey, err := c.ServerPublicKey(context.Background())
+	serverKey, err := c.Trust().ServerKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -53,7 +54,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("trust", "server-key", "--output-file", serverKey)
 
 	token := func(name string, extra ...string) (id, secret string) {
-		var tok client.IssuedToken
+		var tok wire.IssuedToken
 		r.decode(r.json(append([]string{"token", "create", "--name", name}, extra...)...), &tok)
 		return tok.ID, tok.Token
 	}
@@ -91,7 +92,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("release", "approve", "r1", "--gate", "build", "--token", approver)
 	r.json("release", "manifest", "r1", "--output-file", filepath.Join(dir, "r1.index.json"))
 	r.json("release", "approve", "r1", "--gate", "deploy:staging", "--token", approver)
-	var dep client.DeploymentResult
+	var dep wire.DeploymentResult
 	r.decode(r.json("release", "deploy", "r1", "--env", "staging", "--target", "k8s/staging", "--token", deployer), &dep)
 	r.json("release", "deploy", "r1", "--update", dep.Deployment.ID, "--status", "succeeded", "--token", deployer)
 	r.json("release", "review", "r1", "--outcome", "successful", "--summary", "no incidents", "--token", rm)
@@ -108,7 +109,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logKey, err := c.AuditKey(context.Background())
+	logKey, err := c.Audit().Key(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +423,7 @@ func TestOneClientBuilder(t *testing.T) {
 func TestConnectionFlagsPrecedence(t *testing.T) {
 	serverURL, _ := cliEnv(t)
 	secret := func(name string) string {
-		var tok client.IssuedToken
+		var tok wire.IssuedToken
 		if err := json.Unmarshal([]byte(mustRunCLI(t, "token", "create", "--name", name, "--role", "auditor", "-o", "json")), &tok); err != nil {
 			t.Fatal(err)
 		}
@@ -436,7 +437,7 @@ func TestConnectionFlagsPrecedence(t *testing.T) {
 	whoami := func(args ...string) (name string, isJSON bool) {
 		t.Helper()
 		out := mustRunCLI(t, append([]string{"whoami"}, args...)...)
-		var id client.Identity
+		var id wire.Identity
 		if json.Unmarshal([]byte(out), &id) == nil {
 			return id.Name, true
 		}
@@ -596,7 +597,7 @@ func TestPullInterrupted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if !strings.HasSuffix(r.URL.Path, "/content") {
-					_ = json.NewEncoder(w).Encode(client.Artifact{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(data), Size: int64(len(data)), State: "admitted"})
+					_ = json.NewEncoder(w).Encode(wire.Artifact{Name: "payments/api", Version: "1.4.2", Digest: digest.FromBytes(data), Size: int64(len(data)), State: "admitted"})
 					return
 				}
 				w.Header().Set("Docker-Content-Digest", digest.FromBytes(data).String())

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -36,8 +36,8 @@ func addClientCommands(root *cobra.Command, app *cli) {
 	)
 }
 
-func artifactFields(a client.Artifact) [][2]string {
-	return [][2]string{
+func artifactFields(a wire.Artifact) [][2]string {
+	fields := [][2]string{
 		{"name", a.Name},
 		{"version", a.Version},
 		{"digest", a.Digest.String()},
@@ -47,6 +47,10 @@ func artifactFields(a client.Artifact) [][2]string {
 		{"created by", a.CreatedBy},
 		{"created at", formatTime(a.CreatedAt)},
 	}
+	if a.RetiredAt != nil {
+		fields = append(fields, [2]string{"retired at", formatTime(*a.RetiredAt)}, [2]string{"retired by", orDash(a.RetiredBy)})
+	}
+	return fields
 }
 
 // isTerminal reports whether w is a terminal (progress bars only go there,

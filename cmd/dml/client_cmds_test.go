@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/opencontainers/go-digest"
 )
@@ -88,7 +88,7 @@ func TestCLIPushPull(t *testing.T) {
 
 	out = mustRunCLI(t, "push", "payments/api", "1.4.2", src, "--output", "json")
 	var pushed struct {
-		client.Artifact
+		wire.Artifact
 		Created bool `json:"created"`
 	}
 	if err := json.Unmarshal([]byte(out), &pushed); err != nil {
@@ -183,7 +183,7 @@ func TestCLIErrors(t *testing.T) {
 func TestCLITokens(t *testing.T) {
 	cliEnv(t)
 	out := mustRunCLI(t, "token", "create", "--name", "deploy-eu", "--role", "deployer", "--env", "staging", "--env", "prod-eu", "--output", "json")
-	var issued client.IssuedToken
+	var issued wire.IssuedToken
 	if err := json.Unmarshal([]byte(out), &issued); err != nil {
 		t.Fatalf("token create json %q: %v", out, err)
 	}
@@ -192,7 +192,7 @@ func TestCLITokens(t *testing.T) {
 	}
 
 	out = mustRunCLI(t, "whoami", "--token", issued.Token, "--output", "json")
-	var who client.Identity
+	var who wire.Identity
 	if err := json.Unmarshal([]byte(out), &who); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestCLIArtifacts(t *testing.T) {
 	}
 
 	out := mustRunCLI(t, "artifact", "show", "payments/api", "1.1.0", "--output", "json")
-	var a client.Artifact
+	var a wire.Artifact
 	if err := json.Unmarshal([]byte(out), &a); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestCLIArtifacts(t *testing.T) {
 	list := func(args ...string) (names []string, next string) {
 		t.Helper()
 		out := mustRunCLI(t, append([]string{"artifact", "list", "--output", "json"}, args...)...)
-		var page client.ArtifactPage
+		var page wire.ArtifactPage
 		if err := json.Unmarshal([]byte(out), &page); err != nil {
 			t.Fatalf("list json %q: %v", out, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -28,7 +28,7 @@ func TestCosignOCIInterop(t *testing.T) {
 		cosignMissing(t)
 	}
 	serverURL, publisher := signingEnv(t)
-	var approver client.IssuedToken // for pulling what the pipeline pushed, at the end
+	var approver wire.IssuedToken // for pulling what the pipeline pushed, at the end
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "token", "create", "--name", "cab", "--role", "approver", "--output", "json")), &approver); err != nil {
 		t.Fatal(err)
 	}

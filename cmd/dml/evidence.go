@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -56,17 +57,17 @@ dsseEnvelope (a bundle holding one) as an attestation and anything else as a sig
 			if kind == "auto" {
 				kind = detectEvidenceKind(body)
 			}
-			add := c.AddSignature
+			add := c.Evidence().AddSignature
 			if kind == kindAttestation {
-				add = c.AddAttestation
+				add = c.Evidence().AddAttestation
 			}
 			e, a, err := add(cmd.Context(), args[0], args[1], body)
 			if err != nil {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
-				Evidence client.Evidence `json:"evidence"`
-				Artifact client.Artifact `json:"artifact"`
+				Evidence wire.Evidence `json:"evidence"`
+				Artifact wire.Artifact `json:"artifact"`
 			}{e, a}, func(w io.Writer) error {
 				fmt.Fprintf(w, "%s:%s: %s accepted\n", a.Name, a.Version, e.Kind)
 				if err := printFields(w, append([][2]string{{"evidence", evidenceSummary(e)}}, admissionFields(a)...)); err != nil {
@@ -109,19 +110,19 @@ func newEvidenceListCmd(app *cli) *cobra.Command {
 		Short: "List the evidence attached to an artifact version",
 		Args:  cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
+			list, err := c.Evidence().List(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
-				Evidence []client.Evidence `json:"evidence"`
+				Evidence []wire.Evidence `json:"evidence"`
 			}{list}, func(w io.Writer) error { return printEvidenceTable(w, list) })
 		}),
 	}
 	return cmd
 }
 
-func printEvidenceTable(w io.Writer, list []client.Evidence) error {
+func printEvidenceTable(w io.Writer, list []wire.Evidence) error {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "DIGEST\tKIND\tFORMAT\tKEY\tPREDICATE TYPE\tRESULT\tADDED BY\tADDED")
 	for _, e := range list {
@@ -132,7 +133,7 @@ func printEvidenceTable(w io.Writer, list []client.Evidence) error {
 }
 
 // evidenceSummary is one line about a piece of evidence.
-func evidenceSummary(e client.Evidence) string {
+func evidenceSummary(e wire.Evidence) string {
 	s := fmt.Sprintf("%s %s, key %s", short(e.Digest), e.Format, e.KeyID)
 	if e.PredicateType != "" {
 		s += ", " + e.PredicateType
@@ -146,7 +147,7 @@ func evidenceSummary(e client.Evidence) string {
 // admissionFields describe where the artifact stands: the state in
 // capitals, the rule, and why it was decided so. Callers print them with
 // their own fields, then printUnmet.
-func admissionFields(a client.Artifact) [][2]string {
+func admissionFields(a wire.Artifact) [][2]string {
 	fields := [][2]string{{"admission", strings.ToUpper(a.State)}}
 	adm := a.Admission
 	if adm == nil {
@@ -172,7 +173,7 @@ func admissionFields(a client.Artifact) [][2]string {
 }
 
 // printUnmet lists what the trust policy still needs, if anything.
-func printUnmet(w io.Writer, a client.Artifact) {
+func printUnmet(w io.Writer, a wire.Artifact) {
 	if a.Admission == nil || len(a.Admission.Unmet) == 0 {
 		return
 	}

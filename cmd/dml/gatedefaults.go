@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -26,17 +27,17 @@ and to environments a new plan adds; gates a release already has keep their quor
 		Args:    cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			var (
-				d   client.GateDefaults
+				d   wire.GateDefaults
 				err error
 			)
 			if len(set) > 0 || clear {
-				gates := map[string]client.GateSetting{}
+				gates := map[string]wire.GateSetting{}
 				if err := parseGateQuorums(set, gates); err != nil {
 					return err
 				}
-				d, err = c.SetGateDefaults(cmd.Context(), gates)
+				d, err = c.Settings().SetGateDefaults(cmd.Context(), gates)
 			} else {
-				d, err = c.GateDefaults(cmd.Context())
+				d, err = c.Settings().GateDefaults(cmd.Context())
 			}
 			if err != nil {
 				return err

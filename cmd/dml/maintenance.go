@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
-	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/api/wire"
+	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -41,10 +42,10 @@ connection is closed.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			run := func(fn func(client.FsckEvent)) (releases.FsckSummary, error) {
-				return c.Fsck(cmd.Context(), fn)
+			run := func(fn func(wire.FsckEvent)) (wire.FsckSummary, error) {
+				return c.Admin().Fsck(cmd.Context(), fn)
 			}
-			sum, err := runMaintenance(cmd, app, "fsck", run, func(sum releases.FsckSummary) [][2]string {
+			sum, err := runMaintenance(cmd, app, "fsck", run, func(sum wire.FsckSummary) [][2]string {
 				return [][2]string{
 					{"blobs checked", fmt.Sprintf("%d (%s)", sum.Blobs, formatBytes(sum.Bytes))},
 					{"references checked", fmt.Sprint(sum.References)},
@@ -93,10 +94,10 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
 			if opts.Grace < 0 {
 				return fmt.Errorf("--grace must not be negative")
 			}
-			run := func(fn func(client.GCEvent)) (releases.GCSummary, error) {
-				return c.GC(cmd.Context(), opts, fn)
+			run := func(fn func(wire.GCEvent)) (wire.GCSummary, error) {
+				return c.Admin().GC(cmd.Context(), opts, fn)
 			}
-			_, err := runMaintenance(cmd, app, "gc", run, func(sum releases.GCSummary) [][2]string {
+			_, err := runMaintenance(cmd, app, "gc", run, func(sum wire.GCSummary) [][2]string {
 				verb := "removed"
 				if sum.DryRun {
 					verb = "would remove"
@@ -116,7 +117,7 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
 			return err
 		}),
 	}
-	cmd.Flags().DurationVar(&opts.Grace, "grace", releases.DefaultGCGrace, "remove only what was last written longer ago than this")
+	cmd.Flags().DurationVar(&opts.Grace, "grace", blobs.DefaultGCGrace, "remove only what was last written longer ago than this")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed, remove nothing")
 	return cmd
 }
@@ -124,12 +125,12 @@ prints what would be removed and removes nothing. Progress goes to stderr as for
 // runMaintenance runs fsck or gc on the server: progress on stderr,
 // findings on stdout as they arrive, then the summary — as a table of
 // fields, or with --output json as JSON lines (maintenanceLine).
-func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(func(releases.MaintenanceEvent[S])) (S, error), fields func(S) [][2]string) (S, error) {
+func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(func(wire.MaintenanceEvent[S])) (S, error), fields func(S) [][2]string) (S, error) {
 	var zero S
 	v := newProgressView(cmd.ErrOrStderr(), op)
 	stdout := cmd.OutOrStdout()
 	var printErr error
-	sum, err := run(func(ev releases.MaintenanceEvent[S]) {
+	sum, err := run(func(ev wire.MaintenanceEvent[S]) {
 		switch {
 		case ev.Progress != nil:
 			v.progress(*ev.Progress)
@@ -154,13 +155,13 @@ func runMaintenance[S any](cmd *cobra.Command, app *cli, op string, run func(fun
 // maintenanceLine is one line of fsck's and gc's --output json: a
 // finding as it is found, and last the summary.
 type maintenanceLine struct {
-	Type    string            `json:"type"` // finding or summary
-	Finding *releases.Finding `json:"finding,omitempty"`
-	Summary any               `json:"summary,omitempty"`
+	Type    string        `json:"type"` // finding or summary
+	Finding *wire.Finding `json:"finding,omitempty"`
+	Summary any           `json:"summary,omitempty"`
 }
 
 // printFinding prints one finding: a line for people, or a JSON line.
-func printFinding(w io.Writer, asJSON bool, f releases.Finding) error {
+func printFinding(w io.Writer, asJSON bool, f wire.Finding) error {
 	if asJSON {
 		return printJSONLine(w, maintenanceLine{Type: "finding", Finding: &f})
 	}
@@ -199,7 +200,7 @@ func newProgressView(w io.Writer, op string) *progressView {
 	return &progressView{w: w, op: op, tty: isTerminal(w)}
 }
 
-func (v *progressView) progress(p releases.Progress) {
+func (v *progressView) progress(p wire.Progress) {
 	desc := fmt.Sprintf("%s: %s", v.op, p.Phase)
 	if !v.tty {
 		if p.Phase != v.phase || time.Since(v.lastLine) >= progressLineEvery {

@@ -38,7 +38,7 @@ it (file, digest, size) to stdout, or to stderr when stdout carries the document
 			if err := out.check(); err != nil {
 				return err
 			}
-			doc, err := c.Provenance(cmd.Context(), args[0], args[1])
+			doc, err := c.Artifacts().Provenance(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -91,18 +92,18 @@ func pullDestination(flag, name, version string) (string, error) {
 // pull fetches the artifact's metadata, then its bytes, and writes them to
 // dst (or stdout for "-") only if they match both the digest announced with
 // the content and the digest recorded for the artifact.
-func pull(ctx context.Context, c *client.Client, name, version, dst string, replace bool, stdout, stderr io.Writer) (client.Artifact, error) {
-	a, err := c.Artifact(ctx, name, version)
+func pull(ctx context.Context, c *client.Client, name, version, dst string, replace bool, stdout, stderr io.Writer) (wire.Artifact, error) {
+	a, err := c.Artifacts().Get(ctx, name, version)
 	if err != nil {
-		return client.Artifact{}, err
+		return wire.Artifact{}, err
 	}
-	content, err := c.Pull(ctx, name, version)
+	content, err := c.Artifacts().Pull(ctx, name, version)
 	if err != nil {
-		return client.Artifact{}, err
+		return wire.Artifact{}, err
 	}
 	defer content.Body.Close()
 	if content.Digest != a.Digest || content.Size != a.Size {
-		return client.Artifact{}, fmt.Errorf("%w: %s:%s is recorded as %s (%d bytes) but the server sent %s (%d bytes)",
+		return wire.Artifact{}, fmt.Errorf("%w: %s:%s is recorded as %s (%d bytes) but the server sent %s (%d bytes)",
 			errDigestMismatch, name, version, a.Digest, a.Size, content.Digest, content.Size)
 	}
 	body, done := withProgress(stderr, content.Body, content.Size, "downloading")
@@ -113,7 +114,7 @@ func pull(ctx context.Context, c *client.Client, name, version, dst string, repl
 	}
 	done(err == nil)
 	if err != nil {
-		return client.Artifact{}, fmt.Errorf("pull %s:%s: %w", name, version, err)
+		return wire.Artifact{}, fmt.Errorf("pull %s:%s: %w", name, version, err)
 	}
 	return a, nil
 }

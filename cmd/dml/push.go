@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -56,9 +57,9 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
 			}
 			a := res.artifact
 			return app.emit(cmd.OutOrStdout(), struct {
-				client.Artifact
-				Created  bool              `json:"created"`
-				Evidence []client.Evidence `json:"evidence,omitempty"`
+				wire.Artifact
+				Created  bool            `json:"created"`
+				Evidence []wire.Evidence `json:"evidence,omitempty"`
 			}{a, res.created, res.evidence}, func(w io.Writer) error {
 				status := "created"
 				if !res.created {
@@ -130,9 +131,9 @@ func prepareEvidence(keyPath string, attests, types []string) (pushEvidence, err
 
 // pushResult is what a push did.
 type pushResult struct {
-	artifact client.Artifact
+	artifact wire.Artifact
 	created  bool
-	evidence []client.Evidence
+	evidence []wire.Evidence
 }
 
 // pushFile hashes the file, then streams it. Memory stays bounded: both
@@ -187,7 +188,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 	// Send exactly the bytes that were hashed; if the file changed since,
 	// the server's digest check refuses the upload.
 	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading")
-	a, created, err := c.Push(ctx, client.PushRequest{
+	a, created, err := c.Artifacts().Push(ctx, client.PushRequest{
 		Name: name, Version: version, MediaType: mediaType,
 		Digest: sum, Size: n, Body: body,
 	})
@@ -200,13 +201,13 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 		return res, nil
 	}
 
-	e, _, err := c.AddSignature(ctx, name, version, signatureFile(sig))
+	e, _, err := c.Evidence().AddSignature(ctx, name, version, signatureFile(sig))
 	if err != nil {
 		return res, fmt.Errorf("%s:%s was pushed, but its signature was refused: %w", name, version, err)
 	}
 	res.evidence = append(res.evidence, e)
 	for i, env := range envelopes {
-		e, _, err := c.AddAttestation(ctx, name, version, env)
+		e, _, err := c.Evidence().AddAttestation(ctx, name, version, env)
 		if err != nil {
 			return res, fmt.Errorf("%s:%s was pushed and signed, but its %s attestation was refused: %w", name, version, ev.attestations[i].predicateType, err)
 		}
@@ -214,7 +215,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 	}
 	// The decision as of now, with the unmet list the server computes
 	// live for quarantined artifacts.
-	if res.artifact, err = c.Artifact(ctx, name, version); err != nil {
+	if res.artifact, err = c.Artifacts().Get(ctx, name, version); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -40,8 +41,8 @@ plan, artifacts or review approve the plan, build or close gate. See docs/itil.m
 		newReleaseListCmd(app),
 		newReleaseSetPlanCmd(app),
 		newReleaseSetArtifactsCmd(app),
-		newReleaseDecideCmd(app, client.DecisionApprove),
-		newReleaseDecideCmd(app, client.DecisionReject),
+		newReleaseDecideCmd(app, wire.DecisionApprove),
+		newReleaseDecideCmd(app, wire.DecisionReject),
 		newReleaseDeployCmd(app),
 		newReleaseReviewCmd(app),
 		newReleaseCancelCmd(app),
@@ -78,7 +79,7 @@ func (p *releasePlanFlags) register(f *pflag.FlagSet) {
 }
 
 // apply overrides req with the flags the user set.
-func (p *releasePlanFlags) apply(f *pflag.FlagSet, req *client.PlanRequest) error {
+func (p *releasePlanFlags) apply(f *pflag.FlagSet, req *wire.PlanRequest) error {
 	set := func(name string, dst *string, v string) {
 		if f.Changed(name) {
 			*dst = v
@@ -93,7 +94,7 @@ func (p *releasePlanFlags) apply(f *pflag.FlagSet, req *client.PlanRequest) erro
 		req.Environments = p.envs
 	}
 	if f.Changed("window-start") || f.Changed("window-end") {
-		w := client.Window{}
+		w := wire.Window{}
 		if req.Plan.Window != nil {
 			w = *req.Plan.Window
 		}
@@ -140,34 +141,34 @@ func readReleaseFile(cmd *cobra.Command, path string, v any) error {
 }
 
 // parseArtifactRefs parses NAME:VERSION arguments.
-func parseArtifactRefs(list []string) ([]client.ReleaseArtifactRef, error) {
-	out := make([]client.ReleaseArtifactRef, 0, len(list))
+func parseArtifactRefs(list []string) ([]wire.ReleaseArtifactRef, error) {
+	out := make([]wire.ReleaseArtifactRef, 0, len(list))
 	for _, s := range list {
 		i := strings.LastIndex(s, ":")
 		if i <= 0 || i == len(s)-1 {
 			return nil, fmt.Errorf("--artifact %q: want NAME:VERSION", s)
 		}
-		out = append(out, client.ReleaseArtifactRef{Name: s[:i], Version: s[i+1:]})
+		out = append(out, wire.ReleaseArtifactRef{Name: s[:i], Version: s[i+1:]})
 	}
 	return out, nil
 }
 
 // parseGates parses GATE=N arguments into gates.
-func parseGateQuorums(list []string, gates map[string]client.GateSetting) error {
+func parseGateQuorums(list []string, gates map[string]wire.GateSetting) error {
 	for _, s := range list {
 		i := strings.LastIndex(s, "=")
 		n, err := strconv.Atoi(s[i+1:])
 		if i <= 0 || err != nil {
 			return fmt.Errorf("--gate %q: want GATE=APPROVALS, e.g. deploy:production=2", s)
 		}
-		gates[s[:i]] = client.GateSetting{Approvals: n}
+		gates[s[:i]] = wire.GateSetting{Approvals: n}
 	}
 	return nil
 }
 
 // releaseRun is the common shape of a release command: run fn with the
 // client, print the release it returns.
-func releaseRun(app *cli, fn func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error)) func(*cobra.Command, []string) error {
+func releaseRun(app *cli, fn func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error)) func(*cobra.Command, []string) error {
 	return app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 		r, err := fn(cmd, args, c)
 		if err != nil {
@@ -201,41 +202,41 @@ Gates are plan, build, deploy:ENV for each environment, and close.
   dml release create --file release.json`,
 		Args: cobra.MaximumNArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
-		var req client.CreateReleaseRequest
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		var req wire.CreateReleaseRequest
 		if plan.file != "" {
 			if err := readReleaseFile(cmd, plan.file, &req); err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 		}
 		if len(args) == 1 {
 			if req.Name != "" && req.Name != args[0] {
-				return client.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
+				return wire.Release{}, fmt.Errorf("the name %q differs from %q in --file", args[0], req.Name)
 			}
 			req.Name = args[0]
 		}
 		if req.Name == "" {
-			return client.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
+			return wire.Release{}, errors.New("a release name is required (argument NAME or \"name\" in --file)")
 		}
 		if err := plan.apply(cmd.Flags(), &req.PlanRequest); err != nil {
-			return client.Release{}, err
+			return wire.Release{}, err
 		}
 		if cmd.Flags().Changed("artifact") {
 			refs, err := parseArtifactRefs(artifacts)
 			if err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 			req.Artifacts = refs
 		}
 		if len(gates) > 0 {
 			if req.Gates == nil {
-				req.Gates = map[string]client.GateSetting{}
+				req.Gates = map[string]wire.GateSetting{}
 			}
 			if err := parseGateQuorums(gates, req.Gates); err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 		}
-		return c.CreateRelease(cmd.Context(), req)
+		return c.Releases().Create(cmd.Context(), req)
 	})
 	plan.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION to include (repeatable)")
@@ -249,8 +250,8 @@ func newReleaseShowCmd(app *cli) *cobra.Command {
 		Short: "Show a release: plan, artifacts, gates, deployments, review and what can happen next",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
-		return c.Release(cmd.Context(), args[0])
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		return c.Releases().Get(cmd.Context(), args[0])
 	})
 	return cmd
 }
@@ -266,14 +267,14 @@ func newReleaseListCmd(app *cli) *cobra.Command {
 		Example: "  dml release list --state deploying\n  dml release list --all --output json",
 		Args:    cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			items, next, err := onePageOrAll(all, c.AllReleases(cmd.Context(), f), func() ([]client.Release, string, error) {
-				p, err := c.ListReleases(cmd.Context(), f)
+			items, next, err := onePageOrAll(all, c.Releases().All(cmd.Context(), f), func() ([]wire.Release, string, error) {
+				p, err := c.Releases().List(cmd.Context(), f)
 				return p.Releases, p.NextCursor, err
 			})
 			if err != nil {
 				return err
 			}
-			page := client.ReleasePage{Releases: items, NextCursor: next}
+			page := wire.ReleasePage{Releases: items, NextCursor: next}
 			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
 				fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
 				for _, r := range page.Releases {
@@ -310,30 +311,30 @@ approvals given so far are discarded and approvers must approve the new digest.`
 		Example: `  dml release set-plan 2026.11-payments --risk high --backout-plan "restore DB snapshot, redeploy 2026.10-payments"`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
-		var req client.PlanRequest
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		var req wire.PlanRequest
 		if plan.file != "" {
-			var doc client.CreateReleaseRequest
+			var doc wire.CreateReleaseRequest
 			if err := readReleaseFile(cmd, plan.file, &doc); err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 			if doc.Artifacts != nil || doc.Gates != nil || (doc.Name != "" && doc.Name != args[0]) {
-				return client.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
+				return wire.Release{}, errors.New("set-plan --file takes the plan fields only (changeRef, title, environments, plan); use set-artifacts for artifacts")
 			}
 			req = doc.PlanRequest
 		} else {
-			cur, err := c.Release(cmd.Context(), args[0])
+			cur, err := c.Releases().Get(cmd.Context(), args[0])
 			if err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 			p := cur.Plan
-			req = client.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
-				Plan: client.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
+			req = wire.PlanRequest{ChangeRef: p.ChangeRef, Title: p.Title, Environments: p.Environments,
+				Plan: wire.PlanDetails{Description: p.Description, Window: p.Window, BackoutPlan: p.BackoutPlan, Risk: p.Risk}}
 		}
 		if err := plan.apply(cmd.Flags(), &req); err != nil {
-			return client.Release{}, err
+			return wire.Release{}, err
 		}
-		return c.SetPlan(cmd.Context(), args[0], req)
+		return c.Releases().SetPlan(cmd.Context(), args[0], req)
 	})
 	plan.register(cmd.Flags())
 	return cmd
@@ -349,12 +350,12 @@ func newReleaseSetArtifactsCmd(app *cli) *cobra.Command {
 		Example: `  dml release set-artifacts 2026.11-payments --artifact payments/api:1.4.3 --artifact payments/worker:2.0.1`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
 		refs, err := parseArtifactRefs(artifacts)
 		if err != nil {
-			return client.Release{}, err
+			return wire.Release{}, err
 		}
-		return c.SetArtifacts(cmd.Context(), args[0], refs)
+		return c.Releases().SetArtifacts(cmd.Context(), args[0], refs)
 	})
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION (repeatable; the list replaces the current one)")
 	_ = cmd.MarkFlagRequired("artifact")
@@ -364,9 +365,9 @@ func newReleaseSetArtifactsCmd(app *cli) *cobra.Command {
 // digestKind says what a gate's digest is a digest of.
 func gateDigestKind(gate string) string {
 	switch {
-	case gate == client.GatePlan:
+	case gate == wire.GatePlan:
 		return "plan"
-	case gate == client.GateClose:
+	case gate == wire.GateClose:
 		return "review"
 	}
 	return "manifest"
@@ -374,7 +375,7 @@ func gateDigestKind(gate string) string {
 
 func newReleaseDecideCmd(app *cli, decision string) *cobra.Command {
 	var (
-		req = client.ApprovalRequest{Decision: decision}
+		req = wire.ApprovalRequest{Decision: decision}
 		dg  string
 	)
 	cmd := &cobra.Command{
@@ -391,7 +392,7 @@ current is refused with STALE_APPROVAL.`,
 		Args: cobra.ExactArgs(1),
 	}
 	verb := "approving"
-	if decision == client.DecisionReject {
+	if decision == wire.DecisionReject {
 		cmd.Use = "reject NAME --gate GATE --comment REASON [--digest DIGEST]"
 		cmd.Short = "Reject a gate of a release with a reason (approvers)"
 		cmd.Long = `Reject a gate. The reason (--comment) is required and shown on the release. Rejecting plan
@@ -401,12 +402,12 @@ Without --digest the gate's current expected digest is used.`
 		cmd.Example = `  dml release reject 2026.11-payments --gate plan --comment "backout plan does not cover the DB migration"`
 		verb = "rejecting"
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
 		req.Digest = digest.Digest(dg)
 		if req.Digest == "" {
-			r, err := c.Release(cmd.Context(), args[0])
+			r, err := c.Releases().Get(cmd.Context(), args[0])
 			if err != nil {
-				return client.Release{}, err
+				return wire.Release{}, err
 			}
 			// A gate that is unknown or not open is left to the
 			// server, which says why (INVALID_STATE, INVALID_INPUT).
@@ -419,14 +420,14 @@ Without --digest the gate's current expected digest is used.`
 				fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
 			}
 		}
-		return c.Decide(cmd.Context(), args[0], req)
+		return c.Releases().Decide(cmd.Context(), args[0], req)
 	})
 	f := cmd.Flags()
 	f.StringVar(&req.Gate, "gate", "", "gate: plan, build, deploy:ENV or close")
 	f.StringVar(&dg, "digest", "", "digest being decided on (default: the gate's current expected digest)")
 	f.StringVar(&req.Comment, "comment", "", "comment (required to reject)")
 	_ = cmd.MarkFlagRequired("gate")
-	if decision == client.DecisionReject {
+	if decision == wire.DecisionReject {
 		_ = cmd.MarkFlagRequired("comment")
 	}
 	return cmd
@@ -461,14 +462,14 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 				digests[i] = digest.Digest(v)
 			}
 			var (
-				res client.DeploymentResult
+				res wire.DeploymentResult
 				err error
 			)
 			if update != "" {
 				if cmd.Flags().Changed("env") || cmd.Flags().Changed("target") {
 					return errors.New("--update changes a recorded deployment: --env and --target do not apply")
 				}
-				upd := client.DeploymentUpdate{Status: status}
+				upd := wire.DeploymentUpdate{Status: status}
 				if cmd.Flags().Changed("notes") {
 					upd.Notes = &notes
 				}
@@ -478,12 +479,12 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 				if upd.Status == "" && upd.Notes == nil && upd.VerifiedDigests == nil {
 					return errors.New("--update needs --status, --notes or --verified")
 				}
-				res, err = c.UpdateDeployment(cmd.Context(), args[0], update, upd)
+				res, err = c.Releases().UpdateDeployment(cmd.Context(), args[0], update, upd)
 			} else {
 				if env == "" || target == "" {
 					return errors.New("--env and --target are required (or --update ID)")
 				}
-				res, err = c.RecordDeployment(cmd.Context(), args[0], client.DeploymentRequest{
+				res, err = c.Releases().RecordDeployment(cmd.Context(), args[0], wire.DeploymentRequest{
 					Environment: env, Target: target, Status: status, Notes: notes, VerifiedDigests: digests,
 				})
 			}
@@ -521,7 +522,7 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 
 func newReleaseReviewCmd(app *cli) *cobra.Command {
 	var (
-		req client.ReviewRequest
+		req wire.ReviewRequest
 	)
 	cmd := &cobra.Command{
 		Use:   "review NAME --outcome OUTCOME --summary TEXT [--incident ID]... [--objectives-met]",
@@ -536,8 +537,8 @@ longer be cancelled.`,
 		Example: `  dml release review 2026.11-payments --outcome successful --summary "no incidents" --objectives-met`,
 		Args:    cobra.ExactArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
-		return c.FileReview(cmd.Context(), args[0], req)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		return c.Releases().FileReview(cmd.Context(), args[0], req)
 	})
 	f := cmd.Flags()
 	f.StringVar(&req.Outcome, "outcome", "", "successful, successful_with_issues, failed or rolled_back")
@@ -558,8 +559,8 @@ func newReleaseCancelCmd(app *cli) *cobra.Command {
 		Short: "Cancel a release before its first deployment (release managers)",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (client.Release, error) {
-		return c.CancelRelease(cmd.Context(), args[0], reason)
+	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		return c.Releases().Cancel(cmd.Context(), args[0], reason)
 	})
 	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled")
 	return cmd
@@ -581,7 +582,7 @@ or to stderr when stdout carries the manifest.`,
 			if err := out.check(); err != nil {
 				return err
 			}
-			m, err := c.ReleaseManifest(cmd.Context(), args[0])
+			m, err := c.Releases().Manifest(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -598,21 +599,18 @@ func newArtifactRetireCmd(app *cli) *cobra.Command {
 		Short: "Retire an artifact version: kept, but no new release may include it (admins, release managers)",
 		Args:  cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			a, err := c.RetireArtifact(cmd.Context(), args[0], args[1])
+			a, err := c.Artifacts().Retire(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			return app.emit(cmd.OutOrStdout(), a, func(w io.Writer) error {
-				return printFields(w, append(artifactFields(a.Artifact),
-					[2]string{"retired at", formatTimeOrDash(a.RetiredAt)}, [2]string{"retired by", orDash(a.RetiredBy)}))
-			})
+			return app.emit(cmd.OutOrStdout(), a, func(w io.Writer) error { return printFields(w, artifactFields(a)) })
 		}),
 	}
 	return cmd
 }
 
 // printRelease prints the readable view of a release.
-func printRelease(w io.Writer, r client.Release) error {
+func printRelease(w io.Writer, r wire.Release) error {
 	p := r.Plan
 	window := "-"
 	if p.Window != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 )
 
 // cliToken issues a token through `dml token create` as the admin.
@@ -17,7 +17,7 @@ func cliToken(t *testing.T, name string, roles ...string) string {
 	for _, r := range roles {
 		args = append(args, "--role", r)
 	}
-	var issued client.IssuedToken
+	var issued wire.IssuedToken
 	if err := json.Unmarshal([]byte(mustRunCLI(t, args...)), &issued); err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +49,9 @@ func TestCLIRelease(t *testing.T) {
 		"--artifact", "payments/api:1.4.2", "--gate", "deploy:production=2")
 	wantContains(t, "create output", out, "planning", "GATES", "staging → production")
 
-	show := func(args ...string) client.Release {
+	show := func(args ...string) wire.Release {
 		t.Helper()
-		var r client.Release
+		var r wire.Release
 		out := mustRunCLI(t, append([]string{"release", "show", name, "--output", "json"}, args...)...)
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("show json %q: %v", out, err)
@@ -117,7 +117,7 @@ func TestCLIRelease(t *testing.T) {
 	}
 
 	// Listing.
-	var page client.ReleasePage
+	var page wire.ReleasePage
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "release", "list", "--output", "json")), &page); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var r client.Release
+	var r wire.Release
 	out := mustRunCLI(t, "release", "create", "--file", file, "--title", "December release", "--token", rm, "--output", "json")
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestCLIReleaseFileAndRetire(t *testing.T) {
 
 	// set-plan without --file keeps what the flags do not change.
 	out = mustRunCLI(t, "release", "set-plan", r.Name, "--risk", "high", "--token", rm, "--output", "json")
-	var r2 client.Release
+	var r2 wire.Release
 	if err := json.Unmarshal([]byte(out), &r2); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -52,7 +53,7 @@ func signingEnv(t *testing.T) (serverURL, publisher string) {
 	t.Setenv("COSIGN_PASSWORD", "")
 	mustRunCLI(t, "trust", "key", "add", "ci", fixturePath("cosign.pub"), "--comment", "payments pipeline")
 	mustRunCLI(t, "trust", "policy", "set", writeTemp(t, "policy.yaml", ciPolicyYAML))
-	var issued client.IssuedToken
+	var issued wire.IssuedToken
 	out := mustRunCLI(t, "token", "create", "--name", "pipeline", "--role", "publisher", "--output", "json")
 	if err := json.Unmarshal([]byte(out), &issued); err != nil {
 		t.Fatal(err)
@@ -78,9 +79,9 @@ func wantCLIError(t *testing.T, want string, args ...string) (stdout string) {
 	return out
 }
 
-func artifactJSON(t *testing.T, name, version string) client.Artifact {
+func artifactJSON(t *testing.T, name, version string) wire.Artifact {
 	t.Helper()
-	var a client.Artifact
+	var a wire.Artifact
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "artifact", "show", name, version, "--output", "json")), &a); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestCLISigningPipeline(t *testing.T) {
 	}
 	// The signature push posted is byte for byte what `dml sign` writes,
 	// and has the same shape as what cosign writes.
-	var list struct{ Evidence []client.Evidence }
+	var list struct{ Evidence []wire.Evidence }
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "evidence", "list", "payments/api", "1.4.2", "--output", "json")), &list); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func fetchServerKey(t *testing.T, serverURL, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := c.ServerKey(context.Background())
+	pem, err := c.Trust().ServerKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +360,8 @@ func TestCLIEvidenceAdd(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			out := mustRunCLI(t, "evidence", "add", "payments/api", "1.4.2", fixturePath(tt.file), "--output", "json")
 			var res struct {
-				Evidence client.Evidence
-				Artifact client.Artifact
+				Evidence wire.Evidence
+				Artifact wire.Artifact
 			}
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatal(err)
@@ -430,7 +431,7 @@ func TestDetectEvidenceKind(t *testing.T) {
 func TestCLITrust(t *testing.T) {
 	_, publisher := func() (string, string) {
 		url, _ := cliEnv(t)
-		var issued client.IssuedToken
+		var issued wire.IssuedToken
 		if err := json.Unmarshal([]byte(mustRunCLI(t, "token", "create", "--name", "ci", "--role", "publisher", "--output", "json")), &issued); err != nil {
 			t.Fatal(err)
 		}
@@ -466,7 +467,7 @@ func TestCLITrust(t *testing.T) {
 	if out := mustRunCLI(t, "trust", "key", "revoke", "release"); !strings.Contains(out, "revoked trusted key release") {
 		t.Errorf("revoke output %q", out)
 	}
-	var keys struct{ Keys []client.TrustKey }
+	var keys struct{ Keys []wire.TrustKey }
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "trust", "key", "list", "--output", "json", "--token", publisher)), &keys); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +497,7 @@ func TestCLITrust(t *testing.T) {
 	if out := mustRunCLI(t, "trust", "policy", "set", writeTemp(t, "again.json", shown)); !strings.Contains(out, "version 2") {
 		t.Errorf("setting the shown policy again: %q", out)
 	}
-	var current client.TrustPolicy
+	var current wire.TrustPolicy
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "trust", "policy", "show", "--output", "json")), &current); err != nil || current.Version != 2 {
 		t.Errorf("show json: %+v %v", current, err)
 	}

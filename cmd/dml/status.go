@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -22,17 +23,17 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 		Example: `  dml status payments/api 1.4.2`,
 		Args:    cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			a, err := c.Artifact(cmd.Context(), args[0], args[1])
+			a, err := c.Artifacts().Get(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			list, err := c.ListEvidence(cmd.Context(), args[0], args[1])
+			list, err := c.Evidence().List(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
-				Artifact client.Artifact   `json:"artifact"`
-				Evidence []client.Evidence `json:"evidence"`
+				Artifact wire.Artifact   `json:"artifact"`
+				Evidence []wire.Evidence `json:"evidence"`
 			}{a, list}, func(w io.Writer) error {
 				fmt.Fprintf(w, "%s:%s is %s\n", a.Name, a.Version, strings.ToUpper(a.State))
 				fields := [][2]string{{"digest", a.Digest.String()}, {"size", formatBytes(a.Size)}, {"pushed by", a.CreatedBy}}
@@ -54,7 +55,7 @@ admission receipt yourself, use ` + "`dml verify`" + `.`,
 }
 
 // countEvidence says "2 signatures, 1 attestation" or "none".
-func countEvidence(list []client.Evidence) string {
+func countEvidence(list []wire.Evidence) string {
 	var sigs, atts int
 	for _, e := range list {
 		if e.Kind == kindAttestation {

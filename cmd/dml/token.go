@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +21,7 @@ func newTokenCmd(app *cli) *cobra.Command {
 
 func newTokenCreateCmd(app *cli) *cobra.Command {
 	var (
-		req       client.TokenRequest
+		req       wire.TokenRequest
 		expiresIn time.Duration
 	)
 	cmd := &cobra.Command{
@@ -42,7 +43,7 @@ The secret is printed once and cannot be shown again.`,
 			if expiresIn > 0 {
 				req.ExpiresIn = expiresIn.String()
 			}
-			t, err := c.CreateToken(cmd.Context(), req)
+			t, err := c.Tokens().Create(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -77,7 +78,7 @@ func newTokenListCmd(app *cli) *cobra.Command {
 shown: they are not stored. Last use is recorded to within a minute.`,
 		Args: cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			list, err := c.ListTokens(cmd.Context())
+			list, err := c.Tokens().List(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -101,7 +102,7 @@ func newTokenRevokeCmd(app *cli) *cobra.Command {
 		Short: "Revoke a token by its id (tok_...)",
 		Args:  cobra.ExactArgs(1),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+			if err := c.Tokens().Revoke(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			return app.printRevoked(cmd, "", args[0])

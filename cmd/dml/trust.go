@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -47,7 +48,7 @@ report (file, digest, size) to stdout, or to stderr when stdout carries the key.
 			if err := out.check(); err != nil {
 				return err
 			}
-			pem, err := c.ServerKey(cmd.Context())
+			pem, err := c.Trust().ServerKey(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -75,7 +76,7 @@ policies use. Quarantined artifacts are re-evaluated: the new key may admit some
 			if err != nil {
 				return err
 			}
-			k, err := c.AddTrustKey(cmd.Context(), client.TrustKeyRequest{ID: args[0], PublicKey: string(pem), Comment: comment})
+			k, err := c.Trust().AddKey(cmd.Context(), wire.TrustKeyRequest{ID: args[0], PublicKey: string(pem), Comment: comment})
 			if err != nil {
 				return err
 			}
@@ -95,12 +96,12 @@ func newTrustKeyListCmd(app *cli) *cobra.Command {
 		Short: "List trusted keys, revoked ones included",
 		Args:  cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			keys, err := c.TrustKeys(cmd.Context())
+			keys, err := c.Trust().Keys(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
-				Keys []client.TrustKey `json:"keys"`
+				Keys []wire.TrustKey `json:"keys"`
 			}{keys}, func(w io.Writer) error {
 				tw := newTable(w)
 				fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
@@ -127,7 +128,7 @@ evidence signed with it is refused (KEY_UNTRUSTED). Artifacts already admitted s
 admitted: their receipts record what was true when they were admitted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			if err := c.RevokeTrustKey(cmd.Context(), args[0]); err != nil {
+			if err := c.Trust().RevokeKey(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			return app.printRevoked(cmd, "trusted key ", args[0])
@@ -151,7 +152,7 @@ re-evaluated. See docs/signing.md for the format and how rules are chosen.`,
 			if err != nil {
 				return err
 			}
-			p, err := c.SetTrustPolicy(cmd.Context(), doc)
+			p, err := c.Trust().SetPolicy(cmd.Context(), doc)
 			if err != nil {
 				return err
 			}
@@ -173,7 +174,7 @@ func newTrustPolicyShowCmd(app *cli) *cobra.Command {
 the version, author and document are printed together.`,
 		Args: cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
-			p, err := c.TrustPolicy(cmd.Context())
+			p, err := c.Trust().Policy(cmd.Context())
 			if err != nil {
 				return err
 			}

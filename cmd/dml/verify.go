@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
+	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -202,7 +203,7 @@ type verifier struct {
 }
 
 func (v *verifier) run(ctx context.Context, name, version string) (*verifyReport, error) {
-	a, err := v.c.Artifact(ctx, name, version)
+	a, err := v.c.Artifacts().Get(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func (v *verifier) run(ctx context.Context, name, version string) (*verifyReport
 	}
 	defer cleanup()
 
-	list, err := v.c.ListEvidence(ctx, name, version)
+	list, err := v.c.Evidence().List(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +247,7 @@ func (v *verifier) run(ctx context.Context, name, version string) (*verifyReport
 // the artifact's digest. The bytes are kept (in a temporary file) only when
 // an Ed25519 key may need them: it signs the whole file, not its digest.
 // content is then a way to read them again for each piece of evidence.
-func (v *verifier) checkContent(ctx context.Context, a client.Artifact, rep *verifyReport) (content func() io.Reader, cleanup func(), err error) {
+func (v *verifier) checkContent(ctx context.Context, a wire.Artifact, rep *verifyReport) (content func() io.Reader, cleanup func(), err error) {
 	content, cleanup = func() io.Reader { return nil }, func() {}
 	fail := func(detail string) {
 		rep.add(check{Item: "content", Digest: a.Digest, Status: checkFailed, Detail: detail})
@@ -263,7 +264,7 @@ func (v *verifier) checkContent(ctx context.Context, a client.Artifact, rep *ver
 		sink = tmp
 	}
 
-	pulled, err := v.c.Pull(ctx, a.Name, a.Version)
+	pulled, err := v.c.Artifacts().Pull(ctx, a.Name, a.Version)
 	if err != nil {
 		fail("cannot download it: " + err.Error())
 		return content, cleanup, nil
@@ -286,9 +287,9 @@ func (v *verifier) checkContent(ctx context.Context, a client.Artifact, rep *ver
 // checkEvidence fetches one piece of evidence and verifies it with the
 // given keys. The server's description of it (kind, predicate type) must
 // match what verification found.
-func (v *verifier) checkEvidence(ctx context.Context, a client.Artifact, e client.Evidence, content func() io.Reader) check {
+func (v *verifier) checkEvidence(ctx context.Context, a wire.Artifact, e wire.Evidence, content func() io.Reader) check {
 	c := check{Item: e.Kind, Digest: e.Digest, PredicateType: e.PredicateType}
-	data, err := v.c.FetchEvidence(ctx, a.Name, a.Version, e.Digest)
+	data, err := v.c.Evidence().Fetch(ctx, a.Name, a.Version, e.Digest)
 	if err != nil {
 		c.Status, c.Detail = checkFailed, "cannot download it: "+err.Error()
 		return c
@@ -329,7 +330,7 @@ type receiptPredicate struct {
 // checkReceipt verifies the admission receipt with the server's public
 // key: it must name this artifact and cite only evidence the server lists.
 // An artifact that is not admitted has none, and needs none.
-func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence []client.Evidence) check {
+func (v *verifier) checkReceipt(ctx context.Context, a wire.Artifact, evidence []wire.Evidence) check {
 	c := check{Item: "receipt", Status: checkFailed}
 	if a.Admission == nil || len(a.Admission.Receipt) == 0 {
 		if a.State == "admitted" {
@@ -343,7 +344,7 @@ func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence
 	if key == nil {
 		fmt.Fprintln(v.stderr, "warning: the server's public key was fetched from the server being verified; a compromised server could send its own. Pass --server-key with a copy obtained out of band (dml trust server-key, at install time).")
 		var err error
-		if key, err = v.c.ServerKey(ctx); err != nil {
+		if key, err = v.c.Trust().ServerKey(ctx); err != nil {
 			c.Detail = "cannot fetch the server key: " + err.Error()
 			return c
 		}
@@ -365,7 +366,7 @@ func (v *verifier) checkReceipt(ctx context.Context, a client.Artifact, evidence
 	}
 	var missing []string
 	for _, d := range p.Evidence {
-		if !slices.ContainsFunc(evidence, func(e client.Evidence) bool { return e.Digest == d }) {
+		if !slices.ContainsFunc(evidence, func(e wire.Evidence) bool { return e.Digest == d }) {
 			missing = append(missing, d.String())
 		}
 	}

@@ -71,18 +71,18 @@ var ErrNotAuthorizedForEnv = errors.New("not authorized for environment")
 // Token is an issued bearer token. The secret itself is never stored, only
 // its SHA-256 hash.
 type Token struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Roles        []Role     `json:"roles"`
-	Environments []string   `json:"environments"`
-	CreatedBy    string     `json:"createdBy"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
+	ID           string
+	Name         string
+	Roles        []Role
+	Environments []string
+	CreatedBy    string
+	CreatedAt    time.Time
+	RevokedAt    *time.Time
 	// ExpiresAt, when set, is when the token stops authenticating.
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	ExpiresAt *time.Time
 	// LastUsedAt is when the token last authenticated, to within a minute
 	// (it is written at most once a minute); nil if never.
-	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	LastUsedAt *time.Time
 }
 
 // Event actions of tokens.

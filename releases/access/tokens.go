@@ -46,12 +46,12 @@ var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
 
 // TokenRequest asks for a new token.
 type TokenRequest struct {
-	Name         string   `json:"name"`
-	Roles        []Role   `json:"roles"`
-	Environments []string `json:"environments"`
+	Name         string
+	Roles        []Role
+	Environments []string
 	// ExpiresIn, when set, is how long the token authenticates: a Go
 	// duration such as "720h" (at most MaxTokenLifetime).
-	ExpiresIn string `json:"expiresIn,omitempty"`
+	ExpiresIn string
 }
 
 // MaxTokenLifetime bounds ExpiresIn. A longer-lived credential is one
@@ -88,8 +88,8 @@ func New(st Store, log *slog.Logger, now func() time.Time) *Service {
 
 // IssuedToken is a new token and its secret, shown once.
 type IssuedToken struct {
-	Token  Token  `json:"token"`
-	Secret string `json:"secret"`
+	Token  Token
+	Secret string
 }
 
 // IssueToken creates a token (admin only). The principal name is the token

@@ -43,28 +43,28 @@ const (
 // AccessRecord is one entry of the access log. Text fields are "" when
 // unknown.
 type AccessRecord struct {
-	Seq       int64     `json:"seq"`
-	Time      time.Time `json:"time"`
-	Principal string    `json:"principal"`
-	TokenID   string    `json:"tokenId"`
-	Method    string    `json:"method"`
+	Seq       int64
+	Time      time.Time
+	Principal string
+	TokenID   string
+	Method    string
 	// Route is the route as the access matrix names it ("GET
 	// /v2/{name}/blobs/{digest}"); Path is the request's own.
-	Route   string        `json:"route"`
-	Path    string        `json:"path"`
-	Status  int           `json:"status"`
-	Outcome AccessOutcome `json:"outcome"`
+	Route   string
+	Path    string
+	Status  int
+	Outcome AccessOutcome
 	// Code and Message are the error's, for refusals.
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
+	Code    string
+	Message string
 	// Subject is what the request was about, in the audit log's terms:
 	// "name:version", "name@digest", "release:NAME", or an id.
-	Subject string        `json:"subject,omitempty"`
-	Name    string        `json:"name,omitempty"`
-	Version string        `json:"version,omitempty"`
-	Digest  digest.Digest `json:"digest,omitempty"`
+	Subject string
+	Name    string
+	Version string
+	Digest  digest.Digest
 	// Remote is the client's address as the server saw it.
-	Remote string `json:"remote,omitempty"`
+	Remote string
 }
 
 // AccessFilter selects access records. Zero fields select everything.

@@ -15,9 +15,9 @@ import (
 // Source is where a verifier reads the log from (the dml API client, or
 // anything serving the same data).
 type Source interface {
-	AuditKey(ctx context.Context) ([]byte, error)
-	AuditCheckpoint(ctx context.Context) ([]byte, error)
-	AuditEntries(ctx context.Context, start, limit int64) (io.ReadCloser, error)
+	Key(ctx context.Context) ([]byte, error)
+	Checkpoint(ctx context.Context) ([]byte, error)
+	Entries(ctx context.Context, start, limit int64) (io.ReadCloser, error)
 	ConsistencyProof(ctx context.Context, from, to int64) (tlog.TreeProof, error)
 }
 
@@ -85,7 +85,7 @@ func Verify(ctx context.Context, src Source, prev *State, opts Options) (Result,
 	res := Result{}
 	key := strings.TrimSpace(opts.LogKey)
 	res.KeyPinned = key != ""
-	served, err := src.AuditKey(ctx)
+	served, err := src.Key(ctx)
 	if err != nil {
 		return res, nil, fmt.Errorf("fetching the log key: %w", err)
 	}
@@ -100,7 +100,7 @@ func Verify(ctx context.Context, src Source, prev *State, opts Options) (Result,
 	if strings.TrimSpace(string(served)) != key {
 		return res, nil, &VerifyError{Index: -1, Err: fmt.Errorf("%w: server serves %q, trusted %q", ErrKeyChanged, strings.TrimSpace(string(served)), key)}
 	}
-	msg, err := src.AuditCheckpoint(ctx)
+	msg, err := src.Checkpoint(ctx)
 	if err != nil {
 		return res, nil, fmt.Errorf("fetching the checkpoint: %w", err)
 	}
@@ -161,7 +161,7 @@ const maxRecord = 4 << 20
 
 func readPage(ctx context.Context, src Source, tree *Tree, prev *State, n int64) error {
 	start := tree.Size()
-	rc, err := src.AuditEntries(ctx, start, n)
+	rc, err := src.Entries(ctx, start, n)
 	if err != nil {
 		return fmt.Errorf("fetching records from %d: %w", start, err)
 	}

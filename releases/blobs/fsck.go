@@ -15,24 +15,24 @@ import (
 // damage; orphans (garbage, for gc) and repairs are not problems.
 type FsckSummary struct {
 	// Blobs and Bytes: the stored objects read and hashed.
-	Blobs int64 `json:"blobs"`
-	Bytes int64 `json:"bytes"`
+	Blobs int64
+	Bytes int64
 	// References: the distinct digests the catalogue refers to, each
 	// checked to be stored at the size recorded.
-	References int64 `json:"references"`
+	References int64
 	// Admissions: the admissions of the audit log checked against the
 	// catalogue.
-	Admissions   int64  `json:"admissions"`
-	Corrupt      int64  `json:"corrupt"`
-	Missing      int64  `json:"missing"`
-	SizeMismatch int64  `json:"sizeMismatch"`
-	Unexpected   int64  `json:"unexpected"`
-	Catalogue    int64  `json:"catalogue"`
-	Unreadable   int64  `json:"unreadable"`
-	Orphans      int64  `json:"orphans"`
-	Repaired     int64  `json:"repaired"`
-	Problems     int64  `json:"problems"`
-	Duration     string `json:"duration"`
+	Admissions   int64
+	Corrupt      int64
+	Missing      int64
+	SizeMismatch int64
+	Unexpected   int64
+	Catalogue    int64
+	Unreadable   int64
+	Orphans      int64
+	Repaired     int64
+	Problems     int64
+	Duration     string
 }
 
 // referencePage is how many references fsck reads per query.

@@ -61,24 +61,24 @@ const maxStaleSessions = 10000
 
 // GCSummary is what a gc removed (or, in a dry run, would remove).
 type GCSummary struct {
-	DryRun bool   `json:"dryRun"`
-	Grace  string `json:"grace"`
+	DryRun bool
+	Grace  string
 	// Blobs: the stored objects looked at.
-	Blobs        int64 `json:"blobs"`
-	DeletedBlobs int64 `json:"deletedBlobs"`
-	DeletedBytes int64 `json:"deletedBytes"`
+	Blobs        int64
+	DeletedBlobs int64
+	DeletedBytes int64
 	// DeletedUploads: upload sessions, staging objects and the chunks of
 	// uploads without a session.
-	DeletedUploads int64 `json:"deletedUploads"`
+	DeletedUploads int64
 	// DeletedPartials: the backend's own partial writes (temporary
 	// files, incomplete multipart uploads); not counted in a dry run.
-	DeletedPartials int64 `json:"deletedPartials"`
+	DeletedPartials int64
 	// Kept: referenced blobs, blobs younger than the grace period, and
 	// blobs a writer claimed while gc looked at them.
-	KeptReferenced int64  `json:"keptReferenced"`
-	KeptYoung      int64  `json:"keptYoung"`
-	KeptClaimed    int64  `json:"keptClaimed"`
-	Duration       string `json:"duration"`
+	KeptReferenced int64
+	KeptYoung      int64
+	KeptClaimed    int64
+	Duration       string
 }
 
 // GC removes, as an admin, what nothing refers to and is older than the

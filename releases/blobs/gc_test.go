@@ -173,8 +173,8 @@ func newGCRaceEnv(t *testing.T) *gcRaceEnv {
 }
 
 // gc runs a gc with a one-hour grace period.
-func (e *gcRaceEnv) gc() (releases.GCSummary, error) {
-	return e.svc.Maintenance.GC(context.Background(), e.admin, blobs.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
+func (e *gcRaceEnv) gc() (blobs.GCSummary, error) {
+	return e.svc.Maintenance.GC(context.Background(), e.admin, blobs.GCOptions{Grace: time.Hour}, func(blobs.MaintenanceEvent[blobs.GCSummary]) error { return nil })
 }
 
 // push pushes the blob's bytes as app:version, with the digest declared.
@@ -227,7 +227,7 @@ func TestGCConcurrentReference(t *testing.T) {
 		e := newGCRaceEnv(t)
 		e.backend.beforeListingKey = newPause()
 		type result struct {
-			sum releases.GCSummary
+			sum blobs.GCSummary
 			err error
 		}
 		gcDone := make(chan result)

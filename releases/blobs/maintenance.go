@@ -21,23 +21,21 @@ import (
 
 // MaintenanceEvent is one report of a running fsck or gc: Type says which
 // of the embedded parts is set. S is the summary type (FsckSummary or
-// GCSummary). The same type is the wire format: the API encodes it as
-// is, and the client decodes it.
+// GCSummary). The API sends each in its wire form (api/wire), where a
+// stream that fails after it began ends with an "error" event.
 type MaintenanceEvent[S any] struct {
-	// Type is "progress", "finding", "summary", or "error" (the run
-	// failed; only the transport writes it, as the last line).
-	Type string `json:"type"`
+	// Type is "progress", "finding" or "summary".
+	Type string
 	*Progress
 	*Finding
-	Summary *S                `json:"summary,omitempty"`
-	Error   *MaintenanceError `json:"error,omitempty"`
+	Summary *S
 }
 
 // Progress says where a run stands: its phase and how much of it is done.
 type Progress struct {
-	Phase string `json:"phase"`
-	Items int64  `json:"items"`
-	Bytes int64  `json:"bytes"`
+	Phase string
+	Items int64
+	Bytes int64
 }
 
 // Finding kinds.
@@ -67,24 +65,18 @@ const (
 
 // Finding is one thing a run found (fsck) or removed (gc).
 type Finding struct {
-	Kind   string        `json:"kind"`
-	Digest digest.Digest `json:"digest,omitempty"`
+	Kind   string
+	Digest digest.Digest
 	// Key is the backend key, for objects that name no digest and for
 	// uploads (or the upload session's ID).
-	Key string `json:"key,omitempty"`
+	Key string
 	// Holders are (up to maxHolders) catalogue entries that refer to the
 	// blob: what a corrupt or missing blob breaks.
-	Holders []string `json:"holders,omitempty"`
-	Detail  string   `json:"detail,omitempty"`
+	Holders []string
+	Detail  string
 	// Problem is set for damage (corrupt, missing, size, unexpected,
 	// catalogue, unreadable), not for garbage or good news.
-	Problem bool `json:"problem,omitempty"`
-}
-
-// MaintenanceError ends a stream whose run failed.
-type MaintenanceError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Problem bool
 }
 
 // maxHolders bounds the holders a finding names.

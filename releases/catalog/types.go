@@ -30,28 +30,28 @@ const (
 // verification established, so admission can be re-evaluated without
 // re-verifying.
 type Evidence struct {
-	Digest          digest.Digest `json:"digest"`
-	ArtifactName    string        `json:"artifactName"`
-	ArtifactVersion string        `json:"artifactVersion"`
-	ArtifactDigest  digest.Digest `json:"artifactDigest"`
-	Kind            EvidenceKind  `json:"kind"`
+	Digest          digest.Digest
+	ArtifactName    string
+	ArtifactVersion string
+	ArtifactDigest  digest.Digest
+	Kind            EvidenceKind
 	// Format is how it arrived: "signature" (raw base64), "sigstore-bundle",
 	// "dsse" or "cosign-oci-signature" (a cosign image signature pushed as
 	// an OCI referrer; registry_evidence.go).
-	Format    string `json:"format"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
+	Format    string
+	MediaType string
+	Size      int64
 	// KeyID is the trusted key that verified it.
-	KeyID string `json:"keyId"`
+	KeyID string
 	// PredicateType and Predicate are set for attestations.
-	PredicateType string          `json:"predicateType,omitempty"`
-	Predicate     json.RawMessage `json:"predicate,omitempty"`
-	CreatedBy     string          `json:"createdBy"`
-	CreatedAt     time.Time       `json:"createdAt"`
+	PredicateType string
+	Predicate     json.RawMessage
+	CreatedBy     string
+	CreatedAt     time.Time
 	// Claims are what it asserts (signing.VerifiedEvidence.Claims).
 	// AddEvidence records where each was first presented
 	// (ClaimPresentation); ListEvidence need not return them.
-	Claims []digest.Digest `json:"-"`
+	Claims []digest.Digest
 }
 
 // ClaimPresentation is where a claim was first presented: the artifact
@@ -67,20 +67,20 @@ type ClaimPresentation struct {
 
 // Admission is the latest admission decision about an artifact.
 type Admission struct {
-	State ArtifactState `json:"state"`
+	State ArtifactState
 	// Rule is the "match" of the policy rule that applied ("" if none).
-	Rule string `json:"rule,omitempty"`
+	Rule string
 	// Unmet lists, in words, what the policy still needs.
-	Unmet []string `json:"unmet"`
+	Unmet []string
 	// Reason explains a rejection.
-	Reason string `json:"reason,omitempty"`
+	Reason string
 	// PolicyVersion is the trust policy version the decision used.
-	PolicyVersion int64 `json:"policyVersion,omitempty"`
+	PolicyVersion int64
 	// Evidence lists the evidence digests that satisfied the rule.
-	Evidence []digest.Digest `json:"evidence,omitempty"`
+	Evidence []digest.Digest
 	// Receipt is the server-signed DSSE envelope issued on admission.
-	Receipt   json.RawMessage `json:"receipt,omitempty"`
-	DecidedAt time.Time       `json:"decidedAt"`
+	Receipt   json.RawMessage
+	DecidedAt time.Time
 }
 
 // ErrVersionExists refuses other bytes for a version that exists.
@@ -106,21 +106,21 @@ func (s ArtifactState) Valid() bool {
 
 // Artifact is name + version → one blob.
 type Artifact struct {
-	Name      string        `json:"name"`
-	Version   string        `json:"version"`
-	Digest    digest.Digest `json:"digest"`
-	Size      int64         `json:"size"`
-	MediaType string        `json:"mediaType"`
-	State     ArtifactState `json:"state"`
-	CreatedBy string        `json:"createdBy"`
-	CreatedAt time.Time     `json:"createdAt"`
+	Name      string
+	Version   string
+	Digest    digest.Digest
+	Size      int64
+	MediaType string
+	State     ArtifactState
+	CreatedBy string
+	CreatedAt time.Time
 	// Admission is the latest admission decision; nil until the first
 	// evaluation.
-	Admission *Admission `json:"admission,omitempty"`
+	Admission *Admission
 	// RetiredAt is set once the artifact is retired: it stays, but no new
 	// release may include it.
-	RetiredAt *time.Time `json:"retiredAt,omitempty"`
-	RetiredBy string     `json:"retiredBy,omitempty"`
+	RetiredAt *time.Time
+	RetiredBy string
 }
 
 // ArtifactFilter selects artifacts for listing. Results are ordered by

@@ -121,8 +121,8 @@ const maxApprovals = 10
 
 // ReleaseArtifactRef names an artifact version in requests.
 type ReleaseArtifactRef struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
+	Name    string
+	Version string
 }
 
 // GateSetting is a gate's quorum in requests.
@@ -132,58 +132,58 @@ type GateSetting struct {
 
 // PlanDetails are the plan fields under "plan" in requests.
 type PlanDetails struct {
-	Description string  `json:"description"`
-	Window      *Window `json:"window,omitempty"`
-	BackoutPlan string  `json:"backoutPlan"`
-	Risk        string  `json:"risk"`
+	Description string
+	Window      *Window
+	BackoutPlan string
+	Risk        string
 }
 
 // PlanRequest holds the plan fields of creation and of PUT .../plan.
 type PlanRequest struct {
-	ChangeRef    string      `json:"changeRef"`
-	Title        string      `json:"title"`
-	Environments []string    `json:"environments"`
-	Plan         PlanDetails `json:"plan"`
+	ChangeRef    string
+	Title        string
+	Environments []string
+	Plan         PlanDetails
 }
 
 // CreateReleaseRequest creates a release.
 type CreateReleaseRequest struct {
-	Name string `json:"name"`
+	Name string
 	PlanRequest
-	Artifacts []ReleaseArtifactRef   `json:"artifacts"`
-	Gates     map[string]GateSetting `json:"gates"`
+	Artifacts []ReleaseArtifactRef
+	Gates     map[string]GateSetting
 }
 
 // ApprovalRequest is an approver's decision.
 type ApprovalRequest struct {
-	Gate     string        `json:"gate"`
-	Decision Decision      `json:"decision"`
-	Digest   digest.Digest `json:"digest"`
-	Comment  string        `json:"comment"`
+	Gate     string
+	Decision Decision
+	Digest   digest.Digest
+	Comment  string
 }
 
 // DeploymentRequest records a deployment.
 type DeploymentRequest struct {
-	Environment     string           `json:"environment"`
-	Target          string           `json:"target"`
-	Status          DeploymentStatus `json:"status"`
-	Notes           string           `json:"notes"`
-	VerifiedDigests []digest.Digest  `json:"verifiedDigests"`
+	Environment     string
+	Target          string
+	Status          DeploymentStatus
+	Notes           string
+	VerifiedDigests []digest.Digest
 }
 
 // DeploymentUpdate changes a deployment's status, notes or verified digests.
 type DeploymentUpdate struct {
-	Status          DeploymentStatus `json:"status"`
-	Notes           *string          `json:"notes"`
-	VerifiedDigests []digest.Digest  `json:"verifiedDigests"`
+	Status          DeploymentStatus
+	Notes           *string
+	VerifiedDigests []digest.Digest
 }
 
 // ReviewRequest files the post-implementation review.
 type ReviewRequest struct {
-	Outcome       string   `json:"outcome"`
-	Summary       string   `json:"summary"`
-	Incidents     []string `json:"incidents"`
-	ObjectivesMet bool     `json:"objectivesMet"`
+	Outcome       string
+	Summary       string
+	Incidents     []string
+	ObjectivesMet bool
 }
 
 func (p PlanRequest) plan() Plan {

@@ -401,7 +401,7 @@ func testReplicaGC(t *testing.T, rs replicas) {
 		version := fmt.Sprint("1.", round)
 		race(2, func(i int) {
 			if i == 0 {
-				_, err := rs.on(0).Maintenance.GC(ctx, rs[0].Admin, blobs.GCOptions{Grace: time.Hour}, func(releases.MaintenanceEvent[releases.GCSummary]) error { return nil })
+				_, err := rs.on(0).Maintenance.GC(ctx, rs[0].Admin, blobs.GCOptions{Grace: time.Hour}, func(blobs.MaintenanceEvent[blobs.GCSummary]) error { return nil })
 				if err != nil {
 					t.Errorf("round %d: gc: %v", round, err)
 				}

@@ -27,23 +27,23 @@ const (
 
 // TrustKey is a public key that may sign evidence, registered by an admin.
 type TrustKey struct {
-	ID           string     `json:"id"`
-	PublicKeyPEM string     `json:"publicKey"`
-	Algorithm    string     `json:"algorithm"`
-	Comment      string     `json:"comment"`
-	CreatedBy    string     `json:"createdBy"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	RevokedAt    *time.Time `json:"revokedAt,omitempty"`
-	RevokedBy    string     `json:"revokedBy,omitempty"`
+	ID           string
+	PublicKeyPEM string
+	Algorithm    string
+	Comment      string
+	CreatedBy    string
+	CreatedAt    time.Time
+	RevokedAt    *time.Time
+	RevokedBy    string
 }
 
 // PolicyVersion is one version of the trust policy document. Every PUT
 // makes a new version; the highest is current.
 type PolicyVersion struct {
-	Version   int64           `json:"version"`
-	Document  json.RawMessage `json:"document"`
-	CreatedBy string          `json:"createdBy"`
-	CreatedAt time.Time       `json:"createdAt"`
+	Version   int64
+	Document  json.RawMessage
+	CreatedBy string
+	CreatedAt time.Time
 }
 
 // Store is the persistence of trusted keys and policy versions. Every
@@ -96,9 +96,9 @@ func New(st Store, quarantine Reevaluator, log *slog.Logger, now func() time.Tim
 
 // AddTrustKeyRequest registers a public key.
 type AddTrustKeyRequest struct {
-	ID        string `json:"id"`
-	PublicKey string `json:"publicKey"`
-	Comment   string `json:"comment"`
+	ID        string
+	PublicKey string
+	Comment   string
 }
 
 // AddTrustKey registers a trusted key (admin only) and re-evaluates
