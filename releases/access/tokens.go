@@ -211,7 +211,11 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 const lastUseInterval = time.Minute
 
 // tokenUse remembers when each token's last use was last written, so that
-// concurrent requests with one token write it once, not once each.
+// concurrent requests with one token write it once, not once each. It
+// saves writes only: last use is bookkeeping, and each replica writes it
+// at most once a minute per token. Whether a token is valid (revoked,
+// expired) is read from the database on every request, never cached, so
+// a revocation through one replica is refused by all at once.
 type tokenUse struct {
 	mu      sync.Mutex
 	written map[string]time.Time

@@ -134,7 +134,9 @@ type Maintenance struct {
 	// running is held by a running fsck or gc: one at a time per server.
 	// It saves work (and an operator's confusion); gc's correctness
 	// against writers rests on the claims and deletion marks in the
-	// database (gc.go), which is what several replicas share.
+	// database (gc.go), taken under each blob's lock there, which is what
+	// several replicas share: gc on two replicas at once deletes nothing a
+	// writer claimed (TestReplicas/GCAgainstPushes).
 	running sync.Mutex
 }
 

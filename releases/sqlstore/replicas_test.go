@@ -56,6 +56,9 @@ func TestReplicas(t *testing.T) {
 			{"NewVersionRaces", testReplicaNewVersion},
 			{"GCAgainstPushes", testReplicaGC},
 			{"AuditAppend", testReplicaAuditAppend},
+			{"DeploymentsInPlanOrder", testReplicaDeploymentOrder},
+			{"ChunkedUploadAcrossReplicas", testReplicaChunkedUpload},
+			{"RevocationSeenByAll", testReplicaRevocation},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				open := storage(t)
@@ -159,32 +162,7 @@ func testReplicaApprovals(t *testing.T, rs replicas) {
 	if got.State != lifecycle.ReleaseReleased || got.ManifestDigest == "" {
 		t.Errorf("release %s, sealed %q; want released and sealed", got.State, got.ManifestDigest)
 	}
-	counted := map[string]int{}
-	for _, a := range got.Approvals {
-		if !a.Discarded {
-			counted[a.Gate]++
-		}
-	}
-	authorized, sealed := map[string]int{}, 0
-	for _, ev := range events(t, rs, "release:"+r.Name) {
-		var d struct {
-			Gate       string `json:"gate"`
-			Authorized bool   `json:"authorized"`
-			Sealed     string `json:"sealed"`
-		}
-		if ev.Action != lifecycle.ActionReleaseApproval {
-			continue
-		}
-		if err := json.Unmarshal(ev.Details, &d); err != nil {
-			t.Fatal(err)
-		}
-		if d.Authorized {
-			authorized[d.Gate]++
-		}
-		if d.Sealed != "" {
-			sealed++
-		}
-	}
+	counted, authorized, sealed := domaintest.Quorum(t, got, events(t, rs, "release:"+r.Name))
 	if counted[lifecycle.GatePlan] != 10 || counted[lifecycle.GateBuild] != 10 ||
 		authorized[lifecycle.GatePlan] != 1 || authorized[lifecycle.GateBuild] != 1 || sealed != 1 {
 		t.Errorf("approvals %v, gates authorised %v, sealed %d times; want 10 per gate, each gate authorised once, one seal", counted, authorized, sealed)

@@ -7,6 +7,7 @@ package domaintest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,7 +16,9 @@ import (
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
@@ -171,4 +174,37 @@ func (e *Env) TrustCI() {
 	if _, err := e.DML.Trust.SetTrustPolicy(e.Ctx, e.Admin, []byte(CIPolicy)); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// Quorum sums up how a release's gates were approved: the approvals on
+// record per gate (not discarded), from the release; and, from its events,
+// how many approvals authorised each gate and how many sealed it.
+func Quorum(t testing.TB, r lifecycle.Release, events []audit.Event) (onRecord, authorized map[string]int, sealed int) {
+	t.Helper()
+	onRecord, authorized = map[string]int{}, map[string]int{}
+	for _, a := range r.Approvals {
+		if !a.Discarded {
+			onRecord[a.Gate]++
+		}
+	}
+	for _, ev := range events {
+		var d struct {
+			Gate       string `json:"gate"`
+			Authorized bool   `json:"authorized"`
+			Sealed     string `json:"sealed"`
+		}
+		if ev.Action != lifecycle.ActionReleaseApproval {
+			continue
+		}
+		if err := json.Unmarshal(ev.Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Authorized {
+			authorized[d.Gate]++
+		}
+		if d.Sealed != "" {
+			sealed++
+		}
+	}
+	return onRecord, authorized, sealed
 }
