@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,9 +17,11 @@ import (
 // database, named by --database and by DML_DATABASE: both start (the
 // second finds the schema migrated), share the metadata (the admin token
 // the first bootstrapped works on the second, and the second bootstraps
-// none of its own), and neither logs the URL's password. An older dml —
-// the database's schema newer than it knows — refuses to start, saying
-// why, and so does a database of no known kind.
+// none of its own), and neither logs the URL's password. The second signs
+// with the first's keys (--server-key, DML_LOG_KEY); a third with keys of
+// its own refuses to start, saying why and showing no private key. An
+// older dml — the database's schema newer than it knows — refuses to
+// start, saying why, and so does a database of no known kind.
 func TestServeOnPostgres(t *testing.T) {
 	database := pgtest.NewDatabase(t)
 	u, err := url.Parse(database)
@@ -27,8 +30,14 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	password, _ := u.User.Password()
 	const first, second = "first-replica-admin-token-0123", "second-replica-admin-token-0123"
-	a := startServer(t, []string{"DML_BOOTSTRAP_TOKEN=" + first}, "--data-dir", t.TempDir(), "--database", database)
-	b := startServer(t, []string{"DML_BOOTSTRAP_TOKEN=" + second, "DML_DATABASE=" + database}, "--data-dir", t.TempDir())
+	keys := t.TempDir()
+	a := startServer(t, []string{"DML_BOOTSTRAP_TOKEN=" + first}, "--data-dir", keys, "--database", database)
+	b := startServer(t, []string{"DML_BOOTSTRAP_TOKEN=" + second, "DML_DATABASE=" + database, "DML_LOG_KEY=" + filepath.Join(keys, "log-key")},
+		"--data-dir", t.TempDir(), "--server-key", filepath.Join(keys, "server-key.pem"))
+	out, err := exec.Command(dmlBinary(t), "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database", database).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "signing keys differ from the ones pinned") || strings.Contains(string(out), "PRIVATE") {
+		t.Errorf("a replica with keys of its own: %v\n%s\nwant a refusal saying its signing keys differ, without a private key", err, out)
+	}
 	for _, tc := range []struct {
 		srv   *serverProc
 		token string

@@ -37,6 +37,8 @@ type serveOptions struct {
 	s3              s3.Config
 	s3PartSizeMiB   int64
 	serverKey       string
+	logKey          string
+	rotateKeys      bool
 	logOrigin       string
 	// The access log's retention.
 	accessMaxAge     time.Duration
@@ -74,7 +76,9 @@ a generated one that is printed once on stderr.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
 	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
 	f.StringVar(&o.database, "database", "", "metadata database: sqlite:PATH or a postgres:// (postgresql://) URL (default sqlite:DATA_DIR/dml.db); prefer DML_DATABASE for a URL with a password, which is never logged")
-	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start)")
+	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start); every replica of one DML needs the same")
+	f.StringVar(&o.logKey, "log-key", "", "file of the audit log's note signing key (default: DATA_DIR/log-key, created on first start); every replica of one DML needs the same")
+	f.BoolVar(&o.rotateKeys, "rotate-keys", false, "pin this server's keys in the database although other keys are pinned there (key rotation; audited)")
 	f.StringVar(&o.logOrigin, "log-origin", "dml", "origin line of audit log checkpoints (name this DML, e.g. dml.example.com); also names a new log key")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -148,13 +152,24 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("server key: %w", err)
 	}
-	logKey, err := auditlog.LoadOrCreateLogKey(filepath.Join(o.dataDir, "log-key"), o.logOrigin)
+	logKeyPath := o.logKey
+	if logKeyPath == "" {
+		logKeyPath = filepath.Join(o.dataDir, "log-key")
+	}
+	logKey, err := auditlog.LoadOrCreateLogKey(logKeyPath, o.logOrigin)
 	if err != nil {
 		return fmt.Errorf("audit log key: %w", err)
 	}
 	svc, err := releases.New(releases.Config{Metadata: meta, Blobs: blobs, Signer: signer, LogKey: logKey, LogOrigin: o.logOrigin, Logger: log})
 	if err != nil {
 		return err
+	}
+	// Replicas sharing the database must sign with one set of keys: the
+	// first to start pins the public halves, the others must match.
+	if pinned, err := svc.PinKeys(ctx, o.rotateKeys); err != nil {
+		return fmt.Errorf("signing keys (--server-key %s, --log-key %s): %w", keyPath, logKeyPath, err)
+	} else if pinned {
+		log.Info("signing keys pinned in the database", "logKey", logKey.VerifierKey, "rotated", o.rotateKeys)
 	}
 	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {

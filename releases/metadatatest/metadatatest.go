@@ -250,6 +250,7 @@ func RunCatalog(t *testing.T, open func(t *testing.T) releases.Metadata) {
 func RunReleases(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	run(t, open, []suiteCase{
 		{"Settings", testSettings},
+		{"Settings/Modify", testModifySetting},
 		{"Releases/Create", testCreateRelease},
 		{"Releases/CreateDefaults", testCreateReleaseDefaults},
 		{"Releases/CreateInvalid", testCreateReleaseInvalid},

@@ -80,7 +80,7 @@ var sqliteDialect = dialect{
 // as deadlocked, and DB.write runs it again.)
 //
 //	nameLock → rows (artifacts, releases, tags, uploads) → claimLock →
-//	blobLock → policyLock → auditLock
+//	blobLock → policyLock → settingLock → auditLock
 //
 // Each guards a decision that reads what is not there yet:
 //   - nameLock: an artifact name, which is also an OCI repository. REST
@@ -91,6 +91,7 @@ var sqliteDialect = dialect{
 //   - blobLock: a blob's integrity record, and gc's deletion of it
 //     against writers' claims on it.
 //   - policyLock: the next trust policy version.
+//   - settingLock: a setting's next value (ModifySetting).
 //   - auditLock: the next audit log index (recordEvent). It is taken last,
 //     just before the event is written, and held to the commit: appends
 //     are one after the other, in commit order, whichever connection or
@@ -98,6 +99,7 @@ var sqliteDialect = dialect{
 func nameLock(name string) string   { return "name\x00" + name }
 func claimLock(claim string) string { return "claim\x00" + claim }
 func blobLock(digest string) string { return "blob\x00" + digest }
+func settingLock(key string) string { return "setting\x00" + key }
 
 const (
 	policyLock = "trust.policy"

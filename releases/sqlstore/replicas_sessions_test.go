@@ -8,12 +8,17 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/registry"
+	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -239,4 +244,80 @@ func testReplicaRevocation(t *testing.T, rs replicas) {
 			t.Errorf("replica %d after the revocation through replica 2: %v, want ErrUnauthorized", i, err)
 		}
 	}
+}
+
+// TestReplicaKeys: replicas pin their signing keys in the database they
+// share. Replicas starting at once with the same keys pin them once; a
+// replica with keys of its own is refused (ErrKeysDiffer) until it rotates
+// them on purpose, and then the replicas with the old keys are refused.
+// Replicas starting at once with different keys: one set is pinned, every
+// other replica is refused.
+func TestReplicaKeys(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		ctx := t.Context()
+		open := storage(t)
+		rs := domaintest.NewReplicas(t, 3, func() *sqlstore.DB { return open(t) })
+		pinned := make([]bool, len(rs))
+		race(len(rs), func(i int) {
+			var err error
+			if pinned[i], err = rs[i].DML.PinKeys(ctx, false); err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+		})
+		if n := countTrue(pinned); n != 1 {
+			t.Errorf("%d replicas pinned the keys, want 1", n)
+		}
+		stranger := domaintest.New(t, open(t), rs[0].DML.Blobs.Store())
+		if _, err := stranger.PinKeys(ctx, false); !errors.Is(err, releases.ErrKeysDiffer) {
+			t.Fatalf("a replica with keys of its own: %v, want ErrKeysDiffer", err)
+		}
+		if strings.Contains(fmt.Sprint(stranger.PinKeys(ctx, false)), "PRIVATE") {
+			t.Error("the refusal shows a private key")
+		}
+		if p, err := stranger.PinKeys(ctx, true); err != nil || !p {
+			t.Fatalf("rotating: pinned %v, %v", p, err)
+		}
+		if _, err := rs[1].DML.PinKeys(ctx, false); !errors.Is(err, releases.ErrKeysDiffer) {
+			t.Errorf("a replica with the old keys after the rotation: %v, want ErrKeysDiffer", err)
+		}
+		if n := len(settingEvents(t, rs, "server.signing-keys")); n != 2 {
+			t.Errorf("%d key pinning events, want 2 (the first start, the rotation)", n)
+		}
+
+		fresh := storage(t)
+		strangers := make([]*releases.DML, 4)
+		for i := range strangers {
+			strangers[i] = domaintest.New(t, fresh(t), rs[0].DML.Blobs.Store())
+		}
+		var refused int
+		var mu sync.Mutex
+		race(len(strangers), func(i int) {
+			_, err := strangers[i].PinKeys(ctx, false)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, releases.ErrKeysDiffer):
+				refused++
+			case err != nil:
+				t.Errorf("replica %d: %v", i, err)
+			}
+		})
+		if refused != len(strangers)-1 {
+			t.Errorf("%d of %d replicas with keys of their own refused, want all but one", refused, len(strangers))
+		}
+	})
+}
+
+func countTrue(bs []bool) (n int) {
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// settingEvents are the events that set key, through rs[0].
+func settingEvents(t *testing.T, rs replicas, key string) []audit.Event {
+	return slices.DeleteFunc(events(t, rs, key), func(ev audit.Event) bool { return ev.Action != lifecycle.ActionSettingSet })
 }
