@@ -180,6 +180,7 @@ func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Tokens/CreateDefaults", testCreateTokenDefaults},
 		{"Tokens/CreateInvalid", testCreateTokenInvalid},
 		{"Tokens/CreateDuplicate", testCreateTokenDuplicate},
+		{"Tokens/CreateFirst", testCreateFirstToken},
 		{"Tokens/ByHashNotFound", testTokenByHashNotFound},
 		{"Tokens/Revoke", testRevokeToken},
 		{"Tokens/Count", testCountTokens},

@@ -80,7 +80,7 @@ var sqliteDialect = dialect{
 // as deadlocked, and DB.write runs it again.)
 //
 //	nameLock → rows (artifacts, releases, tags, uploads) → claimLock →
-//	blobLock → policyLock → settingLock → auditLock
+//	blobLock → policyLock → settingLock → firstTokenLock → auditLock
 //
 // Each guards a decision that reads what is not there yet:
 //   - nameLock: an artifact name, which is also an OCI repository. REST
@@ -92,6 +92,7 @@ var sqliteDialect = dialect{
 //     against writers' claims on it.
 //   - policyLock: the next trust policy version.
 //   - settingLock: a setting's next value (ModifySetting).
+//   - firstTokenLock: whether any token was issued yet (CreateFirstToken).
 //   - auditLock: the next audit log index (recordEvent). It is taken last,
 //     just before the event is written, and held to the commit: appends
 //     are one after the other, in commit order, whichever connection or
@@ -102,8 +103,9 @@ func blobLock(digest string) string { return "blob\x00" + digest }
 func settingLock(key string) string { return "setting\x00" + key }
 
 const (
-	policyLock = "trust.policy"
-	auditLock  = "audit"
+	policyLock     = "trust.policy"
+	firstTokenLock = "tokens.first"
+	auditLock      = "audit"
 )
 
 // lock takes the transaction-level locks keys, on a dialect with several

@@ -321,3 +321,45 @@ func countTrue(bs []bool) (n int) {
 func settingEvents(t *testing.T, rs replicas, key string) []audit.Event {
 	return slices.DeleteFunc(events(t, rs, key), func(ev audit.Event) bool { return ev.Action != lifecycle.ActionSettingSet })
 }
+
+// TestReplicaBootstrap: replicas starting together on an empty database
+// bootstrap one admin token between them: with the secret supplied
+// (DML_BOOTSTRAP_TOKEN, the same for all), every replica starts and the
+// secret works; with none, one replica generates (and prints) a secret
+// and the others issue nothing.
+func TestReplicaBootstrap(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		for _, secret := range []string{domaintest.AdminSecret, ""} {
+			ctx := t.Context()
+			open := storage(t)
+			backend := domaintest.NewEnv(t).DML.Blobs.Store()
+			rs := make([]*releases.DML, 3)
+			for i := range rs {
+				rs[i] = domaintest.New(t, open(t), backend)
+			}
+			generated := make([]string, len(rs))
+			race(len(rs), func(i int) {
+				var err error
+				if generated[i], err = rs[i].Access.BootstrapAdmin(ctx, secret); err != nil {
+					t.Errorf("secret %q: replica %d: %v", secret, i, err)
+				}
+			})
+			n, err := open(t).Tokens().CountTokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			printed := slices.DeleteFunc(slices.Clone(generated), func(s string) bool { return s == "" })
+			if n != 1 || (secret == "" && len(printed) != 1) || (secret != "" && len(printed) != 0) {
+				t.Errorf("secret %q: %d tokens issued, %d secrets generated; want one token, and one generated secret only when none was supplied", secret, n, len(printed))
+			}
+			if secret == "" && len(printed) == 1 {
+				secret = printed[0]
+			}
+			for i := range rs {
+				if _, err := rs[i].Access.Authenticate(ctx, secret); err != nil {
+					t.Errorf("replica %d refuses the bootstrap secret: %v", i, err)
+				}
+			}
+		}
+	})
+}
