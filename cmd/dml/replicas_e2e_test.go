@@ -50,8 +50,6 @@ import (
 // verification per replica, the kill's outcome and the rates.
 // DML_REPLICA_LOAD sets the first round's length (10s; the second is half).
 func TestReplicasUnderLoad(t *testing.T) {
-	database := pgtest.NewDatabase(t)
-	endpoint, accessKey, secretKey := storetest.S3FromEnv(t)
 	round := 10 * time.Second
 	if v := os.Getenv("DML_REPLICA_LOAD"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -60,66 +58,10 @@ func TestReplicasUnderLoad(t *testing.T) {
 		}
 		round = d
 	}
-	const adminToken = "replicas-admin-token-0123456789"
-	bucket := fmt.Sprintf("dml-replicas-%d", time.Now().UnixNano())
-	keys := t.TempDir()
-	env := []string{"DML_BOOTSTRAP_TOKEN=" + adminToken, "DML_DATABASE=" + database,
-		"DML_S3_ACCESS_KEY=" + accessKey, "DML_S3_SECRET_KEY=" + secretKey}
-	s3 := []string{"--s3-endpoint", endpoint, "--s3-bucket", bucket, "--s3-insecure"}
-	var replicas []*serverProc
-	for i := range 3 {
-		dir := keys // the first replica makes the keys; the others are given them
-		if i > 0 {
-			dir = t.TempDir()
-		}
-		args := append([]string{"--data-dir", dir, "--server-key", filepath.Join(keys, "server-key.pem"), "--log-key", filepath.Join(keys, "log-key")}, s3...)
-		replicas = append(replicas, startServer(t, env, args...))
-	}
-	lb := newBalancer(replicas)
+	cl := newCluster(t, 3)
 	ctx := t.Context()
-	admin := lb.client(t, adminToken)
-
-	// The trusted key "ci" signs what the publishers push; load/* needs
-	// its signature to be admitted.
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ci, err := signing.NewServerSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "ci", PublicKey: string(ci.PublicKeyPEM())}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Trust().SetPolicy(ctx, []byte(`{"rules":[{"match":"load/*","signatures":{"keys":["ci"]}}]}`)); err != nil {
-		t.Fatal(err)
-	}
-	token := func(name string, roles ...string) string {
-		issued, err := admin.Tokens().Create(ctx, wire.TokenRequest{Name: name, Roles: roles})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return issued.Token
-	}
-	pipelineToken := token("pipeline", "publisher")
-	publisherToken := token("oci-pipeline", "publisher")
-	auditorToken := token("auditor", "auditor")
-	rm := lb.client(t, token("rm", "release-manager"))
-	var cab []*client.Client
-	for i := range 10 {
-		cab = append(cab, lb.client(t, token(fmt.Sprint("cab-", i), "approver")))
-	}
-	w := &writes{}
-	op := (&loadOp{pipelineToken: pipelineToken, ci: ci, token: publisherToken, lb: lb, w: w}).fork()
-	if err := op.push(ctx, "load/release", "1.0.0", []byte("the release's one artifact")); err != nil {
-		t.Fatal(err)
-	}
-	rel, err := rm.Releases().Create(ctx, wire.CreateReleaseRequest{Name: "rollout",
-		PlanRequest: wire.PlanRequest{ChangeRef: "CHG-11", Title: "Replicas", Environments: []string{"production"},
-			Plan: wire.PlanDetails{Description: "Roll out", BackoutPlan: "Roll back", Risk: "low"}},
-		Artifacts: []wire.ReleaseArtifactRef{{Name: "load/release", Version: "1.0.0"}},
-		Gates:     map[string]wire.GateSetting{"plan": {Approvals: 10}, "build": {Approvals: 10}}})
+	replicas, lb, op, w, rm, cab, auditorToken := cl.replicas, cl.lb, cl.op, cl.op.w, cl.rm, cl.cab, cl.auditor
+	rel, err := cl.release(ctx, "rollout", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +129,85 @@ func TestReplicasUnderLoad(t *testing.T) {
 	sameCheckpoint(t, live, auditorToken)
 }
 
+// cluster is n `dml serve` replicas on a new PostgreSQL database and a new
+// bucket of the S3 server the tests use, behind a balancer, with a trusted
+// key "ci" (required on load/*: a signature admits) and the principals of
+// the load: a publisher (op), a release manager, ten approvers, an
+// auditor.
+type cluster struct {
+	replicas []*serverProc
+	lb       *balancer
+	op       *loadOp
+	rm       *client.Client
+	cab      []*client.Client
+	auditor  string
+}
+
+func newCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	database := pgtest.NewDatabase(t)
+	endpoint, accessKey, secretKey := storetest.S3FromEnv(t)
+	const adminToken = "replicas-admin-token-0123456789"
+	bucket := fmt.Sprintf("dml-replicas-%d", time.Now().UnixNano())
+	keys := t.TempDir()
+	env := []string{"DML_BOOTSTRAP_TOKEN=" + adminToken, "DML_DATABASE=" + database,
+		"DML_S3_ACCESS_KEY=" + accessKey, "DML_S3_SECRET_KEY=" + secretKey}
+	cl := &cluster{}
+	for i := range n {
+		dir := keys // the first replica makes the keys; the others are given them
+		if i > 0 {
+			dir = t.TempDir()
+		}
+		cl.replicas = append(cl.replicas, startServer(t, env, "--data-dir", dir,
+			"--server-key", filepath.Join(keys, "server-key.pem"), "--log-key", filepath.Join(keys, "log-key"),
+			"--s3-endpoint", endpoint, "--s3-bucket", bucket, "--s3-insecure"))
+	}
+	cl.lb = newBalancer(cl.replicas)
+	ctx := context.Background()
+	admin := cl.lb.client(t, adminToken)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := signing.NewServerSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Trust().AddKey(ctx, wire.TrustKeyRequest{ID: "ci", PublicKey: string(ci.PublicKeyPEM())}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Trust().SetPolicy(ctx, []byte(`{"rules":[{"match":"load/*","signatures":{"keys":["ci"]}}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	token := func(name string, roles ...string) string {
+		issued, err := admin.Tokens().Create(ctx, wire.TokenRequest{Name: name, Roles: roles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return issued.Token
+	}
+	cl.op = (&loadOp{pipelineToken: token("pipeline", "publisher"), ci: ci, token: token("oci-pipeline", "publisher"), lb: cl.lb, w: &writes{}}).fork()
+	cl.auditor = token("auditor", "auditor")
+	cl.rm = cl.lb.client(t, token("rm", "release-manager"))
+	for i := range 10 {
+		cl.cab = append(cl.cab, cl.lb.client(t, token(fmt.Sprint("cab-", i), "approver")))
+	}
+	return cl
+}
+
+// release creates a release of one admitted artifact whose plan and
+// build gates each need quorum approvals.
+func (cl *cluster) release(ctx context.Context, name string, quorum int) (wire.Release, error) {
+	if err := cl.op.push(ctx, "load/"+name, "1.0.0", []byte("the one artifact of "+name)); err != nil {
+		return wire.Release{}, err
+	}
+	return cl.rm.Releases().Create(ctx, wire.CreateReleaseRequest{Name: name,
+		PlanRequest: wire.PlanRequest{ChangeRef: "CHG-" + name, Title: "Replicas", Environments: []string{"production"},
+			Plan: wire.PlanDetails{Description: "Roll out", BackoutPlan: "Roll back", Risk: "low"}},
+		Artifacts: []wire.ReleaseArtifactRef{{Name: "load/" + name, Version: "1.0.0"}},
+		Gates:     map[string]wire.GateSetting{"plan": {Approvals: quorum}, "build": {Approvals: quorum}}})
+}
+
 // balancer is the load balancer in front of the replicas: each client's
 // requests go round the replicas that are up, one after the other (route),
 // so that the requests of one operation — a push and its signature, the
@@ -235,7 +256,7 @@ func (rt *route) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // client is an API client of the DML behind the balancer.
-func (b *balancer) client(t *testing.T, token string) *client.Client {
+func (b *balancer) client(t testing.TB, token string) *client.Client {
 	t.Helper()
 	c, err := client.New("http://dml.lb", token, client.WithHTTPClient(b.http()))
 	if err != nil {
