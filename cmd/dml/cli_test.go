@@ -314,6 +314,8 @@ var flagMeanings = map[string]string{
 	// serve.
 	"rotate-keys": "pin this server's signing keys in place of the pinned ones",
 	"database":    "the metadata database: sqlite:PATH or a PostgreSQL URL",
+	"from":        "the database migrate-metadata copies from",
+	"to":          "the database migrate-metadata copies into",
 	"listen":      "the address to listen on", "data-dir": "the data directory", "log-origin": "the audit log's origin",
 	"log-level": "the log level", "log-format": "the log format", "staging-max-age": "the staging sweep's age",
 	"upload-max-age": "the OCI upload sweep's age", "access-log-max-age": "the access log's retention",
