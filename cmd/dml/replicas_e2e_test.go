@@ -661,19 +661,13 @@ func sameCheckpoint(t *testing.T, replicas []*serverProc, token string) {
 	t.Helper()
 	var first []byte
 	for i, r := range replicas {
-		req, err := http.NewRequest(http.MethodGet, r.url()+"/api/v1/audit/checkpoint", nil)
+		c, err := client.New(r.url(), token)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
+		b, err := c.Audit().Checkpoint(t.Context())
 		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("checkpoint of replica %d: %s %v", i, resp.Status, err)
+			t.Fatalf("checkpoint of replica %d: %v", i, err)
 		}
 		if i == 0 {
 			first = b

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/dmlproject/dml/releases/errdef"
@@ -63,20 +62,13 @@ func testModifySetting(t *testing.T, m store) {
 	}
 	const writers = 8
 	stored := make([]string, writers)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range writers {
-		wg.Go(func() {
-			<-start
-			s, err := m.ModifySetting(ctx, admin, key, ifAbsent(fmt.Sprintf(`{"writer":%d}`, i)))
-			if err != nil {
-				t.Errorf("writer %d: %v", i, err)
-			}
-			stored[i] = string(s.Value)
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(writers, func(i int) {
+		s, err := m.ModifySetting(ctx, admin, key, ifAbsent(fmt.Sprintf(`{"writer":%d}`, i)))
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+		stored[i] = string(s.Value)
+	})
 	got, err := m.Setting(ctx, key)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -326,20 +325,13 @@ func testTouchToken(t *testing.T, m store) {
 func testCreateFirstToken(t *testing.T, m store) {
 	const writers = 8
 	created := make([]bool, writers)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range writers {
-		wg.Go(func() {
-			<-start
-			id := fmt.Sprint("tok_first_", i)
-			var err error
-			if created[i], err = m.CreateFirstToken(t.Context(), admin, token(id, "bootstrap-admin", access.RoleAdmin), secretHash(id)); err != nil {
-				t.Errorf("writer %d: %v", i, err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	race(writers, func(i int) {
+		id := fmt.Sprint("tok_first_", i)
+		var err error
+		if created[i], err = m.CreateFirstToken(t.Context(), admin, token(id, "bootstrap-admin", access.RoleAdmin), secretHash(id)); err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
 	if n := len(slices.DeleteFunc(slices.Clone(created), func(c bool) bool { return !c })); n != 1 {
 		t.Errorf("%d writers created the first token, want 1", n)
 	}

@@ -244,16 +244,7 @@ func primaryKey(ctx context.Context, tx *sql.Tx, table string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
 
 // convert turns what SQLite returned into what the PostgreSQL column
@@ -277,14 +268,5 @@ func queryStrings(ctx context.Context, q *sql.DB, query string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows)
 }
