@@ -73,6 +73,7 @@ func (m *Maintenance) Fsck(ctx context.Context, p access.Principal, report func(
 	}
 	f.sum.Duration = time.Since(start).Round(time.Millisecond).String()
 	m.svc.log.Info("fsck done", "by", p.Name, "blobs", f.sum.Blobs, "problems", f.sum.Problems, "corrupt", f.sum.Corrupt, "missing", f.sum.Missing, "orphans", f.sum.Orphans)
+	done()
 	return f.sum, f.rep.summary(f.sum)
 }
 

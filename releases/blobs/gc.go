@@ -119,6 +119,7 @@ func (m *Maintenance) GC(ctx context.Context, p access.Principal, opts GCOptions
 	}
 	g.sum.Duration = time.Since(start).Round(time.Millisecond).String()
 	s.log.Info("gc done", "by", p.Name, "dryRun", opts.DryRun, "grace", opts.Grace, "deletedBlobs", g.sum.DeletedBlobs, "deletedBytes", g.sum.DeletedBytes, "deletedUploads", g.sum.DeletedUploads)
+	done()
 	return g.sum, g.rep.summary(g.sum)
 }
 

@@ -318,3 +318,36 @@ func TestGCConcurrentReference(t *testing.T) {
 		e.wantConsistent()
 	})
 }
+
+// TestMaintenanceFreeOnceSummarySent: fsck and gc report their summary
+// last, and a client that starts the next run as soon as it has read it —
+// `dml fsck` then `dml gc` in a script — finds the server free: the run's
+// lock is released before the summary goes out, not after.
+func TestMaintenanceFreeOnceSummarySent(t *testing.T) {
+	e := newGCRaceEnv(t)
+	ctx := context.Background()
+	var next error
+	if _, err := e.svc.Maintenance.Fsck(ctx, e.admin, func(ev blobs.MaintenanceEvent[blobs.FsckSummary]) error {
+		if ev.Type == "summary" {
+			_, next = e.svc.Maintenance.GC(ctx, e.admin, blobs.GCOptions{Grace: time.Hour, DryRun: true}, func(blobs.MaintenanceEvent[blobs.GCSummary]) error { return nil })
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != nil {
+		t.Errorf("gc started once fsck's summary was sent: %v", next)
+	}
+	next = nil
+	if _, err := e.svc.Maintenance.GC(ctx, e.admin, blobs.GCOptions{Grace: time.Hour, DryRun: true}, func(ev blobs.MaintenanceEvent[blobs.GCSummary]) error {
+		if ev.Type == "summary" {
+			_, next = e.svc.Maintenance.Fsck(ctx, e.admin, func(blobs.MaintenanceEvent[blobs.FsckSummary]) error { return nil })
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != nil {
+		t.Errorf("fsck started once gc's summary was sent: %v", next)
+	}
+}

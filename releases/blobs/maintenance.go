@@ -177,7 +177,9 @@ func NewMaintenance(svc *Service, admissions AdmissionChecker, uploads Uploads) 
 }
 
 // start checks that p may run fsck or gc and that no other run is under
-// way; call the returned function when done.
+// way; call the returned function when done (again: it does nothing). A
+// run calls it before it reports its summary, so that a client which
+// starts the next run once it has read the summary finds the server free.
 func (m *Maintenance) start(p access.Principal, what string) (func(), error) {
 	if !p.Has(access.RoleAdmin) {
 		return nil, fmt.Errorf("%w: %s needs the admin role", errdef.ErrDenied, what)
@@ -186,7 +188,7 @@ func (m *Maintenance) start(p access.Principal, what string) (func(), error) {
 		return nil, fmt.Errorf("%w: an fsck or gc is already running on this server", errdef.ErrConflict)
 	}
 	m.svc.log.Info(what+" started", "by", p.Name)
-	return m.running.Unlock, nil
+	return sync.OnceFunc(m.running.Unlock), nil
 }
 
 // holderNames names (up to maxHolders of) the catalogue entries that refer
