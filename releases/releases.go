@@ -89,6 +89,7 @@ type DML struct {
 
 	meta   Metadata
 	signer *signing.ServerSigner
+	logKey *auditlog.LogKey
 }
 
 // New builds the domain. Every dependency is required: there are no
@@ -112,7 +113,7 @@ func New(cfg Config) (*DML, error) {
 		return nil, errors.New("releases: the audit log's key and origin are required")
 	}
 	meta, log, now := cfg.Metadata, defaults.Logger(cfg.Logger), defaults.Clock(cfg.Clock)
-	d := &DML{meta: meta, signer: cfg.Signer}
+	d := &DML{meta: meta, signer: cfg.Signer, logKey: cfg.LogKey}
 	var err error
 	d.Access = access.New(meta.Tokens(), log, now)
 	if d.Audit, err = audit.New(meta.Audit(), meta.AccessLog(), cfg.LogKey, cfg.LogOrigin, log, now); err != nil {

@@ -4,9 +4,11 @@
 # It installs what the tests need from the Go module proxy (cached in
 # $(go env GOPATH)/bin between runs: versitygw, cosign, the OCI conformance
 # test), starts a real S3 server (versitygw,
-# posix backend) on a free loopback port with a temporary directory, runs
-# gofmt/vet and `go test -race ./...` with the endpoint exported, and stops
-# the server. Then, for the full suite, it runs the OCI distribution-spec
+# posix backend) on a free loopback port with a temporary directory, and a
+# throwaway PostgreSQL cluster (Debian's initdb and pg_ctl, installed with
+# apt-get when missing; skipped if DML_TEST_POSTGRES_URL is set already),
+# runs gofmt/vet and `go test -race ./...` with both exported, and stops
+# both. Then, for the full suite, it runs the OCI distribution-spec
 # conformance test (pinned below) against fresh `dml serve`s built from the
 # tree (embedded default, then blobs in the S3 server), with a publisher
 # token, and fails on any failure (docs/oci.md).
@@ -75,12 +77,93 @@ wait_port() {
 	port_in_use "$1"
 }
 
+# The PostgreSQL server binaries: initdb and pg_ctl on PATH, or Debian's
+# /usr/lib/postgresql/VERSION/bin (the newest), which is not on PATH.
+pg_bindir() {
+	local d
+	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+		dirname "$(readlink -f "$(command -v initdb)")"
+		return
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then echo "$d"; return; fi
+	done
+	return 1
+}
+
+# need_postgres sets PG_BIN, installing Debian's postgresql package when
+# initdb is missing. Without it the PostgreSQL tests skip; in CI (CI set)
+# that is a failure.
+need_postgres() {
+	PG_BIN="$(pg_bindir)" && return
+	log "installing PostgreSQL (Debian's postgresql package)"
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	if $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; then
+		PG_BIN="$(pg_bindir)" && return
+	fi
+	if [ -n "${CI:-}" ]; then
+		echo "PostgreSQL is needed for the tests and could not be installed" >&2; exit 1
+	fi
+	log "no PostgreSQL (apt-get install postgresql failed): the PostgreSQL tests will skip"
+	PG_BIN=""
+}
+
+# start_postgres starts a throwaway cluster in $WORK/pg on a free loopback
+# port, its socket in the same directory, with a database and a role (with
+# a password, allowed to create the tests' databases), and exports its URL
+# as DML_TEST_POSTGRES_URL. initdb refuses to run as root: then the cluster
+# belongs to the postgres user, which must be able to reach its directory
+# ($WORK is 0700). Durability is off: the cluster lives for one run.
+start_postgres() {
+	local dir="$WORK/pg" port password started
+	started="$(date +%s%N)"
+	mkdir -p "$dir"
+	if [ "$(id -u)" -eq 0 ]; then
+		chmod 711 "$WORK"
+		chown postgres: "$dir"
+		AS_PG=(runuser -u postgres --)
+	fi
+	if ! ${AS_PG[@]+"${AS_PG[@]}"} "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+		-E UTF8 --no-locale >"$WORK/initdb.log" 2>&1; then
+		echo "initdb failed:" >&2; cat "$WORK/initdb.log" >&2; exit 1
+	fi
+	port="$(free_port)"
+	PG_DATA="$dir/data"
+	if ! ${AS_PG[@]+"${AS_PG[@]}"} "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$dir/server.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c max_connections=300" \
+		start >/dev/null; then
+		echo "PostgreSQL did not start:" >&2; cat "$dir/server.log" >&2; exit 1
+	fi
+	password="dmltest-$RANDOM$RANDOM$RANDOM"
+	"$PG_BIN/psql" -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+		-c "CREATE ROLE dml LOGIN CREATEDB PASSWORD '$password'" -c "CREATE DATABASE dml OWNER dml" >/dev/null
+	export DML_TEST_POSTGRES_URL="postgres://dml:$password@127.0.0.1:$port/dml?sslmode=disable"
+	log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$port, started in $(elapsed "$started")"
+}
+
+stop_postgres() {
+	local stopping
+	stopping="$(date +%s%N)"
+	${AS_PG[@]+"${AS_PG[@]}"} "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
+	PG_DATA=""
+	log "PostgreSQL stopped in $(elapsed "$stopping")"
+}
+
+# elapsed prints the seconds since $1 (date +%s%N).
+elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1fs", (b - a) / 1e9 }'; }
+
 WORK="$(mktemp -d)"
 VGW_PID=""
 DML_PID=""
+PG_BIN=""
+PG_DATA=""
+AS_PG=()
 cleanup() {
 	if [ -n "$DML_PID" ]; then kill "$DML_PID" 2>/dev/null || true; wait "$DML_PID" 2>/dev/null || true; fi
 	if [ -n "$VGW_PID" ]; then kill "$VGW_PID" 2>/dev/null || true; wait "$VGW_PID" 2>/dev/null || true; fi
+	if [ -n "$PG_DATA" ]; then stop_postgres; fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -104,6 +187,13 @@ ROOT_ACCESS_KEY="$DML_TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$DML_TEST_S3_SECRET_K
 	versitygw --port "$DML_TEST_S3_ENDPOINT" posix "$WORK/s3" >"$WORK/versitygw.log" 2>&1 &
 VGW_PID=$!
 if ! wait_port "$PORT" "$VGW_PID"; then echo "versitygw did not start:" >&2; cat "$WORK/versitygw.log" >&2; exit 1; fi
+
+if [ -n "${DML_TEST_POSTGRES_URL:-}" ]; then
+	log "PostgreSQL: the server DML_TEST_POSTGRES_URL names"
+else
+	need_postgres
+	if [ -n "$PG_BIN" ]; then start_postgres; fi
+fi
 
 # oci_conformance LABEL [SERVE ARGS...] runs the distribution-spec
 # conformance test with its default settings against a fresh `dml serve`

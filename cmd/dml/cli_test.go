@@ -262,7 +262,7 @@ var flagMeanings = map[string]string{
 	"key":          "a cosign key file: the private key to sign with, or a public key to verify with",
 	"sign-key":     "the cosign private key push signs with",
 	"server-key":   "the server's key: its signing key for serve, a copy of its public key for verifiers",
-	"log-key":      "a file holding the audit log's note verifier key",
+	"log-key":      "the audit log's key: its note signing key for serve, its verifier key for verifiers",
 	"trusted-keys": "a directory of trusted public keys",
 	// Listing.
 	"all":       "follow cursors and list every page",
@@ -312,7 +312,11 @@ var flagMeanings = map[string]string{
 	"grace":      "what gc leaves alone: younger than this",
 	"dry-run":    "report, change nothing",
 	// serve.
-	"listen": "the address to listen on", "data-dir": "the data directory", "log-origin": "the audit log's origin",
+	"rotate-keys": "pin this server's signing keys in place of the pinned ones",
+	"database":    "the metadata database: sqlite:PATH or a PostgreSQL URL",
+	"from":        "the database migrate-metadata copies from",
+	"to":          "the database migrate-metadata copies into",
+	"listen":      "the address to listen on", "data-dir": "the data directory", "log-origin": "the audit log's origin",
 	"log-level": "the log level", "log-format": "the log format", "staging-max-age": "the staging sweep's age",
 	"upload-max-age": "the OCI upload sweep's age", "access-log-max-age": "the access log's retention",
 	"access-log-max-records": "the access log's size", "shutdown-timeout": "the shutdown grace",

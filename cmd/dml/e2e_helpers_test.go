@@ -25,7 +25,7 @@ var (
 )
 
 // dmlBinary builds ./cmd/dml once per test binary run.
-func dmlBinary(t *testing.T) string {
+func dmlBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "dml-e2e-bin-")
@@ -89,7 +89,7 @@ var listenRE = regexp.MustCompile(`msg="dml listening" addr=(\S+)`)
 
 // startServer runs `dml serve --listen 127.0.0.1:0 ARGS...` and waits for
 // its "dml listening" log line.
-func startServer(t *testing.T, env []string, args ...string) *serverProc {
+func startServer(t testing.TB, env []string, args ...string) *serverProc {
 	t.Helper()
 	bin := dmlBinary(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)

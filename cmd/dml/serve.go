@@ -28,6 +28,7 @@ import (
 type serveOptions struct {
 	listen          string
 	dataDir         string
+	database        string
 	logLevel        string
 	logFormat       string
 	stagingMaxAge   time.Duration
@@ -36,6 +37,8 @@ type serveOptions struct {
 	s3              s3.Config
 	s3PartSizeMiB   int64
 	serverKey       string
+	logKey          string
+	rotateKeys      bool
 	logOrigin       string
 	// The access log's retention.
 	accessMaxAge     time.Duration
@@ -53,6 +56,9 @@ func newServeCmd() *cobra.Command {
 
 With no flags it listens on 127.0.0.1:8080 and keeps everything under ./dml-data:
 blobs in ./dml-data/blobs, metadata in ./dml-data/dml.db (SQLite).
+With --database postgres://USER:PASSWORD@HOST/DB (or DML_DATABASE), metadata goes to that
+PostgreSQL database instead, which any number of dml serve processes may share; its schema
+is migrated at start, one process at a time, and a dml older than the schema refuses to start.
 With --s3-endpoint, blobs go to that S3-compatible bucket instead; credentials come from
 DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY.
 
@@ -69,7 +75,10 @@ a generated one that is printed once on stderr.`,
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (ADDR:PORT)")
 	f.StringVar(&o.dataDir, "data-dir", "./dml-data", "directory for the database, keys and (without S3) blobs")
-	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start)")
+	f.StringVar(&o.database, "database", "", "metadata database: sqlite:PATH or a postgres:// (postgresql://) URL (default sqlite:DATA_DIR/dml.db); prefer DML_DATABASE for a URL with a password, which is never logged")
+	f.StringVar(&o.serverKey, "server-key", "", "PEM file of the server's ECDSA P-256 signing key (default: DATA_DIR/server-key.pem, created on first start); every replica of one DML needs the same")
+	f.StringVar(&o.logKey, "log-key", "", "file of the audit log's note signing key (default: DATA_DIR/log-key, created on first start); every replica of one DML needs the same")
+	f.BoolVar(&o.rotateKeys, "rotate-keys", false, "pin this server's keys in the database although other keys are pinned there (key rotation; audited)")
 	f.StringVar(&o.logOrigin, "log-origin", "dml", "origin line of audit log checkpoints (name this DML, e.g. dml.example.com); also names a new log key")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -125,9 +134,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	defer closeBackend()
 	blobs := store.New(backend, store.WithLogger(log))
 
-	meta, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.dataDir, "dml.db"))
+	database := o.database
+	if database == "" {
+		database = "sqlite:" + filepath.Join(o.dataDir, "dml.db")
+	}
+	meta, err := sqlstore.OpenDatabase(ctx, database)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return fmt.Errorf("database %s: %w", sqlstore.Redact(database), err)
 	}
 	defer meta.Close()
 
@@ -139,13 +152,24 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("server key: %w", err)
 	}
-	logKey, err := auditlog.LoadOrCreateLogKey(filepath.Join(o.dataDir, "log-key"), o.logOrigin)
+	logKeyPath := o.logKey
+	if logKeyPath == "" {
+		logKeyPath = filepath.Join(o.dataDir, "log-key")
+	}
+	logKey, err := auditlog.LoadOrCreateLogKey(logKeyPath, o.logOrigin)
 	if err != nil {
 		return fmt.Errorf("audit log key: %w", err)
 	}
 	svc, err := releases.New(releases.Config{Metadata: meta, Blobs: blobs, Signer: signer, LogKey: logKey, LogOrigin: o.logOrigin, Logger: log})
 	if err != nil {
 		return err
+	}
+	// Replicas sharing the database must sign with one set of keys: the
+	// first to start pins the public halves, the others must match.
+	if pinned, err := svc.PinKeys(ctx, o.rotateKeys); err != nil {
+		return fmt.Errorf("signing keys (--server-key %s, --log-key %s): %w", keyPath, logKeyPath, err)
+	} else if pinned {
+		log.Info("signing keys pinned in the database", "logKey", logKey.VerifierKey, "rotated", o.rotateKeys)
 	}
 	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
 	if err != nil {
@@ -179,7 +203,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	srv := newHTTPServer(h, log)
-	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "blobs", describeBackend(o))
+	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -13,6 +13,12 @@ type Store interface {
 	// records ActionTokenIssued; an id or hash issued before is
 	// errdef.ErrConflict.
 	CreateToken(ctx context.Context, actor Actor, t Token, secretHash []byte) error
+	// CreateFirstToken is CreateToken on a database where no token was
+	// ever issued; where one was, it stores nothing and reports false.
+	// Whether one was is decided in the transaction that stores the
+	// token, one such decision at a time, so of servers starting together
+	// on an empty database exactly one issues it.
+	CreateFirstToken(ctx context.Context, actor Actor, t Token, secretHash []byte) (bool, error)
 	// TokenByHash finds a token by the hash of its secret; revoked tokens
 	// are returned too (the caller checks RevokedAt).
 	TokenByHash(ctx context.Context, secretHash []byte) (Token, error)

@@ -102,16 +102,29 @@ func (s *Service) IssueToken(ctx context.Context, p Principal, req TokenRequest)
 }
 
 func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string, req TokenRequest, secret string) (IssuedToken, error) {
+	t, err := s.newToken(createdBy, req)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	if err := s.store.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
+		return IssuedToken{}, err
+	}
+	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "expiresAt", t.ExpiresAt, "by", createdBy)
+	return IssuedToken{Token: t, Secret: secret}, nil
+}
+
+// newToken checks req and returns the token it asks for, not yet stored.
+func (s *Service) newToken(createdBy string, req TokenRequest) (Token, error) {
 	if !tokenNameRE.MatchString(req.Name) {
-		return IssuedToken{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", errdef.ErrInvalidInput, req.Name)
+		return Token{}, fmt.Errorf("%w: token name %q must be 1-128 characters of letters, digits, '.', '_', '@', '-'", errdef.ErrInvalidInput, req.Name)
 	}
 	if len(req.Roles) == 0 {
-		return IssuedToken{}, fmt.Errorf("%w: a token needs at least one role (%s)", errdef.ErrInvalidInput, roleList())
+		return Token{}, fmt.Errorf("%w: a token needs at least one role (%s)", errdef.ErrInvalidInput, roleList())
 	}
 	roles := slices.Clone(req.Roles)
 	for _, r := range roles {
 		if !r.Valid() {
-			return IssuedToken{}, fmt.Errorf("%w: unknown role %q (known: %s)", errdef.ErrInvalidInput, r, roleList())
+			return Token{}, fmt.Errorf("%w: unknown role %q (known: %s)", errdef.ErrInvalidInput, r, roleList())
 		}
 	}
 	slices.Sort(roles)
@@ -119,7 +132,7 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 	envs := slices.Clone(req.Environments)
 	for _, e := range envs {
 		if err := names.ValidateEnvironment(e); err != nil {
-			return IssuedToken{}, err
+			return Token{}, err
 		}
 	}
 	slices.Sort(envs)
@@ -128,14 +141,14 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 		envs = []string{}
 	}
 	if slices.Contains(roles, RoleDeployer) && len(envs) == 0 {
-		return IssuedToken{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", errdef.ErrInvalidInput)
+		return Token{}, fmt.Errorf("%w: a deployer token must name the environments it deploys to", errdef.ErrInvalidInput)
 	}
 	now := s.now()
 	expires, err := req.expiry(now)
 	if err != nil {
-		return IssuedToken{}, err
+		return Token{}, err
 	}
-	t := Token{
+	return Token{
 		ID:           newTokenID(),
 		Name:         req.Name,
 		Roles:        roles,
@@ -143,12 +156,7 @@ func (s *Service) issueToken(ctx context.Context, actor Actor, createdBy string,
 		CreatedBy:    createdBy,
 		CreatedAt:    now,
 		ExpiresAt:    expires,
-	}
-	if err := s.store.CreateToken(ctx, actor, t, HashSecret(secret)); err != nil {
-		return IssuedToken{}, err
-	}
-	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "expiresAt", t.ExpiresAt, "by", createdBy)
-	return IssuedToken{Token: t, Secret: secret}, nil
+	}, nil
 }
 
 func roleList() string {
@@ -211,7 +219,11 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 const lastUseInterval = time.Minute
 
 // tokenUse remembers when each token's last use was last written, so that
-// concurrent requests with one token write it once, not once each.
+// concurrent requests with one token write it once, not once each. It
+// saves writes only: last use is bookkeeping, and each replica writes it
+// at most once a minute per token. Whether a token is valid (revoked,
+// expired) is read from the database on every request, never cached, so
+// a revocation through one replica is refused by all at once.
 type tokenUse struct {
 	mu      sync.Mutex
 	written map[string]time.Time
@@ -250,6 +262,8 @@ func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time)
 // only when it generated it (so the caller prints it once), and "" when
 // tokens already existed or the secret was supplied.
 func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated string, err error) {
+	// A quick answer for the usual restart; the decision that counts is
+	// CreateFirstToken's, which replicas starting together share.
 	n, err := s.store.CountTokens(ctx)
 	if err != nil {
 		return "", err
@@ -264,9 +278,17 @@ func (s *Service) BootstrapAdmin(ctx context.Context, secret string) (generated 
 		return "", fmt.Errorf("%w: DML_BOOTSTRAP_TOKEN must be at least 16 characters", errdef.ErrInvalidInput)
 	}
 	system := Actor{Name: "dml-bootstrap"}
-	if _, err := s.issueToken(ctx, system, system.Name, TokenRequest{Name: "bootstrap-admin", Roles: []Role{RoleAdmin}}, secret); err != nil {
+	t, err := s.newToken(system.Name, TokenRequest{Name: "bootstrap-admin", Roles: []Role{RoleAdmin}})
+	if err != nil {
 		return "", err
 	}
+	created, err := s.store.CreateFirstToken(ctx, system, t, HashSecret(secret))
+	if err != nil || !created {
+		// Not created: another server, starting at the same time, issued
+		// the first token; its secret is the one to use.
+		return "", err
+	}
+	s.log.Info("token issued", "id", t.ID, "name", t.Name, "roles", t.Roles, "by", system.Name)
 	if supplied {
 		return "", nil
 	}

@@ -57,7 +57,9 @@ type Service struct {
 	now   func() time.Time
 	// verifying serialises the verifications of one blob before a Range
 	// read, so concurrent requests read it once. It saves work: each
-	// request would otherwise verify the blob itself.
+	// request would otherwise verify the blob itself, and a replica that
+	// does verifies on its own (what it records, under the blob's lock in
+	// the store, is the same whichever replica records it).
 	verifying keyed.Mutex
 	// integrity counts corrupt blobs found and repaired.
 	integrity integrityCounters

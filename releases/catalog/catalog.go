@@ -41,12 +41,17 @@ type Service struct {
 	// decisions themselves run inside the store's transactions (a push
 	// inserts only what does not exist; an admission is stored only if
 	// the artifact is still quarantined with the bytes it was decided on;
-	// a tag moves only if its artifact may change).
+	// a tag moves only if its artifact may change). Across replicas those
+	// transactions are kept apart by the database: the artifact's row
+	// lock and its name's advisory lock on PostgreSQL, the one writer on
+	// SQLite (sqlstore; TestReplicas shows it with three replicas).
 	admitting keyed.Mutex
 	// presenting serialises the early check of an evidence claim's first
 	// presentation with its recording, in this process. It saves work (a
 	// presentation refused as a replay stores no bytes); the check that
-	// counts runs again inside the transaction that records the evidence.
+	// counts runs again inside the transaction that records the evidence,
+	// under the claims' advisory locks there (sqlstore AddEvidence), which
+	// keep two replicas from both being first.
 	presenting keyed.Mutex
 }
 

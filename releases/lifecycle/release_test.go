@@ -13,6 +13,7 @@ import (
 
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -359,34 +360,9 @@ func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
 		if got.State != lifecycle.ReleaseReleased || got.ManifestDigest == "" {
 			t.Errorf("trial %d: release %s, sealed %q; want released and sealed", trial, got.State, got.ManifestDigest)
 		}
-		counted := map[string]int{}
-		for _, a := range got.Approvals {
-			if !a.Discarded {
-				counted[a.Gate]++
-			}
-		}
+		counted, authorized, sealed := domaintest.Quorum(t, got, e.releaseEvents(r.Name))
 		if counted[lifecycle.GatePlan] != 10 || counted[lifecycle.GateBuild] != 10 {
 			t.Errorf("trial %d: approvals on record %v, want 10 per gate", trial, counted)
-		}
-		authorized, sealed := map[string]int{}, 0
-		for _, ev := range e.releaseEvents(r.Name) {
-			var d struct {
-				Gate       string `json:"gate"`
-				Authorized bool   `json:"authorized"`
-				Sealed     string `json:"sealed"`
-			}
-			if ev.Action != lifecycle.ActionReleaseApproval {
-				continue
-			}
-			if err := json.Unmarshal(ev.Details, &d); err != nil {
-				t.Fatal(err)
-			}
-			if d.Authorized {
-				authorized[d.Gate]++
-			}
-			if d.Sealed != "" {
-				sealed++
-			}
 		}
 		if authorized[lifecycle.GatePlan] != 1 || authorized[lifecycle.GateBuild] != 1 || sealed != 1 {
 			t.Errorf("trial %d: gates authorised %v times and sealed %d times; want each gate once and one seal", trial, authorized, sealed)

@@ -246,4 +246,12 @@ type Store interface {
 	// "settings.set"; Setting returns it, ErrNotFound if never set.
 	SetSetting(ctx context.Context, actor access.Actor, key string, value json.RawMessage) (Setting, error)
 	Setting(ctx context.Context, key string) (Setting, error)
+	// ModifySetting decides key's next value inside one write
+	// transaction: fn gets the stored setting (found false when it was
+	// never set) and returns the value to store, recording
+	// "settings.set", or nil to change nothing. Decisions about one key
+	// are serialised, whichever process makes them, so fn decides on the
+	// value as it is committed. An error from fn is returned as it is and
+	// stores nothing. It returns the setting as stored afterwards.
+	ModifySetting(ctx context.Context, actor access.Actor, key string, fn func(cur Setting, found bool) (json.RawMessage, error)) (Setting, error)
 }

@@ -180,6 +180,7 @@ func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Tokens/CreateDefaults", testCreateTokenDefaults},
 		{"Tokens/CreateInvalid", testCreateTokenInvalid},
 		{"Tokens/CreateDuplicate", testCreateTokenDuplicate},
+		{"Tokens/CreateFirst", testCreateFirstToken},
 		{"Tokens/ByHashNotFound", testTokenByHashNotFound},
 		{"Tokens/Revoke", testRevokeToken},
 		{"Tokens/Count", testCountTokens},
@@ -250,6 +251,7 @@ func RunCatalog(t *testing.T, open func(t *testing.T) releases.Metadata) {
 func RunReleases(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	run(t, open, []suiteCase{
 		{"Settings", testSettings},
+		{"Settings/Modify", testModifySetting},
 		{"Releases/Create", testCreateRelease},
 		{"Releases/CreateDefaults", testCreateReleaseDefaults},
 		{"Releases/CreateInvalid", testCreateReleaseInvalid},

@@ -3,6 +3,8 @@ package metadatatest
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +317,26 @@ func testTouchToken(t *testing.T, m store) {
 		t.Errorf("TouchToken of an unknown token: %v; want nil", err)
 	}
 	checkEventCount(t, m, 1) // the issue only
+}
+
+// testCreateFirstToken: the first token is created where none was ever
+// issued, and nothing where one was; of writers racing on an empty store,
+// exactly one creates it, with one event.
+func testCreateFirstToken(t *testing.T, m store) {
+	const writers = 8
+	created := make([]bool, writers)
+	race(writers, func(i int) {
+		id := fmt.Sprint("tok_first_", i)
+		var err error
+		if created[i], err = m.CreateFirstToken(t.Context(), admin, token(id, "bootstrap-admin", access.RoleAdmin), secretHash(id)); err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
+	if n := len(slices.DeleteFunc(slices.Clone(created), func(c bool) bool { return !c })); n != 1 {
+		t.Errorf("%d writers created the first token, want 1", n)
+	}
+	if n, err := m.CountTokens(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountTokens = %d, %v; want 1", n, err)
+	}
+	checkEventCount(t, m, 1)
 }

@@ -65,9 +65,14 @@ type Service struct {
 	blobs        *blobs.Service
 	log          *slog.Logger
 	now          func() time.Time
-	// uploading serialises the requests of one chunked upload. It saves
-	// work: two requests of one upload racing would otherwise both write
-	// a chunk, and the session's compare-and-set would refuse the second.
+	// uploading serialises the requests of one chunked upload in this
+	// process. It saves work: two requests of one upload racing would
+	// otherwise both write a chunk, and the session's compare-and-set
+	// would refuse the second. That compare-and-set is the guard across
+	// replicas (UpdateUpload, under the session's row lock): of two PATCHes
+	// at two replicas one is accepted; if the other's bytes overwrote the
+	// accepted chunk, the commit's verification refuses the upload
+	// (ErrUploadInvalid) — never a blob other than the one named.
 	uploading keyed.Mutex
 }
 

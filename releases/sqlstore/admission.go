@@ -97,6 +97,7 @@ func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, ve
 		decideErr error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		stored, decideErr = catalog.Artifact{}, nil
 		cur, err := db.lockArtifact(ctx, tx, name, version)
 		if err != nil {
 			return err

@@ -99,7 +99,10 @@ func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 //
 // The insert relies on the primary key (ON CONFLICT DO NOTHING) rather
 // than a read-then-insert, so two callers racing on one version get one
-// winner and one clean answer on any dialect, not a constraint error.
+// winner and one clean answer on any dialect, not a constraint error. On
+// PostgreSQL it also takes the name's lock (nameLock), so that an OCI tag
+// about to create the same version (setTag), which decided on its absence,
+// commits first or sees this one.
 func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
 	db := x.db
 	a, err := db.checkArtifact(a)
@@ -112,6 +115,10 @@ func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a cata
 		created bool
 	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
+		stored, created = catalog.Artifact{}, false
+		if err := db.lock(ctx, tx, nameLock(a.Name)); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name, version) DO NOTHING`),

@@ -40,12 +40,13 @@ const (
 
 // appendAudit appends the audit record of e, an event just inserted in tx,
 // and the Merkle hashes it completes. The record's index is the log's size
-// read inside tx, so indexes are dense whatever the gaps in event seq; on
+// read inside tx, so indexes are dense whatever the gaps in event seq. No
+// other writer, in this process or another, can take the same index: on
 // SQLite the write transaction holds the database's write lock (BEGIN
-// IMMEDIATE) from its start, so no other writer, in this process or
-// another, can take the same index. A PostgreSQL dialect must serialise
-// appends as recordEvent explains; the primary key refuses a repeat
-// either way.
+// IMMEDIATE) from its start; on PostgreSQL the caller holds the audit
+// log's lock (auditLock, taken by recordEvent and backfillAuditLog) to its
+// commit, and reads the size after taking it. The primary key refuses a
+// repeat either way.
 //
 // The hashes are computed incrementally: tlog.StoredHashes reads at most
 // log₂ n earlier hashes, so appending stays O(log n) however long the log.
@@ -86,6 +87,9 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e audit.Event) error 
 // runs it in its own transaction for the events recorded before the log
 // existed; from then on recordEvent appends each event as it is written.
 func (db *DB) backfillAuditLog(ctx context.Context, tx *sql.Tx) error {
+	if err := db.lock(ctx, tx, auditLock); err != nil {
+		return err
+	}
 	var after int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(event_seq), 0) FROM audit_records`).Scan(&after); err != nil {
 		return err

@@ -15,11 +15,17 @@
 // absent; the release's revision check, a last line against a lost update
 // on a dialect whose row lock failed) are storage, and stay.
 //
-// SQLite (modernc.org/sqlite, pure Go) is the embedded default; the code is
-// written so that a PostgreSQL dialect can be added without touching
-// callers: queries use standard SQL with "?" placeholders that a dialect
-// rebinds, times are BIGINT Unix nanoseconds in UTC, lists are JSON text,
-// and the schema comes from numbered migrations embedded per dialect.
+// Two dialects share every query (dialect.go): SQLite (modernc.org/sqlite,
+// pure Go), the embedded default, and PostgreSQL (pgx through
+// database/sql), which any number of dml processes share. Queries use
+// standard SQL with "?" placeholders that a dialect rebinds, times are
+// BIGINT Unix nanoseconds in UTC, lists are JSON text, and the schema
+// comes from numbered migrations embedded per dialect, the same versions
+// meaning the same change in both. What differs is how writers are kept
+// apart: SQLite admits one writer at a time; on PostgreSQL a transaction
+// locks the rows it decides on, or an advisory lock keyed by what it
+// decides on (a name, a claim, a blob, the next audit index), and one
+// aborted by a deadlock is run again whole (DB.write).
 //
 // Every mutating method writes its change and exactly one audit.Event in
 // one transaction, so the event stream is a complete record of what changed.
@@ -27,8 +33,9 @@
 // and the Merkle hashes it completes, so the tamper-evident log holds every
 // event, in order, with no gaps.
 // Driver errors are translated here (errdef.ErrNotFound, ErrConflict,
-// ErrInvalidInput) and never leak to callers as sql.ErrNoRows or driver
-// types.
+// ErrInvalidInput; a database that cannot be reached is
+// store.ErrUnavailable) and never leak to callers as sql.ErrNoRows or
+// driver types.
 //
 // releases/metadatatest is the conformance suite this package passes.
 package sqlstore

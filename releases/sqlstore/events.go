@@ -42,10 +42,11 @@ func pageLimit(limit int) (int, error) {
 // here too: this is the one place events are written, so every event is in
 // the log, and a change that rolls back leaves neither.
 //
-// On SQLite writers are serialised, so seq order is commit order. A
-// PostgreSQL dialect must keep that true (e.g. take a transaction-level
-// advisory lock before inserting), or a reader paging by seq could skip an
-// event whose transaction commits after a later seq.
+// Seq order must be commit order, or a reader paging by seq could skip an
+// event whose transaction commits after a later seq. On SQLite writers are
+// serialised; on PostgreSQL the event is inserted under the audit log's
+// lock (auditLock), held to the commit, which also gives appendAudit the
+// next index to itself.
 func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor access.Actor, action, subject string, details any) error {
 	var d sql.NullString
 	switch details := details.(type) {
@@ -58,6 +59,9 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor a
 			return fmt.Errorf("event details: %w", err)
 		}
 		d = sql.NullString{String: string(b), Valid: true}
+	}
+	if err := db.lock(ctx, tx, auditLock); err != nil {
+		return fmt.Errorf("record %s event: %w", action, err)
 	}
 	e := audit.Event{Time: fromNanos(toNanos(at)), Actor: actor, Action: action, Subject: subject}
 	if d.Valid {

@@ -90,7 +90,9 @@ func (db *DB) checkEvidence(e catalog.Evidence) (catalog.Evidence, error) {
 // evidence. errdef.ErrNotFound if the artifact version is unknown. check,
 // when set, decides first, inside the transaction, on the artifact as
 // stored (its row locked where the dialect has several writers) with the
-// claims' first presentations read through the transaction: whether the
+// claims' first presentations read through the transaction (under the
+// claims' locks where the dialect has several writers, so that two
+// artifacts cannot both be the first to present one claim): whether the
 // evidence binds to this artifact is the domain's rule
 // (catalog.AddEvidence), not the store's.
 func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence, check func(tx catalog.ClaimReader, a catalog.Artifact) error) (bool, error) {
@@ -108,9 +110,17 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 		created  bool
 		checkErr error
 	)
+	claims := make([]string, len(e.Claims))
+	for i, c := range e.Claims {
+		claims[i] = claimLock(c.String())
+	}
 	err = db.write(ctx, func(tx *sql.Tx) error {
+		created, checkErr = false, nil
 		a, err := db.lockArtifact(ctx, tx, e.ArtifactName, e.ArtifactVersion)
 		if err != nil {
+			return err
+		}
+		if err := db.lock(ctx, tx, claims...); err != nil {
 			return err
 		}
 		if check != nil {

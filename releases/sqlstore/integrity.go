@@ -69,7 +69,8 @@ func (db *DB) blobIntegrity(ctx context.Context, q querier, d digest.Digest) (bl
 // UpdateIntegrity loads d's integrity record in a write transaction (a
 // zero record when there is none) and lets decide choose the record to
 // store instead and the event to record; at (zero: now) is the time of
-// both. A nil record stores nothing, an empty Action records nothing;
+// both, under the blob's lock where the dialect has several writers. A nil
+// record stores nothing, an empty Action records nothing;
 // decide's error is returned as it is. What a verification or a corrupt
 // read means for the record (a repair, a mark that stays) is the domain's
 // to say (blobs.RecordVerified, blobs.MarkCorrupt).
@@ -84,6 +85,10 @@ func (x *Blobs) UpdateIntegrity(ctx context.Context, actor access.Actor, d diges
 	}
 	var decideErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		decideErr = nil
+		if err := db.lock(ctx, tx, blobLock(d.String())); err != nil {
+			return err
+		}
 		rec, _, err := db.blobIntegrity(ctx, tx, d)
 		if err != nil {
 			return err
@@ -128,19 +133,22 @@ func (x *Blobs) UpdateIntegrity(ctx context.Context, actor access.Actor, d diges
 
 // referenceArms are the catalogue's references to blobs, one SELECT per
 // table that names digests: the digest, the size it records (-1 for none),
-// and which entry holds it. Each arm's digest column is indexed.
+// and which entry holds it. Each arm's digest column is indexed. (The -1
+// is cast so that a size compared with it is a BIGINT on every dialect.)
 var referenceArms = []struct {
 	table, digest, size, kind, name, where string
 }{
 	{"artifacts", "digest", "size", "artifact", "name || ':' || version", ""},
 	{"evidence", "digest", "size", "evidence", "artifact_name || ':' || artifact_version", ""},
-	{"release_artifacts", "digest", "-1", "release", "'release:' || release_name", ""},
+	{"release_artifacts", "digest", noSize, "release", "'release:' || release_name", ""},
 	{"oci_manifests", "digest", "size", "oci-manifest", "repository || '@' || digest", ""},
-	{"oci_manifest_refs", "ref", "-1", "oci-ref", "repository || '@' || manifest", "external = 0 AND "},
+	{"oci_manifest_refs", "ref", noSize, "oci-ref", "repository || '@' || manifest", "external = 0 AND "},
 	{"oci_blob_links", "digest", "size", "oci-link", "repository", ""},
 	// manifest_digest is computed from the document (migration 0007).
-	{"releases", "manifest_digest", "-1", "release-manifest", "'release:' || name", ""},
+	{"releases", "manifest_digest", noSize, "release-manifest", "'release:' || name", ""},
 }
+
+const noSize = "CAST(-1 AS BIGINT)"
 
 // referenced reports whether the catalogue refers to d.
 func (db *DB) referenced(ctx context.Context, q querier, d digest.Digest) (bool, error) {
@@ -263,7 +271,9 @@ func (x *Blobs) BlobHolders(ctx context.Context, d digest.Digest, limit int) ([]
 }
 
 // ClaimBlob records a writer's claim on d, unless allow, given when a
-// deletion of d under way began (nil: none is), refuses it.
+// deletion of d under way began (nil: none is), refuses it. On PostgreSQL
+// the claim and gc's BeginBlobDeletion take the blob's lock: each sees the
+// other's commit, or the other sees its own.
 func (x *Blobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at time.Time, allow func(deletionStarted *time.Time) error) error {
 	db := x.db
 	if err := checkDigest(d); err != nil {
@@ -278,6 +288,10 @@ func (x *Blobs) ClaimBlob(ctx context.Context, id string, d digest.Digest, at ti
 	}
 	var allowErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		allowErr = nil
+		if err := db.lock(ctx, tx, blobLock(d.String())); err != nil {
+			return err
+		}
 		var (
 			started  int64
 			deletion *time.Time
@@ -336,6 +350,10 @@ func (x *Blobs) BeginBlobDeletion(ctx context.Context, d digest.Digest, at time.
 	}
 	var begun bool
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		begun = false
+		if err := db.lock(ctx, tx, blobLock(d.String())); err != nil {
+			return err
+		}
 		ref, err := db.referenced(ctx, tx, d)
 		if err != nil {
 			return err
@@ -386,6 +404,9 @@ func (x *Blobs) EndBlobDeletion(ctx context.Context, actor access.Actor, d diges
 		return err
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := db.lock(ctx, tx, blobLock(d.String())); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM blob_deletions WHERE digest = ?`), d.String()); err != nil {
 			return err
 		}

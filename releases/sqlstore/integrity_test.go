@@ -1,15 +1,14 @@
 package sqlstore_test
 
 import (
-	"path/filepath"
 	"testing"
 
-	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/metadatatest"
+	"github.com/dmlproject/dml/releases/sqlstore"
 )
 
 func TestIntegrity(t *testing.T) {
-	metadatatest.RunIntegrity(t, func(t *testing.T) releases.Metadata {
-		return openFile(t, filepath.Join(t.TempDir(), "dml.db"))
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunIntegrity(t, fresh(storage))
 	})
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -29,37 +30,6 @@ func openTemp(t *testing.T) (*DB, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, path
-}
-
-// openTwo opens two handles on one temporary database, as two processes
-// on one data directory would.
-func openTwo(t *testing.T) (a, b *DB) {
-	t.Helper()
-	a, path := openTemp(t)
-	b, err := OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return a, b
-}
-
-// checkAppendOnly creates one artifact in a fresh database, so that the
-// tables hold a row, and checks that each statement is refused as
-// append-only. It returns the database.
-func checkAppendOnly(t *testing.T, stmts ...string) *DB {
-	t.Helper()
-	db, _ := openTemp(t)
-	ctx := t.Context()
-	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range stmts {
-		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
-			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
-		}
-	}
-	return db
 }
 
 // just builds a release that reads nothing in its transaction.
@@ -105,7 +75,13 @@ func TestOpenRefuses(t *testing.T) {
 		open func(ctx context.Context) (*DB, error)
 	}{
 		{"empty DSN", func(ctx context.Context) (*DB, error) { return Open(ctx, "") }},
-		{"PostgreSQL URL", func(ctx context.Context) (*DB, error) { return Open(ctx, "postgres://dml@localhost/dml") }},
+		{"malformed PostgreSQL URL", func(ctx context.Context) (*DB, error) { return Open(ctx, "postgres://dml:pw@localhost:port/dml") }},
+		{"PostgreSQL URL with an unknown parameter", func(ctx context.Context) (*DB, error) {
+			return OpenPostgres(ctx, "postgres://dml@localhost/dml?sslmode=sometimes")
+		}},
+		{"not a PostgreSQL URL", func(ctx context.Context) (*DB, error) { return OpenPostgres(ctx, "mysql://dml@localhost/dml") }},
+		{"database of no known kind", func(ctx context.Context) (*DB, error) { return OpenDatabase(ctx, "dml.db") }},
+		{"sqlite: without a path", func(ctx context.Context) (*DB, error) { return OpenDatabase(ctx, "sqlite:") }},
 		{"empty path", func(ctx context.Context) (*DB, error) { return OpenSQLite(ctx, "") }},
 		{"path with '?'", func(ctx context.Context) (*DB, error) {
 			return OpenSQLite(ctx, filepath.Join(t.TempDir(), "dml.db?mode=ro"))
@@ -126,29 +102,22 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 func TestMigrationsApplyOnce(t *testing.T) {
-	_, path := openTemp(t)
-	// Reopening twice must neither fail on existing tables nor re-run a
-	// migration.
-	for range 2 {
-		db, err := OpenSQLite(t.Context(), path)
-		if err != nil {
-			t.Fatalf("reopen: %v", err)
+	forEachDialect(t, func(t *testing.T, d testDialect) {
+		name := d.newStorage(t)
+		// Reopening twice must neither fail on existing tables nor re-run a
+		// migration.
+		for range 3 {
+			d.openT(t, name).Close()
 		}
-		db.Close()
-	}
-	db, err := OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := sqliteDialect.migrationFS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
+		checkMigrations(t, d.openT(t, name))
+	})
+}
+
+// checkMigrations checks that db's schema_migrations lists every
+// migration of its dialect, each once.
+func checkMigrations(t *testing.T, db *DB) {
+	t.Helper()
+	ms := migrationsOf(t, db.dialect)
 	rows, err := db.sql.QueryContext(t.Context(), `SELECT version, name FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		t.Fatal(err)
@@ -172,18 +141,109 @@ func TestMigrationsApplyOnce(t *testing.T) {
 	}
 }
 
-func TestMigrateRefusesNewerSchema(t *testing.T) {
-	db, path := openTemp(t)
-	if _, err := db.sql.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+// migrationsOf returns the migrations of d.
+func migrationsOf(t *testing.T, d dialect) []migration {
+	t.Helper()
+	fsys, err := d.migrationFS()
+	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	if db, err := OpenSQLite(t.Context(), path); err == nil || !strings.Contains(err.Error(), "newer") {
-		if db != nil {
-			db.Close()
-		}
-		t.Fatalf("OpenSQLite on a newer schema: %v; want a refusal", err)
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return ms
+}
+
+// TestDialectsMirrorMigrations: every dialect has the same migrations,
+// version for version (they mean the same change), and a Go step runs in
+// all of them.
+func TestDialectsMirrorMigrations(t *testing.T) {
+	versions := func(d dialect) []string {
+		var out []string
+		for _, m := range migrationsOf(t, d) {
+			out = append(out, m.name)
+		}
+		return out
+	}
+	if s, p := versions(sqliteDialect), versions(postgresDialect); !slices.Equal(s, p) {
+		t.Errorf("migrations differ:\n  sqlite   %q\n  postgres %q", s, p)
+	}
+}
+
+// TestConcurrentOpensMigrateOnce is replicas starting together on a new
+// database: every one of them opens it, and each migration is applied
+// once (on PostgreSQL, under the migration lock; without it the racing
+// CREATE TABLEs fail).
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d testDialect) {
+		name := d.newStorage(t)
+		const replicas = 6
+		dbs := make([]*DB, replicas)
+		errs := make([]error, replicas)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range replicas {
+			wg.Go(func() {
+				<-start
+				dbs[i], errs[i] = d.open(t.Context(), name)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+				continue
+			}
+			defer dbs[i].Close()
+		}
+		if t.Failed() {
+			return
+		}
+		checkMigrations(t, dbs[0])
+		// Each works on the one schema: the audit log they append to is one.
+		runWriters(t, 3*replicas, func(i int) *DB { return dbs[i%replicas] })
+		checkAuditRows(t, dbs[0], 3*replicas)
+	})
+}
+
+// TestMigrateRefusesNewerSchema is an older dml started on a database a
+// newer one migrated (an upgrade rolled back, one replica left behind):
+// it refuses to start, saying why, and writes nothing.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d testDialect) {
+		name := d.newStorage(t)
+		db := d.openT(t, name)
+		if _, err := db.sql.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := catalog.CreateArtifact(t.Context(), db.Catalog(), access.Actor{Name: "new"}, testArtifact("app")); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		old, err := d.open(t.Context(), name)
+		if err == nil {
+			old.Close()
+			t.Fatal("open of a newer schema succeeded; want a refusal")
+		}
+		if msg := err.Error(); !strings.Contains(msg, "schema version 9999 is newer than this program's") {
+			t.Errorf("open of a newer schema: %v; want it to name both versions", err)
+		}
+		// Nothing was written: the schema and the one event are as they were.
+		raw, err := sql.Open(d.driver, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		var migrations, events int
+		if err := raw.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM schema_migrations), (SELECT COUNT(*) FROM events)`).Scan(&migrations, &events); err != nil {
+			t.Fatal(err)
+		}
+		if want := len(migrationsOf(t, d.dialect)) + 1; migrations != want || events != 1 {
+			t.Errorf("after the refusal: %d migrations and %d events; want %d (with the future one) and 1", migrations, events, want)
+		}
+	})
 }
 
 func TestLoadMigrations(t *testing.T) {
@@ -246,7 +306,11 @@ func TestRebind(t *testing.T) {
 // checks that the change did not happen either, nor the event's audit
 // record or hashes.
 func TestChangeAndEventShareATransaction(t *testing.T) {
-	db, _ := openTemp(t)
+	forEachDialect(t, testChangeAndEventShareATransaction)
+}
+
+func testChangeAndEventShareATransaction(t *testing.T, d testDialect) {
+	db := d.handles(t, 1)[0]
 	ctx := t.Context()
 	actor := access.Actor{TokenID: "tok_a", Name: "a"}
 	tok := access.Token{ID: "tok_1", Name: "one", Roles: []access.Role{access.RoleAdmin}}
@@ -387,10 +451,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	// Recording fails at each of its writes in turn: the event, its audit
 	// record, the record's hashes.
 	for _, table := range []string{"events", "audit_records", "audit_hashes"} {
-		if _, err := db.sql.ExecContext(ctx, `CREATE TRIGGER inject_failure BEFORE INSERT ON `+table+`
-			BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
-			t.Fatal(err)
-		}
+		remove := injectFailure(t, db, table)
 		for _, tc := range tests {
 			t.Run(table+"/"+tc.name, func(t *testing.T) {
 				if err := tc.change(); err == nil || !strings.Contains(err.Error(), "injected failure") {
@@ -401,9 +462,7 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 				}
 			})
 		}
-		if _, err := db.sql.ExecContext(ctx, `DROP TRIGGER inject_failure`); err != nil {
-			t.Fatal(err)
-		}
+		remove()
 	}
 	if n, err := db.Tokens().CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens = %d, %v; want 1", n, err)
@@ -413,6 +472,33 @@ func TestChangeAndEventShareATransaction(t *testing.T) {
 	}
 	// Neither a record nor a hash of a failed change is left behind.
 	checkAuditRows(t, db, 4)
+}
+
+// injectFailure makes every insert into table fail with "injected
+// failure" until remove is called.
+func injectFailure(t *testing.T, db *DB, table string) (remove func()) {
+	t.Helper()
+	create := []string{`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + `
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	drop := `DROP TRIGGER inject_failure`
+	if db.dialect.name == postgresDialect.name {
+		create = []string{
+			`CREATE OR REPLACE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER inject_failure BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION inject_failure()`,
+		}
+		drop += ` ON ` + table
+	}
+	for _, stmt := range create {
+		if _, err := db.sql.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		if _, err := db.sql.ExecContext(t.Context(), drop); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkAuditRows counts the audit log's rows directly: size records and
@@ -462,10 +548,14 @@ func TestMigrateFromVersion1(t *testing.T) {
 
 // TestPolicyVersionsAcrossHandles is two processes setting the policy at
 // once: the version is read and written under SQLite's write lock (BEGIN
-// IMMEDIATE), not only under one handle's in-process queue.
+// IMMEDIATE) or PostgreSQL's policy lock, not only under one handle's
+// in-process queue.
 func TestPolicyVersionsAcrossHandles(t *testing.T) {
-	a, b := openTwo(t)
-	handles := []*DB{a, b}
+	forEachDialect(t, testPolicyVersionsAcrossHandles)
+}
+
+func testPolicyVersionsAcrossHandles(t *testing.T, d testDialect) {
+	handles := d.handles(t, 2)
 	const n = 40
 	versions := make([]int64, n)
 	var wg sync.WaitGroup
@@ -491,11 +581,24 @@ func TestPolicyVersionsAcrossHandles(t *testing.T) {
 }
 
 func TestEventsAreAppendOnly(t *testing.T) {
-	db := checkAppendOnly(t,
+	forEachDialect(t, testEventsAreAppendOnly)
+}
+
+func testEventsAreAppendOnly(t *testing.T, d testDialect) {
+	db := d.handles(t, 1)[0]
+	ctx := t.Context()
+	if _, _, err := catalog.CreateArtifact(ctx, db.Catalog(), access.Actor{Name: "a"}, testArtifact("app")); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
 		`UPDATE events SET subject = 'forged'`,
 		`DELETE FROM events`,
-	)
-	evs, err := db.Audit().Events(t.Context(), 0, 0)
+	} {
+		if _, err := db.sql.ExecContext(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v; want refused as append-only", stmt, err)
+		}
+	}
+	evs, err := db.Audit().Events(ctx, 0, 0)
 	if err != nil || len(evs) != 1 || evs[0].Subject != "app:1.0.0" {
 		t.Errorf("events = %+v, %v; want the original one", evs, err)
 	}
@@ -515,13 +618,17 @@ func TestWritersQueueInProcess(t *testing.T) {
 	runWriters(t, 50, func(int) *DB { return db })
 }
 
-// TestTwoHandlesOneFile is two dml processes on one data directory (say
-// the server and a maintenance command): each queues its own writers, and
-// BEGIN IMMEDIATE plus the busy timeout make them wait for each other
-// rather than fail.
+// TestTwoHandlesOneFile is two dml processes on one database (say the
+// server and a maintenance command, or two replicas): each queues its own
+// writers, and the database makes them wait for each other rather than
+// fail — BEGIN IMMEDIATE plus the busy timeout on SQLite, the audit log's
+// lock on PostgreSQL.
 func TestTwoHandlesOneFile(t *testing.T) {
-	a, b := openTwo(t)
-	handles := []*DB{a, b}
+	forEachDialect(t, testTwoHandlesOneFile)
+}
+
+func testTwoHandlesOneFile(t *testing.T, d testDialect) {
+	handles := d.handles(t, 2)
 	runWriters(t, 50, func(i int) *DB { return handles[i%2] })
 }
 
@@ -551,15 +658,20 @@ func runWriters(t *testing.T, n int, handle func(i int) *DB) {
 
 // TestUpdateReleaseAcrossHandles is two processes updating one release
 // from the same revision: the revision is read and compared under
-// SQLite's write lock (BEGIN IMMEDIATE), so exactly one wins.
+// SQLite's write lock (BEGIN IMMEDIATE) or the release's row lock on
+// PostgreSQL, so exactly one wins.
 func TestUpdateReleaseAcrossHandles(t *testing.T) {
-	a, b := openTwo(t)
+	forEachDialect(t, testUpdateReleaseAcrossHandles)
+}
+
+func testUpdateReleaseAcrossHandles(t *testing.T, d testDialect) {
+	handles := d.handles(t, 2)
+	a := handles[0]
 	actor := access.Actor{Name: "w"}
 	r, err := a.Releases().CreateRelease(t.Context(), actor, just(lifecycle.Release{Name: "r", State: lifecycle.ReleasePlanning}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	handles := []*DB{a, b}
 	const n = 40
 	errs := make([]error, n)
 	var wg sync.WaitGroup

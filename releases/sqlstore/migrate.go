@@ -72,8 +72,12 @@ func (db *DB) migrationStep(version int64) func(context.Context, *sql.Tx) error 
 // migrate brings the schema up to date. Each migration runs in its own
 // transaction together with its schema_migrations row, so a failure leaves
 // the previous version intact and re-opening applies only what is missing.
-// The check for "already applied" is inside that transaction: two
-// processes opening one database at once apply each migration once.
+// The check for "already applied" is inside that transaction, and on a
+// dialect with several writers the whole run holds the migration lock
+// (dialect.migrationLock): processes opening one database at once (N
+// replicas starting together) migrate one after the other, and each
+// migration is applied once. A database whose schema is newer than this
+// program knows is refused before anything is written.
 func (db *DB) migrate(ctx context.Context) error {
 	fsys, err := db.dialect.migrationFS()
 	if err != nil {
@@ -85,6 +89,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	if len(ms) == 0 {
 		return fmt.Errorf("no migrations for dialect %s", db.dialect.name)
+	}
+	if db.dialect.migrationLock != nil {
+		release, err := db.dialect.migrationLock(ctx, db.sql)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -105,7 +116,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	if known := ms[len(ms)-1].version; newest.Valid && newest.Int64 > known {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", newest.Int64, known)
+		return fmt.Errorf("database schema version %d is newer than this program's %d: a newer dml has migrated this database; run that version (or newer), never an older one", newest.Int64, known)
 	}
 
 	for _, m := range ms {

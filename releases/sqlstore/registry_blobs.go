@@ -64,6 +64,7 @@ func (x *BlobLinks) LinkBlob(ctx context.Context, actor access.Actor, l registry
 	}
 	var created bool
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		created = false
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_blob_links (repository, digest, created_by, size, created_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, digest, created_by) DO NOTHING`),
 			l.Repository, l.Digest.String(), l.CreatedBy, l.Size, toNanos(at))
@@ -132,7 +133,8 @@ func (x *BlobLinks) RepositoriesWithBlob(ctx context.Context, d digest.Digest, l
 
 // UnlinkBlob removes links of d from repo, those of createdBy or all of
 // them when createdBy is "", if decide allows it, reading through the
-// transaction.
+// transaction (under the repository's lock where the dialect has several
+// writers, so no manifest comes to refer to the blob meanwhile).
 func (x *BlobLinks) UnlinkBlob(ctx context.Context, actor access.Actor, repo string, d digest.Digest, createdBy string, decide func(tx registry.TagTx) error) (int, error) {
 	db := x.db
 	if err := checkRepoDigest(repo, d); err != nil {
@@ -143,6 +145,10 @@ func (x *BlobLinks) UnlinkBlob(ctx context.Context, actor access.Actor, repo str
 		decideErr error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		removed = 0
+		if err := db.lock(ctx, tx, nameLock(repo)); err != nil {
+			return err
+		}
 		if decideErr = decide(tagReads{db: db, tx: tx}); decideErr != nil {
 			return decideErr
 		}

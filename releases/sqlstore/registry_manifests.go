@@ -100,7 +100,9 @@ func (db *DB) checkManifest(m registry.Manifest) (registry.Manifest, error) {
 
 // PutManifest stores m and, when tag is set, the tag's change as decide
 // chose it on the tag and its artifact as stored — in one transaction; see
-// registry.ManifestStore.
+// registry.ManifestStore. On PostgreSQL the transaction holds the
+// repository's lock (nameLock): the registry's changes of one repository,
+// and REST pushes to the same name, decide one after the other.
 func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m registry.Manifest, tag string, decide func(tx registry.TagTx, cur registry.Tag, a *catalog.Artifact) (registry.TagWrite, error)) (registry.ManifestPutResult, error) {
 	db := x.db
 	m, err := db.checkManifest(m)
@@ -124,7 +126,10 @@ func (x *Manifests) PutManifest(ctx context.Context, actor access.Actor, m regis
 		decideErr error
 	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		res = registry.ManifestPutResult{}
+		res, decideErr = registry.ManifestPutResult{}, nil
+		if err := db.lock(ctx, tx, nameLock(m.Repository)); err != nil {
+			return err
+		}
 		ins, err := tx.ExecContext(ctx, db.q(`INSERT INTO oci_manifests (`+manifestColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING`),
 			m.Repository, m.Digest.String(), m.MediaType, m.Size, m.ArtifactType, subject, annotations, m.CreatedBy, toNanos(m.CreatedAt))
@@ -393,7 +398,8 @@ var reachQueries = struct{ content, verifiedLayerOf, subjectOfVerified string }{
 }
 
 // TagsReaching walks upwards from d, one level per round of queries,
-// inside one read transaction so the graph it sees is consistent. Every
+// inside one read transaction that sees one snapshot (dialect.snapshot),
+// so the graph it sees is consistent. Every
 // digest reached climbs content steps; only d itself, the verified
 // referrers reached from one of their layers and the subjects reached
 // from a verified referrer climb the evidence steps — so a config, or
@@ -406,7 +412,7 @@ func (x *Manifests) TagsReaching(ctx context.Context, repo string, d digest.Dige
 	if err != nil {
 		return nil, err
 	}
-	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: db.dialect.snapshot})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tags reaching %s: %w", ociSubject(repo, d), db.translate(err))
 	}
@@ -514,6 +520,11 @@ func (x *Manifests) MarkReferrerVerified(ctx context.Context, actor access.Actor
 		return err
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		// Whether a referrer is verified decides what its subject's tags
+		// reach (TagsReaching): a change of the repository's, like a tag's.
+		if err := db.lock(ctx, tx, nameLock(repo)); err != nil {
+			return err
+		}
 		var subject sql.NullString
 		err := tx.QueryRowContext(ctx, db.q(`SELECT subject FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&subject)
 		if err != nil {
@@ -556,13 +567,17 @@ func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repo, tag string) err
 }
 
 // DeleteTag removes a tag and its artifact if decide, given them as
-// stored (the artifact's row locked where the dialect has several
-// writers), allows it.
+// stored (under the repository's lock and the artifact's row lock where
+// the dialect has several writers), allows it.
 func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag string, decide func(tx registry.TagTx, cur registry.Tag, a catalog.Artifact) error) error {
 	db := x.db
 	ref := repo + ":" + tag
 	var decideErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		decideErr = nil
+		if err := db.lock(ctx, tx, nameLock(repo)); err != nil {
+			return err
+		}
 		cur, err := scanTag(tx.QueryRowContext(ctx, db.q(`SELECT `+tagColumns+` FROM oci_tags WHERE repository = ? AND tag = ?`), repo, tag))
 		if err != nil {
 			return err
@@ -594,7 +609,8 @@ func (x *Manifests) DeleteTag(ctx context.Context, actor access.Actor, repo, tag
 
 // DeleteManifest removes a manifest of repo with its tags (and their
 // artifacts) and references, if decide, given the tags and their
-// artifacts as stored (rows locked where the dialect has several
+// artifacts as stored (under the repository's lock, which keeps the tags
+// still, and the artifacts' row locks where the dialect has several
 // writers), allows it.
 func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo string, d digest.Digest, decide func(tx registry.TagTx, tags []registry.Tag, artifacts []catalog.Artifact) error) ([]string, error) {
 	db := x.db
@@ -603,7 +619,10 @@ func (x *Manifests) DeleteManifest(ctx context.Context, actor access.Actor, repo
 		decideErr error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		deleted = []string{}
+		deleted, decideErr = []string{}, nil
+		if err := db.lock(ctx, tx, nameLock(repo)); err != nil {
+			return err
+		}
 		var one int
 		err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM oci_manifests WHERE repository = ? AND digest = ?`), repo, d.String()).Scan(&one)
 		if err != nil {

@@ -90,6 +90,7 @@ func (x *Uploads) UpdateUpload(ctx context.Context, id string, next func(cur reg
 	db := x.db
 	var nextErr error
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		nextErr = nil
 		cur, err := scanUpload(tx.QueryRowContext(ctx, db.q(`SELECT `+uploadColumns+` FROM oci_uploads WHERE id = ?`+db.dialect.lockRow), id))
 		if err != nil {
 			return err // sql.ErrNoRows: the session is gone

@@ -181,6 +181,7 @@ func (x *Releases) CreateRelease(ctx context.Context, actor access.Actor, build 
 		buildErr error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		stored, buildErr = lifecycle.Release{}, nil
 		r, err := build(txReads{db: db, tx: tx})
 		if err != nil {
 			buildErr = err
@@ -314,10 +315,12 @@ func (r txReads) Setting(ctx context.Context, key string) (lifecycle.Setting, er
 // ModifyRelease loads release name in a write transaction, lets fn change
 // it and stores the result with its event in that transaction. On SQLite
 // the transaction holds the database's only write lock from its BEGIN
-// (db.write, _txlock=immediate), so changes of a release run one after the
-// other and each sees the one before; a dialect with several writers
-// locks the row instead (dialect.lockRow). Nothing is retried and nothing
-// is refused for contention: a change waits its turn.
+// (db.write, _txlock=immediate); on PostgreSQL it locks the release's row
+// (dialect.lockRow). Either way changes of a release run one after the
+// other and each sees the one before: nothing is refused for contention,
+// a change waits its turn. (A deadlock between two changes locking the
+// same artifacts in different orders is retried whole by db.write, fn
+// included.)
 func (x *Releases) ModifyRelease(ctx context.Context, actor access.Actor, name string, fn func(tx lifecycle.ReleaseTx, r *lifecycle.Release) (lifecycle.ReleaseChange, error)) (lifecycle.Release, error) {
 	db := x.db
 	var (
@@ -325,6 +328,7 @@ func (x *Releases) ModifyRelease(ctx context.Context, actor access.Actor, name s
 		fnErr  error
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		stored, fnErr = lifecycle.Release{}, nil
 		var doc string
 		err := tx.QueryRowContext(ctx, db.q(`SELECT document FROM releases WHERE name = ?`+db.dialect.lockRow), name).Scan(&doc)
 		if err != nil {

@@ -16,27 +16,63 @@ import (
 // SetSetting stores value under key (replacing it) and records
 // "settings.set" with the key as subject.
 func (x *Releases) SetSetting(ctx context.Context, actor access.Actor, key string, value json.RawMessage) (lifecycle.Setting, error) {
+	if err := checkJSON(value); err != nil {
+		return lifecycle.Setting{}, fmt.Errorf("setting %s: %w", key, err)
+	}
+	return x.ModifySetting(ctx, actor, key, func(lifecycle.Setting, bool) (json.RawMessage, error) { return value, nil })
+}
+
+// ModifySetting lets fn decide key's next value inside one write
+// transaction. The key's lock (settingLock) keeps a decision about a key
+// that may have no row yet still on a dialect with several writers.
+func (x *Releases) ModifySetting(ctx context.Context, actor access.Actor, key string, fn func(cur lifecycle.Setting, found bool) (json.RawMessage, error)) (lifecycle.Setting, error) {
 	db := x.db
 	if key == "" {
 		return lifecycle.Setting{}, fmt.Errorf("%w: setting needs a key", errdef.ErrInvalidInput)
 	}
-	if err := checkJSON(value); err != nil {
-		return lifecycle.Setting{}, fmt.Errorf("setting %s: %w", key, err)
-	}
-	s := lifecycle.Setting{Key: key, Value: bytes.Clone(value), UpdatedBy: actor.Name, UpdatedAt: fromNanos(toNanos(db.now()))}
+	var (
+		stored lifecycle.Setting
+		fnErr  error
+	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
+		stored, fnErr = lifecycle.Setting{}, nil
+		if err := db.lock(ctx, tx, settingLock(key)); err != nil {
+			return err
+		}
+		cur, err := db.setting(ctx, tx, key)
+		found := err == nil
+		if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+			return err
+		}
+		value, err := fn(cur, found)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if value == nil {
+			stored = cur
+			return nil
+		}
+		if err := checkJSON(value); err != nil {
+			fnErr = fmt.Errorf("setting %s: %w", key, err)
+			return fnErr
+		}
+		stored = lifecycle.Setting{Key: key, Value: bytes.Clone(value), UpdatedBy: actor.Name, UpdatedAt: fromNanos(toNanos(db.now()))}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`),
-			s.Key, string(s.Value), s.UpdatedBy, toNanos(s.UpdatedAt))
+			stored.Key, string(stored.Value), stored.UpdatedBy, toNanos(stored.UpdatedAt))
 		if err != nil {
 			return err
 		}
-		return db.recordEvent(ctx, tx, s.UpdatedAt, actor, lifecycle.ActionSettingSet, key, s.Value)
+		return db.recordEvent(ctx, tx, stored.UpdatedAt, actor, lifecycle.ActionSettingSet, key, stored.Value)
 	})
+	if fnErr != nil {
+		return lifecycle.Setting{}, fnErr
+	}
 	if err != nil {
 		return lifecycle.Setting{}, fmt.Errorf("sqlstore: set setting %s: %w", key, db.translate(err))
 	}
-	return s, nil
+	return stored, nil
 }
 
 // Setting returns the value under key; errdef.ErrNotFound if never set.

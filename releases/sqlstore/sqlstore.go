@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/store"
 
 	// Registers the pure-Go "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
@@ -39,16 +41,29 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)" +
 	"&_txlock=immediate"
 
 // DB is the SQL implementation of releases.Metadata. It is safe for
-// concurrent use.
+// concurrent use, and on PostgreSQL by any number of processes at once.
 type DB struct {
 	sql     *sql.DB
 	dialect dialect
-	// writer is a one-slot semaphore held for each write transaction when
-	// the dialect admits one writer (SQLite). Waiting on a channel can be
-	// cancelled by the context; waiting in SQLite's busy handler cannot,
-	// and under load it times out with SQLITE_BUSY.
+	// writer holds a slot for each write transaction in flight
+	// (dialect.writers). Waiting on a channel can be cancelled by the
+	// context; waiting in SQLite's busy handler cannot, and under load it
+	// times out with SQLITE_BUSY.
 	writer chan struct{}
 	now    func() time.Time
+}
+
+// OpenDatabase opens what `dml serve --database` names: "sqlite:PATH", a
+// SQLite file (OpenSQLite), or a postgres:// or postgresql:// URL
+// (OpenPostgres).
+func OpenDatabase(ctx context.Context, database string) (*DB, error) {
+	if path, ok := strings.CutPrefix(database, "sqlite:"); ok {
+		return OpenSQLite(ctx, path)
+	}
+	if isPostgresURL(database) {
+		return OpenPostgres(ctx, database)
+	}
+	return nil, fmt.Errorf("sqlstore: %w: database %q must be sqlite:PATH or a postgres:// URL", errdef.ErrInvalidInput, Redact(database))
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database file at path
@@ -63,18 +78,17 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 }
 
 // Open opens the database named by dsn and migrates it to the current
-// schema. dsn is a modernc.org/sqlite DSN (a file path or "file:" URI,
-// with optional "_pragma=" parameters); prefer OpenSQLite, which adds the
-// pragmas this package is tuned for. PostgreSQL URLs are recognised and
-// refused until that dialect exists.
+// schema. dsn is a PostgreSQL URL (OpenPostgres) or a modernc.org/sqlite
+// DSN (a file path or "file:" URI, with optional "_pragma=" parameters);
+// prefer OpenSQLite, which adds the pragmas this package is tuned for.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	if dsn == "" {
 		// SQLite would give every pooled connection its own private
 		// temporary database.
 		return nil, fmt.Errorf("sqlstore: %w: empty DSN", errdef.ErrInvalidInput)
 	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, fmt.Errorf("sqlstore: %w: PostgreSQL is not supported yet", errdef.ErrInvalidInput)
+	if isPostgresURL(dsn) {
+		return OpenPostgres(ctx, dsn)
 	}
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -91,24 +105,30 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.SetMaxOpenConns(n)
 		sqldb.SetMaxIdleConns(n)
 	}
-	db := newDB(sqldb, sqliteDialect)
-	if err := sqldb.PingContext(ctx); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("sqlstore: open: %w", err)
-	}
-	if err := db.migrate(ctx); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("sqlstore: migrate: %w", err)
-	}
-	return db, nil
+	return newDB(sqldb, sqliteDialect).start(ctx)
 }
 
 func newDB(sqldb *sql.DB, d dialect) *DB {
-	db := &DB{sql: sqldb, dialect: d, now: time.Now}
-	if d.oneWriter {
-		db.writer = make(chan struct{}, 1)
+	return &DB{sql: sqldb, dialect: d, now: time.Now, writer: make(chan struct{}, d.writers)}
+}
+
+// start checks that the database answers and migrates it; on failure the
+// database is closed.
+func (db *DB) start(ctx context.Context) (*DB, error) {
+	fail := func(what string, err error) (*DB, error) {
+		db.sql.Close()
+		if db.dialect.isUnavailable(err) {
+			err = unavailableError{err}
+		}
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
-	return db
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fail("open", err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		return fail("migrate", err)
+	}
+	return db, nil
 }
 
 func inMemory(dsn string) bool {
@@ -120,7 +140,7 @@ func inMemory(dsn string) bool {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.sql.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return fmt.Errorf("sqlstore: ping: %w", db.translate(err))
 	}
 	return nil
 }
@@ -130,19 +150,49 @@ func (db *DB) Close() error {
 	return db.sql.Close()
 }
 
+// Retries of a write transaction that failed for contention alone (a
+// deadlock, a serialisation failure): attempts in all, and the cap of the
+// random pause before each retry, which doubles from retryPause.
+const (
+	writeAttempts = 8
+	retryPause    = 2 * time.Millisecond
+	retryPauseMax = 250 * time.Millisecond
+)
+
 // write runs fn in one transaction, committing if it returns nil and
 // rolling back otherwise. It is the only way this package writes, so that
-// a change and its event share a transaction and, on SQLite, writers are
-// serialised.
+// a change and its event share a transaction and writers take their slot
+// (DB.writer).
+//
+// A transaction the database aborted for contention alone (dialect
+// mustRetry: a deadlock between row locks taken in different orders) is
+// run again from the start, a bounded number of times after a random
+// pause. fn must therefore decide only on what it reads through tx, and
+// set what it hands back to its caller afresh on each run; the domain's
+// functions it calls are pure over what the transaction read.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if db.writer != nil {
+	select {
+	case db.writer <- struct{}{}:
+		defer func() { <-db.writer }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.inTx(ctx, fn)
+		if err == nil || attempt == writeAttempts || !db.dialect.mustRetry(err) {
+			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(min(retryPause<<attempt, retryPauseMax))))
 		select {
-		case db.writer <- struct{}{}:
-			defer func() { <-db.writer }()
+		case <-time.After(pause):
 		case <-ctx.Done():
-			return ctx.Err()
+			return err
 		}
 	}
+}
+
+// inTx is one run of write's transaction.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -167,9 +217,22 @@ func (db *DB) translate(err error) error {
 		return errdef.ErrNotFound
 	case db.dialect.isUniqueViolation(err):
 		return errdef.ErrConflict
+	case db.dialect.isUnavailable(err):
+		return unavailableError{err}
+	case db.dialect.isBadText(err):
+		return fmt.Errorf("%w: text the database cannot store (%v)", errdef.ErrInvalidInput, err)
 	}
 	return err
 }
+
+// unavailableError is a database that cannot be reached or is shutting
+// down: store.ErrUnavailable, which callers (and the API, with 503)
+// already treat as "nothing wrong with the request, try again later",
+// with the driver's error as its cause. A cancelled context is never one.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return "database unavailable: " + e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{store.ErrUnavailable, e.err} }
 
 // Times are stored as Unix nanoseconds; these keep the conversion in one
 // place and always hand back UTC without a monotonic reading, so a value

@@ -1,7 +1,6 @@
 package sqlstore_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/dmlproject/dml/releases"
@@ -9,27 +8,32 @@ import (
 	"github.com/dmlproject/dml/releases/sqlstore"
 )
 
-// openFile opens a SQLite file the way `dml serve` does: a real file, so
-// WAL and the busy timeout are exercised, not an in-memory database.
-func openFile(t *testing.T, path string) releases.Metadata {
-	t.Helper()
-	db, err := sqlstore.OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
-	}
-	return db
+// fresh opens a handle onto new, empty storage of one dialect.
+func fresh(storage sqlstore.Storage) func(t *testing.T) releases.Metadata {
+	return func(t *testing.T) releases.Metadata { return storage(t)(t) }
 }
 
+// handles opens handles onto one storage, for the suites that reopen it.
+func handles(storage sqlstore.Storage) func(t *testing.T) func(t *testing.T) releases.Metadata {
+	return func(t *testing.T) func(t *testing.T) releases.Metadata {
+		open := storage(t)
+		return func(t *testing.T) releases.Metadata { return open(t) }
+	}
+}
+
+// The conformance suites, on every dialect (sqlstore.ForEachDialect):
+// SQLite files as `dml serve` opens them, so WAL and the busy timeout are
+// exercised, and PostgreSQL databases.
+
 func TestMetadata(t *testing.T) {
-	metadatatest.Run(t, func(t *testing.T) releases.Metadata {
-		return openFile(t, filepath.Join(t.TempDir(), "dml.db"))
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.Run(t, fresh(storage))
 	})
 }
 
 func TestMetadataReopen(t *testing.T) {
-	metadatatest.RunReopen(t, func(t *testing.T) func(t *testing.T) releases.Metadata {
-		path := filepath.Join(t.TempDir(), "dml.db")
-		return func(t *testing.T) releases.Metadata { return openFile(t, path) }
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunReopen(t, handles(storage))
 	})
 }
 

@@ -71,47 +71,72 @@ func nonNil[T any](s []T) []T {
 // "token.issued" (whose details never include the hash). An existing ID or
 // hash is errdef.ErrConflict.
 func (a *Tokens) CreateToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte) error {
+	_, err := a.createToken(ctx, actor, t, secretHash, false)
+	return err
+}
+
+// CreateFirstToken is CreateToken where no token was ever issued, and
+// nothing (false) otherwise. The count and the insert share a transaction
+// under firstTokenLock, so servers starting together on an empty database
+// issue one token between them.
+func (a *Tokens) CreateFirstToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte) (bool, error) {
+	return a.createToken(ctx, actor, t, secretHash, true)
+}
+
+func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, onlyFirst bool) (bool, error) {
 	db := a.db
 	switch {
 	case t.ID == "":
-		return fmt.Errorf("%w: token needs an id", errdef.ErrInvalidInput)
+		return false, fmt.Errorf("%w: token needs an id", errdef.ErrInvalidInput)
 	case len(secretHash) != sha256.Size:
-		return fmt.Errorf("%w: token %s: secret hash is %d bytes, want a SHA-256 (%d)", errdef.ErrInvalidInput, t.ID, len(secretHash), sha256.Size)
+		return false, fmt.Errorf("%w: token %s: secret hash is %d bytes, want a SHA-256 (%d)", errdef.ErrInvalidInput, t.ID, len(secretHash), sha256.Size)
 	case t.RevokedAt != nil:
-		return fmt.Errorf("%w: token %s: a token is issued unrevoked", errdef.ErrInvalidInput, t.ID)
+		return false, fmt.Errorf("%w: token %s: a token is issued unrevoked", errdef.ErrInvalidInput, t.ID)
 	}
 	for _, r := range t.Roles {
 		if !r.Valid() {
-			return fmt.Errorf("%w: token %s: unknown role %q", errdef.ErrInvalidInput, t.ID, r)
+			return false, fmt.Errorf("%w: token %s: unknown role %q", errdef.ErrInvalidInput, t.ID, r)
 		}
 	}
 	createdAt, ok := db.timeOrNow(t.CreatedAt)
 	if !ok {
-		return fmt.Errorf("%w: token %s: creation time %s out of range", errdef.ErrInvalidInput, t.ID, t.CreatedAt)
+		return false, fmt.Errorf("%w: token %s: creation time %s out of range", errdef.ErrInvalidInput, t.ID, t.CreatedAt)
 	}
 	var expires sql.NullInt64
 	if t.ExpiresAt != nil {
 		at, ok := storableTime(*t.ExpiresAt)
 		if !ok || !at.After(createdAt) {
-			return fmt.Errorf("%w: token %s: expiry %s must be after its creation and representable", errdef.ErrInvalidInput, t.ID, t.ExpiresAt)
+			return false, fmt.Errorf("%w: token %s: expiry %s must be after its creation and representable", errdef.ErrInvalidInput, t.ID, t.ExpiresAt)
 		}
 		t.ExpiresAt = &at
 		expires = sql.NullInt64{Int64: toNanos(at), Valid: true}
 	}
 	if t.LastUsedAt != nil {
-		return fmt.Errorf("%w: token %s: a token is issued unused", errdef.ErrInvalidInput, t.ID)
+		return false, fmt.Errorf("%w: token %s: a token is issued unused", errdef.ErrInvalidInput, t.ID)
 	}
 	roles, envs := nonNil(t.Roles), nonNil(t.Environments)
 	rolesJSON, err := json.Marshal(roles)
 	if err != nil {
-		return fmt.Errorf("token %s: %w", t.ID, err)
+		return false, fmt.Errorf("token %s: %w", t.ID, err)
 	}
 	envsJSON, err := json.Marshal(envs)
 	if err != nil {
-		return fmt.Errorf("token %s: %w", t.ID, err)
+		return false, fmt.Errorf("token %s: %w", t.ID, err)
 	}
 
+	created := false
 	err = db.write(ctx, func(tx *sql.Tx) error {
+		created = false
+		if onlyFirst {
+			if err := db.lock(ctx, tx, firstTokenLock); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+		}
+		created = true
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (id, name, roles, environments, secret_hash, created_by, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			t.ID, t.Name, string(rolesJSON), string(envsJSON), hex.EncodeToString(secretHash), t.CreatedBy, toNanos(createdAt), expires)
@@ -126,11 +151,11 @@ func (a *Tokens) CreateToken(ctx context.Context, actor access.Actor, t access.T
 		}{t.Name, roles, envs, t.ExpiresAt})
 	})
 	if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
-		return fmt.Errorf("token %s: id or secret already issued: %w", t.ID, err)
+		return false, fmt.Errorf("token %s: id or secret already issued: %w", t.ID, err)
 	} else if err != nil {
-		return fmt.Errorf("sqlstore: create token %s: %w", t.ID, err)
+		return false, fmt.Errorf("sqlstore: create token %s: %w", t.ID, err)
 	}
-	return nil
+	return created, nil
 }
 
 // TokenByHash finds a token by the SHA-256 of its secret; revoked tokens

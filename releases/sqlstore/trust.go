@@ -141,11 +141,10 @@ const policySubject = "policy"
 // records "trust.policy.set". doc must be JSON; what it says is the
 // caller's business (signing.ParsePolicy).
 //
-// The next version is read and written in one transaction. SQLite runs one
-// writer at a time, so versions are 1, 2, 3... without gaps or repeats; the
-// primary key makes a repeat impossible on any dialect, and a dialect with
-// concurrent writers must serialise this like recordEvent's inserts, or
-// the loser of a race gets errdef.ErrConflict.
+// The next version is read and written in one transaction, which SQLite
+// runs alone and PostgreSQL under the policy's lock (policyLock), so
+// versions are 1, 2, 3... without gaps or repeats, whichever process sets
+// them; the primary key makes a repeat impossible either way.
 func (x *Trust) SetTrustPolicy(ctx context.Context, actor access.Actor, doc json.RawMessage) (trust.PolicyVersion, error) {
 	db := x.db
 	if err := checkJSON(doc); err != nil {
@@ -157,6 +156,9 @@ func (x *Trust) SetTrustPolicy(ctx context.Context, actor access.Actor, doc json
 		CreatedAt: fromNanos(toNanos(db.now())),
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := db.lock(ctx, tx, policyLock); err != nil {
+			return err
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM trust_policies`).Scan(&p.Version); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ package domaintest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,8 +16,12 @@ import (
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
+	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/releases/trust"
+	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 )
@@ -51,6 +56,11 @@ func repoRoot() string {
 func New(t testing.TB, meta releases.Metadata, blobs *store.Store, opts ...func(*releases.Config)) *releases.DML {
 	t.Helper()
 	signer, logKey := testkeys.Keys(t)
+	return newDML(t, meta, blobs, signer, logKey, opts...)
+}
+
+func newDML(t testing.TB, meta releases.Metadata, blobs *store.Store, signer *signing.ServerSigner, logKey *auditlog.LogKey, opts ...func(*releases.Config)) *releases.DML {
+	t.Helper()
 	cfg := releases.Config{Metadata: meta, Blobs: blobs, Signer: signer, LogKey: logKey, LogOrigin: testkeys.LogOrigin}
 	for _, o := range opts {
 		o(&cfg)
@@ -100,13 +110,44 @@ func NewEnvOver(t testing.TB, wrap func(*fs.Backend) store.Backend, opts ...func
 	}
 	t.Cleanup(func() { meta.Close() })
 	e := &Env{T: t, Ctx: ctx, DML: New(t, meta, store.New(backend), opts...), Meta: meta}
-	if _, err := e.DML.Access.BootstrapAdmin(ctx, AdminSecret); err != nil {
-		t.Fatal(err)
-	}
-	if e.Admin, err = e.DML.Access.Authenticate(ctx, AdminSecret); err != nil {
-		t.Fatal(err)
-	}
+	e.bootstrap()
 	return e
+}
+
+// bootstrap creates the admin token (once per database) and authenticates
+// it.
+func (e *Env) bootstrap() {
+	e.T.Helper()
+	if _, err := e.DML.Access.BootstrapAdmin(e.Ctx, AdminSecret); err != nil {
+		e.T.Fatal(err)
+	}
+	var err error
+	if e.Admin, err = e.DML.Access.Authenticate(e.Ctx, AdminSecret); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// NewReplicas builds n Envs that are replicas of one DML, as n `dml serve`
+// processes behind a load balancer are: each over its own handle onto one
+// database (open is called once per replica, its handle closed by the
+// caller), all over one blob backend (as replicas share a bucket; a
+// directory admits one process) and with one set of keys. The admin is
+// bootstrapped once, by the first.
+func NewReplicas(t testing.TB, n int, open func() *sqlstore.DB, opts ...func(*releases.Config)) []*Env {
+	t.Helper()
+	backend, err := fs.New(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { backend.Close() })
+	signer, logKey := testkeys.Keys(t)
+	out := make([]*Env, n)
+	for i := range out {
+		meta := open()
+		out[i] = &Env{T: t, Ctx: t.Context(), DML: newDML(t, meta, store.New(backend), signer, logKey, opts...), Meta: meta}
+		out[i].bootstrap()
+	}
+	return out
 }
 
 // Principal issues a token (as the admin) and returns its principal.
@@ -133,4 +174,37 @@ func (e *Env) TrustCI() {
 	if _, err := e.DML.Trust.SetTrustPolicy(e.Ctx, e.Admin, []byte(CIPolicy)); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// Quorum sums up how a release's gates were approved: the approvals on
+// record per gate (not discarded), from the release; and, from its events,
+// how many approvals authorised each gate and how many sealed it.
+func Quorum(t testing.TB, r lifecycle.Release, events []audit.Event) (onRecord, authorized map[string]int, sealed int) {
+	t.Helper()
+	onRecord, authorized = map[string]int{}, map[string]int{}
+	for _, a := range r.Approvals {
+		if !a.Discarded {
+			onRecord[a.Gate]++
+		}
+	}
+	for _, ev := range events {
+		var d struct {
+			Gate       string `json:"gate"`
+			Authorized bool   `json:"authorized"`
+			Sealed     string `json:"sealed"`
+		}
+		if ev.Action != lifecycle.ActionReleaseApproval {
+			continue
+		}
+		if err := json.Unmarshal(ev.Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Authorized {
+			authorized[d.Gate]++
+		}
+		if d.Sealed != "" {
+			sealed++
+		}
+	}
+	return onRecord, authorized, sealed
 }
