@@ -210,7 +210,9 @@ func TestMigrateMetadata(t *testing.T) {
 		if slices.Sort(copied); !slices.Equal(copied, s.tables) {
 			t.Errorf("copied tables %v; the schema has %v", copied, s.tables)
 		}
-		if at := func(name string) int { return slices.IndexFunc(rep.Tables, func(c sqlstore.TableCopy) bool { return c.Table == name }) }; at("events") > at("audit_records") ||
+		if at := func(name string) int {
+			return slices.IndexFunc(rep.Tables, func(c sqlstore.TableCopy) bool { return c.Table == name })
+		}; at("events") > at("audit_records") ||
 			at("artifacts") > at("evidence") || at("releases") > at("release_artifacts") {
 			t.Errorf("copy order %v puts a table before one its foreign keys reference", progressed)
 		}
