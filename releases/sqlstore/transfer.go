@@ -545,17 +545,9 @@ func copyTable(ctx context.Context, src *DB, rtx *sql.Tx, dst *DB, wtx *sql.Tx, 
 	idCol := slices.Index(t.columns, t.identity)
 	var maxID int64
 	args := make([]any, 0, batchRows*perRow)
-	vals := make([]any, perRow)
-	ptrs := make([]any, perRow)
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return c, fmt.Errorf("read: %w", src.translate(err))
-		}
+	err = eachRow(rows, perRow, func(vals []any) error {
 		if err := digestRow(h, vals); err != nil {
-			return c, err
+			return err
 		}
 		if idCol >= 0 {
 			if id, ok := vals[idCol].(int64); ok {
@@ -564,15 +556,15 @@ func copyTable(ctx context.Context, src *DB, rtx *sql.Tx, dst *DB, wtx *sql.Tx, 
 		}
 		args = append(args, vals...)
 		c.Rows++
-		if len(args) == batchRows*perRow {
-			if err := flush(args); err != nil {
-				return c, err
-			}
-			args = args[:0]
+		if len(args) < batchRows*perRow {
+			return nil
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return c, fmt.Errorf("read: %w", src.translate(err))
+		err := flush(args)
+		args = args[:0]
+		return err
+	})
+	if err != nil {
+		return c, err
 	}
 	if err := flush(args); err != nil {
 		return c, err
@@ -600,26 +592,38 @@ func digestTable(ctx context.Context, db *DB, q querier, t *tableInfo) (int64, [
 	}
 	defer rows.Close()
 	h := sha256.New()
-	vals := make([]any, len(t.columns))
-	ptrs := make([]any, len(t.columns))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	var n int64
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, sum, err
-		}
-		if err := digestRow(h, vals); err != nil {
-			return 0, sum, err
-		}
+	err = eachRow(rows, len(t.columns), func(vals []any) error {
 		n++
-	}
-	if err := rows.Err(); err != nil {
+		return digestRow(h, vals)
+	})
+	if err != nil {
 		return 0, sum, err
 	}
 	copy(sum[:], h.Sum(nil))
 	return n, sum, nil
+}
+
+// eachRow scans every row of rows, n columns, into one slice reused from
+// row to row, and calls fn with it; fn's error stops the scan.
+func eachRow(rows *sql.Rows, n int, fn func(vals []any) error) error {
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	return nil
 }
 
 // digestRow writes one row's values to h in a form both drivers give the
