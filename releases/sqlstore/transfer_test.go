@@ -179,8 +179,9 @@ func auditRoot(t *testing.T, db *sqlstore.DB) (int64, tlog.Hash) {
 // the same rows (counted on each side behind the store's back); the audit
 // log has the same size and root hash; the tokens authenticate as the
 // same principals, the revoked one stays refused; the release reads back
-// equal; and the next change continues the same log and the events'
-// sequence from where the source's stood.
+// equal; the copy copies back into a new SQLite file with the same rows;
+// and the next change continues the same log and the events' sequence
+// from where the source's stood.
 func TestMigrateMetadata(t *testing.T) {
 	s := lifecycleSource(t)
 	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
@@ -222,6 +223,20 @@ func TestMigrateMetadata(t *testing.T) {
 		if srcSize == 0 || dstSize != srcSize || dstRoot != srcRoot || rep.AuditSize != srcSize || rep.AuditRoot != srcRoot {
 			t.Fatalf("audit log: %d records, root %s on the source; %d, %s on the target; %d, %s reported",
 				srcSize, srcRoot, dstSize, dstRoot, rep.AuditSize, rep.AuditRoot)
+		}
+
+		// And back, into a new SQLite file: the same rows, the same log.
+		back, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "back.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer back.Close()
+		repBack, err := sqlstore.CopyMetadata(ctx, dst, back, nil)
+		if err != nil {
+			t.Fatalf("copy back into SQLite: %v", err)
+		}
+		if !reflect.DeepEqual(repBack, rep) {
+			t.Errorf("copied back: %+v; the first copy: %+v", repBack, rep)
 		}
 
 		svc := service(t, dst)
