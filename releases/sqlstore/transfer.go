@@ -191,7 +191,7 @@ func CopyMetadata(ctx context.Context, src, dst *DB, progress func(TableCopy)) (
 
 	// Read back what was written, in the transaction that wrote it.
 	for _, c := range rep.Tables {
-		n, sum, err := digestTable(ctx, dst, wtx, tables[c.Table])
+		n, sum, err := digestTable(ctx, wtx, tables[c.Table])
 		if err != nil {
 			return rep, fmt.Errorf("sqlstore: copy: verify %s: %w", c.Table, dst.translate(err))
 		}
@@ -584,7 +584,7 @@ func copyTable(ctx context.Context, src *DB, rtx *sql.Tx, dst *DB, wtx *sql.Tx, 
 }
 
 // digestTable counts and digests t's rows as copyTable did on the source.
-func digestTable(ctx context.Context, db *DB, q querier, t *tableInfo) (int64, [sha256.Size]byte, error) {
+func digestTable(ctx context.Context, q querier, t *tableInfo) (int64, [sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	rows, err := q.QueryContext(ctx, selectAll(t))
 	if err != nil {
