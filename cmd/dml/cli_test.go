@@ -335,6 +335,7 @@ var flagMeanings = map[string]string{
 	"s3-part-size-mib": "the S3 part size",
 	// dml admin: moving storage.
 	"from": "the database a copy reads", "to": "the database a copy writes", "to-data-dir": "the data directory a copy writes blobs to",
+	"database": "the metadata database dml serve runs on",
 	// completion.
 	"no-descriptions": "completion without descriptions",
 }
