@@ -23,6 +23,7 @@ import (
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
+	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -117,6 +118,18 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("fsck")
 	r.json("gc", "--dry-run")
 	r.json("token", "revoke", spareID)
+
+	// The admin commands work on the storage of a stopped DML.
+	embedded, moved := t.TempDir(), t.TempDir()
+	stopped, err := testserver.Start(embedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stopped.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.json("admin", "migrate-metadata", "--from", "sqlite:"+filepath.Join(embedded, "dml.db"), "--to", "sqlite:"+filepath.Join(moved, "dml.db"))
+	r.json("admin", "copy-blobs", "--data-dir", embedded, "--to-data-dir", moved)
 
 	for _, cmd := range printingCommands(newRootCmd()) {
 		if !r.seen[cmd.CommandPath()] {
@@ -314,8 +327,6 @@ var flagMeanings = map[string]string{
 	// serve.
 	"rotate-keys": "pin this server's signing keys in place of the pinned ones",
 	"database":    "the metadata database: sqlite:PATH or a PostgreSQL URL",
-	"from":        "the database migrate-metadata copies from",
-	"to":          "the database migrate-metadata copies into",
 	"listen":      "the address to listen on", "data-dir": "the data directory", "log-origin": "the audit log's origin",
 	"log-level": "the log level", "log-format": "the log format", "staging-max-age": "the staging sweep's age",
 	"upload-max-age": "the OCI upload sweep's age", "access-log-max-age": "the access log's retention",
@@ -324,6 +335,8 @@ var flagMeanings = map[string]string{
 	"s3-endpoint": "the S3 endpoint", "s3-bucket": "the S3 bucket", "s3-prefix": "the S3 key prefix",
 	"s3-region": "the S3 region", "s3-insecure": "plain HTTP to S3", "s3-path-style": "path-style S3 addressing",
 	"s3-part-size-mib": "the S3 part size",
+	// dml admin: moving storage.
+	"from": "the database a copy reads", "to": "the database a copy writes", "to-data-dir": "the data directory a copy writes blobs to",
 	// completion.
 	"no-descriptions": "completion without descriptions",
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"database/sql"
-	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -11,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmlproject/dml/api/client"
-	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/pgtest"
 	"github.com/dmlproject/dml/releases/sqlstore"
 )
@@ -93,99 +89,5 @@ func TestServeOnPostgres(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), tc.want) || (password != "" && strings.Contains(string(out), password)) {
 			t.Errorf("dml serve --database %s: %v\n%s\nwant a refusal saying %q, without the password", sqlstore.Redact(tc.database), err, out, tc.want)
 		}
-	}
-}
-
-// TestMigrateMetadata grows an embedded DML into a shared one: writes on
-// SQLite, an audit state saved by `dml audit verify`, the server stopped;
-// `dml admin migrate-metadata` copies the metadata into a new PostgreSQL
-// database; a server on that database (same data directory for the blobs
-// and keys) then passes `dml audit verify` with the state saved before —
-// the log is the same log — serves what was pushed, takes new writes
-// after the copied ones, and still verifies. A second copy into the now
-// non-empty database is refused, without printing the password.
-func TestMigrateMetadata(t *testing.T) {
-	database := pgtest.NewDatabase(t)
-	u, err := url.Parse(database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	password, _ := u.User.Password()
-	const admin = "migrate-admin-token-0123456789"
-	dir := t.TempDir()
-	state := filepath.Join(t.TempDir(), "audit-state.json")
-	body := []byte("bytes pushed before the move")
-	srv := startServer(t, []string{"DML_BOOTSTRAP_TOKEN=" + admin}, "--data-dir", dir)
-	c, err := client.New(srv.url(), admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	pub, err := c.Tokens().Create(ctx, wire.TokenRequest{Name: "pipeline", Roles: []string{"publisher"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := client.New(srv.url(), pub.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []string{"1.0.0", "1.0.1"} {
-		if _, _, err := pc.Artifacts().Push(ctx, client.PushRequest{Name: "moving/app", Version: v, Size: int64(len(body)), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	verify := func(srv *serverProc) string {
-		t.Helper()
-		cmd := exec.Command(dmlBinary(t), "audit", "verify", "--server", srv.url(), "--token", admin, "--state-file", state)
-		cmd.Env = append(cleanEnv(), "XDG_CONFIG_HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("dml audit verify against %s: %v\n%s", srv.addr, err, out)
-		}
-		return string(out)
-	}
-	verify(srv)
-	srv.stop()
-
-	migrate := func() (string, error) {
-		cmd := exec.Command(dmlBinary(t), "admin", "migrate-metadata", "--from", "sqlite:"+filepath.Join(dir, "dml.db"), "--to", database)
-		cmd.Env = append(cleanEnv(), "XDG_CONFIG_HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	out, err := migrate()
-	if err != nil || !strings.Contains(out, "audit_records") || (password != "" && strings.Contains(out, password)) {
-		t.Fatalf("dml admin migrate-metadata: %v\n%s", err, out)
-	}
-	t.Logf("dml admin migrate-metadata:\n%s", out)
-
-	pg := startServer(t, []string{"DML_DATABASE=" + database}, "--data-dir", dir)
-	if got := verify(pg); !strings.Contains(got, "consistent with the checkpoint saved earlier") {
-		t.Errorf("dml audit verify after the move does not say it extends the state saved before:\n%s", got)
-	}
-	pc, err = client.New(pg.url(), pub.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	content, err := pc.Artifacts().Pull(ctx, "moving/app", "1.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(content.Body)
-	content.Body.Close()
-	if err != nil || !bytes.Equal(got, body) {
-		t.Errorf("pull after the move: %q, %v; want %q", got, err, body)
-	}
-	if _, _, err := pc.Artifacts().Push(ctx, client.PushRequest{Name: "moving/app", Version: "2.0.0", Size: 5, Body: strings.NewReader("after")}); err != nil {
-		t.Fatalf("a push after the move: %v", err)
-	}
-	if got := verify(pg); !strings.Contains(got, "consistent with the checkpoint saved earlier") {
-		t.Errorf("dml audit verify after a new write:\n%s", got)
-	}
-	pg.stop()
-
-	out, err = migrate()
-	if err == nil || !strings.Contains(out, "not empty") || (password != "" && strings.Contains(out, password)) {
-		t.Errorf("a second copy into the same database: %v\n%s\nwant a refusal saying it is not empty, without the password", err, out)
 	}
 }

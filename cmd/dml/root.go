@@ -48,13 +48,13 @@ JSON document, or one JSON object per line for fsck, gc and audit log). Times ar
 	root.PersistentFlags().String("config", "", "config file (YAML: flag names as keys; env DML_CONFIG)")
 	app.register(root)
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version and commit of this build (as dml version does)")
-	root.AddCommand(newServeCmd(), newAdminCmd(), newVersionCmd(&app))
+	root.AddCommand(newServeCmd(), newVersionCmd(&app), newAdminCmd(&app))
 	addClientCommands(root, &app)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	// serve logs, help and completion print text for people and shells.
 	for _, c := range root.Commands() {
-		if n := c.Name(); n == "serve" || n == "admin" || n == "help" || n == "completion" {
+		if n := c.Name(); n == "serve" || n == "help" || n == "completion" {
 			markNoOutput(c)
 		}
 	}

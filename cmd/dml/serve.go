@@ -89,13 +89,7 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
-	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT; when set, blobs are stored in S3")
-	f.StringVar(&o.s3.Bucket, "s3-bucket", "dml", "S3 bucket (created if missing)")
-	f.StringVar(&o.s3.Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. dml/")
-	f.StringVar(&o.s3.Region, "s3-region", "us-east-1", "S3 region")
-	f.BoolVar(&o.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
-	f.BoolVar(&o.s3.PathStyle, "s3-path-style", true, "use path-style bucket addressing (needed by most self-hosted S3 servers)")
-	f.Int64Var(&o.s3PartSizeMiB, "s3-part-size-mib", 16, "multipart part size in MiB; the largest blob is 10,000 parts; each upload buffers one part")
+	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
 }
