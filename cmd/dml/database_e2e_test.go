@@ -3,18 +3,24 @@ package main
 import (
 	"bytes"
 	"database/sql"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/pgtest"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/store/storetest"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // TestServeOnPostgres runs two `dml serve` processes on one PostgreSQL
@@ -99,11 +105,14 @@ func TestServeOnPostgres(t *testing.T) {
 // TestMigrateMetadata grows an embedded DML into a shared one: writes on
 // SQLite, an audit state saved by `dml audit verify`, the server stopped;
 // `dml admin migrate-metadata` copies the metadata into a new PostgreSQL
-// database; a server on that database (same data directory for the blobs
-// and keys) then passes `dml audit verify` with the state saved before —
-// the log is the same log — serves what was pushed, takes new writes
-// after the copied ones, and still verifies. A second copy into the now
-// non-empty database is refused, without printing the password.
+// database, and the blobs are copied into a bucket as docs/operations.md
+// says (the tree under DATA_DIR/blobs/ as it is, here with minio-go for
+// `aws s3 cp --recursive`). A server on that database and bucket (the same
+// key files) then passes `dml audit verify` with the state saved before —
+// the log is the same log — serves what was pushed, passes `dml fsck`,
+// takes new writes after the copied ones, and still verifies. A second
+// copy into the now non-empty database is refused, without printing the
+// password.
 func TestMigrateMetadata(t *testing.T) {
 	database := pgtest.NewDatabase(t)
 	u, err := url.Parse(database)
@@ -159,7 +168,35 @@ func TestMigrateMetadata(t *testing.T) {
 	}
 	t.Logf("dml admin migrate-metadata:\n%s", out)
 
-	pg := startServer(t, []string{"DML_DATABASE=" + database}, "--data-dir", dir)
+	endpoint, accessKey, secretKey := storetest.S3FromEnv(t)
+	bucket := fmt.Sprintf("dml-migrated-%d", time.Now().UnixNano())
+	mc, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copiedBlobs := 0
+	root := filepath.Join(dir, "blobs")
+	if err := filepath.WalkDir(filepath.Join(root, "blobs"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		copiedBlobs++
+		_, err = mc.FPutObject(ctx, bucket, filepath.ToSlash(rel), path, minio.PutObjectOptions{})
+		return err
+	}); err != nil || copiedBlobs == 0 {
+		t.Fatalf("copying %d blobs into the bucket: %v", copiedBlobs, err)
+	}
+
+	pg := startServer(t, []string{"DML_DATABASE=" + database, "DML_S3_ACCESS_KEY=" + accessKey, "DML_S3_SECRET_KEY=" + secretKey},
+		"--data-dir", t.TempDir(), "--server-key", filepath.Join(dir, "server-key.pem"), "--log-key", filepath.Join(dir, "log-key"),
+		"--s3-endpoint", endpoint, "--s3-bucket", bucket, "--s3-insecure")
 	if got := verify(pg); !strings.Contains(got, "consistent with the checkpoint saved earlier") {
 		t.Errorf("dml audit verify after the move does not say it extends the state saved before:\n%s", got)
 	}
@@ -175,6 +212,11 @@ func TestMigrateMetadata(t *testing.T) {
 	content.Body.Close()
 	if err != nil || !bytes.Equal(got, body) {
 		t.Errorf("pull after the move: %q, %v; want %q", got, err, body)
+	}
+	fsck := exec.Command(dmlBinary(t), "fsck", "--server", pg.url(), "--token", admin)
+	fsck.Env = append(cleanEnv(), "XDG_CONFIG_HOME="+t.TempDir())
+	if out, err := fsck.CombinedOutput(); err != nil {
+		t.Errorf("dml fsck after the move: %v\n%s", err, out)
 	}
 	if _, _, err := pc.Artifacts().Push(ctx, client.PushRequest{Name: "moving/app", Version: "2.0.0", Size: 5, Body: strings.NewReader("after")}); err != nil {
 		t.Fatalf("a push after the move: %v", err)
