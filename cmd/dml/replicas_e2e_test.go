@@ -116,7 +116,7 @@ func TestReplicasUnderLoad(t *testing.T) {
 		t.Logf("replica 2 (%s) killed with SIGKILL", replicas[2].addr)
 	})
 	t.Logf("round 2 (%s, kill -9 of replica 2 after %s): %d pushes, %d chunked uploads, %d after the kill, %d operations retried elsewhere, %d failed after retries; %s",
-		round/2, round/6, r2.pushes.Load(), r2.uploads.Load(), r2.afterKill.Load(), r2.retried.Load(), r2.failed.Load(), lb.report())
+		round/2, (round / 6).Round(100*time.Millisecond), r2.pushes.Load(), r2.uploads.Load(), r2.afterKill.Load(), r2.retried.Load(), r2.failed.Load(), lb.report())
 	if r2.failed.Load() != 0 {
 		t.Errorf("round 2: %d operations failed after retrying elsewhere: %v", r2.failed.Load(), r2.firstErr())
 	}
