@@ -42,14 +42,20 @@ var artifactActions = map[string]bool{"content": true, "signatures": true, "atte
 func parseArtifactPath(p string) (artifactRef, bool) {
 	parts := strings.Split(strings.Trim(p, "/"), "/")
 	n := len(parts)
+	// NAME/versions/VERSION first: a path that ends so is the version
+	// itself, whatever words VERSION or NAME hold (a:content is
+	// a/versions/content; b/versions:evidence is
+	// b/versions/versions/evidence). Read with an action, the component
+	// before the action would be a version named "versions", which
+	// names.ValidateVersion refuses, so no path reads two ways.
+	if n >= 3 && parts[n-2] == "versions" {
+		return artifactRef{Name: strings.Join(parts[:n-2], "/"), Version: parts[n-1]}, true
+	}
 	if n >= 5 && parts[n-4] == "versions" && parts[n-2] == "evidence" {
 		return artifactRef{Name: strings.Join(parts[:n-4], "/"), Version: parts[n-3], Action: "evidence", Item: parts[n-1]}, true
 	}
 	if n >= 4 && parts[n-3] == "versions" && artifactActions[parts[n-1]] {
 		return artifactRef{Name: strings.Join(parts[:n-3], "/"), Version: parts[n-2], Action: parts[n-1]}, true
-	}
-	if n >= 3 && parts[n-2] == "versions" {
-		return artifactRef{Name: strings.Join(parts[:n-2], "/"), Version: parts[n-1]}, true
 	}
 	return artifactRef{}, false
 }

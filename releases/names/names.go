@@ -49,10 +49,21 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ValidateVersion checks a version against the OCI tag grammar.
+// ReservedVersion is the one word of the tag grammar that is not a
+// version: it separates name from version in the REST API's paths
+// (/api/v1/artifacts/NAME/versions/VERSION[/ACTION]), and a version so
+// named would make a path read two ways — /a/versions/versions/content is
+// a:versions's content, or a/versions:content.
+const ReservedVersion = "versions"
+
+// ValidateVersion checks a version against the OCI tag grammar, less
+// ReservedVersion.
 func ValidateVersion(version string) error {
 	if !versionRE.MatchString(version) {
 		return fmt.Errorf("%w: %q must match the OCI tag grammar [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", ErrVersionInvalid, version)
+	}
+	if version == ReservedVersion {
+		return fmt.Errorf("%w: %q is reserved: it separates name and version in the REST API's paths", ErrVersionInvalid, version)
 	}
 	return nil
 }

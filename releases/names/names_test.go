@@ -51,6 +51,11 @@ func TestValidateVersion(t *testing.T) {
 		{"1.0/2", false},
 		{"1.0+build", false},
 		{"", false},
+		// The REST path's separator (/artifacts/NAME/versions/VERSION):
+		// a version named so would make paths ambiguous.
+		{"versions", false},
+		{"Versions", true},
+		{"versions2", true},
 	} {
 		err := ValidateVersion(tc.version)
 		if (err == nil) != tc.ok {
