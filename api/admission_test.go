@@ -3,9 +3,6 @@ package api_test
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -16,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
@@ -343,17 +341,7 @@ func loadFixtureSigner(t *testing.T) signature.SignerVerifier {
 // TestAdmissionDecisions: which evidence admits, which leaves the artifact
 // quarantined and which rejects it.
 func TestAdmissionDecisions(t *testing.T) {
-	newSigner := func(t *testing.T, id string) signer {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return signer{id, sv}
-	}
+	newSigner := func(t *testing.T, id string) signer { return signer{id, testkeys.Signer(t)} }
 	threshold := `{"rules":[{"match":"payments/**","signatures":{"keys":["k1","k2","k3"],"threshold":2}}]}`
 	for _, tc := range []struct {
 		name   string

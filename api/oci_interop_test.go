@@ -2,16 +2,13 @@ package api_test
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/signing"
@@ -249,17 +246,7 @@ func TestOCIReferrerEvidenceAdmits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	untrusted := func(t *testing.T) signature.Signer {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sv
-	}
+	untrusted := func(t *testing.T) signature.Signer { return testkeys.Signer(t) }
 	for _, tc := range []struct {
 		name string
 		// sign attaches the signature referrer.

@@ -2,10 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
@@ -23,7 +20,6 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // ociEnv is a test server with one registry client per principal.
@@ -61,15 +57,12 @@ func (e *ociEnv) artifact(name, version string) (artifactView, int) {
 func (e *ociEnv) admit(name, version string, content []byte) {
 	t := e.t
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sv := testkeys.Signer(t)
+	pub, err := sv.PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(key.Public())
+	pemKey, err := cryptoutils.MarshalPublicKeyToPEM(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

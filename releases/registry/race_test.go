@@ -77,15 +77,8 @@ func (s pausingManifests) PutManifest(ctx context.Context, actor access.Actor, m
 // release kept a digest the artifact no longer had.
 func TestTagMoveRacesReleaseInclusion(t *testing.T) {
 	const repo, tag = "payments/web", "1.0"
-	held := &pausingMetadata{entered: make(chan struct{}), resume: make(chan struct{})}
-	env := domaintest.NewEnv(t, func(c *releases.Config) {
-		held.Metadata = c.Metadata
-		c.Metadata = held
-	})
+	held, env, pub, rm := newPausingEnv(t)
 	ctx, svc := env.Ctx, env.DML
-	pub := env.Principal("pipeline", nil, access.RolePublisher)
-	rm := env.Principal("rm", nil, access.RoleReleaseManager)
-
 	push, manifest := raceFixtures(t, env, pub, repo, tag)
 	first, second := manifest(0), manifest(1)
 	if err := push(first); err != nil {
@@ -127,14 +120,8 @@ func TestTagMoveRacesReleaseInclusion(t *testing.T) {
 // the release named a digest the artifact had already left.
 func TestReleaseArtifactsRaceTagMove(t *testing.T) {
 	const repo, tag = "payments/web", "2.0"
-	held := &pausingMetadata{entered: make(chan struct{}), resume: make(chan struct{})}
-	env := domaintest.NewEnv(t, func(c *releases.Config) {
-		held.Metadata = c.Metadata
-		c.Metadata = held
-	})
+	held, env, pub, rm := newPausingEnv(t)
 	ctx, svc := env.Ctx, env.DML
-	pub := env.Principal("pipeline", nil, access.RolePublisher)
-	rm := env.Principal("rm", nil, access.RoleReleaseManager)
 	push, manifest := raceFixtures(t, env, pub, repo, tag)
 	if err := push(manifest(0)); err != nil {
 		t.Fatal(err)
@@ -197,4 +184,16 @@ func raceFixtures(t *testing.T, env *domaintest.Env, pub access.Principal, repo,
 		return err
 	}
 	return push, manifest
+}
+
+// newPausingEnv is the domain over a pausingMetadata, with a publisher
+// and a release manager.
+func newPausingEnv(t *testing.T) (held *pausingMetadata, env *domaintest.Env, pub, rm access.Principal) {
+	t.Helper()
+	held = &pausingMetadata{entered: make(chan struct{}), resume: make(chan struct{})}
+	env = domaintest.NewEnv(t, func(c *releases.Config) {
+		held.Metadata = c.Metadata
+		c.Metadata = held
+	})
+	return held, env, env.Principal("pipeline", nil, access.RolePublisher), env.Principal("rm", nil, access.RoleReleaseManager)
 }
