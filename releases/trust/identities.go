@@ -136,15 +136,19 @@ func rootUsable(id Identity) func(r TrustedRoot, found bool) error {
 		case !found:
 			return fmt.Errorf("%w: identity %s: no trusted root %s", ErrRootUnknown, id.ID, id.Root)
 		case r.RevokedAt != nil:
-			return fmt.Errorf("%w: identity %s: trusted root %s is revoked", ErrRootUnknown, id.ID, id.Root)
+			return fmt.Errorf("%w: identity %s: trusted root %s was revoked by %s", ErrRootRevoked, id.ID, id.Root, r.RevokedBy)
 		}
 		return nil
 	}
 }
 
 // ErrRootUnknown refuses an identity bound to a root that is not
-// installed or is revoked: it could never verify anything.
-var ErrRootUnknown = fmt.Errorf("%w: unknown or revoked trusted root", errdef.ErrInvalidInput)
+// installed: it could never verify anything.
+var ErrRootUnknown = fmt.Errorf("%w: unknown trusted root", errdef.ErrInvalidInput)
+
+// ErrRootRevoked refuses what would trust a revoked root again: an
+// identity bound to it, a new document under its ID.
+var ErrRootRevoked = fmt.Errorf("%w: trusted root revoked", errdef.ErrConflict)
 
 // AddIdentity registers a keyless signer (admin only) and re-evaluates
 // quarantined artifacts. Its ID must not be a key's or another

@@ -110,7 +110,7 @@ func TestPutTrustedRootRefusals(t *testing.T) {
 		{"empty", e.Admin, "x", nil, trust.ErrRootInvalid},
 		{"bad id", e.Admin, "no spaces", doc, errdef.ErrInvalidInput},
 		{"not an admin", publisher, "x", doc, errdef.ErrDenied},
-		{"a revoked id", e.Admin, "revoked", doc, errdef.ErrConflict},
+		{"a revoked id", e.Admin, "revoked", doc, trust.ErrRootRevoked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := e.DML.Trust.PutTrustedRoot(e.Ctx, tc.who, tc.id, tc.doc); !errors.Is(err, tc.want) {
@@ -156,7 +156,7 @@ func TestAddIdentityRules(t *testing.T) {
 		{"a key's id", e.Admin, func(i *trust.Identity) { i.ID = "ci" }, errdef.ErrConflict},
 		{"bad id", e.Admin, func(i *trust.Identity) { i.ID = "-x" }, errdef.ErrInvalidInput},
 		{"unknown root", e.Admin, func(i *trust.Identity) { i.Root = "missing" }, trust.ErrRootUnknown},
-		{"revoked root", e.Admin, func(i *trust.Identity) { i.Root = "old" }, trust.ErrRootUnknown},
+		{"revoked root", e.Admin, func(i *trust.Identity) { i.Root = "old" }, trust.ErrRootRevoked},
 		{"issuer not a URL", e.Admin, func(i *trust.Identity) { i.Issuer = "github" }, errdef.ErrInvalidInput},
 		{"no subject", e.Admin, func(i *trust.Identity) { i.Subject = "" }, errdef.ErrInvalidInput},
 		{"subject and regexp", e.Admin, func(i *trust.Identity) { i.SubjectRegexp = ".*" }, errdef.ErrInvalidInput},

@@ -169,7 +169,7 @@ func decideRoot(id string, doc []byte) func(cur TrustedRoot, found bool) (json.R
 	return func(cur TrustedRoot, found bool) (json.RawMessage, error) {
 		switch {
 		case found && cur.RevokedAt != nil:
-			return nil, fmt.Errorf("%w: trusted root %s was revoked by %s; install it under another id", errdef.ErrConflict, id, cur.RevokedBy)
+			return nil, fmt.Errorf("%w: trusted root %s was revoked by %s; install it under another id", ErrRootRevoked, id, cur.RevokedBy)
 		case found && bytes.Equal(cur.Document, doc):
 			return nil, nil
 		}
