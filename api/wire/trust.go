@@ -58,8 +58,9 @@ type TrustedRoot struct {
 	// SHA256 is the lowercase hex SHA-256 of the document, as the audit
 	// log records it.
 	SHA256 string `json:"sha256"`
-	// Document is the trusted_root.json exactly as installed; absent in
-	// the list.
+	// Document is the trusted_root.json as installed (JSON re-encoding
+	// may change its whitespace; SHA256 is of the bytes installed); absent
+	// in the list.
 	Document  json.RawMessage `json:"document,omitempty"`
 	Summary   RootSummary     `json:"summary"`
 	CreatedBy string          `json:"createdBy"`
