@@ -39,9 +39,9 @@ first: the Sigstore instance rotated a key or added a CA, and the identities bou
 follow it. Installing the same document again changes nothing. A revoked ID stays revoked
 (ROOT_REVOKED): install the document under a new ID.
 
-Get the public-good instance's root with ` + "`cosign trusted-root create`" + ` or from its TUF
-repository (tuf-repo-cdn.sigstore.dev, target trusted_root.json), on a machine with network
-access, and carry it to the DML.`,
+A root is the trusted_root.json target of its instance's TUF repository
+(tuf-repo-cdn.sigstore.dev for the public-good instance): fetch it with a TUF client on a
+machine with network access, and carry it to the DML.`,
 		Example: `  dml trust root add public-good trusted_root.json`,
 		Args:    cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
