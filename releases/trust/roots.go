@@ -203,9 +203,10 @@ func (s *Service) PutTrustedRoot(ctx context.Context, p access.Principal, id str
 	if err != nil {
 		return TrustedRoot{}, false, err
 	}
+	// No re-evaluation: evidence counts by its signer, and installing a
+	// root makes no signer active (an identity needs its root first).
 	if installed {
 		s.log.Info("trusted root installed", "id", id, "version", r.Version, "sha256", r.Digest(), "by", p.Name)
-		s.reevaluateAfterChange(ctx, p.Actor())
 	}
 	return r, installed, nil
 }
