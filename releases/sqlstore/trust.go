@@ -86,40 +86,14 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 
 // TrustKeys lists every key, revoked ones included, ordered by ID.
 func (x *Trust) TrustKeys(ctx context.Context) ([]trust.TrustKey, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-	}
-	defer rows.Close()
-	var out []trust.TrustKey
-	for rows.Next() {
-		k, err := scanTrustKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-	}
-	return out, nil
+	return queryAll(ctx, x.db, "trust keys", `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`, scanTrustKey)
 }
 
 // RevokeTrustKey marks a key revoked by actor and records
 // "trust.key.revoked"; errdef.ErrNotFound if unknown. Revoking a revoked
 // key changes and records nothing.
 func (x *Trust) RevokeTrustKey(ctx context.Context, actor access.Actor, id string) error {
-	db := x.db
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		return db.revoke(ctx, tx, actor, "trust_keys", id, trust.ActionTrustKeyRevoked)
-	})
-	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("trust key %s: %w", id, err)
-	} else if err != nil {
-		return fmt.Errorf("sqlstore: revoke trust key %s: %w", id, err)
-	}
-	return nil
+	return x.db.revokeOne(ctx, actor, "trust key", "trust_keys", id, trust.ActionTrustKeyRevoked)
 }
 
 // policySubject is the subject of "trust.policy.set": there is one policy.

@@ -137,22 +137,27 @@ func (x *Trust) ModifyTrustedRoot(ctx context.Context, actor access.Actor, id st
 
 // TrustedRoots lists the current version of every root, ordered by ID.
 func (x *Trust) TrustedRoots(ctx context.Context) ([]trust.TrustedRoot, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+trustRootColumns+` `+trustRootCurrent+` ORDER BY r.id`)
+	return queryAll(ctx, x.db, "trusted roots", `SELECT `+trustRootColumns+` `+trustRootCurrent+` ORDER BY r.id`, scanTrustRoot)
+}
+
+// queryAll reads every row q selects with scan; an empty list, not nil,
+// when there are none.
+func queryAll[T any](ctx context.Context, db *DB, what, q string, scan func(rowScanner) (T, error)) ([]T, error) {
+	rows, err := db.sql.QueryContext(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: trusted roots: %w", db.translate(err))
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, db.translate(err))
 	}
 	defer rows.Close()
-	out := []trust.TrustedRoot{}
+	out := []T{}
 	for rows.Next() {
-		r, err := scanTrustRoot(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: trusted roots: %w", db.translate(err))
+			return nil, fmt.Errorf("sqlstore: %s: %w", what, db.translate(err))
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: trusted roots: %w", db.translate(err))
+		return nil, fmt.Errorf("sqlstore: %s: %w", what, db.translate(err))
 	}
 	return out, nil
 }
@@ -160,19 +165,7 @@ func (x *Trust) TrustedRoots(ctx context.Context) ([]trust.TrustedRoot, error) {
 // RevokeTrustedRoot marks root id revoked, under its lock, so that no
 // identity is added to it in between (AddIdentity).
 func (x *Trust) RevokeTrustedRoot(ctx context.Context, actor access.Actor, id string) error {
-	db := x.db
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		if err := db.lock(ctx, tx, rootLock(id)); err != nil {
-			return err
-		}
-		return db.revoke(ctx, tx, actor, "trust_roots", id, trust.ActionTrustRootRevoked)
-	})
-	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("trusted root %s: %w", id, err)
-	} else if err != nil {
-		return fmt.Errorf("sqlstore: revoke trusted root %s: %w", id, err)
-	}
-	return nil
+	return x.db.revokeOne(ctx, actor, "trusted root", "trust_roots", id, trust.ActionTrustRootRevoked, rootLock(id))
 }
 
 // revoke marks row id of table revoked by actor and records action, once:
@@ -288,36 +281,27 @@ func (x *Trust) AddIdentity(ctx context.Context, actor access.Actor, id trust.Id
 
 // Identities lists every identity, ordered by ID.
 func (x *Trust) Identities(ctx context.Context) ([]trust.Identity, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+trustIdentityColumns+` FROM trust_identities ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: identities: %w", db.translate(err))
-	}
-	defer rows.Close()
-	out := []trust.Identity{}
-	for rows.Next() {
-		id, err := scanIdentity(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: identities: %w", db.translate(err))
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: identities: %w", db.translate(err))
-	}
-	return out, nil
+	return queryAll(ctx, x.db, "identities", `SELECT `+trustIdentityColumns+` FROM trust_identities ORDER BY id`, scanIdentity)
 }
 
 // RevokeIdentity marks an identity revoked.
 func (x *Trust) RevokeIdentity(ctx context.Context, actor access.Actor, id string) error {
-	db := x.db
+	return x.db.revokeOne(ctx, actor, "identity", "trust_identities", id, trust.ActionTrustIdentityRevoked)
+}
+
+// revokeOne revokes what (a key, an identity, a root) id in its table, in
+// a transaction of its own that first takes locks.
+func (db *DB) revokeOne(ctx context.Context, actor access.Actor, what, table, id, action string, locks ...string) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		return db.revoke(ctx, tx, actor, "trust_identities", id, trust.ActionTrustIdentityRevoked)
+		if err := db.lock(ctx, tx, locks...); err != nil {
+			return err
+		}
+		return db.revoke(ctx, tx, actor, table, id, action)
 	})
 	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("identity %s: %w", id, err)
+		return fmt.Errorf("%s %s: %w", what, id, err)
 	} else if err != nil {
-		return fmt.Errorf("sqlstore: revoke identity %s: %w", id, err)
+		return fmt.Errorf("sqlstore: revoke %s %s: %w", what, id, err)
 	}
 	return nil
 }
