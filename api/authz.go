@@ -163,6 +163,13 @@ var accessMatrix = []accessRule{
 	{Method: "POST", Path: v1Prefix + "/trust/keys/{id}/revoke", Operation: "trust_key_revoke", Grants: only(admin)},
 	{Method: "GET", Path: v1Prefix + "/trust/policy", Operation: "trust_policy_get", Grants: everyRole()},
 	{Method: "PUT", Path: v1Prefix + "/trust/policy", Operation: "trust_policy_set", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/trust/roots", Operation: "trust_root_list", Grants: everyRole()},
+	{Method: "GET", Path: v1Prefix + "/trust/roots/{id}", Operation: "trust_root_get", Grants: everyRole()},
+	{Method: "PUT", Path: v1Prefix + "/trust/roots/{id}", Operation: "trust_root_put", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/trust/roots/{id}/revoke", Operation: "trust_root_revoke", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/trust/identities", Operation: "trust_identity_list", Grants: everyRole()},
+	{Method: "POST", Path: v1Prefix + "/trust/identities", Operation: "trust_identity_add", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/trust/identities/{id}/revoke", Operation: "trust_identity_revoke", Grants: only(admin)},
 
 	{Method: "GET", Path: v1Prefix + "/releases", Operation: "release_list", Grants: everyRole()},
 	{Method: "POST", Path: v1Prefix + "/releases", Operation: "release_create", Grants: only(releaseManager)},

@@ -12,9 +12,11 @@ import (
 	"testing"
 
 	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
@@ -79,6 +81,7 @@ type pathValues struct {
 	artifact, version, evidence   string
 	release, deployment           string
 	token, key                    string
+	root, identity                string
 	repo, blob, reference, upload string
 }
 
@@ -113,17 +116,24 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	reg.expect(reg.pushManifest("team/app", "v1", img.desc.MediaType, img.manifest), http.StatusCreated, "")
 	up := reg.do(http.MethodPost, "/v2/team/app/blobs/uploads/", nil)
 	reg.expect(up, http.StatusAccepted, "")
+	rootDoc, _ := testkeys.TrustedRoot(t)
+	if _, _, err := svc.Trust.PutTrustedRoot(ctx, adminP, "public-good", rootDoc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Trust.AddIdentity(ctx, adminP, trust.Identity{ID: "gha", Root: "public-good", Issuer: "https://token.actions.githubusercontent.com", Subject: "https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main"}); err != nil {
+		t.Fatal(err)
+	}
 	w.existing = pathValues{
 		artifact: lc.Artifact, version: lc.Version, evidence: ev[0].Digest.String(),
 		release: lc.Release, deployment: rel.Deployments[0].ID,
-		token: adminP.TokenID, key: "ci",
+		token: adminP.TokenID, key: "ci", root: "public-good", identity: "gha",
 		repo: "team/app", blob: img.layer.Digest.String(), reference: "v1", upload: header(t, up, "Docker-Upload-UUID"),
 	}
 	zero := "sha256:" + strings.Repeat("0", 64)
 	w.missing = pathValues{
 		artifact: "nobody/missing", version: "9.9.9", evidence: zero,
 		release: "no-such-release", deployment: "dep_0000000000000000",
-		token: "tok_0000000000000000", key: "no-such-key",
+		token: "tok_0000000000000000", key: "no-such-key", root: "no-such-root", identity: "no-such-identity",
 		repo: "nobody/missing", blob: zero, reference: "v0", upload: "00000000-0000-0000-0000-000000000000",
 	}
 	return w
@@ -143,6 +153,10 @@ func fill(t *testing.T, path string, v pathValues) string {
 		r = strings.NewReplacer("{id}", v.token)
 	case strings.HasPrefix(path, "/api/v1/trust/keys/"):
 		r = strings.NewReplacer("{id}", v.key)
+	case strings.HasPrefix(path, "/api/v1/trust/roots/"):
+		r = strings.NewReplacer("{id}", v.root)
+	case strings.HasPrefix(path, "/api/v1/trust/identities/"):
+		r = strings.NewReplacer("{id}", v.identity)
 	case strings.HasPrefix(path, "/v2/"):
 		r = strings.NewReplacer("{name}", v.repo, "{uuid}", v.upload, "{digest}", v.blob, "{reference}", v.reference)
 	default:
@@ -176,6 +190,11 @@ func requestFor(t *testing.T, rule api.AccessRule) (query string, body []byte, c
 		return "", []byte(`{"rules":[]}`), "application/json"
 	case "POST /api/v1/trust/keys":
 		return "", jsonBody(map[string]string{"id": "intruder", "publicKey": string(fixture(t, "cosign.pub"))}), "application/json"
+	case "PUT /api/v1/trust/roots/{id}":
+		doc, _ := testkeys.TrustedRoot(t)
+		return "", doc, "application/json"
+	case "POST /api/v1/trust/identities":
+		return "", jsonBody(map[string]string{"id": "intruder", "root": "public-good", "issuer": "https://token.actions.githubusercontent.com", "subject": "x"}), "application/json"
 	case "PUT /api/v1/settings/gates":
 		return "", []byte(`{"plan":{"approvals":1}}`), "application/json"
 	case "POST /api/v1/releases":

@@ -15,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/releases/registry"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
@@ -42,10 +43,13 @@ var (
 	errDigestParam  = errors.New("missing or invalid digest parameter")
 	// errPreconditionFailed: an If-Match or If-Unmodified-Since did not hold.
 	errPreconditionFailed = errors.New("a precondition (If-Match, If-Unmodified-Since) failed")
-	// errReleaseExists and errKeyExists say what a conflict means where
-	// it can mean only one thing: creating a release, adding a trusted key.
-	errReleaseExists = errors.New("release exists")
-	errKeyExists     = errors.New("key exists")
+	// errReleaseExists, errKeyExists and errIdentityExists say what a
+	// conflict means where it can mean only one thing: creating a release,
+	// adding a trusted key or an identity (whose ID a key or an identity
+	// holds: signers share one namespace).
+	errReleaseExists  = errors.New("release exists")
+	errKeyExists      = errors.New("key exists")
+	errIdentityExists = errors.New("identity exists")
 	// errNotReady: a dependency of the server does not answer (/readyz).
 	errNotReady = errors.New("not ready")
 	// errPanic: a handler panicked.
@@ -79,6 +83,7 @@ var errorTable = []errorRow{
 	// A conflict where it can mean only one thing (meaning).
 	{is(errReleaseExists), http.StatusConflict, "RELEASE_EXISTS", ""},
 	{is(errKeyExists), http.StatusConflict, "KEY_EXISTS", ""},
+	{is(errIdentityExists), http.StatusConflict, "IDENTITY_EXISTS", ""},
 	// A body cut off by http.MaxBytesReader.
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, "TOO_LARGE", "SIZE_INVALID"},
 	// Why evidence failed verification.
@@ -117,6 +122,9 @@ var errorTable = []errorRow{
 	{is(catalog.ErrWrongEvidenceKind), http.StatusBadRequest, "MALFORMED", ""},
 	{is(catalog.ErrEvidenceReplayed), http.StatusConflict, "EVIDENCE_REPLAYED", ""},
 	{is(signing.ErrInvalidPolicy), http.StatusBadRequest, "POLICY_INVALID", ""},
+	{is(trust.ErrRootInvalid), http.StatusBadRequest, "ROOT_INVALID", ""},
+	{is(trust.ErrRootUnknown), http.StatusBadRequest, "ROOT_UNKNOWN", ""},
+	{is(trust.ErrRootRevoked), http.StatusConflict, "ROOT_REVOKED", ""},
 	{is(lifecycle.ErrInvalidState), http.StatusConflict, "INVALID_STATE", ""},
 	{is(lifecycle.ErrStaleApproval), http.StatusConflict, "STALE_APPROVAL", ""},
 	{is(lifecycle.ErrSeparationOfDuties), http.StatusForbidden, "SEPARATION_OF_DUTIES", ""},

@@ -23,6 +23,7 @@ import (
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/releases/registry"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
 )
@@ -64,6 +65,7 @@ func TestErrorTable(t *testing.T) {
 
 		{"release exists", meaning(errReleaseExists, wrap(errdef.ErrConflict)), answer{409, "RELEASE_EXISTS"}, answer{409, "DENIED"}},
 		{"key exists", meaning(errKeyExists, wrap(errdef.ErrConflict)), answer{409, "KEY_EXISTS"}, answer{409, "DENIED"}},
+		{"identity exists", meaning(errIdentityExists, wrap(errdef.ErrConflict)), answer{409, "IDENTITY_EXISTS"}, answer{409, "DENIED"}},
 		{"body over MaxBytesReader", &http.MaxBytesError{Limit: 1}, answer{413, "TOO_LARGE"}, answer{413, "SIZE_INVALID"}},
 		{"body too large", errBodyTooLarge, answer{413, "TOO_LARGE"}, answer{413, "SIZE_INVALID"}},
 		{"evidence over MaxBytesReader", wrap(errBodyTooLarge, &http.MaxBytesError{Limit: 1}), answer{413, "TOO_LARGE"}, answer{413, "SIZE_INVALID"}},
@@ -105,6 +107,9 @@ func TestErrorTable(t *testing.T) {
 		{"wrong evidence kind", catalog.ErrWrongEvidenceKind, answer{400, "MALFORMED"}, answer{500, "UNKNOWN"}},
 		{"evidence replayed", catalog.ErrEvidenceReplayed, answer{409, "EVIDENCE_REPLAYED"}, answer{409, "DENIED"}},
 		{"policy invalid", wrap(signing.ErrInvalidPolicy, errors.New("cause")), answer{400, "POLICY_INVALID"}, answer{500, "UNKNOWN"}},
+		{"root invalid", wrap(trust.ErrRootInvalid, errors.New("cause")), answer{400, "ROOT_INVALID"}, answer{500, "UNKNOWN"}},
+		{"root unknown", wrap(trust.ErrRootUnknown), answer{400, "ROOT_UNKNOWN"}, answer{400, "UNSUPPORTED"}},
+		{"root revoked", wrap(trust.ErrRootRevoked), answer{409, "ROOT_REVOKED"}, answer{409, "DENIED"}},
 		{"invalid state", &lifecycle.InvalidStateError{Release: "r", Action: "approve"}, answer{409, "INVALID_STATE"}, answer{500, "UNKNOWN"}},
 		{"stale approval", lifecycle.ErrStaleApproval, answer{409, "STALE_APPROVAL"}, answer{500, "UNKNOWN"}},
 		{"separation of duties", lifecycle.ErrSeparationOfDuties, answer{403, "SEPARATION_OF_DUTIES"}, answer{500, "UNKNOWN"}},
@@ -157,7 +162,7 @@ func TestErrorTable(t *testing.T) {
 func TestErrorTableRowsAnswer(t *testing.T) {
 	probes := []error{
 		errClientGone, errBodyTimeout, store.ErrUnavailable, store.ErrNoSpace,
-		errReleaseExists, errKeyExists, &http.MaxBytesError{},
+		errReleaseExists, errKeyExists, errIdentityExists, &http.MaxBytesError{},
 		&signing.VerificationError{Reason: signing.BadSignature}, &signing.VerificationError{Reason: signing.UntrustedKey},
 		&signing.VerificationError{Reason: signing.SubjectMismatch}, &signing.VerificationError{Reason: signing.Unsupported},
 		&signing.VerificationError{Reason: signing.Malformed},
@@ -167,6 +172,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		store.ErrSizeMismatch, store.ErrTooLarge, store.ErrInvalidRange, names.ErrNameInvalid,
 		registry.ErrPaginationNumberInvalid, registry.ErrTagInvalid, names.ErrVersionInvalid,
 		catalog.ErrWrongEvidenceKind, catalog.ErrEvidenceReplayed, signing.ErrInvalidPolicy, lifecycle.ErrInvalidState,
+		trust.ErrRootInvalid, trust.ErrRootUnknown, trust.ErrRootRevoked,
 		lifecycle.ErrStaleApproval, lifecycle.ErrSeparationOfDuties, lifecycle.ErrBuildBlocked, lifecycle.ErrDeploymentOutOfOrder,
 		catalog.ErrArtifactRetired, lifecycle.ErrQuorumTooLow, names.ErrMediaTypeInvalid,
 		errdef.ErrUnauthorized, catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv, errdef.ErrDenied,

@@ -59,6 +59,13 @@ func TestMetricsByOperation(t *testing.T) {
 		{"POST", "/api/v1/trust/keys/no-such-key/revoke", "", "trust_key_revoke"},
 		{"GET", "/api/v1/trust/policy", "", "trust_policy_get"},
 		{"PUT", "/api/v1/trust/policy", "{", "trust_policy_set"},
+		{"GET", "/api/v1/trust/roots", "", "trust_root_list"},
+		{"GET", "/api/v1/trust/roots/no-such-root", "", "trust_root_get"},
+		{"PUT", "/api/v1/trust/roots/no-such-root", "{", "trust_root_put"},
+		{"POST", "/api/v1/trust/roots/no-such-root/revoke", "", "trust_root_revoke"},
+		{"GET", "/api/v1/trust/identities", "", "trust_identity_list"},
+		{"POST", "/api/v1/trust/identities", "{", "trust_identity_add"},
+		{"POST", "/api/v1/trust/identities/no-such-identity/revoke", "", "trust_identity_revoke"},
 
 		{"GET", "/api/v1/releases", "", "release_list"},
 		{"POST", "/api/v1/releases", "{", "release_create"},

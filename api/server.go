@@ -114,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	s.routeArtifacts(v1)
 	s.routeTokens(v1)
 	s.routeTrust(v1)
+	s.routeKeyless(v1)
 	s.routeReleases(v1)
 	s.routeAudit(v1)
 	s.routeSettings(v1)

@@ -46,6 +46,10 @@ var types = map[string]any{
 	"Token": wire.Token{}, "TokenList": wire.TokenList{},
 	"TrustKeyRequest": wire.TrustKeyRequest{}, "TrustKey": wire.TrustKey{}, "TrustKeyList": wire.TrustKeyList{},
 	"TrustPolicy": wire.TrustPolicy{},
+	"TrustedRoot": wire.TrustedRoot{}, "RootSummary": wire.RootSummary{}, "RootAuthority": wire.RootAuthority{},
+	"RootLog": wire.RootLog{}, "TrustedRootList": wire.TrustedRootList{},
+	"SignerIdentityRequest": wire.SignerIdentityRequest{}, "SignerIdentity": wire.SignerIdentity{},
+	"SignerIdentityList": wire.SignerIdentityList{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

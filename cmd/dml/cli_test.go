@@ -23,6 +23,7 @@ import (
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
+	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -51,6 +52,20 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("trust", "key", "list")
 	r.json("trust", "policy", "set", writeTemp(t, "policy.yaml", ciPolicyYAML))
 	r.json("trust", "policy", "show")
+	rootDoc, _ := testkeys.TrustedRoot(t)
+	rootFile := writeTemp(t, "trusted_root.json", string(rootDoc))
+	r.json("trust", "root", "add", "public-good", rootFile)
+	r.json("trust", "root", "add", "old", rootFile)
+	r.json("trust", "root", "list")
+	r.json("trust", "root", "show", "public-good")
+	r.json("trust", "identity", "add", "gha-release", "--root", "public-good", "--issuer", "https://token.actions.githubusercontent.com",
+		"--subject-regexp", `https://github\.com/acme/payments/\.github/workflows/release\.yml@refs/tags/v.*`,
+		"--claim", "sourceRepositoryURI=https://github.com/acme/payments", "--claim", "githubWorkflowTrigger=push")
+	r.json("trust", "identity", "add", "gha-old", "--root", "old", "--issuer", "https://token.actions.githubusercontent.com",
+		"--subject", "https://github.com/acme/old/.github/workflows/release.yml@refs/heads/main")
+	r.json("trust", "identity", "revoke", "gha-old")
+	r.json("trust", "identity", "list")
+	r.json("trust", "root", "revoke", "old")
 	serverKey := filepath.Join(dir, "server.pub")
 	r.json("trust", "server-key", "--output-file", serverKey)
 
@@ -285,7 +300,7 @@ var flagMeanings = map[string]string{
 	"page-size": "records fetched per request",
 	"state":     "only this state (of an artifact, a release)",
 	"name":      "a name: an artifact's (to list, to attest) or a principal's (a token's)",
-	"subject":   "only records about this subject",
+	"subject":   "a subject: the records' to show (audit access), a certificate's (an identity's)",
 	"principal": "only records of this principal",
 	"since":     "only records from this time on",
 	// Artifacts and evidence.
@@ -309,6 +324,10 @@ var flagMeanings = map[string]string{
 	"risk":           "the risk assessment",
 	"digest":         "the digest decided on",
 	"comment":        "a comment",
+	"root":           "a trusted root's ID",
+	"issuer":         "an OIDC issuer URL",
+	"subject-regexp": "a regular expression a whole certificate subject matches",
+	"claim":          "a certificate extension NAME=VALUE an identity pins",
 	"target":         "what was deployed to",
 	"status":         "a deployment's status",
 	"notes":          "a deployment's notes",

@@ -14,17 +14,18 @@ import (
 func newTrustCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
-		Short: "Manage the trusted keys and the trust policy (admins)",
-		Long: `Trusted keys are the public keys whose signatures and attestations count; the trust
-policy says, per artifact name pattern, which of them must sign and which attestations
-are required for an artifact to be admitted. Anyone may read both; only admins change
-them, and every change is audited. See docs/signing.md.`,
+		Short: "Manage the trusted keys, roots, identities and the trust policy (admins)",
+		Long: `Signers are the trusted keys, and the keyless identities whose certificates chain to an
+installed Sigstore trusted root; their signatures and attestations count. The trust policy
+says, per artifact name pattern, which of them must sign and which attestations are
+required for an artifact to be admitted. Anyone may read all of it; only admins change it,
+and every change is audited. See docs/signing.md.`,
 	}
 	key := &cobra.Command{Use: "key", Short: "Register, list and revoke trusted public keys"}
 	key.AddCommand(newTrustKeyAddCmd(app), newTrustKeyListCmd(app), newTrustKeyRevokeCmd(app))
 	policy := &cobra.Command{Use: "policy", Short: "Set and show the trust policy"}
 	policy.AddCommand(newTrustPolicySetCmd(app), newTrustPolicyShowCmd(app))
-	cmd.AddCommand(key, policy, newTrustServerKeyCmd(app))
+	cmd.AddCommand(key, policy, newTrustRootCmd(app), newTrustIdentityCmd(app), newTrustServerKeyCmd(app))
 	return cmd
 }
 

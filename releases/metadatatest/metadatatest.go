@@ -40,6 +40,14 @@
 //     revoked, is errdef.ErrInvalidInput; the store does not parse the
 //     key. RevokeTrustKey sets RevokedAt and RevokedBy (the actor's name).
 //     TrustKeys orders bytewise by ID and returns no error when empty.
+//   - Trusted roots and identities: documents come back byte for byte,
+//     versions of a root are 1, 2, 3...; TrustedRoots and Identities order
+//     by ID and return an empty list, not nil. Keys and identities share
+//     one namespace of IDs (errdef.ErrConflict, revoked or not, also when
+//     added at once). Events "trust.root.added"/"trust.root.replaced"
+//     (details exactly {version, documentSha256}), "trust.root.revoked",
+//     "trust.identity.added" (details {root, issuer, subject or
+//     subjectRegexp, claims}) and "trust.identity.revoked".
 //   - Trust policy: the document must be JSON in valid UTF-8
 //     (errdef.ErrInvalidInput otherwise) and comes back byte for byte;
 //     versions are 1, 2, 3... with no gaps, also when set concurrently and
@@ -192,7 +200,8 @@ func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	})
 }
 
-// RunTrust is the suite of trust.Store (keys and policy versions).
+// RunTrust is the suite of trust.Store (keys, policy versions, trusted
+// roots and identities).
 func RunTrust(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	run(t, open, []suiteCase{
 		{"TrustKeys/Add", testAddTrustKey},
@@ -206,6 +215,13 @@ func RunTrust(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"TrustPolicy/SetInvalid", testSetTrustPolicyInvalid},
 		{"Concurrent/SetTrustPolicy", testConcurrentSetTrustPolicy},
 		{"Concurrent/RevokeTrustKey", testConcurrentRevokeTrustKey},
+		{"TrustedRoots/Put", testPutTrustedRoot},
+		{"TrustedRoots/Revoke", testRevokeTrustedRoot},
+		{"Identities/Add", testAddIdentity},
+		{"Identities/Revoke", testRevokeIdentity},
+		{"Signers/OneNamespace", testSignerNamespace},
+		{"Concurrent/SignerID", testConcurrentSignerID},
+		{"Concurrent/RootRevocation", testConcurrentRootRevocation},
 	})
 }
 

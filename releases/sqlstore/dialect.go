@@ -80,7 +80,7 @@ var sqliteDialect = dialect{
 // as deadlocked, and DB.write runs it again.)
 //
 //	nameLock → rows (artifacts, releases, tags, uploads) → claimLock →
-//	blobLock → policyLock → settingLock → firstTokenLock → auditLock
+//	blobLock → policyLock → rootLock → settingLock → firstTokenLock → auditLock
 //
 // Each guards a decision that reads what is not there yet:
 //   - nameLock: an artifact name, which is also an OCI repository. REST
@@ -91,6 +91,8 @@ var sqliteDialect = dialect{
 //   - blobLock: a blob's integrity record, and gc's deletion of it
 //     against writers' claims on it.
 //   - policyLock: the next trust policy version.
+//   - rootLock: a trusted root's next version, its revocation, and an
+//     identity's check that the root it names is installed and unrevoked.
 //   - settingLock: a setting's next value (ModifySetting).
 //   - firstTokenLock: whether any token was issued yet (CreateFirstToken).
 //   - auditLock: the next audit log index (recordEvent). It is taken last,
@@ -101,6 +103,7 @@ func nameLock(name string) string   { return "name\x00" + name }
 func claimLock(claim string) string { return "claim\x00" + claim }
 func blobLock(digest string) string { return "blob\x00" + digest }
 func settingLock(key string) string { return "setting\x00" + key }
+func rootLock(id string) string     { return "root\x00" + id }
 
 const (
 	policyLock     = "trust.policy"

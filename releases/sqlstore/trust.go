@@ -61,6 +61,9 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 	}
 
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := db.claimSignerID(ctx, tx, k.ID, signerKey); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO trust_keys (id, public_key_pem, algorithm, comment, created_by, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)`),
 			k.ID, k.PublicKeyPEM, k.Algorithm, k.Comment, k.CreatedBy, toNanos(createdAt))
@@ -74,7 +77,7 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 		}{k.Algorithm, k.Comment, sha256Hex(k.PublicKeyPEM)})
 	})
 	if err := db.translate(err); errors.Is(err, errdef.ErrConflict) {
-		return fmt.Errorf("trust key %s: id already taken: %w", k.ID, err)
+		return fmt.Errorf("trust key %s: %w", k.ID, err)
 	} else if err != nil {
 		return fmt.Errorf("sqlstore: add trust key %s: %w", k.ID, err)
 	}
@@ -83,55 +86,14 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 
 // TrustKeys lists every key, revoked ones included, ordered by ID.
 func (x *Trust) TrustKeys(ctx context.Context) ([]trust.TrustKey, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-	}
-	defer rows.Close()
-	var out []trust.TrustKey
-	for rows.Next() {
-		k, err := scanTrustKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: trust keys: %w", db.translate(err))
-	}
-	return out, nil
+	return queryAll(ctx, x.db, "trust keys", `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`, scanTrustKey)
 }
 
 // RevokeTrustKey marks a key revoked by actor and records
 // "trust.key.revoked"; errdef.ErrNotFound if unknown. Revoking a revoked
 // key changes and records nothing.
 func (x *Trust) RevokeTrustKey(ctx context.Context, actor access.Actor, id string) error {
-	db := x.db
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		var one int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM trust_keys WHERE id = ?`), id).Scan(&one); err != nil {
-			return err
-		}
-		now := db.now()
-		// As in RevokeToken: a second revoke, or the loser of a race with
-		// several writers, updates nothing and records nothing.
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE trust_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL`),
-			toNanos(now), actor.Name, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		return db.recordEvent(ctx, tx, now, actor, trust.ActionTrustKeyRevoked, id, nil)
-	})
-	if err := db.translate(err); errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("trust key %s: %w", id, err)
-	} else if err != nil {
-		return fmt.Errorf("sqlstore: revoke trust key %s: %w", id, err)
-	}
-	return nil
+	return x.db.revokeOne(ctx, actor, "trust key", "trust_keys", id, trust.ActionTrustKeyRevoked)
 }
 
 // policySubject is the subject of "trust.policy.set": there is one policy.

@@ -51,8 +51,8 @@ type PolicyVersion struct {
 // change, and none when it changes nothing or fails.
 type Store interface {
 	// AddTrustKey registers a key and records ActionTrustKeyAdded;
-	// errdef.ErrConflict if the ID is taken (revoked IDs stay taken, so an
-	// ID always names one key).
+	// errdef.ErrConflict if the ID is taken by a key or an identity
+	// (revoked IDs stay taken, so an ID always names one signer).
 	AddTrustKey(ctx context.Context, actor access.Actor, k TrustKey) error
 	// TrustKeys lists every key, revoked ones included, ordered by ID.
 	TrustKeys(ctx context.Context) ([]TrustKey, error)
@@ -66,6 +66,34 @@ type Store interface {
 	// TrustPolicy returns the current policy; errdef.ErrNotFound if none
 	// was set.
 	TrustPolicy(ctx context.Context) (PolicyVersion, error)
+
+	// ModifyTrustedRoot lets fn decide, inside one write transaction, the
+	// next document of the root id from its current version (found is
+	// false for a new id). A nil document from fn changes and records
+	// nothing and returns the current version; otherwise the document is
+	// stored byte for byte as the next version (1 for a new id), by actor,
+	// and ActionTrustRootAdded (version 1) or ActionTrustRootReplaced is
+	// recorded. fn's error is returned as it is.
+	ModifyTrustedRoot(ctx context.Context, actor access.Actor, id string, fn func(cur TrustedRoot, found bool) (json.RawMessage, error)) (TrustedRoot, error)
+	// TrustedRoots lists the current version of every root, revoked ones
+	// included, ordered by ID.
+	TrustedRoots(ctx context.Context) ([]TrustedRoot, error)
+	// RevokeTrustedRoot marks a root revoked and records
+	// ActionTrustRootRevoked; errdef.ErrNotFound if unknown; revoking a
+	// revoked root records nothing.
+	RevokeTrustedRoot(ctx context.Context, actor access.Actor, id string) error
+	// AddIdentity stores an identity and records ActionTrustIdentityAdded,
+	// after rootOK accepted its root as it is inside the transaction
+	// (found is false for a root not installed); errdef.ErrConflict if
+	// its ID is any signer's, a key's or an identity's, revoked or not.
+	AddIdentity(ctx context.Context, actor access.Actor, id Identity, rootOK func(r TrustedRoot, found bool) error) error
+	// Identities lists every identity, revoked ones included, ordered by
+	// ID.
+	Identities(ctx context.Context) ([]Identity, error)
+	// RevokeIdentity marks an identity revoked and records
+	// ActionTrustIdentityRevoked; errdef.ErrNotFound if unknown; revoking a
+	// revoked identity records nothing.
+	RevokeIdentity(ctx context.Context, actor access.Actor, id string) error
 }
 
 // Reevaluator re-decides the admission of every quarantined artifact
@@ -193,24 +221,60 @@ func (s *Service) reevaluateAfterChange(ctx context.Context, actor access.Actor)
 	}
 }
 
-// Keys loads every registered key and the set of unrevoked ones.
-func Keys(ctx context.Context, st Store) ([]*signing.PublicKey, map[string]bool, error) {
+// Signers is what admission reads of the signers: every registered key,
+// every identity with the current version of every root, and which signer
+// IDs count.
+type Signers struct {
+	Keys       []*signing.PublicKey
+	Identities []Identity
+	Roots      map[string]TrustedRoot
+	// Active holds every signer ID, key or identity: true for a key not
+	// revoked, and for an identity neither revoked itself nor bound to a
+	// revoked root. Evidence whose signer is not active does not count.
+	Active map[string]bool
+}
+
+// LoadSigners reads the signers from st.
+func LoadSigners(ctx context.Context, st Store) (Signers, error) {
 	rows, err := st.TrustKeys(ctx)
 	if err != nil {
-		return nil, nil, err
+		return Signers{}, err
 	}
-	keys := make([]*signing.PublicKey, 0, len(rows))
-	active := make(map[string]bool, len(rows))
+	s := Signers{Keys: make([]*signing.PublicKey, 0, len(rows)), Active: make(map[string]bool, len(rows)), Roots: map[string]TrustedRoot{}}
 	for _, r := range rows {
 		k, err := signing.LoadPublicKey(r.ID, []byte(r.PublicKeyPEM))
 		if err != nil {
 			// Keys were validated when added; a bad row is corruption.
-			return nil, nil, fmt.Errorf("trust key %s: %w", r.ID, err)
+			return Signers{}, fmt.Errorf("trust key %s: %w", r.ID, err)
 		}
-		keys = append(keys, k)
-		active[r.ID] = r.RevokedAt == nil
+		s.Keys = append(s.Keys, k)
+		s.Active[r.ID] = r.RevokedAt == nil
 	}
-	return keys, active, nil
+	roots, err := st.TrustedRoots(ctx)
+	if err != nil {
+		return Signers{}, err
+	}
+	for _, r := range roots {
+		s.Roots[r.ID] = r
+	}
+	if s.Identities, err = st.Identities(ctx); err != nil {
+		return Signers{}, err
+	}
+	for _, id := range s.Identities {
+		r, ok := s.Roots[id.Root]
+		s.Active[id.ID] = id.RevokedAt == nil && ok && r.RevokedAt == nil
+	}
+	return s, nil
+}
+
+// Keys loads every registered key and the set of active signer IDs, keys
+// and identities (Signers.Active).
+func Keys(ctx context.Context, st Store) ([]*signing.PublicKey, map[string]bool, error) {
+	s, err := LoadSigners(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Keys, s.Active, nil
 }
 
 // CurrentPolicy returns the parsed current policy, or nil and version 0
