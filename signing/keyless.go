@@ -210,7 +210,8 @@ func newIdentityMatcher(id Identity) (identityMatcher, error) {
 // NewKeylessVerifier returns a verifier that trusts the given roots (by
 // ID) and identities. Every identity must name one of the roots. Roots
 // without identities verify nothing: evidence that chains to them is
-// refused as IdentityMismatch.
+// refused as IdentityMismatch. When several identities match a
+// certificate, the first in the order given is the signer.
 func NewKeylessVerifier(roots map[string]root.TrustedMaterial, identities []Identity) (*KeylessVerifier, error) {
 	v := &KeylessVerifier{}
 	for _, id := range slices.Sorted(maps.Keys(roots)) {

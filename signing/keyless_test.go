@@ -221,6 +221,9 @@ func TestKeylessAdmits(t *testing.T) {
 		{"message signature, v0.1 with chain", vs.sign(t, testSubject, testIssuer, a, logged), releaseIdentity(), KindSignature, "", 1000},
 		{"DSSE attestation, v0.3 with leaf", vs.attest(t, testSubject, testIssuer, PredicateSLSAProvenanceV1, map[string]string{"sha256": a.digests.SHA256.Encoded()}), releaseIdentity(), KindAttestation, PredicateSLSAProvenanceV1, 0},
 		{"subject named by sha512 only", vs.attest(t, testSubject, testIssuer, PredicateSLSAProvenanceV1, map[string]string{"sha512": a.digests.SHA512.Encoded()}), releaseIdentity(), KindAttestation, PredicateSLSAProvenanceV1, 0},
+		// Without the signed entry timestamp the log proves inclusion but
+		// no time; the RFC 3161 timestamp of the root's TSA does.
+		{"time proven by the TSA, inclusion proof only", withoutSET(t, vs.attest(t, testSubject, testIssuer, PredicateSLSAProvenanceV1, map[string]string{"sha256": a.digests.SHA256.Encoded()})), releaseIdentity(), KindAttestation, PredicateSLSAProvenanceV1, 0},
 		{"cosign v3 sign-blob statement counts as a signature", vs.attest(t, testSubject, testIssuer, PredicateCosignSign, map[string]string{"sha256": a.digests.SHA256.Encoded()}), releaseIdentity(), KindSignature, PredicateCosignSign, 0},
 		{"subject regexp matching the whole subject", vs.sign(t, testSubject, testIssuer, a, logged),
 			Identity{ID: "acme-workflows", Root: "virtual", Issuer: testIssuer, SubjectRegexp: `https://example\.test/acme/[a-z-]+/\.github/workflows/release\.yml@refs/heads/main`}, KindSignature, "", 1000},
@@ -242,8 +245,20 @@ func TestKeylessAdmits(t *testing.T) {
 			if k == nil {
 				t.Fatal("no keyless signer recorded")
 			}
-			if k.Root != "virtual" || k.Issuer != testIssuer || k.Subject != testSubject || k.LogIndex != tt.logIndex || k.IntegratedTime.IsZero() {
+			if k.Root != "virtual" || k.Issuer != testIssuer || k.Subject != testSubject || k.LogIndex != tt.logIndex {
 				t.Errorf("keyless signer %+v", *k)
+			}
+			// The integrated time is reported only when the log signed it.
+			var b struct {
+				VerificationMaterial struct {
+					TlogEntries []struct{ InclusionPromise any }
+				}
+			}
+			if err := json.Unmarshal(tt.evidence, &b); err != nil {
+				t.Fatal(err)
+			}
+			if signedTime := b.VerificationMaterial.TlogEntries[0].InclusionPromise != nil; k.IntegratedTime.IsZero() == signedTime {
+				t.Errorf("integrated time %v, log signed it: %v", k.IntegratedTime, signedTime)
 			}
 		})
 	}
@@ -280,6 +295,14 @@ func TestKeylessClaimsAreStable(t *testing.T) {
 	}
 }
 
+// withoutSET drops the signed entry timestamps of a v0.3 bundle, leaving
+// inclusion proofs, as a Rekor v2 entry or `cosign --new-bundle-format`
+// with a TSA has.
+func withoutSET(t *testing.T, evidence []byte) []byte {
+	t.Helper()
+	return editJSON(t, evidence, func(b map[string]any) { delete(firstTlogEntry(b), "inclusionPromise") })
+}
+
 func firstTlogEntry(b map[string]any) map[string]any {
 	return b["verificationMaterial"].(map[string]any)["tlogEntries"].([]any)[0].(map[string]any)
 }
@@ -309,6 +332,10 @@ func TestKeylessRefusals(t *testing.T) {
 		// their making; the log entry says it was signed after that.
 		{"certificate expired at signing", roots, releaseIdentity(), a.digests,
 			vs.sign(t, testSubject, testIssuer, a, time.Now().Add(30*time.Minute)), CertificateExpiredAtSigning},
+		{"no time proven: inclusion proof only, no timestamp", roots, releaseIdentity(), a.digests,
+			editJSON(t, withoutSET(t, attested), func(b map[string]any) {
+				delete(b["verificationMaterial"].(map[string]any), "timestampVerificationData")
+			}), TimestampMissing},
 		{"no log entry", roots, releaseIdentity(), a.digests,
 			editJSON(t, signed, func(b map[string]any) { delete(b["verificationMaterial"].(map[string]any), "tlogEntries") }), TlogEntryMissing},
 		{"log entry of a log the root does not trust", roots, releaseIdentity(), a.digests,
@@ -553,6 +580,25 @@ func TestKeylessPublicGoodRefusals(t *testing.T) {
 			sigstoreJSRelease(), sigstoreJS130, editJSON(t, evidence, func(b map[string]any) { firstTlogEntry(b)["logIndex"] = "18300935" }), TlogProofInvalid},
 	}
 	runKeylessRefusals(t, tests)
+}
+
+// TestKeylessVerifierConcurrentUse: one verifier serves concurrent
+// admissions (run with -race).
+func TestKeylessVerifierConcurrentUse(t *testing.T) {
+	v := newKeylessVerifier(t, map[string]root.TrustedMaterial{"public-good": publicGoodRoot(t)}, sigstoreJSRelease())
+	evidence := publicGood(t, "sigstore-1.3.0.provenance.sigstore.json")
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			_, err := v.Verify(sigstoreJS130, evidence)
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func TestIsKeyless(t *testing.T) {
