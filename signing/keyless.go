@@ -301,26 +301,29 @@ func (v *KeylessVerifier) Verify(artifact ArtifactDigests, evidence []byte) (Ver
 		return VerifiedEvidence{}, verr(Unsupported, FormatBundle, "", "the bundle is signed with a public key, not a certificate: verify it with trusted keys")
 	}
 
-	// The root whose Fulcio CA issued the certificate. Time is checked
+	// The roots whose Fulcio CA issued the certificate. Time is checked
 	// later, against proven times; here the question is only whose CA.
-	var r *keylessRoot
+	// Two roots may share a CA (the same instance installed twice): the
+	// first under which the evidence verifies counts.
+	var firstErr error
 	for i := range v.roots {
-		if chainsTo(leaf, v.roots[i].tm) {
-			r = &v.roots[i]
-			break
+		if !chainsTo(leaf, v.roots[i].tm) {
+			continue
+		}
+		ev, err := v.verifyWithRoot(&v.roots[i], b, leaf, artifact)
+		if err == nil {
+			ev.Format = FormatBundle
+			ev.Digest = EvidenceDigest(evidence)
+			return ev, nil
+		}
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
-	if r == nil {
-		return VerifiedEvidence{}, verr(CertificateUntrusted, FormatBundle, "", "certificate (issuer %q) does not chain to the certificate authority of any trusted root (%s)", leaf.Issuer, v.rootIDs())
+	if firstErr != nil {
+		return VerifiedEvidence{}, firstErr
 	}
-
-	ev, err := v.verifyWithRoot(r, b, leaf, artifact)
-	if err != nil {
-		return VerifiedEvidence{}, err
-	}
-	ev.Format = FormatBundle
-	ev.Digest = EvidenceDigest(evidence)
-	return ev, nil
+	return VerifiedEvidence{}, verr(CertificateUntrusted, FormatBundle, "", "certificate (issuer %q) does not chain to the certificate authority of any trusted root (%s)", leaf.Issuer, v.rootIDs())
 }
 
 func (v *KeylessVerifier) rootIDs() string {

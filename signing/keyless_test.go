@@ -582,6 +582,23 @@ func TestKeylessPublicGoodRefusals(t *testing.T) {
 	runKeylessRefusals(t, tests)
 }
 
+// TestKeylessRootsSharingACA: the same instance installed twice, its
+// identity under the second: the evidence verifies under that one.
+func TestKeylessRootsSharingACA(t *testing.T) {
+	vs := newVirtualSigstore(t)
+	a := newKeylessArtifact("payments-api 1.4.2")
+	id := releaseIdentity()
+	id.Root = "virtual-b"
+	v := newKeylessVerifier(t, map[string]root.TrustedMaterial{"virtual-a": vs.root, "virtual-b": vs.root}, id)
+	ev, err := v.Verify(a.digests, vs.sign(t, testSubject, testIssuer, a, time.Now().Add(5*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.KeyID != id.ID || ev.Keyless.Root != "virtual-b" {
+		t.Errorf("signer %q under root %q", ev.KeyID, ev.Keyless.Root)
+	}
+}
+
 // TestKeylessVerifierConcurrentUse: one verifier serves concurrent
 // admissions (run with -race).
 func TestKeylessVerifierConcurrentUse(t *testing.T) {
