@@ -582,6 +582,33 @@ func TestKeylessPublicGoodRefusals(t *testing.T) {
 	runKeylessRefusals(t, tests)
 }
 
+// TestKeylessMessageSignatureBySHA512: a message signature whose digest is
+// SHA2_512 is checked against the artifact's sha512.
+func TestKeylessMessageSignatureBySHA512(t *testing.T) {
+	vca, err := ca.NewVirtualSigstoreWithSigningAlg(protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vca.FulcioCertificateAuthorities(), nil, vca.TimestampingAuthorities(), vca.RekorLogs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := &virtualSigstore{VirtualSigstore: vca, root: tr}
+	a := newKeylessArtifact("payments-api 1.4.2")
+	evidence := vs.sign(t, testSubject, testIssuer, a, time.Now().Add(5*time.Minute))
+	v := newKeylessVerifier(t, map[string]root.TrustedMaterial{"virtual": tr}, releaseIdentity())
+	if _, err := v.Verify(a.digests, evidence); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	other := newKeylessArtifact("payments-api 1.4.3")
+	if _, err := v.Verify(ArtifactDigests{SHA256: a.digests.SHA256, SHA512: other.digests.SHA512}, evidence); ReasonOf(err) != SubjectMismatch {
+		t.Errorf("with another sha512: %v, want %s", err, SubjectMismatch)
+	}
+	if _, err := v.Verify(ArtifactDigests{SHA256: a.digests.SHA256}, evidence); ReasonOf(err) != SubjectMismatch {
+		t.Errorf("without the sha512: %v, want %s", err, SubjectMismatch)
+	}
+}
+
 // TestKeylessRootsSharingACA: the same instance installed twice, its
 // identity under the second: the evidence verifies under that one.
 func TestKeylessRootsSharingACA(t *testing.T) {
