@@ -11,8 +11,10 @@
 // `cosign attest-blob --key` produce: a bare base64 signature, a Sigstore
 // bundle (v0.1-v0.3) with public-key verification material, and a DSSE
 // envelope of an in-toto Statement (v0.1 or v1), alone or in a bundle.
-// Keyless (certificate) bundles are refused as Unsupported. Failures are
-// *VerificationError with a Reason.
+// Keyless (certificate) bundles are refused there as Unsupported: they are
+// verified by KeylessVerifier instead (IsKeyless tells them apart), against
+// the Sigstore trusted roots and workload identities (Identity) an admin
+// installed, offline. Failures are *VerificationError with a Reason.
 //
 // A container-image signature that `cosign sign --key` pushed to a
 // registry is in two parts: the simple-signing payload (a layer blob that

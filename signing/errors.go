@@ -11,7 +11,7 @@ type Reason string
 
 const (
 	// BadSignature: the signature does not verify with the one key the
-	// caller named. (When every trusted key is tried and none verifies, the
+	// caller named, or (keyless) with the key of the bundle's certificate. (When every trusted key is tried and none verifies, the
 	// reason is UntrustedKey instead: the signature may be perfectly valid,
 	// just not by anyone we trust.)
 	BadSignature Reason = "bad_signature"
@@ -28,7 +28,8 @@ const (
 	// missing fields).
 	Malformed Reason = "malformed"
 	// Unsupported: the evidence is well formed but uses something this
-	// package deliberately does not verify (keyless certificates, digests
+	// package deliberately does not verify (keyless certificates given to
+	// VerifyEvidence, key-signed bundles given to KeylessVerifier, digests
 	// other than SHA-256, Ed25519 without the content, unknown statement
 	// types). It is refused rather than guessed at.
 	Unsupported Reason = "unsupported"

@@ -61,6 +61,10 @@ type VerifiedEvidence struct {
 	// signatures from an envelope leaves a subset. The server binds
 	// evidence to where it was first presented by its claims.
 	Claims []digest.Digest `json:"claims,omitempty"`
+	// Keyless is set for evidence signed with a Fulcio certificate
+	// (KeylessVerifier): the identity KeyID names, as the certificate and
+	// the transparency log proved it.
+	Keyless *KeylessSigner `json:"keyless,omitempty"`
 }
 
 // Claim messages: what a verified signature was made over.
