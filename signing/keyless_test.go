@@ -12,16 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmlproject/dml/internal/testsigstore"
 	"github.com/opencontainers/go-digest"
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-	"github.com/sigstore/sigstore-go/pkg/tlog"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -30,116 +25,25 @@ const (
 )
 
 // virtualSigstore is sigstore-go's generated Fulcio CA, Rekor log and TSA,
-// with the trusted root an admin would install for it.
+// with the trusted root an admin would install for it (without CT logs:
+// the virtual CA issues certificates without SCTs; the public-good bundles
+// below check SCTs).
 type virtualSigstore struct {
-	*ca.VirtualSigstore
+	*testsigstore.Sigstore
 	root *root.TrustedRoot
 }
 
 func newVirtualSigstore(t *testing.T) *virtualSigstore {
 	t.Helper()
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The virtual CA issues certificates without SCTs, so its root has no
-	// CT logs (SCTs are checked only where the root has CT logs; the
-	// public-good bundles below check them).
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, vs.TimestampingAuthorities(), vs.RekorLogs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &virtualSigstore{VirtualSigstore: vs, root: tr}
+	s := testsigstore.New(t)
+	return &virtualSigstore{Sigstore: s, root: s.Root}
 }
 
 // bundleJSON writes what the virtual Sigstore signed as the bundle JSON a
-// client would submit. v0.1 carries the chain (leaf and intermediate) and
-// needs the signed entry timestamp; v0.3 carries the leaf alone and needs
-// an inclusion proof.
+// client would submit (testsigstore.V01 or V03).
 func (vs *virtualSigstore) bundleJSON(t *testing.T, e *ca.TestEntity, version string) []byte {
 	t.Helper()
-	vc, err := e.VerificationContent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := vc.Certificate()
-	vm := &protobundle.VerificationMaterial{}
-	var mediaType string
-	switch version {
-	case "v0.1":
-		mediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1"
-		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{
-			Certificates: []*protocommon.X509Certificate{{RawBytes: leaf.Raw}, {RawBytes: vs.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority).Intermediates[0].Raw}},
-		}}
-	case "v0.3":
-		mediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
-		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: leaf.Raw}}
-	default:
-		t.Fatalf("bundle version %q", version)
-	}
-	entries, err := e.TlogEntries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, entry := range entries {
-		tle := proto.Clone(entry.TransparencyLogEntry()).(*protorekor.TransparencyLogEntry)
-		var body struct{ Kind, APIVersion string }
-		if err := json.Unmarshal(tle.CanonicalizedBody, &body); err != nil {
-			t.Fatal(err)
-		}
-		tle.KindVersion = &protorekor.KindVersion{Kind: body.Kind, Version: body.APIVersion}
-		// The virtual log signed an entry timestamp but keeps it to
-		// itself; sign the same payload again.
-		set, err := vs.RekorSignPayload(tlog.RekorPayload{
-			Body:           base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
-			IntegratedTime: tle.IntegratedTime,
-			LogIndex:       tle.LogIndex,
-			LogID:          hex.EncodeToString(tle.LogId.KeyId),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
-		vm.TlogEntries = append(vm.TlogEntries, tle)
-	}
-	tsrs, err := e.Timestamps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm.TimestampVerificationData = &protobundle.TimestampVerificationData{}
-	for _, tsr := range tsrs {
-		vm.TimestampVerificationData.Rfc3161Timestamps = append(vm.TimestampVerificationData.Rfc3161Timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: tsr})
-	}
-
-	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: vm}
-	sc, err := e.SignatureContent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms := sc.MessageSignatureContent(); ms != nil {
-		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm(protocommon.HashAlgorithm_value[ms.DigestAlgorithm()]), Digest: ms.Digest()},
-			Signature:     ms.Signature(),
-		}}
-	} else {
-		env := sc.EnvelopeContent().RawEnvelope()
-		payload, err := env.DecodeB64Payload()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pb.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
-		}}
-	}
-	out, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return vs.Bundle(t, e, version)
 }
 
 // keylessArtifact is an artifact with both of its digests.
@@ -164,11 +68,7 @@ func newKeylessArtifact(content string) keylessArtifact {
 // message signature over a, logged at the given time.
 func (vs *virtualSigstore) sign(t *testing.T, subject, issuer string, a keylessArtifact, logged time.Time) []byte {
 	t.Helper()
-	e, err := vs.SignAtTime(subject, issuer, a.content, logged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vs.bundleJSON(t, e, "v0.1")
+	return vs.SignBlob(t, subject, issuer, a.content, logged)
 }
 
 // attest makes a v0.3 bundle (leaf, inclusion proof and signed entry
@@ -184,11 +84,7 @@ func (vs *virtualSigstore) attest(t *testing.T, subject, issuer, predicateType s
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := vs.AttestAtTime(subject, issuer, st, time.Now().Add(5*time.Minute), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vs.bundleJSON(t, e, "v0.3")
+	return vs.Attest(t, subject, issuer, st)
 }
 
 func newKeylessVerifier(t *testing.T, roots map[string]root.TrustedMaterial, ids ...Identity) *KeylessVerifier {
@@ -593,7 +489,7 @@ func TestKeylessMessageSignatureBySHA512(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := &virtualSigstore{VirtualSigstore: vca, root: tr}
+	vs := &virtualSigstore{Sigstore: &testsigstore.Sigstore{VirtualSigstore: vca, Root: tr}, root: tr}
 	a := newKeylessArtifact("payments-api 1.4.2")
 	evidence := vs.sign(t, testSubject, testIssuer, a, time.Now().Add(5*time.Minute))
 	v := newKeylessVerifier(t, map[string]root.TrustedMaterial{"virtual": tr}, releaseIdentity())
