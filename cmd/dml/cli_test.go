@@ -292,6 +292,12 @@ var flagMeanings = map[string]string{
 	"server-key":   "the server's key: its signing key for serve, a copy of its public key for verifiers",
 	"log-key":      "the audit log's key: its note signing key for serve, its verifier key for verifiers",
 	"trusted-keys": "a directory of trusted public keys",
+	// Keyless verification, named as cosign names it.
+	"trusted-root":                "a Sigstore trusted_root.json to verify keyless evidence with",
+	"certificate-oidc-issuer":     "keyless: the OIDC issuer the certificate must name",
+	"certificate-identity":        "keyless: the subject the certificate must name",
+	"certificate-identity-regexp": "keyless: a regular expression the certificate's subject must match whole",
+	"certificate-claim":           "keyless: a certificate extension the certificate must carry",
 	// Listing.
 	"all":       "follow cursors and list every page",
 	"cursor":    "the page to start at",

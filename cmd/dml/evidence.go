@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dmlproject/dml/api/client"
@@ -124,17 +126,48 @@ func newEvidenceListCmd(app *cli) *cobra.Command {
 
 func printEvidenceTable(w io.Writer, list []wire.Evidence) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "DIGEST\tKIND\tFORMAT\tKEY\tPREDICATE TYPE\tRESULT\tADDED BY\tADDED")
+	fmt.Fprintln(tw, "DIGEST\tKIND\tFORMAT\tSIGNER\tPREDICATE TYPE\tRESULT\tADDED BY\tADDED")
+	var keyless []wire.Evidence
 	for _, e := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(e.Digest), e.Kind, e.Format, e.KeyID,
+		signer := e.KeyID
+		if e.Keyless != nil {
+			signer += " (keyless)"
+			keyless = append(keyless, e)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(e.Digest), e.Kind, e.Format, signer,
 			orDash(e.PredicateType), orDash(e.Result), e.CreatedBy, formatTime(e.CreatedAt))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What the certificate and the log proved of each keyless signer.
+	for _, e := range keyless {
+		if _, err := fmt.Fprintf(w, "%s signed by identity %s: %s\n", short(e.Digest), e.KeyID, keylessSummary(e.Keyless)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keylessSummary says what was proven of a keyless signer.
+func keylessSummary(k *wire.KeylessSigner) string {
+	s := fmt.Sprintf("subject %s, issuer %s, root %s", k.Subject, k.Issuer, k.Root)
+	for _, name := range slices.Sorted(maps.Keys(k.Claims)) {
+		s += fmt.Sprintf(", %s=%s", name, k.Claims[name])
+	}
+	s += fmt.Sprintf(", Rekor entry %d", k.LogIndex)
+	if !k.IntegratedTime.IsZero() {
+		s += " logged " + formatTime(k.IntegratedTime)
+	}
+	return s
 }
 
 // evidenceSummary is one line about a piece of evidence.
 func evidenceSummary(e wire.Evidence) string {
 	s := fmt.Sprintf("%s %s, key %s", short(e.Digest), e.Format, e.KeyID)
+	if e.Keyless != nil {
+		s = fmt.Sprintf("%s %s, identity %s (%s)", short(e.Digest), e.Format, e.KeyID, keylessSummary(e.Keyless))
+	}
 	if e.PredicateType != "" {
 		s += ", " + e.PredicateType
 	}

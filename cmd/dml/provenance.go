@@ -51,14 +51,19 @@ it (file, digest, size) to stdout, or to stderr when stdout carries the document
 
 func newProvenanceVerifyCmd(app *cli) *cobra.Command {
 	var logKey, serverKey, trustedDir, contentFile string
+	var rootSpecs []string
 	cmd := &cobra.Command{
-		Use:   "verify BUNDLE.json --log-key FILE --server-key FILE [--trusted-keys DIR] [--content-file ARTIFACT]",
+		Use:   "verify BUNDLE.json --log-key FILE --server-key FILE [--trusted-keys DIR] [--trusted-root [ID=]FILE]... [--content-file ARTIFACT]",
 		Short: "Verify a provenance document offline, with no server",
 		Long: `Verify a provenance document with no server: the checkpoint signature (log key), every
 record's inclusion proof, that every item matches its audit record, each signature and
 attestation (with the keys in --trusted-keys, *.pub files named after their key id, or else the
-document's keys, each proven registered by its audit record), the admission receipt and the
-sealed release manifests (server key), and, with --content-file, the artifact's bytes.
+document's keys, each proven registered by its audit record), keyless evidence (with the
+Sigstore trusted roots given by --trusted-root, or else the document's, each proven installed by
+its audit record, and the document's identities, each proven added by its record: the
+certificate, the Rekor entry, the identity and the claims are checked again offline), the
+admission receipt and the sealed release manifests (server key), and, with --content-file, the
+artifact's bytes.
 
 Exits 0 when everything verifies and 2 when something does not; with --output json the report
 (ok, what was checked, or the problem) is printed either way.`,
@@ -91,6 +96,11 @@ Exits 0 when everything verifies and 2 when something does not; with --output js
 					return err
 				}
 			}
+			if len(rootSpecs) > 0 {
+				if opts.TrustedRoots, err = loadTrustedRoots(rootSpecs); err != nil {
+					return err
+				}
+			}
 			if contentFile != "" {
 				f, err := os.Open(contentFile)
 				if err != nil {
@@ -119,6 +129,7 @@ Exits 0 when everything verifies and 2 when something does not; with --output js
 	cmd.Flags().StringVar(&serverKey, "server-key", "", "file holding the server's public key PEM (GET /api/v1/keys/server)")
 	cmd.Flags().StringVar(&trustedDir, "trusted-keys", "", "directory of trusted signing keys: ID.pub files (PEM)")
 	cmd.Flags().StringVar(&contentFile, "content-file", "", "the artifact's file, to check its bytes against the digest")
+	cmd.Flags().StringArrayVar(&rootSpecs, "trusted-root", nil, "Sigstore trusted_root.json to verify keyless evidence with, PATH or ID=PATH (repeatable); without it, the document's roots, each proven installed by its audit record")
 	return cmd
 }
 

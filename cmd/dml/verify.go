@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ func newVerifyCmd(app *cli) *cobra.Command {
 	var (
 		keySpecs      []string
 		serverKeyPath string
+		kf            keylessFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify NAME VERSION --key PUB [--key PUB2]... [--server-key PEM]",
@@ -33,24 +33,38 @@ func newVerifyCmd(app *cli) *cobra.Command {
             to the artifact's recorded digest;
   evidence  every signature and attestation is downloaded and verified against that
             digest with the public keys given by --key (cosign.pub files). A key's ID is
-            its file name without the extension, or ID=PATH;
+            its file name without the extension, or ID=PATH. Keyless evidence (a Sigstore
+            bundle signed with a Fulcio certificate) is verified offline against the
+            trusted roots given by --trusted-root (trusted_root.json files) and the
+            identity given by --certificate-oidc-issuer with --certificate-identity or
+            --certificate-identity-regexp (matched whole) and any --certificate-claim;
   receipt   the server's signed admission receipt must verify with the server's public
             key and name this artifact. Give the key with --server-key (a copy obtained
             out of band, e.g. at install time); without it the key is fetched from the
             server itself, which proves much less, and a warning says so.
 
 One line per item: OK, FAILED with the reason, or "not verified: untrusted key" for
-evidence signed by a key you did not pass (not a failure). The exit status is 0 only if
+evidence signed by a key (or a keyless identity or root) you did not pass (not a failure). The exit status is 0 only if
 the content matches, at least one signature verifies with a given key, no evidence item
 fails for another reason, and the receipt (if any) verifies.
 
 Reading the content of an artifact that is not admitted needs its publisher's, an
 admin's or an auditor's token.`,
 		Example: `  dml verify payments/api 1.4.2 --key cosign.pub --server-key dml-server.pub
-  dml verify payments/api 1.4.2 --key ci=keys/ci.pub --key release=keys/release.pub`,
+  dml verify payments/api 1.4.2 --key ci=keys/ci.pub --key release=keys/release.pub
+  dml verify payments/api 1.4.2 --trusted-root public-good=trusted_root.json \
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+      --certificate-identity-regexp 'https://github.com/acme/payments/\.github/workflows/release\.yml@refs/tags/v.*'`,
 		Args: cobra.ExactArgs(2),
 		RunE: app.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if len(keySpecs) == 0 && len(kf.roots) == 0 {
+				return errors.New("give the keys (--key) or the trusted roots and identity (--trusted-root, --certificate-*) to verify evidence with")
+			}
 			keys, err := loadVerifyKeys(keySpecs)
+			if err != nil {
+				return err
+			}
+			keyless, err := kf.verifier()
 			if err != nil {
 				return err
 			}
@@ -60,7 +74,7 @@ admin's or an auditor's token.`,
 					return err
 				}
 			}
-			v := &verifier{c: c, keys: keys, serverKey: serverKey, stderr: cmd.ErrOrStderr()}
+			v := &verifier{c: c, keys: keys, keyless: keyless, serverKey: serverKey, stderr: cmd.ErrOrStderr()}
 			rep, err := v.run(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -76,7 +90,7 @@ admin's or an auditor's token.`,
 	}
 	cmd.Flags().StringArrayVar(&keySpecs, "key", nil, "public key to verify evidence with: PATH or ID=PATH (repeatable)")
 	cmd.Flags().StringVar(&serverKeyPath, "server-key", "", "the server's public key (PEM) to verify the admission receipt with")
-	_ = cmd.MarkFlagRequired("key")
+	kf.register(cmd)
 	return cmd
 }
 
@@ -86,12 +100,7 @@ func loadVerifyKeys(specs []string) ([]*signing.PublicKey, error) {
 	var keys []*signing.PublicKey
 	seen := map[string]string{}
 	for _, spec := range specs {
-		id, path, ok := strings.Cut(spec, "=")
-		if !ok {
-			path = spec
-			base := filepath.Base(path)
-			id = strings.TrimSuffix(base, filepath.Ext(base))
-		}
+		id, path := specIDAndPath(spec)
 		if prev, dup := seen[id]; dup {
 			return nil, fmt.Errorf("--key %s and --key %s are both named %q; name them with ID=PATH", prev, spec, id)
 		}
@@ -161,7 +170,7 @@ func (r *verifyReport) print(w io.Writer) error {
 		return err
 	}
 	if r.OK {
-		fmt.Fprintf(w, "verified: content, %s with the given keys%s\n", r.verifiedSummary(), r.receiptSummary())
+		fmt.Fprintf(w, "verified: content, %s with the given keys and identities%s\n", r.verifiedSummary(), r.receiptSummary())
 		if r.State != "admitted" {
 			fmt.Fprintf(w, "note: the artifact is %s, not admitted: its evidence verifies, but it is not in the DML\n", strings.ToUpper(r.State))
 		}
@@ -198,7 +207,9 @@ func (r *verifyReport) receiptSummary() string {
 type verifier struct {
 	c         *client.Client
 	keys      []*signing.PublicKey
-	serverKey []byte // nil: fetch it, with a warning
+	keyless   *signing.KeylessVerifier // nil: no trusted root given
+	sha512    digest.Digest            // of the content, once downloaded
+	serverKey []byte                   // nil: fetch it, with a warning
 	stderr    io.Writer
 }
 
@@ -271,12 +282,15 @@ func (v *verifier) checkContent(ctx context.Context, a wire.Artifact, rep *verif
 	}
 	defer pulled.Body.Close()
 	body, done := withProgress(v.stderr, pulled.Body, pulled.Size, "downloading")
-	err = copyVerified(sink, body, a.Digest, a.Size)
+	// Keyless evidence may name the artifact by its sha512 (npm provenance).
+	h512 := digest.SHA512.Digester()
+	err = copyVerified(io.MultiWriter(sink, h512.Hash()), body, a.Digest, a.Size)
 	done(err == nil)
 	if err != nil {
 		fail(err.Error())
 		return content, cleanup, nil
 	}
+	v.sha512 = h512.Digest()
 	rep.add(check{Item: "content", Digest: a.Digest, Status: checkOK, Detail: fmt.Sprintf("%d bytes match the recorded digest", a.Size)})
 	if tmp != nil {
 		content = func() io.Reader { return io.NewSectionReader(tmp, 0, a.Size) }
@@ -293,6 +307,9 @@ func (v *verifier) checkEvidence(ctx context.Context, a wire.Artifact, e wire.Ev
 	if err != nil {
 		c.Status, c.Detail = checkFailed, "cannot download it: "+err.Error()
 		return c
+	}
+	if signing.IsKeyless(data) {
+		return v.checkKeyless(a, e, data, c)
 	}
 	ve, err := signing.VerifyEvidence(v.keys, a.Digest, data, content())
 	switch {
@@ -312,6 +329,38 @@ func (v *verifier) checkEvidence(ctx context.Context, a wire.Artifact, e wire.Ev
 	c.Status, c.KeyID = checkOK, ve.KeyID
 	if e.Result != "" {
 		c.Detail = "result " + e.Result
+	}
+	return c
+}
+
+// checkKeyless verifies keyless evidence against the given trusted roots
+// and identity. Evidence whose certificate chains to no given root, or
+// whose signer is not the given identity, is not verified (as evidence by
+// a key not given), not failed.
+func (v *verifier) checkKeyless(a wire.Artifact, e wire.Evidence, data []byte, c check) check {
+	if v.keyless == nil {
+		c.Status, c.Detail = checkUntrusted, "keyless, and no --trusted-root was given; the server accepted it as identity "+e.KeyID
+		return c
+	}
+	ve, err := v.keyless.Verify(signing.ArtifactDigests{SHA256: a.Digest, SHA512: v.sha512}, data)
+	switch r := signing.ReasonOf(err); {
+	case r == signing.CertificateUntrusted || r == signing.IdentityMismatch:
+		c.Status, c.Detail = checkUntrusted, err.Error()
+		return c
+	case err != nil:
+		c.Status, c.Detail = checkFailed, err.Error()
+		return c
+	case string(ve.Kind) != e.Kind || ve.PredicateType != e.PredicateType:
+		c.Status, c.Detail = checkFailed, fmt.Sprintf("it is a %s %s, the server lists a %s %s", ve.Kind, ve.PredicateType, e.Kind, e.PredicateType)
+		return c
+	case e.Keyless == nil || e.Keyless.Subject != ve.Keyless.Subject || e.Keyless.Issuer != ve.Keyless.Issuer || e.Keyless.LogIndex != ve.Keyless.LogIndex:
+		c.Status, c.Detail = checkFailed, fmt.Sprintf("signed by %s from %s (Rekor entry %d); the server lists another signer", ve.Keyless.Subject, ve.Keyless.Issuer, ve.Keyless.LogIndex)
+		return c
+	}
+	c.Status, c.KeyID = checkOK, e.KeyID
+	c.Detail = fmt.Sprintf("keyless: %s from %s, Rekor entry %d", ve.Keyless.Subject, ve.Keyless.Issuer, ve.Keyless.LogIndex)
+	if e.Result != "" {
+		c.Detail += ", result " + e.Result
 	}
 	return c
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/trust"
+	"github.com/dmlproject/dml/signing"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -38,6 +39,29 @@ type details struct {
 	Outcome         string   `json:"outcome"`
 	ReviewDigest    string   `json:"reviewDigest"`
 	Artifacts       []string `json:"artifacts"`
+	// Keyless is what an evidence record says of its keyless signer.
+	Keyless *signing.KeylessSigner `json:"keyless"`
+}
+
+// trustDetails are the details of a trusted root's or an identity's
+// record, read only from those (other records use the same names for
+// other things).
+type trustDetails struct {
+	Version        int64             `json:"version"`
+	DocumentSHA256 string            `json:"documentSha256"`
+	Root           string            `json:"root"`
+	Issuer         string            `json:"issuer"`
+	Subject        string            `json:"subject"`
+	SubjectRegexp  string            `json:"subjectRegexp"`
+	Claims         map[string]string `json:"claims"`
+}
+
+func (r record) trust() trustDetails {
+	var d trustDetails
+	if len(r.Details) > 0 {
+		_ = json.Unmarshal(r.Details, &d) // unreadable details match nothing
+	}
+	return d
 }
 
 type record struct {
@@ -113,6 +137,9 @@ func Build(src Sources) (*Document, error) {
 		}
 		doc.TrustKeys = append(doc.TrustKeys, TrustKey{ID: k.ID, PublicKey: k.PublicKeyPEM, AddedBy: r.Actor.Name, AddedAt: r.Time, LogIndex: use(r)})
 	}
+	if err := addKeyless(doc, src, find, findLast, use); err != nil {
+		return nil, err
+	}
 	for _, e := range src.Evidence {
 		r, ok := find(func(r record) bool {
 			return r.Action == catalog.ActionEvidenceAdded && r.Subject == subject && r.d.Digest == e.Digest.String()
@@ -121,7 +148,7 @@ func Build(src Sources) (*Document, error) {
 			continue // added after the checkpoint
 		}
 		doc.Evidence = append(doc.Evidence, Evidence{
-			Digest: e.Digest.String(), Kind: string(e.Kind), Format: e.Format, KeyID: e.KeyID, PredicateType: e.PredicateType,
+			Digest: e.Digest.String(), Kind: string(e.Kind), Format: e.Format, KeyID: e.KeyID, Keyless: toKeyless(e.Keyless), PredicateType: e.PredicateType,
 			Result: predicateResult(e.Predicate), Content: src.Contents[e.Digest], AddedBy: r.Actor.Name, AddedAt: r.Time, LogIndex: use(r),
 		})
 	}
@@ -190,6 +217,40 @@ func Build(src Sources) (*Document, error) {
 		doc.Log.Entries = append(doc.Log.Entries, Entry{Index: i, Record: string(raw), Proof: hs})
 	}
 	return doc, nil
+}
+
+// addKeyless adds the trusted roots and identities of the keyless
+// evidence, each with the audit record that installed it: for a root, the
+// record of its current version.
+func addKeyless(doc *Document, src Sources, find, findLast func(func(record) bool) (record, bool), use func(record) int64) error {
+	if src.SHA512 != "" {
+		doc.Artifact.SHA512 = src.SHA512.String()
+	}
+	for _, r := range src.Roots {
+		rec, ok := findLast(func(rec record) bool {
+			return (rec.Action == trust.ActionTrustRootAdded || rec.Action == trust.ActionTrustRootReplaced) && rec.Subject == r.ID && rec.trust().Version == r.Version
+		})
+		if !ok {
+			return fmt.Errorf("no audit record of trusted root %s version %d", r.ID, r.Version)
+		}
+		doc.TrustedRoots = append(doc.TrustedRoots, TrustedRoot{ID: r.ID, Version: r.Version, Document: r.Document, AddedBy: rec.Actor.Name, AddedAt: rec.Time, LogIndex: use(rec)})
+	}
+	for _, id := range src.Identities {
+		rec, ok := find(func(rec record) bool { return rec.Action == trust.ActionTrustIdentityAdded && rec.Subject == id.ID })
+		if !ok {
+			return fmt.Errorf("no audit record of identity %s", id.ID)
+		}
+		doc.Identities = append(doc.Identities, Identity{ID: id.ID, Root: id.Root, Issuer: id.Issuer, Subject: id.Subject, SubjectRegexp: id.SubjectRegexp,
+			Claims: id.Claims, AddedBy: rec.Actor.Name, AddedAt: rec.Time, LogIndex: use(rec)})
+	}
+	return nil
+}
+
+func toKeyless(k *signing.KeylessSigner) *Keyless {
+	if k == nil {
+		return nil
+	}
+	return &Keyless{Root: k.Root, Issuer: k.Issuer, Subject: k.Subject, Claims: k.Claims, TlogIndex: k.LogIndex, IntegratedTime: k.IntegratedTime}
 }
 
 func predicateResult(p json.RawMessage) string {

@@ -12,10 +12,15 @@ type Document struct {
 	Format    string     `json:"format"`
 	Artifact  Artifact   `json:"artifact"`
 	TrustKeys []TrustKey `json:"trustKeys"`
-	Evidence  []Evidence `json:"evidence"`
-	Admission *Admission `json:"admission,omitempty"`
-	Releases  []Release  `json:"releases"`
-	Log       Log        `json:"log"`
+	// TrustedRoots and Identities are the Sigstore roots and workload
+	// identities keyless evidence verified with (absent when there is
+	// none).
+	TrustedRoots []TrustedRoot `json:"trustedRoots,omitempty"`
+	Identities   []Identity    `json:"identities,omitempty"`
+	Evidence     []Evidence    `json:"evidence"`
+	Admission    *Admission    `json:"admission,omitempty"`
+	Releases     []Release     `json:"releases"`
+	Log          Log           `json:"log"`
 }
 
 // Artifact is the artifact version, as pushed.
@@ -29,6 +34,10 @@ type Artifact struct {
 	PushedBy  string    `json:"pushedBy"`
 	PushedAt  time.Time `json:"pushedAt"`
 	LogIndex  int64     `json:"logIndex"`
+	// SHA512 is the content's SHA-512 digest, given when keyless evidence
+	// may name the artifact by it (npm provenance does). Verification
+	// checks it against the content when the content is given.
+	SHA512 string `json:"sha512,omitempty"`
 }
 
 // TrustKey is a key that verified some of the evidence.
@@ -40,12 +49,51 @@ type TrustKey struct {
 	LogIndex  int64     `json:"logIndex"`
 }
 
+// TrustedRoot is the version of a Sigstore trusted_root.json that keyless
+// evidence was verified against, with the audit record that installed it.
+type TrustedRoot struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+	// Document is the exact bytes installed (base64 in JSON).
+	Document []byte    `json:"document"`
+	AddedBy  string    `json:"addedBy"`
+	AddedAt  time.Time `json:"addedAt"`
+	LogIndex int64     `json:"logIndex"`
+}
+
+// Identity is a workload identity trusted to sign keylessly, as added.
+type Identity struct {
+	ID            string            `json:"id"`
+	Root          string            `json:"root"`
+	Issuer        string            `json:"issuer"`
+	Subject       string            `json:"subject,omitempty"`
+	SubjectRegexp string            `json:"subjectRegexp,omitempty"`
+	Claims        map[string]string `json:"claims,omitempty"`
+	AddedBy       string            `json:"addedBy"`
+	AddedAt       time.Time         `json:"addedAt"`
+	LogIndex      int64             `json:"logIndex"`
+}
+
+// Keyless is what the certificate and the transparency log proved about
+// the signer of keyless evidence: the identity's root, the certificate's
+// issuer and subject, the pinned claims that matched, and the Rekor
+// entry's index and integrated time.
+type Keyless struct {
+	Root           string            `json:"root"`
+	Issuer         string            `json:"issuer"`
+	Subject        string            `json:"subject"`
+	Claims         map[string]string `json:"claims,omitempty"`
+	TlogIndex      int64             `json:"tlogIndex"`
+	IntegratedTime time.Time         `json:"integratedTime,omitzero"`
+}
+
 // Evidence is one signature or attestation with its exact bytes.
 type Evidence struct {
 	Digest        string    `json:"digest"`
 	Kind          string    `json:"kind"`
 	Format        string    `json:"format"`
 	KeyID         string    `json:"keyId"`
+	Keyless       *Keyless  `json:"keyless,omitempty"`
 	PredicateType string    `json:"predicateType,omitempty"`
 	Result        string    `json:"result,omitempty"`
 	Content       []byte    `json:"content"`

@@ -22,6 +22,13 @@ type Sources struct {
 	Evidence  []catalog.Evidence
 	Contents  map[digest.Digest][]byte
 	TrustKeys []trust.TrustKey
+	// Roots (current versions) and Identities are those of the keyless
+	// evidence.
+	Roots      []trust.TrustedRoot
+	Identities []trust.Identity
+	// SHA512 is the artifact's SHA-512 digest, read when it has keyless
+	// evidence.
+	SHA512    digest.Digest
 	Releases  []lifecycle.Release
 	Manifests map[digest.Digest][]byte
 	Entries   []audit.AuditEntry
@@ -84,12 +91,17 @@ func (s *Service) Sources(ctx context.Context, p access.Principal, name, version
 	subjects := []string{name + ":" + version}
 	keyIDs := map[string]bool{}
 	for _, e := range src.Evidence {
+		if e.Keyless != nil {
+			continue // an identity, not a key
+		}
+		keyIDs[e.KeyID] = true
+	}
+	for _, e := range src.Evidence {
 		b, err := s.blobs.ReadVerified(ctx, p.Actor(), e.Digest, catalog.MaxEvidenceSize)
 		if err != nil {
 			return src, err
 		}
 		src.Contents[e.Digest] = b
-		keyIDs[e.KeyID] = true
 	}
 	keys, err := s.trust.TrustKeys(ctx)
 	if err != nil {
@@ -100,6 +112,9 @@ func (s *Service) Sources(ctx context.Context, p access.Principal, name, version
 			src.TrustKeys = append(src.TrustKeys, k)
 			subjects = append(subjects, k.ID)
 		}
+	}
+	if subjects, err = s.keylessSources(ctx, p, &src, subjects); err != nil {
+		return src, err
 	}
 	if src.Releases, err = s.releaseStore.ReleasesContaining(ctx, name, version); err != nil {
 		return src, err
@@ -119,4 +134,43 @@ func (s *Service) Sources(ctx context.Context, p access.Principal, name, version
 	}
 	src.Checkpoint, src.CheckpointState, err = s.audit.SignCheckpoint(ctx)
 	return src, err
+}
+
+// keylessSources adds the identities and trusted roots of src's keyless
+// evidence, and the artifact's SHA-512, and returns subjects with the
+// audit subjects of the identities and roots added.
+func (s *Service) keylessSources(ctx context.Context, p access.Principal, src *Sources, subjects []string) ([]string, error) {
+	ids, roots := map[string]bool{}, map[string]bool{}
+	for _, e := range src.Evidence {
+		if e.Keyless != nil {
+			ids[e.KeyID], roots[e.Keyless.Root] = true, true
+		}
+	}
+	if len(ids) == 0 {
+		return subjects, nil
+	}
+	identities, err := s.trust.Identities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range identities {
+		if ids[id.ID] {
+			src.Identities = append(src.Identities, id)
+			subjects = append(subjects, id.ID)
+		}
+	}
+	all, err := s.trust.TrustedRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if roots[r.ID] {
+			src.Roots = append(src.Roots, r)
+			subjects = append(subjects, r.ID)
+		}
+	}
+	if src.SHA512, err = s.catalog.SHA512(ctx, p.Actor(), src.Artifact); err != nil {
+		return nil, err
+	}
+	return subjects, nil
 }

@@ -2,6 +2,7 @@ package provenance
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -35,6 +38,12 @@ type Options struct {
 	// otherwise the document's trust keys are used, each proven to have
 	// been registered by its audit record.
 	TrustedKeys []*signing.PublicKey
+	// TrustedRoots, when set, are the only Sigstore trusted roots
+	// (trusted_root.json by root ID) keyless evidence may verify with;
+	// otherwise the document's roots are used, each proven installed by
+	// its audit record. The identities are always the document's, each
+	// proven added by its audit record.
+	TrustedRoots map[string][]byte
 	// Content, when set, is the artifact's bytes, checked against its digest.
 	Content io.Reader
 }
@@ -46,6 +55,8 @@ type Report struct {
 	Evidence   int
 	Releases   int
 	Checked    []string
+
+	records map[int64]record
 }
 
 func fail(format string, args ...any) error {
@@ -88,6 +99,7 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 		recs[e.Index] = r
 	}
 	rep.Records = len(recs)
+	rep.records = recs
 	rep.Checked = append(rep.Checked, fmt.Sprintf("checkpoint signed by the log key: %d records", cp.Size),
 		fmt.Sprintf("%d audit records proven included", len(recs)))
 	get := func(idx int64, action, subject, what string) (record, error) {
@@ -127,15 +139,25 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 			return rep, err
 		}
 	}
+	sha512 := digest.Digest(a.SHA512)
+	if a.SHA512 != "" {
+		if err := sha512.Validate(); err != nil || sha512.Algorithm() != digest.SHA512 {
+			return rep, fail("artifact sha512 %q is not a sha512 digest", a.SHA512)
+		}
+	}
 	if opts.Content != nil {
-		h := sha256.New()
-		n, err := io.Copy(h, opts.Content)
+		h, h512 := sha256.New(), digest.SHA512.Digester()
+		n, err := io.Copy(io.MultiWriter(h, h512.Hash()), opts.Content)
 		if err != nil {
 			return rep, err
 		}
 		if got := digest.NewDigest(digest.SHA256, h); got != ad || n != a.Size {
 			return rep, fail("the file is %s (%d bytes), the artifact is %s (%d bytes)", got, n, ad, a.Size)
 		}
+		if a.SHA512 != "" && h512.Digest() != sha512 {
+			return rep, fail("the file's sha512 is %s, the document says %s", h512.Digest(), a.SHA512)
+		}
+		sha512 = h512.Digest()
 		rep.Checked = append(rep.Checked, "artifact bytes match "+a.Digest)
 	}
 	rep.Checked = append(rep.Checked, fmt.Sprintf("artifact %s pushed by %s (record %d)", subject, a.PushedBy, a.LogIndex))
@@ -164,6 +186,11 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 		}
 	}
 
+	keyless, err := keylessVerifier(doc, opts, rep, get, same)
+	if err != nil {
+		return rep, err
+	}
+
 	// Evidence.
 	for _, e := range doc.Evidence {
 		what := "evidence " + e.Digest
@@ -183,8 +210,13 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 				return rep, err
 			}
 		}
+		if err := sameKeyless(what, e.Keyless, r.d.Keyless); err != nil {
+			return rep, err
+		}
 		var ve signing.VerifiedEvidence
-		if k := findKey(keys, e.KeyID); k != nil {
+		if e.Keyless != nil {
+			ve, err = verifyKeyless(keyless, e, signing.ArtifactDigests{SHA256: ad, SHA512: sha512})
+		} else if k := findKey(keys, e.KeyID); k != nil {
 			// No content: Ed25519 signatures over the file itself cannot be
 			// checked offline from the digest and are reported Unsupported.
 			ve, err = signing.VerifyEvidenceWithKey(k, ad, e.Content, nil)
@@ -198,6 +230,11 @@ func Verify(doc *Document, opts Options) (*Report, error) {
 			return rep, fail("%s: the verified content says %s %s %s", what, ve.Kind, ve.PredicateType, predicateResult(ve.Predicate))
 		}
 		rep.Evidence++
+		if e.Keyless != nil {
+			rep.Checked = append(rep.Checked, fmt.Sprintf("%s %s verified keyless: identity %s, %s from %s, Rekor entry %d (record %d)",
+				e.Kind, e.Digest, e.KeyID, e.Keyless.Subject, e.Keyless.Issuer, e.Keyless.TlogIndex, e.LogIndex))
+			continue
+		}
 		rep.Checked = append(rep.Checked, fmt.Sprintf("%s %s verified with key %s (record %d)", e.Kind, e.Digest, e.KeyID, e.LogIndex))
 	}
 
@@ -361,4 +398,116 @@ func findKey(keys []*signing.PublicKey, id string) *signing.PublicKey {
 		}
 	}
 	return nil
+}
+
+// keylessVerifier checks the document's trusted roots and identities
+// against their audit records and returns the verifier of its keyless
+// evidence (nil when it has none).
+func keylessVerifier(doc *Document, opts Options, rep *Report, get func(int64, string, string, string) (record, error), same func(string, any, any) error) (*signing.KeylessVerifier, error) {
+	if len(doc.Identities) == 0 && len(doc.TrustedRoots) == 0 {
+		return nil, nil
+	}
+	roots := map[string]root.TrustedMaterial{}
+	for _, tr := range doc.TrustedRoots {
+		what := fmt.Sprintf("trusted root %s version %d", tr.ID, tr.Version)
+		r, ok := rep.records[tr.LogIndex]
+		if !ok {
+			return nil, fail("%s: audit record %d is not in the document", what, tr.LogIndex)
+		}
+		if (r.Action != trust.ActionTrustRootAdded && r.Action != trust.ActionTrustRootReplaced) || r.Subject != tr.ID {
+			return nil, fail("%s: audit record %d is %s of %s", what, tr.LogIndex, r.Action, r.Subject)
+		}
+		sum := sha256.Sum256(tr.Document)
+		d := r.trust()
+		for _, err := range []error{
+			same(what+" document", hex.EncodeToString(sum[:]), d.DocumentSHA256), same(what+" version", tr.Version, d.Version),
+			same(what+" added by", tr.AddedBy, r.Actor.Name), same(what+" added at", tr.AddedAt, r.Time),
+		} {
+			if err != nil {
+				return nil, err
+			}
+		}
+		if opts.TrustedRoots != nil {
+			continue
+		}
+		parsed, err := signing.ParseTrustedRoot(tr.Document)
+		if err != nil {
+			return nil, fail("%s: %v", what, err)
+		}
+		roots[tr.ID] = parsed
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%s installed by %s (record %d)", what, tr.AddedBy, tr.LogIndex))
+	}
+	for _, id := range slices.Sorted(maps.Keys(opts.TrustedRoots)) {
+		parsed, err := signing.ParseTrustedRoot(opts.TrustedRoots[id])
+		if err != nil {
+			return nil, fmt.Errorf("%w: given trusted root %s: %w", ErrInvalid, id, err)
+		}
+		roots[id] = parsed
+		rep.Checked = append(rep.Checked, fmt.Sprintf("trusted root %s given for keyless evidence", id))
+	}
+	var ids []signing.Identity
+	for _, id := range doc.Identities {
+		what := "identity " + id.ID
+		r, err := get(id.LogIndex, trust.ActionTrustIdentityAdded, id.ID, what)
+		if err != nil {
+			return nil, err
+		}
+		d := r.trust()
+		for _, err := range []error{
+			same(what+" root", id.Root, d.Root), same(what+" issuer", id.Issuer, d.Issuer), same(what+" subject", id.Subject, d.Subject),
+			same(what+" subject regexp", id.SubjectRegexp, d.SubjectRegexp), same(what+" claims", fmt.Sprint(id.Claims), fmt.Sprint(d.Claims)),
+			same(what+" added by", id.AddedBy, r.Actor.Name), same(what+" added at", id.AddedAt, r.Time),
+		} {
+			if err != nil {
+				return nil, err
+			}
+		}
+		if roots[id.Root] == nil {
+			// Its root is not trusted here: evidence only it signed is
+			// refused as untrusted when it is verified.
+			continue
+		}
+		ids = append(ids, signing.Identity{ID: id.ID, Root: id.Root, Issuer: id.Issuer, Subject: id.Subject, SubjectRegexp: id.SubjectRegexp, Claims: id.Claims})
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%s (%s from %s) added by %s (record %d)", what, cmp.Or(id.Subject, id.SubjectRegexp), id.Issuer, id.AddedBy, id.LogIndex))
+	}
+	kv, err := signing.NewKeylessVerifier(roots, ids)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return kv, nil
+}
+
+// sameKeyless compares what the document says of a keyless signer with
+// what the evidence's audit record says.
+func sameKeyless(what string, doc *Keyless, rec *signing.KeylessSigner) error {
+	switch {
+	case doc == nil && rec == nil:
+		return nil
+	case doc == nil || rec == nil:
+		return fail("%s: the document and the audit log disagree on whether it is keyless", what)
+	}
+	if doc.Root != rec.Root || doc.Issuer != rec.Issuer || doc.Subject != rec.Subject || !maps.Equal(doc.Claims, rec.Claims) ||
+		doc.TlogIndex != rec.LogIndex || !doc.IntegratedTime.Equal(rec.IntegratedTime) {
+		return fail("%s: the document says it was signed by %+v, the audit log says %+v", what, *doc, *rec)
+	}
+	return nil
+}
+
+// verifyKeyless re-verifies keyless evidence and checks that it proves
+// what the document says of its signer.
+func verifyKeyless(kv *signing.KeylessVerifier, e Evidence, artifact signing.ArtifactDigests) (signing.VerifiedEvidence, error) {
+	what := "evidence " + e.Digest
+	if kv == nil {
+		return signing.VerifiedEvidence{}, fail("%s: keyless, but the document has no trusted root or identity", what)
+	}
+	ve, err := kv.Verify(artifact, e.Content)
+	if err != nil {
+		return ve, err
+	}
+	k := ve.Keyless
+	if ve.KeyID != e.KeyID || k.Root != e.Keyless.Root || k.Issuer != e.Keyless.Issuer || k.Subject != e.Keyless.Subject ||
+		k.LogIndex != e.Keyless.TlogIndex || !k.IntegratedTime.Equal(e.Keyless.IntegratedTime) {
+		return ve, fail("%s: it verifies as signed by identity %s (%s from %s, Rekor entry %d), not as the document says", what, ve.KeyID, k.Subject, k.Issuer, k.LogIndex)
+	}
+	return ve, nil
 }
