@@ -91,6 +91,12 @@ var errorTable = []errorRow{
 	{verificationFailed(signing.UntrustedKey), http.StatusForbidden, "KEY_UNTRUSTED", ""},
 	{verificationFailed(signing.SubjectMismatch), http.StatusBadRequest, "SUBJECT_MISMATCH", ""},
 	{verificationFailed(signing.Unsupported), http.StatusBadRequest, "UNSUPPORTED", ""},
+	{verificationFailed(signing.CertificateUntrusted), http.StatusForbidden, "CERTIFICATE_UNTRUSTED", ""},
+	{verificationFailed(signing.IdentityMismatch), http.StatusForbidden, "IDENTITY_MISMATCH", ""},
+	{verificationFailed(signing.CertificateExpiredAtSigning), http.StatusBadRequest, "CERTIFICATE_EXPIRED_AT_SIGNING", ""},
+	{verificationFailed(signing.TlogEntryMissing), http.StatusBadRequest, "TLOG_ENTRY_MISSING", ""},
+	{verificationFailed(signing.TlogProofInvalid), http.StatusBadRequest, "TLOG_PROOF_INVALID", ""},
+	{verificationFailed(signing.TimestampMissing), http.StatusBadRequest, "TIMESTAMP_MISSING", ""},
 	{verificationFailed(""), http.StatusBadRequest, "MALFORMED", ""},
 
 	// BLOB_CORRUPT is not the spec's either; its status is what matters.

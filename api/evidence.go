@@ -9,6 +9,7 @@ import (
 
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/signing"
 	"github.com/gin-gonic/gin"
 	"github.com/opencontainers/go-digest"
 )
@@ -18,8 +19,15 @@ func toEvidence(e catalog.Evidence) wire.Evidence {
 	return wire.Evidence{
 		Digest: e.Digest, Kind: string(e.Kind), Format: e.Format, MediaType: e.MediaType,
 		Size: e.Size, KeyID: e.KeyID, PredicateType: e.PredicateType, Result: predicateResult(e),
-		CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt,
+		Keyless: toKeylessSigner(e.Keyless), CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt,
 	}
+}
+
+func toKeylessSigner(k *signing.KeylessSigner) *wire.KeylessSigner {
+	if k == nil {
+		return nil
+	}
+	return &wire.KeylessSigner{Root: k.Root, Issuer: k.Issuer, Subject: k.Subject, Claims: k.Claims, LogIndex: k.LogIndex, IntegratedTime: k.IntegratedTime}
 }
 
 func (s *Server) addSignature(c *gin.Context, ref artifactRef) {

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
+	"github.com/dmlproject/dml/internal/testsigstore"
 )
 
 const gha = "https://token.actions.githubusercontent.com"
@@ -189,5 +191,77 @@ func TestIdentityRoutes(t *testing.T) {
 	}
 	if status := apiCall(t, http.MethodPost, url+"/unknown/revoke", admin, nil, nil); status != http.StatusNotFound {
 		t.Errorf("revoke unknown = %d; want 404", status)
+	}
+}
+
+// TestKeylessEvidenceEndToEnd: over REST, a keyless signature and a
+// keyless test-result attestation by a trusted identity admit the
+// artifact; the evidence names the identity; keyless refusals answer
+// their own codes with the verification detail.
+func TestKeylessEvidenceEndToEnd(t *testing.T) {
+	const (
+		issuer  = "https://token.actions.example.test"
+		release = "https://example.test/acme/payments/.github/workflows/release.yml@refs/tags/v1.4.2"
+	)
+	policy := `{"rules":[{"match":"payments/*","signatures":{"keys":["payments-release"]},
+		"attestations":[{"predicateType":"` + predicateTestResult + `","keys":["payments-release"]}]}]}`
+	e := newEnv(t, policy)
+	sigstore := testsigstore.New(t)
+	if status := apiCall(t, http.MethodPut, e.url+"/api/v1/trust/roots/ci-sigstore", e.admin, sigstore.RootJSON, nil); status != http.StatusCreated {
+		t.Fatalf("PUT root = %d", status)
+	}
+	id, _ := json.Marshal(wire.SignerIdentityRequest{ID: "payments-release", Root: "ci-sigstore", Issuer: issuer, SubjectRegexp: `https://example\.test/acme/payments/\.github/workflows/release\.yml@refs/tags/v.*`})
+	if status := apiCall(t, http.MethodPost, e.url+"/api/v1/trust/identities", e.admin, id, nil); status != http.StatusCreated {
+		t.Fatalf("POST identity = %d", status)
+	}
+	content := fixture(t, "payments-api-1.4.2.tar.gz")
+	a := e.artifact(t)
+	statement, _ := json.Marshal(map[string]any{
+		"_type": "https://in-toto.io/Statement/v1", "predicateType": predicateTestResult, "predicate": map[string]any{"result": "PASSED"},
+		"subject": []map[string]any{{"name": "payments-api-1.4.2.tar.gz", "digest": map[string]string{"sha256": strings.TrimPrefix(a.Digest, "sha256:")}}},
+	})
+
+	// Refusals first: nothing is stored.
+	for _, tc := range []struct {
+		name, endpoint string
+		body           []byte
+		status         int
+		code           string
+	}{
+		{"another workflow", "signatures", sigstore.SignBlob(t, strings.Replace(release, "release.yml", "nightly.yml", 1), issuer, content, time.Now().Add(5*time.Minute)), 403, "IDENTITY_MISMATCH"},
+		{"another Sigstore", "signatures", testsigstore.New(t).SignBlob(t, release, issuer, content, time.Now().Add(5*time.Minute)), 403, "CERTIFICATE_UNTRUSTED"},
+		{"logged after the certificate expired", "signatures", sigstore.SignBlob(t, release, issuer, content, time.Now().Add(time.Hour)), 400, "CERTIFICATE_EXPIRED_AT_SIGNING"},
+		{"an attestation posted as a signature", "signatures", sigstore.Attest(t, release, issuer, statement), 400, "MALFORMED"},
+	} {
+		var ev errorView
+		if status := apiCall(t, http.MethodPost, e.artifactURL+"/"+tc.endpoint, e.publisher, tc.body, &ev); status != tc.status || code(ev) != tc.code {
+			t.Errorf("%s: %d %+v; want %d %s", tc.name, status, ev, tc.status, tc.code)
+		}
+	}
+	if n := e.evidenceCount(t); n != 0 {
+		t.Fatalf("%d evidence stored after refusals; want none", n)
+	}
+
+	var added wire.EvidenceAdded
+	if status := apiCall(t, http.MethodPost, e.artifactURL+"/signatures", e.publisher, sigstore.SignBlob(t, release, issuer, content, time.Now().Add(5*time.Minute)), &added); status != http.StatusCreated {
+		t.Fatalf("keyless signature = %d", status)
+	}
+	if k := added.Evidence.Keyless; added.Evidence.KeyID != "payments-release" || k == nil || k.Root != "ci-sigstore" || k.Issuer != issuer || k.Subject != release || k.IntegratedTime.IsZero() {
+		t.Fatalf("evidence = %+v (keyless %+v); want signed by payments-release with its issuer, subject and log time", added.Evidence, added.Evidence.Keyless)
+	}
+	if status := apiCall(t, http.MethodPost, e.artifactURL+"/attestations", e.publisher, sigstore.Attest(t, release, issuer, statement), &added); status != http.StatusCreated {
+		t.Fatalf("keyless attestation = %d", status)
+	}
+	if added.Artifact.State != "admitted" {
+		t.Fatalf("state = %s (%+v); want admitted", added.Artifact.State, added.Artifact.Admission)
+	}
+	var list wire.EvidenceList
+	if status := apiCall(t, http.MethodGet, e.artifactURL+"/evidence", e.publisher, nil, &list); status != http.StatusOK || len(list.Evidence) != 2 {
+		t.Fatalf("evidence list = %d, %d items", status, len(list.Evidence))
+	}
+	for _, ev := range list.Evidence {
+		if ev.Keyless == nil || ev.Keyless.Subject != release {
+			t.Errorf("listed %s without its keyless signer: %+v", ev.Kind, ev)
+		}
 	}
 }

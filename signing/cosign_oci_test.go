@@ -339,9 +339,10 @@ func TestCosignOCIAttestationsFromCosign(t *testing.T) {
 		// cosign attest --new-bundle-format: a referrer holding a bundle.
 		{"bundle-attestation-manifest.json", "bundle-attestation.sigstore.json", "application/vnd.dev.sigstore.bundle.v0.3+json", FormatBundle, KindAttestation, PredicateTestResult},
 		// cosign sign --new-bundle-format signs a statement with an
-		// empty predicate of type https://sigstore.dev/cosign/sign/v1;
-		// VerifyEvidence reports it as the attestation it formally is.
-		{"bundle-signature-manifest.json", "bundle-signature.sigstore.json", "application/vnd.dev.sigstore.bundle.v0.3+json", FormatBundle, KindAttestation, "https://sigstore.dev/cosign/sign/v1"},
+		// empty predicate of type https://sigstore.dev/cosign/sign/v1:
+		// cosign v3's signature, which counts as one (issue 12), with no
+		// predicate.
+		{"bundle-signature-manifest.json", "bundle-signature.sigstore.json", "application/vnd.dev.sigstore.bundle.v0.3+json", FormatBundle, KindSignature, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.layer, func(t *testing.T) {

@@ -154,7 +154,8 @@ func ParseTrustedRoot(data []byte) (*root.TrustedRoot, error) {
 }
 
 // ClaimNames lists the Fulcio certificate extensions an Identity may pin,
-// by the names sigstore-go gives them (the issuer has its own field).
+// by the names sigstore-go gives them (the issuer has its own field), in
+// order.
 func ClaimNames() []string {
 	t := reflect.TypeFor[certificate.Extensions]()
 	names := make([]string, 0, t.NumField())
@@ -164,6 +165,7 @@ func ClaimNames() []string {
 			names = append(names, name)
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -284,7 +286,7 @@ type bundle0 struct {
 //  6. a trusted identity of that root matches (IdentityMismatch).
 //
 // A DSSE statement of predicate type PredicateCosignSign is reported as a
-// signature, any other as an attestation.
+// signature, without a predicate; any other as an attestation.
 //
 // A keyless cosign image signature taken out of a registry
 // (MediaTypeCosignOCIKeylessSignature, see CosignOCIKeylessEvidence) is
@@ -555,16 +557,8 @@ func verifyKeylessSignature(r *keylessRoot, b *sgbundle.Bundle, leaf *x509.Certi
 	case !st.Names(artifact.SHA256) && (artifact.SHA512 == "" || !st.Names(artifact.SHA512)):
 		return VerifiedEvidence{}, verr(SubjectMismatch, f, "", "statement subjects %s do not include %s or its sha512", describeSubjects(st.Subject), artifact.SHA256)
 	}
-	ev := VerifiedEvidence{
-		Kind:          KindAttestation,
-		PredicateType: st.PredicateType,
-		Predicate:     st.Predicate,
-		Statement:     &st,
-		Claims:        []digest.Digest{claimOf(key, claimDSSE, ssldsse.PAE(env.PayloadType, payload))},
-	}
-	if st.PredicateType == PredicateCosignSign {
-		ev.Kind = KindSignature
-	}
+	ev := statementEvidence(&st)
+	ev.Claims = []digest.Digest{claimOf(key, claimDSSE, ssldsse.PAE(env.PayloadType, payload))}
 	return ev, nil
 }
 

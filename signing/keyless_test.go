@@ -120,7 +120,7 @@ func TestKeylessAdmits(t *testing.T) {
 		// Without the signed entry timestamp the log proves inclusion but
 		// no time; the RFC 3161 timestamp of the root's TSA does.
 		{"time proven by the TSA, inclusion proof only", withoutSET(t, vs.attest(t, testSubject, testIssuer, PredicateSLSAProvenanceV1, map[string]string{"sha256": a.digests.SHA256.Encoded()})), releaseIdentity(), KindAttestation, PredicateSLSAProvenanceV1, 0},
-		{"cosign v3 sign-blob statement counts as a signature", vs.attest(t, testSubject, testIssuer, PredicateCosignSign, map[string]string{"sha256": a.digests.SHA256.Encoded()}), releaseIdentity(), KindSignature, PredicateCosignSign, 0},
+		{"cosign v3 sign-blob statement counts as a signature", vs.attest(t, testSubject, testIssuer, PredicateCosignSign, map[string]string{"sha256": a.digests.SHA256.Encoded()}), releaseIdentity(), KindSignature, "", 0},
 		{"subject regexp matching the whole subject", vs.sign(t, testSubject, testIssuer, a, logged),
 			Identity{ID: "acme-workflows", Root: "virtual", Issuer: testIssuer, SubjectRegexp: `https://example\.test/acme/[a-z-]+/\.github/workflows/release\.yml@refs/heads/main`}, KindSignature, "", 1000},
 	}

@@ -39,8 +39,20 @@ type Admission struct {
 	Rule          string          `json:"rule"`
 	PolicyVersion int64           `json:"policyVersion"`
 	Evidence      []digest.Digest `json:"evidence"`
-	AdmittedAt    string          `json:"admittedAt"`
-	Server        string          `json:"server"`
+	// Keyless names, for each piece of Evidence signed keylessly, the
+	// identity the certificate and the transparency log proved.
+	Keyless    []KeylessEvidence `json:"keyless,omitempty"`
+	AdmittedAt string            `json:"admittedAt"`
+	Server     string            `json:"server"`
+}
+
+// KeylessEvidence is one piece of keyless evidence in a receipt: its
+// digest, the identity (signer ID) it counted for, and what was proven of
+// its signer.
+type KeylessEvidence struct {
+	Evidence digest.Digest `json:"evidence"`
+	Identity string        `json:"identity"`
+	KeylessSigner
 }
 
 // Statement is an in-toto Statement (v0.1 or v1; the two share this shape).

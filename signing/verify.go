@@ -244,7 +244,7 @@ func (v *verification) verifyBundle(evidence []byte) (VerifiedEvidence, error) {
 		// Keyless (Fulcio) bundles need certificate-chain, identity and
 		// transparency-log checks this package does not do. Refuse them
 		// rather than verify the signature with a key nobody trusted.
-		return VerifiedEvidence{}, verr(Unsupported, FormatBundle, "", "keyless bundles (certificate verification material) are not supported; sign with a trusted key")
+		return VerifiedEvidence{}, verr(Unsupported, FormatBundle, "", "the bundle is signed with a certificate (keyless): it is verified against trusted roots and identities (KeylessVerifier), not keys")
 	case vm.PublicKey == nil:
 		return VerifiedEvidence{}, verr(Malformed, FormatBundle, "", "bundle has no publicKey verification material")
 	}
@@ -343,14 +343,21 @@ func (v *verification) verifyEnvelope(f Format, env *envelope, hint string) (Ver
 	case !st.Names(v.artifact):
 		return VerifiedEvidence{}, verr(SubjectMismatch, f, keyID, "statement subjects %s do not include %s", describeSubjects(st.Subject), v.artifact)
 	}
-	return VerifiedEvidence{
-		Kind:          KindAttestation,
-		KeyID:         keyID,
-		PredicateType: st.PredicateType,
-		Predicate:     st.Predicate,
-		Statement:     &st,
-		Claims:        claims,
-	}, nil
+	ev := statementEvidence(&st)
+	ev.KeyID, ev.Claims = keyID, claims
+	return ev, nil
+}
+
+// statementEvidence is what a verified in-toto statement is evidence of.
+// cosign v3's signature (`cosign sign|sign-blob --new-bundle-format`) is a
+// statement of type PredicateCosignSign with an empty predicate: a
+// signature over its subjects, which has no predicate. Any other
+// statement is an attestation of its predicate.
+func statementEvidence(st *Statement) VerifiedEvidence {
+	if st.PredicateType == PredicateCosignSign {
+		return VerifiedEvidence{Kind: KindSignature, Statement: st}
+	}
+	return VerifiedEvidence{Kind: KindAttestation, PredicateType: st.PredicateType, Predicate: st.Predicate, Statement: st}
 }
 
 // verifyArtifactSignature verifies sig over the artifact's bytes with each

@@ -26,7 +26,10 @@ type Evidence struct{ c *Client }
 // verifies it, stores it and re-decides admission; the artifact returned
 // carries the new decision. Refusals are *Error with code
 // SIGNATURE_INVALID, KEY_UNTRUSTED, SUBJECT_MISMATCH, MALFORMED or
-// UNSUPPORTED; Detail then holds a wire.VerificationDetail.
+// UNSUPPORTED, and for keyless bundles CERTIFICATE_UNTRUSTED,
+// IDENTITY_MISMATCH, CERTIFICATE_EXPIRED_AT_SIGNING, TLOG_ENTRY_MISSING,
+// TLOG_PROOF_INVALID or TIMESTAMP_MISSING; Detail then holds a
+// wire.VerificationDetail.
 func (x Evidence) AddSignature(ctx context.Context, name, version string, body []byte) (wire.Evidence, wire.Artifact, error) {
 	return x.add(ctx, name, version, "signatures", body)
 }

@@ -18,8 +18,12 @@ type Evidence struct {
 	Format    string `json:"format"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`
-	// KeyID is the trusted key that verified it on the server.
+	// KeyID is the signer that verified it on the server: a trusted key,
+	// or for keyless evidence the trusted identity.
 	KeyID string `json:"keyId"`
+	// Keyless is set for keyless evidence (a Sigstore bundle signed with a
+	// Fulcio certificate): what was proven of its signer.
+	Keyless *KeylessSigner `json:"keyless,omitempty"`
 	// PredicateType is set for attestations.
 	PredicateType string `json:"predicateType,omitempty"`
 	// Result is the test result (PASSED, FAILED) of a test-result
@@ -27,6 +31,24 @@ type Evidence struct {
 	Result    string    `json:"result,omitempty"`
 	CreatedBy string    `json:"createdBy"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+// KeylessSigner is what the certificate and the transparency log proved
+// about the signer of keyless evidence.
+type KeylessSigner struct {
+	// Root is the trusted root the certificate chains to.
+	Root string `json:"root"`
+	// Issuer and Subject are the OIDC issuer and the workload identity
+	// (the certificate's SAN) the certificate was issued for.
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+	// Claims are the identity's pinned certificate extensions, all of
+	// which matched.
+	Claims map[string]string `json:"claims,omitempty"`
+	// LogIndex and IntegratedTime are the Rekor entry's (IntegratedTime
+	// absent when the time came from a timestamp authority).
+	LogIndex       int64     `json:"logIndex"`
+	IntegratedTime time.Time `json:"integratedTime,omitzero"`
 }
 
 // EvidenceList is the answer of GET .../evidence, in the order the

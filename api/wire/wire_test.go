@@ -31,6 +31,7 @@ var types = map[string]any{
 	"AccessRecord": wire.AccessRecord{}, "AccessPage": wire.AccessPage{},
 	"ErrorBody": wire.ErrorBody{}, "ErrorItem": wire.ErrorItem{},
 	"Evidence": wire.Evidence{}, "EvidenceList": wire.EvidenceList{}, "EvidenceAdded": wire.EvidenceAdded{},
+	"KeylessSigner": wire.KeylessSigner{},
 	"VerificationDetail": wire.VerificationDetail{},
 	"Window":             wire.Window{}, "PlanDetails": wire.PlanDetails{}, "PlanRequest": wire.PlanRequest{},
 	"ReleaseArtifactRef": wire.ReleaseArtifactRef{}, "GateSetting": wire.GateSetting{},

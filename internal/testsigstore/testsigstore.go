@@ -51,12 +51,29 @@ func New(t testing.TB) *Sigstore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, vs.TimestampingAuthorities(), vs.RekorLogs())
+	// The virtual log's ID is the hex text of its key ID rather than the
+	// key ID's bytes, which a trusted_root.json written from it would
+	// carry over: give the root the bytes, as a real one has.
+	logs := map[string]*root.TransparencyLog{}
+	for id, l := range vs.RekorLogs() {
+		raw, err := hex.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := *l
+		fixed.ID = raw
+		logs[id] = &fixed
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, vs.TimestampingAuthorities(), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc, err := tr.MarshalJSON()
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Root is read from the JSON, as the DML reads what an admin installs.
+	if tr, err = root.NewTrustedRootFromJSON(doc); err != nil {
 		t.Fatal(err)
 	}
 	return &Sigstore{VirtualSigstore: vs, Root: tr, RootJSON: doc}

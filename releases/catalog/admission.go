@@ -74,10 +74,11 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	if len(req.Body) > MaxEvidenceSize {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: evidence is larger than %d bytes", store.ErrTooLarge, MaxEvidenceSize)
 	}
-	trusted, active, err := trust.Keys(ctx, s.trust)
+	signers, err := trust.LoadSigners(ctx, s.trust)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
+	trusted, active := signers.Keys, signers.Active
 	body := req.Body
 	// Ed25519 keys sign the whole message; the content is read lazily and
 	// only if such a key has to check a signature.
@@ -91,7 +92,9 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	var ks keyedSignature
 	// JSON naming a key twice is no keyed signature; VerifyEvidence
 	// refuses it as malformed.
-	if req.Kind == EvidenceSignature && strictjson.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
+	if signing.IsKeyless(body) {
+		ve, err = s.verifyKeyless(ctx, p, signers, a, body)
+	} else if req.Kind == EvidenceSignature && strictjson.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
 		// The raw signature names its key: store the signature text itself,
 		// exactly what `cosign sign-blob` writes to a .sig file.
 		key := findKey(trusted, ks.KeyID)
@@ -139,6 +142,7 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 		KeyID:           ve.KeyID,
 		PredicateType:   ve.PredicateType,
 		Predicate:       ve.Predicate,
+		Keyless:         ve.Keyless,
 		CreatedBy:       p.Name,
 		CreatedAt:       s.now(),
 		Claims:          ve.Claims,
@@ -156,7 +160,7 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 		return Evidence{}, Artifact{}, err
 	}
 	unlock()
-	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "key", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
+	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "signer", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
 	updated, err := s.Evaluate(ctx, p.Actor(), a.Name, a.Version)
 	if err != nil {
 		// The evidence is stored; the decision is retried with the next
@@ -165,6 +169,44 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 		return e, a, nil
 	}
 	return e, updated, nil
+}
+
+// verifyKeyless verifies keyless evidence (a bundle signed with a Fulcio
+// certificate) against the trusted roots and the active identities. The
+// artifact is named by its SHA-256 first; evidence that names it only by
+// its SHA-512 (npm provenance does) is verified again with that digest,
+// computed from the content as it is read (the read itself checks the
+// content against the SHA-256).
+func (s *Service) verifyKeyless(ctx context.Context, p access.Principal, signers trust.Signers, a Artifact, body []byte) (signing.VerifiedEvidence, error) {
+	v, err := signers.KeylessVerifier()
+	if err != nil {
+		return signing.VerifiedEvidence{}, err
+	}
+	ve, err := v.Verify(signing.ArtifactDigests{SHA256: a.Digest}, body)
+	if signing.ReasonOf(err) != signing.SubjectMismatch {
+		return ve, err
+	}
+	sha512, err := s.SHA512(ctx, p.Actor(), a)
+	if err != nil {
+		return signing.VerifiedEvidence{}, err
+	}
+	return v.Verify(signing.ArtifactDigests{SHA256: a.Digest, SHA512: sha512}, body)
+}
+
+// SHA512 reads the artifact's content for actor, who has been authorised
+// to, and returns its SHA-512 digest. The read is verified against the
+// SHA-256 the artifact is stored under.
+func (s *Service) SHA512(ctx context.Context, actor access.Actor, a Artifact) (digest.Digest, error) {
+	r, err := s.blobs.Open(ctx, actor, a.Digest, a.Size)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	d, err := digest.SHA512.FromReader(r)
+	if err != nil {
+		return "", fmt.Errorf("reading %s:%s for its sha512 digest: %w", a.Name, a.Version, err)
+	}
+	return d, nil
 }
 
 // Evidence binds to the artifact it was first presented for. A signature
@@ -267,32 +309,52 @@ func activeKeys(keys []*signing.PublicKey, active map[string]bool) []*signing.Pu
 	return out
 }
 
+// decision is what decide found: the decision, the policy version it
+// applied and the evidence it weighed.
+type decision struct {
+	signing.Decision
+	policyVersion int64
+	evidence      []Evidence
+}
+
+// keyless lists, for the evidence that satisfied the rule, the identities
+// that signed it keylessly, as the receipt records them.
+func (d decision) keyless() []signing.KeylessEvidence {
+	var out []signing.KeylessEvidence
+	for _, e := range d.evidence {
+		if e.Keyless != nil && slices.Contains(d.Evidence, e.Digest) {
+			out = append(out, signing.KeylessEvidence{Evidence: e.Digest, Identity: e.KeyID, KeylessSigner: *e.Keyless})
+		}
+	}
+	return out
+}
+
 // decide evaluates the policy for a without changing anything.
-func (s *Service) decide(ctx context.Context, a Artifact) (signing.Decision, int64, error) {
+func (s *Service) decide(ctx context.Context, a Artifact) (decision, error) {
 	policy, version, err := trust.CurrentPolicy(ctx, s.trust)
 	if err != nil {
-		return signing.Decision{}, 0, err
+		return decision{}, err
 	}
 	if policy == nil {
 		msg := "no trust policy is set; nothing is admissible"
-		return signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}, 0, nil
+		return decision{Decision: signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}}, nil
 	}
 	_, active, err := trust.Keys(ctx, s.trust)
 	if err != nil {
-		return signing.Decision{}, 0, err
+		return decision{}, err
 	}
 	rows, err := s.store.ListEvidence(ctx, a.Name, a.Version)
 	if err != nil {
-		return signing.Decision{}, 0, err
+		return decision{}, err
 	}
 	evidence := make([]signing.VerifiedEvidence, len(rows))
 	for i, r := range rows {
 		evidence[i] = signing.VerifiedEvidence{
 			Kind: signing.Kind(r.Kind), Format: signing.Format(r.Format), KeyID: r.KeyID,
-			Digest: r.Digest, PredicateType: r.PredicateType, Predicate: r.Predicate,
+			Digest: r.Digest, PredicateType: r.PredicateType, Predicate: r.Predicate, Keyless: r.Keyless,
 		}
 	}
-	return signing.Evaluate(policy, a.Name, evidence, active), version, nil
+	return decision{Decision: signing.Evaluate(policy, a.Name, evidence, active), policyVersion: version, evidence: rows}, nil
 }
 
 // Evaluate re-decides admission for a quarantined artifact and stores a
@@ -309,10 +371,11 @@ func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, versio
 	if a.State != StateQuarantined {
 		return a, nil
 	}
-	d, policyVersion, err := s.decide(ctx, a)
+	d, err := s.decide(ctx, a)
 	if err != nil {
 		return Artifact{}, err
 	}
+	policyVersion := d.policyVersion
 	if d.State == signing.Quarantined {
 		a.Admission = &Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
 		return a, nil
@@ -330,7 +393,7 @@ func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, versio
 	if d.State == signing.Admitted {
 		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, signing.Admission{
 			Name: a.Name, Version: a.Version, Rule: d.Rule, PolicyVersion: policyVersion,
-			Evidence: nonNilDigests(d.Evidence), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
+			Evidence: nonNilDigests(d.Evidence), Keyless: d.keyless(), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
 			Server: s.signer.KeyHint(),
 		})
 		if err != nil {

@@ -255,11 +255,11 @@ func (s *Service) currentAdmission(ctx context.Context, a Artifact) (Artifact, e
 	if a.State != StateQuarantined {
 		return a, nil
 	}
-	d, policyVersion, err := s.decide(ctx, a)
+	d, err := s.decide(ctx, a)
 	if err != nil {
 		return Artifact{}, err
 	}
-	adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
+	adm := Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: d.policyVersion}
 	if a.Admission != nil {
 		adm.DecidedAt = a.Admission.DecidedAt
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -41,8 +42,12 @@ type Evidence struct {
 	Format    string
 	MediaType string
 	Size      int64
-	// KeyID is the trusted key that verified it.
+	// KeyID is the signer that verified it: a trusted key, or an identity
+	// for keyless evidence.
 	KeyID string
+	// Keyless is set for keyless evidence: what the certificate and the
+	// transparency log proved about its signer.
+	Keyless *signing.KeylessSigner
 	// PredicateType and Predicate are set for attestations.
 	PredicateType string
 	Predicate     json.RawMessage

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -60,7 +62,29 @@ func sameEvidence(got, want catalog.Evidence) bool {
 		got.ArtifactDigest == want.ArtifactDigest && got.Kind == want.Kind && got.Format == want.Format &&
 		got.MediaType == want.MediaType && got.Size == want.Size && got.KeyID == want.KeyID &&
 		got.PredicateType == want.PredicateType && bytes.Equal(got.Predicate, want.Predicate) &&
-		got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt)
+		got.CreatedBy == want.CreatedBy && got.CreatedAt.Equal(want.CreatedAt) && sameKeyless(got.Keyless, want.Keyless)
+}
+
+func sameKeyless(got, want *signing.KeylessSigner) bool {
+	if got == nil || want == nil {
+		return got == want
+	}
+	return got.Root == want.Root && got.Issuer == want.Issuer && got.Subject == want.Subject && maps.Equal(got.Claims, want.Claims) &&
+		got.LogIndex == want.LogIndex && got.IntegratedTime.Equal(want.IntegratedTime)
+}
+
+// keylessSignature is a verified keyless signature over a, by the
+// identity id.
+func keylessSignature(a catalog.Artifact, content, id string) catalog.Evidence {
+	e := signature(a, content, id)
+	e.Format = "sigstore-bundle"
+	e.Keyless = &signing.KeylessSigner{
+		Root: "public-good", Issuer: "https://token.actions.githubusercontent.com",
+		Subject:  "https://github.com/acme/payments/.github/workflows/release.yml@refs/heads/main",
+		Claims:   map[string]string{"sourceRepositoryURI": "https://github.com/acme/payments"},
+		LogIndex: 123456789, IntegratedTime: t0.Add(-time.Minute),
+	}
+	return e
 }
 
 func listEvidence(t *testing.T, m store, name, version string) []catalog.Evidence {
@@ -104,12 +128,29 @@ func testAddEvidence(t *testing.T, m store) {
 		t.Fatal("fixture: digests happen to be in time order; the case would prove less")
 	}
 	got := checkEvidence(t, m, a.Name, a.Version, sigOld, att, sig)
+	checkEvidence(t, m, other.Name, other.Version) // scoped to the version
 	for _, e := range got {
 		checkUTC(t, "CreatedAt of "+e.Digest.String(), e.CreatedAt)
 	}
-	checkEvidence(t, m, other.Name, other.Version) // scoped to the version
 
-	evs := checkEventCount(t, m, 5)
+	// Keyless evidence keeps what was proven of its signer.
+	keyless := keylessSignature(other, "keyless-sig", "payments-release")
+	mustAddEvidence(t, m, keyless)
+	checkEvidence(t, m, other.Name, other.Version, keyless)
+
+	evs := checkEventCount(t, m, 6)
+	checkEvent(t, evs[5], catalog.ActionEvidenceAdded, "payments/api:1.4.3", publisher, map[string]any{
+		"digest":        keyless.Digest.String(),
+		"kind":          "signature",
+		"format":        keyless.Format,
+		"keyId":         "payments-release",
+		"predicateType": "",
+		"keyless": map[string]any{
+			"root": "public-good", "issuer": keyless.Keyless.Issuer, "subject": keyless.Keyless.Subject,
+			"claims":   map[string]any{"sourceRepositoryURI": "https://github.com/acme/payments"},
+			"logIndex": float64(123456789), "integratedTime": keyless.Keyless.IntegratedTime.UTC().Format(time.RFC3339Nano),
+		},
+	})
 	checkEvent(t, evs[2], catalog.ActionEvidenceAdded, "payments/api:1.4.2", publisher, map[string]any{
 		"digest":        sig.Digest.String(),
 		"kind":          "signature",
@@ -210,6 +251,8 @@ func testAddEvidenceInvalid(t *testing.T, m store) {
 		{"negative size", func(e *catalog.Evidence) { e.Size = -1 }},
 		{"signature with a predicate type", func(e *catalog.Evidence) { e.PredicateType = predicateTestResult }},
 		{"signature with a predicate", func(e *catalog.Evidence) { e.Predicate = json.RawMessage(`{}`) }},
+		{"keyless without its subject", func(e *catalog.Evidence) { *e = keylessSignature(a, "sig", "ci"); e.Keyless.Subject = "" }},
+		{"keyless without its root", func(e *catalog.Evidence) { *e = keylessSignature(a, "sig", "ci"); e.Keyless.Root = "" }},
 		{"attestation without a predicate type", func(e *catalog.Evidence) { *e = attestation(a, "att", "ci", "", `{}`) }},
 		{"predicate not JSON", func(e *catalog.Evidence) { *e = attestation(a, "att", "ci", predicateTestResult, `{"result":`) }},
 		{"predicate not UTF-8", func(e *catalog.Evidence) {

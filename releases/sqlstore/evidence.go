@@ -10,11 +10,12 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/signing"
 	"github.com/opencontainers/go-digest"
 )
 
 const evidenceColumns = `artifact_name, artifact_version, digest, artifact_digest, kind, format, media_type, size,
-	key_id, predicate_type, predicate, created_by, created_at`
+	key_id, predicate_type, predicate, created_by, created_at, keyless`
 
 func scanEvidence(r rowScanner) (catalog.Evidence, error) {
 	var (
@@ -22,11 +23,18 @@ func scanEvidence(r rowScanner) (catalog.Evidence, error) {
 		d, artifactDigest string
 		kind              string
 		predicate         sql.NullString
+		keyless           sql.NullString
 		created           int64
 	)
 	if err := r.Scan(&e.ArtifactName, &e.ArtifactVersion, &d, &artifactDigest, &kind, &e.Format, &e.MediaType, &e.Size,
-		&e.KeyID, &e.PredicateType, &predicate, &e.CreatedBy, &created); err != nil {
+		&e.KeyID, &e.PredicateType, &predicate, &e.CreatedBy, &created, &keyless); err != nil {
 		return catalog.Evidence{}, err
+	}
+	if keyless.Valid {
+		e.Keyless = &signing.KeylessSigner{}
+		if err := json.Unmarshal([]byte(keyless.String), e.Keyless); err != nil {
+			return catalog.Evidence{}, fmt.Errorf("evidence %s: keyless signer: %w", d, err)
+		}
 	}
 	e.Digest = digest.Digest(d)
 	e.ArtifactDigest = digest.Digest(artifactDigest)
@@ -65,6 +73,8 @@ func (db *DB) checkEvidence(e catalog.Evidence) (catalog.Evidence, error) {
 		return bad("an attestation needs a predicate type")
 	case e.Kind == catalog.EvidenceSignature && (e.PredicateType != "" || len(e.Predicate) > 0):
 		return bad("a signature has no predicate")
+	case e.Keyless != nil && (e.Keyless.Root == "" || e.Keyless.Issuer == "" || e.Keyless.Subject == ""):
+		return bad("keyless evidence needs its root, issuer and subject")
 	}
 	for _, c := range e.Claims {
 		if c.Validate() != nil {
@@ -106,6 +116,14 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 	if len(e.Predicate) > 0 {
 		predicate = sql.NullString{String: string(e.Predicate), Valid: true}
 	}
+	var keyless sql.NullString
+	if e.Keyless != nil {
+		b, err := json.Marshal(e.Keyless)
+		if err != nil {
+			return false, err
+		}
+		keyless = sql.NullString{String: string(b), Valid: true}
+	}
 	var (
 		created  bool
 		checkErr error
@@ -129,10 +147,10 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (artifact_name, artifact_version, digest) DO NOTHING`),
 			e.ArtifactName, e.ArtifactVersion, e.Digest.String(), e.ArtifactDigest.String(), string(e.Kind), e.Format, e.MediaType, e.Size,
-			e.KeyID, e.PredicateType, predicate, e.CreatedBy, toNanos(e.CreatedAt))
+			e.KeyID, e.PredicateType, predicate, e.CreatedBy, toNanos(e.CreatedAt), keyless)
 		if err != nil {
 			return err
 		}
@@ -151,12 +169,13 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 			}
 		}
 		return db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionEvidenceAdded, ref, struct {
-			Digest        digest.Digest        `json:"digest"`
-			Kind          catalog.EvidenceKind `json:"kind"`
-			Format        string               `json:"format"`
-			KeyID         string               `json:"keyId"`
-			PredicateType string               `json:"predicateType"`
-		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType})
+			Digest        digest.Digest          `json:"digest"`
+			Kind          catalog.EvidenceKind   `json:"kind"`
+			Format        string                 `json:"format"`
+			KeyID         string                 `json:"keyId"`
+			PredicateType string                 `json:"predicateType"`
+			Keyless       *signing.KeylessSigner `json:"keyless,omitempty"`
+		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType, e.Keyless})
 	})
 	if checkErr != nil {
 		return false, checkErr

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/errdef"
-	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+	"github.com/dmlproject/dml/signing"
 )
 
 // Event actions of identities.
@@ -49,19 +48,11 @@ const (
 // sigstore-go's certificate.Extensions gives them (as in its
 // certificate.Summary and cosign's --certificate-github-workflow-* flags'
 // documentation), but the issuer, which Identity.Issuer pins.
-var ClaimNames = claimNames()
+var ClaimNames = signing.ClaimNames()
 
-func claimNames() []string {
-	t := reflect.TypeFor[certificate.Extensions]()
-	var names []string
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" && name != "issuer" {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	return names
+// Signing is the identity as the keyless verifier matches it.
+func (id Identity) Signing() signing.Identity {
+	return signing.Identity{ID: id.ID, Root: id.Root, Issuer: id.Issuer, Subject: id.Subject, SubjectRegexp: id.SubjectRegexp, Claims: id.Claims}
 }
 
 // SubjectPattern is the regular expression a certificate's subject must

@@ -64,7 +64,7 @@ func (r TrustedRoot) Parse() (*root.TrustedRoot, error) {
 }
 
 func parseRoot(doc []byte) (*root.TrustedRoot, error) {
-	tr, err := root.NewTrustedRootFromJSON(doc)
+	tr, err := signing.ParseTrustedRoot(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRootInvalid, err)
 	}

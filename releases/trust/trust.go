@@ -13,6 +13,7 @@ import (
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/signing"
+	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // ErrPolicyInvalid refuses a trust policy document that does not validate.
@@ -265,6 +266,32 @@ func LoadSigners(ctx context.Context, st Store) (Signers, error) {
 		s.Active[id.ID] = id.RevokedAt == nil && ok && r.RevokedAt == nil
 	}
 	return s, nil
+}
+
+// KeylessVerifier returns the verifier of keyless evidence these signers
+// make: every root not revoked, and every active identity. A revoked
+// root or identity is left out, so evidence only it would admit is
+// refused (CertificateUntrusted, IdentityMismatch).
+func (s Signers) KeylessVerifier() (*signing.KeylessVerifier, error) {
+	roots := map[string]root.TrustedMaterial{}
+	for id, r := range s.Roots {
+		if r.RevokedAt != nil {
+			continue
+		}
+		tr, err := r.Parse()
+		if err != nil {
+			// Roots were validated when installed; a bad row is corruption.
+			return nil, fmt.Errorf("trusted root %s: %w", id, err)
+		}
+		roots[id] = tr
+	}
+	var ids []signing.Identity
+	for _, id := range s.Identities {
+		if s.Active[id.ID] {
+			ids = append(ids, id.Signing())
+		}
+	}
+	return signing.NewKeylessVerifier(roots, ids)
 }
 
 // Keys loads every registered key and the set of active signer IDs, keys
