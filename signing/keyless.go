@@ -241,9 +241,13 @@ func NewKeylessVerifier(roots map[string]root.TrustedMaterial, identities []Iden
 }
 
 // IsKeyless reports whether evidence is a Sigstore bundle whose
-// verification material is a certificate (or chain): evidence for
+// verification material is a certificate (or chain), or a keyless cosign
+// image signature (MediaTypeCosignOCIKeylessSignature): evidence for
 // KeylessVerifier.Verify rather than VerifyEvidence.
 func IsKeyless(evidence []byte) bool {
+	if isCosignOCIKeyless(evidence) {
+		return true
+	}
 	if f, err := detectFormat(evidence); err != nil || f != FormatBundle {
 		return false
 	}
@@ -283,9 +287,17 @@ type bundle0 struct {
 //
 // A DSSE statement of predicate type PredicateCosignSign is reported as a
 // signature, without a predicate; any other as an attestation.
+//
+// A keyless cosign image signature taken out of a registry
+// (MediaTypeCosignOCIKeylessSignature, see CosignOCIKeylessEvidence) is
+// verified as the bundle it holds, about the simple-signing payload it
+// carries, which must then name the artifact (SubjectMismatch).
 func (v *KeylessVerifier) Verify(artifact ArtifactDigests, evidence []byte) (VerifiedEvidence, error) {
 	if err := checkArtifactDigests(artifact); err != nil {
 		return VerifiedEvidence{}, err
+	}
+	if isCosignOCIKeyless(evidence) {
+		return v.verifyCosignOCIKeyless(artifact, evidence)
 	}
 	b := &sgbundle.Bundle{}
 	if err := b.UnmarshalJSON(evidence); err != nil {

@@ -34,8 +34,17 @@ import (
 //   - a DSSE envelope (signing.CosignDSSEMediaType, as cosign's referrer
 //     layout for attestations and `oras attach` carry it): the blob is the
 //     evidence, an attestation;
-//   - a Sigstore bundle (`cosign attest|sign --new-bundle-format`): the
-//     blob is the evidence, a signature or an attestation as it verifies.
+//   - either of them signed keylessly by cosign v2 (the layer carries a
+//     signing.CosignCertificateAnnotation, with the chain, Rekor bundle and
+//     RFC 3161 timestamp annotations): signing.CosignOCIKeylessEvidence
+//     makes the blob and its annotations one piece of keyless evidence, a
+//     signature or an attestation, verified against the trusted roots and
+//     identities. Should it be refused, the layer is tried once more as
+//     keyed evidence, which is what it was before keyless evidence counted:
+//     `cosign sign --key --certificate` attaches a certificate too;
+//   - a Sigstore bundle (`cosign attest|sign --new-bundle-format`, keyed or
+//     keyless): the blob is the evidence, a signature or an attestation as
+//     it verifies.
 //
 // Other layers are ignored. Evidence that does not verify (an untrusted
 // key, a bad signature, another subject) counts for nothing and stores
@@ -60,6 +69,9 @@ type referrerEvidence struct {
 	// kind is what it must verify as; "" accepts either (a bundle).
 	kind catalog.EvidenceKind
 	body []byte
+	// keyed is the keyed reading of a keyless cosign layer, tried if body
+	// is refused; nil otherwise.
+	keyed []byte
 }
 
 // referrerManifest is what is read of a referrer: its artifact type, the
@@ -192,15 +204,28 @@ func (s *Service) layerEvidence(ctx context.Context, l ocispec.Descriptor, cosig
 		if err != nil {
 			return ev, false, err
 		}
-		if ev.body, err = signing.CosignOCISignatureEvidence(payload, sig); err != nil {
-			return ev, false, err
-		}
 		ev.kind = catalog.EvidenceSignature
-	case l.MediaType == signing.CosignDSSEMediaType:
-		if ev.body, err = s.readLayer(ctx, l, catalog.MaxEvidenceSize); err != nil {
+		keyed, keyedErr := signing.CosignOCISignatureEvidence(payload, sig)
+		if !signing.IsCosignOCIKeyless(l.Annotations) {
+			ev.body = keyed
+			return ev, keyedErr == nil, keyedErr
+		}
+		if ev.body, err = signing.CosignOCIKeylessEvidence(signing.CosignSimpleSigningMediaType, payload, l.Annotations); err != nil {
 			return ev, false, err
 		}
-		ev.kind = catalog.EvidenceAttestation
+		ev.keyed = keyed
+	case l.MediaType == signing.CosignDSSEMediaType:
+		blob, err := s.readLayer(ctx, l, catalog.MaxEvidenceSize)
+		if err != nil {
+			return ev, false, err
+		}
+		ev.kind, ev.body = catalog.EvidenceAttestation, blob
+		if signing.IsCosignOCIKeyless(l.Annotations) {
+			if ev.body, err = signing.CosignOCIKeylessEvidence(signing.CosignDSSEMediaType, blob, l.Annotations); err != nil {
+				return ev, false, err
+			}
+			ev.keyed = blob
+		}
 	case strings.HasPrefix(l.MediaType, "application/vnd.dev.sigstore.bundle"):
 		if ev.body, err = s.readLayer(ctx, l, catalog.MaxEvidenceSize); err != nil {
 			return ev, false, err
@@ -251,22 +276,40 @@ func (s *Service) addReferrerEvidence(ctx context.Context, p access.Principal, m
 		have[e.Digest] = true
 	}
 	for _, ev := range evidence {
-		d := signing.EvidenceDigest(ev.body)
-		if have[d] {
+		if ev.keyed != nil && have[signing.EvidenceDigest(ev.keyed)] {
+			recorded[ev.layer] = true // counted as keyed before
+			continue
+		}
+		err := s.addLayerEvidence(ctx, p, m, tag, ev.layer, ev.kind, ev.body, have)
+		if err != nil && ev.keyed != nil && signing.ReasonOf(err) != "" {
+			// A keyless layer refused: it may be signed with a trusted key.
+			err = s.addLayerEvidence(ctx, p, m, tag, ev.layer, ev.kind, ev.keyed, have)
+		}
+		if err == nil {
 			recorded[ev.layer] = true
-			continue
 		}
-		e, _, err := s.catalog.AddEvidence(ctx, p, catalog.EvidenceRequest{Name: m.Repository, Version: tag, Kind: ev.kind, Body: ev.body})
-		if err != nil {
-			s.log.Warn("referrer evidence does not count", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", ev.layer,
-				"reason", evidenceRefusal(err), "err", err)
-			continue
-		}
-		have[d], recorded[ev.layer] = true, true
-		s.log.Info("referrer evidence added", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", ev.layer,
-			"kind", e.Kind, "format", e.Format, "key", e.KeyID, "digest", e.Digest)
 	}
 	return recorded
+}
+
+// addLayerEvidence adds body, the evidence of one layer of referrer m, to
+// the artifact repo:tag unless have holds its digest, and records it in
+// have. A refusal is logged and returned.
+func (s *Service) addLayerEvidence(ctx context.Context, p access.Principal, m Manifest, tag string, layer digest.Digest, kind catalog.EvidenceKind, body []byte, have map[digest.Digest]bool) error {
+	d := signing.EvidenceDigest(body)
+	if have[d] {
+		return nil
+	}
+	e, _, err := s.catalog.AddEvidence(ctx, p, catalog.EvidenceRequest{Name: m.Repository, Version: tag, Kind: kind, Body: body})
+	if err != nil {
+		s.log.Warn("referrer evidence does not count", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", layer,
+			"reason", evidenceRefusal(err), "err", err)
+		return err
+	}
+	have[d] = true
+	s.log.Info("referrer evidence added", "name", m.Repository, "version", tag, "referrer", m.Digest, "layer", layer,
+		"kind", e.Kind, "format", e.Format, "key", e.KeyID, "digest", e.Digest)
+	return nil
 }
 
 // evidenceRefusal names why evidence was refused, for the log.
