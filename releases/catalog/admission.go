@@ -113,10 +113,11 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: this is %s evidence; post it to the %ss endpoint", ErrWrongEvidenceKind, ve.Kind, ve.Kind)
 	}
 	mediaType := map[signing.Format]string{
-		signing.FormatSignature: MediaTypeSignature,
-		signing.FormatBundle:    MediaTypeBundle,
-		signing.FormatDSSE:      MediaTypeDSSE,
-		signing.FormatCosignOCI: signing.MediaTypeCosignOCISignature,
+		signing.FormatSignature:        MediaTypeSignature,
+		signing.FormatBundle:           MediaTypeBundle,
+		signing.FormatDSSE:             MediaTypeDSSE,
+		signing.FormatCosignOCI:        signing.MediaTypeCosignOCISignature,
+		signing.FormatCosignOCIKeyless: signing.MediaTypeCosignOCIKeylessSignature,
 	}[ve.Format]
 	// The claims are checked and recorded under their locks, so that two
 	// principals presenting the same claims at once cannot both be first.

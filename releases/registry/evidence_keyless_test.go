@@ -215,6 +215,9 @@ func TestReferrerEvidenceKeylessStored(t *testing.T) {
 	if ev.Keyless == nil || ev.Keyless.Root != "ci-sigstore" || ev.Keyless.Subject != ciRelease || ev.ArtifactDigest != imageDigest {
 		t.Errorf("evidence %+v, keyless %+v", ev, ev.Keyless)
 	}
+	if ev.MediaType != signing.MediaTypeCosignOCIKeylessSignature {
+		t.Errorf("stored with media type %q; want %q", ev.MediaType, signing.MediaTypeCosignOCIKeylessSignature)
+	}
 
 	before := e.eventCount()
 	e.referrer(imageRepo, imageDigest, signing.CosignSignatureArtifactType, l)
