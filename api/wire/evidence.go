@@ -13,8 +13,10 @@ type Evidence struct {
 	// Kind is "signature" or "attestation".
 	Kind string `json:"kind"`
 	// Format is how it arrived: "signature" (a bare base64 signature),
-	// "sigstore-bundle", "dsse", or "cosign-oci-signature" (a cosign image
-	// signature pushed over /v2/: its payload and signature together).
+	// "sigstore-bundle", "dsse", "cosign-oci-signature" (a cosign image
+	// signature pushed over /v2/: its payload and signature together) or
+	// "cosign-oci-keyless-signature" (the same, signed keylessly: its
+	// payload and a Sigstore bundle made of the layer's annotations).
 	Format    string `json:"format"`
 	MediaType string `json:"mediaType"`
 	Size      int64  `json:"size"`

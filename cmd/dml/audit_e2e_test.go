@@ -267,15 +267,12 @@ func TestAuditVerifyAcceptsGrowth(t *testing.T) {
 // TestProvenanceOffline: after a full release lifecycle, the provenance
 // document exported by an auditor verifies offline with only the log key
 // and the server key, and fails after any single value is altered.
-func TestProvenanceOffline(t *testing.T) {
-	e := newAuditEnv(t)
-	lc := testserver.FullLifecycle(t, e.srv.DML)
-	t.Setenv("DML_TOKEN", lc.Tokens["audit"])
-	dir := t.TempDir()
-	bundle := filepath.Join(dir, "bundle.json")
-	mustRunCLI(t, "provenance", "export", lc.Artifact, lc.Version, "--output-file", bundle)
-
-	c, err := client.New(e.srv.URL, lc.Tokens["audit"])
+// saveTrustAnchors writes the audit log's verifier key and the server's
+// public key, as an auditor saves them out of band, into dir and returns
+// their paths.
+func saveTrustAnchors(t *testing.T, url, token, dir string) (logKeyFile, serverKeyFile string) {
+	t.Helper()
+	c, err := client.New(url, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,13 +284,25 @@ func TestProvenanceOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, sk := filepath.Join(dir, "log.key"), filepath.Join(dir, "server.pub")
-	if err := os.WriteFile(lk, logKey, 0o600); err != nil {
+	logKeyFile, serverKeyFile = filepath.Join(dir, "log.key"), filepath.Join(dir, "server.pub")
+	if err := os.WriteFile(logKeyFile, logKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(sk, serverKey, 0o600); err != nil {
+	if err := os.WriteFile(serverKeyFile, serverKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return logKeyFile, serverKeyFile
+}
+
+func TestProvenanceOffline(t *testing.T) {
+	e := newAuditEnv(t)
+	lc := testserver.FullLifecycle(t, e.srv.DML)
+	t.Setenv("DML_TOKEN", lc.Tokens["audit"])
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle.json")
+	mustRunCLI(t, "provenance", "export", lc.Artifact, lc.Version, "--output-file", bundle)
+
+	lk, sk := saveTrustAnchors(t, e.srv.URL, lc.Tokens["audit"], dir)
 	// From here on, no server.
 	e.srv.Close()
 	file := filepath.Join(testserver.FixturesDir(), "payments-api-1.4.2.tar.gz")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/internal/testsigstore"
 	"github.com/dmlproject/dml/signing"
 )
@@ -80,25 +78,7 @@ func TestCLIKeylessAdmissionAndProvenance(t *testing.T) {
 		}
 	}
 
-	c, err := client.New(url, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverKey, err := c.Trust().ServerKey(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logKey, err := c.Audit().Key(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, sk := filepath.Join(dir, "log.key"), filepath.Join(dir, "server.pub")
-	if err := os.WriteFile(lk, logKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(sk, serverKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	lk, sk := saveTrustAnchors(t, url, admin, dir)
 	verified := show("verify", "payments/api", "1.4.2", "--server-key", sk, "--trusted-root", rootFile,
 		"--certificate-oidc-issuer", issuer, "--certificate-identity", release)
 	if !strings.Contains(verified, "verified: content, 1 signature and 1 attestation") || !strings.Contains(verified, "keyless: "+release) {

@@ -87,15 +87,7 @@ func newKeylessScene(t *testing.T) *keylessScene {
 
 func (s *keylessScene) copyDoc(t *testing.T) *provenance.Document {
 	t.Helper()
-	b, err := json.Marshal(s.doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc provenance.Document
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return &doc
+	return copyDocument(t, s.doc)
 }
 
 // TestProvenanceKeyless: the document of an artifact admitted on keyless

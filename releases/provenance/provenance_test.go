@@ -103,15 +103,21 @@ func newScene(t *testing.T) *scene {
 // copyDoc is a deep copy of the scene's document, through its JSON.
 func (s *scene) copyDoc(t *testing.T) *provenance.Document {
 	t.Helper()
-	b, err := json.Marshal(s.doc)
+	return copyDocument(t, s.doc)
+}
+
+// copyDocument is a deep copy of doc, through its JSON.
+func copyDocument(t *testing.T, doc *provenance.Document) *provenance.Document {
+	t.Helper()
+	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc provenance.Document
-	if err := json.Unmarshal(b, &doc); err != nil {
+	var out provenance.Document
+	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
-	return &doc
+	return &out
 }
 
 // TestProvenanceBuildAndVerify: the document built from a release's whole
