@@ -111,6 +111,38 @@ need_postgres() {
 	PG_BIN=""
 }
 
+# need_npm_tarballs downloads, once, the npm tarballs whose real
+# public-good provenance bundles testdata/sigstore-public-good holds, checks
+# them against the sha512 those bundles attest, and exports their directory
+# as DML_TEST_NPM_TARBALLS: the catalogue admits them end to end on that
+# evidence (releases/catalog TestKeylessPublicGoodNpmProvenance). They are
+# third-party code, so they are fetched from the npm registry, never
+# committed. Without them that test skips; in CI it fails.
+need_npm_tarballs() {
+	local dir="${XDG_CACHE_HOME:-$HOME/.cache}/dml-test/npm" spec name want got
+	mkdir -p "$dir"
+	for spec in \
+		"sigstore-1.3.0.tgz 76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751" \
+		"sigstore-2.0.0.tgz 46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c"; do
+		name="${spec%% *}"; want="${spec#* }"
+		if [ ! -f "$dir/$name" ] || [ "$(sha512sum "$dir/$name" | cut -d' ' -f1)" != "$want" ]; then
+			log "downloading $name from the npm registry (test data of the keyless tests)"
+			if ! curl -fsSL --retry 3 -o "$dir/$name.part" "https://registry.npmjs.org/sigstore/-/$name"; then
+				rm -f "$dir/$name.part"
+				if [ -n "${CI:-}" ]; then echo "could not download $name from the npm registry" >&2; exit 1; fi
+				log "no $name: TestKeylessPublicGoodNpmProvenance will skip"; return
+			fi
+			got="$(sha512sum "$dir/$name.part" | cut -d' ' -f1)"
+			if [ "$got" != "$want" ]; then
+				rm -f "$dir/$name.part"
+				echo "$name from the npm registry has sha512 $got, not $want" >&2; exit 1
+			fi
+			mv "$dir/$name.part" "$dir/$name"
+		fi
+	done
+	export DML_TEST_NPM_TARBALLS="$dir"
+}
+
 # start_postgres starts a throwaway cluster in $WORK/pg on a free loopback
 # port, its socket in the same directory, with a database and a role (with
 # a password, allowed to create the tests' databases), and exports its URL
@@ -178,6 +210,7 @@ go vet ./...
 
 need_versitygw
 need_cosign
+need_npm_tarballs
 PORT="$(free_port)"
 mkdir -p "$WORK/s3"
 export DML_TEST_S3_ENDPOINT="127.0.0.1:$PORT"

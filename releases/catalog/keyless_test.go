@@ -1,9 +1,12 @@
 package catalog_test
 
 import (
+	"bytes"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +232,67 @@ func TestRevokedIdentityStopsCountingForAdmission(t *testing.T) {
 	}
 	if got.State != catalog.StateQuarantined || !strings.Contains(strings.Join(got.Admission.Unmet, "; "), "inactive") {
 		t.Fatalf("state = %s, unmet %q; want quarantined: the revoked identity's signature is not counted", got.State, got.Admission.Unmet)
+	}
+}
+
+// TestKeylessPublicGoodNpmProvenance is the real thing end to end: the
+// npm tarballs of sigstore 1.3.0 and 2.0.0, pushed as artifacts, are
+// admitted on the npm provenance bundles their GitHub Actions release
+// workflow signed with the public-good Sigstore (testdata/
+// sigstore-public-good), verified offline against the public-good
+// trusted root, by an identity pinned to that workflow. The statements
+// name the tarballs by sha512 only, which the catalogue computes from the
+// content. scripts/test.sh downloads the tarballs from the npm registry
+// (DML_TEST_NPM_TARBALLS); they are third-party code, never committed.
+func TestKeylessPublicGoodNpmProvenance(t *testing.T) {
+	dir := os.Getenv("DML_TEST_NPM_TARBALLS")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DML_TEST_NPM_TARBALLS is not set: scripts/test.sh downloads the npm tarballs this test admits")
+		}
+		t.Skip("DML_TEST_NPM_TARBALLS is not set; scripts/test.sh downloads the tarballs")
+	}
+	const workflow = "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main"
+	for _, tc := range []struct {
+		version, predicateType, builder string
+	}{
+		{"1.3.0", "https://slsa.dev/provenance/v0.2", "https://github.com/actions/runner"},
+		{"2.0.0", "https://slsa.dev/provenance/v1", "https://github.com/actions/runner/github-hosted"},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			e := domaintest.NewEnv(t)
+			pipeline := e.Principal("pipeline", nil, access.RolePublisher)
+			if _, _, err := e.DML.Trust.PutTrustedRoot(e.Ctx, e.Admin, "public-good", domaintest.Fixture(t, "sigstore-public-good/trusted_root.json")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.DML.Trust.AddIdentity(e.Ctx, e.Admin, trust.Identity{ID: "sigstore-js-release", Root: "public-good",
+				Issuer: "https://token.actions.githubusercontent.com", Subject: workflow,
+				Claims: map[string]string{"sourceRepositoryURI": "https://github.com/sigstore/sigstore-js", "runnerEnvironment": "github-hosted"}}); err != nil {
+				t.Fatal(err)
+			}
+			policy := `{"rules":[{"match":"npm/*","attestations":[{"predicateType":"` + tc.predicateType + `","keys":["sigstore-js-release"],"builderIds":["` + tc.builder + `"]}]}]}`
+			if _, err := e.DML.Trust.SetTrustPolicy(e.Ctx, e.Admin, []byte(policy)); err != nil {
+				t.Fatal(err)
+			}
+			content, err := os.ReadFile(filepath.Join(dir, "sigstore-"+tc.version+".tgz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.DML.Catalog.Push(e.Ctx, pipeline, catalog.PushRequest{Name: "npm/sigstore", Version: tc.version, MediaType: "application/gzip",
+				Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
+				t.Fatal(err)
+			}
+			ev, a, err := e.DML.Catalog.AddEvidence(e.Ctx, pipeline, catalog.EvidenceRequest{Name: "npm/sigstore", Version: tc.version, Kind: catalog.EvidenceAttestation,
+				Body: domaintest.Fixture(t, "sigstore-public-good/sigstore-"+tc.version+".provenance.sigstore.json")})
+			if err != nil {
+				t.Fatalf("npm provenance of sigstore %s: %v", tc.version, err)
+			}
+			if a.State != catalog.StateAdmitted {
+				t.Fatalf("state = %s (%+v); want admitted", a.State, a.Admission)
+			}
+			if k := ev.Keyless; ev.KeyID != "sigstore-js-release" || k == nil || k.Subject != workflow || k.Root != "public-good" || k.LogIndex == 0 || k.IntegratedTime.IsZero() {
+				t.Errorf("evidence signer %s, keyless %+v", ev.KeyID, ev.Keyless)
+			}
+		})
 	}
 }
