@@ -157,6 +157,12 @@ func New(cfg Config) (*DML, error) {
 // ServerPublicKeyPEM is the public half of the server's signing key.
 func (d *DML) ServerPublicKeyPEM() []byte { return d.signer.PublicKeyPEM() }
 
+// ServerSecret is a secret key for purpose derived from the server's key
+// (signing.ServerSigner.DeriveKey): the web console seals its session
+// cookies with one, so that replicas sharing the server key accept each
+// other's sessions.
+func (d *DML) ServerSecret(purpose string) []byte { return d.signer.DeriveKey(purpose) }
+
 // Readiness says whether each dependency answered; a nil error is up.
 // The errors name addresses and are for logs, not for clients.
 type Readiness struct {

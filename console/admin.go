@@ -1,0 +1,6 @@
+package console
+
+import "net/http"
+
+// routeAdmin registers the admin pages.
+func (c *Console) routeAdmin(m *http.ServeMux) {}
