@@ -31,6 +31,9 @@ type Config struct {
 	// Allows reports whether the API's access matrix lets p call the API
 	// operation named (e.g. "release_approval"). Required.
 	Allows func(operation string, p access.Principal) bool
+	// Describe gives an error's HTTP status and code, as the API answers
+	// it (its one error table). Required.
+	Describe func(err error) (status int, code string)
 	// SessionTTL is how long a sign-in lasts; zero: DefaultSessionTTL.
 	SessionTTL time.Duration
 	// Log nil: silent. Now nil: the wall clock.
@@ -42,6 +45,7 @@ type Config struct {
 type Console struct {
 	dml      *releases.DML
 	allows   func(string, access.Principal) bool
+	describe func(error) (int, string)
 	sessions sessions
 	pages    map[string]*template.Template
 	static   http.Handler
@@ -52,10 +56,10 @@ type Console struct {
 
 // New returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.DML == nil || cfg.Allows == nil {
-		return nil, errors.New("console: the domain and the access matrix are required")
+	if cfg.DML == nil || cfg.Allows == nil || cfg.Describe == nil {
+		return nil, errors.New("console: the domain, the access matrix and the error table are required")
 	}
-	c := &Console{dml: cfg.DML, allows: cfg.Allows, log: cfg.Log, now: cfg.Now}
+	c := &Console{dml: cfg.DML, allows: cfg.Allows, describe: cfg.Describe, log: cfg.Log, now: cfg.Now}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

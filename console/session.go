@@ -182,7 +182,10 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, r, signinCookie, "", time.Time{})
-	c.setCookie(w, r, sessionCookie, value, time.Unix(sess.Expires, 0))
+	// The cookie outlives the session by a day, so that a page opened
+	// after the session ended says it expired; the server enforces the
+	// session's own end.
+	c.setCookie(w, r, sessionCookie, value, time.Unix(sess.Expires, 0).Add(24*time.Hour))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

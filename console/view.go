@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -44,6 +45,7 @@ type navItem struct {
 // errorData is the error page's.
 type errorData struct {
 	Status  int
+	Code    string
 	Message string
 }
 
@@ -94,7 +96,7 @@ func (c *Console) page(fn func(v *view) error) http.HandlerFunc {
 		v := &view{c: c, w: w, r: r, p: p, sess: sess}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if err := r.ParseForm(); err != nil {
+			if err := parseForm(r); err != nil {
 				v.fail(fmt.Errorf("%w: %v", errdef.ErrInvalidInput, err))
 				return
 			}
@@ -107,6 +109,15 @@ func (c *Console) page(fn func(v *view) error) http.HandlerFunc {
 			v.fail(err)
 		}
 	}
+}
+
+// parseForm reads a POST's form, multipart (a file upload) or not, up to
+// the 1 MiB the body is bounded to.
+func parseForm(r *http.Request) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		return r.ParseMultipartForm(1 << 20)
+	}
+	return r.ParseForm()
 }
 
 // can reports whether the principal may call the API operation.
@@ -178,23 +189,18 @@ func (v *view) notFound() error {
 	return fmt.Errorf("%w: no page at %s", errdef.ErrNotFound, v.r.URL.Path)
 }
 
-// fail shows err as an error page with the status the API would answer.
+// fail shows err as an error page with the status and code the API
+// answers it with (its error table), and the error's own words: they say
+// what to do (a stale digest, separation of duties, a quorum too low).
+// Server errors are logged and not shown.
 func (v *view) fail(err error) {
-	status := http.StatusInternalServerError
-	msg := "Something went wrong on the server; it was logged."
-	switch {
-	case errors.Is(err, errdef.ErrDenied):
-		status, msg = http.StatusForbidden, "You may not do this: "+err.Error()
-	case errors.Is(err, errdef.ErrNotFound):
-		status, msg = http.StatusNotFound, "Not found: "+err.Error()
-	case errors.Is(err, errdef.ErrInvalidInput):
-		status, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, errdef.ErrConflict):
-		status, msg = http.StatusConflict, err.Error()
-	default:
+	status, code := v.c.describe(err)
+	msg := err.Error()
+	if status >= 500 {
 		v.c.log.Error("console page failed", "path", v.r.URL.Path, "err", err)
+		msg = "Something went wrong on the server; it was logged."
 	}
-	_ = v.render(status, "error", http.StatusText(status), errorData{Status: status, Message: msg})
+	_ = v.render(status, "error", http.StatusText(status), errorData{Status: status, Code: code, Message: msg})
 }
 
 // render executes a page template into a buffer first, so that a
