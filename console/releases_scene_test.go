@@ -335,9 +335,10 @@ func (sc *relScene) seedReleases() {
 	sc.approve("cab-2", "2026.12-ledger", "plan", "")
 
 	c.set(day(time.December, 1, 9))
-	sc.create("2027.01-search", relPlan{change: "CHG-1115", title: "Search 0.9 with a result cache", envs: both, quorums: map[string]int{"plan": 2},
-		window: &lifecycle.Window{Start: day(time.December, 10, 20), End: day(time.December, 10, 22)},
-		risk: "medium", backout: "disable the search feature flag", description: "New search service behind a flag, with its cache."}, "platform/search:0.9.0", "platform/cache:2.0.0")
+	search := relPlan{change: "CHG-1115", title: "Search 0.9 with a result cache", envs: both, quorums: map[string]int{"plan": 2},
+		risk: "medium", backout: "disable the search feature flag", description: "New search service behind a flag, with its cache."}
+	search.window = &lifecycle.Window{Start: day(time.December, 10, 20), End: day(time.December, 10, 22)}
+	sc.create("2027.01-search", search, "platform/search:0.9.0", "platform/cache:2.0.0")
 	c.set(day(time.December, 2, 9))
 	sc.approve("cab-1", "2027.01-search", "plan", "fine by me")
 	c.set(day(time.December, 2, 10))
