@@ -149,6 +149,9 @@ func TestInboxSeparationOfDuties(t *testing.T) {
 	if code != http.StatusOK || strings.Contains(page, `id="decide-gate-plan"`) {
 		t.Errorf("release page %d offers a decision on its own release", code)
 	}
+	if !strings.Contains(page, "Plan: you created this release, so you may not decide its gates.") {
+		t.Error("the release page does not say why rm-cab may not decide its plan gate")
+	}
 	r := sc.release("2027.02-own")
 	res, err := cl.PostForm(base+"/ui/releases/2027.02-own/decision", url.Values{"_csrf": {relCSRF(t, page)}, "gate": {"plan"},
 		"decision": {"approve"}, "digest": {r.PlanDigest.String()}})
@@ -161,5 +164,28 @@ func TestInboxSeparationOfDuties(t *testing.T) {
 	}
 	if got := sc.release("2027.02-own"); len(got.Approvals) != 0 {
 		t.Errorf("a refused decision was recorded: %+v", got.Approvals)
+	}
+
+	// An approver who published an artifact of a release decides none of
+	// its gates either.
+	sc.principal("pub-cab", nil, access.RolePublisher, access.RoleApprover)
+	sc.pushBy("pub-cab", "platform/tools", "1.0.0", true)
+	sc.create("2027.02-tools", relPlan{change: "CHG-2001", title: "Tools", envs: []string{"staging"}, risk: "low", backout: "none"}, "platform/tools:1.0.0")
+	cl = relHTTP(t, base, sc.tokens["pub-cab"])
+	if _, inbox := relGet(t, cl, base+"/ui/"); strings.Contains(inbox, "Plan of 2027.02-tools") || !strings.Contains(inbox, "Plan of 2027.01-search") {
+		t.Error("pub-cab's inbox offers the plan gate of a release with its artifact, or not the one it may decide")
+	}
+	_, page = relGet(t, cl, base+"/ui/releases/2027.02-tools")
+	if !strings.Contains(page, "Plan: you published platform/tools:1.0.0, so you may not decide this release&#39;s gates.") {
+		t.Error("the release page does not say why pub-cab may not decide")
+	}
+	r = sc.release("2027.02-tools")
+	res, err = cl.PostForm(base+"/ui/releases/2027.02-tools/decision", url.Values{"_csrf": {relCSRF(t, page)}, "gate": {"plan"},
+		"decision": {"approve"}, "digest": {r.PlanDigest.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := relBody(t, res); res.StatusCode != http.StatusForbidden || !strings.Contains(body, "published platform/tools:1.0.0 in release 2027.02-tools") {
+		t.Errorf("forged decision on a release with its artifact: %d\n%s", res.StatusCode, body)
 	}
 }

@@ -404,10 +404,12 @@ type releasePage struct {
 	Envs      []envTimeline
 	// Forms, each present only when the principal may use it now.
 	Decisions []*decideForm
-	Deploy    *deployForm
-	Updates   []*updateForm
-	Review    *reviewForm
-	Cancel    *cancelForm
+	// NotYours are the waiting gates an approver may not decide, and why.
+	NotYours []fieldChange
+	Deploy   *deployForm
+	Updates  []*updateForm
+	Review   *reviewForm
+	Cancel   *cancelForm
 	// Problem is a refusal that belongs to no form.
 	Problem string
 	// Audit lists the release's audit records, for those who may read
@@ -555,9 +557,14 @@ func (c *Console) releasePage(v *view, name string) (*releasePage, error) {
 	actions := lifecycle.AllowedActions(r)
 	if v.can("release_approval") {
 		for _, g := range gates {
-			if g.Waiting() && mayDecide(r, v.p, g) == "" {
-				pg.Decisions = append(pg.Decisions, &decideForm{Gate: g, Digest: g.Digest, Shown: shownJSON(subjectOf(r, g.Gate))})
+			if !g.Waiting() {
+				continue
 			}
+			if why := mayDecide(r, v.p, g); why != "" {
+				pg.NotYours = append(pg.NotYours, fieldChange{What: g.Label, Now: why})
+				continue
+			}
+			pg.Decisions = append(pg.Decisions, &decideForm{Gate: g, Digest: g.Digest, Shown: shownJSON(subjectOf(r, g.Gate))})
 		}
 	}
 	if v.can("release_deployment_record") {
@@ -658,22 +665,22 @@ func mayDecide(r lifecycle.Release, p access.Principal, g gateInfo) string {
 		return "deciding gates needs the approver role"
 	}
 	if p.Name == r.CreatedBy {
-		return "you created this release"
+		return "you created this release, so you may not decide its gates"
 	}
 	for _, a := range r.Artifacts {
 		if a.CreatedBy == p.Name {
-			return "you published " + a.Name + ":" + a.Version
+			return "you published " + a.Name + ":" + a.Version + ", so you may not decide this release's gates"
 		}
 	}
 	if part := approvedPart(g.Gate); part != "" {
 		for _, e := range r.Edits {
 			if e.Part == part && e.By == p.Name {
-				return "you changed the " + part + " this gate approves"
+				return "you changed the " + part + " this gate approves, so you may not decide it"
 			}
 		}
 	}
 	if slices.Contains(g.Approvers, p.Name) {
-		return "you approved it already"
+		return "you approved it; it waits for other approvers"
 	}
 	return ""
 }

@@ -153,13 +153,17 @@ func (sc *relScene) principal(name string, envs []string, roles ...access.Role) 
 // push publishes a platform artifact, signed by the trusted build key
 // (admitted) or not (quarantined).
 func (sc *relScene) push(name, version string, signed bool) {
+	sc.pushBy("pipeline", name, version, signed)
+}
+
+func (sc *relScene) pushBy(who, name, version string, signed bool) {
 	sc.t.Helper()
 	content := []byte(fmt.Sprintf("%s %s: a release build of the platform\n", name, version))
-	_, _, err := sc.d.Catalog.Push(sc.ctx, sc.who["pipeline"], catalog.PushRequest{Name: name, Version: version, MediaType: "application/gzip", Size: int64(len(content)), Body: bytes.NewReader(content)})
+	_, _, err := sc.d.Catalog.Push(sc.ctx, sc.who[who], catalog.PushRequest{Name: name, Version: version, MediaType: "application/gzip", Size: int64(len(content)), Body: bytes.NewReader(content)})
 	sc.must("push "+name, err)
 	if signed {
 		body, _ := json.Marshal(map[string]string{"keyId": "build", "signature": sc.build(content)})
-		_, a, err := sc.d.Catalog.AddEvidence(sc.ctx, sc.who["pipeline"], catalog.EvidenceRequest{Name: name, Version: version, Kind: catalog.EvidenceSignature, Body: body})
+		_, a, err := sc.d.Catalog.AddEvidence(sc.ctx, sc.who[who], catalog.EvidenceRequest{Name: name, Version: version, Kind: catalog.EvidenceSignature, Body: body})
 		sc.must("sign "+name, err)
 		if a.State != catalog.StateAdmitted {
 			sc.t.Fatalf("%s:%s is %s after its signature; want admitted", name, version, a.State)
