@@ -103,13 +103,28 @@ func (s *site) run(ctx context.Context, steps ...chromedp.Action[chromedp.Void])
 // signIn signs in with token and waits for the console's navigation.
 func (s *site) signIn(ctx context.Context, token string) {
 	s.t.Helper()
+	// By way of an empty page: the page before may be a sign-in page
+	// too, whose #token would be found before the new one replaces it.
 	s.run(ctx,
+		chromedp.Navigate("about:blank"),
 		chromedp.Navigate(s.url+"/ui/signin"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), token),
 		chromedp.Submit(chromedp.ID("token")),
 		chromedp.WaitVisible(chromedp.CSS(`nav[aria-label="Main"]`)),
 	)
+}
+
+// submit runs step — a click or a submit that loads a page — and waits
+// until the NEW page shows sel. The old page is marked first, so that a sel
+// it shows too (an error list, a form field) is not taken for the new
+// page's while the browser is still navigating.
+func (s *site) submit(ctx context.Context, step chromedp.Action[chromedp.Void], sel string) {
+	s.t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.dataset.old = "1", true`)); err != nil {
+		s.t.Fatal(err)
+	}
+	s.run(ctx, step, chromedp.WaitVisible(chromedp.CSS(`html:not([data-old]) `+sel)))
 }
 
 // text is the visible text of the first element matching sel.
@@ -203,5 +218,34 @@ func TestConsoleHeaders(t *testing.T) {
 	csp := res.Header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || res.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("headers: CSP %q, X-Frame-Options %q", csp, res.Header.Get("X-Frame-Options"))
+	}
+}
+
+// TestLiveRegionWithoutSession: a live region's refresh without a session
+// answers 401, so that the script reloads the page, rather than the
+// sign-in page, which would land inside the region; a page without a
+// session still goes to sign-in.
+func TestLiveRegionWithoutSession(t *testing.T) {
+	s := newSite(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		live bool
+		want int
+	}{{true, http.StatusUnauthorized}, {false, http.StatusSeeOther}} {
+		req, err := http.NewRequest(http.MethodGet, s.url+"/ui/live/board", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.live {
+			req.Header.Set("X-DML-Live", "1")
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("live=%v: %d; want %d", tc.live, res.StatusCode, tc.want)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -93,7 +92,7 @@ func parseArtifactPath(p string) (artifactPath, bool) {
 
 // artifactHref is the console page of an artifact version.
 func artifactHref(name, version string) string {
-	return Prefix + "artifacts/" + name + "/versions/" + version
+	return Prefix + "artifacts/" + name + "/versions/" + url.PathEscape(version)
 }
 
 // fileBase names the files of an artifact version as the CLI's examples
@@ -689,22 +688,6 @@ func newProvenanceOffer(a catalog.Artifact, href string, withContent bool) *prov
 
 // --- downloads ---
 
-// refusal is a refusal of the catalogue that is not an errdef.ErrDenied
-// itself (catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv), which
-// the API answers 403 and so must the console.
-type refusal struct{ err error }
-
-func (r refusal) Error() string        { return r.err.Error() }
-func (r refusal) Unwrap() error        { return r.err }
-func (r refusal) Is(target error) bool { return target == errdef.ErrDenied }
-
-func asRefusal(err error) error {
-	if errors.Is(err, catalog.ErrNotAdmitted) || errors.Is(err, access.ErrNotAuthorizedForEnv) {
-		return refusal{err}
-	}
-	return err
-}
-
 // content serves the artifact's bytes as the API's content route does:
 // the same authorisation (the access matrix, then
 // catalog.Service.OpenContent), a whole read verified against the digest
@@ -718,18 +701,18 @@ func (cp *catalogPages) content(v *view, ref artifactPath) error {
 		Remote: v.r.RemoteAddr, Subject: ref.Name + ":" + ref.Version, Name: ref.Name, Version: ref.Version,
 	}
 	refuse := func(err error) error {
-		err = asRefusal(err)
+		status, code := cp.c.describe(err)
 		switch {
-		case errors.Is(err, errdef.ErrDenied):
-			rec.Status, rec.Outcome = http.StatusForbidden, audit.AccessDenied
-		case errors.Is(err, errdef.ErrConflict):
-			rec.Status, rec.Outcome = http.StatusConflict, audit.AccessConflict
-		case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
-			return err // the API records neither
+		case status == http.StatusForbidden:
+			rec.Outcome = audit.AccessDenied
+		case status == http.StatusConflict:
+			rec.Outcome = audit.AccessConflict
+		case status < 500:
+			return err // the API records neither a 404 nor a 400
 		default:
-			rec.Status, rec.Outcome = http.StatusInternalServerError, audit.AccessFailed
+			rec.Outcome = audit.AccessFailed
 		}
-		rec.Message = err.Error()
+		rec.Status, rec.Code, rec.Message = status, code, err.Error()
 		cp.c.recordAccess(v.r.Context(), rec)
 		return err
 	}

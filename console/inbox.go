@@ -168,7 +168,7 @@ func reviewDue(r lifecycle.Release) bool {
 // covers lists what deciding gate g of r approves.
 func (c *Console) covers(ctx context.Context, r lifecycle.Release, g gateInfo) []fact {
 	var out []fact
-	switch part := approvedPart(g.Gate); {
+	switch part := lifecycle.ApprovedPart(g.Gate); {
 	case part == lifecycle.PartPlan:
 		p := r.Plan
 		out = append(out,

@@ -149,7 +149,7 @@ func TestInboxSeparationOfDuties(t *testing.T) {
 	if code != http.StatusOK || strings.Contains(page, `id="decide-gate-plan"`) {
 		t.Errorf("release page %d offers a decision on its own release", code)
 	}
-	if !strings.Contains(page, "Plan: you created this release, so you may not decide its gates.") {
+	if !strings.Contains(page, "Plan: separation of duties: rm-cab created release 2027.02-own and cannot decide its gates") {
 		t.Error("the release page does not say why rm-cab may not decide its plan gate")
 	}
 	r := sc.release("2027.02-own")
@@ -176,7 +176,7 @@ func TestInboxSeparationOfDuties(t *testing.T) {
 		t.Error("pub-cab's inbox offers the plan gate of a release with its artifact, or not the one it may decide")
 	}
 	_, page = relGet(t, cl, base+"/ui/releases/2027.02-tools")
-	if !strings.Contains(page, "Plan: you published platform/tools:1.0.0, so you may not decide this release&#39;s gates.") {
+	if !strings.Contains(page, "Plan: separation of duties: pub-cab published platform/tools:1.0.0 in release 2027.02-tools and cannot decide its gates") {
 		t.Error("the release page does not say why pub-cab may not decide")
 	}
 	r = sc.release("2027.02-tools")

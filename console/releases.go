@@ -16,10 +16,8 @@ import (
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/catalog"
-	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
-	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -43,10 +41,6 @@ func (c *Console) routeReleases(m *http.ServeMux) {
 
 // Links to the pages of the other areas, in one place.
 func releaseHref(name string) string { return Prefix + "releases/" + url.PathEscape(name) }
-
-func artifactHref(name, version string) string {
-	return Prefix + "artifacts/" + name + "/versions/" + url.PathEscape(version)
-}
 
 func auditRecordHref(index int64) string { return fmt.Sprintf("%saudit/records/%d", Prefix, index) }
 
@@ -415,7 +409,7 @@ type releasePage struct {
 	// Audit lists the release's audit records, for those who may read
 	// the log.
 	AuditShown bool
-	Audit      []auditRow
+	Audit      []releaseAuditRow
 }
 
 type phase struct {
@@ -439,7 +433,8 @@ type envTimeline struct {
 	Deployments []lifecycle.Deployment
 }
 
-type auditRow struct {
+// releaseAuditRow is one audit record of a release, on its page.
+type releaseAuditRow struct {
 	auditlog.Record
 	Href    string
 	Details string
@@ -634,9 +629,9 @@ func timelines(r lifecycle.Release, gates []gateInfo) []envTimeline {
 // auditOf reads the audit records of release name. The audit service
 // streams the log from a position; the release's records are picked out
 // on the way.
-func (c *Console) auditOf(v *view, name string) ([]auditRow, error) {
+func (c *Console) auditOf(v *view, name string) ([]releaseAuditRow, error) {
 	subject := "release:" + name
-	var out []auditRow
+	var out []releaseAuditRow
 	err := c.dml.Audit.AuditEntries(v.r.Context(), v.p, 0, 0, func(e audit.AuditEntry) error {
 		var head struct {
 			Subject string `json:"subject"`
@@ -648,7 +643,7 @@ func (c *Console) auditOf(v *view, name string) ([]auditRow, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, auditRow{Record: rec, Href: auditRecordHref(rec.Index), Details: string(rec.Details)})
+		out = append(out, releaseAuditRow{Record: rec, Href: auditRecordHref(rec.Index), Details: string(rec.Details)})
 		return nil
 	})
 	return out, err
@@ -664,36 +659,11 @@ func mayDecide(r lifecycle.Release, p access.Principal, g gateInfo) string {
 	if !p.Has(access.RoleApprover) {
 		return "deciding gates needs the approver role"
 	}
-	if p.Name == r.CreatedBy {
-		return "you created this release, so you may not decide its gates"
-	}
-	for _, a := range r.Artifacts {
-		if a.CreatedBy == p.Name {
-			return "you published " + a.Name + ":" + a.Version + ", so you may not decide this release's gates"
-		}
-	}
-	if part := approvedPart(g.Gate); part != "" {
-		for _, e := range r.Edits {
-			if e.Part == part && e.By == p.Name {
-				return "you changed the " + part + " this gate approves, so you may not decide it"
-			}
-		}
+	if err := lifecycle.SeparationOfDuties(r, p, g.Gate); err != nil {
+		return err.Error()
 	}
 	if slices.Contains(g.Approvers, p.Name) {
 		return "you approved it; it waits for other approvers"
-	}
-	return ""
-}
-
-// approvedPart is the part of a release whose edits gate approves.
-func approvedPart(gate string) string {
-	switch gate {
-	case lifecycle.GatePlan:
-		return lifecycle.PartPlan
-	case lifecycle.GateBuild:
-		return lifecycle.PartArtifacts
-	case lifecycle.GateClose:
-		return lifecycle.PartReview
 	}
 	return ""
 }
@@ -747,7 +717,7 @@ type gateSubject struct {
 }
 
 func subjectOf(r lifecycle.Release, gate string) gateSubject {
-	switch approvedPart(gate) {
+	switch lifecycle.ApprovedPart(gate) {
 	case lifecycle.PartPlan:
 		p := r.Plan
 		return gateSubject{Plan: &p, Quorums: r.Gates}
@@ -784,7 +754,7 @@ type fieldChange struct {
 
 func (c *Console) staleNotice(r lifecycle.Release, g gateInfo, was digest.Digest, shown string) *staleNotice {
 	n := &staleNotice{Gate: g.Label, Was: was, Now: g.Digest}
-	part := approvedPart(g.Gate)
+	part := lifecycle.ApprovedPart(g.Gate)
 	for _, e := range r.Edits {
 		if e.Part == part && e.Digest == g.Digest {
 			n.ChangedBy, n.ChangedAt = e.By, e.At
@@ -890,27 +860,13 @@ func yesNo(b, known bool) string {
 // next to the form and what was typed kept, under the status the API
 // would answer; anything else is an error page.
 
-// refusalStatus is the status of a refusal by the release lifecycle (as
-// api/errors.go maps it), or 0 for an error that is not a refusal.
-func refusalStatus(err error) int {
-	switch {
-	case errors.Is(err, lifecycle.ErrStaleApproval), errors.Is(err, lifecycle.ErrInvalidState),
-		errors.Is(err, lifecycle.ErrBuildBlocked), errors.Is(err, lifecycle.ErrDeploymentOutOfOrder),
-		errors.Is(err, catalog.ErrArtifactRetired), errors.Is(err, errdef.ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, lifecycle.ErrSeparationOfDuties), errors.Is(err, access.ErrNotAuthorizedForEnv), errors.Is(err, errdef.ErrDenied):
-		return http.StatusForbidden
-	case errors.Is(err, errdef.ErrInvalidInput), errors.Is(err, store.ErrInvalidDigest):
-		return http.StatusBadRequest
-	}
-	return 0
-}
-
 // refused shows the release page again after a refused form: fill sets
 // the form's state on the fresh page.
 func (c *Console) refused(v *view, name string, err error, fill func(pg *releasePage)) error {
-	status := refusalStatus(err)
-	if status == 0 {
+	// A refusal is what the API answers with a 4xx (its error table);
+	// anything else is an error page.
+	status, _ := c.describe(err)
+	if status < 400 || status >= 500 || status == http.StatusNotFound {
 		return err
 	}
 	pg, perr := c.releasePage(v, name)

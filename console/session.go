@@ -107,12 +107,15 @@ func secure(r *http.Request) bool {
 	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
-func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+// setCookie sets a console cookie for maxAge (zero: until the browser
+// closes), or deletes it when value is empty. The age is relative (Max-Age,
+// not Expires), so the browser's clock and the server's need not agree.
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	ck := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)}
 	if value == "" {
 		ck.MaxAge = -1
-	} else if !expires.IsZero() {
-		ck.Expires = expires
+	} else if maxAge > 0 {
+		ck.MaxAge = int(maxAge.Seconds())
 	}
 	http.SetCookie(w, ck)
 }
@@ -138,7 +141,7 @@ func (c *Console) authenticate(r *http.Request) (access.Principal, session, erro
 // signinPage shows the sign-in form, with a CSRF token of its own.
 func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 	token := randomHex(16)
-	c.setCookie(w, r, signinCookie, token, time.Time{})
+	c.setCookie(w, r, signinCookie, token, 0)
 	msg := ""
 	switch r.URL.Query().Get("why") {
 	case "expired":
@@ -171,21 +174,21 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	if _, err := c.dml.Access.Authenticate(r.Context(), token); err != nil {
 		fresh := randomHex(16)
-		c.setCookie(w, r, signinCookie, fresh, time.Time{})
+		c.setCookie(w, r, signinCookie, fresh, 0)
 		c.render(w, r, http.StatusUnauthorized, "signin", &page{Title: "Sign in", CSRF: fresh, Data: signinData{Next: next, Error: "That token is not valid: unknown, revoked or expired."}})
 		return
 	}
-	value, sess, err := c.sessions.seal(token)
+	value, _, err := c.sessions.seal(token)
 	if err != nil {
 		c.log.Error("console: sealing a session", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	c.setCookie(w, r, signinCookie, "", time.Time{})
+	c.setCookie(w, r, signinCookie, "", 0)
 	// The cookie outlives the session by a day, so that a page opened
 	// after the session ended says it expired; the server enforces the
 	// session's own end.
-	c.setCookie(w, r, sessionCookie, value, time.Unix(sess.Expires, 0).Add(24*time.Hour))
+	c.setCookie(w, r, sessionCookie, value, c.sessions.ttl+24*time.Hour)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -199,7 +202,7 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c.setCookie(w, r, sessionCookie, "", time.Time{})
+	c.setCookie(w, r, sessionCookie, "", 0)
 	http.Redirect(w, r, Prefix+"signin?why=signedout", http.StatusSeeOther)
 }
 

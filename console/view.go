@@ -77,11 +77,18 @@ type view struct {
 func (c *Console) page(fn func(v *view) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, sess, err := c.authenticate(r)
+		if err != nil && r.Header.Get(liveHeader) != "" {
+			// A live region's refresh (static/console.js) is not a page:
+			// it must not be answered with the sign-in page, which would
+			// land inside the region. The script reloads the page instead.
+			http.Error(w, "not signed in", http.StatusUnauthorized)
+			return
+		}
 		if err != nil {
 			why := ""
 			if errors.Is(err, errSessionExpired) {
 				why = "why=expired&"
-				c.setCookie(w, r, sessionCookie, "", time.Time{})
+				c.setCookie(w, r, sessionCookie, "", 0)
 			}
 			next := r.URL.RequestURI()
 			if r.Method != http.MethodGet {
@@ -120,6 +127,9 @@ func parseForm(r *http.Request) error {
 	return r.ParseForm()
 }
 
+// liveHeader marks the requests of static/console.js for live regions.
+const liveHeader = "X-DML-Live"
+
 // can reports whether the principal may call the API operation.
 func (v *view) can(operation string) bool { return operation == "" || v.c.allows(operation, v.p) }
 
@@ -138,7 +148,7 @@ func (v *view) render(status int, name, title string, data any) error {
 		if msg, err := url.QueryUnescape(ck.Value); err == nil {
 			pg.Flash = msg
 		}
-		v.c.setCookie(v.w, v.r, flashCookie, "", time.Time{})
+		v.c.setCookie(v.w, v.r, flashCookie, "", 0)
 	}
 	for _, n := range nav {
 		if v.can(n.operation) {
@@ -153,7 +163,7 @@ func (v *view) render(status int, name, title string, data any) error {
 // redirect answers a POST: back to a page, with a message for it.
 func (v *view) redirect(to, flash string) error {
 	if flash != "" {
-		v.c.setCookie(v.w, v.r, flashCookie, url.QueryEscape(flash), time.Time{})
+		v.c.setCookie(v.w, v.r, flashCookie, url.QueryEscape(flash), 0)
 	}
 	http.Redirect(v.w, v.r, to, http.StatusSeeOther)
 	return nil

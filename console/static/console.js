@@ -18,9 +18,14 @@
   }
   function refresh(el) {
     if (document.hidden || busy(el)) { return; }
-    var headers = {};
+    var headers = { "X-DML-Live": "1" };
     if (el.dataset.etag) { headers["If-None-Match"] = el.dataset.etag; }
-    fetch(el.dataset.live, { headers: headers, credentials: "same-origin" }).then(function (res) {
+    fetch(el.dataset.live, { headers: headers, credentials: "same-origin", redirect: "error" }).then(function (res) {
+      if (res.status === 401) {
+        // The session ended: the page itself goes to the sign-in page.
+        window.location.reload();
+        return null;
+      }
       if (res.status !== 200) { return null; }
       el.dataset.etag = res.headers.get("ETag") || "";
       return res.text();
