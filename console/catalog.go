@@ -455,22 +455,18 @@ func (cp *catalogPages) evidence(ctx context.Context, a catalog.Artifact) ([]evi
 
 // formatNames say how a piece of evidence arrived.
 var formatNames = map[string]string{
-	"signature":            "cosign sign-blob signature",
-	"sigstore-bundle":      "Sigstore bundle",
-	"dsse":                 "DSSE envelope",
-	"cosign-oci-signature": "cosign signature in the OCI registry",
+	"signature":                    "cosign sign-blob signature",
+	"sigstore-bundle":              "Sigstore bundle",
+	"dsse":                         "DSSE envelope",
+	"cosign-oci-signature":         "cosign signature in the OCI registry",
+	"cosign-oci-keyless-signature": "keyless cosign signature in the OCI registry",
 }
 
 // describePredicate names an attestation's predicate and what it says.
 func describePredicate(predicateType string, predicate json.RawMessage) (what, result string) {
 	switch predicateType {
 	case signing.PredicateTestResult:
-		var tr struct {
-			Result      string   `json:"result"`
-			PassedTests []string `json:"passedTests"`
-			FailedTests []string `json:"failedTests"`
-		}
-		_ = json.Unmarshal(predicate, &tr)
+		tr, _ := signing.ParseTestResult(predicate)
 		result = "result " + tr.Result
 		if len(tr.PassedTests) > 0 {
 			result += "; passed: " + strings.Join(tr.PassedTests, ", ")
@@ -480,21 +476,7 @@ func describePredicate(predicateType string, predicate json.RawMessage) (what, r
 		}
 		return "Test results", result
 	case signing.PredicateSLSAProvenanceV1, signing.PredicateSLSAProvenanceV02:
-		var p struct {
-			RunDetails struct {
-				Builder struct {
-					ID string `json:"id"`
-				} `json:"builder"`
-			} `json:"runDetails"`
-			Builder struct {
-				ID string `json:"id"`
-			} `json:"builder"`
-		}
-		_ = json.Unmarshal(predicate, &p)
-		builder := p.RunDetails.Builder.ID
-		if builder == "" {
-			builder = p.Builder.ID
-		}
+		builder, _ := signing.SLSABuilderID(predicateType, predicate)
 		if builder != "" {
 			result = "built by " + builder
 		}
