@@ -236,6 +236,19 @@ func (r accessRule) allows(p access.Principal) bool {
 	return false
 }
 
+// allowsOperation reports whether the matrix lets p call the route of the
+// operation named (every route of an operation has the same grants; an
+// unknown operation allows nothing). The web console asks it before it
+// offers or performs anything, so it grants nothing the API does not.
+func (s *Server) allowsOperation(operation string, p access.Principal) bool {
+	for _, r := range accessMatrix {
+		if r.Operation == operation {
+			return !r.Public && r.allows(p)
+		}
+	}
+	return false
+}
+
 func (r accessRule) roleNames() string {
 	names := make([]string, len(r.Grants))
 	for i, g := range r.Grants {

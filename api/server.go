@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type Config struct {
 	// (DefaultBodyTimeout, DefaultBodyMinBytes).
 	BodyTimeout  time.Duration
 	BodyMinBytes int64
+	// ConsoleSessionTTL is how long a web console sign-in lasts; zero:
+	// console.DefaultSessionTTL.
+	ConsoleSessionTTL time.Duration
 }
 
 // Server is the HTTP API.
@@ -40,6 +44,7 @@ type Server struct {
 	log     *slog.Logger
 	access  *slog.Logger
 	engine  *gin.Engine
+	console *console.Console
 	metrics *httpMetrics
 	// rules is the access matrix by route (authz.go).
 	rules        map[string]accessRule
@@ -120,11 +125,22 @@ func New(cfg Config) (*Server, error) {
 	s.routeSettings(v1)
 	s.routeAdmin(v1)
 	s.routeOCI(e)
+	if s.console, err = console.New(console.Config{DML: cfg.DML, Allows: s.allowsOperation, Describe: restShape.answer,
+		SessionTTL: cfg.ConsoleSessionTTL, Log: log, Now: cfg.DML.Now}); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+// ServeHTTP makes Server an http.Handler: the web console at / and
+// /ui/, the API and the registry everywhere else.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if console.Serves(r.URL.Path) {
+		s.console.ServeHTTP(w, r)
+		return
+	}
+	s.engine.ServeHTTP(w, r)
+}
 
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})

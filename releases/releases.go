@@ -90,6 +90,7 @@ type DML struct {
 	meta   Metadata
 	signer *signing.ServerSigner
 	logKey *auditlog.LogKey
+	now    func() time.Time
 }
 
 // New builds the domain. Every dependency is required: there are no
@@ -113,7 +114,7 @@ func New(cfg Config) (*DML, error) {
 		return nil, errors.New("releases: the audit log's key and origin are required")
 	}
 	meta, log, now := cfg.Metadata, defaults.Logger(cfg.Logger), defaults.Clock(cfg.Clock)
-	d := &DML{meta: meta, signer: cfg.Signer, logKey: cfg.LogKey}
+	d := &DML{meta: meta, signer: cfg.Signer, logKey: cfg.LogKey, now: now}
 	var err error
 	d.Access = access.New(meta.Tokens(), log, now)
 	if d.Audit, err = audit.New(meta.Audit(), meta.AccessLog(), cfg.LogKey, cfg.LogOrigin, log, now); err != nil {
@@ -156,6 +157,16 @@ func New(cfg Config) (*DML, error) {
 
 // ServerPublicKeyPEM is the public half of the server's signing key.
 func (d *DML) ServerPublicKeyPEM() []byte { return d.signer.PublicKeyPEM() }
+
+// Now is the domain's clock (Config.Clock): the web console times its
+// sessions with it, as tokens are timed.
+func (d *DML) Now() time.Time { return d.now() }
+
+// ServerSecret is a secret key for purpose derived from the server's key
+// (signing.ServerSigner.DeriveKey): the web console seals its session
+// cookies with one, so that replicas sharing the server key accept each
+// other's sessions.
+func (d *DML) ServerSecret(purpose string) []byte { return d.signer.DeriveKey(purpose) }
 
 // Readiness says whether each dependency answered; a nil error is up.
 // The errors name addresses and are for logs, not for clients.

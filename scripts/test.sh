@@ -7,6 +7,7 @@
 # posix backend) on a free loopback port with a temporary directory, and a
 # throwaway PostgreSQL cluster (Debian's initdb and pg_ctl, installed with
 # apt-get when missing; skipped if DML_TEST_POSTGRES_URL is set already),
+# installs Debian's Chromium for the web console's browser tests,
 # runs gofmt/vet and `go test -race ./...` with both exported, and stops
 # both. Then, for the full suite, it runs the OCI distribution-spec
 # conformance test (pinned below) against fresh `dml serve`s built from the
@@ -143,6 +144,30 @@ need_npm_tarballs() {
 	export DML_TEST_NPM_TARBALLS="$dir"
 }
 
+# need_chromium exports DML_CHROMIUM, installing Debian's chromium package
+# when no Chromium is on PATH: the web console's browser tests drive it
+# (console/browser_test.go). Without it they skip; in CI (CI set) that is
+# a failure.
+need_chromium() {
+	local c
+	for c in chromium chromium-browser; do
+		if command -v "$c" >/dev/null 2>&1; then export DML_CHROMIUM="$(command -v "$c")"; return; fi
+	done
+	log "installing Chromium (Debian's chromium package) for the console's browser tests"
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	if $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null &&
+		command -v chromium >/dev/null 2>&1; then
+		export DML_CHROMIUM="$(command -v chromium)"
+		return
+	fi
+	if [ -n "${CI:-}" ]; then
+		echo "Chromium is needed for the console's browser tests and could not be installed" >&2; exit 1
+	fi
+	log "no Chromium (apt-get install chromium failed): the console's browser tests will skip"
+}
+
 # start_postgres starts a throwaway cluster in $WORK/pg on a free loopback
 # port, its socket in the same directory, with a database and a role (with
 # a password, allowed to create the tests' databases), and exports its URL
@@ -211,6 +236,7 @@ go vet ./...
 need_versitygw
 need_cosign
 need_npm_tarballs
+need_chromium
 PORT="$(free_port)"
 mkdir -p "$WORK/s3"
 export DML_TEST_S3_ENDPOINT="127.0.0.1:$PORT"

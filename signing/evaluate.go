@@ -138,7 +138,7 @@ func (e *evaluation) rejection() (Decision, bool) {
 		if ev.Kind != KindAttestation || ev.PredicateType != PredicateTestResult || !e.counts(ev.KeyID, keys) {
 			continue
 		}
-		tr, err := parseTestResult(ev.Predicate)
+		tr, err := ParseTestResult(ev.Predicate)
 		if err != nil || tr.Result != TestResultFailed {
 			continue
 		}
@@ -217,7 +217,7 @@ func (e *evaluation) checkAttestation(a *AttestationRequirement) {
 func checkPredicate(a *AttestationRequirement, ev VerifiedEvidence) string {
 	switch a.PredicateType {
 	case PredicateTestResult:
-		tr, err := parseTestResult(ev.Predicate)
+		tr, err := ParseTestResult(ev.Predicate)
 		if err != nil {
 			return fmt.Sprintf("unreadable test result from key %s: %v", ev.KeyID, err)
 		}
@@ -228,7 +228,7 @@ func checkPredicate(a *AttestationRequirement, ev VerifiedEvidence) string {
 		if len(a.BuilderIDs) == 0 {
 			return ""
 		}
-		builder, err := slsaBuilderID(a.PredicateType, ev.Predicate)
+		builder, err := SLSABuilderID(a.PredicateType, ev.Predicate)
 		if err != nil {
 			return fmt.Sprintf("unreadable provenance from key %s: %v", ev.KeyID, err)
 		}
@@ -239,14 +239,17 @@ func checkPredicate(a *AttestationRequirement, ev VerifiedEvidence) string {
 	return ""
 }
 
-// testResult is the part of the in-toto test-result predicate policy reads.
-type testResult struct {
+// TestResult is the part of the in-toto test-result predicate dml reads.
+type TestResult struct {
 	Result      string   `json:"result"`
+	PassedTests []string `json:"passedTests"`
 	FailedTests []string `json:"failedTests"`
 }
 
-func parseTestResult(predicate json.RawMessage) (testResult, error) {
-	var tr testResult
+// ParseTestResult reads a test-result predicate; one without a result is
+// an error.
+func ParseTestResult(predicate json.RawMessage) (TestResult, error) {
+	var tr TestResult
 	if err := json.Unmarshal(predicate, &tr); err != nil {
 		return tr, err
 	}
@@ -256,7 +259,9 @@ func parseTestResult(predicate json.RawMessage) (testResult, error) {
 	return tr, nil
 }
 
-func slsaBuilderID(predicateType string, predicate json.RawMessage) (string, error) {
+// SLSABuilderID is the builder ID of a SLSA provenance predicate of
+// either version (runDetails.builder.id in v1, builder.id in v0.2).
+func SLSABuilderID(predicateType string, predicate json.RawMessage) (string, error) {
 	var p struct {
 		RunDetails struct {
 			Builder struct {

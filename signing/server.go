@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,6 +33,8 @@ type ServerSigner struct {
 	pub    crypto.PublicKey
 	pubPEM []byte
 	hint   string
+	// secret is derived from the private key (DeriveKey).
+	secret []byte
 }
 
 // LoadOrCreateServerKey loads the server's private key from path (a PEM
@@ -102,7 +106,27 @@ func NewServerSigner(priv *ecdsa.PrivateKey) (*ServerSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
-	return &ServerSigner{sv: sv, pub: priv.Public(), pubPEM: pk.pem, hint: pk.hint}, nil
+	d, err := priv.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	secret, err := hkdf.Extract(sha256.New, d, []byte("dml server key secret v1"))
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	return &ServerSigner{sv: sv, pub: priv.Public(), pubPEM: pk.pem, hint: pk.hint, secret: secret}, nil
+}
+
+// DeriveKey returns a 32-byte secret key for purpose, derived from the
+// server's private key (HKDF-SHA256): the same on every replica that
+// shares the key, different for every purpose, and telling nothing of the
+// private key. Replacing the server key changes every derived key.
+func (s *ServerSigner) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Expand(sha256.New, s.secret, purpose, 32)
+	if err != nil {
+		panic("signing: HKDF expand of 32 bytes failed: " + err.Error()) // cannot happen for 32 bytes of SHA-256
+	}
+	return k
 }
 
 // PublicKeyPEM is the server's public key as a PEM "PUBLIC KEY" block: all

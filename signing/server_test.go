@@ -199,3 +199,33 @@ func TestServerSignBlobAndDSSE(t *testing.T) {
 		t.Fatalf("DSSE: %v, payload %s", err, payload)
 	}
 }
+
+// TestDeriveKey: a derived key depends on the private key and the
+// purpose, and on nothing else: the same on two signers of one key (two
+// replicas), different for another purpose or another key.
+func TestDeriveKey(t *testing.T) {
+	dir := t.TempDir()
+	a, err := LoadOrCreateServerKey(filepath.Join(dir, "server-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadOrCreateServerKey(filepath.Join(dir, "server-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := LoadOrCreateServerKey(filepath.Join(dir, "other-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := a.DeriveKey("console session")
+	switch {
+	case len(k) != 32:
+		t.Fatalf("derived %d bytes; want 32", len(k))
+	case !bytes.Equal(k, b.DeriveKey("console session")):
+		t.Error("two signers of the same key derive different keys")
+	case bytes.Equal(k, a.DeriveKey("console csrf")):
+		t.Error("two purposes derive the same key")
+	case bytes.Equal(k, other.DeriveKey("console session")):
+		t.Error("two server keys derive the same key")
+	}
+}

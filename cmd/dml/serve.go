@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/sqlstore"
@@ -44,6 +45,7 @@ type serveOptions struct {
 	accessMaxAge     time.Duration
 	accessMaxRecords int
 	bodyTimeout      time.Duration
+	consoleSession   time.Duration
 	bodyMinBytes     int64
 }
 
@@ -89,6 +91,7 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
 	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
+	f.DurationVar(&o.consoleSession, "console-session", console.DefaultSessionTTL, "how long a web console sign-in lasts")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -186,13 +189,16 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	go sweep(ctx, svc, o, log)
 
+	if o.consoleSession <= 0 {
+		return fmt.Errorf("--console-session %s: want a positive duration", o.consoleSession)
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// gin's mode is process-wide: the program sets it, once.
 	gin.SetMode(gin.ReleaseMode)
-	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes})
+	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes, ConsoleSessionTTL: o.consoleSession})
 	if err != nil {
 		return err
 	}

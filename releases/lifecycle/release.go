@@ -705,7 +705,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 			}
 			return ReleaseChange{}, invalidState(*r, action)
 		}
-		if err := separationOfDuties(*r, p, req.Gate); err != nil {
+		if err := SeparationOfDuties(*r, p, req.Gate); err != nil {
 			return ReleaseChange{}, err
 		}
 		expected, err := s.ExpectedDigest(ctx, *r, req.Gate)
@@ -790,9 +790,9 @@ func stateBeforeGate(r Release, gate string) ReleaseState {
 	return r.State // deploy gates: stays released or deploying
 }
 
-// approvedPart is the part of a release whose changes gate approves; ""
+// ApprovedPart is the part of a release whose changes gate approves; ""
 // for the deploy gates, which approve the sealed build.
-func approvedPart(gate string) string {
+func ApprovedPart(gate string) string {
 	switch gate {
 	case GatePlan:
 		return PartPlan
@@ -804,14 +804,14 @@ func approvedPart(gate string) string {
 	return ""
 }
 
-// separationOfDuties says whether p may decide gate of r. The release's
+// SeparationOfDuties says whether p may decide gate of r. The release's
 // creator and the publishers of its artifacts decide none of its gates;
 // whoever edited the plan, the artifacts or the review does not decide the
 // gate that approves that part. A part can only be edited while its gate
 // is still to be passed, and each gate is passed once, so every edit on
 // record comes after the gate's last authorisation: a rejection does not
 // clear it, since the editor still shaped what is being decided.
-func separationOfDuties(r Release, p access.Principal, gate string) error {
+func SeparationOfDuties(r Release, p access.Principal, gate string) error {
 	if p.Name == r.CreatedBy {
 		return fmt.Errorf("%w: %s created release %s and cannot decide its gates", ErrSeparationOfDuties, p.Name, r.Name)
 	}
@@ -820,7 +820,7 @@ func separationOfDuties(r Release, p access.Principal, gate string) error {
 			return fmt.Errorf("%w: %s published %s:%s in release %s and cannot decide its gates", ErrSeparationOfDuties, p.Name, a.Name, a.Version, r.Name)
 		}
 	}
-	if part := approvedPart(gate); part != "" {
+	if part := ApprovedPart(gate); part != "" {
 		for _, e := range r.Edits {
 			if e.Part == part && e.By == p.Name {
 				return fmt.Errorf("%w: %s changed the %s of release %s and cannot decide its %s gate", ErrSeparationOfDuties, p.Name, part, r.Name, gate)
@@ -876,7 +876,7 @@ func (s *Service) storeManifestAhead(ctx context.Context, p access.Principal, na
 		return "", noop, nil
 	}
 	r, err := s.store.GetRelease(ctx, name)
-	if err != nil || r.State != ReleaseBuilding || separationOfDuties(r, p, req.Gate) != nil {
+	if err != nil || r.State != ReleaseBuilding || SeparationOfDuties(r, p, req.Gate) != nil {
 		return "", noop, nil // the change itself reports what is wrong
 	}
 	d, b, err := s.releaseManifest(r)

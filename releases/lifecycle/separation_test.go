@@ -53,7 +53,7 @@ func TestSeparationOfDutiesTable(t *testing.T) {
 			for _, g := range tc.refused {
 				refused = refused || g == gate
 			}
-			err := separationOfDuties(r, access.Principal{Name: tc.principal, Roles: []access.Role{access.RoleApprover, access.RoleReleaseManager}}, gate)
+			err := SeparationOfDuties(r, access.Principal{Name: tc.principal, Roles: []access.Role{access.RoleApprover, access.RoleReleaseManager}}, gate)
 			switch {
 			case refused && !errors.Is(err, ErrSeparationOfDuties):
 				t.Errorf("%s, who changed %s, deciding %s: %v; want refused for separation of duties", tc.principal, tc.changed, gate, err)
