@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"unicode"
 
 	"github.com/dmlproject/dml/internal/strictjson"
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -125,6 +126,8 @@ func (p *Policy) Validate() error {
 		}
 		if r.Match == "" {
 			bad("match is empty")
+		} else if hasControl(r.Match) {
+			bad("match contains a control character (no artifact name does)")
 		} else if err := validatePattern(r.Match); err != nil {
 			bad("%v", err)
 		}
@@ -153,6 +156,8 @@ func (p *Policy) Validate() error {
 				bad("attestations[%d]: predicateType is empty", j)
 			case predicates[a.PredicateType]:
 				bad("attestations[%d]: predicateType %s listed twice", j, a.PredicateType)
+			case hasControl(a.PredicateType):
+				bad("attestations[%d]: predicateType %q contains a control character", j, a.PredicateType)
 			}
 			predicates[a.PredicateType] = true
 			if len(a.Keys) == 0 {
@@ -166,6 +171,8 @@ func (p *Policy) Validate() error {
 			for _, b := range a.BuilderIDs {
 				if b == "" {
 					bad("attestations[%d]: empty builder ID", j)
+				} else if hasControl(b) {
+					bad("attestations[%d]: builder ID %q contains a control character", j, b)
 				}
 			}
 			requires = true
@@ -244,6 +251,13 @@ func moreSpecific(a, b string) bool {
 		return !da
 	}
 	return len(a) > len(b)
+}
+
+// hasControl reports whether s holds a control character: no artifact
+// name, predicate type or builder URI does, and YAML cannot write one, so
+// a policy holding one is refused rather than kept unmatchable.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func validatePattern(pattern string) error {

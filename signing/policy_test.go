@@ -112,6 +112,11 @@ func TestPolicyValidation(t *testing.T) {
 		{"bad key ID", `{"rules":[{"match":"a","signatures":{"keys":["c i"]}}]}`, "key ID"},
 		{"duplicate key", `{"rules":[{"match":"a","signatures":{"keys":["ci","ci"],"threshold":2}}]}`, "listed twice"},
 		{"not JSON or YAML", `{"rules": [`, "invalid trust policy"},
+		// A name never holds a control character, so a pattern with one
+		// matches nothing; YAML cannot even write it (FuzzParsePolicy).
+		{"control character in match", "{\"rules\":[{\"match\":\"a\\u007f\",\"signatures\":{\"keys\":[\"ci\"]}}]}", "control character"},
+		{"control character in predicate type", "{\"rules\":[{\"match\":\"a\",\"attestations\":[{\"predicateType\":\"x\\u0000\",\"keys\":[\"ci\"]}]}]}", "control character"},
+		{"control character in builder ID", "{\"rules\":[{\"match\":\"a\",\"attestations\":[{\"predicateType\":\"https://slsa.dev/provenance/v1\",\"keys\":[\"ci\"],\"builderIds\":[\"b\\n\"]}]}]}", "control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
