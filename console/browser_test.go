@@ -17,6 +17,7 @@ import (
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 )
 
 // The console's end-to-end tests drive a real Chromium (Debian's chromium
@@ -169,8 +170,8 @@ func (s *site) screenshot(ctx context.Context, name string) {
 	}
 }
 
-// TestBrowserSignIn: a token signs in (the navigation shows what its
-// roles may see); a wrong token is refused on the form; signing out ends
+// TestBrowserSignIn: a token of each role signs in (the navigation shows
+// what its role may see); a wrong token is refused on the form; signing out ends
 // the session, and a page then asks to sign in again.
 func TestBrowserSignIn(t *testing.T) {
 	s := newSite(t)
@@ -187,9 +188,35 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Errorf("wrong token: %q", got)
 	}
 
-	s.signIn(ctx, s.admin)
-	if nav := s.text(ctx, `nav[aria-label="Main"]`); !strings.Contains(nav, "Admin") || !strings.Contains(nav, "Audit") {
-		t.Errorf("admin's navigation = %q; want Admin and Audit", nav)
+	// Each role signs in and sees the pages its API grants: Audit for
+	// auditors and admins, Admin for admins only.
+	everyone := []string{"Waiting for me", "Releases", "Environments", "Catalogue"}
+	for _, role := range access.Roles {
+		token := s.admin
+		if role != access.RoleAdmin {
+			issued, err := s.dml.Access.IssueToken(context.Background(), adminPrincipal(t, s), access.TokenRequest{
+				Name: "as-" + string(role), Roles: []access.Role{role}, Environments: []string{"staging"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token = issued.Secret
+		}
+		s.signIn(ctx, token)
+		nav := s.text(ctx, `nav[aria-label="Main"]`)
+		for _, page := range everyone {
+			if !strings.Contains(nav, page) {
+				t.Errorf("%s's navigation %q lacks %s", role, nav, page)
+			}
+		}
+		if got, want := strings.Contains(nav, "Audit"), role == access.RoleAdmin || role == access.RoleAuditor; got != want {
+			t.Errorf("%s's navigation %q: Audit shown %v, want %v", role, nav, got, want)
+		}
+		if got, want := strings.Contains(nav, "Admin"), role == access.RoleAdmin; got != want {
+			t.Errorf("%s's navigation %q: Admin shown %v, want %v", role, nav, got, want)
+		}
+		if who := s.text(ctx, "form.who"); !strings.Contains(who, string(role)) {
+			t.Errorf("signed in as %s, the header says %q", role, who)
+		}
 	}
 	s.run(ctx,
 		chromedp.Click(chromedp.CSS(`form.who button`)),
