@@ -145,6 +145,12 @@ func (d dialect) migrationFS() (fs.FS, error) {
 	return fs.Sub(migrationFiles, d.migrations)
 }
 
+// sqliteBusy reports SQLITE_BUSY, in any of its extended forms.
+func sqliteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 func sqliteUniqueViolation(err error) bool {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {

@@ -122,13 +122,33 @@ func (db *DB) start(ctx context.Context) (*DB, error) {
 		}
 		return nil, fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.ping(ctx); err != nil {
 		return fail("open", err)
 	}
 	if err := db.migrate(ctx); err != nil {
 		return fail("migrate", err)
 	}
 	return db, nil
+}
+
+// ping checks that a new database answers. Several processes opening a
+// new SQLite file at once (replicas starting together) can get
+// SQLITE_BUSY without SQLite's busy handler waiting — turning the file to
+// WAL takes a lock the handler does not cover — so a busy answer is tried
+// again, with a growing pause, for as long as busy_timeout would wait.
+func (db *DB) ping(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 200*time.Millisecond) {
+		err := db.sql.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 func inMemory(dsn string) bool {
