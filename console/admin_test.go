@@ -156,10 +156,7 @@ func TestBrowserAdminTokens(t *testing.T) {
 	}
 
 	// Revoked from its row: it no longer authenticates.
-	s.run(ctx,
-		chromedp.Click(chromedp.CSS("#token-"+tok.ID+" button.danger")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
-	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS("#token-"+tok.ID+" button.danger")), ".flash")
 	if got := s.text(ctx, "#token-"+tok.ID); !strings.Contains(got, "revoked") {
 		t.Errorf("row after revoking: %q", got)
 	}
@@ -221,9 +218,8 @@ func TestBrowserAdminSigners(t *testing.T) {
 	s.run(ctx,
 		chromedp.SetValue(chromedp.ID("key-pem"), pub),
 		chromedp.SendKeys(chromedp.ID("key-comment"), "payments CI (GitLab runner)"),
-		chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/keys"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/keys"] button`)), ".flash")
 	if got := s.text(ctx, "#key-ci-payments"); !strings.Contains(got, "active") || !strings.Contains(got, "ecdsa") {
 		t.Errorf("new key's row: %q", got)
 	}
@@ -233,9 +229,8 @@ func TestBrowserAdminSigners(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#roots details.add summary`)),
 		chromedp.SendKeys(chromedp.ID("root-id"), "private-sigstore"),
 		chromedp.SetValue(chromedp.ID("root-doc"), string(sig.RootJSON)),
-		chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/roots"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/roots"] button`)), ".flash")
 	if got := s.text(ctx, "#root-private-sigstore"); !strings.Contains(got, "v1") || !strings.Contains(got, "Fulcio CA") {
 		t.Errorf("root's row: %q", got)
 	}
@@ -245,9 +240,8 @@ func TestBrowserAdminSigners(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("identity-issuer"), "https://token.actions.githubusercontent.com"),
 		chromedp.SendKeys(chromedp.ID("identity-regexp"), `https://github\.com/acme/payments/\.github/workflows/release\.yml@refs/tags/v.*`),
 		chromedp.SetValue(chromedp.ID("identity-claims"), "sourceRepositoryURI=https://github.com/acme/payments\n"),
-		chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/identities"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form[action="/ui/admin/trust/identities"] button`)), ".flash")
 	if got := s.text(ctx, "#identity-gh-release"); !strings.Contains(got, "private-sigstore") || !strings.Contains(got, "sourceRepositoryURI=https://github.com/acme/payments") {
 		t.Errorf("identity's row: %q", got)
 	}
@@ -259,10 +253,7 @@ func TestBrowserAdminSigners(t *testing.T) {
 	s.screenshot(ctx, "console-admin-trust")
 
 	// Revoking the key.
-	s.run(ctx,
-		chromedp.Click(chromedp.CSS("#key-ci-payments button.danger")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
-	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS("#key-ci-payments button.danger")), ".flash")
 	keys, err := s.dml.Trust.TrustKeys(ctx0)
 	if err != nil {
 		t.Fatal(err)
@@ -337,10 +328,7 @@ func TestBrowserAdminPolicy(t *testing.T) {
 		t.Errorf("the text typed became %q", got)
 	}
 	// Saving again replaces it knowingly.
-	s.run(ctx,
-		chromedp.Click(chromedp.CSS(`form.editor button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
-	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form.editor button`)), ".flash")
 	cur, err := s.dml.Trust.TrustPolicy(ctx0)
 	if err != nil || cur.Version != before.Version+2 {
 		t.Fatalf("policy = %+v, %v; want version %d", cur, err, before.Version+2)
@@ -369,9 +357,8 @@ func TestBrowserAdminGateDefaults(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`input[name="approvals:deploy:*"]`), "2"),
 		chromedp.SendKeys(chromedp.ID("gate-new-env"), "production"),
 		chromedp.SetValue(chromedp.ID("gate-new-approvals"), "3"),
-		chromedp.Click(chromedp.CSS(`form.gates button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form.gates button`)), ".flash")
 	gates, st, err := s.dml.Releases.GateDefaults(ctx0)
 	if err != nil {
 		t.Fatal(err)
@@ -404,9 +391,8 @@ func TestBrowserAdminGateDefaults(t *testing.T) {
 		chromedp.Clear(chromedp.ID("gate-new-env")),
 		chromedp.Clear(chromedp.ID("gate-new-approvals")),
 		chromedp.Clear(chromedp.CSS(`input[name="approvals:deploy:production"]`)),
-		chromedp.Click(chromedp.CSS(`form.gates button`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`form.gates button`)), ".flash")
 	gates, _, err = s.dml.Releases.GateDefaults(ctx0)
 	if err != nil || len(gates) != 1 || gates["deploy:*"].Approvals != 2 {
 		t.Errorf("after clearing production: %v, %v", gates, err)

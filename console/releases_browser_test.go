@@ -36,9 +36,8 @@ func TestBrowserApproveGate(t *testing.T) {
 	}
 	s.run(ctx,
 		chromedp.SendKeys(chromedp.ID("comment-gate-plan"), "window agreed with the search team"),
-		chromedp.Click(chromedp.CSS(`#decide-gate-plan button[value="approve"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`#decide-gate-plan button[value="approve"]`)), ".flash")
 	if got := s.text(ctx, ".flash"); !strings.Contains(got, "2 of 2 approvals") || !strings.Contains(got, "building") {
 		t.Errorf("after approving: %q; want 2 of 2 approvals and building", got)
 	}
@@ -111,9 +110,8 @@ func TestBrowserStaleApproval(t *testing.T) {
 	s.run(ctx,
 		chromedp.Clear(chromedp.ID("comment-gate-plan")),
 		chromedp.SendKeys(chromedp.ID("comment-gate-plan"), "ok for the 17th"),
-		chromedp.Click(chromedp.CSS(`#decide-gate-plan button[value="approve"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`#decide-gate-plan button[value="approve"]`)), ".flash")
 	if got := s.text(ctx, "#gate-plan .rel-quorum"); got != "1 of 2 approvals" {
 		t.Errorf("after approving the new plan the gate shows %q; want 1 of 2", got)
 	}
@@ -154,9 +152,8 @@ func TestBrowserRecordDeployment(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("dep-status"), "succeeded"),
 		chromedp.Click(chromedp.CSS(`#record-deployment input[value="`+r.ManifestDigest.String()+`"]`)),
 		chromedp.SendKeys(chromedp.ID("dep-notes"), "canary 10% for an hour, then all"),
-		chromedp.Click(chromedp.CSS(`#record-deployment button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
 	)
+	s.submit(ctx, chromedp.Click(chromedp.CSS(`#record-deployment button[type="submit"]`)), ".flash")
 	if got := s.text(ctx, ".flash"); !strings.Contains(got, "Deployment to production recorded (succeeded); the release is deployed") {
 		t.Errorf("after recording: %q", got)
 	}
