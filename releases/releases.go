@@ -12,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/changesystem"
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
@@ -61,6 +62,9 @@ type Config struct {
 	// last use, retention); tests move it.
 	Logger *slog.Logger
 	Clock  func() time.Time
+	// ChangeSystem asks the external change system the admin configures
+	// (lifecycle.ChangePolicy); nil: over HTTP (changesystem.New).
+	ChangeSystem lifecycle.ChangeSystem
 }
 
 // DML is the domain, composed: one service per concept, built over one
@@ -134,6 +138,7 @@ func New(cfg Config) (*DML, error) {
 	}
 	if d.Releases, err = lifecycle.New(lifecycle.Config{
 		Store: meta.Releases(), Catalog: d.Catalog, Blobs: d.Blobs, Signer: cfg.Signer, Log: log, Now: now,
+		ChangeSystem: changeSystem(cfg.ChangeSystem),
 	}); err != nil {
 		return nil, err
 	}
@@ -153,6 +158,14 @@ func New(cfg Config) (*DML, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// changeSystem is cs, or the HTTP client of change systems.
+func changeSystem(cs lifecycle.ChangeSystem) lifecycle.ChangeSystem {
+	if cs == nil {
+		return changesystem.New(0, nil)
+	}
+	return cs
 }
 
 // ServerPublicKeyPEM is the public half of the server's signing key.

@@ -57,13 +57,13 @@ func (s *Service) SetGateDefaults(ctx context.Context, p access.Principal, defau
 	}
 	for g, set := range defaults {
 		switch {
-		case g == GatePlan || g == GateBuild || g == GateClose || g == gateAllDeploys:
+		case g == GatePlan || g == GateBuild || g == GateClose || g == GateEmergency || g == gateAllDeploys:
 		case strings.HasPrefix(g, gateDeployPrefix):
 			if err := names.ValidateEnvironment(strings.TrimPrefix(g, gateDeployPrefix)); err != nil {
 				return Setting{}, err
 			}
 		default:
-			return Setting{}, fmt.Errorf("%w: unknown gate %q (plan, build, close, deploy:ENV or deploy:*)", errdef.ErrInvalidInput, g)
+			return Setting{}, fmt.Errorf("%w: unknown gate %q (plan, build, close, emergency, deploy:ENV or deploy:*)", errdef.ErrInvalidInput, g)
 		}
 		if set.Approvals < 1 || set.Approvals > maxApprovals {
 			return Setting{}, fmt.Errorf("%w: gate %s needs between 1 and %d approvals", errdef.ErrInvalidInput, g, maxApprovals)
@@ -81,13 +81,17 @@ func (s *Service) SetGateDefaults(ctx context.Context, p access.Principal, defau
 
 // quorumFloor is the fewest approvals gate may need: the admin's default
 // for it, for a deploy gate without one of its own the deploy:* default,
-// and otherwise 1.
+// for the emergency gate 2 (an emergency bypasses the window, so it needs
+// more than one person), and otherwise 1.
 func quorumFloor(defaults map[string]GateSetting, gate string) int {
 	if d, ok := defaults[gate]; ok {
 		return d.Approvals
 	}
 	if d, ok := defaults[gateAllDeploys]; ok && strings.HasPrefix(gate, gateDeployPrefix) {
 		return d.Approvals
+	}
+	if gate == GateEmergency {
+		return defaultEmergencyApprovals
 	}
 	return 1
 }

@@ -38,6 +38,7 @@ type Service struct {
 	signer  *signing.ServerSigner
 	log     *slog.Logger
 	now     func() time.Time
+	changes ChangeSystem
 }
 
 // Config is what the lifecycle is built from.
@@ -52,6 +53,10 @@ type Config struct {
 	// Log nil: silent. Now nil: the wall clock.
 	Log *slog.Logger
 	Now func() time.Time
+	// ChangeSystem asks the external change system the admin configured
+	// (ChangePolicy.ChangeSystem). Nil: a configured change system cannot
+	// be asked, so no plan gate passes while one is configured.
+	ChangeSystem ChangeSystem
 }
 
 // New returns the release lifecycle.
@@ -59,7 +64,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Catalog == nil || cfg.Blobs == nil || cfg.Signer == nil {
 		return nil, errors.New("lifecycle: a store, the catalogue, the blob service and the server's signer are required")
 	}
-	return &Service{store: cfg.Store, catalog: cfg.Catalog, blobs: cfg.Blobs, signer: cfg.Signer, log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now)}, nil
+	return &Service{store: cfg.Store, catalog: cfg.Catalog, blobs: cfg.Blobs, signer: cfg.Signer, log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now), changes: cfg.ChangeSystem}, nil
 }
 
 // Deployments answers catalog.Deployments from the releases of a Store:
@@ -265,8 +270,15 @@ func planGates(p Plan) []string {
 	return append(gates, GateClose)
 }
 
-// gateOrder lists a release's gates in process order.
-func gateOrder(r Release) []string { return planGates(r.Plan) }
+// gateOrder lists a release's gates in process order, its emergency gate
+// last once an emergency change was requested.
+func gateOrder(r Release) []string {
+	gates := planGates(r.Plan)
+	if r.Emergency != nil {
+		gates = append(gates, GateEmergency)
+	}
+	return gates
+}
 
 // quorum is how many approvers gate needs under gates; releases stored
 // before every gate had an entry need 1.
@@ -325,6 +337,10 @@ func openGates(r Release) []string {
 				out = append(out, DeployGate(e))
 			}
 		}
+		if r.Emergency != nil && r.Emergency.Status == EmergencyRequested {
+			// Open until decided; Decide refuses it once Until has passed.
+			out = append(out, GateEmergency)
+		}
 		return out
 	case ReleaseReview:
 		return []string{GateClose}
@@ -340,8 +356,10 @@ func AllowedActions(r Release) []string {
 		out = append(out, "set-plan", "set-artifacts")
 	case ReleaseBuilding:
 		out = append(out, "set-artifacts")
+	case ReleaseReleased:
+		out = append(out, "emergency")
 	case ReleaseDeploying:
-		out = append(out, "deploy", "update-deployment")
+		out = append(out, "deploy", "update-deployment", "emergency")
 	}
 	if reviewable(r) {
 		out = append(out, "review")
@@ -401,6 +419,8 @@ func (s *Service) ExpectedDigest(ctx context.Context, r Release, gate string) (d
 		return r.ManifestDigest, nil
 	case gate == GateClose:
 		return r.ReviewDigest, nil
+	case gate == GateEmergency && r.Emergency != nil:
+		return r.Emergency.Digest, nil
 	}
 	return "", nil
 }
@@ -526,6 +546,13 @@ func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req Cre
 // (never below the admin's defaults, read through settings) and its
 // artifacts (read through arts).
 func (s *Service) plannedRelease(ctx context.Context, settings settingReader, arts artifactReader, p access.Principal, req CreateReleaseRequest, plan Plan, now time.Time) (Release, error) {
+	policy, _, err := changePolicy(ctx, settings)
+	if err != nil {
+		return Release{}, err
+	}
+	if err := checkPlanPolicy(policy, plan); err != nil {
+		return Release{}, err
+	}
 	defaults, _, err := gateDefaults(ctx, settings)
 	if err != nil {
 		return Release{}, err
@@ -600,6 +627,13 @@ func (s *Service) SetPlan(ctx context.Context, p access.Principal, name string, 
 	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleasePlanning {
 			return ReleaseChange{}, invalidState(*r, "set-plan")
+		}
+		policy, _, err := changePolicy(ctx, tx)
+		if err != nil {
+			return ReleaseChange{}, err
+		}
+		if err := checkPlanPolicy(policy, plan); err != nil {
+			return ReleaseChange{}, err
 		}
 		// The floors are the defaults as this change commits on them.
 		defaults, _, err := gateDefaults(ctx, tx)
@@ -697,6 +731,12 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		return Release{}, err
 	}
 	defer release()
+	// The change system is asked before the transaction, never inside it:
+	// a slow answer must not hold the database's write lock.
+	confirmed, err := s.confirmChangeAhead(ctx, p, name, req)
+	if err != nil {
+		return Release{}, err
+	}
 	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
@@ -722,6 +762,12 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		}
 		now := s.now()
 		ap := Approval{Gate: req.Gate, Decision: req.Decision, Digest: req.Digest, Comment: req.Comment, By: p.Name, TokenID: p.TokenID, At: now}
+		if req.Gate == GateEmergency {
+			if !now.Before(r.Emergency.Until) {
+				return ReleaseChange{}, fmt.Errorf("%w: the emergency change of %s ended at %s; request a new one", ErrInvalidState, r.Name, r.Emergency.Until.UTC().Format(time.RFC3339))
+			}
+			return decideEmergency(r, ap, now)
+		}
 		det := map[string]any{"gate": req.Gate, "decision": req.Decision, "digest": req.Digest, "comment": req.Comment}
 
 		if req.Decision == DecisionReject {
@@ -752,6 +798,14 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		if !authorized(*r, req.Gate, expected) {
 			det["authorized"] = false
 			return change(ActionReleaseApproval, det)
+		}
+		if req.Gate == GatePlan {
+			if err := confirmed.passes(ctx, tx, *r, expected); err != nil {
+				return ReleaseChange{}, err
+			}
+			if confirmed.asked {
+				det["changeSystem"] = confirmed.answer
+			}
 		}
 		det["authorized"] = true
 		det["from"] = r.State
@@ -800,6 +854,8 @@ func ApprovedPart(gate string) string {
 		return PartArtifacts
 	case GateClose:
 		return PartReview
+	case GateEmergency:
+		return PartEmergency
 	}
 	return ""
 }
@@ -990,7 +1046,7 @@ func (s *Service) RecordDeployment(ctx context.Context, p access.Principal, name
 		return Release{}, Deployment{}, fmt.Errorf("%w: target is required (what was deployed to)", errdef.ErrInvalidInput)
 	}
 	var dep Deployment
-	r, err := s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
+	r, err := s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
 		if r.State != ReleaseDeploying {
 			return ReleaseChange{}, invalidState(*r, "deploy")
 		}
@@ -1012,19 +1068,36 @@ func (s *Service) RecordDeployment(ctx context.Context, p access.Principal, name
 			return ReleaseChange{}, err
 		}
 		now := s.now()
+		// The window is checked last, on the policy this change commits
+		// on: what else is wrong with the request is said first.
+		policy, _, err := changePolicy(ctx, tx)
+		if err != nil {
+			return ReleaseChange{}, err
+		}
+		emergency, err := checkWindow(policy, *r, now)
+		if err != nil {
+			return ReleaseChange{}, err
+		}
 		dep = Deployment{
 			ID: newDeploymentID(), Environment: req.Environment, Target: req.Target, Status: req.Status,
 			StartedAt: now, Notes: req.Notes, VerifiedDigests: nonNilDigests(req.VerifiedDigests), By: p.Name, UpdatedAt: now,
+		}
+		if emergency {
+			dep.Emergency, dep.EmergencyReason = true, r.Emergency.Reason
 		}
 		if req.Status != DeploymentInProgress {
 			dep.FinishedAt = &now
 		}
 		r.Deployments = append(r.Deployments, dep)
 		s.afterDeployment(r)
-		return change(ActionReleaseDeployment, map[string]any{
+		det := map[string]any{
 			"id": dep.ID, "environment": dep.Environment, "target": dep.Target, "status": dep.Status,
 			"verifiedDigests": dep.VerifiedDigests, "state": r.State,
-		})
+		}
+		if emergency {
+			det["emergency"], det["emergencyReason"], det["emergencyUntil"] = true, r.Emergency.Reason, r.Emergency.Until
+		}
+		return change(ActionReleaseDeployment, det)
 	})
 	return r, dep, err
 }
