@@ -46,9 +46,9 @@ func newRelEnv(t *testing.T) *relEnv { return newRelEnvOver(t, nil) }
 
 // newRelEnvOver is newRelEnv with the blob backend wrapped by wrap (nil:
 // the directory backend as it is).
-func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend) *relEnv {
+func newRelEnvOver(t *testing.T, wrap func(*fs.Backend) store.Backend, opts ...func(*releases.Config)) *relEnv {
 	t.Helper()
-	env := domaintest.NewEnvOver(t, wrap)
+	env := domaintest.NewEnvOver(t, wrap, opts...)
 	ctx, svc, admin := env.Ctx, env.DML, env.Admin
 	e := &relEnv{t: t, ctx: ctx, env: env, svc: svc, meta: env.Meta, admin: admin}
 	e.pipeline = e.principal("pipeline", nil, access.RolePublisher)
