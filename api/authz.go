@@ -221,6 +221,11 @@ var accessMatrix = []accessRule{
 	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_delete", Grants: registryDeleters()},
 	{Method: "GET", Path: "/v2/{name}/tags/list", Operation: "tag_list", Grants: everyRole()},
 	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Operation: "referrers_list", Grants: everyRole()},
+
+	// Change control: emergency changes and the admin's change policy.
+	{Method: "POST", Path: v1Prefix + "/releases/{name}/emergency", Operation: "release_emergency", Grants: only(releaseManager)},
+	{Method: "GET", Path: v1Prefix + "/settings/change", Operation: "change_policy_get", Grants: everyRole()},
+	{Method: "PATCH", Path: v1Prefix + "/settings/change", Operation: "change_policy_set", Grants: only(admin)},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".

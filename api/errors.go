@@ -157,6 +157,11 @@ var errorTable = []errorRow{
 	{is(errNotReady), http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE"},
 	// A panic has always answered INTERNAL, under /v2/ too.
 	{is(errPanic), http.StatusInternalServerError, "INTERNAL", "INTERNAL"},
+	// Change control (change windows, emergency changes, change references).
+	{is(lifecycle.ErrOutsideChangeWindow), http.StatusConflict, "OUTSIDE_CHANGE_WINDOW", ""},
+	{is(lifecycle.ErrChangeRefInvalid), http.StatusBadRequest, "CHANGE_REF_INVALID", ""},
+	{is(lifecycle.ErrRiskInvalid), http.StatusBadRequest, "RISK_INVALID", ""},
+	{is(lifecycle.ErrChangeNotApproved), http.StatusConflict, "CHANGE_NOT_APPROVED", ""},
 	// Anything else is the server's fault.
 	{func(error) bool { return true }, http.StatusInternalServerError, "INTERNAL", "UNKNOWN"},
 }

@@ -144,6 +144,10 @@ func TestErrorTable(t *testing.T) {
 		{"not ready", wrap(errNotReady), answer{503, "UNAVAILABLE"}, answer{503, "UNAVAILABLE"}},
 		{"panic", wrap(errPanic), answer{500, "INTERNAL"}, answer{500, "INTERNAL"}},
 		{"anything else", errors.New("disk on fire"), answer{500, "INTERNAL"}, answer{500, "UNKNOWN"}},
+		{"outside the change window", &lifecycle.OutsideWindowError{Release: "r"}, answer{409, "OUTSIDE_CHANGE_WINDOW"}, answer{500, "UNKNOWN"}},
+		{"change ref invalid", &lifecycle.ChangeRefError{ChangeRef: "x", Pattern: "^CHG[0-9]+$"}, answer{400, "CHANGE_REF_INVALID"}, answer{500, "UNKNOWN"}},
+		{"risk invalid", &lifecycle.RiskError{Risk: "x"}, answer{400, "RISK_INVALID"}, answer{500, "UNKNOWN"}},
+		{"change not approved", &lifecycle.ChangeNotApprovedError{Status: "pending"}, answer{409, "CHANGE_NOT_APPROVED"}, answer{500, "UNKNOWN"}},
 	} {
 		for _, shape := range []struct {
 			name  string
@@ -187,6 +191,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		errdef.ErrUnauthorized, catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv, errdef.ErrDenied,
 		errdef.ErrConflict, errdef.ErrInvalidInput, errdef.ErrNotFound, store.ErrNotFound,
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),
+		lifecycle.ErrOutsideChangeWindow, lifecycle.ErrChangeRefInvalid, lifecycle.ErrRiskInvalid, lifecycle.ErrChangeNotApproved,
 	}
 	answered := make([]bool, len(errorTable))
 	for _, err := range probes {

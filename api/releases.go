@@ -27,6 +27,7 @@ func (s *Server) routeReleases(g *gin.RouterGroup) {
 	g.PATCH("/releases/:name/deployments/:id", s.updateDeployment)
 	g.POST("/releases/:name/review", s.fileReview)
 	g.POST("/releases/:name/cancel", s.cancelRelease)
+	g.POST("/releases/:name/emergency", s.requestEmergency)
 }
 
 // toRelease is the wire form of a release: the record, its gates (views,
@@ -62,6 +63,10 @@ func toRelease(r lifecycle.Release, views []lifecycle.GateView) wire.Release {
 		a := toApproval(*r.LastRejection)
 		out.LastRejection = &a
 	}
+	if em := r.Emergency; em != nil {
+		out.Emergency = &wire.Emergency{Reason: em.Reason, Until: em.Until, RequestedBy: em.RequestedBy, TokenID: em.TokenID,
+			RequestedAt: em.RequestedAt, Digest: em.Digest, Status: em.Status, AuthorizedAt: em.AuthorizedAt}
+	}
 	return out
 }
 
@@ -78,7 +83,7 @@ func toApproval(a lifecycle.Approval) wire.Approval {
 func toDeployment(d lifecycle.Deployment) wire.Deployment {
 	return wire.Deployment{ID: d.ID, Environment: d.Environment, Target: d.Target, Status: string(d.Status),
 		StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, Notes: d.Notes, VerifiedDigests: d.VerifiedDigests,
-		By: d.By, UpdatedAt: d.UpdatedAt}
+		By: d.By, UpdatedAt: d.UpdatedAt, Emergency: d.Emergency, EmergencyReason: d.EmergencyReason}
 }
 
 // The requests, in the domain's terms.
@@ -119,15 +124,37 @@ func (s *Server) answerRelease(c *gin.Context, r lifecycle.Release, err error) {
 	s.writeRelease(c, http.StatusOK, r)
 }
 
-// releaseError writes err, with the state and allowed actions for an
-// illegal transition.
+// releaseError writes err, with its detail: the state and allowed
+// actions for an illegal transition, what change control refused.
 func (s *Server) releaseError(c *gin.Context, err error) {
 	var ise *lifecycle.InvalidStateError
 	if errors.As(err, &ise) {
 		s.writeError(c, err, wire.InvalidStateDetail{Action: ise.Action, Allowed: ise.Allowed, State: string(ise.State)})
 		return
 	}
-	s.writeError(c, err, nil)
+	s.writeError(c, err, changeControlDetail(err))
+}
+
+// changeControlDetail is the detail of an error of change control, nil
+// for any other.
+func changeControlDetail(err error) any {
+	var (
+		ow *lifecycle.OutsideWindowError
+		ce *lifecycle.ChangeRefError
+		re *lifecycle.RiskError
+		ne *lifecycle.ChangeNotApprovedError
+	)
+	switch {
+	case errors.As(err, &ow):
+		return wire.OutsideWindowDetail{Window: (*wire.Window)(ow.Window), Now: ow.Now}
+	case errors.As(err, &ce):
+		return wire.ChangeRefDetail{ChangeRef: ce.ChangeRef, Pattern: ce.Pattern}
+	case errors.As(err, &re):
+		return wire.RiskDetail{Risk: re.Risk, Allowed: re.Allowed}
+	case errors.As(err, &ne):
+		return wire.ChangeNotApprovedDetail{ChangeRef: ne.ChangeRef, Status: ne.Status, Message: ne.Message}
+	}
+	return nil
 }
 
 func (s *Server) createRelease(c *gin.Context) {
@@ -285,6 +312,19 @@ func (s *Server) cancelRelease(c *gin.Context) {
 		return
 	}
 	r, err := s.dml.Releases.CancelRelease(c.Request.Context(), principal(c), c.Param("name"), req.Reason)
+	s.answerRelease(c, r, err)
+}
+
+func (s *Server) requestEmergency(c *gin.Context) {
+	var req wire.EmergencyRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	er := lifecycle.EmergencyRequest{Reason: req.Reason}
+	if req.Until != nil {
+		er.Until = *req.Until
+	}
+	r, err := s.dml.Releases.RequestEmergency(c.Request.Context(), principal(c), c.Param("name"), er)
 	s.answerRelease(c, r, err)
 }
 

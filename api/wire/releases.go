@@ -191,6 +191,10 @@ type Deployment struct {
 	VerifiedDigests []digest.Digest `json:"verifiedDigests"`
 	By              string          `json:"by"`
 	UpdatedAt       time.Time       `json:"updatedAt"`
+	// Emergency marks a deployment recorded outside the release's window
+	// under its emergency change, whose reason it carries.
+	Emergency       bool   `json:"emergency,omitempty"`
+	EmergencyReason string `json:"emergencyReason,omitempty"`
 }
 
 // Review is the post-implementation review.
@@ -251,13 +255,15 @@ type Release struct {
 	LastRejection *Approval `json:"lastRejection,omitempty"`
 	// Edits lists every change of the plan, the artifacts and the review,
 	// oldest first, creation included.
-	Edits     []Edit    `json:"edits"`
-	CreatedBy string    `json:"createdBy"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	Revision  int64     `json:"revision"`
+	Edits []Edit `json:"edits"`
+	// Emergency is the latest emergency change, if any.
+	Emergency *Emergency `json:"emergency,omitempty"`
+	CreatedBy string     `json:"createdBy"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+	Revision  int64      `json:"revision"`
 	// Gates lists every gate in process order: plan, build, deploy:ENV
-	// per environment, close.
+	// per environment, close, and emergency once one was requested.
 	Gates []Gate `json:"gates"`
 	// AllowedActions are what can be done now ("set-plan",
 	// "approve:plan", "deploy", "cancel", ...).
