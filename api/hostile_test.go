@@ -471,7 +471,8 @@ func TestSQLMetacharactersAreData(t *testing.T) {
 	r := e.create(t, nil)
 	code, got, ev := e.send(t, http.MethodPut, e.releaseURL(r.Name)+"/plan", e.rm, map[string]any{
 		"changeRef": "CHG-1 " + sql, "title": "T " + sql, "environments": []string{"staging"},
-		"plan": map[string]any{"description": sql, "backoutPlan": sql, "risk": sql},
+		// The risk is one of the admin's levels, not free text (RISK_INVALID).
+		"plan": map[string]any{"description": sql, "backoutPlan": sql, "risk": "low"},
 	})
 	if code != http.StatusOK {
 		t.Fatalf("plan: %d %+v", code, ev)

@@ -81,6 +81,9 @@ func TestMetricsByOperation(t *testing.T) {
 		{"POST", release + "/cancel", "{", "release_cancel"},
 		{"GET", "/api/v1/settings/gates", "", "gate_defaults_get"},
 		{"PUT", "/api/v1/settings/gates", "{", "gate_defaults_set"},
+		{"POST", release + "/emergency", "{", "release_emergency"},
+		{"GET", "/api/v1/settings/change", "", "change_policy_get"},
+		{"PATCH", "/api/v1/settings/change", "{", "change_policy_set"},
 
 		{"GET", "/api/v1/audit/key", "", "audit_key"},
 		{"GET", "/api/v1/audit/checkpoint", "", "audit_checkpoint"},

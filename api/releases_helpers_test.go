@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
@@ -143,6 +144,13 @@ func (e *relEnv) nextName() string {
 	return fmt.Sprintf("rel-%d", e.seq)
 }
 
+// openWindow is a change window that holds now: the tests that deploy
+// with the wall clock deploy inside it (change windows are enforced).
+func openWindow() map[string]string {
+	now := time.Now().UTC().Truncate(time.Second)
+	return map[string]string{"start": now.Add(-time.Hour).Format(time.RFC3339), "end": now.Add(24 * time.Hour).Format(time.RFC3339)}
+}
+
 // createBody is a release creation request for payments/api:1.4.2 to
 // staging then production.
 func createBody(name string, gates map[string]any) []byte {
@@ -151,7 +159,7 @@ func createBody(name string, gates map[string]any) []byte {
 		"environments": []string{"staging", "production"},
 		"plan": map[string]any{
 			"description": "Roll out payments API 1.4.2",
-			"window":      map[string]string{"start": "2030-01-01T10:00:00Z", "end": "2030-01-01T12:00:00Z"},
+			"window":      openWindow(),
 			"backoutPlan": "Redeploy 1.4.1", "risk": "low",
 		},
 		"artifacts": []map[string]string{{"name": "payments/api", "version": "1.4.2"}},
