@@ -213,3 +213,12 @@ func (x Releases) Manifest(ctx context.Context, name string) (ReleaseManifest, e
 	}
 	return ReleaseManifest{Body: body, Digest: d, Signature: resp.Header.Get("X-Dml-Signature"), MediaType: resp.Header.Get("Content-Type")}, nil
 }
+
+// RequestEmergency records an emergency change on a release (release
+// managers): once its "emergency" gate is authorised, the release deploys
+// outside its change window until req.Until.
+func (x Releases) RequestEmergency(ctx context.Context, name string, req wire.EmergencyRequest) (wire.Release, error) {
+	var rel wire.Release
+	err := x.send(ctx, http.MethodPost, name, "emergency", req, &rel, http.StatusOK)
+	return rel, err
+}

@@ -247,7 +247,7 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 					fmt.Fprintf(w, "%s\n", sc.Bytes())
 					continue
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), r.Actor.Name, r.Action, r.Subject, r.Details)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), r.Actor.Name, auditAction(r.Action, r.Details), r.Subject, r.Details)
 			}
 			if err := sc.Err(); err != nil {
 				return err
@@ -328,4 +328,16 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-11-25T10:00:00Z) or a positive duration (24h)", s)
+}
+
+// auditAction is a record's action as the timeline shows it: emergency
+// changes and what was done under them stand out.
+func auditAction(action string, details []byte) string {
+	var d struct {
+		Emergency bool `json:"emergency"`
+	}
+	if json.Unmarshal(details, &d) == nil && d.Emergency {
+		return "‼ EMERGENCY " + action
+	}
+	return action
 }

@@ -30,10 +30,15 @@ closed (or cancelled). Each step past planning is authorised at a gate by approv
   build         authorises the artifacts; seals the manifest building  → released
   deploy:ENV    authorises deployment of the sealed manifest released  → deploying
   close         authorises the review                       review    → closed
+  emergency     authorises an emergency change (dml release emergency): deployments
+                outside the release's change window, until the change ends
 
 Approvals name the digest they approve and count only while it is current. The release's
 creator and the publishers of its artifacts cannot approve it, nor can whoever changed its
-plan, artifacts or review approve the plan, build or close gate. See docs/itil.md.`,
+plan, artifacts or review approve the plan, build or close gate. Deployments outside the
+release's change window are refused (OUTSIDE_CHANGE_WINDOW) unless an emergency change is in
+force; the admin's change policy (dml release change-policy) sets the risk levels, the pattern
+of change references and an external change system. See docs/itil.md.`,
 	}
 	cmd.AddCommand(
 		newReleaseCreateCmd(app),
@@ -48,6 +53,8 @@ plan, artifacts or review approve the plan, build or close gate. See docs/itil.m
 		newReleaseCancelCmd(app),
 		newReleaseManifestCmd(app),
 		newGateDefaultsCmd(app),
+		newReleaseEmergencyCmd(app),
+		newChangePolicyCmd(app),
 	)
 	return cmd
 }
@@ -492,12 +499,16 @@ artifacts'). Status: in_progress (default), succeeded, failed, rolled_back.`,
 				return err
 			}
 			d := res.Deployment
+			status := d.Status
+			if d.Emergency {
+				status += " [EMERGENCY] " + oneLine(d.EmergencyReason)
+			}
 			return app.emit(cmd.OutOrStdout(), res, func(w io.Writer) error {
 				return printFields(w, [][2]string{
 					{"deployment", d.ID},
 					{"environment", d.Environment},
 					{"target", d.Target},
-					{"status", d.Status},
+					{"status", status},
 					{"by", d.By},
 					{"started", formatTime(d.StartedAt)},
 					{"finished", formatTimeOrDash(d.FinishedAt)},
@@ -671,12 +682,23 @@ func printRelease(w io.Writer, r wire.Release) error {
 		fmt.Fprintln(tw, "\nDEPLOYMENTS")
 		fmt.Fprintln(tw, "ID\tENVIRONMENT\tTARGET\tSTATUS\tBY\tSTARTED\tFINISHED\tVERIFIED")
 		for _, d := range r.Deployments {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, d.Status, d.By,
+			status := d.Status
+			if d.Emergency {
+				status += " [EMERGENCY]"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, status, d.By,
 				formatTime(d.StartedAt), formatTimeOrDash(d.FinishedAt), listOrNone(digestStrings(d.VerifiedDigests)))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+
+	if em := r.Emergency; em != nil {
+		fmt.Fprintln(w, "\nEMERGENCY CHANGE")
+		if err := printFields(w, emergencyFields(*em, time.Now())); err != nil {
+			return err
+		}
 	}
 
 	if rv := r.Review; rv != nil {
