@@ -108,6 +108,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("release", "approve", "r1", "--gate", "build", "--token", approver)
 	r.json("release", "manifest", "r1", "--output-file", filepath.Join(dir, "r1.index.json"))
 	r.json("release", "approve", "r1", "--gate", "deploy:staging", "--token", approver)
+	r.json("release", "emergency", "r1", "--reason", "INC-1", "--until", "2h", "--token", rm)
+	r.json("release", "change-policy", "--risk-level", "low", "--risk-level", "high")
+	r.json("release", "change-policy")
 	var dep wire.DeploymentResult
 	r.decode(r.json("release", "deploy", "r1", "--env", "staging", "--target", "k8s/staging", "--token", deployer), &dep)
 	r.json("release", "deploy", "r1", "--update", dep.Deployment.ID, "--status", "succeeded", "--token", deployer)
