@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -181,6 +182,17 @@ type auditRow struct {
 	Actor, Action, Subject    string
 	SubjectHref, SubjectQuery string
 	Details                   string
+	// Emergency highlights an emergency change and what was done under it.
+	Emergency bool
+}
+
+// emergencyRecord reports whether a record's details mark it as part of
+// an emergency change ({"emergency": true}).
+func emergencyRecord(details []byte) bool {
+	var d struct {
+		Emergency bool `json:"emergency"`
+	}
+	return json.Unmarshal(details, &d) == nil && d.Emergency
 }
 
 // auditLog shows the log, newest first, filtered.
@@ -319,6 +331,7 @@ func newAuditRow(r auditlog.Record) auditRow {
 		Index: r.Index, Href: Prefix + "audit/records/" + strconv.FormatInt(r.Index, 10),
 		Time: r.Time, Actor: r.Actor.Name, Action: r.Action, Subject: r.Subject,
 		SubjectHref: subjectHref(r.Subject), SubjectQuery: auditFilter{Subject: r.Subject}.query(-1),
+		Emergency: emergencyRecord(r.Details),
 	}
 	if len(r.Details) > 0 {
 		d := string(r.Details)

@@ -124,6 +124,8 @@ func gateLabel(gate string) string {
 		return "Close"
 	case strings.HasPrefix(gate, "deploy:"):
 		return "Deploy to " + strings.TrimPrefix(gate, "deploy:")
+	case gate == lifecycle.GateEmergency:
+		return "Emergency change"
 	}
 	return gate
 }
@@ -140,6 +142,9 @@ func gateCovers(r lifecycle.Release, gate string) string {
 		return "The post-implementation review; authorising it closes the release."
 	case strings.HasPrefix(gate, "deploy:"):
 		return "Deploying the sealed release manifest to " + strings.TrimPrefix(gate, "deploy:") + "."
+	case gate == lifecycle.GateEmergency && r.Emergency != nil:
+		return "Deploying outside the change window until " + r.Emergency.Until.UTC().Format("2006-01-02 15:04") + " UTC, requested by " +
+			r.Emergency.RequestedBy + ": " + r.Emergency.Reason
 	}
 	return ""
 }
@@ -438,6 +443,9 @@ type releaseAuditRow struct {
 	auditlog.Record
 	Href    string
 	Details string
+	// Emergency marks a record of an emergency change, or of what was
+	// done under one.
+	Emergency bool
 }
 
 type decideForm struct {
@@ -643,7 +651,7 @@ func (c *Console) auditOf(v *view, name string) ([]releaseAuditRow, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, releaseAuditRow{Record: rec, Href: auditRecordHref(rec.Index), Details: string(rec.Details)})
+		out = append(out, releaseAuditRow{Record: rec, Href: auditRecordHref(rec.Index), Details: string(rec.Details), Emergency: emergencyRecord(rec.Details)})
 		return nil
 	})
 	return out, err

@@ -313,7 +313,8 @@ func (sc *relScene) seedReleases() {
 	sc.deploy("deploy-staging", "2026.12-auth", "staging", "k8s/staging-eu", lifecycle.DeploymentSucceeded)
 
 	c.set(day(time.November, 26, 9))
-	win := &lifecycle.Window{Start: day(time.December, 3, 20), End: day(time.December, 3, 23)}
+	// The window holds both deployments: change windows are enforced.
+	win := &lifecycle.Window{Start: day(time.December, 1, 10), End: day(time.December, 3, 23)}
 	sc.create("2026.12-gateway", relPlan{change: "CHG-1101", title: "Gateway 3.3: rate limits per tenant", envs: both, quorums: prod2, window: win,
 		risk: "medium", backout: "redeploy gateway 3.2.0 (release 2026.10-gateway)", description: "Per-tenant rate limits; the limits start in shadow mode."}, "platform/gateway:3.3.0")
 	c.set(day(time.November, 27, 10))
