@@ -24,6 +24,12 @@ func TestEmergencyHighlighted(t *testing.T) {
 	}
 	_, err = sc.d.Releases.RequestEmergency(sc.ctx, sc.who["rm"], name, lifecycle.EmergencyRequest{Reason: "INC-2042: tenants flood the gateway"})
 	sc.must("emergency", err)
+	// Approvers find it waiting for them, with what they would approve.
+	inbox := relHTTP(t, sc.site.url, sc.tokens["cab-2"])
+	if code, body := relGet(t, inbox, sc.site.url+"/ui/"); code != http.StatusOK || !strings.Contains(body, "INC-2042: tenants flood the gateway") ||
+		!strings.Contains(body, "Deploys outside the window until") {
+		t.Errorf("cab-2's inbox (%d) does not show the emergency change to decide", code)
+	}
 	sc.approve("cab-2", name, lifecycle.GateEmergency, "CAB chair by phone")
 	sc.approve("cab-3", name, lifecycle.GateEmergency, "")
 	dep := sc.deploy("deploy-prod", name, "production", "k8s/prod-eu", lifecycle.DeploymentSucceeded)

@@ -190,6 +190,14 @@ func (c *Console) covers(ctx context.Context, r lifecycle.Release, g gateInfo) [
 			out = append(out, fact{Label: a.Name + ":" + a.Version, Value: state + " · " + a.Digest.String(), Code: true})
 		}
 		out = append(out, fact{Label: "Seals as", Value: string(g.Digest), Code: true})
+	case part == lifecycle.PartEmergency:
+		if em := r.Emergency; em != nil {
+			out = append(out,
+				fact{Label: "Emergency change", Value: em.Reason},
+				fact{Label: "Deploys outside the window until", Value: em.Until.UTC().Format("2006-01-02 15:04") + " UTC"},
+				fact{Label: "Requested by", Value: em.RequestedBy},
+				fact{Label: "Request digest", Value: string(g.Digest), Code: true})
+		}
 	case part == lifecycle.PartReview:
 		if rv := r.Review; rv != nil {
 			out = append(out,
