@@ -89,7 +89,8 @@ func fullRelease(name string, loc *time.Location, artifacts ...catalog.Artifact)
 				StartedAt: at(4 * time.Hour), FinishedAt: &finished, Notes: "canary at 10%, then all",
 				VerifiedDigests: []digest.Digest{digest.FromString("a1")}, By: "deploy-bot", UpdatedAt: finished},
 			{ID: "dep-2", Environment: "prod", Target: "k8s/prod", Status: lifecycle.DeploymentInProgress,
-				StartedAt: at(5 * time.Hour), VerifiedDigests: []digest.Digest{}, By: "deploy-bot", UpdatedAt: at(5 * time.Hour)},
+				StartedAt: at(5 * time.Hour), VerifiedDigests: []digest.Digest{}, By: "deploy-bot", UpdatedAt: at(5 * time.Hour),
+				Emergency: true, EmergencyReason: "INC-7: refunds stuck"},
 		},
 		Review: &lifecycle.Review{
 			Outcome: "successful", Summary: "refunds live", Incidents: []string{"INC-7"},
@@ -100,6 +101,11 @@ func fullRelease(name string, loc *time.Location, artifacts ...catalog.Artifact)
 		Edits: []lifecycle.Edit{
 			{Part: lifecycle.PartPlan, Digest: digest.FromString("old plan"), By: manager.Name, TokenID: manager.TokenID, At: at(0)},
 			{Part: lifecycle.PartReview, Digest: digest.FromString("review of " + name), By: "erin", TokenID: "tok_erin", At: at(7 * time.Hour)},
+		},
+		Emergency: &lifecycle.Emergency{
+			Reason: "INC-7: refunds stuck", Until: at(10 * time.Hour), RequestedBy: manager.Name, TokenID: manager.TokenID,
+			RequestedAt: at(4 * time.Hour), Digest: digest.FromString("emergency of " + name),
+			Status: lifecycle.EmergencyAuthorized, AuthorizedAt: &finished,
 		},
 		CreatedBy: manager.Name,
 		CreatedAt: at(0),

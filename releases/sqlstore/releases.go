@@ -119,6 +119,11 @@ func releaseInUTC(r *lifecycle.Release) {
 	for i := range r.Edits {
 		utc(&r.Edits[i].At)
 	}
+	if em := r.Emergency; em != nil {
+		utc(&em.Until)
+		utc(&em.RequestedAt)
+		utc(em.AuthorizedAt)
+	}
 	utc(&r.CreatedAt)
 	utc(&r.UpdatedAt)
 }
