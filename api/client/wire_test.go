@@ -77,6 +77,9 @@ func TestClientSeesEveryField(t *testing.T) {
 	decide(wire.GatePlan, wire.DecisionApprove, "")
 	decide(wire.GateBuild, wire.DecisionApprove, "")
 	decide(wire.DeployGate("staging"), wire.DecisionApprove, "")
+	if _, err := rm.Releases().RequestEmergency(ctx, "r1", wire.EmergencyRequest{Reason: "INC-1"}); err != nil {
+		t.Fatal(err)
+	}
 	d, err := dep.Releases().RecordDeployment(ctx, "r1", wire.DeploymentRequest{Environment: "staging", Target: "k8s/staging", Notes: "canary"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +88,11 @@ func TestClientSeesEveryField(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := rm.Releases().FileReview(ctx, "r1", wire.ReviewRequest{Outcome: "successful", Summary: "fine", Incidents: []string{"none"}, ObjectivesMet: true}); err != nil {
+		t.Fatal(err)
+	}
+	pattern := "^CHG-[0-9]+$"
+	if _, err := e.admin.Settings().SetChangePolicy(ctx, wire.ChangePolicyUpdate{RiskLevels: []string{"low", "high"}, ChangeRefPattern: &pattern,
+		ChangeSystem: &wire.ChangeSystemSetting{URL: "https://itsm.example.com/dml", Secret: "s"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,6 +121,7 @@ func TestClientSeesEveryField(t *testing.T) {
 		}},
 		{"/api/v1/trust/policy", new(wire.TrustPolicy), func() (any, error) { return e.admin.Trust().Policy(ctx) }},
 		{"/api/v1/settings/gates", new(wire.GateDefaults), func() (any, error) { return e.admin.Settings().GateDefaults(ctx) }},
+		{"/api/v1/settings/change", new(wire.ChangePolicy), func() (any, error) { return e.admin.Settings().ChangePolicy(ctx) }},
 		{"/api/v1/audit/access", new(wire.AccessPage), func() (any, error) { return e.admin.Audit().AccessLog(ctx, client.AccessFilter{}) }},
 	} {
 		t.Run(c.path, func(t *testing.T) {
