@@ -3,7 +3,12 @@
 // close) and their quorums — never below the admin's defaults —,
 // approvals bound to the digest of what they approve, separation of
 // duties, sealing (a signed OCI image index of the release's artifacts),
-// deployments in plan order, and the post-implementation review.
+// deployments in plan order, and the post-implementation review — and the
+// change control around them (changecontrol.go, emergency.go): change
+// windows enforced at deployment, emergency changes with their own gate,
+// the admin's risk levels and change-reference pattern, and the port to
+// an external change system (ChangeSystem) asked before a plan gate
+// passes.
 //
 // A release is one document, changed by one writer at a time through its
 // Store's ModifyRelease: every rule of a change runs inside the
