@@ -16,6 +16,7 @@ import (
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
 	"github.com/dmlproject/dml/releases/registry"
+	"github.com/dmlproject/dml/releases/retention"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -40,6 +41,8 @@ type Metadata interface {
 	AccessLog() audit.AccessStore
 	// Blob integrity and gc coordination.
 	Blobs() blobs.Store
+	// Retention policies, deletions and the run's lease.
+	Retention() retention.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -86,6 +89,8 @@ type DML struct {
 	Registry *registry.Service
 	// Provenance gathers what provenance documents are built from.
 	Provenance *provenance.Service
+	// Retention keeps the retention policies and runs them.
+	Retention *retention.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
@@ -150,6 +155,9 @@ func New(cfg Config) (*DML, error) {
 		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Trust: meta.Trust(), Releases: d.Releases, ReleaseStore: meta.Releases(),
 		Audit: d.Audit, AuditStore: meta.Audit(), Blobs: d.Blobs,
 	}); err != nil {
+		return nil, err
+	}
+	if d.Retention, err = retention.New(meta.Retention(), d.Maintenance, log, now); err != nil {
 		return nil, err
 	}
 	return d, nil
