@@ -15,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/retention"
 	"github.com/dmlproject/dml/releases/trust"
@@ -43,6 +44,8 @@ type Metadata interface {
 	Blobs() blobs.Store
 	// Retention policies, deletions and the run's lease.
 	Retention() retention.Store
+	// Quotas per artifact name prefix, and their usage.
+	Quotas() quota.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -91,6 +94,8 @@ type DML struct {
 	Provenance *provenance.Service
 	// Retention keeps the retention policies and runs them.
 	Retention *retention.Service
+	// Quotas keeps the quotas pushes are checked against.
+	Quotas *quota.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
@@ -128,9 +133,12 @@ func New(cfg Config) (*DML, error) {
 	if d.Blobs, err = blobs.New(meta.Blobs(), cfg.Blobs, log, now); err != nil {
 		return nil, err
 	}
+	if d.Quotas, err = quota.New(meta.Quotas(), log, now); err != nil {
+		return nil, err
+	}
 	if d.Catalog, err = catalog.New(catalog.Config{
 		Store: meta.Catalog(), Trust: meta.Trust(), Audit: meta.Audit(), Blobs: d.Blobs, Signer: cfg.Signer,
-		Deployments: lifecycle.Deployments{Store: meta.Releases()}, Log: log, Now: now,
+		Deployments: lifecycle.Deployments{Store: meta.Releases()}, Quotas: d.Quotas, Log: log, Now: now,
 	}); err != nil {
 		return nil, err
 	}
@@ -144,7 +152,7 @@ func New(cfg Config) (*DML, error) {
 	}
 	if d.Registry, err = registry.New(registry.Config{
 		Links: meta.Links(), Manifests: meta.Manifests(), Uploads: meta.Uploads(),
-		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Releases: meta.Releases(), Blobs: d.Blobs, Log: log, Now: now,
+		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Releases: meta.Releases(), Blobs: d.Blobs, Quotas: d.Quotas, Log: log, Now: now,
 	}); err != nil {
 		return nil, err
 	}
