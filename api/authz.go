@@ -221,6 +221,17 @@ var accessMatrix = []accessRule{
 	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_delete", Grants: registryDeleters()},
 	{Method: "GET", Path: "/v2/{name}/tags/list", Operation: "tag_list", Grants: everyRole()},
 	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Operation: "referrers_list", Grants: everyRole()},
+
+	// Retention and quotas decide what the DML forgets and refuses.
+	{Method: "GET", Path: v1Prefix + "/retention/policies", Operation: "retention_policy_list", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_get", Grants: only(admin)},
+	{Method: "PUT", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_set", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_delete", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/retention/run", Operation: "retention_run", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/quotas", Operation: "quota_list", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_get", Grants: only(admin)},
+	{Method: "PUT", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_set", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_delete", Grants: only(admin)},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".
