@@ -152,7 +152,7 @@ func (s *Service) Run(ctx context.Context, p access.Principal, dryRun bool) (Rep
 	if err := needAdmin(p, "a retention run"); err != nil {
 		return Report{}, err
 	}
-	start := s.now()
+	start, began := s.now(), time.Now()
 	holder := rand.Text()
 	if !dryRun {
 		ok, err := s.store.TryLease(ctx, leaseName, holder, start, start.Add(leaseTTL))
@@ -213,7 +213,7 @@ func (s *Service) Run(ctx context.Context, p access.Principal, dryRun bool) (Rep
 			return r.rep, fmt.Errorf("retention: collecting the freed blobs (dml gc collects what is left): %w", err)
 		}
 	}
-	r.rep.Summary.Duration = s.now().Sub(start).Round(time.Millisecond).String()
+	r.rep.Summary.Duration = time.Since(began).Round(time.Millisecond).String()
 	sum := r.rep.Summary
 	s.log.Info("retention run done", "by", p.Name, "dryRun", dryRun, "versions", sum.Versions, "planned", sum.Planned,
 		"deleted", sum.Deleted, "deletedBytes", sum.DeletedBytes, "skipped", sum.Skipped, "blobsCollected", sum.BlobsCollected)
