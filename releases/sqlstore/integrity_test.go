@@ -18,3 +18,9 @@ func TestRetention(t *testing.T) {
 		metadatatest.RunRetention(t, fresh(storage))
 	})
 }
+
+func TestQuotas(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunQuotas(t, fresh(storage))
+	})
+}
