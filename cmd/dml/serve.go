@@ -124,6 +124,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
 		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
 	}
+	if o.retentionInterval < 0 {
+		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
+	}
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -192,9 +195,6 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		log.Warn("access log pruning failed", "err", err)
 	}
 	go sweep(ctx, svc, o, log)
-	if o.retentionInterval < 0 {
-		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
-	}
 	// Scheduled runs act as this principal: the audit log names it.
 	go svc.Retention.Schedule(ctx, access.Principal{Name: "dml-retention", Roles: []access.Role{access.RoleAdmin}}, o.retentionInterval)
 
