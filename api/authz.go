@@ -226,6 +226,16 @@ var accessMatrix = []accessRule{
 	{Method: "POST", Path: v1Prefix + "/releases/{name}/emergency", Operation: "release_emergency", Grants: only(releaseManager)},
 	{Method: "GET", Path: v1Prefix + "/settings/change", Operation: "change_policy_get", Grants: everyRole()},
 	{Method: "PATCH", Path: v1Prefix + "/settings/change", Operation: "change_policy_set", Grants: only(admin)},
+	// Retention and quotas decide what the DML forgets and refuses.
+	{Method: "GET", Path: v1Prefix + "/retention/policies", Operation: "retention_policy_list", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_get", Grants: only(admin)},
+	{Method: "PUT", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_set", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/retention/policies/{id}", Operation: "retention_policy_delete", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/retention/run", Operation: "retention_run", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/quotas", Operation: "quota_list", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_get", Grants: only(admin)},
+	{Method: "PUT", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_set", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_delete", Grants: only(admin)},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".

@@ -16,6 +16,8 @@ import (
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/quota"
+	"github.com/dmlproject/dml/releases/retention"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/store"
 	"github.com/gin-gonic/gin"
@@ -83,6 +85,7 @@ type pathValues struct {
 	token, key                    string
 	root, identity                string
 	repo, blob, reference, upload string
+	policy, prefix                string
 }
 
 func newMatrixWorld(t *testing.T) *matrixWorld {
@@ -123,11 +126,18 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	if _, err := svc.Trust.AddIdentity(ctx, adminP, trust.Identity{ID: "gha", Root: "public-good", Issuer: "https://token.actions.githubusercontent.com", Subject: "https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.Retention.SetPolicy(ctx, adminP, retention.Policy{ID: "keep", Pattern: "team/**", KeepAdmitted: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Quotas.SetQuota(ctx, adminP, quota.Quota{Prefix: "team/", MaxArtifacts: 100}); err != nil {
+		t.Fatal(err)
+	}
 	w.existing = pathValues{
 		artifact: lc.Artifact, version: lc.Version, evidence: ev[0].Digest.String(),
 		release: lc.Release, deployment: rel.Deployments[0].ID,
 		token: adminP.TokenID, key: "ci", root: "public-good", identity: "gha",
 		repo: "team/app", blob: img.layer.Digest.String(), reference: "v1", upload: header(t, up, "Docker-Upload-UUID"),
+		policy: "keep", prefix: "team/",
 	}
 	zero := "sha256:" + strings.Repeat("0", 64)
 	w.missing = pathValues{
@@ -135,6 +145,7 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		release: "no-such-release", deployment: "dep_0000000000000000",
 		token: "tok_0000000000000000", key: "no-such-key", root: "no-such-root", identity: "no-such-identity",
 		repo: "nobody/missing", blob: zero, reference: "v0", upload: "00000000-0000-0000-0000-000000000000",
+		policy: "no-such-policy", prefix: "nobody/",
 	}
 	return w
 }
@@ -157,6 +168,10 @@ func fill(t *testing.T, path string, v pathValues) string {
 		r = strings.NewReplacer("{id}", v.root)
 	case strings.HasPrefix(path, "/api/v1/trust/identities/"):
 		r = strings.NewReplacer("{id}", v.identity)
+	case strings.HasPrefix(path, "/api/v1/retention/policies/"):
+		r = strings.NewReplacer("{id}", v.policy)
+	case strings.HasPrefix(path, "/api/v1/quotas/"):
+		r = strings.NewReplacer("{prefix}", v.prefix)
 	case strings.HasPrefix(path, "/v2/"):
 		r = strings.NewReplacer("{name}", v.repo, "{uuid}", v.upload, "{digest}", v.blob, "{reference}", v.reference)
 	default:
@@ -195,6 +210,10 @@ func requestFor(t *testing.T, rule api.AccessRule) (query string, body []byte, c
 		return "", doc, "application/json"
 	case "POST /api/v1/trust/identities":
 		return "", jsonBody(map[string]string{"id": "intruder", "root": "public-good", "issuer": "https://token.actions.githubusercontent.com", "subject": "x"}), "application/json"
+	case "PUT /api/v1/retention/policies/{id}":
+		return "", []byte(`{"pattern":"**","keepAdmitted":1}`), "application/json"
+	case "PUT /api/v1/quotas/{prefix}":
+		return "", []byte(`{"maxArtifacts":1}`), "application/json"
 	case "PUT /api/v1/settings/gates":
 		return "", []byte(`{"plan":{"approvals":1}}`), "application/json"
 	case "POST /api/v1/releases":

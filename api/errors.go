@@ -14,6 +14,7 @@ import (
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
@@ -155,6 +156,9 @@ var errorTable = []errorRow{
 	{is(errMethodNotAllowed), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "UNSUPPORTED"},
 	{is(errPreconditionFailed), http.StatusPreconditionFailed, "PRECONDITION_FAILED", "PRECONDITION_FAILED"},
 	{is(errNotReady), http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE"},
+	// A push past a quota: refused by policy, as DENIED is (retrying will
+	// not help until something is deleted or the quota raised).
+	{is(quota.ErrQuotaExceeded), http.StatusForbidden, "QUOTA_EXCEEDED", "DENIED"},
 	// A panic has always answered INTERNAL, under /v2/ too.
 	{is(errPanic), http.StatusInternalServerError, "INTERNAL", "INTERNAL"},
 	// Change control (change windows, emergency changes, change references).
@@ -275,6 +279,9 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 		shape.challenge(c)
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", retryAfter)
+	}
+	if detail == nil {
+		detail = quotaDetail(err)
 	}
 	item := wire.ErrorItem{Code: code, Message: publicMessage(code, err), Detail: encodeDetail(detail)}
 	c.Set(errorItemKey, item)

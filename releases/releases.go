@@ -16,7 +16,9 @@ import (
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
+	"github.com/dmlproject/dml/releases/retention"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -41,6 +43,10 @@ type Metadata interface {
 	AccessLog() audit.AccessStore
 	// Blob integrity and gc coordination.
 	Blobs() blobs.Store
+	// Retention policies, deletions and the run's lease.
+	Retention() retention.Store
+	// Quotas per artifact name prefix, and their usage.
+	Quotas() quota.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -90,6 +96,10 @@ type DML struct {
 	Registry *registry.Service
 	// Provenance gathers what provenance documents are built from.
 	Provenance *provenance.Service
+	// Retention keeps the retention policies and runs them.
+	Retention *retention.Service
+	// Quotas keeps the quotas pushes are checked against.
+	Quotas *quota.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
@@ -127,9 +137,12 @@ func New(cfg Config) (*DML, error) {
 	if d.Blobs, err = blobs.New(meta.Blobs(), cfg.Blobs, log, now); err != nil {
 		return nil, err
 	}
+	if d.Quotas, err = quota.New(meta.Quotas(), log, now); err != nil {
+		return nil, err
+	}
 	if d.Catalog, err = catalog.New(catalog.Config{
 		Store: meta.Catalog(), Trust: meta.Trust(), Audit: meta.Audit(), Blobs: d.Blobs, Signer: cfg.Signer,
-		Deployments: lifecycle.Deployments{Store: meta.Releases()}, Log: log, Now: now,
+		Deployments: lifecycle.Deployments{Store: meta.Releases()}, Quotas: d.Quotas, Log: log, Now: now,
 	}); err != nil {
 		return nil, err
 	}
@@ -144,7 +157,7 @@ func New(cfg Config) (*DML, error) {
 	}
 	if d.Registry, err = registry.New(registry.Config{
 		Links: meta.Links(), Manifests: meta.Manifests(), Uploads: meta.Uploads(),
-		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Releases: meta.Releases(), Blobs: d.Blobs, Log: log, Now: now,
+		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Releases: meta.Releases(), Blobs: d.Blobs, Quotas: d.Quotas, Log: log, Now: now,
 	}); err != nil {
 		return nil, err
 	}
@@ -155,6 +168,9 @@ func New(cfg Config) (*DML, error) {
 		Catalog: d.Catalog, CatalogStore: meta.Catalog(), Trust: meta.Trust(), Releases: d.Releases, ReleaseStore: meta.Releases(),
 		Audit: d.Audit, AuditStore: meta.Audit(), Blobs: d.Blobs,
 	}); err != nil {
+		return nil, err
+	}
+	if d.Retention, err = retention.New(meta.Retention(), d.Maintenance, log, now); err != nil {
 		return nil, err
 	}
 	return d, nil

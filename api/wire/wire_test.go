@@ -56,6 +56,9 @@ var types = map[string]any{
 	"RootLog": wire.RootLog{}, "TrustedRootList": wire.TrustedRootList{},
 	"SignerIdentityRequest": wire.SignerIdentityRequest{}, "SignerIdentity": wire.SignerIdentity{},
 	"SignerIdentityList": wire.SignerIdentityList{},
+	"RetentionPolicy":    wire.RetentionPolicy{}, "RetentionPolicyList": wire.RetentionPolicyList{},
+	"RetentionRun": wire.RetentionRun{}, "RetentionItem": wire.RetentionItem{}, "RetentionSummary": wire.RetentionSummary{},
+	"Quota": wire.Quota{}, "QuotaList": wire.QuotaList{}, "QuotaExceeded": wire.QuotaExceeded{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

@@ -15,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/signing"
@@ -47,6 +48,8 @@ type serveOptions struct {
 	bodyTimeout      time.Duration
 	consoleSession   time.Duration
 	bodyMinBytes     int64
+	// retentionInterval: how often the retention policies run (0: never).
+	retentionInterval time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -92,6 +95,7 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
 	f.DurationVar(&o.consoleSession, "console-session", console.DefaultSessionTTL, "how long a web console sign-in lasts")
+	f.DurationVar(&o.retentionInterval, "retention-interval", 24*time.Hour, "run the retention policies this often, one replica at a time (0: only on demand, dml retention run); without policies a run deletes nothing")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -119,6 +123,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
 		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
+	}
+	if o.retentionInterval < 0 {
+		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
 	}
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -188,6 +195,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		log.Warn("access log pruning failed", "err", err)
 	}
 	go sweep(ctx, svc, o, log)
+	// Scheduled runs act as this principal: the audit log names it.
+	go svc.Retention.Schedule(ctx, access.Principal{Name: "dml-retention", Roles: []access.Role{access.RoleAdmin}}, o.retentionInterval)
 
 	if o.consoleSession <= 0 {
 		return fmt.Errorf("--console-session %s: want a positive duration", o.consoleSession)

@@ -9,6 +9,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/store"
+	"github.com/opencontainers/go-digest"
 )
 
 // Garbage collection removes blobs nothing refers to and uploads that were
@@ -300,4 +301,60 @@ func (g *gc) delete(ctx context.Context, sb store.StoredBlob) (bool, error) {
 	deleted = true
 	s.log.Info("blob collected", "digest", sb.Digest, "size", sb.Size, "by", g.p.Name)
 	return true, nil
+}
+
+// CollectSummary is what Collect removed.
+type CollectSummary struct {
+	DeletedBlobs int64
+	DeletedBytes int64
+	// Kept: digests still referenced, claimed by a writer, or not stored.
+	Kept int64
+}
+
+// Collect deletes, as an admin, those of digests that nothing refers to
+// any more, each through gc's own protocol (BeginDeletion, a check that
+// the blob was not written again, the delete, EndBlobDeletion, which
+// records ActionBlobCollected): a writer that claimed a blob, or a
+// reference committed meanwhile, keeps it. It is how a caller that has
+// just removed references (a retention run) frees their bytes at once,
+// without a grace period: the digests are named because their last
+// reference is gone, and the claims cover the writers racing it. It does
+// not take the fsck/gc slot (one run of either at a time): each deletion
+// is decided in the database, which every collector shares.
+func (m *Maintenance) Collect(ctx context.Context, p access.Principal, digests []digest.Digest) (CollectSummary, error) {
+	var sum CollectSummary
+	if !p.Has(access.RoleAdmin) {
+		return sum, fmt.Errorf("%w: collecting blobs needs the admin role", errdef.ErrDenied)
+	}
+	s := m.svc
+	g := &gc{m: m, svc: s, p: p, cutoff: s.now(), rep: &reporter[GCSummary]{emit: func(MaintenanceEvent[GCSummary]) error { return nil }}}
+	seen := make(map[digest.Digest]bool, len(digests))
+	for _, d := range digests {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		info, err := s.blobs.StatBlob(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			sum.Kept++
+			continue
+		}
+		if err != nil {
+			return sum, fmt.Errorf("collect %s: %w", d, err)
+		}
+		deleted, err := g.delete(ctx, store.StoredBlob{Info: info, Digest: d})
+		if err != nil {
+			return sum, fmt.Errorf("collect %s: %w", d, err)
+		}
+		if !deleted {
+			sum.Kept++
+			continue
+		}
+		sum.DeletedBlobs++
+		sum.DeletedBytes += info.Size
+	}
+	return sum, nil
 }

@@ -53,9 +53,15 @@ func (s *Service) checkAdmission(ctx context.Context, index int64, subject strin
 	if !ok {
 		return find(blobs.Finding{Kind: blobs.FindingCatalogue, Key: where, Detail: "the subject names no artifact"})
 	}
-	admitted, err := s.digestAdmitted(ctx, subject, index)
+	admitted, deleted, err := s.digestAdmitted(ctx, subject, index)
 	if err != nil {
 		return err
+	}
+	if deleted {
+		// A retention run deleted the version after this admission, and
+		// the log says so: the catalogue lacking it is what the log
+		// records, not a change made outside the DML.
+		return nil
 	}
 	a, err := s.store.GetArtifact(ctx, name, version)
 	if errors.Is(err, errdef.ErrNotFound) {
@@ -89,16 +95,22 @@ func (s *Service) checkAdmission(ctx context.Context, index int64, subject strin
 }
 
 // digestAdmitted is the digest subject had when record index admitted it:
-// the one its last push before that record names ("" if none does).
-func (s *Service) digestAdmitted(ctx context.Context, subject string, index int64) (digest.Digest, error) {
+// the one its last push before that record names ("" if none does); and
+// whether a later record deleted the version (ActionArtifactDeleted).
+func (s *Service) digestAdmitted(ctx context.Context, subject string, index int64) (d digest.Digest, deleted bool, err error) {
 	entries, err := s.audit.AuditEntriesFor(ctx, []string{subject})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	var d digest.Digest
 	for _, e := range entries {
-		if e.Index >= index {
-			break
+		if e.Index > index {
+			if rec, err := auditlog.Decode(e.Record); err == nil && rec.Action == ActionArtifactDeleted {
+				return d, true, nil
+			}
+			continue
+		}
+		if e.Index == index {
+			continue
 		}
 		rec, err := auditlog.Decode(e.Record)
 		if err != nil || rec.Action != ActionArtifactPushed {
@@ -111,5 +123,5 @@ func (s *Service) digestAdmitted(ctx context.Context, subject string, index int6
 			d = det.Digest
 		}
 	}
-	return d, nil
+	return d, false, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -31,6 +32,7 @@ type Service struct {
 	blobs       *blobs.Service
 	signer      *signing.ServerSigner
 	deployments Deployments
+	quotas      *quota.Service
 	log         *slog.Logger
 	now         func() time.Time
 	// admitting serialises the decisions about one artifact version in
@@ -66,6 +68,8 @@ type Config struct {
 	// Signer signs admission receipts.
 	Signer      *signing.ServerSigner
 	Deployments Deployments
+	// Quotas are checked by every push of a new version.
+	Quotas *quota.Service
 	// Log nil: silent. Now nil: the wall clock.
 	Log *slog.Logger
 	Now func() time.Time
@@ -73,11 +77,11 @@ type Config struct {
 
 // New returns the catalogue.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Trust == nil || cfg.Audit == nil || cfg.Blobs == nil || cfg.Signer == nil || cfg.Deployments == nil {
-		return nil, errors.New("catalog: a store, the trust and audit stores, the blob service, the server's signer and the deployments are required")
+	if cfg.Store == nil || cfg.Trust == nil || cfg.Audit == nil || cfg.Blobs == nil || cfg.Signer == nil || cfg.Deployments == nil || cfg.Quotas == nil {
+		return nil, errors.New("catalog: a store, the trust and audit stores, the blob service, the server's signer, the deployments and the quotas are required")
 	}
 	return &Service{
-		store: cfg.Store, trust: cfg.Trust, audit: cfg.Audit, blobs: cfg.Blobs, signer: cfg.Signer, deployments: cfg.Deployments,
+		store: cfg.Store, trust: cfg.Trust, audit: cfg.Audit, blobs: cfg.Blobs, signer: cfg.Signer, deployments: cfg.Deployments, quotas: cfg.Quotas,
 		log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now),
 	}, nil
 }
@@ -191,12 +195,19 @@ func (s *Service) pushNew(ctx context.Context, p access.Principal, req PushReque
 	case !errors.Is(err, errdef.ErrNotFound):
 		return Artifact{}, false, err
 	}
-	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), req.Body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
+	// Quotas first, before a byte is stored: the declared size, or a
+	// body cut off where the budget ends; then again in the transaction
+	// that records the version (CreateArtifactWithinQuota).
+	body, err := s.quotas.CheckPush(ctx, req.Name, req.Size, 1, req.Body)
+	if err != nil {
+		return Artifact{}, false, err
+	}
+	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: req.Digest, Size: req.Size})
 	if err != nil {
 		return Artifact{}, false, err
 	}
 	defer release()
-	return CreateArtifact(ctx, s.store, p.Actor(), Artifact{
+	return CreateArtifactWithinQuota(ctx, s.store, p.Actor(), Artifact{
 		Name:      req.Name,
 		Version:   req.Version,
 		Digest:    blob.Digest,

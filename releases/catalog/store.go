@@ -10,6 +10,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -29,6 +30,12 @@ type Store interface {
 	// name+version exists: then it returns the stored artifact and
 	// created=false and records nothing.
 	InsertArtifact(ctx context.Context, actor access.Actor, a Artifact) (stored Artifact, created bool, err error)
+	// InsertArtifactWithin is InsertArtifact with check: when the version
+	// does not exist, check runs first in the insert's transaction with
+	// the quotas and usage as that transaction reads them (and, on a
+	// dialect with several writers, holds the prefixes it counts until the
+	// commit); its error is returned as it is and stores nothing.
+	InsertArtifactWithin(ctx context.Context, actor access.Actor, a Artifact, check func(quota.Reader) error) (stored Artifact, created bool, err error)
 	// GetArtifact returns errdef.ErrNotFound when name+version is unknown.
 	GetArtifact(ctx context.Context, name, version string) (Artifact, error)
 	// ListArtifacts returns one page and the cursor of the next ("" at the end).
@@ -73,10 +80,33 @@ type ClaimReader interface {
 // artifact. Nothing is written then (st.InsertArtifact writes only what
 // does not exist), so the rule needs no transaction of its own.
 func CreateArtifact(ctx context.Context, st Store, actor access.Actor, a Artifact) (Artifact, bool, error) {
+	return createArtifact(ctx, st, actor, a, nil)
+}
+
+// CreateArtifactWithinQuota is CreateArtifact for a push: a new version
+// must also fit every quota on its name (quota.Check, one version of
+// a.Size bytes), decided in the transaction that records it, so that two
+// pushes racing for the end of a budget cannot both pass.
+func CreateArtifactWithinQuota(ctx context.Context, st Store, actor access.Actor, a Artifact) (Artifact, bool, error) {
+	return createArtifact(ctx, st, actor, a, func(r quota.Reader) error {
+		return quota.Check(ctx, r, a.Name, a.Size, 1)
+	})
+}
+
+func createArtifact(ctx context.Context, st Store, actor access.Actor, a Artifact, check func(quota.Reader) error) (Artifact, bool, error) {
 	if a.State == "" {
 		a.State = StateQuarantined
 	}
-	stored, created, err := st.InsertArtifact(ctx, actor, a)
+	var (
+		stored  Artifact
+		created bool
+		err     error
+	)
+	if check == nil {
+		stored, created, err = st.InsertArtifact(ctx, actor, a)
+	} else {
+		stored, created, err = st.InsertArtifactWithin(ctx, actor, a, check)
+	}
 	if err != nil || created {
 		return stored, created, err
 	}

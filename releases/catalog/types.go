@@ -16,6 +16,9 @@ const (
 	ActionArtifactRetired  = "artifact.retired"
 	ActionEvidenceAdded    = "evidence.added"
 	ActionAdmissionDecided = "admission.decided"
+	// ActionArtifactDeleted: a retention run deleted the version
+	// (releases/retention); an admission before it is settled.
+	ActionArtifactDeleted = "artifact.deleted"
 )
 
 // EvidenceKind says what a piece of evidence is.

@@ -69,6 +69,10 @@ func (s *Service) PushBlob(ctx context.Context, p access.Principal, repo string,
 	if err := store.ValidateDigest(d); err != nil {
 		return BlobLink{}, err
 	}
+	body, err := s.quotas.CheckUpload(ctx, repo, 0, size, body)
+	if err != nil {
+		return BlobLink{}, err
+	}
 	blob, release, err := s.blobs.Ingest(ctx, p.Actor(), body, store.IngestOptions{Digest: d, Size: size})
 	if err != nil {
 		return BlobLink{}, err

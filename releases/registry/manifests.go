@@ -198,6 +198,9 @@ func (s *Service) PushManifest(ctx context.Context, p access.Principal, req Push
 		return Manifest{}, err
 	}
 	m.Repository, m.Digest, m.Size, m.CreatedBy, m.CreatedAt = req.Repository, actual, int64(len(req.Body)), p.Name, s.now()
+	if err := s.checkTagQuota(ctx, m, tags); err != nil {
+		return Manifest{}, err
+	}
 	if err := s.checkManifestRefs(ctx, p, m); err != nil {
 		return Manifest{}, err
 	}
@@ -234,6 +237,27 @@ func (s *Service) PushManifest(ctx context.Context, p access.Principal, req Push
 	}
 	s.importReferrerEvidence(ctx, p, m, req.Body)
 	return m, nil
+}
+
+// checkTagQuota refuses, before the manifest is stored, tags that would
+// create versions past a quota of the repository: each new tag is a
+// version of the manifest's size (usage counts it so).
+func (s *Service) checkTagQuota(ctx context.Context, m Manifest, tags []string) error {
+	var created int64
+	for _, t := range tags {
+		_, err := s.catalogStore.GetArtifact(ctx, m.Repository, t)
+		switch {
+		case errors.Is(err, errdef.ErrNotFound):
+			created++
+		case err != nil:
+			return err
+		}
+	}
+	if created == 0 {
+		return nil
+	}
+	_, err := s.quotas.CheckPush(ctx, m.Repository, created*m.Size, created, nil)
+	return err
 }
 
 // storeManifest writes the manifest's bytes to the blob store (repairing

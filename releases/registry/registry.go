@@ -17,6 +17,7 @@ import (
 	"github.com/dmlproject/dml/releases/internal/keyed"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -63,6 +64,7 @@ type Service struct {
 	catalogStore catalog.Store
 	releases     lifecycle.Store
 	blobs        *blobs.Service
+	quotas       *quota.Service
 	log          *slog.Logger
 	now          func() time.Time
 	// uploading serialises the requests of one chunked upload in this
@@ -89,6 +91,8 @@ type Config struct {
 	// recorded it.
 	Releases lifecycle.Store
 	Blobs    *blobs.Service
+	// Quotas are checked before a blob's or a new tag's bytes are stored.
+	Quotas *quota.Service
 	// Log nil: silent. Now nil: the wall clock.
 	Log *slog.Logger
 	Now func() time.Time
@@ -96,12 +100,12 @@ type Config struct {
 
 // New returns the registry.
 func New(cfg Config) (*Service, error) {
-	if cfg.Links == nil || cfg.Manifests == nil || cfg.Uploads == nil || cfg.Catalog == nil || cfg.CatalogStore == nil || cfg.Releases == nil || cfg.Blobs == nil {
-		return nil, errors.New("registry: its three stores, the catalogue and its store, the releases' store and the blob service are required")
+	if cfg.Links == nil || cfg.Manifests == nil || cfg.Uploads == nil || cfg.Catalog == nil || cfg.CatalogStore == nil || cfg.Releases == nil || cfg.Blobs == nil || cfg.Quotas == nil {
+		return nil, errors.New("registry: its three stores, the catalogue and its store, the releases' store, the blob service and the quotas are required")
 	}
 	return &Service{
 		links: cfg.Links, manifests: cfg.Manifests, uploads: cfg.Uploads,
-		catalog: cfg.Catalog, catalogStore: cfg.CatalogStore, releases: cfg.Releases, blobs: cfg.Blobs,
+		catalog: cfg.Catalog, catalogStore: cfg.CatalogStore, releases: cfg.Releases, blobs: cfg.Blobs, quotas: cfg.Quotas,
 		log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now),
 	}, nil
 }

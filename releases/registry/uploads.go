@@ -111,6 +111,10 @@ func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Rea
 	if size == 0 {
 		return nil
 	}
+	body, err := s.quotas.CheckUpload(ctx, u.Repository, u.Offset, size, body)
+	if err != nil {
+		return err
+	}
 	h256, h512, err := restoreHashes(*u)
 	if err != nil {
 		return err
@@ -165,6 +169,10 @@ func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, 
 			return BlobLink{}, err
 		}
 	} else {
+		body, err := s.quotas.CheckUpload(ctx, repo, u.Offset, size, body)
+		if err != nil {
+			return BlobLink{}, err
+		}
 		// The last chunk streams straight into the blob behind the saved
 		// ones: storing it as a chunk first would write it twice.
 		var r io.Reader = body

@@ -13,6 +13,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -104,6 +105,14 @@ func (db *DB) checkArtifact(a catalog.Artifact) (catalog.Artifact, error) {
 // about to create the same version (setTag), which decided on its absence,
 // commits first or sees this one.
 func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a catalog.Artifact) (catalog.Artifact, bool, error) {
+	return x.InsertArtifactWithin(ctx, actor, a, nil)
+}
+
+// InsertArtifactWithin is InsertArtifact, with check run first in its
+// transaction when the version does not exist yet (under the name's lock,
+// no one else can create it meanwhile), over the quotas and the usage as
+// the transaction reads them (txQuotas locks each prefix it counts).
+func (x *Catalog) InsertArtifactWithin(ctx context.Context, actor access.Actor, a catalog.Artifact, check func(quota.Reader) error) (catalog.Artifact, bool, error) {
 	db := x.db
 	a, err := db.checkArtifact(a)
 	if err != nil {
@@ -111,13 +120,27 @@ func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a cata
 	}
 	ref := a.Name + ":" + a.Version
 	var (
-		stored  catalog.Artifact
-		created bool
+		stored   catalog.Artifact
+		created  bool
+		checkErr error
 	)
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		stored, created = catalog.Artifact{}, false
+		stored, created, checkErr = catalog.Artifact{}, false, nil
 		if err := db.lock(ctx, tx, nameLock(a.Name)); err != nil {
 			return err
+		}
+		if check != nil {
+			var one int
+			err := tx.QueryRowContext(ctx, db.q(`SELECT 1 FROM artifacts WHERE name = ? AND version = ?`), a.Name, a.Version).Scan(&one)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				if err := check(txQuotas{db: db, tx: tx}); err != nil {
+					checkErr = err
+					return err
+				}
+			case err != nil:
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifacts (`+artifactColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -143,6 +166,9 @@ func (x *Catalog) InsertArtifact(ctx context.Context, actor access.Actor, a cata
 		stored, err = scanArtifact(tx.QueryRowContext(ctx, db.q(selectArtifact+` WHERE name = ? AND version = ?`), a.Name, a.Version))
 		return err
 	})
+	if checkErr != nil {
+		return catalog.Artifact{}, false, checkErr
+	}
 	if err != nil {
 		return catalog.Artifact{}, false, fmt.Errorf("sqlstore: create artifact %s: %w", ref, db.translate(err))
 	}

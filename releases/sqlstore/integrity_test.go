@@ -12,3 +12,15 @@ func TestIntegrity(t *testing.T) {
 		metadatatest.RunIntegrity(t, fresh(storage))
 	})
 }
+
+func TestRetention(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunRetention(t, fresh(storage))
+	})
+}
+
+func TestQuotas(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunQuotas(t, fresh(storage))
+	})
+}
