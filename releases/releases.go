@@ -12,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
@@ -40,6 +41,8 @@ type Metadata interface {
 	AccessLog() audit.AccessStore
 	// Blob integrity and gc coordination.
 	Blobs() blobs.Store
+	// Webhooks and their outbox of deliveries.
+	Webhooks() events.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -86,6 +89,8 @@ type DML struct {
 	Registry *registry.Service
 	// Provenance gathers what provenance documents are built from.
 	Provenance *provenance.Service
+	// Events publishes the audit log as events: webhooks, pollers.
+	Events *events.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
@@ -151,6 +156,16 @@ func New(cfg Config) (*DML, error) {
 		Audit: d.Audit, AuditStore: meta.Audit(), Blobs: d.Blobs,
 	}); err != nil {
 		return nil, err
+	}
+	if d.Events, err = events.New(events.Config{
+		Store: meta.Webhooks(), Audit: meta.Audit(), SecretKey: cfg.Signer.DeriveKey(events.SecretKeyPurpose), Log: log, Now: now,
+	}); err != nil {
+		return nil, err
+	}
+	// Waiters for new events wake on every local commit (the adapter's
+	// optional hook); other replicas' writes are seen by re-reading.
+	if h, ok := meta.(interface{ OnCommit(func()) }); ok {
+		h.OnCommit(d.Events.Notify)
 	}
 	return d, nil
 }

@@ -755,6 +755,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		}
 		det["authorized"] = true
 		det["from"] = r.State
+		openBefore := openGates(*r)
 		r.LastRejection = nil
 		switch {
 		case req.Gate == GatePlan:
@@ -773,6 +774,16 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 			r.State = ReleaseClosed
 		}
 		det["to"] = r.State
+		// The gates this approval opened, for the gate.opened events
+		// (releases/events): the build gate after the plan, every deploy
+		// gate after the seal.
+		opened := []string{}
+		for _, g := range openGates(*r) {
+			if !slices.Contains(openBefore, g) {
+				opened = append(opened, g)
+			}
+		}
+		det["opened"] = opened
 		return change(ActionReleaseApproval, det)
 	})
 }
