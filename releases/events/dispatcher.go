@@ -272,4 +272,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-

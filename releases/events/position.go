@@ -20,7 +20,7 @@ type Position struct {
 const AllOfSeq = math.MaxInt32
 
 // Start is the position before every event.
-var Start = Position{}
+var Start = Position{N: AllOfSeq}
 
 // String is the position as an event id ("12.1") or, after all of a
 // Seq, the Seq alone ("12").
