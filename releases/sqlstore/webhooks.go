@@ -196,8 +196,16 @@ func (x *Webhooks) Enqueue(ctx context.Context, limit int, plan func([]events.We
 			planErr = err
 			return err
 		}
+		known := map[string]bool{}
+		for _, w := range hooks {
+			known[w.ID] = true
+		}
 		now := toNanos(db.now())
 		for _, d := range list {
+			if !known[d.WebhookID] {
+				planErr = fmt.Errorf("%w: enqueue: delivery of %s to unknown webhook %q", errdef.ErrInvalidInput, d.EventID, d.WebhookID)
+				return planErr
+			}
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO webhook_deliveries
 				(webhook_id, event_id, event_type, body, state, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`),
 				d.WebhookID, d.EventID, d.EventType, string(d.Body), now, now); err != nil {
