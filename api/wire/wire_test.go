@@ -51,6 +51,9 @@ var types = map[string]any{
 	"RootLog": wire.RootLog{}, "TrustedRootList": wire.TrustedRootList{},
 	"SignerIdentityRequest": wire.SignerIdentityRequest{}, "SignerIdentity": wire.SignerIdentity{},
 	"SignerIdentityList": wire.SignerIdentityList{},
+	"Event":              wire.Event{}, "EventPrincipal": wire.EventPrincipal{}, "EventPage": wire.EventPage{},
+	"WebhookRequest": wire.WebhookRequest{}, "Webhook": wire.Webhook{}, "WebhookList": wire.WebhookList{},
+	"Delivery": wire.Delivery{}, "DeliveryList": wire.DeliveryList{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

@@ -48,6 +48,7 @@ plan, artifacts or review approve the plan, build or close gate. See docs/itil.m
 		newReleaseCancelCmd(app),
 		newReleaseManifestCmd(app),
 		newGateDefaultsCmd(app),
+		newReleaseWaitCmd(app),
 	)
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -47,6 +48,8 @@ type serveOptions struct {
 	bodyTimeout      time.Duration
 	consoleSession   time.Duration
 	bodyMinBytes     int64
+	// Webhook delivery (releases/events.DispatchConfig).
+	webhooks events.DispatchConfig
 }
 
 func newServeCmd() *cobra.Command {
@@ -92,6 +95,11 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
 	f.DurationVar(&o.consoleSession, "console-session", console.DefaultSessionTTL, "how long a web console sign-in lasts")
+	f.IntVar(&o.webhooks.Attempts, "webhook-attempts", events.DefaultAttempts, "attempts of a webhook delivery before it fails and the webhook's next delivery goes on")
+	f.DurationVar(&o.webhooks.Backoff, "webhook-backoff", events.DefaultBackoff, "pause before a webhook delivery's first retry; it doubles, with jitter, up to --webhook-max-backoff")
+	f.DurationVar(&o.webhooks.MaxBackoff, "webhook-max-backoff", events.DefaultMaxBackoff, "longest pause between two attempts of a webhook delivery")
+	f.DurationVar(&o.webhooks.Timeout, "webhook-timeout", events.DefaultTimeout, "time limit of each webhook HTTP call, connection to answer")
+	f.DurationVar(&o.webhooks.Poll, "webhook-poll", events.DefaultPoll, "how often the webhook outbox is read for events of other replicas and retries coming due")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -203,6 +211,18 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	srv := newHTTPServer(h, log)
+	// Long-polls of the event stream end when the shutdown begins.
+	srv.RegisterOnShutdown(svc.Events.StopWaiting)
+	// The webhook dispatcher runs until the server stops; runServe
+	// returns (and closes the database) only after it did.
+	dispatcher, err := svc.Events.NewDispatcher(o.webhooks)
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	dctx, stopDispatch := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); dispatcher.Run(dctx) }()
+	defer func() { stopDispatch(); <-dispatched }()
 	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -31,7 +32,15 @@ type Service struct {
 	// recheck is how often a long-poll reads the database again when no
 	// local write woke it (writes of other replicas).
 	recheck time.Duration
+	// stopped is closed by StopWaiting: long-polls answer at once.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
+
+// StopWaiting ends every long-poll now and makes later ones answer at
+// once: a server shutting down lets its requests finish, and a poll
+// waiting for minutes would hold the shutdown up.
+func (s *Service) StopWaiting() { s.stopOnce.Do(func() { close(s.stopped) }) }
 
 // Config is what the service is built from.
 type Config struct {
@@ -54,7 +63,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return &Service{store: cfg.Store, audit: cfg.Audit, sealer: s, notify: newNotifier(),
-		log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now), recheck: time.Second}, nil
+		log: defaults.Logger(cfg.Log), now: defaults.Clock(cfg.Now), recheck: time.Second, stopped: make(chan struct{})}, nil
 }
 
 // Notify says that something was written (the metadata store calls it
@@ -285,6 +294,8 @@ func (s *Service) Events(ctx context.Context, _ access.Principal, q Query) (Page
 		}
 		select {
 		case <-ctx.Done():
+			return page, nil
+		case <-s.stopped:
 			return page, nil
 		case <-changed:
 		case <-timer.C:

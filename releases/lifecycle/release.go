@@ -1238,3 +1238,22 @@ func nonNilDigests(s []digest.Digest) []digest.Digest {
 	}
 	return s
 }
+
+// CanReach reports whether release r can still reach state to: whether a
+// pipeline waiting for it (dml release wait) should go on waiting. States
+// only move forward (a rejection keeps a release in the phase before the
+// gate); closed and cancelled are final; a release can be cancelled only
+// until its first deployment; and once in review, deployed is behind it.
+func CanReach(r Release, to ReleaseState) bool {
+	if r.State == to {
+		return true
+	}
+	switch {
+	case r.State == ReleaseClosed || r.State == ReleaseCancelled:
+		return false
+	case to == ReleaseCancelled:
+		return cancellable(r)
+	}
+	from, target := slices.Index(ReleaseStates, r.State), slices.Index(ReleaseStates, to)
+	return from >= 0 && target > from
+}
