@@ -28,16 +28,16 @@ func newEventsCmd(app *cli) *cobra.Command {
 		follow bool
 	)
 	cmd := &cobra.Command{
-		Use:   "events [--since ID] [--follow] [--type TYPE]... [--match PATTERN]... [--env ENV]...",
+		Use:   "events [--since ID] [--follow] [--event TYPE]... [--match PATTERN]... [--env ENV]...",
 		Short: "Read the event stream: every audited change, typed (docs/events.md)",
 		Long: `Print the events after --since (an event id; default: from the first), oldest first: their
 id, time, type, subject and principal, or with --output json one event per line, as webhooks
-receive them. --type selects types or prefix patterns (gate.*), --match artifact and release
+receive them. --event selects types or prefix patterns (gate.*), --match artifact and release
 name patterns (payments/*), --env deployments and deploy gates of those environments.
 
 With --follow it keeps waiting for new events (a long-poll on the server, no polling) until
 interrupted; --since latest then prints only what happens from now on.`,
-		Example: `  dml events --type 'gate.*' --match 'payments-*'
+		Example: `  dml events --event 'gate.*' --match 'payments-*'
   dml events --follow --since latest --output json`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{ndjsonAnnotation: "true"},
@@ -81,7 +81,7 @@ interrupted; --since latest then prints only what happens from now on.`,
 	f.StringVar(&q.Since, "since", "", "start after this event id (latest: only new events)")
 	f.BoolVarP(&follow, "follow", "f", false, "keep waiting for new events")
 	f.IntVar(&q.Limit, "limit", 0, "events per request (default 100, at most 1000)")
-	f.StringSliceVar(&q.Types, "type", nil, "event type or prefix pattern such as gate.* (repeatable)")
+	f.StringSliceVar(&q.Types, "event", nil, "event type or prefix pattern such as gate.* (repeatable)")
 	f.StringSliceVar(&q.Match, "match", nil, "artifact or release name pattern such as payments/* (repeatable)")
 	f.StringSliceVar(&q.Environments, "env", nil, "environment of deployments and deploy gates (repeatable)")
 	return cmd
