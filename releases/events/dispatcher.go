@@ -176,7 +176,10 @@ func Plan(hooks []Webhook, evs []audit.Event) ([]Delivery, error) {
 // sendDue claims the deliveries due now and sends them, one per webhook,
 // in parallel.
 func (d *Dispatcher) sendDue(ctx context.Context) (int, error) {
-	lease := d.cfg.Timeout + 30*time.Second
+	// A lease outlives the attempt (Timeout) and its recording; a
+	// dispatcher that dies holding one (kill -9) delays that delivery
+	// by this much.
+	lease := d.cfg.Timeout + 10*time.Second
 	list, err := d.s.store.ClaimDeliveries(ctx, d.owner, d.s.now(), lease, claimBatch)
 	if err != nil || len(list) == 0 {
 		return 0, err
@@ -192,14 +195,17 @@ func (d *Dispatcher) sendDue(ctx context.Context) (int, error) {
 // deliver makes one attempt of dl and records it.
 func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) {
 	status, sendErr := d.send(ctx, dl)
-	if ctx.Err() != nil {
-		return // shutting down: the lease expires and the attempt is made again
-	}
 	now := d.s.now()
 	a := Attempt{At: now, Status: status}
 	switch {
 	case sendErr == nil:
 		a.Delivered = true
+	case ctx.Err() != nil:
+		// Stopping: the attempt was cut short, and the delivery is due
+		// again at once, for whichever dispatcher runs next. The
+		// receiver may have had it: delivery is at least once.
+		a.Error = "interrupted: the server stopped during the attempt"
+		a.Next = &now
 	default:
 		a.Error = truncate(sendErr.Error(), maxErrorText)
 		if dl.Attempts+1 < d.cfg.Attempts {
