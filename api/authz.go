@@ -236,6 +236,15 @@ var accessMatrix = []accessRule{
 	{Method: "GET", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_get", Grants: only(admin)},
 	{Method: "PUT", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_set", Grants: only(admin)},
 	{Method: "DELETE", Path: v1Prefix + "/quotas/{prefix}", Operation: "quota_delete", Grants: only(admin)},
+	// Events: the stream is every role's (events name no secret, and
+	// every role reads what they describe); webhooks are the admins'.
+	{Method: "GET", Path: v1Prefix + "/events", Operation: "event_list", Grants: everyRole()},
+	{Method: "POST", Path: v1Prefix + "/webhooks", Operation: "webhook_create", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/webhooks", Operation: "webhook_list", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/webhooks/{id}", Operation: "webhook_get", Grants: only(admin)},
+	{Method: "DELETE", Path: v1Prefix + "/webhooks/{id}", Operation: "webhook_delete", Grants: only(admin)},
+	{Method: "GET", Path: v1Prefix + "/webhooks/{id}/deliveries", Operation: "webhook_deliveries", Grants: only(admin)},
+	{Method: "POST", Path: v1Prefix + "/webhooks/{id}/deliveries/{delivery}/redeliver", Operation: "webhook_redeliver", Grants: only(admin)},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".

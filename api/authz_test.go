@@ -16,6 +16,7 @@ import (
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/retention"
 	"github.com/dmlproject/dml/releases/trust"
@@ -86,6 +87,7 @@ type pathValues struct {
 	root, identity                string
 	repo, blob, reference, upload string
 	policy, prefix                string
+	webhook, delivery             string
 }
 
 func newMatrixWorld(t *testing.T) *matrixWorld {
@@ -132,12 +134,17 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	if _, err := svc.Quotas.SetQuota(ctx, adminP, quota.Quota{Prefix: "team/", MaxArtifacts: 100}); err != nil {
 		t.Fatal(err)
 	}
+	hook, err := svc.Events.CreateWebhook(ctx, adminP, events.WebhookRequest{URL: "https://hooks.example.com/dml", Secret: "matrix-secret-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.existing = pathValues{
 		artifact: lc.Artifact, version: lc.Version, evidence: ev[0].Digest.String(),
 		release: lc.Release, deployment: rel.Deployments[0].ID,
 		token: adminP.TokenID, key: "ci", root: "public-good", identity: "gha",
 		repo: "team/app", blob: img.layer.Digest.String(), reference: "v1", upload: header(t, up, "Docker-Upload-UUID"),
 		policy: "keep", prefix: "team/",
+		webhook: hook.ID, delivery: "1",
 	}
 	zero := "sha256:" + strings.Repeat("0", 64)
 	w.missing = pathValues{
@@ -146,6 +153,7 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		token: "tok_0000000000000000", key: "no-such-key", root: "no-such-root", identity: "no-such-identity",
 		repo: "nobody/missing", blob: zero, reference: "v0", upload: "00000000-0000-0000-0000-000000000000",
 		policy: "no-such-policy", prefix: "nobody/",
+		webhook: "wh_0000000000000000", delivery: "999999",
 	}
 	return w
 }
@@ -160,6 +168,8 @@ func fill(t *testing.T, path string, v pathValues) string {
 		r = strings.NewReplacer("{name}", v.artifact, "{version}", v.version, "{digest}", v.evidence)
 	case strings.HasPrefix(path, "/api/v1/releases/"):
 		r = strings.NewReplacer("{name}", v.release, "{id}", v.deployment)
+	case strings.HasPrefix(path, "/api/v1/webhooks/"):
+		r = strings.NewReplacer("{id}", v.webhook, "{delivery}", v.delivery)
 	case strings.HasPrefix(path, "/api/v1/tokens/"):
 		r = strings.NewReplacer("{id}", v.token)
 	case strings.HasPrefix(path, "/api/v1/trust/keys/"):

@@ -125,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.routeSettings(v1)
 	s.routeAdmin(v1)
 	s.routeRetention(v1)
+	s.routeEvents(v1)
 	s.routeOCI(e)
 	if s.console, err = console.New(console.Config{DML: cfg.DML, Allows: s.allowsOperation, Describe: restShape.answer,
 		SessionTTL: cfg.ConsoleSessionTTL, Log: log, Now: cfg.DML.Now}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/dmlproject/dml/releases/blobs"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/changesystem"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/internal/defaults"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/provenance"
@@ -47,6 +48,8 @@ type Metadata interface {
 	Retention() retention.Store
 	// Quotas per artifact name prefix, and their usage.
 	Quotas() quota.Store
+	// Webhooks and their outbox of deliveries.
+	Webhooks() events.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -100,6 +103,8 @@ type DML struct {
 	Retention *retention.Service
 	// Quotas keeps the quotas pushes are checked against.
 	Quotas *quota.Service
+	// Events publishes the audit log as events: webhooks, pollers.
+	Events *events.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
@@ -172,6 +177,16 @@ func New(cfg Config) (*DML, error) {
 	}
 	if d.Retention, err = retention.New(meta.Retention(), d.Maintenance, log, now); err != nil {
 		return nil, err
+	}
+	if d.Events, err = events.New(events.Config{
+		Store: meta.Webhooks(), Audit: meta.Audit(), SecretKey: cfg.Signer.DeriveKey(events.SecretKeyPurpose), Log: log, Now: now,
+	}); err != nil {
+		return nil, err
+	}
+	// Waiters for new events wake on every local commit (the adapter's
+	// optional hook); other replicas' writes are seen by re-reading.
+	if h, ok := meta.(interface{ OnCommit(func()) }); ok {
+		h.OnCommit(d.Events.Notify)
 	}
 	return d, nil
 }

@@ -59,6 +59,9 @@ var types = map[string]any{
 	"RetentionPolicy":    wire.RetentionPolicy{}, "RetentionPolicyList": wire.RetentionPolicyList{},
 	"RetentionRun": wire.RetentionRun{}, "RetentionItem": wire.RetentionItem{}, "RetentionSummary": wire.RetentionSummary{},
 	"Quota": wire.Quota{}, "QuotaList": wire.QuotaList{}, "QuotaExceeded": wire.QuotaExceeded{},
+	"Event": wire.Event{}, "EventPrincipal": wire.EventPrincipal{}, "EventPage": wire.EventPage{},
+	"WebhookRequest": wire.WebhookRequest{}, "Webhook": wire.Webhook{}, "WebhookList": wire.WebhookList{},
+	"Delivery": wire.Delivery{}, "DeliveryList": wire.DeliveryList{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

@@ -25,6 +25,7 @@ import (
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/internal/testserver"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -38,7 +39,9 @@ import (
 // log), one JSON object per line, and every time in it must be RFC 3339
 // in UTC. A command added without a step here fails the test.
 func TestEveryCommandPrintsJSON(t *testing.T) {
-	serverURL, _ := cliEnv(t)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer receiver.Close()
+	serverURL, _ := cliEnv(t, testserver.WithDispatcher(events.DispatchConfig{Poll: 20 * time.Millisecond, Backoff: 10 * time.Millisecond}))
 	t.Setenv("COSIGN_PASSWORD", "")
 	r := &jsonRun{t: t, seen: map[string]bool{}}
 	dir := t.TempDir()
@@ -81,9 +84,19 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	spareID, _ := token("spare", "--role", "auditor", "--expires-in", "1h")
 	r.json("token", "list")
 	r.json("whoami")
+	var hook wire.Webhook
+	r.decode(r.json("webhook", "add", "--url", receiver.URL, "--secret-file", writeTemp(t, "hook.secret", "cli-test-secret-0123456789"),
+		"--event", "token.*"), &hook)
+	r.json("webhook", "list")
+	r.json("webhook", "show", hook.ID)
+	token("hooked", "--role", "auditor") // a token.issued event for the webhook
+	delivered := waitDelivered(t, serverURL, hook.ID)
+	r.json("webhook", "deliveries", hook.ID)
+	r.json("webhook", "redeliver", hook.ID, strconv.FormatInt(delivered, 10))
+	r.json("webhook", "delete", hook.ID)
 
 	r.json("push", "payments/api", "1.4.2", pkg, "--token", publisher, "--sign-key", key,
-		"--attest", fixturePath("test-result-passed.json"), "--type", testResultType)
+		"--attest", fixturePath("test-result-passed.json"), "--type", testResultType, "--wait-admitted")
 	r.json("push", "payments/api", "1.4.3", pkg, "--token", publisher)
 	r.json("evidence", "add", "payments/api", "1.4.3", fixturePath(fixtureArtifact+".sig"))
 	r.json("evidence", "list", "payments/api", "1.4.2")
@@ -115,6 +128,8 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.decode(r.json("release", "deploy", "r1", "--env", "staging", "--target", "k8s/staging", "--token", deployer), &dep)
 	r.json("release", "deploy", "r1", "--update", dep.Deployment.ID, "--status", "succeeded", "--token", deployer)
 	r.json("release", "review", "r1", "--outcome", "successful", "--summary", "no incidents", "--token", rm)
+	r.json("release", "wait", "r1", "--state", "review", "--timeout", "1m")
+	r.json("events", "--event", "gate.*")
 	r.json("release", "create", "r2", "--change-ref", "CHG-2", "--title", "two", "--env", "staging", "--token", rm)
 	r.json("release", "cancel", "r2", "--reason", "superseded", "--token", rm)
 	r.json("artifact", "retire", "payments/api", "1.4.3")
@@ -317,11 +332,11 @@ var flagMeanings = map[string]string{
 	"limit":     "at most this many records (per page)",
 	"start":     "the first audit record",
 	"page-size": "records fetched per request",
-	"state":     "only this state (of an artifact, a release)",
+	"state":     "a state (of an artifact, a release): to list only it, or to wait for",
 	"name":      "a name: an artifact's (to list, to attest) or a principal's (a token's)",
 	"subject":   "a subject: the records' to show (audit access), a certificate's (an identity's)",
 	"principal": "only records of this principal",
-	"since":     "only records from this time on",
+	"since":     "only records from this point on: a time (audit access), after an event id (events)",
 	// Artifacts and evidence.
 	"media-type": "the artifact's media type",
 	"attest":     "a predicate file to attest",
@@ -382,6 +397,17 @@ var flagMeanings = map[string]string{
 	"s3-part-size-mib": "the S3 part size",
 	// dml admin: moving storage.
 	"from": "the database a copy reads", "to": "the database a copy writes", "to-data-dir": "the data directory a copy writes blobs to",
+	// Events and webhooks.
+	"event":            "an event type or prefix pattern (gate.*)",
+	"match":            "an artifact or release name pattern (payments/*)",
+	"follow":           "keep waiting for new events",
+	"url":              "the URL a webhook posts to",
+	"secret-file":      "the file holding a webhook's signing secret",
+	"wait-admitted":    "block after a push until the version is admitted or rejected",
+	"timeout":          "how long a waiting command waits",
+	"webhook-attempts": "attempts of a webhook delivery", "webhook-backoff": "the first webhook retry's pause",
+	"webhook-max-backoff": "the longest webhook retry pause", "webhook-timeout": "a webhook call's time limit",
+	"webhook-poll": "how often the webhook outbox is read",
 	// completion.
 	"no-descriptions": "completion without descriptions",
 }
@@ -802,4 +828,28 @@ func TestFormatTime(t *testing.T) {
 	if at.Location() != cet || v.Inner.Maybe.Location() != cet {
 		t.Error("printJSON changed its argument")
 	}
+}
+
+// waitDelivered returns the id of a delivered delivery of webhook id,
+// reading its deliveries until one is (a bounded number of times).
+func waitDelivered(t *testing.T, serverURL, id string) int64 {
+	t.Helper()
+	c, err := client.New(serverURL, os.Getenv("DML_TOKEN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		list, err := c.Webhooks().Deliveries(context.Background(), id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			if d.State == "delivered" {
+				return d.ID
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no delivery of webhook %s was delivered", id)
+	return 0
 }

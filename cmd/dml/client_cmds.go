@@ -35,6 +35,8 @@ func addClientCommands(root *cobra.Command, app *cli) {
 		newReleaseCmd(app),
 		newRetentionCmd(app),
 		newQuotaCmd(app),
+		newEventsCmd(app),
+		newWebhookCmd(app),
 	)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/internal/testserver"
+	"github.com/dmlproject/dml/releases"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -22,6 +23,13 @@ import (
 // variable leaking in from the developer's shell.
 func cliEnv(t *testing.T, opts ...testserver.Option) (serverURL, adminToken string) {
 	t.Helper()
+	serverURL, adminToken, _ = cliEnvDML(t, opts...)
+	return serverURL, adminToken
+}
+
+// cliEnvDML is cliEnv that also returns the server's domain.
+func cliEnvDML(t *testing.T, opts ...testserver.Option) (serverURL, adminToken string, svc *releases.DML) {
+	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DML_") {
 			t.Setenv(k, "")
@@ -29,10 +37,10 @@ func cliEnv(t *testing.T, opts ...testserver.Option) (serverURL, adminToken stri
 		}
 	}
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	srv, admin, _ := testserver.New(t, opts...)
+	srv, admin, svc := testserver.New(t, opts...)
 	t.Setenv("DML_SERVER", srv.URL)
 	t.Setenv("DML_TOKEN", admin)
-	return srv.URL, admin
+	return srv.URL, admin, svc
 }
 
 // runCLI runs the dml root command in-process.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
@@ -22,6 +23,8 @@ func newPushCmd(app *cli) *cobra.Command {
 		signKey   string
 		attests   []string
 		types     []string
+		wait      bool
+		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push NAME VERSION FILE [--sign-key KEY [--attest PREDICATE.json --type URI]...]",
@@ -40,6 +43,11 @@ and attestations are posted. The admission decision that results is printed: adm
 or what the trust policy still needs. The key and its password are checked and every
 predicate is read before anything is uploaded, so a mistake there pushes nothing.
 
+With --wait-admitted the command then blocks until the version is admitted (exit 0), rejected
+(exit 3, printing what the trust policy did not accept) or --timeout passes (exit 4, printing
+what is still needed), waiting on the server's event stream for the evidence that other steps
+of the pipeline post.
+
 ` + keyPasswordHelp,
 		Example: `  DML_TOKEN=... dml push payments/api 1.4.2 dist/api.tar.gz --media-type application/gzip
   dml push payments/api 1.4.2 dist/api.tar.gz --sign-key cosign.key \
@@ -56,7 +64,7 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
 				return err
 			}
 			a := res.artifact
-			return app.emit(cmd.OutOrStdout(), struct {
+			err = app.emit(cmd.OutOrStdout(), struct {
 				wire.Artifact
 				Created  bool            `json:"created"`
 				Evidence []wire.Evidence `json:"evidence,omitempty"`
@@ -76,9 +84,22 @@ predicate is read before anything is uploaded, so a mistake there pushes nothing
 				printUnmet(w, a)
 				return nil
 			})
+			if err != nil || !wait {
+				return err
+			}
+			// The JSON document is the push's; what the wait says goes
+			// to stderr then.
+			w := cmd.OutOrStdout()
+			if app.json() {
+				w = cmd.ErrOrStderr()
+			}
+			_, err = waitAdmitted(cmd.Context(), c, w, name, version, timeout)
+			return err
 		}),
 	}
 	f := cmd.Flags()
+	f.BoolVar(&wait, "wait-admitted", false, "after the push, block until the version is admitted (exit 0) or rejected (exit 3), or --timeout passes (exit 4)")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait-admitted waits")
 	f.StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")
 	f.StringVar(&signKey, "sign-key", "", "cosign private key: sign the file and post the signature after the upload")
 	f.StringArrayVar(&attests, "attest", nil, "predicate file (JSON) to attest and post; repeatable, each with a --type (needs --sign-key)")

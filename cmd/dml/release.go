@@ -55,6 +55,7 @@ of change references and an external change system. See docs/itil.md.`,
 		newGateDefaultsCmd(app),
 		newReleaseEmergencyCmd(app),
 		newChangePolicyCmd(app),
+		newReleaseWaitCmd(app),
 	)
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/auditlog"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -50,6 +51,8 @@ type serveOptions struct {
 	bodyMinBytes     int64
 	// retentionInterval: how often the retention policies run (0: never).
 	retentionInterval time.Duration
+	// Webhook delivery (releases/events.DispatchConfig).
+	webhooks events.DispatchConfig
 }
 
 func newServeCmd() *cobra.Command {
@@ -96,6 +99,11 @@ a generated one that is printed once on stderr.`,
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
 	f.DurationVar(&o.consoleSession, "console-session", console.DefaultSessionTTL, "how long a web console sign-in lasts")
 	f.DurationVar(&o.retentionInterval, "retention-interval", 24*time.Hour, "run the retention policies this often, one replica at a time (0: only on demand, dml retention run); without policies a run deletes nothing")
+	f.IntVar(&o.webhooks.Attempts, "webhook-attempts", events.DefaultAttempts, "attempts of a webhook delivery before it fails and the webhook's next delivery goes on")
+	f.DurationVar(&o.webhooks.Backoff, "webhook-backoff", events.DefaultBackoff, "pause before a webhook delivery's first retry; it doubles, with jitter, up to --webhook-max-backoff")
+	f.DurationVar(&o.webhooks.MaxBackoff, "webhook-max-backoff", events.DefaultMaxBackoff, "longest pause between two attempts of a webhook delivery")
+	f.DurationVar(&o.webhooks.Timeout, "webhook-timeout", events.DefaultTimeout, "time limit of each webhook HTTP call, connection to answer")
+	f.DurationVar(&o.webhooks.Poll, "webhook-poll", events.DefaultPoll, "how often the webhook outbox is read for events of other replicas and retries coming due")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -212,6 +220,18 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	srv := newHTTPServer(h, log)
+	// Long-polls of the event stream end when the shutdown begins.
+	srv.RegisterOnShutdown(svc.Events.StopWaiting)
+	// The webhook dispatcher runs until the server stops; runServe
+	// returns (and closes the database) only after it did.
+	dispatcher, err := svc.Events.NewDispatcher(o.webhooks)
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	dctx, stopDispatch := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); dispatcher.Run(dctx) }()
+	defer func() { stopDispatch(); <-dispatched }()
 	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)

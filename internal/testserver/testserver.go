@@ -14,6 +14,7 @@ import (
 	"github.com/dmlproject/dml/internal/testkeys"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -30,6 +31,8 @@ type Server struct {
 	AdminToken string
 	DML        *releases.DML
 	closers    []func() error
+	// stopDispatch stops the webhook dispatcher (WithDispatcher).
+	stopDispatch func()
 }
 
 // Option configures a test server.
@@ -40,7 +43,14 @@ type options struct {
 	log     *slog.Logger
 	api     func(*api.Config)
 	clock   func() time.Time
+	// dispatch, when set, runs a webhook dispatcher with it.
+	dispatch *events.DispatchConfig
 }
+
+// WithDispatcher runs a webhook dispatcher, as dml serve does, tuned by
+// cfg (short backoffs for tests); Close stops it before the database
+// closes.
+func WithDispatcher(cfg events.DispatchConfig) Option { return func(o *options) { o.dispatch = &cfg } }
 
 // WithBackend keeps the blobs in b (an S3 bucket, or a fault-injecting
 // wrapper; the caller closes it) instead of a directory under the
@@ -99,6 +109,17 @@ func Start(dir string, opts ...Option) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
+	if o.dispatch != nil {
+		d, err := s.DML.Events.NewDispatcher(*o.dispatch)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		dctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); d.Run(dctx) }()
+		s.stopDispatch = func() { cancel(); <-done }
+	}
 	cfg := api.Config{DML: s.DML, Logger: o.log}
 	if o.api != nil {
 		o.api(&cfg)
@@ -117,8 +138,16 @@ func Start(dir string, opts ...Option) (*Server, error) {
 
 // Close stops the HTTP server, then closes the database and the backend.
 func (s *Server) Close() error {
+	if s.DML != nil {
+		// Long-polls of the event stream end, so the HTTP server can.
+		s.DML.Events.StopWaiting()
+	}
 	if s.HTTP != nil {
 		s.HTTP.Close()
+	}
+	if s.stopDispatch != nil {
+		s.stopDispatch()
+		s.stopDispatch = nil
 	}
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {

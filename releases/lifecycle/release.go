@@ -809,6 +809,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		}
 		det["authorized"] = true
 		det["from"] = r.State
+		openBefore := openGates(*r)
 		r.LastRejection = nil
 		switch {
 		case req.Gate == GatePlan:
@@ -827,6 +828,16 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 			r.State = ReleaseClosed
 		}
 		det["to"] = r.State
+		// The gates this approval opened, for the gate.opened events
+		// (releases/events): the build gate after the plan, every deploy
+		// gate after the seal.
+		opened := []string{}
+		for _, g := range openGates(*r) {
+			if !slices.Contains(openBefore, g) {
+				opened = append(opened, g)
+			}
+		}
+		det["opened"] = opened
 		return change(ActionReleaseApproval, det)
 	})
 }
@@ -1299,4 +1310,23 @@ func nonNilDigests(s []digest.Digest) []digest.Digest {
 		return []digest.Digest{}
 	}
 	return s
+}
+
+// CanReach reports whether release r can still reach state to: whether a
+// pipeline waiting for it (dml release wait) should go on waiting. States
+// only move forward (a rejection keeps a release in the phase before the
+// gate); closed and cancelled are final; a release can be cancelled only
+// until its first deployment; and once in review, deployed is behind it.
+func CanReach(r Release, to ReleaseState) bool {
+	if r.State == to {
+		return true
+	}
+	switch {
+	case r.State == ReleaseClosed || r.State == ReleaseCancelled:
+		return false
+	case to == ReleaseCancelled:
+		return cancellable(r)
+	}
+	from, target := slices.Index(ReleaseStates, r.State), slices.Index(ReleaseStates, to)
+	return from >= 0 && target > from
 }

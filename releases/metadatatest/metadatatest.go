@@ -156,6 +156,7 @@ func Run(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	RunReleases(t, open)
 	RunAudit(t, open)
 	RunAccessLog(t, open)
+	RunWebhooks(t, open)
 	t.Run("PingAfterClose", func(t *testing.T) {
 		m, closeStore := openStore(t, open)
 		closeStore()

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -51,7 +52,15 @@ type DB struct {
 	// times out with SQLITE_BUSY.
 	writer chan struct{}
 	now    func() time.Time
+	// committed, when set (OnCommit), is called after every write
+	// transaction that committed.
+	committed atomic.Pointer[func()]
 }
+
+// OnCommit makes fn be called after every write transaction that
+// commits: the domain wakes what waits for new events (releases/events).
+// fn must not block.
+func (db *DB) OnCommit(fn func()) { db.committed.Store(&fn) }
 
 // OpenDatabase opens what `dml serve --database` names: "sqlite:PATH", a
 // SQLite file (OpenSQLite), or a postgres:// or postgresql:// URL
@@ -199,7 +208,13 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.inTx(ctx, fn)
-		if err == nil || attempt == writeAttempts || !db.dialect.mustRetry(err) {
+		if err == nil {
+			if f := db.committed.Load(); f != nil {
+				(*f)()
+			}
+			return nil
+		}
+		if attempt == writeAttempts || !db.dialect.mustRetry(err) {
 			return err
 		}
 		pause := time.Duration(rand.Int64N(int64(min(retryPause<<attempt, retryPauseMax))))
