@@ -721,7 +721,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 			return ReleaseChange{}, fmt.Errorf("%w: gate %s of %s expects %s, the approval names %s", ErrStaleApproval, req.Gate, r.Name, expected, req.Digest)
 		}
 		now := s.now()
-		ap := Approval{Gate: req.Gate, Decision: req.Decision, Digest: req.Digest, Comment: req.Comment, By: p.Name, TokenID: p.TokenID, At: now}
+		ap := Approval{Gate: req.Gate, Decision: req.Decision, Digest: req.Digest, Comment: req.Comment, By: p.Name, TokenID: p.TokenID, Issuer: p.Issuer, Subject: p.Subject, At: now}
 		det := map[string]any{"gate": req.Gate, "decision": req.Decision, "digest": req.Digest, "comment": req.Comment}
 
 		if req.Decision == DecisionReject {
@@ -1014,7 +1014,7 @@ func (s *Service) RecordDeployment(ctx context.Context, p access.Principal, name
 		now := s.now()
 		dep = Deployment{
 			ID: newDeploymentID(), Environment: req.Environment, Target: req.Target, Status: req.Status,
-			StartedAt: now, Notes: req.Notes, VerifiedDigests: nonNilDigests(req.VerifiedDigests), By: p.Name, UpdatedAt: now,
+			StartedAt: now, Notes: req.Notes, VerifiedDigests: nonNilDigests(req.VerifiedDigests), By: p.Name, Issuer: p.Issuer, Subject: p.Subject, UpdatedAt: now,
 		}
 		if req.Status != DeploymentInProgress {
 			dep.FinishedAt = &now
