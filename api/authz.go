@@ -221,6 +221,14 @@ var accessMatrix = []accessRule{
 	{Method: "DELETE", Path: "/v2/{name}/manifests/{reference}", Operation: "manifest_delete", Grants: registryDeleters()},
 	{Method: "GET", Path: "/v2/{name}/tags/list", Operation: "tag_list", Grants: everyRole()},
 	{Method: "GET", Path: "/v2/{name}/referrers/{digest}", Operation: "referrers_list", Grants: everyRole()},
+
+	// Single sign-on (docs/sso.md): the providers and the sign-in are
+	// public (a person has no token yet; the sign-in proves who they are
+	// with an ID token the provider signed); signing out ends one's own
+	// session.
+	{Method: "GET", Path: v1Prefix + "/sso/providers", Operation: "sso_providers", Public: true},
+	{Method: "POST", Path: v1Prefix + "/sso/sessions", Operation: "sso_sign_in", Public: true},
+	{Method: "DELETE", Path: v1Prefix + "/sso/session", Operation: "sso_sign_out", Grants: everyRole()},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".

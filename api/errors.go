@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
@@ -157,6 +158,10 @@ var errorTable = []errorRow{
 	{is(errNotReady), http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE"},
 	// A panic has always answered INTERNAL, under /v2/ too.
 	{is(errPanic), http.StatusInternalServerError, "INTERNAL", "INTERNAL"},
+	// Single sign-on (docs/sso.md).
+	{is(access.ErrNoRoleGranted), http.StatusForbidden, "NO_ROLE_GRANTED", "DENIED"},
+	{is(sso.ErrInvalidToken), http.StatusUnauthorized, "SSO_TOKEN_INVALID", "UNAUTHORIZED"},
+	{is(sso.ErrProvider), http.StatusBadGateway, "SSO_PROVIDER_FAILED", "UNAVAILABLE"},
 	// Anything else is the server's fault.
 	{func(error) bool { return true }, http.StatusInternalServerError, "INTERNAL", "UNKNOWN"},
 }

@@ -51,6 +51,8 @@ var types = map[string]any{
 	"RootLog": wire.RootLog{}, "TrustedRootList": wire.TrustedRootList{},
 	"SignerIdentityRequest": wire.SignerIdentityRequest{}, "SignerIdentity": wire.SignerIdentity{},
 	"SignerIdentityList": wire.SignerIdentityList{},
+	"SSOProvider":        wire.SSOProvider{}, "SSOProviderList": wire.SSOProviderList{},
+	"SSOSessionRequest": wire.SSOSessionRequest{}, "SSOSession": wire.SSOSession{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

@@ -33,6 +33,8 @@ func addClientCommands(root *cobra.Command, app *cli) {
 		newFsckCmd(app),
 		newGCCmd(app),
 		newReleaseCmd(app),
+		newLoginCmd(app),
+		newLogoutCmd(app),
 	)
 }
 

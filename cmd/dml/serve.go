@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/auditlog"
@@ -47,6 +48,7 @@ type serveOptions struct {
 	bodyTimeout      time.Duration
 	consoleSession   time.Duration
 	bodyMinBytes     int64
+	oidcConfig       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -92,6 +94,7 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.bodyTimeout, "body-timeout", api.DefaultBodyTimeout, "a request body must deliver --body-min-bytes in every wait this long, or the request fails (408) and its connection closes")
 	f.Int64Var(&o.bodyMinBytes, "body-min-bytes", api.DefaultBodyMinBytes, "the bytes a request body must deliver in every --body-timeout")
 	f.DurationVar(&o.consoleSession, "console-session", console.DefaultSessionTTL, "how long a web console sign-in lasts")
+	f.StringVar(&o.oidcConfig, "oidc-config", "", "JSON file of single sign-on (OIDC) providers and their claim-to-role mapping (docs/sso.md); people then sign in to the console and with `dml login` through them")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -119,6 +122,17 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
 		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
+	}
+	var providers *sso.Providers
+	if o.oidcConfig != "" {
+		settings, err := sso.LoadConfig(o.oidcConfig)
+		if err != nil {
+			return fmt.Errorf("--oidc-config: %w", err)
+		}
+		providers = sso.New(settings, nil)
+		for _, p := range settings {
+			log.Info("single sign-on provider", "name", p.Name, "issuer", p.Issuer, "claim", p.Mapping.Claim, "sessionTTL", p.TTL)
+		}
 	}
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -198,7 +212,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	// gin's mode is process-wide: the program sets it, once.
 	gin.SetMode(gin.ReleaseMode)
-	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes, ConsoleSessionTTL: o.consoleSession})
+	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes, ConsoleSessionTTL: o.consoleSession, SSO: providers})
 	if err != nil {
 		return err
 	}
