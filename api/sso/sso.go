@@ -197,7 +197,13 @@ func (p *Provider) identity(ctx context.Context, op *oidc.Provider, raw, accessT
 	if err := idt.Claims(&claims); err != nil {
 		return access.Identity{}, fmt.Errorf("%w: %s: claims: %v", ErrInvalidToken, p.Name, err)
 	}
-	if _, ok := claims[p.Mapping.Claim]; !ok && accessToken != "" {
+	// The userinfo endpoint fills in the mapped claim, and the e-mail
+	// address that names the person, when the ID token lacks them (many
+	// providers put only the subject in an ID token issued with an
+	// access token).
+	_, hasClaim := claims[p.Mapping.Claim]
+	_, hasEmail := claims["email"]
+	if (!hasClaim || !hasEmail) && accessToken != "" {
 		info, err := op.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}))
 		if err != nil {
 			return access.Identity{}, fmt.Errorf("%w: %s: userinfo: %v", ErrProvider, p.Name, err)
@@ -221,8 +227,8 @@ func (p *Provider) identity(ctx context.Context, op *oidc.Provider, raw, accessT
 		Email: verifiedEmail(claims), Username: str(claims["preferred_username"])}
 	id.Values = claimValues(claims[p.Mapping.Claim])
 	if p.Mapping.Claim == "email" {
-		// An address the provider has not verified maps to nothing: anyone
-		// may type any address into a profile.
+		// An address the provider has not verified (email_verified true)
+		// maps to nothing: anyone may type any address into a profile.
 		id.Values = nil
 		if id.Email != "" {
 			id.Values = []string{id.Email}
@@ -231,10 +237,11 @@ func (p *Provider) identity(ctx context.Context, op *oidc.Provider, raw, accessT
 	return id, nil
 }
 
-// verifiedEmail is the email claim unless the provider says it is not
-// verified (email_verified false).
+// verifiedEmail is the email claim when the provider says it verified
+// it (email_verified true), and "" otherwise: an address is a name only
+// once someone proved they receive mail there.
 func verifiedEmail(claims map[string]any) string {
-	if v, ok := claims["email_verified"].(bool); ok && !v {
+	if v, ok := claims["email_verified"].(bool); !ok || !v {
 		return ""
 	}
 	return str(claims["email"])
