@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dmlproject/dml/api/sso"
 	"go/ast"
 	"go/constant"
 	"go/importer"
@@ -143,6 +144,10 @@ func TestErrorTable(t *testing.T) {
 		{"precondition failed", errPreconditionFailed, answer{412, "PRECONDITION_FAILED"}, answer{412, "PRECONDITION_FAILED"}},
 		{"not ready", wrap(errNotReady), answer{503, "UNAVAILABLE"}, answer{503, "UNAVAILABLE"}},
 		{"panic", wrap(errPanic), answer{500, "INTERNAL"}, answer{500, "INTERNAL"}},
+		{"no role granted", wrap(access.ErrNoRoleGranted), answer{403, "NO_ROLE_GRANTED"}, answer{403, "DENIED"}},
+		{"invalid ID token", wrap(sso.ErrInvalidToken), answer{401, "SSO_TOKEN_INVALID"}, answer{401, "UNAUTHORIZED"}},
+		{"provider failed", wrap(sso.ErrProvider), answer{502, "SSO_PROVIDER_FAILED"}, answer{502, "UNAVAILABLE"}},
+		{"unknown provider", wrap(sso.ErrUnknownProvider), answer{404, "NOT_FOUND"}, answer{404, "NAME_UNKNOWN"}},
 		{"anything else", errors.New("disk on fire"), answer{500, "INTERNAL"}, answer{500, "UNKNOWN"}},
 	} {
 		for _, shape := range []struct {
@@ -187,6 +192,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		errdef.ErrUnauthorized, catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv, errdef.ErrDenied,
 		errdef.ErrConflict, errdef.ErrInvalidInput, errdef.ErrNotFound, store.ErrNotFound,
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),
+		access.ErrNoRoleGranted, sso.ErrInvalidToken, sso.ErrProvider,
 	}
 	answered := make([]bool, len(errorTable))
 	for _, err := range probes {
