@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"reflect"
 	"os"
 	"regexp"
 	"slices"
@@ -91,6 +93,11 @@ func LoadConfig(path string) ([]Settings, error) {
 // in errors, and relative secret files are read from its directory).
 func ParseConfig(data []byte, path string) ([]Settings, error) {
 	if err := strictjson.Check(data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	// encoding/json matches field names regardless of case; a file is
+	// read the way it is documented, so names must match exactly.
+	if err := exactFields(data); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -193,4 +200,52 @@ func (pc ProviderConfig) settings() (Settings, error) {
 
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// exactFields refuses a field of the file, or of a provider, that is not
+// spelled exactly as documented.
+func exactFields(data []byte) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return err
+	}
+	if err := known(top, reflect.TypeFor[File](), ""); err != nil {
+		return err
+	}
+	var list []map[string]json.RawMessage
+	if raw, ok := top["providers"]; ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("providers: %v", err)
+		}
+	}
+	for i, p := range list {
+		if err := known(p, reflect.TypeFor[ProviderConfig](), fmt.Sprintf("providers[%d].", i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func known(obj map[string]json.RawMessage, typ reflect.Type, prefix string) error {
+	names := map[string]bool{}
+	for f := range typ.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		names[name] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		if !names[k] {
+			return fmt.Errorf("unknown field %q%s", prefix+k, suggestion(k, names))
+		}
+	}
+	return nil
+}
+
+// suggestion names the field k was probably meant to be.
+func suggestion(k string, names map[string]bool) string {
+	for n := range names {
+		if strings.EqualFold(n, k) {
+			return fmt.Sprintf(" (did you mean %q?)", n)
+		}
+	}
+	return ""
 }
