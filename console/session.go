@@ -198,11 +198,18 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 // signout ends the session (its CSRF token is required: signing someone
 // out is a change too).
 func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
-	if _, sess, err := c.authenticate(r); err == nil {
+	if p, sess, err := c.authenticate(r); err == nil {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if r.ParseForm() != nil || !hmac.Equal([]byte(sess.CSRF), []byte(r.PostFormValue(csrfField))) {
 			c.csrfRefused(w, r)
 			return
+		}
+		// A single sign-on session ends with the sign-out (a pasted
+		// token is the admin's to revoke, and outlives the console).
+		if p.Issuer != "" {
+			if err := c.dml.Access.EndSession(r.Context(), p); err != nil {
+				c.log.Warn("console: ending a single sign-on session", "token", p.TokenID, "err", err)
+			}
 		}
 	}
 	c.setCookie(w, r, sessionCookie, "", 0)
