@@ -133,7 +133,10 @@ func TestLoginCLI(t *testing.T) {
 	if table := mustRunCLI(t, "whoami"); !strings.Contains(table, pat.ID) || !strings.Contains(table, idp.Issuer) {
 		t.Errorf("whoami table does not name the identity:\n%s", table)
 	}
-	mustRunCLI(t, "audit", "log")
+	// The audit log names the person's identity behind their session.
+	if log := mustRunCLI(t, "audit", "log"); !strings.Contains(log, pat.Email+" ["+pat.ID+" @ "+idp.Issuer+"]") || !strings.Contains(log, "session.started") {
+		t.Errorf("dml audit log does not show the session's identity:\n%s", log)
+	}
 	// A session for another server is not used for this one.
 	if _, _, err := runCLI(t, "whoami", "--server", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "dml login --server http://127.0.0.1:1") {
 		t.Errorf("whoami for another server: %v; want a hint to sign in there", err)
