@@ -156,7 +156,9 @@ func (b *Browser) get(ctx context.Context, u string) (*http.Response, string, er
 }
 
 // Get fetches u, following redirects, and reads the body.
-func (b *Browser) Get(ctx context.Context, u string) (*http.Response, string, error) { return b.get(ctx, u) }
+func (b *Browser) Get(ctx context.Context, u string) (*http.Response, string, error) {
+	return b.get(ctx, u)
+}
 
 func (b *Browser) do(req *http.Request) (*http.Response, string, error) {
 	resp, err := b.HTTP.Do(req)
