@@ -245,6 +245,13 @@ var accessMatrix = []accessRule{
 	{Method: "DELETE", Path: v1Prefix + "/webhooks/{id}", Operation: "webhook_delete", Grants: only(admin)},
 	{Method: "GET", Path: v1Prefix + "/webhooks/{id}/deliveries", Operation: "webhook_deliveries", Grants: only(admin)},
 	{Method: "POST", Path: v1Prefix + "/webhooks/{id}/deliveries/{delivery}/redeliver", Operation: "webhook_redeliver", Grants: only(admin)},
+	// Single sign-on (docs/sso.md): the providers and the sign-in are
+	// public (a person has no token yet; the sign-in proves who they are
+	// with an ID token the provider signed); signing out ends one's own
+	// session.
+	{Method: "GET", Path: v1Prefix + "/sso/providers", Operation: "sso_providers", Public: true},
+	{Method: "POST", Path: v1Prefix + "/sso/sessions", Operation: "sso_sign_in", Public: true},
+	{Method: "DELETE", Path: v1Prefix + "/sso/session", Operation: "sso_sign_out", Grants: everyRole()},
 }
 
 // key is how a request's route is looked up: "METHOD PATH".

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/blobs"
@@ -166,6 +167,10 @@ var errorTable = []errorRow{
 	{is(lifecycle.ErrChangeRefInvalid), http.StatusBadRequest, "CHANGE_REF_INVALID", ""},
 	{is(lifecycle.ErrRiskInvalid), http.StatusBadRequest, "RISK_INVALID", ""},
 	{is(lifecycle.ErrChangeNotApproved), http.StatusConflict, "CHANGE_NOT_APPROVED", ""},
+	// Single sign-on (docs/sso.md).
+	{is(access.ErrNoRoleGranted), http.StatusForbidden, "NO_ROLE_GRANTED", "DENIED"},
+	{is(sso.ErrInvalidToken), http.StatusUnauthorized, "SSO_TOKEN_INVALID", "UNAUTHORIZED"},
+	{is(sso.ErrProvider), http.StatusBadGateway, "SSO_PROVIDER_FAILED", "UNAVAILABLE"},
 	// Anything else is the server's fault.
 	{func(error) bool { return true }, http.StatusInternalServerError, "INTERNAL", "UNKNOWN"},
 }

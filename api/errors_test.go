@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dmlproject/dml/api/sso"
 	"go/ast"
 	"go/constant"
 	"go/importer"
@@ -143,6 +144,10 @@ func TestErrorTable(t *testing.T) {
 		{"precondition failed", errPreconditionFailed, answer{412, "PRECONDITION_FAILED"}, answer{412, "PRECONDITION_FAILED"}},
 		{"not ready", wrap(errNotReady), answer{503, "UNAVAILABLE"}, answer{503, "UNAVAILABLE"}},
 		{"panic", wrap(errPanic), answer{500, "INTERNAL"}, answer{500, "INTERNAL"}},
+		{"no role granted", wrap(access.ErrNoRoleGranted), answer{403, "NO_ROLE_GRANTED"}, answer{403, "DENIED"}},
+		{"invalid ID token", wrap(sso.ErrInvalidToken), answer{401, "SSO_TOKEN_INVALID"}, answer{401, "UNAUTHORIZED"}},
+		{"provider failed", wrap(sso.ErrProvider), answer{502, "SSO_PROVIDER_FAILED"}, answer{502, "UNAVAILABLE"}},
+		{"unknown provider", wrap(sso.ErrUnknownProvider), answer{404, "NOT_FOUND"}, answer{404, "NAME_UNKNOWN"}},
 		{"anything else", errors.New("disk on fire"), answer{500, "INTERNAL"}, answer{500, "UNKNOWN"}},
 		{"outside the change window", &lifecycle.OutsideWindowError{Release: "r"}, answer{409, "OUTSIDE_CHANGE_WINDOW"}, answer{500, "UNKNOWN"}},
 		{"change ref invalid", &lifecycle.ChangeRefError{ChangeRef: "x", Pattern: "^CHG[0-9]+$"}, answer{400, "CHANGE_REF_INVALID"}, answer{500, "UNKNOWN"}},
@@ -192,6 +197,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		errdef.ErrConflict, errdef.ErrInvalidInput, errdef.ErrNotFound, store.ErrNotFound,
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),
 		lifecycle.ErrOutsideChangeWindow, lifecycle.ErrChangeRefInvalid, lifecycle.ErrRiskInvalid, lifecycle.ErrChangeNotApproved,
+		access.ErrNoRoleGranted, sso.ErrInvalidToken, sso.ErrProvider,
 	}
 	answered := make([]bool, len(errorTable))
 	for _, err := range probes {

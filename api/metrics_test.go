@@ -98,6 +98,9 @@ func TestMetricsByOperation(t *testing.T) {
 		{"GET", "/api/v1/tokens", "", "token_list"},
 		{"POST", "/api/v1/tokens", "{", "token_issue"},
 		{"DELETE", "/api/v1/tokens/no-such-token", "", "token_revoke"},
+		{"GET", "/api/v1/sso/providers", "", "sso_providers"},
+		{"POST", "/api/v1/sso/sessions", "{", "sso_sign_in"},
+		{"DELETE", "/api/v1/sso/session", "", "sso_sign_out"},
 
 		{"GET", "/v2/", "", "registry_ping"},
 		{"HEAD", "/v2/", "", "registry_ping"},

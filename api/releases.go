@@ -77,13 +77,13 @@ func toPlan(p lifecycle.Plan) wire.Plan {
 
 func toApproval(a lifecycle.Approval) wire.Approval {
 	return wire.Approval{Gate: a.Gate, Decision: string(a.Decision), Digest: a.Digest, Comment: a.Comment,
-		By: a.By, TokenID: a.TokenID, At: a.At, Discarded: a.Discarded}
+		By: a.By, TokenID: a.TokenID, Issuer: a.Issuer, Subject: a.Subject, At: a.At, Discarded: a.Discarded}
 }
 
 func toDeployment(d lifecycle.Deployment) wire.Deployment {
 	return wire.Deployment{ID: d.ID, Environment: d.Environment, Target: d.Target, Status: string(d.Status),
 		StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, Notes: d.Notes, VerifiedDigests: d.VerifiedDigests,
-		By: d.By, UpdatedAt: d.UpdatedAt, Emergency: d.Emergency, EmergencyReason: d.EmergencyReason}
+		By: d.By, Issuer: d.Issuer, Subject: d.Subject, UpdatedAt: d.UpdatedAt, Emergency: d.Emergency, EmergencyReason: d.EmergencyReason}
 }
 
 // The requests, in the domain's terms.

@@ -53,6 +53,8 @@ type approvalView struct {
 	Digest    string `json:"digest"`
 	Comment   string `json:"comment"`
 	By        string `json:"by"`
+	Issuer    string `json:"issuer"`
+	Subject   string `json:"subject"`
 	Discarded bool   `json:"discarded"`
 }
 
@@ -62,6 +64,8 @@ type deploymentView struct {
 	Target      string `json:"target"`
 	Status      string `json:"status"`
 	By          string `json:"by"`
+	Issuer      string `json:"issuer"`
+	Subject     string `json:"subject"`
 }
 
 type gateView struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/gin-gonic/gin"
@@ -36,6 +37,8 @@ type Config struct {
 	// ConsoleSessionTTL is how long a web console sign-in lasts; zero:
 	// console.DefaultSessionTTL.
 	ConsoleSessionTTL time.Duration
+	// SSO is the single sign-on providers (docs/sso.md); nil: none.
+	SSO *sso.Providers
 }
 
 // Server is the HTTP API.
@@ -48,6 +51,7 @@ type Server struct {
 	metrics *httpMetrics
 	// rules is the access matrix by route (authz.go).
 	rules        map[string]accessRule
+	sso          *sso.Providers
 	bodyTimeout  time.Duration
 	bodyMinBytes int64
 }
@@ -83,7 +87,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dml: cfg.DML, log: log, engine: gin.New(), metrics: metrics,
-		rules: rules, access: accessLogger(cfg, log),
+		rules: rules, access: accessLogger(cfg, log), sso: cfg.SSO,
 		bodyTimeout: cfg.BodyTimeout, bodyMinBytes: cfg.BodyMinBytes}
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = DefaultBodyTimeout
@@ -126,9 +130,10 @@ func New(cfg Config) (*Server, error) {
 	s.routeAdmin(v1)
 	s.routeRetention(v1)
 	s.routeEvents(v1)
+	s.routeSSO(v1)
 	s.routeOCI(e)
 	if s.console, err = console.New(console.Config{DML: cfg.DML, Allows: s.allowsOperation, Describe: restShape.answer,
-		SessionTTL: cfg.ConsoleSessionTTL, Log: log, Now: cfg.DML.Now}); err != nil {
+		SessionTTL: cfg.ConsoleSessionTTL, SSO: cfg.SSO, Log: log, Now: cfg.DML.Now}); err != nil {
 		return nil, err
 	}
 	return s, nil

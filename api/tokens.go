@@ -21,7 +21,7 @@ func (s *Server) whoami(c *gin.Context) {
 	if envs == nil {
 		envs = []string{}
 	}
-	c.JSON(http.StatusOK, wire.Identity{Environments: envs, Name: p.Name, Roles: plain(p.Roles), TokenID: p.TokenID})
+	c.JSON(http.StatusOK, wire.Identity{Environments: envs, Issuer: p.Issuer, Name: p.Name, Roles: plain(p.Roles), Subject: p.Subject, TokenID: p.TokenID})
 }
 
 func (s *Server) createToken(c *gin.Context) {

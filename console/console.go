@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	Describe func(err error) (status int, code string)
 	// SessionTTL is how long a sign-in lasts; zero: DefaultSessionTTL.
 	SessionTTL time.Duration
+	// SSO is the single sign-on providers the sign-in page offers; nil:
+	// none (sso.go).
+	SSO *sso.Providers
 	// Log nil: silent. Now nil: the wall clock.
 	Log *slog.Logger
 	Now func() time.Time
@@ -47,6 +51,7 @@ type Console struct {
 	allows   func(string, access.Principal) bool
 	describe func(error) (int, string)
 	sessions sessions
+	sso      *sso.Providers
 	pages    map[string]*template.Template
 	static   http.Handler
 	mux      *http.ServeMux
@@ -59,7 +64,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.DML == nil || cfg.Allows == nil || cfg.Describe == nil {
 		return nil, errors.New("console: the domain, the access matrix and the error table are required")
 	}
-	c := &Console{dml: cfg.DML, allows: cfg.Allows, describe: cfg.Describe, log: cfg.Log, now: cfg.Now}
+	c := &Console{dml: cfg.DML, allows: cfg.Allows, describe: cfg.Describe, sso: cfg.SSO, log: cfg.Log, now: cfg.Now}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +119,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Prefix+"signin", c.signinPage)
 	m.HandleFunc("POST "+Prefix+"signin", c.signin)
 	m.HandleFunc("POST "+Prefix+"signout", c.signout)
+	c.routeSSO(m)
 	m.HandleFunc(Prefix, c.page(func(v *view) error { return v.notFound() }))
 	c.routeInbox(m)
 	c.routeReleases(m)

@@ -149,12 +149,15 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 	case "signedout":
 		msg = "You are signed out."
 	}
-	c.render(w, r, http.StatusOK, "signin", &page{Title: "Sign in", CSRF: token, Flash: msg, Data: signinData{Next: safeNext(r.URL.Query().Get("next"))}})
+	next := safeNext(r.URL.Query().Get("next"))
+	c.render(w, r, http.StatusOK, "signin", &page{Title: "Sign in", CSRF: token, Flash: msg, Data: signinData{Next: next, Providers: c.ssoButtons(next)}})
 }
 
 type signinData struct {
 	Next  string
 	Error string
+	// Providers are the single sign-on providers (sso.go).
+	Providers []ssoButton
 }
 
 // signin exchanges a token for a session.
@@ -175,7 +178,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.dml.Access.Authenticate(r.Context(), token); err != nil {
 		fresh := randomHex(16)
 		c.setCookie(w, r, signinCookie, fresh, 0)
-		c.render(w, r, http.StatusUnauthorized, "signin", &page{Title: "Sign in", CSRF: fresh, Data: signinData{Next: next, Error: "That token is not valid: unknown, revoked or expired."}})
+		c.render(w, r, http.StatusUnauthorized, "signin", &page{Title: "Sign in", CSRF: fresh, Data: signinData{Next: next, Error: "That token is not valid: unknown, revoked or expired.", Providers: c.ssoButtons(next)}})
 		return
 	}
 	value, _, err := c.sessions.seal(token)
@@ -195,11 +198,18 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 // signout ends the session (its CSRF token is required: signing someone
 // out is a change too).
 func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
-	if _, sess, err := c.authenticate(r); err == nil {
+	if p, sess, err := c.authenticate(r); err == nil {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if r.ParseForm() != nil || !hmac.Equal([]byte(sess.CSRF), []byte(r.PostFormValue(csrfField))) {
 			c.csrfRefused(w, r)
 			return
+		}
+		// A single sign-on session ends with the sign-out (a pasted
+		// token is the admin's to revoke, and outlives the console).
+		if p.Issuer != "" {
+			if err := c.dml.Access.EndSession(r.Context(), p); err != nil {
+				c.log.Warn("console: ending a single sign-on session", "token", p.TokenID, "err", err)
+			}
 		}
 	}
 	c.setCookie(w, r, sessionCookie, "", 0)

@@ -8,8 +8,10 @@
 # throwaway PostgreSQL cluster (Debian's initdb and pg_ctl, installed with
 # apt-get when missing; skipped if DML_TEST_POSTGRES_URL is set already),
 # installs Debian's Chromium for the web console's browser tests,
-# runs gofmt/vet and `go test -race ./...` with both exported, and stops
-# both. Then, for the full suite, it runs the OCI distribution-spec
+# starts the single sign-on tests' OpenID provider (cmd/dml-test-idp,
+# built from the tree: zitadel/oidc's example provider on loopback),
+# runs gofmt/vet and `go test -race ./...` with all of them exported, and
+# stops them. Then, for the full suite, it runs the OCI distribution-spec
 # conformance test (pinned below) against fresh `dml serve`s built from the
 # tree (embedded default, then blobs in the S3 server), with a publisher
 # token, and fails on any failure (docs/oci.md).
@@ -212,7 +214,27 @@ stop_postgres() {
 # elapsed prints the seconds since $1 (date +%s%N).
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1fs", (b - a) / 1e9 }'; }
 
+# start_oidc builds and starts the test OpenID provider on a free
+# loopback port, its users in $WORK/oidc-users (the tests write their own
+# files there), and exports DML_TEST_OIDC_ISSUER, DML_TEST_OIDC_USERS and
+# DML_TEST_OIDC_CONSOLE_SECRET (internal/testoidc).
+start_oidc() {
+	local port
+	go build -o "$WORK/dml-test-idp" ./internal/testoidc/cmd/dml-test-idp
+	mkdir -p "$WORK/oidc-users"
+	port="$(free_port)"
+	export DML_TEST_OIDC_CONSOLE_SECRET="console-secret-$RANDOM$RANDOM"
+	"$WORK/dml-test-idp" -listen "127.0.0.1:$port" -users "$WORK/oidc-users" \
+		-console-secret "$DML_TEST_OIDC_CONSOLE_SECRET" >"$WORK/oidc.log" 2>&1 &
+	IDP_PID=$!
+	if ! wait_port "$port" "$IDP_PID"; then echo "the test OIDC provider did not start:" >&2; cat "$WORK/oidc.log" >&2; exit 1; fi
+	export DML_TEST_OIDC_ISSUER="http://127.0.0.1:$port/"
+	export DML_TEST_OIDC_USERS="$WORK/oidc-users"
+	log "test OIDC provider (zitadel/oidc example) at $DML_TEST_OIDC_ISSUER"
+}
+
 WORK="$(mktemp -d)"
+IDP_PID=""
 VGW_PID=""
 DML_PID=""
 PG_BIN=""
@@ -221,6 +243,7 @@ AS_PG=()
 cleanup() {
 	if [ -n "$DML_PID" ]; then kill "$DML_PID" 2>/dev/null || true; wait "$DML_PID" 2>/dev/null || true; fi
 	if [ -n "$VGW_PID" ]; then kill "$VGW_PID" 2>/dev/null || true; wait "$VGW_PID" 2>/dev/null || true; fi
+	if [ -n "$IDP_PID" ]; then kill "$IDP_PID" 2>/dev/null || true; wait "$IDP_PID" 2>/dev/null || true; fi
 	if [ -n "$PG_DATA" ]; then stop_postgres; fi
 	rm -rf "$WORK"
 }
@@ -247,6 +270,8 @@ ROOT_ACCESS_KEY="$DML_TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$DML_TEST_S3_SECRET_K
 	versitygw --port "$DML_TEST_S3_ENDPOINT" posix "$WORK/s3" >"$WORK/versitygw.log" 2>&1 &
 VGW_PID=$!
 if ! wait_port "$PORT" "$VGW_PID"; then echo "versitygw did not start:" >&2; cat "$WORK/versitygw.log" >&2; exit 1; fi
+
+start_oidc
 
 if [ -n "${DML_TEST_POSTGRES_URL:-}" ]; then
 	log "PostgreSQL: the server DML_TEST_POSTGRES_URL names"

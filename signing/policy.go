@@ -304,17 +304,3 @@ func matchSegments(pat, name []string) bool {
 	}
 	return len(name) == 0
 }
-
-// ValidateNamePattern checks a name pattern as trust policy rules use
-// them ("payments/*", "payments/**"), for other rules that select names
-// the same way (webhooks).
-func ValidateNamePattern(pattern string) error {
-	if hasControl(pattern) {
-		return fmt.Errorf("pattern %q holds a control character", pattern)
-	}
-	return validatePattern(pattern)
-}
-
-// MatchName reports whether name matches pattern, as a trust policy
-// rule's Match does.
-func MatchName(pattern, name string) bool { return matchPattern(pattern, name) }

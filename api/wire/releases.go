@@ -173,7 +173,11 @@ type Approval struct {
 	Comment  string        `json:"comment"`
 	By       string        `json:"by"`
 	TokenID  string        `json:"tokenId"`
-	At       time.Time     `json:"at"`
+	// Issuer and Subject: the approver's single sign-on identity, when
+	// it signed in through a provider (omitted otherwise).
+	Issuer  string    `json:"issuer,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	At      time.Time `json:"at"`
 	// Discarded approvals stay on record but no longer count (the plan
 	// changed, or the gate was rejected).
 	Discarded bool `json:"discarded,omitempty"`
@@ -190,7 +194,11 @@ type Deployment struct {
 	Notes           string          `json:"notes"`
 	VerifiedDigests []digest.Digest `json:"verifiedDigests"`
 	By              string          `json:"by"`
-	UpdatedAt       time.Time       `json:"updatedAt"`
+	// Issuer and Subject: the single sign-on identity of whoever
+	// recorded it, when a person did (omitted otherwise).
+	Issuer    string    `json:"issuer,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// Emergency marks a deployment recorded outside the release's window
 	// under its emergency change, whose reason it carries.
 	Emergency       bool   `json:"emergency,omitempty"`

@@ -7,9 +7,13 @@ import "time"
 type Identity struct {
 	// Environments a deployer may deploy to; [] for none.
 	Environments []string `json:"environments"`
-	Name         string   `json:"name"`
-	Roles        []string `json:"roles"`
-	TokenID      string   `json:"tokenId"`
+	// Issuer is the single sign-on provider of a person's session;
+	// omitted for a machine's token, as Subject is.
+	Issuer  string   `json:"issuer,omitempty"`
+	Name    string   `json:"name"`
+	Roles   []string `json:"roles"`
+	Subject string   `json:"subject,omitempty"`
+	TokenID string   `json:"tokenId"`
 }
 
 // TokenRequest is the body of POST /tokens (admins).

@@ -62,6 +62,8 @@ var types = map[string]any{
 	"Event": wire.Event{}, "EventPrincipal": wire.EventPrincipal{}, "EventPage": wire.EventPage{},
 	"WebhookRequest": wire.WebhookRequest{}, "Webhook": wire.Webhook{}, "WebhookList": wire.WebhookList{},
 	"Delivery": wire.Delivery{}, "DeliveryList": wire.DeliveryList{},
+	"SSOProvider": wire.SSOProvider{}, "SSOProviderList": wire.SSOProviderList{},
+	"SSOSessionRequest": wire.SSOSessionRequest{}, "SSOSession": wire.SSOSession{},
 }
 
 // TestEveryTypeIsListed fails for a type declared in the package (its

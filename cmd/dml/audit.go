@@ -247,7 +247,7 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 					fmt.Fprintf(w, "%s\n", sc.Bytes())
 					continue
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), r.Actor.Name, auditAction(r.Action, r.Details), r.Subject, r.Details)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), who(r.Actor.Name, r.Actor.Issuer, r.Actor.Subject), auditAction(r.Action, r.Details), r.Subject, r.Details)
 			}
 			if err := sc.Err(); err != nil {
 				return err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/dmlproject/dml/api/client"
@@ -23,6 +25,9 @@ type cli struct {
 	output string
 }
 
+// defaultServer is --server's default.
+const defaultServer = "http://127.0.0.1:8080"
+
 // Output formats.
 const (
 	outputTable = "table"
@@ -33,7 +38,7 @@ const (
 // every command.
 func (a *cli) register(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.StringVar(&a.server, "server", "http://127.0.0.1:8080", "dml server URL (env DML_SERVER)")
+	f.StringVar(&a.server, "server", defaultServer, "dml server URL (env DML_SERVER)")
 	f.StringVar(&a.token, "token", "", "bearer token (env DML_TOKEN, preferred: flags are visible in the process list)")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json (env DML_OUTPUT)")
 	fromEnv(f, "server", "token", "output")
@@ -42,11 +47,36 @@ func (a *cli) register(root *cobra.Command) {
 // client builds the API client from the connection flags. It is the only
 // place a client is built: commands never read --server or --token
 // themselves.
+//
+// Without a token it uses the session of `dml login` (login.go), when
+// that session is for this server (or --server was left at its default):
+// a token given always wins, so machines are never affected by a
+// person's session on the same host.
 func (a *cli) client() (*client.Client, error) {
-	if a.token == "" {
-		return nil, errors.New("no token: set DML_TOKEN (or --token, or token: in the config file)")
+	if a.token != "" {
+		return a.clientFor(a.server, a.token)
 	}
-	return client.New(a.server, a.token, client.WithUserAgent("dml-cli"))
+	s, path, err := loadSession()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errors.New("no token: set DML_TOKEN (or --token, or token: in the config file), or sign in with dml login")
+	case err != nil:
+		return nil, err
+	case a.server != defaultServer && strings.TrimRight(a.server, "/") != strings.TrimRight(s.Server, "/"):
+		return nil, fmt.Errorf("no token for %s: the session of dml login (%s) is for %s; run dml login --server %s", a.server, path, s.Server, a.server)
+	case !time.Now().Before(s.ExpiresAt):
+		return nil, fmt.Errorf("session expired at %s, run dml login", formatTime(s.ExpiresAt))
+	}
+	return a.clientFor(s.Server, s.Token)
+}
+
+// anonymousClient is a client without a token, for what needs none
+// (the single sign-on providers, and signing in).
+func (a *cli) anonymousClient() (*client.Client, error) { return a.clientFor(a.server, "") }
+
+// clientFor builds every client of the CLI.
+func (a *cli) clientFor(server, token string) (*client.Client, error) {
+	return client.New(server, token, client.WithUserAgent("dml-cli"))
 }
 
 // withClient is the RunE of a command that talks to the server: run gets

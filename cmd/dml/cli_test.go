@@ -174,6 +174,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("admin", "migrate-metadata", "--from", "sqlite:"+filepath.Join(embedded, "dml.db"), "--to", "sqlite:"+filepath.Join(moved, "dml.db"))
 	r.json("admin", "copy-blobs", "--data-dir", embedded, "--to-data-dir", moved)
 
+	// dml login and logout need the test OpenID provider: TestLoginCLI
+	// runs them with -o json and checks what they print.
+	r.seen["dml login"], r.seen["dml logout"] = true, true
 	for _, cmd := range printingCommands(newRootCmd()) {
 		if !r.seen[cmd.CommandPath()] {
 			t.Errorf("%s prints, but was not run with --output json here: add a step for it", cmd.CommandPath())

@@ -37,6 +37,8 @@ func addClientCommands(root *cobra.Command, app *cli) {
 		newQuotaCmd(app),
 		newEventsCmd(app),
 		newWebhookCmd(app),
+		newLoginCmd(app),
+		newLogoutCmd(app),
 	)
 }
 

@@ -82,3 +82,12 @@ func formatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// who names the principal of a record: its name and, for a person signed
+// in through single sign-on, the provider identity behind it.
+func who(name, issuer, subject string) string {
+	if issuer == "" {
+		return name
+	}
+	return name + " [" + subject + " @ " + issuer + "]"
+}

@@ -679,6 +679,18 @@ func printRelease(w io.Writer, r wire.Release) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", g.Gate, g.Required, g.Received, status, listOrNone(g.Approvers), orDash(g.ExpectedDigest.String()))
 	}
 
+	if len(r.Approvals) > 0 {
+		fmt.Fprintln(tw, "\nAPPROVALS")
+		fmt.Fprintln(tw, "GATE\tDECISION\tBY\tAT\tCOUNTS")
+		for _, a := range r.Approvals {
+			counts := "yes"
+			if a.Discarded {
+				counts = "no (discarded)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Gate, a.Decision, who(a.By, a.Issuer, a.Subject), formatTime(a.At), counts)
+		}
+	}
+
 	if len(r.Deployments) > 0 {
 		fmt.Fprintln(tw, "\nDEPLOYMENTS")
 		fmt.Fprintln(tw, "ID\tENVIRONMENT\tTARGET\tSTATUS\tBY\tSTARTED\tFINISHED\tVERIFIED")
@@ -687,7 +699,7 @@ func printRelease(w io.Writer, r wire.Release) error {
 			if d.Emergency {
 				status += " [EMERGENCY]"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, status, d.By,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Environment, d.Target, status, who(d.By, d.Issuer, d.Subject),
 				formatTime(d.StartedAt), formatTimeOrDash(d.FinishedAt), listOrNone(digestStrings(d.VerifiedDigests)))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dmlproject/dml/api"
+	"github.com/dmlproject/dml/api/sso"
 	"github.com/dmlproject/dml/console"
 	"github.com/dmlproject/dml/releases"
 	"github.com/dmlproject/dml/releases/access"
@@ -52,7 +53,8 @@ type serveOptions struct {
 	// retentionInterval: how often the retention policies run (0: never).
 	retentionInterval time.Duration
 	// Webhook delivery (releases/events.DispatchConfig).
-	webhooks events.DispatchConfig
+	webhooks   events.DispatchConfig
+	oidcConfig string
 }
 
 func newServeCmd() *cobra.Command {
@@ -104,6 +106,7 @@ a generated one that is printed once on stderr.`,
 	f.DurationVar(&o.webhooks.MaxBackoff, "webhook-max-backoff", events.DefaultMaxBackoff, "longest pause between two attempts of a webhook delivery")
 	f.DurationVar(&o.webhooks.Timeout, "webhook-timeout", events.DefaultTimeout, "time limit of each webhook HTTP call, connection to answer")
 	f.DurationVar(&o.webhooks.Poll, "webhook-poll", events.DefaultPoll, "how often the webhook outbox is read for events of other replicas and retries coming due")
+	f.StringVar(&o.oidcConfig, "oidc-config", "", "JSON file of single sign-on (OIDC) providers and their claim-to-role mapping (docs/sso.md); people then sign in to the console and with `dml login` through them")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -134,6 +137,17 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.retentionInterval < 0 {
 		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
+	}
+	var providers *sso.Providers
+	if o.oidcConfig != "" {
+		settings, err := sso.LoadConfig(o.oidcConfig)
+		if err != nil {
+			return fmt.Errorf("--oidc-config: %w", err)
+		}
+		providers = sso.New(settings, nil)
+		for _, p := range settings {
+			log.Info("single sign-on provider", "name", p.Name, "issuer", p.Issuer, "claim", p.Mapping.Claim, "sessionTTL", p.TTL)
+		}
 	}
 	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -215,7 +229,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	// gin's mode is process-wide: the program sets it, once.
 	gin.SetMode(gin.ReleaseMode)
-	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes, ConsoleSessionTTL: o.consoleSession})
+	h, err := api.New(api.Config{DML: svc, Logger: log, BodyTimeout: o.bodyTimeout, BodyMinBytes: o.bodyMinBytes, ConsoleSessionTTL: o.consoleSession, SSO: providers})
 	if err != nil {
 		return err
 	}

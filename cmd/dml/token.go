@@ -114,7 +114,7 @@ func newTokenRevokeCmd(app *cli) *cobra.Command {
 func newWhoamiCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "whoami",
-		Short: "Show the principal behind the token",
+		Short: "Show the principal behind the token, or the session of dml login",
 		Args:  cobra.NoArgs,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			id, err := c.Whoami(cmd.Context())
@@ -122,12 +122,17 @@ func newWhoamiCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), id, func(w io.Writer) error {
-				return printFields(w, [][2]string{
+				fields := [][2]string{
 					{"name", id.Name},
 					{"token id", id.TokenID},
 					{"roles", listOrNone(id.Roles)},
 					{"environments", listOrNone(id.Environments)},
-				})
+				}
+				if id.Issuer != "" {
+					// A person's single sign-on session (dml login).
+					fields = append(fields, [2]string{"issuer", id.Issuer}, [2]string{"subject", id.Subject})
+				}
+				return printFields(w, fields)
 			})
 		}),
 	}

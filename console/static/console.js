@@ -45,3 +45,11 @@
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
+// After a single sign-on callback, the "Continue" link is followed at
+// once: a navigation from this page is same-site, so the browser sends the
+// session cookie it would not send on a redirect from the provider.
+(function () {
+  "use strict";
+  var a = document.querySelector("a[data-follow]");
+  if (a) { window.location.replace(a.href); }
+})();

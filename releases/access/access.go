@@ -36,6 +36,11 @@ type Principal struct {
 	Name         string
 	Roles        []Role
 	Environments []string
+	// Issuer and Subject are set for a person signed in through single
+	// sign-on: the OIDC provider's issuer URL and its subject (the
+	// person's stable id there). Empty for a machine's token.
+	Issuer  string
+	Subject string
 }
 
 // Has reports whether the principal holds any of the roles.
@@ -51,12 +56,18 @@ func (p Principal) Has(roles ...Role) bool {
 }
 
 // Actor is how a principal is named in records: "name (token id)".
-func (p Principal) Actor() Actor { return Actor{TokenID: p.TokenID, Name: p.Name} }
+func (p Principal) Actor() Actor {
+	return Actor{TokenID: p.TokenID, Name: p.Name, Issuer: p.Issuer, Subject: p.Subject}
+}
 
-// Actor names who made a change, in events.
+// Actor names who made a change, in events. Issuer and Subject are the
+// provider identity of a person signed in through single sign-on; they
+// are omitted when empty, so records of tokens keep their encoding.
 type Actor struct {
 	TokenID string `json:"tokenId"`
 	Name    string `json:"name"`
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // ServerActor is who acts when the server reads or changes things on its
@@ -83,7 +94,14 @@ type Token struct {
 	// LastUsedAt is when the token last authenticated, to within a minute
 	// (it is written at most once a minute); nil if never.
 	LastUsedAt *time.Time
+	// Issuer and Subject mark a person's single sign-on session (sso.go):
+	// the provider identity it was issued to. Empty for a machine's token.
+	Issuer  string
+	Subject string
 }
+
+// IsSession reports whether t is a single sign-on session.
+func (t Token) IsSession() bool { return t.Issuer != "" }
 
 // Event actions of tokens.
 const (

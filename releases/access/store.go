@@ -35,4 +35,16 @@ type Store interface {
 	// at or a later time; an unknown id changes nothing. It records no
 	// event: last use is bookkeeping, not a change.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// StartSession stores a person's session t (Issuer and Subject set,
+	// an expiry) as CreateToken stores a token, and in the same
+	// transaction revokes the tokens listed in end; it records
+	// ActionSessionStarted (with the provider) and one ActionSessionEnded
+	// per token it revoked. A token of end already revoked is skipped.
+	StartSession(ctx context.Context, actor Actor, t Token, secretHash []byte, provider string, end []string) error
+	// Sessions lists the sessions of one issuer and subject, revoked and
+	// expired ones included, oldest first.
+	Sessions(ctx context.Context, issuer, subject string) ([]Token, error)
+	// RecordRefusedSignIn records ActionSignInRefused for actor (a person
+	// not signed in: no token id) and changes nothing else.
+	RecordRefusedSignIn(ctx context.Context, actor Actor, refusal SignInRefusal) error
 }

@@ -210,7 +210,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, fmt.Errorf("%w: token %s expired at %s; ask an admin for a new one", errdef.ErrUnauthorized, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	s.use.note(ctx, s, t, now)
-	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments}, nil
+	return Principal{TokenID: t.ID, Name: t.Name, Roles: t.Roles, Environments: t.Environments, Issuer: t.Issuer, Subject: t.Subject}, nil
 }
 
 // lastUseInterval is how often, at most, a token's last use is written:

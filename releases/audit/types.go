@@ -34,7 +34,7 @@ func (e Event) Record(i int64) ([]byte, error) {
 	return auditlog.Encode(auditlog.Record{
 		Index:   i,
 		Time:    e.Time,
-		Actor:   auditlog.Actor{TokenID: e.Actor.TokenID, Name: e.Actor.Name},
+		Actor:   auditlog.Actor{TokenID: e.Actor.TokenID, Name: e.Actor.Name, Issuer: e.Actor.Issuer, Subject: e.Actor.Subject},
 		Action:  e.Action,
 		Subject: e.Subject,
 		Details: e.Details,

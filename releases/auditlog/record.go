@@ -14,10 +14,14 @@ import (
 // ErrMalformed reports a record, checkpoint or proof that does not parse.
 var ErrMalformed = errors.New("malformed audit data")
 
-// Actor names who made a change.
+// Actor names who made a change. Issuer and Subject are a single sign-on
+// identity (OIDC issuer and subject); omitted when empty, so that records
+// written before they existed keep their canonical bytes.
 type Actor struct {
 	TokenID string `json:"tokenId"`
 	Name    string `json:"name"`
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Record is one audit log entry. Its canonical encoding (Encode) is what

@@ -76,7 +76,7 @@ func (f Filter) Matches(e Event) bool {
 		return false
 	}
 	if len(f.Match) > 0 && !slices.ContainsFunc(f.Match, func(p string) bool {
-		return slices.ContainsFunc(e.Names, func(n string) bool { return signing.MatchName(p, n) })
+		return slices.ContainsFunc(e.Names, func(n string) bool { return signing.MatchNamePattern(p, n) })
 	}) {
 		return false
 	}

@@ -761,7 +761,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 			return ReleaseChange{}, fmt.Errorf("%w: gate %s of %s expects %s, the approval names %s", ErrStaleApproval, req.Gate, r.Name, expected, req.Digest)
 		}
 		now := s.now()
-		ap := Approval{Gate: req.Gate, Decision: req.Decision, Digest: req.Digest, Comment: req.Comment, By: p.Name, TokenID: p.TokenID, At: now}
+		ap := Approval{Gate: req.Gate, Decision: req.Decision, Digest: req.Digest, Comment: req.Comment, By: p.Name, TokenID: p.TokenID, Issuer: p.Issuer, Subject: p.Subject, At: now}
 		if req.Gate == GateEmergency {
 			if !now.Before(r.Emergency.Until) {
 				return ReleaseChange{}, fmt.Errorf("%w: the emergency change of %s ended at %s; request a new one", ErrInvalidState, r.Name, r.Emergency.Until.UTC().Format(time.RFC3339))
@@ -1091,7 +1091,7 @@ func (s *Service) RecordDeployment(ctx context.Context, p access.Principal, name
 		}
 		dep = Deployment{
 			ID: newDeploymentID(), Environment: req.Environment, Target: req.Target, Status: req.Status,
-			StartedAt: now, Notes: req.Notes, VerifiedDigests: nonNilDigests(req.VerifiedDigests), By: p.Name, UpdatedAt: now,
+			StartedAt: now, Notes: req.Notes, VerifiedDigests: nonNilDigests(req.VerifiedDigests), By: p.Name, Issuer: p.Issuer, Subject: p.Subject, UpdatedAt: now,
 		}
 		if emergency {
 			dep.Emergency, dep.EmergencyReason = true, r.Emergency.Reason

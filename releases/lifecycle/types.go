@@ -96,7 +96,11 @@ type Approval struct {
 	Comment  string        `json:"comment"`
 	By       string        `json:"by"`
 	TokenID  string        `json:"tokenId"`
-	At       time.Time     `json:"at"`
+	// Issuer and Subject: the approver's single sign-on identity, when
+	// it signed in through a provider.
+	Issuer  string    `json:"issuer,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	At      time.Time `json:"at"`
 	// Discarded is set when the approved thing changed afterwards (a new
 	// plan): the approval stays on record but no longer counts.
 	Discarded bool `json:"discarded,omitempty"`
@@ -123,7 +127,11 @@ type Deployment struct {
 	Notes           string           `json:"notes"`
 	VerifiedDigests []digest.Digest  `json:"verifiedDigests"`
 	By              string           `json:"by"`
-	UpdatedAt       time.Time        `json:"updatedAt"`
+	// Issuer and Subject: the single sign-on identity of whoever
+	// recorded it, when a person did (omitted otherwise).
+	Issuer    string    `json:"issuer,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 	// Emergency marks a deployment recorded outside the release's window
 	// under its emergency change, whose reason it carries.
 	Emergency       bool   `json:"emergency,omitempty"`

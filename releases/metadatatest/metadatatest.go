@@ -198,6 +198,10 @@ func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Tokens/List", testListTokens},
 		{"Tokens/Touch", testTouchToken},
 		{"Concurrent/Revoke", testConcurrentRevoke},
+		{"Sessions/Start", testStartSession},
+		{"Sessions/StartEnds", testStartSessionEnds},
+		{"Sessions/StartInvalid", testStartSessionInvalid},
+		{"Sessions/RefusedSignIn", testRecordRefusedSignIn},
 	})
 }
 

@@ -79,7 +79,7 @@ func fullRelease(name string, loc *time.Location, artifacts ...catalog.Artifact)
 			{Gate: "plan", Decision: lifecycle.DecisionApprove, Digest: digest.FromString("old plan"), By: "dave",
 				TokenID: "tok_dave", At: at(30 * time.Minute), Discarded: true},
 			{Gate: "plan", Decision: lifecycle.DecisionApprove, Digest: digest.FromString("plan of " + name),
-				Comment: "LGTM", By: "dave", TokenID: "tok_dave", At: at(time.Hour)},
+				Comment: "LGTM", By: "dave@example.com", TokenID: "tok_dave", Issuer: "https://idp.example.com/", Subject: "u-dave", At: at(time.Hour)},
 		},
 		ManifestDigest:    digest.FromString("index of " + name),
 		ManifestSignature: "MEUCIQDx1s2Vn4r+5Qe/sig==",
@@ -89,7 +89,8 @@ func fullRelease(name string, loc *time.Location, artifacts ...catalog.Artifact)
 				StartedAt: at(4 * time.Hour), FinishedAt: &finished, Notes: "canary at 10%, then all",
 				VerifiedDigests: []digest.Digest{digest.FromString("a1")}, By: "deploy-bot", UpdatedAt: finished},
 			{ID: "dep-2", Environment: "prod", Target: "k8s/prod", Status: lifecycle.DeploymentInProgress,
-				StartedAt: at(5 * time.Hour), VerifiedDigests: []digest.Digest{}, By: "deploy-bot", UpdatedAt: at(5 * time.Hour),
+				StartedAt: at(5 * time.Hour), VerifiedDigests: []digest.Digest{}, By: "fay@example.com",
+				Issuer: "https://idp.example.com/", Subject: "u-fay", UpdatedAt: at(5 * time.Hour),
 				Emergency: true, EmergencyReason: "INC-7: refunds stuck"},
 		},
 		Review: &lifecycle.Review{

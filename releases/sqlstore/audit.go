@@ -95,7 +95,7 @@ func (db *DB) backfillAuditLog(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for {
-		evs, err := db.events(ctx, tx, after, backfillBatchSize)
+		evs, err := db.events(ctx, tx, after, backfillBatchSize, false)
 		if err != nil {
 			return fmt.Errorf("backfill audit log after event %d: %w", after, err)
 		}

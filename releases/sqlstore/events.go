@@ -69,9 +69,9 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor a
 	}
 	// RETURNING (SQLite 3.35, PostgreSQL) rather than LastInsertId, which
 	// PostgreSQL drivers do not implement.
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO events (time, actor_token_id, actor_name, action, subject, details)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`),
-		toNanos(e.Time), actor.TokenID, actor.Name, action, subject, d).Scan(&e.Seq)
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO events (time, actor_token_id, actor_name, actor_issuer, actor_subject, action, subject, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`),
+		toNanos(e.Time), actor.TokenID, actor.Name, actor.Issuer, actor.Subject, action, subject, d).Scan(&e.Seq)
 	if err != nil {
 		return fmt.Errorf("record %s event: %w", action, err)
 	}
@@ -89,17 +89,23 @@ func (a *Audit) Events(ctx context.Context, after int64, limit int) ([]audit.Eve
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	evs, err := db.events(ctx, db.sql, after, limit)
+	evs, err := db.events(ctx, db.sql, after, limit, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: events after %d: %w", after, db.translate(err))
 	}
 	return evs, nil
 }
 
-// events reads one page of events through q: the database, or the
-// migration that backfills the audit log.
-func (db *DB) events(ctx context.Context, q querier, after int64, limit int) ([]audit.Event, error) {
-	rows, err := q.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, action, subject, details
+// events reads one page of events through q: the database, or a
+// migration that backfills from them. identity reads the actors'
+// single sign-on identity, whose columns migration 0013 adds: the
+// migrations before it read without (no event had one then).
+func (db *DB) events(ctx context.Context, q querier, after int64, limit int, identity bool) ([]audit.Event, error) {
+	idColumns := `'', ''`
+	if identity {
+		idColumns = `actor_issuer, actor_subject`
+	}
+	rows, err := q.QueryContext(ctx, db.q(`SELECT seq, time, actor_token_id, actor_name, `+idColumns+`, action, subject, details
 		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func (db *DB) events(ctx context.Context, q querier, after int64, limit int) ([]
 			t       int64
 			details sql.NullString
 		)
-		if err := rows.Scan(&e.Seq, &t, &e.Actor.TokenID, &e.Actor.Name, &e.Action, &e.Subject, &details); err != nil {
+		if err := rows.Scan(&e.Seq, &t, &e.Actor.TokenID, &e.Actor.Name, &e.Actor.Issuer, &e.Actor.Subject, &e.Action, &e.Subject, &details); err != nil {
 			return nil, err
 		}
 		e.Time = fromNanos(t)

@@ -455,7 +455,7 @@ func (db *DB) backfillReleaseEdits(ctx context.Context, tx *sql.Tx) error {
 	edits := map[string][]lifecycle.Edit{}
 	var after int64
 	for {
-		evs, err := db.events(ctx, tx, after, backfillBatchSize)
+		evs, err := db.events(ctx, tx, after, backfillBatchSize, false)
 		if err != nil {
 			return fmt.Errorf("backfill release edits after event %d: %w", after, err)
 		}

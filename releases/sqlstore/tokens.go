@@ -22,7 +22,7 @@ var _ access.Store = (*Tokens)(nil)
 // Tokens returns the token store.
 func (db *DB) Tokens() access.Store { return &Tokens{db} }
 
-const tokenColumns = `id, name, roles, environments, created_by, created_at, revoked_at, expires_at, last_used_at`
+const tokenColumns = `id, name, roles, environments, created_by, created_at, revoked_at, expires_at, last_used_at, issuer, subject`
 
 // optionalTime reads a nullable time column.
 func optionalTime(n sql.NullInt64) *time.Time {
@@ -40,7 +40,7 @@ func scanToken(r rowScanner) (access.Token, error) {
 		created                  int64
 		revoked, expires, usedAt sql.NullInt64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &roles, &envs, &t.CreatedBy, &created, &revoked, &expires, &usedAt); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &roles, &envs, &t.CreatedBy, &created, &revoked, &expires, &usedAt, &t.Issuer, &t.Subject); err != nil {
 		return access.Token{}, err
 	}
 	t.ExpiresAt, t.LastUsedAt = optionalTime(expires), optionalTime(usedAt)
@@ -71,7 +71,10 @@ func nonNil[T any](s []T) []T {
 // "token.issued" (whose details never include the hash). An existing ID or
 // hash is errdef.ErrConflict.
 func (a *Tokens) CreateToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte) error {
-	_, err := a.createToken(ctx, actor, t, secretHash, false)
+	if t.Issuer != "" || t.Subject != "" {
+		return fmt.Errorf("%w: token %s: a session is started (StartSession), not created", errdef.ErrInvalidInput, t.ID)
+	}
+	_, err := a.createToken(ctx, actor, t, secretHash, false, nil)
 	return err
 }
 
@@ -80,10 +83,20 @@ func (a *Tokens) CreateToken(ctx context.Context, actor access.Actor, t access.T
 // under firstTokenLock, so servers starting together on an empty database
 // issue one token between them.
 func (a *Tokens) CreateFirstToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte) (bool, error) {
-	return a.createToken(ctx, actor, t, secretHash, true)
+	if t.Issuer != "" || t.Subject != "" {
+		return false, fmt.Errorf("%w: token %s: a session is started (StartSession), not created", errdef.ErrInvalidInput, t.ID)
+	}
+	return a.createToken(ctx, actor, t, secretHash, true, nil)
 }
 
-func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, onlyFirst bool) (bool, error) {
+// session is what StartSession adds to createToken: the provider, and
+// the sessions to end.
+type session struct {
+	provider string
+	end      []string
+}
+
+func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, onlyFirst bool, sess *session) (bool, error) {
 	db := a.db
 	switch {
 	case t.ID == "":
@@ -137,11 +150,14 @@ func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.T
 			}
 		}
 		created = true
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (id, name, roles, environments, secret_hash, created_by, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			t.ID, t.Name, string(rolesJSON), string(envsJSON), hex.EncodeToString(secretHash), t.CreatedBy, toNanos(createdAt), expires)
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (id, name, roles, environments, secret_hash, created_by, created_at, expires_at, issuer, subject)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			t.ID, t.Name, string(rolesJSON), string(envsJSON), hex.EncodeToString(secretHash), t.CreatedBy, toNanos(createdAt), expires, t.Issuer, t.Subject)
 		if err != nil {
 			return err
+		}
+		if sess != nil {
+			return a.startSession(ctx, tx, actor, t, roles, envs, *sess)
 		}
 		return db.recordEvent(ctx, tx, db.now(), actor, access.ActionTokenIssued, t.ID, struct {
 			Name         string        `json:"name"`
@@ -257,6 +273,101 @@ func (a *Tokens) TouchToken(ctx context.Context, id string, at time.Time) error 
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore: touch token %s: %w", id, db.translate(err))
+	}
+	return nil
+}
+
+// StartSession stores a person's session token and ends the sessions
+// listed in end, in one transaction: "session.started", then one
+// "session.ended" per session it revoked.
+func (a *Tokens) StartSession(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, provider string, end []string) error {
+	switch {
+	case t.Issuer == "" || t.Subject == "":
+		return fmt.Errorf("%w: session %s needs its issuer and subject", errdef.ErrInvalidInput, t.ID)
+	case t.ExpiresAt == nil:
+		return fmt.Errorf("%w: session %s needs an expiry", errdef.ErrInvalidInput, t.ID)
+	}
+	_, err := a.createToken(ctx, actor, t, secretHash, false, &session{provider: provider, end: end})
+	return err
+}
+
+// startSession records the start of session t and ends the sessions of
+// sess.end, inside createToken's transaction.
+func (a *Tokens) startSession(ctx context.Context, tx *sql.Tx, actor access.Actor, t access.Token, roles []access.Role, envs []string, sess session) error {
+	db := a.db
+	now := db.now()
+	if err := db.recordEvent(ctx, tx, now, actor, access.ActionSessionStarted, t.ID, struct {
+		Name         string        `json:"name"`
+		Provider     string        `json:"provider"`
+		Issuer       string        `json:"issuer"`
+		Subject      string        `json:"subject"`
+		Roles        []access.Role `json:"roles"`
+		Environments []string      `json:"environments"`
+		ExpiresAt    *time.Time    `json:"expiresAt"`
+		Ended        []string      `json:"ended"`
+	}{t.Name, sess.provider, t.Issuer, t.Subject, roles, envs, t.ExpiresAt, nonNil(sess.end)}); err != nil {
+		return err
+	}
+	for _, id := range sess.end {
+		// Only the same person's sessions: a list naming another token
+		// ends nothing.
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE tokens SET revoked_at = ?
+			WHERE id = ? AND issuer = ? AND subject = ? AND revoked_at IS NULL`), toNanos(now), id, t.Issuer, t.Subject)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := db.recordEvent(ctx, tx, now, actor, access.ActionSessionEnded, id, struct {
+			Reason   string `json:"reason"`
+			Provider string `json:"provider"`
+			By       string `json:"by"`
+		}{"a sign-in no longer grants all of its roles and environments", sess.provider, t.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sessions lists the sessions of one issuer and subject, oldest first.
+func (a *Tokens) Sessions(ctx context.Context, issuer, subject string) ([]access.Token, error) {
+	db := a.db
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+tokenColumns+` FROM tokens WHERE issuer = ? AND subject = ? ORDER BY created_at, id`), issuer, subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sessions: %w", db.translate(err))
+	}
+	defer rows.Close()
+	out := []access.Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: sessions: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: sessions: %w", db.translate(err))
+	}
+	return out, nil
+}
+
+// RecordRefusedSignIn records "session.refused"; the subject of the event
+// is the identity, since no token exists.
+func (a *Tokens) RecordRefusedSignIn(ctx context.Context, actor access.Actor, refusal access.SignInRefusal) error {
+	db := a.db
+	if actor.Issuer == "" || actor.Subject == "" {
+		return fmt.Errorf("%w: a refused sign-in names the issuer and subject", errdef.ErrInvalidInput)
+	}
+	refusal.Values = nonNil(refusal.Values)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		return db.recordEvent(ctx, tx, db.now(), actor, access.ActionSignInRefused, actor.Issuer+"#"+actor.Subject, refusal)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: record refused sign-in: %w", db.translate(err))
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func (x *Webhooks) Enqueue(ctx context.Context, limit int, plan func([]events.We
 		for _, w := range hooks {
 			from = min(from, w.Cursor)
 		}
-		evs, err := db.events(ctx, tx, from, limit)
+		evs, err := db.events(ctx, tx, from, limit, true)
 		if err != nil || len(evs) == 0 {
 			return err
 		}
