@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dmlproject/dml/releases/errdef"
@@ -133,13 +134,22 @@ type SignInRequest struct {
 	TTL time.Duration
 }
 
-// SessionName is the principal name of a person's session: their e-mail
-// address, else their user name, else their subject, whichever first
-// is a valid token name; else a name derived from the identity. The name
-// is what separation of duties compares, so it must be one per person:
-// every candidate comes from the provider, which vouches for it.
+// SessionName is the principal name of a person's session: their
+// verified e-mail address, else USERNAME@PROVIDER, else SUBJECT@PROVIDER,
+// whichever first is a valid token name; else a name derived from the
+// identity. The name is what separation of duties and ownership compare,
+// so it must be one per person and must not be a machine's: a bare user
+// name such as "pipeline" could be a token's name, a name with an "@" is
+// one only if an admin chose it so.
 func SessionName(id Identity) string {
-	for _, n := range []string{id.Email, id.Username, id.Subject} {
+	candidates := []string{id.Email}
+	for _, n := range []string{id.Username, id.Subject} {
+		if n != "" && !strings.Contains(n, "@") {
+			n += "@" + id.Provider
+		}
+		candidates = append(candidates, n)
+	}
+	for _, n := range candidates {
 		if tokenNameRE.MatchString(n) {
 			return n
 		}

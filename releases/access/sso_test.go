@@ -73,13 +73,23 @@ func TestMappingValidate(t *testing.T) {
 }
 
 func TestSessionName(t *testing.T) {
-	id := access.Identity{Issuer: "https://idp/", Subject: "248289761001", Email: "pat@example.com", Username: "pat"}
+	id := access.Identity{Provider: "corp", Issuer: "https://idp/", Subject: "248289761001", Email: "pat@example.com", Username: "pat"}
 	if n := access.SessionName(id); n != "pat@example.com" {
 		t.Errorf("SessionName = %q; want the e-mail", n)
 	}
-	id.Email = "not an address"
-	if n := access.SessionName(id); n != "pat" {
-		t.Errorf("SessionName = %q; want the user name", n)
+	// Without a verified address, the user name at the provider: never a
+	// bare name, which a machine's token could have.
+	id.Email = ""
+	if n := access.SessionName(id); n != "pat@corp" {
+		t.Errorf("SessionName = %q; want pat@corp", n)
+	}
+	id.Username = "pipeline"
+	if n := access.SessionName(id); n != "pipeline@corp" {
+		t.Errorf("SessionName = %q; want pipeline@corp", n)
+	}
+	id.Username = "has space"
+	if n := access.SessionName(id); n != "248289761001@corp" {
+		t.Errorf("SessionName = %q; want the subject at the provider", n)
 	}
 	id.Username, id.Subject = "", "a subject with spaces"
 	n := access.SessionName(id)
