@@ -398,7 +398,6 @@ var flagMeanings = map[string]string{
 	"oidc-config":     "the single sign-on (OIDC) providers file",
 	// login.
 	"provider": "the single sign-on provider", "no-browser": "print the sign-in URL only",
-	"timeout":     "how long to wait",
 	"s3-endpoint": "the S3 endpoint", "s3-bucket": "the S3 bucket", "s3-prefix": "the S3 key prefix",
 	"s3-region": "the S3 region", "s3-insecure": "plain HTTP to S3", "s3-path-style": "path-style S3 addressing",
 	"s3-part-size-mib": "the S3 part size",
