@@ -142,6 +142,19 @@ var errorTable = []errorRow{
 	{is(lifecycle.ErrQuorumTooLow), http.StatusBadRequest, "QUORUM_TOO_LOW", ""},
 	{is(names.ErrMediaTypeInvalid), http.StatusBadRequest, "MEDIA_TYPE_INVALID", ""},
 
+	// A push past a quota: refused by policy, as DENIED is (retrying will
+	// not help until something is deleted or the quota raised).
+	{is(quota.ErrQuotaExceeded), http.StatusForbidden, "QUOTA_EXCEEDED", "DENIED"},
+	// Change control (change windows, emergency changes, change references).
+	{is(lifecycle.ErrOutsideChangeWindow), http.StatusConflict, "OUTSIDE_CHANGE_WINDOW", ""},
+	{is(lifecycle.ErrChangeRefInvalid), http.StatusBadRequest, "CHANGE_REF_INVALID", ""},
+	{is(lifecycle.ErrRiskInvalid), http.StatusBadRequest, "RISK_INVALID", ""},
+	{is(lifecycle.ErrChangeNotApproved), http.StatusConflict, "CHANGE_NOT_APPROVED", ""},
+	// Single sign-on (docs/sso.md).
+	{is(access.ErrNoRoleGranted), http.StatusForbidden, "NO_ROLE_GRANTED", "DENIED"},
+	{is(sso.ErrInvalidToken), http.StatusUnauthorized, "SSO_TOKEN_INVALID", "UNAUTHORIZED"},
+	{is(sso.ErrProvider), http.StatusBadGateway, "SSO_PROVIDER_FAILED", "UNAVAILABLE"},
+
 	// The domain's categories: who may ask before what was asked.
 	{is(errdef.ErrUnauthorized), http.StatusUnauthorized, "UNAUTHORIZED", "UNAUTHORIZED"},
 	{is(catalog.ErrNotAdmitted), http.StatusForbidden, "NOT_ADMITTED", "DENIED"},
@@ -157,20 +170,8 @@ var errorTable = []errorRow{
 	{is(errMethodNotAllowed), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "UNSUPPORTED"},
 	{is(errPreconditionFailed), http.StatusPreconditionFailed, "PRECONDITION_FAILED", "PRECONDITION_FAILED"},
 	{is(errNotReady), http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE"},
-	// A push past a quota: refused by policy, as DENIED is (retrying will
-	// not help until something is deleted or the quota raised).
-	{is(quota.ErrQuotaExceeded), http.StatusForbidden, "QUOTA_EXCEEDED", "DENIED"},
 	// A panic has always answered INTERNAL, under /v2/ too.
 	{is(errPanic), http.StatusInternalServerError, "INTERNAL", "INTERNAL"},
-	// Change control (change windows, emergency changes, change references).
-	{is(lifecycle.ErrOutsideChangeWindow), http.StatusConflict, "OUTSIDE_CHANGE_WINDOW", ""},
-	{is(lifecycle.ErrChangeRefInvalid), http.StatusBadRequest, "CHANGE_REF_INVALID", ""},
-	{is(lifecycle.ErrRiskInvalid), http.StatusBadRequest, "RISK_INVALID", ""},
-	{is(lifecycle.ErrChangeNotApproved), http.StatusConflict, "CHANGE_NOT_APPROVED", ""},
-	// Single sign-on (docs/sso.md).
-	{is(access.ErrNoRoleGranted), http.StatusForbidden, "NO_ROLE_GRANTED", "DENIED"},
-	{is(sso.ErrInvalidToken), http.StatusUnauthorized, "SSO_TOKEN_INVALID", "UNAUTHORIZED"},
-	{is(sso.ErrProvider), http.StatusBadGateway, "SSO_PROVIDER_FAILED", "UNAVAILABLE"},
 	// Anything else is the server's fault.
 	{func(error) bool { return true }, http.StatusInternalServerError, "INTERNAL", "UNKNOWN"},
 }
