@@ -105,4 +105,3 @@ func TestWebhookRoutes(t *testing.T) {
 		t.Errorf("DELETE = %d", status)
 	}
 }
-
