@@ -307,8 +307,10 @@ func testWebhookRestart(t *testing.T, kill bool) {
 		}
 	}
 	first := ds[len(ds)-1]
-	if first.EventID != wantIDs[0] || first.Attempts < 4 {
-		t.Errorf("first delivery %+v; want %s after several attempts", first, wantIDs[0])
+	// At least the two failures recorded before the stop (a third may
+	// have been cut short by the kill) and the success.
+	if first.EventID != wantIDs[0] || first.Attempts < 3 {
+		t.Errorf("first delivery %+v; want %s after at least three attempts", first, wantIDs[0])
 	}
 
 	// Redelivery: the same event, as a new delivery.
