@@ -102,6 +102,14 @@ func TestMetricsByOperation(t *testing.T) {
 		{"POST", "/api/v1/sso/sessions", "{", "sso_sign_in"},
 		{"DELETE", "/api/v1/sso/session", "", "sso_sign_out"},
 
+		{"GET", "/api/v1/events?limit=1", "", "event_list"},
+		{"POST", "/api/v1/webhooks", "{", "webhook_create"},
+		{"GET", "/api/v1/webhooks", "", "webhook_list"},
+		{"GET", "/api/v1/webhooks/no-such-webhook", "", "webhook_get"},
+		{"DELETE", "/api/v1/webhooks/no-such-webhook", "", "webhook_delete"},
+		{"GET", "/api/v1/webhooks/no-such-webhook/deliveries", "", "webhook_deliveries"},
+		{"POST", "/api/v1/webhooks/no-such-webhook/deliveries/1/redeliver", "", "webhook_redeliver"},
+
 		{"GET", "/v2/", "", "registry_ping"},
 		{"HEAD", "/v2/", "", "registry_ping"},
 		{"POST", repo + "/blobs/uploads/", "", "blob_upload_start"},

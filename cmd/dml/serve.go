@@ -73,7 +73,10 @@ With --s3-endpoint, blobs go to that S3-compatible bucket instead; credentials c
 DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY.
 
 On first start an admin token is created: from DML_BOOTSTRAP_TOKEN if set, otherwise
-a generated one that is printed once on stderr.`,
+a generated one that is printed once on stderr.
+
+Every server also sends the registered webhooks their events, from an outbox in the database,
+in order, retried with backoff (--webhook-*; docs/events.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.s3.AccessKey = os.Getenv("DML_S3_ACCESS_KEY")

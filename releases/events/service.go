@@ -303,30 +303,36 @@ func (s *Service) Events(ctx context.Context, _ access.Principal, q Query) (Page
 	}
 }
 
-// read is one pass over the audit events after q.Since: at most scanPage
-// of them, or until q.Limit public events are selected.
+// read is one pass over the audit events after q.Since, until q.Limit
+// public events are selected, or some are and a page of the log is read,
+// or the end of the log: an empty answer means nothing after q.Since
+// matches now, whatever the filter skipped, so pollers can stop there.
 func (s *Service) read(ctx context.Context, q Query) (Page, error) {
 	page := Page{Events: []Event{}, Next: q.Since}
-	evs, err := s.audit.Events(ctx, max(q.Since.Seq-1, 0), scanPage)
-	if err != nil {
-		return page, err
-	}
-	for _, ae := range evs {
-		for _, e := range Public(ae) {
-			if !e.Position.After(q.Since) {
-				continue
-			}
-			if q.Filter.Matches(e) {
-				page.Events = append(page.Events, e)
-				page.Next = e.Position
-				if len(page.Events) == q.Limit {
-					return page, nil
+	after := max(q.Since.Seq-1, 0)
+	for {
+		evs, err := s.audit.Events(ctx, after, scanPage)
+		if err != nil {
+			return page, err
+		}
+		for _, ae := range evs {
+			for _, e := range Public(ae) {
+				if !e.Position.After(page.Next) {
+					continue
+				}
+				if q.Filter.Matches(e) {
+					page.Events = append(page.Events, e)
+					page.Next = e.Position
+					if len(page.Events) == q.Limit {
+						return page, nil
+					}
 				}
 			}
-		}
-		if ae.Seq >= q.Since.Seq {
 			page.Next = Position{Seq: ae.Seq, N: AllOfSeq}
 		}
+		if len(evs) < scanPage || len(page.Events) > 0 {
+			return page, nil
+		}
+		after = evs[len(evs)-1].Seq
 	}
-	return page, nil
 }
