@@ -98,7 +98,7 @@ func listQuery(c *gin.Context, name string) []string {
 
 func toEvent(e events.Event) wire.Event {
 	return wire.Event{ID: e.ID, Type: e.Type, Time: e.Time, Subject: e.Subject,
-		Principal: wire.EventPrincipal{Name: e.Principal.Name, TokenID: e.Principal.TokenID}, Data: e.Data}
+		Principal: wire.EventPrincipal{Name: e.Principal.Name, TokenID: e.Principal.TokenID, Issuer: e.Principal.Issuer, Subject: e.Principal.Subject}, Data: e.Data}
 }
 
 func (s *Server) createWebhook(c *gin.Context) {

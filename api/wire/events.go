@@ -21,6 +21,10 @@ type Event struct {
 type EventPrincipal struct {
 	Name    string `json:"name"`
 	TokenID string `json:"tokenId,omitempty"`
+	// Issuer and Subject: the single sign-on identity of a person's
+	// session; omitted for machine tokens.
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // EventPage answers GET /events: the events after ?since=, and where the

@@ -259,6 +259,12 @@ func TestArtifactAndPassThroughEvents(t *testing.T) {
 	if evs := events.Public(set); len(evs) != 1 || evs[0].Type != "settings.set" || string(evs[0].Data) != `{"details":[1,2]}` {
 		t.Errorf("Public(settings.set) = %s", describeData(evs))
 	}
+	// A person's single sign-on identity travels with the event.
+	signedIn := audit.Event{Seq: 12, Action: lifecycle.ActionReleaseCancelled, Subject: "release:r9",
+		Actor: access.Actor{TokenID: "tok_1", Name: "fay@example.com", Issuer: "https://idp.example.com/", Subject: "u-fay"}}
+	if evs := events.Public(signedIn); len(evs) != 1 || evs[0].Principal != (events.Principal{Name: "fay@example.com", TokenID: "tok_1", Issuer: "https://idp.example.com/", Subject: "u-fay"}) {
+		t.Errorf("Public(event of a signed-in person) = %+v", evs)
+	}
 	// An action nobody mapped yet is published as it is.
 	other := audit.Event{Seq: 11, Action: "retention.deleted", Subject: "payments/api:0.1.0"}
 	if evs := events.Public(other); len(evs) != 1 || evs[0].Type != "retention.deleted" || evs[0].ID != "11.0" {

@@ -160,7 +160,7 @@ func Public(e audit.Event) []Event {
 		pos := Position{Seq: e.Seq, N: i}
 		out[i] = Event{
 			ID: pos.String(), Type: dv.typ, Time: e.Time, Subject: e.Subject,
-			Principal: Principal{Name: e.Actor.Name, TokenID: e.Actor.TokenID},
+			Principal: Principal{Name: e.Actor.Name, TokenID: e.Actor.TokenID, Issuer: e.Actor.Issuer, Subject: e.Actor.Subject},
 			Data:      b, Position: pos, Names: names, Environments: environmentsOf(data),
 		}
 	}

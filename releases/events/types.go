@@ -46,6 +46,10 @@ type Event struct {
 type Principal struct {
 	Name    string `json:"name"`
 	TokenID string `json:"tokenId,omitempty"`
+	// Issuer and Subject: the single sign-on identity of a person's
+	// session (docs/sso.md); omitted for machine tokens.
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // Webhook is a registered receiver of events.
