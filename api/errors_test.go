@@ -22,6 +22,7 @@ import (
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
@@ -142,6 +143,7 @@ func TestErrorTable(t *testing.T) {
 		{"method not allowed, with its message", meaning(errMethodNotAllowed, errors.New("PUT is not allowed on /x")), answer{405, "METHOD_NOT_ALLOWED"}, answer{405, "UNSUPPORTED"}},
 		{"precondition failed", errPreconditionFailed, answer{412, "PRECONDITION_FAILED"}, answer{412, "PRECONDITION_FAILED"}},
 		{"not ready", wrap(errNotReady), answer{503, "UNAVAILABLE"}, answer{503, "UNAVAILABLE"}},
+		{"quota exceeded, wrapped by the push", wrap(&quota.ExceededError{Prefix: "p/", Limit: "bytes"}), answer{403, "QUOTA_EXCEEDED"}, answer{403, "DENIED"}},
 		{"panic", wrap(errPanic), answer{500, "INTERNAL"}, answer{500, "INTERNAL"}},
 		{"anything else", errors.New("disk on fire"), answer{500, "INTERNAL"}, answer{500, "UNKNOWN"}},
 	} {
@@ -187,6 +189,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		errdef.ErrUnauthorized, catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv, errdef.ErrDenied,
 		errdef.ErrConflict, errdef.ErrInvalidInput, errdef.ErrNotFound, store.ErrNotFound,
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),
+		&quota.ExceededError{Prefix: "p/", Limit: "bytes"},
 	}
 	answered := make([]bool, len(errorTable))
 	for _, err := range probes {
