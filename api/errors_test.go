@@ -23,6 +23,7 @@ import (
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/dmlproject/dml/releases/names"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
@@ -143,6 +144,7 @@ func TestErrorTable(t *testing.T) {
 		{"method not allowed, with its message", meaning(errMethodNotAllowed, errors.New("PUT is not allowed on /x")), answer{405, "METHOD_NOT_ALLOWED"}, answer{405, "UNSUPPORTED"}},
 		{"precondition failed", errPreconditionFailed, answer{412, "PRECONDITION_FAILED"}, answer{412, "PRECONDITION_FAILED"}},
 		{"not ready", wrap(errNotReady), answer{503, "UNAVAILABLE"}, answer{503, "UNAVAILABLE"}},
+		{"quota exceeded, wrapped by the push", wrap(&quota.ExceededError{Prefix: "p/", Limit: "bytes"}), answer{403, "QUOTA_EXCEEDED"}, answer{403, "DENIED"}},
 		{"panic", wrap(errPanic), answer{500, "INTERNAL"}, answer{500, "INTERNAL"}},
 		{"no role granted", wrap(access.ErrNoRoleGranted), answer{403, "NO_ROLE_GRANTED"}, answer{403, "DENIED"}},
 		{"invalid ID token", wrap(sso.ErrInvalidToken), answer{401, "SSO_TOKEN_INVALID"}, answer{401, "UNAUTHORIZED"}},
@@ -198,6 +200,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),
 		lifecycle.ErrOutsideChangeWindow, lifecycle.ErrChangeRefInvalid, lifecycle.ErrRiskInvalid, lifecycle.ErrChangeNotApproved,
 		access.ErrNoRoleGranted, sso.ErrInvalidToken, sso.ErrProvider,
+		&quota.ExceededError{Prefix: "p/", Limit: "bytes"},
 	}
 	answered := make([]bool, len(errorTable))
 	for _, err := range probes {

@@ -245,3 +245,53 @@ func TestQuotaConcurrentPushes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaConcurrentTags: OCI tags racing for the last versions of a
+// quota: the transaction that creates a tag checks the quota again.
+func TestQuotaConcurrentTags(t *testing.T) {
+	srv, admin, svc := testserver.New(t)
+	pub := testserver.Token(t, svc, "pipeline", access.RolePublisher)
+	reg := registry{t: t, base: srv.URL, token: pub}
+	const rounds, pushers, limit = 3, 8, 3
+	for round := range rounds {
+		repo := fmt.Sprintf("tags%d/app", round)
+		img := reg.pushImage(repo, fmt.Sprint("round ", round), nil, "")
+		setQuota(t, srv.URL, admin, repo, 0, limit)
+		codes := make([]int, pushers)
+		var wg sync.WaitGroup
+		for i := range pushers {
+			wg.Go(func() {
+				req, err := http.NewRequest(http.MethodPut, srv.URL+"/v2/"+repo+"/manifests/v"+fmt.Sprint(i), bytes.NewReader(img.manifest))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Content-Type", img.desc.MediaType)
+				req.SetBasicAuth("anyone", pub)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				codes[i] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		created := 0
+		for _, c := range codes {
+			switch c {
+			case http.StatusCreated:
+				created++
+			case http.StatusForbidden:
+			default:
+				t.Fatalf("round %d: tag push answered %d (%v)", round, c, codes)
+			}
+		}
+		var q wire.Quota
+		apiCall(t, http.MethodGet, srv.URL+"/api/v1/quotas/"+repo, admin, nil, &q)
+		if created != limit || q.UsedArtifacts != limit {
+			t.Fatalf("round %d: %d tags created (%v), %d recorded; want %d", round, created, codes, q.UsedArtifacts, limit)
+		}
+	}
+}

@@ -401,6 +401,14 @@ var flagMeanings = map[string]string{
 	"s3-endpoint": "the S3 endpoint", "s3-bucket": "the S3 bucket", "s3-prefix": "the S3 key prefix",
 	"s3-region": "the S3 region", "s3-insecure": "plain HTTP to S3", "s3-path-style": "path-style S3 addressing",
 	"s3-part-size-mib": "the S3 part size",
+	// Retention and quotas.
+	"retention-interval":       "how often the retention policies run",
+	"pattern":                  "the artifact name pattern a retention policy governs",
+	"keep-admitted":            "the admitted versions a retention policy keeps per name",
+	"delete-quarantined-after": "the days after which a quarantined push is deleted",
+	"delete-rejected-after":    "the days after which a rejected push is deleted",
+	"max-bytes":                "the bytes a quota allows",
+	"max-artifacts":            "the versions a quota allows",
 	// dml admin: moving storage.
 	"from": "the database a copy reads", "to": "the database a copy writes", "to-data-dir": "the data directory a copy writes blobs to",
 	// Events and webhooks.

@@ -16,6 +16,7 @@ import (
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/sqlstore"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
@@ -104,6 +105,16 @@ func (c gatedCatalog) InsertArtifact(ctx context.Context, actor access.Actor, a 
 		g.beforeReferencing.hold()
 	}
 	return c.Store.InsertArtifact(ctx, actor, a)
+}
+
+// InsertArtifactWithin is how a push records its version (within the
+// quotas): gated the same way.
+func (c gatedCatalog) InsertArtifactWithin(ctx context.Context, actor access.Actor, a catalog.Artifact, check func(quota.Reader) error) (catalog.Artifact, bool, error) {
+	g := c.g
+	if a.Digest == g.d && g.beforeReferencing != nil {
+		g.beforeReferencing.hold()
+	}
+	return c.Store.InsertArtifactWithin(ctx, actor, a, check)
 }
 
 // gcRaceEnv is a service over a gated fs backend and a gated catalogue,

@@ -219,6 +219,10 @@ func needAdmin(p access.Principal, what string) error {
 	return nil
 }
 
+// Reader reads the quotas and their usage as stored (outside any
+// change's transaction).
+func (s *Service) Reader() Reader { return s.store }
+
 // Listed is a quota with what its prefix holds now.
 type Listed struct {
 	Quota

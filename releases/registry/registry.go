@@ -189,6 +189,14 @@ func (r storeReads) ReleasesContaining(ctx context.Context, name, version string
 	return r.s.releases.ReleasesContaining(ctx, name, version)
 }
 
+func (r storeReads) ListQuotas(ctx context.Context) ([]quota.Quota, error) {
+	return r.s.quotas.Reader().ListQuotas(ctx)
+}
+
+func (r storeReads) Usage(ctx context.Context, prefix string) (quota.Usage, error) {
+	return r.s.quotas.Reader().Usage(ctx, prefix)
+}
+
 // guard is the Service's check of an artifact a change of p moves or
 // deletes, run inside the change's transaction (mayChangeArtifact).
 func (s *Service) guard(p access.Principal) Guard {

@@ -9,6 +9,7 @@ import (
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -55,6 +56,11 @@ func decideTag(ctx context.Context, tx TagTx, m Manifest, t TagChange, cur Tag, 
 	if cur.Digest == "" {
 		switch {
 		case a == nil:
+			// A new version: it must fit the quotas, as the transaction
+			// counts them (checked before the manifest was stored, too).
+			if err := quota.Check(ctx, tx, m.Repository, m.Size, 1); err != nil {
+				return TagWrite{}, err
+			}
 			return tagWrite(TagCreate, next, catalog.ActionArtifactPushed, pushed)
 		case a.Digest != m.Digest:
 			// The version exists without a tag (pushed over REST): it

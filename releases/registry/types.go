@@ -10,6 +10,7 @@ import (
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/store"
 	"github.com/opencontainers/go-digest"
 )
@@ -195,6 +196,9 @@ type TagTx interface {
 	TagsReaching(ctx context.Context, repo string, d digest.Digest, limit int) ([]Tag, error)
 	// ReleasesContaining lists the releases that include name:version.
 	ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error)
+	// The quotas and their usage as the transaction sees them (a new
+	// tag is a new version); Usage holds the prefix to the commit.
+	quota.Reader
 }
 
 // TagOp is what a tag's change writes.

@@ -13,6 +13,7 @@ import (
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/lifecycle"
+	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -510,6 +511,14 @@ func (r tagReads) TagsReaching(ctx context.Context, repo string, d digest.Digest
 
 func (r tagReads) ReleasesContaining(ctx context.Context, name, version string) ([]lifecycle.Release, error) {
 	return r.db.releasesContaining(ctx, r.tx, name, version)
+}
+
+func (r tagReads) ListQuotas(ctx context.Context) ([]quota.Quota, error) {
+	return txQuotas{db: r.db, tx: r.tx}.ListQuotas(ctx)
+}
+
+func (r tagReads) Usage(ctx context.Context, prefix string) (quota.Usage, error) {
+	return txQuotas{db: r.db, tx: r.tx}.Usage(ctx, prefix)
 }
 
 // MarkReferrerVerified sets the verified flag of a manifest and records
