@@ -3,9 +3,6 @@ package changesystem
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,23 +11,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/lifecycle"
 )
-
-// SignatureHeader carries the signature of a signed request.
-const SignatureHeader = "X-DML-Signature"
-
-// Sign is the value of SignatureHeader for body sent at t with secret:
-// "t=UNIX,v1=HEX", HEX the hex HMAC-SHA256 of secret over
-// "UNIX.body". It is the webhooks' scheme, so one verifier serves both.
-func Sign(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
 
 // DefaultTimeout bounds one question to the change system, answer
 // included: the approver waits for it.
@@ -83,7 +66,7 @@ func (cl *Client) Check(ctx context.Context, at lifecycle.ChangeSystemEndpoint, 
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if at.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign([]byte(at.Secret), cl.now(), body))
+		req.Header.Set(events.HeaderSignature, events.Sign([]byte(at.Secret), body, cl.now()))
 	}
 	resp, err := cl.http.Do(req)
 	if err != nil {

@@ -2,6 +2,9 @@ package events_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -486,5 +489,19 @@ func TestFilteredReadScansPastEmptyPages(t *testing.T) {
 	next, err := w.DML.Events.Events(w.Ctx, w.rm, events.Query{Since: page.Next, Filter: events.Filter{Types: []string{events.ActionWebhookCreated}}})
 	if err != nil || len(next.Events) != 0 || next.Next != page.Next {
 		t.Errorf("read after it = %+v, %v; want nothing, at the same place", next, err)
+	}
+}
+
+// TestSignByHand: the signature (of webhook deliveries and of questions to
+// the change system) is t=UNIX,v1=hex(HMAC-SHA256(secret, UNIX.body)),
+// what a receiver computes with nothing but the standard library.
+func TestSignByHand(t *testing.T) {
+	at := time.Unix(1764460800, 0)
+	body := []byte(`{"changeRef":"CHG1"}`)
+	mac := hmac.New(sha256.New, []byte("k"))
+	mac.Write([]byte("1764460800." + string(body)))
+	want := "t=1764460800,v1=" + hex.EncodeToString(mac.Sum(nil))
+	if got := events.Sign([]byte("k"), body, at); got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
 	}
 }
