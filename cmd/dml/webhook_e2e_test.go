@@ -242,10 +242,13 @@ func testWebhookRestart(t *testing.T, kill bool) {
 
 	// Stop the server while the receiver fails, start it again on the
 	// same data, and change more.
+	t.Logf("before the restart: %d attempts of delivery %d (event %s), each answered %d; the two behind it wait", head.Attempts, head.ID, head.EventID, head.LastStatus)
 	if kill {
 		srv.kill9()
+		t.Log("server killed (SIGKILL); started again on the same data directory; the receiver now answers 204")
 	} else {
 		srv.stop()
+		t.Log("server stopped (SIGINT); started again on the same data directory; the receiver now answers 204")
 	}
 	srv = startServer(t, env, args...)
 	if c, err = client.New(srv.url(), token); err != nil {
@@ -328,6 +331,12 @@ func testWebhookRestart(t *testing.T, kill bool) {
 	if last.eventID != first.EventID || last.delivery != strconv.FormatInt(re.ID, 10) {
 		t.Errorf("last request %+v; want event %s as delivery %d", last, first.EventID, re.ID)
 	}
+	// What the receiver saw, every request's signature verified (the
+	// receiver refuses any other), for the record of the run.
+	for _, r := range got {
+		t.Logf("receiver: delivery %-3s event %-5s %-13s signature verified, answered %d", r.delivery, r.eventID, r.eventType, r.answered)
+	}
+	t.Logf("redelivery %d of delivery %d (event %s) received and acknowledged", re.ID, first.ID, first.EventID)
 	if _, err := c.Webhooks().Redeliver(ctx, hook.ID, 999999); err == nil {
 		t.Error("redelivering an unknown delivery succeeded")
 	}
