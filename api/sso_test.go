@@ -269,6 +269,7 @@ func TestSSOGroupChange(t *testing.T) {
 	if !slices.Contains(before.Roles, "approver") {
 		t.Fatalf("roles %v; want approver", before.Roles)
 	}
+	t.Logf("sign-in 1 at %s: %s in groups [dml-approvers dml-auditors] -> roles %v (session %s)", e.idp.Issuer, pat.Username, before.Roles, before.TokenID)
 	name := e.create(t, nil).Name
 
 	pat.Groups = []string{"dml-auditors"}
@@ -280,6 +281,9 @@ func TestSSOGroupChange(t *testing.T) {
 	code, _, ev := e.decide(t, after.Token, name, "plan", "approve")
 	if code != http.StatusForbidden || len(ev.Errors) == 0 || ev.Errors[0].Code != "DENIED" || !strings.Contains(ev.Errors[0].Message, "approver") {
 		t.Errorf("approving after the group change: %d %+v; want 403 DENIED naming the approver role", code, ev)
+	}
+	if len(ev.Errors) > 0 {
+		t.Logf("sign-in 2 after the provider dropped dml-approvers: roles %v; approving the plan: %d %s: %s", after.Roles, code, ev.Errors[0].Code, ev.Errors[0].Message)
 	}
 	if code := apiCall(t, http.MethodGet, e.url+"/api/v1/whoami", before.Token, nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("the earlier session, which held approver: %d; want 401 (ended)", code)
@@ -293,6 +297,7 @@ func TestSSOGroupChange(t *testing.T) {
 	if !ended {
 		t.Errorf("no %s record for %s", access.ActionSessionEnded, before.TokenID)
 	}
+	t.Logf("the earlier session %s (approver) now answers 401, audited as %s", before.TokenID, access.ActionSessionEnded)
 }
 
 // TestSSOEmailMapping: a provider that maps the e-mail claim. The ID

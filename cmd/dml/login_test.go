@@ -98,6 +98,7 @@ func TestLoginCLI(t *testing.T) {
 		t.Fatalf("dml login: %v", err)
 	}
 	checkOneJSONDocument(t, "dml login", []byte(out))
+	t.Logf("$ dml login --no-browser -o json   (the test's browser signs %s in at the provider)\n%s", pat.Username, out)
 	var sum sessionSummary
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatal(err)
@@ -130,9 +131,11 @@ func TestLoginCLI(t *testing.T) {
 	if id.Issuer != idp.Issuer || id.Subject != pat.ID || id.TokenID != sum.TokenID {
 		t.Errorf("whoami with the session = %+v", id)
 	}
-	if table := mustRunCLI(t, "whoami"); !strings.Contains(table, pat.ID) || !strings.Contains(table, idp.Issuer) {
+	table := mustRunCLI(t, "whoami")
+	if !strings.Contains(table, pat.ID) || !strings.Contains(table, idp.Issuer) {
 		t.Errorf("whoami table does not name the identity:\n%s", table)
 	}
+	t.Logf("$ dml whoami   (no token given: the session file answers)\n%s", table)
 	// The audit log names the person's identity behind their session.
 	if log := mustRunCLI(t, "audit", "log"); !strings.Contains(log, pat.Email+" ["+pat.ID+" @ "+idp.Issuer+"]") || !strings.Contains(log, "session.started") {
 		t.Errorf("dml audit log does not show the session's identity:\n%s", log)
