@@ -128,14 +128,28 @@ func (s *site) submit(ctx context.Context, step chromedp.Action[chromedp.Void], 
 	s.run(ctx, step, chromedp.WaitVisible(chromedp.CSS(`html:not([data-old]) `+sel)))
 }
 
-// text is the visible text of the first element matching sel.
+// text is the visible text of the first element matching sel. A read
+// is tried again when the node it found was replaced before its text
+// was read ("No node with given id found", CDP error -32000: chromedp's
+// node ids go stale when the document is updated between its query and
+// its read; seen once in a cold CI run, reading the navigation right
+// after a sign-in). Reading twice changes nothing; a missing element
+// still fails on the wait, and a wrong text on the test's assertion.
 func (s *site) text(ctx context.Context, sel string) string {
 	s.t.Helper()
-	out, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
-	if err != nil {
-		s.t.Fatal(err)
+	var err error
+	for range 3 {
+		var out string
+		out, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+		if err == nil {
+			return out
+		}
+		if !strings.Contains(err.Error(), "No node with given id found") {
+			break
+		}
 	}
-	return out
+	s.t.Fatal(err)
+	return ""
 }
 
 // location is the page's URL.
