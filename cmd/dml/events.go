@@ -15,6 +15,7 @@ import (
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/dmlproject/dml/releases/lifecycle"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // longPoll is how long one request of a follower or a waiter waits on the
@@ -81,9 +82,7 @@ interrupted; --since latest then prints only what happens from now on.`,
 	f.StringVar(&q.Since, "since", "", "start after this event id (latest: only new events)")
 	f.BoolVarP(&follow, "follow", "f", false, "keep waiting for new events")
 	f.IntVar(&q.Limit, "limit", 0, "events per request (default 100, at most 1000)")
-	f.StringSliceVar(&q.Types, "event", nil, "event type or prefix pattern such as gate.* (repeatable)")
-	f.StringSliceVar(&q.Match, "match", nil, "artifact or release name pattern such as payments/* (repeatable)")
-	f.StringSliceVar(&q.Environments, "env", nil, "environment of deployments and deploy gates (repeatable)")
+	eventFilterFlags(f, &q.Types, &q.Match, &q.Environments)
 	return cmd
 }
 
@@ -280,9 +279,7 @@ them every event is sent. The webhook receives the events after its registration
 	f := cmd.Flags()
 	f.StringVar(&req.URL, "url", "", "URL that receives the deliveries")
 	f.StringVar(&secretFile, "secret-file", "", `file holding the signing secret ("-": standard input; default: DML_WEBHOOK_SECRET)`)
-	f.StringSliceVar(&req.Events, "event", nil, "event type or prefix pattern such as gate.* (repeatable)")
-	f.StringSliceVar(&req.Match, "match", nil, "artifact or release name pattern such as payments/* (repeatable)")
-	f.StringSliceVar(&req.Environments, "env", nil, "environment of deployments and deploy gates (repeatable)")
+	eventFilterFlags(f, &req.Events, &req.Match, &req.Environments)
 	_ = cmd.MarkFlagRequired("url")
 	return cmd
 }
@@ -433,4 +430,12 @@ func newWebhookRedeliverCmd(app *cli) *cobra.Command {
 			})
 		}),
 	}
+}
+
+// eventFilterFlags binds the filter flags that dml events and dml webhook
+// add share: the types, names and environments of the events selected.
+func eventFilterFlags(f *pflag.FlagSet, types, match, envs *[]string) {
+	f.StringSliceVar(types, "event", nil, "event type or prefix pattern such as gate.* (repeatable)")
+	f.StringSliceVar(match, "match", nil, "artifact or release name pattern such as payments/* (repeatable)")
+	f.StringSliceVar(envs, "env", nil, "environment of deployments and deploy gates (repeatable)")
 }
