@@ -3,13 +3,14 @@
 #
 # It installs what the tests need from the Go module proxy (cached in
 # $(go env GOPATH)/bin between runs: versitygw, cosign, the OCI conformance
-# test), starts a real S3 server (versitygw,
+# test, helm), starts a real S3 server (versitygw,
 # posix backend) on a free loopback port with a temporary directory, and a
 # throwaway PostgreSQL cluster (Debian's initdb and pg_ctl, installed with
 # apt-get when missing; skipped if DML_TEST_POSTGRES_URL is set already),
 # installs Debian's Chromium for the web console's browser tests,
 # starts the single sign-on tests' OpenID provider (cmd/dml-test-idp,
 # built from the tree: zitadel/oidc's example provider on loopback),
+# lints and renders the Helm chart (helm lint, helm template),
 # runs gofmt/vet and `go test -race ./...` with all of them exported, and
 # stops them. Then, for the full suite, it runs the OCI distribution-spec
 # conformance test (pinned below) against fresh `dml serve`s built from the
@@ -28,6 +29,7 @@ cd "$(dirname "$0")/.."
 VERSITYGW_VERSION=v1.8.0
 COSIGN_VERSION=v2.6.2
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
+HELM_VERSION=v3.22.0
 GOBIN="$(go env GOPATH)/bin"
 export PATH="$GOBIN:$PATH"
 
@@ -56,6 +58,29 @@ need_cosign() {
 
 need_conformance() {
 	need_tool conformance "$CONFORMANCE_VERSION" github.com/opencontainers/distribution-spec/conformance "the OCI conformance test"
+}
+
+# helm lints and renders the chart (deploy/helm/dml), here and in
+# cmd/dml TestHelmChart.
+need_helm() {
+	need_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm helm "(a few minutes the first time)"
+}
+
+# check_chart lints the chart and renders it with its defaults and with
+# the shared DML's values (two replicas over PostgreSQL and S3, ingress,
+# ServiceMonitor), printing what helm says; any error fails the script.
+# helm's directories are temporary: it reads no repository and keeps nothing.
+check_chart() {
+	local values=deploy/helm/dml/ci/ha-values.yaml
+	mkdir -p "$WORK/helm"
+	export HELM_CONFIG_HOME="$WORK/helm" HELM_CACHE_HOME="$WORK/helm" HELM_DATA_HOME="$WORK/helm"
+	log "helm lint deploy/helm/dml (defaults, then $values)"
+	helm lint --strict deploy/helm/dml
+	helm lint --strict deploy/helm/dml -f "$values"
+	log "helm template deploy/helm/dml (defaults)"
+	helm template dml deploy/helm/dml
+	log "helm template deploy/helm/dml -f $values"
+	helm template dml deploy/helm/dml -f "$values"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -260,6 +285,8 @@ need_versitygw
 need_cosign
 need_npm_tarballs
 need_chromium
+need_helm
+check_chart
 PORT="$(free_port)"
 mkdir -p "$WORK/s3"
 export DML_TEST_S3_ENDPOINT="127.0.0.1:$PORT"
