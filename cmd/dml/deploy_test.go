@@ -117,8 +117,9 @@ func envFlag(serve *cobra.Command, name string) *pflag.Flag {
 	return found
 }
 
-// checkServeEnv fails t unless dml serve reads the variable name.
-func checkServeEnv(t *testing.T, where, name string) {
+// checkServeEnv fails t unless dml serve reads the variable name and,
+// for a flag, takes value (when not nil) as it would from DML_<FLAG>.
+func checkServeEnv(t *testing.T, where, name string, value *string) {
 	t.Helper()
 	serve := newServeCmd()
 	if slices.Contains(serveEnvOnly, name) {
@@ -127,7 +128,12 @@ func checkServeEnv(t *testing.T, where, name string) {
 		}
 		return
 	}
-	if envFlag(serve, name) != nil {
+	if f := envFlag(serve, name); f != nil {
+		if value != nil {
+			if err := f.Value.Set(*value); err != nil {
+				t.Errorf("%s: %s=%q: dml serve would refuse it: %v", where, name, *value, err)
+			}
+		}
 		return
 	}
 	flag := "serve --" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "DML_"), "_", "-"))
@@ -256,6 +262,15 @@ type (
 				Path   string `json:"path"`
 				Scheme string `json:"scheme"`
 			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	podDisruptionBudget struct {
+		k8sObject
+		Spec struct {
+			MaxUnavailable int `json:"maxUnavailable"`
+			Selector       struct {
+				MatchLabels map[string]string `json:"matchLabels"`
+			} `json:"selector"`
 		} `json:"spec"`
 	}
 	ingress struct {
@@ -399,7 +414,7 @@ func TestHelmChart(t *testing.T) {
 					t.Errorf("%s is set twice", e.Name)
 				}
 				seen[e.Name] = e
-				checkServeEnv(t, "Deployment env", e.Name)
+				checkServeEnv(t, "Deployment env", e.Name, e.Value)
 				if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
 					t.Errorf("%s comes from a ConfigMap", e.Name)
 				}
@@ -526,6 +541,17 @@ func TestHelmChart(t *testing.T) {
 					if status := get(e.Path); status != http.StatusOK {
 						t.Errorf("GET %s answers %d, want 200", e.Path, status)
 					}
+				}
+			}
+
+			// More than one replica: a drain takes one at a time.
+			pdbs := of[podDisruptionBudget](t, r, "PodDisruptionBudget")
+			if (len(pdbs) == 1) != (c.replicas > 1) {
+				t.Errorf("%d PodDisruptionBudgets for %d replicas", len(pdbs), c.replicas)
+			}
+			for _, p := range pdbs {
+				if p.Spec.MaxUnavailable != 1 || len(p.Spec.Selector.MatchLabels) == 0 {
+					t.Errorf("PodDisruptionBudget %+v, want maxUnavailable 1 over the pods", p.Spec)
 				}
 			}
 
@@ -707,7 +733,8 @@ func TestComposeFile(t *testing.T) {
 		}
 		for k, v := range s.Environment {
 			if strings.HasPrefix(k, "DML_") {
-				checkServeEnv(t, name+" environment", k)
+				filled := fill(v)
+				checkServeEnv(t, name+" environment", k, &filled)
 			}
 			if slices.Contains(secretEnv, k) {
 				checkComposeSecret(t, name, k, v)
