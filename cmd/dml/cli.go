@@ -38,7 +38,8 @@ const (
 // every command.
 func (a *cli) register(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.StringVar(&a.server, "server", defaultServer, "dml server URL (env DML_SERVER)")
+	a.server = defaultServer
+	f.Var(serverFlag{&a.server}, "server", "dml server URL, or HOST[:PORT]: http for a loopback host, https otherwise (env DML_SERVER)")
 	f.StringVar(&a.token, "token", "", "bearer token (env DML_TOKEN, preferred: flags are visible in the process list)")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json (env DML_OUTPUT)")
 	fromEnv(f, "server", "token", "output")

@@ -91,6 +91,7 @@ interrupted; --since latest then prints only what happens from now on.`,
 const (
 	exitUnreachable = 3 // rejected, or a state the release can no longer reach
 	exitTimedOut    = 4
+	exitNotAdmitted = 5 // push --require-admitted: the version is not admitted (yet)
 )
 
 // waitFor blocks until check says done, re-checking after every event the

@@ -180,7 +180,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 
 	h := digest.SHA256.Digester()
 	hashed := &countingWriter{w: h.Hash()}
-	r, done := withProgress(stderr, f, st.Size(), "hashing  ")
+	r, done := withProgress(stderr, f, st.Size(), "hashing   "+filepath.Base(path))
 	var sig string
 	if ev.signer != nil {
 		sig, err = signing.SignBlobCosign(ev.signer, io.TeeReader(r, hashed))
@@ -208,7 +208,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 
 	// Send exactly the bytes that were hashed; if the file changed since,
 	// the server's digest check refuses the upload.
-	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading")
+	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading "+filepath.Base(path))
 	a, created, err := c.Artifacts().Push(ctx, client.PushRequest{
 		Name: name, Version: version, MediaType: mediaType,
 		Digest: sum, Size: n, Body: body,
