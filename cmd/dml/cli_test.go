@@ -418,6 +418,7 @@ var flagMeanings = map[string]string{
 	"url":              "the URL a webhook posts to",
 	"secret-file":      "the file holding a webhook's signing secret",
 	"wait-admitted":    "block after a push until the version is admitted or rejected",
+	"require-admitted": "fail a push unless the version is admitted",
 	"timeout":          "how long a waiting command waits",
 	"webhook-attempts": "attempts of a webhook delivery", "webhook-backoff": "the first webhook retry's pause",
 	"webhook-max-backoff": "the longest webhook retry pause", "webhook-timeout": "a webhook call's time limit",
