@@ -24,9 +24,9 @@ import (
 func newAdminCmd(app *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Move a DML's storage: metadata to another database, blobs to a bucket (operators, servers stopped)",
+		Short: "Work on a DML's storage on its host: move metadata and blobs (servers stopped), recover an admin token",
 	}
-	cmd.AddCommand(newMigrateMetadataCmd(app), newCopyBlobsCmd(app))
+	cmd.AddCommand(newMigrateMetadataCmd(app), newCopyBlobsCmd(app), newResetTokenCmd(app))
 	return cmd
 }
 

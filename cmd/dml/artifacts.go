@@ -61,7 +61,8 @@ is then the page size.`,
 				return err
 			}
 			page := wire.ArtifactPage{Artifacts: items, NextCursor: next}
-			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+			none := noneMatch("artifacts", "name", quoted(f.Name), "state", f.State)
+			return app.printPage(cmd, page, page.NextCursor, len(page.Artifacts), none, func(tw io.Writer) {
 				fmt.Fprintln(tw, "NAME\tVERSION\tDIGEST\tSIZE\tSTATE\tCREATED")
 				for _, a := range page.Artifacts {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Version, short(a.Digest), formatBytes(a.Size), a.State, formatTime(a.CreatedAt))

@@ -229,10 +229,12 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 			}
 			defer rc.Close()
 			w := cmd.OutOrStdout()
+			// The table is one block: tabwriter holds it until the end.
 			tw := newTable(w)
 			if !app.json() {
 				fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tSUBJECT\tDETAILS")
 			}
+			rows := 0
 			sc := bufio.NewScanner(rc)
 			sc.Buffer(make([]byte, 64<<10), 4<<20)
 			for sc.Scan() {
@@ -247,15 +249,19 @@ it arrives, one JSON object per line, byte for byte as the server recorded (and 
 					fmt.Fprintf(w, "%s\n", sc.Bytes())
 					continue
 				}
+				rows++
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, formatTime(r.Time), who(r.Actor.Name, r.Actor.Issuer, r.Actor.Subject), auditAction(r.Action, r.Details), r.Subject, r.Details)
 			}
 			if err := sc.Err(); err != nil {
 				return err
 			}
-			if !app.json() {
-				return tw.Flush()
+			switch {
+			case app.json():
+				return nil
+			case rows == 0:
+				return printList(w, 0, noneMatch("audit records", "subject", quoted(subject)), nil)
 			}
-			return nil
+			return tw.Flush()
 		}),
 	}
 	cmd.Flags().StringVar(&subject, "subject", "", "only records about this subject: an artifact name (all versions), name:version, or release:NAME")
@@ -300,7 +306,8 @@ Without --all one page is printed and, when there are more, the cursor of the ne
 				return err
 			}
 			page := wire.AccessPage{Records: items, NextCursor: next}
-			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+			none := noneMatch("access records", "subject", quoted(f.Subject), "principal", quoted(f.Principal), "since", since)
+			return app.printPage(cmd, page, page.NextCursor, len(page.Records), none, func(tw io.Writer) {
 				fmt.Fprintln(tw, "TIME\tPRINCIPAL\tOUTCOME\tSTATUS\tCODE\tMETHOD\tSUBJECT\tDIGEST\tROUTE")
 				for _, r := range page.Records {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", formatTime(r.Time), orDash(r.Principal),

@@ -38,7 +38,8 @@ const (
 // every command.
 func (a *cli) register(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.StringVar(&a.server, "server", defaultServer, "dml server URL (env DML_SERVER)")
+	a.server = defaultServer
+	f.Var(serverFlag{&a.server}, "server", "dml server URL, or HOST[:PORT]: http for a loopback host, https otherwise (env DML_SERVER)")
 	f.StringVar(&a.token, "token", "", "bearer token (env DML_TOKEN, preferred: flags are visible in the process list)")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json (env DML_OUTPUT)")
 	fromEnv(f, "server", "token", "output")
@@ -140,16 +141,14 @@ func (a *cli) verificationFailed(w io.Writer, report any, problem string) error 
 	return &exitError{code: 2, msg: "VERIFICATION FAILED: " + problem}
 }
 
-// printPage prints one page of a listing: as JSON, page itself (which
-// holds the next cursor); as a table, what table writes and, on stderr,
-// how to get the next page.
-func (a *cli) printPage(cmd *cobra.Command, page any, next string, table func(io.Writer)) error {
+// printPage prints one page of a listing of n records: as JSON, page
+// itself (which holds the next cursor); as a table, what table writes (or
+// none, printList) and, on stderr, how to get the next page.
+func (a *cli) printPage(cmd *cobra.Command, page any, next string, n int, none string, table func(io.Writer)) error {
 	if a.json() {
 		return printJSON(cmd.OutOrStdout(), page)
 	}
-	tw := newTable(cmd.OutOrStdout())
-	table(tw)
-	if err := tw.Flush(); err != nil {
+	if err := printList(cmd.OutOrStdout(), n, none, table); err != nil {
 		return err
 	}
 	if next != "" {

@@ -173,6 +173,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	}
 	r.json("admin", "migrate-metadata", "--from", "sqlite:"+filepath.Join(embedded, "dml.db"), "--to", "sqlite:"+filepath.Join(moved, "dml.db"))
 	r.json("admin", "copy-blobs", "--data-dir", embedded, "--to-data-dir", moved)
+	r.json("admin", "reset-token", "--data-dir", embedded)
 
 	// dml login and logout need the test OpenID provider: TestLoginCLI
 	// runs them with -o json and checks what they print.
@@ -418,6 +419,8 @@ var flagMeanings = map[string]string{
 	"url":              "the URL a webhook posts to",
 	"secret-file":      "the file holding a webhook's signing secret",
 	"wait-admitted":    "block after a push until the version is admitted or rejected",
+	"require-admitted": "fail a push unless the version is admitted",
+	"token-file":       "the file a new token's secret is written to (mode 0600)",
 	"timeout":          "how long a waiting command waits",
 	"webhook-attempts": "attempts of a webhook delivery", "webhook-backoff": "the first webhook retry's pause",
 	"webhook-max-backoff": "the longest webhook retry pause", "webhook-timeout": "a webhook call's time limit",

@@ -45,9 +45,7 @@ interrupted; --since latest then prints only what happens from now on.`,
 		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
 			out := cmd.OutOrStdout()
 			tw := newTable(out)
-			if !app.json() {
-				fmt.Fprintln(tw, "ID\tTIME\tTYPE\tSUBJECT\tPRINCIPAL")
-			}
+			rows := 0
 			if follow {
 				q.Wait = longPoll
 			}
@@ -66,6 +64,9 @@ interrupted; --since latest then prints only what happens from now on.`,
 						}
 						continue
 					}
+					if rows++; rows == 1 {
+						fmt.Fprintln(tw, "ID\tTIME\tTYPE\tSUBJECT\tPRINCIPAL")
+					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, formatTime(e.Time), e.Type, e.Subject, e.Principal.Name)
 				}
 				if err := tw.Flush(); err != nil {
@@ -73,6 +74,9 @@ interrupted; --since latest then prints only what happens from now on.`,
 				}
 				q.Since = page.Next
 				if len(page.Events) == 0 && !follow {
+					if rows == 0 && !app.json() {
+						return printList(out, 0, noneMatch("events", "type", quotedAll(q.Types), "pattern", quotedAll(q.Match), "environment", quotedAll(q.Environments)), nil)
+					}
 					return nil
 				}
 			}
@@ -91,6 +95,7 @@ interrupted; --since latest then prints only what happens from now on.`,
 const (
 	exitUnreachable = 3 // rejected, or a state the release can no longer reach
 	exitTimedOut    = 4
+	exitNotAdmitted = 5 // push --require-admitted: the version is not admitted (yet)
 )
 
 // waitFor blocks until check says done, re-checking after every event the
@@ -331,12 +336,12 @@ func newWebhookListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tURL\tEVENTS\tMATCH\tENVIRONMENTS\tCREATED")
-				for _, h := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.URL, listOrAll(h.Events), listOrAll(h.Match), listOrAll(h.Environments), formatTime(h.CreatedAt))
-				}
-				return tw.Flush()
+				return printList(w, len(list), "no webhooks", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tURL\tEVENTS\tMATCH\tENVIRONMENTS\tCREATED")
+					for _, h := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.URL, listOrAll(h.Events), listOrAll(h.Match), listOrAll(h.Environments), formatTime(h.CreatedAt))
+					}
+				})
 			})
 		}),
 	}
@@ -392,17 +397,17 @@ the receiver's last status code (- when no answer came).`,
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST\tNEXT ATTEMPT\tDELIVERED\tLAST ERROR")
-				for _, d := range list {
-					last := "-"
-					if d.LastStatus != 0 {
-						last = strconv.Itoa(d.LastStatus)
+				return printList(w, len(list), "no deliveries of webhook "+args[0], func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tEVENT\tTYPE\tSTATE\tATTEMPTS\tLAST\tNEXT ATTEMPT\tDELIVERED\tLAST ERROR")
+					for _, d := range list {
+						last := "-"
+						if d.LastStatus != 0 {
+							last = strconv.Itoa(d.LastStatus)
+						}
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.EventID, d.EventType, d.State, d.Attempts, last,
+							formatTimeOrDash(d.NextAttemptAt), formatTimeOrDash(d.DeliveredAt), d.LastError)
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.EventID, d.EventType, d.State, d.Attempts, last,
-						formatTimeOrDash(d.NextAttemptAt), formatTimeOrDash(d.DeliveredAt), d.LastError)
-				}
-				return tw.Flush()
+				})
 			})
 		}),
 	}

@@ -118,7 +118,12 @@ func newEvidenceListCmd(app *cli) *cobra.Command {
 			}
 			return app.emit(cmd.OutOrStdout(), struct {
 				Evidence []wire.Evidence `json:"evidence"`
-			}{list}, func(w io.Writer) error { return printEvidenceTable(w, list) })
+			}{list}, func(w io.Writer) error {
+				if len(list) == 0 {
+					return printList(w, 0, "no evidence for "+args[0]+":"+args[1], nil)
+				}
+				return printEvidenceTable(w, list)
+			})
 		}),
 	}
 	return cmd

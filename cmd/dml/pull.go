@@ -106,7 +106,7 @@ func pull(ctx context.Context, c *client.Client, name, version, dst string, repl
 		return wire.Artifact{}, fmt.Errorf("%w: %s:%s is recorded as %s (%d bytes) but the server sent %s (%d bytes)",
 			errDigestMismatch, name, version, a.Digest, a.Size, content.Digest, content.Size)
 	}
-	body, done := withProgress(stderr, content.Body, content.Size, "downloading")
+	body, done := withProgress(stderr, content.Body, content.Size, "downloading "+name+":"+version)
 	if dst == "-" {
 		err = copyVerified(stdout, body, a.Digest, a.Size)
 	} else {

@@ -24,6 +24,7 @@ func newPushCmd(app *cli) *cobra.Command {
 		attests   []string
 		types     []string
 		wait      bool
+		require   bool
 		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -47,6 +48,15 @@ With --wait-admitted the command then blocks until the version is admitted (exit
 (exit 3, printing what the trust policy did not accept) or --timeout passes (exit 4, printing
 what is still needed), waiting on the server's event stream for the evidence that other steps
 of the pipeline post.
+
+With --require-admitted the push fails unless the version is admitted (after the wait, with
+--wait-admitted), printing on stderr what the trust policy still needs.
+
+Exit status: 0 when the version is admitted, or quarantined without --require-admitted (the
+output says QUARANTINED and what is still needed); 3 when it is rejected, with or without a flag
+(stderr says why); 4 when --wait-admitted times out; 5 when --require-admitted finds it not
+admitted (also after --wait-admitted times out); 1 for any other error. The upload is kept in
+every case: a rejected or quarantined version stays recorded, as the audit log shows.
 
 ` + keyPasswordHelp,
 		Example: `  DML_TOKEN=... dml push payments/api 1.4.2 dist/api.tar.gz --media-type application/gzip
@@ -84,27 +94,70 @@ of the pipeline post.
 				printUnmet(w, a)
 				return nil
 			})
-			if err != nil || !wait {
+			if err != nil {
 				return err
 			}
-			// The JSON document is the push's; what the wait says goes
-			// to stderr then.
-			w := cmd.OutOrStdout()
-			if app.json() {
-				w = cmd.ErrOrStderr()
+			if wait {
+				// The JSON document is the push's; what the wait says goes
+				// to stderr then.
+				w := cmd.OutOrStdout()
+				if app.json() {
+					w = cmd.ErrOrStderr()
+				}
+				a, err = waitAdmitted(cmd.Context(), c, w, name, version, timeout)
+				var ee *exitError
+				if !require || !errors.As(err, &ee) || ee.code != exitTimedOut {
+					return err
+				}
 			}
-			_, err = waitAdmitted(cmd.Context(), c, w, name, version, timeout)
-			return err
+			return pushOutcome(cmd.ErrOrStderr(), a, require)
 		}),
 	}
 	f := cmd.Flags()
 	f.BoolVar(&wait, "wait-admitted", false, "after the push, block until the version is admitted (exit 0) or rejected (exit 3), or --timeout passes (exit 4)")
+	f.BoolVar(&require, "require-admitted", false, "fail (exit 5) unless the version is admitted, printing what the trust policy still needs (after --wait-admitted, if given)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait-admitted waits")
 	f.StringVar(&mediaType, "media-type", "", "media type of the file (default application/octet-stream)")
 	f.StringVar(&signKey, "sign-key", "", "cosign private key: sign the file and post the signature after the upload")
 	f.StringArrayVar(&attests, "attest", nil, "predicate file (JSON) to attest and post; repeatable, each with a --type (needs --sign-key)")
 	f.StringArrayVar(&types, "type", nil, "predicate type URI of the matching --attest")
 	return cmd
+}
+
+// pushOutcome ends a push by where the version stands. A rejected
+// version fails the push (exitUnreachable), whatever the flags: a
+// pipeline must not go on with a build the trust policy refused. A
+// quarantined one fails it only with require (exitNotAdmitted), printing
+// on stderr what the trust policy still needs.
+func pushOutcome(stderr io.Writer, a wire.Artifact, require bool) error {
+	ref := a.Name + ":" + a.Version
+	var unmet []string
+	if a.Admission != nil {
+		unmet = a.Admission.Unmet
+	}
+	switch a.State {
+	case "admitted":
+		return nil
+	case "rejected":
+		why := "the trust policy refused it"
+		if a.Admission != nil && a.Admission.Reason != "" {
+			why = a.Admission.Reason
+		}
+		return &exitError{code: exitUnreachable, msg: fmt.Sprintf("%s was pushed but REJECTED: %s", ref, why)}
+	}
+	if !require {
+		// The table (or the JSON document) already says QUARANTINED and
+		// what is still needed: pushing first and posting evidence later
+		// is a pipeline's usual order.
+		return nil
+	}
+	if len(unmet) > 0 {
+		fmt.Fprintf(stderr, "%s is %s; the trust policy still needs:\n", ref, a.State)
+		for _, u := range unmet {
+			fmt.Fprintf(stderr, "  - %s\n", u)
+		}
+	}
+	return &exitError{code: exitNotAdmitted, msg: fmt.Sprintf("%s is %s, not admitted (--require-admitted)", ref, a.State)}
 }
 
 // pushEvidence is what push signs and posts besides the file.
@@ -180,7 +233,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 
 	h := digest.SHA256.Digester()
 	hashed := &countingWriter{w: h.Hash()}
-	r, done := withProgress(stderr, f, st.Size(), "hashing  ")
+	r, done := withProgress(stderr, f, st.Size(), "hashing   "+filepath.Base(path))
 	var sig string
 	if ev.signer != nil {
 		sig, err = signing.SignBlobCosign(ev.signer, io.TeeReader(r, hashed))
@@ -208,7 +261,7 @@ func pushFile(ctx context.Context, c *client.Client, name, version, path, mediaT
 
 	// Send exactly the bytes that were hashed; if the file changed since,
 	// the server's digest check refuses the upload.
-	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading")
+	body, done := withProgress(stderr, io.NewSectionReader(f, 0, n), n, "uploading "+filepath.Base(path))
 	a, created, err := c.Artifacts().Push(ctx, client.PushRequest{
 		Name: name, Version: version, MediaType: mediaType,
 		Digest: sum, Size: n, Body: body,

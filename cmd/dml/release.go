@@ -283,7 +283,7 @@ func newReleaseListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			page := wire.ReleasePage{Releases: items, NextCursor: next}
-			return app.printPage(cmd, page, page.NextCursor, func(tw io.Writer) {
+			return app.printPage(cmd, page, page.NextCursor, len(page.Releases), noneMatch("releases", "state", f.State), func(tw io.Writer) {
 				fmt.Fprintln(tw, "NAME\tSTATE\tCHANGE\tENVIRONMENTS\tOPEN GATES\tUPDATED\tTITLE")
 				for _, r := range page.Releases {
 					var open []string

@@ -105,13 +105,13 @@ func newRetentionPolicyListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tPATTERN\tKEEP ADMITTED\tQUARANTINED\tREJECTED\tUPDATED BY\tUPDATED")
-				for _, p := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Pattern, limitOrAll(int64(p.KeepAdmitted)),
-						daysOrNever(p.DeleteQuarantinedAfterDays), daysOrNever(p.DeleteRejectedAfterDays), p.UpdatedBy, formatTimeOrDash(p.UpdatedAt))
-				}
-				return tw.Flush()
+				return printList(w, len(list), "no retention policies", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tPATTERN\tKEEP ADMITTED\tQUARANTINED\tREJECTED\tUPDATED BY\tUPDATED")
+					for _, p := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Pattern, limitOrAll(int64(p.KeepAdmitted)),
+							daysOrNever(p.DeleteQuarantinedAfterDays), daysOrNever(p.DeleteRejectedAfterDays), p.UpdatedBy, formatTimeOrDash(p.UpdatedAt))
+					}
+				})
 			})
 		}),
 	}
@@ -270,13 +270,13 @@ func newQuotaListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "PREFIX\tBYTES USED\tMAX BYTES\tARTIFACTS\tMAX ARTIFACTS\tUPDATED BY")
-				for _, q := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", q.Prefix, formatBytes(q.UsedBytes), limitOrNone(q.MaxBytes, true),
-						q.UsedArtifacts, limitOrNone(q.MaxArtifacts, false), q.UpdatedBy)
-				}
-				return tw.Flush()
+				return printList(w, len(list), "no quotas", func(tw io.Writer) {
+					fmt.Fprintln(tw, "PREFIX\tBYTES USED\tMAX BYTES\tARTIFACTS\tMAX ARTIFACTS\tUPDATED BY")
+					for _, q := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", q.Prefix, formatBytes(q.UsedBytes), limitOrNone(q.MaxBytes, true),
+							q.UsedArtifacts, limitOrNone(q.MaxArtifacts, false), q.UpdatedBy)
+					}
+				})
 			})
 		}),
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,7 +79,15 @@ func TestRetentionRunThenFsckClean(t *testing.T) {
 		if attest != "" {
 			args = append(args, "--sign-key", key, "--attest", fixturePath(attest), "--type", testResultType)
 		}
-		mustRunCLI(t, args...)
+		if attest == "test-result-failed.json" {
+			// A rejected push fails, saying why; the version is kept.
+			var ee *exitError
+			if _, _, err := runCLI(t, args...); !errors.As(err, &ee) || ee.code != exitUnreachable {
+				t.Fatalf("dml %s: %v; want exit %d (rejected)", strings.Join(args, " "), err, exitUnreachable)
+			}
+		} else {
+			mustRunCLI(t, args...)
+		}
 		clock.advance(time.Minute)
 	}
 	// payments/api: five admitted versions, one quarantined, one rejected.

@@ -83,13 +83,13 @@ shown: they are not stored. Last use is recorded to within a minute.`,
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), list, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tNAME\tROLES\tENVIRONMENTS\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
-				for _, t := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, listOrNone(t.Roles), listOrNone(t.Environments),
-						formatTime(t.CreatedAt), formatTimeOrDash(t.LastUsedAt), formatTimeOrDash(t.ExpiresAt), formatTimeOrDash(t.RevokedAt))
-				}
-				return tw.Flush()
+				return printList(w, len(list), "no tokens", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tNAME\tROLES\tENVIRONMENTS\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
+					for _, t := range list {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, listOrNone(t.Roles), listOrNone(t.Environments),
+							formatTime(t.CreatedAt), formatTimeOrDash(t.LastUsedAt), formatTimeOrDash(t.ExpiresAt), formatTimeOrDash(t.RevokedAt))
+					}
+				})
 			})
 		}),
 	}

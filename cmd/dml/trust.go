@@ -104,16 +104,16 @@ func newTrustKeyListCmd(app *cli) *cobra.Command {
 			return app.emit(cmd.OutOrStdout(), struct {
 				Keys []wire.TrustKey `json:"keys"`
 			}{keys}, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
-				for _, k := range keys {
-					status := "active"
-					if k.RevokedAt != nil {
-						status = "revoked " + formatTime(*k.RevokedAt)
+				return printList(w, len(keys), "no trusted keys", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
+					for _, k := range keys {
+						status := "active"
+						if k.RevokedAt != nil {
+							status = "revoked " + formatTime(*k.RevokedAt)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, formatTime(k.CreatedAt), orDash(k.Comment))
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, formatTime(k.CreatedAt), orDash(k.Comment))
-				}
-				return tw.Flush()
+				})
 			})
 		}),
 	}

@@ -100,18 +100,18 @@ func newTrustRootListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), wire.TrustedRootList{Roots: roots}, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tVERSION\tSTATUS\tCAS\tREKOR LOGS\tCT LOGS\tTSAS\tINSTALLED BY\tINSTALLED")
-				for _, r := range roots {
-					status := "active"
-					if r.RevokedAt != nil {
-						status = "revoked " + formatTime(*r.RevokedAt)
+				return printList(w, len(roots), "no trusted roots", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tVERSION\tSTATUS\tCAS\tREKOR LOGS\tCT LOGS\tTSAS\tINSTALLED BY\tINSTALLED")
+					for _, r := range roots {
+						status := "active"
+						if r.RevokedAt != nil {
+							status = "revoked " + formatTime(*r.RevokedAt)
+						}
+						s := r.Summary
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Version, status, len(s.CertificateAuthorities),
+							len(s.RekorLogs), len(s.CTLogs), len(s.TimestampAuthorities), r.CreatedBy, formatTime(r.CreatedAt))
 					}
-					s := r.Summary
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Version, status, len(s.CertificateAuthorities),
-						len(s.RekorLogs), len(s.CTLogs), len(s.TimestampAuthorities), r.CreatedBy, formatTime(r.CreatedAt))
-				}
-				return tw.Flush()
+				})
 			})
 		}),
 	}
@@ -258,20 +258,20 @@ func newTrustIdentityListCmd(app *cli) *cobra.Command {
 				return err
 			}
 			return app.emit(cmd.OutOrStdout(), wire.SignerIdentityList{Identities: ids}, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "ID\tROOT\tISSUER\tSUBJECT\tCLAIMS\tSTATUS\tADDED BY")
-				for _, id := range ids {
-					status := "active"
-					if id.RevokedAt != nil {
-						status = "revoked " + formatTime(*id.RevokedAt)
+				return printList(w, len(ids), "no signer identities", func(tw io.Writer) {
+					fmt.Fprintln(tw, "ID\tROOT\tISSUER\tSUBJECT\tCLAIMS\tSTATUS\tADDED BY")
+					for _, id := range ids {
+						status := "active"
+						if id.RevokedAt != nil {
+							status = "revoked " + formatTime(*id.RevokedAt)
+						}
+						subject := id.Subject
+						if id.SubjectRegexp != "" {
+							subject = "~" + id.SubjectRegexp
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id.ID, id.Root, id.Issuer, subject, formatClaims(id.Claims), status, id.CreatedBy)
 					}
-					subject := id.Subject
-					if id.SubjectRegexp != "" {
-						subject = "~" + id.SubjectRegexp
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id.ID, id.Root, id.Issuer, subject, formatClaims(id.Claims), status, id.CreatedBy)
-				}
-				return tw.Flush()
+				})
 			})
 		}),
 	}

@@ -107,4 +107,7 @@ func (t Token) IsSession() bool { return t.Issuer != "" }
 const (
 	ActionTokenIssued  = "token.issued"
 	ActionTokenRevoked = "token.revoked"
+	// ActionTokenRecovered is an admin token issued on the server's host
+	// (dml admin reset-token) when no admin token is at hand.
+	ActionTokenRecovered = "token.recovered"
 )

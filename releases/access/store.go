@@ -19,6 +19,11 @@ type Store interface {
 	// token, one such decision at a time, so of servers starting together
 	// on an empty database exactly one issues it.
 	CreateFirstToken(ctx context.Context, actor Actor, t Token, secretHash []byte) (bool, error)
+	// CreateRecoveryToken is CreateToken for an admin token issued on the
+	// server's host (Service.RecoverAdmin): it records
+	// ActionTokenRecovered, with who recovered access and where, instead
+	// of ActionTokenIssued.
+	CreateRecoveryToken(ctx context.Context, actor Actor, t Token, secretHash []byte, r Recovery) error
 	// TokenByHash finds a token by the hash of its secret; revoked tokens
 	// are returned too (the caller checks RevokedAt).
 	TokenByHash(ctx context.Context, secretHash []byte) (Token, error)

@@ -256,6 +256,44 @@ func (u *tokenUse) note(ctx context.Context, s *Service, t Token, now time.Time)
 	}
 }
 
+// Recovery is who issues an admin token on the server's host, and where:
+// the operating-system user that ran dml admin reset-token, which reads
+// the server's database directly, and the host's name.
+type Recovery struct {
+	HostUser string `json:"hostUser"`
+	Host     string `json:"host"`
+}
+
+// RecoveryTokenName is the name of the tokens RecoverAdmin issues.
+const RecoveryTokenName = "recovered-admin"
+
+// RecoverAdmin issues a new admin token when every admin token is lost.
+// It needs no principal: whoever can write the server's database (its
+// data directory, or its PostgreSQL credentials) holds every token
+// already; what it adds is a record, ActionTokenRecovered, naming the
+// host user, so that the recovery is as visible in the audit log as any
+// other token issued. Tokens issued before are left as they are: revoke
+// the lost one with the new one.
+func (s *Service) RecoverAdmin(ctx context.Context, r Recovery) (IssuedToken, error) {
+	if strings.TrimSpace(r.HostUser) == "" {
+		return IssuedToken{}, fmt.Errorf("%w: a recovery names the host user who made it", errdef.ErrInvalidInput)
+	}
+	actor := Actor{Name: r.HostUser + "@" + r.Host}
+	if r.Host == "" {
+		actor.Name = r.HostUser
+	}
+	t, err := s.newToken(actor.Name, TokenRequest{Name: RecoveryTokenName, Roles: []Role{RoleAdmin}})
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	secret := NewSecret()
+	if err := s.store.CreateRecoveryToken(ctx, actor, t, HashSecret(secret), r); err != nil {
+		return IssuedToken{}, err
+	}
+	s.log.Info("admin token recovered", "id", t.ID, "hostUser", r.HostUser, "host", r.Host)
+	return IssuedToken{Token: t, Secret: secret}, nil
+}
+
 // BootstrapAdmin makes sure an admin can log in on first start. When no
 // token has ever been issued it creates an admin token "bootstrap-admin"
 // whose secret is the given one, or a generated one. It returns the secret

@@ -201,3 +201,25 @@ func envsFor(r access.Role) []string {
 	}
 	return nil
 }
+
+// TestRecoverAdmin: a recovery issues a new admin token, named for it and
+// created by the host user, that authenticates as an admin; the tokens
+// issued before stay valid; a recovery that names no host user is refused.
+func TestRecoverAdmin(t *testing.T) {
+	e := newTokenEnv(t)
+	ctx := t.Context()
+	issued, err := e.svc.RecoverAdmin(ctx, access.Recovery{HostUser: "ops", Host: "dml-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.Authenticate(ctx, issued.Secret)
+	if err != nil || !p.Has(access.RoleAdmin) || p.Name != access.RecoveryTokenName || issued.Token.CreatedBy != "ops@dml-1" {
+		t.Errorf("recovered token: principal %+v, %v; token %+v", p, err, issued.Token)
+	}
+	if _, err := e.svc.Authenticate(ctx, "bootstrap-secret-123456"); err != nil {
+		t.Errorf("the earlier admin token after a recovery: %v", err)
+	}
+	if _, err := e.svc.RecoverAdmin(ctx, access.Recovery{Host: "dml-1"}); !errors.Is(err, errdef.ErrInvalidInput) {
+		t.Errorf("a recovery without a host user: %v; want ErrInvalidInput", err)
+	}
+}

@@ -91,7 +91,8 @@
 //   - Events: "artifact.pushed" (subject "name:version", details exactly
 //     {digest, size, mediaType}), "token.issued" (subject the token id,
 //     details exactly {name, roles, environments}, never the hash),
-//     "token.revoked" (subject the token id), "trust.key.added" (subject
+//     "token.revoked" (subject the token id), "token.recovered" (subject
+//     the token id, details exactly {name, roles, hostUser, host}), "trust.key.added" (subject
 //     the key id, details exactly {algorithm, comment, publicKeySha256}),
 //     "trust.key.revoked" (subject the key id), "trust.policy.set" (subject
 //     "policy", details exactly {version, documentSha256}),
@@ -187,6 +188,7 @@ func RunTokens(t *testing.T, open func(t *testing.T) releases.Metadata) {
 	run(t, open, []suiteCase{
 		{"Tokens/Create", testCreateToken},
 		{"Tokens/CreateDefaults", testCreateTokenDefaults},
+		{"Tokens/CreateRecovery", testCreateRecoveryToken},
 		{"Tokens/CreateInvalid", testCreateTokenInvalid},
 		{"Tokens/CreateDuplicate", testCreateTokenDuplicate},
 		{"Tokens/CreateFirst", testCreateFirstToken},

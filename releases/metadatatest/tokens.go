@@ -46,6 +46,33 @@ func testCreateToken(t *testing.T, m store) {
 	}
 }
 
+// testCreateRecoveryToken: an admin token issued on the server's host
+// authenticates like any other and is recorded as token.recovered, with
+// the host user and host, never the hash.
+func testCreateRecoveryToken(t *testing.T, m store) {
+	tok := token("tok_recovered", access.RecoveryTokenName, access.RoleAdmin)
+	hash := secretHash("dml_recovered-secret")
+	actor := access.Actor{Name: "root@dml-host"}
+	if err := m.CreateRecoveryToken(t.Context(), actor, tok, hash, access.Recovery{HostUser: "root", Host: "dml-host"}); err != nil {
+		t.Fatalf("CreateRecoveryToken: %v", err)
+	}
+	got, err := m.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	checkToken(t, "TokenByHash", got, tok)
+	evs := checkEventCount(t, m, 1)
+	checkEvent(t, evs[0], access.ActionTokenRecovered, tok.ID, actor, map[string]any{
+		"name":     tok.Name,
+		"roles":    jsonList(access.RoleAdmin),
+		"hostUser": "root",
+		"host":     "dml-host",
+	})
+	if strings.Contains(string(evs[0].Details), hex.EncodeToString(hash)) {
+		t.Errorf("token.recovered details %s contain the secret hash", evs[0].Details)
+	}
+}
+
 func testCreateTokenDefaults(t *testing.T, m store) {
 	tok := token("tok_admin2", "bootstrap-admin", access.RoleAdmin)
 	tok.Environments = nil

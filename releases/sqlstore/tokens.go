@@ -74,7 +74,17 @@ func (a *Tokens) CreateToken(ctx context.Context, actor access.Actor, t access.T
 	if t.Issuer != "" || t.Subject != "" {
 		return fmt.Errorf("%w: token %s: a session is started (StartSession), not created", errdef.ErrInvalidInput, t.ID)
 	}
-	_, err := a.createToken(ctx, actor, t, secretHash, false, nil)
+	_, err := a.createToken(ctx, actor, t, secretHash, false, nil, nil)
+	return err
+}
+
+// CreateRecoveryToken is CreateToken recording "token.recovered", with
+// the host user and host of the recovery in its details.
+func (a *Tokens) CreateRecoveryToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, r access.Recovery) error {
+	if t.Issuer != "" || t.Subject != "" {
+		return fmt.Errorf("%w: token %s: a session is started (StartSession), not created", errdef.ErrInvalidInput, t.ID)
+	}
+	_, err := a.createToken(ctx, actor, t, secretHash, false, nil, &r)
 	return err
 }
 
@@ -86,7 +96,7 @@ func (a *Tokens) CreateFirstToken(ctx context.Context, actor access.Actor, t acc
 	if t.Issuer != "" || t.Subject != "" {
 		return false, fmt.Errorf("%w: token %s: a session is started (StartSession), not created", errdef.ErrInvalidInput, t.ID)
 	}
-	return a.createToken(ctx, actor, t, secretHash, true, nil)
+	return a.createToken(ctx, actor, t, secretHash, true, nil, nil)
 }
 
 // session is what StartSession adds to createToken: the provider, and
@@ -96,7 +106,7 @@ type session struct {
 	end      []string
 }
 
-func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, onlyFirst bool, sess *session) (bool, error) {
+func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.Token, secretHash []byte, onlyFirst bool, sess *session, recovery *access.Recovery) (bool, error) {
 	db := a.db
 	switch {
 	case t.ID == "":
@@ -158,6 +168,14 @@ func (a *Tokens) createToken(ctx context.Context, actor access.Actor, t access.T
 		}
 		if sess != nil {
 			return a.startSession(ctx, tx, actor, t, roles, envs, *sess)
+		}
+		if recovery != nil {
+			return db.recordEvent(ctx, tx, db.now(), actor, access.ActionTokenRecovered, t.ID, struct {
+				Name     string        `json:"name"`
+				Roles    []access.Role `json:"roles"`
+				HostUser string        `json:"hostUser"`
+				Host     string        `json:"host"`
+			}{t.Name, roles, recovery.HostUser, recovery.Host})
 		}
 		return db.recordEvent(ctx, tx, db.now(), actor, access.ActionTokenIssued, t.ID, struct {
 			Name         string        `json:"name"`
@@ -287,7 +305,7 @@ func (a *Tokens) StartSession(ctx context.Context, actor access.Actor, t access.
 	case t.ExpiresAt == nil:
 		return fmt.Errorf("%w: session %s needs an expiry", errdef.ErrInvalidInput, t.ID)
 	}
-	_, err := a.createToken(ctx, actor, t, secretHash, false, &session{provider: provider, end: end})
+	_, err := a.createToken(ctx, actor, t, secretHash, false, &session{provider: provider, end: end}, nil)
 	return err
 }
 

@@ -244,6 +244,15 @@ type tableInfo struct {
 // checkSchemaVersion reads the schema version q's database is at and
 // refuses one that is not this program's: every migration it knows
 // applied, and no other.
+// SchemaVersion returns the schema version of a database opened with
+// OpenExisting, and ErrSchemaVersion when it is not the one this program
+// writes: a tool that writes to a served database (dml admin
+// reset-token) must neither migrate it under a running server nor write
+// to a schema it does not know.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	return db.checkSchemaVersion(ctx, db.sql)
+}
+
 func (db *DB) checkSchemaVersion(ctx context.Context, q querier) (int64, error) {
 	fsys, err := db.dialect.migrationFS()
 	if err != nil {
