@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -198,7 +200,7 @@ func (s *demoSeeder) seed() error {
 func (s *demoSeeder) tokens() error {
 	s.as = map[string]*client.Client{}
 	for _, req := range []wire.TokenRequest{
-		{Name: "payments-pipeline", Roles: []string{"publisher"}},
+		{Name: "build-pipeline", Roles: []string{"publisher"}},
 		{Name: "carol", Roles: []string{"release-manager"}},
 		{Name: "alice", Roles: []string{"approver"}},
 		{Name: "bob", Roles: []string{"approver"}},
@@ -265,7 +267,7 @@ var demoArtifacts = []struct{ name, version, tests string }{
 }
 
 func (s *demoSeeder) artifacts() error {
-	publisher := s.as["payments-pipeline"]
+	publisher := s.as["build-pipeline"]
 	for _, a := range demoArtifacts {
 		team, _, _ := strings.Cut(a.name, "/")
 		signer := s.keys[team]
@@ -290,9 +292,7 @@ func (s *demoSeeder) artifacts() error {
 			return err
 		}
 		if a.tests != "" {
-			predicate := fmt.Sprintf(`{"result":%q,"configuration":[{"name":"ci","uri":"https://ci.example.internal/%s/pipelines/%s"}],"url":"https://ci.example.internal/%s/pipelines/%s/tests","passedTests":["TestSmoke"],"warnedTests":[],"failedTests":%s}`,
-				a.tests, team, a.version, team, a.version, map[bool]string{true: `["TestCheckout"]`, false: `[]`}[a.tests == "FAILED"])
-			env, err := signing.AttestBlob(signer, filepath.Base(a.name)+"-"+a.version+".tar.gz", d, signing.PredicateTestResult, []byte(predicate))
+			env, err := signing.AttestBlob(signer, filepath.Base(a.name)+"-"+a.version+".tar.gz", d, signing.PredicateTestResult, demoTestResult(team, a.version, a.tests))
 			if err != nil {
 				return err
 			}
@@ -305,6 +305,25 @@ func (s *demoSeeder) artifacts() error {
 	return nil
 }
 
+// demoTestResult is an in-toto test-result predicate with that result
+// ("PASSED" or "FAILED", when TestCheckout failed).
+func demoTestResult(team, version, result string) []byte {
+	run := "https://ci.example.internal/" + team + "/pipelines/" + version
+	failed := []string{}
+	if result == "FAILED" {
+		failed = append(failed, "TestCheckout")
+	}
+	b, _ := json.Marshal(map[string]any{ // strings and lists of strings always marshal
+		"result":        result,
+		"configuration": []map[string]string{{"name": "ci", "uri": run}},
+		"url":           run + "/tests",
+		"passedTests":   []string{"TestSmoke"},
+		"warnedTests":   []string{},
+		"failedTests":   failed,
+	})
+	return b
+}
+
 // demoRelease is one release and how far the demo takes it.
 type demoRelease struct {
 	name, title, changeRef string
@@ -314,7 +333,7 @@ type demoRelease struct {
 	steps []string
 }
 
-func refs(nv ...string) []wire.ReleaseArtifactRef {
+func demoRefs(nv ...string) []wire.ReleaseArtifactRef {
 	var out []wire.ReleaseArtifactRef
 	for _, s := range nv {
 		n, v, _ := strings.Cut(s, ":")
@@ -323,26 +342,28 @@ func refs(nv ...string) []wire.ReleaseArtifactRef {
 	return out
 }
 
-// The steps of a release's life, in process order.
-var (
-	toBuilding  = []string{"approve:plan"}
-	toReleased  = append(toBuilding[:len(toBuilding):len(toBuilding)], "approve:build")
-	toDeploying = append(toReleased[:len(toReleased):len(toReleased)], "approve:deploy:staging", "deploy:staging")
-	toDeployed  = append(toDeploying[:len(toDeploying):len(toDeploying)], "approve:deploy:production", "deploy:production")
-	toReview    = append(toDeployed[:len(toDeployed):len(toDeployed)], "review")
-	toClosed    = append(toReview[:len(toReview):len(toReview)], "approve:close")
-)
+// demoLife is a release's life, step by step, in process order.
+var demoLife = []string{
+	"approve:plan", "approve:build",
+	"approve:deploy:staging", "deploy:staging", "approve:deploy:production", "deploy:production",
+	"review", "approve:close",
+}
+
+// through returns the steps of demoLife up to and including last.
+func through(last string) []string {
+	return demoLife[:slices.Index(demoLife, last)+1]
+}
 
 var demoReleases = []demoRelease{
-	{name: "2026.09-ledger", title: "Ledger batch 2.0: new settlement format", changeRef: "CHG-0917", artifacts: refs("ledger/batch:2.0.0"), steps: toClosed},
-	{name: "2026.10-storefront", title: "Storefront autumn campaign", changeRef: "CHG-1003", artifacts: refs("web/storefront:3.2.0"), steps: toReview},
-	{name: "2026.11-payments", title: "Payments November release", changeRef: "CHG-1042", artifacts: refs("payments/api:1.4.2", "payments/worker:1.0.0"),
-		gates: map[string]wire.GateSetting{"deploy:production": {Approvals: 2}}, steps: toDeployed},
-	{name: "2026.11-payments-fix", title: "Payments API fix for refunds", changeRef: "CHG-1077", artifacts: refs("payments/api:1.4.3"), steps: toDeploying},
-	{name: "2026.12-payments", title: "Payments December release", changeRef: "CHG-1101", artifacts: refs("payments/api:1.5.0"), steps: toReleased},
-	{name: "2026.12-ledger", title: "Ledger batch 2.1", changeRef: "CHG-1112", artifacts: refs("ledger/batch:2.1.0"), steps: toBuilding},
-	{name: "2027.01-storefront", title: "Storefront January sale", changeRef: "CHG-1130", artifacts: refs("web/storefront:3.2.0")},
-	{name: "2026.11-storefront-redesign", title: "Storefront redesign", changeRef: "CHG-1050", artifacts: refs("web/storefront:3.2.0"), steps: []string{"cancel"}},
+	{name: "2026.09-ledger", title: "Ledger batch 2.0: new settlement format", changeRef: "CHG-0917", artifacts: demoRefs("ledger/batch:2.0.0"), steps: through("approve:close")},
+	{name: "2026.10-storefront", title: "Storefront autumn campaign", changeRef: "CHG-1003", artifacts: demoRefs("web/storefront:3.2.0"), steps: through("review")},
+	{name: "2026.11-payments", title: "Payments November release", changeRef: "CHG-1042", artifacts: demoRefs("payments/api:1.4.2", "payments/worker:1.0.0"),
+		gates: map[string]wire.GateSetting{"deploy:production": {Approvals: 2}}, steps: through("deploy:production")},
+	{name: "2026.11-payments-fix", title: "Payments API fix for refunds", changeRef: "CHG-1077", artifacts: demoRefs("payments/api:1.4.3"), steps: through("deploy:staging")},
+	{name: "2026.12-payments", title: "Payments December release", changeRef: "CHG-1101", artifacts: demoRefs("payments/api:1.5.0"), steps: through("approve:build")},
+	{name: "2026.12-ledger", title: "Ledger batch 2.1", changeRef: "CHG-1112", artifacts: demoRefs("ledger/batch:2.1.0"), steps: through("approve:plan")},
+	{name: "2027.01-storefront", title: "Storefront January sale", changeRef: "CHG-1130", artifacts: demoRefs("web/storefront:3.2.0")},
+	{name: "2026.11-storefront-redesign", title: "Storefront redesign", changeRef: "CHG-1050", artifacts: demoRefs("web/storefront:3.2.0"), steps: []string{"cancel"}},
 }
 
 func (s *demoSeeder) releases() error {
