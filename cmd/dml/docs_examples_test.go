@@ -76,7 +76,7 @@ func TestDocsCommandLines(t *testing.T) {
 
 // TestDocsCommandLineCheckerRefuses proves the checker refuses what it
 // must: a command that does not exist, a flag that does not exist, a
-// value-taking flag given no value.
+// value-taking flag given no value, the wrong number of arguments.
 func TestDocsCommandLineCheckerRefuses(t *testing.T) {
 	root := newRootCmd()
 	for _, line := range []string{
@@ -87,6 +87,8 @@ func TestDocsCommandLineCheckerRefuses(t *testing.T) {
 		"dml release create r --title --env staging",
 		"dml audit verify --state s.json",
 		"dml pull a 1 -x",
+		"dml status payments/api",
+		"dml trust log-key log.key",
 	} {
 		invs := dmlInvocations(line)
 		if len(invs) != 1 {
@@ -114,7 +116,7 @@ func TestDocsCommandLineCheckerRefuses(t *testing.T) {
 }
 
 // checkCommandLine resolves args (without the leading "dml") in the
-// command tree and checks every flag. A mention (an inline code span) may
+// command tree and checks every flag, and the number of arguments. A mention (an inline code span) may
 // end with a flag that takes a value, naming the flag rather than using it.
 func checkCommandLine(root *cobra.Command, args []string, mention bool) error {
 	cmd, rest, err := root.Find(args)
@@ -166,6 +168,11 @@ func checkCommandLine(root *cobra.Command, args []string, mention bool) error {
 	if cmd.HasSubCommands() && len(positional) > 0 {
 		return fmt.Errorf("%s has no subcommand %q", cmd.CommandPath(), positional[0])
 	}
+	if !mention {
+		if err := cmd.ValidateArgs(positional); err != nil {
+			return fmt.Errorf("%s: %w", cmd.CommandPath(), err)
+		}
+	}
 	return nil
 }
 
@@ -190,7 +197,8 @@ var (
 
 // dmlExamples returns the command lines of a page that mention dml as a
 // command: the lines of shell blocks (fenced sh/bash/shell, and
-// README-style indented blocks; untagged fences are diagrams and formats), the "$ " lines of console blocks,
+// README-style indented blocks; untagged fences and indented box drawings
+// are diagrams and formats), the "$ " lines of console blocks,
 // the dml lines of YAML blocks (workflow steps) and inline code spans
 // that start with "dml ". Continuation lines are joined; here-documents
 // are skipped.
@@ -246,7 +254,9 @@ func dmlExamples(page string) []docExample {
 			}
 		case inFence:
 		case indentedCode.MatchString(line):
-			cmdText = strings.TrimSpace(line)
+			if !inDiagram(lines, i) {
+				cmdText = strings.TrimSpace(line)
+			}
 		default:
 			for _, m := range inlineDMLRE.FindAllStringSubmatch(line, -1) {
 				emit(docExample{line: i + 1, text: m[1], inline: true})
@@ -265,6 +275,21 @@ func dmlExamples(page string) []docExample {
 		emit(docExample{line: i + 1, text: cmdText})
 	}
 	return out
+}
+
+// inDiagram reports whether line i belongs to a block (lines between two
+// blank lines) drawn with box-drawing characters: a picture, not commands.
+func inDiagram(lines []string, i int) bool {
+	lo, hi := i, i
+	for lo > 0 && strings.TrimSpace(lines[lo-1]) != "" {
+		lo--
+	}
+	for hi < len(lines)-1 && strings.TrimSpace(lines[hi+1]) != "" {
+		hi++
+	}
+	return slices.ContainsFunc(lines[lo:hi+1], func(l string) bool {
+		return strings.ContainsFunc(l, func(r rune) bool { return r >= 0x2500 && r <= 0x257F })
+	})
 }
 
 // dmlInvocations returns the arguments of every dml command in a shell
