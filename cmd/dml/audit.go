@@ -90,7 +90,7 @@ problem) is printed either way.`,
 		}),
 	}
 	cmd.Flags().StringVar(&stateFile, "state-file", "", "state file (default: <user config dir>/dml/audit/<server>.json)")
-	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the log's note verifier key (as served by /api/v1/audit/key)")
+	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the log's note verifier key: dml trust log-key --output-file FILE saves it (GET /api/v1/audit/key)")
 	cmd.Flags().Int64Var(&pageSize, "page-size", 100_000, "records fetched per request")
 	return cmd
 }

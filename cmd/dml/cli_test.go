@@ -148,6 +148,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.json("provenance", "verify", prov, "--log-key", writeTemp(t, "log.key", string(logKey)), "--server-key", serverKey, "--content-file", pkg)
+	r.json("trust", "log-key", "--output-file", filepath.Join(dir, "log.key"))
 	r.json("retention", "policy", "set", "payments", "--pattern", "payments/**", "--keep-admitted", "5", "--delete-rejected-after", "7")
 	r.json("retention", "policy", "set", "spare", "--pattern", "spare/*", "--delete-quarantined-after", "1")
 	r.json("retention", "policy", "list")
@@ -178,6 +179,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	// dml login and logout need the test OpenID provider: TestLoginCLI
 	// runs them with -o json and checks what they print.
 	r.seen["dml login"], r.seen["dml logout"] = true, true
+	// dml demo seeds only an empty DML: TestDemoJSON runs it with -o json
+	// on a fresh server and checks what it prints.
+	r.seen["dml demo"] = true
 	for _, cmd := range printingCommands(newRootCmd()) {
 		if !r.seen[cmd.CommandPath()] {
 			t.Errorf("%s prints, but was not run with --output json here: add a step for it", cmd.CommandPath())

@@ -41,6 +41,7 @@ func addClientCommands(root *cobra.Command, app *cli) {
 		newLoginCmd(app),
 		newLogoutCmd(app),
 	)
+	root.AddCommand(newDemoCmd(app))
 }
 
 func artifactFields(a wire.Artifact) [][2]string {

@@ -87,6 +87,9 @@ type document struct {
 	State     string `json:"state,omitempty"`
 	// Release manifests: the server's signature.
 	Signature string `json:"signature,omitempty"`
+	// Keys: the key's name and the fingerprint to compare out of band.
+	Key         string `json:"key,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 func (d document) print(w io.Writer) error {
@@ -99,7 +102,7 @@ func (d document) print(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "%s → %s\n", what, dst)
 	fields := [][2]string{{"digest", d.Digest.String()}, {"size", formatBytes(d.Size)}}
-	for _, f := range [][2]string{{"media type", d.MediaType}, {"state", d.State}, {"signature", d.Signature}} {
+	for _, f := range [][2]string{{"media type", d.MediaType}, {"state", d.State}, {"signature", d.Signature}, {"key", d.Key}, {"fingerprint", d.Fingerprint}} {
 		if f[1] != "" {
 			fields = append(fields, f)
 		}

@@ -65,6 +65,10 @@ certificate, the Rekor entry, the identity and the claims are checked again offl
 admission receipt and the sealed release manifests (server key), and, with --content-file, the
 artifact's bytes.
 
+The trust anchors are fetched once, when the server is installed, and kept: the log key with
+` + "`dml trust log-key --output-file log.key`" + `, the server key with
+` + "`dml trust server-key --output-file server.pub`" + `.
+
 Exits 0 when everything verifies and 2 when something does not; with --output json the report
 (ok, what was checked, or the problem) is printed either way.`,
 		Args: cobra.ExactArgs(1),
@@ -125,7 +129,7 @@ Exits 0 when everything verifies and 2 when something does not; with --output js
 			})
 		},
 	}
-	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the audit log's note verifier key (GET /api/v1/audit/key)")
+	cmd.Flags().StringVar(&logKey, "log-key", "", "file holding the audit log's note verifier key: dml trust log-key --output-file FILE saves it (GET /api/v1/audit/key)")
 	cmd.Flags().StringVar(&serverKey, "server-key", "", "file holding the server's public key PEM (GET /api/v1/keys/server)")
 	cmd.Flags().StringVar(&trustedDir, "trusted-keys", "", "directory of trusted signing keys: ID.pub files (PEM)")
 	cmd.Flags().StringVar(&contentFile, "content-file", "", "the artifact's file, to check its bytes against the digest")

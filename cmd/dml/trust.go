@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func newTrustCmd(app *cli) *cobra.Command {
@@ -26,7 +30,65 @@ and every change is audited. See docs/signing.md.`,
 	policy := &cobra.Command{Use: "policy", Short: "Set and show the trust policy"}
 	policy.AddCommand(newTrustPolicySetCmd(app), newTrustPolicyShowCmd(app))
 	cmd.AddCommand(key, policy, newTrustRootCmd(app), newTrustIdentityCmd(app), newTrustServerKeyCmd(app))
+	cmd.AddCommand(newTrustLogKeyCmd(app))
 	return cmd
+}
+
+func newTrustLogKeyCmd(app *cli) *cobra.Command {
+	var out outputFile
+	cmd := &cobra.Command{
+		Use:   "log-key [--output-file FILE]",
+		Short: "Print the audit log's public key, which signs its checkpoints",
+		Long: `Print the audit log's note verifier key (one line: name+hash+key), the key that
+` + "`dml provenance verify --log-key FILE`" + ` and ` + "`dml audit verify --log-key FILE`" + ` check the log's
+signed checkpoints with. It is served to every token (GET /api/v1/audit/key).
+
+Fetch it once, when the server is installed, and compare its fingerprint with the operator's
+(the server logs the key it signs with at start, "signing keys pinned"; the private half is
+DATA_DIR/log-key): a key fetched from the server at verification time proves only that the
+server agrees with itself.
+
+The key goes to --output-file (an existing file is replaced only with --force) or stdout; the
+report (file, digest, size, the key's name and its fingerprint: SHA-256 of the public key) to
+stdout, or to stderr when stdout carries the key.`,
+		Example: `  dml trust log-key --output-file log.key
+  dml provenance verify prov.json --log-key log.key --server-key dml-server.pub`,
+		Args: cobra.NoArgs,
+		RunE: app.withClient(func(cmd *cobra.Command, _ []string, c *client.Client) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			vkey, err := c.Audit().Key(cmd.Context())
+			if err != nil {
+				return err
+			}
+			name, fingerprint, err := noteKeyFingerprint(string(vkey))
+			if err != nil {
+				return fmt.Errorf("the server's log key: %w", err)
+			}
+			return app.writeDocument(cmd, &out, document{Kind: "log key", Key: name, Fingerprint: fingerprint}, vkey)
+		}),
+	}
+	out.register(cmd, "file to write the key to (default and -: stdout)")
+	return cmd
+}
+
+// noteKeyFingerprint checks that vkey is a note verifier key
+// (name+hash+base64(algorithm byte || public key)) and returns its name
+// and the SHA-256 of its public key, as SSH prints fingerprints.
+func noteKeyFingerprint(vkey string) (name, fingerprint string, err error) {
+	vkey = strings.TrimSpace(vkey)
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return "", "", err
+	}
+	// The name and the hash hold no '+'; the base64 key may.
+	key, err := base64.StdEncoding.DecodeString(strings.SplitN(vkey, "+", 3)[2])
+	if err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256(key)
+	return v.Name(), "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), nil
 }
 
 func newTrustServerKeyCmd(app *cli) *cobra.Command {
