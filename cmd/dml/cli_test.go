@@ -779,7 +779,8 @@ func TestBinaryVersionAndExitStatus(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "dml")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=0123456789abcdef", "-o", bin, ".")
+	// The Dockerfile's own -ldflags, with its build arguments set.
+	build := exec.Command("go", "build", "-ldflags", dockerfileLDFlags(t, "v9.9.9-test", "0123456789abcdef"), "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

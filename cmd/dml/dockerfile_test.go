@@ -219,3 +219,19 @@ func checkFlagsExist(t *testing.T, root *cobra.Command, argv []string) {
 		}
 	}
 }
+
+// dockerfileLDFlags is the -ldflags of the Dockerfile's go build, with
+// its build arguments VERSION and COMMIT set: TestBinaryVersionAndExitStatus
+// builds with them and runs dml version.
+func dockerfileLDFlags(t testing.TB, version, commit string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`-ldflags="([^"]*)"`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal(`the Dockerfile's go build has no -ldflags="..."`)
+	}
+	return strings.NewReplacer("${VERSION}", version, "${COMMIT}", commit).Replace(string(m[1]))
+}
