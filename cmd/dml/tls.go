@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,7 +90,13 @@ func (r *certReloader) load() (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
 	}
-	leaf := cert.Leaf // LoadX509KeyPair parses it
+	leaf := cert.Leaf // LoadX509KeyPair parses it, unless GODEBUG x509keypairleaf=0
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("TLS certificate %s: %w", r.certFile, err)
+		}
+		cert.Leaf = leaf
+	}
 	attrs := []any{"cert", r.certFile, "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(),
 		"dnsNames", leaf.DNSNames, "ipAddresses", leaf.IPAddresses, "notAfter", leaf.NotAfter.UTC()}
 	if now := time.Now(); now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
