@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/dmlproject/dml/internal/atomicfile"
+	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/access"
 )
 
 // The bootstrap admin token, generated on a first start without
@@ -23,6 +26,36 @@ import (
 //
 // So a generated token reaches a log only when a person watches the
 // terminal it is printed on.
+
+// issueBootstrapToken issues the admin token of a first start (a DML
+// without tokens) and delivers a generated secret as described above.
+func issueBootstrapToken(ctx context.Context, svc *releases.DML, o serveOptions, stderr io.Writer, log *slog.Logger) error {
+	given := os.Getenv("DML_BOOTSTRAP_TOKEN")
+	file := bootstrapTokenFile(o.bootstrapTokenFile, o.dataDir, isTerminal(stderr))
+	// The flag's file was checked before the storage was opened. The
+	// default one is checked only when a token will be issued: after the
+	// first start the data directory may well be read-only (keys mounted,
+	// PostgreSQL, S3).
+	if file != "" && o.bootstrapTokenFile == "" && given == "" {
+		existing, err := svc.Access.Tokens(ctx, access.Principal{Name: "dml-bootstrap", Roles: []access.Role{access.RoleAdmin}})
+		if err != nil {
+			return fmt.Errorf("bootstrap admin token: %w", err)
+		}
+		if len(existing) == 0 {
+			if err := checkWritableDir(file); err != nil {
+				return fmt.Errorf("bootstrap admin token file %s (stderr is no terminal to print it on; or give --bootstrap-token-file, or DML_BOOTSTRAP_TOKEN): %w", file, err)
+			}
+		}
+	}
+	secret, err := svc.Access.BootstrapAdmin(ctx, given)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	if secret == "" {
+		return nil
+	}
+	return deliverBootstrapToken(secret, file, stderr, log)
+}
 
 // defaultBootstrapTokenFile is the file's name in the data directory.
 const defaultBootstrapTokenFile = "bootstrap-token"

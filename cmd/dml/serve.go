@@ -226,28 +226,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	} else if pinned {
 		log.Info("signing keys pinned in the database", "logKey", logKey.VerifierKey, "rotated", o.rotateKeys)
 	}
-	tokenFile := bootstrapTokenFile(o.bootstrapTokenFile, o.dataDir, isTerminal(stderr))
-	if tokenFile != "" && o.bootstrapTokenFile == "" && os.Getenv("DML_BOOTSTRAP_TOKEN") == "" {
-		// Only a first start issues a token: afterwards the data
-		// directory may well be read-only (keys mounted, PostgreSQL, S3).
-		existing, err := svc.Access.Tokens(ctx, access.Principal{Name: "dml-bootstrap", Roles: []access.Role{access.RoleAdmin}})
-		if err != nil {
-			return fmt.Errorf("bootstrap admin token: %w", err)
-		}
-		if len(existing) == 0 {
-			if err := checkWritableDir(tokenFile); err != nil {
-				return fmt.Errorf("bootstrap admin token file %s (stderr is no terminal to print it on; or give --bootstrap-token-file, or DML_BOOTSTRAP_TOKEN): %w", tokenFile, err)
-			}
-		}
-	}
-	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
-	if err != nil {
-		return fmt.Errorf("bootstrap admin token: %w", err)
-	}
-	if secret != "" {
-		if err := deliverBootstrapToken(secret, tokenFile, stderr, log); err != nil {
-			return err
-		}
+	if err := issueBootstrapToken(ctx, svc, o, stderr, log); err != nil {
+		return err
 	}
 
 	if n, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil {
