@@ -110,19 +110,6 @@ func (ca *testCA) servedSerial(t *testing.T, addr string) int64 {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
-// isolateCLI keeps the developer's DML_* variables, config file and
-// session out of in-process CLI runs.
-func isolateCLI(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DML_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-}
-
 // TestServeTLS: dml serve --tls-cert/--tls-key serves HTTPS; a CLI
 // command trusts the server with --ca-cert (or DML_CA_CERT) and fails
 // with a message that names --ca-cert without it; a rotated pair is
