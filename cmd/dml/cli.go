@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ type cli struct {
 	server string
 	token  string
 	output string
+	// caCert: a CA to trust for the server, besides the system's (tlsclient.go).
+	caCert string
 }
 
 // defaultServer is --server's default.
@@ -43,6 +46,8 @@ func (a *cli) register(root *cobra.Command) {
 	f.StringVar(&a.token, "token", "", "bearer token (env DML_TOKEN, preferred: flags are visible in the process list)")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json (env DML_OUTPUT)")
 	fromEnv(f, "server", "token", "output")
+	f.StringVar(&a.caCert, "ca-cert", "", "PEM file of a CA to trust for the server's certificate, besides the system's (env DML_CA_CERT)")
+	fromEnv(f, "ca-cert")
 }
 
 // client builds the API client from the connection flags. It is the only
@@ -77,7 +82,18 @@ func (a *cli) anonymousClient() (*client.Client, error) { return a.clientFor(a.s
 
 // clientFor builds every client of the CLI.
 func (a *cli) clientFor(server, token string) (*client.Client, error) {
-	return client.New(server, token, client.WithUserAgent("dml-cli"))
+	return a.clientTrusting(server, token, nil)
+}
+
+// clientTrusting is clientFor that also trusts the pinned certificates
+// as they are, whatever names they hold (dml healthcheck: the server's
+// own certificate file).
+func (a *cli) clientTrusting(server, token string, pinned []*x509.Certificate) (*client.Client, error) {
+	h, err := a.httpClient(pinned)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(server, token, client.WithUserAgent("dml-cli"), client.WithHTTPClient(h))
 }
 
 // withClient is the RunE of a command that talks to the server: run gets

@@ -159,6 +159,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	r.json("quota", "set", "spare/", "--max-bytes", "1000")
 	r.json("quota", "list")
 	r.json("quota", "delete", "spare/")
+	r.json("healthcheck")
 	r.json("fsck")
 	r.json("gc", "--dry-run")
 	r.json("token", "revoke", spareID)
@@ -401,6 +402,11 @@ var flagMeanings = map[string]string{
 	"body-timeout": "the request body timeout", "body-min-bytes": "the request body rate",
 	"console-session": "how long a web console sign-in lasts",
 	"oidc-config":     "the single sign-on (OIDC) providers file",
+	// TLS, the bootstrap token and the health check.
+	"tls-cert": "the server's TLS certificate file", "tls-key": "the server's TLS key file",
+	"ca-cert":              "a CA to trust for the server's certificate",
+	"bootstrap-token-file": "the file a generated bootstrap admin token is written to",
+	"live":                 "check that the server answers, not that it is ready",
 	// login.
 	"provider": "the single sign-on provider", "no-browser": "print the sign-in URL only",
 	"s3-endpoint": "the S3 endpoint", "s3-bucket": "the S3 bucket", "s3-prefix": "the S3 key prefix",
@@ -780,7 +786,8 @@ func TestBinaryVersionAndExitStatus(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "dml")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=0123456789abcdef", "-o", bin, ".")
+	// The Dockerfile's own -ldflags, with its build arguments set.
+	build := exec.Command("go", "build", "-ldflags", dockerfileLDFlags(t, "v9.9.9-test", "0123456789abcdef"), "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -18,6 +18,19 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// isolateCLI keeps the developer's DML_* variables, config file and
+// session out of in-process CLI runs.
+func isolateCLI(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DML_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+}
+
 // cliEnv points the client commands at a fresh in-process server through
 // DML_SERVER and DML_TOKEN, with no config file and no other DML_*
 // variable leaking in from the developer's shell.
@@ -30,13 +43,7 @@ func cliEnv(t *testing.T, opts ...testserver.Option) (serverURL, adminToken stri
 // cliEnvDML is cliEnv that also returns the server's domain.
 func cliEnvDML(t *testing.T, opts ...testserver.Option) (serverURL, adminToken string, svc *releases.DML) {
 	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DML_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	isolateCLI(t)
 	srv, admin, svc := testserver.New(t, opts...)
 	t.Setenv("DML_SERVER", srv.URL)
 	t.Setenv("DML_TOKEN", admin)

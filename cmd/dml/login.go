@@ -187,6 +187,13 @@ func (a *cli) login(ctx context.Context, stderr io.Writer, name string, noBrowse
 	if err != nil {
 		return sessionFile{}, err
 	}
+	// The provider's discovery and token endpoints trust what the dml
+	// server's do (--ca-cert): an organisation's CA often signs both.
+	h, err := a.httpClient(nil)
+	if err != nil {
+		return sessionFile{}, err
+	}
+	ctx = oidc.ClientContext(ctx, h)
 	op, err := oidc.NewProvider(ctx, p.Issuer)
 	if err != nil {
 		return sessionFile{}, fmt.Errorf("provider %s: discovery at %s: %w", p.Name, p.Issuer, err)

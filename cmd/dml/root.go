@@ -49,6 +49,7 @@ JSON document, or one JSON object per line for fsck, gc and audit log). Times ar
 	app.register(root)
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version and commit of this build (as dml version does)")
 	root.AddCommand(newServeCmd(), newVersionCmd(&app), newAdminCmd(&app))
+	root.AddCommand(newHealthcheckCmd(&app))
 	addClientCommands(root, &app)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

@@ -55,6 +55,12 @@ type serveOptions struct {
 	// Webhook delivery (releases/events.DispatchConfig).
 	webhooks   events.DispatchConfig
 	oidcConfig string
+	// TLS: the certificate (with its chain) and key files, reloaded when
+	// they change (tls.go).
+	tlsCert, tlsKey string
+	// bootstrapTokenFile: where a generated bootstrap admin token goes
+	// (bootstrap.go).
+	bootstrapTokenFile string
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,8 +78,13 @@ is migrated at start, one process at a time, and a dml older than the schema ref
 With --s3-endpoint, blobs go to that S3-compatible bucket instead; credentials come from
 DML_S3_ACCESS_KEY and DML_S3_SECRET_KEY.
 
-On first start an admin token is created: from DML_BOOTSTRAP_TOKEN if set, otherwise
-a generated one that is printed once on stderr.
+On first start an admin token is created: from DML_BOOTSTRAP_TOKEN if set, otherwise a
+generated one. A generated token never goes to a log: it is written, readable by its owner
+only, to --bootstrap-token-file, or, when stderr is not a terminal (a container, a service),
+to DATA_DIR/bootstrap-token; only on a terminal, without the flag, is it printed once.
+
+With --tls-cert and --tls-key it serves HTTPS; the pair is read again when either file
+changes (a renewal needs no restart; a bad new pair keeps the old one and is logged).
 
 Every server also sends the registered webhooks their events, from an outbox in the database,
 in order, retried with backoff (--webhook-*; docs/events.md).`,
@@ -109,6 +120,9 @@ in order, retried with backoff (--webhook-*; docs/events.md).`,
 	f.DurationVar(&o.webhooks.MaxBackoff, "webhook-max-backoff", events.DefaultMaxBackoff, "longest pause between two attempts of a webhook delivery")
 	f.DurationVar(&o.webhooks.Timeout, "webhook-timeout", events.DefaultTimeout, "time limit of each webhook HTTP call, connection to answer")
 	f.DurationVar(&o.webhooks.Poll, "webhook-poll", events.DefaultPoll, "how often the webhook outbox is read for events of other replicas and retries coming due")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM file of the server's TLS certificate (its chain after it): serve HTTPS; read again when it changes")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM file of the private key of --tls-cert")
+	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "write a generated bootstrap admin token to this file (mode 0600), never to the log (default without a terminal: DATA_DIR/bootstrap-token)")
 	f.StringVar(&o.oidcConfig, "oidc-config", "", "JSON file of single sign-on (OIDC) providers and their claim-to-role mapping (docs/sso.md); people then sign in to the console and with `dml login` through them")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
@@ -140,6 +154,18 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.retentionInterval < 0 {
 		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
+	}
+	// What can be checked without the storage is checked first: a bad
+	// certificate or token file must not leave a database behind, nor a
+	// token issued that nobody can read.
+	certs, err := newCertReloader(o.tlsCert, o.tlsKey, log)
+	if err != nil {
+		return err
+	}
+	if o.bootstrapTokenFile != "" {
+		if err := checkWritableDir(o.bootstrapTokenFile); err != nil {
+			return fmt.Errorf("--bootstrap-token-file: %w", err)
+		}
 	}
 	var providers *sso.Providers
 	if o.oidcConfig != "" {
@@ -200,12 +226,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	} else if pinned {
 		log.Info("signing keys pinned in the database", "logKey", logKey.VerifierKey, "rotated", o.rotateKeys)
 	}
-	secret, err := svc.Access.BootstrapAdmin(ctx, os.Getenv("DML_BOOTSTRAP_TOKEN"))
-	if err != nil {
-		return fmt.Errorf("bootstrap admin token: %w", err)
-	}
-	if secret != "" {
-		fmt.Fprintf(stderr, "\nBootstrap admin token (shown once, store it now):\n\n    %s\n\n", secret)
+	if err := issueBootstrapToken(ctx, svc, o, stderr, log); err != nil {
+		return err
 	}
 
 	if n, err := svc.Blobs.CleanStaging(ctx, o.stagingMaxAge); err != nil {
@@ -237,6 +259,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	srv := newHTTPServer(h, log)
+	if certs != nil {
+		srv.TLSConfig = certs.tlsConfig()
+	}
 	// Long-polls of the event stream end when the shutdown begins.
 	srv.RegisterOnShutdown(svc.Events.StopWaiting)
 	// The webhook dispatcher runs until the server stops; runServe
@@ -249,10 +274,16 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	dispatched := make(chan struct{})
 	go func() { defer close(dispatched); dispatcher.Run(dctx) }()
 	defer func() { stopDispatch(); <-dispatched }()
-	log.Info("dml listening", "addr", ln.Addr().String(), "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
+	log.Info("dml listening", "addr", ln.Addr().String(), "tls", certs != nil, "dataDir", o.dataDir, "database", sqlstore.Redact(database), "blobs", describeBackend(o))
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is certs'
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
