@@ -26,17 +26,6 @@ const (
 	composeFile = "../../deploy/compose.yaml"
 )
 
-// arriving is what other parts of issue 15 add to dml while the
-// deployment files already use it: `dml serve --tls-cert/--tls-key` and
-// `dml healthcheck`. Missing from this build, they are logged instead of
-// failing; present, they fail the test until their row here is removed,
-// so the exemption cannot outlive the merge.
-var arriving = map[string]bool{
-	"serve --tls-cert": true,
-	"serve --tls-key":  true,
-	"healthcheck":      true,
-}
-
 // serveEnvOnly are the variables dml serve reads that are no flag, so
 // that the secrets they hold stay off the command line. Each is named in
 // serve's help.
@@ -78,31 +67,17 @@ func findCommand(args []string) (cmd *cobra.Command, missing string, err error) 
 	return cmd, "", nil
 }
 
-// checkCommand fails t unless args is a dml command line that runs; a
-// missing piece that is arriving is logged.
+// checkCommand fails t unless args is a dml command line that runs.
 func checkCommand(t *testing.T, where string, args []string) *cobra.Command {
 	t.Helper()
 	cmd, missing, err := findCommand(args)
 	switch {
 	case err != nil:
 		t.Errorf("%s: dml %s: %v", where, strings.Join(args, " "), err)
-	case missing != "" && arriving[missing]:
-		t.Logf("%s: dml %s: %q is not in this build yet (arriving with issue 15)", where, strings.Join(args, " "), missing)
 	case missing != "":
 		t.Errorf("%s: dml %s: %q does not exist", where, strings.Join(args, " "), missing)
 	}
 	return cmd
-}
-
-// TestArrivingIsMissing keeps arriving honest: a row whose command or
-// flag exists now must go.
-func TestArrivingIsMissing(t *testing.T) {
-	for what := range arriving {
-		_, missing, err := findCommand(strings.Fields(what))
-		if err == nil && missing == "" {
-			t.Errorf("dml %s exists now: remove it from arriving (cmd/dml/deploy_test.go)", what)
-		}
-	}
 }
 
 // envFlag is the flag of serve that the environment variable name sets
@@ -134,11 +109,6 @@ func checkServeEnv(t *testing.T, where, name string, value *string) {
 				t.Errorf("%s: %s=%q: dml serve would refuse it: %v", where, name, *value, err)
 			}
 		}
-		return
-	}
-	flag := "serve --" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "DML_"), "_", "-"))
-	if arriving[flag] {
-		t.Logf("%s: %s sets %s, not in this build yet (arriving with issue 15)", where, name, flag)
 		return
 	}
 	t.Errorf("%s: %s is no flag of dml serve settable from the environment, nor a variable it reads", where, name)
