@@ -195,6 +195,29 @@ need_chromium() {
 	log "no Chromium (apt-get install chromium failed): the console's browser tests will skip"
 }
 
+# need_quickstart_tools installs what docs/quickstart.md uses besides dml
+# and cosign (Debian's curl, jq and openssl packages) when one is missing:
+# TestQuickstart runs the page. Without them it skips; in CI that is a
+# failure.
+need_quickstart_tools() {
+	local missing=() t
+	for t in curl jq openssl; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ ${#missing[@]} -eq 0 ] && return
+	log "installing ${missing[*]} (Debian packages) for the quickstart test"
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+	if $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+		return
+	fi
+	if [ -n "${CI:-}" ]; then
+		echo "${missing[*]} needed by the quickstart test could not be installed" >&2; exit 1
+	fi
+	log "no ${missing[*]} (apt-get install failed): the quickstart test will skip"
+}
+
 # start_postgres starts a throwaway cluster in $WORK/pg on a free loopback
 # port, its socket in the same directory, with a database and a role (with
 # a password, allowed to create the tests' databases), and exports its URL
@@ -285,6 +308,7 @@ need_versitygw
 need_cosign
 need_npm_tarballs
 need_chromium
+need_quickstart_tools
 need_helm
 check_chart
 PORT="$(free_port)"
