@@ -80,6 +80,11 @@ func renderAPIReference(docJSON []byte) ([]byte, error) {
 		}
 	}
 	b.WriteString("## Schemas\n\n")
+	b.WriteString("Reflected from the Go types the server encodes and decodes. In an answer, a field marked \"always sent\" is " +
+		"present in every answer (it may still be empty or, where its type says so, null); the others are left out when empty. " +
+		"Request bodies (the `…Request` and `…Update` schemas, and the `…Input` variants of schemas answers use too) require " +
+		"no field: one left out is empty, or left alone where its description says so; an unknown field is refused " +
+		"(400 MALFORMED).\n\n")
 	names := make([]string, 0, len(doc.Components.Schemas))
 	for name := range doc.Components.Schemas {
 		names = append(names, name)
@@ -250,6 +255,10 @@ func typeText(s map[string]any) string {
 			parts[i] = typeText(a.(map[string]any))
 		}
 		return strings.Join(parts, " or ")
+	}
+	if c, ok := s["const"]; ok {
+		b, _ := json.Marshal(c)
+		return "`" + string(b) + "`"
 	}
 	var types []string
 	switch t := s["type"].(type) {
