@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -284,44 +285,45 @@ func (d *goDocs) lookup(pkg, key string) string {
 // parse reads the comments of a package of the module.
 func (d *goDocs) parse(pkg string) {
 	dir := filepath.Join(d.root, filepath.FromSlash(strings.TrimPrefix(pkg, modulePath+"/")))
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, nil, parser.ParseComments)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		d.err = err
 		return
 	}
-	for _, p := range pkgs {
-		if strings.HasSuffix(p.Name, "_test") {
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		for name, f := range p.Files {
-			if strings.HasSuffix(name, "_test.go") {
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
+		if err != nil {
+			d.err = err
+			return
+		}
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.TYPE {
 				continue
 			}
-			for _, decl := range f.Decls {
-				g, ok := decl.(*ast.GenDecl)
-				if !ok || g.Tok != token.TYPE {
+			for _, spec := range g.Specs {
+				ts := spec.(*ast.TypeSpec)
+				doc := ts.Doc
+				if doc == nil && len(g.Specs) == 1 {
+					doc = g.Doc
+				}
+				d.text[pkg+"."+ts.Name.Name] = docText(doc)
+				st, ok := ts.Type.(*ast.StructType)
+				if !ok {
 					continue
 				}
-				for _, spec := range g.Specs {
-					ts := spec.(*ast.TypeSpec)
-					doc := ts.Doc
-					if doc == nil && len(g.Specs) == 1 {
-						doc = g.Doc
+				for _, f := range st.Fields.List {
+					c := f.Doc
+					if c == nil {
+						c = f.Comment
 					}
-					d.text[pkg+"."+ts.Name.Name] = docText(doc)
-					st, ok := ts.Type.(*ast.StructType)
-					if !ok {
-						continue
-					}
-					for _, f := range st.Fields.List {
-						c := f.Doc
-						if c == nil {
-							c = f.Comment
-						}
-						for _, n := range f.Names {
-							d.text[pkg+"."+ts.Name.Name+"."+n.Name] = docText(c)
-						}
+					for _, n := range f.Names {
+						d.text[pkg+"."+ts.Name.Name+"."+n.Name] = docText(c)
 					}
 				}
 			}
