@@ -334,10 +334,24 @@ func buildOpenAPI(root string) ([]byte, error) {
 			}
 			resp := map[string]any{"description": http.StatusText(status) + ": " + strings.Join(codes, ", ") + ".", "x-dml-codes": codes}
 			if !head {
+				// The item's code is one of the codes; a code's detail,
+				// when errorDetails knows its shape, is that shape.
+				item := map[string]any{"properties": map[string]any{"code": map[string]any{"enum": codes}}}
+				var details []any
+				for _, code := range codes {
+					if t, ok := errorDetails[code]; ok {
+						details = append(details, map[string]any{
+							"if":   map[string]any{"properties": map[string]any{"code": map[string]any{"const": code}}},
+							"then": map[string]any{"properties": map[string]any{"detail": answers.schema(t)}},
+						})
+					}
+				}
+				if len(details) > 0 {
+					item["allOf"] = details
+				}
 				resp["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{
-					"$ref": "#/components/schemas/ErrorBody",
-					"properties": map[string]any{"errors": map[string]any{"items": map[string]any{
-						"properties": map[string]any{"code": map[string]any{"enum": codes}}}}},
+					"$ref":       "#/components/schemas/ErrorBody",
+					"properties": map[string]any{"errors": map[string]any{"items": item}},
 				}}}
 			}
 			responses[key] = resp

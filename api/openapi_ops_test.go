@@ -537,6 +537,30 @@ var operations = map[string]opDoc{
 	},
 }
 
+// errorDetails are the detail objects of the error codes that always
+// carry one shape (when they carry a detail at all): the schema of an
+// error answer checks a detail of one of these codes against its type. A
+// code whose detail depends on the route (NOT_FOUND, MALFORMED, ...) is
+// left out, and its detail is any JSON object.
+var errorDetails = map[string]reflect.Type{
+	"INVALID_STATE":                  reflect.TypeFor[wire.InvalidStateDetail](),
+	"OUTSIDE_CHANGE_WINDOW":          reflect.TypeFor[wire.OutsideWindowDetail](),
+	"CHANGE_REF_INVALID":             reflect.TypeFor[wire.ChangeRefDetail](),
+	"RISK_INVALID":                   reflect.TypeFor[wire.RiskDetail](),
+	"CHANGE_NOT_APPROVED":            reflect.TypeFor[wire.ChangeNotApprovedDetail](),
+	"QUOTA_EXCEEDED":                 reflect.TypeFor[wire.QuotaExceeded](),
+	"SIGNATURE_INVALID":              reflect.TypeFor[wire.VerificationDetail](),
+	"KEY_UNTRUSTED":                  reflect.TypeFor[wire.VerificationDetail](),
+	"SUBJECT_MISMATCH":               reflect.TypeFor[wire.VerificationDetail](),
+	"UNSUPPORTED":                    reflect.TypeFor[wire.VerificationDetail](),
+	"CERTIFICATE_UNTRUSTED":          reflect.TypeFor[wire.VerificationDetail](),
+	"IDENTITY_MISMATCH":              reflect.TypeFor[wire.VerificationDetail](),
+	"CERTIFICATE_EXPIRED_AT_SIGNING": reflect.TypeFor[wire.VerificationDetail](),
+	"TLOG_ENTRY_MISSING":             reflect.TypeFor[wire.VerificationDetail](),
+	"TLOG_PROOF_INVALID":             reflect.TypeFor[wire.VerificationDetail](),
+	"TIMESTAMP_MISSING":              reflect.TypeFor[wire.VerificationDetail](),
+}
+
 // Codes shared by several operations.
 var (
 	evidenceErrors = []string{"NOT_FOUND", "NAME_INVALID", "VERSION_INVALID", "SIGNATURE_INVALID", "KEY_UNTRUSTED", "SUBJECT_MISMATCH",

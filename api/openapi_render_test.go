@@ -186,9 +186,13 @@ func renderOperation(b *strings.Builder, method, path string, op operationJSON) 
 			m := r.Content[ct]
 			switch {
 			case len(r.Codes) > 0:
+				details := errorDetailTypes(m.Schema)
 				codes := make([]string, len(r.Codes))
 				for i, c := range r.Codes {
 					codes[i] = "`" + c + "`"
+					if d, ok := details[c]; ok {
+						codes[i] += " (detail " + d + ")"
+					}
 				}
 				bodies = append(bodies, "[error](#schema-ErrorBody): "+strings.Join(codes, ", "))
 			case m.LineSchema != nil:
@@ -241,6 +245,26 @@ func renderSchema(b *strings.Builder, name string, s map[string]any) {
 		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", field, typeText(p), req, cell(d))
 	}
 	b.WriteString("\n")
+}
+
+// errorDetailTypes reads, from an error answer's schema, the detail type
+// of each code that has one.
+func errorDetailTypes(s map[string]any) map[string]string {
+	out := map[string]string{}
+	props, _ := s["properties"].(map[string]any)
+	errs, _ := props["errors"].(map[string]any)
+	items, _ := errs["items"].(map[string]any)
+	all, _ := items["allOf"].([]any)
+	for _, c := range all {
+		cond, _ := c.(map[string]any)
+		ifProps, _ := cond["if"].(map[string]any)["properties"].(map[string]any)
+		code, _ := ifProps["code"].(map[string]any)["const"].(string)
+		thenProps, _ := cond["then"].(map[string]any)["properties"].(map[string]any)
+		if detail, ok := thenProps["detail"].(map[string]any); ok && code != "" {
+			out[code] = typeText(detail)
+		}
+	}
+	return out
 }
 
 // typeText names a schema's type in a few words, linking components.
