@@ -360,6 +360,8 @@ type recordedAnswer struct {
 	body                []byte
 	// truncated: the body was longer than the recorder keeps.
 	truncated bool
+	// request is the request's body and requestType its Content-Type.
+	request, requestType string
 }
 
 // answerRecorder keeps every answer of the server it wraps.
@@ -374,6 +376,13 @@ const maxRecordedBody = 4 << 20
 
 func (r *answerRecorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// The request's body is kept (bounded) and handed on unchanged.
+		reqBody, err := io.ReadAll(io.LimitReader(req.Body, maxRecordedBody))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(reqBody), req.Body))
 		c := &capturingWriter{ResponseWriter: w}
 		h.ServeHTTP(c, req)
 		status := c.status
@@ -383,7 +392,8 @@ func (r *answerRecorder) wrap(h http.Handler) http.Handler {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.answers = append(r.answers, recordedAnswer{method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
-			status: status, contentType: w.Header().Get("Content-Type"), body: c.body.Bytes(), truncated: c.truncated})
+			status: status, contentType: w.Header().Get("Content-Type"), body: c.body.Bytes(), truncated: c.truncated,
+			request: string(reqBody), requestType: req.Header.Get("Content-Type")})
 	})
 }
 
@@ -438,6 +448,14 @@ func checkAnswer(t *testing.T, doc *apiDocument, a recordedAnswer) *documentedOp
 	if op == nil {
 		t.Errorf("%s: no operation of the document serves it", what)
 		return nil
+	}
+	// A JSON body the server accepted must be one the document allows:
+	// request schemas must not be stricter than the server. (Routes
+	// without a body ignore one.)
+	if rb, ok := op.op["requestBody"].(map[string]any); ok && a.status < 300 && a.request != "" {
+		if _, isJSON := rb["content"].(map[string]any)["application/json"]; isJSON {
+			validateBody(t, doc, op.pointer+"/requestBody/content/application~1json/schema", []byte(a.request), what+" (its request)")
+		}
 	}
 	resPointer := op.pointer + "/responses/" + strconv.Itoa(a.status)
 	res, ok := doc.at(resPointer).(map[string]any)
