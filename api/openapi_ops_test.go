@@ -34,11 +34,10 @@ var operations = map[string]opDoc{
 
 	// Artifacts.
 	"artifact_list": {
-		Summary: "List artifact versions",
-		Description: "One page of artifact versions, ordered by name and version. `name` filters by an exact name, or by a prefix when it " +
-			"ends with a slash (`payments/`).",
+		Summary:     "List artifact versions",
+		Description: "One page of artifact versions, ordered by name and version.",
 		Query: []paramDoc{
-			{Name: "name", Type: "string", Description: "An exact artifact name, or a prefix ending in `/`."},
+			{Name: "name", Type: "string", Description: "Only versions of this artifact (an exact name)."},
 			{Name: "state", Type: "string", Description: "quarantined, admitted or rejected."},
 			{Name: "cursor", Type: "string", Description: "The `nextCursor` of the previous page."},
 			{Name: "limit", Type: "integer", Description: "Page size (at least 1)."},
@@ -166,11 +165,12 @@ var operations = map[string]opDoc{
 		Errors:  []string{"NOT_FOUND"},
 	},
 	"trust_policy_set": {
-		Summary:     "Set the trust policy",
-		Description: "Stores a new version of the trust policy (docs/signing.md) and applies it to quarantined versions.",
-		Body:        &bodyDoc{Content: "application/json", Description: "The trust policy document.", Type: reflect.TypeFor[signing.Policy](), Example: `{"rules":[{"match":"payments/**","signatures":{"keys":["ci"]}}]}`},
-		Answers:     []answerDoc{jsonAnswer[wire.TrustPolicy](http.StatusOK, "The new policy version.")},
-		Errors:      []string{"POLICY_INVALID", "INVALID_INPUT"},
+		Summary: "Set the trust policy",
+		Description: "Stores a new version of the trust policy (docs/signing.md) and decides the quarantined versions again. The " +
+			"document may also be sent as YAML (the server reads either, whatever the Content-Type); it is stored as canonical JSON.",
+		Body:    &bodyDoc{Content: "application/json", Description: "The trust policy document.", Type: reflect.TypeFor[signing.Policy](), Example: `{"rules":[{"match":"payments/**","signatures":{"keys":["ci"]}}]}`},
+		Answers: []answerDoc{jsonAnswer[wire.TrustPolicy](http.StatusOK, "The new policy version.")},
+		Errors:  []string{"POLICY_INVALID", "INVALID_INPUT"},
 	},
 	"trust_root_list": {
 		Summary: "List Sigstore trusted roots",
@@ -381,7 +381,7 @@ var operations = map[string]opDoc{
 			{Name: "cursor", Type: "string", Description: "The `nextCursor` of the previous page."},
 			{Name: "limit", Type: "integer", Description: "Page size, 1 to 1000."},
 		},
-		Answers: []answerDoc{jsonAnswer[wire.AccessPage](http.StatusOK, "A page of access records, newest first.")},
+		Answers: []answerDoc{jsonAnswer[wire.AccessPage](http.StatusOK, "A page of access records, oldest first.")},
 		Errors:  []string{"INVALID_INPUT"},
 	},
 
