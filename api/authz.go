@@ -141,6 +141,8 @@ var accessMatrix = []accessRule{
 	{Method: "GET", Path: "/healthz", Operation: "health", Public: true},
 	{Method: "GET", Path: "/readyz", Operation: "ready", Public: true},
 	{Method: "GET", Path: "/metrics", Operation: "metrics", Public: true},
+	// The API's description: tools read it before they hold a token.
+	{Method: "GET", Path: v1Prefix + "/openapi.json", Operation: "openapi_get", Public: true},
 
 	{Method: "GET", Path: v1Prefix + "/artifacts", Operation: "artifact_list", Grants: everyRole()},
 	{Method: "PUT", Path: artifactVersion, Operation: "artifact_push", Grants: only(admin, publisher)},

@@ -90,9 +90,9 @@ type pathValues struct {
 	webhook, delivery             string
 }
 
-func newMatrixWorld(t *testing.T) *matrixWorld {
+func newMatrixWorld(t *testing.T, opts ...testserver.Option) *matrixWorld {
 	t.Helper()
-	srv, admin, svc := testserver.New(t)
+	srv, admin, svc := testserver.New(t, opts...)
 	lc := testserver.FullLifecycle(t, svc)
 	ctx := context.Background()
 	w := &matrixWorld{url: srv.URL, svc: svc, tokens: map[string]string{

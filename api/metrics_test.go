@@ -38,6 +38,7 @@ func TestMetricsByOperation(t *testing.T) {
 		{"GET", "/healthz", "", "health"},
 		{"GET", "/readyz", "", "ready"},
 		{"GET", "/metrics", "", "metrics"},
+		{"GET", "/api/v1/openapi.json", "", "openapi_get"},
 
 		{"PUT", version, "content", "artifact_push"},
 		{"GET", "/api/v1/artifacts?name=apps/metered", "", "artifact_list"},

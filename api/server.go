@@ -131,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	s.routeRetention(v1)
 	s.routeEvents(v1)
 	s.routeSSO(v1)
+	s.routeOpenAPI(v1)
 	s.routeOCI(e)
 	if s.console, err = console.New(console.Config{DML: cfg.DML, Allows: s.allowsOperation, Describe: restShape.answer,
 		SessionTTL: cfg.ConsoleSessionTTL, SSO: cfg.SSO, Log: log, Now: cfg.DML.Now}); err != nil {

@@ -171,6 +171,26 @@ need_npm_tarballs() {
 	export DML_TEST_NPM_TARBALLS="$dir"
 }
 
+# need_oas_schema exports DML_TEST_OAS31_SCHEMA, the OpenAPI 3.1
+# meta-schema (https://spec.openapis.org/oas/3.1/schema/2022-10-07) that
+# api TestOpenAPIMetaSchema validates api/openapi.json against. It is
+# third-party, so it is never committed: a pinned Go module that ships it
+# is fetched into the module cache, and the file's bytes are checked.
+OAS_SCHEMA_MODULE=github.com/pb33f/libopenapi@v0.42.5
+OAS_SCHEMA_SHA256=ec8c1fc1b3d41b8c4020e9c69b1e813895aa99221290fdd9fc0fc316e02c6de3
+need_oas_schema() {
+	local dir file
+	if ! dir="$(go mod download -json "$OAS_SCHEMA_MODULE" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" || [ -z "$dir" ]; then
+		if [ -n "${CI:-}" ]; then echo "could not download $OAS_SCHEMA_MODULE (the OpenAPI 3.1 meta-schema)" >&2; exit 1; fi
+		log "no OpenAPI 3.1 meta-schema: TestOpenAPIMetaSchema will skip"; return
+	fi
+	file="$dir/datamodel/schemas/oas31-schema.json"
+	if [ "$(sha256sum "$file" | cut -d' ' -f1)" != "$OAS_SCHEMA_SHA256" ]; then
+		echo "$file is not the pinned OpenAPI 3.1 meta-schema" >&2; exit 1
+	fi
+	export DML_TEST_OAS31_SCHEMA="$file"
+}
+
 # need_chromium exports DML_CHROMIUM, installing Debian's chromium package
 # when no Chromium is on PATH: the web console's browser tests drive it
 # (console/browser_test.go). Without it they skip; in CI (CI set) that is
@@ -307,6 +327,7 @@ go vet ./...
 need_versitygw
 need_cosign
 need_npm_tarballs
+need_oas_schema
 need_chromium
 need_quickstart_tools
 need_helm

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -45,6 +46,8 @@ type options struct {
 	clock   func() time.Time
 	// dispatch, when set, runs a webhook dispatcher with it.
 	dispatch *events.DispatchConfig
+	// wrap, when set, wraps the HTTP layer.
+	wrap func(http.Handler) http.Handler
 }
 
 // WithDispatcher runs a webhook dispatcher, as dml serve does, tuned by
@@ -64,6 +67,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithAPI adjusts the HTTP layer's configuration (Service and Logger are
 // already set).
 func WithAPI(f func(*api.Config)) Option { return func(o *options) { o.api = f } }
+
+// WithHandler wraps the HTTP layer in wrap, for tests that watch every
+// request and answer (the OpenAPI tests record them all).
+func WithHandler(wrap func(http.Handler) http.Handler) Option {
+	return func(o *options) { o.wrap = wrap }
+}
 
 // WithClock gives the domain a clock that tests move.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
@@ -131,7 +140,11 @@ func Start(dir string, opts ...Option) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.HTTP = httptest.NewServer(h)
+	var handler http.Handler = h
+	if o.wrap != nil {
+		handler = o.wrap(h)
+	}
+	s.HTTP = httptest.NewServer(handler)
 	s.URL = s.HTTP.URL
 	return s, nil
 }
