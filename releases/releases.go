@@ -20,6 +20,7 @@ import (
 	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/retention"
+	"github.com/dmlproject/dml/releases/stats"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -50,6 +51,8 @@ type Metadata interface {
 	Quotas() quota.Store
 	// Webhooks and their outbox of deliveries.
 	Webhooks() events.Store
+	// Counts for monitoring (releases/stats).
+	Stats() stats.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
