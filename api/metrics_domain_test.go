@@ -56,15 +56,15 @@ func TestDomainMetrics(t *testing.T) {
 		testserver.WithAPI(func(c *api.Config) { c.Registry = reg; c.StateMetricsTTL = -1 }))
 
 	wantSamples(t, e.url, "after the push", map[string]float64{
-		`dml_artifacts{state="quarantined"}`:                                      0 + 1,
-		`dml_artifacts{state="admitted"}`:                                         0,
-		`dml_artifacts{state="rejected"}`:                                         0,
-		`dml_quarantine_oldest_age_seconds`:                                       0,
-		`dml_admissions_total{outcome="admitted",reason="policy_met"}`:            0,
-		`dml_gates_open{gate="plan"}`:                                             0,
-		`dml_state_metrics_ok`:                                                    1,
-		`dml_audit_checkpoint_age_seconds`:                                        -1,
-		`dml_audit_verification_ok`:                                               -1,
+		`dml_artifacts{state="quarantined"}`:                           0 + 1,
+		`dml_artifacts{state="admitted"}`:                              0,
+		`dml_artifacts{state="rejected"}`:                              0,
+		`dml_quarantine_oldest_age_seconds`:                            0,
+		`dml_admissions_total{outcome="admitted",reason="policy_met"}`: 0,
+		`dml_gates_open{gate="plan"}`:                                  0,
+		`dml_state_metrics_ok`:                                         1,
+		`dml_audit_checkpoint_age_seconds`:                             -1,
+		`dml_audit_verification_ok`:                                    -1,
 	})
 	clock.advance(90 * time.Second)
 	wantSamples(t, e.url, "90s later", map[string]float64{`dml_quarantine_oldest_age_seconds`: 90})
@@ -77,11 +77,11 @@ func TestDomainMetrics(t *testing.T) {
 	e.postBody(t, "attestations", fixture(t, "test-result-passed.dsse.json"))
 	att := fixture(t, "test-result-passed.dsse.json")
 	wantSamples(t, e.url, "after admission", map[string]float64{
-		`dml_artifacts{state="quarantined"}`:                                      0,
-		`dml_artifacts{state="admitted"}`:                                         1,
-		`dml_quarantine_oldest_age_seconds`:                                       0,
-		`dml_admissions_total{outcome="admitted",reason="policy_met"}`:            1,
-		`dml_stored_blobs{backend="fs"}`:                                          blobsBefore + 2,
+		`dml_artifacts{state="quarantined"}`:                           0,
+		`dml_artifacts{state="admitted"}`:                              1,
+		`dml_quarantine_oldest_age_seconds`:                            0,
+		`dml_admissions_total{outcome="admitted",reason="policy_met"}`: 1,
+		`dml_stored_blobs{backend="fs"}`:                               blobsBefore + 2,
 	})
 	if got := sample(t, e.url, `dml_stored_bytes{backend="fs"}`); got <= bytesBefore+float64(len(att)) {
 		t.Errorf("dml_stored_bytes = %v after two pieces of evidence; want more than %v", got, bytesBefore+float64(len(att)))
@@ -103,9 +103,9 @@ func TestDomainMetrics(t *testing.T) {
 	}
 	pushed(e.url+"/api/v1/artifacts/tools/lint/versions/1.0", []byte("no rule matches this name"))
 	wantSamples(t, e.url, "after a rejection", map[string]float64{
-		`dml_artifacts{state="rejected"}`:                                       1,
-		`dml_artifacts{state="quarantined"}`:                                    1,
-		`dml_admissions_total{outcome="rejected",reason="tests_failed"}`:        1,
+		`dml_artifacts{state="rejected"}`:                                1,
+		`dml_artifacts{state="quarantined"}`:                             1,
+		`dml_admissions_total{outcome="rejected",reason="tests_failed"}`: 1,
 	})
 
 	// A release driven to the end, and one whose plan is rejected.
