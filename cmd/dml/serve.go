@@ -55,6 +55,9 @@ type serveOptions struct {
 	// Webhook delivery (releases/events.DispatchConfig).
 	webhooks   events.DispatchConfig
 	oidcConfig string
+	// auditVerifyInterval: how often the server verifies its own audit
+	// log (0: never), for the metrics.
+	auditVerifyInterval time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -110,6 +113,7 @@ in order, retried with backoff (--webhook-*; docs/events.md).`,
 	f.DurationVar(&o.webhooks.Timeout, "webhook-timeout", events.DefaultTimeout, "time limit of each webhook HTTP call, connection to answer")
 	f.DurationVar(&o.webhooks.Poll, "webhook-poll", events.DefaultPoll, "how often the webhook outbox is read for events of other replicas and retries coming due")
 	f.StringVar(&o.oidcConfig, "oidc-config", "", "JSON file of single sign-on (OIDC) providers and their claim-to-role mapping (docs/sso.md); people then sign in to the console and with `dml login` through them")
+	f.DurationVar(&o.auditVerifyInterval, "audit-verify-interval", time.Hour, "verify the audit log (as dml audit verify does, from the database) at start and this often, for the metrics dml_audit_verification_ok and dml_audit_checkpoint_age_seconds (0: never)")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -137,6 +141,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
 		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
+	}
+	if o.auditVerifyInterval < 0 {
+		return fmt.Errorf("--audit-verify-interval %s: want 0 (off) or a positive duration", o.auditVerifyInterval)
 	}
 	if o.retentionInterval < 0 {
 		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
@@ -222,6 +229,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	go sweep(ctx, svc, o, log)
 	// Scheduled runs act as this principal: the audit log names it.
 	go svc.Retention.Schedule(ctx, access.Principal{Name: "dml-retention", Roles: []access.Role{access.RoleAdmin}}, o.retentionInterval)
+	go svc.Audit.ScheduleVerification(ctx, o.auditVerifyInterval)
 
 	if o.consoleSession <= 0 {
 		return fmt.Errorf("--console-session %s: want a positive duration", o.consoleSession)
