@@ -64,8 +64,9 @@ func namesIn(expr string, exported map[string]string) []string {
 }
 
 // The Grafana dashboard and the alert rules use only metrics the server
-// exports, and the dashboard shows every dml metric the server exports:
-// renaming one breaks this test, not a graph in production.
+// exports, and the dashboard shows (and docs/operations.md explains)
+// every dml metric the server exports: renaming one breaks this test,
+// not a graph in production.
 func TestDeployMetricsExist(t *testing.T) {
 	exported := exportedMetrics(t)
 
@@ -102,6 +103,16 @@ func TestDeployMetricsExist(t *testing.T) {
 	for name := range exported {
 		if strings.HasPrefix(name, "dml_") && name != "dml_audit_verification_timestamp_seconds" && !onDashboard[name] {
 			t.Errorf("%s is exported but not on the dashboard", name)
+		}
+	}
+	// And docs/operations.md says what each one means.
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range dmlNames(exported) {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/operations.md does not list the metric `%s`", name)
 		}
 	}
 	t.Logf("dashboard uses %d metrics, alerts %d rules; exported dml metrics: %s", len(onDashboard), len(alerts), strings.Join(dmlNames(exported), " "))
