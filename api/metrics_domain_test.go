@@ -61,7 +61,7 @@ func TestDomainMetrics(t *testing.T) {
 		testserver.WithAPI(func(c *api.Config) { c.Registry = reg; c.StateMetricsTTL = -1 }))
 
 	wantSamples(t, e.url, "after the push", map[string]float64{
-		`dml_artifacts{state="quarantined"}`:                           0 + 1,
+		`dml_artifacts{state="quarantined"}`:                           1,
 		`dml_artifacts{state="admitted"}`:                              0,
 		`dml_artifacts{state="rejected"}`:                              0,
 		`dml_quarantine_oldest_age_seconds`:                            0,
