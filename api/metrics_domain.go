@@ -95,7 +95,7 @@ func registerDomainMetrics(reg prometheus.Registerer, d *releases.DML, log *slog
 		}, []string{"backend", "operation"}),
 		dbTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dml_database_operation_duration_seconds",
-			Help:    "Metadata database operations by operation: read (one statement outside a write, to its first row), write (one write transaction, retries included), ping.",
+			Help:    "Metadata database operations by operation: read (one query outside a write transaction, to its first row), write (one write transaction, retries included, or one writing statement outside one), ping.",
 			Buckets: operationBuckets,
 		}, []string{"operation"}),
 		dbErrs: prometheus.NewCounterVec(prometheus.CounterOpts{

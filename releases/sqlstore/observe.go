@@ -11,8 +11,10 @@ import (
 )
 
 // Database operations as monitoring sees them (Observe): a read is one
-// statement outside a write transaction, answered up to its first row; a
-// write is one write transaction, begin to commit, retries included.
+// query outside a write transaction, answered up to its first row; a
+// write is one write transaction, begin to commit, retries included, or
+// one statement that writes outside one (the access log, a token's last
+// use); a ping asks whether the database answers.
 const (
 	OpRead  = "read"
 	OpWrite = "write"

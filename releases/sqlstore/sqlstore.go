@@ -237,6 +237,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
+			db.sql.done(OpWrite, start, ctx.Err())
 			return err
 		}
 	}
