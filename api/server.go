@@ -39,6 +39,11 @@ type Config struct {
 	ConsoleSessionTTL time.Duration
 	// SSO is the single sign-on providers (docs/sso.md); nil: none.
 	SSO *sso.Providers
+	// StateMetricsTTL is how long one reading of the state metrics
+	// (artifacts by state, open gates…: metrics_domain.go) serves
+	// scrapes; zero: DefaultStateMetricsTTL, negative: every scrape
+	// reads the database.
+	StateMetricsTTL time.Duration
 }
 
 // Server is the HTTP API.
@@ -96,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 		s.bodyMinBytes = DefaultBodyMinBytes
 	}
 	if err := registerIntegrityMetrics(reg, cfg.DML.Blobs); err != nil {
+		return nil, err
+	}
+	if err := registerDomainMetrics(reg, cfg.DML, log, cfg.StateMetricsTTL); err != nil {
 		return nil, err
 	}
 	e := s.engine

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dmlproject/dml/releases/access"
@@ -20,6 +21,7 @@ import (
 	"github.com/dmlproject/dml/releases/quota"
 	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/releases/retention"
+	"github.com/dmlproject/dml/releases/stats"
 	"github.com/dmlproject/dml/releases/trust"
 	"github.com/dmlproject/dml/signing"
 	"github.com/dmlproject/dml/store"
@@ -50,6 +52,8 @@ type Metadata interface {
 	Quotas() quota.Store
 	// Webhooks and their outbox of deliveries.
 	Webhooks() events.Store
+	// Counts for monitoring (releases/stats).
+	Stats() stats.Store
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -105,11 +109,17 @@ type DML struct {
 	Quotas *quota.Service
 	// Events publishes the audit log as events: webhooks, pollers.
 	Events *events.Service
+	// Stats counts what is held now, for monitoring.
+	Stats *stats.Service
 
 	meta   Metadata
 	signer *signing.ServerSigner
 	logKey *auditlog.LogKey
 	now    func() time.Time
+	// observers see every event this process records, once committed
+	// (ObserveEvents).
+	observersMu sync.Mutex
+	observers   []func(audit.Event)
 }
 
 // New builds the domain. Every dependency is required: there are no
@@ -188,7 +198,46 @@ func New(cfg Config) (*DML, error) {
 	if h, ok := meta.(interface{ OnCommit(func()) }); ok {
 		h.OnCommit(d.Events.Notify)
 	}
+	d.Stats = stats.New(meta.Stats(), d.Releases, now)
+	if h, ok := meta.(interface{ OnRecorded(func([]audit.Event)) }); ok {
+		h.OnRecorded(d.recorded)
+	}
 	return d, nil
+}
+
+// ObserveEvents makes fn see every event this process records, in order,
+// once its transaction committed: monitoring derives its counters
+// (admissions, approvals, deployments) from the record itself, so they
+// cannot drift from it. Other replicas' events are theirs to count. fn
+// must not block. Without an adapter that hands events over (OnRecorded),
+// fn sees nothing.
+func (d *DML) ObserveEvents(fn func(audit.Event)) {
+	d.observersMu.Lock()
+	defer d.observersMu.Unlock()
+	d.observers = append(d.observers, fn)
+}
+
+func (d *DML) recorded(evs []audit.Event) {
+	d.observersMu.Lock()
+	obs := d.observers
+	d.observersMu.Unlock()
+	for _, e := range evs {
+		for _, fn := range obs {
+			fn(e)
+		}
+	}
+}
+
+// ObserveDatabase makes fn see every database operation, timed, when the
+// metadata adapter can (sqlstore.DB.Observe); it reports whether it can.
+func (d *DML) ObserveDatabase(fn func(op string, took time.Duration, failed bool)) bool {
+	o, ok := d.meta.(interface {
+		Observe(func(op string, took time.Duration, failed bool))
+	})
+	if ok {
+		o.Observe(fn)
+	}
+	return ok
 }
 
 // changeSystem is cs, or the HTTP client of change systems.

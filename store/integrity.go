@@ -128,7 +128,7 @@ func (s *Store) DeleteStaging(ctx context.Context, key string) error {
 // files, incomplete multipart uploads) started before the given time, on
 // backends that keep any (Sweeper).
 func (s *Store) SweepPartials(ctx context.Context, startedBefore time.Time) (int, error) {
-	sw, ok := s.backend.(Sweeper)
+	sw, ok := s.raw.(Sweeper)
 	if !ok {
 		return 0, nil
 	}

@@ -39,6 +39,9 @@ const (
 
 // Store is the content-addressed blob store, written once above any Backend.
 type Store struct {
+	// raw is the backend given; backend is raw timed for Observe, and
+	// what every operation goes through.
+	raw     Backend
 	backend Backend
 	maxSize int64
 	log     *slog.Logger
@@ -56,7 +59,7 @@ func WithMaxSize(n int64) Option { return func(s *Store) { s.maxSize = n } }
 
 // New returns a Store over b.
 func New(b Backend, opts ...Option) *Store {
-	s := &Store{backend: b, maxSize: -1, log: slog.New(slog.DiscardHandler)}
+	s := &Store{raw: b, backend: &observedBackend{b: b}, maxSize: -1, log: slog.New(slog.DiscardHandler)}
 	if l, ok := b.(SizeLimiter); ok {
 		s.maxSize = l.MaxObjectSize()
 	}
@@ -70,7 +73,7 @@ func New(b Backend, opts ...Option) *Store {
 }
 
 // Backend returns the backend underneath the store.
-func (s *Store) Backend() Backend { return s.backend }
+func (s *Store) Backend() Backend { return s.raw }
 
 // MaxSize is the largest blob the store accepts, or -1 for no limit.
 func (s *Store) MaxSize() int64 { return s.maxSize }
@@ -304,7 +307,7 @@ func (s *Store) CleanStaging(ctx context.Context, maxAge time.Duration) (int, er
 		}
 		removed++
 	}
-	if sw, ok := s.backend.(Sweeper); ok {
+	if sw, ok := s.raw.(Sweeper); ok {
 		n, err := sw.Sweep(ctx, cutoff)
 		removed += n
 		if err != nil {

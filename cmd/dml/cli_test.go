@@ -437,6 +437,8 @@ var flagMeanings = map[string]string{
 	"webhook-poll": "how often the webhook outbox is read",
 	// completion.
 	"no-descriptions": "completion without descriptions",
+	// Metrics.
+	"audit-verify-interval": "how often the server verifies its audit log",
 }
 
 // TestFlagsHaveOneMeaning walks every flag of every command: a shorthand

@@ -61,6 +61,9 @@ type serveOptions struct {
 	// bootstrapTokenFile: where a generated bootstrap admin token goes
 	// (bootstrap.go).
 	bootstrapTokenFile string
+	// auditVerifyInterval: how often the server verifies its own audit
+	// log (0: never), for the metrics.
+	auditVerifyInterval time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -124,6 +127,7 @@ in order, retried with backoff (--webhook-*; docs/events.md).`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM file of the private key of --tls-cert")
 	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "write a generated bootstrap admin token to this file (mode 0600), never to the log (default without a terminal: DATA_DIR/bootstrap-token)")
 	f.StringVar(&o.oidcConfig, "oidc-config", "", "JSON file of single sign-on (OIDC) providers and their claim-to-role mapping (docs/sso.md); people then sign in to the console and with `dml login` through them")
+	f.DurationVar(&o.auditVerifyInterval, "audit-verify-interval", time.Hour, "verify the audit log (as dml audit verify does, from the database) at start and this often, for the metrics dml_audit_verification_ok and dml_audit_checkpoint_age_seconds (0: never)")
 	s3Flags(f, &o.s3, &o.s3PartSizeMiB)
 	f.VisitAll(func(fl *pflag.Flag) { fromEnv(f, fl.Name) })
 	return cmd
@@ -151,6 +155,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	if o.accessMaxAge <= 0 || o.accessMaxRecords < 0 {
 		return errors.New("--access-log-max-age must be positive and --access-log-max-records not negative")
+	}
+	if o.auditVerifyInterval < 0 {
+		return fmt.Errorf("--audit-verify-interval %s: want 0 (off) or a positive duration", o.auditVerifyInterval)
 	}
 	if o.retentionInterval < 0 {
 		return fmt.Errorf("--retention-interval %s: want 0 (off) or a positive duration", o.retentionInterval)
@@ -244,6 +251,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	go sweep(ctx, svc, o, log)
 	// Scheduled runs act as this principal: the audit log names it.
 	go svc.Retention.Schedule(ctx, access.Principal{Name: "dml-retention", Roles: []access.Role{access.RoleAdmin}}, o.retentionInterval)
+	go svc.Audit.ScheduleVerification(ctx, o.auditVerifyInterval)
 
 	if o.consoleSession <= 0 {
 		return fmt.Errorf("--console-session %s: want a positive duration", o.consoleSession)

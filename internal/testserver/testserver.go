@@ -46,8 +46,16 @@ type options struct {
 	clock   func() time.Time
 	// dispatch, when set, runs a webhook dispatcher with it.
 	dispatch *events.DispatchConfig
+	// metadata, when set, wraps the database the domain is built over.
+	metadata func(*sqlstore.DB) releases.Metadata
 	// wrap, when set, wraps the HTTP layer.
 	wrap func(http.Handler) http.Handler
+}
+
+// WithMetadata builds the domain over wrap(db) rather than the SQLite
+// database itself: a fault-injecting wrapper around the real one.
+func WithMetadata(wrap func(*sqlstore.DB) releases.Metadata) Option {
+	return func(o *options) { o.metadata = wrap }
 }
 
 // WithDispatcher runs a webhook dispatcher, as dml serve does, tuned by
@@ -106,8 +114,12 @@ func Start(dir string, opts ...Option) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	var md releases.Metadata = meta
+	if o.metadata != nil {
+		md = o.metadata(meta)
+	}
 	s.DML, err = releases.New(releases.Config{
-		Metadata: meta, Blobs: store.New(backend), Signer: signer, LogKey: logKey, LogOrigin: testkeys.LogOrigin,
+		Metadata: md, Blobs: store.New(backend), Signer: signer, LogKey: logKey, LogOrigin: testkeys.LogOrigin,
 		Logger: o.log, Clock: o.clock,
 	})
 	if err != nil {

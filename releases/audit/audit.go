@@ -25,6 +25,9 @@ type Service struct {
 	logOrigin string
 	log       *slog.Logger
 	now       func() time.Time
+	// verify keeps what the server's checks of its own log found
+	// (verify.go).
+	verify verifier
 }
 
 // New returns the audit service over the log's store and the access log's,
@@ -91,6 +94,7 @@ func (s *Service) SignCheckpoint(ctx context.Context) ([]byte, auditlog.Checkpoi
 	if err != nil {
 		return nil, auditlog.Checkpoint{}, err
 	}
+	s.checkpointSigned()
 	return msg, c, nil
 }
 

@@ -197,23 +197,30 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) {
 	status, sendErr := d.send(ctx, dl)
 	now := d.s.now()
 	a := Attempt{At: now, Status: status}
+	outcome := OutcomeFailed
 	switch {
 	case sendErr == nil:
 		a.Delivered = true
+		outcome = OutcomeDelivered
 	case ctx.Err() != nil:
 		// Stopping: the attempt was cut short, and the delivery is due
 		// again at once, for whichever dispatcher runs next. The
 		// receiver may have had it: delivery is at least once.
 		a.Error = "interrupted: the server stopped during the attempt"
 		a.Next = &now
+		outcome = OutcomeInterrupted
 	default:
 		a.Error = truncate(sendErr.Error(), maxErrorText)
 		if dl.Attempts+1 < d.cfg.Attempts {
 			next := now.Add(d.backoff(dl.Attempts + 1))
 			a.Next = &next
+			outcome = OutcomeRetrying
 		}
 	}
 	ok, err := d.s.store.FinishAttempt(context.WithoutCancel(ctx), dl.ID, d.owner, a)
+	if err == nil && ok {
+		d.s.countAttempt(outcome)
+	}
 	switch {
 	case err != nil:
 		d.s.log.Warn("webhook delivery: recording the attempt failed", "webhook", dl.WebhookID, "delivery", dl.ID, "err", err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -35,6 +36,42 @@ type Service struct {
 	// stopped is closed by StopWaiting: long-polls answer at once.
 	stopped  chan struct{}
 	stopOnce sync.Once
+	// attempts counts the delivery attempts this process recorded, by
+	// outcome (DeliveryOutcomes), for monitoring.
+	attempts [len(DeliveryOutcomes)]atomic.Int64
+}
+
+// Outcomes of a delivery attempt, as monitoring counts them: delivered
+// (2xx), retrying (failed, to be tried again), failed (failed, the last
+// attempt: the delivery failed), interrupted (cut short by a shutdown,
+// to be sent again).
+const (
+	OutcomeDelivered   = "delivered"
+	OutcomeRetrying    = "retrying"
+	OutcomeFailed      = "failed"
+	OutcomeInterrupted = "interrupted"
+)
+
+// DeliveryOutcomes lists every outcome of an attempt.
+var DeliveryOutcomes = [...]string{OutcomeDelivered, OutcomeRetrying, OutcomeFailed, OutcomeInterrupted}
+
+// DeliveryAttempts is how many delivery attempts with outcome this
+// process's dispatcher recorded since it started.
+func (s *Service) DeliveryAttempts(outcome string) int64 {
+	for i, o := range DeliveryOutcomes {
+		if o == outcome {
+			return s.attempts[i].Load()
+		}
+	}
+	return 0
+}
+
+func (s *Service) countAttempt(outcome string) {
+	for i, o := range DeliveryOutcomes {
+		if o == outcome {
+			s.attempts[i].Add(1)
+		}
+	}
 }
 
 // StopWaiting ends every long-poll now and makes later ones answer at

@@ -1138,10 +1138,12 @@ func (s *Service) UpdateDeployment(ctx context.Context, p access.Principal, name
 		if err := deployerFor(p, d.Environment); err != nil {
 			return ReleaseChange{}, err
 		}
+		var from DeploymentStatus
 		if upd.Status != "" && upd.Status != d.Status {
 			if !deploymentTransition(d.Status, upd.Status) {
 				return ReleaseChange{}, fmt.Errorf("%w: deployment %s cannot go from %s to %s", errdef.ErrConflict, id, d.Status, upd.Status)
 			}
+			from = d.Status
 			d.Status = upd.Status
 			if upd.Status != DeploymentInProgress {
 				now := s.now()
@@ -1160,9 +1162,15 @@ func (s *Service) UpdateDeployment(ctx context.Context, p access.Principal, name
 		d.UpdatedAt = s.now()
 		dep = *d
 		s.afterDeployment(r)
-		return change(ActionReleaseDeployment, map[string]any{
+		det := map[string]any{
 			"id": dep.ID, "environment": dep.Environment, "status": dep.Status, "verifiedDigests": dep.VerifiedDigests, "state": r.State,
-		})
+		}
+		if from != "" {
+			// The status changed (and from what): monitoring counts
+			// deployments reaching each status from these records.
+			det["from"] = from
+		}
+		return change(ActionReleaseDeployment, det)
 	})
 	return r, dep, err
 }

@@ -78,6 +78,10 @@ func (db *DB) recordEvent(ctx context.Context, tx *sql.Tx, at time.Time, actor a
 	if err := db.appendAudit(ctx, tx, e); err != nil {
 		return fmt.Errorf("record %s event: %w", action, err)
 	}
+	if p, ok := db.pending.Load(tx); ok {
+		// One goroutine runs a transaction: no lock needed.
+		p.(*txEvents).events = append(p.(*txEvents).events, e)
+	}
 	return nil
 }
 

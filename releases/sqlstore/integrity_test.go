@@ -24,3 +24,9 @@ func TestQuotas(t *testing.T) {
 		metadatatest.RunQuotas(t, fresh(storage))
 	})
 }
+
+func TestStats(t *testing.T) {
+	sqlstore.ForEachDialect(t, func(t *testing.T, storage sqlstore.Storage) {
+		metadatatest.RunStats(t, fresh(storage))
+	})
+}

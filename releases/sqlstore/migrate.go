@@ -91,7 +91,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("no migrations for dialect %s", db.dialect.name)
 	}
 	if db.dialect.migrationLock != nil {
-		release, err := db.dialect.migrationLock(ctx, db.sql)
+		release, err := db.dialect.migrationLock(ctx, db.sql.DB)
 		if err != nil {
 			return err
 		}

@@ -11,11 +11,13 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dmlproject/dml/releases"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/store"
 
@@ -44,7 +46,8 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)" +
 // DB is the SQL implementation of releases.Metadata. It is safe for
 // concurrent use, and on PostgreSQL by any number of processes at once.
 type DB struct {
-	sql     *sql.DB
+	// sql times every read for Observe (observe.go).
+	sql     *observedDB
 	dialect dialect
 	// writer holds a slot for each write transaction in flight
 	// (dialect.writers). Waiting on a channel can be cancelled by the
@@ -55,6 +58,11 @@ type DB struct {
 	// committed, when set (OnCommit), is called after every write
 	// transaction that committed.
 	committed atomic.Pointer[func()]
+	// recorded, when set (OnRecorded), is given the events of every
+	// write transaction that committed; pending holds them per open
+	// transaction (*sql.Tx to *txEvents) until then.
+	recorded atomic.Pointer[func([]audit.Event)]
+	pending  sync.Map
 }
 
 // OnCommit makes fn be called after every write transaction that
@@ -118,7 +126,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 func newDB(sqldb *sql.DB, d dialect) *DB {
-	return &DB{sql: sqldb, dialect: d, now: time.Now, writer: make(chan struct{}, d.writers)}
+	return &DB{sql: &observedDB{DB: sqldb, failed: d.databaseFailure}, dialect: d, now: time.Now, writer: make(chan struct{}, d.writers)}
 }
 
 // start checks that the database answers and migrates it; on failure the
@@ -206,37 +214,54 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := db.inTx(ctx, fn)
+		evs, txFailed, err := db.inTx(ctx, fn)
 		if err == nil {
+			db.sql.done(OpWrite, start, nil)
 			if f := db.committed.Load(); f != nil {
 				(*f)()
+			}
+			if f := db.recorded.Load(); f != nil && len(evs) > 0 {
+				(*f)(evs)
 			}
 			return nil
 		}
 		if attempt == writeAttempts || !db.dialect.mustRetry(err) {
+			if f := db.sql.observe.Load(); f != nil {
+				(*f)(OpWrite, time.Since(start), txFailed || db.dialect.writeFailure(err))
+			}
 			return err
 		}
 		pause := time.Duration(rand.Int64N(int64(min(retryPause<<attempt, retryPauseMax))))
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
+			db.sql.done(OpWrite, start, ctx.Err())
 			return err
 		}
 	}
 }
 
-// inTx is one run of write's transaction.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx is one run of write's transaction. It returns the events the
+// transaction recorded, and whether beginning or committing it failed
+// (the database's failure, whatever the error).
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) ([]audit.Event, bool, error) {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, !errors.Is(err, context.Canceled), err
 	}
+	p := &txEvents{}
+	db.pending.Store(tx, p)
+	defer db.pending.Delete(tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the error from fn is the one that matters
-		return err
+		return nil, false, err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, !errors.Is(err, context.Canceled), err
+	}
+	return p.events, false, nil
 }
 
 // q adapts a query to the dialect.

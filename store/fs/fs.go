@@ -41,6 +41,7 @@ type Backend struct {
 var (
 	_ store.Backend = (*Backend)(nil)
 	_ store.Sweeper = (*Backend)(nil)
+	_ store.Kinder  = (*Backend)(nil)
 )
 
 // New opens (creating it if needed) the directory root and takes an
@@ -275,6 +276,9 @@ func related(dir, prefix string) bool {
 }
 
 // Ping checks that the root and its temporary directory are still there.
+// Kind names this backend for monitoring (store.Kinder).
+func (b *Backend) Kind() string { return "fs" }
+
 func (b *Backend) Ping(ctx context.Context) error {
 	fi, err := os.Stat(b.tmp)
 	if err != nil {

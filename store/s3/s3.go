@@ -93,6 +93,7 @@ var (
 	_ store.Backend     = (*Backend)(nil)
 	_ store.Sweeper     = (*Backend)(nil)
 	_ store.SizeLimiter = (*Backend)(nil)
+	_ store.Kinder      = (*Backend)(nil)
 )
 
 // New connects to the bucket described by cfg. It contacts the server only
@@ -402,6 +403,9 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(store.Info) e
 }
 
 // Ping checks that the bucket exists and the credentials are accepted.
+// Kind names this backend for monitoring (store.Kinder).
+func (b *Backend) Kind() string { return "s3" }
+
 func (b *Backend) Ping(ctx context.Context) error {
 	exists, err := b.client.BucketExists(ctx, b.bucket)
 	if err != nil {
