@@ -43,7 +43,7 @@ var (
 	// the build gate.
 	ErrArtifactRejected = errors.New("artifact rejected")
 	// ErrReasonRequired refuses a cancellation that does not say why.
-	ErrReasonRequired = fmt.Errorf("%w: a reason is required", errdef.ErrInvalidInput)
+	ErrReasonRequired = fmt.Errorf("%w: reason required", errdef.ErrInvalidInput)
 )
 
 // ArtifactRefusedError refuses an artifact a release names, at once,

@@ -1394,12 +1394,14 @@ func (s *Service) CancelRelease(ctx context.Context, p access.Principal, name, r
 	if err := access.Require(p, "cancelling releases", access.RoleReleaseManager); err != nil {
 		return Release{}, err
 	}
-	if strings.TrimSpace(reason) == "" {
-		return Release{}, fmt.Errorf("%w: cancelling release %s needs a reason, which the audit log keeps", ErrReasonRequired, name)
-	}
 	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if !cancellable(*r) {
 			return ReleaseChange{}, invalidState(*r, "cancel")
+		}
+		// Checked after the state: a release that cannot be cancelled is
+		// told so, whatever the reason.
+		if strings.TrimSpace(reason) == "" {
+			return ReleaseChange{}, fmt.Errorf("%w: say why release %s is cancelled; the audit log keeps the reason", ErrReasonRequired, r.Name)
 		}
 		from := r.State
 		r.State = ReleaseCancelled
