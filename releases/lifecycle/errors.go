@@ -87,7 +87,7 @@ func (a ArtifactStatus) Message() string {
 	msg := a.Name + ":" + a.Version + " is " + string(a.State)
 	switch {
 	case len(a.Unmet) > 0:
-		msg += "; it still needs " + strings.Join(a.Unmet, "; ")
+		msg += ", still unmet: " + strings.Join(a.Unmet, " | ")
 	case a.Reason != "":
 		msg += ": " + a.Reason
 	}
