@@ -311,7 +311,7 @@ func (s *Server) decideGate(c *gin.Context) {
 		s.writeError(c, err, nil)
 		return
 	}
-	c.JSON(http.StatusOK, wire.DecidedRelease{Release: out, AlreadyCounted: d.AlreadyCounted, Message: d.Message(req.Gate)})
+	c.JSON(http.StatusOK, wire.DecidedRelease{Release: out, AlreadyCounted: d.AlreadyCounted, Message: d.Message()})
 }
 
 func (s *Server) recordDeployment(c *gin.Context) {

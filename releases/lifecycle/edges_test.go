@@ -187,7 +187,7 @@ func TestRepeatedApprovalSaysAlreadyCounted(t *testing.T) {
 	if n := len(e.releaseEvents(r.Name)); n != events {
 		t.Errorf("the repeated approval recorded %d events", n-events)
 	}
-	if msg := again.Message(lifecycle.GatePlan); !strings.Contains(msg, "already counted") || !strings.Contains(msg, "1 of 2") {
+	if msg := again.Message(); !strings.Contains(msg, "already counted") || !strings.Contains(msg, "1 of 2") {
 		t.Errorf("message %q does not say the approval is already counted and where the gate stands", msg)
 	}
 	// Another approver still completes the quorum.

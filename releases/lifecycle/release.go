@@ -760,29 +760,34 @@ type Decided struct {
 	// that a client retrying an approval it did not hear back about is
 	// not told it failed.
 	AlreadyCounted bool
+	// Gate is the gate decided; Received and Required are its approvals
+	// for the digest decided on, and its quorum, after the decision.
+	Gate               string
+	Received, Required int
 }
 
-// Message says what the decision did to the gate, for people: "your
-// approval of plan was already counted (1 of 2)". It is "" unless the
-// approval was already counted.
-func (d Decided) Message(gate string) string {
+// Message says, for people, what a repeated approval did: "your approval
+// of gate plan of release rel-1 was already counted (1 of 2 approvals)".
+// It is "" unless the approval was already counted.
+func (d Decided) Message() string {
 	if !d.AlreadyCounted {
 		return ""
 	}
-	r := d.Release
-	got := 0
-	for _, a := range r.Approvals {
-		if a.Gate == gate && a.Decision == DecisionApprove && !a.Discarded {
-			got++
-		}
+	msg := fmt.Sprintf("your approval of gate %s of release %s was already counted (%d of %d approvals)", d.Gate, d.Release.Name, d.Received, d.Required)
+	if d.Received < d.Required {
+		msg += "; the other approvals must come from other approvers"
 	}
-	return fmt.Sprintf("your approval of gate %s of release %s was already counted (%d of %d); approvals by other approvers are needed", gate, r.Name, got, required(r, gate))
+	return msg
 }
 
 // DecideGate is Decide, and says whether the approval was counted before.
 func (s *Service) DecideGate(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (Decided, error) {
 	r, counted, err := s.decide(ctx, p, name, req)
-	return Decided{Release: r, AlreadyCounted: counted}, s.explainBuildBlocked(ctx, err)
+	if err != nil {
+		return Decided{Release: r}, s.explainBuildBlocked(ctx, err)
+	}
+	return Decided{Release: r, AlreadyCounted: counted, Gate: req.Gate,
+		Received: len(approversOf(r, req.Gate, req.Digest)), Required: required(r, req.Gate)}, nil
 }
 
 func (s *Service) decide(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (_ Release, alreadyCounted bool, _ error) {
