@@ -144,6 +144,26 @@ func TestNotFoundSuggestsCloseNames(t *testing.T) {
 	}
 }
 
+// Revoking a token by its name, or a key by a misspelt id, is answered
+// with the id meant.
+func TestRevokeUnknownSuggests(t *testing.T) {
+	e := newRelEnv(t, true) // trusts key "ci"; a token is named "rm"
+	for _, tc := range []struct{ method, url, want string }{
+		{http.MethodDelete, e.url + "/api/v1/tokens/rm", "tok_"},
+		{http.MethodPost, e.url + "/api/v1/trust/keys/cj/revoke", "ci"},
+	} {
+		var raw json.RawMessage
+		if code := apiCall(t, tc.method, tc.url, e.admin, nil, &raw); code != http.StatusNotFound {
+			t.Fatalf("%s %s: %d %s, want 404", tc.method, tc.url, code, raw)
+		}
+		code, msg, detail := edgeError[wire.NotFoundDetail](t, raw)
+		if code != "NOT_FOUND" || len(detail.Suggestions) != 1 || !strings.HasPrefix(detail.Suggestions[0], tc.want) ||
+			!strings.Contains(msg, "did you mean "+detail.Suggestions[0]+"?") {
+			t.Errorf("%s %s: %s %q %+v, want a suggestion starting %q", tc.method, tc.url, code, msg, detail, tc.want)
+		}
+	}
+}
+
 // Cancelling without a reason is refused; the reason is kept.
 func TestCancelWithoutReasonRefused(t *testing.T) {
 	e := newRelEnv(t, true)

@@ -510,7 +510,11 @@ func (s *Service) resolveArtifacts(ctx context.Context, reads artifactReader, re
 		}
 		seen[key] = true
 		a, err := reads.GetArtifact(ctx, ref.Name, ref.Version)
-		if err != nil {
+		var nf *errdef.NotFoundError
+		switch {
+		case errors.As(err, &nf):
+			return nil, err // it names the artifact, and what was meant
+		case err != nil:
 			return nil, fmt.Errorf("artifact %s: %w", key, err)
 		}
 		switch {
