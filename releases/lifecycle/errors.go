@@ -94,11 +94,6 @@ func (a ArtifactStatus) Message() string {
 	return msg
 }
 
-// ArtifactWarning warns, while a release is planned or built, about an
-// artifact of it that is not admitted yet: the build gate will refuse it
-// until it is.
-type ArtifactWarning = ArtifactStatus
-
 // BuildBlockedError refuses the build gate and names every artifact that
 // is not admitted. It is ErrBuildBlocked.
 type BuildBlockedError struct {

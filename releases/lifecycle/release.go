@@ -1034,11 +1034,11 @@ func notAdmitted(ra ReleaseArtifact, a catalog.Artifact) (st ArtifactStatus, ok 
 // policy stands now: planning accepts them (evidence may still come), and
 // these are what the build gate will refuse until it does. A release past
 // the build gate has none.
-func (s *Service) ArtifactWarnings(ctx context.Context, r Release) ([]ArtifactWarning, error) {
+func (s *Service) ArtifactWarnings(ctx context.Context, r Release) ([]ArtifactStatus, error) {
 	if r.State != ReleasePlanning && r.State != ReleaseBuilding {
-		return []ArtifactWarning{}, nil
+		return []ArtifactStatus{}, nil
 	}
-	out := []ArtifactWarning{}
+	out := []ArtifactStatus{}
 	for _, ra := range r.Artifacts {
 		a, err := s.catalog.Artifact(ctx, ra.Name, ra.Version)
 		if err != nil {
@@ -1169,7 +1169,7 @@ func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
 }
 
 func (s *Service) sealedRelease(ctx context.Context, name string) (Release, error) {
-	r, err := s.store.GetRelease(ctx, name)
+	r, err := s.Release(ctx, name)
 	if err != nil {
 		return Release{}, err
 	}
