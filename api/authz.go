@@ -282,12 +282,13 @@ func (s *Server) allowsOperation(operation string, p access.Principal) bool {
 	return false
 }
 
-func (r accessRule) roleNames() string {
-	names := make([]string, len(r.Grants))
+// roles are the roles the rule grants.
+func (r accessRule) roles() []access.Role {
+	roles := make([]access.Role, len(r.Grants))
 	for i, g := range r.Grants {
-		names[i] = string(g.Role)
+		roles[i] = g.Role
 	}
-	return strings.Join(names, ", ")
+	return roles
 }
 
 // indexRules maps each rule's key to it; a duplicate key is a programming
@@ -387,7 +388,7 @@ func (s *Server) authorize(c *gin.Context) {
 	}
 	c.Set(principalKey, p)
 	if known && !rule.allows(p) {
-		s.writeError(c, fmt.Errorf("%w: %s needs one of the roles %s", errdef.ErrDenied, key, rule.roleNames()), nil)
+		s.writeError(c, &access.RoleError{Action: key, Have: p.Roles, Need: rule.roles()}, nil)
 		return
 	}
 	c.Next()

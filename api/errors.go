@@ -139,6 +139,8 @@ var errorTable = []errorRow{
 	{is(lifecycle.ErrBuildBlocked), http.StatusConflict, "BUILD_BLOCKED", ""},
 	{is(lifecycle.ErrDeploymentOutOfOrder), http.StatusConflict, "DEPLOYMENT_OUT_OF_ORDER", ""},
 	{is(catalog.ErrArtifactRetired), http.StatusConflict, "ARTIFACT_RETIRED", ""},
+	{is(lifecycle.ErrArtifactRejected), http.StatusConflict, "ARTIFACT_REJECTED", ""},
+	{is(lifecycle.ErrReasonRequired), http.StatusBadRequest, "REASON_REQUIRED", ""},
 	{is(lifecycle.ErrQuorumTooLow), http.StatusBadRequest, "QUORUM_TOO_LOW", ""},
 	{is(names.ErrMediaTypeInvalid), http.StatusBadRequest, "MEDIA_TYPE_INVALID", ""},
 
@@ -289,6 +291,9 @@ func (s *Server) writeError(c *gin.Context, err error, detail any) {
 	if detail == nil {
 		detail = quotaDetail(err)
 	}
+	if detail == nil {
+		detail = refusalDetail(err)
+	}
 	item := wire.ErrorItem{Code: code, Message: publicMessage(code, err), Detail: encodeDetail(detail)}
 	c.Set(errorItemKey, item)
 	c.AbortWithStatusJSON(status, wire.ErrorBody{Errors: []wire.ErrorItem{item}})
@@ -360,6 +365,32 @@ func (m meant) Unwrap() []error { return []error{m.kind, m.err} }
 // methodNotAllowed refuses the request's method on its path.
 func methodNotAllowed(c *gin.Context) error {
 	return meaning(errMethodNotAllowed, errors.New(c.Request.Method+" is not allowed on "+c.Request.URL.Path))
+}
+
+// refusalDetail is the detail of a refusal that says what to do next: the
+// roles a DENIED needed and the caller's, the close names of a NOT_FOUND;
+// nil for any other error.
+func refusalDetail(err error) any {
+	var (
+		re *access.RoleError
+		nf *errdef.NotFoundError
+	)
+	switch {
+	case errors.As(err, &re):
+		return wire.RoleDetail{Have: roleNames(re.Have), Need: roleNames(re.Need)}
+	case errors.As(err, &nf):
+		return wire.NotFoundDetail{Suggestions: append([]string{}, nf.Suggestions...)}
+	}
+	return nil
+}
+
+// roleNames lists roles as the wire has them; none is [], not null.
+func roleNames(roles []access.Role) []string {
+	out := make([]string, 0, len(roles))
+	for _, r := range roles {
+		out = append(out, string(r))
+	}
+	return out
 }
 
 // verificationDetail says why evidence was refused, for the error body.

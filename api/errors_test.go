@@ -124,6 +124,8 @@ func TestErrorTable(t *testing.T) {
 		{"build blocked", lifecycle.ErrBuildBlocked, answer{409, "BUILD_BLOCKED"}, answer{500, "UNKNOWN"}},
 		{"deployment out of order", lifecycle.ErrDeploymentOutOfOrder, answer{409, "DEPLOYMENT_OUT_OF_ORDER"}, answer{500, "UNKNOWN"}},
 		{"artifact retired", catalog.ErrArtifactRetired, answer{409, "ARTIFACT_RETIRED"}, answer{500, "UNKNOWN"}},
+		{"artifact rejected", lifecycle.ErrArtifactRejected, answer{409, "ARTIFACT_REJECTED"}, answer{500, "UNKNOWN"}},
+		{"cancel without a reason", lifecycle.ErrReasonRequired, answer{400, "REASON_REQUIRED"}, answer{400, "UNSUPPORTED"}},
 		{"quorum too low", lifecycle.ErrQuorumTooLow, answer{400, "QUORUM_TOO_LOW"}, answer{500, "UNKNOWN"}},
 		{"media type invalid", names.ErrMediaTypeInvalid, answer{400, "MEDIA_TYPE_INVALID"}, answer{400, "UNSUPPORTED"}},
 
@@ -194,7 +196,7 @@ func TestErrorTableRowsAnswer(t *testing.T) {
 		catalog.ErrWrongEvidenceKind, catalog.ErrEvidenceReplayed, signing.ErrInvalidPolicy, lifecycle.ErrInvalidState,
 		trust.ErrRootInvalid, trust.ErrRootUnknown, trust.ErrRootRevoked,
 		lifecycle.ErrStaleApproval, lifecycle.ErrSeparationOfDuties, lifecycle.ErrBuildBlocked, lifecycle.ErrDeploymentOutOfOrder,
-		catalog.ErrArtifactRetired, lifecycle.ErrQuorumTooLow, names.ErrMediaTypeInvalid,
+		catalog.ErrArtifactRetired, lifecycle.ErrArtifactRejected, lifecycle.ErrReasonRequired, lifecycle.ErrQuorumTooLow, names.ErrMediaTypeInvalid,
 		errdef.ErrUnauthorized, catalog.ErrNotAdmitted, access.ErrNotAuthorizedForEnv, errdef.ErrDenied,
 		errdef.ErrConflict, errdef.ErrInvalidInput, errdef.ErrNotFound, store.ErrNotFound,
 		errMalformed, errNoRoute, errMethodNotAllowed, errPreconditionFailed, errNotReady, errPanic, errors.New("other"),

@@ -124,15 +124,39 @@ func (s *Server) answerRelease(c *gin.Context, r lifecycle.Release, err error) {
 	s.writeRelease(c, http.StatusOK, r)
 }
 
-// releaseError writes err, with its detail: the state and allowed
-// actions for an illegal transition, what change control refused.
-func (s *Server) releaseError(c *gin.Context, err error) {
-	var ise *lifecycle.InvalidStateError
-	if errors.As(err, &ise) {
-		s.writeError(c, err, wire.InvalidStateDetail{Action: ise.Action, Allowed: ise.Allowed, State: string(ise.State)})
+// answerPlanned answers a change of a release's plan or artifacts: the
+// release with its warnings (writePlanned), or the error.
+func (s *Server) answerPlanned(c *gin.Context, r lifecycle.Release, err error) {
+	if err != nil {
+		s.releaseError(c, err)
 		return
 	}
-	s.writeError(c, err, changeControlDetail(err))
+	s.writePlanned(c, http.StatusOK, r)
+}
+
+// releaseError writes err, with its detail: the state and allowed
+// actions for an illegal transition, the artifacts that block the build
+// gate or that a release may not include, what change control refused.
+func (s *Server) releaseError(c *gin.Context, err error) {
+	var (
+		ise *lifecycle.InvalidStateError
+		bbe *lifecycle.BuildBlockedError
+		are *lifecycle.ArtifactRefusedError
+	)
+	switch {
+	case errors.As(err, &ise):
+		s.writeError(c, err, wire.InvalidStateDetail{Action: ise.Action, Allowed: ise.Allowed, State: string(ise.State)})
+	case errors.As(err, &bbe):
+		arts := make([]wire.ArtifactStatus, 0, len(bbe.Artifacts))
+		for _, a := range bbe.Artifacts {
+			arts = append(arts, toArtifactStatus(a))
+		}
+		s.writeError(c, err, wire.BuildBlockedDetail{Release: bbe.Release, Artifacts: arts})
+	case errors.As(err, &are):
+		s.writeError(c, err, wire.ArtifactRefusedDetail{Name: are.Name, Version: are.Version, State: are.State, Reason: are.Reason})
+	default:
+		s.writeError(c, err, changeControlDetail(err))
+	}
 }
 
 // changeControlDetail is the detail of an error of change control, nil
@@ -175,7 +199,31 @@ func (s *Server) createRelease(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/releases/"+r.Name)
-	s.writeRelease(c, http.StatusCreated, r)
+	s.writePlanned(c, http.StatusCreated, r)
+}
+
+// writePlanned answers a change of a release's plan or artifacts: the
+// release, with a warning for each of its artifacts that is not admitted.
+func (s *Server) writePlanned(c *gin.Context, status int, r lifecycle.Release) {
+	out, err := s.toRelease(c, r)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	warnings, err := s.dml.Releases.ArtifactWarnings(c.Request.Context(), r)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	c.JSON(status, wire.PlannedRelease{Release: out, Warnings: convert(warnings, toArtifactStatus)})
+}
+
+func toArtifactStatus(a lifecycle.ArtifactStatus) wire.ArtifactStatus {
+	unmet := a.Unmet
+	if unmet == nil {
+		unmet = []string{}
+	}
+	return wire.ArtifactStatus{Name: a.Name, Version: a.Version, State: string(a.State), Unmet: unmet, Reason: a.Reason, Message: a.Message()}
 }
 
 func (s *Server) listReleases(c *gin.Context) {
@@ -234,7 +282,7 @@ func (s *Server) setReleasePlan(c *gin.Context) {
 		return
 	}
 	r, err := s.dml.Releases.SetPlan(c.Request.Context(), principal(c), c.Param("name"), fromPlanRequest(req))
-	s.answerRelease(c, r, err)
+	s.answerPlanned(c, r, err)
 }
 
 func (s *Server) setReleaseArtifacts(c *gin.Context) {
@@ -243,7 +291,7 @@ func (s *Server) setReleaseArtifacts(c *gin.Context) {
 		return
 	}
 	r, err := s.dml.Releases.SetArtifacts(c.Request.Context(), principal(c), c.Param("name"), fromArtifactRefs(refs))
-	s.answerRelease(c, r, err)
+	s.answerPlanned(c, r, err)
 }
 
 func (s *Server) decideGate(c *gin.Context) {
@@ -251,10 +299,19 @@ func (s *Server) decideGate(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	r, err := s.dml.Releases.Decide(c.Request.Context(), principal(c), c.Param("name"), lifecycle.ApprovalRequest{
+	d, err := s.dml.Releases.DecideGate(c.Request.Context(), principal(c), c.Param("name"), lifecycle.ApprovalRequest{
 		Gate: req.Gate, Decision: lifecycle.Decision(req.Decision), Digest: req.Digest, Comment: req.Comment,
 	})
-	s.answerRelease(c, r, err)
+	if err != nil {
+		s.releaseError(c, err)
+		return
+	}
+	out, err := s.toRelease(c, d.Release)
+	if err != nil {
+		s.writeError(c, err, nil)
+		return
+	}
+	c.JSON(http.StatusOK, wire.DecidedRelease{Release: out, AlreadyCounted: d.AlreadyCounted, Message: d.Message()})
 }
 
 func (s *Server) recordDeployment(c *gin.Context) {

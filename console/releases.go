@@ -892,7 +892,8 @@ func (c *Console) decide(v *view) error {
 	name, f := v.r.PathValue("name"), v.r.PostForm
 	req := lifecycle.ApprovalRequest{Gate: f.Get("gate"), Decision: lifecycle.Decision(f.Get("decision")),
 		Digest: digest.Digest(f.Get("digest")), Comment: strings.TrimSpace(f.Get("comment"))}
-	r, err := c.dml.Releases.Decide(v.r.Context(), v.p, name, req)
+	d, err := c.dml.Releases.DecideGate(v.r.Context(), v.p, name, req)
+	r := d.Release
 	if err != nil {
 		return c.refused(v, name, err, func(pg *releasePage) {
 			form := pg.decisionForm(req.Gate)
@@ -914,7 +915,11 @@ func (c *Console) decide(v *view) error {
 		return err
 	}
 	msg := "You rejected " + gateLabel(req.Gate) + "; the release is " + string(r.State) + " again."
-	if req.Decision == lifecycle.DecisionApprove {
+	switch {
+	case d.AlreadyCounted:
+		// The same words as the API's and the CLI's.
+		msg = "Nothing changed: " + d.Message() + "."
+	case req.Decision == lifecycle.DecisionApprove:
 		msg = "You approved " + gateLabel(req.Gate) + "."
 		for _, g := range gates {
 			if g.Gate == req.Gate {

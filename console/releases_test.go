@@ -134,6 +134,27 @@ func TestReleaseFormsHTTP(t *testing.T) {
 		})
 	}
 
+	t.Run("an approval already counted says so", func(t *testing.T) {
+		// cab-1 gave deploy:production of 2026.12-gateway its first of two
+		// approvals; approving again changes nothing, and the page says so.
+		cl := relHTTP(t, base, sc.tokens["cab-1"])
+		_, page := relGet(t, cl, base+"/ui/")
+		res, err := cl.PostForm(base+"/ui/releases/2026.12-gateway/decision", url.Values{"_csrf": {relCSRF(t, page)},
+			"gate": {"deploy:production"}, "decision": {"approve"}, "digest": {gateway.ManifestDigest.String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc := res.Header.Get("Location")
+		if body := relBody(t, res); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("status %d\n%s", res.StatusCode, body)
+		}
+		if _, shown := relGet(t, cl, base+loc); !strings.Contains(shown, "already counted") || !strings.Contains(shown, "1 of 2") {
+			t.Errorf("the page after a repeated approval does not say it was already counted:\n%s", shown)
+		}
+		if after := sc.release("2026.12-gateway"); after.Revision != gateway.Revision {
+			t.Errorf("a repeated approval changed the release (revision %d → %d)", gateway.Revision, after.Revision)
+		}
+	})
 	t.Run("the review is filed", func(t *testing.T) {
 		status, loc, body := post("rm", "/ui/releases/2026.12-auth/review", url.Values{"outcome": {"successful"},
 			"summary": {"fix verified by the security team"}, "incidents": {"none worth a ticket\n\nINC-7 login latency\n"}, "objectivesMet": {"yes"}})

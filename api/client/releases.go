@@ -68,14 +68,21 @@ func (x Releases) send(ctx context.Context, method, name, action string, v, out 
 // Create plans a new release. A taken name is an *Error with code
 // RELEASE_EXISTS.
 func (x Releases) Create(ctx context.Context, req wire.CreateReleaseRequest) (wire.Release, error) {
+	p, err := x.Plan(ctx, req)
+	return p.Release, err
+}
+
+// Plan is Create, with the server's warnings about the release's
+// artifacts that are not admitted yet.
+func (x Releases) Plan(ctx context.Context, req wire.CreateReleaseRequest) (wire.PlannedRelease, error) {
 	if req.Artifacts == nil {
 		req.Artifacts = []wire.ReleaseArtifactRef{}
 	}
 	r, err := jsonRequest(http.MethodPost, "/api/v1/releases", req)
 	if err != nil {
-		return wire.Release{}, err
+		return wire.PlannedRelease{}, err
 	}
-	var rel wire.Release
+	var rel wire.PlannedRelease
 	_, err = x.c.call(ctx, r, &rel, http.StatusCreated)
 	return rel, err
 }
@@ -115,24 +122,45 @@ func (x Releases) All(ctx context.Context, f ReleaseFilter) iter.Seq2[wire.Relea
 // SetPlan replaces a planning release's plan. Plan approvals given for the
 // old plan are discarded.
 func (x Releases) SetPlan(ctx context.Context, name string, req wire.PlanRequest) (wire.Release, error) {
-	var rel wire.Release
+	p, err := x.Replan(ctx, name, req)
+	return p.Release, err
+}
+
+// Replan is SetPlan, with the server's warnings about the release's
+// artifacts that are not admitted yet.
+func (x Releases) Replan(ctx context.Context, name string, req wire.PlanRequest) (wire.PlannedRelease, error) {
+	var rel wire.PlannedRelease
 	err := x.send(ctx, http.MethodPut, name, "plan", req, &rel, http.StatusOK)
 	return rel, err
 }
 
 // SetArtifacts replaces the artifacts of a planning or building release.
 func (x Releases) SetArtifacts(ctx context.Context, name string, refs []wire.ReleaseArtifactRef) (wire.Release, error) {
+	p, err := x.PlanArtifacts(ctx, name, refs)
+	return p.Release, err
+}
+
+// PlanArtifacts is SetArtifacts, with the server's warnings about the
+// artifacts that are not admitted yet.
+func (x Releases) PlanArtifacts(ctx context.Context, name string, refs []wire.ReleaseArtifactRef) (wire.PlannedRelease, error) {
 	if refs == nil {
 		refs = []wire.ReleaseArtifactRef{}
 	}
-	var rel wire.Release
+	var rel wire.PlannedRelease
 	err := x.send(ctx, http.MethodPut, name, "artifacts", refs, &rel, http.StatusOK)
 	return rel, err
 }
 
 // Decide records an approval or rejection of a gate (approvers).
 func (x Releases) Decide(ctx context.Context, name string, req wire.ApprovalRequest) (wire.Release, error) {
-	var rel wire.Release
+	d, err := x.DecideGate(ctx, name, req)
+	return d.Release, err
+}
+
+// DecideGate is Decide, and says whether the approval had been counted
+// before (the same approver, gate and digest: nothing changed).
+func (x Releases) DecideGate(ctx context.Context, name string, req wire.ApprovalRequest) (wire.DecidedRelease, error) {
+	var rel wire.DecidedRelease
 	err := x.send(ctx, http.MethodPost, name, "approvals", req, &rel, http.StatusOK)
 	return rel, err
 }
@@ -170,7 +198,8 @@ func (x Releases) FileReview(ctx context.Context, name string, req wire.ReviewRe
 	return rel, err
 }
 
-// Cancel cancels a release before its first deployment.
+// Cancel cancels a release before its first deployment. The reason is
+// required (REASON_REQUIRED) and kept in the audit log.
 func (x Releases) Cancel(ctx context.Context, name, reason string) (wire.Release, error) {
 	var rel wire.Release
 	err := x.send(ctx, http.MethodPost, name, "cancel", wire.CancelRequest{Reason: reason}, &rel, http.StatusOK)

@@ -174,6 +174,19 @@ func parseGateQuorums(list []string, gates map[string]wire.GateSetting) error {
 	return nil
 }
 
+// warnAbout prints the server's warnings about a release's artifacts
+// that are not admitted to stderr (stdout carries the release, perhaps as
+// JSON, which has them too) and returns the release.
+func warnAbout(cmd *cobra.Command, p wire.PlannedRelease, err error) (wire.Release, error) {
+	if err != nil {
+		return wire.Release{}, err
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s; the build gate refuses it until it is admitted\n", w.Message)
+	}
+	return p.Release, nil
+}
+
 // releaseRun is the common shape of a release command: run fn with the
 // client, print the release it returns.
 func releaseRun(app *cli, fn func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error)) func(*cobra.Command, []string) error {
@@ -244,7 +257,8 @@ Gates are plan, build, deploy:ENV for each environment, and close.
 				return wire.Release{}, err
 			}
 		}
-		return c.Releases().Create(cmd.Context(), req)
+		p, err := c.Releases().Plan(cmd.Context(), req)
+		return warnAbout(cmd, p, err)
 	})
 	plan.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION to include (repeatable)")
@@ -342,7 +356,8 @@ approvals given so far are discarded and approvers must approve the new digest.`
 		if err := plan.apply(cmd.Flags(), &req); err != nil {
 			return wire.Release{}, err
 		}
-		return c.Releases().SetPlan(cmd.Context(), args[0], req)
+		p, err := c.Releases().Replan(cmd.Context(), args[0], req)
+		return warnAbout(cmd, p, err)
 	})
 	plan.register(cmd.Flags())
 	return cmd
@@ -363,7 +378,8 @@ func newReleaseSetArtifactsCmd(app *cli) *cobra.Command {
 		if err != nil {
 			return wire.Release{}, err
 		}
-		return c.Releases().SetArtifacts(cmd.Context(), args[0], refs)
+		p, err := c.Releases().PlanArtifacts(cmd.Context(), args[0], refs)
+		return warnAbout(cmd, p, err)
 	})
 	cmd.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact version NAME:VERSION (repeatable; the list replaces the current one)")
 	_ = cmd.MarkFlagRequired("artifact")
@@ -428,7 +444,13 @@ Without --digest the gate's current expected digest is used.`
 				fmt.Fprintf(w, "%s %s digest %s (gate %s of %s)\n", verb, gateDigestKind(req.Gate), req.Digest, req.Gate, r.Name)
 			}
 		}
-		return c.Releases().Decide(cmd.Context(), args[0], req)
+		d, err := c.Releases().DecideGate(cmd.Context(), args[0], req)
+		if err == nil && d.AlreadyCounted {
+			// Nothing changed: said on stderr, where a pipeline's log
+			// shows it, while stdout carries the release as always.
+			fmt.Fprintln(cmd.ErrOrStderr(), "already counted: "+d.Message)
+		}
+		return d.Release, err
 	})
 	f := cmd.Flags()
 	f.StringVar(&req.Gate, "gate", "", "gate: plan, build, deploy:ENV or close")
@@ -567,14 +589,20 @@ func newReleaseCancelCmd(app *cli) *cobra.Command {
 		reason string
 	)
 	cmd := &cobra.Command{
-		Use:   "cancel NAME [--reason TEXT]",
-		Short: "Cancel a release before its first deployment (release managers)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "cancel NAME --reason TEXT",
+		Short:   "Cancel a release before its first deployment (release managers)",
+		Long:    "Cancel a release before its first deployment. The reason is required; the audit log keeps it.",
+		Example: `  dml release cancel 2026.11-payments --reason "superseded by 2026.12-payments"`,
+		Args:    cobra.ExactArgs(1),
 	}
 	cmd.RunE = releaseRun(app, func(cmd *cobra.Command, args []string, c *client.Client) (wire.Release, error) {
+		if strings.TrimSpace(reason) == "" {
+			return wire.Release{}, errors.New("--reason must say why the release is cancelled; the audit log keeps it")
+		}
 		return c.Releases().Cancel(cmd.Context(), args[0], reason)
 	})
-	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the release is cancelled (required; kept in the audit log)")
+	_ = cmd.MarkFlagRequired("reason")
 	return cmd
 }
 

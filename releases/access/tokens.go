@@ -173,10 +173,35 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error
 		return fmt.Errorf("%w: revoking tokens needs the admin role", errdef.ErrDenied)
 	}
 	if err := s.store.RevokeToken(ctx, p.Actor(), id); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return s.tokenNotFound(ctx, id)
+		}
 		return err
 	}
 	s.log.Info("token revoked", "id", id, "by", p.Name)
 	return nil
+}
+
+// tokenNotFound is the answer for a token id that does not exist: an
+// *errdef.NotFoundError suggesting the ids of the tokens named so (people
+// type the name where the id is wanted), else the ids close to it.
+func (s *Service) tokenNotFound(ctx context.Context, id string) error {
+	nf := &errdef.NotFoundError{What: "token", Name: id}
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return nf
+	}
+	ids := make([]string, 0, len(tokens))
+	for _, t := range tokens {
+		if t.Name == id && t.RevokedAt == nil {
+			nf.Suggestions = append(nf.Suggestions, t.ID)
+		}
+		ids = append(ids, t.ID)
+	}
+	if len(nf.Suggestions) == 0 {
+		nf.Suggestions = names.Suggest(id, ids)
+	}
+	return nf
 }
 
 // Tokens lists every token, revoked and expired ones included (admins).

@@ -223,3 +223,25 @@ func TestRecoverAdmin(t *testing.T) {
 		t.Errorf("a recovery without a host user: %v; want ErrInvalidInput", err)
 	}
 }
+
+// Revoking a token that does not exist suggests the tokens meant: the one
+// named so (people type the name, the API wants the id), or ids close to
+// the one given.
+func TestRevokeUnknownTokenSuggests(t *testing.T) {
+	e := newTokenEnv(t)
+	issued, err := e.svc.IssueToken(t.Context(), e.admin, access.TokenRequest{Name: "ci-pipeline", Roles: []access.Role{access.RolePublisher}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := issued.Token.ID
+	for _, asked := range []string{"ci-pipeline", id[:len(id)-1] + "x"} {
+		err := e.svc.RevokeToken(t.Context(), e.admin, asked)
+		var nf *errdef.NotFoundError
+		if !errors.Is(err, errdef.ErrNotFound) || !errors.As(err, &nf) || len(nf.Suggestions) != 1 || nf.Suggestions[0] != id {
+			t.Fatalf("revoke %s: %v (%+v), want not found suggesting %s", asked, err, nf, id)
+		}
+		if !strings.Contains(err.Error(), "token "+asked+" not found; did you mean "+id+"?") {
+			t.Errorf("revoke %s: %q", asked, err)
+		}
+	}
+}

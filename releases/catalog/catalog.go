@@ -253,10 +253,38 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 		return Artifact{}, err
 	}
 	a, err := s.store.GetArtifact(ctx, name, version)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return Artifact{}, s.notFound(ctx, name, version)
+	}
 	if err != nil {
 		return Artifact{}, err
 	}
 	return s.currentAdmission(ctx, a)
+}
+
+// notFound is the answer for name:version that does not exist: an
+// *errdef.NotFoundError suggesting the close versions of name when it has
+// any, else the close names (names.Suggest). A failure to find
+// suggestions leaves them out: the answer is still "not found".
+func (s *Service) notFound(ctx context.Context, name, version string) error {
+	nf := &errdef.NotFoundError{What: "artifact", Name: name + ":" + version}
+	versions, _, err := s.store.ListArtifacts(ctx, ArtifactFilter{Name: name, Limit: names.SuggestCandidates})
+	switch {
+	case err != nil:
+	case len(versions) > 0:
+		vs := make([]string, len(versions))
+		for i, a := range versions {
+			vs[i] = a.Version
+		}
+		for _, v := range names.Suggest(version, vs) {
+			nf.Suggestions = append(nf.Suggestions, name+":"+v)
+		}
+	default:
+		if candidates, err := s.store.ArtifactNames(ctx, names.SuggestPrefix(name), names.SuggestCandidates); err == nil {
+			nf.Suggestions = names.Suggest(name, candidates)
+		}
+	}
+	return nf
 }
 
 // currentAdmission fills a quarantined artifact's admission as of now:

@@ -40,6 +40,10 @@ type Store interface {
 	GetArtifact(ctx context.Context, name, version string) (Artifact, error)
 	// ListArtifacts returns one page and the cursor of the next ("" at the end).
 	ListArtifacts(ctx context.Context, f ArtifactFilter) ([]Artifact, string, error)
+	// ArtifactNames lists, in order, at most limit distinct artifact
+	// names that begin with prefix: the candidates of a not-found
+	// answer's suggestions.
+	ArtifactNames(ctx context.Context, prefix string, limit int) ([]string, error)
 	// RetireArtifact marks an artifact retired and records
 	// ActionArtifactRetired; errdef.ErrNotFound if unknown; retiring a
 	// retired artifact is a no-op that records nothing.

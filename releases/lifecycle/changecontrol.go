@@ -210,8 +210,8 @@ const (
 // then on; plans already stored are not re-checked for their risk or
 // change reference.
 func (s *Service) SetChangePolicy(ctx context.Context, p access.Principal, upd ChangePolicyUpdate) (ChangePolicy, Setting, error) {
-	if !p.Has(access.RoleAdmin) {
-		return ChangePolicy{}, Setting{}, fmt.Errorf("%w: setting the change policy needs the admin role", errdef.ErrDenied)
+	if err := access.Require(p, "setting the change policy", access.RoleAdmin); err != nil {
+		return ChangePolicy{}, Setting{}, err
 	}
 	if err := validatePolicyUpdate(upd); err != nil {
 		return ChangePolicy{}, Setting{}, err

@@ -116,8 +116,8 @@ func emergencyOpen(r Release, now time.Time) bool {
 // not yet deployed everywhere (release managers). It replaces an earlier
 // emergency change of the release: approvals of that one no longer count.
 func (s *Service) RequestEmergency(ctx context.Context, p access.Principal, name string, req EmergencyRequest) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: requesting an emergency change needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "requesting an emergency change", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	reason := strings.TrimSpace(req.Reason)
 	switch {

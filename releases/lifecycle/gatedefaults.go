@@ -52,8 +52,8 @@ func gateDefaults(ctx context.Context, r settingReader) (map[string]GateSetting,
 // adds to an existing release; gates a release already has keep their
 // quorums.
 func (s *Service) SetGateDefaults(ctx context.Context, p access.Principal, defaults map[string]GateSetting) (Setting, error) {
-	if !p.Has(access.RoleAdmin) {
-		return Setting{}, fmt.Errorf("%w: setting gate defaults needs the admin role", errdef.ErrDenied)
+	if err := access.Require(p, "setting gate defaults", access.RoleAdmin); err != nil {
+		return Setting{}, err
 	}
 	for g, set := range defaults {
 		switch {

@@ -488,7 +488,10 @@ func (r catalogReads) GetArtifact(ctx context.Context, name, version string) (ca
 }
 
 // resolveArtifacts turns references into attached artifacts, read through
-// reads. Retired artifacts cannot join a release.
+// reads. Retired and rejected artifacts cannot join a release: neither
+// can ever pass the build gate, so the request is refused at once
+// (*ArtifactRefusedError). Quarantined ones can, and ArtifactWarnings
+// says what they still lack.
 //
 // A change resolves its artifacts twice: before its transaction, through
 // the catalogue, so that a request is answered as it asked (a malformed
@@ -507,11 +510,22 @@ func (s *Service) resolveArtifacts(ctx context.Context, reads artifactReader, re
 		}
 		seen[key] = true
 		a, err := reads.GetArtifact(ctx, ref.Name, ref.Version)
-		if err != nil {
+		var nf *errdef.NotFoundError
+		switch {
+		case errors.As(err, &nf):
+			return nil, err // it names the artifact, and what was meant
+		case err != nil:
 			return nil, fmt.Errorf("artifact %s: %w", key, err)
 		}
-		if a.RetiredAt != nil {
-			return nil, fmt.Errorf("%w: %s was retired and cannot join a new release", catalog.ErrArtifactRetired, key)
+		switch {
+		case a.RetiredAt != nil:
+			return nil, &ArtifactRefusedError{Name: a.Name, Version: a.Version, State: "retired", kind: catalog.ErrArtifactRetired}
+		case a.State == catalog.StateRejected:
+			re := &ArtifactRefusedError{Name: a.Name, Version: a.Version, State: string(a.State), kind: ErrArtifactRejected}
+			if a.Admission != nil {
+				re.Reason = a.Admission.Reason
+			}
+			return nil, re
 		}
 		out = append(out, ReleaseArtifact{Name: a.Name, Version: a.Version, Digest: a.Digest, Size: a.Size, MediaType: a.MediaType, CreatedBy: a.CreatedBy})
 	}
@@ -520,8 +534,8 @@ func (s *Service) resolveArtifacts(ctx context.Context, reads artifactReader, re
 
 // CreateRelease plans a new release (release managers).
 func (s *Service) CreateRelease(ctx context.Context, p access.Principal, req CreateReleaseRequest) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: creating releases needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "creating releases", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	if err := names.ValidateVersion(req.Name); err != nil {
 		return Release{}, fmt.Errorf("%w: release name %q must match the OCI tag grammar", errdef.ErrInvalidInput, req.Name)
@@ -580,7 +594,24 @@ func (s *Service) plannedRelease(ctx context.Context, settings settingReader, ar
 
 // Release returns one release.
 func (s *Service) Release(ctx context.Context, name string) (Release, error) {
-	return s.store.GetRelease(ctx, name)
+	r, err := s.store.GetRelease(ctx, name)
+	return r, s.releaseNotFound(ctx, name, err)
+}
+
+// releaseNotFound turns err, when it says that release name does not
+// exist, into an *errdef.NotFoundError suggesting the close names of
+// releases that do (names.Suggest); any other error is returned as it is.
+// A failure to find suggestions leaves them out.
+func (s *Service) releaseNotFound(ctx context.Context, name string, err error) error {
+	var nf *errdef.NotFoundError
+	if !errors.Is(err, errdef.ErrNotFound) || errors.As(err, &nf) {
+		return err
+	}
+	nf = &errdef.NotFoundError{What: "release", Name: name}
+	if candidates, cerr := s.store.ReleaseNames(ctx, names.SuggestPrefix(name), names.SuggestCandidates); cerr == nil {
+		nf.Suggestions = names.Suggest(name, candidates)
+	}
+	return nf
 }
 
 // Releases lists releases.
@@ -596,8 +627,21 @@ func (s *Service) Releases(ctx context.Context, f ReleaseFilter) ([]Release, str
 // enter: every rule fn checks holds when the change commits, and no valid
 // change is refused because another came at the same moment. fn returns a
 // change without an Action when nothing changed.
+//
+// A release that does not exist is answered with the close names that do
+// (releaseNotFound).
 func (s *Service) change(ctx context.Context, p access.Principal, name string, fn func(tx ReleaseTx, r *Release) (ReleaseChange, error)) (Release, error) {
-	return s.store.ModifyRelease(ctx, p.Actor(), name, fn)
+	called := false
+	r, err := s.store.ModifyRelease(ctx, p.Actor(), name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
+		called = true
+		return fn(tx, r)
+	})
+	if err != nil && !called {
+		// The release was not found (or not read): fn, which reports
+		// what else is not found, never ran.
+		return r, s.releaseNotFound(ctx, name, err)
+	}
+	return r, err
 }
 
 // edit records that p changed part, after which its gate expects d.
@@ -617,8 +661,8 @@ func change(action string, v any) (ReleaseChange, error) {
 // SetPlan replaces the plan (planning only). Plan approvals given for the
 // old plan are discarded.
 func (s *Service) SetPlan(ctx context.Context, p access.Principal, name string, req PlanRequest) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: changing plans needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "changing plans", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	plan := req.plan()
 	if err := validatePlan(plan); err != nil {
@@ -674,8 +718,8 @@ func (s *Service) SetPlan(ctx context.Context, p access.Principal, name string, 
 
 // SetArtifacts replaces the release's artifacts (planning and building).
 func (s *Service) SetArtifacts(ctx context.Context, p access.Principal, name string, refs []ReleaseArtifactRef) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: changing release artifacts needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "changing release artifacts", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	if _, err := s.resolveArtifacts(ctx, catalogReads{s.catalog}, refs); err != nil {
 		return Release{}, err
@@ -707,20 +751,64 @@ func (s *Service) SetArtifacts(ctx context.Context, p access.Principal, name str
 // the gate and move the release on (the build gate seals it). A rejection
 // sends the release back to the phase before the gate.
 func (s *Service) Decide(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (Release, error) {
-	if !p.Has(access.RoleApprover) {
-		return Release{}, fmt.Errorf("%w: deciding gates needs the approver role", errdef.ErrDenied)
+	d, err := s.DecideGate(ctx, p, name, req)
+	return d.Release, err
+}
+
+// Decided is what a decision on a gate did.
+type Decided struct {
+	Release Release
+	// AlreadyCounted: the principal's approval of the gate, for the digest
+	// it names, was counted before. One principal counts once, so nothing
+	// changed and nothing was recorded; the answer is still a success, so
+	// that a client retrying an approval it did not hear back about is
+	// not told it failed.
+	AlreadyCounted bool
+	// Gate is the gate decided; Received and Required are its approvals
+	// for the digest decided on, and its quorum, after the decision.
+	Gate               string
+	Received, Required int
+}
+
+// Message says, for people, what a repeated approval did: "your approval
+// of gate plan of release rel-1 was already counted (1 of 2 approvals)".
+// It is "" unless the approval was already counted.
+func (d Decided) Message() string {
+	if !d.AlreadyCounted {
+		return ""
+	}
+	msg := fmt.Sprintf("your approval of gate %s of release %s was already counted (%d of %d approvals)", d.Gate, d.Release.Name, d.Received, d.Required)
+	if d.Received < d.Required {
+		msg += "; the other approvals must come from other approvers"
+	}
+	return msg
+}
+
+// DecideGate is Decide, and says whether the approval was counted before.
+func (s *Service) DecideGate(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (Decided, error) {
+	r, counted, err := s.decide(ctx, p, name, req)
+	if err != nil {
+		return Decided{Release: r}, s.explainBuildBlocked(ctx, err)
+	}
+	return Decided{Release: r, AlreadyCounted: counted, Gate: req.Gate,
+		Received: len(approversOf(r, req.Gate, req.Digest)), Required: required(r, req.Gate)}, nil
+}
+
+func (s *Service) decide(ctx context.Context, p access.Principal, name string, req ApprovalRequest) (_ Release, alreadyCounted bool, _ error) {
+	if err := access.Require(p, "deciding gates", access.RoleApprover); err != nil {
+		return Release{}, false, err
 	}
 	if req.Decision != DecisionApprove && req.Decision != DecisionReject {
-		return Release{}, fmt.Errorf("%w: decision must be approve or reject", errdef.ErrInvalidInput)
+		return Release{}, false, fmt.Errorf("%w: decision must be approve or reject", errdef.ErrInvalidInput)
 	}
 	if req.Decision == DecisionReject && strings.TrimSpace(req.Comment) == "" {
-		return Release{}, fmt.Errorf("%w: a rejection needs a comment giving the reason", errdef.ErrInvalidInput)
+		return Release{}, false, fmt.Errorf("%w: a rejection needs a comment giving the reason", errdef.ErrInvalidInput)
 	}
 	if req.Digest != "" {
 		// Something that is not a digest is bad input, not a digest that
 		// the gate has moved on from.
 		if err := store.ValidateDigest(req.Digest); err != nil {
-			return Release{}, fmt.Errorf("decision on gate %s: %w", req.Gate, err)
+			return Release{}, false, fmt.Errorf("decision on gate %s: %w", req.Gate, err)
 		}
 	}
 	// The manifest a build approval may seal is stored, and held against
@@ -728,16 +816,17 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 	// names it is stored.
 	stored, release, err := s.storeManifestAhead(ctx, p, name, req)
 	if err != nil {
-		return Release{}, err
+		return Release{}, false, err
 	}
 	defer release()
 	// The change system is asked before the transaction, never inside it:
 	// a slow answer must not hold the database's write lock.
 	confirmed, err := s.confirmChangeAhead(ctx, p, name, req)
 	if err != nil {
-		return Release{}, err
+		return Release{}, false, err
 	}
-	return s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
+	r, err := s.change(ctx, p, name, func(tx ReleaseTx, r *Release) (ReleaseChange, error) {
+		alreadyCounted = false
 		action := string(req.Decision) + ":" + req.Gate
 		if !slices.Contains(openGates(*r), req.Gate) {
 			if !slices.Contains(gateOrder(*r), req.Gate) {
@@ -786,7 +875,9 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		}
 
 		if slices.Contains(approversOf(*r, req.Gate, expected), p.Name) {
-			// One principal counts once: a repeated approval changes nothing.
+			// One principal counts once: a repeated approval changes
+			// nothing, and says so.
+			alreadyCounted = true
 			return ReleaseChange{}, nil
 		}
 		if req.Gate == GateBuild {
@@ -840,6 +931,7 @@ func (s *Service) Decide(ctx context.Context, p access.Principal, name string, r
 		det["opened"] = opened
 		return change(ActionReleaseApproval, det)
 	})
+	return r, alreadyCounted && err == nil, err
 }
 
 // stateBeforeGate is where a rejection of gate sends the release.
@@ -898,31 +990,85 @@ func SeparationOfDuties(r Release, p access.Principal, gate string) error {
 }
 
 // checkBuildable refuses the build gate unless every artifact is admitted,
-// not retired, and still has the digest it was attached with.
+// not retired, and still has the digest it was attached with; the
+// refusal (*BuildBlockedError) names every artifact that is not.
 func checkBuildable(ctx context.Context, tx ReleaseTx, r Release) error {
 	if len(r.Artifacts) == 0 {
-		return fmt.Errorf("%w: release %s has no artifacts", ErrBuildBlocked, r.Name)
+		return &BuildBlockedError{Release: r.Name}
 	}
-	var problems []string
+	var blocked []ArtifactStatus
 	for _, ra := range r.Artifacts {
 		a, err := tx.GetArtifact(ctx, ra.Name, ra.Version)
 		if err != nil {
 			return err
 		}
-		ref := a.Name + ":" + a.Version
-		switch {
-		case a.Digest != ra.Digest:
-			problems = append(problems, ref+" changed digest")
-		case a.RetiredAt != nil:
-			problems = append(problems, ref+" is retired")
-		case a.State != catalog.StateAdmitted:
-			problems = append(problems, ref+" is "+string(a.State))
+		if st, ok := notAdmitted(ra, a); ok {
+			blocked = append(blocked, st)
 		}
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrBuildBlocked, strings.Join(problems, "; "))
+	if len(blocked) > 0 {
+		return &BuildBlockedError{Release: r.Name, Artifacts: blocked}
 	}
 	return nil
+}
+
+// notAdmitted says where artifact a, attached to a release as ra, stands
+// when the build gate would refuse it; ok is false when it would not.
+func notAdmitted(ra ReleaseArtifact, a catalog.Artifact) (st ArtifactStatus, ok bool) {
+	st = ArtifactStatus{Name: ra.Name, Version: ra.Version, State: a.State}
+	switch {
+	case a.Digest != ra.Digest:
+		st.State, st.Reason = "changed", "the version now names "+a.Digest.String()+", not "+ra.Digest.String()
+	case a.RetiredAt != nil:
+		st.State = "retired"
+	case a.State == catalog.StateAdmitted:
+		return st, false
+	case a.Admission != nil:
+		st.Unmet, st.Reason = slices.Clone(a.Admission.Unmet), a.Admission.Reason
+	}
+	return st, true
+}
+
+// ArtifactWarnings lists the artifacts of a release being planned or
+// built that are not admitted, each with what it still lacks as the trust
+// policy stands now: planning accepts them (evidence may still come), and
+// these are what the build gate will refuse until it does. A release past
+// the build gate has none.
+func (s *Service) ArtifactWarnings(ctx context.Context, r Release) ([]ArtifactStatus, error) {
+	if r.State != ReleasePlanning && r.State != ReleaseBuilding {
+		return []ArtifactStatus{}, nil
+	}
+	out := []ArtifactStatus{}
+	for _, ra := range r.Artifacts {
+		a, err := s.catalog.Artifact(ctx, ra.Name, ra.Version)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %s:%s of release %s: %w", ra.Name, ra.Version, r.Name, err)
+		}
+		if st, ok := notAdmitted(ra, a); ok {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// explainBuildBlocked fills in what each quarantined artifact of a build
+// gate refusal still lacks as the trust policy stands now: the change's
+// transaction reads the artifacts as stored, and only the catalogue
+// evaluates the policy.
+func (s *Service) explainBuildBlocked(ctx context.Context, err error) error {
+	var be *BuildBlockedError
+	if !errors.As(err, &be) {
+		return err
+	}
+	for i, st := range be.Artifacts {
+		if st.State != catalog.StateQuarantined {
+			continue
+		}
+		if a, aerr := s.catalog.Artifact(ctx, st.Name, st.Version); aerr == nil && a.Admission != nil {
+			be.Artifacts[i].Unmet = slices.Clone(a.Admission.Unmet)
+		}
+	}
+	return err
 }
 
 // storeManifestAhead stores the manifest that approval req of the build
@@ -1023,7 +1169,7 @@ func (s *Service) sealedSize(ctx context.Context, r Release) int64 {
 }
 
 func (s *Service) sealedRelease(ctx context.Context, name string) (Release, error) {
-	r, err := s.store.GetRelease(ctx, name)
+	r, err := s.Release(ctx, name)
 	if err != nil {
 		return Release{}, err
 	}
@@ -1219,8 +1365,8 @@ func checkVerified(r Release, ds []digest.Digest) error {
 
 // FileReview files (or re-files) the post-implementation review.
 func (s *Service) FileReview(ctx context.Context, p access.Principal, name string, req ReviewRequest) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: filing reviews needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "filing reviews", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	if !slices.Contains(reviewOutcomes, req.Outcome) {
 		return Release{}, fmt.Errorf("%w: outcome must be one of %s", errdef.ErrInvalidInput, strings.Join(reviewOutcomes, ", "))
@@ -1259,14 +1405,20 @@ func ReviewDigest(rv Review) digest.Digest {
 	return d
 }
 
-// CancelRelease cancels a release before its first deployment.
+// CancelRelease cancels a release before its first deployment. The reason
+// is required (ErrReasonRequired) and goes into the audit record.
 func (s *Service) CancelRelease(ctx context.Context, p access.Principal, name, reason string) (Release, error) {
-	if !p.Has(access.RoleReleaseManager) {
-		return Release{}, fmt.Errorf("%w: cancelling releases needs the release-manager role", errdef.ErrDenied)
+	if err := access.Require(p, "cancelling releases", access.RoleReleaseManager); err != nil {
+		return Release{}, err
 	}
 	return s.change(ctx, p, name, func(_ ReleaseTx, r *Release) (ReleaseChange, error) {
 		if !cancellable(*r) {
 			return ReleaseChange{}, invalidState(*r, "cancel")
+		}
+		// Checked after the state: a release that cannot be cancelled is
+		// told so, whatever the reason.
+		if strings.TrimSpace(reason) == "" {
+			return ReleaseChange{}, fmt.Errorf("%w: say why release %s is cancelled; the audit log keeps the reason", ErrReasonRequired, r.Name)
 		}
 		from := r.State
 		r.State = ReleaseCancelled

@@ -241,6 +241,10 @@ type Store interface {
 	GetRelease(ctx context.Context, name string) (Release, error)
 	// ListReleases returns one page ordered by name and the next cursor.
 	ListReleases(ctx context.Context, f ReleaseFilter) ([]Release, string, error)
+	// ReleaseNames lists, in order, at most limit names of releases that
+	// begin with prefix: the candidates of a not-found answer's
+	// suggestions.
+	ReleaseNames(ctx context.Context, prefix string, limit int) ([]string, error)
 	// ModifyRelease changes release name inside one write transaction:
 	// it loads the release, calls fn once with it, and stores what fn left
 	// in it with Revision+1, UpdatedAt now and one event with

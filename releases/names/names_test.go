@@ -2,6 +2,7 @@ package names
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,4 +153,24 @@ func FuzzNames(f *testing.F) {
 			t.Fatalf("ValidateVersion(%q) = %v", tag, err)
 		}
 	})
+}
+
+func TestSuggest(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		candidates []string
+		want       []string
+	}{
+		{"payments/ap", []string{"payments/api", "payments/worker", "payroll/api"}, []string{"payments/api"}},
+		{"payment/api", []string{"payments/api", "payments/apis"}, []string{"payments/api", "payments/apis"}},
+		{"1.4.3", []string{"1.4.2", "1.4.30", "2.0.0"}, []string{"1.4.2", "1.4.30"}},
+		{"pay", []string{"payments/api", "payroll/api"}, []string{"payroll/api", "payments/api"}},
+		{"zzzzzz", []string{"payments/api"}, []string{}},
+		{"same", []string{"same"}, []string{}},
+		{"ab", []string{"ac", "ad", "ae", "af"}, []string{"ac", "ad", "ae"}},
+	} {
+		if got := Suggest(tc.name, tc.candidates); !slices.Equal(got, tc.want) {
+			t.Errorf("Suggest(%q, %q) = %q, want %q", tc.name, tc.candidates, got, tc.want)
+		}
+	}
 }

@@ -293,3 +293,17 @@ func TestRevokedIdentityStopsCounting(t *testing.T) {
 		t.Errorf("LoadSigners = %d identities, %d keys, %d roots, active %s; want 2, 1, 2 and 3 signers", len(s.Identities), len(s.Keys), len(s.Roots), b)
 	}
 }
+
+// Revoking a trusted key that does not exist suggests the close ids.
+func TestRevokeUnknownKeySuggests(t *testing.T) {
+	e := domaintest.NewEnv(t)
+	e.TrustCI()
+	err := e.DML.Trust.RevokeTrustKey(e.Ctx, e.Admin, "cj")
+	var nf *errdef.NotFoundError
+	if !errors.Is(err, errdef.ErrNotFound) || !errors.As(err, &nf) || !slices.Equal(nf.Suggestions, []string{"ci"}) {
+		t.Fatalf("revoke cj: %v (%+v), want not found suggesting ci", err, nf)
+	}
+	if !strings.Contains(err.Error(), "key cj not found; did you mean ci?") {
+		t.Errorf("revoke cj: %q", err)
+	}
+}

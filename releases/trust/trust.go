@@ -12,6 +12,7 @@ import (
 	"github.com/dmlproject/dml/releases/access"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/internal/defaults"
+	"github.com/dmlproject/dml/releases/names"
 	"github.com/dmlproject/dml/signing"
 	"github.com/sigstore/sigstore-go/pkg/root"
 )
@@ -175,10 +176,29 @@ func (s *Service) RevokeTrustKey(ctx context.Context, p access.Principal, id str
 		return fmt.Errorf("%w: managing trust needs the admin role", errdef.ErrDenied)
 	}
 	if err := s.store.RevokeTrustKey(ctx, p.Actor(), id); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return s.keyNotFound(ctx, id)
+		}
 		return err
 	}
 	s.log.Info("trust key revoked", "id", id, "by", p.Name)
 	return nil
+}
+
+// keyNotFound is the answer for a key id that does not exist: an
+// *errdef.NotFoundError suggesting the close ids of the keys that do.
+func (s *Service) keyNotFound(ctx context.Context, id string) error {
+	nf := &errdef.NotFoundError{What: "key", Name: id}
+	keys, err := s.store.TrustKeys(ctx)
+	if err != nil {
+		return nf
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	nf.Suggestions = names.Suggest(id, ids)
+	return nf
 }
 
 // SetTrustPolicy validates and stores a new policy version (admin only),
