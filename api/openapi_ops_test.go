@@ -229,8 +229,8 @@ var operations = map[string]opDoc{
 		Body: jsonBody[wire.CreateReleaseRequest]("The release.").example(`{"name":"2026.11-payments","changeRef":"CHG-1042","title":"Payments API 1.4.2",` +
 			`"environments":["staging","production"],"plan":{"description":"refund fixes","backoutPlan":"redeploy 1.4.1","risk":"low"},` +
 			`"artifacts":[{"name":"payments/api","version":"1.4.2"}],"gates":{"deploy:production":{"approvals":2}}}`),
-		Answers: []answerDoc{jsonAnswer[wire.Release](http.StatusCreated, "The release; Location names it.").withHeader("Location", "The release's URL path.")},
-		Errors:  append([]string{"RELEASE_EXISTS", "NOT_FOUND", "NAME_INVALID", "VERSION_INVALID", "ARTIFACT_RETIRED", "NOT_ADMITTED"}, planErrors...),
+		Answers: []answerDoc{jsonAnswer[wire.PlannedRelease](http.StatusCreated, "The release, and a warning for each of its artifacts that is not admitted yet; Location names it.").withHeader("Location", "The release's URL path.")},
+		Errors:  append([]string{"RELEASE_EXISTS", "NOT_FOUND", "NAME_INVALID", "VERSION_INVALID", "ARTIFACT_REJECTED", "ARTIFACT_RETIRED", "NOT_ADMITTED"}, planErrors...),
 	},
 	"release_get": {
 		Summary: "Get a release",
@@ -259,15 +259,15 @@ var operations = map[string]opDoc{
 		Summary:     "Change a release's plan",
 		Description: "Replaces the plan while the release is in planning; approvals of the plan gate given before are discarded.",
 		Body:        jsonBody[wire.PlanRequest]("The new plan."),
-		Answers:     []answerDoc{jsonAnswer[wire.Release](http.StatusOK, "The release.")},
+		Answers:     []answerDoc{jsonAnswer[wire.PlannedRelease](http.StatusOK, "The release, and a warning for each of its artifacts that is not admitted yet.")},
 		Errors:      append([]string{"NOT_FOUND", "INVALID_STATE"}, planErrors...),
 	},
 	"release_artifacts": {
 		Summary:     "Change a release's artifact versions",
 		Description: "Replaces the list of artifact versions while the release is in planning or building.",
 		Body:        &bodyDoc{Content: "application/json", Description: "The artifact versions.", Type: reflect.TypeFor[[]wire.ReleaseArtifactRef](), Example: `[{"name":"payments/api","version":"1.4.2"}]`},
-		Answers:     []answerDoc{jsonAnswer[wire.Release](http.StatusOK, "The release.")},
-		Errors:      []string{"NOT_FOUND", "INVALID_STATE", "INVALID_INPUT", "NAME_INVALID", "VERSION_INVALID", "ARTIFACT_RETIRED", "NOT_ADMITTED", "CONFLICT"},
+		Answers:     []answerDoc{jsonAnswer[wire.PlannedRelease](http.StatusOK, "The release, and a warning for each of its artifacts that is not admitted yet.")},
+		Errors:      []string{"NOT_FOUND", "INVALID_STATE", "INVALID_INPUT", "NAME_INVALID", "VERSION_INVALID", "ARTIFACT_REJECTED", "ARTIFACT_RETIRED", "NOT_ADMITTED", "CONFLICT"},
 	},
 	"release_approval": {
 		Summary: "Decide a gate",
@@ -275,7 +275,7 @@ var operations = map[string]opDoc{
 			"on anything else is refused with STALE_APPROVAL. A rejection needs a comment. Whoever created the release or edited " +
 			"what the gate approves cannot decide it (SEPARATION_OF_DUTIES).",
 		Body:    jsonBody[wire.ApprovalRequest]("The decision."),
-		Answers: []answerDoc{jsonAnswer[wire.Release](http.StatusOK, "The release after the decision.")},
+		Answers: []answerDoc{jsonAnswer[wire.DecidedRelease](http.StatusOK, "The release after the decision; alreadyCounted when this approver's approval of this gate was counted before (nothing changed).")},
 		Errors: []string{"NOT_FOUND", "INVALID_STATE", "STALE_APPROVAL", "SEPARATION_OF_DUTIES", "BUILD_BLOCKED", "CHANGE_NOT_APPROVED",
 			"INVALID_INPUT", "CONFLICT", "DIGEST_INVALID"},
 	},
@@ -300,9 +300,9 @@ var operations = map[string]opDoc{
 	},
 	"release_cancel": {
 		Summary: "Cancel a release",
-		Body:    jsonBody[wire.CancelRequest]("The reason.").optional(),
+		Body:    jsonBody[wire.CancelRequest]("The reason, which is required."),
 		Answers: []answerDoc{jsonAnswer[wire.Release](http.StatusOK, "The cancelled release.")},
-		Errors:  []string{"NOT_FOUND", "INVALID_STATE", "INVALID_INPUT"},
+		Errors:  []string{"NOT_FOUND", "INVALID_STATE", "INVALID_INPUT", "REASON_REQUIRED"},
 	},
 	"release_emergency": {
 		Summary:     "Request an emergency change",
@@ -548,6 +548,8 @@ var errorDetails = map[string]reflect.Type{
 	"CHANGE_REF_INVALID":             reflect.TypeFor[wire.ChangeRefDetail](),
 	"RISK_INVALID":                   reflect.TypeFor[wire.RiskDetail](),
 	"CHANGE_NOT_APPROVED":            reflect.TypeFor[wire.ChangeNotApprovedDetail](),
+	"BUILD_BLOCKED":                  reflect.TypeFor[wire.BuildBlockedDetail](),
+	"ARTIFACT_REJECTED":              reflect.TypeFor[wire.ArtifactRefusedDetail](),
 	"QUOTA_EXCEEDED":                 reflect.TypeFor[wire.QuotaExceeded](),
 	"SIGNATURE_INVALID":              reflect.TypeFor[wire.VerificationDetail](),
 	"KEY_UNTRUSTED":                  reflect.TypeFor[wire.VerificationDetail](),
