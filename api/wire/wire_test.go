@@ -22,8 +22,11 @@ import (
 // TestEveryTypeIsListed keeps it complete.
 var types = map[string]any{
 	"FsckRequest": wire.FsckRequest{}, "GCRequest": wire.GCRequest{},
-	"MaintenanceEvent": wire.MaintenanceEvent[wire.FsckSummary]{},
-	"FsckEvent":        wire.FsckEvent{}, "GCEvent": wire.GCEvent{},
+	"PlannedRelease": wire.PlannedRelease{}, "ArtifactStatus": wire.ArtifactStatus{}, "DecidedRelease": wire.DecidedRelease{},
+	"NotFoundDetail": wire.NotFoundDetail{}, "BuildBlockedDetail": wire.BuildBlockedDetail{}, "RoleDetail": wire.RoleDetail{},
+	"ArtifactRefusedDetail": wire.ArtifactRefusedDetail{},
+	"MaintenanceEvent":      wire.MaintenanceEvent[wire.FsckSummary]{},
+	"FsckEvent":             wire.FsckEvent{}, "GCEvent": wire.GCEvent{},
 	"Progress": wire.Progress{}, "Finding": wire.Finding{}, "MaintenanceError": wire.MaintenanceError{},
 	"FsckSummary": wire.FsckSummary{}, "GCSummary": wire.GCSummary{},
 	"Artifact": wire.Artifact{}, "Admission": wire.Admission{}, "ArtifactPage": wire.ArtifactPage{},
