@@ -130,7 +130,7 @@ func (s *site) submit(ctx context.Context, step chromedp.Action[chromedp.Void], 
 
 // text is the visible text of the first element matching sel. A read
 // is tried again when the node it found was replaced before its text
-// was read ("No node with given id found", CDP error -32000: chromedp's
+// was read (staleNode, CDP error -32000: chromedp's
 // node ids go stale when the document is updated between its query and
 // its read; seen once in a cold CI run, reading the navigation right
 // after a sign-in). Reading twice changes nothing; a missing element
@@ -144,12 +144,20 @@ func (s *site) text(ctx context.Context, sel string) string {
 		if err == nil {
 			return out
 		}
-		if !strings.Contains(err.Error(), "No node with given id found") {
+		if !staleNode(err) {
 			break
 		}
 	}
 	s.t.Fatal(err)
 	return ""
+}
+
+// staleNode reports whether err is CDP's answer about a node id that went
+// stale between a query and its read (-32000: Chrome says it as "No node
+// with given id found" or "Could not find node with given id").
+func staleNode(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "No node with given id found") || strings.Contains(msg, "Could not find node with given id")
 }
 
 // location is the page's URL.
