@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/dmlproject/dml/api/client"
 	"github.com/dmlproject/dml/api/wire"
@@ -169,10 +170,7 @@ func newTrustKeyListCmd(app *cli) *cobra.Command {
 				return printList(w, len(keys), "no trusted keys", func(tw io.Writer) {
 					fmt.Fprintln(tw, "ID\tALGORITHM\tSTATUS\tADDED BY\tADDED\tCOMMENT")
 					for _, k := range keys {
-						status := "active"
-						if k.RevokedAt != nil {
-							status = "revoked " + formatTime(*k.RevokedAt)
-						}
+						status := trustStatus(k.RevokedAt)
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, status, k.CreatedBy, formatTime(k.CreatedAt), orDash(k.Comment))
 					}
 				})
@@ -255,4 +253,13 @@ the version, author and document are printed together.`,
 		}),
 	}
 	return cmd
+}
+
+// trustStatus is how a list of trusted keys, roots or identities shows
+// one: active, or revoked and when.
+func trustStatus(revokedAt *time.Time) string {
+	if revokedAt == nil {
+		return "active"
+	}
+	return "revoked " + formatTime(*revokedAt)
 }

@@ -103,10 +103,7 @@ func newTrustRootListCmd(app *cli) *cobra.Command {
 				return printList(w, len(roots), "no trusted roots", func(tw io.Writer) {
 					fmt.Fprintln(tw, "ID\tVERSION\tSTATUS\tCAS\tREKOR LOGS\tCT LOGS\tTSAS\tINSTALLED BY\tINSTALLED")
 					for _, r := range roots {
-						status := "active"
-						if r.RevokedAt != nil {
-							status = "revoked " + formatTime(*r.RevokedAt)
-						}
+						status := trustStatus(r.RevokedAt)
 						s := r.Summary
 						fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Version, status, len(s.CertificateAuthorities),
 							len(s.RekorLogs), len(s.CTLogs), len(s.TimestampAuthorities), r.CreatedBy, formatTime(r.CreatedAt))
@@ -261,10 +258,7 @@ func newTrustIdentityListCmd(app *cli) *cobra.Command {
 				return printList(w, len(ids), "no signer identities", func(tw io.Writer) {
 					fmt.Fprintln(tw, "ID\tROOT\tISSUER\tSUBJECT\tCLAIMS\tSTATUS\tADDED BY")
 					for _, id := range ids {
-						status := "active"
-						if id.RevokedAt != nil {
-							status = "revoked " + formatTime(*id.RevokedAt)
-						}
+						status := trustStatus(id.RevokedAt)
 						subject := id.Subject
 						if id.SubjectRegexp != "" {
 							subject = "~" + id.SubjectRegexp
