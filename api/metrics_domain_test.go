@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +15,9 @@ import (
 	"github.com/dmlproject/dml/api"
 	"github.com/dmlproject/dml/internal/testserver"
 	"github.com/dmlproject/dml/releases"
-	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/events"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/releases/sqlstore/sqlstoretest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -259,37 +258,15 @@ func TestWebhookMetrics(t *testing.T) {
 	})
 }
 
-// forgingMeta serves the audit log of the real database with record 1
-// rewritten while forge is set, as someone editing the table behind the
-// server's back would leave it.
-type forgingMeta struct {
-	*sqlstore.DB
-	forge *atomic.Bool
-}
-
-func (m forgingMeta) Audit() audit.Store { return forgingAudit{m.DB.Audit(), m.forge} }
-
-type forgingAudit struct {
-	audit.Store
-	forge *atomic.Bool
-}
-
-func (a forgingAudit) AuditEntries(ctx context.Context, start, limit int64, fn func(audit.AuditEntry) error) error {
-	return a.Store.AuditEntries(ctx, start, limit, func(e audit.AuditEntry) error {
-		if a.forge.Load() && e.Index == 1 {
-			e.Record = bytes.Replace(e.Record, []byte(`"tok_`), []byte(`"tak_`), 1)
-		}
-		return fn(e)
-	})
-}
-
 // A verification of the audit log that fails sets
 // dml_audit_verification_ok to 0 — what DMLAuditVerificationFailing
 // fires on — and counts the failed run.
 func TestAuditVerificationMetric(t *testing.T) {
 	forge := &atomic.Bool{}
 	reg := prometheus.NewRegistry()
-	srv, admin, svc := testserver.New(t, testserver.WithMetadata(func(db *sqlstore.DB) releases.Metadata { return forgingMeta{db, forge} }),
+	srv, admin, svc := testserver.New(t, testserver.WithMetadata(func(db *sqlstore.DB) releases.Metadata {
+		return sqlstoretest.ForgedAudit{DB: db, Forge: forge, Old: `"tok_`, New: `"tak_`}
+	}),
 		testserver.WithAPI(func(c *api.Config) { c.Registry = reg }))
 	if code := apiCall(t, http.MethodPost, srv.URL+"/api/v1/tokens", admin, []byte(`{"name":"ops","roles":["auditor"]}`), nil); code != http.StatusCreated {
 		t.Fatalf("issue token: %d", code)

@@ -1,45 +1,19 @@
 package audit_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dmlproject/dml/releases/access"
-	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/auditlog"
 	"github.com/dmlproject/dml/releases/internal/domaintest"
 	"github.com/dmlproject/dml/releases/sqlstore"
+	"github.com/dmlproject/dml/releases/sqlstore/sqlstoretest"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 )
-
-// forgingMeta serves the audit log of a real database, with record 1
-// rewritten while forge is set: what someone editing the table behind
-// the server's back would leave.
-type forgingMeta struct {
-	*sqlstore.DB
-	forge *atomic.Bool
-}
-
-func (m forgingMeta) Audit() audit.Store { return forgingAudit{m.DB.Audit(), m.forge} }
-
-type forgingAudit struct {
-	audit.Store
-	forge *atomic.Bool
-}
-
-func (a forgingAudit) AuditEntries(ctx context.Context, start, limit int64, fn func(audit.AuditEntry) error) error {
-	return a.Store.AuditEntries(ctx, start, limit, func(e audit.AuditEntry) error {
-		if a.forge.Load() && e.Index == 1 {
-			e.Record = bytes.Replace(e.Record, []byte(`"ops"`), []byte(`"sop"`), 1)
-		}
-		return fn(e)
-	})
-}
 
 // VerifyLog passes on an honest log, fails (and says so in
 // Verification) on a rewritten record, and passes again once the record
@@ -57,7 +31,7 @@ func TestVerifyLog(t *testing.T) {
 	}
 	t.Cleanup(func() { backend.Close() })
 	forge := &atomic.Bool{}
-	d := domaintest.New(t, forgingMeta{db, forge}, store.New(backend))
+	d := domaintest.New(t, sqlstoretest.ForgedAudit{DB: db, Forge: forge, Old: `"ops"`, New: `"sop"`}, store.New(backend))
 	if _, err := d.Access.BootstrapAdmin(ctx, domaintest.AdminSecret); err != nil {
 		t.Fatal(err)
 	}
