@@ -70,3 +70,25 @@ type Sweeper interface {
 type SizeLimiter interface {
 	MaxObjectSize() int64
 }
+
+// Appender is implemented by backends that can grow an object in place.
+// The store then stages a chunked upload as one object that each chunk
+// extends and that becomes the blob by a rename (upload.go), so each byte
+// is written once; without it every chunk is an object of its own, read
+// back when the upload completes.
+type Appender interface {
+	// Append moves the object src to dst, keeps its first offset bytes and
+	// writes r (size bytes, or -1 when unknown) after them. It returns
+	// the number of bytes of r written, and they are durable when it
+	// returns. With src "" it starts dst empty (offset must be 0) and
+	// fails if dst exists.
+	//
+	// The move is what makes one Append of concurrent ones from the same
+	// src proceed: the others find src gone (or dst there) and fail with
+	// an error that errors.Is(err, ErrNotFound), touching nothing. An
+	// object shorter than offset is ErrInvalidRange. If r fails, or
+	// holds other than size bytes, the object is cut back to offset
+	// bytes and moved back to src (removed when src is ""), and the
+	// error returned.
+	Append(ctx context.Context, src, dst string, offset int64, r io.Reader, size int64) (int64, error)
+}

@@ -14,6 +14,7 @@ const (
 	OpGet    = "get"
 	OpStat   = "stat"
 	OpMove   = "move"
+	OpAppend = "append"
 	OpDelete = "delete"
 	OpList   = "list"
 	OpPing   = "ping"
@@ -80,6 +81,20 @@ func (o *observedBackend) Put(ctx context.Context, key string, r io.Reader, size
 	}
 	o.done(OpPut, start, observed)
 	return err
+}
+
+// Append times the backend's Append (Store only calls it when the backend
+// has one: see Store.appender).
+func (o *observedBackend) Append(ctx context.Context, src, dst string, offset int64, r io.Reader, size int64) (int64, error) {
+	start := time.Now()
+	body := &bodyReader{r: r}
+	n, err := o.b.(Appender).Append(ctx, src, dst, offset, body, size)
+	observed := err
+	if body.err != nil {
+		observed = nil // the body failed, not the backend
+	}
+	o.done(OpAppend, start, observed)
+	return n, err
 }
 
 func (o *observedBackend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {

@@ -14,17 +14,36 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Chunked uploads. An upload that arrives in several requests keeps each
-// request's body as its own staging object, uploads/<id>.<n>, so no request
-// holds more than its own body in flight and nothing is appended in place
-// (S3 cannot append). The keys are flat, not uploads/<id>/<n>, because the
-// fs backend keeps empty directories (removing them would race with a
-// concurrent Put): a directory per upload would never go away. Completing the upload streams the chunks, in order,
-// through Ingest with the expected digest, so the blob is verified while
-// it is written; then the chunks are deleted.
+// Chunked uploads. The caller (the registry) keeps where an upload stands
+// — its offset and chunk count, a ChunkPos — and the store names, writes,
+// reads and removes what it holds, in one of two layouts:
 //
-// The caller (the registry) keeps the upload's offset and chunk count; the
-// store only names, writes, reads and removes chunks.
+//   - On a backend that appends (Appender: fs), the upload is one object
+//     that each chunk extends: after n chunks it is uploads/<id>.<n>,
+//     and the next chunk moves it to uploads/<id>.<n+1> as it appends.
+//     The move is atomic, so of two requests racing from one position
+//     only one gets the object; and because its name is the chunk count,
+//     the object is always the bytes of the position the caller recorded.
+//     Completing the upload renames it to its blob key (CommitStaged): no
+//     byte is written twice, none read back. The caller must have hashed
+//     the bytes as they arrived (the registry keeps the running hash).
+//   - Elsewhere (S3 cannot append), each request's body is its own
+//     object, uploads/<id>.<n> for chunk n, so no request holds more than
+//     its own body in flight; completing the upload streams the chunks,
+//     in order, through Ingest with the expected digest, so the blob is
+//     verified while it is written (CommitChunks); then the chunks are
+//     deleted.
+//
+// The keys are flat, not uploads/<id>/<n>, because the fs backend keeps
+// empty directories (removing them would race with a concurrent Put): a
+// directory per upload would never go away.
+
+// ChunkPos is where a chunked upload stands: the bytes it holds and the
+// number of chunks they came in.
+type ChunkPos struct {
+	Offset int64
+	Chunks int
+}
 
 // uploadIDRE keeps upload IDs to one safe key segment.
 var uploadIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
@@ -46,17 +65,20 @@ func ChunkKey(id string, n int) string {
 
 func chunkPrefix(id string) string { return stagingPrefix + id + "." }
 
-// PutChunk writes chunk n of upload id from r. size is the exact length
-// when known, or -1; limit caps the chunk (-1: only the store's maximum
-// blob size). It returns the number of bytes stored. A chunk written again
-// replaces the previous one: a retried request overwrites what a failed
-// one left.
-func (s *Store) PutChunk(ctx context.Context, id string, n int, r io.Reader, size, limit int64) (int64, error) {
+// PutChunk stores the next chunk of upload id, which stands at at, from
+// r. size is the exact length when known, or -1; limit caps the chunk (-1:
+// only the store's maximum blob size). It returns the number of bytes
+// stored. A chunk that the caller could not record must be taken back
+// with UndoChunk before it is sent again.
+//
+// On a backend that appends, a request that lost a race for the same
+// position, or an upload whose staged object is gone, is ErrNotFound.
+func (s *Store) PutChunk(ctx context.Context, id string, at ChunkPos, r io.Reader, size, limit int64) (int64, error) {
 	if err := checkUploadID(id); err != nil {
 		return 0, err
 	}
-	if n < 0 {
-		return 0, fmt.Errorf("%w: negative chunk number %d", ErrInvalidRange, n)
+	if at.Chunks < 0 || at.Offset < 0 {
+		return 0, fmt.Errorf("%w: negative upload position %+v", ErrInvalidRange, at)
 	}
 	if s.maxSize >= 0 && (limit < 0 || limit > s.maxSize) {
 		limit = s.maxSize
@@ -68,16 +90,116 @@ func (s *Store) PutChunk(ctx context.Context, id string, n int, r io.Reader, siz
 	// instead of reaching EOF, so the backend aborts a short or overlong
 	// chunk rather than storing it.
 	vr := &VerifyingReader{r: r, digester: countOnly{}, size: size, max: limit}
-	key := ChunkKey(id, n)
+	if a, ok := s.appender(); ok {
+		n, err := a.Append(ctx, s.stagedKey(id, at), ChunkKey(id, at.Chunks+1), at.Offset, vr, size)
+		if err != nil {
+			return 0, s.classify(vr, "", fmt.Errorf("chunk %d of upload %s: %w", at.Chunks, id, err))
+		}
+		if !vr.Verified() {
+			_ = s.UndoChunk(context.WithoutCancel(ctx), id, at)
+			return 0, fmt.Errorf("%w: chunk %d of upload %s: backend did not read the whole body", ErrSizeMismatch, at.Chunks, id)
+		}
+		return n, nil
+	}
+	key := ChunkKey(id, at.Chunks)
 	if err := s.backend.Put(ctx, key, vr, size); err != nil {
-		return 0, s.classify(vr, "", fmt.Errorf("chunk %d of upload %s: %w", n, id, err))
+		return 0, s.classify(vr, "", fmt.Errorf("chunk %d of upload %s: %w", at.Chunks, id, err))
 	}
 	if !vr.Verified() {
 		_ = s.backend.Delete(context.WithoutCancel(ctx), key)
-		return 0, fmt.Errorf("%w: chunk %d of upload %s: backend did not read the whole body", ErrSizeMismatch, n, id)
+		return 0, fmt.Errorf("%w: chunk %d of upload %s: backend did not read the whole body", ErrSizeMismatch, at.Chunks, id)
 	}
 	return vr.Count(), nil
 }
+
+// UndoChunk takes back the chunk PutChunk stored at at, which the caller
+// could not record: the upload is again what it was at at. Where each
+// chunk is its own object there is nothing to undo (the next chunk at at
+// replaces it).
+func (s *Store) UndoChunk(ctx context.Context, id string, at ChunkPos) error {
+	if err := checkUploadID(id); err != nil {
+		return err
+	}
+	a, ok := s.appender()
+	if !ok {
+		return nil
+	}
+	next := ChunkKey(id, at.Chunks+1)
+	if at.Chunks == 0 {
+		return s.backend.Delete(ctx, next)
+	}
+	if _, err := a.Append(ctx, next, ChunkKey(id, at.Chunks), at.Offset, eofReader{}, 0); err != nil {
+		return fmt.Errorf("undo chunk %d of upload %s: %w", at.Chunks, id, err)
+	}
+	return nil
+}
+
+// AppendsChunks reports whether the backend stages a chunked upload as
+// one object (Appender), which CommitStaged makes the blob.
+func (s *Store) AppendsChunks() bool {
+	_, ok := s.appender()
+	return ok
+}
+
+// appender is the backend, timed, if it can append.
+func (s *Store) appender() (Appender, bool) {
+	if _, ok := s.raw.(Appender); !ok {
+		return nil, false
+	}
+	return s.backend.(Appender), true
+}
+
+// stagedKey is the object an appended upload at at is staged in, or ""
+// before its first chunk.
+func (s *Store) stagedKey(id string, at ChunkPos) string {
+	if at.Chunks == 0 {
+		return ""
+	}
+	return ChunkKey(id, at.Chunks)
+}
+
+// CommitStaged makes the bytes upload id holds at at the blob d, without
+// reading or writing them again: the staged object is renamed to d's key
+// (replacing a stored copy). The caller must know that d is their digest:
+// the registry hashed every byte as PutChunk stored it. Only on a backend
+// that appends (AppendsChunks); elsewhere use CommitChunks, which reads
+// the chunks back and verifies them. A staged object that is gone, or
+// that a racing request took, is ErrNotFound.
+func (s *Store) CommitStaged(ctx context.Context, id string, at ChunkPos, d digest.Digest) (Blob, error) {
+	if err := checkUploadID(id); err != nil {
+		return Blob{}, err
+	}
+	if err := ValidateDigest(d); err != nil {
+		return Blob{}, err
+	}
+	a, ok := s.appender()
+	if !ok {
+		return Blob{}, fmt.Errorf("commit upload %s: the %s backend stages chunks apart: %w", id, s.Kind(), errors.ErrUnsupported)
+	}
+	if at.Chunks == 0 {
+		return Blob{}, fmt.Errorf("commit upload %s: %w: nothing uploaded", id, ErrNotFound)
+	}
+	if s.maxSize >= 0 && at.Offset > s.maxSize {
+		return Blob{}, fmt.Errorf("%w: %d bytes uploaded, the limit is %d", ErrTooLarge, at.Offset, s.maxSize)
+	}
+	// First take the object (so a racing request cannot extend it) and
+	// cut it to the bytes the caller hashed; only then give it the blob's
+	// name, which makes it visible.
+	taken := ChunkPos{Offset: at.Offset, Chunks: at.Chunks + 1}
+	if _, err := a.Append(ctx, ChunkKey(id, at.Chunks), ChunkKey(id, taken.Chunks), at.Offset, eofReader{}, 0); err != nil {
+		return Blob{}, fmt.Errorf("commit upload %s: %w", id, err)
+	}
+	if err := s.backend.Move(ctx, ChunkKey(id, taken.Chunks), BlobKey(d)); err != nil {
+		_ = s.UndoChunk(context.WithoutCancel(ctx), id, at)
+		return Blob{}, fmt.Errorf("commit %s: %w", d, err)
+	}
+	return Blob{Digest: d, Size: at.Offset, Created: true}, nil
+}
+
+// eofReader is an empty body.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // countOnly is the digester of a VerifyingReader that only counts: a chunk
 // has no digest of its own, and the registry hashes the upload as a whole.
@@ -94,14 +216,24 @@ func (discardHash) Reset()                      {}
 func (discardHash) Size() int                   { return 0 }
 func (discardHash) BlockSize() int              { return 1 }
 
-// OpenChunks reads chunks 0..count-1 of upload id as one stream. Each
-// chunk is opened when the previous one ends, so one backend reader is
-// open at a time.
-func (s *Store) OpenChunks(ctx context.Context, id string, count int) (io.ReadCloser, error) {
+// OpenChunks reads the bytes upload id holds at at as one stream. Where
+// each chunk is its own object, each is opened when the previous one
+// ends, so one backend reader is open at a time.
+func (s *Store) OpenChunks(ctx context.Context, id string, at ChunkPos) (io.ReadCloser, error) {
 	if err := checkUploadID(id); err != nil {
 		return nil, err
 	}
-	return &chunkReader{ctx: ctx, backend: s.backend, id: id, count: count}, nil
+	if s.AppendsChunks() {
+		if at.Chunks == 0 {
+			return io.NopCloser(eofReader{}), nil
+		}
+		rc, err := s.backend.Get(ctx, ChunkKey(id, at.Chunks), 0, at.Offset)
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", id, err)
+		}
+		return rc, nil
+	}
+	return &chunkReader{ctx: ctx, backend: s.backend, id: id, count: at.Chunks}, nil
 }
 
 type chunkReader struct {
@@ -148,15 +280,15 @@ func (c *chunkReader) Close() error {
 	return err
 }
 
-// CommitChunks ingests chunks 0..count-1 of upload id as a blob, verified
-// while it is written (see Ingest; opts.Digest must be set). The chunks
-// are left in place; DeleteChunks removes them once the caller has
+// CommitChunks ingests the bytes upload id holds at at as a blob,
+// verified while it is written (see Ingest; opts.Digest must be set). The
+// chunks are left in place; DeleteChunks removes them once the caller has
 // recorded the blob.
-func (s *Store) CommitChunks(ctx context.Context, id string, count int, opts IngestOptions) (Blob, error) {
+func (s *Store) CommitChunks(ctx context.Context, id string, at ChunkPos, opts IngestOptions) (Blob, error) {
 	if opts.Digest == "" {
 		return Blob{}, fmt.Errorf("%w: committing upload %s needs the digest", ErrInvalidDigest, id)
 	}
-	rc, err := s.OpenChunks(ctx, id, count)
+	rc, err := s.OpenChunks(ctx, id, at)
 	if err != nil {
 		return Blob{}, err
 	}
@@ -186,8 +318,8 @@ func (s *Store) DeleteChunks(ctx context.Context, id string) error {
 }
 
 // CleanUploads removes the chunks of uploads whose newest chunk is older
-// than maxAge: every chunk request writes a new object, so the newest one
-// dates the upload's last activity. It is what remains of uploads whose
+// than maxAge: every chunk request writes a new object, or extends the
+// upload's one, so the newest one dates the upload's last activity. It is what remains of uploads whose
 // session was lost (the registry sweeps the sessions it knows itself), and
 // returns the number of uploads removed.
 func (s *Store) CleanUploads(ctx context.Context, maxAge time.Duration) (int, error) {

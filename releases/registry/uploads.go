@@ -21,14 +21,16 @@ import (
 )
 
 // Chunked uploads (POST, PATCH…, PUT ?digest=). Each PATCH body is streamed
-// into its own chunk in the blob store while SHA-256 and SHA-512 run over
+// into the blob store (store.PutChunk) while SHA-256 and SHA-512 run over
 // it; the hash states and the offset are then saved with the session. So
 // no request buffers more than the backend's own write buffer, an upload
 // survives a restart, and at completion the digest the client names is
 // checked from the saved state without re-reading anything: a wrong one is
 // refused at once, and a blob the store already holds is linked without
-// copying. Otherwise the chunks are streamed through store.Ingest with the
-// expected digest, verified a second time while the blob is written.
+// copying. On a backend that appends (fs) the chunks extend one staged
+// object, which then becomes the blob by a rename: each byte is written
+// once. Elsewhere (S3) the chunks are streamed through store.Ingest with
+// the expected digest, verified a second time while the blob is written.
 
 // ChunkRange is a Content-Range: the first and last byte of a chunk.
 type ChunkRange struct{ Start, End int64 }
@@ -123,12 +125,33 @@ func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Rea
 	if max := s.blobs.Store().MaxSize(); max >= 0 {
 		limit = max - u.Offset
 	}
-	n, err := s.blobs.Store().PutChunk(ctx, u.ID, u.Chunks, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
+	blobStore := s.blobs.Store()
+	at := chunkPos(*u)
+	n, err := blobStore.PutChunk(ctx, u.ID, at, io.TeeReader(body, io.MultiWriter(h256, h512)), size, limit)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// The staged bytes are not where the session says: another
+		// request of this upload took them (a client racing itself).
+		return fmt.Errorf("%w: upload %s is being written by another request", errdef.ErrConflict, u.ID)
+	case errors.Is(err, store.ErrInvalidRange):
+		// The staged bytes are fewer than the session counts (lost in
+		// a crash of the machine): the upload cannot go on.
+		s.discardUpload(ctx, *u)
+		return fmt.Errorf("%w: %s: %w", ErrUploadInvalid, u.ID, err)
+	}
 	if err != nil {
 		return err
 	}
+	// undo takes the chunk back when it cannot be recorded, so that the
+	// upload is again what the session says.
+	undo := func() {
+		if err := blobStore.UndoChunk(context.WithoutCancel(ctx), u.ID, at); err != nil {
+			s.log.Warn("taking back an unrecorded chunk failed", "upload", u.ID, "err", err)
+		}
+	}
 	if n == 0 {
-		return nil // an empty streamed body: the next chunk overwrites it
+		undo() // an empty streamed body
+		return nil
 	}
 	next := *u
 	next.Offset += n
@@ -138,6 +161,7 @@ func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Rea
 		return err
 	}
 	if err := UpdateUpload(ctx, s.uploads, next, u.Offset, u.Chunks); err != nil {
+		undo()
 		if errors.Is(err, errdef.ErrNotFound) {
 			return fmt.Errorf("%w: %s was cancelled or expired", ErrUploadUnknown, u.ID)
 		}
@@ -164,6 +188,14 @@ func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, 
 	}
 	total := u.Offset
 	var release func()
+	if size != 0 && u.Chunks > 0 && s.blobs.Store().AppendsChunks() {
+		// The last chunk extends the staged bytes like any other; then
+		// they become the blob.
+		if err := s.appendChunk(ctx, &u, body, size); err != nil {
+			return BlobLink{}, err
+		}
+		size = 0
+	}
 	if size == 0 {
 		if release, err = s.commitSaved(ctx, p, u, d); err != nil {
 			return BlobLink{}, err
@@ -177,7 +209,7 @@ func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, 
 		// ones: storing it as a chunk first would write it twice.
 		var r io.Reader = body
 		if u.Chunks > 0 {
-			chunks, err := s.blobs.Store().OpenChunks(ctx, u.ID, u.Chunks)
+			chunks, err := s.blobs.Store().OpenChunks(ctx, u.ID, chunkPos(u))
 			if err != nil {
 				return BlobLink{}, err
 			}
@@ -229,9 +261,8 @@ func (s *Service) commitSaved(ctx context.Context, p access.Principal, u UploadS
 		// sent these bytes.
 		return s.blobs.Hold(ctx, p.Actor(), d, false)
 	}
-	always := func(digest.Digest) (bool, error) { return true, nil }
-	if _, err := s.blobs.Store().CommitChunks(ctx, u.ID, u.Chunks, store.IngestOptions{Digest: d, Size: u.Offset, Replace: always}); err != nil {
-		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) {
+	if err := s.commitChunks(ctx, u, d); err != nil {
+		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidRange) {
 			// The chunks are not what the session says (lost, or
 			// overwritten by a misbehaving client): the upload is unusable.
 			s.discardUpload(ctx, u)
@@ -240,6 +271,24 @@ func (s *Service) commitSaved(ctx context.Context, p access.Principal, u UploadS
 		return nil, err
 	}
 	return s.blobs.Hold(ctx, p.Actor(), d, true)
+}
+
+// commitChunks stores the bytes of u as blob d (replacing a stored copy):
+// renamed into place on a backend that appends (the saved hash state
+// proved d), read back and verified otherwise.
+func (s *Service) commitChunks(ctx context.Context, u UploadSession, d digest.Digest) error {
+	blobStore := s.blobs.Store()
+	if blobStore.AppendsChunks() {
+		_, err := blobStore.CommitStaged(ctx, u.ID, chunkPos(u), d)
+		return err
+	}
+	always := func(digest.Digest) (bool, error) { return true, nil }
+	_, err := blobStore.CommitChunks(ctx, u.ID, chunkPos(u), store.IngestOptions{Digest: d, Size: u.Offset, Replace: always})
+	return err
+}
+
+func chunkPos(u UploadSession) store.ChunkPos {
+	return store.ChunkPos{Offset: u.Offset, Chunks: u.Chunks}
 }
 
 // CancelUpload ends an upload and removes what it stored.

@@ -1,0 +1,118 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/store"
+	"github.com/dmlproject/dml/store/fs"
+	"github.com/dmlproject/dml/store/storetest"
+	"github.com/opencontainers/go-digest"
+)
+
+// countingBackend is the fs backend counting the bytes it is given to
+// store, by Put or by Append.
+type countingBackend struct {
+	*fs.Backend
+	written atomic.Int64
+}
+
+func (c *countingBackend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	return c.Backend.Put(ctx, key, &countingReader{r: r, n: &c.written}, size)
+}
+
+func (c *countingBackend) Append(ctx context.Context, src, dst string, offset int64, r io.Reader, size int64) (int64, error) {
+	return c.Backend.Append(ctx, src, dst, offset, &countingReader{r: r, n: &c.written}, size)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestChunkedUploadWritesOnce: the bytes of a chunked upload are given to
+// the backend once — each PATCH appended where the blob is staged, and the
+// staged bytes made the blob without being written again — whether the
+// last chunk comes with the PUT or before it.
+func TestChunkedUploadWritesOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lastBody bool
+	}{
+		{"empty PUT", false},
+		{"last chunk in the PUT", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var counted *countingBackend
+			env := domaintest.NewEnvOver(t, func(b *fs.Backend) store.Backend {
+				counted = &countingBackend{Backend: b}
+				return counted
+			})
+			ctx, reg := env.Ctx, env.DML.Registry
+			pub := env.Principal("pipeline", nil, access.RolePublisher)
+			const repo = "apps/chunked"
+			data := storetest.BodyBytes(31, 3<<20+12345)
+			d := digest.FromBytes(data)
+			u, err := reg.StartUpload(ctx, pub, repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := [][]byte{data[:1<<20], data[1<<20 : 2<<20], data[2<<20:]}
+			patches := parts
+			if tc.lastBody {
+				patches = parts[:2]
+			}
+			for i, p := range patches {
+				if u, err = reg.AppendUpload(ctx, pub, repo, u.ID, bytes.NewReader(p), nil, int64(len(p))); err != nil {
+					t.Fatalf("chunk %d: %v", i, err)
+				}
+			}
+			var last []byte
+			if tc.lastBody {
+				last = parts[2]
+			}
+			if _, err := reg.CompleteUpload(ctx, pub, repo, u.ID, d, bytes.NewReader(last), nil, int64(len(last))); err != nil {
+				t.Fatal(err)
+			}
+			if got := counted.written.Load(); got != int64(len(data)) {
+				t.Errorf("the backend was given %d bytes to store for a blob of %d (%.2f×); want each byte once", got, len(data), float64(got)/float64(len(data)))
+			}
+			rc, err := env.DML.Blobs.Store().Open(ctx, d, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("blob read back: %d bytes, %v; want the %d bytes uploaded", len(got), err, len(data))
+			}
+			if keys := stagingKeys(t, env.DML.Blobs.Store()); len(keys) > 0 {
+				t.Errorf("staging left after the upload: %v", keys)
+			}
+		})
+	}
+}
+
+// stagingKeys lists the staging area of s.
+func stagingKeys(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	var keys []string
+	if err := s.ListStaging(t.Context(), func(o store.StagingObject) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
