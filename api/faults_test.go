@@ -181,6 +181,11 @@ func (d *fullDisk) Put(ctx context.Context, key string, r io.Reader, size int64)
 	return d.Backend.Put(ctx, key, &spaceReader{r: r, d: d}, size)
 }
 
+// Append fills the disk like Put: it is how chunked uploads write.
+func (d *fullDisk) Append(ctx context.Context, src, dst string, offset int64, r io.Reader, size int64) (int64, error) {
+	return d.Backend.Append(ctx, src, dst, offset, &spaceReader{r: r, d: d}, size)
+}
+
 type spaceReader struct {
 	r io.Reader
 	d *fullDisk

@@ -186,8 +186,6 @@ func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, 
 	if size, err = checkChunkRange(u, rng, size); err != nil {
 		return BlobLink{}, err
 	}
-	total := u.Offset
-	var release func()
 	if size != 0 && u.Chunks > 0 && s.blobs.Store().AppendsChunks() {
 		// The last chunk extends the staged bytes like any other; then
 		// they become the blob.
@@ -196,6 +194,8 @@ func (s *Service) CompleteUpload(ctx context.Context, p access.Principal, repo, 
 		}
 		size = 0
 	}
+	total := u.Offset
+	var release func()
 	if size == 0 {
 		if release, err = s.commitSaved(ctx, p, u, d); err != nil {
 			return BlobLink{}, err

@@ -88,12 +88,12 @@ func TestChunkedUploadWritesOnce(t *testing.T) {
 			if got := counted.written.Load(); got != int64(len(data)) {
 				t.Errorf("the backend was given %d bytes to store for a blob of %d (%.2f×); want each byte once", got, len(data), float64(got)/float64(len(data)))
 			}
-			rc, err := env.DML.Blobs.Store().Open(ctx, d, 0, -1)
+			b, err := reg.OpenBlob(ctx, pub, repo, d)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := io.ReadAll(rc)
-			rc.Close()
+			got, err := io.ReadAll(b.Reader)
+			b.Reader.Close()
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("blob read back: %d bytes, %v; want the %d bytes uploaded", len(got), err, len(data))
 			}
