@@ -29,9 +29,13 @@ import (
 //	  <uuid>                 staging for bodies whose digest is not known up
 //	                         front; moved under blobs/ after verification,
 //	                         deleted on failure, swept after a crash
-//	  <upload id>.0, .1, …   the chunks of a chunked upload (upload.go), one
-//	                         object per request; streamed through Ingest
-//	                         when the upload completes, then deleted
+//	  <upload id>.<n>        a chunked upload after n chunks (upload.go): on
+//	                         a backend that appends, one object that each
+//	                         request moves to the next n and extends, and
+//	                         that becomes the blob by a move; elsewhere
+//	                         chunk n (.0, .1, …), one object per request,
+//	                         streamed through Ingest when the upload
+//	                         completes, then deleted
 const (
 	blobsPrefix   = "blobs/"
 	stagingPrefix = "uploads/"

@@ -68,6 +68,71 @@ func runUploads(t *testing.T, fresh func(*testing.T) store.Backend) {
 		}
 	})
 
+	t.Run("ChunksAppended", func(t *testing.T) {
+		ctx := t.Context()
+		b := fresh(t)
+		s := store.New(b)
+		if !s.AppendsChunks() {
+			t.Skip("the backend stages each chunk apart")
+		}
+		data := BodyBytes(23, 50_000)
+		first := store.ChunkPos{}
+		if _, err := s.PutChunk(ctx, "up5", first, bytes.NewReader(data[:20_000]), 20_000, -1); err != nil {
+			t.Fatal(err)
+		}
+		// A second request from the same position (a client racing
+		// itself) finds the upload taken, and changes nothing.
+		if _, err := s.PutChunk(ctx, "up5", first, strings.NewReader("other bytes"), 11, -1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a second chunk from the start: %v, want ErrNotFound", err)
+		}
+		at := store.ChunkPos{Offset: 20_000, Chunks: 1}
+		if _, err := s.PutChunk(ctx, "up5", at, strings.NewReader("other bytes"), 11, -1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutChunk(ctx, "up5", at, strings.NewReader("other bytes"), 11, -1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a second chunk from 20000: %v, want ErrNotFound", err)
+		}
+		if err := s.UndoChunk(ctx, "up5", at); err != nil {
+			t.Fatal(err)
+		}
+		// A body that fails leaves the upload where it stood.
+		if _, err := s.PutChunk(ctx, "up5", at, FaultyReader(bytes.NewReader(data[20_000:]), 10_000, false), 30_000, -1); !errors.Is(err, ErrReader) {
+			t.Errorf("a failing body: %v, want ErrReader", err)
+		}
+		if n, err := s.PutChunk(ctx, "up5", at, bytes.NewReader(data[20_000:]), -1, -1); err != nil || n != 30_000 {
+			t.Fatalf("the chunk sent again = %d, %v", n, err)
+		}
+		at = store.ChunkPos{Offset: 50_000, Chunks: 2}
+		rc, err := s.OpenChunks(ctx, "up5", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("upload read back: %d bytes, %v; want the %d bytes sent", len(got), err, len(data))
+		}
+		// Committing from a position the upload has left finds nothing.
+		stale := digest.FromBytes(data[:20_000])
+		if _, err := s.CommitStaged(ctx, "up5", store.ChunkPos{Offset: 20_000, Chunks: 1}, stale); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("commit from a stale position: %v, want ErrNotFound", err)
+		}
+		// The staged bytes past the position committed (left by a request
+		// that was not recorded) are cut off.
+		d := digest.FromBytes(data[:40_000])
+		blob, err := s.CommitStaged(ctx, "up5", store.ChunkPos{Offset: 40_000, Chunks: 2}, d)
+		if err != nil || blob.Digest != d || blob.Size != 40_000 {
+			t.Fatalf("commit = %+v, %v", blob, err)
+		}
+		assertBlob(t, ctx, s, d, 40_000)
+		if ok, err := s.Exists(ctx, stale); ok || err != nil {
+			t.Errorf("blob of the stale commit exists: %v, %v", ok, err)
+		}
+		if keys := listKeys(t, ctx, b, "uploads/"); len(keys) > 0 {
+			t.Errorf("staging left after the commit: %v", keys)
+		}
+	})
+
 	t.Run("ChunksWrongDigest", func(t *testing.T) {
 		ctx := t.Context()
 		b := fresh(t)
