@@ -3,12 +3,17 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/internal/domaintest"
+	"github.com/dmlproject/dml/releases/registry"
 	"github.com/dmlproject/dml/store"
 	"github.com/dmlproject/dml/store/fs"
 	"github.com/dmlproject/dml/store/storetest"
@@ -115,4 +120,60 @@ func stagingKeys(t *testing.T, s *store.Store) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// TestChunkedUploadCrashMidPatch: a PATCH cut by a crash of the server,
+// after it took the staged file and wrote part of its body, leaves the
+// session where the last acknowledged PATCH left it; the upload then
+// fails cleanly — the next PATCH is a conflict, the PUT refuses it as
+// invalid — and no blob is made of it.
+func TestChunkedUploadCrashMidPatch(t *testing.T) {
+	env := domaintest.NewEnv(t)
+	ctx, reg := env.Ctx, env.DML.Registry
+	pub := env.Principal("pipeline", nil, access.RolePublisher)
+	const repo = "apps/crashed"
+	data := storetest.BodyBytes(33, 300_000)
+	u, err := reg.StartUpload(ctx, pub, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = reg.AppendUpload(ctx, pub, repo, u.ID, bytes.NewReader(data[:100_000]), nil, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	// What the crashed PATCH left: the staged file moved to its next
+	// name, with part of the body after the acknowledged bytes.
+	root := env.DML.Blobs.Store().Backend().(*fs.Backend).Root()
+	staged := filepath.Join(root, filepath.FromSlash(store.ChunkKey(u.ID, 1)))
+	taken := filepath.Join(root, filepath.FromSlash(store.ChunkKey(u.ID, 2)))
+	if err := os.Rename(staged, taken); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(taken, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data[100_000:150_000]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	if got, err := reg.UploadStatus(ctx, pub, repo, u.ID); err != nil || got.Offset != 100_000 {
+		t.Fatalf("status after the crash: offset %d, %v; want the 100000 bytes acknowledged", got.Offset, err)
+	}
+	if _, err := reg.AppendUpload(ctx, pub, repo, u.ID, bytes.NewReader(data[100_000:]), nil, 200_000); !errors.Is(err, errdef.ErrConflict) {
+		t.Errorf("PATCH after the crash: %v, want ErrConflict", err)
+	}
+	d := digest.FromBytes(data[:100_000])
+	if _, err := reg.CompleteUpload(ctx, pub, repo, u.ID, d, bytes.NewReader(nil), nil, 0); !errors.Is(err, registry.ErrUploadInvalid) {
+		t.Errorf("PUT after the crash: %v, want ErrUploadInvalid", err)
+	}
+	if ok, err := env.DML.Blobs.Store().Exists(ctx, d); ok || err != nil {
+		t.Errorf("a blob was made of the crashed upload: %v, %v", ok, err)
+	}
+	if keys := stagingKeys(t, env.DML.Blobs.Store()); len(keys) > 0 {
+		t.Errorf("staging left after the upload failed: %v", keys)
+	}
+	if _, err := reg.UploadStatus(ctx, pub, repo, u.ID); !errors.Is(err, registry.ErrUploadUnknown) {
+		t.Errorf("the failed upload's session: %v, want ErrUploadUnknown", err)
+	}
 }
