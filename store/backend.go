@@ -80,8 +80,11 @@ type Appender interface {
 	// Append moves the object src to dst, keeps its first offset bytes and
 	// writes r (size bytes, or -1 when unknown) after them. It returns
 	// the number of bytes of r written, and they are durable when it
-	// returns. With src "" it starts dst empty (offset must be 0) and
-	// fails if dst exists.
+	// returns. A move that neither writes nor cuts anything may be undone
+	// by a power loss (the object is then under src, as it was); callers
+	// that need it kept move the object on with Move, which is durable.
+	// With src "" it starts dst empty (offset must be 0) and fails if dst
+	// exists.
 	//
 	// The move is what makes one Append of concurrent ones from the same
 	// src proceed: the others find src gone (or dst there) and fail with

@@ -179,7 +179,7 @@ func (b *Backend) Append(ctx context.Context, src, dst string, offset int64, r i
 			_ = os.Rename(to, from)
 		}
 	}
-	n, err := appendAt(ctx, f, offset, r, size)
+	n, changed, err := appendAt(ctx, f, offset, r, size)
 	if err != nil {
 		undo()
 		return 0, fail(err)
@@ -187,6 +187,11 @@ func (b *Backend) Append(ctx context.Context, src, dst string, offset int64, r i
 	if err := f.Close(); err != nil {
 		undo()
 		return 0, fail(err)
+	}
+	if !changed && src != "" {
+		// Only moved: the move is left to the next fsync of the
+		// directory (see store.Appender).
+		return 0, nil
 	}
 	if err := syncDir(filepath.Dir(to)); err != nil {
 		return n, fail(err)
@@ -200,39 +205,40 @@ func (b *Backend) Append(ctx context.Context, src, dst string, offset int64, r i
 }
 
 // appendAt cuts f to offset bytes, writes r after them and fsyncs f
-// when anything changed.
-func appendAt(ctx context.Context, f *os.File, offset int64, r io.Reader, size int64) (int64, error) {
+// when that changed it (which it reports).
+func appendAt(ctx context.Context, f *os.File, offset int64, r io.Reader, size int64) (int64, bool, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if fi.Size() < offset {
-		return 0, fmt.Errorf("%w: it holds %d bytes, not %d", store.ErrInvalidRange, fi.Size(), offset)
+		return 0, false, fmt.Errorf("%w: it holds %d bytes, not %d", store.ErrInvalidRange, fi.Size(), offset)
 	}
-	changed := fi.Size() > offset
-	if changed {
+	cut := fi.Size() > offset
+	if cut {
 		if err := f.Truncate(offset); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// The struct hides the file's ReadFrom, which would copy through a
 	// 32 KiB buffer of its own.
 	n, err := io.CopyBuffer(struct{ io.Writer }{f}, &ctxReader{ctx: ctx, r: r}, make([]byte, appendBuffer))
 	if err != nil {
-		return n, err
+		return n, false, err
 	}
 	if size >= 0 && n != size {
-		return n, fmt.Errorf("%w: %d bytes declared, %d read", store.ErrSizeMismatch, size, n)
+		return n, false, fmt.Errorf("%w: %d bytes declared, %d read", store.ErrSizeMismatch, size, n)
 	}
-	if changed || n > 0 {
-		if err := f.Sync(); err != nil {
-			return n, err
-		}
+	if !cut && n == 0 {
+		return 0, false, nil
 	}
-	return n, nil
+	if err := f.Sync(); err != nil {
+		return n, false, err
+	}
+	return n, true, nil
 }
 
 // Get opens key and positions it at offset.
