@@ -111,12 +111,8 @@ func (r *ReadSeeker) Read(p []byte) (int, error) {
 // Copy). A whole read that finds the bytes wrong fails as Read does,
 // before the last byte is written.
 func (r *ReadSeeker) WriteTo(w io.Writer) (int64, error) {
-	return Copy(w, readerOnly{r}, -1)
+	return Copy(w, r, -1)
 }
-
-// readerOnly hides every method of its reader but Read, so Copy cannot
-// find WriteTo again.
-type readerOnly struct{ io.Reader }
 
 func (r *ReadSeeker) corrupt(err error) error {
 	return corrupt(r.digest, err.Error())
