@@ -181,6 +181,12 @@ func (d *fullDisk) Put(ctx context.Context, key string, r io.Reader, size int64)
 	return d.Backend.Put(ctx, key, &spaceReader{r: r, d: d}, size)
 }
 
+// Stage is the fs backend's other way of writing a body (store.Stager),
+// filled the same way.
+func (d *fullDisk) Stage(ctx context.Context, r io.Reader, size int64) (store.Staged, error) {
+	return d.Backend.Stage(ctx, &spaceReader{r: r, d: d}, size)
+}
+
 type spaceReader struct {
 	r io.Reader
 	d *fullDisk

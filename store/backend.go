@@ -76,7 +76,9 @@ type SizeLimiter interface {
 // temporary file, renamed into place). The store uses it for bodies whose
 // digest is known only once they have been read, instead of a Put under
 // a staging key and a Move, which on S3 is the only way but on a
-// filesystem costs a second rename and more fsyncs.
+// filesystem costs a second rename and more fsyncs. A wrapper that
+// embeds a backend and changes how its Put reads the body (fault
+// injection) must do the same to Stage, which embedding promotes.
 type Stager interface {
 	// Stage writes the body read from r (size as in Put) where no key
 	// names it. It fails, leaving nothing behind, when r returns an
