@@ -186,6 +186,12 @@ func (d *fullDisk) Append(ctx context.Context, src, dst string, offset int64, r 
 	return d.Backend.Append(ctx, src, dst, offset, &spaceReader{r: r, d: d}, size)
 }
 
+// Stage is the fs backend's other way of writing a body (store.Stager),
+// filled the same way.
+func (d *fullDisk) Stage(ctx context.Context, r io.Reader, size int64) (store.Staged, error) {
+	return d.Backend.Stage(ctx, &spaceReader{r: r, d: d}, size)
+}
+
 type spaceReader struct {
 	r io.Reader
 	d *fullDisk

@@ -42,7 +42,9 @@ var surfaces = []struct {
 	}},
 	{"oci-blob", func(t *testing.T, e *integrityEnv) served {
 		reg := registry{t: t, base: e.url, token: e.publisher}
-		body := bytes.Repeat([]byte("layer bytes of integrity/app "), 8000)
+		// More than one buffer of the copy to the client (1 MiB), so
+		// that a damage shows after the response began.
+		body := bytes.Repeat([]byte("layer bytes of integrity/app "), 40000)
 		desc := reg.pushBlob("integrity/app", body, ocispec.MediaTypeImageLayer)
 		return served{
 			url: e.url + "/v2/integrity/app/blobs/" + desc.Digest.String(), digest: desc.Digest, body: body,
@@ -162,9 +164,10 @@ func TestCorruptBlobsAreNeverServed(t *testing.T) {
 						switch {
 						case dmg.shortByStat:
 							wantCorrupt(t, "first GET of a blob whose size is wrong", first)
-						case len(c.body) <= 64<<10 && first.status == http.StatusInternalServerError:
+						case len(c.body) <= store.CopyBufferSize && first.status == http.StatusInternalServerError:
 							// Found wrong before the first byte went out
-							// (one Read holds all of it): a clean refusal.
+							// (the first buffer of the copy holds all of
+							// it): a clean refusal.
 							wantCorrupt(t, "first GET of a small damaged blob", first)
 						case first.status != http.StatusOK:
 							t.Fatalf("first GET after damage: %d %q; want a 200 whose transfer is aborted", first.status, truncateForLog(first.body))

@@ -95,3 +95,28 @@ type Appender interface {
 	// error returned.
 	Append(ctx context.Context, src, dst string, offset int64, r io.Reader, size int64) (int64, error)
 }
+
+// Stager is implemented by backends that can write a body before they
+// know its key and name it afterwards at no cost (the fs backend: a
+// temporary file, renamed into place). The store uses it for bodies whose
+// digest is known only once they have been read, instead of a Put under
+// a staging key and a Move, which on S3 is the only way but on a
+// filesystem costs a second rename and more fsyncs. A wrapper that
+// embeds a backend and changes how its Put reads the body (fault
+// injection) must do the same to Stage, which embedding promotes.
+type Stager interface {
+	// Stage writes the body read from r (size as in Put) where no key
+	// names it. It fails, leaving nothing behind, when r returns an
+	// error other than io.EOF.
+	Stage(ctx context.Context, r io.Reader, size int64) (Staged, error)
+}
+
+// Staged is a body written by Stager.Stage. Exactly one of Commit and
+// Discard must be called.
+type Staged interface {
+	// Commit makes the body durable and visible under key, replacing
+	// what key held, atomically. On failure nothing is left behind.
+	Commit(ctx context.Context, key string) error
+	// Discard removes the body.
+	Discard() error
+}

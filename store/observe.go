@@ -97,6 +97,27 @@ func (o *observedBackend) Append(ctx context.Context, src, dst string, offset in
 	return n, err
 }
 
+// stage is Put for a Stager: the write of the body, timed as a put.
+func (o *observedBackend) stage(ctx context.Context, st Stager, r io.Reader, size int64) (Staged, error) {
+	start := time.Now()
+	body := &bodyReader{r: r}
+	staged, err := st.Stage(ctx, body, size)
+	observed := err
+	if body.err != nil {
+		observed = nil
+	}
+	o.done(OpPut, start, observed)
+	return staged, err
+}
+
+// commit names a staged body, timed as the move it replaces.
+func (o *observedBackend) commit(ctx context.Context, staged Staged, key string) error {
+	start := time.Now()
+	err := staged.Commit(ctx, key)
+	o.done(OpMove, start, err)
+	return err
+}
+
 func (o *observedBackend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	start := time.Now()
 	rc, err := o.b.Get(ctx, key, offset, length)

@@ -105,6 +105,15 @@ func (r *ReadSeeker) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo writes the blob from the current position to its end to w
+// (io.WriterTo, which io.Copy prefers), with the reads (and the hash of a
+// whole read) one buffer ahead of the writes on another goroutine (see
+// Copy). A whole read that finds the bytes wrong fails as Read does,
+// before the last byte is written.
+func (r *ReadSeeker) WriteTo(w io.Writer) (int64, error) {
+	return Copy(w, r, -1)
+}
+
 func (r *ReadSeeker) corrupt(err error) error {
 	return corrupt(r.digest, err.Error())
 }

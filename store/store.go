@@ -199,6 +199,9 @@ func (s *Store) ingestStaged(ctx context.Context, r io.Reader, opts IngestOption
 	}
 	hr := NewVerifyingReader(r, "", opts.Size, s.maxSize)
 	hr.digester = alg.Digester()
+	if st, ok := s.raw.(Stager); ok {
+		return s.ingestStagedAside(ctx, st, hr, opts)
+	}
 	staging := stagingPrefix + uuid.NewString()
 	cleanup := func() { _ = s.backend.Delete(context.WithoutCancel(ctx), staging) }
 	if err := s.backend.Put(ctx, staging, hr, opts.Size); err != nil {
@@ -222,6 +225,37 @@ func (s *Store) ingestStaged(ctx context.Context, r io.Reader, opts IngestOption
 	}
 	if err := s.backend.Move(ctx, staging, key); err != nil {
 		cleanup()
+		return Blob{}, fmt.Errorf("commit %s: %w", d, err)
+	}
+	return Blob{Digest: d, Size: hr.Count(), Created: true}, nil
+}
+
+// ingestStagedAside is ingestStaged on a backend that can write a body
+// before it knows its key (Stager): one write, then a commit under the
+// digest's key, or nothing when the blob is already stored.
+func (s *Store) ingestStagedAside(ctx context.Context, st Stager, hr *VerifyingReader, opts IngestOptions) (Blob, error) {
+	obs := s.backend.(*observedBackend)
+	staged, err := obs.stage(ctx, st, hr, opts.Size)
+	if err != nil {
+		return Blob{}, s.classify(hr, "", err)
+	}
+	discard := func() { _ = staged.Discard() }
+	if !hr.Verified() {
+		discard()
+		return Blob{}, fmt.Errorf("%w: backend did not read the whole body", ErrSizeMismatch)
+	}
+	d := hr.Digest()
+	key := BlobKey(d)
+	replace, err := opts.replace(d)
+	if err != nil {
+		discard()
+		return Blob{}, err
+	}
+	if _, err := s.backend.Stat(ctx, key); err == nil && !replace {
+		discard()
+		return Blob{Digest: d, Size: hr.Count(), Created: false}, nil
+	}
+	if err := obs.commit(ctx, staged, key); err != nil {
 		return Blob{}, fmt.Errorf("commit %s: %w", d, err)
 	}
 	return Blob{Digest: d, Size: hr.Count(), Created: true}, nil

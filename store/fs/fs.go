@@ -43,6 +43,7 @@ var (
 	_ store.Sweeper  = (*Backend)(nil)
 	_ store.Kinder   = (*Backend)(nil)
 	_ store.Appender = (*Backend)(nil)
+	_ store.Stager   = (*Backend)(nil)
 )
 
 // New opens (creating it if needed) the directory root and takes an
@@ -96,14 +97,29 @@ func (b *Backend) Close() error {
 // Put writes r to a temporary file, fsyncs it and renames it to key, so
 // the key never holds a partial body. A full filesystem fails the write
 // with store.ErrNoSpace and leaves nothing behind.
-func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
-	dst, err := b.path(key)
+func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if _, err := b.path(key); err != nil {
+		return err
+	}
+	st, err := b.stage(ctx, "put "+key, r, size)
 	if err != nil {
 		return err
 	}
+	return st.Commit(ctx, key)
+}
+
+// Stage writes r to a temporary file that no key names yet (store.Stager):
+// Commit gives it its key, with the same one fsync of the file and one of
+// its directory as Put, so a body whose key is known only once it has been
+// read (its digest) is written once, not written and then moved.
+func (b *Backend) Stage(ctx context.Context, r io.Reader, size int64) (store.Staged, error) {
+	return b.stage(ctx, "stage", r, size)
+}
+
+func (b *Backend) stage(ctx context.Context, op string, r io.Reader, size int64) (_ *staged, err error) {
 	f, err := os.CreateTemp(b.tmp, "put-*")
 	if err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, translate(err))
+		return nil, fmt.Errorf("fs: %s: %w", op, translate(err))
 	}
 	defer func() {
 		if err != nil {
@@ -111,20 +127,45 @@ func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64) 
 			_ = os.Remove(f.Name())
 		}
 	}()
-	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	// Read ahead of the writes (the body is hashed as it is read), and
+	// have the kernel write each part to disk as soon as it is complete:
+	// the fsync at the end then waits for the last part, not for all of
+	// it, as a write of the whole body into the page cache would.
+	n, err := store.Copy(&writebackFile{f: f}, &ctxReader{ctx: ctx, r: r}, -1)
 	if err != nil {
-		return fmt.Errorf("fs: put %s: %w", key, translate(err))
+		return nil, fmt.Errorf("fs: %s: %w", op, translate(err))
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("fs: put %s: %w: %d bytes declared, %d read", key, store.ErrSizeMismatch, size, n)
+		return nil, fmt.Errorf("fs: %s: %w: %d bytes declared, %d read", op, store.ErrSizeMismatch, size, n)
 	}
-	if err := f.Sync(); err != nil {
+	return &staged{b: b, f: f}, nil
+}
+
+// staged is a body written to a temporary file by Stage.
+type staged struct {
+	b *Backend
+	f *os.File
+}
+
+// Commit fsyncs the file and renames it to key.
+func (s *staged) Commit(ctx context.Context, key string) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.f.Close()
+			_ = os.Remove(s.f.Name())
+		}
+	}()
+	dst, err := s.b.path(key)
+	if err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
-	if err := f.Close(); err != nil {
+	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
-	if err := b.rename(f.Name(), dst); err != nil {
+	if err := s.b.rename(s.f.Name(), dst); err != nil {
 		return fmt.Errorf("fs: put %s: %w", key, translate(err))
 	}
 	return nil
@@ -239,6 +280,36 @@ func appendAt(ctx context.Context, f *os.File, offset int64, r io.Reader, size i
 		return n, false, err
 	}
 	return n, true, nil
+}
+
+// Discard removes the file.
+func (s *staged) Discard() error {
+	_ = s.f.Close()
+	if err := os.Remove(s.f.Name()); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("fs: discard %s: %w", s.f.Name(), err)
+	}
+	return nil
+}
+
+// writebackChunk is how much of a body is written before the kernel is
+// asked to start writing it to disk.
+const writebackChunk = 8 << 20
+
+// writebackFile starts the writeback of each writebackChunk written.
+type writebackFile struct {
+	f       *os.File
+	off     int64 // bytes written
+	started int64 // bytes whose writeback was started
+}
+
+func (w *writebackFile) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+	return n, err
 }
 
 // Get opens key and positions it at offset.
@@ -472,7 +543,10 @@ func checkKey(key string) error {
 }
 
 // rename moves a file into place, creating parent directories, and fsyncs
-// the directories it changed so the rename survives a power loss.
+// the directory it moved into so the rename survives a power loss. The
+// directory it left is not synced: after a crash its old name may come
+// back (it is a temporary file or a staging object, which New and the
+// staging sweeps remove), but the new one cannot be lost.
 func (b *Backend) rename(from, to string) error {
 	dir := filepath.Dir(to)
 	if err := b.mkdirs(dir); err != nil {
@@ -481,13 +555,7 @@ func (b *Backend) rename(from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	if fromDir := filepath.Dir(from); fromDir != dir {
-		return syncDir(fromDir)
-	}
-	return nil
+	return syncDir(dir)
 }
 
 // mkdirs is os.MkdirAll that also fsyncs the parent of every directory

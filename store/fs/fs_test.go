@@ -14,7 +14,7 @@ import (
 )
 
 // open opens a backend on dir and closes it when t ends.
-func open(t *testing.T, dir string) *fs.Backend {
+func open(t testing.TB, dir string) *fs.Backend {
 	t.Helper()
 	b, err := fs.New(dir)
 	if err != nil {

@@ -87,6 +87,10 @@ type Backend struct {
 	// copyPartSize is the part size of multipart copies in Move; 0 lets
 	// minio-go pick S3's maximum (5 GiB). Tests lower it.
 	copyPartSize int64
+	// readRangeSize and readAhead shape the ranged GETs of a large read
+	// (ranged.go); tests lower the range size.
+	readRangeSize int
+	readAhead     int
 }
 
 var (
@@ -144,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: %s: %w", cfg.Endpoint, err)
 	}
-	b := &Backend{client: client, bucket: cfg.Bucket, prefix: prefix, partSize: partSize}
+	b := &Backend{client: client, bucket: cfg.Bucket, prefix: prefix, partSize: partSize, readRangeSize: readRangeSize, readAhead: readAhead}
 	if cfg.CreateBucket {
 		if err := b.createBucket(ctx, cfg.Region); err != nil {
 			return nil, err
@@ -308,7 +312,8 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	if err != nil {
 		return nil, translate("get", key, err)
 	}
-	if _, err := obj.Stat(); err != nil {
+	info, err := obj.Stat()
+	if err != nil {
 		obj.Close()
 		err = translate("get", key, err)
 		if errors.Is(err, store.ErrInvalidRange) {
@@ -317,6 +322,10 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 			return b.emptyAt(ctx, key, offset)
 		}
 		return nil, err
+	}
+	if info.Size > int64(b.readAhead)*int64(b.readRangeSize) && b.readAhead > 1 {
+		// Long enough for ranged GETs in parallel to pay (ranged.go).
+		return b.rangedReader(ctx, key, name, info.ETag, obj, offset, offset+info.Size), nil
 	}
 	return obj, nil
 }
