@@ -179,8 +179,8 @@ func appendAuditRecords(ctx context.Context, path string, n int64) (err error) {
 			at = at.Add(time.Millisecond)
 			d := fmt.Sprintf("sha256:%064x", idx)
 			e := audit.Event{Seq: seq, Time: at, Actor: actor, Action: "artifact.created",
-				Subject:  fmt.Sprintf("bench/app-%d:1.%d.0", idx%100, idx),
-				Details:  json.RawMessage(`{"digest":"` + d + `","size":4096,"mediaType":"application/octet-stream"}`),
+				Subject: fmt.Sprintf("bench/app-%d:1.%d.0", idx%100, idx),
+				Details: json.RawMessage(`{"digest":"` + d + `","size":4096,"mediaType":"application/octet-stream"}`),
 			}
 			record, err := e.Record(idx)
 			if err != nil {
