@@ -62,7 +62,7 @@ func (b *bencher) admission(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	ci, err := newCI()
 	if err != nil {
 		return nil, err

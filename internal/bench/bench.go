@@ -154,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return b.report, fmt.Errorf("bench: %s: %w", s.name, err)
 		}
 		for i := range rows {
+			rows[i].Group = s.name
 			rows[i].finish()
 		}
 		b.report.Rows = append(b.report.Rows, rows...)

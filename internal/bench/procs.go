@@ -26,6 +26,8 @@ type proc struct {
 	addr string
 	logs *tail
 	done chan struct{}
+	// own is a directory the process's data lives in, removed by close.
+	own string
 }
 
 // tail keeps the last bytes a process wrote, to explain its failure.
@@ -121,6 +123,16 @@ func (p *proc) stop() {
 	}
 }
 
+// close stops the process and removes the data directory it was given
+// for itself (own), so that a run does not fill the disk scenario by
+// scenario.
+func (p *proc) close() {
+	p.stop()
+	if p.own != "" {
+		_ = os.RemoveAll(p.own)
+	}
+}
+
 // peakRSS is the process's peak resident set since it started or since
 // the last resetPeak, in bytes (VmHWM in /proc/PID/status).
 func peakRSS(pid int) (int64, error) {
@@ -171,7 +183,13 @@ func (b *bencher) startDML(ctx context.Context, label string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.startDMLIn(ctx, dir)
+	p, err := b.startDMLIn(ctx, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	p.own = dir
+	return p, nil
 }
 
 func (b *bencher) startDMLIn(ctx context.Context, dir string) (*proc, error) {
@@ -184,7 +202,13 @@ func (b *bencher) startDMLS3(ctx context.Context) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.startServe(ctx, dir, true)
+	p, err := b.startServe(ctx, dir, true)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	p.own = dir
+	return p, nil
 }
 
 func (b *bencher) startServe(ctx context.Context, dir string, s3 bool) (*proc, error) {
@@ -237,6 +261,12 @@ http:
 		return nil, err
 	}
 	// OTEL_TRACES_EXPORTER=none: distribution 3 exports traces by default.
-	return startProc(ctx, "registry", b.cfg.RegistryBin, []string{"serve", path},
+	p, err := startProc(ctx, "registry", b.cfg.RegistryBin, []string{"serve", path},
 		[]string{"OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none"}, registryListening)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	p.own = dir
+	return p, nil
 }

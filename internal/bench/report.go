@@ -12,6 +12,9 @@ import (
 // Row is one scenario's result: the dml side and its baseline, each timed
 // over the same work per repetition (Bytes bytes moved or Ops operations).
 type Row struct {
+	// Group is the scenario group the row comes from (--scenario selects
+	// groups); Scenario says what the row measured.
+	Group    string `json:"group"`
 	Scenario string `json:"scenario"`
 	// Baseline names what dml is compared with; empty when the scenario
 	// has none.

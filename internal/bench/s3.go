@@ -46,10 +46,10 @@ func (b *bencher) s3(ctx context.Context) ([]Row, error) {
 	}
 	s, err := b.clients(ctx, p0)
 	if err != nil {
-		p0.stop()
+		p0.close()
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	n := b.cfg.LargeSize
 	dir, err := os.MkdirTemp(b.work, "payload-")
 	if err != nil {

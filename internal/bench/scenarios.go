@@ -66,7 +66,7 @@ func (b *bencher) serve(ctx context.Context, label string) (*dmlServer, error) {
 	}
 	s, err := b.clients(ctx, p)
 	if err != nil {
-		p.stop()
+		p.close()
 		return nil, err
 	}
 	return s, nil
@@ -152,7 +152,7 @@ func (b *bencher) restLarge(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	n := b.cfg.LargeSize
 	dir, err := os.MkdirTemp(b.work, "payload-")
 	if err != nil {
@@ -182,9 +182,7 @@ func (b *bencher) restLarge(ctx context.Context) ([]Row, error) {
 		})
 		last = version
 		return d, err
-	}, func(int) (time.Duration, error) {
-		return stopwatch(func() error { return writeFsync(p.path, dir) })
-	})
+	}, ddTimed(p.path, dir))
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +256,7 @@ func (b *bencher) v2Large(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	n := b.cfg.OCISize
 	dir, err := os.MkdirTemp(b.work, "payload-")
 	if err != nil {
@@ -278,9 +276,7 @@ func (b *bencher) v2Large(ctx context.Context) ([]Row, error) {
 				return 0, err
 			}
 			return stopwatch(func() error { return way.push(ctx, s.v2, repo, p) })
-		}, func(int) (time.Duration, error) {
-			return stopwatch(func() error { return writeFsync(p.path, dir) })
-		})
+		}, ddTimed(p.path, dir))
 		if err != nil {
 			return nil, err
 		}
@@ -315,12 +311,12 @@ func (b *bencher) v2Registry(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	reg, err := b.startRegistry(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer reg.stop()
+	defer reg.close()
 	ref := endpoint{base: reg.url()}
 	n := b.cfg.OCISize
 	dir, err := os.MkdirTemp(b.work, "payload-")
@@ -424,7 +420,7 @@ func (b *bencher) streams(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	k, n := b.cfg.Streams, b.cfg.StreamSize
 	dir, err := os.MkdirTemp(b.work, "payload-")
 	if err != nil {
@@ -455,7 +451,19 @@ func (b *bencher) streams(ctx context.Context) ([]Row, error) {
 			return err
 		})
 	}, func(int) (time.Duration, error) {
-		return b.parallel(k, k, func(c, _ int) error { return writeFsync(payloads[c].path, dir) })
+		var copies []string
+		var mu sync.Mutex
+		d, err := b.parallel(k, k, func(c, _ int) error {
+			path, err := writeFsync(payloads[c].path, dir)
+			mu.Lock()
+			copies = append(copies, path)
+			mu.Unlock()
+			return err
+		})
+		for _, c := range copies {
+			_ = os.Remove(c)
+		}
+		return d, err
 	})
 	if err != nil {
 		return nil, err
@@ -470,7 +478,7 @@ func (b *bencher) auditAppend(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.close()
 	clients, ops := b.cfg.Clients, b.cfg.AdmitOps
 	row := Row{Scenario: fmt.Sprintf("audited writes (token issue), %d clients", clients), Baseline: "GET /api/v1/whoami", Ops: int64(ops)}
 	err = b.measure(&row, s.proc, nil, func(rep int) (time.Duration, error) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -89,17 +90,18 @@ func (p *payload) open() (*os.File, error) { return os.Open(p.path) }
 
 // writeFsync is the disk's baseline of a push: the bytes copied into a
 // new file in dir through a 4 MiB buffer, then fsync'd — `dd bs=4M
-// conv=fsync`. The file is removed afterwards (untimed).
-func writeFsync(src, dir string) (err error) {
+// conv=fsync`. It returns the new file's path.
+func writeFsync(src, dir string) (path string, err error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer in.Close()
 	out, err := os.CreateTemp(dir, "dd-")
 	if err != nil {
-		return err
+		return "", err
 	}
+	path = out.Name()
 	defer func() {
 		if cerr := out.Close(); err == nil {
 			err = cerr
@@ -112,17 +114,34 @@ func writeFsync(src, dir string) (err error) {
 		n, rerr := in.Read(buf)
 		if n > 0 {
 			if _, werr := out.Write(buf[:n]); werr != nil {
-				return werr
+				return path, werr
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return rerr
+			return path, rerr
 		}
 	}
-	return out.Sync()
+	return path, out.Sync()
+}
+
+// ddTimed is the timed side of writeFsync; the copy is removed after the
+// clock stops, so that repetitions do not fill the disk.
+func ddTimed(src, dir string) timed {
+	return func(int) (time.Duration, error) {
+		var path string
+		d, err := stopwatch(func() error {
+			var err error
+			path, err = writeFsync(src, dir)
+			return err
+		})
+		if path != "" {
+			_ = os.Remove(path)
+		}
+		return d, err
+	}
 }
 
 // readFile is the disk's baseline of a pull: the bytes read through a
