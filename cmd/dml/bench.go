@@ -73,8 +73,8 @@ The report goes to stdout (--output json or --json for JSON); progress goes to s
 	f.StringVar(&cfg.RegistryBin, "registry-bin", "", "the reference registry's executable (distribution v3 `registry`); without it those scenarios are skipped")
 	f.StringVar(&cfg.S3.Endpoint, "s3-endpoint", "", "S3 endpoint HOST:PORT (plain HTTP) for the S3 scenarios")
 	f.StringVar(&cfg.S3.Bucket, "s3-bucket", "dml-bench", "S3 bucket of the raw minio-go side (created if missing); dml gets a fresh one")
-	f.StringVar(&cfg.S3.AccessKey, "s3-access-key", "", "S3 access key of the S3 scenarios")
-	f.StringVar(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key of the S3 scenarios")
+	f.StringVar(&cfg.S3.AccessKey, "s3-access-key", "", "S3 access key of the S3 scenarios (prefer DML_S3_ACCESS_KEY)")
+	f.StringVar(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key of the S3 scenarios (prefer DML_S3_SECRET_KEY)")
 	f.StringVar(&cfg.Database, "database", "", "keep the servers' metadata in this PostgreSQL database (postgres:// URL; prefer DML_DATABASE) instead of SQLite")
 	f.IntVar(&cfg.Reps, "reps", 0, "repetitions of each side (default 3; 1 with --short)")
 	f.BoolVar(&cfg.Short, "short", false, "a quick run: small sizes, one repetition")
@@ -92,6 +92,8 @@ The report goes to stdout (--output json or --json for JSON); progress goes to s
 	f.IntVar(&cfg.VerifyOps, "verify-ops", 0, "evidence verifications per repetition (default 20,000)")
 	f.StringSliceVar(&cfg.Scenarios, "scenario", nil, "run only the scenarios whose name contains this (repeatable): rest, v2, registry, admission, streams, s3, verification, audit")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "where the data directories and files go (default: the system's temporary directory); put it on the disk to measure")
-	fromEnv(f, "database")
+	// The same variables as serve's: DML_DATABASE, DML_S3_ACCESS_KEY,
+	// DML_S3_SECRET_KEY keep secrets off the command line.
+	fromEnv(f, "database", "s3-access-key", "s3-secret-key")
 	return cmd
 }

@@ -48,6 +48,16 @@ func scenarios() []scenario {
 	}
 }
 
+// ScenarioNames are the scenario groups, in the order they run: the
+// names --scenario selects from and Row.Group carries.
+func ScenarioNames() []string {
+	var names []string
+	for _, s := range scenarios() {
+		names = append(names, s.name)
+	}
+	return names
+}
+
 // dmlServer is a started dml serve and the clients of the scenarios.
 type dmlServer struct {
 	*proc
