@@ -80,7 +80,10 @@ func TestAlternateOrder(t *testing.T) {
 func TestAlternateStopsAtTheFirstError(t *testing.T) {
 	boom := errors.New("boom")
 	var calls []string
-	ok := func(rep int) (time.Duration, error) { calls = append(calls, fmt.Sprint("a", rep)); return time.Second, nil }
+	ok := func(rep int) (time.Duration, error) {
+		calls = append(calls, fmt.Sprint("a", rep))
+		return time.Second, nil
+	}
 	failSecond := func(rep int) (time.Duration, error) {
 		calls = append(calls, fmt.Sprint("b", rep))
 		if rep == 1 {
@@ -115,7 +118,9 @@ func TestParseHWM(t *testing.T) {
 }
 
 func sampleReport() *Report {
-	s := func(med, lo time.Duration) Stat { return Stat{Median: med, Min: lo, Samples: []time.Duration{lo, med, med}} }
+	s := func(med, lo time.Duration) Stat {
+		return Stat{Median: med, Min: lo, Samples: []time.Duration{lo, med, med}}
+	}
 	base := s(time.Second, 900*time.Millisecond)
 	fast := s(250*time.Millisecond, 200*time.Millisecond)
 	rep := &Report{Reps: 3, Backend: "test", Skipped: []string{"s3: no S3 server"}, Rows: []Row{
