@@ -175,7 +175,8 @@ func (b *bencher) restLarge(ctx context.Context) ([]Row, error) {
 	}
 	const name = "bench/large"
 	var last string
-	push := Row{Scenario: "REST push " + size(n), Baseline: "write+fsync (dd bs=4M conv=fsync)", Bytes: n}
+	push := Row{Scenario: "REST push " + size(n), Baseline: "write+fsync (dd bs=4M conv=fsync)", Bytes: n,
+		Note: "target: ≥ 0.85× of write+fsync (ratio ≤ 1.18); peak RSS ≤ 64 MiB for one stream"}
 	err = b.measure(&push, s.proc, nil, func(rep int) (time.Duration, error) {
 		if err := p.freshen(); err != nil {
 			return 0, err
@@ -443,7 +444,8 @@ func (b *bencher) streams(ctx context.Context) ([]Row, error) {
 			return nil, err
 		}
 	}
-	row := Row{Scenario: fmt.Sprintf("REST push %d × %s at once", k, size(n)), Baseline: fmt.Sprintf("%d × write+fsync at once", k), Bytes: int64(k) * n}
+	row := Row{Scenario: fmt.Sprintf("REST push %d × %s at once", k, size(n)), Baseline: fmt.Sprintf("%d × write+fsync at once", k), Bytes: int64(k) * n,
+		Note: "target: peak RSS ≤ 128 MiB with 16 × 256 MiB"}
 	err = b.measure(&row, s.proc, nil, func(rep int) (time.Duration, error) {
 		for _, p := range payloads {
 			if err := p.freshen(); err != nil {
