@@ -9,6 +9,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// selfExecutable runs this very binary again, whatever its path now holds:
+// a run lasts half an hour, and a build replacing the file meanwhile must
+// not change the server measured halfway through (Linux; elsewhere the
+// path os.Executable gives).
+const selfExecutable = "/proc/self/exe"
+
 // newBenchCmd is `dml bench`: the harness lives in internal/bench; this
 // only reads the flags.
 func newBenchCmd(app *cli) *cobra.Command {
@@ -44,11 +50,14 @@ The report goes to stdout (--output json or --json for JSON); progress goes to s
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.DMLBin == "" {
-				exe, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("finding this executable (give --dml-bin): %w", err)
+				cfg.DMLBin = selfExecutable
+				if _, err := os.Stat(selfExecutable); err != nil {
+					exe, err := os.Executable()
+					if err != nil {
+						return fmt.Errorf("finding this executable (give --dml-bin): %w", err)
+					}
+					cfg.DMLBin = exe
 				}
-				cfg.DMLBin = exe
 			}
 			s3 := cfg.S3
 			if given := s3.Endpoint != "" || s3.AccessKey != "" || s3.SecretKey != ""; given &&
