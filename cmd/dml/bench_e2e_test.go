@@ -15,7 +15,7 @@ import (
 	"github.com/dmlproject/dml/store/storetest"
 )
 
-// TestBenchShort runs `dml bench --short --json` from a built binary, as
+// TestBenchShort runs `dml bench --short -o json` from a built binary, as
 // scripts/test.sh does: every scenario group gives rows, each with dml's
 // side and its baseline measured, and the server's peak memory where a
 // server ran — or is skipped only for the tool it was not given. No
@@ -29,7 +29,7 @@ func TestBenchShort(t *testing.T) {
 		t.Skip("runs every bench scenario (about half a minute)")
 	}
 	bin := dmlBinary(t)
-	args := []string{"bench", "--short", "--json", "--work-dir", t.TempDir()}
+	args := []string{"bench", "--short", "--output", "json", "--work-dir", t.TempDir()}
 	env := os.Environ()
 	registry, err := exec.LookPath("registry")
 	switch {

@@ -183,6 +183,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	// dml demo seeds only an empty DML: TestDemoJSON runs it with -o json
 	// on a fresh server and checks what it prints.
 	r.seen["dml demo"] = true
+	// dml bench starts its own servers: TestBenchShort runs it with -o json
+	// from a built binary and checks the report it prints.
+	r.seen["dml bench"] = true
 	for _, cmd := range printingCommands(newRootCmd()) {
 		if !r.seen[cmd.CommandPath()] {
 			t.Errorf("%s prints, but was not run with --output json here: add a step for it", cmd.CommandPath())
