@@ -20,9 +20,12 @@
 # ($DML_FUZZTIME, 10000x by default: a few seconds a target; about a
 # minute and a half in all once the instrumented build is cached), failing
 # on any crash.
+# After the Go tests it runs a short `dml bench --short` (every scenario on
+# small sizes, against the reference registry, installed as well, and the
+# S3 server); it must complete, and no figure is asserted.
 # Extra arguments go to `go test` (e.g. -run TestX ./store/...) and skip
-# the conformance run and the fuzzing, unless DML_OCI_CONFORMANCE=1 or
-# DML_FUZZ=1.
+# the short bench, the conformance run and the fuzzing, unless
+# DML_BENCH=1, DML_OCI_CONFORMANCE=1 or DML_FUZZ=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,7 @@ VERSITYGW_VERSION=v1.8.0
 COSIGN_VERSION=v2.6.2
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 HELM_VERSION=v3.22.0
+REGISTRY_VERSION=v3.1.2
 GOBIN="$(go env GOPATH)/bin"
 export PATH="$GOBIN:$PATH"
 
@@ -49,6 +53,12 @@ need_tool() {
 }
 
 need_versitygw() { need_tool versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw; }
+
+# The reference OCI registry (distribution), the baseline of dml bench's
+# /v2/ scenarios (cmd/dml TestBenchShort and the short run below).
+need_registry() {
+	need_tool registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry "the reference registry (distribution)"
+}
 
 # The real cosign CLI, for the interop tests that run it against what dml
 # makes and serves (cmd/dml TestCosignInterop, TestCosignOCIInterop).
@@ -325,6 +335,7 @@ fi
 go vet ./...
 
 need_versitygw
+need_registry
 need_cosign
 need_npm_tarballs
 need_oas_schema
@@ -435,6 +446,17 @@ if [ $# -eq 0 ] || [ "${DML_OCI_CONFORMANCE:-}" = 1 ]; then conformance=1; fi
 if [ $# -eq 0 ] || [ "${DML_FUZZ:-}" = 1 ]; then fuzzing=1; fi
 if [ $# -eq 0 ]; then set -- ./...; fi
 go test -race -count=1 -timeout 45m "$@"
+
+# A short dml bench: every scenario, on small sizes, against the
+# reference registry and the S3 server above. It must complete; its
+# figures are printed, never asserted (docs/performance.md).
+if [ "$conformance" = 1 ] || [ "${DML_BENCH:-}" = 1 ]; then
+	go build -o "$WORK/dml" ./cmd/dml
+	log "dml bench --short"
+	DML_S3_ACCESS_KEY="$DML_TEST_S3_ACCESS_KEY" DML_S3_SECRET_KEY="$DML_TEST_S3_SECRET_KEY" \
+		"$WORK/dml" bench --short --work-dir "$WORK" --registry-bin "$GOBIN/registry" \
+		--s3-endpoint "$DML_TEST_S3_ENDPOINT" --s3-bucket "bench-$RANDOM$RANDOM"
+fi
 
 if [ "$fuzzing" = 1 ]; then
 	fuzz

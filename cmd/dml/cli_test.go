@@ -183,6 +183,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	// dml demo seeds only an empty DML: TestDemoJSON runs it with -o json
 	// on a fresh server and checks what it prints.
 	r.seen["dml demo"] = true
+	// dml bench starts its own servers: TestBenchShort runs it with -o json
+	// from a built binary and checks the report it prints.
+	r.seen["dml bench"] = true
 	for _, cmd := range printingCommands(newRootCmd()) {
 		if !r.seen[cmd.CommandPath()] {
 			t.Errorf("%s prints, but was not run with --output json here: add a step for it", cmd.CommandPath())
@@ -439,6 +442,17 @@ var flagMeanings = map[string]string{
 	"no-descriptions": "completion without descriptions",
 	// Metrics.
 	"audit-verify-interval": "how often the server verifies its audit log",
+	// bench.
+	"dml-bin": "the dml executable bench measures", "registry-bin": "the reference registry's executable",
+	"s3-access-key": "the S3 access key", "s3-secret-key": "the S3 secret key",
+	"reps": "repetitions of each side of a bench scenario", "short": "a quick bench run",
+	"json": "print the report as JSON (as --output json)", "clients": "concurrent clients of a bench scenario",
+	"large-mib": "bench's large push size", "oci-mib": "bench's /v2/ blob size", "chunk-mib": "bench's PATCH size",
+	"small-kib": "bench's small push size", "small-ops": "bench's small pushes per repetition",
+	"admit-ops": "bench's admissions per repetition", "streams": "bench's concurrent pushes",
+	"stream-mib": "bench's concurrent push size", "audit-records": "bench's audit log size",
+	"verify-ops": "bench's verifications per repetition", "scenario": "a bench scenario to run",
+	"work-dir": "where bench keeps its data",
 }
 
 // TestFlagsHaveOneMeaning walks every flag of every command: a shorthand

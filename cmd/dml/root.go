@@ -51,6 +51,7 @@ JSON document, or one JSON object per line for fsck, gc and audit log). Times ar
 	root.AddCommand(newServeCmd(), newVersionCmd(&app), newAdminCmd(&app))
 	root.AddCommand(newHealthcheckCmd(&app))
 	addClientCommands(root, &app)
+	root.AddCommand(newBenchCmd(&app))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	// serve logs, help and completion print text for people and shells.
