@@ -1,0 +1,11 @@
+-- The trust revision: one number that every change of trust raises in the
+-- transaction that makes it — a key, a trusted root or an identity added,
+-- replaced or revoked, a policy set. Admission keeps the parsed policy and
+-- the loaded verifiers in memory, keyed by this number, and reads it
+-- (one row) inside the transaction that decides: a change committed by
+-- any process sharing the database is seen by the next decision.
+CREATE TABLE trust_revision (
+    id       INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    revision BIGINT  NOT NULL
+);
+INSERT INTO trust_revision (id, revision) VALUES (1, 1);
