@@ -45,7 +45,7 @@ func testReplicaTrustChange(t *testing.T, rs replicas) {
 		if _, _, err := rs.on(i+1).Catalog.AddEvidence(ctx, pipeline, evidence(t, version, 0)); signing.ReasonOf(err) != signing.UntrustedKey {
 			t.Fatalf("%s signed by the revoked key through replica %d: %v; want untrusted", version, i+1, err)
 		}
-		a, err := rs.on(i + 1).Catalog.Artifact(ctx, relArtifact, version)
+		a, err := rs.on(i+1).Catalog.Artifact(ctx, relArtifact, version)
 		if err != nil || a.State != catalog.StateQuarantined || !strings.Contains(strings.Join(a.Admission.Unmet, "; "), "signature") {
 			t.Fatalf("%s through replica %d: %s %+v, %v; want quarantined, a signature missing", version, i+1, a.State, a.Admission, err)
 		}
