@@ -180,7 +180,8 @@ func (r trustReads) TrustPolicy(ctx context.Context) (trust.PolicyVersion, error
 // a change of trust, before its event is recorded (the revision's row is
 // taken after the change's own locks and before the audit log's).
 func (db *DB) raiseTrustRevision(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE trust_revision SET revision = revision + 1 WHERE id = 1`)
+	_, err := tx.ExecContext(ctx, `INSERT INTO trust_revision (id, revision) VALUES (1, 1)
+		ON CONFLICT (id) DO UPDATE SET revision = trust_revision.revision + 1`)
 	return err
 }
 
@@ -201,7 +202,11 @@ var _ trust.Reader = trustReads{}
 
 func (r trustReads) TrustRevision(ctx context.Context) (int64, error) {
 	var rev int64
-	if err := r.q.QueryRowContext(ctx, `SELECT revision FROM trust_revision WHERE id = 1`).Scan(&rev); err != nil {
+	err := r.q.QueryRowContext(ctx, `SELECT revision FROM trust_revision WHERE id = 1`).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // no change of trust yet
+	}
+	if err != nil {
 		return 0, fmt.Errorf("sqlstore: trust revision: %w", r.db.translate(err))
 	}
 	return rev, nil
