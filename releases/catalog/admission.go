@@ -64,7 +64,7 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	if !p.Has(access.RolePublisher, access.RoleAdmin) {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: adding evidence needs the publisher or admin role", errdef.ErrDenied)
 	}
-	a, err := s.Artifact(ctx, req.Name, req.Version)
+	a, err := s.artifact(ctx, req.Name, req.Version)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
@@ -74,11 +74,11 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	if len(req.Body) > MaxEvidenceSize {
 		return Evidence{}, Artifact{}, fmt.Errorf("%w: evidence is larger than %d bytes", store.ErrTooLarge, MaxEvidenceSize)
 	}
-	signers, err := trust.LoadSigners(ctx, s.trust)
+	current, err := s.trustAt.Load(ctx, s.trust)
 	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
-	trusted, active := signers.Keys, signers.Active
+	trusted, active := current.Signers.Keys, current.Signers.Active
 	body := req.Body
 	// Ed25519 keys sign the whole message; the content is read lazily and
 	// only if such a key has to check a signature.
@@ -93,7 +93,7 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	// JSON naming a key twice is no keyed signature; VerifyEvidence
 	// refuses it as malformed.
 	if signing.IsKeyless(body) {
-		ve, err = s.verifyKeyless(ctx, p, signers, a, body)
+		ve, err = s.verifyKeyless(ctx, p, current, a, body)
 	} else if req.Kind == EvidenceSignature && strictjson.Unmarshal(body, &ks) == nil && ks.KeyID != "" {
 		// The raw signature names its key: store the signature text itself,
 		// exactly what `cosign sign-blob` writes to a .sig file.
@@ -151,25 +151,43 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 	// The rules that bind evidence to its artifact decide again inside the
 	// transaction that records it: the artifact still holds these bytes,
 	// and no other principal presented the claims for another artifact
-	// meanwhile (another replica, or this one before the lock).
-	if _, err := s.store.AddEvidence(ctx, p.Actor(), e, func(tx ClaimReader, cur Artifact) error {
+	// meanwhile (another replica, or this one before the lock). Admission
+	// is decided again in that transaction too, on the evidence as it
+	// stands with this piece: one write for the evidence and what it
+	// decides, and nothing written if either fails.
+	defer s.LockVersion(a.Name, a.Version)()
+	var (
+		view    Artifact   // a quarantined artifact with where it stands
+		decided *Admission // a decision stored
+	)
+	_, stored, err := s.store.AddEvidence(ctx, p.Actor(), e, func(tx ClaimReader, cur Artifact) error {
 		if err := bindsTo(e, cur); err != nil {
 			return err
 		}
 		return s.checkClaims(ctx, tx, p, cur, ve.Claims)
-	}); err != nil {
+	}, func(tx AdmissionReader, cur Artifact) (*Admission, audit.Change, error) {
+		view, decided = Artifact{}, nil
+		adm, change, err := s.decideIn(ctx, tx, cur)
+		if err != nil || adm == nil || adm.State != StateQuarantined {
+			decided = adm
+			return adm, change, err
+		}
+		view = cur
+		view.Admission = adm
+		return nil, audit.Change{}, nil
+	})
+	if err != nil {
 		return Evidence{}, Artifact{}, err
 	}
 	unlock()
 	s.log.Info("evidence added", "name", a.Name, "version", a.Version, "kind", e.Kind, "signer", e.KeyID, "predicateType", e.PredicateType, "digest", e.Digest)
-	updated, err := s.Evaluate(ctx, p.Actor(), a.Name, a.Version)
-	if err != nil {
-		// The evidence is stored; the decision is retried with the next
-		// evidence or trust change.
-		s.log.Error("admission evaluation after evidence failed", "name", a.Name, "version", a.Version, "err", err)
-		return e, a, nil
+	if decided != nil {
+		s.log.Info("admission decided", "name", a.Name, "version", a.Version, "state", decided.State, "rule", decided.Rule, "reason", decided.Reason)
 	}
-	return e, updated, nil
+	if view.Name != "" {
+		return e, view, nil
+	}
+	return e, stored, nil
 }
 
 // verifyKeyless verifies keyless evidence (a bundle signed with a Fulcio
@@ -178,8 +196,8 @@ func (s *Service) AddEvidence(ctx context.Context, p access.Principal, req Evide
 // its SHA-512 (npm provenance does) is verified again with that digest,
 // computed from the content as it is read (the read itself checks the
 // content against the SHA-256).
-func (s *Service) verifyKeyless(ctx context.Context, p access.Principal, signers trust.Signers, a Artifact, body []byte) (signing.VerifiedEvidence, error) {
-	v, err := signers.KeylessVerifier()
+func (s *Service) verifyKeyless(ctx context.Context, p access.Principal, current *trust.Current, a Artifact, body []byte) (signing.VerifiedEvidence, error) {
+	v, err := current.KeylessVerifier()
 	if err != nil {
 		return signing.VerifiedEvidence{}, err
 	}
@@ -330,23 +348,25 @@ func (d decision) keyless() []signing.KeylessEvidence {
 	return out
 }
 
-// decide evaluates the policy for a without changing anything.
+// decide evaluates the policy for a without changing anything, with the
+// trust of the latest revision and a's evidence as stored.
 func (s *Service) decide(ctx context.Context, a Artifact) (decision, error) {
-	policy, version, err := trust.CurrentPolicy(ctx, s.trust)
-	if err != nil {
-		return decision{}, err
-	}
-	if policy == nil {
-		msg := "no trust policy is set; nothing is admissible"
-		return decision{Decision: signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}}, nil
-	}
-	_, active, err := trust.Keys(ctx, s.trust)
+	current, err := s.trustAt.Load(ctx, s.trust)
 	if err != nil {
 		return decision{}, err
 	}
 	rows, err := s.store.ListEvidence(ctx, a.Name, a.Version)
 	if err != nil {
 		return decision{}, err
+	}
+	return evaluate(current, a, rows), nil
+}
+
+// evaluate applies the policy of current to a's evidence rows.
+func evaluate(current *trust.Current, a Artifact, rows []Evidence) decision {
+	if current.Policy == nil {
+		msg := "no trust policy is set; nothing is admissible"
+		return decision{Decision: signing.Decision{State: signing.Quarantined, Unmet: []string{msg}, Reason: msg}}
 	}
 	evidence := make([]signing.VerifiedEvidence, len(rows))
 	for i, r := range rows {
@@ -355,7 +375,70 @@ func (s *Service) decide(ctx context.Context, a Artifact) (decision, error) {
 			Digest: r.Digest, PredicateType: r.PredicateType, Predicate: r.Predicate, Keyless: r.Keyless,
 		}
 	}
-	return decision{Decision: signing.Evaluate(policy, a.Name, evidence, active), policyVersion: version, evidence: rows}, nil
+	return decision{Decision: signing.Evaluate(current.Policy, a.Name, evidence, current.Signers.Active), policyVersion: current.PolicyVersion, evidence: rows}
+}
+
+// decideIn decides about cur, as a store's transaction reads it, with the
+// trust of the revision and the evidence that transaction reads. A
+// quarantined artifact gets the decision to store when it moves it, with
+// its event, or else (nil event) where it stands, to show; an admitted or
+// rejected artifact nothing (admission is final: see Evaluate).
+func (s *Service) decideIn(ctx context.Context, tx AdmissionReader, cur Artifact) (*Admission, audit.Change, error) {
+	if cur.State != StateQuarantined {
+		return nil, audit.Change{}, nil
+	}
+	rev, err := tx.TrustRevision(ctx)
+	if err != nil {
+		return nil, audit.Change{}, err
+	}
+	current, err := s.trustAt.At(ctx, tx, rev)
+	if err != nil {
+		return nil, audit.Change{}, err
+	}
+	rows, err := tx.ListEvidence(ctx, cur.Name, cur.Version)
+	if err != nil {
+		return nil, audit.Change{}, err
+	}
+	d := evaluate(current, cur, rows)
+	if d.State == signing.Quarantined {
+		return &Admission{State: cur.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: d.policyVersion}, audit.Change{}, nil
+	}
+	adm, err := s.admission(cur, d)
+	if err != nil {
+		return nil, audit.Change{}, err
+	}
+	change, err := admissionDecided(StateQuarantined, adm)
+	if err != nil {
+		return nil, audit.Change{}, err
+	}
+	return &adm, change, nil
+}
+
+// admission is the decision d that moves a out of quarantine, with the
+// receipt signed when it admits a.
+func (s *Service) admission(a Artifact, d decision) (Admission, error) {
+	now := s.now()
+	adm := Admission{
+		State:         ArtifactState(d.State),
+		Rule:          d.Rule,
+		Unmet:         nonNil(d.Unmet),
+		Reason:        d.Reason,
+		PolicyVersion: d.policyVersion,
+		Evidence:      slices.Clone(d.Evidence),
+		DecidedAt:     now,
+	}
+	if d.State == signing.Admitted {
+		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, signing.Admission{
+			Name: a.Name, Version: a.Version, Rule: d.Rule, PolicyVersion: d.policyVersion,
+			Evidence: nonNilDigests(d.Evidence), Keyless: d.keyless(), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
+			Server: s.signer.KeyHint(),
+		})
+		if err != nil {
+			return Admission{}, fmt.Errorf("signing the admission receipt: %w", err)
+		}
+		adm.Receipt = receipt
+	}
+	return adm, nil
 }
 
 // Evaluate re-decides admission for a quarantined artifact and stores a
@@ -376,31 +459,13 @@ func (s *Service) Evaluate(ctx context.Context, actor access.Actor, name, versio
 	if err != nil {
 		return Artifact{}, err
 	}
-	policyVersion := d.policyVersion
 	if d.State == signing.Quarantined {
-		a.Admission = &Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: policyVersion}
+		a.Admission = &Admission{State: a.State, Rule: d.Rule, Unmet: nonNil(d.Unmet), Reason: d.Reason, PolicyVersion: d.policyVersion}
 		return a, nil
 	}
-	now := s.now()
-	adm := Admission{
-		State:         ArtifactState(d.State),
-		Rule:          d.Rule,
-		Unmet:         nonNil(d.Unmet),
-		Reason:        d.Reason,
-		PolicyVersion: policyVersion,
-		Evidence:      slices.Clone(d.Evidence),
-		DecidedAt:     now,
-	}
-	if d.State == signing.Admitted {
-		receipt, err := s.signer.SignReceipt(a.Name, a.Digest, signing.Admission{
-			Name: a.Name, Version: a.Version, Rule: d.Rule, PolicyVersion: policyVersion,
-			Evidence: nonNilDigests(d.Evidence), Keyless: d.keyless(), AdmittedAt: now.Format("2006-01-02T15:04:05.000000000Z"),
-			Server: s.signer.KeyHint(),
-		})
-		if err != nil {
-			return Artifact{}, fmt.Errorf("signing the admission receipt: %w", err)
-		}
-		adm.Receipt = receipt
+	adm, err := s.admission(a, d)
+	if err != nil {
+		return Artifact{}, err
 	}
 	// Stored only if the artifact is, as the transaction sees it, still
 	// quarantined and still the bytes this decision was made on: a tag

@@ -55,6 +55,12 @@ type Service struct {
 	// under the claims' advisory locks there (sqlstore AddEvidence), which
 	// keep two replicas from both being first.
 	presenting keyed.Mutex
+	// trust is the policy parsed and the verifiers loaded at the latest
+	// trust revision read, shared by every decision until the revision
+	// changes (trust.Cache); the revision is read inside the transaction
+	// of a decision, so a change made through another replica counts
+	// from the next decision on.
+	trustAt trust.Cache
 }
 
 // Config is what the catalogue is built from.
@@ -155,11 +161,13 @@ func (s *Service) Push(ctx context.Context, p access.Principal, req PushRequest)
 		s.log.Info("artifact pushed", "name", stored.Name, "version", stored.Version, "digest", stored.Digest, "size", stored.Size, "by", p.Name)
 		// A policy may need nothing this push lacks (or the push may be
 		// re-admitting known evidence): decide right away.
-		if admitted, err := s.Evaluate(ctx, p.Actor(), stored.Name, stored.Version); err != nil {
-			s.log.Warn("admission evaluation after push failed", "name", stored.Name, "version", stored.Version, "err", err)
-		} else {
-			stored = admitted
+		// What it decided is where admission stands now: the version is
+		// new, so it has no decision time to keep (currentAdmission).
+		admitted, err := s.Evaluate(ctx, p.Actor(), stored.Name, stored.Version)
+		if err == nil {
+			return admitted, true, nil
 		}
+		s.log.Warn("admission evaluation after push failed", "name", stored.Name, "version", stored.Version, "err", err)
 	}
 	// The first push and a push again answer what a GET answers: where
 	// admission stands now, with what is still needed and why.
@@ -246,6 +254,15 @@ func (s *Service) comparePush(ctx context.Context, p access.Principal, existing 
 
 // Artifact returns one artifact. Any authenticated principal may read metadata.
 func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact, error) {
+	a, err := s.artifact(ctx, name, version)
+	if err != nil {
+		return Artifact{}, err
+	}
+	return s.currentAdmission(ctx, a)
+}
+
+// artifact is Artifact as stored, without where its admission stands now.
+func (s *Service) artifact(ctx context.Context, name, version string) (Artifact, error) {
 	if err := names.ValidateName(name); err != nil {
 		return Artifact{}, err
 	}
@@ -256,10 +273,7 @@ func (s *Service) Artifact(ctx context.Context, name, version string) (Artifact,
 	if errors.Is(err, errdef.ErrNotFound) {
 		return Artifact{}, s.notFound(ctx, name, version)
 	}
-	if err != nil {
-		return Artifact{}, err
-	}
-	return s.currentAdmission(ctx, a)
+	return a, err
 }
 
 // notFound is the answer for name:version that does not exist: an

@@ -11,6 +11,7 @@ import (
 	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/releases/quota"
+	"github.com/dmlproject/dml/releases/trust"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -55,8 +56,19 @@ type Store interface {
 	// transaction with the artifact as stored and the claims read through
 	// it; its error is returned as it is and nothing is stored. Adding the
 	// same evidence digest to the same version again returns created=false
-	// and records nothing. errdef.ErrNotFound if the artifact is unknown.
-	AddEvidence(ctx context.Context, actor access.Actor, e Evidence, check func(tx ClaimReader, a Artifact) error) (created bool, err error)
+	// and records nothing for it. errdef.ErrNotFound if the artifact is
+	// unknown.
+	//
+	// decide, when set, then runs in the same transaction, whether the
+	// evidence was created or was there already, with the artifact as
+	// check saw it and what a decision weighs read through the
+	// transaction (the new evidence included). A decision it returns is
+	// stored as SetAdmission stores one, its event recorded after
+	// ActionEvidenceAdded; nil stores none. Its error is returned as it is
+	// and nothing is stored, the evidence neither. stored is the artifact
+	// as the transaction leaves it.
+	AddEvidence(ctx context.Context, actor access.Actor, e Evidence, check func(tx ClaimReader, a Artifact) error,
+		decide func(tx AdmissionReader, a Artifact) (*Admission, audit.Change, error)) (created bool, stored Artifact, err error)
 	// ClaimPresentation returns where a claim was first presented;
 	// errdef.ErrNotFound if it never was.
 	ClaimReader
@@ -68,6 +80,15 @@ type Store interface {
 	// which is returned as it is and stores nothing. errdef.ErrNotFound if
 	// the artifact is unknown.
 	SetAdmission(ctx context.Context, actor access.Actor, name, version string, decide func(a Artifact) (Admission, audit.Change, error)) (Artifact, error)
+}
+
+// AdmissionReader reads, inside the transaction that records evidence,
+// what an admission decision weighs: the trust (its revision first, which
+// says whether the trust.Cache holds it) and the evidence.
+type AdmissionReader interface {
+	trust.Reader
+	// ListEvidence is Store.ListEvidence as the transaction reads it.
+	ListEvidence(ctx context.Context, name, version string) ([]Evidence, error)
 }
 
 // ClaimReader reads where claims were first presented.
@@ -169,7 +190,8 @@ func admissionDecided(from ArtifactState, adm Admission) (audit.Change, error) {
 // bytes of e.ArtifactDigest, so for another digest it is
 // errdef.ErrInvalidInput.
 func AddEvidence(ctx context.Context, st Store, actor access.Actor, e Evidence) (bool, error) {
-	return st.AddEvidence(ctx, actor, e, func(_ ClaimReader, a Artifact) error { return bindsTo(e, a) })
+	created, _, err := st.AddEvidence(ctx, actor, e, func(_ ClaimReader, a Artifact) error { return bindsTo(e, a) }, nil)
+	return created, err
 }
 
 // bindsTo refuses evidence about other bytes than a's.

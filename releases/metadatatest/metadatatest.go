@@ -229,6 +229,7 @@ func RunTrust(t *testing.T, open func(t *testing.T) releases.Metadata) {
 		{"Signers/OneNamespace", testSignerNamespace},
 		{"Concurrent/SignerID", testConcurrentSignerID},
 		{"Concurrent/RootRevocation", testConcurrentRootRevocation},
+		{"Revision", testTrustRevision},
 	})
 }
 

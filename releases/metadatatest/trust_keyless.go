@@ -327,3 +327,48 @@ func testConcurrentRootRevocation(t *testing.T, m store) {
 		t.Errorf("%d identities stored; %d adds succeeded", got, added)
 	}
 }
+
+// testTrustRevision checks that every change of trust raises the trust
+// revision, and that a call changing nothing (a refused one, a revocation
+// again, the same root document again) leaves it: admission keys what it
+// keeps of the trust by it.
+func testTrustRevision(t *testing.T, m store) {
+	ctx := t.Context()
+	last, err := m.TrustRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		change  func() error
+		changes bool
+	}{
+		{"key added", func() error { return m.AddTrustKey(ctx, admin, trustKey("ci")) }, true},
+		{"key added again", func() error { m.AddTrustKey(ctx, admin, trustKey("ci")); return nil }, false},
+		{"policy set", func() error { _, err := m.SetTrustPolicy(ctx, admin, json.RawMessage(`{"rules":[]}`)); return err }, true},
+		{"root added", func() error { mustPutRoot(t, m, "public-good", `{}`); return nil }, true},
+		{"root document the same", func() error {
+			_, err := m.ModifyTrustedRoot(ctx, admin, "public-good", func(trust.TrustedRoot, bool) (json.RawMessage, error) { return nil, nil })
+			return err
+		}, false},
+		{"root replaced", func() error { mustPutRoot(t, m, "public-good", `{"v":2}`); return nil }, true},
+		{"identity added", func() error { return m.AddIdentity(ctx, admin, identity("gha", "public-good"), anyRoot) }, true},
+		{"identity revoked", func() error { return m.RevokeIdentity(ctx, admin, "gha") }, true},
+		{"identity revoked again", func() error { return m.RevokeIdentity(ctx, admin, "gha") }, false},
+		{"key revoked", func() error { return m.RevokeTrustKey(ctx, admin, "ci") }, true},
+		{"key revoked again", func() error { return m.RevokeTrustKey(ctx, admin, "ci") }, false},
+		{"root revoked", func() error { return m.RevokeTrustedRoot(ctx, admin, "public-good") }, true},
+	} {
+		if err := tc.change(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		rev, err := m.TrustRevision(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.changes && rev <= last || !tc.changes && rev != last {
+			t.Errorf("%s: trust revision %d after %d; want it raised: %v", tc.name, rev, last, tc.changes)
+		}
+		last = rev
+	}
+}

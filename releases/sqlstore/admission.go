@@ -107,44 +107,8 @@ func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, ve
 			decideErr = err
 			return err
 		}
-		if adm, err = db.checkAdmission(ref, adm); err != nil {
-			return err
-		}
-		if change.Action == "" {
-			return fmt.Errorf("%w: admission of %s: the decision records no event", errdef.ErrInvalidInput, ref)
-		}
-		if len(change.Details) > 0 {
-			if err := checkJSON(change.Details); err != nil {
-				return fmt.Errorf("admission of %s: details: %w", ref, err)
-			}
-		}
-		unmetJSON, err := json.Marshal(nonNil(adm.Unmet))
-		if err != nil {
-			return fmt.Errorf("admission of %s: %w", ref, err)
-		}
-		evidenceJSON, err := json.Marshal(nonNil(adm.Evidence))
-		if err != nil {
-			return fmt.Errorf("admission of %s: %w", ref, err)
-		}
-		var receipt sql.NullString
-		if len(adm.Receipt) > 0 {
-			receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
-		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
-			admission_state = ?, admission_rule = ?, admission_unmet = ?, admission_reason = ?,
-			admission_policy_version = ?, admission_evidence = ?, admission_receipt = ?, admission_decided_at = ?
-			WHERE name = ? AND version = ?`),
-			string(adm.State),
-			string(adm.State), adm.Rule, string(unmetJSON), adm.Reason,
-			adm.PolicyVersion, string(evidenceJSON), receipt, toNanos(adm.DecidedAt),
-			name, version)
-		if err != nil {
-			return err
-		}
-		if stored, err = db.getArtifact(ctx, tx, name, version); err != nil {
-			return err
-		}
-		return db.recordEvent(ctx, tx, db.now(), actor, change.Action, ref, change.Details)
+		stored, err = db.storeAdmission(ctx, tx, actor, name, version, adm, change)
+		return err
 	})
 	if decideErr != nil {
 		return catalog.Artifact{}, decideErr
@@ -157,4 +121,51 @@ func (x *Catalog) SetAdmission(ctx context.Context, actor access.Actor, name, ve
 	default:
 		return catalog.Artifact{}, fmt.Errorf("sqlstore: set admission of %s: %w", ref, err)
 	}
+}
+
+// storeAdmission stores adm as name:version's decision in tx, moving the
+// artifact to its state, and records change; it returns the artifact as
+// stored.
+func (db *DB) storeAdmission(ctx context.Context, tx *sql.Tx, actor access.Actor, name, version string, adm catalog.Admission, change audit.Change) (catalog.Artifact, error) {
+	ref := name + ":" + version
+	adm, err := db.checkAdmission(ref, adm)
+	if err != nil {
+		return catalog.Artifact{}, err
+	}
+	if change.Action == "" {
+		return catalog.Artifact{}, fmt.Errorf("%w: admission of %s: the decision records no event", errdef.ErrInvalidInput, ref)
+	}
+	if len(change.Details) > 0 {
+		if err := checkJSON(change.Details); err != nil {
+			return catalog.Artifact{}, fmt.Errorf("admission of %s: details: %w", ref, err)
+		}
+	}
+	unmetJSON, err := json.Marshal(nonNil(adm.Unmet))
+	if err != nil {
+		return catalog.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
+	}
+	evidenceJSON, err := json.Marshal(nonNil(adm.Evidence))
+	if err != nil {
+		return catalog.Artifact{}, fmt.Errorf("admission of %s: %w", ref, err)
+	}
+	var receipt sql.NullString
+	if len(adm.Receipt) > 0 {
+		receipt = sql.NullString{String: string(adm.Receipt), Valid: true}
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET state = ?,
+		admission_state = ?, admission_rule = ?, admission_unmet = ?, admission_reason = ?,
+		admission_policy_version = ?, admission_evidence = ?, admission_receipt = ?, admission_decided_at = ?
+		WHERE name = ? AND version = ?`),
+		string(adm.State),
+		string(adm.State), adm.Rule, string(unmetJSON), adm.Reason,
+		adm.PolicyVersion, string(evidenceJSON), receipt, toNanos(adm.DecidedAt),
+		name, version)
+	if err != nil {
+		return catalog.Artifact{}, err
+	}
+	stored, err := db.getArtifact(ctx, tx, name, version)
+	if err != nil {
+		return catalog.Artifact{}, err
+	}
+	return stored, db.recordEvent(ctx, tx, db.now(), actor, change.Action, ref, change.Details)
 }

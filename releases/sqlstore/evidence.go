@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/dmlproject/dml/releases/access"
+	"github.com/dmlproject/dml/releases/audit"
 	"github.com/dmlproject/dml/releases/catalog"
 	"github.com/dmlproject/dml/releases/errdef"
 	"github.com/dmlproject/dml/signing"
@@ -105,11 +106,16 @@ func (db *DB) checkEvidence(e catalog.Evidence) (catalog.Evidence, error) {
 // artifacts cannot both be the first to present one claim): whether the
 // evidence binds to this artifact is the domain's rule
 // (catalog.AddEvidence), not the store's.
-func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence, check func(tx catalog.ClaimReader, a catalog.Artifact) error) (bool, error) {
+//
+// decide, when set, runs after the evidence is recorded, in the same
+// transaction, with the evidence and the trust revision read through it;
+// the decision it returns is stored as SetAdmission stores one.
+func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog.Evidence, check func(tx catalog.ClaimReader, a catalog.Artifact) error,
+	decide func(tx catalog.AdmissionReader, a catalog.Artifact) (*catalog.Admission, audit.Change, error)) (bool, catalog.Artifact, error) {
 	db := x.db
 	e, err := db.checkEvidence(e)
 	if err != nil {
-		return false, err
+		return false, catalog.Artifact{}, err
 	}
 	ref := e.ArtifactName + ":" + e.ArtifactVersion
 	var predicate sql.NullString
@@ -120,20 +126,21 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 	if e.Keyless != nil {
 		b, err := json.Marshal(e.Keyless)
 		if err != nil {
-			return false, err
+			return false, catalog.Artifact{}, err
 		}
 		keyless = sql.NullString{String: string(b), Valid: true}
 	}
 	var (
-		created  bool
-		checkErr error
+		created bool
+		stored  catalog.Artifact
+		ruleErr error // check's or decide's
 	)
 	claims := make([]string, len(e.Claims))
 	for i, c := range e.Claims {
 		claims[i] = claimLock(c.String())
 	}
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		created, checkErr = false, nil
+		created, stored, ruleErr = false, catalog.Artifact{}, nil
 		a, err := db.lockArtifact(ctx, tx, e.ArtifactName, e.ArtifactVersion)
 		if err != nil {
 			return err
@@ -141,59 +148,98 @@ func (x *Catalog) AddEvidence(ctx context.Context, actor access.Actor, e catalog
 		if err := db.lock(ctx, tx, claims...); err != nil {
 			return err
 		}
+		reads := catalogReads{trustReads{db: db, q: tx}}
 		if check != nil {
-			if checkErr = check(claimReads{db: db, q: tx}, a); checkErr != nil {
-				return checkErr
+			if ruleErr = check(reads, a); ruleErr != nil {
+				return ruleErr
 			}
 		}
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (artifact_name, artifact_version, digest) DO NOTHING`),
-			e.ArtifactName, e.ArtifactVersion, e.Digest.String(), e.ArtifactDigest.String(), string(e.Kind), e.Format, e.MediaType, e.Size,
-			e.KeyID, e.PredicateType, predicate, e.CreatedBy, toNanos(e.CreatedAt), keyless)
+		if created, err = db.insertEvidence(ctx, tx, actor, e, predicate, keyless); err != nil {
+			return err
+		}
+		stored = a
+		if decide == nil {
+			return nil
+		}
+		adm, change, err := decide(reads, a)
 		if err != nil {
+			ruleErr = err
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
+		if adm != nil {
+			stored, err = db.storeAdmission(ctx, tx, actor, a.Name, a.Version, *adm, change)
 		}
-		created = true
-		// The first presentation of each claim is kept; later ones leave
-		// it as it is.
-		for _, c := range e.Claims {
-			_, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence_claims (claim, artifact_name, artifact_version, presented_by, presented_at)
-				VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim) DO NOTHING`),
-				c.String(), e.ArtifactName, e.ArtifactVersion, e.CreatedBy, toNanos(e.CreatedAt))
-			if err != nil {
-				return err
-			}
-		}
-		return db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionEvidenceAdded, ref, struct {
-			Digest        digest.Digest          `json:"digest"`
-			Kind          catalog.EvidenceKind   `json:"kind"`
-			Format        string                 `json:"format"`
-			KeyID         string                 `json:"keyId"`
-			PredicateType string                 `json:"predicateType"`
-			Keyless       *signing.KeylessSigner `json:"keyless,omitempty"`
-		}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType, e.Keyless})
+		return err
 	})
-	if checkErr != nil {
-		return false, checkErr
+	if ruleErr != nil {
+		return false, catalog.Artifact{}, ruleErr
 	}
 	switch err := db.translate(err); {
 	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalidInput):
-		return false, err
+		return false, catalog.Artifact{}, err
 	case err != nil:
-		return false, fmt.Errorf("sqlstore: add evidence %s to %s: %w", e.Digest, ref, err)
+		return false, catalog.Artifact{}, fmt.Errorf("sqlstore: add evidence %s to %s: %w", e.Digest, ref, err)
 	}
-	return created, nil
+	return created, stored, nil
+}
+
+// insertEvidence records e in tx with its event and its claims' first
+// presentations, unless the version has it already (created=false, and
+// nothing written).
+func (db *DB) insertEvidence(ctx context.Context, tx *sql.Tx, actor access.Actor, e catalog.Evidence, predicate, keyless sql.NullString) (created bool, err error) {
+	res, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence (`+evidenceColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (artifact_name, artifact_version, digest) DO NOTHING`),
+		e.ArtifactName, e.ArtifactVersion, e.Digest.String(), e.ArtifactDigest.String(), string(e.Kind), e.Format, e.MediaType, e.Size,
+		e.KeyID, e.PredicateType, predicate, e.CreatedBy, toNanos(e.CreatedAt), keyless)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	// The first presentation of each claim is kept; later ones leave it
+	// as it is.
+	for _, c := range e.Claims {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO evidence_claims (claim, artifact_name, artifact_version, presented_by, presented_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim) DO NOTHING`),
+			c.String(), e.ArtifactName, e.ArtifactVersion, e.CreatedBy, toNanos(e.CreatedAt))
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, db.recordEvent(ctx, tx, db.now(), actor, catalog.ActionEvidenceAdded, e.ArtifactName+":"+e.ArtifactVersion, struct {
+		Digest        digest.Digest          `json:"digest"`
+		Kind          catalog.EvidenceKind   `json:"kind"`
+		Format        string                 `json:"format"`
+		KeyID         string                 `json:"keyId"`
+		PredicateType string                 `json:"predicateType"`
+		Keyless       *signing.KeylessSigner `json:"keyless,omitempty"`
+	}{e.Digest, e.Kind, e.Format, e.KeyID, e.PredicateType, e.Keyless})
 }
 
 // ListEvidence returns the evidence of one version, oldest first (ties in
 // digest order, so the order is stable). An unknown version has none.
 func (x *Catalog) ListEvidence(ctx context.Context, name, version string) ([]catalog.Evidence, error) {
-	db := x.db
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+evidenceColumns+` FROM evidence
+	return catalogReads{trustReads{db: x.db, q: x.db.sql}}.ListEvidence(ctx, name, version)
+}
+
+// ClaimPresentation returns where claim was first presented.
+func (x *Catalog) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
+	return catalogReads{trustReads{db: x.db, q: x.db.sql}}.ClaimPresentation(ctx, claim)
+}
+
+// catalogReads reads through q, the database or the transaction of
+// AddEvidence, what the domain's rules there weigh: claims' first
+// presentations (catalog.ClaimReader), a version's evidence and the trust
+// (catalog.AdmissionReader).
+type catalogReads struct{ trustReads }
+
+var _ catalog.AdmissionReader = catalogReads{}
+
+func (r catalogReads) ListEvidence(ctx context.Context, name, version string) ([]catalog.Evidence, error) {
+	db := r.db
+	rows, err := r.q.QueryContext(ctx, db.q(`SELECT `+evidenceColumns+` FROM evidence
 		WHERE artifact_name = ? AND artifact_version = ? ORDER BY created_at, digest`), name, version)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list evidence of %s:%s: %w", name, version, db.translate(err))
@@ -213,19 +259,7 @@ func (x *Catalog) ListEvidence(ctx context.Context, name, version string) ([]cat
 	return out, nil
 }
 
-// ClaimPresentation returns where claim was first presented.
-func (x *Catalog) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
-	return claimReads{db: x.db, q: x.db.sql}.ClaimPresentation(ctx, claim)
-}
-
-// claimReads reads claims' first presentations through q: the database,
-// or the transaction of AddEvidence (catalog.ClaimReader).
-type claimReads struct {
-	db *DB
-	q  querier
-}
-
-func (r claimReads) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
+func (r catalogReads) ClaimPresentation(ctx context.Context, claim digest.Digest) (catalog.ClaimPresentation, error) {
 	db := r.db
 	var (
 		cp        = catalog.ClaimPresentation{Claim: claim}

@@ -331,7 +331,7 @@ func TestPostgresLocksSerialise(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "alice"), func(catalog.ClaimReader, catalog.Artifact) error { hold(); return nil })
+			_, _, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "alice"), func(catalog.ClaimReader, catalog.Artifact) error { hold(); return nil }, nil)
 			return err
 		}, func(ctx context.Context, db *DB) (string, error) {
 			a, err := db.Catalog().GetArtifact(ctx, "second", "1.0.0")
@@ -339,11 +339,11 @@ func TestPostgresLocksSerialise(t *testing.T) {
 				return "", err
 			}
 			var saw string
-			_, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "bob"), func(tx catalog.ClaimReader, _ catalog.Artifact) error {
+			_, _, err = db.Catalog().AddEvidence(ctx, actor, evidenceOf(a, "bob"), func(tx catalog.ClaimReader, _ catalog.Artifact) error {
 				first, err := tx.ClaimPresentation(ctx, digest.FromString("one claim"))
 				saw = fmt.Sprint("first presented for ", first.ArtifactName, " by ", first.PresentedBy, " ", err)
 				return nil
-			})
+			}, nil)
 			return saw, err
 		}, "first presented for first by alice <nil>"},
 		{"a version, by OCI tag then REST push", func(ctx context.Context, db *DB, hold func()) error {

@@ -59,6 +59,7 @@ func TestReplicas(t *testing.T) {
 			{"DeploymentsInPlanOrder", testReplicaDeploymentOrder},
 			{"ChunkedUploadAcrossReplicas", testReplicaChunkedUpload},
 			{"RevocationSeenByAll", testReplicaRevocation},
+			{"TrustChangeSeenByAll", testReplicaTrustChange},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				open := storage(t)

@@ -70,6 +70,9 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 		if err != nil {
 			return err
 		}
+		if err := db.raiseTrustRevision(ctx, tx); err != nil {
+			return err
+		}
 		return db.recordEvent(ctx, tx, db.now(), actor, trust.ActionTrustKeyAdded, k.ID, struct {
 			Algorithm       string `json:"algorithm"`
 			Comment         string `json:"comment"`
@@ -86,7 +89,11 @@ func (x *Trust) AddTrustKey(ctx context.Context, actor access.Actor, k trust.Tru
 
 // TrustKeys lists every key, revoked ones included, ordered by ID.
 func (x *Trust) TrustKeys(ctx context.Context) ([]trust.TrustKey, error) {
-	return queryAll(ctx, x.db, "trust keys", `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`, scanTrustKey)
+	return trustReads{x.db, x.db.sql}.TrustKeys(ctx)
+}
+
+func (r trustReads) TrustKeys(ctx context.Context) ([]trust.TrustKey, error) {
+	return queryAll(ctx, r.db, r.q, "trust keys", `SELECT `+trustKeyColumns+` FROM trust_keys ORDER BY id`, scanTrustKey)
 }
 
 // RevokeTrustKey marks a key revoked by actor and records
@@ -129,6 +136,9 @@ func (x *Trust) SetTrustPolicy(ctx context.Context, actor access.Actor, doc json
 		if err != nil {
 			return err
 		}
+		if err := db.raiseTrustRevision(ctx, tx); err != nil {
+			return err
+		}
 		return db.recordEvent(ctx, tx, p.CreatedAt, actor, trust.ActionTrustPolicySet, policySubject, struct {
 			Version        int64  `json:"version"`
 			DocumentSHA256 string `json:"documentSha256"`
@@ -143,13 +153,17 @@ func (x *Trust) SetTrustPolicy(ctx context.Context, actor access.Actor, doc json
 // TrustPolicy returns the highest policy version; errdef.ErrNotFound if
 // none was ever set.
 func (x *Trust) TrustPolicy(ctx context.Context) (trust.PolicyVersion, error) {
-	db := x.db
+	return trustReads{x.db, x.db.sql}.TrustPolicy(ctx)
+}
+
+func (r trustReads) TrustPolicy(ctx context.Context) (trust.PolicyVersion, error) {
+	db := r.db
 	var (
 		p       trust.PolicyVersion
 		doc     string
 		created int64
 	)
-	err := db.sql.QueryRowContext(ctx, `SELECT version, document, created_by, created_at
+	err := r.q.QueryRowContext(ctx, `SELECT version, document, created_by, created_at
 		FROM trust_policies ORDER BY version DESC LIMIT 1`).Scan(&p.Version, &doc, &p.CreatedBy, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -160,4 +174,40 @@ func (x *Trust) TrustPolicy(ctx context.Context) (trust.PolicyVersion, error) {
 	p.Document = json.RawMessage(doc)
 	p.CreatedAt = fromNanos(created)
 	return p, nil
+}
+
+// raiseTrustRevision raises the trust revision in tx, the transaction of
+// a change of trust, before its event is recorded (the revision's row is
+// taken after the change's own locks and before the audit log's).
+func (db *DB) raiseTrustRevision(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO trust_revision (id, revision) VALUES (1, 1)
+		ON CONFLICT (id) DO UPDATE SET revision = trust_revision.revision + 1`)
+	return err
+}
+
+// TrustRevision returns the trust revision as last committed.
+func (x *Trust) TrustRevision(ctx context.Context) (int64, error) {
+	return trustReads{x.db, x.db.sql}.TrustRevision(ctx)
+}
+
+// trustReads reads the trust through q: the database, or the transaction
+// of a decision (catalog.AdmissionReader), so that a decision reads the
+// trust it is made with where it reads the rest.
+type trustReads struct {
+	db *DB
+	q  querier
+}
+
+var _ trust.Reader = trustReads{}
+
+func (r trustReads) TrustRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	err := r.q.QueryRowContext(ctx, `SELECT revision FROM trust_revision WHERE id = 1`).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // no change of trust yet
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: trust revision: %w", r.db.translate(err))
+	}
+	return rev, nil
 }

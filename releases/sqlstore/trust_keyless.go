@@ -121,6 +121,9 @@ func (x *Trust) ModifyTrustedRoot(ctx context.Context, actor access.Actor, id st
 		if err != nil {
 			return err
 		}
+		if err := db.raiseTrustRevision(ctx, tx); err != nil {
+			return err
+		}
 		return db.recordEvent(ctx, tx, stored.CreatedAt, actor, action, id, struct {
 			Version        int64  `json:"version"`
 			DocumentSHA256 string `json:"documentSha256"`
@@ -137,13 +140,17 @@ func (x *Trust) ModifyTrustedRoot(ctx context.Context, actor access.Actor, id st
 
 // TrustedRoots lists the current version of every root, ordered by ID.
 func (x *Trust) TrustedRoots(ctx context.Context) ([]trust.TrustedRoot, error) {
-	return queryAll(ctx, x.db, "trusted roots", `SELECT `+trustRootColumns+` `+trustRootCurrent+` ORDER BY r.id`, scanTrustRoot)
+	return trustReads{x.db, x.db.sql}.TrustedRoots(ctx)
+}
+
+func (r trustReads) TrustedRoots(ctx context.Context) ([]trust.TrustedRoot, error) {
+	return queryAll(ctx, r.db, r.q, "trusted roots", `SELECT `+trustRootColumns+` `+trustRootCurrent+` ORDER BY r.id`, scanTrustRoot)
 }
 
 // queryAll reads every row q selects with scan; an empty list, not nil,
 // when there are none.
-func queryAll[T any](ctx context.Context, db *DB, what, q string, scan func(rowScanner) (T, error)) ([]T, error) {
-	rows, err := db.sql.QueryContext(ctx, q)
+func queryAll[T any](ctx context.Context, db *DB, from querier, what, q string, scan func(rowScanner) (T, error)) ([]T, error) {
+	rows, err := from.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %s: %w", what, db.translate(err))
 	}
@@ -168,7 +175,8 @@ func (x *Trust) RevokeTrustedRoot(ctx context.Context, actor access.Actor, id st
 	return x.db.revokeOne(ctx, actor, "trusted root", "trust_roots", id, trust.ActionTrustRootRevoked, rootLock(id))
 }
 
-// revoke marks row id of table revoked by actor and records action, once:
+// revoke marks row id of table (a trust table: the trust revision is
+// raised) revoked by actor and records action, once:
 // as in RevokeToken, a second revoke, or the loser of a race, updates
 // nothing and records nothing. sql.ErrNoRows if there is no such row.
 func (db *DB) revoke(ctx context.Context, tx *sql.Tx, actor access.Actor, table, id, action string) error {
@@ -183,6 +191,9 @@ func (db *DB) revoke(ctx context.Context, tx *sql.Tx, actor access.Actor, table,
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	if err := db.raiseTrustRevision(ctx, tx); err != nil {
 		return err
 	}
 	return db.recordEvent(ctx, tx, now, actor, action, id, nil)
@@ -260,6 +271,9 @@ func (x *Trust) AddIdentity(ctx context.Context, actor access.Actor, id trust.Id
 		if err != nil {
 			return err
 		}
+		if err := db.raiseTrustRevision(ctx, tx); err != nil {
+			return err
+		}
 		return db.recordEvent(ctx, tx, db.now(), actor, trust.ActionTrustIdentityAdded, id.ID, struct {
 			Root          string            `json:"root"`
 			Issuer        string            `json:"issuer"`
@@ -281,7 +295,11 @@ func (x *Trust) AddIdentity(ctx context.Context, actor access.Actor, id trust.Id
 
 // Identities lists every identity, ordered by ID.
 func (x *Trust) Identities(ctx context.Context) ([]trust.Identity, error) {
-	return queryAll(ctx, x.db, "identities", `SELECT `+trustIdentityColumns+` FROM trust_identities ORDER BY id`, scanIdentity)
+	return trustReads{x.db, x.db.sql}.Identities(ctx)
+}
+
+func (r trustReads) Identities(ctx context.Context) ([]trust.Identity, error) {
+	return queryAll(ctx, r.db, r.q, "identities", `SELECT `+trustIdentityColumns+` FROM trust_identities ORDER BY id`, scanIdentity)
 }
 
 // RevokeIdentity marks an identity revoked.

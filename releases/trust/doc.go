@@ -9,5 +9,7 @@
 //
 // Everything persists through a Store; LoadSigners (Keys) and
 // CurrentPolicy read it back in the form admission evaluates (package
-// signing).
+// signing), and a Cache keeps that form between decisions, keyed by the
+// trust revision every change raises, so that each change counts from
+// the next decision on, on every replica.
 package trust

@@ -52,12 +52,11 @@ type PolicyVersion struct {
 // mutating method records exactly one event in the same transaction as its
 // change, and none when it changes nothing or fails.
 type Store interface {
+	Reader
 	// AddTrustKey registers a key and records ActionTrustKeyAdded;
 	// errdef.ErrConflict if the ID is taken by a key or an identity
 	// (revoked IDs stay taken, so an ID always names one signer).
 	AddTrustKey(ctx context.Context, actor access.Actor, k TrustKey) error
-	// TrustKeys lists every key, revoked ones included, ordered by ID.
-	TrustKeys(ctx context.Context) ([]TrustKey, error)
 	// RevokeTrustKey marks a key revoked and records
 	// ActionTrustKeyRevoked; errdef.ErrNotFound if unknown; revoking a
 	// revoked key is a no-op that records nothing.
@@ -65,9 +64,6 @@ type Store interface {
 	// SetTrustPolicy stores a new policy version (the document as given)
 	// and records ActionTrustPolicySet.
 	SetTrustPolicy(ctx context.Context, actor access.Actor, doc json.RawMessage) (PolicyVersion, error)
-	// TrustPolicy returns the current policy; errdef.ErrNotFound if none
-	// was set.
-	TrustPolicy(ctx context.Context) (PolicyVersion, error)
 
 	// ModifyTrustedRoot lets fn decide, inside one write transaction, the
 	// next document of the root id from its current version (found is
@@ -77,9 +73,6 @@ type Store interface {
 	// and ActionTrustRootAdded (version 1) or ActionTrustRootReplaced is
 	// recorded. fn's error is returned as it is.
 	ModifyTrustedRoot(ctx context.Context, actor access.Actor, id string, fn func(cur TrustedRoot, found bool) (json.RawMessage, error)) (TrustedRoot, error)
-	// TrustedRoots lists the current version of every root, revoked ones
-	// included, ordered by ID.
-	TrustedRoots(ctx context.Context) ([]TrustedRoot, error)
 	// RevokeTrustedRoot marks a root revoked and records
 	// ActionTrustRootRevoked; errdef.ErrNotFound if unknown; revoking a
 	// revoked root records nothing.
@@ -89,13 +82,31 @@ type Store interface {
 	// (found is false for a root not installed); errdef.ErrConflict if
 	// its ID is any signer's, a key's or an identity's, revoked or not.
 	AddIdentity(ctx context.Context, actor access.Actor, id Identity, rootOK func(r TrustedRoot, found bool) error) error
-	// Identities lists every identity, revoked ones included, ordered by
-	// ID.
-	Identities(ctx context.Context) ([]Identity, error)
 	// RevokeIdentity marks an identity revoked and records
 	// ActionTrustIdentityRevoked; errdef.ErrNotFound if unknown; revoking a
 	// revoked identity records nothing.
 	RevokeIdentity(ctx context.Context, actor access.Actor, id string) error
+}
+
+// Reader reads the trust: what admission weighs. A store's transaction
+// may offer it too, so that a decision reads the trust it is made with.
+type Reader interface {
+	// TrustKeys lists every key, revoked ones included, ordered by ID.
+	TrustKeys(ctx context.Context) ([]TrustKey, error)
+	// TrustPolicy returns the current policy; errdef.ErrNotFound if none
+	// was set.
+	TrustPolicy(ctx context.Context) (PolicyVersion, error)
+	// TrustedRoots lists the current version of every root, revoked ones
+	// included, ordered by ID.
+	TrustedRoots(ctx context.Context) ([]TrustedRoot, error)
+	// Identities lists every identity, revoked ones included, ordered by
+	// ID.
+	Identities(ctx context.Context) ([]Identity, error)
+	// TrustRevision returns a number that every change of the Store raises
+	// in the change's own transaction (a call that changes nothing leaves
+	// it as it is): what admission keys its parsed policy and loaded
+	// verifiers by (Cache).
+	TrustRevision(ctx context.Context) (int64, error)
 }
 
 // Reevaluator re-decides the admission of every quarantined artifact
@@ -256,7 +267,7 @@ type Signers struct {
 }
 
 // LoadSigners reads the signers from st.
-func LoadSigners(ctx context.Context, st Store) (Signers, error) {
+func LoadSigners(ctx context.Context, st Reader) (Signers, error) {
 	rows, err := st.TrustKeys(ctx)
 	if err != nil {
 		return Signers{}, err
@@ -316,7 +327,7 @@ func (s Signers) KeylessVerifier() (*signing.KeylessVerifier, error) {
 
 // Keys loads every registered key and the set of active signer IDs, keys
 // and identities (Signers.Active).
-func Keys(ctx context.Context, st Store) ([]*signing.PublicKey, map[string]bool, error) {
+func Keys(ctx context.Context, st Reader) ([]*signing.PublicKey, map[string]bool, error) {
 	s, err := LoadSigners(ctx, st)
 	if err != nil {
 		return nil, nil, err
@@ -326,7 +337,7 @@ func Keys(ctx context.Context, st Store) ([]*signing.PublicKey, map[string]bool,
 
 // CurrentPolicy returns the parsed current policy, or nil and version 0
 // when none is set.
-func CurrentPolicy(ctx context.Context, st Store) (*signing.Policy, int64, error) {
+func CurrentPolicy(ctx context.Context, st Reader) (*signing.Policy, int64, error) {
 	pv, err := st.TrustPolicy(ctx)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, 0, nil
