@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"time"
 
-	"github.com/dmlproject/dml/api/client"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -51,37 +48,17 @@ func (b *bencher) s3(ctx context.Context) ([]Row, error) {
 	}
 	defer s.close()
 	n := b.cfg.LargeSize
-	dir, err := os.MkdirTemp(b.work, "payload-")
+	dir, p, err := b.newPayloadDir("large", n)
 	if err != nil {
 		return nil, err
 	}
 	defer removeAll(dir)
-	p, err := newPayload(dir, "large", n)
-	if err != nil {
-		return nil, err
-	}
 	const name = "bench/s3"
 	key := fmt.Sprintf("dml-bench/%d", time.Now().UnixNano())
 	var last string
 	push := Row{Scenario: "S3: REST push " + size(n), Baseline: "minio-go PutObject", Bytes: n,
 		Note: "target: peak RSS ≤ part size (16 MiB) + 64 MiB"}
-	err = b.measure(&push, s.proc, nil, func(rep int) (time.Duration, error) {
-		if err := p.freshen(); err != nil {
-			return 0, err
-		}
-		f, err := p.open()
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		version := fmt.Sprintf("1.0.%d", rep)
-		d, err := stopwatch(func() error {
-			_, _, err := s.publisher.Artifacts().Push(ctx, client.PushRequest{Name: name, Version: version, Digest: p.digest, Size: n, Body: f})
-			return err
-		})
-		last = version
-		return d, err
-	}, func(int) (time.Duration, error) {
+	err = b.measure(&push, s.proc, nil, s.restPush(ctx, p, name, &last), func(int) (time.Duration, error) {
 		f, err := p.open()
 		if err != nil {
 			return 0, err
@@ -95,13 +72,9 @@ func (b *bencher) s3(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := "/api/v1/artifacts/" + name + "/versions/" + last + "/content"
-	auth := http.Header{"Authorization": {"Bearer " + s.token}}
 	pull := Row{Scenario: "S3: REST pull " + size(n), Baseline: "minio-go GetObject", Bytes: n,
 		Note: "target: ≥ 0.9× minio-go (ratio ≤ 1.11); both sides check the bytes against the digest on the client"}
-	err = b.measure(&pull, s.proc, nil, func(int) (time.Duration, error) {
-		return stopwatch(func() error { _, err := s.rest.pull(ctx, b.hc, target, auth, p.digest); return err })
-	}, func(int) (time.Duration, error) {
+	err = b.measure(&pull, s.proc, nil, s.restPull(ctx, b.hc, p, name, last), func(int) (time.Duration, error) {
 		return stopwatch(func() error {
 			obj, err := mc.GetObject(ctx, raw, key, minio.GetObjectOptions{})
 			if err != nil {

@@ -100,6 +100,39 @@ func (b *bencher) clients(ctx context.Context, p *proc) (*dmlServer, error) {
 		rest: endpoint{base: p.url()}, v2: endpoint{base: p.url(), basic: issued.Token}}, nil
 }
 
+// restPush is dml's side of a REST push scenario: each repetition makes
+// the payload's bytes new and pushes them as version 1.0.<rep> of name;
+// *last is set to the version pushed last, for the pulls that follow.
+func (s *dmlServer) restPush(ctx context.Context, p *payload, name string, last *string) timed {
+	return func(rep int) (time.Duration, error) {
+		if err := p.freshen(); err != nil {
+			return 0, err
+		}
+		f, err := p.open()
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		version := fmt.Sprintf("1.0.%d", rep)
+		d, err := stopwatch(func() error {
+			_, _, err := s.publisher.Artifacts().Push(ctx, client.PushRequest{Name: name, Version: version, Digest: p.digest, Size: p.size, Body: f})
+			return err
+		})
+		*last = version
+		return d, err
+	}
+}
+
+// restPull is dml's side of a REST pull scenario: the content of name's
+// version, checked against the payload's digest on the client.
+func (s *dmlServer) restPull(ctx context.Context, hc *http.Client, p *payload, name, version string) timed {
+	target := "/api/v1/artifacts/" + name + "/versions/" + version + "/content"
+	auth := http.Header{"Authorization": {"Bearer " + s.token}}
+	return func(int) (time.Duration, error) {
+		return stopwatch(func() error { _, err := s.rest.pull(ctx, hc, target, auth, p.digest); return err })
+	}
+}
+
 // measure runs the two sides alternately into row, with the servers'
 // peak memory over the scenario (srv is the dml server, base the
 // baseline's server; either may be nil).
@@ -165,44 +198,20 @@ func (b *bencher) restLarge(ctx context.Context) ([]Row, error) {
 	}
 	defer s.close()
 	n := b.cfg.LargeSize
-	dir, err := os.MkdirTemp(b.work, "payload-")
+	dir, p, err := b.newPayloadDir("large", n)
 	if err != nil {
 		return nil, err
 	}
 	defer removeAll(dir)
-	p, err := newPayload(dir, "large", n)
-	if err != nil {
-		return nil, err
-	}
 	const name = "bench/large"
 	var last string
 	push := Row{Scenario: "REST push " + size(n), Baseline: "write+fsync (dd bs=4M conv=fsync)", Bytes: n,
 		Note: "target: ≥ 0.85× of write+fsync (ratio ≤ 1.18); peak RSS ≤ 64 MiB for one stream"}
-	err = b.measure(&push, s.proc, nil, func(rep int) (time.Duration, error) {
-		if err := p.freshen(); err != nil {
-			return 0, err
-		}
-		f, err := p.open()
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		version := fmt.Sprintf("1.0.%d", rep)
-		d, err := stopwatch(func() error {
-			_, _, err := s.publisher.Artifacts().Push(ctx, client.PushRequest{Name: name, Version: version, Digest: p.digest, Size: n, Body: f})
-			return err
-		})
-		last = version
-		return d, err
-	}, ddTimed(p.path, dir))
+	err = b.measure(&push, s.proc, nil, s.restPush(ctx, p, name, &last), ddTimed(p.path, dir))
 	if err != nil {
 		return nil, err
 	}
-	target := "/api/v1/artifacts/" + name + "/versions/" + last + "/content"
-	auth := http.Header{"Authorization": {"Bearer " + s.token}}
-	pullDML := func(int) (time.Duration, error) {
-		return stopwatch(func() error { _, err := s.rest.pull(ctx, b.hc, target, auth, p.digest); return err })
-	}
+	pullDML := s.restPull(ctx, b.hc, p, name, last)
 	pull := Row{Scenario: "REST pull " + size(n), Baseline: "read the file (cat)", Bytes: n}
 	if err := b.measure(&pull, s.proc, nil, pullDML, func(int) (time.Duration, error) {
 		return stopwatch(func() error { return readFile(p.path) })
@@ -271,15 +280,11 @@ func (b *bencher) v2Large(ctx context.Context) ([]Row, error) {
 	}
 	defer s.close()
 	n := b.cfg.OCISize
-	dir, err := os.MkdirTemp(b.work, "payload-")
+	dir, p, err := b.newPayloadDir("blob", n)
 	if err != nil {
 		return nil, err
 	}
 	defer removeAll(dir)
-	p, err := newPayload(dir, "blob", n)
-	if err != nil {
-		return nil, err
-	}
 	const repo = "bench/oci"
 	var rows []Row
 	for _, way := range b.ociPushes() {
@@ -332,15 +337,11 @@ func (b *bencher) v2Registry(ctx context.Context) ([]Row, error) {
 	defer reg.close()
 	ref := endpoint{base: reg.url()}
 	n := b.cfg.OCISize
-	dir, err := os.MkdirTemp(b.work, "payload-")
+	dir, p, err := b.newPayloadDir("blob", n)
 	if err != nil {
 		return nil, err
 	}
 	defer removeAll(dir)
-	p, err := newPayload(dir, "blob", n)
-	if err != nil {
-		return nil, err
-	}
 	const repo = "bench/oci"
 	const baseline = "distribution v3 registry"
 	var rows []Row

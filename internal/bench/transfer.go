@@ -60,6 +60,22 @@ func newPayload(dir, name string, size int64) (*payload, error) {
 	return &payload{path: path, size: size, digest: digest.NewDigest(digest.SHA256, h)}, nil
 }
 
+// newPayloadDir makes a directory of its own in the work directory and a
+// payload named name of size bytes in it; the caller removes the
+// directory.
+func (b *bencher) newPayloadDir(name string, size int64) (string, *payload, error) {
+	dir, err := os.MkdirTemp(b.work, "payload-")
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := newPayload(dir, name, size)
+	if err != nil {
+		removeAll(dir)
+		return "", nil, err
+	}
+	return dir, p, nil
+}
+
 // freshen overwrites the payload's first bytes with new random ones and
 // computes its digest again (untimed setup of a repetition).
 func (p *payload) freshen() error {
