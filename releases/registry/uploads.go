@@ -21,13 +21,16 @@ import (
 )
 
 // Chunked uploads (POST, PATCH…, PUT ?digest=). Each PATCH body is streamed
-// into the blob store (store.PutChunk) while SHA-256 and SHA-512 run over
-// it; the hash states and the offset are then saved with the session. So
-// no request buffers more than the backend's own write buffer, an upload
-// survives a restart, and at completion the digest the client names is
-// checked from the saved state without re-reading anything: a wrong one is
-// refused at once, and a blob the store already holds is linked without
-// copying. On a backend that appends (fs) the chunks extend one staged
+// into the blob store (store.PutChunk) while SHA-256 runs over it; the
+// hash state and the offset are then saved with the session. So no
+// request buffers more than the backend's own write buffer, an upload
+// survives a restart, and at completion a SHA-256 digest the client names
+// is checked from the saved state without re-reading anything: a wrong
+// one is refused at once, and a blob the store already holds is linked
+// without copying. A SHA-512 digest (rare: OCI clients push SHA-256) is
+// checked by reading the staged bytes once at completion, rather than
+// every chunk of every upload paying a second hash for it. Sessions saved
+// by a server that kept a SHA-512 state too (before) keep it up to date. On a backend that appends (fs) the chunks extend one staged
 // object, which then becomes the blob by a rename: each byte is written
 // once. Elsewhere (S3) the chunks are streamed through store.Ingest with
 // the expected digest, verified a second time while the blob is written.
@@ -45,9 +48,8 @@ func (s *Service) StartUpload(ctx context.Context, p access.Principal, repo stri
 	}
 	now := s.now()
 	u := UploadSession{ID: uuid.NewString(), Repository: repo, Owner: p.Name, StartedAt: now, UpdatedAt: now}
-	h256, h512 := sha256.New(), sha512.New()
 	var err error
-	if u.SHA256State, u.SHA512State, err = marshalHashes(h256, h512); err != nil {
+	if u.SHA256State, u.SHA512State, err = marshalHashes(sha256.New(), nil); err != nil {
 		return UploadSession{}, err
 	}
 	if err := s.uploads.CreateUpload(ctx, u); err != nil {
@@ -127,9 +129,13 @@ func (s *Service) appendChunk(ctx context.Context, u *UploadSession, body io.Rea
 	}
 	blobStore := s.blobs.Store()
 	at := chunkPos(*u)
-	hashes := newHashPair(h256, h512)
+	var hashes io.Writer = h256
+	if h512 != nil {
+		pair := newHashPair(h256, h512)
+		defer pair.Close()
+		hashes = pair
+	}
 	n, err := blobStore.PutChunk(ctx, u.ID, at, io.TeeReader(body, hashes), size, limit)
-	hashes.Close()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The staged bytes are not where the session says: another
@@ -248,6 +254,12 @@ func (s *Service) commitSaved(ctx context.Context, p access.Principal, u UploadS
 		return nil, err
 	}
 	h := map[digest.Algorithm]hash.Hash{digest.SHA256: h256, digest.SHA512: h512}[d.Algorithm()]
+	if h == nil {
+		// Not kept while the chunks came: hash the staged bytes.
+		if h, err = s.hashStaged(ctx, u, d.Algorithm()); err != nil {
+			return nil, err
+		}
+	}
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		s.discardUpload(ctx, u)
 		return nil, fmt.Errorf("%w: the %d bytes uploaded hash to %s, not %s", store.ErrDigestMismatch, u.Offset, got, d)
@@ -388,9 +400,31 @@ func (h *hashPair) Write(p []byte) (int, error) {
 
 func (h *hashPair) Close() { close(h.second) }
 
+// hashStaged hashes the bytes staged for u with algorithm a.
+func (s *Service) hashStaged(ctx context.Context, u UploadSession, a digest.Algorithm) (hash.Hash, error) {
+	chunks, err := s.blobs.Store().OpenChunks(ctx, u.ID, chunkPos(u))
+	if err != nil {
+		return nil, err
+	}
+	defer chunks.Close()
+	h := a.Hash()
+	if n, err := store.Copy(h, chunks, -1); err != nil {
+		return nil, err
+	} else if n != u.Offset {
+		return nil, fmt.Errorf("%w: upload %s: %d bytes staged, %d recorded", ErrUploadInvalid, u.ID, n, u.Offset)
+	}
+	return h, nil
+}
+
+// marshalHashes saves the SHA-256 and the SHA-512 states of an upload; a
+// nil hash (SHA-512, not kept) is saved as an empty state.
 func marshalHashes(hs ...hash.Hash) (h256, h512 []byte, err error) {
 	out := make([][]byte, len(hs))
 	for i, h := range hs {
+		if h == nil {
+			out[i] = []byte{}
+			continue
+		}
 		m, ok := h.(encoding.BinaryMarshaler)
 		if !ok {
 			return nil, nil, fmt.Errorf("hash %T cannot save its state", h)
@@ -402,12 +436,23 @@ func marshalHashes(hs ...hash.Hash) (h256, h512 []byte, err error) {
 	return out[0], out[1], nil
 }
 
+// restoreHashes restores an upload's hash states; the SHA-512 one is nil
+// when the session keeps none (an empty state).
 func restoreHashes(u UploadSession) (hash.Hash, hash.Hash, error) {
-	h256, h512 := sha256.New(), sha512.New()
-	for _, x := range []struct {
+	h256 := sha256.New()
+	var h512 hash.Hash
+	states := []struct {
 		h     hash.Hash
 		state []byte
-	}{{h256, u.SHA256State}, {h512, u.SHA512State}} {
+	}{{h256, u.SHA256State}}
+	if len(u.SHA512State) > 0 {
+		h512 = sha512.New()
+		states = append(states, struct {
+			h     hash.Hash
+			state []byte
+		}{h512, u.SHA512State})
+	}
+	for _, x := range states {
 		um, ok := x.h.(encoding.BinaryUnmarshaler)
 		if !ok {
 			return nil, nil, fmt.Errorf("hash %T cannot restore its state", x.h)

@@ -177,3 +177,58 @@ func TestChunkedUploadCrashMidPatch(t *testing.T) {
 		t.Errorf("the failed upload's session: %v, want ErrUploadUnknown", err)
 	}
 }
+
+// TestChunkedUploadCompletesWithEitherDigest: a chunked upload completes
+// with the SHA-512 digest of its bytes as with their SHA-256 one (the
+// SHA-512 one is checked by hashing the staged bytes at completion), and a
+// SHA-512 digest of other bytes ends the upload with nothing stored.
+func TestChunkedUploadCompletesWithEitherDigest(t *testing.T) {
+	data := storetest.BodyBytes(35, 2<<20+777)
+	for _, tc := range []struct {
+		name string
+		d    digest.Digest
+		ok   bool
+	}{
+		{"sha256", digest.SHA256.FromBytes(data), true},
+		{"sha512", digest.SHA512.FromBytes(data), true},
+		{"sha512 of other bytes", digest.SHA512.FromBytes(data[1:]), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := domaintest.NewEnv(t)
+			ctx, reg := env.Ctx, env.DML.Registry
+			pub := env.Principal("pipeline", nil, access.RolePublisher)
+			const repo = "apps/digests"
+			u, err := reg.StartUpload(ctx, pub, repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range [][]byte{data[:1<<20], data[1<<20:]} {
+				if u, err = reg.AppendUpload(ctx, pub, repo, u.ID, bytes.NewReader(p), nil, int64(len(p))); err != nil {
+					t.Fatalf("chunk %d: %v", i, err)
+				}
+			}
+			_, err = reg.CompleteUpload(ctx, pub, repo, u.ID, tc.d, bytes.NewReader(nil), nil, 0)
+			if !tc.ok {
+				if !errors.Is(err, store.ErrDigestMismatch) {
+					t.Fatalf("complete with %s: %v; want a digest mismatch", tc.d, err)
+				}
+				if _, err := reg.OpenBlob(ctx, pub, repo, tc.d); err == nil {
+					t.Error("a blob is stored under the wrong digest")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("complete with %s: %v", tc.d, err)
+			}
+			b, err := reg.OpenBlob(ctx, pub, repo, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(b.Reader)
+			b.Reader.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("blob read back: %d bytes, %v; want the %d bytes uploaded", len(got), err, len(data))
+			}
+		})
+	}
+}
